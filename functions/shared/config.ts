@@ -2,7 +2,7 @@
  * Settings come from the environment, read once where a handler module loads, and fail loudly naming
  * the variable. No silent defaults for resource names; numeric settings have documented defaults.
  */
-import { ConfigurationError } from './errors.js';
+import { ConfigurationError } from './errors';
 
 export function requireEnv(name: string): string {
   const value = process.env[name];
