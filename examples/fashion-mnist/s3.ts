@@ -1,0 +1,81 @@
+/**
+ * S3 access for the example training and serving images. They are their own images, so they do not
+ * import the Lambda code: this is the small subset they need. Credentials come from the standard AWS SDK
+ * chain (Pod Identity on EKS). In local mode AWS_ENDPOINT_URL_S3 points at s3rver, which needs path-style
+ * addressing and no streamed checksums (it would store the chunk framing otherwise).
+ */
+import {
+  S3Client,
+  GetObjectCommand,
+  PutObjectCommand,
+  HeadObjectCommand,
+  NoSuchKey,
+  NotFound,
+} from '@aws-sdk/client-s3';
+
+let client: S3Client | undefined;
+
+export function s3(): S3Client {
+  if (!client) {
+    const local = Boolean(process.env.AWS_ENDPOINT_URL_S3);
+    client = new S3Client(local ? { forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED' } : {});
+  }
+  return client;
+}
+
+/** Forget the cached client (tests switch endpoints). */
+export function resetS3(): void {
+  client?.destroy();
+  client = undefined;
+}
+
+export interface S3Prefix {
+  bucket: string;
+  /** Key prefix, '' or ending in '/'. */
+  prefix: string;
+}
+
+/** Parses `s3://bucket/prefix/` (a missing trailing slash is added); the message names `variable`. */
+export function parseS3Prefix(uri: string, variable: string): S3Prefix {
+  const match = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(uri);
+  if (!match) throw new Error(`${variable} must be an S3 URI like s3://bucket/prefix/, got "${uri}".`);
+  const key = match[2] ?? '';
+  return { bucket: match[1]!, prefix: key === '' || key.endsWith('/') ? key : `${key}/` };
+}
+
+export function s3Uri(bucket: string, key: string): string {
+  return `s3://${bucket}/${key}`;
+}
+
+/** Reads an object; throws a message naming the object when it is missing. */
+export async function getBytes(bucket: string, key: string): Promise<Uint8Array> {
+  try {
+    const out = await s3().send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return out.Body ? await out.Body.transformToByteArray() : new Uint8Array();
+  } catch (err) {
+    if (err instanceof NoSuchKey || (err as { name?: string }).name === 'NoSuchKey') {
+      throw new Error(`s3://${bucket}/${key} does not exist.`);
+    }
+    throw new Error(`Reading s3://${bucket}/${key} failed: ${(err as Error).message}`);
+  }
+}
+
+export async function putBytes(bucket: string, key: string, body: Uint8Array | string, contentType: string): Promise<void> {
+  try {
+    await s3().send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType }));
+  } catch (err) {
+    throw new Error(`Writing s3://${bucket}/${key} failed: ${(err as Error).message}`);
+  }
+}
+
+/** Size of an object in bytes, or undefined when it does not exist. */
+export async function objectSize(bucket: string, key: string): Promise<number | undefined> {
+  try {
+    const out = await s3().send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    return out.ContentLength;
+  } catch (err) {
+    const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+    if (err instanceof NotFound || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404) return undefined;
+    throw new Error(`HeadObject s3://${bucket}/${key} failed: ${(err as Error).message}`);
+  }
+}
