@@ -1,0 +1,135 @@
+/**
+ * The approval endpoint (API Gateway HTTP API / Lambda Function URL, payload v2; locally behind
+ * local/approval-server.ts). `GET /approvals/{id}?action&exp&sig` verifies the signed link and shows a
+ * confirmation page — it changes nothing, because mail scanners prefetch links. `POST` to the same URL
+ * decides through decideApproval and shows the result.
+ */
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { z } from 'zod';
+import { approvalSecret, verifyLink, type VerifiedLink } from './shared/approval-link';
+import { confirmationPage, decidedPage, messagePage } from './shared/approval-page';
+import { decideApproval, getApproval, type ApprovalView } from './shared/approvals';
+import { ApprovalLinkError, ConfigurationError, InvalidInputError } from './shared/errors';
+
+type Result = APIGatewayProxyStructuredResultV2;
+
+const HEADERS = {
+  'content-type': 'text/html; charset=utf-8',
+  'cache-control': 'no-store',
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  // The URL carries the signature: never send it to another site.
+  'referrer-policy': 'no-referrer',
+  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+};
+
+const html = (statusCode: number, body: string, extra: Record<string, string> = {}): Result => ({
+  statusCode,
+  headers: { ...HEADERS, ...extra },
+  body,
+});
+
+const LINK_STATUS: Record<ApprovalLinkError['reason'], number> = { malformed: 400, forged: 403, unknown: 404, decided: 409, expired: 410 };
+const LINK_TITLE: Record<ApprovalLinkError['reason'], string> = {
+  malformed: 'This approval link is incomplete',
+  forged: 'This approval link is not valid',
+  unknown: 'No such approval request',
+  decided: 'Already decided',
+  expired: 'This approval request has expired',
+};
+
+const Form = z.object({
+  name: z.string().trim().max(100, 'name must be at most 100 characters').optional(),
+  comment: z.string().trim().max(1000, 'comment must be at most 1000 characters').optional(),
+});
+
+/** The one query value named `name`; a repeated parameter is as malformed as a missing one. */
+function single(query: URLSearchParams, name: string): string | undefined {
+  const values = query.getAll(name);
+  return values.length === 1 ? values[0] : undefined;
+}
+
+function parseForm(event: APIGatewayProxyEventV2): z.infer<typeof Form> {
+  const raw = event.body ? (event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body) : '';
+  const fields = new URLSearchParams(raw);
+  const parsed = Form.safeParse({ name: fields.get('name') ?? undefined, comment: fields.get('comment') ?? undefined });
+  if (!parsed.success) throw new InvalidInputError(parsed.error.issues.map((i) => i.message).join('; '));
+  return parsed.data;
+}
+
+async function linkErrorPage(err: ApprovalLinkError, id: string | undefined): Promise<Result> {
+  if (err.reason === 'decided' && id) {
+    const record = await getApproval(id);
+    if (record?.decision) return html(409, decidedPage(record, false));
+  }
+  return html(LINK_STATUS[err.reason], messagePage(LINK_TITLE[err.reason], err.message));
+}
+
+async function pendingRecord(link: VerifiedLink): Promise<ApprovalView> {
+  const record = await getApproval(link.id);
+  if (!record) throw new ApprovalLinkError('This approval request does not exist (or was removed).', 'unknown');
+  if (record.status === 'expired' || Date.now() > Date.parse(record.expiresAt)) {
+    throw new ApprovalLinkError(`The approval request for ${record.modelName} ${record.version} expired at ${record.expiresAt}.`, 'expired');
+  }
+  if (record.status !== 'pending') throw new ApprovalLinkError('Already decided.', 'decided');
+  return record;
+}
+
+export async function handler(event: APIGatewayProxyEventV2): Promise<Result> {
+  const method = event.requestContext.http.method.toUpperCase();
+  const path = event.rawPath || event.requestContext.http.path;
+  // Match the end of the path so a stage or custom-domain prefix does not matter.
+  const match = /\/approvals\/([^/]+)\/?$/.exec(path);
+  if (!match) return html(404, messagePage('Not found', 'There is nothing here. Approval links look like /approvals/<id>?action=...'));
+  if (method !== 'GET' && method !== 'POST') {
+    return html(405, messagePage('Method not allowed', 'Open the link in a browser (GET) and confirm with the button (POST).'), {
+      allow: 'GET, POST',
+    });
+  }
+  let id: string;
+  try {
+    id = event.pathParameters?.id ?? decodeURIComponent(match[1]!);
+  } catch {
+    return html(400, messagePage(LINK_TITLE.malformed, 'The approval id in the link is not valid.'));
+  }
+  const query = new URLSearchParams(event.rawQueryString ?? '');
+
+  try {
+    const link = verifyLink({
+      id,
+      action: single(query, 'action'),
+      exp: single(query, 'exp'),
+      sig: single(query, 'sig'),
+      secret: await approvalSecret(),
+    });
+    if (method === 'GET') {
+      const record = await pendingRecord(link);
+      // The form posts to this very link (relative, so any stage prefix is kept).
+      const formAction = `?${new URLSearchParams({ action: link.action, exp: String(link.expiresAt), sig: single(query, 'sig')! })}`;
+      return html(200, confirmationPage(record, link.action, formAction));
+    }
+    const form = parseForm(event);
+    const decided = await decideApproval({
+      id: link.id,
+      decision: link.action,
+      by: form.name || 'link',
+      from: event.requestContext.http.sourceIp,
+      ...(form.comment ? { comment: form.comment } : {}),
+    });
+    console.info(JSON.stringify({ msg: 'approval decided', approvalId: link.id, decision: link.action, from: event.requestContext.http.sourceIp }));
+    return html(200, decidedPage(decided, true));
+  } catch (err) {
+    if (err instanceof ApprovalLinkError) {
+      console.info(JSON.stringify({ msg: 'approval link refused', approvalId: id.slice(0, 64), reason: err.reason, method }));
+      return linkErrorPage(err, id);
+    }
+    if (err instanceof InvalidInputError) return html(400, messagePage('Invalid form', err.message));
+    if (err instanceof ConfigurationError) {
+      console.error(JSON.stringify({ msg: 'approval endpoint misconfigured', error: err.message }));
+      return html(500, messagePage('The approval endpoint is misconfigured', 'Nothing was decided. Tell the pipeline operator.'));
+    }
+    // Errors from S3 or Step Functions name no token; log the name and message only.
+    console.error(JSON.stringify({ msg: 'approval failed', approvalId: id.slice(0, 64), error: (err as Error).name, message: (err as Error).message }));
+    return html(502, messagePage('Could not record the decision', 'The pipeline could not be reached just now. Nothing was decided; please try again.'));
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * EvaluateModel: measures the staging endpoint on the held-out set and decides the gate. Returns
+ * EvaluationResult (`$.evaluation`); a model that fails the gate returns passed:false and the ASL routes it
+ * to failure. Only an evaluation that cannot run at all (no data, endpoint unreachable) throws.
+ */
+import { z } from 'zod';
+import { numberEnv } from './shared/config';
+import { InvalidInputError } from './shared/errors';
+import { judge, loadHeldOutSet, measureEndpoint, type Thresholds } from './shared/evaluation';
+import { readEvaluation, readProduction, registryKeys, s3Uri, writeEvaluation } from './shared/registry';
+import type { EvaluationResult } from './shared/types';
+
+const settings = {
+  samples: numberEnv('EVAL_SAMPLES', 10000, { min: 1 }),
+  batchSize: numberEnv('EVAL_BATCH_SIZE', 100, { min: 1, max: 10000 }),
+  concurrency: numberEnv('EVAL_CONCURRENCY', 4, { min: 1, max: 64 }),
+  timeoutMs: numberEnv('EVAL_REQUEST_TIMEOUT_MS', 30000, { min: 100 }),
+};
+const thresholds: Thresholds = {
+  minAccuracy: numberEnv('MIN_ACCURACY', 0.85, { min: 0, max: 1 }),
+  maxP95LatencyMs: numberEnv('MAX_P95_LATENCY_MS', 250, { min: 0 }),
+  maxErrorRate: numberEnv('MAX_ERROR_RATE', 0.01, { min: 0, max: 1 }),
+  maxAccuracyDrop: numberEnv('MAX_ACCURACY_DROP', 0.01, { min: 0, max: 1 }),
+};
+
+const Input = z.object({
+  run: z.object({
+    modelName: z.string().min(1),
+    version: z.string().min(1),
+    evalDataUri: z.string().startsWith('s3://', 'must be an s3:// URI'),
+  }),
+  staging: z.object({
+    status: z.literal('serving', 'must be "serving" before evaluation'),
+    endpoint: z.url({ protocol: /^https?$/, message: 'must be the http(s) URL of the staging endpoint' }),
+  }),
+});
+
+export async function handler(event: unknown): Promise<EvaluationResult> {
+  const parsed = Input.safeParse(event);
+  if (!parsed.success) {
+    const why = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new InvalidInputError(`EvaluateModel input is invalid: ${why}.`);
+  }
+  const { run, staging } = parsed.data;
+
+  const data = await loadHeldOutSet(run.evalDataUri);
+  const m = await measureEndpoint({ endpoint: staging.endpoint, modelName: run.modelName, data, ...settings });
+
+  // Compare with what serves production now, unless that is this very version (a re-run).
+  const current = await readProduction(run.modelName);
+  const productionEval = current && current.version !== run.version ? await readEvaluation(run.modelName, current.version) : undefined;
+  const production = current && productionEval ? { version: current.version, accuracy: productionEval.accuracy } : null;
+
+  const verdict = judge(m, thresholds, production);
+  const result: EvaluationResult = {
+    ...verdict,
+    accuracy: m.accuracy,
+    latencyMsP50: m.latencyMsP50,
+    latencyMsP95: m.latencyMsP95,
+    errorRate: m.errorRate,
+    samples: m.samples,
+    thresholds,
+    production,
+    evaluatedAt: new Date().toISOString(),
+    reportUri: s3Uri(registryKeys.evaluation(run.modelName, run.version)),
+  };
+  await writeEvaluation({
+    ...result,
+    modelName: run.modelName,
+    version: run.version,
+    endpoint: staging.endpoint,
+    details: {
+      requests: m.requests,
+      failedRequests: m.failedRequests,
+      batchSize: settings.batchSize,
+      errors: m.errors,
+      perLabelAccuracy: m.perLabelAccuracy,
+    },
+  });
+  console.info(JSON.stringify({ msg: 'evaluated', model: run.modelName, version: run.version, passed: result.passed, summary: result.summary }));
+  return result;
+}

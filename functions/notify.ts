@@ -1,0 +1,97 @@
+/**
+ * NotifySuccess and NotifyFailure: one SNS message saying how the run ended. Success: what serves now, how
+ * it measured and who approved it. Failure: why (the error and its cause, keeping the end of a failed
+ * pod's log), and what was cleaned up. Works on any partial state, including a failed Prepare.
+ */
+import { fmt, keepTail, MAX_MESSAGE_BYTES, publish } from './shared/notifications';
+import { outcomeOf, type Outcome } from './shared/outcome';
+import type { PipelineError, PipelineState } from './shared/types';
+
+type NotifyState = Partial<PipelineState> & { cleanupError?: PipelineError; input?: unknown };
+
+const HEADLINE: Record<string, string> = {
+  TrainingFailedError: 'training failed',
+  RolloutFailedError: 'rollout failed',
+  EndpointUnavailableError: 'endpoint never became ready',
+  PhaseTimeoutError: 'a phase timed out',
+  EvaluationError: 'evaluation could not run',
+  EvaluationGateFailed: 'failed the evaluation gate',
+  ApprovalRejected: 'rejected',
+  ApprovalTimedOut: 'approval timed out',
+  InvalidInputError: 'invalid input',
+};
+
+function lines(entries: [string, string | null | undefined][]): string {
+  const shown = entries.filter((e): e is [string, string] => e[1] !== null && e[1] !== undefined && e[1] !== '');
+  const width = Math.max(...shown.map(([k]) => k.length)) + 1;
+  return shown.map(([k, v]) => `${`${k}:`.padEnd(width)} ${v}`).join('\n');
+}
+
+function cleanupText(state: NotifyState): string {
+  if (state.cleanupError) return `cleanup failed (${state.cleanupError.Error}): ${state.cleanupError.Cause}`;
+  const deleted = state.cleanup?.deleted ?? [];
+  return deleted.length ? deleted.join(', ') : 'nothing needed cleaning up';
+}
+
+function successMessage(state: NotifyState): { subject: string; message: string } {
+  const run = state.run!;
+  const e = state.evaluation;
+  const a = state.approval;
+  return {
+    subject: `[mlpipe] Released ${run.modelName} ${run.version}`,
+    message: [
+      `${run.modelName} ${run.version} is serving in production.`,
+      '',
+      lines([
+        ['Endpoint', state.production?.endpoint ?? 'unknown'],
+        ['Accuracy', e ? fmt.accuracy(e.accuracy) + (e.production ? ` (previous production ${e.production.version}: ${fmt.accuracy(e.production.accuracy)})` : '') : 'not evaluated'],
+        ['p95 latency', e ? fmt.ms(e.latencyMsP95) : null],
+        ['Error rate', e ? fmt.rate(e.errorRate) : null],
+        ['Approved by', a ? `${a.by} at ${a.at} from ${a.from}${a.comment ? ` ("${a.comment}")` : ''}` : 'unknown'],
+        ['Replaced', state.production?.previousVersion ?? 'nothing (first release)'],
+        ['Image', run.image],
+        ['Manifest', state.release?.manifestUri],
+        ['Staging cleanup', cleanupText(state)],
+        ['Execution', run.executionArn],
+      ]),
+    ].join('\n'),
+  };
+}
+
+function failureMessage(state: NotifyState, outcome: Outcome): { subject: string; message: string } {
+  const run = state.run;
+  const errorName = outcome.error?.Error ?? 'UnknownError';
+  const headline = HEADLINE[errorName] ?? `failed (${errorName})`;
+  const what = run ? `${run.modelName} ${run.version}` : 'a run that never started';
+  const header = [
+    `${run ? `${run.modelName} ${run.version}` : 'The run'} did not reach production: ${headline}. Production is unchanged.`,
+    '',
+    lines([
+      ['Error', errorName],
+      ['Evaluation', state.evaluation?.summary],
+      ['Rejected by', outcome.rejection ? `${outcome.rejection.by} at ${outcome.rejection.at} from ${outcome.rejection.from}` : null],
+      ['Comment', outcome.rejection?.comment],
+      ['Cleaned up', cleanupText(state)],
+      ['Manifest', state.release?.manifestUri],
+      ['Image', run?.image],
+      ['Execution', run?.executionArn],
+    ]),
+    '',
+    'Reason:',
+  ].join('\n');
+  // The cause goes last and keeps its end: for a failed training Job that is the pod's log tail.
+  const room = MAX_MESSAGE_BYTES - Buffer.byteLength(header, 'utf8') - 64;
+  return {
+    subject: `[mlpipe] ${what}: ${headline}`,
+    message: `${header}\n${keepTail(outcome.reason ?? 'no cause was recorded', room)}\n`,
+  };
+}
+
+export async function handler(event: unknown): Promise<{ messageId: string }> {
+  const state = (event ?? {}) as NotifyState;
+  const outcome = outcomeOf(state);
+  const { subject, message } = outcome.status === 'released' && state.run ? successMessage(state) : failureMessage(state, outcome);
+  const messageId = await publish(subject, message);
+  console.info(JSON.stringify({ msg: 'notified', status: outcome.status, model: state.run?.modelName, version: state.run?.version, messageId }));
+  return { messageId };
+}

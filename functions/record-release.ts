@@ -1,0 +1,113 @@
+/**
+ * RecordRelease and RecordFailure: writes models/<model>/<version>/manifest.json — the lineage of the run
+ * (image, data, hyperparameters, execution), its measurements and decisions, and how it ended — and, on a
+ * release, points models/<model>/production.json at the new version. Runs after Cleanup on failure, so it
+ * must cope with any partial state, including none at all when Prepare failed.
+ */
+import { z } from 'zod';
+import { expireApproval, getApproval } from './shared/approvals';
+import { approvalId } from './shared/approval-link';
+import { getJson, parseS3Uri } from './shared/clients';
+import { InvalidInputError } from './shared/errors';
+import { outcomeOf } from './shared/outcome';
+import { recordProductionRelease, writeManifest, type ReleaseManifest, type ReleaseStatus } from './shared/registry';
+import type { PipelineState, RunContext } from './shared/types';
+
+export interface RecordResult {
+  status: ReleaseStatus;
+  manifestUri: string;
+  recordedAt: string;
+}
+
+const Run = z.object({
+  modelName: z.string().min(1),
+  version: z.string().min(1),
+  image: z.string(),
+  imageDigest: z.string().nullable(),
+  servingImage: z.string(),
+  dataUri: z.string(),
+  evalDataUri: z.string(),
+  hyperparameters: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])),
+  modelUri: z.string(),
+  executionArn: z.string().min(1),
+  executionName: z.string(),
+  startedAt: z.string(),
+  trigger: z.object({ source: z.string(), detail: z.record(z.string(), z.unknown()).optional() }),
+});
+
+/** dataset.json (sha256 per file) next to the training data, if the data was staged with one. */
+async function datasetManifest(dataUri: string): Promise<unknown> {
+  try {
+    const { bucket, key } = parseS3Uri(dataUri, 'run.dataUri');
+    return (await getJson<unknown>(bucket, `${key.endsWith('/') || key === '' ? key : `${key}/`}dataset.json`)) ?? null;
+  } catch {
+    return null; // lineage is best effort for the dataset description; the URI itself is always recorded
+  }
+}
+
+export async function handler(event: unknown): Promise<RecordResult> {
+  const state = (event ?? {}) as Partial<PipelineState>;
+  const recordedAt = new Date().toISOString();
+  const outcome = outcomeOf(state);
+  if (state.run === undefined) {
+    // Prepare failed: there is no model or version to record under.
+    console.info(JSON.stringify({ msg: 'nothing to record: the run never started', error: outcome.error?.Error }));
+    return { status: 'failed', manifestUri: '', recordedAt };
+  }
+  const parsed = Run.safeParse(state.run);
+  if (!parsed.success) {
+    const why = parsed.error.issues.map((i) => `run.${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new InvalidInputError(`RecordRelease input is invalid: ${why}.`);
+  }
+  const run = parsed.data as RunContext & z.infer<typeof Run>;
+  const released = outcome.status === 'released';
+  if (released && !state.production?.endpoint) {
+    throw new InvalidInputError('RecordRelease input is invalid: production.endpoint is missing, so nothing was released.');
+  }
+
+  // The approval record knows about decisions the state may not carry (a timeout, a rejection's details).
+  const id = approvalId(run.executionArn);
+  const approvalRecord = outcome.status === 'approval-timeout' ? await expireApproval(id) : await getApproval(id);
+  const approval = state.approval ?? outcome.rejection ?? approvalRecord?.decision ?? null;
+
+  const manifest: ReleaseManifest = {
+    schemaVersion: 1,
+    modelName: run.modelName,
+    version: run.version,
+    status: outcome.status,
+    recordedAt,
+    modelUri: run.modelUri,
+    image: { uri: run.image, digest: run.imageDigest },
+    servingImage: run.servingImage,
+    data: { uri: run.dataUri, evalUri: run.evalDataUri, dataset: await datasetManifest(run.dataUri) },
+    hyperparameters: run.hyperparameters,
+    execution: { arn: run.executionArn, name: run.executionName, startedAt: run.startedAt, trigger: run.trigger },
+    training: state.training ?? null,
+    evaluation: state.evaluation ?? null,
+    approval,
+    production: state.production
+      ? {
+          endpoint: state.production.endpoint ?? null,
+          previousVersion: state.production.previousVersion ?? null,
+          switchedAt: state.production.switchedAt ?? null,
+          deploymentName: state.production.deploymentName,
+        }
+      : null,
+    error: outcome.error,
+  };
+  const manifestUri = await writeManifest(manifest);
+
+  if (released) {
+    await recordProductionRelease({
+      modelName: run.modelName,
+      version: run.version,
+      previousVersion: state.production?.previousVersion ?? null,
+      endpoint: state.production?.endpoint ?? null,
+      switchedAt: state.production?.switchedAt ?? recordedAt,
+      ...(approval?.by ? { by: approval.by } : {}),
+      executionArn: run.executionArn,
+    });
+  }
+  console.info(JSON.stringify({ msg: 'recorded', model: run.modelName, version: run.version, status: outcome.status, manifestUri }));
+  return { status: outcome.status, manifestUri, recordedAt };
+}

@@ -1,0 +1,94 @@
+/**
+ * RequestApproval (lambda:invoke.waitForTaskToken): stores the approval request with its task token,
+ * signs approve/reject links that expire with the approval timeout, and emails them through SNS. The
+ * execution then waits until the approval page or `mlpipe approve` calls decideApproval.
+ * The task token is a bearer credential: it goes to S3 and nowhere else — no log, no error message.
+ */
+import { z } from 'zod';
+import { openApproval, markNotified } from './shared/approvals';
+import { approvalSecret, signLink } from './shared/approval-link';
+import { requireEnv } from './shared/config';
+import { ConfigurationError, InvalidInputError } from './shared/errors';
+import { approvalEmail, publish } from './shared/notifications';
+import { productionComparison } from './shared/registry';
+
+const baseUrl = requireEnv('APPROVAL_BASE_URL');
+if (!/^https?:\/\/[^/]+/.test(baseUrl)) {
+  throw new ConfigurationError(`Setting APPROVAL_BASE_URL must be an http(s) URL, got "${baseUrl}".`);
+}
+requireEnv('NOTIFICATION_TOPIC_ARN');
+
+const EvaluationSchema = z.object({
+  passed: z.literal(true, 'must be true: only models that passed the gate are sent for approval'),
+  summary: z.string(),
+  accuracy: z.number(),
+  latencyMsP50: z.number(),
+  latencyMsP95: z.number(),
+  errorRate: z.number(),
+  samples: z.number(),
+  thresholds: z.object({ minAccuracy: z.number(), maxP95LatencyMs: z.number(), maxErrorRate: z.number(), maxAccuracyDrop: z.number() }),
+  production: z.object({ version: z.string(), accuracy: z.number() }).nullable(),
+  evaluatedAt: z.string(),
+  reportUri: z.string(),
+});
+
+const Input = z.object({
+  taskToken: z.string().min(1, 'is required').max(8192, 'is too long'),
+  state: z.object({
+    run: z.object({
+      modelName: z.string().min(1),
+      version: z.string().min(1),
+      image: z.string().min(1),
+      executionArn: z.string().min(1),
+      approvalTimeoutSeconds: z.number().int().positive(),
+    }),
+    evaluation: EvaluationSchema,
+  }),
+});
+
+export async function handler(event: unknown): Promise<void> {
+  const parsed = Input.safeParse(event);
+  if (!parsed.success) {
+    // Issue messages never quote the input, so the token cannot leak through here.
+    const why = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new InvalidInputError(`RequestApproval input is invalid: ${why}.`);
+  }
+  const { taskToken, state } = parsed.data;
+  const { run, evaluation } = state;
+  const now = new Date();
+  const expiresAtSeconds = Math.floor(now.getTime() / 1000) + run.approvalTimeoutSeconds;
+
+  const { record, alreadyNotified } = await openApproval({
+    executionArn: run.executionArn,
+    modelName: run.modelName,
+    version: run.version,
+    image: run.image,
+    taskToken,
+    createdAt: now.toISOString(),
+    expiresAt: new Date(expiresAtSeconds * 1000).toISOString(),
+    evaluation,
+    production: await productionComparison(run.modelName, run.version),
+  });
+  if (alreadyNotified) {
+    console.info(JSON.stringify({ msg: 'approval already requested', approvalId: record.id }));
+    return;
+  }
+
+  // A retried invocation keeps the record's original expiry, so links always match it.
+  const exp = Math.floor(Date.parse(record.expiresAt) / 1000);
+  const secret = await approvalSecret();
+  const link = (action: 'approve' | 'reject') => signLink({ baseUrl, id: record.id, action, expiresAt: exp, secret });
+  const email = approvalEmail({
+    modelName: run.modelName,
+    version: run.version,
+    image: run.image,
+    evaluation,
+    production: record.production,
+    approveUrl: link('approve'),
+    rejectUrl: link('reject'),
+    expiresAt: record.expiresAt,
+  });
+  const messageId = await publish(email.subject, email.message);
+  await markNotified(record.id, messageId);
+  console.info(JSON.stringify({ msg: 'approval requested', approvalId: record.id, model: run.modelName, version: run.version, messageId }));
+}

@@ -1,0 +1,234 @@
+/**
+ * The model registry: the S3 layout of docs/architecture.md (decision 11) and the records kept in it —
+ * evaluation.json and manifest.json per version, production.json per model. RecordRelease, EvaluateModel,
+ * rollback and the CLI all go through here so the layout lives in one place.
+ */
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { getJson, putJson, s3Client } from './clients';
+import { requireEnv } from './config';
+import { InvalidInputError, RollbackError, S3UnavailableError } from './errors';
+import type { ApprovalDecision, EvaluationResult, PipelineError, TrainingResult } from './types';
+
+/** The bucket for models, datasets, registry and approvals. Read on use so tests can set it late. */
+export function artifactBucket(): string {
+  return requireEnv('ARTIFACT_BUCKET');
+}
+
+const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/** Model names and versions become S3 key segments: refuse anything that could escape its prefix. */
+function segment(value: string, field: string): string {
+  if (!SEGMENT.test(value)) {
+    throw new InvalidInputError(`${field} must be 1-128 characters of letters, digits, '.', '_' or '-', got "${value}".`);
+  }
+  return value;
+}
+
+export const registryKeys = {
+  modelPrefix: (model: string) => `models/${segment(model, 'modelName')}/`,
+  versionPrefix: (model: string, version: string) => `models/${segment(model, 'modelName')}/${segment(version, 'version')}/`,
+  evaluation: (model: string, version: string) => `${registryKeys.versionPrefix(model, version)}evaluation.json`,
+  manifest: (model: string, version: string) => `${registryKeys.versionPrefix(model, version)}manifest.json`,
+  metrics: (model: string, version: string) => `${registryKeys.versionPrefix(model, version)}metrics.json`,
+  production: (model: string) => `${registryKeys.modelPrefix(model)}production.json`,
+};
+
+export function s3Uri(key: string, bucket = artifactBucket()): string {
+  return `s3://${bucket}/${key}`;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Records
+
+export type ReleaseStatus = 'released' | 'failed' | 'rejected' | 'gate-failed' | 'approval-timeout';
+
+/** models/<model>/production.json: what serves production now and how it got there. */
+export interface ProductionRecord {
+  modelName: string;
+  version: string;
+  previousVersion: string | null;
+  endpoint: string | null;
+  switchedAt: string;
+  history: ProductionHistoryEntry[];
+}
+
+export interface ProductionHistoryEntry {
+  version: string;
+  at: string;
+  action: 'release' | 'rollback';
+  by?: string;
+  executionArn?: string;
+}
+
+/** evaluation.json: the EvaluationResult plus detail that is too big for the state. */
+export interface EvaluationReport extends EvaluationResult {
+  modelName: string;
+  version: string;
+  endpoint: string;
+  details: {
+    requests: number;
+    failedRequests: number;
+    batchSize: number;
+    /** The first few request failures, e.g. `batch 3: HTTP 404`. */
+    errors: string[];
+    /** Accuracy per label over the instances of that label (failed requests count as wrong). */
+    perLabelAccuracy: Record<string, number>;
+  };
+}
+
+/** models/<model>/<version>/manifest.json: lineage, decisions and outcome of one run. */
+export interface ReleaseManifest {
+  schemaVersion: 1;
+  modelName: string;
+  version: string;
+  status: ReleaseStatus;
+  recordedAt: string;
+  modelUri: string;
+  image: { uri: string; digest: string | null };
+  servingImage: string;
+  data: { uri: string; evalUri: string; dataset: unknown };
+  hyperparameters: Record<string, string | number | boolean>;
+  execution: { arn: string; name: string; startedAt: string; trigger: { source: string; detail?: Record<string, unknown> } };
+  training: TrainingResult | null;
+  evaluation: EvaluationResult | null;
+  approval: ApprovalDecision | null;
+  production: { endpoint: string | null; previousVersion: string | null; switchedAt: string | null; deploymentName: string } | null;
+  error: PipelineError | null;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Reads
+
+export async function readProduction(model: string): Promise<ProductionRecord | undefined> {
+  return getJson<ProductionRecord>(artifactBucket(), registryKeys.production(model));
+}
+
+export async function readManifest(model: string, version: string): Promise<ReleaseManifest | undefined> {
+  return getJson<ReleaseManifest>(artifactBucket(), registryKeys.manifest(model, version));
+}
+
+export async function readEvaluation(model: string, version: string): Promise<EvaluationReport | undefined> {
+  return getJson<EvaluationReport>(artifactBucket(), registryKeys.evaluation(model, version));
+}
+
+/**
+ * Versions that have anything under models/<model>/, oldest first (versions sort by time by construction:
+ * `<yyyymmdd>-<hhmmss>-<hash>`). Lists under the model's prefix: s3rver misses CommonPrefixes at the root.
+ */
+export async function listVersions(model: string): Promise<string[]> {
+  const prefix = registryKeys.modelPrefix(model);
+  const versions: string[] = [];
+  let token: string | undefined;
+  try {
+    do {
+      const out = await s3Client().send(
+        new ListObjectsV2Command({ Bucket: artifactBucket(), Prefix: prefix, Delimiter: '/', ContinuationToken: token }),
+      );
+      for (const p of out.CommonPrefixes ?? []) {
+        const name = p.Prefix?.slice(prefix.length).replace(/\/$/, '');
+        if (name) versions.push(name);
+      }
+      token = out.IsTruncated ? out.NextContinuationToken : undefined;
+    } while (token);
+  } catch (err) {
+    throw new S3UnavailableError(`Listing s3://${artifactBucket()}/${prefix} failed: ${(err as Error).message}`);
+  }
+  return versions.sort();
+}
+
+/** Production's numbers, shown next to a candidate's on the approval email and page. */
+export interface ProductionComparison {
+  version: string;
+  accuracy: number | null;
+  latencyMsP95: number | null;
+  errorRate: number | null;
+  endpoint: string | null;
+}
+
+/** What serves production now and how it measured; null if nothing does (or it is `exceptVersion`). */
+export async function productionComparison(model: string, exceptVersion?: string): Promise<ProductionComparison | null> {
+  const current = await readProduction(model);
+  if (!current || current.version === exceptVersion) return null;
+  const evaluation = await readEvaluation(model, current.version);
+  return {
+    version: current.version,
+    accuracy: evaluation?.accuracy ?? null,
+    latencyMsP95: evaluation?.latencyMsP95 ?? null,
+    errorRate: evaluation?.errorRate ?? null,
+    endpoint: current.endpoint,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Writes
+
+export async function writeEvaluation(report: EvaluationReport): Promise<string> {
+  const key = registryKeys.evaluation(report.modelName, report.version);
+  await putJson(artifactBucket(), key, report);
+  return s3Uri(key);
+}
+
+export async function writeManifest(manifest: ReleaseManifest): Promise<string> {
+  const key = registryKeys.manifest(manifest.modelName, manifest.version);
+  await putJson(artifactBucket(), key, manifest);
+  return s3Uri(key);
+}
+
+/**
+ * Points production.json at a newly released version and appends to its history. A retried RecordRelease
+ * (same version, same execution) leaves the record as it is rather than appending twice.
+ */
+export async function recordProductionRelease(opts: {
+  modelName: string;
+  version: string;
+  previousVersion: string | null;
+  endpoint: string | null;
+  switchedAt: string;
+  by?: string;
+  executionArn: string;
+}): Promise<ProductionRecord> {
+  const current = await readProduction(opts.modelName);
+  const last = current?.history.at(-1);
+  if (current && current.version === opts.version && last?.action === 'release' && last.executionArn === opts.executionArn) {
+    return current;
+  }
+  const entry: ProductionHistoryEntry = { version: opts.version, at: opts.switchedAt, action: 'release', executionArn: opts.executionArn };
+  if (opts.by) entry.by = opts.by;
+  const record: ProductionRecord = {
+    modelName: opts.modelName,
+    version: opts.version,
+    // The Service selector is the truth about what served before; production.json is the fallback.
+    previousVersion: opts.previousVersion ?? (current && current.version !== opts.version ? current.version : null),
+    endpoint: opts.endpoint ?? current?.endpoint ?? null,
+    switchedAt: opts.switchedAt,
+    history: [...(current?.history ?? []), entry],
+  };
+  await putJson(artifactBucket(), registryKeys.production(opts.modelName), record);
+  return record;
+}
+
+/**
+ * Records that production was switched back to `toVersion` (functions/rollback.ts does the switching).
+ * Refuses a version that was never released, so the registry cannot point at a model that never served.
+ */
+export async function recordRollback(opts: { modelName: string; toVersion: string; by: string; at?: string }): Promise<ProductionRecord> {
+  const current = await readProduction(opts.modelName);
+  if (!current) {
+    throw new RollbackError(`Model ${opts.modelName} has no production.json: nothing was ever released, so there is nothing to roll back.`);
+  }
+  const target = await readManifest(opts.modelName, opts.toVersion);
+  const everReleased = current.history.some((h) => h.version === opts.toVersion);
+  if (!everReleased && target?.status !== 'released') {
+    throw new RollbackError(`Version ${opts.toVersion} of ${opts.modelName} was never released; roll back only to a released version.`);
+  }
+  const at = opts.at ?? new Date().toISOString();
+  const record: ProductionRecord = {
+    ...current,
+    version: opts.toVersion,
+    previousVersion: current.version,
+    switchedAt: at,
+    history: [...current.history, { version: opts.toVersion, at, action: 'rollback', by: opts.by }],
+  };
+  await putJson(artifactBucket(), registryKeys.production(opts.modelName), record);
+  return record;
+}
