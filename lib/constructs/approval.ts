@@ -1,0 +1,99 @@
+/**
+ * Human approval (DESIGN decision 9): the notification topic approvers subscribe to by email, the HMAC
+ * key that signs the approve/reject links, and the HTTP endpoint those links open (API Gateway HTTP API
+ * → approval-api Lambda). GET shows a confirmation page, POST decides; only the POST path can resume
+ * the state machine, and only this function may send task results to it.
+ */
+import { Duration } from 'aws-cdk-lib';
+import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import { Artifacts, PREFIX } from './artifacts';
+import { PipelineFunction } from './lambda-defaults';
+
+export interface ApprovalProps {
+  readonly artifacts: Artifacts;
+  /** Email addresses subscribed to the topic (each confirms its subscription once). */
+  readonly approverEmails: readonly string[];
+  /** Encrypts the topic; its policy lets CloudWatch alarms publish (an AWS managed key cannot). */
+  readonly key: kms.IKey;
+  /** Requests per second the approval endpoint accepts (steady rate). @default 5 */
+  readonly throttleRateLimit?: number;
+  /** @default 10 */
+  readonly throttleBurstLimit?: number;
+}
+
+export class Approval extends Construct {
+  readonly topic: sns.Topic;
+  readonly secret: secretsmanager.Secret;
+  readonly api: apigwv2.HttpApi;
+  readonly apiFunction: PipelineFunction;
+
+  constructor(scope: Construct, id: string, props: ApprovalProps) {
+    super(scope, id);
+    const { artifacts } = props;
+
+    this.topic = new sns.Topic(this, 'Topic', {
+      displayName: 'mlpipe',
+      masterKey: props.key,
+      enforceSSL: true,
+    });
+    for (const email of props.approverEmails) {
+      this.topic.addSubscription(new subscriptions.EmailSubscription(email));
+    }
+
+    this.secret = new secretsmanager.Secret(this, 'LinkSigningKey', {
+      description: 'mlpipe: HMAC key that signs approval links',
+      generateSecretString: { passwordLength: 64, excludePunctuation: true, includeSpace: false },
+    });
+
+    this.apiFunction = new PipelineFunction(this, 'ApiFunction', {
+      entry: 'functions/approval-api.ts',
+      timeout: Duration.seconds(15),
+      description: 'mlpipe: approval links (GET confirms, POST decides)',
+      environment: { ARTIFACT_BUCKET: artifacts.bucket.bucketName, APPROVAL_SECRET_ARN: this.secret.secretArn },
+    });
+    artifacts.grantRead(this.apiFunction, `${PREFIX.approvals}*`, `${artifacts.modelPrefix}*`);
+    artifacts.grantWrite(this.apiFunction, `${PREFIX.approvals}*`);
+    this.secret.grantRead(this.apiFunction);
+
+    this.api = new apigwv2.HttpApi(this, 'Api', {
+      description: 'mlpipe approval links',
+      createDefaultStage: false,
+    });
+    new apigwv2.HttpStage(this, 'DefaultStage', {
+      httpApi: this.api,
+      stageName: '$default',
+      autoDeploy: true,
+      // Approvals are clicked by people: a low limit costs nobody anything and caps abuse of the endpoint.
+      throttle: { rateLimit: props.throttleRateLimit ?? 5, burstLimit: props.throttleBurstLimit ?? 10 },
+    });
+    const integration = new HttpLambdaIntegration('ApiIntegration', this.apiFunction);
+    this.api.addRoutes({
+      path: '/approvals/{id}',
+      methods: [apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST],
+      integration,
+    });
+  }
+
+  /** Base URL the links point at (no trailing slash), e.g. `https://abc.execute-api.eu-west-1.amazonaws.com`. */
+  get baseUrl(): string {
+    return this.api.apiEndpoint;
+  }
+
+  /** Only the approval endpoint may resume (or fail) a waiting execution, and only of this state machine. */
+  allowDecisionsOn(stateMachine: sfn.IStateMachine): void {
+    this.apiFunction.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['states:SendTaskSuccess', 'states:SendTaskFailure'],
+        resources: [stateMachine.stateMachineArn],
+      }),
+    );
+  }
+}

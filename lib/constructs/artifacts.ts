@@ -1,0 +1,99 @@
+/**
+ * The artifact bucket (DESIGN decision 11): models, datasets, the model registry and approval records in
+ * one versioned, encrypted, TLS-only, private bucket, plus the prefix-scoped grants every role uses —
+ * nothing in mlpipe gets `bucket/*`.
+ */
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+
+export interface ArtifactsProps {
+  /** Model name: the `models/<model>/` prefix. */
+  readonly modelName: string;
+  /** Send "Object Created" events to EventBridge (only needed for the data trigger). @default false */
+  readonly eventBridgeEnabled?: boolean;
+  /** How long superseded object versions are kept. @default 90 days */
+  readonly noncurrentVersionExpiration?: Duration;
+  /** How long approval records are kept. @default 30 days */
+  readonly approvalRecordExpiration?: Duration;
+}
+
+/** S3 prefixes of the layout in docs/architecture.md. */
+export const PREFIX = {
+  datasets: 'datasets/',
+  approvals: 'approvals/',
+  models: (model: string) => `models/${model}/`,
+} as const;
+
+export class Artifacts extends Construct {
+  readonly bucket: s3.Bucket;
+  private readonly modelName: string;
+
+  constructor(scope: Construct, id: string, props: ArtifactsProps) {
+    super(scope, id);
+    this.modelName = props.modelName;
+    this.bucket = new s3.Bucket(this, 'Bucket', {
+      versioned: true,
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      eventBridgeEnabled: props.eventBridgeEnabled ?? false,
+      // Models and their lineage outlive the stack: deleting the stack must not delete the registry.
+      removalPolicy: RemovalPolicy.RETAIN,
+      autoDeleteObjects: false,
+      lifecycleRules: [
+        {
+          id: 'expire-noncurrent-versions',
+          noncurrentVersionExpiration: props.noncurrentVersionExpiration ?? Duration.days(90),
+          abortIncompleteMultipartUploadAfter: Duration.days(7),
+        },
+        {
+          // Approval records hold task tokens that are useless once the approval timeout has passed.
+          id: 'expire-approval-records',
+          prefix: PREFIX.approvals,
+          expiration: props.approvalRecordExpiration ?? Duration.days(30),
+          noncurrentVersionExpiration: Duration.days(1),
+        },
+      ],
+    });
+  }
+
+  /** `models/<model>/` of this pipeline's model. */
+  get modelPrefix(): string {
+    return PREFIX.models(this.modelName);
+  }
+
+  /** s3:GetObject on the given key patterns (relative to the bucket), plus ListBucket (see `grantList`). */
+  grantRead(grantee: iam.IGrantable, ...keyPatterns: string[]): void {
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject', 's3:GetObjectVersion'],
+        resources: keyPatterns.map((k) => this.bucket.arnForObjects(k)),
+      }),
+    );
+    this.grantList(grantee);
+  }
+
+  /** s3:PutObject on the given key patterns (relative to the bucket). */
+  grantWrite(grantee: iam.IGrantable, ...keyPatterns: string[]): void {
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:PutObject'],
+        resources: keyPatterns.map((k) => this.bucket.arnForObjects(k)),
+      }),
+    );
+  }
+
+  /**
+   * s3:ListBucket on the bucket itself. Without it S3 answers AccessDenied instead of NoSuchKey for a
+   * missing object, and the registry reads "no production model yet" from a missing production.json.
+   * It reveals key names, never contents.
+   */
+  grantList(grantee: iam.IGrantable): void {
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn] }),
+    );
+  }
+}

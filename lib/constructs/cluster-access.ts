@@ -1,0 +1,96 @@
+/**
+ * Access to the existing EKS cluster, both ways:
+ * - the Lambda tasks that call the Kubernetes API share ONE role with an EKS access entry whose
+ *   AmazonEKSEditPolicy is scoped to the pipeline's two namespaces (DESIGN decision 4; never aws-auth).
+ *   One role rather than one per task: an access entry is per principal, all these tasks need exactly
+ *   the same Kubernetes rights, and twelve access entries would be twelve things to audit for no gain.
+ * - the pods reach S3 through EKS Pod Identity (decision 5): `mlpipe-trainer` (staging, where training
+ *   Jobs run) writes its model's prefix; `mlpipe-server` (staging and production) only reads it.
+ */
+import { Aws, Stack } from 'aws-cdk-lib';
+import * as eks from 'aws-cdk-lib/aws-eks';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { Construct } from 'constructs';
+import { Artifacts, PREFIX } from './artifacts';
+
+export const EDIT_POLICY_NAME = 'AmazonEKSEditPolicy';
+
+export interface ClusterAccessProps {
+  readonly clusterName: string;
+  /** @default derived from clusterName in this stack's account and region */
+  readonly clusterArn?: string;
+  readonly stagingNamespace: string;
+  readonly productionNamespace: string;
+  readonly trainerServiceAccount: string;
+  readonly serverServiceAccount: string;
+  readonly artifacts: Artifacts;
+}
+
+export class ClusterAccess extends Construct {
+  /** Role of every Lambda that calls the Kubernetes API. */
+  readonly kubernetesRole: iam.Role;
+  readonly trainerRole: iam.Role;
+  readonly serverRole: iam.Role;
+  readonly clusterArn: string;
+  readonly accessEntry: eks.CfnAccessEntry;
+
+  constructor(scope: Construct, id: string, props: ClusterAccessProps) {
+    super(scope, id);
+    this.clusterArn =
+      props.clusterArn ??
+      Stack.of(this).formatArn({ service: 'eks', resource: 'cluster', resourceName: props.clusterName });
+
+    this.kubernetesRole = new iam.Role(this, 'KubernetesTaskRole', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `mlpipe Lambda tasks that call the Kubernetes API of ${props.clusterName} (namespaces ${props.stagingNamespace}, ${props.productionNamespace})`,
+    });
+    // The endpoint and CA come from DescribeCluster; the bearer token is a presigned sts:GetCallerIdentity,
+    // which needs no permission.
+    this.kubernetesRole.addToPolicy(
+      new iam.PolicyStatement({ actions: ['eks:DescribeCluster'], resources: [this.clusterArn] }),
+    );
+
+    this.accessEntry = new eks.CfnAccessEntry(this, 'AccessEntry', {
+      clusterName: props.clusterName,
+      principalArn: this.kubernetesRole.roleArn,
+      type: 'STANDARD',
+      accessPolicies: [
+        {
+          policyArn: `arn:${Aws.PARTITION}:eks::aws:cluster-access-policy/${EDIT_POLICY_NAME}`,
+          accessScope: { type: 'namespace', namespaces: [props.stagingNamespace, props.productionNamespace] },
+        },
+      ],
+    });
+
+    const models = `${props.artifacts.modelPrefix}*`;
+
+    this.trainerRole = podIdentityRole(this, 'TrainerRole', `mlpipe training Jobs (${props.trainerServiceAccount})`);
+    props.artifacts.grantRead(this.trainerRole, `${PREFIX.datasets}*`);
+    props.artifacts.grantWrite(this.trainerRole, models);
+
+    this.serverRole = podIdentityRole(this, 'ServerRole', `mlpipe model servers (${props.serverServiceAccount})`);
+    props.artifacts.grantRead(this.serverRole, models);
+
+    const associations: Array<[string, string, string, iam.Role]> = [
+      ['TrainerStaging', props.stagingNamespace, props.trainerServiceAccount, this.trainerRole],
+      ['ServerStaging', props.stagingNamespace, props.serverServiceAccount, this.serverRole],
+      ['ServerProduction', props.productionNamespace, props.serverServiceAccount, this.serverRole],
+    ];
+    for (const [assocId, namespace, serviceAccount, role] of associations) {
+      new eks.CfnPodIdentityAssociation(this, `${assocId}PodIdentity`, {
+        clusterName: props.clusterName,
+        namespace,
+        serviceAccount,
+        roleArn: role.roleArn,
+      });
+    }
+  }
+}
+
+/** A role EKS Pod Identity can hand to a pod: trusted by pods.eks.amazonaws.com for AssumeRole + TagSession. */
+function podIdentityRole(scope: Construct, id: string, description: string): iam.Role {
+  return new iam.Role(scope, id, {
+    assumedBy: new iam.SessionTagsPrincipal(new iam.ServicePrincipal('pods.eks.amazonaws.com')),
+    description,
+  });
+}

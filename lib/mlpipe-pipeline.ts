@@ -1,0 +1,388 @@
+/**
+ * MlPipeline: the whole serverless ML pipeline as one construct. Push a training image to ECR; get a
+ * trained, evaluated, human-approved model serving on an existing EKS cluster. It wires one construct
+ * per concern (artifacts, cluster access, functions, state machine, approval, triggers, monitoring) and
+ * validates its props up front, with messages that say how to fix them.
+ */
+import { ArnFormat, Aws, Duration, Stack, Token } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { Approval } from './constructs/approval';
+import { Artifacts, PREFIX } from './constructs/artifacts';
+import { ClusterAccess } from './constructs/cluster-access';
+import { Monitoring } from './constructs/monitoring';
+import { FUNCTION_SPECS, PipelineFunctions, type Settings } from './constructs/pipeline-functions';
+import { PipelineStateMachine } from './constructs/state-machine';
+import { Triggers } from './constructs/triggers';
+
+export interface MlPipelineProps {
+  /** Name of the existing EKS cluster the pipeline trains and serves on. It needs the Pod Identity agent add-on. */
+  readonly clusterName: string;
+  /** ARN of that cluster. @default `arn:<partition>:eks:<this region>:<this account>:cluster/<clusterName>` */
+  readonly clusterArn?: string;
+  /** Namespace for training Jobs and staging servers (must exist). @default 'mlpipe-staging' */
+  readonly stagingNamespace?: string;
+  /** Namespace for production servers (must exist). @default 'mlpipe-production' */
+  readonly productionNamespace?: string;
+  /** Name of the model (DNS-1123 label): `models/<modelName>/` in the bucket, Kubernetes object names. @default 'fashion-mnist' */
+  readonly modelName?: string;
+  /** Existing ECR repository whose successful pushes start a run. @default 'mlpipe/fashion-mnist-train' */
+  readonly trainingRepositoryName?: string;
+  /**
+   * Image that serves the trained model (the serving contract in docs/architecture.md; stock TF Serving works).
+   * @default `<account>.dkr.ecr.<region>.<urlSuffix>/mlpipe/fashion-mnist-serve:latest` — the example
+   * server in examples/fashion-mnist, pushed to an ECR repository of that name in this account
+   */
+  readonly servingImage?: string;
+  /** Default training data. @default `s3://<artifact bucket>/datasets/fashion-mnist/v1/` */
+  readonly dataUri?: string;
+  /** Default held-out evaluation data. @default the same as dataUri (the t10k files sit next to the train files) */
+  readonly evalDataUri?: string;
+  /** Hyperparameters every run gets unless its request overrides them. @default {} */
+  readonly defaultHyperparameters?: Record<string, string | number | boolean>;
+  /** Evaluation gate: the lowest accepted accuracy on held-out data, 0..1. @default 0.85 */
+  readonly minAccuracy?: number;
+  /** Evaluation gate: the highest accepted p95 request latency in milliseconds. @default 250 */
+  readonly maxP95LatencyMs?: number;
+  /** Evaluation gate: the highest accepted share of failed requests, 0..1. @default 0.01 */
+  readonly maxErrorRate?: number;
+  /** Evaluation gate: how much lower than production's the accuracy may be, 0..1. @default 0.01 */
+  readonly maxAccuracyDrop?: number;
+  /** Held-out samples sent to the staging endpoint. @default 10000 */
+  readonly evalSamples?: number;
+  /** Samples per predict request. @default 100 */
+  readonly evalBatchSize?: number;
+  /** Emails subscribed to approval requests and run notifications. @default [] (subscribe to the topic yourself) */
+  readonly approverEmails?: readonly string[];
+  /** How long a model waits for a human decision before it is rejected. 5 minutes to 7 days. @default 24 hours */
+  readonly approvalTimeout?: Duration;
+  /** ServiceAccount training Jobs run as (Pod Identity). @default 'mlpipe-trainer' */
+  readonly trainerServiceAccount?: string;
+  /** ServiceAccount model servers run as (Pod Identity). @default 'mlpipe-server' */
+  readonly serverServiceAccount?: string;
+  /** How long one Await invocation watches before it hands back to the state machine; under the 300 s Await timeout. @default 240 seconds */
+  readonly watchBudget?: Duration;
+  /** Deadline of a training Job. @default 4 hours */
+  readonly trainingTimeout?: Duration;
+  /** Deadline of a Deployment rollout. @default 15 minutes */
+  readonly rolloutTimeout?: Duration;
+  /** Deadline for a LoadBalancer endpoint to serve the model. @default 15 minutes */
+  readonly endpointTimeout?: Duration;
+  /** Kubernetes CPU request of a training Job. @default '1' */
+  readonly trainingCpu?: string;
+  /** Kubernetes memory request of a training Job. @default '2Gi' */
+  readonly trainingMemory?: string;
+  /** Kubernetes CPU request of a model server. @default '500m' */
+  readonly servingCpu?: string;
+  /** Kubernetes memory request of a model server. @default '512Mi' */
+  readonly servingMemory?: string;
+  /** Replicas of a model server. @default 2 */
+  readonly servingReplicas?: number;
+  /**
+   * Start a run with the latest training image when a new dataset lands under this prefix of the
+   * artifact bucket (e.g. `datasets/fashion-mnist/`): the marker file (`dataMarkerFile`) starts it.
+   * @default no data trigger
+   */
+  readonly dataPrefix?: string;
+  /** The file whose upload marks a dataset version complete. @default 'dataset.json' */
+  readonly dataMarkerFile?: string;
+  /** EventBridge Scheduler expression for scheduled retraining, e.g. 'rate(7 days)'. @default no schedule */
+  readonly schedule?: string;
+}
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const ECR_REPOSITORY = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
+const EKS_CLUSTER_NAME = /^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$/;
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+const KUBE_QUANTITY = /^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/;
+/** Await functions run 300 s; a watch must leave them time to answer. */
+const MAX_WATCH_BUDGET_SECONDS = 270;
+
+/** The props with every default filled in. */
+type ResolvedProps = Required<Omit<MlPipelineProps, 'clusterArn' | 'dataPrefix' | 'schedule'>> &
+  Pick<MlPipelineProps, 'clusterArn' | 'dataPrefix' | 'schedule'>;
+
+export class MlPipeline extends Construct {
+  readonly bucket: s3.IBucket;
+  readonly stateMachine: sfn.IStateMachine;
+  readonly topic: sns.ITopic;
+  readonly queue: sqs.IQueue;
+  readonly deadLetterQueue: sqs.IQueue;
+  /** Base URL of the approval endpoint (links are `<url>/approvals/<id>?...`). */
+  readonly approvalUrl: string;
+  readonly rollbackFunction: lambda.IFunction;
+  /** Role of the Kubernetes-calling Lambdas (it has the EKS access entry). */
+  readonly kubernetesRole: iam.IRole;
+  /** Every Lambda, by name. */
+  readonly functions: Readonly<Record<string, lambda.IFunction>>;
+
+  constructor(scope: Construct, id: string, props: MlPipelineProps) {
+    super(scope, id);
+    const p = resolveProps(props);
+    validateProps(p);
+    const stack = Stack.of(this);
+
+    const key = new kms.Key(this, 'Key', {
+      description: 'mlpipe: encrypts the notification topic and the execution logs',
+      enableKeyRotation: true,
+    });
+    // CloudWatch alarms publish to the encrypted topic; an AWS managed key would refuse them.
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+      }),
+    );
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.ServicePrincipal(`logs.${Aws.REGION}.amazonaws.com`)],
+        actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
+        resources: ['*'],
+        conditions: {
+          ArnLike: { 'kms:EncryptionContext:aws:logs:arn': stack.formatArn({ service: 'logs', resource: 'log-group', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME }) },
+        },
+      }),
+    );
+
+    const artifacts = new Artifacts(this, 'Artifacts', {
+      modelName: p.modelName,
+      eventBridgeEnabled: p.dataPrefix !== undefined,
+    });
+    const bucketName = artifacts.bucket.bucketName;
+    const dataUri = props.dataUri ?? `s3://${bucketName}/${PREFIX.datasets}fashion-mnist/v1/`;
+
+    const cluster = new ClusterAccess(this, 'ClusterAccess', {
+      clusterName: p.clusterName,
+      clusterArn: p.clusterArn,
+      stagingNamespace: p.stagingNamespace,
+      productionNamespace: p.productionNamespace,
+      trainerServiceAccount: p.trainerServiceAccount,
+      serverServiceAccount: p.serverServiceAccount,
+      artifacts,
+    });
+
+    const approval = new Approval(this, 'Approval', { artifacts, approverEmails: p.approverEmails, key });
+
+    const settings: Settings = {
+      ARTIFACT_BUCKET: bucketName,
+      MODEL_NAME: p.modelName,
+      DATA_URI: dataUri,
+      EVAL_DATA_URI: props.evalDataUri ?? dataUri,
+      SERVING_IMAGE:
+        props.servingImage ?? `${Aws.ACCOUNT_ID}.dkr.ecr.${Aws.REGION}.${Aws.URL_SUFFIX}/mlpipe/fashion-mnist-serve:latest`,
+      DEFAULT_HYPERPARAMETERS: JSON.stringify(p.defaultHyperparameters),
+      STAGING_NAMESPACE: p.stagingNamespace,
+      PRODUCTION_NAMESPACE: p.productionNamespace,
+      TRAINER_SERVICE_ACCOUNT: p.trainerServiceAccount,
+      SERVER_SERVICE_ACCOUNT: p.serverServiceAccount,
+      APPROVAL_TIMEOUT_SECONDS: String(p.approvalTimeout.toSeconds()),
+      CLUSTER_NAME: p.clusterName,
+      WATCH_BUDGET_SECONDS: String(p.watchBudget.toSeconds()),
+      TRAINING_TIMEOUT_SECONDS: String(p.trainingTimeout.toSeconds()),
+      ROLLOUT_TIMEOUT_SECONDS: String(p.rolloutTimeout.toSeconds()),
+      ENDPOINT_TIMEOUT_SECONDS: String(p.endpointTimeout.toSeconds()),
+      TRAINING_CPU: p.trainingCpu,
+      TRAINING_MEMORY: p.trainingMemory,
+      SERVING_CPU: p.servingCpu,
+      SERVING_MEMORY: p.servingMemory,
+      SERVING_REPLICAS: String(p.servingReplicas),
+      MIN_ACCURACY: String(p.minAccuracy),
+      MAX_P95_LATENCY_MS: String(p.maxP95LatencyMs),
+      MAX_ERROR_RATE: String(p.maxErrorRate),
+      MAX_ACCURACY_DROP: String(p.maxAccuracyDrop),
+      EVAL_SAMPLES: String(p.evalSamples),
+      EVAL_BATCH_SIZE: String(p.evalBatchSize),
+      NOTIFICATION_TOPIC_ARN: approval.topic.topicArn,
+      APPROVAL_BASE_URL: approval.baseUrl,
+      APPROVAL_SECRET_ARN: approval.secret.secretArn,
+    };
+
+    const fns = new PipelineFunctions(this, 'Functions', {
+      settings,
+      artifacts,
+      kubernetesRole: cluster.kubernetesRole,
+      grantPublish: (grantee) => approval.topic.grantPublish(grantee),
+      grantReadSecret: (grantee) => approval.secret.grantRead(grantee),
+    });
+
+    const taskFunctions: Record<string, lambda.IFunction> = {};
+    for (const spec of FUNCTION_SPECS) {
+      if (spec.placeholder !== undefined) taskFunctions[spec.placeholder] = fns.get(spec.id);
+    }
+    const machine = new PipelineStateMachine(this, 'StateMachine', { functions: taskFunctions, logKey: key });
+    approval.allowDecisionsOn(machine.stateMachine);
+
+    const repositoryArn = stack.formatArn({ service: 'ecr', resource: 'repository', resourceName: p.trainingRepositoryName });
+    const triggers = new Triggers(this, 'Triggers', {
+      stateMachine: machine.stateMachine,
+      pipelines: {
+        [p.trainingRepositoryName]: {
+          modelName: p.modelName,
+          dataUri,
+          evalDataUri: props.evalDataUri ?? dataUri,
+          ...(Object.keys(p.defaultHyperparameters).length > 0 ? { hyperparameters: p.defaultHyperparameters } : {}),
+        },
+      },
+      repositoryArns: [repositoryArn],
+      bucket: artifacts.bucket,
+      dataPrefix: p.dataPrefix,
+      dataMarkerFile: p.dataMarkerFile,
+      schedule: p.schedule,
+      scheduleRepositoryName: p.trainingRepositoryName,
+    });
+
+    const allFunctions: Record<string, lambda.IFunction> = {
+      ...fns.functions,
+      ApprovalApi: approval.apiFunction,
+      StartPipeline: triggers.starter,
+    };
+    new Monitoring(this, 'Monitoring', {
+      topic: approval.topic,
+      stateMachine: machine.stateMachine,
+      functions: allFunctions,
+      extraAlarms: [triggers.deadLetterAlarm],
+    });
+
+    this.bucket = artifacts.bucket;
+    this.stateMachine = machine.stateMachine;
+    this.topic = approval.topic;
+    this.queue = triggers.queue;
+    this.deadLetterQueue = triggers.deadLetterQueue;
+    this.approvalUrl = approval.baseUrl;
+    this.rollbackFunction = fns.get('Rollback');
+    this.kubernetesRole = cluster.kubernetesRole;
+    this.functions = allFunctions;
+  }
+}
+
+function resolveProps(props: MlPipelineProps): ResolvedProps {
+  return {
+    clusterName: props.clusterName,
+    clusterArn: props.clusterArn,
+    stagingNamespace: props.stagingNamespace ?? 'mlpipe-staging',
+    productionNamespace: props.productionNamespace ?? 'mlpipe-production',
+    modelName: props.modelName ?? 'fashion-mnist',
+    trainingRepositoryName: props.trainingRepositoryName ?? 'mlpipe/fashion-mnist-train',
+    servingImage: props.servingImage ?? '',
+    dataUri: props.dataUri ?? '',
+    evalDataUri: props.evalDataUri ?? '',
+    defaultHyperparameters: props.defaultHyperparameters ?? {},
+    minAccuracy: props.minAccuracy ?? 0.85,
+    maxP95LatencyMs: props.maxP95LatencyMs ?? 250,
+    maxErrorRate: props.maxErrorRate ?? 0.01,
+    maxAccuracyDrop: props.maxAccuracyDrop ?? 0.01,
+    evalSamples: props.evalSamples ?? 10000,
+    evalBatchSize: props.evalBatchSize ?? 100,
+    approverEmails: props.approverEmails ?? [],
+    approvalTimeout: props.approvalTimeout ?? Duration.hours(24),
+    trainerServiceAccount: props.trainerServiceAccount ?? 'mlpipe-trainer',
+    serverServiceAccount: props.serverServiceAccount ?? 'mlpipe-server',
+    watchBudget: props.watchBudget ?? Duration.seconds(240),
+    trainingTimeout: props.trainingTimeout ?? Duration.hours(4),
+    rolloutTimeout: props.rolloutTimeout ?? Duration.minutes(15),
+    endpointTimeout: props.endpointTimeout ?? Duration.minutes(15),
+    trainingCpu: props.trainingCpu ?? '1',
+    trainingMemory: props.trainingMemory ?? '2Gi',
+    servingCpu: props.servingCpu ?? '500m',
+    servingMemory: props.servingMemory ?? '512Mi',
+    servingReplicas: props.servingReplicas ?? 2,
+    dataPrefix: props.dataPrefix,
+    dataMarkerFile: props.dataMarkerFile ?? 'dataset.json',
+    schedule: props.schedule,
+  };
+}
+
+/** Throws the first problem found, naming the prop and how to fix it. Unresolved tokens are not checked. */
+function validateProps(p: ResolvedProps): void {
+  const known = (v: string) => !Token.isUnresolved(v);
+  const fail = (message: string): never => {
+    throw new Error(`mlpipe: ${message}`);
+  };
+
+  if (typeof p.clusterName !== 'string' || p.clusterName === '') {
+    fail('The "clusterName" property must be the name of an existing EKS cluster.');
+  }
+  if (known(p.clusterName) && !EKS_CLUSTER_NAME.test(p.clusterName)) {
+    fail(`The "clusterName" property must be an EKS cluster name (letters, digits, "-" and "_", at most 100 characters, starting with a letter or digit); got "${p.clusterName}".`);
+  }
+  if (p.clusterArn !== undefined && known(p.clusterArn) && !/^arn:[a-z-]+:eks:[a-z0-9-]+:\d{12}:cluster\/.+$/.test(p.clusterArn)) {
+    fail(`The "clusterArn" property must look like arn:aws:eks:<region>:<account>:cluster/<name>; got "${p.clusterArn}".`);
+  }
+  if (p.clusterArn !== undefined && known(p.clusterArn) && known(p.clusterName) && !p.clusterArn.endsWith(`:cluster/${p.clusterName}`)) {
+    fail(`The "clusterArn" property (${p.clusterArn}) names another cluster than "clusterName" (${p.clusterName}); make them agree or leave clusterArn out.`);
+  }
+  for (const key of ['stagingNamespace', 'productionNamespace', 'modelName', 'trainerServiceAccount', 'serverServiceAccount'] as const) {
+    const value = p[key];
+    const max = key === 'modelName' ? 40 : 63;
+    if (known(value) && (!DNS_LABEL.test(value) || value.length > max)) {
+      fail(`The "${key}" property must be a DNS-1123 label (lower-case letters, digits and "-", at most ${max} characters${key === 'modelName' ? ', so that Kubernetes object names derived from it fit' : ''}); got "${value}".`);
+    }
+  }
+  if (p.stagingNamespace === p.productionNamespace) {
+    fail(`The "stagingNamespace" and "productionNamespace" properties must differ (both are "${p.stagingNamespace}"): staging runs untested models.`);
+  }
+  if (known(p.trainingRepositoryName) && !ECR_REPOSITORY.test(p.trainingRepositoryName)) {
+    fail(`The "trainingRepositoryName" property must be an ECR repository name like "team/model-train" (no registry, no tag); got "${p.trainingRepositoryName}".`);
+  }
+  for (const key of ['dataUri', 'evalDataUri'] as const) {
+    const value = p[key];
+    if (value !== '' && known(value) && !/^s3:\/\/[a-z0-9.-]{3,63}\/(.+\/)?$/.test(value)) {
+      fail(`The "${key}" property must be an S3 prefix like s3://bucket/datasets/fashion-mnist/v1/ (ending in "/"); got "${value}".`);
+    }
+  }
+  for (const key of ['minAccuracy', 'maxErrorRate', 'maxAccuracyDrop'] as const) {
+    const value = p[key];
+    if (!Number.isFinite(value) || value < 0 || value > 1) {
+      fail(`The "${key}" property must be a fraction between 0 and 1 (e.g. 0.85, not 85); got ${value}.`);
+    }
+  }
+  if (!Number.isFinite(p.maxP95LatencyMs) || p.maxP95LatencyMs <= 0) {
+    fail(`The "maxP95LatencyMs" property must be a positive number of milliseconds; got ${p.maxP95LatencyMs}.`);
+  }
+  for (const key of ['evalSamples', 'evalBatchSize', 'servingReplicas'] as const) {
+    const value = p[key];
+    if (!Number.isInteger(value) || value < 1) {
+      fail(`The "${key}" property must be a whole number of at least 1; got ${value}.`);
+    }
+  }
+  if (p.evalBatchSize > p.evalSamples) {
+    fail(`The "evalBatchSize" property (${p.evalBatchSize}) must not exceed "evalSamples" (${p.evalSamples}).`);
+  }
+  for (const email of p.approverEmails) {
+    if (known(email) && !EMAIL.test(email)) {
+      fail(`The "approverEmails" property must hold email addresses; "${email}" is not one.`);
+    }
+  }
+  const approvalSeconds = p.approvalTimeout.toSeconds();
+  if (approvalSeconds < 300 || approvalSeconds > 7 * 24 * 3600) {
+    fail(`The "approvalTimeout" property must be between 5 minutes and 7 days (an execution may run 14 days in all); got ${approvalSeconds} seconds.`);
+  }
+  const watchSeconds = p.watchBudget.toSeconds();
+  if (watchSeconds < 5 || watchSeconds > MAX_WATCH_BUDGET_SECONDS) {
+    fail(`The "watchBudget" property must be between 5 and ${MAX_WATCH_BUDGET_SECONDS} seconds, so an Await function (300 s timeout) can answer before it is cut off; got ${watchSeconds} seconds.`);
+  }
+  for (const key of ['trainingTimeout', 'rolloutTimeout', 'endpointTimeout'] as const) {
+    const seconds = p[key].toSeconds();
+    if (seconds < watchSeconds) {
+      fail(`The "${key}" property (${seconds} s) must be at least "watchBudget" (${watchSeconds} s).`);
+    }
+  }
+  for (const key of ['trainingCpu', 'trainingMemory', 'servingCpu', 'servingMemory'] as const) {
+    if (known(p[key]) && !KUBE_QUANTITY.test(p[key])) {
+      fail(`The "${key}" property must be a Kubernetes quantity like "500m", "2" or "512Mi"; got "${p[key]}".`);
+    }
+  }
+  if (p.dataPrefix !== undefined && known(p.dataPrefix) && (!p.dataPrefix.endsWith('/') || p.dataPrefix.startsWith('/') || !p.dataPrefix.startsWith(PREFIX.datasets))) {
+    fail(`The "dataPrefix" property must be a key prefix under "${PREFIX.datasets}" ending in "/", e.g. "datasets/fashion-mnist/"; got "${p.dataPrefix}".`);
+  }
+  if (p.schedule !== undefined && known(p.schedule) && !/^(rate\(.+\)|cron\(.+\)|at\(.+\))$/.test(p.schedule)) {
+    fail(`The "schedule" property must be an EventBridge Scheduler expression like "rate(7 days)" or "cron(0 3 ? * MON *)"; got "${p.schedule}".`);
+  }
+}
