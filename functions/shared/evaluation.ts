@@ -101,6 +101,8 @@ export function parsePredictions(body: unknown, expected: number): number[] {
 }
 
 async function predict(url: string, instances: number[][], timeoutMs: number): Promise<RequestOutcome> {
+  // Serialise before the clock starts: latency is the server's, not the time spent building the request.
+  const body = JSON.stringify({ instances });
   const started = performance.now();
   const elapsed = () => performance.now() - started;
   let response: Response;
@@ -108,7 +110,7 @@ async function predict(url: string, instances: number[][], timeoutMs: number): P
     response = await fetch(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ instances }),
+      body,
       signal: AbortSignal.timeout(timeoutMs),
     });
   } catch (err) {

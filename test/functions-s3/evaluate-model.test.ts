@@ -1,0 +1,165 @@
+/**
+ * EvaluateModel against local S3 (held-out IDX files) and a loopback TF Serving stand-in whose answers
+ * are right for an exact, known set of images — so accuracy and error rate are asserted exactly, and a
+ * server that answers 404 can never pass.
+ */
+import { getJson } from '../../functions/shared/clients';
+import { percentile, selectIndices } from '../../functions/shared/evaluation';
+import type { EvaluationReport } from '../../functions/shared/registry';
+import type { EvaluationResult } from '../../functions/shared/types';
+import { BUCKET, putObject, putHeldOutSet, runContext, startLocalAws, startModelServer, type LocalAws, type ModelServer } from './fixtures';
+
+type Handler = (event: unknown) => Promise<EvaluationResult>;
+
+const MODEL = 'fashion';
+const DATA_PREFIX = 'datasets/fashion-mnist/v1/';
+const COUNT = 1000;
+
+/**
+ * Loads the handler with these settings (it reads them once, at module load). The latency gate is opened
+ * wide except where a test is about latency: the client and the fixture server share one event loop on a
+ * busy 2-core machine, so absolute latencies here say nothing about a model.
+ */
+function loadHandler(env: Record<string, string> = {}): Handler {
+  Object.assign(process.env, { EVAL_SAMPLES: '1000', EVAL_BATCH_SIZE: '100', EVAL_REQUEST_TIMEOUT_MS: '10000', MAX_P95_LATENCY_MS: '60000' }, env);
+  let handler: Handler | undefined;
+  jest.isolateModules(() => {
+    handler = (require('../../functions/evaluate-model') as { handler: Handler }).handler;
+  });
+  return handler!;
+}
+
+describe('EvaluateModel', () => {
+  let aws: LocalAws;
+  const servers: ModelServer[] = [];
+  const serve = async (opts: Parameters<typeof startModelServer>[0]) => {
+    const s = await startModelServer(opts);
+    servers.push(s);
+    return s;
+  };
+  const stateFor = (endpoint: string, version = '20260101-120000-abc1234') => ({
+    run: runContext({ modelName: MODEL, version }),
+    staging: { stage: 'staging', namespace: 'mlpipe-staging', deploymentName: 'd', serviceName: 's', deployedAt: '', status: 'serving', endpoint },
+  });
+
+  let baseEnv: NodeJS.ProcessEnv;
+  beforeAll(async () => {
+    aws = await startLocalAws();
+    await putHeldOutSet(DATA_PREFIX, COUNT);
+    baseEnv = { ...process.env };
+  });
+  afterEach(() => {
+    process.env = { ...baseEnv };
+  });
+  afterAll(async () => {
+    await Promise.all(servers.map((s) => s.stop()));
+    await aws.stop();
+  });
+
+  it('measures exact accuracy over every batch, passes the gate and writes evaluation.json', async () => {
+    const server = await serve({ modelName: MODEL, correct: (i) => i % 10 !== 0 });
+    const result = await loadHandler()(stateFor(server.endpoint));
+
+    expect(result).toMatchObject({ passed: true, accuracy: 0.9, errorRate: 0, samples: 1000, production: null });
+    expect(result.summary).toMatch(
+      /^Passed on 1000 samples: accuracy 0\.9000 >= 0\.8500, p95 [\d.]+ ms <= 60000 ms, error rate 0% <= 1%; no production model to compare with\.$/,
+    );
+    expect(result.latencyMsP95).toBeGreaterThanOrEqual(result.latencyMsP50);
+    expect(result.latencyMsP50).toBeGreaterThan(0);
+    // Ten batches of 100 images of 784 values in 0..1, every image exactly once.
+    expect(server.requests.map((r) => [r.instances, r.width, r.inRange])).toEqual(Array(10).fill([100, 784, true]));
+    expect(server.requests.flatMap((r) => r.indices).sort((a, b) => a - b)).toEqual(Array.from({ length: 1000 }, (_, i) => i));
+
+    const report = await getJson<EvaluationReport>(BUCKET, `models/${MODEL}/20260101-120000-abc1234/evaluation.json`);
+    expect(result.reportUri).toBe(`s3://${BUCKET}/models/${MODEL}/20260101-120000-abc1234/evaluation.json`);
+    expect(report).toMatchObject({ ...result, details: { requests: 10, failedRequests: 0, batchSize: 100, errors: [] } });
+    expect(report!.details.perLabelAccuracy).toEqual({ '0': 0, '1': 1, '2': 1, '3': 1, '4': 1, '5': 1, '6': 1, '7': 1, '8': 1, '9': 1 });
+  });
+
+  it('selects EVAL_SAMPLES images deterministically, spread over the whole set', async () => {
+    expect(selectIndices(1000, 500)).toEqual(Array.from({ length: 500 }, (_, i) => 2 * i));
+    expect(selectIndices(10, 50)).toHaveLength(10);
+    // Even indices only; i % 10 === 0 is wrong for 1 in 5 of them: exactly 0.8, under MIN_ACCURACY 0.85.
+    const server = await serve({ modelName: MODEL, correct: (i) => i % 10 !== 0 });
+    const result = await loadHandler({ EVAL_SAMPLES: '500', EVAL_BATCH_SIZE: '64' })(stateFor(server.endpoint, 'v-sampled'));
+    expect(result).toMatchObject({ passed: false, accuracy: 0.8, samples: 500, errorRate: 0 });
+    expect(result.summary).toBe('Failed on 500 samples: accuracy 0.8000 < 0.8500.');
+    expect(server.requests.map((r) => r.instances).sort((a, b) => a - b)).toEqual([52, 64, 64, 64, 64, 64, 64, 64]);
+  });
+
+  it('fails a server that answers 404: error rate 1, accuracy 0, never a pass', async () => {
+    const server = await serve({ modelName: MODEL, mode: 'not-found' });
+    const result = await loadHandler()(stateFor(server.endpoint, 'v-404'));
+    expect(result).toMatchObject({ passed: false, accuracy: 0, errorRate: 1 });
+    expect(result.summary).toMatch(/error rate 100% > 1% \(batch 0: HTTP 404\)/);
+  });
+
+  it.each([
+    ['one prediction too few', 'short' as const, /99 predictions for 100 instances/],
+    ['a body that is not JSON', 'not-json' as const, /response is not JSON/],
+  ])('counts %s as a failed request', async (_what, mode, error) => {
+    const server = await serve({ modelName: MODEL, mode });
+    const result = await loadHandler()(stateFor(server.endpoint, `v-${mode}`));
+    expect(result).toMatchObject({ passed: false, accuracy: 0, errorRate: 1 });
+    expect(result.summary).toMatch(error);
+  });
+
+  it('counts every instance of a failed request as wrong, never as right', async () => {
+    const server = await serve({ modelName: MODEL, mode: 'fail-first-batch' });
+    const result = await loadHandler({ MAX_ERROR_RATE: '0.2', MIN_ACCURACY: '0.5' })(stateFor(server.endpoint, 'v-partial'));
+    expect(result).toMatchObject({ passed: true, accuracy: 0.9, errorRate: 0.1 });
+  });
+
+  it('fails on p95 latency over MAX_P95_LATENCY_MS', async () => {
+    const server = await serve({ modelName: MODEL, delayMs: 150 });
+    const result = await loadHandler({ EVAL_SAMPLES: '400', MAX_P95_LATENCY_MS: '100' })(stateFor(server.endpoint, 'v-slow'));
+    expect(result.passed).toBe(false);
+    expect(result.latencyMsP95).toBeGreaterThanOrEqual(150);
+    expect(result.summary).toMatch(/p95 latency [\d.]+ ms > 100 ms/);
+  });
+
+  it('fails a model that is worse than production by more than MAX_ACCURACY_DROP', async () => {
+    await putObject(`models/${MODEL}/production.json`, JSON.stringify({ modelName: MODEL, version: 'v-prod', previousVersion: null, endpoint: null, switchedAt: '', history: [] }));
+    await putObject(`models/${MODEL}/v-prod/evaluation.json`, JSON.stringify({ accuracy: 0.95, latencyMsP95: 5, errorRate: 0 }));
+    const server = await serve({ modelName: MODEL, correct: (i) => i % 10 !== 0 });
+    const result = await loadHandler()(stateFor(server.endpoint, 'v-worse'));
+    expect(result).toMatchObject({ passed: false, accuracy: 0.9, production: { version: 'v-prod', accuracy: 0.95 } });
+    expect(result.summary).toBe('Failed on 1000 samples: accuracy 0.9000 is more than 0.0100 below production v-prod (0.9500).');
+
+    const better = await serve({ modelName: MODEL });
+    const ok = await loadHandler()(stateFor(better.endpoint, 'v-better'));
+    expect(ok).toMatchObject({ passed: true, accuracy: 1 });
+    expect(ok.summary).toMatch(/production v-prod 0\.9500\.$/);
+  });
+
+  it('throws EvaluationError when no request reaches the endpoint', async () => {
+    const server = await serve({ modelName: MODEL });
+    await server.stop();
+    await expect(loadHandler()(stateFor(server.endpoint, 'v-down'))).rejects.toMatchObject({
+      name: 'EvaluationError',
+      message: expect.stringMatching(/could not be reached by any of 10 requests: ECONNREFUSED/),
+    });
+  });
+
+  it('throws EvaluationError when the held-out data is missing', async () => {
+    const server = await serve({ modelName: MODEL });
+    const state = stateFor(server.endpoint, 'v-nodata');
+    state.run.evalDataUri = `s3://${BUCKET}/datasets/absent/`;
+    await expect(loadHandler()(state)).rejects.toMatchObject({
+      name: 'EvaluationError',
+      message: `Held-out data missing: no t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte under s3://${BUCKET}/datasets/absent/.`,
+    });
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it('refuses a state without a serving staging endpoint, naming the field', async () => {
+    const state = stateFor('not a url', 'v-bad');
+    await expect(loadHandler()(state)).rejects.toMatchObject({ name: 'InvalidInputError', message: expect.stringMatching(/staging\.endpoint/) });
+  });
+
+  it('computes nearest-rank percentiles', () => {
+    expect(percentile([5, 1, 4, 2, 3], 50)).toBe(3);
+    expect(percentile(Array.from({ length: 100 }, (_, i) => i + 1), 95)).toBe(95);
+    expect(percentile([], 95)).toBe(0);
+  });
+});
