@@ -7,7 +7,7 @@ import type { ApprovalView } from './approvals';
 import { fmt } from './notifications';
 
 export function escapeHtml(value: unknown): string {
-  return String(value).replace(/[&<>"'`=]/g, (c) => `&#${c.charCodeAt(0)};`);
+  return String(value).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 const STYLE = `

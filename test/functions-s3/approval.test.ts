@@ -1,0 +1,212 @@
+/**
+ * The approval round trip over real HTTP: RequestApproval stores the request in local S3 and emails signed
+ * links through local SNS; the approval page (functions/approval-api.ts behind local/approval-server.ts)
+ * shows them without side effects and decides on POST, which reaches a loopback Step Functions endpoint
+ * speaking the awsJson1_0 protocol.
+ */
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { approvalId, signLink } from '../../functions/shared/approval-link';
+import { decideApproval, getApproval } from '../../functions/shared/approvals';
+import { getJson } from '../../functions/shared/clients';
+import type { RequestApprovalInput } from '../../functions/shared/types';
+import { startApprovalServer, type ApprovalServer } from '../../local/approval-server';
+import { BUCKET, passedEvaluation, putObject, runContext, startFakeSfn, startLocalAws, type FakeSfn, type LocalAws } from './fixtures';
+
+const SECRET = 'approval-test-secret-0123456789';
+type ApiHandler = (e: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
+
+describe('approval: request, page, decision', () => {
+  let aws: LocalAws;
+  let sfn: FakeSfn;
+  let server: ApprovalServer;
+  let requestApproval: (e: unknown) => Promise<void>;
+  let api: ApiHandler;
+  const logged: string[] = [];
+  let spies: jest.SpyInstance[] = [];
+
+  beforeAll(async () => {
+    sfn = await startFakeSfn();
+    aws = await startLocalAws({ AWS_ENDPOINT_URL_SFN: sfn.endpoint, APPROVAL_SECRET: SECRET });
+    api = (require('../../functions/approval-api') as { handler: ApiHandler }).handler;
+    server = await startApprovalServer(api as never);
+    process.env.APPROVAL_BASE_URL = server.url;
+    requestApproval = (require('../../functions/request-approval') as { handler: (e: unknown) => Promise<void> }).handler;
+    spies = (['log', 'info', 'warn', 'error'] as const).map((level) =>
+      jest.spyOn(console, level).mockImplementation((...args: unknown[]) => void logged.push(args.map(String).join(' '))),
+    );
+    // Production: an earlier version with its own evaluation, shown next to the candidate.
+    await putObject('models/fashion/production.json', JSON.stringify({ modelName: 'fashion', version: 'v-old', previousVersion: null, endpoint: 'http://prod', switchedAt: '', history: [] }));
+    await putObject('models/fashion/v-old/evaluation.json', JSON.stringify({ accuracy: 0.8812, latencyMsP95: 7.25, errorRate: 0.002 }));
+  });
+  afterAll(async () => {
+    spies.forEach((s) => s.mockRestore());
+    await server.stop();
+    await sfn.stop();
+    await aws.stop();
+  });
+
+  /** Runs RequestApproval for a fresh execution and returns its token, id and emailed links. */
+  async function request(version: string, token = `token-${version}-${'x'.repeat(40)}`) {
+    const run = runContext({ version, image: 'registry.example/fashion@sha256:<b>&"' });
+    sfn.live.add(token);
+    const before = aws.messages().length;
+    const input: RequestApprovalInput = { taskToken: token, state: { run, evaluation: passedEvaluation({ accuracy: 0.9123, latencyMsP95: 11.5 }) } };
+    await requestApproval(input);
+    const email = aws.messages()[before]!;
+    const link = (action: string) => new RegExp(`(http://127\\.0\\.0\\.1:\\d+/approvals/[0-9a-f]{32}\\?action=${action}&exp=\\d+&sig=[0-9a-f]{64})`).exec(email.message)?.[1];
+    return { token, run, input, id: approvalId(run.executionArn), email, approve: link('approve')!, reject: link('reject')! };
+  }
+
+  const post = (url: string, fields: Record<string, string> = {}) =>
+    fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields).toString() });
+
+  it('stores a pending request and emails approve/reject links with metrics next to production\'s', async () => {
+    const r = await request('v-email');
+    expect(r.email.subject).toBe('[mlpipe] Approve fashion v-email for production?');
+    expect(r.email.topicArn).toBe('arn:aws:sns:us-east-1:000000000000:mlpipe-notifications');
+    expect(r.email.message).toContain('registry.example/fashion@sha256:<b>&"');
+    expect(r.email.message).toMatch(/accuracy\s+0\.9123\s+0\.8812/);
+    expect(r.email.message).toMatch(/p95 latency\s+11\.5 ms\s+7\.25 ms/);
+    expect(r.email.message).toMatch(/error rate\s+0%\s+0\.2%/);
+    expect(r.email.message).toContain('opens a confirmation page');
+    expect(r.approve).toBeDefined();
+    expect(r.reject).toBeDefined();
+    expect(r.email.message).not.toContain(r.token);
+
+    const stored = await getJson<Record<string, unknown>>(BUCKET, `approvals/${r.id}.json`);
+    expect(stored).toMatchObject({ id: r.id, status: 'pending', taskToken: r.token, modelName: 'fashion', version: 'v-email' });
+    expect(stored!.production).toEqual({ version: 'v-old', accuracy: 0.8812, latencyMsP95: 7.25, errorRate: 0.002, endpoint: 'http://prod' });
+    expect(await getApproval(r.id)).not.toHaveProperty('taskToken');
+
+    // A retried invocation (same token) neither rewrites the request nor sends a second email.
+    const count = aws.messages().length;
+    await requestApproval(r.input);
+    expect(aws.messages()).toHaveLength(count);
+  });
+
+  it('GET shows a confirmation page and changes nothing; POST approves via SendTaskSuccess; a second POST gets 409', async () => {
+    const r = await request('v-approve');
+    const page = await fetch(r.approve);
+    const html = await page.text();
+    expect(page.status).toBe(200);
+    expect(page.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(html).toContain('Approve fashion v-approve?');
+    expect(html).toContain('registry.example/fashion@sha256:&#60;b&#62;&#38;&#34;');
+    expect(html).toMatch(/0\.9123[\s\S]*0\.8812/);
+    expect(html).toMatch(/<form method="post" action="\?action=approve&#38;exp=\d+&#38;sig=[0-9a-f]{64}">/);
+    expect(html).not.toContain(r.token);
+    // A second GET (a mail scanner's prefetch) still changes nothing.
+    expect((await fetch(r.approve)).status).toBe(200);
+    expect(sfn.calls).toHaveLength(0);
+    expect((await getApproval(r.id))!.status).toBe('pending');
+
+    const done = await post(r.approve, { name: 'Alice <ops>', comment: 'ship it <script>' });
+    const doneHtml = await done.text();
+    expect(done.status).toBe(200);
+    expect(doneHtml).toContain('You approved fashion v-approve.');
+    expect(doneHtml).toContain('Alice &#60;ops&#62;');
+    expect(doneHtml).toContain('ship it &#60;script&#62;');
+    expect(doneHtml).not.toContain('<script>');
+    expect(sfn.calls).toHaveLength(1);
+    expect(sfn.calls[0]!.target).toBe('AWSStepFunctions.SendTaskSuccess');
+    expect(sfn.calls[0]!.body.taskToken).toBe(r.token);
+    const output = JSON.parse(sfn.calls[0]!.body.output!) as Record<string, string>;
+    expect(output).toEqual({ decision: 'approve', by: 'Alice <ops>', at: expect.any(String), from: expect.stringMatching(/127\.0\.0\.1/), comment: 'ship it <script>' });
+    expect(await getApproval(r.id)).toMatchObject({ status: 'approved', decision: output });
+
+    const again = await post(r.approve, { name: 'Mallory' });
+    const againHtml = await again.text();
+    expect(again.status).toBe(409);
+    expect(againHtml).toContain('fashion v-approve was already approved.');
+    expect(againHtml).toContain(`Decided by <strong>Alice &#60;ops&#62;</strong> at ${output.at}`);
+    expect((await fetch(r.approve)).status).toBe(409);
+    expect((await fetch(r.reject)).status).toBe(409);
+    expect(sfn.calls).toHaveLength(1);
+    sfn.calls.length = 0;
+  });
+
+  it('POST reject sends SendTaskFailure with error ApprovalRejected and the decision as cause', async () => {
+    const r = await request('v-reject');
+    const res = await post(r.reject, {});
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain('You rejected fashion v-reject.');
+    expect(sfn.calls.map((c) => [c.target, c.body.taskToken, c.body.error])).toEqual([['AWSStepFunctions.SendTaskFailure', r.token, 'ApprovalRejected']]);
+    expect(JSON.parse(sfn.calls[0]!.body.cause!)).toEqual({ decision: 'reject', by: 'link', at: expect.any(String), from: expect.stringMatching(/127\.0\.0\.1/) });
+    expect((await getApproval(r.id))!.status).toBe('rejected');
+    sfn.calls.length = 0;
+  });
+
+  it.each([
+    ['a tampered action (approve signature, reject action)', (u: string) => u.replace('action=approve', 'action=reject'), 403, 'not valid'],
+    ['a missing signature', (u: string) => u.replace(/&sig=[0-9a-f]+/, ''), 400, 'incomplete'],
+    ['a truncated signature', (u: string) => u.slice(0, -4), 400, 'incomplete'],
+    ['a repeated parameter', (u: string) => `${u}&action=approve`, 400, 'incomplete'],
+  ])('refuses %s on GET and POST, deciding nothing', async (_what, tamper, status, words) => {
+    const r = await request(`v-bad-${status}-${words.length}-${_what.length}`);
+    for (const res of [await fetch(tamper(r.approve)), await post(tamper(r.approve))]) {
+      expect(res.status).toBe(status);
+      expect(await res.text()).toContain(words);
+    }
+    expect(sfn.calls).toHaveLength(0);
+    expect((await getApproval(r.id))!.status).toBe('pending');
+  });
+
+  it('answers 410 for an expired link, 404 for an unknown request, 405 for other methods', async () => {
+    const r = await request('v-misc');
+    const past = Math.floor(Date.now() / 1000) - 10;
+    const expired = signLink({ baseUrl: server.url, id: r.id, action: 'approve', expiresAt: past, secret: SECRET });
+    expect((await post(expired)).status).toBe(410);
+    const unknown = signLink({ baseUrl: server.url, id: approvalId('no-such-execution'), action: 'approve', expiresAt: past + 3600, secret: SECRET });
+    const res404 = await fetch(unknown);
+    expect(res404.status).toBe(404);
+    expect(await res404.text()).toContain('No such approval request');
+    const put = await fetch(r.approve, { method: 'PUT' });
+    expect(put.status).toBe(405);
+    expect(put.headers.get('allow')).toBe('GET, POST');
+    expect((await fetch(`${server.url}/elsewhere`)).status).toBe(404);
+    expect(sfn.calls).toHaveLength(0);
+  });
+
+  it('marks the request expired when Step Functions no longer knows the token (TaskTimedOut) and answers 410', async () => {
+    const r = await request('v-timeout');
+    sfn.live.delete(r.token);
+    const res = await post(r.approve, { name: 'Late Larry' });
+    expect(res.status).toBe(410);
+    expect(await res.text()).toContain('no longer waiting');
+    expect(sfn.calls.map((c) => c.target)).toEqual(['AWSStepFunctions.SendTaskSuccess']);
+    expect((await getApproval(r.id))!.status).toBe('expired');
+    expect((await fetch(r.approve)).status).toBe(410);
+    sfn.calls.length = 0;
+  });
+
+  it('lets the CLI decide with decideApproval, and reads a plain (not base64) form body', async () => {
+    const r = await request('v-cli');
+    const decided = await decideApproval({ id: r.id, decision: 'approve', by: 'arn:aws:iam::000000000000:user/bob', from: 'cli' });
+    expect(decided).toMatchObject({ status: 'approved', decision: { decision: 'approve', by: 'arn:aws:iam::000000000000:user/bob', from: 'cli' } });
+    expect(decided).not.toHaveProperty('taskToken');
+    await expect(decideApproval({ id: r.id, decision: 'reject', by: 'carol', from: 'cli' })).rejects.toMatchObject({ name: 'ApprovalLinkError', reason: 'decided' });
+    await expect(decideApproval({ id: approvalId('nothing'), decision: 'reject', by: 'carol', from: 'cli' })).rejects.toMatchObject({ reason: 'unknown' });
+    await expect(decideApproval({ id: 'nope', decision: 'approve', by: '', from: 'cli' })).rejects.toThrow(/id must be a 32-character hex approval id; by must name who decides/);
+
+    const r2 = await request('v-plain');
+    const url = new URL(r2.reject);
+    const res = await api({
+      version: '2.0',
+      routeKey: 'POST /approvals/{id}',
+      rawPath: url.pathname,
+      rawQueryString: url.search.slice(1),
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      requestContext: { http: { method: 'POST', path: url.pathname, protocol: 'HTTP/1.1', sourceIp: '203.0.113.9', userAgent: 'test' } },
+      body: 'name=Dana&comment=too+slow',
+      isBase64Encoded: false,
+    } as unknown as APIGatewayProxyEventV2);
+    expect(res.statusCode).toBe(200);
+    expect((await getApproval(r2.id))!.decision).toMatchObject({ decision: 'reject', by: 'Dana', from: '203.0.113.9', comment: 'too slow' });
+    sfn.calls.length = 0;
+  });
+
+  it('never logs a task token', () => {
+    expect(logged.length).toBeGreaterThan(0);
+    expect(logged.filter((l) => l.includes('token-v'))).toEqual([]);
+  });
+});
