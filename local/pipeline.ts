@@ -53,6 +53,8 @@ export interface RunOutcome {
   executionArn: string;
   status: string;
   output?: PipelineState;
+  /** The last state data seen (for a failed run, what it knew when it failed). */
+  lastState?: PipelineState;
   error?: string;
   cause?: string;
   wallMs: number;
@@ -230,6 +232,7 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
         input: JSON.stringify({ image: TRAINING_IMAGE, trigger: { source: 'local' }, ...input }),
       });
       const states: StateTiming[] = [];
+      let lastState: PipelineState | undefined;
       const printer = new ProgressPrinter(log, started);
       const onEvent = (e: ExecutionEventLike) => {
         if (e.executionArn !== executionArn) return;
@@ -241,6 +244,8 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
         } else if (e.type === 'StateExited' && e.stateName) {
           const open = [...states].reverse().find((s) => s.state === e.stateName && s.exitedAt === undefined);
           if (open) open.exitedAt = now;
+          const data = typeof e.output === 'string' ? safeJson(e.output) : e.output;
+          if (data && typeof data === 'object' && 'run' in data) lastState = data as PipelineState;
           printer.exited(e.stateName, e.output);
         }
       };
@@ -266,7 +271,7 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
       try {
         const result = await sfn.waitForExecution(executionArn);
         const output = result.output ? (JSON.parse(result.output) as PipelineState) : undefined;
-        return { executionArn, status: result.status, output, error: result.error, cause: result.cause, wallMs: Date.now() - started, states };
+        return { executionArn, status: result.status, output, lastState: output ?? lastState, error: result.error, cause: result.cause, wallMs: Date.now() - started, states };
       } finally {
         sfn.off('event', onEvent);
       }
