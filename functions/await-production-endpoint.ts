@@ -1,0 +1,35 @@
+/**
+ * AwaitProductionEndpoint: confirms production serves the NEW version. A TF Serving status answer cannot
+ * tell versions apart, so "serves the new version" is established from what routes traffic: the stable
+ * Service's selector names this version (every pod behind the LoadBalancer therefore carries this
+ * version's label), this version's Deployment has available replicas, and the LoadBalancer endpoint
+ * answers `GET /v1/models/<name>` as AVAILABLE. If someone switched the selector elsewhere meanwhile
+ * (a rollback, a newer release) it fails rather than reporting someone else's version as serving.
+ */
+import type { V1Deployment } from '@kubernetes/client-node';
+import { EndpointUnavailableError } from './shared/errors';
+import { readObject } from './shared/kube';
+import { LABELS } from './shared/names';
+import { StageSchema, parseInput, stateWith } from './shared/state';
+import type { PipelineState, StageResult } from './shared/types';
+import { awaitEndpoint } from './shared/workloads';
+
+const Input = stateWith({ production: StageSchema });
+
+export async function handler(event: PipelineState): Promise<StageResult> {
+  const { run, production } = parseInput(Input, event, 'AwaitProductionEndpoint input');
+  const deployment = await readObject<V1Deployment>({ kind: 'Deployment', namespace: production.namespace, name: production.deploymentName });
+  if (!deployment || (deployment.status?.availableReplicas ?? 0) < 1) {
+    throw new EndpointUnavailableError(`Deployment ${production.namespace}/${production.deploymentName} has no available replicas behind the production Service.`);
+  }
+  return awaitEndpoint(production, run.modelName, {
+    checkService(svc) {
+      const selected = svc.spec?.selector?.[LABELS.version];
+      if (selected !== run.version) {
+        throw new EndpointUnavailableError(
+          `Service ${production.namespace}/${production.serviceName} selects version ${selected ?? '(none)'}, not ${run.version}: traffic was switched elsewhere (rollback or another release).`,
+        );
+      }
+    },
+  });
+}

@@ -1,0 +1,16 @@
+/**
+ * AwaitProductionRollout: watches this version's production Deployment and its pods for one budget →
+ * `ready`, `pending`, or RolloutFailedError with the reason and pod log tail. Traffic still goes to the
+ * previous version meanwhile. Past ROLLOUT_TIMEOUT_SECONDS → PhaseTimeoutError.
+ */
+import { workloadLabels } from './shared/names';
+import { StageSchema, parseInput, stateWith } from './shared/state';
+import type { PipelineState, StageResult } from './shared/types';
+import { awaitRollout } from './shared/workloads';
+
+const Input = stateWith({ production: StageSchema });
+
+export async function handler(event: PipelineState): Promise<StageResult> {
+  const { run, production } = parseInput(Input, event, 'AwaitProductionRollout input');
+  return awaitRollout(production, workloadLabels(run.modelName, run.version, 'production'));
+}

@@ -1,0 +1,14 @@
+/**
+ * AwaitStagingEndpoint: waits for the staging Service's LoadBalancer ingress, then for the model to answer
+ * `GET /v1/models/<name>` as AVAILABLE there → `serving` + endpoint; `pending` when the budget runs out.
+ */
+import { StageSchema, parseInput, stateWith } from './shared/state';
+import type { PipelineState, StageResult } from './shared/types';
+import { awaitEndpoint } from './shared/workloads';
+
+const Input = stateWith({ staging: StageSchema });
+
+export async function handler(event: PipelineState): Promise<StageResult> {
+  const { run, staging } = parseInput(Input, event, 'AwaitStagingEndpoint input');
+  return awaitEndpoint(staging, run.modelName);
+}

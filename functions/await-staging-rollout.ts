@@ -1,0 +1,16 @@
+/**
+ * AwaitStagingRollout: watches the staging Deployment and its pods for one budget → `ready`, `pending`,
+ * or RolloutFailedError (ProgressDeadlineExceeded, CrashLoopBackOff, ImagePullBackOff; with the pod's
+ * log tail). Past ROLLOUT_TIMEOUT_SECONDS → PhaseTimeoutError.
+ */
+import { workloadLabels } from './shared/names';
+import { StageSchema, parseInput, stateWith } from './shared/state';
+import type { PipelineState, StageResult } from './shared/types';
+import { awaitRollout } from './shared/workloads';
+
+const Input = stateWith({ staging: StageSchema });
+
+export async function handler(event: PipelineState): Promise<StageResult> {
+  const { run, staging } = parseInput(Input, event, 'AwaitStagingRollout input');
+  return awaitRollout(staging, workloadLabels(run.modelName, run.version, 'staging'));
+}

@@ -1,0 +1,68 @@
+/**
+ * AwaitTraining: watches the training Job and its pods for one budget (WATCH_BUDGET_SECONDS).
+ * Complete → reads metrics.json the trainer wrote and returns `succeeded`. Failed (BackoffLimitExceeded,
+ * DeadlineExceeded) or a pod stuck in ImagePullBackOff/ErrImagePull/CrashLoopBackOff → TrainingFailedError
+ * with the reason and the failed pod's log tail. Budget spent → `pending` (the state machine loops);
+ * past TRAINING_TIMEOUT_SECONDS → PhaseTimeoutError.
+ */
+import type { V1Job, V1Pod } from '@kubernetes/client-node';
+import { getJson, parseS3Uri } from './shared/clients';
+import { TrainingFailedError } from './shared/errors';
+import { collectionPath, firstOf, podLogTail, readObject, watchUntil } from './shared/kube';
+import { labelSelector, workloadLabels } from './shared/names';
+import { planWait } from './shared/phase';
+import { TrainingSchema, parseInput, stateWith } from './shared/state';
+import type { PipelineState, RunContext, TrainingResult } from './shared/types';
+import { describePodProblem, formatTail, jobOutcome, latestFailedPod, podProblem, type JobOutcome } from './shared/workloads';
+
+const Input = stateWith({ training: TrainingSchema });
+
+export async function handler(event: PipelineState): Promise<TrainingResult> {
+  const { run, training } = parseInput(Input, event, 'AwaitTraining input');
+  const what = `Training Job ${training.namespace}/${training.jobName}`;
+  const plan = planWait('training', training.submittedAt, what);
+  if (!(await readObject<V1Job>({ kind: 'Job', namespace: training.namespace, name: training.jobName }))) {
+    throw new TrainingFailedError(`${what} does not exist (deleted, or expired by ttlSecondsAfterFinished).`);
+  }
+  const podLabels = workloadLabels(run.modelName, run.version, 'training');
+  const outcome = await firstOf<JobOutcome>([
+    (signal) =>
+      watchUntil<V1Job, JobOutcome>(collectionPath('Job', training.namespace), { fieldSelector: `metadata.name=${training.jobName}` }, jobOutcome, plan.budgetMs, signal),
+    (signal) =>
+      watchUntil<V1Pod, JobOutcome>(
+        collectionPath('Pod', training.namespace),
+        { labelSelector: labelSelector(podLabels) },
+        (pod) => {
+          const problem = podProblem(pod);
+          return problem ? { kind: 'pod', problem } : undefined;
+        },
+        plan.budgetMs,
+        signal,
+      ),
+  ]);
+  if (!outcome) {
+    planWait('training', training.submittedAt, what); // throws PhaseTimeoutError once the phase is over
+    return { ...training, status: 'pending' };
+  }
+  if (outcome.kind === 'pod') {
+    throw new TrainingFailedError(`${what} failed: ${await describePodProblem(training.namespace, outcome.problem)}`);
+  }
+  if (outcome.kind === 'failed') {
+    const pod = await latestFailedPod(training.namespace, podLabels);
+    const tail = pod?.metadata?.name ? `${formatTail(await podLogTail(training.namespace, pod.metadata.name, 20))}` : '\n(no pod found)';
+    const podNote = pod?.metadata?.name ? ` (pod ${pod.metadata.name})` : '';
+    throw new TrainingFailedError(`${what} failed: ${outcome.reason}${outcome.message ? `: ${outcome.message}` : ''}${podNote}${tail}`);
+  }
+  return { ...training, status: 'succeeded', completedAt: new Date(outcome.completedAt).toISOString(), metrics: await readMetrics(run, what) };
+}
+
+/** metrics.json under the model URI: the container contract says the trainer writes it before exiting 0. */
+async function readMetrics(run: RunContext, what: string): Promise<Record<string, number>> {
+  const { bucket, key } = parseS3Uri(`${run.modelUri.replace(/\/?$/, '/')}metrics.json`, 'run.modelUri');
+  const raw = await getJson<unknown>(bucket, key);
+  if (raw === undefined || typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new TrainingFailedError(`${what} completed but s3://${bucket}/${key} is ${raw === undefined ? 'missing' : 'not a JSON object'}: the trainer must write metrics.json under MODEL_OUTPUT_URI.`);
+  }
+  // The state carries numbers only; anything else stays in the file.
+  return Object.fromEntries(Object.entries(raw).filter((e): e is [string, number] => typeof e[1] === 'number' && Number.isFinite(e[1])));
+}

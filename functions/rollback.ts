@@ -1,0 +1,56 @@
+/**
+ * Rollback (invoked by `mlpipe rollback`, not by the state machine): switches the production Service back
+ * to an earlier version — `toVersion`, or the previous one from models/<model>/production.json (else from
+ * the Service's own record of what it selected before) — after checking that version's Deployment still
+ * exists and is available, then records the rollback in the registry.
+ */
+import type { V1Deployment } from '@kubernetes/client-node';
+import { z } from 'zod';
+import { requireEnv } from './shared/config';
+import { RollbackError } from './shared/errors';
+import { applyObject, readObject } from './shared/kube';
+import { servingService, workloadSettings } from './shared/manifests';
+import { DNS1123_LABEL, LABELS, PREVIOUS_VERSION_ANNOTATION, productionDeploymentName, productionServiceName } from './shared/names';
+import { readProduction, recordRollback } from './shared/registry';
+import { parseInput } from './shared/state';
+import { readService, serviceEndpoint } from './shared/workloads';
+
+const Input = z.object({
+  modelName: z.string().regex(DNS1123_LABEL, 'must be a DNS-1123 label'),
+  toVersion: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be a version like 20260102-030405-abc1234').optional(),
+  by: z.string().min(1).optional(),
+});
+
+export interface RollbackResult {
+  modelName: string;
+  fromVersion: string | null;
+  toVersion: string;
+  endpoint: string | null;
+  switchedAt: string;
+}
+
+export async function handler(event: unknown): Promise<RollbackResult> {
+  const { modelName, toVersion, by } = parseInput(Input, event, 'Rollback input');
+  const namespace = requireEnv('PRODUCTION_NAMESPACE');
+  const serviceName = productionServiceName(modelName);
+  const service = await readService(namespace, serviceName);
+  const fromVersion = service?.spec?.selector?.[LABELS.version] ?? null;
+  if (!fromVersion) throw new RollbackError(`Service ${namespace}/${serviceName} does not exist or selects no version: ${modelName} has no production to roll back.`);
+
+  const record = await readProduction(modelName);
+  const target = toVersion ?? record?.previousVersion ?? service?.metadata?.annotations?.[PREVIOUS_VERSION_ANNOTATION];
+  if (!target) throw new RollbackError(`${modelName} has no previous production version; name one with toVersion.`);
+  if (target === fromVersion) throw new RollbackError(`${modelName} already serves version ${target}.`);
+
+  const deploymentName = productionDeploymentName(modelName, target);
+  const deployment = await readObject<V1Deployment>({ kind: 'Deployment', namespace, name: deploymentName });
+  if (!deployment) throw new RollbackError(`Deployment ${namespace}/${deploymentName} of version ${target} no longer exists (pruned?); it cannot take traffic.`);
+  if ((deployment.status?.availableReplicas ?? 0) < 1) {
+    throw new RollbackError(`Deployment ${namespace}/${deploymentName} of version ${target} has no available replicas; not switching traffic to it.`);
+  }
+
+  await applyObject(servingService({ modelName, version: target, stage: 'production', namespace, name: serviceName }, workloadSettings(), fromVersion));
+  const switchedAt = new Date().toISOString();
+  if (record) await recordRollback({ modelName, toVersion: target, by: by ?? 'mlpipe rollback', at: switchedAt });
+  return { modelName, fromVersion, toVersion: target, endpoint: (service && serviceEndpoint(service)) ?? record?.endpoint ?? null, switchedAt };
+}

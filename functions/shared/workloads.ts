@@ -1,0 +1,210 @@
+/**
+ * Reading the state of workloads the way a person at kubectl would: is the training Job done or failed,
+ * is a Deployment rolled out, is a pod stuck (image pull, crash loop), does a LoadBalancer endpoint
+ * answer for the model. The Await* handlers are thin loops over these.
+ */
+import type { V1Deployment, V1Job, V1Pod, V1Service } from '@kubernetes/client-node';
+import { z } from 'zod';
+import { EndpointUnavailableError, PhaseTimeoutError, RolloutFailedError } from './errors';
+import { collectionPath, firstOf, listObjects, podLogTail, readObject, sleep, watchUntil } from './kube';
+import { labelSelector } from './names';
+import { planWait, type WaitPlan } from './phase';
+import type { StageResult } from './types';
+
+/** Waiting reasons that do not fix themselves: fail at once instead of waiting out a deadline. */
+export const FATAL_WAITING_REASONS = new Set([
+  'ImagePullBackOff',
+  'ErrImagePull',
+  'ErrImageNeverPull',
+  'InvalidImageName',
+  'CrashLoopBackOff',
+  'CreateContainerConfigError',
+  'CreateContainerError',
+]);
+
+export interface PodProblem {
+  pod: string;
+  reason: string;
+  message: string;
+  restartCount: number;
+}
+
+/** The first container of `pod` stuck for a fatal reason, if any. */
+export function podProblem(pod: V1Pod): PodProblem | undefined {
+  const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
+  for (const s of statuses) {
+    const waiting = s.state?.waiting;
+    if (waiting?.reason && FATAL_WAITING_REASONS.has(waiting.reason)) {
+      return { pod: pod.metadata?.name ?? '?', reason: waiting.reason, message: waiting.message ?? '', restartCount: s.restartCount ?? 0 };
+    }
+  }
+  return undefined;
+}
+
+/** `reason: message` plus the pod's last log lines (the crashed run's, for a crash loop). */
+export async function describePodProblem(namespace: string, p: PodProblem): Promise<string> {
+  const tail = await podLogTail(namespace, p.pod, 20, p.reason === 'CrashLoopBackOff' && p.restartCount > 0);
+  return `${p.reason}${p.message ? `: ${p.message}` : ''} (pod ${p.pod})${formatTail(tail)}`;
+}
+
+export function formatTail(tail: string): string {
+  return tail ? `\n--- last log lines ---\n${tail}` : '\n(no log output)';
+}
+
+/** The most recently started failed pod among `labels` (else the newest pod), for a log tail. */
+export async function latestFailedPod(namespace: string, labels: Record<string, string>): Promise<V1Pod | undefined> {
+  const list = await listObjects<V1Pod>('Pod', namespace, { labelSelector: labelSelector(labels) });
+  const byAge = [...list.items].sort((a, b) => String(b.metadata?.creationTimestamp ?? '').localeCompare(String(a.metadata?.creationTimestamp ?? '')));
+  return byAge.find((p) => p.status?.phase === 'Failed') ?? byAge[0];
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Jobs
+
+export type JobOutcome = { kind: 'complete'; completedAt: string } | { kind: 'failed'; reason: string; message: string } | { kind: 'pod'; problem: PodProblem };
+
+export function jobOutcome(job: V1Job, type: string): JobOutcome | undefined {
+  if (type === 'DELETED') return { kind: 'failed', reason: 'Deleted', message: 'the Job was deleted while the pipeline waited for it' };
+  for (const c of job.status?.conditions ?? []) {
+    if (c.status !== 'True') continue;
+    if (c.type === 'Complete') return { kind: 'complete', completedAt: String(job.status?.completionTime ?? c.lastTransitionTime ?? new Date().toISOString()) };
+    if (c.type === 'Failed') return { kind: 'failed', reason: c.reason ?? 'Failed', message: c.message ?? '' };
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Deployments
+
+export type RolloutOutcome = { kind: 'ready' } | { kind: 'failed'; reason: string; message: string } | { kind: 'pod'; problem: PodProblem };
+
+/** Rolled out as `kubectl rollout status` sees it: current generation observed, all replicas updated and available. */
+export function rolloutOutcome(d: V1Deployment, type: string): RolloutOutcome | undefined {
+  if (type === 'DELETED') return { kind: 'failed', reason: 'Deleted', message: 'the Deployment was deleted during its rollout' };
+  const conditions = d.status?.conditions ?? [];
+  const progressing = conditions.find((c) => c.type === 'Progressing');
+  if (progressing?.status === 'False' && progressing.reason === 'ProgressDeadlineExceeded') {
+    return { kind: 'failed', reason: 'ProgressDeadlineExceeded', message: progressing.message ?? '' };
+  }
+  const st = d.status ?? {};
+  const desired = d.spec?.replicas ?? 1;
+  const observed = (st.observedGeneration ?? 0) >= (d.metadata?.generation ?? 1);
+  const available = conditions.find((c) => c.type === 'Available')?.status === 'True';
+  if (observed && (st.updatedReplicas ?? 0) >= desired && (st.replicas ?? 0) === (st.updatedReplicas ?? 0) && (st.availableReplicas ?? 0) >= desired && available) {
+    return { kind: 'ready' };
+  }
+  return undefined;
+}
+
+/** Watches a stage's Deployment and its pods for one budget: ready, pending, or RolloutFailedError. */
+export async function awaitRollout(stage: StageResult, podLabels: Record<string, string>): Promise<StageResult> {
+  const what = `Deployment ${stage.namespace}/${stage.deploymentName}`;
+  const plan = planWait('rollout', stage.deployedAt, what);
+  const outcome = await firstOf<RolloutOutcome>([
+    (signal) =>
+      watchUntil<V1Deployment, RolloutOutcome>(collectionPath('Deployment', stage.namespace), { fieldSelector: `metadata.name=${stage.deploymentName}` }, rolloutOutcome, plan.budgetMs, signal),
+    (signal) =>
+      watchUntil<V1Pod, RolloutOutcome>(
+        collectionPath('Pod', stage.namespace),
+        { labelSelector: labelSelector(podLabels) },
+        (pod) => {
+          const problem = podProblem(pod);
+          return problem ? { kind: 'pod', problem } : undefined;
+        },
+        plan.budgetMs,
+        signal,
+      ),
+  ]);
+  if (outcome?.kind === 'ready') return { ...stage, status: 'ready' };
+  if (outcome?.kind === 'pod') throw new RolloutFailedError(`${what} failed to roll out: ${await describePodProblem(stage.namespace, outcome.problem)}`);
+  if (outcome?.kind === 'failed') {
+    const pod = await latestFailedPod(stage.namespace, podLabels);
+    const tail = pod?.metadata?.name ? formatTail(await podLogTail(stage.namespace, pod.metadata.name, 20)) : '';
+    throw new RolloutFailedError(`${what} failed to roll out: ${outcome.reason}${outcome.message ? `: ${outcome.message}` : ''}${tail}`);
+  }
+  planWait('rollout', stage.deployedAt, what); // throws PhaseTimeoutError once the phase is over
+  return { ...stage, status: 'pending' };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Services and endpoints
+
+/** `http://<hostname ?? ip>:<ingress port ?? service port>` once the LoadBalancer has an ingress. */
+export function serviceEndpoint(svc: V1Service): string | undefined {
+  const ingress = svc.status?.loadBalancer?.ingress?.[0];
+  const host = ingress?.hostname ?? ingress?.ip;
+  if (!host) return undefined;
+  const port = ingress?.ports?.[0]?.port ?? svc.spec?.ports?.[0]?.port ?? 80;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+const ModelStatus = z.object({
+  model_version_status: z.array(z.object({ version: z.union([z.string(), z.number()]).optional(), state: z.string() })).min(1),
+});
+
+/** One GET /v1/models/<name>: `undefined` if the model is AVAILABLE, else why not. */
+export async function probeModel(endpoint: string, modelName: string, timeoutMs = 5000): Promise<string | undefined> {
+  const url = `${endpoint}/v1/models/${encodeURIComponent(modelName)}`;
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    const text = await res.text();
+    if (res.status !== 200) return `GET ${url}: HTTP ${res.status} ${text.slice(0, 200)}`;
+    const parsed = ModelStatus.safeParse(JSON.parse(text));
+    if (!parsed.success) return `GET ${url}: not a TF Serving model status: ${text.slice(0, 200)}`;
+    if (!parsed.data.model_version_status.some((s) => s.state === 'AVAILABLE')) {
+      return `GET ${url}: model state ${parsed.data.model_version_status.map((s) => s.state).join(',')}`;
+    }
+    return undefined;
+  } catch (err) {
+    const e = err as Error & { cause?: { code?: string } };
+    return `GET ${url}: ${e.cause?.code ?? e.name}: ${e.message}`;
+  }
+}
+
+export interface EndpointCheck {
+  /** Extra condition on the Service before probing (production: its selector names our version). */
+  checkService?(svc: V1Service): void;
+}
+
+/**
+ * Waits, for one budget, until the stage's Service has a LoadBalancer ingress and the model answers there
+ * as AVAILABLE. A fresh load balancer takes a while to resolve and register targets, so the probe retries
+ * every 2 s. Past the endpoint phase deadline: PhaseTimeoutError if no ingress ever came,
+ * EndpointUnavailableError (with the last probe error) if it came but never answered.
+ */
+export async function awaitEndpoint(stage: StageResult, modelName: string, check: EndpointCheck = {}): Promise<StageResult> {
+  const what = `Service ${stage.namespace}/${stage.serviceName}`;
+  const startedAt = stage.switchedAt ?? stage.deployedAt;
+  const plan: WaitPlan = planWait('endpoint', startedAt, what);
+  const deadline = Date.now() + plan.budgetMs;
+  const svc = await watchUntil<V1Service, V1Service>(
+    collectionPath('Service', stage.namespace),
+    { fieldSelector: `metadata.name=${stage.serviceName}` },
+    (s, type) => (type !== 'DELETED' && serviceEndpoint(s) ? s : undefined),
+    plan.budgetMs,
+  );
+  if (!svc) {
+    planWait('endpoint', startedAt, `${what} got no LoadBalancer ingress:`);
+    return { ...stage, status: 'pending' };
+  }
+  check.checkService?.(svc);
+  const endpoint = serviceEndpoint(svc)!;
+  let problem: string | undefined;
+  do {
+    problem = await probeModel(endpoint, modelName, Math.max(100, Math.min(5000, deadline - Date.now())));
+    if (!problem) return { ...stage, status: 'serving', endpoint };
+    await sleep(Math.min(2000, Math.max(0, deadline - Date.now())));
+  } while (Date.now() < deadline);
+  try {
+    planWait('endpoint', startedAt, what);
+  } catch (err) {
+    if (err instanceof PhaseTimeoutError) throw new EndpointUnavailableError(`${what} at ${endpoint} never served model ${modelName}: ${problem}`);
+    throw err;
+  }
+  return { ...stage, status: 'pending' };
+}
+
+/** Reads a Service, `undefined` when absent. */
+export function readService(namespace: string, name: string): Promise<V1Service | undefined> {
+  return readObject<V1Service>({ kind: 'Service', namespace, name });
+}

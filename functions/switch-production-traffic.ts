@@ -1,0 +1,24 @@
+/**
+ * SwitchProductionTraffic (blue/green): points the stable production Service `<model>` at this version's
+ * pods by its selector, creating the Service on the first release. Returns StageResult `exposed` with
+ * previousVersion — the version the Service selected before (null on the first release). The previous
+ * version is also kept on the Service as an annotation, so a retried switch (which finds the selector
+ * already moved) still reports it, and rollback can find it.
+ */
+import { applyObject } from './shared/kube';
+import { productionServiceTarget, servingService, workloadSettings } from './shared/manifests';
+import { LABELS, PREVIOUS_VERSION_ANNOTATION } from './shared/names';
+import { StageSchema, parseInput, stateWith } from './shared/state';
+import type { PipelineState, StageResult } from './shared/types';
+import { readService } from './shared/workloads';
+
+const Input = stateWith({ production: StageSchema });
+
+export async function handler(event: PipelineState): Promise<StageResult> {
+  const { run, production } = parseInput(Input, event, 'SwitchProductionTraffic input');
+  const current = await readService(run.namespaces.production, run.names.productionService);
+  const selected = current?.spec?.selector?.[LABELS.version] ?? null;
+  const previousVersion = selected === run.version ? (current?.metadata?.annotations?.[PREVIOUS_VERSION_ANNOTATION] ?? null) : selected;
+  await applyObject(servingService(productionServiceTarget(run), workloadSettings(), previousVersion));
+  return { ...production, status: 'exposed', previousVersion, switchedAt: new Date().toISOString() };
+}
