@@ -1,0 +1,106 @@
+/** Prepare: validates the execution input, derives a deterministic version and names from the execution. */
+import { handler } from '../../functions/prepare-run';
+import { fitName } from '../../functions/shared/names';
+
+const DIGEST = 'sha256:' + 'ab12cd'.padEnd(64, '0');
+const IMAGE = `123456789012.dkr.ecr.us-east-1.amazonaws.com/fashion-train@${DIGEST}`;
+const SETTINGS = {
+  ARTIFACT_BUCKET: 'mlpipe-artifacts',
+  MODEL_NAME: 'fashion',
+  DATA_URI: 's3://mlpipe-artifacts/datasets/fashion-mnist/v1/',
+  EVAL_DATA_URI: 's3://mlpipe-artifacts/datasets/fashion-mnist/v1/',
+  SERVING_IMAGE: 'registry.local/fashion-serve:1',
+  DEFAULT_HYPERPARAMETERS: '{"epochs": 1, "batchSize": 128}',
+  STAGING_NAMESPACE: 'mlpipe-staging',
+  PRODUCTION_NAMESPACE: 'mlpipe-production',
+  APPROVAL_TIMEOUT_SECONDS: '3600',
+};
+const saved = { ...process.env };
+
+function event(input: unknown) {
+  return {
+    input,
+    executionArn: 'arn:aws:states:us-east-1:123456789012:execution:mlpipe:run-1',
+    executionName: 'run-1',
+    startTime: '2026-01-02T03:04:05.678Z',
+  };
+}
+
+beforeEach(() => {
+  process.env = { ...saved, ...SETTINGS };
+  delete process.env.KUBECONFIG;
+  delete process.env.ALLOW_IMAGE_TAGS;
+});
+afterAll(() => {
+  process.env = saved;
+});
+
+describe('prepare-run', () => {
+  it('derives version, names, model URI and merged hyperparameters', async () => {
+    // Act
+    const { run } = await handler(event({ image: IMAGE, hyperparameters: { epochs: 5 }, trigger: { source: 'ecr-push' } }));
+    // Assess
+    expect(run.version).toBe('20260102-030405-ab12cd0');
+    expect(run.imageDigest).toBe(DIGEST);
+    expect(run.modelName).toBe('fashion');
+    expect(run.modelUri).toBe('s3://mlpipe-artifacts/models/fashion/20260102-030405-ab12cd0/');
+    expect(run.hyperparameters).toEqual({ epochs: 5, batchSize: 128 });
+    expect(run.names).toEqual({
+      trainingJob: 'fashion-20260102-030405-ab12cd0-train',
+      stagingDeployment: 'fashion-20260102-030405-ab12cd0-staging',
+      stagingService: 'fashion-20260102-030405-ab12cd0-staging',
+      productionDeployment: 'fashion-20260102-030405-ab12cd0',
+      productionService: 'fashion',
+    });
+    expect(run.namespaces).toEqual({ staging: 'mlpipe-staging', production: 'mlpipe-production' });
+    expect(run.approvalTimeoutSeconds).toBe(3600);
+    expect(run.trigger).toEqual({ source: 'ecr-push' });
+    expect(run.startedAt).toBe('2026-01-02T03:04:05.678Z');
+  });
+
+  it('answers the same when retried', async () => {
+    const a = await handler(event({ image: IMAGE }));
+    const b = await handler(event({ image: IMAGE }));
+    expect(b).toEqual(a);
+  });
+
+  it('keeps long names within 63 characters, distinct per model', async () => {
+    const long = 'a'.repeat(50);
+    const { run } = await handler(event({ image: IMAGE, modelName: long }));
+    for (const name of Object.values(run.names)) expect(name.length).toBeLessThanOrEqual(63);
+    expect(run.names.stagingDeployment).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+    expect(fitName(`${long}-x`)).not.toBe(fitName(`${long}-y`));
+  });
+
+  it('accepts a tag only with a kubeconfig (local mode) or ALLOW_IMAGE_TAGS', async () => {
+    await expect(handler(event({ image: 'mlpipe/fashion-train:local' }))).rejects.toThrow(/image: must be pinned by digest/);
+    process.env.KUBECONFIG = '/tmp/kubeconfig';
+    const { run } = await handler(event({ image: 'mlpipe/fashion-train:local' }));
+    expect(run.imageDigest).toBeNull();
+    expect(run.version).toMatch(/^20260102-030405-[0-9a-f]{7}$/);
+  });
+
+  it.each([
+    ['image', { image: 'not an image!' }, /image: must be a container image reference like <registry>\/<repo>@sha256:<digest>/],
+    ['image (missing)', {}, /image: must be a container image reference/],
+    ['modelName', { image: IMAGE, modelName: 'Fashion_MNIST' }, /modelName: must be a DNS-1123 label/],
+    ['dataUri', { image: IMAGE, dataUri: 'https://example.com/data' }, /dataUri: must be an S3 URI/],
+    ['evalDataUri', { image: IMAGE, evalDataUri: 's3:/x' }, /evalDataUri: must be an S3 URI/],
+    ['hyperparameters', { image: IMAGE, hyperparameters: { epochs: [1] } }, /hyperparameters(\.epochs)?: /],
+    ['servingImage', { image: IMAGE, servingImage: 'fashion-serve@sha256:1234' }, /servingImage: must be a container image reference/],
+    ['trigger.source', { image: IMAGE, trigger: { source: '' } }, /trigger\.source: must not be empty/],
+  ])('rejects a bad %s with InvalidInputError naming the field', async (_field, input, message) => {
+    const err = await handler(event(input)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).name).toBe('InvalidInputError');
+    expect((err as Error).message).toMatch(message);
+  });
+
+  it('names the setting when a default is missing', async () => {
+    delete process.env.MODEL_NAME;
+    await expect(handler(event({ image: IMAGE }))).rejects.toThrow(/modelName: required, because the MODEL_NAME setting/);
+    process.env.MODEL_NAME = 'fashion';
+    delete process.env.STAGING_NAMESPACE;
+    await expect(handler(event({ image: IMAGE }))).rejects.toMatchObject({ name: 'ConfigurationError', message: expect.stringMatching(/STAGING_NAMESPACE/) });
+  });
+});
