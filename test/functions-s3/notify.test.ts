@@ -1,0 +1,96 @@
+/** Notify against local SNS: what a success and a failure message say, and SNS's limits. */
+import { keepTail, safeSubject, MAX_MESSAGE_BYTES } from '../../functions/shared/notifications';
+import type { PipelineState } from '../../functions/shared/types';
+import { passedEvaluation, runContext, startLocalAws, type LocalAws } from './fixtures';
+
+type Handler = (e: unknown) => Promise<{ messageId: string }>;
+
+describe('Notify', () => {
+  let aws: LocalAws;
+  let handler: Handler;
+
+  beforeAll(async () => {
+    aws = await startLocalAws();
+    handler = (require('../../functions/notify') as { handler: Handler }).handler;
+    jest.spyOn(console, 'info').mockImplementation(() => undefined);
+  });
+  afterAll(async () => {
+    jest.restoreAllMocks();
+    await aws.stop();
+  });
+
+  const last = () => aws.messages().at(-1)!;
+
+  it('announces a release: version, accuracy, p95, endpoint, approver', async () => {
+    const run = runContext({ version: 'v7' });
+    const state: PipelineState & { cleanup: { deleted: string[] } } = {
+      run,
+      evaluation: passedEvaluation({ accuracy: 0.8877, latencyMsP95: 12.25, errorRate: 0, production: { version: 'v6', accuracy: 0.871 } }),
+      approval: { decision: 'approve', by: 'alice', at: '2026-01-01T13:00:00.000Z', from: '198.51.100.7', comment: 'good' },
+      production: { stage: 'production', namespace: 'p', deploymentName: 'fashion-v7', serviceName: 'fashion', deployedAt: '', status: 'serving', endpoint: 'http://lb.example:80', previousVersion: 'v6' },
+      release: { status: 'released', manifestUri: 's3://artifacts/models/fashion/v7/manifest.json', recordedAt: '' },
+      cleanup: { deleted: ['Deployment mlpipe-staging/fashion-v7-staging', 'Service mlpipe-staging/fashion-v7-staging'] },
+    };
+    const { messageId } = await handler(state);
+    const m = last();
+    expect(m.messageId).toBe(messageId);
+    expect(m.subject).toBe('[mlpipe] Released fashion v7');
+    expect(m.message).toContain('fashion v7 is serving in production.');
+    expect(m.message).toMatch(/Endpoint:\s+http:\/\/lb\.example:80/);
+    expect(m.message).toMatch(/Accuracy:\s+0\.8877 \(previous production v6: 0\.8710\)/);
+    expect(m.message).toMatch(/p95 latency:\s+12\.25 ms/);
+    expect(m.message).toMatch(/Approved by:\s+alice at 2026-01-01T13:00:00\.000Z from 198\.51\.100\.7 \("good"\)/);
+    expect(m.message).toMatch(/Replaced:\s+v6/);
+    expect(m.message).toMatch(/Manifest:\s+s3:\/\/artifacts\/models\/fashion\/v7\/manifest\.json/);
+    expect(m.message).toContain('Deployment mlpipe-staging/fashion-v7-staging, Service mlpipe-staging/fashion-v7-staging');
+  });
+
+  it('reports a training failure with the end of the pod log, trimmed to fit SNS', async () => {
+    const tail = Array.from({ length: 20000 }, (_, i) => `epoch 1 step ${i}: loss 0.5`).join('\n') + '\nError: out of memory (the real reason)';
+    const cause = JSON.stringify({ errorType: 'TrainingFailedError', errorMessage: `Job fashion-v8-train failed: BackoffLimitExceeded. Pod log tail:\n${tail}`, trace: ['at x'] });
+    await handler({
+      run: runContext({ version: 'v8' }),
+      error: { Error: 'TrainingFailedError', Cause: cause },
+      cleanup: { deleted: ['Job mlpipe-staging/fashion-v8-train'] },
+    });
+    const m = last();
+    expect(m.subject).toBe('[mlpipe] fashion v8: training failed');
+    expect(m.message).toContain('fashion v8 did not reach production: training failed. Production is unchanged.');
+    expect(m.message).toMatch(/Error:\s+TrainingFailedError/);
+    expect(m.message).toMatch(/Cleaned up:\s+Job mlpipe-staging\/fashion-v8-train/);
+    expect(m.message.trimEnd().endsWith('Error: out of memory (the real reason)')).toBe(true);
+    expect(m.message).toContain('[... earlier output trimmed ...]');
+    expect(m.message).not.toContain('"trace"');
+    expect(Buffer.byteLength(m.message, 'utf8')).toBeLessThanOrEqual(MAX_MESSAGE_BYTES);
+  });
+
+  it('reports a rejection with who rejected and why, and a gate failure with its summary', async () => {
+    const decision = { decision: 'reject', by: 'carol', at: '2026-01-01T13:00:00.000Z', from: 'cli', comment: 'too slow' };
+    await handler({ run: runContext({ version: 'v9' }), error: { Error: 'ApprovalRejected', Cause: JSON.stringify(decision) }, cleanup: { deleted: [] } });
+    expect(last().subject).toBe('[mlpipe] fashion v9: rejected');
+    expect(last().message).toMatch(/Rejected by:\s+carol at 2026-01-01T13:00:00\.000Z from cli/);
+    expect(last().message).toMatch(/Comment:\s+too slow/);
+    expect(last().message).toMatch(/Cleaned up:\s+nothing needed cleaning up/);
+
+    const summary = 'Failed on 1000 samples: error rate 100% > 1% (batch 0: HTTP 404).';
+    await handler({ run: runContext({ version: 'v10' }), evaluation: passedEvaluation({ passed: false, summary }), error: { Error: 'EvaluationGateFailed', Cause: summary } });
+    expect(last().subject).toBe('[mlpipe] fashion v10: failed the evaluation gate');
+    expect(last().message).toContain(summary);
+  });
+
+  it('reports a run that failed before it started, and a failed cleanup', async () => {
+    await handler({ error: { Error: 'InvalidInputError', Cause: '{"errorType":"InvalidInputError","errorMessage":"image is required"}' }, cleanupError: { Error: 'KubernetesUnavailableError', Cause: 'ECONNREFUSED' } });
+    expect(last().subject).toBe('[mlpipe] a run that never started: invalid input');
+    expect(last().message).toContain('image is required');
+    expect(last().message).toMatch(/Cleaned up:\s+cleanup failed \(KubernetesUnavailableError\): ECONNREFUSED/);
+  });
+
+  it('keeps subjects to 100 printable ASCII characters', async () => {
+    await handler({ run: runContext({ modelName: 'm'.repeat(63), version: `v-${'9'.repeat(60)}` }), error: { Error: 'ÜberError\nx', Cause: 'c' } });
+    const s = last().subject!;
+    expect(s.length).toBeLessThanOrEqual(100);
+    expect(s).toMatch(/^[\x20-\x7e]+$/);
+    expect(safeSubject('Modèle  prêt\n✓')).toBe('Modele pret');
+    expect(keepTail('abcdef', 100)).toBe('abcdef');
+  });
+});

@@ -1,0 +1,144 @@
+/** RecordRelease / RecordFailure against local S3: a manifest for every way a run ends, and production.json history. */
+import { approvalId } from '../../functions/shared/approval-link';
+import { getApproval } from '../../functions/shared/approvals';
+import { getJson } from '../../functions/shared/clients';
+import { listVersions, readManifest, readProduction, recordRollback, type ProductionRecord, type ReleaseManifest } from '../../functions/shared/registry';
+import type { ApprovalDecision, PipelineState, StageResult } from '../../functions/shared/types';
+import { BUCKET, passedEvaluation, putObject, runContext, startLocalAws, type LocalAws } from './fixtures';
+
+type Handler = (e: unknown) => Promise<{ status: string; manifestUri: string; recordedAt: string }>;
+
+const approval: ApprovalDecision = { decision: 'approve', by: 'alice', at: '2026-01-01T13:00:00.000Z', from: '198.51.100.7' };
+const training = { jobName: 'j', namespace: 'mlpipe-staging', submittedAt: '2026-01-01T12:00:05Z', status: 'succeeded' as const, completedAt: '2026-01-01T12:10:00Z', metrics: { accuracy: 0.89, loss: 0.3 } };
+
+function production(version: string, previousVersion: string | null): StageResult {
+  return {
+    stage: 'production',
+    namespace: 'mlpipe-production',
+    deploymentName: `fashion-${version}`,
+    serviceName: 'fashion',
+    deployedAt: '2026-01-01T13:01:00Z',
+    status: 'serving',
+    endpoint: 'http://127.0.0.1:30080',
+    previousVersion,
+    switchedAt: `2026-01-0${version.endsWith('2') ? 2 : 1}T13:05:00.000Z`,
+  };
+}
+
+describe('RecordRelease / RecordFailure', () => {
+  let aws: LocalAws;
+  let handler: Handler;
+
+  beforeAll(async () => {
+    aws = await startLocalAws();
+    handler = (require('../../functions/record-release') as { handler: Handler }).handler;
+    await putObject('datasets/fashion-mnist/v1/dataset.json', JSON.stringify({ files: { 'train-images-idx3-ubyte': { sha256: 'ab'.repeat(32) } } }));
+    jest.spyOn(console, 'info').mockImplementation(() => undefined);
+  });
+  afterAll(async () => {
+    jest.restoreAllMocks();
+    await aws.stop();
+  });
+
+  it('records a release with full lineage, then a second release appends to production.json history', async () => {
+    const run1 = runContext({ version: 'v1' });
+    const state1: PipelineState = { run: run1, training, evaluation: passedEvaluation(), approval, production: production('v1', null) };
+    const out1 = await handler(state1);
+    expect(out1).toEqual({ status: 'released', manifestUri: `s3://${BUCKET}/models/fashion/v1/manifest.json`, recordedAt: expect.any(String) });
+
+    const manifest = await readManifest('fashion', 'v1');
+    expect(manifest).toMatchObject<Partial<ReleaseManifest>>({
+      schemaVersion: 1,
+      status: 'released',
+      image: { uri: run1.image, digest: run1.imageDigest },
+      data: { uri: run1.dataUri, evalUri: run1.evalDataUri, dataset: { files: { 'train-images-idx3-ubyte': { sha256: 'ab'.repeat(32) } } } },
+      hyperparameters: { epochs: 2, learningRate: 0.001 },
+      execution: { arn: run1.executionArn, name: 'v1', startedAt: run1.startedAt, trigger: { source: 'cli' } },
+      training,
+      evaluation: passedEvaluation(),
+      approval,
+      production: { endpoint: 'http://127.0.0.1:30080', previousVersion: null, switchedAt: '2026-01-01T13:05:00.000Z', deploymentName: 'fashion-v1' },
+      error: null,
+    });
+
+    // A retried RecordRelease does not append twice.
+    await handler(state1);
+    const run2 = runContext({ version: 'v2' });
+    await handler({ run: run2, training, evaluation: passedEvaluation(), approval: { ...approval, by: 'bob' }, production: production('v2', 'v1') });
+
+    expect(await readProduction('fashion')).toEqual<ProductionRecord>({
+      modelName: 'fashion',
+      version: 'v2',
+      previousVersion: 'v1',
+      endpoint: 'http://127.0.0.1:30080',
+      switchedAt: '2026-01-02T13:05:00.000Z',
+      history: [
+        { version: 'v1', at: '2026-01-01T13:05:00.000Z', action: 'release', by: 'alice', executionArn: run1.executionArn },
+        { version: 'v2', at: '2026-01-02T13:05:00.000Z', action: 'release', by: 'bob', executionArn: run2.executionArn },
+      ],
+    });
+
+    // Rollback is recorded as history too, and only to a version that was released.
+    const rolled = await recordRollback({ modelName: 'fashion', toVersion: 'v1', by: 'arn:aws:iam::000000000000:user/ops', at: '2026-01-03T00:00:00.000Z' });
+    expect(rolled).toMatchObject({ version: 'v1', previousVersion: 'v2' });
+    expect(rolled.history.at(-1)).toEqual({ version: 'v1', at: '2026-01-03T00:00:00.000Z', action: 'rollback', by: 'arn:aws:iam::000000000000:user/ops' });
+    await expect(recordRollback({ modelName: 'fashion', toVersion: 'v-never', by: 'x' })).rejects.toMatchObject({ name: 'RollbackError' });
+    await expect(recordRollback({ modelName: 'other', toVersion: 'v1', by: 'x' })).rejects.toThrow(/no production\.json/);
+  });
+
+  const rejection: ApprovalDecision = { decision: 'reject', by: 'carol', at: '2026-01-01T13:00:00.000Z', from: '203.0.113.5', comment: 'too slow' };
+
+  it.each<[string, Partial<PipelineState>, string, Partial<ReleaseManifest>]>([
+    [
+      'a gate failure',
+      { evaluation: passedEvaluation({ passed: false, summary: 'Failed on 1000 samples: accuracy 0.8 < 0.85.' }), error: { Error: 'EvaluationGateFailed', Cause: 'Failed on 1000 samples: accuracy 0.8 < 0.85.' } },
+      'gate-failed',
+      { approval: null },
+    ],
+    ['a rejection (decision in the cause)', { evaluation: passedEvaluation(), error: { Error: 'ApprovalRejected', Cause: JSON.stringify(rejection) } }, 'rejected', { approval: rejection }],
+    [
+      'an approval timeout',
+      { evaluation: passedEvaluation(), error: { Error: 'ApprovalTimedOut', Cause: 'Nobody approved or rejected the model before the approval timeout; it was rejected.' } },
+      'approval-timeout',
+      { approval: null },
+    ],
+    [
+      'a training failure',
+      { error: { Error: 'TrainingFailedError', Cause: JSON.stringify({ errorType: 'TrainingFailedError', errorMessage: 'Job failed: BackoffLimitExceeded\nlog tail...', trace: [] }) } },
+      'failed',
+      { training: null, evaluation: null, production: null },
+    ],
+  ])('records %s', async (_what, extra, status, expected) => {
+    const version = `v-${status}`;
+    const run = runContext({ version });
+    const out = await handler({ run, ...extra });
+    expect(out).toMatchObject({ status, manifestUri: `s3://${BUCKET}/models/fashion/${version}/manifest.json` });
+    const manifest = await readManifest('fashion', version);
+    expect(manifest).toMatchObject({ status, error: extra.error, ...expected });
+  });
+
+  it('marks a still-pending approval request expired when the approval timed out', async () => {
+    const run = runContext({ version: 'v-expire' });
+    const id = approvalId(run.executionArn);
+    await putObject(`approvals/${id}.json`, JSON.stringify({ id, status: 'pending', taskToken: 't', modelName: 'fashion', version: 'v-expire', expiresAt: '2026-01-01T00:00:00Z' }));
+    await handler({ run, error: { Error: 'ApprovalTimedOut', Cause: 'timeout' } });
+    expect(await getApproval(id)).toMatchObject({ status: 'expired', expiredAt: expect.any(String) });
+  });
+
+  it('records nothing when Prepare failed (no run) and says so', async () => {
+    const before = await listVersions('fashion');
+    const out = await handler({ error: { Error: 'InvalidInputError', Cause: 'image is required' } });
+    expect(out).toEqual({ status: 'failed', manifestUri: '', recordedAt: expect.any(String) });
+    expect(await listVersions('fashion')).toEqual(before);
+  });
+
+  it('lists versions under the model prefix, oldest first', async () => {
+    expect(await listVersions('fashion')).toEqual(['v-approval-timeout', 'v-expire', 'v-failed', 'v-gate-failed', 'v-rejected', 'v1', 'v2']);
+    expect(await listVersions('nothing-here')).toEqual([]);
+    expect(await getJson(BUCKET, 'models/fashion/production.json')).toBeDefined();
+  });
+
+  it('refuses a release without a production endpoint', async () => {
+    await expect(handler({ run: runContext({ version: 'v-bad' }) })).rejects.toMatchObject({ name: 'InvalidInputError', message: expect.stringMatching(/production\.endpoint/) });
+  });
+});
