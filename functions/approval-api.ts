@@ -39,7 +39,7 @@ const LINK_TITLE: Record<ApprovalLinkError['reason'], string> = {
 };
 
 const Form = z.object({
-  name: z.string().trim().max(100, 'name must be at most 100 characters').optional(),
+  approver: z.string().trim().max(100, 'approver must be at most 100 characters').optional(),
   comment: z.string().trim().max(1000, 'comment must be at most 1000 characters').optional(),
 });
 
@@ -52,7 +52,9 @@ function single(query: URLSearchParams, name: string): string | undefined {
 function parseForm(event: APIGatewayProxyEventV2): z.infer<typeof Form> {
   const raw = event.body ? (event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body) : '';
   const fields = new URLSearchParams(raw);
-  const parsed = Form.safeParse({ name: fields.get('name') ?? undefined, comment: fields.get('comment') ?? undefined });
+  // `approver` is the page's field; `name` is accepted too for hand-made forms and scripts.
+  const approver = fields.get('approver') ?? fields.get('name') ?? undefined;
+  const parsed = Form.safeParse({ approver, comment: fields.get('comment') ?? undefined });
   if (!parsed.success) throw new InvalidInputError(parsed.error.issues.map((i) => i.message).join('; '));
   return parsed.data;
 }
@@ -112,7 +114,7 @@ export async function handler(event: APIGatewayProxyEventV2): Promise<Result> {
     const decided = await decideApproval({
       id: link.id,
       decision: link.action,
-      by: form.name || 'link',
+      by: form.approver || 'link',
       from: event.requestContext.http.sourceIp,
       ...(form.comment ? { comment: form.comment } : {}),
     });

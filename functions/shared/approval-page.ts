@@ -62,8 +62,8 @@ export function confirmationPage(record: ApprovalView, action: 'approve' | 'reje
 ${facts(record)}
 <p>${escapeHtml(consequence)} This request expires at ${escapeHtml(record.expiresAt)}.</p>
 <form method="post" action="${escapeHtml(formAction)}">
-<label for="name">Your name (recorded with the decision)</label>
-<input type="text" id="name" name="name" maxlength="100" autocomplete="name">
+<label for="approver">Your name (recorded with the decision)</label>
+<input type="text" id="approver" name="approver" maxlength="100" autocomplete="name">
 <label for="comment">Comment (optional)</label>
 <textarea id="comment" name="comment" rows="3" maxlength="1000"></textarea>
 <button type="submit" class="${action}">${escapeHtml(verb)}</button>

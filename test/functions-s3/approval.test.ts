@@ -94,13 +94,14 @@ describe('approval: request, page, decision', () => {
     expect(html).toContain('registry.example/fashion@sha256:&#60;b&#62;&#38;&#34;');
     expect(html).toMatch(/0\.9123[\s\S]*0\.8812/);
     expect(html).toMatch(/<form method="post" action="\?action=approve&#38;exp=\d+&#38;sig=[0-9a-f]{64}">/);
+    expect(html).toContain('name="approver"');
     expect(html).not.toContain(r.token);
     // A second GET (a mail scanner's prefetch) still changes nothing.
     expect((await fetch(r.approve)).status).toBe(200);
     expect(sfn.calls).toHaveLength(0);
     expect((await getApproval(r.id))!.status).toBe('pending');
 
-    const done = await post(r.approve, { name: 'Alice <ops>', comment: 'ship it <script>' });
+    const done = await post(r.approve, { approver: 'Alice <ops>', comment: 'ship it <script>' });
     const doneHtml = await done.text();
     expect(done.status).toBe(200);
     expect(doneHtml).toContain('You approved fashion v-approve.');
