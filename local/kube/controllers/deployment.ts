@@ -1,0 +1,317 @@
+/**
+ * The Deployment and ReplicaSet controllers. A Deployment owns one ReplicaSet per pod template
+ * (`<deployment>-<pod-template-hash>`, label `pod-template-hash`); a template change creates a new
+ * ReplicaSet at full size and scales the old ones down as new pods become available (a rolling update
+ * with surge, never below the available count). ReplicaSets keep `replicas` pods. Status and the
+ * Available / Progressing conditions (NewReplicaSetAvailable, ProgressDeadlineExceeded) follow apps/v1.
+ */
+import type { KubeApi } from '../api';
+import { canonical } from '../canonical';
+import { typeOf, type Deployment, type Pod, type PodTemplate, type ReplicaSet } from '../resources';
+import { getCondition, setCondition } from './conditions';
+import { controllerRef, isControlledBy, isPodFinished, isPodReady } from './owned';
+
+const REVISION = 'deployment.kubernetes.io/revision';
+const SAFE_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
+
+/** pod-template-hash as the real controller spells it: FNV-32a of the template, "safe-encoded". */
+export function podTemplateHash(template: PodTemplate): string {
+  let hash = 0x811c9dc5;
+  for (const byte of Buffer.from(canonical(template))) {
+    hash ^= byte;
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return Array.from(String(hash), (ch) => SAFE_ALPHABET[ch.charCodeAt(0) % SAFE_ALPHABET.length]).join('');
+}
+
+function withoutHash(template: PodTemplate): PodTemplate {
+  const t = structuredClone(template);
+  if (t.metadata?.labels) delete t.metadata.labels['pod-template-hash'];
+  return t;
+}
+
+function resolveIntOrPercent(value: number | string | undefined, total: number, roundUp: boolean): number {
+  if (value === undefined) return 0;
+  if (typeof value === 'number') return value;
+  const pct = Number(value.replace('%', '')) / 100;
+  return roundUp ? Math.ceil(pct * total) : Math.floor(pct * total);
+}
+
+export class DeploymentController {
+  private readonly progress = new Map<string, { signature: string; at: number }>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+
+  constructor(
+    private readonly api: KubeApi,
+    private readonly kick: () => void,
+  ) {}
+
+  private wakeAt(key: string, ms: number): void {
+    const old = this.timers.get(key);
+    if (old) clearTimeout(old);
+    const t = setTimeout(() => {
+      this.timers.delete(key);
+      this.kick();
+    }, Math.max(0, ms));
+    this.timers.set(key, t);
+  }
+
+  reconcile(): void {
+    const deployments = this.api.store.list('deployments') as Deployment[];
+    const live = new Set(deployments.map((d) => d.metadata.uid));
+    for (const uid of this.progress.keys()) if (!live.has(uid)) this.progress.delete(uid);
+    for (const d of deployments) this.syncDeployment(d);
+    for (const rs of this.api.store.list('replicasets') as ReplicaSet[]) this.syncReplicaSet(rs);
+  }
+
+  // ---- Deployment -----------------------------------------------------------------------------------
+
+  private syncDeployment(d: Deployment): void {
+    const ns = d.metadata.namespace!;
+    const owned = (this.api.store.list('replicasets', ns) as ReplicaSet[]).filter((rs) => isControlledBy(rs, d));
+    const desired = d.spec.replicas ?? 1;
+    const templateKey = canonical(d.spec.template);
+    let newRs = owned.find((rs) => canonical(withoutHash(rs.spec.template)) === templateKey);
+    const maxRevision = Math.max(0, ...owned.map((rs) => Number(rs.metadata.annotations?.[REVISION] ?? 0)));
+    let createdNew = false;
+    if (!newRs && !d.spec.paused) {
+      newRs = this.createReplicaSet(d, maxRevision + 1);
+      createdNew = newRs !== undefined;
+    }
+    const oldRss = owned.filter((rs) => rs !== newRs && rs.metadata.uid !== newRs?.metadata.uid);
+    if (newRs && !d.spec.paused) {
+      const revision = newRs.metadata.annotations?.[REVISION];
+      // A template that goes back to an older ReplicaSet makes that one the newest revision again.
+      if (revision !== undefined && Number(revision) < maxRevision) {
+        this.setReplicaSet(newRs, newRs.spec.replicas ?? 0, String(maxRevision + 1));
+      }
+      const recreateBlocked =
+        d.spec.strategy?.type === 'Recreate' &&
+        oldRss.some((rs) => (rs.spec.replicas ?? 0) > 0 || (rs.status?.replicas ?? 0) > 0);
+      if (recreateBlocked) {
+        for (const rs of oldRss) this.setReplicaSet(rs, 0);
+      } else {
+        this.setReplicaSet(newRs, desired);
+        // Old ReplicaSets keep only what is needed to stay at the desired availability.
+        let allowedOld = Math.max(0, desired - (newRs.status?.availableReplicas ?? 0));
+        for (const rs of [...oldRss].sort((a, b) => b.metadata.creationTimestamp.localeCompare(a.metadata.creationTimestamp))) {
+          const keep = Math.min(rs.spec.replicas ?? 0, allowedOld);
+          allowedOld -= keep;
+          this.setReplicaSet(rs, keep);
+        }
+      }
+      this.pruneHistory(d, oldRss);
+    }
+    this.writeDeploymentStatus(d, newRs, createdNew);
+  }
+
+  private createReplicaSet(d: Deployment, revision: number): ReplicaSet | undefined {
+    const hash = podTemplateHash(d.spec.template);
+    const template = structuredClone(d.spec.template);
+    template.metadata = { ...template.metadata, labels: { ...template.metadata?.labels, 'pod-template-hash': hash } };
+    try {
+      return this.api.create(
+        typeOf('replicasets'),
+        d.metadata.namespace,
+        {
+          metadata: {
+            name: `${d.metadata.name}-${hash}`,
+            labels: template.metadata.labels,
+            annotations: {
+              [REVISION]: String(revision),
+              'deployment.kubernetes.io/desired-replicas': String(d.spec.replicas ?? 1),
+              'deployment.kubernetes.io/max-replicas': String((d.spec.replicas ?? 1) + resolveIntOrPercent(d.spec.strategy?.rollingUpdate?.maxSurge, d.spec.replicas ?? 1, true)),
+            },
+            ownerReferences: [controllerRef(d)],
+          },
+          spec: {
+            replicas: 0,
+            minReadySeconds: d.spec.minReadySeconds ?? 0,
+            selector: {
+              ...d.spec.selector,
+              matchLabels: { ...d.spec.selector.matchLabels, 'pod-template-hash': hash },
+            },
+            template,
+          },
+        },
+        { fieldManager: 'kube-controller-manager' },
+      ) as ReplicaSet;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private setReplicaSet(rs: ReplicaSet, replicas: number, revision?: string): void {
+    const current = this.api.store.get('replicasets', rs.metadata.namespace, rs.metadata.name) as ReplicaSet | undefined;
+    if (!current) return;
+    const sameRevision = revision === undefined || current.metadata.annotations?.[REVISION] === revision;
+    if ((current.spec.replicas ?? 0) === replicas && sameRevision) return;
+    current.spec.replicas = replicas;
+    if (revision !== undefined) current.metadata.annotations = { ...current.metadata.annotations, [REVISION]: revision };
+    this.api.update(typeOf('replicasets'), current.metadata.namespace, current.metadata.name, current, { fieldManager: 'kube-controller-manager' });
+    Object.assign(rs, current);
+  }
+
+  private pruneHistory(d: Deployment, oldRss: ReplicaSet[]): void {
+    const limit = d.spec.revisionHistoryLimit ?? 10;
+    const idle = oldRss
+      .filter((rs) => (rs.spec.replicas ?? 0) === 0 && (rs.status?.replicas ?? 0) === 0)
+      .sort((a, b) => Number(a.metadata.annotations?.[REVISION] ?? 0) - Number(b.metadata.annotations?.[REVISION] ?? 0));
+    for (const rs of idle.slice(0, Math.max(0, idle.length - limit))) {
+      try {
+        this.api.delete(typeOf('replicasets'), rs.metadata.namespace, rs.metadata.name);
+      } catch {
+        // already gone
+      }
+    }
+  }
+
+  private writeDeploymentStatus(d: Deployment, newRs: ReplicaSet | undefined, createdNew: boolean): void {
+    const ns = d.metadata.namespace!;
+    const all = (this.api.store.list('replicasets', ns) as ReplicaSet[]).filter((rs) => isControlledBy(rs, d));
+    const fresh = newRs ? all.find((rs) => rs.metadata.uid === newRs.metadata.uid) : undefined;
+    const desired = d.spec.replicas ?? 1;
+    const replicas = all.reduce((n, rs) => n + (rs.status?.replicas ?? 0), 0);
+    const specTotal = all.reduce((n, rs) => n + (rs.spec.replicas ?? 0), 0);
+    const ready = all.reduce((n, rs) => n + (rs.status?.readyReplicas ?? 0), 0);
+    const available = all.reduce((n, rs) => n + (rs.status?.availableReplicas ?? 0), 0);
+    const updated = fresh?.status?.replicas ?? 0;
+    const maxUnavailable =
+      d.spec.strategy?.type === 'Recreate' ? 0 : resolveIntOrPercent(d.spec.strategy?.rollingUpdate?.maxUnavailable, desired, false);
+    const old = d.status ?? {};
+    let conditions = old.conditions;
+    conditions =
+      available >= desired - maxUnavailable
+        ? setCondition(conditions, 'Available', 'True', 'MinimumReplicasAvailable', 'Deployment has minimum availability.', { updateTime: true })
+        : setCondition(conditions, 'Available', 'False', 'MinimumReplicasUnavailable', 'Deployment does not have minimum availability.', { updateTime: true });
+    const rsName = fresh?.metadata.name ?? `${d.metadata.name}`;
+    const complete = fresh !== undefined && updated === desired && replicas === desired && available === desired && (fresh.status?.availableReplicas ?? 0) === desired;
+    const signature = canonical([rsName, replicas, updated, ready, available]);
+    const uid = d.metadata.uid;
+    let track = this.progress.get(uid);
+    if (!track || track.signature !== signature) {
+      track = { signature, at: Date.now() };
+      this.progress.set(uid, track);
+    }
+    const deadlineMs = (d.spec.progressDeadlineSeconds ?? 600) * 1000;
+    const progressing = getCondition(conditions, 'Progressing');
+    if (complete) {
+      conditions = setCondition(conditions, 'Progressing', 'True', 'NewReplicaSetAvailable', `ReplicaSet "${rsName}" has successfully progressed.`, { updateTime: true });
+    } else if (Date.now() - track.at >= deadlineMs && progressing?.reason !== 'NewReplicaSetAvailable') {
+      conditions = setCondition(conditions, 'Progressing', 'False', 'ProgressDeadlineExceeded', `ReplicaSet "${rsName}" has timed out progressing.`, { updateTime: true });
+    } else {
+      const [reason, message] = createdNew || !progressing
+        ? ['NewReplicaSetCreated', `Created new replica set "${rsName}"`]
+        : ['ReplicaSetUpdated', `ReplicaSet "${rsName}" is progressing.`];
+      if (!(progressing?.status === 'False' && progressing.reason === 'ProgressDeadlineExceeded' && Date.now() - track.at >= deadlineMs)) {
+        conditions = setCondition(conditions, 'Progressing', 'True', reason, message, { updateTime: true });
+      }
+      this.wakeAt(uid, track.at + deadlineMs - Date.now() + 10);
+    }
+    // Conditions are listed Available then Progressing, as kubectl shows them.
+    conditions.sort((a, b) => (a.type === 'Available' ? -1 : b.type === 'Available' ? 1 : 0));
+    const status: NonNullable<Deployment['status']> = {
+      observedGeneration: d.metadata.generation ?? 1,
+      ...(replicas ? { replicas } : {}),
+      ...(updated ? { updatedReplicas: updated } : {}),
+      ...(ready ? { readyReplicas: ready } : {}),
+      ...(available ? { availableReplicas: available } : {}),
+      ...(specTotal - available > 0 ? { unavailableReplicas: specTotal - available } : {}),
+      conditions,
+    };
+    // lastUpdateTime moves only on progress; keep it otherwise so that status settles.
+    if (canonical(status) === canonical(old)) return;
+    if (fresh && d.metadata.annotations?.[REVISION] !== fresh.metadata.annotations?.[REVISION]) {
+      const revision = fresh.metadata.annotations?.[REVISION];
+      if (revision) {
+        const current = this.api.store.get('deployments', ns, d.metadata.name) as Deployment | undefined;
+        if (current) {
+          current.metadata.annotations = { ...current.metadata.annotations, [REVISION]: revision };
+          d = this.api.update(typeOf('deployments'), ns, d.metadata.name, current, { fieldManager: 'kube-controller-manager' }) as Deployment;
+        }
+      }
+    }
+    try {
+      this.api.update(typeOf('deployments'), ns, d.metadata.name, { ...d, status }, { subresource: 'status', fieldManager: 'kube-controller-manager' });
+    } catch {
+      // deleted meanwhile
+    }
+  }
+
+  // ---- ReplicaSet ----------------------------------------------------------------------------------
+
+  private syncReplicaSet(rs: ReplicaSet): void {
+    const ns = rs.metadata.namespace!;
+    const pods = (this.api.store.list('pods', ns) as Pod[]).filter((p) => isControlledBy(p, rs));
+    const active = pods.filter((p) => !p.metadata.deletionTimestamp && !isPodFinished(p));
+    // Finished pods of a ReplicaSet are replaced (and removed, as the real controller does).
+    for (const p of pods.filter((x) => isPodFinished(x) && !x.metadata.deletionTimestamp)) this.deletePod(p);
+    const desired = rs.spec.replicas ?? 1;
+    if (active.length < desired) {
+      for (let i = active.length; i < desired; i++) {
+        const pod = this.createPod(rs);
+        if (pod) active.push(pod);
+      }
+    } else if (active.length > desired) {
+      // Scale down the least useful first: not ready, then newest.
+      const victims = [...active]
+        .sort((a, b) => Number(isPodReady(a)) - Number(isPodReady(b)) || b.metadata.creationTimestamp.localeCompare(a.metadata.creationTimestamp))
+        .slice(0, active.length - desired);
+      for (const p of victims) this.deletePod(p);
+      const gone = new Set(victims.map((v) => v.metadata.uid));
+      for (let i = active.length - 1; i >= 0; i--) if (gone.has(active[i]!.metadata.uid)) active.splice(i, 1);
+    }
+    const ready = active.filter(isPodReady).length;
+    const labelled = active.filter((p) =>
+      Object.entries(rs.spec.template.metadata?.labels ?? {}).every(([k, v]) => p.metadata.labels?.[k] === v),
+    ).length;
+    const status: NonNullable<ReplicaSet['status']> = {
+      replicas: active.length,
+      ...(labelled ? { fullyLabeledReplicas: labelled } : {}),
+      ...(ready ? { readyReplicas: ready, availableReplicas: ready } : {}),
+      observedGeneration: rs.metadata.generation ?? 1,
+    };
+    if (canonical(status) === canonical(rs.status ?? {})) return;
+    try {
+      this.api.update(typeOf('replicasets'), ns, rs.metadata.name, { ...rs, status }, { subresource: 'status', fieldManager: 'kube-controller-manager' });
+    } catch {
+      // deleted meanwhile
+    }
+  }
+
+  private createPod(rs: ReplicaSet): Pod | undefined {
+    const template = rs.spec.template;
+    try {
+      return this.api.create(
+        typeOf('pods'),
+        rs.metadata.namespace,
+        {
+          metadata: {
+            generateName: `${rs.metadata.name}-`,
+            labels: template.metadata?.labels ?? {},
+            ...(template.metadata?.annotations ? { annotations: template.metadata.annotations } : {}),
+            ownerReferences: [controllerRef(rs)],
+          },
+          spec: structuredClone(template.spec),
+        },
+        { fieldManager: 'kube-controller-manager' },
+      ) as Pod;
+    } catch {
+      return undefined; // e.g. missing ServiceAccount: retried on the next change
+    }
+  }
+
+  private deletePod(p: Pod): void {
+    try {
+      this.api.delete(typeOf('pods'), p.metadata.namespace, p.metadata.name);
+    } catch {
+      // already gone
+    }
+  }
+
+  stop(): void {
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+  }
+}
+

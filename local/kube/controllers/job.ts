@@ -1,0 +1,187 @@
+/**
+ * The Job controller: keeps `parallelism` pods running until `completions` succeed, retries failed pods
+ * with back-off until `backoffLimit` failures (then Failed / BackoffLimitExceeded), enforces
+ * `activeDeadlineSeconds` (DeadlineExceeded) and `ttlSecondsAfterFinished`, and writes batch/v1 status
+ * (active, ready, succeeded, failed, startTime, completionTime, SuccessCriteriaMet/Complete or
+ * FailureTarget/Failed conditions) the way the real controller does.
+ */
+import { now, type KubeApi } from '../api';
+import { typeOf, type Condition, type Job, type Pod } from '../resources';
+import { canonical } from '../canonical';
+import { getCondition, setCondition } from './conditions';
+import { controllerRef, isControlledBy, isPodReady } from './owned';
+
+/** Back-off before re-creating a failed Job's pod: 250 ms doubling to 5 s (the real one: 10 s to 6 min). */
+const RETRY_START_MS = 250;
+const RETRY_MAX_MS = 5000;
+
+interface JobMemory {
+  succeeded: Set<string>;
+  failed: Set<string>;
+  nextCreateAt: number;
+}
+
+export class JobController {
+  private readonly memory = new Map<string, JobMemory>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+
+  constructor(
+    private readonly api: KubeApi,
+    private readonly kick: () => void,
+  ) {}
+
+  /** One pending wake-up per job and purpose, so repeated reconciles do not pile up timers. */
+  private wakeAt(key: string, ms: number): void {
+    const old = this.timers.get(key);
+    if (old) clearTimeout(old);
+    const t = setTimeout(() => {
+      this.timers.delete(key);
+      this.kick();
+    }, Math.max(0, ms));
+    this.timers.set(key, t);
+  }
+
+  reconcile(): void {
+    const jobs = this.api.store.list('jobs') as Job[];
+    const live = new Set(jobs.map((j) => j.metadata.uid));
+    for (const uid of this.memory.keys()) if (!live.has(uid)) this.memory.delete(uid);
+    for (const job of jobs) this.sync(job);
+  }
+
+  private sync(job: Job): void {
+    const ns = job.metadata.namespace!;
+    const uid = job.metadata.uid;
+    let mem = this.memory.get(uid);
+    if (!mem) {
+      mem = { succeeded: new Set(), failed: new Set(), nextCreateAt: 0 };
+      this.memory.set(uid, mem);
+    }
+    const status = structuredClone(job.status ?? {});
+    const pods = (this.api.store.list('pods', ns) as Pod[]).filter((p) => isControlledBy(p, job));
+    const conditions = status.conditions;
+    const finished = ['Complete', 'Failed'].some((t) => getCondition(conditions, t)?.status === 'True');
+
+    // Count each terminated pod once, like the real controller's uncountedTerminatedPods tracking.
+    let newFailure = false;
+    for (const p of pods) {
+      const restarts = (p.status?.containerStatuses ?? []).reduce((n, c) => n + c.restartCount, 0);
+      if (p.status?.phase === 'Succeeded') mem.succeeded.add(p.metadata.uid);
+      if (p.status?.phase === 'Failed' && !mem.failed.has(p.metadata.uid)) {
+        mem.failed.add(p.metadata.uid);
+        newFailure = true;
+      }
+      // With restartPolicy OnFailure each container restart counts against backoffLimit.
+      for (let i = 0; i < restarts; i++) {
+        const key = `${p.metadata.uid}#${i}`;
+        if (!mem.failed.has(key)) {
+          mem.failed.add(key);
+          newFailure = true;
+        }
+      }
+    }
+    const succeeded = Math.max(status.succeeded ?? 0, mem.succeeded.size);
+    const failed = Math.max(status.failed ?? 0, mem.failed.size);
+    let active = pods.filter((p) => !p.metadata.deletionTimestamp && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed');
+    const terminating = pods.filter((p) => p.metadata.deletionTimestamp).length;
+
+    status.startTime ??= now();
+    let next = { ...status };
+    if (!finished) {
+      const completions = job.spec.completions ?? 1;
+      const backoffLimit = job.spec.backoffLimit ?? 6;
+      const deadline = job.spec.activeDeadlineSeconds;
+      const elapsedMs = Date.now() - Date.parse(status.startTime);
+      let failure: { reason: string; message: string } | undefined;
+      if (failed > backoffLimit) failure = { reason: 'BackoffLimitExceeded', message: 'Job has reached the specified backoff limit' };
+      else if (deadline !== undefined && elapsedMs >= deadline * 1000) {
+        failure = { reason: 'DeadlineExceeded', message: 'Job was active longer than specified deadline' };
+      }
+      if (failure) {
+        this.deletePods(active);
+        active = [];
+        let c: Condition[] = setCondition(next.conditions, 'FailureTarget', 'True', failure.reason, failure.message, { probeTime: true });
+        c = setCondition(c, 'Failed', 'True', failure.reason, failure.message, { probeTime: true });
+        next = { ...next, conditions: c };
+      } else if (succeeded >= completions) {
+        this.deletePods(active);
+        active = [];
+        const message = 'Reached expected number of succeeded pods';
+        let c = setCondition(next.conditions, 'SuccessCriteriaMet', 'True', 'CompletionsReached', message, { probeTime: true });
+        c = setCondition(c, 'Complete', 'True', 'CompletionsReached', message, { probeTime: true });
+        next = { ...next, conditions: c, completionTime: now() };
+      } else {
+        if (deadline !== undefined) this.wakeAt(`${uid}/deadline`, deadline * 1000 - elapsedMs + 10);
+        if (newFailure) mem.nextCreateAt = Date.now() + Math.min(RETRY_START_MS * 2 ** Math.max(0, failed - 1), RETRY_MAX_MS);
+        const want = Math.min(job.spec.parallelism ?? 1, completions - succeeded) - active.length;
+        if (want > 0 && !job.spec.suspend) {
+          if (Date.now() < mem.nextCreateAt) this.wakeAt(`${uid}/retry`, mem.nextCreateAt - Date.now());
+          else for (let i = 0; i < want; i++) {
+            const pod = this.createPod(job);
+            if (pod) active.push(pod);
+          }
+        }
+      }
+    }
+    const ttl = job.spec.ttlSecondsAfterFinished;
+    const finishedAt = getCondition(next.conditions, 'Complete')?.lastTransitionTime ?? getCondition(next.conditions, 'Failed')?.lastTransitionTime;
+    if (ttl !== undefined && finishedAt && ['Complete', 'Failed'].some((t) => getCondition(next.conditions, t)?.status === 'True')) {
+      const due = Date.parse(finishedAt) + ttl * 1000 - Date.now();
+      if (due <= 0) {
+        this.api.delete(typeOf('jobs'), ns, job.metadata.name, { propagationPolicy: 'Background' });
+        return;
+      }
+      this.wakeAt(`${uid}/ttl`, due);
+    }
+    next.active = active.length;
+    next.ready = active.filter(isPodReady).length;
+    next.terminating = terminating;
+    if (succeeded) next.succeeded = succeeded;
+    if (failed) next.failed = failed;
+    (next as Record<string, unknown>).uncountedTerminatedPods = {};
+    if (!next.active) delete next.active;
+    if (canonical(next) === canonical(job.status ?? {})) return;
+    try {
+      this.api.update(typeOf('jobs'), ns, job.metadata.name, { ...job, status: next }, { subresource: 'status', fieldManager: 'kube-controller-manager' });
+    } catch {
+      // deleted meanwhile
+    }
+  }
+
+  private createPod(job: Job): Pod | undefined {
+    const template = job.spec.template;
+    try {
+      return this.api.create(
+        typeOf('pods'),
+        job.metadata.namespace,
+        {
+          metadata: {
+            generateName: `${job.metadata.name}-`,
+            labels: template.metadata?.labels ?? {},
+            annotations: { ...template.metadata?.annotations, 'batch.kubernetes.io/job-tracking': '' },
+            ownerReferences: [controllerRef(job)],
+          },
+          spec: structuredClone(template.spec),
+        },
+        { fieldManager: 'kube-controller-manager' },
+      ) as Pod;
+    } catch {
+      // e.g. the ServiceAccount does not exist yet: retried when anything changes, as the real one retries
+      return undefined;
+    }
+  }
+
+  private deletePods(pods: Pod[]): void {
+    for (const p of pods) {
+      try {
+        this.api.delete(typeOf('pods'), p.metadata.namespace, p.metadata.name);
+      } catch {
+        // already gone
+      }
+    }
+  }
+
+  stop(): void {
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * Local Kubernetes API server for local mode and tests: real REST paths, status codes and Status bodies
+ * for the resources the pipeline uses, controllers for Jobs, Deployments/ReplicaSets and LoadBalancer
+ * Services, and a kubelet that runs each container as a local process chosen from an image → command map.
+ * Any code that works against it through a kubeconfig should work against kind or EKS, and vice versa.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { KubeApi } from './api';
+import { ControllerManager } from './controllers';
+import type { ImageCommand } from './controllers/kubelet';
+import { typeOf } from './resources';
+import { ApiServer } from './server';
+import { ObjectStore } from './store';
+
+export type { ImageCommand } from './controllers/kubelet';
+export { resolveImage, LOCAL_PORT_ANNOTATION, LOCAL_PORTS_ANNOTATION } from './controllers/kubelet';
+
+export interface LocalKubeOptions {
+  /** Bearer token clients must send; a random one if absent. */
+  token?: string;
+  /**
+   * Container image → local command. Lookup: the exact image; else without a trailing `@sha256:…` digest;
+   * else also without the `:tag` (so `repo:tag@sha256:…` → `repo:tag` → `repo`). Unknown images make the
+   * pod wait with ErrImagePull / ImagePullBackOff, as a real kubelet would.
+   */
+  images: Record<string, ImageCommand>;
+  /** kubeconfig.yaml and pod logs (pods/<ns>_<pod>_<uid>/<container>.<restart>.log) are written here. */
+  stateDir: string;
+  /** Extra env for every pod process (local S3 endpoint and credentials, as Pod Identity injects on EKS). */
+  env?: Record<string, string>;
+  /** Listen port on 127.0.0.1; 0 (default) picks a free one. */
+  port?: number;
+  /** Namespaces to create at start besides `default` and `kube-system`. */
+  namespaces?: string[];
+}
+
+export interface LocalKube {
+  url: string;
+  token: string;
+  kubeconfigPath: string;
+  stop(): Promise<void>;
+  /** For tests and progress output: the object store and the kubelet (running process ids). */
+  store?: unknown;
+  /** Process ids of containers still running (tests check stop() leaves none). */
+  runningPids(): number[];
+}
+
+export const CONTEXT_NAME = 'mlpipe-local';
+
+export async function startLocalKube(opts: LocalKubeOptions): Promise<LocalKube> {
+  const token = opts.token ?? randomBytes(24).toString('hex');
+  mkdirSync(opts.stateDir, { recursive: true });
+  const store = new ObjectStore();
+  const api = new KubeApi(store);
+  const controllers = new ControllerManager(api, { images: opts.images, stateDir: opts.stateDir, env: opts.env ?? {} });
+  for (const ns of ['default', 'kube-system', ...(opts.namespaces ?? [])]) {
+    if (!store.get('namespaces', undefined, ns)) api.create(typeOf('namespaces'), undefined, { metadata: { name: ns } }, { fieldManager: 'mlpipe-local-kube' });
+  }
+  const server = new ApiServer({ api, controllers, token, version: { major: '1', minor: '31', gitVersion: 'v1.31.0-mlpipe-local' } });
+  const url = await server.listen(opts.port ?? 0);
+  const kubeconfigPath = join(opts.stateDir, 'kubeconfig.yaml');
+  // JSON is YAML, and KubeConfig.loadFromFile reads either.
+  const kubeconfig = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: CONTEXT_NAME, cluster: { server: url } }],
+    users: [{ name: CONTEXT_NAME, user: { token } }],
+    contexts: [{ name: CONTEXT_NAME, context: { cluster: CONTEXT_NAME, user: CONTEXT_NAME, namespace: 'default' } }],
+    'current-context': CONTEXT_NAME,
+    preferences: {},
+  };
+  writeFileSync(kubeconfigPath, JSON.stringify(kubeconfig, null, 2) + '\n', { mode: 0o600 });
+  let stopped: Promise<void> | undefined;
+  return {
+    url,
+    token,
+    kubeconfigPath,
+    store,
+    runningPids: () => controllers.kubelet.runningPids(),
+    stop() {
+      stopped ??= (async () => {
+        await controllers.stop();
+        await server.close();
+      })();
+      return stopped;
+    },
+  };
+}

@@ -1,0 +1,491 @@
+/**
+ * The HTTP front of the local Kubernetes API: bearer-token auth, discovery (/version, /api, /apis),
+ * REST paths for core/v1, apps/v1 and batch/v1 (get, list, create, update, patch, delete, status),
+ * list/watch with label and field selectors, pods/log, and the services/pods proxy subresources.
+ */
+import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
+import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { timingSafeEqual } from 'node:crypto';
+import type { KubeApi } from './api';
+import type { ControllerManager } from './controllers';
+import { Kubelet, LOCAL_PORTS_ANNOTATION } from './controllers/kubelet';
+import { serviceEndpoints } from './controllers/service';
+import { apiGroup, apiGroupList, apiResourceList, apiVersionOf, findType, type KubeObject, type Pod, type ResourceType, type Service } from './resources';
+import { matchesFields, matchesRequirements, parseFieldSelector, parseLabelSelector } from './selectors';
+import { errors, KubeApiError, type StatusBody } from './status';
+import type { StoreEvent } from './store';
+
+interface Route {
+  type: ResourceType;
+  namespace?: string;
+  name?: string;
+  subresource?: string;
+  /** For proxy: the path after /proxy. */
+  rest?: string;
+}
+
+const MAX_BODY = 16 * 1024 * 1024;
+
+function send(res: ServerResponse, code: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function sendStatus(res: ServerResponse, status: StatusBody): void {
+  send(res, status.code, status);
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY) reject(errors.badRequest('request body too large'));
+      else chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw errors.badRequest(`the request body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/** Parses `/api/v1/...` and `/apis/<group>/v1/...` into a resource route. */
+function route(segments: string[]): Route | undefined {
+  let group = '';
+  let rest: string[];
+  if (segments[0] === 'api' && segments[1] === 'v1') rest = segments.slice(2);
+  else if (segments[0] === 'apis' && segments.length >= 3) {
+    group = segments[1] ?? '';
+    if (segments[2] !== 'v1') return undefined;
+    rest = segments.slice(3);
+  } else return undefined;
+  const ns = findType('', 'v1', 'namespaces')!;
+  if (rest[0] === 'namespaces' && rest.length >= 3 && !(group === '' && rest.length === 3 && ['status', 'finalize'].includes(rest[2] ?? ''))) {
+    const type = findType(group, 'v1', rest[2] ?? '');
+    if (!type || !type.namespaced) return undefined;
+    return { type, namespace: rest[1], name: rest[3], subresource: rest[4], rest: rest.length > 5 ? '/' + rest.slice(5).join('/') : undefined };
+  }
+  const type = findType(group, 'v1', rest[0] ?? '');
+  if (!type) return undefined;
+  if (type === ns || !type.namespaced) return { type, name: rest[1], subresource: rest[2] };
+  if (rest.length === 1) return { type }; // cluster-wide list of a namespaced resource
+  return undefined;
+}
+
+function listKind(type: ResourceType): string {
+  return `${type.kind}List`;
+}
+
+function stripForList(obj: KubeObject): Omit<KubeObject, 'kind' | 'apiVersion'> {
+  const { kind: _k, apiVersion: _a, ...rest } = obj;
+  return rest;
+}
+
+export interface ApiServerDeps {
+  api: KubeApi;
+  controllers: ControllerManager;
+  token: string;
+  version: { major: string; minor: string; gitVersion: string };
+}
+
+export class ApiServer {
+  readonly server: Server;
+  private readonly watches = new Set<ServerResponse>();
+  private readonly cleanups = new Set<() => void>();
+  private url = '';
+
+  constructor(private readonly deps: ApiServerDeps) {
+    this.server = createServer((req, res) => {
+      this.handle(req, res).catch((err: unknown) => {
+        if (res.headersSent) {
+          res.destroy();
+          return;
+        }
+        if (err instanceof KubeApiError) sendStatus(res, err.status);
+        else {
+          console.error('[local-kube] internal error:', err);
+          sendStatus(res, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: String((err as Error)?.message ?? err), reason: 'InternalError', code: 500 });
+        }
+      });
+    });
+    this.server.keepAliveTimeout = 5000;
+  }
+
+  listen(port: number): Promise<string> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, '127.0.0.1', () => {
+        const address = this.server.address();
+        const p = typeof address === 'object' && address ? address.port : port;
+        this.url = `http://127.0.0.1:${p}`;
+        resolve(this.url);
+      });
+    });
+  }
+
+  private authorized(req: IncomingMessage): boolean {
+    const header = req.headers.authorization ?? '';
+    const m = /^Bearer\s+(.+)$/i.exec(header);
+    if (!m) return false;
+    const given = Buffer.from(m[1]!.trim());
+    const expected = Buffer.from(this.deps.token);
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const path = url.pathname.replace(/\/+$/, '') || '/';
+    const method = req.method ?? 'GET';
+    // Like a real cluster's system:public-info-viewer: health and version need no credentials.
+    if (['/healthz', '/livez', '/readyz'].includes(path)) {
+      res.writeHead(200, { 'Content-Type': 'text/plain' });
+      res.end('ok');
+      return;
+    }
+    if (path === '/version') {
+      send(res, 200, { ...this.deps.version, gitCommit: 'local', gitTreeState: 'clean', buildDate: '2024-01-01T00:00:00Z', goVersion: 'n/a', compiler: 'gc', platform: `${process.platform}/${process.arch}` });
+      return;
+    }
+    if (!this.authorized(req)) throw errors.unauthorized();
+    if (path === '/api') {
+      send(res, 200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: this.url.replace('http://', '') }] });
+      return;
+    }
+    if (path === '/apis') return send(res, 200, apiGroupList());
+    if (path === '/api/v1') return send(res, 200, apiResourceList(''));
+    const g = /^\/apis\/(apps|batch)$/.exec(path);
+    if (g) return send(res, 200, apiGroup(g[1]!));
+    const gv = /^\/apis\/(apps|batch)\/v1$/.exec(path);
+    if (gv) return send(res, 200, apiResourceList(gv[1]!));
+
+    const segments = path.split('/').filter(Boolean).map(decodeURIComponent);
+    const r = route(segments);
+    if (!r) throw errors.pathNotFound();
+    const { type } = r;
+    const q = url.searchParams;
+    const fieldManager = q.get('fieldManager') ?? (req.headers['user-agent'] ?? 'unknown').split('/')[0];
+    const dryRun = q.get('dryRun') === 'All';
+    if (dryRun) throw errors.badRequest('dryRun is not supported by the local API server');
+
+    if (r.subresource === 'log') {
+      if (method !== 'GET' || type.plural !== 'pods') throw errors.methodNotAllowed();
+      return this.podLog(r, q, res);
+    }
+    if (r.subresource === 'proxy' || (r.name?.includes(':') && r.subresource === 'proxy')) {
+      return this.proxy(r, req, res, url);
+    }
+    if (r.subresource && !(r.subresource === 'status' && type.subresources.includes('status'))) {
+      if (r.subresource === 'scale' && type.subresources.includes('scale')) return this.scale(r, req, res, method);
+      throw errors.pathNotFound();
+    }
+    const sub = r.subresource === 'status' ? ('status' as const) : undefined;
+
+    if (!r.name) {
+      // Collection
+      if (method === 'GET') {
+        const watch = q.get('watch');
+        if (watch === 'true' || watch === '1') return this.watch(r, q, req, res);
+        return this.list(r, q, res);
+      }
+      if (method === 'POST') {
+        const created = this.deps.api.create(type, r.namespace, parseJson(await readBody(req)), { fieldManager });
+        return send(res, 201, created);
+      }
+      if (method === 'DELETE') {
+        const items = this.select(r, q);
+        for (const item of items) this.deps.api.delete(type, item.metadata.namespace, item.metadata.name, this.deleteOptions(q, undefined));
+        return send(res, 200, { kind: listKind(type), apiVersion: apiVersionOf(type), metadata: { resourceVersion: this.deps.api.store.currentResourceVersion() }, items: items.map(stripForList) });
+      }
+      throw errors.methodNotAllowed();
+    }
+    switch (method) {
+      case 'GET':
+        return send(res, 200, this.deps.api.get(type, r.namespace, r.name));
+      case 'PUT':
+        return send(res, 200, this.deps.api.update(type, r.namespace, r.name, parseJson(await readBody(req)), { fieldManager, subresource: sub }));
+      case 'PATCH': {
+        const body = await readBody(req);
+        const force = q.get('force') === 'true';
+        const { object, created } = this.deps.api.patch(type, r.namespace, r.name, req.headers['content-type'] ?? '', body, {
+          fieldManager: q.get('fieldManager') ?? undefined,
+          force,
+          subresource: sub,
+        });
+        return send(res, created ? 201 : 200, object);
+      }
+      case 'DELETE': {
+        if (sub) throw errors.methodNotAllowed();
+        const raw = await readBody(req);
+        const body = raw ? (parseJson(raw) as { propagationPolicy?: string; gracePeriodSeconds?: number; preconditions?: { resourceVersion?: string; uid?: string } }) : undefined;
+        if (body?.preconditions) {
+          const current = this.deps.api.get(type, r.namespace, r.name);
+          if ((body.preconditions.resourceVersion && body.preconditions.resourceVersion !== current.metadata.resourceVersion) || (body.preconditions.uid && body.preconditions.uid !== current.metadata.uid)) {
+            throw errors.conflict(type, r.name);
+          }
+        }
+        return send(res, 200, this.deps.api.delete(type, r.namespace, r.name, this.deleteOptions(q, body)));
+      }
+      default:
+        throw errors.methodNotAllowed();
+    }
+  }
+
+  private deleteOptions(q: URLSearchParams, body: { propagationPolicy?: string; gracePeriodSeconds?: number } | undefined) {
+    const policy = q.get('propagationPolicy') ?? body?.propagationPolicy;
+    if (policy && !['Background', 'Foreground', 'Orphan'].includes(policy)) {
+      throw errors.badRequest(`propagationPolicy: Unsupported value: "${policy}": supported values: "Foreground", "Background", "Orphan"`);
+    }
+    const grace = q.get('gracePeriodSeconds') ?? body?.gracePeriodSeconds;
+    return {
+      ...(policy ? { propagationPolicy: policy as 'Background' | 'Foreground' | 'Orphan' } : {}),
+      ...(grace !== undefined && grace !== null ? { gracePeriodSeconds: Number(grace) } : {}),
+    };
+  }
+
+  private matcher(r: Route, q: URLSearchParams): (obj: KubeObject) => boolean {
+    const labels = parseLabelSelector(q.get('labelSelector'));
+    const fields = parseFieldSelector(q.get('fieldSelector'), r.type.selectableFields);
+    return (obj) => matchesRequirements(obj.metadata.labels, labels) && matchesFields(obj, fields);
+  }
+
+  private select(r: Route, q: URLSearchParams): KubeObject[] {
+    const match = this.matcher(r, q);
+    return this.deps.api.store.list(r.type.plural, r.type.namespaced ? r.namespace : undefined).filter(match);
+  }
+
+  private list(r: Route, q: URLSearchParams, res: ServerResponse): void {
+    const rv = this.deps.api.store.currentResourceVersion();
+    const items = this.select(r, q);
+    const limit = Number(q.get('limit') ?? 0);
+    const start = Number(q.get('continue') ? Buffer.from(q.get('continue')!, 'base64').toString() : 0) || 0;
+    const page = limit > 0 ? items.slice(start, start + limit) : items.slice(start);
+    const more = limit > 0 && start + limit < items.length;
+    send(res, 200, {
+      kind: listKind(r.type),
+      apiVersion: apiVersionOf(r.type),
+      metadata: { resourceVersion: rv, ...(more ? { continue: Buffer.from(String(start + limit)).toString('base64'), remainingItemCount: items.length - start - limit } : {}) },
+      items: page.map(stripForList),
+    });
+  }
+
+  /**
+   * Watch: newline-delimited JSON events. Without a resourceVersion (or "0") the current objects come
+   * first as ADDED; with one, history after it is replayed (410 Expired as an ERROR event when too old).
+   * A MODIFIED object that enters or leaves the selector is sent as ADDED or DELETED, as the real one does.
+   */
+  private watch(r: Route, q: URLSearchParams, req: IncomingMessage, res: ServerResponse): void {
+    const match = this.matcher(r, q);
+    const namespace = r.type.namespaced ? r.namespace : undefined;
+    const inScope = (obj: KubeObject) => namespace === undefined || obj.metadata.namespace === namespace;
+    const rvParam = q.get('resourceVersion');
+    const timeoutSeconds = Number(q.get('timeoutSeconds') ?? 1800);
+    const bookmarks = q.get('allowWatchBookmarks') === 'true';
+    const store = this.deps.api.store;
+
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache' });
+    res.flushHeaders();
+    this.watches.add(res);
+    const write = (type: string, object: unknown) => {
+      if (!res.writableEnded) res.write(JSON.stringify({ type, object }) + '\n');
+    };
+    const sendEvent = (e: StoreEvent) => {
+      if (e.resource !== r.type.plural || !inScope(e.object)) return;
+      const now = match(e.object);
+      if (e.type === 'MODIFIED') {
+        const before = e.previous ? match(e.previous) : now;
+        if (now && before) write('MODIFIED', e.object);
+        else if (now) write('ADDED', e.object);
+        else if (before) write('DELETED', e.object);
+        return;
+      }
+      if (now) write(e.type, e.object);
+    };
+
+    let lastRv = Number(store.currentResourceVersion());
+    if (!rvParam || rvParam === '0') {
+      for (const obj of store.list(r.type.plural, namespace)) if (match(obj)) write('ADDED', obj);
+    } else {
+      const since = Number(rvParam);
+      const events = Number.isFinite(since) ? store.eventsSince(since) : 'expired';
+      if (events === 'expired') {
+        write('ERROR', errors.expired(`too old resource version: ${rvParam} (${store.currentResourceVersion()})`).status);
+        res.end();
+        this.watches.delete(res);
+        return;
+      }
+      for (const e of events) sendEvent(e);
+    }
+    lastRv = Number(store.currentResourceVersion());
+    const unsubscribe = store.subscribe((e) => {
+      if (e.rv <= lastRv) return;
+      lastRv = e.rv;
+      sendEvent(e);
+    });
+    const timers: NodeJS.Timeout[] = [];
+    const finish = () => {
+      unsubscribe();
+      for (const t of timers) clearTimeout(t), clearInterval(t);
+      this.watches.delete(res);
+      this.cleanups.delete(finish);
+      if (!res.writableEnded) res.end();
+    };
+    this.cleanups.add(finish);
+    timers.push(setTimeout(finish, Math.max(0, timeoutSeconds) * 1000));
+    if (bookmarks) {
+      timers.push(
+        setInterval(() => write('BOOKMARK', { kind: r.type.kind, apiVersion: apiVersionOf(r.type), metadata: { resourceVersion: store.currentResourceVersion() } }), 10000),
+      );
+    }
+    req.on('close', finish);
+    res.on('close', finish);
+  }
+
+  private podLog(r: Route, q: URLSearchParams, res: ServerResponse): void {
+    const pod = this.deps.api.get(r.type, r.namespace, r.name!) as Pod;
+    const names = pod.spec.containers.map((c) => c.name);
+    const container = q.get('container') ?? (names.length === 1 ? names[0] : undefined);
+    if (!container) {
+      throw errors.badRequest(`a container name must be specified for pod ${pod.metadata.name}, choose one of: [${names.join(' ')}]`);
+    }
+    if (!names.includes(container)) throw errors.badRequest(`container ${container} is not valid for pod ${pod.metadata.name}`);
+    const previous = q.get('previous') === 'true';
+    const found = this.deps.controllers.kubelet.logFor(pod.metadata.uid, container, previous);
+    if (found.waiting) {
+      throw errors.badRequest(`container "${container}" in pod "${pod.metadata.name}" is waiting to start: ${found.waiting === 'ContainerCreating' ? 'ContainerCreating' : 'trying and failing to pull image'}`);
+    }
+    if (!found.file || !existsSync(found.file)) {
+      if (previous) throw errors.badRequest(`previous terminated container "${container}" in pod "${pod.metadata.name}" not found`);
+      res.writeHead(200, { 'Content-Type': 'text/plain' });
+      res.end();
+      return;
+    }
+    let text = readFileSync(found.file, 'utf8');
+    const tail = q.get('tailLines');
+    if (tail !== null) {
+      const n = Number(tail);
+      const lines = text.split('\n');
+      const hadNewline = text.endsWith('\n');
+      if (hadNewline) lines.pop();
+      text = n <= 0 ? '' : lines.slice(-n).join('\n') + (hadNewline && lines.length ? '\n' : '');
+    }
+    const limitBytes = Number(q.get('limitBytes') ?? 0);
+    if (limitBytes > 0) text = Buffer.from(text).subarray(0, limitBytes).toString('utf8');
+    res.writeHead(200, { 'Content-Type': 'text/plain', 'Transfer-Encoding': 'chunked' });
+    res.write(text);
+    if (q.get('follow') !== 'true' || !found.running) {
+      res.end();
+      return;
+    }
+    // follow: stream what is appended until the container stops or the client goes away.
+    let offset = statSync(found.file).size;
+    const file = found.file;
+    const uid = pod.metadata.uid;
+    const timer = setInterval(() => {
+      const size = existsSync(file) ? statSync(file).size : offset;
+      if (size > offset) {
+        createReadStream(file, { start: offset, end: size - 1 }).on('data', (chunk) => res.write(chunk));
+        offset = size;
+      } else if (!this.deps.controllers.kubelet.logFor(uid, container, false).running) {
+        done();
+      }
+    }, 100);
+    const done = () => {
+      clearInterval(timer);
+      this.cleanups.delete(done);
+      if (!res.writableEnded) res.end();
+    };
+    this.cleanups.add(done);
+    res.on('close', done);
+  }
+
+  /** services/{name[:port]}/proxy/... and pods/{name[:port]}/proxy/...: forwards HTTP to a ready endpoint. */
+  private async proxy(r: Route, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const [scheme, rawName, rawPort] = (() => {
+      const parts = (r.name ?? '').split(':');
+      if (parts.length === 3) return [parts[0], parts[1], parts[2]];
+      return ['http', parts[0], parts[1]];
+    })();
+    if (scheme !== 'http' && scheme !== '') throw errors.badRequest(`only http is proxied locally, not ${scheme}`);
+    const name = rawName ?? '';
+    let target: { host: string; port: number } | undefined;
+    if (r.type.plural === 'services') {
+      const svc = this.deps.api.get(r.type, r.namespace, name) as Service;
+      const port = rawPort
+        ? svc.spec.ports?.find((p) => p.name === rawPort || String(p.port) === rawPort)
+        : svc.spec.ports?.[0];
+      if (!port) throw errors.notFound(r.type, name);
+      const eps = serviceEndpoints(this.deps.api, r.namespace!, name, port);
+      target = eps[Math.floor(Math.random() * eps.length)];
+      if (!target) throw errors.serviceUnavailable(`no endpoints available for service "${name}"`);
+    } else if (r.type.plural === 'pods') {
+      const pod = this.deps.api.get(r.type, r.namespace, name) as Pod;
+      let ports: Record<string, number> = {};
+      try {
+        ports = JSON.parse(pod.metadata.annotations?.[LOCAL_PORTS_ANNOTATION] ?? '{}') as Record<string, number>;
+      } catch {
+        // none recorded
+      }
+      const firstDeclared = pod.spec.containers[0]?.ports?.[0]?.containerPort;
+      const local = Kubelet.localPortFor(ports, pod.spec.containers, rawPort ?? firstDeclared ?? 80);
+      if (!local) throw errors.serviceUnavailable(`pod "${name}" has no port to proxy to`);
+      target = { host: '127.0.0.1', port: local };
+    } else {
+      throw errors.pathNotFound();
+    }
+    const headers = { ...req.headers };
+    delete headers.authorization;
+    delete headers.host;
+    await new Promise<void>((resolve) => {
+      const upstream = httpRequest(
+        { host: target.host, port: target.port, method: req.method, path: (r.rest ?? '/') + url.search, headers },
+        (up) => {
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          up.pipe(res);
+          up.on('end', resolve);
+          up.on('error', () => resolve());
+        },
+      );
+      upstream.on('error', (err) => {
+        if (!res.headersSent) sendStatus(res, errors.serviceUnavailable(`error trying to reach service: ${err.message}`).status);
+        else res.destroy();
+        resolve();
+      });
+      req.pipe(upstream);
+    });
+  }
+
+  /** deployments/{name}/scale and replicasets/{name}/scale (autoscaling/v1 Scale). */
+  private async scale(r: Route, req: IncomingMessage, res: ServerResponse, method: string): Promise<void> {
+    const obj = this.deps.api.get(r.type, r.namespace, r.name!) as KubeObject & { spec: { replicas?: number; selector?: { matchLabels?: Record<string, string> } }; status?: { replicas?: number } };
+    const toScale = (o: typeof obj) => ({
+      kind: 'Scale',
+      apiVersion: 'autoscaling/v1',
+      metadata: { name: o.metadata.name, namespace: o.metadata.namespace, uid: o.metadata.uid, resourceVersion: o.metadata.resourceVersion, creationTimestamp: o.metadata.creationTimestamp },
+      spec: { replicas: o.spec.replicas ?? 1 },
+      status: { replicas: o.status?.replicas ?? 0, selector: Object.entries(o.spec.selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`).join(',') },
+    });
+    if (method === 'GET') return send(res, 200, toScale(obj));
+    if (method !== 'PUT' && method !== 'PATCH') throw errors.methodNotAllowed();
+    const body = parseJson(await readBody(req)) as { spec?: { replicas?: number } };
+    const replicas = body.spec?.replicas;
+    if (typeof replicas !== 'number') throw errors.badRequest('spec.replicas is required');
+    const updated = this.deps.api.update(r.type, r.namespace, r.name!, { ...obj, spec: { ...obj.spec, replicas } }, { fieldManager: 'unknown' });
+    send(res, 200, toScale(updated as typeof obj));
+  }
+
+  async close(): Promise<void> {
+    for (const c of [...this.cleanups]) c();
+    for (const w of this.watches) w.end();
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
