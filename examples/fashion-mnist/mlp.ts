@@ -1,0 +1,254 @@
+/**
+ * The example model's math: a 784-H-10 multilayer perceptron (ReLU, softmax, cross-entropy, Adam) on plain
+ * Float32Arrays. Hand-written because on this kind of machine it trains faster than tfjs: the wasm backend
+ * has no threads in Node and its transposed matmul (the weight gradient) is slow, while Fashion-MNIST images
+ * are half zeros, which these loops skip. Measured numbers are in examples/fashion-mnist/README.md.
+ *
+ * Parameter layout matches a tfjs `Dense` kernel ([inputs, units], row-major), so the trained weights are
+ * saved as a tfjs layers model that tfjs (and the serving image) loads unchanged.
+ */
+
+export interface MlpShape {
+  inputs: number;
+  hidden: number;
+  classes: number;
+}
+
+/** Weights and biases; the same layout holds gradients and Adam moments. */
+export interface MlpParams {
+  /** [inputs, hidden] */
+  w1: Float32Array;
+  b1: Float32Array;
+  /** [hidden, classes] */
+  w2: Float32Array;
+  b2: Float32Array;
+}
+
+/** Scratch space for one sample; one per thread. */
+export interface MlpScratch {
+  hidden: Float32Array;
+  dHidden: Float32Array;
+  probs: Float32Array;
+}
+
+const PIXEL_SCALE = 1 / 255;
+
+export function paramSizes(shape: MlpShape): number[] {
+  return [shape.inputs * shape.hidden, shape.hidden, shape.hidden * shape.classes, shape.classes];
+}
+
+/** Views over one buffer (a SharedArrayBuffer when threads share it). */
+export function paramsOver(shape: MlpShape, buffer: ArrayBufferLike, byteOffset = 0): MlpParams {
+  const [n1, n2, n3, n4] = paramSizes(shape) as [number, number, number, number];
+  let offset = byteOffset;
+  const take = (n: number): Float32Array => {
+    const view = new Float32Array(buffer, offset, n);
+    offset += n * 4;
+    return view;
+  };
+  return { w1: take(n1), b1: take(n2), w2: take(n3), b2: take(n4) };
+}
+
+export function paramBytes(shape: MlpShape): number {
+  return paramSizes(shape).reduce((a, b) => a + b, 0) * 4;
+}
+
+export function newParams(shape: MlpShape, shared = false): MlpParams {
+  const bytes = paramBytes(shape);
+  return paramsOver(shape, shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
+}
+
+export function newScratch(shape: MlpShape): MlpScratch {
+  return {
+    hidden: new Float32Array(shape.hidden),
+    dHidden: new Float32Array(shape.hidden),
+    probs: new Float32Array(shape.classes),
+  };
+}
+
+/** Small deterministic PRNG (mulberry32): the same seed gives the same model on any machine. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** He-normal first layer (ReLU follows), Glorot-normal output layer, zero biases: the tfjs defaults' intent. */
+export function initParams(params: MlpParams, shape: MlpShape, seed: number): void {
+  const random = seededRandom(seed);
+  const gaussian = (): number => Math.sqrt(-2 * Math.log(random() + 1e-12)) * Math.cos(2 * Math.PI * random());
+  const s1 = Math.sqrt(2 / shape.inputs);
+  const s2 = Math.sqrt(2 / (shape.hidden + shape.classes));
+  for (let i = 0; i < params.w1.length; i++) params.w1[i] = gaussian() * s1;
+  for (let i = 0; i < params.w2.length; i++) params.w2[i] = gaussian() * s2;
+  params.b1.fill(0);
+  params.b2.fill(0);
+}
+
+/** Class probabilities of one image (bytes 0-255 at `offset`) into scratch.probs; returns nothing to avoid allocation. */
+export function forward(p: MlpParams, shape: MlpShape, images: Uint8Array, offset: number, s: MlpScratch): void {
+  const { inputs, hidden: H, classes: C } = shape;
+  const h = s.hidden;
+  h.set(p.b1);
+  for (let k = 0; k < inputs; k++) {
+    const byte = images[offset + k]!;
+    if (byte === 0) continue; // half of every image is background
+    const x = byte * PIXEL_SCALE;
+    const row = k * H;
+    for (let j = 0; j < H; j++) h[j]! += x * p.w1[row + j]!;
+  }
+  for (let j = 0; j < H; j++) if (h[j]! < 0) h[j] = 0;
+  const out = s.probs;
+  let max = -Infinity;
+  for (let c = 0; c < C; c++) {
+    let z = p.b2[c]!;
+    for (let j = 0; j < H; j++) z += h[j]! * p.w2[j * C + c]!;
+    out[c] = z;
+    if (z > max) max = z;
+  }
+  let sum = 0;
+  for (let c = 0; c < C; c++) {
+    const e = Math.exp(out[c]! - max);
+    out[c] = e;
+    sum += e;
+  }
+  for (let c = 0; c < C; c++) out[c]! /= sum;
+}
+
+export interface BatchStats {
+  /** Sum of per-sample cross-entropy. */
+  loss: number;
+  correct: number;
+}
+
+/**
+ * Adds the gradient of the mean loss over a batch of `batchSize` for samples indices[from..to) into `g`
+ * (which the caller zeroes). Splitting [from, to) across threads and summing their `g` gives the same
+ * gradient as one thread.
+ */
+export function accumulateGradients(
+  p: MlpParams,
+  shape: MlpShape,
+  images: Uint8Array,
+  labels: Uint8Array,
+  indices: Int32Array,
+  from: number,
+  to: number,
+  batchSize: number,
+  g: MlpParams,
+  s: MlpScratch,
+): BatchStats {
+  const { inputs, hidden: H, classes: C } = shape;
+  let loss = 0;
+  let correct = 0;
+  const probs = s.probs;
+  const h = s.hidden;
+  const dh = s.dHidden;
+  for (let i = from; i < to; i++) {
+    const n = indices[i]!;
+    const offset = n * inputs;
+    forward(p, shape, images, offset, s);
+    const y = labels[n]!;
+    loss -= Math.log(probs[y]! + 1e-7);
+    let best = 0;
+    for (let c = 1; c < C; c++) if (probs[c]! > probs[best]!) best = c;
+    if (best === y) correct++;
+    // d(loss)/d(logits) for softmax + cross-entropy, averaged over the batch.
+    probs[y]! -= 1;
+    for (let c = 0; c < C; c++) {
+      probs[c]! /= batchSize;
+      g.b2[c]! += probs[c]!;
+    }
+    for (let j = 0; j < H; j++) {
+      const hj = h[j]!;
+      const row = j * C;
+      let d = 0;
+      for (let c = 0; c < C; c++) {
+        g.w2[row + c]! += hj * probs[c]!;
+        d += p.w2[row + c]! * probs[c]!;
+      }
+      const dj = hj > 0 ? d : 0;
+      dh[j] = dj;
+      g.b1[j]! += dj;
+    }
+    for (let k = 0; k < inputs; k++) {
+      const byte = images[offset + k]!;
+      if (byte === 0) continue;
+      const x = byte * PIXEL_SCALE;
+      const row = k * H;
+      for (let j = 0; j < H; j++) g.w1[row + j]! += x * dh[j]!;
+    }
+  }
+  return { loss, correct };
+}
+
+/** Mean loss and accuracy over samples [start, end) in file order. */
+export function evaluate(
+  p: MlpParams,
+  shape: MlpShape,
+  images: Uint8Array,
+  labels: Uint8Array,
+  start: number,
+  end: number,
+): { loss: number; accuracy: number } {
+  const s = newScratch(shape);
+  let loss = 0;
+  let correct = 0;
+  for (let n = start; n < end; n++) {
+    forward(p, shape, images, n * shape.inputs, s);
+    const y = labels[n]!;
+    loss -= Math.log(s.probs[y]! + 1e-7);
+    let best = 0;
+    for (let c = 1; c < shape.classes; c++) if (s.probs[c]! > s.probs[best]!) best = c;
+    if (best === y) correct++;
+  }
+  const count = Math.max(1, end - start);
+  return { loss: loss / count, accuracy: correct / count };
+}
+
+/** Adam (Kingma & Ba) with tfjs's defaults: beta1 0.9, beta2 0.999, epsilon 1e-7. */
+export class Adam {
+  private readonly m: Float32Array[];
+  private readonly v: Float32Array[];
+  private t = 0;
+
+  constructor(
+    private readonly params: MlpParams,
+    private readonly learningRate: number,
+    private readonly beta1 = 0.9,
+    private readonly beta2 = 0.999,
+    private readonly epsilon = 1e-7,
+  ) {
+    this.m = tensors(params).map((x) => new Float32Array(x.length));
+    this.v = tensors(params).map((x) => new Float32Array(x.length));
+  }
+
+  step(grads: MlpParams): void {
+    this.t++;
+    const { beta1, beta2, epsilon } = this;
+    const lr = (this.learningRate * Math.sqrt(1 - beta2 ** this.t)) / (1 - beta1 ** this.t);
+    const ps = tensors(this.params);
+    const gs = tensors(grads);
+    for (let q = 0; q < ps.length; q++) {
+      const P = ps[q]!;
+      const G = gs[q]!;
+      const M = this.m[q]!;
+      const V = this.v[q]!;
+      for (let i = 0; i < P.length; i++) {
+        const gi = G[i]!;
+        const mi = (M[i] = beta1 * M[i]! + (1 - beta1) * gi);
+        const vi = (V[i] = beta2 * V[i]! + (1 - beta2) * gi * gi);
+        P[i]! -= (lr * mi) / (Math.sqrt(vi) + epsilon);
+      }
+    }
+  }
+}
+
+export function tensors(p: MlpParams): Float32Array[] {
+  return [p.w1, p.b1, p.w2, p.b2];
+}
