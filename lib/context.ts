@@ -88,6 +88,15 @@ const CONTEXT_SCHEMA = {
   servingCpu: text,
   servingMemory: text,
   servingReplicas: number,
+  serviceAnnotations: z.union([z.record(z.string(), z.string()), z.string()]).transform((v, ctx) => {
+    if (typeof v !== 'string') return v;
+    try {
+      return z.record(z.string(), z.string()).parse(JSON.parse(v));
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be a JSON object of strings, e.g. {"service.beta.kubernetes.io/aws-load-balancer-scheme":"internet-facing"}' });
+      return z.NEVER;
+    }
+  }),
   dataPrefix: text,
   dataMarkerFile: text,
   schedule: text,

@@ -78,12 +78,19 @@ export interface MlPipelineProps {
   readonly trainingCpu?: string;
   /** Kubernetes memory request of a training Job. @default '2Gi' */
   readonly trainingMemory?: string;
-  /** Kubernetes CPU request of a model server. @default '500m' */
+  /** Kubernetes CPU request of a model server. @default '250m' */
   readonly servingCpu?: string;
   /** Kubernetes memory request of a model server. @default '512Mi' */
   readonly servingMemory?: string;
   /** Replicas of a model server. @default 2 */
   readonly servingReplicas?: number;
+  /**
+   * Annotations of the LoadBalancer Services (staging and production), e.g.
+   * `{ "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing" }` with the AWS Load
+   * Balancer Controller. EvaluateModel runs outside the VPC and calls the staging endpoint, so staging
+   * must be reachable from the Lambda. @default {}
+   */
+  readonly serviceAnnotations?: Record<string, string>;
   /**
    * Start a run with the latest training image when a new dataset lands under this prefix of the
    * artifact bucket (e.g. `datasets/fashion-mnist/`): the marker file (`dataMarkerFile`) starts it.
@@ -193,6 +200,7 @@ export class MlPipeline extends Construct {
       SERVING_CPU: p.servingCpu,
       SERVING_MEMORY: p.servingMemory,
       SERVING_REPLICAS: String(p.servingReplicas),
+      SERVICE_ANNOTATIONS: JSON.stringify(p.serviceAnnotations),
       MIN_ACCURACY: String(p.minAccuracy),
       MAX_P95_LATENCY_MS: String(p.maxP95LatencyMs),
       MAX_ERROR_RATE: String(p.maxErrorRate),
@@ -290,9 +298,10 @@ function resolveProps(props: MlPipelineProps): ResolvedProps {
     endpointTimeout: props.endpointTimeout ?? Duration.minutes(15),
     trainingCpu: props.trainingCpu ?? '1',
     trainingMemory: props.trainingMemory ?? '2Gi',
-    servingCpu: props.servingCpu ?? '500m',
+    servingCpu: props.servingCpu ?? '250m',
     servingMemory: props.servingMemory ?? '512Mi',
     servingReplicas: props.servingReplicas ?? 2,
+    serviceAnnotations: props.serviceAnnotations ?? {},
     dataPrefix: props.dataPrefix,
     dataMarkerFile: props.dataMarkerFile ?? 'dataset.json',
     schedule: props.schedule,

@@ -39,7 +39,6 @@ export class Artifacts extends Construct {
       enforceSSL: true,
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      eventBridgeEnabled: props.eventBridgeEnabled ?? false,
       // Models and their lineage outlive the stack: deleting the stack must not delete the registry.
       removalPolicy: RemovalPolicy.RETAIN,
       autoDeleteObjects: false,
@@ -58,6 +57,13 @@ export class Artifacts extends Construct {
         },
       ],
     });
+    if (props.eventBridgeEnabled === true) {
+      // Set on the CloudFormation resource itself: the L2 `eventBridgeEnabled` deploys a custom-resource
+      // Lambda (with s3:PutBucketNotification on *) to do what CloudFormation does natively.
+      (this.bucket.node.defaultChild as s3.CfnBucket).notificationConfiguration = {
+        eventBridgeConfiguration: { eventBridgeEnabled: true },
+      };
+    }
   }
 
   /** `models/<model>/` of this pipeline's model. */

@@ -33,6 +33,7 @@ export type SettingName =
   | 'SERVING_CPU'
   | 'SERVING_MEMORY'
   | 'SERVING_REPLICAS'
+  | 'SERVICE_ANNOTATIONS'
   | 'MIN_ACCURACY'
   | 'MAX_P95_LATENCY_MS'
   | 'MAX_ERROR_RATE'
@@ -97,7 +98,8 @@ export const FUNCTION_SPECS: readonly FunctionSpec[] = [
   },
   {
     id: 'ExposeStaging', placeholder: 'ExposeStagingFunctionArn', entry: 'functions/expose-staging.ts',
-    timeout: Duration.seconds(90), access: 'kubernetes', description: 'Apply the staging LoadBalancer Service', settings: KUBE,
+    timeout: Duration.seconds(90), access: 'kubernetes', description: 'Apply the staging LoadBalancer Service',
+    settings: [...KUBE, 'SERVICE_ANNOTATIONS'],
   },
   {
     id: 'AwaitStagingEndpoint', placeholder: 'AwaitStagingEndpointFunctionArn', entry: 'functions/await-staging-endpoint.ts',
@@ -126,7 +128,8 @@ export const FUNCTION_SPECS: readonly FunctionSpec[] = [
   },
   {
     id: 'SwitchProductionTraffic', placeholder: 'SwitchProductionTrafficFunctionArn', entry: 'functions/switch-production-traffic.ts',
-    timeout: Duration.seconds(90), access: 'kubernetes', description: 'Point the production Service at the new version', settings: KUBE,
+    timeout: Duration.seconds(90), access: 'kubernetes', description: 'Point the production Service at the new version',
+    settings: [...KUBE, 'SERVICE_ANNOTATIONS'],
   },
   {
     id: 'AwaitProductionEndpoint', placeholder: 'AwaitProductionEndpointFunctionArn', entry: 'functions/await-production-endpoint.ts',
