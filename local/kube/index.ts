@@ -61,11 +61,12 @@ export async function startLocalKube(opts: LocalKubeOptions): Promise<LocalKube>
   const server = new ApiServer({ api, controllers, token, version: { major: '1', minor: '31', gitVersion: 'v1.31.0-mlpipe-local' } });
   const url = await server.listen(opts.port ?? 0);
   const kubeconfigPath = join(opts.stateDir, 'kubeconfig.yaml');
-  // JSON is YAML, and KubeConfig.loadFromFile reads either.
+  // JSON is YAML, and KubeConfig.loadFromFile reads either. @kubernetes/client-node 2.x refuses an
+  // http:// server unless insecure-skip-tls-verify is set (kubectl accepts it either way).
   const kubeconfig = {
     apiVersion: 'v1',
     kind: 'Config',
-    clusters: [{ name: CONTEXT_NAME, cluster: { server: url } }],
+    clusters: [{ name: CONTEXT_NAME, cluster: { server: url, 'insecure-skip-tls-verify': true } }],
     users: [{ name: CONTEXT_NAME, user: { token } }],
     contexts: [{ name: CONTEXT_NAME, context: { cluster: CONTEXT_NAME, user: CONTEXT_NAME, namespace: 'default' } }],
     'current-context': CONTEXT_NAME,

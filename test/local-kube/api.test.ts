@@ -1,0 +1,222 @@
+/**
+ * REST semantics of the local Kubernetes API, through the real @kubernetes/client-node client and raw
+ * fetch: auth, status codes and Status bodies, server-side apply, optimistic concurrency, selectors,
+ * watch (with the client's Watch class), resourceVersion replay and 410 Expired.
+ */
+import * as k8s from '@kubernetes/client-node';
+import { apiError, SSA, startHarness, waitFor, type Harness } from './helpers';
+
+describe('local Kubernetes API: REST semantics', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness();
+    await h.core.createNamespace({ body: { metadata: { name: 'rest' } } });
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  const cm = (name: string, data: Record<string, string> = { a: '1' }, labels?: Record<string, string>): k8s.V1ConfigMap => ({
+    metadata: { name, ...(labels ? { labels } : {}) },
+    data,
+  });
+
+  it('answers 401 with a Status body without the bearer token or with a wrong one', async () => {
+    for (const headers of [{}, { Authorization: 'Bearer wrong' }]) {
+      const res = await fetch(`${h.kube.url}/api/v1/namespaces`, { headers });
+      expect(res.status).toBe(401);
+      expect(await res.json()).toEqual(
+        expect.objectContaining({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Unauthorized', code: 401 }),
+      );
+    }
+    const ok = await fetch(`${h.kube.url}/api/v1/namespaces`, { headers: { Authorization: `Bearer ${h.kube.token}` } });
+    expect(ok.status).toBe(200);
+  });
+
+  it('serves discovery that KubernetesObjectApi can build paths from', async () => {
+    const res = await fetch(`${h.kube.url}/apis/apps/v1`, { headers: { Authorization: `Bearer ${h.kube.token}` } });
+    const list = (await res.json()) as { resources: { name: string; kind: string; namespaced: boolean }[] };
+    expect(list.resources).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'deployments', kind: 'Deployment', namespaced: true })]));
+    const created = await h.objects.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'via-object-api', namespace: 'rest' }, data: { x: 'y' } } as k8s.KubernetesObject);
+    expect(created.metadata?.uid).toBeTruthy();
+  });
+
+  it('creates with 201, refuses a duplicate with 409 AlreadyExists and a missing object with 404 NotFound', async () => {
+    const res = await fetch(`${h.kube.url}/api/v1/namespaces/rest/configmaps`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${h.kube.token}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify(cm('first')),
+    });
+    expect(res.status).toBe(201);
+    const created = (await res.json()) as k8s.V1ConfigMap;
+    expect(created).toEqual(expect.objectContaining({ kind: 'ConfigMap', apiVersion: 'v1' }));
+    expect(created.metadata).toEqual(expect.objectContaining({ name: 'first', namespace: 'rest', uid: expect.any(String), resourceVersion: expect.stringMatching(/^\d+$/) }));
+
+    const dup = await apiError(h.core.createNamespacedConfigMap({ namespace: 'rest', body: cm('first') }));
+    expect(dup.code).toBe(409);
+    expect(dup.body).toEqual(expect.objectContaining({ reason: 'AlreadyExists', message: 'configmaps "first" already exists', details: { name: 'first', kind: 'configmaps' } }));
+
+    const missing = await apiError(h.apps.readNamespacedDeployment({ namespace: 'rest', name: 'nope' }));
+    expect(missing.code).toBe(404);
+    expect(missing.body).toEqual(expect.objectContaining({ kind: 'Status', reason: 'NotFound', message: 'deployments.apps "nope" not found', details: { name: 'nope', group: 'apps', kind: 'deployments' } }));
+  });
+
+  it('answers 422 Invalid naming the field, and 404 for a namespace that does not exist', async () => {
+    const badName = await apiError(h.core.createNamespacedConfigMap({ namespace: 'rest', body: cm('Bad_Name') }));
+    expect(badName.code).toBe(422);
+    expect(badName.body).toEqual(expect.objectContaining({ reason: 'Invalid' }));
+    expect(String(badName.body.message)).toMatch(/^ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain/);
+
+    const noImage = await apiError(
+      h.batch.createNamespacedJob({
+        namespace: 'rest',
+        body: { metadata: { name: 'no-image' }, spec: { template: { spec: { restartPolicy: 'Never', containers: [{ name: 'main' } as k8s.V1Container] } } } },
+      }),
+    );
+    expect(noImage.code).toBe(422);
+    const causes = (noImage.body.details as { causes: { field: string; reason: string }[] }).causes;
+    expect(causes).toEqual([expect.objectContaining({ field: 'spec.template.spec.containers[0].image', reason: 'FieldValueRequired' })]);
+
+    const noNs = await apiError(h.core.createNamespacedConfigMap({ namespace: 'ghost', body: cm('x') }));
+    expect(noNs.code).toBe(404);
+    expect(noNs.body).toEqual(expect.objectContaining({ reason: 'NotFound', message: 'namespaces "ghost" not found' }));
+  });
+
+  it('server-side apply creates (201), updates (200), and leaves resourceVersion alone when nothing changed', async () => {
+    const manifest = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'applied', namespace: 'rest', labels: { app: 'applied' } },
+      spec: {
+        replicas: 0,
+        selector: { matchLabels: { app: 'applied' } },
+        template: { metadata: { labels: { app: 'applied' } }, spec: { containers: [{ name: 'c', image: 'example.com/server' }] } },
+      },
+    };
+    const raw = await fetch(`${h.kube.url}/apis/apps/v1/namespaces/rest/deployments/applied?fieldManager=mlpipe&force=true`, {
+      method: 'PATCH',
+      headers: { Authorization: `Bearer ${h.kube.token}`, 'Content-Type': 'application/apply-patch+yaml' },
+      body: JSON.stringify(manifest),
+    });
+    expect(raw.status).toBe(201);
+    const first = (await raw.json()) as k8s.V1Deployment;
+    expect(first.metadata?.generation).toBe(1);
+
+    // The controllers write status (and the revision annotation); once they settle, re-applying is a no-op.
+    const settled = await waitFor(
+      () => h.apps.readNamespacedDeployment({ name: 'applied', namespace: 'rest' }),
+      (d) => d.status?.conditions?.some((c) => c.reason === 'NewReplicaSetAvailable') ?? false,
+    );
+    const again = await h.apps.patchNamespacedDeployment({ name: 'applied', namespace: 'rest', body: manifest, fieldManager: 'mlpipe', force: true }, SSA);
+    expect(again.metadata?.resourceVersion).toBe(settled.metadata?.resourceVersion);
+    expect(again.metadata?.generation).toBe(1);
+
+    const changed = structuredClone(manifest);
+    changed.spec.template.spec.containers[0]!.image = 'example.com/server:2';
+    delete (changed.metadata.labels as Record<string, string | undefined>).app;
+    const updated = await h.apps.patchNamespacedDeployment({ name: 'applied', namespace: 'rest', body: changed, fieldManager: 'mlpipe', force: true }, SSA);
+    expect(Number(updated.metadata?.resourceVersion)).toBeGreaterThan(Number(first.metadata?.resourceVersion));
+    expect(updated.metadata?.generation).toBe(2);
+    expect(updated.spec?.template.spec?.containers[0]?.image).toBe('example.com/server:2');
+    // A field the manager stopped applying is removed, as SSA does.
+    expect(updated.metadata?.labels?.app).toBeUndefined();
+
+    // The same through KubernetesObjectApi.patch, as handlers may call it.
+    const viaObjects = await h.objects.patch(changed as k8s.KubernetesObject, undefined, undefined, 'mlpipe', true, k8s.PatchStrategy.ServerSideApply);
+    expect(viaObjects.metadata?.generation).toBe(2); // same spec: no new generation
+
+    const noManager = await fetch(`${h.kube.url}/apis/apps/v1/namespaces/rest/deployments/applied`, {
+      method: 'PATCH',
+      headers: { Authorization: `Bearer ${h.kube.token}`, 'Content-Type': 'application/apply-patch+yaml' },
+      body: JSON.stringify(manifest),
+    });
+    expect(noManager.status).toBe(400);
+  });
+
+  it('refuses a PUT with a stale resourceVersion with 409 Conflict, and merges merge patches', async () => {
+    const created = await h.core.createNamespacedConfigMap({ namespace: 'rest', body: cm('versioned') });
+    const fresh = await h.core.replaceNamespacedConfigMap({ namespace: 'rest', name: 'versioned', body: { ...created, data: { a: '2' } } });
+    expect(fresh.data).toEqual({ a: '2' });
+    const stale = await apiError(h.core.replaceNamespacedConfigMap({ namespace: 'rest', name: 'versioned', body: { ...created, data: { a: '3' } } }));
+    expect(stale.code).toBe(409);
+    expect(stale.body).toEqual(expect.objectContaining({ reason: 'Conflict', message: expect.stringContaining('the object has been modified') }));
+
+    const merged = await h.core.patchNamespacedConfigMap(
+      { namespace: 'rest', name: 'versioned', body: { data: { b: 'x' } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+    expect(merged.data).toEqual({ a: '2', b: 'x' });
+    // The generated client's default patch type is JSON patch.
+    const jsonPatched = await h.core.patchNamespacedConfigMap({ namespace: 'rest', name: 'versioned', body: [{ op: 'remove', path: '/data/a' }] });
+    expect(jsonPatched.data).toEqual({ b: 'x' });
+  });
+
+  it('filters lists by label selector (equality and set-based) and field selector', async () => {
+    await h.core.createNamespacedConfigMap({ namespace: 'rest', body: cm('sel-a', {}, { tier: 'web', env: 'prod' }) });
+    await h.core.createNamespacedConfigMap({ namespace: 'rest', body: cm('sel-b', {}, { tier: 'db', env: 'prod' }) });
+    await h.core.createNamespacedConfigMap({ namespace: 'rest', body: cm('sel-c', {}, { tier: 'web' }) });
+    const names = async (labelSelector?: string, fieldSelector?: string) =>
+      (await h.core.listNamespacedConfigMap({ namespace: 'rest', labelSelector, fieldSelector })).items.map((i) => i.metadata?.name).sort();
+    expect(await names('tier=web')).toEqual(['sel-a', 'sel-c']);
+    expect(await names('tier==web,env=prod')).toEqual(['sel-a']);
+    expect(await names('tier!=web,env')).toEqual(['sel-b']);
+    expect(await names('tier in (web,db),!env')).toEqual(['sel-c']);
+    expect(await names('tier notin (web),env')).toEqual(['sel-b']);
+    expect(await names(undefined, 'metadata.name=sel-b')).toEqual(['sel-b']);
+    const list = await h.core.listNamespacedConfigMap({ namespace: 'rest', labelSelector: 'tier' });
+    expect(list.metadata?.resourceVersion).toMatch(/^\d+$/);
+    const bad = await apiError(h.core.listNamespacedConfigMap({ namespace: 'rest', fieldSelector: 'spec.nope=1' }));
+    expect(bad.code).toBe(400);
+  });
+
+  it('streams ADDED and MODIFIED events to the client Watch class, filtered by label', async () => {
+    const events: { type: string; name?: string; value?: string }[] = [];
+    const watch = new k8s.Watch(h.kc);
+    let resolveSeen!: () => void;
+    const seen = new Promise<void>((r) => (resolveSeen = r));
+    const controller = await watch.watch(
+      '/api/v1/namespaces/rest/configmaps',
+      { labelSelector: 'watched=yes' },
+      (type, obj: k8s.V1ConfigMap) => {
+        events.push({ type, name: obj.metadata?.name, value: obj.data?.v });
+        if (type === 'MODIFIED') resolveSeen();
+      },
+      () => undefined,
+    );
+    await h.core.createNamespacedConfigMap({ namespace: 'rest', body: cm('ignored', { v: '0' }) });
+    await h.core.createNamespacedConfigMap({ namespace: 'rest', body: cm('watched', { v: '1' }, { watched: 'yes' }) });
+    await h.core.patchNamespacedConfigMap(
+      { namespace: 'rest', name: 'watched', body: { data: { v: '2' } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+    await seen;
+    controller.abort();
+    expect(events).toEqual([
+      { type: 'ADDED', name: 'watched', value: '1' },
+      { type: 'MODIFIED', name: 'watched', value: '2' },
+    ]);
+  });
+
+  it('replays history after a resourceVersion, and answers a too-old one with a 410 Expired ERROR event', async () => {
+    const created = await h.core.createNamespacedConfigMap({ namespace: 'rest', body: cm('replayed', { v: '1' }) });
+    await h.core.deleteNamespacedConfigMap({ namespace: 'rest', name: 'replayed' });
+    const res = await fetch(
+      `${h.kube.url}/api/v1/namespaces/rest/configmaps?watch=1&resourceVersion=${created.metadata?.resourceVersion}&timeoutSeconds=1&fieldSelector=metadata.name%3Dreplayed`,
+      { headers: { Authorization: `Bearer ${h.kube.token}` } },
+    );
+    const lines = (await res.text()).trim().split('\n').map((l) => JSON.parse(l) as { type: string });
+    expect(lines.map((l) => l.type)).toEqual(['DELETED']);
+
+    const old = await fetch(`${h.kube.url}/api/v1/namespaces/rest/configmaps?watch=true&resourceVersion=-5`, { headers: { Authorization: `Bearer ${h.kube.token}` } });
+    const [event] = (await old.text()).trim().split('\n').map((l) => JSON.parse(l) as { type: string; object: { code: number; reason: string } });
+    expect(event).toEqual({ type: 'ERROR', object: expect.objectContaining({ kind: 'Status', code: 410, reason: 'Expired' }) });
+  });
+
+  it('writes a kubeconfig that KubeConfig.loadFromFile reads', () => {
+    const kc = new k8s.KubeConfig();
+    kc.loadFromFile(h.kube.kubeconfigPath);
+    expect(kc.getCurrentContext()).toBe('mlpipe-local');
+    expect(kc.getCurrentCluster()?.server).toBe(h.kube.url);
+    expect(kc.getCurrentUser()?.token).toBe(h.kube.token);
+  });
+});
