@@ -43,8 +43,11 @@ export function podProblem(pod: V1Pod): PodProblem | undefined {
 
 /** `reason: message` plus the pod's last log lines (the crashed run's, for a crash loop). */
 export async function describePodProblem(namespace: string, p: PodProblem): Promise<string> {
+  const head = `${p.reason}${p.message ? `: ${p.message}` : ''} (pod ${p.pod})`;
+  // An image that never arrived has no log to show.
+  if (p.reason !== 'CrashLoopBackOff' && p.restartCount === 0) return `${head}\n(no log: the container never started)`;
   const tail = await podLogTail(namespace, p.pod, 20, p.reason === 'CrashLoopBackOff' && p.restartCount > 0);
-  return `${p.reason}${p.message ? `: ${p.message}` : ''} (pod ${p.pod})${formatTail(tail)}`;
+  return `${head}${formatTail(tail)}`;
 }
 
 export function formatTail(tail: string): string {

@@ -1,0 +1,96 @@
+/**
+ * Test environment for the Kubernetes handlers: the local Kubernetes API (real HTTP, process runner) and
+ * a local S3, with the settings a deployed pipeline would have, namespaces and ServiceAccounts created as
+ * a cluster admin would (handlers never create them). Handlers reach both through the same code paths as
+ * in AWS: KUBECONFIG for Kubernetes, AWS_ENDPOINT_URL_S3 for S3.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startLocalKube } from '../../local/kube';
+import { LOCAL_AWS_ENV, startLocalS3 } from '../../local/s3';
+import { resetClients } from '../../functions/shared/clients';
+import { kubeApis, resetKube } from '../../functions/shared/kube';
+import { handler as prepare } from '../../functions/prepare-run';
+import type { RunContext, RunRequest } from '../../functions/shared/types';
+
+const FIXTURES = join(__dirname, 'fixtures');
+const node = (script: string, ...args: string[]) => ({ command: process.execPath, args: [join(FIXTURES, script), ...args] });
+
+export const IMAGES = {
+  trainerOk: 'test.local/trainer:ok',
+  trainerFail: 'test.local/trainer:fail',
+  trainerSlow: 'test.local/trainer:slow',
+  server: 'test.local/server:1',
+  serverV2: 'test.local/server:2',
+  serverCrash: 'test.local/server:crash',
+  unmapped: 'test.local/no-such-image:1',
+};
+
+export const BUCKET = 'mlpipe-test';
+
+export interface TestEnv {
+  stop(): Promise<void>;
+  /** A run as Prepare would make it, for an execution started at `startTime`. */
+  prepare(startTime: string, request?: Partial<RunRequest>): Promise<RunContext>;
+}
+
+export async function startTestEnv(settings: Record<string, string> = {}): Promise<TestEnv> {
+  const savedEnv = { ...process.env };
+  const dir = mkdtempSync(join(tmpdir(), 'mlpipe-fk-'));
+  const s3 = await startLocalS3({ dir: join(dir, 's3'), buckets: [BUCKET] });
+  const kube = await startLocalKube({
+    stateDir: join(dir, 'kube'),
+    images: {
+      [IMAGES.trainerOk]: node('trainer.cjs'),
+      [IMAGES.trainerFail]: node('trainer.cjs', '--fail'),
+      [IMAGES.trainerSlow]: node('trainer.cjs', '--slow'),
+      [IMAGES.server]: node('server.cjs', '1'),
+      [IMAGES.serverV2]: node('server.cjs', '2'),
+      [IMAGES.serverCrash]: node('server.cjs', '--crash'),
+    },
+    env: { ...LOCAL_AWS_ENV, AWS_ENDPOINT_URL_S3: s3.endpoint },
+  });
+  Object.assign(process.env, LOCAL_AWS_ENV, {
+    KUBECONFIG: kube.kubeconfigPath,
+    AWS_ENDPOINT_URL_S3: s3.endpoint,
+    ARTIFACT_BUCKET: BUCKET,
+    MODEL_NAME: 'fashion',
+    DATA_URI: `s3://${BUCKET}/datasets/fashion-mnist/v1/`,
+    EVAL_DATA_URI: `s3://${BUCKET}/datasets/fashion-mnist/v1/`,
+    SERVING_IMAGE: IMAGES.server,
+    STAGING_NAMESPACE: 'mlpipe-staging',
+    PRODUCTION_NAMESPACE: 'mlpipe-production',
+    WATCH_BUDGET_SECONDS: '15',
+    SERVING_REPLICAS: '1',
+    ...settings,
+  });
+  resetKube();
+  resetClients();
+  const { core } = await kubeApis();
+  for (const ns of ['mlpipe-staging', 'mlpipe-production']) {
+    await core.createNamespace({ body: { metadata: { name: ns } } });
+    for (const sa of ['mlpipe-trainer', 'mlpipe-server']) {
+      await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: sa, namespace: ns } } });
+    }
+  }
+  return {
+    async prepare(startTime, request = {}) {
+      const state = await prepare({
+        input: { image: IMAGES.trainerOk, ...request },
+        executionArn: `arn:aws:states:us-east-1:000000000000:execution:mlpipe:${startTime}`,
+        executionName: `test-${Date.parse(startTime)}`,
+        startTime,
+      });
+      return state.run;
+    },
+    async stop() {
+      await kube.stop();
+      await s3.stop();
+      resetKube();
+      resetClients();
+      process.env = savedEnv;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
