@@ -28,6 +28,7 @@ function matchesOne(expected: unknown, value: unknown): boolean {
   const ops = Object.entries(expected as Record<string, unknown>);
   if (ops.length !== 1) throw new Error(`unsupported matcher ${JSON.stringify(expected)}`);
   const [op, arg] = ops[0] as [string, unknown];
+  if (!['prefix', 'suffix', 'wildcard'].includes(op)) throw new Error(`operator "${op}" is not supported by this test matcher`);
   if (typeof value !== 'string' || typeof arg !== 'string') return false;
   switch (op) {
     case 'prefix':

@@ -9,17 +9,29 @@ import type { MlPipelineProps } from '../../lib/mlpipe-pipeline';
 
 export const CLUSTER = 'ml-cluster';
 
-export function synthStack(opts: { props?: Partial<MlPipelineProps>; context?: Record<string, unknown> } = {}): {
-  stack: MlPipeStack;
-  template: Template;
-} {
+export interface StackOptions {
+  props?: Partial<MlPipelineProps>;
+  /** When given, the pipeline props come from this context (mlpipe:* keys) instead of `props`. */
+  context?: Record<string, unknown>;
+}
+
+/** A fresh App and MlPipeStack, not yet synthesized (so a test can still add to it). */
+export function buildStack(opts: StackOptions = {}): MlPipeStack {
   const app = new App({ context: { 'aws:cdk:bundling-stacks': [], ...(opts.context ?? {}) } });
-  const stack = new MlPipeStack(app, 'MlPipeStack', {
+  return new MlPipeStack(app, 'MlPipeStack', {
     env: { account: '123456789012', region: 'eu-west-1' },
     pipeline: opts.context === undefined ? { clusterName: CLUSTER, ...opts.props } : undefined,
   });
+}
+
+export function templateOf(stack: MlPipeStack): Template {
   // The cyclical-dependency check walks the whole template; synth itself already rejects real cycles.
-  return { stack, template: Template.fromStack(stack, { skipCyclicalDependenciesCheck: true }) };
+  return Template.fromStack(stack, { skipCyclicalDependenciesCheck: true });
+}
+
+export function synthStack(opts: StackOptions = {}): { stack: MlPipeStack; template: Template } {
+  const stack = buildStack(opts);
+  return { stack, template: templateOf(stack) };
 }
 
 type Resources = Record<string, { Type: string; Properties?: Record<string, unknown> }>;

@@ -1,0 +1,84 @@
+/**
+ * MlPipeline props validation and MlPipeStack's context parsing: bad input fails at synth with a
+ * message that names the setting and says how to fix it.
+ */
+import { App, Duration, Stack } from 'aws-cdk-lib';
+import { MlPipeline, type MlPipelineProps } from '../../lib/mlpipe-pipeline';
+import { propsFromContext } from '../../lib/context';
+import { buildStack, synthStack } from './helpers';
+
+function construct(props: Partial<MlPipelineProps>): void {
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  new MlPipeline(new Stack(app, 'S'), 'Pipeline', { clusterName: 'ml-cluster', ...props });
+}
+
+describe('MlPipeline props validation', () => {
+  it.each<[string, Partial<MlPipelineProps>, RegExp]>([
+    ['empty clusterName', { clusterName: '' }, /"clusterName" property must be the name of an existing EKS cluster/],
+    ['clusterName with spaces', { clusterName: 'my cluster' }, /"clusterName" property must be an EKS cluster name/],
+    ['clusterArn of another cluster', { clusterArn: 'arn:aws:eks:eu-west-1:123456789012:cluster/other' }, /names another cluster than "clusterName"/],
+    ['malformed clusterArn', { clusterArn: 'ml-cluster' }, /"clusterArn" property must look like arn:aws:eks/],
+    ['upper-case namespace', { stagingNamespace: 'Staging' }, /"stagingNamespace" property must be a DNS-1123 label/],
+    ['same namespaces', { stagingNamespace: 'ml', productionNamespace: 'ml' }, /must differ/],
+    ['model name too long', { modelName: 'a'.repeat(41) }, /"modelName" property must be a DNS-1123 label .* at most 40/],
+    ['repository with a tag', { trainingRepositoryName: 'team/train:latest' }, /"trainingRepositoryName" property must be an ECR repository name/],
+    ['dataUri without trailing slash', { dataUri: 's3://bucket/data' }, /"dataUri" property must be an S3 prefix/],
+    ['accuracy as a percentage', { minAccuracy: 85 }, /"minAccuracy" property must be a fraction between 0 and 1 \(e\.g\. 0\.85, not 85\)/],
+    ['negative error rate', { maxErrorRate: -0.1 }, /"maxErrorRate" property must be a fraction/],
+    ['zero latency budget', { maxP95LatencyMs: 0 }, /"maxP95LatencyMs" property must be a positive number/],
+    ['fractional samples', { evalSamples: 10.5 }, /"evalSamples" property must be a whole number/],
+    ['batch larger than samples', { evalSamples: 10, evalBatchSize: 100 }, /"evalBatchSize" property \(100\) must not exceed "evalSamples" \(10\)/],
+    ['not an email', { approverEmails: ['alice'] }, /"approverEmails" property must hold email addresses; "alice"/],
+    ['approval timeout too short', { approvalTimeout: Duration.minutes(1) }, /"approvalTimeout" property must be between 5 minutes and 7 days/],
+    ['approval timeout too long', { approvalTimeout: Duration.days(8) }, /"approvalTimeout" property must be between 5 minutes and 7 days/],
+    ['watch budget over the Await timeout', { watchBudget: Duration.seconds(290) }, /"watchBudget" property must be between 5 and 270 seconds/],
+    ['training deadline below the watch budget', { trainingTimeout: Duration.seconds(60) }, /"trainingTimeout" property \(60 s\) must be at least "watchBudget"/],
+    ['bad CPU quantity', { servingCpu: 'half' }, /"servingCpu" property must be a Kubernetes quantity/],
+    ['zero replicas', { servingReplicas: 0 }, /"servingReplicas" property must be a whole number of at least 1/],
+    ['data prefix outside datasets/', { dataPrefix: 'uploads/' }, /"dataPrefix" property must be a key prefix under "datasets\/"/],
+    ['schedule in crontab syntax', { schedule: '0 3 * * 1' }, /"schedule" property must be an EventBridge Scheduler expression/],
+  ])('rejects %s', (_name, props, message) => {
+    expect(() => construct(props)).toThrow(message);
+  });
+
+  it('accepts the defaults with only a cluster name', () => {
+    expect(() => construct({})).not.toThrow();
+  });
+});
+
+describe('MlPipeStack context', () => {
+  it('reads mlpipe:* keys, including command-line strings for numbers, lists and durations', () => {
+    // GIVEN context as `-c key=value` delivers it (strings)
+    const { template } = synthStack({
+      context: {
+        'mlpipe:clusterName': 'prod-eks',
+        'mlpipe:minAccuracy': '0.9',
+        'mlpipe:approverEmails': 'ana@example.com, bo@example.com',
+        'mlpipe:approvalTimeout': 'PT2H',
+        'mlpipe:defaultHyperparameters': '{"epochs":5}',
+      },
+    });
+    // THEN
+    template.resourceCountIs('AWS::SNS::Subscription', 2);
+    const env = JSON.stringify(template.findResources('AWS::Lambda::Function'));
+    expect(env).toContain('"MIN_ACCURACY":"0.9"');
+    expect(env).toContain('"APPROVAL_TIMEOUT_SECONDS":"7200"');
+    expect(env).toContain('"CLUSTER_NAME":"prod-eks"');
+    expect(env).toContain('"DEFAULT_HYPERPARAMETERS":"{\\"epochs\\":5}"');
+  });
+
+  it('an empty value switches a setting off (falls back to the default)', () => {
+    const props = propsFromContext((key) => ({ 'mlpipe:clusterName': 'c', 'mlpipe:schedule': '' })[key]);
+    expect(props).toEqual({ clusterName: 'c' });
+  });
+
+  it.each<[string, Record<string, unknown>, RegExp]>([
+    ['missing cluster', {}, /context "mlpipe:clusterName" is required/],
+    ['non-numeric threshold', { 'mlpipe:clusterName': 'c', 'mlpipe:minAccuracy': 'high' }, /context "mlpipe:minAccuracy" must be a number, got "high"/],
+    ['bad duration', { 'mlpipe:clusterName': 'c', 'mlpipe:approvalTimeout': '1 day' }, /context "mlpipe:approvalTimeout" must be seconds or an ISO 8601 duration/],
+    ['hyperparameters not JSON', { 'mlpipe:clusterName': 'c', 'mlpipe:defaultHyperparameters': 'epochs=5' }, /context "mlpipe:defaultHyperparameters" must be a JSON object/],
+    ['cluster as a number', { 'mlpipe:clusterName': 42 }, /context "mlpipe:clusterName"/],
+  ])('rejects %s, naming the context key', (_name, context, message) => {
+    expect(() => buildStack({ context })).toThrow(message);
+  });
+});
