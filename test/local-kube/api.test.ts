@@ -22,7 +22,8 @@ describe('local Kubernetes API: REST semantics', () => {
   });
 
   it('answers 401 with a Status body without the bearer token or with a wrong one', async () => {
-    for (const headers of [{}, { Authorization: 'Bearer wrong' }]) {
+    const attempts: Record<string, string>[] = [{}, { Authorization: 'Bearer wrong' }];
+    for (const headers of attempts) {
       const res = await fetch(`${h.kube.url}/api/v1/namespaces`, { headers });
       expect(res.status).toBe(401);
       expect(await res.json()).toEqual(
