@@ -4,6 +4,7 @@
  * answer for the model. The Await* handlers are thin loops over these.
  */
 import type { V1Deployment, V1Job, V1Pod, V1Service } from '@kubernetes/client-node';
+import { get as httpGet } from 'node:http';
 import { z } from 'zod';
 import { EndpointUnavailableError, PhaseTimeoutError, RolloutFailedError } from './errors';
 import { collectionPath, firstOf, listObjects, podLogTail, readObject, sleep, watchUntil } from './kube';
@@ -145,13 +146,16 @@ const ModelStatus = z.object({
   model_version_status: z.array(z.object({ version: z.union([z.string(), z.number()]).optional(), state: z.string() })).min(1),
 });
 
-/** One GET /v1/models/<name>: `undefined` if the model is AVAILABLE, else why not. */
+/**
+ * One GET /v1/models/<name>: `undefined` if the model is AVAILABLE, else why not. Each probe opens a new
+ * connection: load balancers route per connection, so a kept-alive socket would keep reaching whatever
+ * pods it reached before a selector switch.
+ */
 export async function probeModel(endpoint: string, modelName: string, timeoutMs = 5000): Promise<string | undefined> {
   const url = `${endpoint}/v1/models/${encodeURIComponent(modelName)}`;
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-    const text = await res.text();
-    if (res.status !== 200) return `GET ${url}: HTTP ${res.status} ${text.slice(0, 200)}`;
+    const { status, text } = await getFresh(url, timeoutMs);
+    if (status !== 200) return `GET ${url}: HTTP ${status} ${text.slice(0, 200)}`;
     const parsed = ModelStatus.safeParse(JSON.parse(text));
     if (!parsed.success) return `GET ${url}: not a TF Serving model status: ${text.slice(0, 200)}`;
     if (!parsed.data.model_version_status.some((s) => s.state === 'AVAILABLE')) {
@@ -159,9 +163,23 @@ export async function probeModel(endpoint: string, modelName: string, timeoutMs 
     }
     return undefined;
   } catch (err) {
-    const e = err as Error & { cause?: { code?: string } };
-    return `GET ${url}: ${e.cause?.code ?? e.name}: ${e.message}`;
+    const e = err as Error & { code?: string };
+    return `GET ${url}: ${e.code ?? e.name}: ${e.message}`;
   }
+}
+
+/** GET on a new connection (no agent, `Connection: close`), with an overall timeout. */
+export function getFresh(url: string, timeoutMs: number): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpGet(url, { agent: false, headers: { connection: 'close', accept: 'application/json' }, signal: AbortSignal.timeout(timeoutMs) }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+  });
 }
 
 export interface EndpointCheck {

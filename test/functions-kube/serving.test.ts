@@ -1,0 +1,169 @@
+/**
+ * Staging and production serving against the local Kubernetes API over HTTP: Deployments run the test
+ * model server as processes, LoadBalancer Services get a real local port, and endpoints are probed over
+ * HTTP. Blue/green: v1 then v2 behind the stable production Service, then a rollback to v1.
+ */
+import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
+import { handler as deployStaging } from '../../functions/deploy-staging';
+import { handler as awaitStagingRollout } from '../../functions/await-staging-rollout';
+import { handler as exposeStaging } from '../../functions/expose-staging';
+import { handler as awaitStagingEndpoint } from '../../functions/await-staging-endpoint';
+import { handler as deployProduction } from '../../functions/deploy-production';
+import { handler as awaitProductionRollout } from '../../functions/await-production-rollout';
+import { handler as switchProductionTraffic } from '../../functions/switch-production-traffic';
+import { handler as awaitProductionEndpoint } from '../../functions/await-production-endpoint';
+import { handler as rollback } from '../../functions/rollback';
+import { listObjects, readObject } from '../../functions/shared/kube';
+import { LABELS, PREVIOUS_VERSION_ANNOTATION, labelSelector, workloadLabels } from '../../functions/shared/names';
+import { getFresh, readService } from '../../functions/shared/workloads';
+import { readProduction, recordProductionRelease } from '../../functions/shared/registry';
+import type { PipelineState, RunContext, StageResult } from '../../functions/shared/types';
+import { IMAGES, startTestEnv, type TestEnv } from './env';
+
+let env: TestEnv;
+
+beforeAll(async () => {
+  env = await startTestEnv();
+});
+afterAll(async () => {
+  await env?.stop();
+});
+
+type StageHandler = (state: PipelineState) => Promise<StageResult>;
+
+/** Loops an Await handler as the state machine does while it answers `pending`. */
+async function loop(handler: StageHandler, state: PipelineState, key: 'staging' | 'production', maxRounds = 4): Promise<StageResult> {
+  let result = await handler(state);
+  for (let i = 1; i < maxRounds && result.status === 'pending'; i++) result = await handler({ ...state, [key]: result });
+  return result;
+}
+
+/** What a new client connection to the endpoint gets (the test servers report their version). */
+async function modelStatus(endpoint: string, model: string): Promise<{ status: number; version?: string }> {
+  const res = await getFresh(`${endpoint}/v1/models/${model}`, 5000);
+  const body = JSON.parse(res.text) as { model_version_status?: Array<{ version: string }> };
+  return { status: res.status, version: body.model_version_status?.[0]?.version };
+}
+
+/** Deploys a run to production and switches traffic to it, through the handlers. */
+async function release(run: RunContext): Promise<StageResult> {
+  const deployed = await deployProduction({ run });
+  const ready = await loop(awaitProductionRollout, { run, production: deployed }, 'production');
+  expect(ready.status).toBe('ready');
+  const switched = await switchProductionTraffic({ run, production: ready });
+  return loop(awaitProductionEndpoint, { run, production: switched }, 'production');
+}
+
+describe('staging', () => {
+  it('deploys (idempotently), rolls out, exposes and serves over the LoadBalancer endpoint', async () => {
+    // Prepare
+    const run = await env.prepare('2026-01-03T10:00:00Z');
+    // Act
+    const deployed = await deployStaging({ run });
+    const again = await deployStaging({ run });
+    const ready = await loop(awaitStagingRollout, { run, staging: deployed }, 'staging');
+    const exposed = await exposeStaging({ run, staging: ready });
+    await exposeStaging({ run, staging: ready }); // retried: no 409, still one Service
+    const serving = await loop(awaitStagingEndpoint, { run, staging: exposed }, 'staging');
+    // Assess
+    expect(again.deployedAt).toBe(deployed.deployedAt);
+    expect(ready.status).toBe('ready');
+    expect(exposed.status).toBe('exposed');
+    expect(serving.status).toBe('serving');
+    expect(serving.endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(await modelStatus(serving.endpoint!, run.modelName)).toEqual({ status: 200, version: '1' });
+    const deployments = await listObjects<V1Deployment>('Deployment', 'mlpipe-staging', { labelSelector: labelSelector(workloadLabels(run.modelName, run.version, 'staging')) });
+    expect(deployments.items).toHaveLength(1);
+    const pods = await listObjects<V1Pod>('Pod', 'mlpipe-staging', { labelSelector: labelSelector(workloadLabels(run.modelName, run.version, 'staging')) });
+    expect(pods.items).toHaveLength(1);
+  });
+
+  it('fails the rollout on CrashLoopBackOff with the crashed container log tail', async () => {
+    const run = await env.prepare('2026-01-03T10:01:00Z', { servingImage: IMAGES.serverCrash });
+    const deployed = await deployStaging({ run });
+    const err = (await loop(awaitStagingRollout, { run, staging: deployed }, 'staging').catch((e: unknown) => e)) as Error;
+    expect(err.name).toBe('RolloutFailedError');
+    expect(err.message).toContain(`Deployment mlpipe-staging/${run.names.stagingDeployment}`);
+    expect(err.message).toMatch(/CrashLoopBackOff/);
+    expect(err.message).toContain('Error: model.json not found (test server --crash)');
+  });
+
+  it('fails the rollout fast on an image that cannot be pulled', async () => {
+    const run = await env.prepare('2026-01-03T10:02:00Z', { servingImage: IMAGES.unmapped });
+    const deployed = await deployStaging({ run });
+    await expect(loop(awaitStagingRollout, { run, staging: deployed }, 'staging')).rejects.toMatchObject({
+      name: 'RolloutFailedError',
+      message: expect.stringMatching(/ErrImagePull|ImagePullBackOff/),
+    });
+  });
+
+  it('answers pending, not serving, while the Service has no endpoint yet', async () => {
+    process.env.WATCH_BUDGET_SECONDS = '0.3';
+    try {
+      const run = await env.prepare('2026-01-03T10:03:00Z');
+      const deployed = await deployStaging({ run }); // pods not ready yet, Service never applied
+      const result = await awaitStagingEndpoint({ run, staging: { ...deployed, status: 'exposed', switchedAt: new Date().toISOString() } });
+      expect(result.status).toBe('pending');
+      expect(result.endpoint).toBeUndefined();
+    } finally {
+      process.env.WATCH_BUDGET_SECONDS = '15';
+    }
+  });
+});
+
+describe('production blue/green', () => {
+  it('switches v1 → v2 keeping v1, then rolls back to v1', async () => {
+    // Prepare: two runs of the same model
+    const v1 = await env.prepare('2026-01-04T09:00:00Z');
+    const v2 = await env.prepare('2026-01-05T09:00:00Z', { servingImage: IMAGES.serverV2 });
+
+    // Act 1: first release
+    const first = await release(v1);
+    // Assess 1
+    expect(first.status).toBe('serving');
+    expect(first.previousVersion).toBeNull();
+    expect(await modelStatus(first.endpoint!, 'fashion')).toEqual({ status: 200, version: '1' });
+    await recordProductionRelease({ modelName: 'fashion', version: v1.version, previousVersion: null, endpoint: first.endpoint!, switchedAt: first.switchedAt!, executionArn: v1.executionArn });
+
+    // Act 2: second release
+    const second = await release(v2);
+    // Assess 2: the stable Service now selects v2, v1's Deployment is still there, the endpoint answers from v2
+    expect(second.status).toBe('serving');
+    expect(second.previousVersion).toBe(v1.version);
+    expect(second.endpoint).toBe(first.endpoint);
+    const svc = await readService('mlpipe-production', 'fashion');
+    expect(svc?.spec?.selector?.[LABELS.version]).toBe(v2.version);
+    expect(svc?.metadata?.annotations?.[PREVIOUS_VERSION_ANNOTATION]).toBe(v1.version);
+    expect(await readObject({ kind: 'Deployment', namespace: 'mlpipe-production', name: v1.names.productionDeployment })).toBeDefined();
+    expect(await modelStatus(second.endpoint!, 'fashion')).toEqual({ status: 200, version: '2' });
+    await recordProductionRelease({ modelName: 'fashion', version: v2.version, previousVersion: v1.version, endpoint: second.endpoint!, switchedAt: second.switchedAt!, executionArn: v2.executionArn });
+
+    // A retried switch still reports what served before, from the Service's annotation.
+    const retried = await switchProductionTraffic({ run: v2, production: { ...second, status: 'ready', previousVersion: undefined } });
+    expect(retried.previousVersion).toBe(v1.version);
+
+    // Act 3: rollback
+    const rolledBack = await rollback({ modelName: 'fashion', by: 'test' });
+    // Assess 3
+    expect(rolledBack).toMatchObject({ modelName: 'fashion', fromVersion: v2.version, toVersion: v1.version, endpoint: first.endpoint });
+    expect((await readService('mlpipe-production', 'fashion'))?.spec?.selector?.[LABELS.version]).toBe(v1.version);
+    expect(await modelStatus(first.endpoint!, 'fashion')).toEqual({ status: 200, version: '1' });
+    const record = await readProduction('fashion');
+    expect(record).toMatchObject({ version: v1.version, previousVersion: v2.version });
+    expect(record?.history.at(-1)).toMatchObject({ version: v1.version, action: 'rollback', by: 'test' });
+
+    // AwaitProductionEndpoint for v2 now refuses: traffic was switched elsewhere.
+    await expect(awaitProductionEndpoint({ run: v2, production: second })).rejects.toMatchObject({
+      name: 'EndpointUnavailableError',
+      message: expect.stringMatching(/selects version .*, not /),
+    });
+  });
+
+  it('refuses a rollback to a version whose Deployment is gone', async () => {
+    await expect(rollback({ modelName: 'fashion', toVersion: '20200101-000000-aaaaaaa' })).rejects.toMatchObject({
+      name: 'RollbackError',
+      message: expect.stringMatching(/no longer exists/),
+    });
+    await expect(rollback({ modelName: 'Bad_Name' })).rejects.toMatchObject({ name: 'InvalidInputError', message: expect.stringMatching(/modelName/) });
+  });
+});
