@@ -62,7 +62,8 @@ export interface FunctionSpec {
   readonly description: string;
 }
 
-const KUBE: readonly SettingName[] = ['CLUSTER_NAME', 'ARTIFACT_BUCKET'];
+// The Kubernetes tasks find S3 objects through URIs in the state (run.modelUri), not the bucket setting.
+const KUBE: readonly SettingName[] = ['CLUSTER_NAME'];
 const DEPLOY: readonly SettingName[] = [...KUBE, 'SERVER_SERVICE_ACCOUNT', 'SERVING_CPU', 'SERVING_MEMORY', 'SERVING_REPLICAS'];
 
 /**
@@ -147,12 +148,12 @@ export const FUNCTION_SPECS: readonly FunctionSpec[] = [
   },
   {
     id: 'Notify', placeholder: 'NotifyFunctionArn', entry: 'functions/notify.ts',
-    timeout: Duration.seconds(30), access: 'notify', description: 'Email the outcome of the run', settings: ['ARTIFACT_BUCKET', 'NOTIFICATION_TOPIC_ARN'],
+    timeout: Duration.seconds(30), access: 'notify', description: 'Email the outcome of the run', settings: ['NOTIFICATION_TOPIC_ARN'],
   },
   {
     id: 'Rollback', entry: 'functions/rollback.ts',
     timeout: Duration.seconds(300), access: 'kubernetes', description: 'Switch production back to the previous version (mlpipe rollback)',
-    settings: [...KUBE, 'MODEL_NAME', 'STAGING_NAMESPACE', 'PRODUCTION_NAMESPACE', 'WATCH_BUDGET_SECONDS', 'ROLLOUT_TIMEOUT_SECONDS',
+    settings: [...KUBE, 'ARTIFACT_BUCKET', 'MODEL_NAME', 'PRODUCTION_NAMESPACE', 'WATCH_BUDGET_SECONDS', 'ROLLOUT_TIMEOUT_SECONDS',
       'ENDPOINT_TIMEOUT_SECONDS'],
   },
 ];
@@ -232,7 +233,6 @@ export class PipelineFunctions extends Construct {
         artifacts.grantWrite(fn, `${model}*/manifest.json`, `${model}production.json`);
         return;
       case 'notify':
-        artifacts.grantRead(fn, `${model}*`);
         props.grantPublish(fn);
         return;
     }
