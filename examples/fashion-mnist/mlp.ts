@@ -29,6 +29,10 @@ export interface MlpScratch {
   hidden: Float32Array;
   dHidden: Float32Array;
   probs: Float32Array;
+  /** Positions and scaled values of the current image's non-zero pixels (found once, used twice). */
+  nonZero: Int32Array;
+  nonZeroValues: Float32Array;
+  nonZeroCount: number;
 }
 
 const PIXEL_SCALE = 1 / 255;
@@ -63,6 +67,9 @@ export function newScratch(shape: MlpShape): MlpScratch {
     hidden: new Float32Array(shape.hidden),
     dHidden: new Float32Array(shape.hidden),
     probs: new Float32Array(shape.classes),
+    nonZero: new Int32Array(shape.inputs),
+    nonZeroValues: new Float32Array(shape.inputs),
+    nonZeroCount: 0,
   };
 }
 
@@ -90,27 +97,45 @@ export function initParams(params: MlpParams, shape: MlpShape, seed: number): vo
   params.b2.fill(0);
 }
 
-/** Class probabilities of one image (bytes 0-255 at `offset`) into scratch.probs; returns nothing to avoid allocation. */
+/**
+ * Class probabilities of one image (bytes 0-255 at `offset`) into scratch.probs; the hidden activations
+ * and the image's non-zero pixels stay in scratch for the backward pass. Written for V8: arrays in locals,
+ * only non-zero pixels visited (half of every image is background).
+ */
 export function forward(p: MlpParams, shape: MlpShape, images: Uint8Array, offset: number, s: MlpScratch): void {
   const { inputs, hidden: H, classes: C } = shape;
   const h = s.hidden;
-  h.set(p.b1);
+  const w1 = p.w1;
+  const w2 = p.w2;
+  const nz = s.nonZero;
+  const nzv = s.nonZeroValues;
+  let count = 0;
   for (let k = 0; k < inputs; k++) {
     const byte = images[offset + k]!;
-    if (byte === 0) continue; // half of every image is background
-    const x = byte * PIXEL_SCALE;
-    const row = k * H;
-    for (let j = 0; j < H; j++) h[j]! += x * p.w1[row + j]!;
+    if (byte !== 0) {
+      nz[count] = k;
+      nzv[count] = byte * PIXEL_SCALE;
+      count++;
+    }
+  }
+  s.nonZeroCount = count;
+  h.set(p.b1);
+  for (let i = 0; i < count; i++) {
+    const x = nzv[i]!;
+    const row = nz[i]! * H;
+    for (let j = 0; j < H; j++) h[j]! += x * w1[row + j]!;
   }
   for (let j = 0; j < H; j++) if (h[j]! < 0) h[j] = 0;
   const out = s.probs;
-  let max = -Infinity;
-  for (let c = 0; c < C; c++) {
-    let z = p.b2[c]!;
-    for (let j = 0; j < H; j++) z += h[j]! * p.w2[j * C + c]!;
-    out[c] = z;
-    if (z > max) max = z;
+  out.set(p.b2);
+  for (let j = 0; j < H; j++) {
+    const hj = h[j]!;
+    if (hj === 0) continue; // ReLU zeroes about half the units
+    const row = j * C;
+    for (let c = 0; c < C; c++) out[c]! += hj * w2[row + c]!;
   }
+  let max = -Infinity;
+  for (let c = 0; c < C; c++) if (out[c]! > max) max = out[c]!;
   let sum = 0;
   for (let c = 0; c < C; c++) {
     const e = Math.exp(out[c]! - max);
@@ -149,10 +174,16 @@ export function accumulateGradients(
   const probs = s.probs;
   const h = s.hidden;
   const dh = s.dHidden;
+  const w2 = p.w2;
+  const gw1 = g.w1;
+  const gw2 = g.w2;
+  const gb1 = g.b1;
+  const gb2 = g.b2;
+  const nz = s.nonZero;
+  const nzv = s.nonZeroValues;
   for (let i = from; i < to; i++) {
     const n = indices[i]!;
-    const offset = n * inputs;
-    forward(p, shape, images, offset, s);
+    forward(p, shape, images, n * inputs, s);
     const y = labels[n]!;
     loss -= Math.log(probs[y]! + 1e-7);
     let best = 0;
@@ -162,26 +193,28 @@ export function accumulateGradients(
     probs[y]! -= 1;
     for (let c = 0; c < C; c++) {
       probs[c]! /= batchSize;
-      g.b2[c]! += probs[c]!;
+      gb2[c]! += probs[c]!;
     }
     for (let j = 0; j < H; j++) {
       const hj = h[j]!;
+      if (hj === 0) {
+        dh[j] = 0; // ReLU: no gradient through an inactive unit, and nothing to add to w2's row
+        continue;
+      }
       const row = j * C;
       let d = 0;
       for (let c = 0; c < C; c++) {
-        g.w2[row + c]! += hj * probs[c]!;
-        d += p.w2[row + c]! * probs[c]!;
+        gw2[row + c]! += hj * probs[c]!;
+        d += w2[row + c]! * probs[c]!;
       }
-      const dj = hj > 0 ? d : 0;
-      dh[j] = dj;
-      g.b1[j]! += dj;
+      dh[j] = d;
+      gb1[j]! += d;
     }
-    for (let k = 0; k < inputs; k++) {
-      const byte = images[offset + k]!;
-      if (byte === 0) continue;
-      const x = byte * PIXEL_SCALE;
-      const row = k * H;
-      for (let j = 0; j < H; j++) g.w1[row + j]! += x * dh[j]!;
+    const count = s.nonZeroCount;
+    for (let k = 0; k < count; k++) {
+      const x = nzv[k]!;
+      const row = nz[k]! * H;
+      for (let j = 0; j < H; j++) gw1[row + j]! += x * dh[j]!;
     }
   }
   return { loss, correct };
@@ -228,10 +261,11 @@ export class Adam {
     this.v = tensors(params).map((x) => new Float32Array(x.length));
   }
 
-  step(grads: MlpParams): void {
+  /** One update; `scale` multiplies the learning rate (the trainer's schedule). */
+  step(grads: MlpParams, scale = 1): void {
     this.t++;
     const { beta1, beta2, epsilon } = this;
-    const lr = (this.learningRate * Math.sqrt(1 - beta2 ** this.t)) / (1 - beta1 ** this.t);
+    const lr = (scale * this.learningRate * Math.sqrt(1 - beta2 ** this.t)) / (1 - beta1 ** this.t);
     const ps = tensors(this.params);
     const gs = tensors(grads);
     for (let q = 0; q < ps.length; q++) {

@@ -14,11 +14,16 @@ import {
 } from '@aws-sdk/client-s3';
 
 let client: S3Client | undefined;
+let clientEndpoint: string | undefined;
 
 export function s3(): S3Client {
-  if (!client) {
-    const local = Boolean(process.env.AWS_ENDPOINT_URL_S3);
-    client = new S3Client(local ? { forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED' } : {});
+  // Keyed on the endpoint: a process that stages data for several local S3 servers in turn (tests, the
+  // local runner) must not keep talking to the first one.
+  const endpoint = process.env.AWS_ENDPOINT_URL_S3 || undefined;
+  if (!client || clientEndpoint !== endpoint) {
+    client?.destroy();
+    client = new S3Client(endpoint ? { forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED' } : {});
+    clientEndpoint = endpoint;
   }
   return client;
 }

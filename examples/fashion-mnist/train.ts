@@ -26,7 +26,10 @@ export const hyperparametersSchema = z
   .object({
     epochs: int(1, 1000).default(2),
     batchSize: int(1, 60000).default(128),
-    learningRate: z.coerce.number().positive().max(1).default(0.002),
+    learningRate: z.coerce.number().positive().max(1).default(0.003),
+    /** `linear` decays the rate to finalLearningRateFraction × learningRate by the last batch. */
+    learningRateSchedule: z.enum(['linear', 'constant']).default('linear'),
+    finalLearningRateFraction: z.coerce.number().min(0).max(1).default(0.05),
     hiddenUnits: int(1, 4096).default(128),
     seed: int(0, 2 ** 31 - 1).default(42),
     validationSplit: z.coerce.number().gt(0).max(0.5).default(0.1),
@@ -100,7 +103,7 @@ async function main(): Promise<void> {
     if (labels.data[i]! >= CLASSES) throw new Error(`${LABEL_FILE}: label ${labels.data[i]} at ${i} is not a class 0-9.`);
   }
   log(`loaded ${count} of ${images.dims[0]} images (${images.dims.slice(1).join('x')}) from ${env.DATA_URI} in ${seconds(started)} s`);
-  log(`training ${inputs}-${hp.hiddenUnits}-${CLASSES} MLP: epochs=${hp.epochs} batchSize=${hp.batchSize} learningRate=${hp.learningRate} threads=${hp.threads} seed=${hp.seed}`);
+  log(`training ${inputs}-${hp.hiddenUnits}-${CLASSES} MLP: epochs=${hp.epochs} batchSize=${hp.batchSize} learningRate=${hp.learningRate} (${hp.learningRateSchedule}) threads=${hp.threads} seed=${hp.seed}`);
 
   const trained = await trainMlp(
     { images: images.data, labels: labels.data, count, inputs, classes: CLASSES },

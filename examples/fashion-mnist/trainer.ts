@@ -31,6 +31,12 @@ export interface TrainOptions {
   validationSplit: number;
   /** Threads including this one. */
   threads: number;
+  /**
+   * `linear`: the learning rate falls linearly to `finalLearningRateFraction` of itself by the last step;
+   * `constant`: it does not change.
+   */
+  learningRateSchedule: 'linear' | 'constant';
+  finalLearningRateFraction: number;
 }
 
 export interface TrainData {
@@ -106,6 +112,14 @@ export async function trainMlp(
   const control = new Int32Array(new SharedArrayBuffer((CONTROL.RANGES + 2 * workerCount) * 4));
   const workers = await startWorkers(workerCount, shape, control, paramsBuffer, images, labels, indicesBuffer);
 
+  const batchesPerEpoch = Math.ceil(trainSamples / opts.batchSize);
+  const totalSteps = batchesPerEpoch * opts.epochs;
+  let step = 0;
+  const learningRateScale = (): number =>
+    opts.learningRateSchedule === 'constant'
+      ? 1
+      : 1 - (1 - opts.finalLearningRateFraction) * (step / Math.max(1, totalSteps - 1));
+
   const history: EpochReport[] = [];
   const started = performance.now();
   try {
@@ -147,7 +161,8 @@ export async function trainMlp(
           loss += w.stats[0]!;
           correct += w.stats[1]!;
         }
-        optimizer.step(grads);
+        optimizer.step(grads, learningRateScale());
+        step++;
       }
       const val = validationSamples > 0
         ? evaluate(params, shape, data.images, data.labels, trainSamples, data.count)

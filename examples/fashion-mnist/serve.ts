@@ -1,0 +1,250 @@
+/**
+ * The example serving image's entry point (the container contract in docs/architecture.md): loads the
+ * tfjs layers model at MODEL_URI and answers TensorFlow Serving's REST API for MODEL_NAME on PORT (8501),
+ * so the pipeline's probes and evaluator work the same against this server or a stock TF Serving image.
+ *
+ *   GET  /v1/models/<name>           model status; 503 + state LOADING until the model is loaded (readiness)
+ *   POST /v1/models/<name>:predict   {"instances": [[784 floats 0..1], ...]} → {"predictions": [[10 probs], ...]}
+ *   GET  /metrics                    Prometheus text: requests, errors, latency histogram, instances
+ *   GET  /healthz                    liveness: 200 while the process runs
+ *
+ * The port opens before the model loads (so a slow S3 read shows as "not ready", not "refused"); a model
+ * that cannot be loaded ends the process with exit 1, which Kubernetes reports as CrashLoopBackOff.
+ * SIGTERM/SIGINT: stop accepting connections, finish requests in flight, exit 0.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { z } from 'zod';
+import { s3LoadHandler } from './model-io';
+import { ServingMetrics } from './serving-metrics';
+
+/** One request's instance limit: bounds memory per request (1,000 × 784 floats is ~16 MB of JSON). */
+export const MAX_INSTANCES = 1000;
+const MAX_BODY_BYTES = 24 * 1024 * 1024;
+const SHUTDOWN_GRACE_MS = 10_000;
+
+const envSchema = z.object({
+  MODEL_URI: z.string().regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/, 'must be an S3 URI like s3://bucket/models/<model>/<version>/'),
+  MODEL_NAME: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/, 'must be a model name (letters, digits, ".", "_", "-")'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(8501),
+});
+
+type ModelState =
+  | { state: 'LOADING' }
+  | { state: 'AVAILABLE'; model: tf.LayersModel; features: number; classes: number }
+  | { state: 'FAILED'; error: string };
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function parseEnvironment(env: NodeJS.ProcessEnv): z.infer<typeof envSchema> {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => {
+      const variable = String(i.path[0] ?? 'environment');
+      return `${variable}: ${(env[variable] ?? '').trim() === '' && variable !== 'PORT' ? 'is not set' : i.message}`;
+    });
+    process.stderr.write(`serve: Invalid environment:\n  ${lines.join('\n  ')}\n`);
+    process.exit(2);
+  }
+  return parsed.data;
+}
+
+const instancesSchema = z.object({
+  instances: z
+    .array(z.array(z.number().finite()), 'must be an array of instances')
+    .min(1, 'must hold at least one instance')
+    .max(MAX_INSTANCES, `must hold at most ${MAX_INSTANCES} instances per request`),
+});
+
+async function main(): Promise<void> {
+  const env = parseEnvironment(process.env);
+  const metrics = new ServingMetrics();
+  let model: ModelState = { state: 'LOADING' };
+  const modelPath = `/v1/models/${env.MODEL_NAME}`;
+
+  function status(res: ServerResponse): number {
+    const state = model.state === 'FAILED' ? 'END' : model.state;
+    const ok = model.state === 'AVAILABLE';
+    const error = model.state === 'FAILED' ? model.error : ok ? '' : 'model is loading';
+    return sendJson(res, ok ? 200 : 503, {
+      model_version_status: [
+        { version: '1', state, status: { error_code: ok ? 'OK' : 'UNAVAILABLE', error_message: error } },
+      ],
+    });
+  }
+
+  async function predict(req: IncomingMessage, res: ServerResponse): Promise<number> {
+    if (model.state !== 'AVAILABLE') throw new HttpError(503, `Model ${env.MODEL_NAME} is not loaded yet.`);
+    const { model: net, features, classes } = model;
+    let body: unknown;
+    try {
+      body = JSON.parse(await readBody(req));
+    } catch (err) {
+      if (err instanceof HttpError) throw err;
+      throw new HttpError(400, `Request body is not JSON: ${(err as Error).message}`);
+    }
+    const parsed = instancesSchema.safeParse(body);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      const where = issue.path.length === 0 ? 'body' : formatPath(issue.path);
+      const message = issue.path.length === 0 ? 'must be {"instances": [[...], ...]}' : issue.message;
+      throw new HttpError(400, `${where}: ${message}`);
+    }
+    const instances = parsed.data.instances;
+    const input = new Float32Array(instances.length * features);
+    instances.forEach((instance, i) => {
+      if (instance.length !== features) {
+        throw new HttpError(400, `instances[${i}]: has ${instance.length} values, expected ${features} (a flattened 28x28 image scaled to 0..1).`);
+      }
+      input.set(instance, i * features);
+    });
+    const probabilities = tf.tidy(() => (net.predict(tf.tensor2d(input, [instances.length, features])) as tf.Tensor).dataSync());
+    const predictions: number[][] = [];
+    for (let i = 0; i < instances.length; i++) {
+      predictions.push(Array.from(probabilities.subarray(i * classes, (i + 1) * classes)));
+    }
+    metrics.instancesPredicted(instances.length);
+    return sendJson(res, 200, { predictions });
+  }
+
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<{ route: string; code: number }> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const path = url.pathname;
+    const method = req.method ?? 'GET';
+    if (path === '/healthz') {
+      return { route: 'healthz', code: sendJson(res, 200, { status: 'ok', model: model.state }) };
+    }
+    if (path === '/metrics') {
+      if (method !== 'GET') return { route: 'metrics', code: methodNotAllowed(res, 'GET') };
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+      res.end(metrics.render(model.state === 'AVAILABLE'));
+      return { route: 'metrics', code: 200 };
+    }
+    // TF Serving paths, with or without an explicit version (this server has only version 1).
+    const match = /^\/v1\/models\/([^/:]+)(?:\/versions\/(\d+))?(:predict)?$/.exec(path);
+    if (!match) return { route: 'other', code: sendJson(res, 404, { error: `Not found: ${path}` }) };
+    const [, name, version, action] = match;
+    const routeName = action ? 'predict' : 'status';
+    if (decodeURIComponent(name!) !== env.MODEL_NAME || (version !== undefined && version !== '1')) {
+      return {
+        route: routeName,
+        code: sendJson(res, 404, { error: `Servable not found for request: ${version ? `Specific(${name}, ${version})` : `Latest(${name})`}` }),
+      };
+    }
+    if (action) {
+      if (method !== 'POST') return { route: routeName, code: methodNotAllowed(res, 'POST') };
+      return { route: routeName, code: await predict(req, res) };
+    }
+    if (method !== 'GET') return { route: routeName, code: methodNotAllowed(res, 'GET') };
+    return { route: routeName, code: status(res) };
+  }
+
+  const server = createServer((req, res) => {
+    const started = process.hrtime.bigint();
+    route(req, res)
+      .catch((err: unknown) => {
+        const status = err instanceof HttpError ? err.status : 500;
+        if (status === 500) process.stderr.write(`serve: ${req.method} ${req.url}: ${(err as Error).stack ?? String(err)}\n`);
+        const isPredict = /:predict$/.test(req.url ?? '');
+        return { route: isPredict ? 'predict' : 'other', code: sendJson(res, status, { error: (err as Error).message }) };
+      })
+      .then(({ route: name, code }) => metrics.observe(name, code, Number(process.hrtime.bigint() - started) / 1e9));
+  });
+  server.keepAliveTimeout = 5000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(env.PORT, () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : env.PORT;
+  process.stdout.write(`serving ${env.MODEL_NAME} on port ${port} (${modelPath}); loading ${env.MODEL_URI}\n`);
+
+  let shuttingDown = false;
+  const shutdown = (signal: string): void => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    process.stdout.write(`${signal}: finishing requests in flight, then exiting\n`);
+    server.close(() => process.exit(0));
+    server.closeIdleConnections();
+    setTimeout(() => process.exit(0), SHUTDOWN_GRACE_MS).unref();
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+
+  try {
+    const started = performance.now();
+    await tf.setBackend('wasm');
+    const net = await tf.loadLayersModel(s3LoadHandler(env.MODEL_URI));
+    const inputShape = net.inputs[0]?.shape;
+    const outputShape = (net.outputs[0]?.shape ?? []) as (number | null)[];
+    const features = inputShape?.length === 2 ? inputShape[1] : undefined;
+    const classes = outputShape.length === 2 ? outputShape[1] : undefined;
+    if (typeof features !== 'number' || typeof classes !== 'number') {
+      throw new Error(`model input ${JSON.stringify(inputShape)} / output ${JSON.stringify(outputShape)} is not [batch, features] → [batch, classes].`);
+    }
+    // One prediction now so the first request does not pay for the backend's kernel setup.
+    tf.tidy(() => (net.predict(tf.zeros([1, features])) as tf.Tensor).dataSync());
+    model = { state: 'AVAILABLE', model: net, features, classes };
+    metrics.modelLoaded((performance.now() - started) / 1000);
+    process.stdout.write(
+      `model ${env.MODEL_NAME} AVAILABLE (${features} features → ${classes} classes, backend ${tf.getBackend()}) in ${((performance.now() - started) / 1000).toFixed(2)} s\n`,
+    );
+  } catch (err) {
+    model = { state: 'FAILED', error: (err as Error).message };
+    process.stderr.write(`serve: could not load the model from ${env.MODEL_URI}: ${(err as Error).message}\n`);
+    server.close();
+    process.exit(1);
+  }
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        // Keep reading and discarding (the client gets the 413 instead of a reset connection).
+        chunks = [];
+        reject(new HttpError(413, `Request body is larger than ${MAX_BODY_BYTES} bytes; send at most ${MAX_INSTANCES} instances.`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): number {
+  if (res.headersSent) return status;
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+  return status;
+}
+
+function methodNotAllowed(res: ServerResponse, allow: string): number {
+  res.setHeader('allow', allow);
+  return sendJson(res, 405, { error: `Method not allowed; use ${allow}.` });
+}
+
+function formatPath(path: PropertyKey[]): string {
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('');
+}
+
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`serve: failed: ${(err as Error).message}\n`);
+    process.exit(1);
+  });
+}
