@@ -1,0 +1,174 @@
+import { LocalStepFunctions, type ExecutionEvent } from '../../local/stepfunctions';
+
+const ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:engine-test';
+
+/** A small machine shaped like the pipeline: a direct Lambda task, a waitForTaskToken approval with a timeout path, a Choice and a Fail. */
+const definition = {
+  StartAt: 'Prepare',
+  States: {
+    Prepare: {
+      Type: 'Task',
+      Resource: 'arn:aws:lambda:us-east-1:000000000000:function:prepare',
+      Parameters: { 'input.$': '$', 'executionName.$': '$$.Execution.Name' },
+      ResultPath: '$.run',
+      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Failed' }],
+      Next: 'RequestApproval',
+    },
+    RequestApproval: {
+      Type: 'Task',
+      Resource: 'arn:aws:states:::lambda:invoke.waitForTaskToken',
+      Parameters: { FunctionName: 'arn:aws:lambda:us-east-1:000000000000:function:approve', Payload: { 'taskToken.$': '$$.Task.Token', 'state.$': '$' } },
+      TimeoutSecondsPath: '$.run.approvalTimeoutSeconds',
+      ResultPath: '$.approval',
+      Catch: [
+        { ErrorEquals: ['States.Timeout'], ResultPath: '$.error', Next: 'Expired' },
+        { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Failed' },
+      ],
+      Next: 'Decision',
+    },
+    Decision: {
+      Type: 'Choice',
+      Choices: [{ Variable: '$.approval.decision', StringEquals: 'approve', Next: 'Done' }],
+      Default: 'Rejected',
+    },
+    Rejected: { Type: 'Pass', Parameters: { Error: 'ApprovalRejected', Cause: 'rejected' }, ResultPath: '$.error', Next: 'Failed' },
+    Expired: { Type: 'Pass', Parameters: { Error: 'ApprovalTimedOut', Cause: 'expired' }, ResultPath: '$.error', Next: 'Failed' },
+    Done: { Type: 'Succeed' },
+    Failed: { Type: 'Fail', ErrorPath: '$.error.Error', CausePath: '$.error.Cause' },
+  },
+};
+
+class TrainingFailedError extends Error {
+  override name = 'TrainingFailedError';
+}
+
+describe('LocalStepFunctions', () => {
+  const tokens: string[] = [];
+  const payloads: unknown[] = [];
+  const events: ExecutionEvent[] = [];
+  let sfn: LocalStepFunctions;
+
+  beforeAll(() => {
+    sfn = new LocalStepFunctions({
+      definition: JSON.stringify(definition),
+      stateMachineArn: ARN,
+      taskHandlers: {
+        Prepare: async (input) => {
+          const { input: request } = input as { input: { fail?: boolean; timeout?: number } };
+          if (request.fail) throw new TrainingFailedError('the trainer exited with code 1');
+          return { approvalTimeoutSeconds: request.timeout ?? 3600 };
+        },
+        RequestApproval: async (payload, ctx) => {
+          payloads.push(payload);
+          tokens.push(ctx.taskToken!);
+          return { published: true };
+        },
+      },
+    });
+    sfn.on('event', (e: ExecutionEvent) => events.push(e));
+  });
+  afterAll(() => sfn.close());
+
+  const waitForToken = async (count: number): Promise<string> => {
+    for (let i = 0; i < 200 && tokens.length < count; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(tokens.length).toBeGreaterThanOrEqual(count);
+    return tokens[count - 1]!;
+  };
+
+  it('resumes a waitForTaskToken task with SendTaskSuccess and records AWS-shaped history', async () => {
+    const { executionArn } = sfn.startExecution({ name: 'approve-1', input: '{"model":"m"}' });
+    expect(executionArn).toBe('arn:aws:states:us-east-1:000000000000:execution:engine-test:approve-1');
+    const token = await waitForToken(1);
+    expect(payloads[0]).toEqual({ taskToken: token, state: { model: 'm', run: { approvalTimeoutSeconds: 3600 } } });
+    expect(sfn.describeExecution(executionArn).status).toBe('RUNNING');
+
+    sfn.sendTaskSuccess(token, JSON.stringify({ decision: 'approve', by: 'alice' }));
+    const done = await sfn.waitForExecution(executionArn);
+    expect(done.status).toBe('SUCCEEDED');
+    expect(JSON.parse(done.output!)).toMatchObject({ approval: { decision: 'approve', by: 'alice' } });
+    expect(() => sfn.sendTaskSuccess(token, '{}')).toThrow(expect.objectContaining({ name: 'TaskTimedOut' }));
+
+    const { events: history } = sfn.getExecutionHistory(executionArn);
+    expect(history.map((e) => e.type)).toEqual([
+      'ExecutionStarted',
+      'TaskStateEntered',
+      'LambdaFunctionScheduled',
+      'LambdaFunctionStarted',
+      'LambdaFunctionSucceeded',
+      'TaskStateExited',
+      'TaskStateEntered',
+      'TaskScheduled',
+      'TaskStarted',
+      'TaskSubmitted',
+      'TaskSucceeded',
+      'TaskStateExited',
+      'ChoiceStateEntered',
+      'ChoiceStateExited',
+      'SucceedStateEntered',
+      'SucceedStateExited',
+      'ExecutionSucceeded',
+    ]);
+    expect(history.map((e) => e.id)).toEqual(history.map((_, i) => i + 1));
+    const scheduled = history.find((e) => e.type === 'TaskScheduled')!.taskScheduledEventDetails!;
+    expect(scheduled).toMatchObject({ resourceType: 'lambda', resource: 'invoke.waitForTaskToken', timeoutInSeconds: 3600 });
+    expect(JSON.parse(scheduled.parameters)).not.toHaveProperty('__mlpipeTimeoutSeconds');
+    expect(history[1]!.stateEnteredEventDetails).toEqual({ name: 'Prepare', input: '{"model":"m"}', inputDetails: { truncated: false } });
+    expect(events.filter((e) => e.executionArn === executionArn).map((e) => e.type)).toEqual(history.map((e) => e.type));
+  });
+
+  it('fails the state with SendTaskFailure: error name and cause reach Catch and the Fail state', async () => {
+    const { executionArn } = sfn.startExecution({ name: 'reject-1', input: '{}' });
+    const token = await waitForToken(2);
+    sfn.sendTaskFailure(token, 'ApprovalDenied', 'not good enough');
+    const done = await sfn.waitForExecution(executionArn);
+    expect(done).toMatchObject({ status: 'FAILED', error: 'ApprovalDenied', cause: 'not good enough' });
+    const types = sfn.getExecutionHistory(executionArn).events.map((e) => e.type);
+    expect(types).toContain('TaskFailed');
+    expect(types.slice(-2)).toEqual(['FailStateEntered', 'ExecutionFailed']);
+  });
+
+  it('times out a task token after TimeoutSecondsPath (read from the state input) and the token then answers TaskTimedOut', async () => {
+    const { executionArn } = sfn.startExecution({ name: 'expire-1', input: '{"timeout":1}' });
+    const token = await waitForToken(3);
+    const done = await sfn.waitForExecution(executionArn);
+    expect(done).toMatchObject({ status: 'FAILED', error: 'ApprovalTimedOut' });
+    expect(sfn.getExecutionHistory(executionArn).events.find((e) => e.type === 'TaskTimedOut')?.taskTimedOutEventDetails?.error).toBe('States.Timeout');
+    expect(() => sfn.sendTaskSuccess(token, '{}')).toThrow(expect.objectContaining({ name: 'TaskTimedOut' }));
+  });
+
+  it('names a direct Lambda error by its name, with a Lambda-shaped cause', async () => {
+    const { executionArn } = sfn.startExecution({ name: 'fail-1', input: '{"fail":true}' });
+    const done = await sfn.waitForExecution(executionArn);
+    expect(done.status).toBe('FAILED');
+    expect(done.error).toBe('TrainingFailedError');
+    expect(JSON.parse(done.cause!)).toMatchObject({ errorType: 'TrainingFailedError', errorMessage: 'the trainer exited with code 1' });
+    const failed = sfn.getExecutionHistory(executionArn).events.find((e) => e.type === 'LambdaFunctionFailed');
+    expect(failed?.lambdaFunctionFailedEventDetails?.error).toBe('TrainingFailedError');
+  });
+
+  it('applies StartExecution name rules like AWS', async () => {
+    const first = sfn.startExecution({ name: 'dup-1', input: '{"a":1}' });
+    // Same name and input while running: the same execution.
+    expect(sfn.startExecution({ name: 'dup-1', input: '{"a":1}' })).toEqual(first);
+    expect(() => sfn.startExecution({ name: 'dup-1', input: '{"a":2}' })).toThrow(expect.objectContaining({ name: 'ExecutionAlreadyExists' }));
+    sfn.stopExecution(first.executionArn, 'Stopped', 'by the test');
+    expect(sfn.describeExecution(first.executionArn)).toMatchObject({ status: 'ABORTED', error: 'Stopped' });
+    // Closed: refused whatever the input.
+    expect(() => sfn.startExecution({ name: 'dup-1', input: '{"a":1}' })).toThrow(expect.objectContaining({ name: 'ExecutionAlreadyExists' }));
+    expect(() => sfn.startExecution({ name: 'bad name', input: '{}' })).toThrow(expect.objectContaining({ name: 'InvalidName' }));
+    expect(() => sfn.startExecution({ name: 'x'.repeat(81), input: '{}' })).toThrow(expect.objectContaining({ name: 'InvalidName' }));
+    expect(() => sfn.startExecution({ name: 'ok', input: '{nope' })).toThrow(expect.objectContaining({ name: 'InvalidExecutionInput' }));
+    expect(() => sfn.describeExecution(`${ARN.replace(':stateMachine:', ':execution:')}:missing`)).toThrow(expect.objectContaining({ name: 'ExecutionDoesNotExist' }));
+    expect(() => sfn.sendTaskSuccess('not-a-token', '{}')).toThrow(expect.objectContaining({ name: 'InvalidToken' }));
+    expect(() => sfn.sendTaskSuccess('A'.repeat(64), '{}')).toThrow(expect.objectContaining({ name: 'TaskDoesNotExist' }));
+  });
+
+  it('lists newest first, filters by status and pages', () => {
+    const all = sfn.listExecutions().executions.map((e) => e.name);
+    expect(all.slice(0, 2)).toEqual(['dup-1', 'fail-1']);
+    expect(sfn.listExecutions({ statusFilter: 'SUCCEEDED' }).executions.map((e) => e.name)).toEqual(['approve-1']);
+    const page1 = sfn.listExecutions({ maxResults: 2 });
+    const page2 = sfn.listExecutions({ maxResults: 2, nextToken: page1.nextToken! });
+    expect([...page1.executions, ...page2.executions].map((e) => e.name)).toEqual(all.slice(0, 4));
+  });
+});
