@@ -189,7 +189,8 @@ export function generateIdxFiles(): Record<FileKey, Uint8Array> {
       const offset = index * PIXELS;
       for (let p = 0; p < PIXELS; p++) {
         const v = image[p]!;
-        if (!Number.isInteger(v) || v < 0 || v > 255) throw new Error(`${file}: image ${j} pixel ${p} is ${v}, not 0-255.`);
+        // Not Number.isInteger: this loop runs 55 million times, and that call is 50x slower under jest.
+        if (!((v | 0) === v && v >= 0 && v <= 255)) throw new Error(`${file}: image ${j} pixel ${p} is ${v}, not 0-255.`);
         target[offset + p] = v;
       }
       (isTrain ? trainLabels : testLabels)[index] = label;

