@@ -92,8 +92,9 @@ export interface MlPipelineProps {
    */
   readonly serviceAnnotations?: Record<string, string>;
   /**
-   * Start a run with the latest training image when a new dataset lands under this prefix of the
-   * artifact bucket (e.g. `datasets/fashion-mnist/`): the marker file (`dataMarkerFile`) starts it.
+   * Start a run with the latest training image when new data lands under this prefix of the artifact
+   * bucket: uploading the marker file (`dataMarkerFile`) last starts it. It must lie under the training
+   * data (`dataUri`), e.g. `datasets/fashion-mnist/v1/` with the default dataUri.
    * @default no data trigger
    */
   readonly dataPrefix?: string;
@@ -390,6 +391,13 @@ function validateProps(p: ResolvedProps): void {
   }
   if (p.dataPrefix !== undefined && known(p.dataPrefix) && (!p.dataPrefix.endsWith('/') || p.dataPrefix.startsWith('/') || !p.dataPrefix.startsWith(PREFIX.datasets))) {
     fail(`The "dataPrefix" property must be a key prefix under "${PREFIX.datasets}" ending in "/", e.g. "datasets/fashion-mnist/"; got "${p.dataPrefix}".`);
+  }
+  if (p.dataPrefix !== undefined && known(p.dataPrefix)) {
+    // The starter maps a new object to the pipeline whose dataUri it lies under, and reruns on that dataUri.
+    const dataKey = p.dataUri === '' ? `${PREFIX.datasets}fashion-mnist/v1/` : p.dataUri.replace(/^s3:\/\/[^/]+\//, '');
+    if (known(dataKey) && !p.dataPrefix.startsWith(dataKey)) {
+      fail(`The "dataPrefix" property ("${p.dataPrefix}") must lie under the training data "${dataKey}" in the artifact bucket: a new dataset is announced where the pipeline reads it. Set dataPrefix to "${dataKey}" or point dataUri at s3://<artifact bucket>/${p.dataPrefix}.`);
+    }
   }
   if (p.schedule !== undefined && known(p.schedule) && !/^(rate\(.+\)|cron\(.+\)|at\(.+\))$/.test(p.schedule)) {
     fail(`The "schedule" property must be an EventBridge Scheduler expression like "rate(7 days)" or "cron(0 3 ? * MON *)"; got "${p.schedule}".`);

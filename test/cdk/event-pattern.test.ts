@@ -80,7 +80,7 @@ describe('ECR push rule, as synthesized', () => {
 });
 
 describe('data rule, as synthesized', () => {
-  const data = rulePatterns({ dataPrefix: 'datasets/shoes/' }).find((p) => JSON.stringify(p).includes('aws.s3'));
+  const data = rulePatterns({ dataUri: 's3://the-bucket/datasets/shoes/', dataPrefix: 'datasets/shoes/' }).find((p) => JSON.stringify(p).includes('aws.s3'));
   const pattern = resolveRefs(data, 'the-bucket') as Pattern;
 
   it.each<[string, Record<string, unknown>, boolean]>([

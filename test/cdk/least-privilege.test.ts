@@ -62,7 +62,7 @@ function problems(template: ReturnType<typeof synthStack>['template']): string[]
 describe('least privilege', () => {
   it.each([
     ['defaults', {}],
-    ['with data trigger and schedule', { dataPrefix: 'datasets/fashion-mnist/', schedule: 'rate(1 day)' }],
+    ['with data trigger and schedule', { dataPrefix: 'datasets/fashion-mnist/v1/', schedule: 'rate(1 day)' }],
   ])('no wildcard actions, no S3 object access to * or the whole bucket (%s)', (_name, props) => {
     // GIVEN
     const { template } = synthStack({ props });

@@ -45,7 +45,7 @@ describe('artifact bucket', () => {
 
   it('sends events to EventBridge only with a data trigger, natively (no custom resource)', () => {
     const without = synthStack().template;
-    const withData = synthStack({ props: { dataPrefix: 'datasets/fashion-mnist/' } }).template;
+    const withData = synthStack({ props: { dataPrefix: 'datasets/fashion-mnist/v1/' } }).template;
     expect(JSON.stringify(resourcesOf(without, 'AWS::S3::Bucket'))).not.toContain('EventBridgeConfiguration');
     withData.hasResourceProperties('AWS::S3::Bucket', {
       NotificationConfiguration: { EventBridgeConfiguration: { EventBridgeEnabled: true } },
@@ -367,12 +367,12 @@ describe('triggers', () => {
   });
 
   it('optional data rule and schedule send to the same queue', () => {
-    const { template } = synthStack({ props: { dataPrefix: 'datasets/fashion-mnist/', schedule: 'rate(7 days)' } });
+    const { template } = synthStack({ props: { dataPrefix: 'datasets/fashion-mnist/v1/', schedule: 'rate(7 days)' } });
     template.hasResourceProperties('AWS::Events::Rule', {
       EventPattern: {
         source: ['aws.s3'],
         'detail-type': ['Object Created'],
-        detail: { bucket: { name: [{ Ref: Match.stringLikeRegexp('ArtifactsBucket') }] }, object: { key: [{ wildcard: 'datasets/fashion-mnist/*dataset.json' }] } },
+        detail: { bucket: { name: [{ Ref: Match.stringLikeRegexp('ArtifactsBucket') }] }, object: { key: [{ wildcard: 'datasets/fashion-mnist/v1/*dataset.json' }] } },
       },
       Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('TriggersQueue'), 'Arn'] } })],
     });

@@ -41,7 +41,7 @@ async function scan(entry: string): Promise<SourceScan> {
   const required = new Set<string>();
   for (const file of ownSources) {
     const text = readFileSync(path.resolve(PROJECT_ROOT, file), 'utf8');
-    for (const m of text.matchAll(/['"`]([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)['"`]/g)) mentioned.add(m[1] as string);
+    for (const m of text.matchAll(/['"`]([A-Z][A-Z0-9_]{3,})['"`]/g)) mentioned.add(m[1] as string);
     const isEntry = path.resolve(PROJECT_ROOT, file) === path.join(PROJECT_ROOT, entry);
     const requireCall = isEntry ? /requireEnv\(\s*['"`]([A-Z0-9_]+)['"`]/g : /^(?:export )?(?:const [^=]+= *)?requireEnv\(\s*['"`]([A-Z0-9_]+)['"`]/gm;
     for (const m of text.matchAll(requireCall)) required.add(m[1] as string);

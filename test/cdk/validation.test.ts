@@ -36,6 +36,7 @@ describe('MlPipeline props validation', () => {
     ['bad CPU quantity', { servingCpu: 'half' }, /"servingCpu" property must be a Kubernetes quantity/],
     ['zero replicas', { servingReplicas: 0 }, /"servingReplicas" property must be a whole number of at least 1/],
     ['data prefix outside datasets/', { dataPrefix: 'uploads/' }, /"dataPrefix" property must be a key prefix under "datasets\/"/],
+    ['data prefix beside the training data', { dataPrefix: 'datasets/fashion-mnist/v2/' }, /"dataPrefix" property \("datasets\/fashion-mnist\/v2\/"\) must lie under the training data "datasets\/fashion-mnist\/v1\/"/],
     ['schedule in crontab syntax', { schedule: '0 3 * * 1' }, /"schedule" property must be an EventBridge Scheduler expression/],
   ])('rejects %s', (_name, props, message) => {
     expect(() => construct(props)).toThrow(message);
