@@ -11,7 +11,7 @@ import { getJson, parseS3Uri } from './shared/clients';
 import { InvalidInputError } from './shared/errors';
 import { outcomeOf } from './shared/outcome';
 import { recordProductionRelease, writeManifest, type ReleaseManifest, type ReleaseStatus } from './shared/registry';
-import type { PipelineState, RunContext } from './shared/types';
+import type { ApprovalDecision, PipelineState, RunContext } from './shared/types';
 
 export interface RecordResult {
   status: ReleaseStatus;
@@ -45,6 +45,23 @@ async function datasetManifest(dataUri: string): Promise<unknown> {
   }
 }
 
+/**
+ * The approval record knows what the state may not carry: a timeout (then the request is marked expired so
+ * its links say so) or a decision that failed the execution some other way. Best effort: the manifest
+ * matters more than this detail, and in local mode s3rver can serve a half-written object while the
+ * approval page is still recording the decision that resumed this execution.
+ */
+async function approvalFromStore(executionArn: string, status: ReleaseStatus): Promise<ApprovalDecision | null> {
+  const id = approvalId(executionArn);
+  try {
+    const record = status === 'approval-timeout' ? await expireApproval(id) : await getApproval(id);
+    return record?.decision ?? null;
+  } catch (err) {
+    console.warn(JSON.stringify({ msg: 'approval record unreadable; manifest written without it', approvalId: id, error: (err as Error).message }));
+    return null;
+  }
+}
+
 export async function handler(event: unknown): Promise<RecordResult> {
   const state = (event ?? {}) as Partial<PipelineState>;
   const recordedAt = new Date().toISOString();
@@ -65,10 +82,7 @@ export async function handler(event: unknown): Promise<RecordResult> {
     throw new InvalidInputError('RecordRelease input is invalid: production.endpoint is missing, so nothing was released.');
   }
 
-  // The approval record knows about decisions the state may not carry (a timeout, a rejection's details).
-  const id = approvalId(run.executionArn);
-  const approvalRecord = outcome.status === 'approval-timeout' ? await expireApproval(id) : await getApproval(id);
-  const approval = state.approval ?? outcome.rejection ?? approvalRecord?.decision ?? null;
+  const approval = state.approval ?? outcome.rejection ?? (await approvalFromStore(run.executionArn, outcome.status));
 
   const manifest: ReleaseManifest = {
     schemaVersion: 1,
