@@ -1,0 +1,43 @@
+/** `mlpipe status [run]`: where a run is, how long it has taken, and what it measured so far. */
+import type { Command } from '../main';
+import { describeRun, duration, progressOf, resolveRun, runHistory } from '../runs';
+
+export const statusCommand: Command = {
+  name: 'status',
+  usage: 'mlpipe status [run]',
+  summary: 'Show a run: current step, elapsed time, metrics, endpoint (default: the latest run)',
+  help: ['[run] is the execution name or ARN.'],
+  options: {},
+  positionals: [0, 1],
+  async run({ target, args, io }) {
+    const arn = await resolveRun(target, args[0]);
+    const d = await describeRun(target, arn);
+    const events = await runHistory(target, arn);
+    const p = progressOf(events);
+    const started = d.startDate ?? new Date();
+    const elapsed = (d.stopDate ?? new Date()).getTime() - started.getTime();
+    const run = p.data?.run;
+    io.out(`run       ${d.name}`);
+    io.out(`status    ${d.status}${d.status === 'RUNNING' && p.current ? ` — in ${p.current}` : ''}`);
+    if (d.status !== 'RUNNING' && p.last) io.out(`last step ${p.last}`);
+    io.out(`started   ${started.toISOString()} (${duration(elapsed)}${d.status === 'RUNNING' ? ' so far' : ''})`);
+    if (run) {
+      io.out(`model     ${run.modelName} ${run.version}`);
+      io.out(`image     ${run.image}`);
+    }
+    const training = p.data?.training?.metrics;
+    if (training?.accuracy !== undefined) io.out(`training  accuracy ${training.accuracy.toFixed(4)}${training.loss !== undefined ? `, loss ${training.loss.toFixed(4)}` : ''}`);
+    const ev = p.data?.evaluation;
+    if (ev) {
+      io.out(`evaluated accuracy ${ev.accuracy.toFixed(4)}, p95 ${ev.latencyMsP95.toFixed(1)} ms, errors ${(ev.errorRate * 100).toFixed(2)} % — ${ev.passed ? 'passed' : 'FAILED'} the gate`);
+    }
+    if (p.data?.staging?.endpoint) io.out(`staging   ${p.data.staging.endpoint}`);
+    if (p.data?.production?.endpoint) io.out(`production ${p.data.production.endpoint}`);
+    if (p.data?.approval) io.out(`approval  ${p.data.approval.decision} by ${p.data.approval.by} at ${p.data.approval.at}`);
+    if (d.status === 'RUNNING' && p.current === 'RequestApproval') io.out(`waiting   for approval: mlpipe approve ${d.name}  |  mlpipe reject ${d.name}`);
+    if (d.error || d.cause) io.out(`error     ${d.error ?? ''}${d.cause ? `: ${d.cause}` : ''}`);
+    const link = target.consoleLink(arn);
+    if (link) io.out(`console   ${link}`);
+    return d.status === 'FAILED' || d.status === 'TIMED_OUT' || d.status === 'ABORTED' ? 1 : 0;
+  },
+};

@@ -1,0 +1,125 @@
+/**
+ * `mlpipe`: start, watch, approve and roll back pipeline runs, on AWS (a deployed stack) or on the local
+ * pipeline (`npm start`). One file per command in cli/commands/; `mlpipe <command> --help` for each.
+ * Exit codes: 0 done, 1 failed, 2 wrong usage.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { CliError, UsageError, processIo, type Io } from './io';
+import { resolveTarget, type Target } from './target';
+import { runCommand } from './commands/run';
+import { statusCommand } from './commands/status';
+import { listCommand } from './commands/list';
+import { logsCommand } from './commands/logs';
+import { approveCommand } from './commands/approve';
+import { rollbackCommand } from './commands/rollback';
+import { graphCommand } from './commands/graph';
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+export type Values = Record<string, string | boolean | undefined>;
+
+export interface Command {
+  name: string;
+  usage: string;
+  summary: string;
+  /** Lines of detail for --help. */
+  help: string[];
+  options: Options;
+  /** How many positionals: [min, max]. */
+  positionals: [number, number];
+  run(ctx: { target: Target; args: string[]; values: Values; io: Io }): Promise<number | void>;
+}
+
+const COMMON: Options = {
+  local: { type: 'boolean' },
+  stack: { type: 'string' },
+  region: { type: 'string' },
+  'state-dir': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+};
+
+const COMMON_HELP = [
+  'Target (default: the local pipeline if .mlpipe/local.json names a running one, else AWS):',
+  '  --local             use the local pipeline started by `npm start`',
+  '  --stack <name>      CloudFormation stack to read outputs from (default MlPipeStack)',
+  '  --region <region>   AWS region of the stack',
+  '  --state-dir <dir>   where the local pipeline keeps local.json (default .mlpipe)',
+];
+
+const reject: Command = { ...approveCommand, name: 'reject', usage: 'mlpipe reject <run> [--comment <text>]', summary: 'Reject a model waiting for approval' };
+
+export const COMMANDS: Command[] = [runCommand, statusCommand, listCommand, logsCommand, approveCommand, reject, rollbackCommand, graphCommand];
+
+function usage(): string[] {
+  return [
+    'mlpipe: ECR image → training on Kubernetes → evaluation → human approval → production',
+    '',
+    'Usage: mlpipe <command> [options]',
+    '',
+    'Commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`),
+    '',
+    'Run `mlpipe <command> --help` for a command\'s options.',
+  ];
+}
+
+function commandHelp(c: Command): string[] {
+  return [`Usage: ${c.usage}`, '', c.summary + '.', ...(c.help.length ? ['', ...c.help] : []), '', ...COMMON_HELP];
+}
+
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    for (const l of usage()) io.out(l);
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS.find((c) => c.name === name);
+  if (!command) {
+    io.err(`mlpipe: unknown command "${name}".`);
+    for (const l of usage()) io.err(l);
+    return 2;
+  }
+  try {
+    let parsed;
+    try {
+      parsed = parseArgs({ args: rest, options: { ...COMMON, ...command.options }, allowPositionals: true, strict: true });
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+    const values = parsed.values as Values;
+    if (values.help) {
+      for (const l of commandHelp(command)) io.out(l);
+      return 0;
+    }
+    const [min, max] = command.positionals;
+    if (parsed.positionals.length < min || parsed.positionals.length > max) {
+      throw new UsageError(`${command.name} takes ${min === max ? min : `${min} to ${max}`} argument${max === 1 ? '' : 's'}, got ${parsed.positionals.length}.`);
+    }
+    const target = await resolveTarget({
+      ...(values.local ? { local: true } : {}),
+      ...(typeof values.stack === 'string' ? { stack: values.stack } : {}),
+      ...(typeof values.region === 'string' ? { region: values.region } : {}),
+      ...(typeof values['state-dir'] === 'string' ? { stateDir: values['state-dir'] } : {}),
+    });
+    const code = await command.run({ target, args: parsed.positionals, values, io });
+    return code ?? 0;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(`mlpipe ${command.name}: ${err.message}`);
+      io.err(`Usage: ${command.usage}   (mlpipe ${command.name} --help)`);
+      return 2;
+    }
+    if (err instanceof CliError) {
+      io.err(`mlpipe ${command.name}: ${err.message}`);
+      return err.exitCode;
+    }
+    const e = err as Error;
+    io.err(`mlpipe ${command.name}: ${e.name && e.name !== 'Error' ? `${e.name}: ` : ''}${e.message}`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}
