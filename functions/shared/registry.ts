@@ -208,18 +208,14 @@ export async function recordProductionRelease(opts: {
 }
 
 /**
- * Records that production was switched back to `toVersion` (functions/rollback.ts does the switching).
- * Refuses a version that was never released, so the registry cannot point at a model that never served.
+ * Records that production was switched back to `toVersion`. functions/rollback.ts calls it after it has
+ * switched the Service (and checked the target can serve), so this records what happened rather than
+ * judging it; it only needs a production.json to append to.
  */
 export async function recordRollback(opts: { modelName: string; toVersion: string; by: string; at?: string }): Promise<ProductionRecord> {
   const current = await readProduction(opts.modelName);
   if (!current) {
     throw new RollbackError(`Model ${opts.modelName} has no production.json: nothing was ever released, so there is nothing to roll back.`);
-  }
-  const target = await readManifest(opts.modelName, opts.toVersion);
-  const everReleased = current.history.some((h) => h.version === opts.toVersion);
-  if (!everReleased && target?.status !== 'released') {
-    throw new RollbackError(`Version ${opts.toVersion} of ${opts.modelName} was never released; roll back only to a released version.`);
   }
   const at = opts.at ?? new Date().toISOString();
   const record: ProductionRecord = {
