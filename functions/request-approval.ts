@@ -89,6 +89,6 @@ export async function handler(event: unknown): Promise<void> {
     expiresAt: record.expiresAt,
   });
   const messageId = await publish(email.subject, email.message);
-  await markNotified(record.id, messageId);
+  await markNotified(record.id, taskToken, messageId);
   console.info(JSON.stringify({ msg: 'approval requested', approvalId: record.id, model: run.modelName, version: run.version, messageId }));
 }

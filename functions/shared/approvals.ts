@@ -9,11 +9,12 @@
  * AWS S3 enforces it, s3rver (local mode) ignores it — there a loser that marks the record expired can
  * briefly race the winner's write, and the winner then rewrites its decision unconditionally.
  */
+import { createHash } from 'node:crypto';
 import { GetObjectCommand, NoSuchKey, PutObjectCommand } from '@aws-sdk/client-s3';
 import { SendTaskFailureCommand, SendTaskSuccessCommand } from '@aws-sdk/client-sfn';
 import { z } from 'zod';
 import { approvalId } from './approval-link';
-import { s3Client, sfnClient } from './clients';
+import { putJson, s3Client, sfnClient } from './clients';
 import { ApprovalLinkError, InvalidInputError, S3UnavailableError } from './errors';
 import { artifactBucket, type ProductionComparison } from './registry';
 import type { ApprovalDecision, EvaluationResult } from './types';
@@ -38,7 +39,6 @@ export interface ApprovalRecord {
   status: ApprovalStatus;
   decision?: ApprovalDecision;
   expiredAt?: string;
-  notification?: { messageId: string; at: string };
 }
 
 /** What callers outside this module get: the record without its task token. */
@@ -47,6 +47,14 @@ export type ApprovalView = Omit<ApprovalRecord, 'taskToken'>;
 export function approvalKey(id: string): string {
   if (!/^[0-9a-f]{32}$/.test(id)) throw new ApprovalLinkError(`"${id.slice(0, 80)}" is not an approval id.`, 'malformed');
   return `approvals/${id}.json`;
+}
+
+/**
+ * approvals/<id>.notified.json marks that the email went out. A separate object, so that RequestApproval
+ * never rewrites the request record after its links exist (a fast click could otherwise be overwritten).
+ */
+function notifiedKey(id: string): string {
+  return approvalKey(id).replace(/\.json$/, '.notified.json');
 }
 
 function view(record: ApprovalRecord): ApprovalView {
@@ -62,15 +70,28 @@ interface Stored {
   etag: string | undefined;
 }
 
-async function load(id: string): Promise<Stored | undefined> {
-  const key = approvalKey(id);
+async function getText(key: string): Promise<{ text: string; etag: string | undefined } | undefined> {
   try {
     const out = await s3Client().send(new GetObjectCommand({ Bucket: artifactBucket(), Key: key }));
-    const text = out.Body ? await out.Body.transformToString('utf8') : '';
-    return { record: JSON.parse(text) as ApprovalRecord, etag: out.ETag };
+    return { text: out.Body ? await out.Body.transformToString('utf8') : '', etag: out.ETag };
   } catch (err) {
     if (err instanceof NoSuchKey || (err as { name?: string }).name === 'NoSuchKey') return undefined;
-    throw new S3UnavailableError(`Reading approval ${id} failed: ${(err as Error).message}`);
+    throw new S3UnavailableError(`Reading s3://${artifactBucket()}/${key} failed: ${(err as Error).message}`);
+  }
+}
+
+async function load(id: string): Promise<Stored | undefined> {
+  const key = approvalKey(id);
+  // S3 writes are atomic; s3rver (local mode) can serve an object mid-write, so a torn read is retried.
+  for (let attempt = 1; ; attempt++) {
+    const got = await getText(key);
+    if (!got) return undefined;
+    try {
+      return { record: JSON.parse(got.text) as ApprovalRecord, etag: got.etag };
+    } catch (err) {
+      if (attempt >= 5) throw new S3UnavailableError(`Approval ${id} is not valid JSON: ${(err as Error).message}`);
+      await new Promise((resolve) => setTimeout(resolve, 40 * attempt));
+    }
   }
 }
 
@@ -104,26 +125,31 @@ export async function getApproval(id: string): Promise<ApprovalView | undefined>
 
 /**
  * Writes a pending approval for RequestApproval. Idempotent: a retried invocation with the same task token
- * keeps the existing record (and its notification, so the email is not sent twice); a new token (a new
- * attempt of the task) replaces it.
+ * keeps the existing record (and, if the email went out, says so, so it is not sent twice); a new token (a
+ * new attempt of the task) replaces it.
  */
 export async function openApproval(
-  request: Omit<ApprovalRecord, 'id' | 'status' | 'decision' | 'expiredAt' | 'notification'>,
+  request: Omit<ApprovalRecord, 'id' | 'status' | 'decision' | 'expiredAt'>,
 ): Promise<{ record: ApprovalView; alreadyNotified: boolean }> {
   const id = approvalId(request.executionArn);
   const existing = await load(id);
   if (existing && existing.record.taskToken === request.taskToken) {
-    return { record: view(existing.record), alreadyNotified: Boolean(existing.record.notification) };
+    const notified = await getText(notifiedKey(id));
+    const marker = notified ? (JSON.parse(notified.text) as { token?: string }) : undefined;
+    return { record: view(existing.record), alreadyNotified: marker?.token === tokenDigest(request.taskToken) };
   }
   const record: ApprovalRecord = { ...request, id, status: 'pending' };
   await store(record);
   return { record: view(record), alreadyNotified: false };
 }
 
-export async function markNotified(id: string, messageId: string): Promise<void> {
-  const stored = await load(id);
-  if (!stored) return;
-  await store({ ...stored.record, notification: { messageId, at: new Date().toISOString() } }, stored.etag);
+/** Identifies the task attempt a marker belongs to without storing the token twice. */
+function tokenDigest(taskToken: string): string {
+  return createHash('sha256').update(taskToken).digest('hex').slice(0, 16);
+}
+
+export async function markNotified(id: string, taskToken: string, messageId: string): Promise<void> {
+  await putJson(artifactBucket(), notifiedKey(id), { id, messageId, token: tokenDigest(taskToken), at: new Date().toISOString() });
 }
 
 /** Marks a still-pending approval expired (the state machine timed it out). Returns the record, if any. */
