@@ -21,7 +21,10 @@ export const FRAMEWORK = 'js-float32-mlp';
 // Values may arrive as strings (the pipeline's hyperparameters are string | number | boolean).
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
-/** Defaults measured on a 2-core machine: ~0.87 test accuracy in about 3 s per epoch of compute (README). */
+/**
+ * Defaults chosen by measurement (README): two epochs with a linearly decaying rate reach 0.870 test
+ * accuracy (0.869-0.871 over four seeds) for ~26 s of CPU, split across the threads.
+ */
 export const hyperparametersSchema = z
   .object({
     epochs: int(1, 1000).default(2),

@@ -1,8 +1,8 @@
 /**
  * Trains the example MLP (mlp.ts) with data-parallel threads: each batch is split between this thread and
  * `threads - 1` workers (mlp-worker.ts) that share the images and the weights through SharedArrayBuffers;
- * this thread sums their gradients in a fixed order and takes the Adam step. The result does not depend
- * on the thread count's timing, only on the seed (summation order is fixed).
+ * this thread sums their gradients in a fixed order and takes the Adam step, so a run is reproducible for
+ * a given seed and thread count whatever the threads' timing.
  */
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
