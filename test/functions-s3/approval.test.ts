@@ -7,7 +7,7 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { approvalId, signLink } from '../../functions/shared/approval-link';
 import { decideApproval, getApproval } from '../../functions/shared/approvals';
-import { getJson } from '../../functions/shared/clients';
+import { getJson, resetClients } from '../../functions/shared/clients';
 import type { RequestApprovalInput } from '../../functions/shared/types';
 import { startApprovalServer, type ApprovalServer } from '../../local/approval-server';
 import { BUCKET, passedEvaluation, putObject, runContext, startFakeSfn, startLocalAws, type FakeSfn, type LocalAws } from './fixtures';
@@ -203,6 +203,25 @@ describe('approval: request, page, decision', () => {
     } as unknown as APIGatewayProxyEventV2);
     expect(res.statusCode).toBe(200);
     expect((await getApproval(r2.id))!.decision).toMatchObject({ decision: 'reject', by: 'Dana', from: '203.0.113.9', comment: 'too slow' });
+    sfn.calls.length = 0;
+  });
+
+  it('answers 502 and decides nothing when Step Functions cannot be reached', async () => {
+    const r = await request('v-sfn-down');
+    const saved = process.env.AWS_ENDPOINT_URL_SFN;
+    process.env.AWS_ENDPOINT_URL_SFN = 'http://127.0.0.1:9'; // discard port: nothing listens
+    resetClients();
+    try {
+      const res = await post(r.approve, { approver: 'alice' });
+      expect(res.status).toBe(502);
+      expect(await res.text()).toContain('Nothing was decided');
+      expect((await getApproval(r.id))!.status).toBe('pending');
+    } finally {
+      process.env.AWS_ENDPOINT_URL_SFN = saved;
+      resetClients();
+    }
+    // Once Step Functions is back, the same link still works.
+    expect((await post(r.approve, { approver: 'alice' })).status).toBe(200);
     sfn.calls.length = 0;
   });
 

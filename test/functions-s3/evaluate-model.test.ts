@@ -46,12 +46,14 @@ describe('EvaluateModel', () => {
   beforeAll(async () => {
     aws = await startLocalAws();
     await putHeldOutSet(DATA_PREFIX, COUNT);
+    jest.spyOn(console, 'info').mockImplementation(() => undefined);
     baseEnv = { ...process.env };
   });
   afterEach(() => {
     process.env = { ...baseEnv };
   });
   afterAll(async () => {
+    jest.restoreAllMocks();
     await Promise.all(servers.map((s) => s.stop()));
     await aws.stop();
   });
