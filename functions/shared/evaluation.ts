@@ -55,10 +55,36 @@ export async function loadHeldOutSet(evalDataUri: string): Promise<HeldOutSet> {
   }
 }
 
-/** `samples` indices spread evenly over the set: deterministic, and it covers every part of the file. */
-export function selectIndices(count: number, samples: number): number[] {
+/** mulberry32: a tiny seeded PRNG, so the sample is the same on every run and every machine. */
+function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Which `samples` images to send: all of them, or a fixed pseudo-random subset (ascending). Not a prefix
+ * or an even stride: held-out files may be sorted or interleaved by class (Fashion-MNIST as staged here
+ * has label = index mod 10, so a stride of 20 would pick one class only); a seeded sample is
+ * representative whatever the order, and identical on every run.
+ */
+export function selectIndices(count: number, samples: number, seed = 0x6d6c7069): number[] {
   const n = Math.min(count, Math.max(0, Math.floor(samples)));
-  return Array.from({ length: n }, (_, i) => Math.floor((i * count) / n));
+  if (n === count) return Array.from({ length: count }, (_, i) => i);
+  const order = Int32Array.from({ length: count }, (_, i) => i);
+  const random = seededRandom(seed);
+  for (let i = 0; i < n; i++) {
+    const j = i + Math.floor(random() * (count - i));
+    const t = order[i]!;
+    order[i] = order[j]!;
+    order[j] = t;
+  }
+  return Array.from(order.subarray(0, n)).sort((a, b) => a - b);
 }
 
 /** Nearest-rank percentile of unsorted values; 0 for none. */

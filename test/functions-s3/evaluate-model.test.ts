@@ -78,14 +78,24 @@ describe('EvaluateModel', () => {
     expect(report!.details.perLabelAccuracy).toEqual({ '0': 0, '1': 1, '2': 1, '3': 1, '4': 1, '5': 1, '6': 1, '7': 1, '8': 1, '9': 1 });
   });
 
-  it('selects EVAL_SAMPLES images deterministically, spread over the whole set', async () => {
-    expect(selectIndices(1000, 500)).toEqual(Array.from({ length: 500 }, (_, i) => 2 * i));
-    expect(selectIndices(10, 50)).toHaveLength(10);
-    // Even indices only; i % 10 === 0 is wrong for 1 in 5 of them: exactly 0.8, under MIN_ACCURACY 0.85.
-    const server = await serve({ modelName: MODEL, correct: (i) => i % 10 !== 0 });
+  it('selects EVAL_SAMPLES images deterministically and representatively, whatever the file order', async () => {
+    const picked = selectIndices(1000, 500);
+    expect(selectIndices(1000, 500)).toEqual(picked);
+    expect(new Set(picked).size).toBe(500);
+    expect(picked.every((i, k) => i >= 0 && i < 1000 && (k === 0 || i > picked[k - 1]!))).toBe(true);
+    // Labels are index mod 10 (as in the staged Fashion-MNIST): every class is represented near 50 times.
+    const perClass = Array.from({ length: 10 }, (_, c) => picked.filter((i) => i % 10 === c).length);
+    expect(Math.min(...perClass)).toBeGreaterThanOrEqual(30);
+    expect(Math.max(...perClass)).toBeLessThanOrEqual(70);
+    expect(selectIndices(10, 50)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+
+    // Wrong on class 0 and class 1: accuracy is exactly the share of the sample in classes 2..9.
+    const server = await serve({ modelName: MODEL, correct: (i) => i % 10 > 1 });
     const result = await loadHandler({ EVAL_SAMPLES: '500', EVAL_BATCH_SIZE: '64' })(stateFor(server.endpoint, 'v-sampled'));
-    expect(result).toMatchObject({ passed: false, accuracy: 0.8, samples: 500, errorRate: 0 });
-    expect(result.summary).toBe('Failed on 500 samples: accuracy 0.8000 < 0.8500.');
+    const expected = picked.filter((i) => i % 10 > 1).length / 500;
+    expect(result).toMatchObject({ passed: false, accuracy: expected, samples: 500, errorRate: 0 });
+    expect(result.summary).toBe(`Failed on 500 samples: accuracy ${expected.toFixed(4)} < 0.8500.`);
+    expect(server.requests.flatMap((r) => r.indices).sort((a, b) => a - b)).toEqual(picked);
     expect(server.requests.map((r) => r.instances).sort((a, b) => a - b)).toEqual([52, 64, 64, 64, 64, 64, 64, 64]);
   });
 
