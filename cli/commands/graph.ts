@@ -71,14 +71,28 @@ function mark(name: string, progress?: StateProgress, running = false): string {
   return '  ';
 }
 
+/** A transition closes a loop when its target can come back to its source. */
+function loopsBack(asl: Asl, from: string, to: string): boolean {
+  const seen = new Set<string>();
+  const stack = [to];
+  while (stack.length) {
+    const n = stack.pop()!;
+    if (n === from) return true;
+    if (seen.has(n) || !asl.States[n]) continue;
+    seen.add(n);
+    for (const e of edgesOf(asl.States[n]!)) stack.push(e.to);
+  }
+  return false;
+}
+
 export function renderText(asl: Asl, progress?: StateProgress, running = false): string[] {
   const names = order(asl);
   const width = Math.max(...names.map((n) => n.length));
   const lines: string[] = [];
-  names.forEach((name, i) => {
+  names.forEach((name) => {
     const s = asl.States[name]!;
     const edges = edgesOf(s);
-    const back = (e: Edge): string => (names.indexOf(e.to) <= i ? ' ⟲' : '');
+    const back = (e: Edge): string => (names.indexOf(e.to) <= names.indexOf(name) && loopsBack(asl, name, e.to) ? ' ⟲' : '');
     const main = edges.filter((e) => e.kind !== 'catch');
     const transitions = main.length
       ? main.map((e) => (e.label ? `→ ${e.to}${back(e)} if ${e.label}` : `→ ${e.to}${back(e)}`)).join('; ').replace(' if otherwise', ' otherwise')

@@ -51,7 +51,7 @@ export const runCommand: Command = {
   async run({ target, args, values, io }) {
     const ref = args[0]!;
     let image = ref;
-    if (!ref.includes('/') && !ref.includes('@')) {
+    if (!/[/:@]/.test(ref)) {
       if (target.mode === 'local') image = `${LOCAL_TRAINING_REPOSITORY}:${ref}`;
       else if (typeof values.repository === 'string') image = await pinTag(values.repository, ref, target.region);
       else throw new UsageError(`"${ref}" looks like a tag; give the full image or --repository <ecr repository uri>.`);

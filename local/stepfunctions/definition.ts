@@ -3,7 +3,9 @@
  * - a Task without TimeoutSeconds times out after 60 s there, after 99999999 s on AWS (capped here at
  *   what a Node timer can hold);
  * - TimeoutSecondsPath is read from the effective input (after Parameters) there, from the state input
- *   on AWS. We carry the value through Parameters in a reserved field the engine strips again.
+ *   on AWS. We carry the value through Parameters in a reserved field the engine strips again;
+ * - `"ResultPath": "$"` (the result replaces the input, as when ResultPath is absent) sets a key named "$"
+ *   there. We drop it, in states and in Catch clauses, which means the same on AWS.
  */
 export const WAIT_FOR_TOKEN = 'arn:aws:states:::lambda:invoke.waitForTaskToken';
 export const LAMBDA_INVOKE = 'arn:aws:states:::lambda:invoke';
@@ -23,6 +25,10 @@ export function prepareDefinition<T>(definition: T): T {
 
 function adaptStates(machine: Machine): void {
   for (const state of Object.values(machine.States ?? {})) {
+    if (state.ResultPath === '$') delete state.ResultPath;
+    for (const catcher of (state.Catch ?? []) as Array<Record<string, unknown>>) {
+      if (catcher.ResultPath === '$') delete catcher.ResultPath;
+    }
     if (state.Type === 'Task') {
       const path = state.TimeoutSecondsPath;
       const params = state.Parameters;

@@ -10,7 +10,8 @@ const definition = {
       Type: 'Task',
       Resource: 'arn:aws:lambda:us-east-1:000000000000:function:prepare',
       Parameters: { 'input.$': '$', 'executionName.$': '$$.Execution.Name' },
-      ResultPath: '$.run',
+      ResultPath: '$',
+      ResultSelector: { 'model.$': '$.model', 'run.$': '$.run' },
       Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Failed' }],
       Next: 'RequestApproval',
     },
@@ -56,7 +57,8 @@ describe('LocalStepFunctions', () => {
         Prepare: async (input) => {
           const { input: request } = input as { input: { fail?: boolean; timeout?: number } };
           if (request.fail) throw new TrainingFailedError('the trainer exited with code 1');
-          return { approvalTimeoutSeconds: request.timeout ?? 3600 };
+          // ResultPath "$": the result replaces the state (as the pipeline's Prepare does).
+          return { model: (request as { model?: string }).model ?? null, run: { approvalTimeoutSeconds: request.timeout ?? 3600 } };
         },
         RequestApproval: async (payload, ctx) => {
           payloads.push(payload);

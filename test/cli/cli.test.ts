@@ -1,0 +1,302 @@
+/**
+ * Every mlpipe command against the local endpoints: a LocalStepFunctions running a small machine whose
+ * states carry the pipeline's names, its Step Functions endpoint, local S3 (approval records) and the
+ * local Kubernetes API (training pod logs, rollback). main() runs in-process; one test spawns the launcher.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir, userInfo } from 'node:os';
+import { join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import * as k8s from '@kubernetes/client-node';
+import { LocalStepFunctions, startLocalSfnEndpoint, type LocalSfnEndpoint } from '../../local/stepfunctions';
+import { startLocalS3, LOCAL_AWS_ENV, type LocalS3 } from '../../local/s3';
+import { startLocalKube, type LocalKube } from '../../local/kube';
+import { openApproval } from '../../functions/shared/approvals';
+import { resetClients } from '../../functions/shared/clients';
+import type { PipelineState, PrepareRunInput, RequestApprovalInput } from '../../functions/shared/types';
+import { main } from '../../cli/main';
+import { renderText } from '../../cli/commands/graph';
+
+const ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:mlpipe-cli-test';
+const EXEC = ARN.replace(':stateMachine:', ':execution:');
+const BUCKET = 'mlpipe-cli-test';
+const TRAINER = 'trainer:test';
+const FN = (n: string) => `arn:aws:lambda:us-east-1:000000000000:function:${n}`;
+const retryless = { Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'PipelineFailed' }] };
+
+const definition = {
+  StartAt: 'Prepare',
+  States: {
+    Prepare: {
+      Type: 'Task', Resource: FN('prepare'), ResultPath: '$', Next: 'SubmitTraining', ...retryless,
+      Parameters: { 'input.$': '$', 'executionArn.$': '$$.Execution.Id', 'executionName.$': '$$.Execution.Name', 'startTime.$': '$$.Execution.StartTime' },
+    },
+    SubmitTraining: { Type: 'Task', Resource: FN('submit'), ResultPath: '$.training', Next: 'AwaitTraining', ...retryless },
+    AwaitTraining: { Type: 'Task', Resource: FN('await'), ResultPath: '$.training', Next: 'IsTrainingComplete', ...retryless },
+    IsTrainingComplete: { Type: 'Choice', Choices: [{ Variable: '$.training.status', StringEquals: 'succeeded', Next: 'EvaluateModel' }], Default: 'AwaitTraining' },
+    EvaluateModel: { Type: 'Task', Resource: FN('evaluate'), ResultPath: '$.evaluation', Next: 'EvaluationGate', ...retryless },
+    EvaluationGate: { Type: 'Choice', Choices: [{ Variable: '$.evaluation.passed', BooleanEquals: true, Next: 'RequestApproval' }], Default: 'FailEvaluationGate' },
+    FailEvaluationGate: { Type: 'Pass', Parameters: { Error: 'EvaluationGateFailed', 'Cause.$': '$.evaluation.summary' }, ResultPath: '$.error', Next: 'PipelineFailed' },
+    RequestApproval: {
+      Type: 'Task', Resource: 'arn:aws:states:::lambda:invoke.waitForTaskToken', ResultPath: '$.approval', Next: 'DeployProduction', ...retryless,
+      Parameters: { FunctionName: FN('request-approval'), Payload: { 'taskToken.$': '$$.Task.Token', 'state.$': '$' } },
+      TimeoutSecondsPath: '$.run.approvalTimeoutSeconds',
+    },
+    DeployProduction: { Type: 'Task', Resource: FN('deploy'), ResultPath: '$.production', Next: 'Succeeded', ...retryless },
+    Succeeded: { Type: 'Succeed' },
+    PipelineFailed: { Type: 'Fail', ErrorPath: '$.error.Error', CausePath: '$.error.Cause' },
+  },
+};
+
+describe('mlpipe CLI (local mode)', () => {
+  let dir: string;
+  let s3: LocalS3;
+  let kube: LocalKube;
+  let sfn: LocalStepFunctions;
+  let endpoint: LocalSfnEndpoint;
+  const saved = { ...process.env };
+
+  async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await main([...argv, '--state-dir', dir], { out: (l) => out.push(l), err: (l) => err.push(l) });
+    return { code, out: out.join('\n'), err: err.join('\n') };
+  }
+
+  async function until(what: string, check: () => boolean | Promise<boolean>, ms = 15000): Promise<void> {
+    const end = Date.now() + ms;
+    while (!(await check())) {
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'mlpipe-cli-'));
+    s3 = await startLocalS3({ dir: join(dir, 's3'), buckets: [BUCKET] });
+    kube = await startLocalKube({
+      stateDir: join(dir, 'kube'),
+      namespaces: ['mlpipe-staging', 'mlpipe-production'],
+      images: { [TRAINER]: { command: process.execPath, args: ['-e', "console.log('epoch 1/1 accuracy=0.8123'); console.log('wrote metrics.json')"] } },
+    });
+    Object.assign(process.env, LOCAL_AWS_ENV, { AWS_ENDPOINT_URL_S3: s3.endpoint, ARTIFACT_BUCKET: BUCKET });
+    resetClients();
+    const kc = new k8s.KubeConfig();
+    kc.loadFromFile(kube.kubeconfigPath);
+    const batch = kc.makeApiClient(k8s.BatchV1Api);
+
+    sfn = new LocalStepFunctions({
+      definition,
+      stateMachineArn: ARN,
+      taskHandlers: {
+        Prepare: async (input) => {
+          const p = input as PrepareRunInput & { input: { image: string; modelName?: string; hyperparameters?: Record<string, unknown> } };
+          const version = `20260101-000000-${p.executionName.slice(-7)}`;
+          const modelName = p.input.modelName ?? 'fashion-mnist';
+          return {
+            run: {
+              modelName, version, image: p.input.image, imageDigest: null, servingImage: 'serve:test', dataUri: 's3://d/', evalDataUri: 's3://d/',
+              hyperparameters: p.input.hyperparameters ?? {}, modelUri: `s3://${BUCKET}/models/${modelName}/${version}/`,
+              executionArn: p.executionArn, executionName: p.executionName, startedAt: p.startTime, approvalTimeoutSeconds: 3600,
+              trigger: { source: 'cli' }, namespaces: { staging: 'mlpipe-staging', production: 'mlpipe-production' },
+              names: {
+                trainingJob: `${modelName}-${p.executionName.slice(-7)}-train`, stagingDeployment: 'x', stagingService: 'x',
+                productionDeployment: 'x', productionService: modelName,
+              },
+            },
+          };
+        },
+        SubmitTraining: async (input) => {
+          const { run } = input as PipelineState;
+          await batch.createNamespacedJob({
+            namespace: run.namespaces.staging,
+            body: {
+              metadata: { name: run.names.trainingJob },
+              spec: { backoffLimit: 0, template: { spec: { restartPolicy: 'Never', containers: [{ name: 'train', image: run.image }] } } },
+            },
+          });
+          return { jobName: run.names.trainingJob, namespace: run.namespaces.staging, submittedAt: new Date().toISOString(), status: 'pending' };
+        },
+        AwaitTraining: async (input) => {
+          const { training } = input as PipelineState;
+          return { ...training, status: 'succeeded', metrics: { accuracy: 0.8123, loss: 0.52 } };
+        },
+        EvaluateModel: async (input) => {
+          const { run } = input as PipelineState;
+          const passed = run.hyperparameters.failGate !== true;
+          return {
+            passed, summary: passed ? 'ok' : 'accuracy 0.41 < 0.85', accuracy: passed ? 0.8101 : 0.41, latencyMsP50: 3, latencyMsP95: 7.5, errorRate: 0, samples: 100,
+            thresholds: { minAccuracy: 0.85, maxP95LatencyMs: 250, maxErrorRate: 0.01, maxAccuracyDrop: 0.01 }, production: null,
+            evaluatedAt: new Date().toISOString(), reportUri: 's3://x/evaluation.json',
+          };
+        },
+        RequestApproval: async (payload) => {
+          const { taskToken, state } = payload as RequestApprovalInput;
+          await openApproval({
+            executionArn: state.run.executionArn, modelName: state.run.modelName, version: state.run.version, image: state.run.image, taskToken,
+            createdAt: new Date().toISOString(), expiresAt: new Date(Date.now() + 3600_000).toISOString(), evaluation: state.evaluation!, production: null,
+          });
+          return {};
+        },
+        DeployProduction: async () => ({ stage: 'production', status: 'serving', endpoint: 'http://127.0.0.1:18501' }),
+      },
+    });
+    endpoint = await startLocalSfnEndpoint(sfn);
+    writeFileSync(
+      join(dir, 'local.json'),
+      JSON.stringify({
+        pid: process.pid, region: 'us-east-1', sfnEndpoint: endpoint.endpoint, s3Endpoint: s3.endpoint, kubeconfig: kube.kubeconfigPath,
+        bucket: BUCKET, stateMachineArn: ARN, approvalUrl: 'http://127.0.0.1:8787', modelName: 'fashion-mnist',
+        namespaces: { staging: 'mlpipe-staging', production: 'mlpipe-production' },
+      }),
+    );
+  });
+
+  afterAll(async () => {
+    await sfn.close();
+    await endpoint.stop();
+    await kube.stop();
+    await s3.stop();
+    process.env = saved;
+    resetClients();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const atApproval = (name: string) => () => {
+    const d = sfn.describeExecution(`${EXEC}:${name}`);
+    if (d.status !== 'RUNNING') throw new Error(`${name} ended ${d.status}: ${d.error}: ${d.cause}`);
+    return sfn.getExecutionHistory(`${EXEC}:${name}`, { maxResults: 1000 }).events.some((e) => e.type === 'TaskSubmitted');
+  };
+
+  it('run starts a run with the request as execution input', async () => {
+    const r = await cli('run', TRAINER, '--model', 'fashion-mnist', '--hyperparameters', '{"epochs": 1}', '--name', 'run-a');
+    expect(r).toMatchObject({ code: 0 });
+    expect(r.out).toMatch(/started\s+run-a/);
+    expect(JSON.parse(sfn.describeExecution(`${EXEC}:run-a`).input)).toEqual({
+      image: TRAINER, modelName: 'fashion-mnist', hyperparameters: { epochs: 1 }, trigger: { source: 'cli', detail: { by: `local:${userInfo().username}` } },
+    });
+    expect((await cli('run', TRAINER, '--hyperparameters', '[1]')).code).toBe(2);
+    expect((await cli('run')).code).toBe(2);
+    await until('run-a to wait for approval', atApproval('run-a'));
+  });
+
+  it('status shows the current step, metrics and what to do next', async () => {
+    const r = await cli('status', 'run-a');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/status\s+RUNNING — in RequestApproval/);
+    expect(r.out).toMatch(/training\s+accuracy 0\.8123, loss 0\.5200/);
+    expect(r.out).toMatch(/evaluated accuracy 0\.8101, p95 7\.5 ms/);
+    expect(r.out).toContain('mlpipe approve run-a');
+    expect(r.out).not.toContain('console'); // no console link in local mode
+    // No run given: the latest.
+    expect((await cli('status')).out).toMatch(/run\s+run-a/);
+    const missing = await cli('status', 'nope');
+    expect(missing.code).toBe(1);
+    expect(missing.err).toMatch(/No run nope/);
+  });
+
+  it('graph draws the machine with the run\'s progress, as text and as Mermaid', async () => {
+    const text = await cli('graph', 'run-a');
+    expect(text.code).toBe(0);
+    expect(text.out).toMatch(/✓ Prepare\s+Task/);
+    expect(text.out).toMatch(/▶ RequestApproval\s+Task/);
+    expect(text.out).toMatch(/IsTrainingComplete\s+Choice\s+→ EvaluateModel if \$\.training\.status == "succeeded"; → AwaitTraining ⟲ otherwise/);
+    expect(text.out).toMatch(/on error States\.ALL → PipelineFailed/);
+    const mermaid = await cli('graph', 'run-a', '--format', 'mermaid');
+    expect(mermaid.out).toContain('flowchart TD');
+    expect(mermaid.out).toContain('Prepare -.->|"States.ALL"| PipelineFailed');
+    expect(mermaid.out).toContain('class Prepare done');
+    expect(mermaid.out).toContain('class RequestApproval current');
+    expect((await cli('graph', '--format', 'svg')).code).toBe(2);
+  });
+
+  it('logs prints the training pod log through the Kubernetes API', async () => {
+    let r = await cli('logs', 'run-a');
+    await until('the training pod to write its log', async () => {
+      r = await cli('logs', 'run-a');
+      return r.out.includes('wrote metrics.json');
+    });
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('epoch 1/1 accuracy=0.8123');
+    expect((await cli('logs', 'run-a', '--tail', '1')).out).toBe('wrote metrics.json');
+  });
+
+  it('approve resumes the run with the caller recorded; a second decision is refused', async () => {
+    const r = await cli('approve', 'run-a', '--comment', 'looks good');
+    expect(r).toMatchObject({ code: 0 });
+    expect(r.out).toMatch(/approved\s+fashion-mnist/);
+    const done = await sfn.waitForExecution(`${EXEC}:run-a`);
+    expect(done.status).toBe('SUCCEEDED');
+    expect(JSON.parse(done.output!).approval).toMatchObject({ decision: 'approve', by: `local:${userInfo().username}`, comment: 'looks good' });
+    const again = await cli('reject', 'run-a');
+    expect(again.code).toBe(1);
+    expect(again.err).toMatch(/already approved/);
+    expect((await cli('status', 'run-a')).out).toMatch(/production http:\/\/127\.0\.0\.1:18501/);
+  });
+
+  it('reject fails the run with ApprovalRejected', async () => {
+    await cli('run', TRAINER, '--name', 'run-b');
+    await until('run-b to wait for approval', atApproval('run-b'));
+    expect((await cli('reject', 'run-b', '--comment', 'no')).code).toBe(0);
+    expect(await sfn.waitForExecution(`${EXEC}:run-b`)).toMatchObject({ status: 'FAILED', error: 'ApprovalRejected' });
+    const status = await cli('status', 'run-b');
+    expect(status.code).toBe(1);
+    expect(status.out).toMatch(/error\s+ApprovalRejected/);
+    expect((await cli('graph', 'run-b')).out).toMatch(/✗ RequestApproval/);
+  });
+
+  it('list shows runs newest first and filters by status', async () => {
+    const all = await cli('list');
+    expect(all.code).toBe(0);
+    const rows = all.out.split('\n').slice(1).map((l) => l.split(/\s+/)[0]);
+    expect(rows.slice(0, 2)).toEqual(['run-b', 'run-a']);
+    expect((await cli('list', '--status', 'succeeded')).out).toMatch(/run-a\s+SUCCEEDED/);
+    expect((await cli('list', '--status', 'succeeded')).out).not.toContain('run-b');
+    expect((await cli('list', '--status', 'bogus')).code).toBe(2);
+  });
+
+  it('rollback runs functions/rollback.ts locally and reports why it cannot roll back', async () => {
+    const r = await cli('rollback', 'fashion-mnist');
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/RollbackError: .*mlpipe-production\/fashion-mnist.*no production to roll back/);
+  });
+
+  it.each(['run', 'status', 'list', 'logs', 'approve', 'reject', 'rollback', 'graph'])('%s --help explains the command', async (name) => {
+    const r = await cli(name, '--help');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(new RegExp(`^Usage: mlpipe ${name}`));
+    expect(r.out).toContain('--local');
+  });
+
+  it('says what to do when there is no local pipeline, and on unknown commands', async () => {
+    const out: string[] = [];
+    const code = await main(['list', '--local', '--state-dir', join(dir, 'nothing-here')], { out: (l) => out.push(l), err: (l) => out.push(l) });
+    expect(code).toBe(1);
+    expect(out.join('\n')).toMatch(/No local pipeline.*npm start/);
+    expect(await main(['frobnicate'], { out: () => undefined, err: () => undefined })).toBe(2);
+  });
+
+  it('the mlpipe launcher runs as its own process', async () => {
+    // Asynchronously: the endpoints it talks to live in this process.
+    const child = spawn(process.execPath, [resolve(__dirname, '../../cli/mlpipe.js'), 'status', 'run-a', '--state-dir', dir]);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((r) => child.on('close', r));
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/status\s+SUCCEEDED/);
+  });
+
+  it('graph marks the wait loops of the real pipeline definition', () => {
+    const asl = JSON.parse(readFileSync(resolve(__dirname, '../../statemachine/pipeline.asl.json'), 'utf8'));
+    const lines = renderText(asl);
+    expect(lines[0]).toMatch(/^Prepare\s+Task\s+→ SubmitTraining/);
+    for (const loop of ['IsTrainingComplete', 'IsStagingRolledOut', 'IsStagingEndpointReady', 'IsProductionRolledOut', 'IsProductionEndpointReady']) {
+      expect(lines.find((l) => l.startsWith(loop))).toMatch(/⟲/);
+    }
+    expect(lines.filter((l) => l.includes('⟲'))).toHaveLength(5);
+  });
+});
