@@ -1,0 +1,103 @@
+/** The local Step Functions endpoint with the real @aws-sdk/client-sfn: named exceptions, dates, paging, task tokens. */
+import {
+  DescribeExecutionCommand,
+  DescribeStateMachineCommand,
+  ExecutionAlreadyExists,
+  ExecutionDoesNotExist,
+  GetExecutionHistoryCommand,
+  InvalidToken,
+  SFNClient,
+  SendTaskSuccessCommand,
+  StartExecutionCommand,
+  StopExecutionCommand,
+  TaskTimedOut,
+  paginateListExecutions,
+} from '@aws-sdk/client-sfn';
+import { LocalStepFunctions, startLocalSfnEndpoint, type LocalSfnEndpoint } from '../../local/stepfunctions';
+import { LOCAL_AWS_ENV } from '../../local/s3';
+
+const ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:endpoint-test';
+const definition = {
+  StartAt: 'Wait',
+  States: {
+    Wait: {
+      Type: 'Task',
+      Resource: 'arn:aws:states:::lambda:invoke.waitForTaskToken',
+      Parameters: { FunctionName: 'f', Payload: { 'token.$': '$$.Task.Token' } },
+      TimeoutSeconds: 60,
+      End: true,
+    },
+  },
+};
+
+describe('local Step Functions endpoint', () => {
+  let sfn: LocalStepFunctions;
+  let endpoint: LocalSfnEndpoint;
+  let client: SFNClient;
+  const tokens = new Map<string, string>();
+
+  beforeAll(async () => {
+    sfn = new LocalStepFunctions({
+      definition,
+      stateMachineArn: ARN,
+      taskHandlers: {
+        Wait: async (payload, ctx) => {
+          tokens.set(ctx.executionArn, (payload as { token: string }).token);
+          return {};
+        },
+      },
+    });
+    endpoint = await startLocalSfnEndpoint(sfn);
+    client = new SFNClient({
+      region: 'us-east-1',
+      endpoint: endpoint.endpoint,
+      credentials: { accessKeyId: LOCAL_AWS_ENV.AWS_ACCESS_KEY_ID, secretAccessKey: LOCAL_AWS_ENV.AWS_SECRET_ACCESS_KEY },
+      maxAttempts: 1,
+    });
+  });
+  afterAll(async () => {
+    await sfn.close();
+    await endpoint.stop();
+  });
+
+  it('starts, describes and resumes an execution over HTTP', async () => {
+    const started = await client.send(new StartExecutionCommand({ stateMachineArn: ARN, name: 'one', input: '{"a":1}' }));
+    expect(started.startDate).toBeInstanceOf(Date);
+    // Same name and input while running: the same answer.
+    const again = await client.send(new StartExecutionCommand({ stateMachineArn: ARN, name: 'one', input: '{"a":1}' }));
+    expect(again.executionArn).toBe(started.executionArn);
+    await expect(client.send(new StartExecutionCommand({ stateMachineArn: ARN, name: 'one', input: '{"a":2}' }))).rejects.toBeInstanceOf(ExecutionAlreadyExists);
+
+    for (let i = 0; i < 100 && !tokens.has(started.executionArn!); i++) await new Promise((r) => setTimeout(r, 5));
+    const token = tokens.get(started.executionArn!)!;
+    await expect(client.send(new SendTaskSuccessCommand({ taskToken: 'x', output: '{}' }))).rejects.toBeInstanceOf(InvalidToken);
+    await client.send(new SendTaskSuccessCommand({ taskToken: token, output: '{"ok":true}' }));
+    await expect(client.send(new SendTaskSuccessCommand({ taskToken: token, output: '{}' }))).rejects.toBeInstanceOf(TaskTimedOut);
+    await sfn.waitForExecution(started.executionArn!);
+
+    const d = await client.send(new DescribeExecutionCommand({ executionArn: started.executionArn }));
+    expect(d).toMatchObject({ status: 'SUCCEEDED', output: '{"ok":true}', input: '{"a":1}', name: 'one' });
+    expect(d.stopDate!.getTime()).toBeGreaterThanOrEqual(d.startDate!.getTime());
+    await expect(client.send(new DescribeExecutionCommand({ executionArn: `${started.executionArn}-nope` }))).rejects.toBeInstanceOf(ExecutionDoesNotExist);
+  });
+
+  it('pages history and executions like the API', async () => {
+    const arn = (await client.send(new StartExecutionCommand({ stateMachineArn: ARN, name: 'two' }))).executionArn!;
+    await client.send(new StopExecutionCommand({ executionArn: arn, error: 'Stopped', cause: 'test' }));
+    const first = await client.send(new GetExecutionHistoryCommand({ executionArn: arn, maxResults: 2 }));
+    expect(first.events!.map((e) => e.type)).toEqual(['ExecutionStarted', 'TaskStateEntered']);
+    expect(first.events![0]!.timestamp).toBeInstanceOf(Date);
+    const rest = await client.send(new GetExecutionHistoryCommand({ executionArn: arn, maxResults: 100, nextToken: first.nextToken }));
+    expect(rest.events!.at(-1)).toMatchObject({ type: 'ExecutionAborted', executionAbortedEventDetails: { error: 'Stopped', cause: 'test' } });
+
+    const names: string[] = [];
+    for await (const page of paginateListExecutions({ client, pageSize: 1 }, { stateMachineArn: ARN })) names.push(...page.executions!.map((e) => e.name!));
+    expect(names).toEqual(['two', 'one']);
+  });
+
+  it('returns the definition for mlpipe graph', async () => {
+    const d = await client.send(new DescribeStateMachineCommand({ stateMachineArn: ARN }));
+    expect(JSON.parse(d.definition!)).toEqual(definition);
+    expect(d.creationDate).toBeInstanceOf(Date);
+  });
+});
