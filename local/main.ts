@@ -2,7 +2,8 @@
  * `npm start`: one full pipeline run on this machine — stage data, train, serve, evaluate, approve,
  * promote — then keep the production model serving until Ctrl-C. No AWS account, no Docker.
  */
-import { writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startLocalPipeline, type ApprovalMode, type LocalPipeline } from './pipeline';
 
@@ -69,6 +70,21 @@ function parse(): { approval: ApprovalMode; exit: boolean; kubeconfig?: string; 
   };
 }
 
+/**
+ * The Lambda handlers log one JSON line per fact, as CloudWatch wants; on a terminal that drowns the
+ * progress lines, so locally they go to a file (warnings and errors still show).
+ */
+function routeHandlerLogs(file: string): void {
+  mkdirSync(resolve(file, '..'), { recursive: true });
+  for (const level of ['log', 'info'] as const) {
+    const original = console[level].bind(console);
+    console[level] = (...args: unknown[]) => {
+      if (typeof args[0] === 'string' && args[0].startsWith('{"msg"')) appendFileSync(file, `${args[0]}\n`);
+      else original(...args);
+    };
+  }
+}
+
 async function main(): Promise<number> {
   const args = parse();
   const started = Date.now();
@@ -85,8 +101,10 @@ async function main(): Promise<number> {
   process.on('SIGTERM', () => void shutdown(143));
 
   console.log('mlpipe local run — no AWS account, no Docker\n');
+  routeHandlerLogs(resolve(args.stateDir ?? join(__dirname, '..', '.mlpipe'), 'handlers.log'));
   pipeline = await startLocalPipeline({ approval: args.approval, kubeconfig: args.kubeconfig, stateDir: args.stateDir });
-  console.log(`approvals ${pipeline.approvalUrl}   step functions ${pipeline.sfnEndpoint}\n`);
+  console.log(`approvals ${pipeline.approvalUrl}   step functions ${pipeline.sfnEndpoint}`);
+  console.log(`logs      ${resolve(args.stateDir ?? join(__dirname, '..', '.mlpipe'))}/{handlers.log,kube/,notifications.jsonl}\n`);
   const outcome = await pipeline.run(args.hyperparameters ? { hyperparameters: args.hyperparameters } : {});
   const wall = ((Date.now() - started) / 1000).toFixed(1);
   if (process.env.MLPIPE_TIMINGS_FILE) {

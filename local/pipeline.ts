@@ -12,7 +12,7 @@ import { startLocalS3, LOCAL_AWS_ENV } from './s3';
 import { startLocalSns } from './sns';
 import { startApprovalServer, type HttpApiHandler } from './approval-server';
 import { loadHandler, loadLocalDefinition } from './task-handlers';
-import { LocalStepFunctions, startLocalSfnEndpoint } from './stepfunctions';
+import { LocalStepFunctions, startLocalSfnEndpoint, type ExecutionEvent } from './stepfunctions';
 import { startLocalKube, type ImageCommand } from './kube';
 import { stageFashionMnist } from '../examples/fashion-mnist/stage-data';
 import { resetClients } from '../functions/shared/clients';
@@ -134,7 +134,7 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
     const approvalLinks = new Map<string, string[]>(); // approval id → links from the "email"
     const sns = await startLocalSns({
       file: notificationsFile,
-      onMessage: (m: { subject?: string; message: string }) => {
+      onMessage: (m) => {
         const links = m.message.match(LINK) ?? [];
         const id = /\/approvals\/([^?\s]+)/.exec(links[0] ?? '')?.[1];
         if (id) approvalLinks.set(id, links);
@@ -234,19 +234,19 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
       const states: StateTiming[] = [];
       let lastState: PipelineState | undefined;
       const printer = new ProgressPrinter(log, started);
-      const onEvent = (e: ExecutionEventLike) => {
+      const onEvent = (e: ExecutionEvent) => {
         if (e.executionArn !== executionArn) return;
         const now = Date.now();
-        if (e.type === 'StateEntered' && e.stateName) {
+        if (e.type.endsWith('StateEntered') && e.stateName) {
           states.push({ state: e.stateName, enteredAt: now });
           printer.entered(e.stateName);
           if (e.stateName === 'RequestApproval') void onApprovalRequested();
-        } else if (e.type === 'StateExited' && e.stateName) {
+        } else if (e.type.endsWith('StateExited') && e.stateName) {
           const open = [...states].reverse().find((s) => s.state === e.stateName && s.exitedAt === undefined);
           if (open) open.exitedAt = now;
-          const data = typeof e.output === 'string' ? safeJson(e.output) : e.output;
+          const data = safeJson(e.event.stateExitedEventDetails?.output ?? '');
           if (data && typeof data === 'object' && 'run' in data) lastState = data as PipelineState;
-          printer.exited(e.stateName, e.output);
+          printer.exited(e.stateName, data);
         }
       };
       const onApprovalRequested = async () => {
@@ -295,13 +295,6 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
   }
 }
 
-interface ExecutionEventLike {
-  executionArn: string;
-  type: string;
-  stateName?: string;
-  output?: unknown;
-}
-
 /** Prints one line per state (loops collapsed) and the facts worth seeing as they appear. */
 class ProgressPrinter {
   private last = '';
@@ -321,7 +314,7 @@ class ProgressPrinter {
   }
 
   exited(state: string, output: unknown): void {
-    const s = (typeof output === 'string' ? safeJson(output) : output) as Partial<PipelineState> | undefined;
+    const s = output as Partial<PipelineState> | undefined;
     if (!s) return;
     if (state === 'Prepare' && s.run) this.note(`version ${s.run.version}, image ${s.run.image}`);
     if (state === 'AwaitTraining' && s.training?.status === 'succeeded') {
