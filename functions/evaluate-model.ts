@@ -53,7 +53,14 @@ export async function handler(event: unknown): Promise<EvaluationResult> {
   const productionEval = current && current.version !== run.version ? await readEvaluation(run.modelName, current.version) : undefined;
   const production = current && productionEval ? { version: current.version, accuracy: productionEval.accuracy } : null;
 
-  const verdict = judge(m, thresholds, production);
+  const verdict = judge(
+    m,
+    thresholds,
+    production,
+    current && !production && current.version !== run.version
+      ? `production ${current.version} has no evaluation.json to compare with`
+      : undefined,
+  );
   const result: EvaluationResult = {
     ...verdict,
     accuracy: m.accuracy,

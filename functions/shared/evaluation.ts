@@ -257,6 +257,8 @@ export function judge(
   m: Pick<Measurements, 'accuracy' | 'latencyMsP95' | 'errorRate' | 'samples' | 'errors'>,
   thresholds: Thresholds,
   production: { version: string; accuracy: number } | null,
+  /** Why there is no comparison, when production exists but cannot be compared (e.g. no evaluation.json). */
+  noComparison = 'no production model to compare with',
 ): Pick<EvaluationResult, 'passed' | 'summary'> {
   const failures: string[] = [];
   if (m.errorRate > thresholds.maxErrorRate) {
@@ -271,7 +273,7 @@ export function judge(
   }
   const vsProduction = production
     ? `production ${production.version} ${acc(production.accuracy)}`
-    : 'no production model to compare with';
+    : noComparison;
   if (failures.length > 0) {
     return { passed: false, summary: `Failed on ${m.samples} samples: ${failures.join('; ')}.` };
   }

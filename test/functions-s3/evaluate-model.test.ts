@@ -138,6 +138,13 @@ describe('EvaluateModel', () => {
     expect(result).toMatchObject({ passed: false, accuracy: 0.9, production: { version: 'v-prod', accuracy: 0.95 } });
     expect(result.summary).toBe('Failed on 1000 samples: accuracy 0.9000 is more than 0.0100 below production v-prod (0.9500).');
 
+    // Production without an evaluation.json: no comparison, and the summary says why.
+    await putObject(`models/${MODEL}/production.json`, JSON.stringify({ modelName: MODEL, version: 'v-unmeasured', previousVersion: null, endpoint: null, switchedAt: '', history: [] }));
+    const unmeasured = await loadHandler()(stateFor(server.endpoint, 'v-vs-unmeasured'));
+    expect(unmeasured).toMatchObject({ passed: true, production: null });
+    expect(unmeasured.summary).toMatch(/; production v-unmeasured has no evaluation\.json to compare with\.$/);
+    await putObject(`models/${MODEL}/production.json`, JSON.stringify({ modelName: MODEL, version: 'v-prod', previousVersion: null, endpoint: null, switchedAt: '', history: [] }));
+
     const better = await serve({ modelName: MODEL });
     const ok = await loadHandler()(stateFor(better.endpoint, 'v-better'));
     expect(ok).toMatchObject({ passed: true, accuracy: 1 });
