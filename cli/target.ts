@@ -125,6 +125,7 @@ export async function resolveTarget(opts: TargetOptions): Promise<Target> {
   const smRegion = stateMachineArn.split(':')[3]!;
   process.env.ARTIFACT_BUCKET = need('ArtifactBucketName');
   process.env.AWS_REGION ??= smRegion;
+  if (outputs.ClusterName) process.env.CLUSTER_NAME ??= outputs.ClusterName;
   resetClients();
   return {
     mode: 'aws',

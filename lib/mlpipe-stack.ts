@@ -28,6 +28,7 @@ export class MlPipeStack extends Stack {
       NotificationTopicArn: [this.pipeline.topic.topicArn, 'Approval requests and run notifications'],
       RollbackFunctionName: [this.pipeline.rollbackFunction.functionName, 'Invoked by `mlpipe rollback`'],
       QueueUrl: [this.pipeline.queue.queueUrl, 'Trigger queue (ECR pushes, data, schedule) of the starter'],
+      ClusterName: [pipelineProps.clusterName, 'The EKS cluster the pipeline drives (`mlpipe logs` reads pods there)'],
     };
     for (const [name, [value, description]] of Object.entries(outputs)) {
       new CfnOutput(this, name, { value, description });

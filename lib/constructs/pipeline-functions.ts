@@ -229,8 +229,9 @@ export class PipelineFunctions extends Construct {
         props.grantReadSecret(fn);
         return;
       case 'record':
-        artifacts.grantRead(fn, `${model}*`, `${PREFIX.datasets}*`);
-        artifacts.grantWrite(fn, `${model}*/manifest.json`, `${model}production.json`);
+        // approvals/: RecordFailure marks a timed-out approval request expired.
+        artifacts.grantRead(fn, `${model}*`, `${PREFIX.datasets}*`, `${PREFIX.approvals}*`);
+        artifacts.grantWrite(fn, `${model}*/manifest.json`, `${model}production.json`, `${PREFIX.approvals}*`);
         return;
       case 'notify':
         props.grantPublish(fn);
