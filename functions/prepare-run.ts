@@ -74,7 +74,7 @@ export async function handler(event: PrepareRunInput): Promise<PipelineState> {
   }
   const modelName = pick(req.modelName, 'MODEL_NAME', 'modelName');
   if (!DNS1123_LABEL.test(modelName)) throw new ConfigurationError(`Setting MODEL_NAME must be a DNS-1123 label, got "${modelName}".`);
-  const version = deriveVersion(ctx.startTime, req.image, imageDigest);
+  const version = deriveVersion(ctx.startTime, ctx.executionName, req.image, imageDigest);
   const startedAt = new Date(ctx.startTime).toISOString();
 
   const run: RunContext = {

@@ -22,7 +22,7 @@ Options:
   -h, --help              show this help
 
 Without --auto-approve or --reject the run waits at the approval step: open the printed link, or
-run \`npx mlpipe approve <run>\` in another terminal.`;
+run \`npm run mlpipe -- approve <run>\` in another terminal.`;
 
 function parse(): { approval: ApprovalMode; exit: boolean; kubeconfig?: string; stateDir?: string; hyperparameters?: Record<string, unknown> } {
   let values;
@@ -135,7 +135,7 @@ async function main(): Promise<number> {
   }
   console.log('\nThe production model keeps serving; try:');
   console.log(`  curl ${s?.production?.endpoint}/v1/models/${s?.run.modelName}`);
-  console.log('  npx mlpipe status        npx mlpipe list        npx mlpipe rollback fashion-mnist');
+  console.log('  npm run mlpipe -- status      npm run mlpipe -- list      npm run mlpipe -- rollback fashion-mnist');
   console.log('Ctrl-C stops every process this run started.');
   return new Promise<number>(() => undefined); // until a signal
 }

@@ -251,7 +251,7 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
       };
       const onApprovalRequested = async () => {
         if (mode === 'interactive') {
-          printer.note(`waiting for a human: open a link above, or run \`npx mlpipe approve ${executionArn.split(':').pop()}\``);
+          printer.note(`waiting for a human: open a link above, or run \`npm run mlpipe -- approve ${executionArn.split(':').pop()}\``);
           return;
         }
         // The links arrive by "email" (the SNS stand-in) once RequestApproval's handler has published.

@@ -83,15 +83,17 @@ export function labelSelector(labels: Record<string, string>): string {
 }
 
 /**
- * Version of a run: `<yyyymmdd>-<hhmmss>-<7 chars>` from the execution's start time (UTC) and the image
- * digest (or a hash of the image reference when it has none). A retried Prepare gets the same answer; the
+ * Version of a run: `<yyyymmdd>-<hhmmss>-<7 hex>` from the execution's start time (UTC) and a hash of the
+ * execution name with the image digest (or reference). A retried Prepare gets the same answer; the
  * timestamp prefix makes versions sort by age.
  */
-export function deriveVersion(startTime: string, image: string, imageDigest: string | null): string {
+export function deriveVersion(startTime: string, executionName: string, image: string, imageDigest: string | null): string {
   const start = new Date(startTime);
   if (Number.isNaN(start.getTime())) throw new RangeError(`startTime is not a timestamp: "${startTime}"`);
   const iso = start.toISOString(); // 2026-01-02T03:04:05.000Z
   const stamp = `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}-${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}`;
-  const tag = imageDigest ? imageDigest.replace(/^sha256:/, '').slice(0, 7) : shortHash(image, 7);
+  // The execution name is part of the hash: two runs of one image started in the same second (a CLI run
+  // next to a push) must not share a version, and with it Kubernetes objects and an S3 prefix.
+  const tag = shortHash(`${executionName}|${imageDigest ?? image}`, 7);
   return `${stamp}-${tag}`;
 }

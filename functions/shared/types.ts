@@ -27,7 +27,7 @@ export interface RunRequest {
 /** `$.run`: the validated request plus everything derived from it once, in PrepareRun. */
 export interface RunContext {
   modelName: string;
-  /** Deterministic per execution: `<yyyymmdd>-<hhmmss>-<digest or tag hash, 7 chars>`. */
+  /** Deterministic per execution: `<yyyymmdd>-<hhmmss>-<hash of execution name + image, 7 hex>`. */
   version: string;
   image: string;
   imageDigest: string | null;

@@ -40,16 +40,17 @@ describe('prepare-run', () => {
     // Act
     const { run } = await handler(event({ image: IMAGE, hyperparameters: { epochs: 5 }, trigger: { source: 'ecr-push' } }));
     // Assess
-    expect(run.version).toBe('20260102-030405-ab12cd0');
+    expect(run.version).toMatch(/^20260102-030405-[0-9a-f]{7}$/);
+    const v = run.version;
     expect(run.imageDigest).toBe(DIGEST);
     expect(run.modelName).toBe('fashion');
-    expect(run.modelUri).toBe('s3://mlpipe-artifacts/models/fashion/20260102-030405-ab12cd0/');
+    expect(run.modelUri).toBe(`s3://mlpipe-artifacts/models/fashion/${v}/`);
     expect(run.hyperparameters).toEqual({ epochs: 5, batchSize: 128 });
     expect(run.names).toEqual({
-      trainingJob: 'fashion-20260102-030405-ab12cd0-train',
-      stagingDeployment: 'fashion-20260102-030405-ab12cd0-staging',
-      stagingService: 'fashion-20260102-030405-ab12cd0-staging',
-      productionDeployment: 'fashion-20260102-030405-ab12cd0',
+      trainingJob: `fashion-${v}-train`,
+      stagingDeployment: `fashion-${v}-staging`,
+      stagingService: `fashion-${v}-staging`,
+      productionDeployment: `fashion-${v}`,
       productionService: 'fashion',
     });
     expect(run.namespaces).toEqual({ staging: 'mlpipe-staging', production: 'mlpipe-production' });
@@ -62,6 +63,13 @@ describe('prepare-run', () => {
     const a = await handler(event({ image: IMAGE }));
     const b = await handler(event({ image: IMAGE }));
     expect(b).toEqual(a);
+  });
+
+  it('gives two runs of one image started in the same second different versions', async () => {
+    const a = await handler(event({ image: IMAGE }));
+    const b = await handler({ ...event({ image: IMAGE }), executionName: 'run-2', executionArn: 'arn:aws:states:us-east-1:123456789012:execution:mlpipe:run-2' });
+    expect(b.run.version).not.toBe(a.run.version);
+    expect(b.run.names.trainingJob).not.toBe(a.run.names.trainingJob);
   });
 
   it('keeps long names within 63 characters, distinct per model', async () => {

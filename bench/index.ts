@@ -1,0 +1,30 @@
+/**
+ * `npm run bench [-- <name> ...]`: every benchmark, each in its own Node process so none warms another's
+ * caches. Speed lives here, not in the tests. Numbers are medians of several runs: the machine is shared.
+ */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+
+const BENCHES: Record<string, { file: string; what: string }> = {
+  bundles: { file: 'bundles.ts', what: 'Lambda bundle size and cold load time (median of 5 processes)' },
+  transitions: { file: 'transitions.ts', what: 'state transitions of a one-hour training run: watch-based wait vs 10 s polling' },
+  'starter-burst': { file: 'starter-burst.ts', what: '1,000 ECR push events (20 % duplicates) through the starter' },
+  'local-e2e': { file: 'local-e2e.ts', what: 'local end-to-end wall time and breakdown (median of 3 runs)' },
+};
+
+const asked = process.argv.slice(2);
+const unknown = asked.filter((n) => !(n in BENCHES));
+if (unknown.length) {
+  console.error(`Unknown benchmark(s): ${unknown.join(', ')}. Choose from: ${Object.keys(BENCHES).join(', ')}.`);
+  process.exit(2);
+}
+let failed = 0;
+for (const name of asked.length ? asked : Object.keys(BENCHES)) {
+  const bench = BENCHES[name]!;
+  console.log(`\n=== ${name}: ${bench.what}\n`);
+  const started = Date.now();
+  const res = spawnSync(process.execPath, ['--import', 'tsx', join(__dirname, bench.file)], { stdio: 'inherit' });
+  console.log(`(${name}: ${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  if (res.status !== 0) failed++;
+}
+process.exit(failed ? 1 : 0);
