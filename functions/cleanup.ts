@@ -1,44 +1,97 @@
 /**
  * Cleanup and CleanupStaging: deletes what a run left in the staging namespace (training Job, staging
- * Deployment and Service). On the failure path (`$.error` set) it also deletes this version's production
- * Deployment unless production traffic was switched to it. Then it prunes production Deployments to the
- * newest KEEP_PRODUCTION_VERSIONS (default 3) — never the one the Service selects, nor the version it
- * selected before — so rollback has somewhere to go. Deletes tolerate 404, so it is safe to retry, and it
- * works without `run` (Prepare failed: nothing was created). Returns `{ deleted }` (`$.cleanup`).
+ * Deployment and Service). On the failure path (`$.error` set) it also takes production back from a run
+ * that failed after SwitchProductionTraffic (endpoint never answered, RecordRelease failed...): if the
+ * production Service selects this run's version, it is switched back to the version that served before
+ * (`$.production.previousVersion`, else the Service's own record of it) provided that version's Deployment
+ * is available; otherwise traffic stays and the result says why. This run's production Deployment is then
+ * deleted unless traffic is still on it. Finally it prunes production Deployments to the newest
+ * KEEP_PRODUCTION_VERSIONS (default 3) — never the one the Service selects, nor the version it selected
+ * before — so rollback has somewhere to go. Deletes tolerate 404 and a retried call still reports an
+ * earlier switch-back, so it is safe to retry; it works without `run` (Prepare failed: nothing was
+ * created). Returns CleanupResult (`$.cleanup`).
  */
-import type { V1Deployment } from '@kubernetes/client-node';
+import type { V1Deployment, V1Service } from '@kubernetes/client-node';
 import { z } from 'zod';
 import { numberEnv } from './shared/config';
-import { deleteObject, listObjects, type ManagedKind } from './shared/kube';
-import { LABELS, PREVIOUS_VERSION_ANNOTATION, labelSelector } from './shared/names';
+import { applyObject, deleteObject, listObjects, type ManagedKind } from './shared/kube';
+import { servingService, workloadSettings } from './shared/manifests';
+import { LABELS, PREVIOUS_VERSION_ANNOTATION, labelSelector, productionDeploymentName } from './shared/names';
 import { RunSchema, parseInput } from './shared/state';
-import type { RunContext } from './shared/types';
-import { readService } from './shared/workloads';
+import type { CleanupResult, RunContext } from './shared/types';
+import { deploymentUnavailable, readService } from './shared/workloads';
 
-const Input = z.object({ run: RunSchema.optional(), error: z.unknown().optional() });
+/**
+ * Set on the production Service when Cleanup moved traffic off a failed run: a retried Cleanup (the first
+ * attempt switched, then timed out) finds the selector already moved and still reports the switch-back.
+ */
+export const SWITCHED_BACK_FROM_ANNOTATION = 'mlpipe.dev/switched-back-from';
 
-export async function handler(event: unknown): Promise<{ deleted: string[] }> {
-  const { run, error } = parseInput(Input, event, 'Cleanup input');
+const VERSION = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be a version like 20260102-030405-abc1234');
+const Input = z.object({
+  run: RunSchema.optional(),
+  production: z.object({ previousVersion: VERSION.nullable().optional() }).optional(),
+  error: z.unknown().optional(),
+});
+
+export async function handler(event: unknown): Promise<CleanupResult> {
+  const { run, production, error } = parseInput(Input, event, 'Cleanup input');
   if (!run) return { deleted: [] };
-  const deleted: string[] = [];
+  const result: CleanupResult = { deleted: [] };
   const remove = async (kind: ManagedKind, namespace: string, name: string): Promise<void> => {
-    if (await deleteObject(kind, namespace, name)) deleted.push(`${kind}/${namespace}/${name}`);
+    if (await deleteObject(kind, namespace, name)) result.deleted.push(`${kind}/${namespace}/${name}`);
   };
   const staging = run.namespaces.staging;
   await remove('Job', staging, run.names.trainingJob);
   await remove('Deployment', staging, run.names.stagingDeployment);
   await remove('Service', staging, run.names.stagingService);
 
-  const service = await readService(run.namespaces.production, run.names.productionService);
-  const selected = service?.spec?.selector?.[LABELS.version];
+  const failed = error !== undefined;
+  let service = await readService(run.namespaces.production, run.names.productionService);
+  let selected = service?.spec?.selector?.[LABELS.version];
+  if (failed && selected === run.version) {
+    const previous = production?.previousVersion ?? service?.metadata?.annotations?.[PREVIOUS_VERSION_ANNOTATION] ?? null;
+    const back = await switchBack(run, previous);
+    if ('service' in back) {
+      service = back.service;
+      selected = previous!;
+      result.switchedBack = { from: run.version, to: selected };
+      console.info(JSON.stringify({ msg: 'production traffic switched back', model: run.modelName, from: run.version, to: selected }));
+    } else {
+      result.trafficKept = { version: run.version, reason: back.reason };
+      console.warn(JSON.stringify({ msg: 'production traffic stays on the failed run', model: run.modelName, version: run.version, reason: back.reason }));
+    }
+  } else if (failed && selected && service?.metadata?.annotations?.[SWITCHED_BACK_FROM_ANNOTATION] === run.version) {
+    result.switchedBack = { from: run.version, to: selected };
+  }
+
   const keep = new Set([selected, service?.metadata?.annotations?.[PREVIOUS_VERSION_ANNOTATION]].filter((v): v is string => Boolean(v)));
-  if (error !== undefined && selected !== run.version) {
+  if (failed && selected !== run.version) {
     await remove('Deployment', run.namespaces.production, run.names.productionDeployment);
   } else {
     keep.add(run.version);
   }
   await pruneProduction(run, keep, remove);
-  return { deleted };
+  return result;
+}
+
+/**
+ * Points the production Service back at `previous` if its Deployment can serve. The Service then carries
+ * no previous-version annotation: the failed run must never become a rollback target, and what served
+ * before `previous` is in production.json, which rollback reads first.
+ */
+async function switchBack(run: RunContext, previous: string | null): Promise<{ service: V1Service } | { reason: string }> {
+  if (!previous) return { reason: 'no version served production before this run (first release), so there is nothing to switch back to' };
+  const namespace = run.namespaces.production;
+  const unavailable = await deploymentUnavailable(namespace, productionDeploymentName(run.modelName, previous));
+  if (unavailable) return { reason: `the previous version ${previous} cannot take traffic: ${unavailable}` };
+  const svc = servingService(
+    { modelName: run.modelName, version: previous, stage: 'production', namespace, name: run.names.productionService },
+    workloadSettings(),
+    null,
+  );
+  svc.metadata = { ...svc.metadata, annotations: { ...svc.metadata?.annotations, [SWITCHED_BACK_FROM_ANNOTATION]: run.version } };
+  return { service: await applyObject(svc) };
 }
 
 async function pruneProduction(run: RunContext, keep: Set<string>, remove: (k: ManagedKind, ns: string, n: string) => Promise<void>): Promise<void> {

@@ -106,6 +106,16 @@ export interface ApprovalDecision {
   comment?: string;
 }
 
+/** `$.cleanup` (Cleanup, CleanupStaging): what was deleted and, after a late failure, where traffic went. */
+export interface CleanupResult {
+  /** `<Kind>/<namespace>/<name>` of every object this call deleted. */
+  deleted: string[];
+  /** The run failed after its switch and production traffic went back to the version that served before. */
+  switchedBack?: { from: string; to: string };
+  /** The run failed after its switch and traffic stays on its version: why it could not go back. */
+  trafficKept?: { version: string; reason: string };
+}
+
 /** `$.error`, put there by every Catch (ResultPath) or by a Pass state on gate failure / rejection / timeout. */
 export interface PipelineError {
   Error: string;
@@ -120,7 +130,7 @@ export interface PipelineState {
   approval?: ApprovalDecision;
   production?: StageResult;
   release?: { status: string; manifestUri: string; recordedAt: string };
-  cleanup?: { deleted: string[] };
+  cleanup?: CleanupResult;
   error?: PipelineError;
 }
 

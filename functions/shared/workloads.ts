@@ -229,3 +229,14 @@ export async function awaitEndpoint(stage: StageResult, modelName: string, check
 export function readService(namespace: string, name: string): Promise<V1Service | undefined> {
   return readObject<V1Service>({ kind: 'Service', namespace, name });
 }
+
+/**
+ * Why the Deployment cannot take traffic now (absent, or no available replica), `undefined` if it can.
+ * Checked before a Service selector is moved onto it: a switch to pods that are not there is an outage.
+ */
+export async function deploymentUnavailable(namespace: string, name: string): Promise<string | undefined> {
+  const d = await readObject<V1Deployment>({ kind: 'Deployment', namespace, name });
+  if (!d) return `Deployment ${namespace}/${name} no longer exists (pruned?)`;
+  if ((d.status?.availableReplicas ?? 0) < 1) return `Deployment ${namespace}/${name} has no available replicas`;
+  return undefined;
+}

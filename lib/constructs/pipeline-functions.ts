@@ -144,7 +144,9 @@ export const FUNCTION_SPECS: readonly FunctionSpec[] = [
   },
   {
     id: 'Cleanup', placeholder: 'CleanupFunctionArn', entry: 'functions/cleanup.ts',
-    timeout: Duration.seconds(90), access: 'kubernetes', description: 'Delete what the run left in the cluster', settings: KUBE,
+    timeout: Duration.seconds(90), access: 'kubernetes', description: 'Delete what the run left in the cluster',
+    // It may switch the production Service back after a late failure: the Service keeps its annotations.
+    settings: [...KUBE, 'SERVICE_ANNOTATIONS'],
   },
   {
     id: 'Notify', placeholder: 'NotifyFunctionArn', entry: 'functions/notify.ts',
@@ -153,8 +155,8 @@ export const FUNCTION_SPECS: readonly FunctionSpec[] = [
   {
     id: 'Rollback', entry: 'functions/rollback.ts',
     timeout: Duration.seconds(300), access: 'kubernetes', description: 'Switch production back to the previous version (mlpipe rollback)',
-    settings: [...KUBE, 'ARTIFACT_BUCKET', 'MODEL_NAME', 'PRODUCTION_NAMESPACE', 'WATCH_BUDGET_SECONDS', 'ROLLOUT_TIMEOUT_SECONDS',
-      'ENDPOINT_TIMEOUT_SECONDS'],
+    settings: [...KUBE, 'ARTIFACT_BUCKET', 'MODEL_NAME', 'PRODUCTION_NAMESPACE', 'SERVICE_ANNOTATIONS', 'WATCH_BUDGET_SECONDS',
+      'ROLLOUT_TIMEOUT_SECONDS', 'ENDPOINT_TIMEOUT_SECONDS'],
   },
 ];
 

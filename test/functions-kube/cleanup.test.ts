@@ -1,18 +1,23 @@
 /**
  * Cleanup against the local Kubernetes API: what a run leaves in staging goes; on the failure path its
- * unswitched production Deployment goes too; production keeps the newest KEEP_PRODUCTION_VERSIONS and
- * always what the Service selects. Deletes tolerate 404, so a second call is harmless.
+ * unswitched production Deployment goes too, and a run that failed after its switch hands traffic back to
+ * the version that served before (or, when it cannot, keeps it and says why); production keeps the newest
+ * KEEP_PRODUCTION_VERSIONS and always what the Service selects. Deletes tolerate 404, so a second call is
+ * harmless.
  */
 import type { V1Deployment } from '@kubernetes/client-node';
 import { handler as cleanup } from '../../functions/cleanup';
+import { handler as awaitProductionEndpoint } from '../../functions/await-production-endpoint';
+import { handler as awaitProductionRollout } from '../../functions/await-production-rollout';
 import { handler as deployProduction } from '../../functions/deploy-production';
 import { handler as deployStaging } from '../../functions/deploy-staging';
 import { handler as exposeStaging } from '../../functions/expose-staging';
 import { handler as submitTraining } from '../../functions/submit-training';
 import { handler as switchProductionTraffic } from '../../functions/switch-production-traffic';
-import { listObjects, readObject, type ManagedKind } from '../../functions/shared/kube';
-import { LABELS } from '../../functions/shared/names';
-import type { RunContext } from '../../functions/shared/types';
+import { deleteObject, listObjects, readObject, type ManagedKind } from '../../functions/shared/kube';
+import { LABELS, PREVIOUS_VERSION_ANNOTATION } from '../../functions/shared/names';
+import type { PipelineState, RunContext, StageResult } from '../../functions/shared/types';
+import { getFresh, readService } from '../../functions/shared/workloads';
 import { IMAGES, startTestEnv, type TestEnv } from './env';
 
 let env: TestEnv;
@@ -39,6 +44,30 @@ async function runThroughStaging(startTime: string, modelName: string): Promise<
   await deployProduction({ run });
   return run;
 }
+
+type StageHandler = (state: PipelineState) => Promise<StageResult>;
+
+/** Loops an Await handler as the state machine does while it answers `pending`. */
+async function loop(handler: StageHandler, state: PipelineState, maxRounds = 4): Promise<StageResult> {
+  let result = await handler(state);
+  for (let i = 1; i < maxRounds && result.status === 'pending'; i++) result = await handler({ ...state, production: result });
+  return result;
+}
+
+/** Deploys a run to production, waits for its rollout and switches traffic to it (the `$.production` after the switch). */
+async function switchTo(run: RunContext): Promise<StageResult> {
+  const ready = await loop(awaitProductionRollout, { run, production: await deployProduction({ run }) });
+  expect(ready.status).toBe('ready');
+  return switchProductionTraffic({ run, production: ready });
+}
+
+/** The version the test server behind `endpoint` reports, on a new connection. */
+async function servedVersion(endpoint: string, model: string): Promise<string | undefined> {
+  const res = await getFresh(`${endpoint}/v1/models/${model}`, 5000);
+  return (JSON.parse(res.text) as { model_version_status?: Array<{ version: string }> }).model_version_status?.[0]?.version;
+}
+
+const selectedVersion = async (model: string) => (await readService('mlpipe-production', model))?.spec?.selector?.[LABELS.version];
 
 async function productionVersions(modelName: string): Promise<string[]> {
   const list = await listObjects<V1Deployment>('Deployment', 'mlpipe-production', { labelSelector: `${LABELS.name}=${modelName}` });
@@ -72,12 +101,65 @@ describe('cleanup', () => {
     expect((await cleanup({ run, error: FAILURE })).deleted).toEqual([]);
   });
 
-  it('on failure after the switch keeps the production Deployment that serves traffic', async () => {
+  it('on failure after the switch of a first release keeps traffic and its Deployment, and says why', async () => {
+    // Prepare: the model's first release got its switch, then its endpoint never answered
     const run = await runThroughStaging('2026-01-06T08:02:00Z', 'clean-switched');
-    await switchProductionTraffic({ run, production: await deployProduction({ run }) });
-    const { deleted } = await cleanup({ run, error: { Error: 'EndpointUnavailableError', Cause: 'never answered' } });
-    expect(deleted).not.toContain(`Deployment/mlpipe-production/${run.names.productionDeployment}`);
+    const production = await switchProductionTraffic({ run, production: await deployProduction({ run }) });
+    expect(production.previousVersion).toBeNull();
+    // Act
+    const result = await cleanup({ run, production, error: { Error: 'EndpointUnavailableError', Cause: 'never answered' } });
+    // Assess
+    expect(result.deleted).not.toContain(`Deployment/mlpipe-production/${run.names.productionDeployment}`);
+    expect(result.switchedBack).toBeUndefined();
+    expect(result.trafficKept).toEqual({ version: run.version, reason: expect.stringMatching(/first release/) });
+    expect(await selectedVersion('clean-switched')).toBe(run.version);
     expect(await exists('Deployment', 'mlpipe-production', run.names.productionDeployment)).toBe(true);
+  });
+
+  it('on failure after the switch puts traffic back on the previous version and deletes the failed Deployment', async () => {
+    // Prepare: v1 serves; v2 (another server build) is switched to, then the run fails
+    const v1 = await env.prepare('2026-01-07T09:00:00Z', { modelName: 'clean-back' });
+    const v2 = await env.prepare('2026-01-08T09:00:00Z', { modelName: 'clean-back', servingImage: IMAGES.serverV2 });
+    const first = await loop(awaitProductionEndpoint, { run: v1, production: await switchTo(v1) });
+    expect(first.status).toBe('serving');
+    const production = await switchTo(v2);
+    expect(production.previousVersion).toBe(v1.version);
+    expect(await servedVersion(first.endpoint!, 'clean-back')).toBe('2');
+    const failure = { Error: 'EndpointUnavailableError', Cause: 'v2 never answered on the production endpoint' };
+    // Act
+    const result = await cleanup({ run: v2, production, error: failure });
+    // Assess: traffic is on v1 again (the endpoint answers from v1's pods), v2's Deployment is gone, v1's stays
+    expect(result.switchedBack).toEqual({ from: v2.version, to: v1.version });
+    expect(result.trafficKept).toBeUndefined();
+    expect(result.deleted).toContain(`Deployment/mlpipe-production/${v2.names.productionDeployment}`);
+    const svc = await readService('mlpipe-production', 'clean-back');
+    expect(svc?.spec?.selector?.[LABELS.version]).toBe(v1.version);
+    expect(svc?.metadata?.annotations?.[PREVIOUS_VERSION_ANNOTATION]).toBeUndefined(); // the failed run is no rollback target
+    expect(await exists('Deployment', 'mlpipe-production', v2.names.productionDeployment)).toBe(false);
+    expect(await exists('Deployment', 'mlpipe-production', v1.names.productionDeployment)).toBe(true);
+    expect(await servedVersion(first.endpoint!, 'clean-back')).toBe('1');
+    // A retried Cleanup (say the first attempt timed out after the switch) deletes nothing and still reports it.
+    expect(await cleanup({ run: v2, production, error: failure })).toEqual({ deleted: [], switchedBack: { from: v2.version, to: v1.version } });
+    // Without $.production (SwitchProductionTraffic's own result lost) it still finds the previous version on the Service.
+    await switchTo(v2);
+    expect((await cleanup({ run: v2, error: failure })).switchedBack).toEqual({ from: v2.version, to: v1.version });
+    expect(await selectedVersion('clean-back')).toBe(v1.version);
+  });
+
+  it('on failure after the switch keeps traffic when the previous version cannot serve, and says why', async () => {
+    // Prepare: v1 served, v2 switched to, then v1's Deployment disappeared (deleted by hand)
+    const v1 = await env.prepare('2026-01-09T09:00:00Z', { modelName: 'clean-stuck' });
+    const v2 = await env.prepare('2026-01-10T09:00:00Z', { modelName: 'clean-stuck' });
+    await switchTo(v1);
+    const production = await switchTo(v2);
+    await deleteObject('Deployment', 'mlpipe-production', v1.names.productionDeployment);
+    // Act
+    const result = await cleanup({ run: v2, production, error: { Error: 'S3UnavailableError', Cause: 'RecordRelease could not write' } });
+    // Assess
+    expect(result.switchedBack).toBeUndefined();
+    expect(result.trafficKept).toEqual({ version: v2.version, reason: expect.stringMatching(new RegExp(`previous version ${v1.version} .*no longer exists`)) });
+    expect(await selectedVersion('clean-stuck')).toBe(v2.version);
+    expect(await exists('Deployment', 'mlpipe-production', v2.names.productionDeployment)).toBe(true);
   });
 
   it('does nothing when Prepare failed and there is no run', async () => {
