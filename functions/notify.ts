@@ -33,6 +33,15 @@ function cleanupText(state: NotifyState): string {
   return deleted.length ? deleted.join(', ') : 'nothing needed cleaning up';
 }
 
+/** Where production traffic is after a failure: a run that failed after its switch may have moved it. */
+function productionText(state: NotifyState): string {
+  const c = state.cleanup;
+  if (c?.switchedBack) return `Production traffic was switched back to ${c.switchedBack.to}.`;
+  if (c?.trafficKept) return `Production traffic stays on this version: ${c.trafficKept.reason}.`;
+  if (state.cleanupError && state.production?.switchedAt) return 'Production traffic may still be on this version: cleanup failed.';
+  return 'Production is unchanged.';
+}
+
 function successMessage(state: NotifyState): { subject: string; message: string } {
   const run = state.run!;
   const e = state.evaluation;
@@ -64,7 +73,7 @@ function failureMessage(state: NotifyState, outcome: Outcome): { subject: string
   const headline = HEADLINE[errorName] ?? `failed (${errorName})`;
   const what = run ? `${run.modelName} ${run.version}` : 'a run that never started';
   const header = [
-    `${run ? `${run.modelName} ${run.version}` : 'The run'} did not reach production: ${headline}. Production is unchanged.`,
+    `${run ? `${run.modelName} ${run.version}` : 'The run'} did not reach production: ${headline}. ${productionText(state)}`,
     '',
     lines([
       ['Error', errorName],

@@ -107,6 +107,8 @@ export async function handler(event: unknown): Promise<RecordResult> {
           deploymentName: state.production.deploymentName,
         }
       : null,
+    // RecordRelease runs before CleanupStaging: only RecordFailure sees a cleanup result.
+    cleanup: state.cleanup ?? null,
     error: outcome.error,
   };
   const manifestUri = await writeManifest(manifest);

@@ -7,7 +7,7 @@ import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { getJson, putJson, s3Client } from './clients';
 import { requireEnv } from './config';
 import { InvalidInputError, RollbackError, S3UnavailableError } from './errors';
-import type { ApprovalDecision, EvaluationResult, PipelineError, TrainingResult } from './types';
+import type { ApprovalDecision, CleanupResult, EvaluationResult, PipelineError, TrainingResult } from './types';
 
 /** The bucket for models, datasets, registry and approvals. Read on use so tests can set it late. */
 export function artifactBucket(): string {
@@ -93,6 +93,8 @@ export interface ReleaseManifest {
   evaluation: EvaluationResult | null;
   approval: ApprovalDecision | null;
   production: { endpoint: string | null; previousVersion: string | null; switchedAt: string | null; deploymentName: string } | null;
+  /** Failure path: what Cleanup deleted and, for a run that failed after its switch, where traffic went. */
+  cleanup: CleanupResult | null;
   error: PipelineError | null;
 }
 

@@ -85,6 +85,14 @@ describe('Notify', () => {
     expect(last().message).toMatch(/Cleaned up:\s+cleanup failed \(KubernetesUnavailableError\): ECONNREFUSED/);
   });
 
+  it('says where production traffic went when the run failed after its switch', async () => {
+    const error = { Error: 'EndpointUnavailableError', Cause: 'never answered' };
+    await handler({ run: runContext({ version: 'v11' }), error, cleanup: { deleted: ['Deployment/p/fashion-v11'], switchedBack: { from: 'v11', to: 'v10' } } });
+    expect(last().message).toContain('fashion v11 did not reach production: endpoint never became ready. Production traffic was switched back to v10.');
+    await handler({ run: runContext({ version: 'v12' }), error, cleanup: { deleted: [], trafficKept: { version: 'v12', reason: 'no version served production before this run (first release)' } } });
+    expect(last().message).toContain('Production traffic stays on this version: no version served production before this run (first release).');
+  });
+
   it('keeps subjects to 100 printable ASCII characters', async () => {
     await handler({ run: runContext({ modelName: 'm'.repeat(63), version: `v-${'9'.repeat(60)}` }), error: { Error: 'ÜberError\nx', Cause: 'c' } });
     const s = last().subject!;

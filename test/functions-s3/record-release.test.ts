@@ -107,6 +107,17 @@ describe('RecordRelease / RecordFailure', () => {
       'failed',
       { training: null, evaluation: null, production: null },
     ],
+    [
+      'a failure after the switch, with where Cleanup put traffic',
+      {
+        evaluation: passedEvaluation(),
+        production: { stage: 'production', namespace: 'p', deploymentName: 'fashion-v-failed', serviceName: 'fashion', deployedAt: '', status: 'exposed', previousVersion: 'v1', switchedAt: '2026-01-01T14:00:00.000Z' },
+        cleanup: { deleted: ['Deployment/p/fashion-v-failed'], switchedBack: { from: 'v-failed', to: 'v1' } },
+        error: { Error: 'EndpointUnavailableError', Cause: 'never answered' },
+      },
+      'failed',
+      { cleanup: { deleted: ['Deployment/p/fashion-v-failed'], switchedBack: { from: 'v-failed', to: 'v1' } }, production: expect.objectContaining({ previousVersion: 'v1' }) },
+    ],
   ])('records %s', async (_what, extra, status, expected) => {
     const version = `v-${status}`;
     const run = runContext({ version });
