@@ -217,6 +217,7 @@ export class MlPipeline extends Construct {
       settings,
       artifacts,
       kubernetesRole: cluster.kubernetesRole,
+      rollbackRole: cluster.rollbackRole,
       grantPublish: (grantee) => approval.topic.grantPublish(grantee),
       grantReadSecret: (grantee) => approval.secret.grantRead(grantee),
     });

@@ -4,8 +4,11 @@
  *   AmazonEKSEditPolicy is scoped to the pipeline's two namespaces (DESIGN decision 4; never aws-auth).
  *   One role rather than one per task: an access entry is per principal, all these tasks need exactly
  *   the same Kubernetes rights, and twelve access entries would be twelve things to audit for no gain.
+ *   Rollback (run by people, outside the state machine) is the exception: it alone rewrites the
+ *   registry's production.json, so it has its own role, with an entry scoped to production only.
  * - the pods reach S3 through EKS Pod Identity (decision 5): `mlpipe-trainer` (staging, where training
- *   Jobs run) writes its model's prefix; `mlpipe-server` (staging and production) only reads it.
+ *   Jobs run) writes its model's prefix but never the registry records in it; `mlpipe-server` (staging
+ *   and production) only reads it.
  */
 import { Aws, Stack } from 'aws-cdk-lib';
 import * as eks from 'aws-cdk-lib/aws-eks';
@@ -27,12 +30,15 @@ export interface ClusterAccessProps {
 }
 
 export class ClusterAccess extends Construct {
-  /** Role of every Lambda that calls the Kubernetes API. */
+  /** Role of every state machine task that calls the Kubernetes API. */
   readonly kubernetesRole: iam.Role;
+  /** Role of the rollback function: Kubernetes access to the production namespace only. */
+  readonly rollbackRole: iam.Role;
   readonly trainerRole: iam.Role;
   readonly serverRole: iam.Role;
   readonly clusterArn: string;
   readonly accessEntry: eks.CfnAccessEntry;
+  readonly rollbackAccessEntry: eks.CfnAccessEntry;
 
   constructor(scope: Construct, id: string, props: ClusterAccessProps) {
     super(scope, id);
@@ -40,33 +46,39 @@ export class ClusterAccess extends Construct {
       props.clusterArn ??
       Stack.of(this).formatArn({ service: 'eks', resource: 'cluster', resourceName: props.clusterName });
 
-    this.kubernetesRole = new iam.Role(this, 'KubernetesTaskRole', {
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: `mlpipe Lambda tasks that call the Kubernetes API of ${props.clusterName} (namespaces ${props.stagingNamespace}, ${props.productionNamespace})`,
-    });
-    // The endpoint and CA come from DescribeCluster; the bearer token is a presigned sts:GetCallerIdentity,
-    // which needs no permission.
-    this.kubernetesRole.addToPolicy(
-      new iam.PolicyStatement({ actions: ['eks:DescribeCluster'], resources: [this.clusterArn] }),
+    const tasks = this.kubernetesPrincipal(
+      'KubernetesTaskRole',
+      'AccessEntry',
+      `mlpipe Lambda tasks that call the Kubernetes API of ${props.clusterName} (namespaces ${props.stagingNamespace}, ${props.productionNamespace})`,
+      props.clusterName,
+      [props.stagingNamespace, props.productionNamespace],
     );
-
-    this.accessEntry = new eks.CfnAccessEntry(this, 'AccessEntry', {
-      clusterName: props.clusterName,
-      principalArn: this.kubernetesRole.roleArn,
-      type: 'STANDARD',
-      accessPolicies: [
-        {
-          policyArn: `arn:${Aws.PARTITION}:eks::aws:cluster-access-policy/${EDIT_POLICY_NAME}`,
-          accessScope: { type: 'namespace', namespaces: [props.stagingNamespace, props.productionNamespace] },
-        },
-      ],
-    });
+    this.kubernetesRole = tasks.role;
+    this.accessEntry = tasks.entry;
+    const rollback = this.kubernetesPrincipal(
+      'RollbackRole',
+      'RollbackAccessEntry',
+      `mlpipe rollback: switches the production Service of ${props.clusterName} (namespace ${props.productionNamespace})`,
+      props.clusterName,
+      [props.productionNamespace],
+    );
+    this.rollbackRole = rollback.role;
+    this.rollbackAccessEntry = rollback.entry;
 
     const models = `${props.artifacts.modelPrefix}*`;
 
     this.trainerRole = podIdentityRole(this, 'TrainerRole', `mlpipe training Jobs (${props.trainerServiceAccount})`);
     props.artifacts.grantRead(this.trainerRole, `${PREFIX.datasets}*`);
     props.artifacts.grantWrite(this.trainerRole, models);
+    // The training image is the user's code: it may write its model files, never the records the
+    // pipeline keeps about models (what serves production, what was evaluated and decided).
+    this.trainerRole.addToPolicy(
+      new iam.PolicyStatement({
+        effect: iam.Effect.DENY,
+        actions: ['s3:PutObject'],
+        resources: registryRecordKeys(props.artifacts.modelPrefix).map((k) => props.artifacts.bucket.arnForObjects(k)),
+      }),
+    );
 
     this.serverRole = podIdentityRole(this, 'ServerRole', `mlpipe model servers (${props.serverServiceAccount})`);
     props.artifacts.grantRead(this.serverRole, models);
@@ -85,6 +97,39 @@ export class ClusterAccess extends Construct {
       });
     }
   }
+
+  /**
+   * A Lambda role with an access entry whose edit policy is scoped to `namespaces`. The endpoint and CA
+   * come from DescribeCluster; the bearer token is a presigned sts:GetCallerIdentity, which needs no
+   * permission.
+   */
+  private kubernetesPrincipal(
+    roleId: string,
+    entryId: string,
+    description: string,
+    clusterName: string,
+    namespaces: string[],
+  ): { role: iam.Role; entry: eks.CfnAccessEntry } {
+    const role = new iam.Role(this, roleId, { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'), description });
+    role.addToPolicy(new iam.PolicyStatement({ actions: ['eks:DescribeCluster'], resources: [this.clusterArn] }));
+    const entry = new eks.CfnAccessEntry(this, entryId, {
+      clusterName,
+      principalArn: role.roleArn,
+      type: 'STANDARD',
+      accessPolicies: [
+        {
+          policyArn: `arn:${Aws.PARTITION}:eks::aws:cluster-access-policy/${EDIT_POLICY_NAME}`,
+          accessScope: { type: 'namespace', namespaces },
+        },
+      ],
+    });
+    return { role, entry };
+  }
+}
+
+/** Keys under `models/<model>/` that only the pipeline's own functions write (docs/architecture.md). */
+export function registryRecordKeys(modelPrefix: string): string[] {
+  return [`${modelPrefix}production.json`, `${modelPrefix}*/manifest.json`, `${modelPrefix}*/evaluation.json`];
 }
 
 /** A role EKS Pod Identity can hand to a pod: trusted by pods.eks.amazonaws.com for AssumeRole + TagSession. */

@@ -47,7 +47,7 @@ export type SettingName =
 export type Settings = Record<SettingName, string>;
 
 /** What a function may touch beyond its logs and traces. */
-type Access = 'none' | 'kubernetes' | 'evaluate' | 'request-approval' | 'record' | 'notify';
+type Access = 'none' | 'kubernetes' | 'rollback' | 'evaluate' | 'request-approval' | 'record' | 'notify';
 
 export interface FunctionSpec {
   /** Construct id, also the key in `PipelineFunctions.functions`. */
@@ -154,7 +154,7 @@ export const FUNCTION_SPECS: readonly FunctionSpec[] = [
   },
   {
     id: 'Rollback', entry: 'functions/rollback.ts',
-    timeout: Duration.seconds(300), access: 'kubernetes', description: 'Switch production back to the previous version (mlpipe rollback)',
+    timeout: Duration.seconds(300), access: 'rollback', description: 'Switch production back to the previous version (mlpipe rollback)',
     settings: [...KUBE, 'ARTIFACT_BUCKET', 'MODEL_NAME', 'PRODUCTION_NAMESPACE', 'SERVICE_ANNOTATIONS', 'WATCH_BUDGET_SECONDS',
       'ROLLOUT_TIMEOUT_SECONDS', 'ENDPOINT_TIMEOUT_SECONDS'],
   },
@@ -169,6 +169,8 @@ export interface PipelineFunctionsProps {
   readonly settings: Settings;
   readonly artifacts: Artifacts;
   readonly kubernetesRole: iam.IRole;
+  /** The rollback function's role (Kubernetes access to production only). */
+  readonly rollbackRole: iam.IRole;
   /** Granted sns:Publish to request-approval and notify. */
   readonly grantPublish: (grantee: iam.IGrantable) => void;
   /** Granted secretsmanager:GetSecretValue to request-approval. */
@@ -183,24 +185,26 @@ export class PipelineFunctions extends Construct {
     super(scope, id);
     const { artifacts } = props;
     const models = `${artifacts.modelPrefix}*`;
-    // The Kubernetes tasks read training metrics and the registry; only rollback writes it, but the role
-    // is shared (see cluster-access.ts).
+    // The Kubernetes tasks read training metrics and the registry and write nothing to S3; rollback
+    // rewrites production.json, with a role of its own (see cluster-access.ts).
     artifacts.grantRead(props.kubernetesRole, models);
-    artifacts.grantWrite(props.kubernetesRole, `${artifacts.modelPrefix}production.json`, `${artifacts.modelPrefix}*/manifest.json`);
+    artifacts.grantRead(props.rollbackRole, models);
+    artifacts.grantWrite(props.rollbackRole, `${artifacts.modelPrefix}production.json`);
 
     for (const spec of FUNCTION_SPECS) {
       const environment = Object.fromEntries(spec.settings.map((name) => [name, props.settings[name]]));
+      const givenRole = spec.access === 'kubernetes' ? props.kubernetesRole : spec.access === 'rollback' ? props.rollbackRole : undefined;
       const fn = new PipelineFunction(this, spec.id, {
         entry: spec.entry,
         timeout: spec.timeout,
         memorySize: spec.memorySize,
         environment,
         description: `mlpipe: ${spec.description}`,
-        role: spec.access === 'kubernetes' ? props.kubernetesRole : undefined,
+        role: givenRole,
       });
-      if (spec.access === 'kubernetes') {
-        // A shared role gets no AWSLambdaBasicExecutionRole: write access to each function's own log group only.
-        fn.logGroupRef.grantWrite(props.kubernetesRole);
+      if (givenRole) {
+        // A given role gets no AWSLambdaBasicExecutionRole: write access to each function's own log group only.
+        fn.logGroupRef.grantWrite(givenRole);
       }
       this.grantAccess(spec.access, fn, props);
       this.functions[spec.id] = fn;
@@ -219,6 +223,7 @@ export class PipelineFunctions extends Construct {
     switch (access) {
       case 'none':
       case 'kubernetes':
+      case 'rollback':
         return;
       case 'evaluate':
         artifacts.grantRead(fn, `${PREFIX.datasets}*`, `${model}*`);

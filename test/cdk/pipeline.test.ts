@@ -10,6 +10,13 @@ const bucketObjects = (template: ReturnType<typeof synthStack>['template'], key:
   'Fn::Join': ['', [{ 'Fn::GetAtt': [logicalId(template, 'AWS::S3::Bucket', 'ArtifactsBucket'), 'Arn'] }, key]],
 });
 
+/** Every statement of the identity policies attached to the role whose logical id contains `fragment`. */
+function statementsOfRole(template: ReturnType<typeof synthStack>['template'], fragment: string): Array<Record<string, unknown>> {
+  return Object.values(resourcesOf(template, 'AWS::IAM::Policy'))
+    .filter((p) => JSON.stringify(p.Properties?.Roles).includes(fragment))
+    .flatMap((p) => (p.Properties?.PolicyDocument as { Statement: Array<Record<string, unknown>> }).Statement);
+}
+
 describe('artifact bucket', () => {
   it('is versioned, encrypted, private, retained, with lifecycle rules for old versions and approval records', () => {
     // GIVEN / WHEN
@@ -148,23 +155,46 @@ describe('state machine', () => {
 });
 
 describe('cluster access', () => {
-  it('one access entry (STANDARD) for the Kubernetes role, edit policy scoped to the two namespaces', () => {
+  const editPolicy = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':eks::aws:cluster-access-policy/AmazonEKSEditPolicy']] };
+
+  it('an access entry (STANDARD) for the tasks role, edit policy scoped to the two namespaces', () => {
     const { template } = synthStack({ props: { stagingNamespace: 'ml-stage', productionNamespace: 'ml-prod' } });
-    template.resourceCountIs('AWS::EKS::AccessEntry', 1);
+    template.resourceCountIs('AWS::EKS::AccessEntry', 2);
     template.hasResourceProperties('AWS::EKS::AccessEntry', {
       ClusterName: CLUSTER,
       Type: 'STANDARD',
       PrincipalArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('KubernetesTaskRole'), 'Arn'] },
-      AccessPolicies: [
-        {
-          PolicyArn: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':eks::aws:cluster-access-policy/AmazonEKSEditPolicy']] },
-          AccessScope: { Type: 'namespace', Namespaces: ['ml-stage', 'ml-prod'] },
-        },
-      ],
+      AccessPolicies: [{ PolicyArn: editPolicy, AccessScope: { Type: 'namespace', Namespaces: ['ml-stage', 'ml-prod'] } }],
     });
   });
 
-  it('the Kubernetes-calling functions (and only they) use that role', () => {
+  it('rollback has its own role and access entry, scoped to the production namespace only', () => {
+    const { template } = synthStack({ props: { stagingNamespace: 'ml-stage', productionNamespace: 'ml-prod' } });
+    template.hasResourceProperties('AWS::EKS::AccessEntry', {
+      ClusterName: CLUSTER,
+      Type: 'STANDARD',
+      PrincipalArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('RollbackRole'), 'Arn'] },
+      AccessPolicies: [{ PolicyArn: editPolicy, AccessScope: { Type: 'namespace', Namespaces: ['ml-prod'] } }],
+    });
+    const roleId = logicalId(template, 'AWS::IAM::Role', 'RollbackRole');
+    const users = Object.entries(resourcesOf(template, 'AWS::Lambda::Function')).filter(([, f]) => JSON.stringify(f.Properties?.Role).includes(roleId));
+    expect(users.map(([id]) => id)).toEqual([logicalId(template, 'AWS::Lambda::Function', 'FunctionsRollback')]);
+  });
+
+  it('only rollback may rewrite production.json; the tasks role reads the registry and writes nothing to S3', () => {
+    const { template } = synthStack({ props: { modelName: 'shoes' } });
+    const policyOf = (fragment: string) =>
+      JSON.stringify(Object.values(resourcesOf(template, 'AWS::IAM::Policy')).filter((p) => JSON.stringify(p.Properties?.Roles).includes(fragment)));
+    expect(policyOf('KubernetesTaskRole')).toContain('/models/shoes/*');
+    expect(policyOf('KubernetesTaskRole')).not.toContain('s3:PutObject');
+    const rollback = statementsOfRole(template, 'RollbackRole');
+    expect(rollback).toEqual(expect.arrayContaining([
+      expect.objectContaining({ Action: 's3:PutObject', Resource: bucketObjects(template, '/models/shoes/production.json') }),
+    ]));
+    expect(JSON.stringify(rollback.filter((s) => JSON.stringify(s).includes('s3:PutObject')))).not.toContain('manifest.json');
+  });
+
+  it('the Kubernetes-calling tasks (and only they) use the tasks role', () => {
     const { template } = synthStack();
     const roleId = logicalId(template, 'AWS::IAM::Role', 'KubernetesTaskRole');
     const functions = resourcesOf(template, 'AWS::Lambda::Function');
@@ -173,6 +203,7 @@ describe('cluster access', () => {
       .map(([id]) => id);
     const expected = FUNCTION_SPECS.filter((s) => s.access === 'kubernetes').map((s) => logicalId(template, 'AWS::Lambda::Function', `Functions${s.id}`));
     expect(users.sort()).toEqual(expected.sort());
+    expect(expected.length).toBeGreaterThanOrEqual(11);
   });
 
   it('describes the one cluster only', () => {
@@ -213,9 +244,7 @@ describe('cluster access', () => {
 
   it('the trainer reads datasets and writes its model; the server only reads the model', () => {
     const { template } = synthStack({ props: { modelName: 'shoes' } });
-    const statementsOf = (fragment: string) =>
-      (Object.values(resourcesOf(template, 'AWS::IAM::Policy')).find((p) => JSON.stringify(p.Properties?.Roles).includes(fragment))
-        ?.Properties?.PolicyDocument as { Statement: unknown[] }).Statement;
+    const statementsOf = (fragment: string) => statementsOfRole(template, fragment);
     expect(statementsOf('TrainerRole')).toEqual(expect.arrayContaining([
       expect.objectContaining({ Action: ['s3:GetObject', 's3:GetObjectVersion'], Resource: bucketObjects(template, '/datasets/*') }),
       expect.objectContaining({ Action: 's3:PutObject', Resource: bucketObjects(template, '/models/shoes/*') }),
@@ -224,6 +253,21 @@ describe('cluster access', () => {
     expect(server).toContain('/models/shoes/*');
     expect(server).not.toContain('s3:PutObject');
     expect(server).not.toContain('/datasets/');
+  });
+
+  it('the trainer (user code) may not write the registry records under its model prefix', () => {
+    const { template } = synthStack({ props: { modelName: 'shoes' } });
+    expect(statementsOfRole(template, 'TrainerRole')).toEqual(expect.arrayContaining([
+      expect.objectContaining({
+        Effect: 'Deny',
+        Action: 's3:PutObject',
+        Resource: [
+          bucketObjects(template, '/models/shoes/production.json'),
+          bucketObjects(template, '/models/shoes/*/manifest.json'),
+          bucketObjects(template, '/models/shoes/*/evaluation.json'),
+        ],
+      }),
+    ]));
   });
 });
 
