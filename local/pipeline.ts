@@ -16,6 +16,8 @@ import { LocalStepFunctions, startLocalSfnEndpoint, type ExecutionEvent } from '
 import { startLocalKube, type ImageCommand } from './kube';
 import { stageFashionMnist } from '../examples/fashion-mnist/stage-data';
 import { resetClients } from '../functions/shared/clients';
+import { resetKube } from '../functions/shared/kube';
+import { restoreProduction } from './restore-production';
 import { approvalId } from '../functions/shared/approval-link';
 import type { PipelineState } from '../functions/shared/types';
 
@@ -129,6 +131,8 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
       stoppers.push(() => kube.stop());
       kubeconfigPath = kube.kubeconfigPath;
     }
+    // A restarted local cluster keeps its kubeconfig path but has a new port and token.
+    resetKube();
 
     const notificationsFile = join(stateDir, 'notifications.jsonl');
     const approvalLinks = new Map<string, string[]>(); // approval id → links from the "email"
@@ -187,6 +191,19 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
     stoppers.push(() => approval.stop());
     process.env.APPROVAL_BASE_URL = approval.url;
     const env = { ...LOCAL_AWS_ENV, ...settings, ...approvalEnv, AWS_ENDPOINT_URL_S3: s3.endpoint, APPROVAL_BASE_URL: approval.url };
+
+    if (!opts.kubeconfig) {
+      // The local cluster starts empty but the S3 registry survives: serve what production.json names, so
+      // the endpoint it records answers and `mlpipe rollback` has somewhere to go. Never fatal: a registry
+      // that cannot be restored must not stop new runs.
+      const model = settings.MODEL_NAME!;
+      try {
+        const restored = await restoreProduction(model, log);
+        if (restored) log(`production ${restored.modelName} ${restored.version} restored at ${restored.endpoint}`);
+      } catch (err) {
+        log(`production ${model} not restored: ${(err as Error).message}`);
+      }
+    }
 
     const localJson = join(stateDir, 'local.json');
     writeFileSync(

@@ -138,6 +138,25 @@ export async function listVersions(model: string): Promise<string[]> {
   return versions.sort();
 }
 
+/** The records mlpipe writes next to a version's model files; anything else there is the model. */
+const RECORD_FILES = new Set(['metrics.json', 'evaluation.json', 'manifest.json']);
+
+/** Whether models/<model>/<version>/ holds model files (not only mlpipe's records about them). */
+export async function hasModelFiles(model: string, version: string): Promise<boolean> {
+  const prefix = registryKeys.versionPrefix(model, version);
+  let token: string | undefined;
+  try {
+    do {
+      const out = await s3Client().send(new ListObjectsV2Command({ Bucket: artifactBucket(), Prefix: prefix, ContinuationToken: token }));
+      if ((out.Contents ?? []).some((o) => o.Key && !RECORD_FILES.has(o.Key.slice(prefix.length)))) return true;
+      token = out.IsTruncated ? out.NextContinuationToken : undefined;
+    } while (token);
+  } catch (err) {
+    throw new S3UnavailableError(`Listing s3://${artifactBucket()}/${prefix} failed: ${(err as Error).message}`);
+  }
+  return false;
+}
+
 /** Production's numbers, shown next to a candidate's on the approval email and page. */
 export interface ProductionComparison {
   version: string;
@@ -206,6 +225,18 @@ export async function recordProductionRelease(opts: {
     history: [...(current?.history ?? []), entry],
   };
   await putJson(artifactBucket(), registryKeys.production(opts.modelName), record);
+  return record;
+}
+
+/**
+ * Points production.json at the endpoint production answers on now, without a history entry: the same
+ * version serves, from a new address (a local cluster restored at startup gets a new port).
+ */
+export async function recordProductionEndpoint(model: string, endpoint: string): Promise<ProductionRecord | undefined> {
+  const current = await readProduction(model);
+  if (!current || current.endpoint === endpoint) return current;
+  const record: ProductionRecord = { ...current, endpoint };
+  await putJson(artifactBucket(), registryKeys.production(model), record);
   return record;
 }
 

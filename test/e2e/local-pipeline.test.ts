@@ -1,15 +1,19 @@
 /**
  * End to end, offline: the real ASL on the local Step Functions engine, every Task on its real handler,
  * a real Fashion-MNIST model trained and served by local "pods" of the local Kubernetes API, local S3,
- * approvals through the real approval endpoint. Three runs on one local pipeline: approved, rejected,
- * and one whose training fails.
+ * approvals through the real approval endpoint. Runs on one local pipeline: approved, rejected, one whose
+ * training fails, and a second approved release; then `mlpipe rollback` (the CLI's code path) back to the
+ * first, and a restart on the same state directory, which restores production from the S3 registry.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { startLocalPipeline, type LocalPipeline, type RunOutcome } from '../../local/pipeline';
+import { startLocalPipeline, type LocalPipeline, type LocalPipelineOptions, type RunOutcome } from '../../local/pipeline';
+import { main as mlpipe } from '../../cli/main';
+import { handler as rollback } from '../../functions/rollback';
 import { getJson } from '../../functions/shared/clients';
+import type { ProductionRecord } from '../../functions/shared/registry';
 
 jest.setTimeout(240_000);
 
@@ -20,15 +24,17 @@ describe('local pipeline end to end', () => {
   const savedEnv = { ...process.env };
   const lines: string[] = [];
 
+  const options = (): LocalPipelineOptions => ({
+    stateDir: dir,
+    approvalPort: 0,
+    log: (l) => lines.push(l),
+    // The gate is lowered so the quick models (one rejected on purpose, one released) still reach a human.
+    settings: { MIN_ACCURACY: '0.6', MAX_ACCURACY_DROP: '0.5', EVAL_SAMPLES: '10000' },
+  });
+
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'mlpipe-e2e-'));
-    pipeline = await startLocalPipeline({
-      stateDir: dir,
-      approvalPort: 0,
-      log: (l) => lines.push(l),
-      // The gate is lowered so the quick second model (rejected on purpose) still reaches a human.
-      settings: { MIN_ACCURACY: '0.6', MAX_ACCURACY_DROP: '0.5', EVAL_SAMPLES: '10000' },
-    });
+    pipeline = await startLocalPipeline(options());
     kc = new k8s.KubeConfig();
     kc.loadFromFile(pipeline.kubeconfigPath);
   });
@@ -113,5 +119,69 @@ describe('local pipeline end to end', () => {
     // Production is untouched.
     const prod = await getJson<{ version: string }>(pipeline.bucket, 'models/fashion-mnist/production.json');
     expect(prod!.version).toBe(first.output!.run.version);
+  });
+
+  const production = () => getJson<ProductionRecord>(pipeline.bucket, 'models/fashion-mnist/production.json');
+  const selected = async (): Promise<string | undefined> =>
+    (await kc.makeApiClient(k8s.CoreV1Api).readNamespacedService({ name: 'fashion-mnist', namespace: 'mlpipe-production' })).spec?.selector?.['mlpipe.dev/version'];
+  let second: RunOutcome;
+
+  it('a second approved release takes production over, keeping the first as its previous version', async () => {
+    second = await pipeline.run({ hyperparameters: { epochs: 1, maxTrainSamples: 6000 } }, { approval: 'auto-approve' });
+    expect(second.error).toBeUndefined();
+    expect(second.status).toBe('SUCCEEDED');
+    const [v1, v2] = [first.output!.run.version, second.output!.run.version];
+    expect(second.output!.production!.previousVersion).toBe(v1);
+    expect(await production()).toMatchObject({ version: v2, previousVersion: v1 });
+    expect(await selected()).toBe(v2);
+    // The first version's Deployment stays for rollback.
+    expect((await names('deployments', 'mlpipe-production')).sort()).toEqual([first.output!.run.names.productionDeployment, second.output!.run.names.productionDeployment].sort());
+  });
+
+  it('mlpipe rollback puts the first version back on the production endpoint and records it', async () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await mlpipe(['rollback', 'fashion-mnist', '--local', '--state-dir', dir], { out: (l) => out.push(l), err: (l) => err.push(l) });
+    expect({ code, err }).toEqual({ code: 0, err: [] });
+    const [v1, v2] = [first.output!.run.version, second.output!.run.version];
+    expect(out.join('\n')).toContain(`rolled back fashion-mnist: ${v2} → ${v1}`);
+    expect(await selected()).toBe(v1);
+    const record = (await production())!;
+    expect(record).toMatchObject({ version: v1, previousVersion: v2 });
+    expect(record.history.at(-1)).toMatchObject({ version: v1, action: 'rollback', by: expect.stringMatching(/^local:/) });
+    const res = await fetch(`${record.endpoint}/v1/models/fashion-mnist`, { headers: { connection: 'close' } });
+    expect(res.status).toBe(200);
+  });
+
+  it('a restarted pipeline on the same state directory restores production from the registry', async () => {
+    // Act: stop everything (the local cluster and its pods are gone), start again on the same .mlpipe
+    await pipeline.stop();
+    lines.length = 0;
+    const started = Date.now();
+    pipeline = await startLocalPipeline(options());
+    const startMs = Date.now() - started;
+    kc = new k8s.KubeConfig();
+    kc.loadFromFile(pipeline.kubeconfigPath);
+    // Assess: production.json's version serves again, at the endpoint production.json now records
+    const [v1, v2] = [first.output!.run.version, second.output!.run.version];
+    const record = (await production())!;
+    expect(record.version).toBe(v1);
+    const line = lines.find((l) => l.startsWith('production '));
+    expect(line).toBe(`production fashion-mnist ${v1} restored at ${record.endpoint}`);
+    expect(record.endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(await selected()).toBe(v1);
+    const res = await fetch(`${record.endpoint}/v1/models/fashion-mnist`, { headers: { connection: 'close' } });
+    expect(res.status).toBe(200);
+    expect(startMs).toBeLessThan(30_000);
+    // The previous version is back too, so rollback works again once its pods are up.
+    expect((await names('deployments', 'mlpipe-production')).sort()).toEqual([first.output!.run.names.productionDeployment, second.output!.run.names.productionDeployment].sort());
+    const apps = kc.makeApiClient(k8s.AppsV1Api);
+    for (let i = 0; i < 100; i++) {
+      const d = await apps.readNamespacedDeployment({ name: second.output!.run.names.productionDeployment, namespace: 'mlpipe-production' });
+      if ((d.status?.availableReplicas ?? 0) > 0) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await expect(rollback({ modelName: 'fashion-mnist', by: 'e2e' })).resolves.toMatchObject({ fromVersion: v1, toVersion: v2, endpoint: record.endpoint });
+    expect(await selected()).toBe(v2);
   });
 });

@@ -1,0 +1,114 @@
+/**
+ * Local mode starts an empty Kubernetes API on every `npm start`, while the S3 registry in .mlpipe/s3
+ * survives: production.json would name a version nothing serves, and `mlpipe rollback` would have no
+ * Deployment to go back to. This puts production back as the registry describes it — the production
+ * Deployments of the current and the previous version (from each version's manifest.json, through the
+ * same manifest builders as DeployProduction) and the production Service selecting the current one — and
+ * waits until it serves. Only for the local cluster: a real cluster keeps its own state.
+ */
+import { z } from 'zod';
+import { numberEnv, requireEnv } from '../functions/shared/config';
+import { applyObject, sleep } from '../functions/shared/kube';
+import { productionServiceTarget, servingDeployment, servingService, workloadSettings } from '../functions/shared/manifests';
+import { runNames } from '../functions/shared/names';
+import { hasModelFiles, readManifest, readProduction, recordProductionEndpoint } from '../functions/shared/registry';
+import { RunSchema, parseInput } from '../functions/shared/state';
+import type { RunContext } from '../functions/shared/types';
+import { probeModel, readService, serviceEndpoint } from '../functions/shared/workloads';
+
+/** Serving pods start in about a second locally; this leaves room for a busy machine. */
+const SERVE_TIMEOUT_MS = 30_000;
+
+export interface RestoredProduction {
+  modelName: string;
+  version: string;
+  /** The previous version's Deployment was restored too (a rollback target). */
+  previousVersion: string | null;
+  endpoint: string;
+}
+
+const ManifestRun = z.object({
+  modelName: z.string(),
+  version: z.string(),
+  modelUri: z.string(),
+  servingImage: z.string(),
+  image: z.object({ uri: z.string(), digest: z.string().nullable() }),
+  data: z.object({ uri: z.string(), evalUri: z.string() }),
+  hyperparameters: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])),
+  execution: z.object({ arn: z.string(), name: z.string(), startedAt: z.string(), trigger: z.object({ source: z.string(), detail: z.record(z.string(), z.unknown()).optional() }) }),
+});
+
+/** The RunContext a version was released with, from its manifest.json; a note instead when it cannot serve. */
+async function releasedRun(modelName: string, version: string): Promise<RunContext | string> {
+  if (!(await hasModelFiles(modelName, version))) return `${version}: no model files under models/${modelName}/${version}/`;
+  const manifest = await readManifest(modelName, version);
+  if (!manifest) return `${version}: no manifest.json`;
+  const parsed = ManifestRun.safeParse(manifest);
+  if (!parsed.success) return `${version}: manifest.json is unusable (${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')})`;
+  const m = parsed.data;
+  return parseInput(
+    RunSchema,
+    {
+      modelName,
+      version,
+      image: m.image.uri,
+      imageDigest: m.image.digest,
+      servingImage: m.servingImage,
+      dataUri: m.data.uri,
+      evalDataUri: m.data.evalUri,
+      hyperparameters: m.hyperparameters,
+      modelUri: m.modelUri,
+      executionArn: m.execution.arn,
+      executionName: m.execution.name,
+      startedAt: m.execution.startedAt,
+      trigger: m.execution.trigger,
+      approvalTimeoutSeconds: numberEnv('APPROVAL_TIMEOUT_SECONDS', 86_400, { min: 1 }),
+      namespaces: { staging: requireEnv('STAGING_NAMESPACE'), production: requireEnv('PRODUCTION_NAMESPACE') },
+      names: runNames(modelName, version),
+    },
+    `manifest.json of ${modelName} ${version}`,
+  );
+}
+
+/**
+ * Restores production of `modelName` from the registry into the (empty) cluster the settings point at.
+ * Returns what serves, or undefined when nothing was ever released or the current version cannot be
+ * restored (each skipped version is reported through `note`).
+ */
+export async function restoreProduction(modelName: string, note: (line: string) => void): Promise<RestoredProduction | undefined> {
+  const record = await readProduction(modelName);
+  if (!record) return undefined;
+  const current = await releasedRun(modelName, record.version);
+  if (typeof current === 'string') {
+    note(`production ${modelName} not restored: ${current}`);
+    return undefined;
+  }
+  const previous = record.previousVersion ? await releasedRun(modelName, record.previousVersion) : undefined;
+  if (typeof previous === 'string') note(`production ${modelName}: previous version not restored (no rollback target): ${previous}`);
+  const previousRun = typeof previous === 'object' ? previous : undefined;
+
+  const settings = workloadSettings();
+  for (const run of [current, previousRun]) if (run) await applyObject(servingDeployment(run, 'production', settings));
+  await applyObject(servingService(productionServiceTarget(current), settings, previousRun?.version ?? null));
+
+  const endpoint = await awaitServing(current, SERVE_TIMEOUT_MS);
+  await recordProductionEndpoint(modelName, endpoint);
+  return { modelName, version: current.version, previousVersion: previousRun?.version ?? null, endpoint };
+}
+
+/** Polls the production Service until its LoadBalancer endpoint answers for the model as AVAILABLE. */
+async function awaitServing(run: RunContext, timeoutMs: number): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let problem = 'the Service has no LoadBalancer endpoint';
+  while (Date.now() < deadline) {
+    const svc = await readService(run.namespaces.production, run.names.productionService);
+    const endpoint = svc && serviceEndpoint(svc);
+    if (endpoint) {
+      const why = await probeModel(endpoint, run.modelName, 2000);
+      if (!why) return endpoint;
+      problem = why;
+    }
+    await sleep(200);
+  }
+  throw new Error(`restored production of ${run.modelName} ${run.version} did not serve within ${timeoutMs / 1000} s: ${problem}`);
+}
