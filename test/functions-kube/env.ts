@@ -21,9 +21,11 @@ export const IMAGES = {
   trainerOk: 'test.local/trainer:ok',
   trainerFail: 'test.local/trainer:fail',
   trainerSlow: 'test.local/trainer:slow',
+  trainerNoMetrics: 'test.local/trainer:no-metrics',
   server: 'test.local/server:1',
   serverV2: 'test.local/server:2',
   serverCrash: 'test.local/server:crash',
+  serverNeverReady: 'test.local/server:never-ready',
   unmapped: 'test.local/no-such-image:1',
 };
 
@@ -45,9 +47,11 @@ export async function startTestEnv(settings: Record<string, string> = {}): Promi
       [IMAGES.trainerOk]: node('trainer.cjs'),
       [IMAGES.trainerFail]: node('trainer.cjs', '--fail'),
       [IMAGES.trainerSlow]: node('trainer.cjs', '--slow'),
+      [IMAGES.trainerNoMetrics]: node('trainer.cjs', '--no-metrics'),
       [IMAGES.server]: node('server.cjs', '1'),
       [IMAGES.serverV2]: node('server.cjs', '2'),
       [IMAGES.serverCrash]: node('server.cjs', '--crash'),
+      [IMAGES.serverNeverReady]: node('server.cjs', '1', '--never-ready'),
     },
     env: { ...LOCAL_AWS_ENV, AWS_ENDPOINT_URL_S3: s3.endpoint },
   });
