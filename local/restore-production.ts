@@ -8,13 +8,14 @@
  */
 import { z } from 'zod';
 import { numberEnv, requireEnv } from '../functions/shared/config';
-import { applyObject, sleep } from '../functions/shared/kube';
+import type { V1Pod } from '@kubernetes/client-node';
+import { applyObject, listObjects, sleep } from '../functions/shared/kube';
 import { productionServiceTarget, servingDeployment, servingService, workloadSettings } from '../functions/shared/manifests';
-import { runNames } from '../functions/shared/names';
+import { labelSelector, runNames, workloadLabels } from '../functions/shared/names';
 import { hasModelFiles, readManifest, readProduction, recordProductionEndpoint } from '../functions/shared/registry';
 import { RunSchema, parseInput } from '../functions/shared/state';
 import type { RunContext } from '../functions/shared/types';
-import { probeModel, readService, serviceEndpoint } from '../functions/shared/workloads';
+import { podProblem, probeModel, readService, serviceEndpoint } from '../functions/shared/workloads';
 
 /** Serving pods start in about a second locally; this leaves room for a busy machine. */
 const SERVE_TIMEOUT_MS = 30_000;
@@ -96,11 +97,18 @@ export async function restoreProduction(modelName: string, note: (line: string) 
   return { modelName, version: current.version, previousVersion: previousRun?.version ?? null, endpoint };
 }
 
-/** Polls the production Service until its LoadBalancer endpoint answers for the model as AVAILABLE. */
+/**
+ * Polls the production Service until its LoadBalancer endpoint answers for the model as AVAILABLE; gives
+ * up at once on a pod that cannot start (an image the local runner does not know, a crash loop) rather
+ * than holding up the start for the whole timeout.
+ */
 async function awaitServing(run: RunContext, timeoutMs: number): Promise<string> {
   const deadline = Date.now() + timeoutMs;
+  const pods = labelSelector(workloadLabels(run.modelName, run.version, 'production'));
   let problem = 'the Service has no LoadBalancer endpoint';
   while (Date.now() < deadline) {
+    const stuck = (await listObjects<V1Pod>('Pod', run.namespaces.production, { labelSelector: pods })).items.map(podProblem).find(Boolean);
+    if (stuck) throw new Error(`pod ${stuck.pod} of ${run.modelName} ${run.version} cannot start: ${stuck.reason}${stuck.message ? `: ${stuck.message}` : ''}`);
     const svc = await readService(run.namespaces.production, run.names.productionService);
     const endpoint = svc && serviceEndpoint(svc);
     if (endpoint) {
