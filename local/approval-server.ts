@@ -3,7 +3,7 @@
  * (functions/approval-api.ts): each HTTP request becomes an HTTP API payload v2 event.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOnLoopback, readBody } from './http';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 
 export type HttpApiHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyResultV2>;
@@ -15,17 +15,6 @@ export interface ApprovalServer {
 }
 
 const MAX_BODY_BYTES = 64 * 1024;
-
-async function readBody(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new Error('request body too large');
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
-}
 
 export function toHttpApiEvent(req: IncomingMessage, body: Buffer): APIGatewayProxyEventV2 {
   const url = new URL(req.url ?? '/', 'http://127.0.0.1');
@@ -73,7 +62,12 @@ export async function startApprovalServer(handler: HttpApiHandler, opts: { port?
   const server: Server = createServer((req, res) => {
     void (async () => {
       try {
-        const body = await readBody(req);
+        const body = await readBody(req, MAX_BODY_BYTES);
+        if (body === undefined) {
+          res.writeHead(413, { 'content-type': 'text/plain; charset=utf-8' });
+          res.end('Request body too large.\n');
+          return;
+        }
         const raw = await handler(toHttpApiEvent(req, body));
         const result: APIGatewayProxyStructuredResultV2 =
           typeof raw === 'string' ? { statusCode: 200, body: raw } : (raw as APIGatewayProxyStructuredResultV2);
@@ -87,17 +81,6 @@ export async function startApprovalServer(handler: HttpApiHandler, opts: { port?
       }
     })();
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  const { endpoint, stop } = await listenOnLoopback(server, opts.port);
+  return { url: endpoint, stop };
 }

@@ -6,9 +6,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { appendFileSync, mkdirSync } from 'node:fs';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
+import { listenOnLoopback, readBody } from './http';
 
 export interface LocalSnsMessage {
   messageId: string;
@@ -39,17 +39,6 @@ function sendError(res: ServerResponse, status: number, code: string, message: s
     `<ErrorResponse xmlns="${NS}"><Error><Type>Sender</Type><Code>${code}</Code><Message>${xmlEscape(message)}</Message></Error>` +
       `<RequestId>${requestId}</RequestId></ErrorResponse>`,
   );
-}
-
-async function readBody(req: IncomingMessage): Promise<string | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY) return undefined;
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 export async function startLocalSns(opts: { file: string; onMessage?(message: LocalSnsMessage): void; port?: number }): Promise<LocalSns> {
@@ -87,9 +76,9 @@ export async function startLocalSns(opts: { file: string; onMessage?(message: Lo
   const server = createServer((req, res) => {
     void (async () => {
       if (req.method !== 'POST') return sendError(res, 405, 'InvalidAction', 'Only POST is supported (AWS query protocol).');
-      const body = await readBody(req);
+      const body = await readBody(req, MAX_BODY);
       if (body === undefined) return sendError(res, 413, 'RequestEntityTooLarge', 'Request body too large.');
-      const params = new URLSearchParams(body);
+      const params = new URLSearchParams(body.toString('utf8'));
       const action = params.get('Action');
       if (action === 'Publish') return publish(params, res);
       return sendError(res, 400, 'InvalidAction', `The action ${action ?? '(none)'} is not valid for this local endpoint (only Publish).`);
@@ -97,22 +86,8 @@ export async function startLocalSns(opts: { file: string; onMessage?(message: Lo
       if (!res.headersSent) sendError(res, 500, 'InternalError', (err as Error).message);
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  let stopped = false;
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (stopped) return resolve();
-        stopped = true;
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  const { endpoint, stop } = await listenOnLoopback(server, opts.port);
+  return { endpoint, stop };
 }
 
 /** Reads the JSON lines `startLocalSns` wrote. */

@@ -5,8 +5,8 @@
  * Clients point at it with AWS_ENDPOINT_URL_SQS. Queues are in memory.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type ServerResponse } from 'node:http';
+import { listenOnLoopback, readBody } from './http';
 
 export interface LocalSqsMessage {
   messageId: string;
@@ -45,12 +45,6 @@ class SqsError extends Error {
   ) {
     super(message);
   }
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 function reply(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -130,9 +124,11 @@ export async function startLocalSqs(opts: { queues: string[]; port?: number }): 
     void (async () => {
       const target = String(req.headers['x-amz-target'] ?? '');
       const op = target.startsWith('AmazonSQS.') ? target.slice('AmazonSQS.'.length) : '';
-      const raw = await readBody(req);
+      const body = await readBody(req);
+      const raw = body?.toString('utf8');
       const handler = ops[op];
       try {
+        if (body === undefined) throw new SqsError('RequestEntityTooLarge', 'Request body too large.', 413);
         if (!handler) throw new SqsError('UnsupportedOperation', `Operation ${op || '(none)'} is not supported by the local SQS.`);
         reply(res, 200, await handler(raw ? (JSON.parse(raw) as Record<string, unknown>) : {}));
       } catch (err) {
@@ -143,22 +139,13 @@ export async function startLocalSqs(opts: { queues: string[]; port?: number }): 
       }
     })();
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
-  });
-  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  let stopped = false;
+  const listener = await listenOnLoopback(server, opts.port);
+  endpoint = listener.endpoint;
   return {
     endpoint,
     queueUrl: (name) => `${endpoint}/${ACCOUNT}/${name}`,
     messages: (name) =>
       (queues.get(name) ?? []).map(({ messageId, body, attributes, sentAt, receiveCount }) => ({ messageId, body, attributes, sentAt, receiveCount })),
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    stop: listener.stop,
   };
 }

@@ -4,8 +4,8 @@
  * errors as `{"__type": "com.amazonaws.sfn#<Code>", "message"}` so the SDK raises the named exception.
  * Signatures are not checked (local credentials only). `faults` lets tests make a real server throttle.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type ServerResponse } from 'node:http';
+import { listenOnLoopback, readBody } from '../http';
 import { SfnError } from './model';
 import type { LocalStepFunctions } from './engine';
 
@@ -136,12 +136,6 @@ function sendError(res: ServerResponse, status: number, code: string, message: s
   send(res, status, { __type: `com.amazonaws.sfn#${code}`, message }, { 'x-amzn-errortype': code });
 }
 
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}
-
 export async function startLocalSfnEndpoint(sfn: LocalStepFunctions, opts: LocalSfnEndpointOptions = {}): Promise<LocalSfnEndpoint> {
   const ops = operations(sfn);
   const faults: EndpointFaults = { ...opts.faults };
@@ -156,7 +150,12 @@ export async function startLocalSfnEndpoint(sfn: LocalStepFunctions, opts: Local
         sendError(res, 400, 'UnknownOperationException', `Expected POST with X-Amz-Target AWSStepFunctions.<Operation>, got ${req.method} ${target || '(none)'}`);
         return;
       }
-      const raw = await readBody(req);
+      const bytes = await readBody(req);
+      if (bytes === undefined) {
+        sendError(res, 413, 'RequestEntityTooLarge', 'Request body too large.');
+        return;
+      }
+      const raw = bytes.toString('utf8');
       calls[op] = (calls[op] ?? 0) + 1;
       const faulted = !faults.operations || faults.operations.includes(op);
       if (faulted && (faults.throttleNext ?? 0) > 0) {
@@ -191,21 +190,6 @@ export async function startLocalSfnEndpoint(sfn: LocalStepFunctions, opts: Local
       if (!res.headersSent) sendError(res, 500, 'InternalFailure', (err as Error).message);
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  let stopped = false;
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    faults,
-    calls,
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  const { endpoint, stop } = await listenOnLoopback(server, opts.port);
+  return { endpoint, faults, calls, stop };
 }

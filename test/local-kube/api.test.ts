@@ -134,6 +134,47 @@ describe('local Kubernetes API: REST semantics', () => {
     expect(noManager.status).toBe(400);
   });
 
+  it('status subresource: writes status only; the main resource ignores status; a missing object is 404', async () => {
+    const svc: k8s.V1Service = {
+      metadata: { name: 'status-svc', labels: { app: 'a' } },
+      spec: { type: 'ClusterIP', selector: { app: 'a' }, ports: [{ port: 80, targetPort: 8501 }] },
+      status: { loadBalancer: { ingress: [{ ip: '10.9.9.9' }] } },
+    };
+    const created = await h.core.createNamespacedService({ namespace: 'rest', body: svc });
+    expect(created.status?.loadBalancer?.ingress).toBeUndefined(); // status is not set on create
+
+    const ingress = [{ hostname: 'lb.example' }];
+    const viaStatus = await h.core.replaceNamespacedServiceStatus({
+      namespace: 'rest',
+      name: 'status-svc',
+      body: { ...created, metadata: { ...created.metadata, labels: { app: 'changed' } }, spec: { ...created.spec, selector: { app: 'changed' } }, status: { loadBalancer: { ingress } } },
+    });
+    expect(viaStatus.status?.loadBalancer?.ingress).toEqual(ingress);
+    expect(viaStatus.metadata?.labels).toEqual({ app: 'a' }); // spec and labels stay as stored
+    expect(viaStatus.spec?.selector).toEqual({ app: 'a' });
+    expect(Number(viaStatus.metadata?.resourceVersion)).toBeGreaterThan(Number(created.metadata?.resourceVersion));
+    expect((await h.core.readNamespacedServiceStatus({ namespace: 'rest', name: 'status-svc' })).status?.loadBalancer?.ingress).toEqual(ingress);
+
+    const viaMain = await h.core.replaceNamespacedService({
+      namespace: 'rest',
+      name: 'status-svc',
+      body: { ...viaStatus, metadata: { ...viaStatus.metadata, labels: { app: 'b' } }, status: { loadBalancer: { ingress: [{ ip: '10.1.1.1' }] } } },
+    });
+    expect(viaMain.metadata?.labels).toEqual({ app: 'b' });
+    expect(viaMain.status?.loadBalancer?.ingress).toEqual(ingress); // status kept as stored
+
+    const patched = await h.core.patchNamespacedServiceStatus(
+      { namespace: 'rest', name: 'status-svc', body: { status: { loadBalancer: { ingress: [{ ip: '10.2.2.2' }] } } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+    expect(patched.status?.loadBalancer?.ingress).toEqual([{ ip: '10.2.2.2' }]);
+    expect(patched.metadata?.labels).toEqual({ app: 'b' });
+
+    const missing = await apiError(h.core.replaceNamespacedServiceStatus({ namespace: 'rest', name: 'no-such-svc', body: { metadata: { name: 'no-such-svc' }, status: {} } }));
+    expect(missing.code).toBe(404);
+    expect(missing.body).toEqual(expect.objectContaining({ kind: 'Status', reason: 'NotFound' }));
+  });
+
   it('refuses a PUT with a stale resourceVersion with 409 Conflict, and merges merge patches', async () => {
     const created = await h.core.createNamespacedConfigMap({ namespace: 'rest', body: cm('versioned') });
     const fresh = await h.core.replaceNamespacedConfigMap({ namespace: 'rest', name: 'versioned', body: { ...created, data: { a: '2' } } });

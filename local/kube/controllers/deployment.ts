@@ -9,6 +9,7 @@ import type { KubeApi } from '../api';
 import { canonical } from '../canonical';
 import { typeOf, type Deployment, type Pod, type PodTemplate, type ReplicaSet } from '../resources';
 import { getCondition, setCondition } from './conditions';
+import { WakeUps } from './wake-ups';
 import { controllerRef, isControlledBy, isPodFinished, isPodReady } from './owned';
 
 const REVISION = 'deployment.kubernetes.io/revision';
@@ -39,21 +40,13 @@ function resolveIntOrPercent(value: number | string | undefined, total: number, 
 
 export class DeploymentController {
   private readonly progress = new Map<string, { signature: string; at: number }>();
-  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly wakeUps: WakeUps;
 
   constructor(
     private readonly api: KubeApi,
-    private readonly kick: () => void,
-  ) {}
-
-  private wakeAt(key: string, ms: number): void {
-    const old = this.timers.get(key);
-    if (old) clearTimeout(old);
-    const t = setTimeout(() => {
-      this.timers.delete(key);
-      this.kick();
-    }, Math.max(0, ms));
-    this.timers.set(key, t);
+    kick: () => void,
+  ) {
+    this.wakeUps = new WakeUps(kick);
   }
 
   reconcile(): void {
@@ -206,7 +199,7 @@ export class DeploymentController {
       if (!(progressing?.status === 'False' && progressing.reason === 'ProgressDeadlineExceeded' && Date.now() - track.at >= deadlineMs)) {
         conditions = setCondition(conditions, 'Progressing', 'True', reason, message, { updateTime: true });
       }
-      this.wakeAt(uid, track.at + deadlineMs - Date.now() + 10);
+      this.wakeUps.at(uid, track.at + deadlineMs - Date.now() + 10);
     }
     // Conditions are listed Available then Progressing, as kubectl shows them.
     conditions.sort((a, b) => (a.type === 'Available' ? -1 : b.type === 'Available' ? 1 : 0));
@@ -310,8 +303,7 @@ export class DeploymentController {
   }
 
   stop(): void {
-    for (const t of this.timers.values()) clearTimeout(t);
-    this.timers.clear();
+    this.wakeUps.stop();
   }
 }
 

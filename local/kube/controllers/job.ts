@@ -9,6 +9,7 @@ import { now, type KubeApi } from '../api';
 import { typeOf, type Condition, type Job, type Pod } from '../resources';
 import { canonical } from '../canonical';
 import { getCondition, setCondition } from './conditions';
+import { WakeUps } from './wake-ups';
 import { controllerRef, isControlledBy, isPodReady } from './owned';
 
 /** Back-off before re-creating a failed Job's pod: 250 ms doubling to 5 s (the real one: 10 s to 6 min). */
@@ -23,22 +24,13 @@ interface JobMemory {
 
 export class JobController {
   private readonly memory = new Map<string, JobMemory>();
-  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly wakeUps: WakeUps;
 
   constructor(
     private readonly api: KubeApi,
-    private readonly kick: () => void,
-  ) {}
-
-  /** One pending wake-up per job and purpose, so repeated reconciles do not pile up timers. */
-  private wakeAt(key: string, ms: number): void {
-    const old = this.timers.get(key);
-    if (old) clearTimeout(old);
-    const t = setTimeout(() => {
-      this.timers.delete(key);
-      this.kick();
-    }, Math.max(0, ms));
-    this.timers.set(key, t);
+    kick: () => void,
+  ) {
+    this.wakeUps = new WakeUps(kick);
   }
 
   reconcile(): void {
@@ -110,11 +102,11 @@ export class JobController {
         c = setCondition(c, 'Complete', 'True', 'CompletionsReached', message, { probeTime: true });
         next = { ...next, conditions: c, completionTime: now() };
       } else {
-        if (deadline !== undefined) this.wakeAt(`${uid}/deadline`, deadline * 1000 - elapsedMs + 10);
+        if (deadline !== undefined) this.wakeUps.at(`${uid}/deadline`, deadline * 1000 - elapsedMs + 10);
         if (newFailure) mem.nextCreateAt = Date.now() + Math.min(RETRY_START_MS * 2 ** Math.max(0, failed - 1), RETRY_MAX_MS);
         const want = Math.min(job.spec.parallelism ?? 1, completions - succeeded) - active.length;
         if (want > 0 && !job.spec.suspend) {
-          if (Date.now() < mem.nextCreateAt) this.wakeAt(`${uid}/retry`, mem.nextCreateAt - Date.now());
+          if (Date.now() < mem.nextCreateAt) this.wakeUps.at(`${uid}/retry`, mem.nextCreateAt - Date.now());
           else for (let i = 0; i < want; i++) {
             const pod = this.createPod(job);
             if (pod) active.push(pod);
@@ -130,7 +122,7 @@ export class JobController {
         this.api.delete(typeOf('jobs'), ns, job.metadata.name, { propagationPolicy: 'Background' });
         return;
       }
-      this.wakeAt(`${uid}/ttl`, due);
+      this.wakeUps.at(`${uid}/ttl`, due);
     }
     next.active = active.length;
     next.ready = active.filter(isPodReady).length;
@@ -181,7 +173,6 @@ export class JobController {
   }
 
   stop(): void {
-    for (const t of this.timers.values()) clearTimeout(t);
-    this.timers.clear();
+    this.wakeUps.stop();
   }
 }
