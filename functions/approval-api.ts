@@ -6,10 +6,11 @@
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { z } from 'zod';
-import { approvalSecret, verifyLink, type VerifiedLink } from './shared/approval-link';
-import { confirmationPage, decidedPage, messagePage } from './shared/approval-page';
+import { approvalSecret, signLink, verifyLink, type VerifiedLink } from './shared/approval-link';
+import { confirmationPage, decidedPage, messagePage, type RunLinks } from './shared/approval-page';
 import { decideApproval, getApproval, type ApprovalView } from './shared/approvals';
 import { ApprovalLinkError, ConfigurationError, InvalidInputError } from './shared/errors';
+import { formatTime } from './shared/notifications';
 
 type Result = APIGatewayProxyStructuredResultV2;
 
@@ -37,6 +38,28 @@ const LINK_TITLE: Record<ApprovalLinkError['reason'], string> = {
   decided: 'Already decided',
   expired: 'This approval request has expired',
 };
+/** What the reader can do about each refusal; every page also says that nothing was decided. */
+const LINK_HELP: Record<ApprovalLinkError['reason'], string[]> = {
+  malformed: [
+    'Copy the whole link from the email and open it again: some mail programs break long links over two lines.',
+  ],
+  forged: [
+    'Use the link exactly as it arrived in the email.',
+    'If you did, the pipeline\'s approval secret has changed since the email was sent (a redeploy, or a restarted local run): decide with `mlpipe approve <run>` or `mlpipe reject <run>` instead.',
+  ],
+  unknown: ['The run may have ended, or its approval record was removed. `mlpipe list` shows the runs; `mlpipe status <run>` shows where one is.'],
+  decided: ['`mlpipe status <run>` shows where the run is now.'],
+  expired: ['The model was not released and production is unchanged. To release it after all, start a new run of the same image (`mlpipe run <image>`).'],
+};
+const NOTHING_DECIDED = 'Nothing was decided.';
+
+/** AWS mode: the execution's Step Functions console page. Not locally (a custom endpoint), where it would not exist. */
+function runLinks(executionArn: string): RunLinks {
+  if (process.env.AWS_ENDPOINT_URL_SFN || process.env.AWS_ENDPOINT_URL) return {};
+  const region = executionArn.split(':')[3];
+  if (!region) return {};
+  return { console: `https://${region}.console.aws.amazon.com/states/home?region=${region}#/v2/executions/details/${executionArn}` };
+}
 
 const Form = z.object({
   approver: z.string().trim().max(100, 'approver must be at most 100 characters').optional(),
@@ -59,19 +82,25 @@ function parseForm(event: APIGatewayProxyEventV2): z.infer<typeof Form> {
   return parsed.data;
 }
 
-async function linkErrorPage(err: ApprovalLinkError, id: string | undefined): Promise<Result> {
-  if (err.reason === 'decided' && id) {
-    const record = await getApproval(id);
-    if (record?.decision) return html(409, decidedPage(record, false));
+async function linkErrorPage(err: ApprovalLinkError, id: string | undefined, method: string): Promise<Result> {
+  let message = err.message;
+  if ((err.reason === 'decided' || err.reason === 'expired') && id) {
+    // Best effort: the record says who decided, or when the request ran out; the refusal stands without it.
+    const record = await getApproval(id).catch(() => undefined);
+    // Looking at a decided request is fine (200); trying to decide it again is a conflict (409).
+    if (record?.decision) return html(method === 'GET' ? 200 : 409, decidedPage(record, false, runLinks(record.executionArn)));
+    if (record && err.reason === 'expired' && Date.now() > Date.parse(record.expiresAt)) {
+      message = `Nobody decided on ${record.modelName} ${record.version} before ${formatTime(record.expiresAt)}, so the run ended without releasing it.`;
+    }
   }
-  return html(LINK_STATUS[err.reason], messagePage(LINK_TITLE[err.reason], err.message));
+  return html(LINK_STATUS[err.reason], messagePage(LINK_TITLE[err.reason], message, [NOTHING_DECIDED, ...LINK_HELP[err.reason]]));
 }
 
 async function pendingRecord(link: VerifiedLink): Promise<ApprovalView> {
   const record = await getApproval(link.id);
   if (!record) throw new ApprovalLinkError('This approval request does not exist (or was removed).', 'unknown');
   if (record.status === 'expired' || Date.now() > Date.parse(record.expiresAt)) {
-    throw new ApprovalLinkError(`The approval request for ${record.modelName} ${record.version} expired at ${record.expiresAt}.`, 'expired');
+    throw new ApprovalLinkError(`The approval request for ${record.modelName} ${record.version} expired on ${formatTime(record.expiresAt)}.`, 'expired');
   }
   if (record.status !== 'pending') throw new ApprovalLinkError('Already decided.', 'decided');
   return record;
@@ -82,9 +111,11 @@ export async function handler(event: APIGatewayProxyEventV2): Promise<Result> {
   const path = event.rawPath || event.requestContext.http.path;
   // Match the end of the path so a stage or custom-domain prefix does not matter.
   const match = /\/approvals\/([^/]+)\/?$/.exec(path);
-  if (!match) return html(404, messagePage('Not found', 'There is nothing here. Approval links look like /approvals/<id>?action=...'));
+  if (!match) {
+    return html(404, messagePage('Not found', 'There is nothing here.', ['Approval links come by email and look like …/approvals/<id>?action=approve&exp=…&sig=….']));
+  }
   if (method !== 'GET' && method !== 'POST') {
-    return html(405, messagePage('Method not allowed', 'Open the link in a browser (GET) and confirm with the button (POST).'), {
+    return html(405, messagePage('Method not allowed', 'Open the link in a browser (GET) and confirm with the button on the page (POST).', [NOTHING_DECIDED]), {
       allow: 'GET, POST',
     });
   }
@@ -92,7 +123,7 @@ export async function handler(event: APIGatewayProxyEventV2): Promise<Result> {
   try {
     id = event.pathParameters?.id ?? decodeURIComponent(match[1]!);
   } catch {
-    return html(400, messagePage(LINK_TITLE.malformed, 'The approval id in the link is not valid.'));
+    return html(400, messagePage(LINK_TITLE.malformed, 'The approval id in the link is not valid.', [NOTHING_DECIDED, ...LINK_HELP.malformed]));
   }
   const query = new URLSearchParams(event.rawQueryString ?? '');
 
@@ -106,32 +137,41 @@ export async function handler(event: APIGatewayProxyEventV2): Promise<Result> {
     });
     if (method === 'GET') {
       const record = await pendingRecord(link);
-      // The form posts to this very link (relative, so any stage prefix is kept).
-      const formAction = `?${new URLSearchParams({ action: link.action, exp: String(link.expiresAt), sig: single(query, 'sig')! })}`;
-      return html(200, confirmationPage(record, link.action, formAction));
+      // Both links are relative (the query only), so a stage or custom-domain prefix is kept: the form
+      // posts to this very link, and the other action's link lets a person who opened the wrong one switch.
+      const other = link.action === 'approve' ? 'reject' : 'approve';
+      const otherLink = signLink({ baseUrl: '', id: link.id, action: other, expiresAt: link.expiresAt, secret: await approvalSecret() });
+      return html(
+        200,
+        confirmationPage(record, link.action, {
+          formAction: `?${new URLSearchParams({ action: link.action, exp: String(link.expiresAt), sig: single(query, 'sig')! })}`,
+          otherAction: otherLink.slice(otherLink.indexOf('?')),
+        }),
+      );
     }
     const form = parseForm(event);
     const decided = await decideApproval({
       id: link.id,
       decision: link.action,
-      by: form.approver || 'link',
+      // The page requires a name; a hand-made POST without one is still recorded as coming from a link.
+      by: form.approver || 'someone with the approval link',
       from: event.requestContext.http.sourceIp,
       ...(form.comment ? { comment: form.comment } : {}),
     });
     console.info(JSON.stringify({ msg: 'approval decided', approvalId: link.id, decision: link.action, from: event.requestContext.http.sourceIp }));
-    return html(200, decidedPage(decided, true));
+    return html(200, decidedPage(decided, true, runLinks(decided.executionArn)));
   } catch (err) {
     if (err instanceof ApprovalLinkError) {
       console.info(JSON.stringify({ msg: 'approval link refused', approvalId: id.slice(0, 64), reason: err.reason, method }));
-      return linkErrorPage(err, id);
+      return linkErrorPage(err, id, method);
     }
-    if (err instanceof InvalidInputError) return html(400, messagePage('Invalid form', err.message));
+    if (err instanceof InvalidInputError) return html(400, messagePage('The form could not be read', err.message, [NOTHING_DECIDED, 'Go back, correct the field, and press the button again.']));
     if (err instanceof ConfigurationError) {
       console.error(JSON.stringify({ msg: 'approval endpoint misconfigured', error: err.message }));
-      return html(500, messagePage('The approval endpoint is misconfigured', 'Nothing was decided. Tell the pipeline operator.'));
+      return html(500, messagePage('The approval endpoint is misconfigured', 'The pipeline cannot check approval links right now.', [NOTHING_DECIDED, 'Tell the pipeline operator; meanwhile `mlpipe approve <run>` still works.']));
     }
     // Errors from S3 or Step Functions name no token; log the name and message only.
     console.error(JSON.stringify({ msg: 'approval failed', approvalId: id.slice(0, 64), error: (err as Error).name, message: (err as Error).message }));
-    return html(502, messagePage('Could not record the decision', 'The pipeline could not be reached just now. Nothing was decided; please try again.'));
+    return html(502, messagePage('Could not record the decision', 'The pipeline could not be reached just now.', [NOTHING_DECIDED, 'Go back and press the button again in a minute; the link stays valid until it expires.']));
   }
 }

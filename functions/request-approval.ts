@@ -87,6 +87,7 @@ export async function handler(event: unknown): Promise<void> {
     approveUrl: link('approve'),
     rejectUrl: link('reject'),
     expiresAt: record.expiresAt,
+    executionArn: run.executionArn,
   });
   const messageId = await publish(email.subject, email.message);
   await markNotified(record.id, taskToken, messageId);

@@ -55,18 +55,46 @@ export const fmt = {
   rate: (x: number | null | undefined) => (x === null || x === undefined ? 'n/a' : `${Math.round(x * 10000) / 100}%`),
 };
 
-/** Candidate vs production, as aligned plain-text rows. */
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/**
+ * "22 Nov 2026, 02:14 UTC": people read this faster than ISO 8601, and it names its time zone (the
+ * approver's is unknown, so UTC). Falls back to the text itself if it is not a date.
+ */
+export function formatTime(iso: string): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  const two = (n: number) => String(n).padStart(2, '0');
+  return `${d.getUTCDate()} ${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()}, ${two(d.getUTCHours())}:${two(d.getUTCMinutes())} UTC`;
+}
+
+/** "in 24 hours", "in 5 minutes", "2 minutes ago": how far `iso` is from `now`, rounded. */
+export function timeFromNow(iso: string, now = new Date()): string {
+  const ms = Date.parse(iso) - now.getTime();
+  if (Number.isNaN(ms)) return 'unknown';
+  const abs = Math.abs(ms);
+  const [n, unit] =
+    abs >= 2 * 86_400_000 ? [Math.round(abs / 86_400_000), 'day'] : abs >= 2 * 3_600_000 ? [Math.round(abs / 3_600_000), 'hour'] : [Math.max(1, Math.round(abs / 60_000)), 'minute'];
+  const text = `${n} ${unit}${n === 1 ? '' : 's'}`;
+  return ms >= 0 ? `in ${text}` : `${text} ago`;
+}
+
+/**
+ * Candidate vs production (when something serves it) and the gate's limits, as aligned plain-text rows.
+ * Email clients may use a proportional font; the columns still read in order.
+ */
 export function metricsTable(evaluation: EvaluationResult, production: ProductionComparison | null): string {
-  const prodLabel = production ? `production ${production.version}` : 'production';
-  const rows: [string, string, string][] = [
-    ['', 'this model', prodLabel],
-    ['accuracy', fmt.accuracy(evaluation.accuracy), production ? fmt.accuracy(production.accuracy) : 'none'],
-    ['p95 latency', fmt.ms(evaluation.latencyMsP95), production ? fmt.ms(production.latencyMsP95) : 'none'],
-    ['error rate', fmt.rate(evaluation.errorRate), production ? fmt.rate(production.errorRate) : 'none'],
+  const t = evaluation.thresholds;
+  const p = production;
+  const rows: string[][] = [
+    ['', 'this model', ...(p ? [`production (${p.version})`] : []), 'required'],
+    ['accuracy', fmt.accuracy(evaluation.accuracy), ...(p ? [fmt.accuracy(p.accuracy)] : []), `>= ${fmt.accuracy(t.minAccuracy)}`],
+    ['p95 latency', fmt.ms(evaluation.latencyMsP95), ...(p ? [fmt.ms(p.latencyMsP95)] : []), `<= ${t.maxP95LatencyMs} ms`],
+    ['error rate', fmt.rate(evaluation.errorRate), ...(p ? [fmt.rate(p.errorRate)] : []), `<= ${fmt.rate(t.maxErrorRate)}`],
   ];
-  const w0 = Math.max(...rows.map((r) => r[0].length));
-  const w1 = Math.max(...rows.map((r) => r[1].length));
-  return rows.map(([a, b, c]) => `  ${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c}`.trimEnd()).join('\n');
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const table = rows.map((r) => `  ${r.map((c, i) => c.padEnd(widths[i]!)).join('  ')}`.trimEnd()).join('\n');
+  return p ? table : `${table}\n  (nothing serves production yet: this would be the first release)`;
 }
 
 export interface ApprovalEmail {
@@ -78,27 +106,32 @@ export interface ApprovalEmail {
   approveUrl: string;
   rejectUrl: string;
   expiresAt: string;
+  /** The execution ARN, so the email can name the run for `mlpipe approve <run>`. */
+  executionArn?: string;
 }
 
-export function approvalEmail(e: ApprovalEmail): { subject: string; message: string } {
+export function approvalEmail(e: ApprovalEmail, now = new Date()): { subject: string; message: string } {
+  const run = e.executionArn?.split(':').pop();
   return {
     subject: `[mlpipe] Approve ${e.modelName} ${e.version} for production?`,
     message: [
-      `Model ${e.modelName} version ${e.version} passed its evaluation gate and waits for your decision.`,
-      '',
-      `Image:      ${e.image}`,
-      `Evaluation: ${e.evaluation.summary}`,
-      `Samples:    ${e.evaluation.samples}`,
+      `${e.modelName} ${e.version} passed its evaluation gate and is waiting for your decision.`,
       '',
       metricsTable(e.evaluation, e.production),
+      '',
+      `Gate:  ${e.evaluation.summary}`,
+      `Image: ${e.image}`,
+      ...(run ? [`Run:   ${run}`] : []),
       '',
       `Approve: ${e.approveUrl}`,
       '',
       `Reject:  ${e.rejectUrl}`,
       '',
-      'Each link opens a confirmation page; nothing happens until you press the button there.',
-      `The links expire at ${e.expiresAt}; if nobody decides by then, the model is rejected.`,
-      `Report: ${e.evaluation.reportUri}`,
+      'Each link opens a page with the details and a button; nothing is decided until you press it.',
+      ...(run ? [`From a terminal instead: mlpipe approve ${run}   (or: mlpipe reject ${run})`] : []),
+      `The request expires on ${formatTime(e.expiresAt)} (${timeFromNow(e.expiresAt, now)}); if nobody decides by then, the model is not released.`,
+      '',
+      `Full evaluation report: ${e.evaluation.reportUri}`,
     ].join('\n'),
   };
 }
