@@ -5,9 +5,9 @@
  */
 import { z } from 'zod';
 import { numberEnv } from './shared/config';
-import { InvalidInputError } from './shared/errors';
 import { judge, loadHeldOutSet, measureEndpoint, type Thresholds } from './shared/evaluation';
 import { readEvaluation, readProduction, registryKeys, s3Uri, writeEvaluation } from './shared/registry';
+import { parseInput } from './shared/state';
 import type { EvaluationResult } from './shared/types';
 
 const settings = {
@@ -38,12 +38,7 @@ const Input = z.object({
 });
 
 export async function handler(event: unknown): Promise<EvaluationResult> {
-  const parsed = Input.safeParse(event);
-  if (!parsed.success) {
-    const why = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-    throw new InvalidInputError(`EvaluateModel input is invalid: ${why}.`);
-  }
-  const { run, staging } = parsed.data;
+  const { run, staging } = parseInput(Input, event, 'EvaluateModel input');
 
   const data = await loadHeldOutSet(run.evalDataUri);
   const m = await measureEndpoint({ endpoint: staging.endpoint, modelName: run.modelName, data, ...settings });
