@@ -4,16 +4,15 @@
  * the Service's own record of what it selected before) — after checking that version's Deployment still
  * exists and is available, then records the rollback in the registry.
  */
-import type { V1Deployment } from '@kubernetes/client-node';
 import { z } from 'zod';
 import { requireEnv } from './shared/config';
 import { RollbackError } from './shared/errors';
-import { applyObject, readObject } from './shared/kube';
+import { applyObject } from './shared/kube';
 import { servingService, workloadSettings } from './shared/manifests';
 import { DNS1123_LABEL, LABELS, PREVIOUS_VERSION_ANNOTATION, productionDeploymentName, productionServiceName } from './shared/names';
 import { readProduction, recordRollback } from './shared/registry';
 import { parseInput } from './shared/state';
-import { readService, serviceEndpoint } from './shared/workloads';
+import { deploymentUnavailable, readService, serviceEndpoint } from './shared/workloads';
 
 const Input = z.object({
   modelName: z.string().regex(DNS1123_LABEL, 'must be a DNS-1123 label'),
@@ -42,12 +41,8 @@ export async function handler(event: unknown): Promise<RollbackResult> {
   if (!target) throw new RollbackError(`${modelName} has no previous production version; name one with toVersion.`);
   if (target === fromVersion) throw new RollbackError(`${modelName} already serves version ${target}.`);
 
-  const deploymentName = productionDeploymentName(modelName, target);
-  const deployment = await readObject<V1Deployment>({ kind: 'Deployment', namespace, name: deploymentName });
-  if (!deployment) throw new RollbackError(`Deployment ${namespace}/${deploymentName} of version ${target} no longer exists (pruned?); it cannot take traffic.`);
-  if ((deployment.status?.availableReplicas ?? 0) < 1) {
-    throw new RollbackError(`Deployment ${namespace}/${deploymentName} of version ${target} has no available replicas; not switching traffic to it.`);
-  }
+  const unavailable = await deploymentUnavailable(namespace, productionDeploymentName(modelName, target));
+  if (unavailable) throw new RollbackError(`Version ${target} cannot take traffic: ${unavailable}; production stays on ${fromVersion}.`);
 
   await applyObject(servingService({ modelName, version: target, stage: 'production', namespace, name: serviceName }, workloadSettings(), fromVersion));
   const switchedAt = new Date().toISOString();
