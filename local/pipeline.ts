@@ -19,6 +19,7 @@ import { resetClients } from '../functions/shared/clients';
 import { resetKube } from '../functions/shared/kube';
 import { restoreProduction } from './restore-production';
 import { approvalId } from '../functions/shared/approval-link';
+import { describeCause } from '../functions/shared/outcome';
 import type { PipelineState } from '../functions/shared/types';
 
 export const REPO_ROOT = resolve(__dirname, '..');
@@ -136,13 +137,16 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
 
     const notificationsFile = join(stateDir, 'notifications.jsonl');
     const approvalLinks = new Map<string, string[]>(); // approval id → links from the "email"
+    let activePrinter: ProgressPrinter | undefined;
     const sns = await startLocalSns({
       file: notificationsFile,
       onMessage: (m) => {
         const links = m.message.match(LINK) ?? [];
         const id = /\/approvals\/([^?\s]+)/.exec(links[0] ?? '')?.[1];
         if (id) approvalLinks.set(id, links);
-        log(`\n── notification: ${m.subject ?? '(no subject)'} ──\n${m.message.trim()}\n──`);
+        // During a run its printer shows the email in context; the full text is in notificationsFile.
+        if (activePrinter) activePrinter.email(m.subject ?? '(no subject)', links);
+        else log(`email     ${m.subject ?? '(no subject)'}`);
       },
     });
     stoppers.push(() => sns.stop());
@@ -238,7 +242,6 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
         body: new URLSearchParams({ approver: `local:${userInfo().username}`, comment: `--${mode}` }).toString(),
       });
       if (!res.ok) throw new Error(`POST ${action} link answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
-      log(`approval  ${action === 'approve' ? 'approved' : 'rejected'} (${mode})`);
     };
 
     const run: LocalPipeline['run'] = async (input = {}, runOpts = {}) => {
@@ -250,7 +253,8 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
       });
       const states: StateTiming[] = [];
       let lastState: PipelineState | undefined;
-      const printer = new ProgressPrinter(log, started);
+      const printer = new ProgressPrinter(log, started, mode, executionArn.split(':').pop()!);
+      activePrinter = printer;
       const onEvent = (e: ExecutionEvent) => {
         if (e.executionArn !== executionArn) return;
         const now = Date.now();
@@ -267,16 +271,15 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
         }
       };
       const onApprovalRequested = async () => {
-        if (mode === 'interactive') {
-          printer.note(`waiting for a human: open a link above, or run \`npm run mlpipe -- approve ${executionArn.split(':').pop()}\``);
-          return;
-        }
+        // Interactive: the printer shows the links and how to decide when the approval email arrives.
+        if (mode === 'interactive') return;
         // The links arrive by "email" (the SNS stand-in) once RequestApproval's handler has published.
         const id = approvalId(executionArn);
         for (let i = 0; i < 600; i++) {
           const links = approvalLinks.get(id);
           if (links) {
             approvalLinks.delete(id);
+            printer.note(`${mode === 'reject' ? 'rejecting' : 'approving'} through the email's ${mode === 'reject' ? 'reject' : 'approve'} link (--${mode})`);
             await decide(links, mode).catch((err: Error) => printer.note(`approval failed: ${err.message}`));
             return;
           }
@@ -291,6 +294,7 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
         return { executionArn, status: result.status, output, lastState: output ?? lastState, error: result.error, cause: result.cause, wallMs: Date.now() - started, states };
       } finally {
         sfn.off('event', onEvent);
+        if (activePrinter === printer) activePrinter = undefined;
       }
     };
 
@@ -312,12 +316,18 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
   }
 }
 
-/** Prints one line per state (loops collapsed) and the facts worth seeing as they appear. */
+/**
+ * The run as it happens, for a person at the terminal: one line per state (loops collapsed), the facts worth
+ * seeing as they appear, each email by its subject (the text is in notifications.jsonl) and, when the run
+ * waits for a human, the links and the command that decide it.
+ */
 class ProgressPrinter {
   private last = '';
   constructor(
     private readonly log: (line: string) => void,
     private readonly started: number,
+    private readonly mode: ApprovalMode,
+    private readonly runName: string,
   ) {}
 
   private stamp(): string {
@@ -341,7 +351,23 @@ class ProgressPrinter {
     if (state === 'AwaitStagingEndpoint' && s.staging?.status === 'serving') this.note(`staging endpoint ${s.staging.endpoint}`);
     if (state === 'EvaluateModel' && s.evaluation) this.note(s.evaluation.summary);
     if (state === 'AwaitProductionEndpoint' && s.production?.status === 'serving') this.note(`production endpoint ${s.production.endpoint}`);
-    if ((state === 'Cleanup' || state === 'CleanupStaging') && s.error) this.note(`failed: ${s.error.Error}: ${firstLine(s.error.Cause)}`);
+    if ((state === 'Cleanup' || state === 'CleanupStaging') && s.error) {
+      // Causes are often a Lambda error as JSON (with a stack trace): show its message's first line.
+      this.note(`✗ ${s.error.Error}: ${firstLine(describeCause(s.error.Cause) ?? undefined)}`);
+    }
+  }
+
+  /** An email went out. The approval request in interactive mode is the moment a person must act. */
+  email(subject: string, links: string[]): void {
+    this.note(`✉ ${subject}`);
+    if (this.mode !== 'interactive' || links.length === 0) return;
+    const link = (action: string) => links.find((l) => l.includes(`action=${action}&`));
+    this.log('');
+    this.note('The run now waits for your decision. Open a link (it shows the details and a button):');
+    this.note(`  approve  ${link('approve') ?? '(missing)'}`);
+    this.note(`  reject   ${link('reject') ?? '(missing)'}`);
+    this.note(`or, in another terminal: npm run mlpipe -- approve ${this.runName}   (or: reject ${this.runName})`);
+    this.log('');
   }
 
   note(text: string): void {
