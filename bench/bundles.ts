@@ -14,7 +14,7 @@ import { FUNCTION_SPECS } from '../lib/constructs/pipeline-functions';
 const RUNS = 5;
 
 /** Settings some handlers require at load; the values only have to parse (nothing is called). */
-const BENCH_ENV: Record<string, string> = {
+export const BENCH_ENV: Record<string, string> = {
   AWS_REGION: 'us-east-1',
   ARTIFACT_BUCKET: 'bench-bucket',
   MODEL_NAME: 'fashion-mnist',
