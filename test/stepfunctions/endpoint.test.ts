@@ -6,6 +6,7 @@ import {
   ExecutionDoesNotExist,
   GetExecutionHistoryCommand,
   InvalidToken,
+  ListExecutionsCommand,
   SFNClient,
   SendTaskSuccessCommand,
   StartExecutionCommand,
@@ -99,5 +100,17 @@ describe('local Step Functions endpoint', () => {
     const d = await client.send(new DescribeStateMachineCommand({ stateMachineArn: ARN }));
     expect(JSON.parse(d.definition!)).toEqual(definition);
     expect(d.creationDate).toBeInstanceOf(Date);
+  });
+
+  it('listens on loopback only, and answers an oversized body with 413 instead of buffering it', async () => {
+    expect(endpoint.endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const res = await fetch(endpoint.endpoint, {
+      method: 'POST',
+      headers: { 'x-amz-target': 'AWSStepFunctions.StartExecution', 'content-type': 'application/x-amz-json-1.0' },
+      body: JSON.stringify({ stateMachineArn: ARN, input: 'x'.repeat(1024 * 1024 + 1) }),
+    });
+    expect(res.status).toBe(413);
+    expect(await res.json()).toMatchObject({ __type: expect.stringContaining('RequestEntityTooLarge') });
+    expect((await client.send(new ListExecutionsCommand({ stateMachineArn: ARN }))).executions?.length).toBeGreaterThan(0); // still serving
   });
 });
