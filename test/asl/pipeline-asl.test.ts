@@ -78,6 +78,17 @@ describe('pipeline.asl.json, statically', () => {
     expect(retriesWithoutFullJitter(DEF)).toEqual([]);
   });
 
+  it('every Task retries the transient Lambda service errors (a push whose run failed cannot start again)', () => {
+    // The starter names executions after repository + digest, so the same push never starts a second run:
+    // a run lost to a Lambda hiccup would stay lost.
+    const transient = ['Lambda.ServiceException', 'Lambda.AWSLambdaException', 'Lambda.SdkClientException', 'Lambda.TooManyRequestsException'];
+    const without = Object.entries(DEF.States)
+      .filter(([, s]) => s.Type === 'Task')
+      .filter(([, s]) => !transient.every((e) => ((s as { Retry?: Array<{ ErrorEquals: string[] }> }).Retry ?? []).some((r) => r.ErrorEquals.includes(e) || r.ErrorEquals.includes('States.ALL'))))
+      .map(([name]) => name);
+    expect(without).toEqual([]);
+  });
+
   it('every wait loop falls back to its Await state', () => {
     expect(loopProblems(DEF, isAwait)).toEqual([]);
     expect(Object.keys(DEF.States).filter(isAwait)).toHaveLength(5);
