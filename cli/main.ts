@@ -66,15 +66,42 @@ function commandHelp(c: Command): string[] {
   return [`Usage: ${c.usage}`, '', c.summary + '.', ...(c.help.length ? ['', ...c.help] : []), '', ...COMMON_HELP];
 }
 
+/** Node's parseArgs messages, shortened to what the user did wrong. */
+function parseArgsMessage(err: Error): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  const option = /'(-[^']*)'/.exec(err.message)?.[1];
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && option) return `unknown option ${option}.`;
+  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && option) {
+    return /argument missing/.test(err.message) ? `${option.split(' ')[0]} needs a value.` : `${option.split(' ')[0]} takes no value.`;
+  }
+  return err.message;
+}
+
+function countMessage(c: Command, got: string[]): string {
+  const [min, max] = c.positionals;
+  const wanted = c.usage.split(' ').slice(2).filter((w) => /^[<[][a-z|]+[>\]]$/.test(w)).join(' ');
+  if (got.length < min) return `missing ${wanted.split(' ')[got.length] ?? 'argument'}.`;
+  return max === 0
+    ? `takes no arguments, got "${got.join(' ')}".`
+    : `takes at most ${max} argument${max === 1 ? '' : 's'} (${wanted}), got ${got.length}: "${got.join(' ')}".`;
+}
+
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
   const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h' || name === 'help') {
+  if (name === '--help' || name === '-h' || name === 'help') {
     for (const l of usage()) io.out(l);
-    return name ? 0 : 2;
+    return 0;
+  }
+  if (!name) {
+    // Wrong usage: the help goes to stderr, so `mlpipe > file` does not swallow it.
+    for (const l of usage()) io.err(l);
+    return 2;
   }
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) {
-    io.err(`mlpipe: unknown command "${name}".`);
+    const close = COMMANDS.find((c) => c.name.startsWith(name.slice(0, 3)) || name.startsWith(c.name));
+    io.err(`mlpipe: there is no command "${name}".${close ? ` Did you mean \`mlpipe ${close.name}\`?` : ''}`);
+    io.err('');
     for (const l of usage()) io.err(l);
     return 2;
   }
@@ -83,7 +110,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     try {
       parsed = parseArgs({ args: rest, options: { ...COMMON, ...command.options }, allowPositionals: true, strict: true });
     } catch (err) {
-      throw new UsageError((err as Error).message);
+      throw new UsageError(parseArgsMessage(err as Error));
     }
     const values = parsed.values as Values;
     if (values.help) {
@@ -91,9 +118,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       return 0;
     }
     const [min, max] = command.positionals;
-    if (parsed.positionals.length < min || parsed.positionals.length > max) {
-      throw new UsageError(`${command.name} takes ${min === max ? min : `${min} to ${max}`} argument${max === 1 ? '' : 's'}, got ${parsed.positionals.length}.`);
-    }
+    if (parsed.positionals.length < min || parsed.positionals.length > max) throw new UsageError(countMessage(command, parsed.positionals));
     const target = await resolveTarget({
       ...(values.local ? { local: true } : {}),
       ...(typeof values.stack === 'string' ? { stack: values.stack } : {}),

@@ -20,19 +20,33 @@ export async function resolveRun(target: Target, id: string | undefined): Promis
   return latest;
 }
 
+/** The run name is what people type; the ARN only matters when they gave one. */
+export function runNameOf(executionArn: string): string {
+  return executionArn.split(':').pop() ?? executionArn;
+}
+
+function noSuchRun(executionArn: string): CliError {
+  return new CliError(`There is no run named "${runNameOf(executionArn)}" in ${executionArn.split(':').slice(0, -1).join(':')}. \`mlpipe list\` shows the runs.`);
+}
+
 export async function describeRun(target: Target, executionArn: string): Promise<DescribeExecutionOutput> {
   try {
     return await target.sfn.send(new DescribeExecutionCommand({ executionArn }));
   } catch (err) {
-    if ((err as Error).name === 'ExecutionDoesNotExist') throw new CliError(`No run ${executionArn.split(':').pop()} (${executionArn}).`);
+    if ((err as Error).name === 'ExecutionDoesNotExist') throw noSuchRun(executionArn);
     throw err;
   }
 }
 
 export async function runHistory(target: Target, executionArn: string): Promise<HistoryEvent[]> {
   const events: HistoryEvent[] = [];
-  for await (const page of paginateGetExecutionHistory({ client: target.sfn }, { executionArn, maxResults: 1000 })) {
-    events.push(...(page.events ?? []));
+  try {
+    for await (const page of paginateGetExecutionHistory({ client: target.sfn }, { executionArn, maxResults: 1000 })) {
+      events.push(...(page.events ?? []));
+    }
+  } catch (err) {
+    if ((err as Error).name === 'ExecutionDoesNotExist') throw noSuchRun(executionArn);
+    throw err;
   }
   return events;
 }

@@ -5,7 +5,7 @@
  * kube) read their settings from the environment, so the target also sets those variables.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { z } from 'zod';
@@ -36,6 +36,8 @@ export interface Target {
   rollbackFunctionName?: string;
   /** Local mode: the default model and namespaces of the local runner. */
   modelName?: string;
+  /** Local mode: the runner's state directory (pod logs are kept under kube/pods/). */
+  stateDir?: string;
   namespaces?: { staging: string; production: string };
   sfn: SFNClient;
   /** The Step Functions console page of a run (AWS mode). */
@@ -98,6 +100,7 @@ export async function resolveTarget(opts: TargetOptions): Promise<Target> {
       bucket: local.bucket,
       approvalUrl: local.approvalUrl,
       modelName: local.modelName,
+      stateDir: dirname(file),
       namespaces: local.namespaces,
       sfn: new SFNClient({ region: local.region, endpoint: local.sfnEndpoint, credentials: { accessKeyId: LOCAL_AWS_ENV.AWS_ACCESS_KEY_ID, secretAccessKey: LOCAL_AWS_ENV.AWS_SECRET_ACCESS_KEY } }),
       consoleLink: () => undefined,

@@ -38,7 +38,7 @@ export async function handler(event: unknown): Promise<RollbackResult> {
 
   const record = await readProduction(modelName);
   const target = toVersion ?? record?.previousVersion ?? service?.metadata?.annotations?.[PREVIOUS_VERSION_ANNOTATION];
-  if (!target) throw new RollbackError(`${modelName} has no previous production version; name one with toVersion.`);
+  if (!target) throw new RollbackError(`${modelName} has no previous production version; name one with --to <version> (toVersion).`);
   if (target === fromVersion) throw new RollbackError(`${modelName} already serves version ${target}.`);
 
   const unavailable = await deploymentUnavailable(namespace, productionDeploymentName(modelName, target));

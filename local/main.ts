@@ -5,7 +5,8 @@
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startLocalPipeline, type ApprovalMode, type LocalPipeline } from './pipeline';
+import { outcomeOf } from '../functions/shared/outcome';
+import { startLocalPipeline, TRAINING_IMAGE, type ApprovalMode, type LocalPipeline, type RunOutcome } from './pipeline';
 
 const USAGE = `Usage: npm start -- [options]
 
@@ -21,8 +22,13 @@ Options:
   --state-dir <path>      where local state lives (default .mlpipe)
   -h, --help              show this help
 
-Without --auto-approve or --reject the run waits at the approval step: open the printed link, or
-run \`npm run mlpipe -- approve <run>\` in another terminal.`;
+Without --auto-approve or --reject the run waits at the approval step: open a printed link, or run
+\`npm run mlpipe -- approve <run>\` in another terminal. After a successful run, production keeps serving
+until Ctrl-C (unless --exit).
+
+Settings from docs/architecture.md are read from the environment, e.g.
+  MIN_ACCURACY=0.9 npm start                 a stricter evaluation gate
+  APPROVAL_TIMEOUT_SECONDS=120 npm start     approval links expire after 2 minutes (local default 1 hour)`;
 
 function parse(): { approval: ApprovalMode; exit: boolean; kubeconfig?: string; stateDir?: string; hyperparameters?: Record<string, unknown> } {
   let values;
@@ -71,6 +77,16 @@ function parse(): { approval: ApprovalMode; exit: boolean; kubeconfig?: string; 
 }
 
 /**
+ * Settings (docs/architecture.md) are read from the environment, as on AWS. Most reach the handlers as they
+ * are; these the local runner sets itself, so an explicit value from the environment is passed over it.
+ */
+const LOCAL_DEFAULTS_ENV = ['APPROVAL_TIMEOUT_SECONDS', 'WATCH_BUDGET_SECONDS'] as const;
+
+function settingsFromEnv(): Record<string, string> {
+  return Object.fromEntries(LOCAL_DEFAULTS_ENV.flatMap((name) => (process.env[name] ? [[name, process.env[name]]] : [])));
+}
+
+/**
  * The Lambda handlers log one JSON line per fact, as CloudWatch wants; on a terminal that drowns the
  * progress lines, so locally they go to a file (warnings and errors still show).
  */
@@ -93,18 +109,19 @@ async function main(): Promise<number> {
   const shutdown = async (code: number) => {
     if (stopping) return;
     stopping = true;
-    console.log('\nstopping every local process…');
+    console.log('\nstopping every local process this run started…');
     await pipeline?.stop();
     process.exit(code);
   };
   process.on('SIGINT', () => void shutdown(130));
   process.on('SIGTERM', () => void shutdown(143));
 
-  console.log('mlpipe local run — no AWS account, no Docker\n');
-  routeHandlerLogs(resolve(args.stateDir ?? join(__dirname, '..', '.mlpipe'), 'handlers.log'));
-  pipeline = await startLocalPipeline({ approval: args.approval, kubeconfig: args.kubeconfig, stateDir: args.stateDir });
-  console.log(`approvals ${pipeline.approvalUrl}   step functions ${pipeline.sfnEndpoint}`);
-  console.log(`logs      ${resolve(args.stateDir ?? join(__dirname, '..', '.mlpipe'))}/{handlers.log,kube/,notifications.jsonl}\n`);
+  const stateDir = resolve(args.stateDir ?? join(__dirname, '..', '.mlpipe'));
+  console.log('mlpipe local run: the whole pipeline on this machine, no AWS account, no Docker. Ctrl-C stops it.\n');
+  routeHandlerLogs(resolve(stateDir, 'handlers.log'));
+  pipeline = await startLocalPipeline({ approval: args.approval, kubeconfig: args.kubeconfig, stateDir: args.stateDir, settings: settingsFromEnv() });
+  console.log(`approvals ${pipeline.approvalUrl}`);
+  console.log(`logs      in ${stateDir}/: kube/pods/ (training and serving pods), handlers.log (task handlers), notifications.jsonl (emails)\n`);
   const outcome = await pipeline.run(args.hyperparameters ? { hyperparameters: args.hyperparameters } : {});
   const wall = ((Date.now() - started) / 1000).toFixed(1);
   if (process.env.MLPIPE_TIMINGS_FILE) {
@@ -112,32 +129,62 @@ async function main(): Promise<number> {
     const { states, wallMs, status } = outcome;
     writeFileSync(process.env.MLPIPE_TIMINGS_FILE, JSON.stringify({ status, processMs: Date.now() - started, executionMs: wallMs, stagingSeconds: pipeline.stagingSeconds, states, accuracy: outcome.output?.evaluation?.accuracy }));
   }
-  const s = outcome.output;
 
   console.log('');
-  if (outcome.status === 'SUCCEEDED' && s) {
-    console.log('run succeeded');
-    console.log(`  version          ${s.run.version}`);
-    console.log(`  accuracy         ${s.evaluation?.accuracy.toFixed(4)} (held-out set, ${s.evaluation?.samples} images, over HTTP)`);
-    console.log(`  p95 latency      ${s.evaluation?.latencyMsP95.toFixed(1)} ms per ${process.env.EVAL_BATCH_SIZE ?? 100}-image request`);
-    console.log(`  approved by      ${s.approval?.by ?? '?'}`);
-    console.log(`  production       ${s.production?.endpoint}/v1/models/${s.run.modelName}`);
-    console.log(`  wall time        ${wall} s`);
-  } else {
-    console.log(`run ${outcome.status.toLowerCase()}: ${outcome.error ?? ''}${outcome.cause ? ` — ${outcome.cause.split('\n')[0]}` : ''}`);
-    console.log(`  wall time        ${wall} s`);
-  }
+  for (const line of summary(outcome, args.approval, wall, stateDir)) console.log(line);
   const asExpected = outcome.status === 'SUCCEEDED' || (args.approval === 'reject' && outcome.error === 'ApprovalRejected');
   const code = asExpected ? 0 : 1;
   if (args.exit || outcome.status !== 'SUCCEEDED') {
     await shutdown(code);
     return code;
   }
-  console.log('\nThe production model keeps serving; try:');
-  console.log(`  curl ${s?.production?.endpoint}/v1/models/${s?.run.modelName}`);
-  console.log('  npm run mlpipe -- status      npm run mlpipe -- list      npm run mlpipe -- rollback fashion-mnist');
-  console.log('Ctrl-C stops every process this run started.');
+  const s = outcome.output!;
+  const endpoint = `${s.production?.endpoint}/v1/models/${s.run.modelName}`;
+  console.log('\nProduction keeps serving until you press Ctrl-C (that stops every process this run started). Meanwhile:');
+  console.log(`  curl ${endpoint}`);
+  console.log('  npm run mlpipe -- status                     this run, step by step');
+  console.log(`  npm run mlpipe -- run ${TRAINING_IMAGE}   another run, compared with this release`);
+  if (s.production?.previousVersion) console.log(`  npm run mlpipe -- rollback ${s.run.modelName}          back to ${s.production.previousVersion}`);
   return new Promise<number>(() => undefined); // until a signal
+}
+
+/** How the run ended, in words: what serves now, or why nothing changed and where to look. */
+function summary(outcome: RunOutcome, mode: ApprovalMode, wall: string, stateDir: string): string[] {
+  const s = outcome.output;
+  if (outcome.status === 'SUCCEEDED' && s) {
+    const e = s.evaluation;
+    return [
+      `✓ run succeeded in ${wall} s: ${s.run.modelName} ${s.run.version} serves production`,
+      ...(e
+        ? [
+            `  accuracy     ${e.accuracy.toFixed(4)} on ${e.samples.toLocaleString('en-US')} held-out images, over HTTP`,
+            `  p95 latency  ${e.latencyMsP95.toFixed(1)} ms per ${process.env.EVAL_BATCH_SIZE ?? 100}-image request`,
+          ]
+        : []),
+      `  approved by  ${s.approval?.by ?? 'unknown'}`,
+      `  replaced     ${s.production?.previousVersion ?? 'nothing (first release)'}`,
+      `  endpoint     ${s.production?.endpoint}/v1/models/${s.run.modelName}`,
+    ];
+  }
+  const last = outcome.lastState;
+  const what = last?.run ? `${last.run.modelName} ${last.run.version}` : 'the model';
+  const error = outcome.error ?? 'unknown error';
+  const { reason, rejection } = outcomeOf({ error: { Error: error, Cause: outcome.cause ?? '' } });
+  const unchanged = 'Production is unchanged; staging was cleaned up.';
+  if (error === 'ApprovalRejected') {
+    const by = rejection ? ` by ${rejection.by}${rejection.comment && mode !== 'reject' ? ` ("${rejection.comment}")` : ''}` : '';
+    return [`${mode === 'reject' ? '✓ run ended as asked (--reject)' : '✗ run ended'} after ${wall} s: ${what} was rejected${by}.`, `  ${unchanged}`];
+  }
+  const headline =
+    error === 'EvaluationGateFailed' ? `${what} did not pass the evaluation gate`
+    : error === 'ApprovalTimedOut' ? `nobody approved or rejected ${what} before the approval timeout`
+    : `${what} failed (${error})`;
+  return [
+    `✗ run ended after ${wall} s: ${headline}.`,
+    ...(reason ? reason.trim().split('\n').map((l) => `  ${l}`) : []),
+    `  ${unchanged}`,
+    `  Logs: ${stateDir}/kube/pods/ (pods) and ${stateDir}/handlers.log (task handlers).`,
+  ];
 }
 
 main().then(

@@ -132,7 +132,7 @@ export const graphCommand: Command = {
   name: 'graph',
   usage: 'mlpipe graph [run] [--format text|mermaid]',
   summary: 'Draw the state machine, with a run\'s progress when given one',
-  help: ['Marks: ✓ done, ▶ current, ✗ failed; ⟲ a transition back to an earlier state (a wait loop).', '  --format text|mermaid   (default text)'],
+  help: ['[run] is the run name (`mlpipe list` shows them) or its execution ARN.', 'Marks: ✓ done, ▶ current, ✗ failed; ⟲ a transition back to an earlier state (a wait loop).', '  --format text|mermaid   (default text)'],
   options: { format: { type: 'string' } },
   positionals: [0, 1],
   async run({ target, args, values, io }) {

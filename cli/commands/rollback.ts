@@ -1,7 +1,9 @@
 /** `mlpipe rollback <model>`: production back to the previous (or a named) version. */
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { handler as rollbackLocally } from '../../functions/rollback';
-import { CliError } from '../io';
+import { DNS1123_LABEL } from '../../functions/shared/names';
+import { readProduction } from '../../functions/shared/registry';
+import { CliError, UsageError } from '../io';
 import type { Command } from '../main';
 import { callerIdentity } from '../identity';
 
@@ -13,38 +15,62 @@ interface RollbackResult {
   switchedAt: string;
 }
 
+/** What the registry knows, so a refusal can say which versions there are to go back to. */
+async function releasedVersionsHint(modelName: string): Promise<string> {
+  const record = await readProduction(modelName).catch(() => undefined);
+  if (!record) return ` ${modelName} has no production record (models/${modelName}/production.json): has it ever been released?`;
+  const earlier = [...new Set(record.history.map((h) => h.version))].filter((v) => v !== record.version).reverse();
+  return earlier.length
+    ? ` It serves ${record.version}; versions released before: ${earlier.slice(0, 5).join(', ')}${earlier.length > 5 ? ', …' : ''} (pick one with --to <version>).`
+    : ` Only ${record.version} has ever been released, so there is nothing to roll back to.`;
+}
+
 export const rollbackCommand: Command = {
   name: 'rollback',
   usage: 'mlpipe rollback <model> [--to <version>]',
   summary: 'Switch production back to the previous version (or --to a given one)',
   help: [
+    '<model> is the model name, e.g. fashion-mnist. The switch is recorded in models/<model>/production.json.',
+    'The version switched to must still have its production Deployment running (the pipeline keeps the last few).',
     'On AWS this invokes the stack\'s rollback function; locally it runs functions/rollback.ts in this process.',
     '  --to <version>      the version to serve (default: the one before the current)',
   ],
   options: { to: { type: 'string' } },
   positionals: [1, 1],
   async run({ target, args, values, io }) {
+    const modelName = args[0]!;
+    if (!DNS1123_LABEL.test(modelName)) throw new UsageError(`"${modelName}" is not a model name: use lower-case letters, digits and "-", e.g. fashion-mnist.`);
     const by = await callerIdentity(target);
-    const event = { modelName: args[0]!, by, ...(typeof values.to === 'string' ? { toVersion: values.to } : {}) };
-    let result: RollbackResult;
+    const event = { modelName, by, ...(typeof values.to === 'string' ? { toVersion: values.to } : {}) };
+    let result: RollbackResult | undefined;
+    let failure: { name: string; message: string } | undefined;
     if (target.mode === 'local') {
       try {
         result = await rollbackLocally(event);
       } catch (err) {
-        throw new CliError(`${(err as Error).name}: ${(err as Error).message}`);
+        failure = { name: (err as Error).name, message: (err as Error).message };
       }
     } else {
-      if (!target.rollbackFunctionName) throw new CliError('The stack has no RollbackFunctionName output.');
+      if (!target.rollbackFunctionName) throw new CliError('The stack has no RollbackFunctionName output; redeploy it with this version of mlpipe.');
       const lambda = new LambdaClient({ region: target.region });
       const out = await lambda.send(new InvokeCommand({ FunctionName: target.rollbackFunctionName, Payload: Buffer.from(JSON.stringify(event)) }));
       const payload = JSON.parse(Buffer.from(out.Payload ?? new Uint8Array()).toString('utf8') || 'null') as unknown;
       if (out.FunctionError) {
         const e = payload as { errorType?: string; errorMessage?: string } | null;
-        throw new CliError(`${e?.errorType ?? out.FunctionError}: ${e?.errorMessage ?? 'rollback failed'}`);
+        failure = { name: e?.errorType ?? out.FunctionError, message: e?.errorMessage ?? 'rollback failed' };
       }
       result = payload as RollbackResult;
     }
-    io.out(`rolled back ${result.modelName}: ${result.fromVersion ?? '(none)'} → ${result.toVersion} at ${result.switchedAt}`);
+    if (failure) {
+      // A RollbackError is a refusal that explains itself; anything else keeps its name for the operator.
+      if (failure.name === 'RollbackError') {
+        throw new CliError(`cannot roll back: ${failure.message}${typeof values.to === 'string' ? '' : await releasedVersionsHint(modelName)}`);
+      }
+      throw new CliError(`${failure.name}: ${failure.message}`);
+    }
+    if (!result) throw new CliError('The rollback function returned nothing.');
+    io.out(`rolled back ${result.modelName}: production now serves ${result.toVersion} (was ${result.fromVersion ?? 'nothing'}), switched at ${result.switchedAt}`);
     if (result.endpoint) io.out(`endpoint    ${result.endpoint}`);
+    io.out(`undo        mlpipe rollback ${result.modelName} --to ${result.fromVersion ?? '<version>'}`);
   },
 };

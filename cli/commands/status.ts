@@ -6,7 +6,7 @@ export const statusCommand: Command = {
   name: 'status',
   usage: 'mlpipe status [run]',
   summary: 'Show a run: current step, elapsed time, metrics, endpoint (default: the latest run)',
-  help: ['[run] is the execution name or ARN.', 'Exits 1 when the run failed, timed out or was stopped, so scripts can wait on it.'],
+  help: ['[run] is the run name (`mlpipe list` shows them) or its execution ARN; default the latest run.', 'Exits 1 when the run failed, timed out or was stopped, so scripts can wait on it.'],
   options: {},
   positionals: [0, 1],
   async run({ target, args, io }) {
