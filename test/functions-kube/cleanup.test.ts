@@ -24,8 +24,12 @@ let env: TestEnv;
 
 beforeAll(async () => {
   env = await startTestEnv();
+  // Cleanup logs each switch-back decision as JSON; the assertions read its result instead.
+  jest.spyOn(console, 'info').mockImplementation(() => undefined);
+  jest.spyOn(console, 'warn').mockImplementation(() => undefined);
 });
 afterAll(async () => {
+  jest.restoreAllMocks();
   await env?.stop();
 });
 
