@@ -9,6 +9,7 @@
  * Parameter layout matches a tfjs `Dense` kernel ([inputs, units], row-major), so the trained weights are
  * saved as a tfjs layers model that tfjs (and the serving image) loads unchanged.
  */
+import { seededRandom } from '../../functions/shared/random';
 
 export interface MlpShape {
   inputs: number;
@@ -75,17 +76,8 @@ export function newScratch(shape: MlpShape): MlpScratch {
   };
 }
 
-/** Small deterministic PRNG (mulberry32): the same seed gives the same model on any machine. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The same seed gives the same model on any machine (one implementation, shared with EvaluateModel). */
+export { seededRandom };
 
 /** He-normal first layer (ReLU follows), Glorot-normal output layer, zero biases: the tfjs defaults' intent. */
 export function initParams(params: MlpParams, shape: MlpShape, seed: number): void {

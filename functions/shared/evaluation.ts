@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { getObjectBytes, parseS3Uri } from './clients';
 import { EvaluationError } from './errors';
 import { decodeIdx } from './idx';
+import { seededRandom } from './random';
 import type { EvaluationResult } from './types';
 
 export interface Thresholds {
@@ -53,18 +54,6 @@ export async function loadHeldOutSet(evalDataUri: string): Promise<HeldOutSet> {
   } catch (err) {
     throw new EvaluationError(`Held-out data under s3://${bucket}/${prefix} is unusable: ${(err as Error).message}`);
   }
-}
-
-/** mulberry32: a tiny seeded PRNG, so the sample is the same on every run and every machine. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**

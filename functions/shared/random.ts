@@ -1,0 +1,15 @@
+/**
+ * mulberry32: a tiny seeded PRNG, so what it draws is the same on every run and every machine.
+ * Pure and dependency-free: EvaluateModel picks its held-out sample with it, and the example trainer
+ * (examples/fashion-mnist, whose images copy this file) initialises and shuffles with it.
+ */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
