@@ -10,6 +10,7 @@ import { handler as awaitTraining } from '../../functions/await-training';
 import { handler as deployStaging } from '../../functions/deploy-staging';
 import { handler as awaitStagingRollout } from '../../functions/await-staging-rollout';
 import { handler as exposeStaging } from '../../functions/expose-staging';
+import { handler as awaitStagingEndpoint } from '../../functions/await-staging-endpoint';
 import { handler as deployProduction } from '../../functions/deploy-production';
 import { handler as awaitProductionRollout } from '../../functions/await-production-rollout';
 import { deleteObject, listObjects } from '../../functions/shared/kube';
@@ -105,6 +106,16 @@ describe('not found', () => {
     expect(Date.now() - started).toBeLessThan(3000);
   });
 
+  it('AwaitStagingEndpoint on a Service that is not there fails at once', async () => {
+    const run = await env.prepare('2026-02-01T00:11:00Z');
+    const deployed = await deployStaging({ run });
+    const started = Date.now();
+    const err = await failure(awaitStagingEndpoint({ run, staging: { ...deployed, status: 'exposed', switchedAt: new Date().toISOString() } }));
+    expect(err.name).toBe('EndpointUnavailableError');
+    expect(err.message).toContain(`Service mlpipe-staging/${run.names.stagingService} does not exist`);
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+
   it('AwaitStagingRollout fails when the Deployment is deleted during the rollout', async () => {
     const run = await env.prepare('2026-02-01T00:05:00Z', { servingImage: IMAGES.serverNeverReady });
     const deployed = await deployStaging({ run });
@@ -127,8 +138,9 @@ describe('failure reasons', () => {
     const err = await failure(awaitTrainingDone(run, submitted));
     expect(err.name).toBe('TrainingFailedError');
     expect(err.message).toMatch(/DeadlineExceeded/);
-    // Kubernetes terminates a Job's pods at the deadline, so there is no log left to show: the message says so.
-    expect(err.message).toContain('(no pod found)');
+    // Kubernetes terminates a Job's pods at the deadline, so there is no log left to show (the pod is gone
+    // before it is listed, or between listing and reading its log): the message says so either way.
+    expect(err.message).toMatch(/\(no pod found\)|\(log unavailable: .*not found\)/);
   });
 
   it('a trainer that exits 0 without metrics.json breaks the contract: TrainingFailedError naming the file', async () => {

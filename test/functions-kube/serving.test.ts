@@ -13,7 +13,7 @@ import { handler as awaitProductionRollout } from '../../functions/await-product
 import { handler as switchProductionTraffic } from '../../functions/switch-production-traffic';
 import { handler as awaitProductionEndpoint } from '../../functions/await-production-endpoint';
 import { handler as rollback } from '../../functions/rollback';
-import { listObjects, readObject } from '../../functions/shared/kube';
+import { applyObject, listObjects, readObject } from '../../functions/shared/kube';
 import { LABELS, PREVIOUS_VERSION_ANNOTATION, labelSelector, workloadLabels } from '../../functions/shared/names';
 import { getFresh, readService } from '../../functions/shared/workloads';
 import { readProduction, recordProductionRelease } from '../../functions/shared/registry';
@@ -101,7 +101,9 @@ describe('staging', () => {
     process.env.WATCH_BUDGET_SECONDS = '0.3';
     try {
       const run = await env.prepare('2026-01-03T10:03:00Z');
-      const deployed = await deployStaging({ run }); // pods not ready yet, Service never applied
+      const deployed = await deployStaging({ run }); // pods not ready yet
+      // The Service exists but no load balancer has given it an ingress (a ClusterIP Service never gets one).
+      await applyObject({ apiVersion: 'v1', kind: 'Service', metadata: { name: run.names.stagingService, namespace: 'mlpipe-staging' }, spec: { type: 'ClusterIP', selector: { app: 'none' }, ports: [{ port: 80 }] } });
       const result = await awaitStagingEndpoint({ run, staging: { ...deployed, status: 'exposed', switchedAt: new Date().toISOString() } });
       expect(result.status).toBe('pending');
       expect(result.endpoint).toBeUndefined();
