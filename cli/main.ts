@@ -66,13 +66,26 @@ function commandHelp(c: Command): string[] {
   return [`Usage: ${c.usage}`, '', c.summary + '.', ...(c.help.length ? ['', ...c.help] : []), '', ...COMMON_HELP];
 }
 
+/** Levenshtein distance, to suggest the command a typo meant. */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length]!;
+}
+
 /** Node's parseArgs messages, shortened to what the user did wrong. */
 function parseArgsMessage(err: Error): string {
   const code = (err as NodeJS.ErrnoException).code;
   const option = /'(-[^']*)'/.exec(err.message)?.[1];
   if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && option) return `unknown option ${option}.`;
   if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && option) {
-    return /argument missing/.test(err.message) ? `${option.split(' ')[0]} needs a value.` : `${option.split(' ')[0]} takes no value.`;
+    const flag = option.split(' ')[0];
+    if (/argument missing|ambiguous/.test(err.message)) return `${flag} needs a value.`;
+    if (/does not take an argument/.test(err.message)) return `${flag} takes no value.`;
   }
   return err.message;
 }
@@ -99,7 +112,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   }
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) {
-    const close = COMMANDS.find((c) => c.name.startsWith(name.slice(0, 3)) || name.startsWith(c.name));
+    const close = COMMANDS.find((c) => editDistance(c.name, name) <= 2);
     io.err(`mlpipe: there is no command "${name}".${close ? ` Did you mean \`mlpipe ${close.name}\`?` : ''}`);
     io.err('');
     for (const l of usage()) io.err(l);

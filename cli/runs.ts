@@ -26,7 +26,7 @@ export function runNameOf(executionArn: string): string {
 }
 
 function noSuchRun(executionArn: string): CliError {
-  return new CliError(`There is no run named "${runNameOf(executionArn)}" in ${executionArn.split(':').slice(0, -1).join(':')}. \`mlpipe list\` shows the runs.`);
+  return new CliError(`There is no run "${runNameOf(executionArn)}". \`mlpipe list\` shows the runs.`);
 }
 
 export async function describeRun(target: Target, executionArn: string): Promise<DescribeExecutionOutput> {

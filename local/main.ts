@@ -181,7 +181,8 @@ function summary(outcome: RunOutcome, mode: ApprovalMode, wall: string, stateDir
     : `${what} failed (${error})`;
   return [
     `✗ run ended after ${wall} s: ${headline}.`,
-    ...(reason ? reason.trim().split('\n').map((l) => `  ${l}`) : []),
+    // The timeout's cause only repeats the headline.
+    ...(reason && error !== 'ApprovalTimedOut' ? reason.trim().split('\n').map((l) => `  ${l}`) : []),
     `  ${unchanged}`,
     `  Logs: ${stateDir}/kube/pods/ (pods) and ${stateDir}/handlers.log (task handlers).`,
   ];

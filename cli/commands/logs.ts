@@ -1,15 +1,35 @@
 /** `mlpipe logs <run>`: the training pod's log, read through the Kubernetes API. */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { getKubeConfig } from '../../functions/shared/kube';
 import { CliError, UsageError } from '../io';
 import type { Command } from '../main';
 import { progressOf, resolveRun, runHistory } from '../runs';
 
+/** <stateDir>/kube/pods/<namespace>_<pod>_<uid>/<container>.<restart>.log of the Job's newest pod, last restart. */
+function keptPodLog(stateDir: string, namespace: string, job: string): string | undefined {
+  const root = join(stateDir, 'kube', 'pods');
+  if (!existsSync(root)) return undefined;
+  const dirs = readdirSync(root)
+    .filter((d) => d.startsWith(`${namespace}_${job}-`))
+    .map((d) => join(root, d))
+    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+  for (const dir of dirs) {
+    const logs = readdirSync(dir)
+      .filter((f) => f.endsWith('.log'))
+      .sort((a, b) => Number(b.split('.').at(-2)) - Number(a.split('.').at(-2)));
+    if (logs[0]) return join(dir, logs[0]);
+  }
+  return undefined;
+}
+
 export const logsCommand: Command = {
   name: 'logs',
   usage: 'mlpipe logs <run> [--tail <lines>] [--cluster <eks cluster>]',
   summary: "Print the training pod's log of a run",
   help: [
+    '<run> is the run name (`mlpipe list` shows them) or its execution ARN.',
     'Reads the pods of the run\'s training Job (label job-name=<job>) through the Kubernetes API: the',
     'local pipeline\'s API in local mode, else KUBECONFIG if set, else the EKS cluster (--cluster or CLUSTER_NAME).',
     '  --tail <lines>      only the last lines',
@@ -37,7 +57,17 @@ export const logsCommand: Command = {
       (a, b) => new Date(b.metadata?.creationTimestamp ?? 0).getTime() - new Date(a.metadata?.creationTimestamp ?? 0).getTime(),
     )[0];
     if (!newest?.metadata?.name) {
-      throw new CliError(`No pods of Job ${namespace}/${job} (not started yet, or cleaned up after the run).`);
+      // The local runner keeps every pod's log after the pod is gone; a real cluster does not.
+      const kept = target.stateDir ? keptPodLog(target.stateDir, namespace, job) : undefined;
+      if (kept) {
+        io.err(`── ${kept} (the pod was cleaned up after the run; the local runner kept its log) ──`);
+        const lines = readFileSync(kept, 'utf8').replace(/\n$/, '').split('\n');
+        for (const line of tail ? lines.slice(-tail) : lines) io.out(line);
+        return;
+      }
+      throw new CliError(
+        `No pods of Job ${namespace}/${job}: training has not started yet, or its pods were cleaned up after the run (the failure email keeps the end of a failed pod's log).`,
+      );
     }
     const log = await core.readNamespacedPodLog({ name: newest.metadata.name, namespace, ...(tail ? { tailLines: tail } : {}) });
     io.err(`── ${namespace}/${newest.metadata.name} (${newest.status?.phase ?? 'unknown'}) ──`);

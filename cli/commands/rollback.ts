@@ -15,14 +15,17 @@ interface RollbackResult {
   switchedAt: string;
 }
 
-/** What the registry knows, so a refusal can say which versions there are to go back to. */
-async function releasedVersionsHint(modelName: string): Promise<string> {
+/**
+ * A refusal in the registry's words: which versions there are to go back to. Undefined when the registry
+ * cannot tell (then the function's own message stands).
+ */
+async function refusalFromRegistry(modelName: string): Promise<string | undefined> {
   const record = await readProduction(modelName).catch(() => undefined);
-  if (!record) return ` ${modelName} has no production record (models/${modelName}/production.json): has it ever been released?`;
+  if (!record) return undefined;
   const earlier = [...new Set(record.history.map((h) => h.version))].filter((v) => v !== record.version).reverse();
   return earlier.length
-    ? ` It serves ${record.version}; versions released before: ${earlier.slice(0, 5).join(', ')}${earlier.length > 5 ? ', …' : ''} (pick one with --to <version>).`
-    : ` Only ${record.version} has ever been released, so there is nothing to roll back to.`;
+    ? `${modelName} serves ${record.version} and has no usable previous version recorded. Versions released before: ${earlier.slice(0, 5).join(', ')}${earlier.length > 5 ? ', …' : ''}; pick one with --to <version>.`
+    : `only ${record.version} of ${modelName} has ever been released, so there is no earlier version to go back to.`;
 }
 
 export const rollbackCommand: Command = {
@@ -64,7 +67,8 @@ export const rollbackCommand: Command = {
     if (failure) {
       // A RollbackError is a refusal that explains itself; anything else keeps its name for the operator.
       if (failure.name === 'RollbackError') {
-        throw new CliError(`cannot roll back: ${failure.message}${typeof values.to === 'string' ? '' : await releasedVersionsHint(modelName)}`);
+        const noPrevious = typeof values.to !== 'string' && /no previous production version/.test(failure.message);
+        throw new CliError(`cannot roll back: ${(noPrevious && (await refusalFromRegistry(modelName))) || failure.message}`);
       }
       throw new CliError(`${failure.name}: ${failure.message}`);
     }

@@ -193,7 +193,12 @@ describe('mlpipe CLI (local mode)', () => {
     expect((await cli('status')).out).toMatch(/run\s+run-a/);
     const missing = await cli('status', 'nope');
     expect(missing.code).toBe(1);
-    expect(missing.err).toMatch(/No run nope/);
+    expect(missing.err).toBe('mlpipe status: There is no run "nope". `mlpipe list` shows the runs.');
+    // Every command that takes a run says the same, not the SDK's ExecutionDoesNotExist.
+    for (const cmd of ['logs', 'graph', 'approve', 'reject']) {
+      const r = await cli(cmd, 'nope');
+      expect([cmd, r.code, r.err]).toEqual([cmd, 1, `mlpipe ${cmd}: There is no run "nope". \`mlpipe list\` shows the runs.`]);
+    }
   });
 
   it('graph draws the machine with the run\'s progress, as text and as Mermaid', async () => {
@@ -222,6 +227,7 @@ describe('mlpipe CLI (local mode)', () => {
     expect((await cli('logs', 'run-a', '--tail', '1')).out).toBe('wrote metrics.json');
   });
 
+
   it('approve resumes the run with the caller recorded; a second decision is refused', async () => {
     const r = await cli('approve', 'run-a', '--comment', 'looks good');
     expect(r).toMatchObject({ code: 0 });
@@ -229,9 +235,12 @@ describe('mlpipe CLI (local mode)', () => {
     const done = await sfn.waitForExecution(`${EXEC}:run-a`);
     expect(done.status).toBe('SUCCEEDED');
     expect(JSON.parse(done.output!).approval).toMatchObject({ decision: 'approve', by: `local:${userInfo().username}`, comment: 'looks good' });
+    expect((await cli('approve', 'run-c-missing')).code).toBe(1);
     const again = await cli('reject', 'run-a');
     expect(again.code).toBe(1);
-    expect(again.err).toMatch(/already approved/);
+    expect(again.err).toBe(
+      `mlpipe reject: Run run-a is not waiting for approval: it has ended, SUCCEEDED (it was approved by local:${userInfo().username}). \`mlpipe status run-a\` shows how.`,
+    );
     expect((await cli('status', 'run-a')).out).toMatch(/production http:\/\/127\.0\.0\.1:18501/);
   });
 
@@ -256,10 +265,47 @@ describe('mlpipe CLI (local mode)', () => {
     expect((await cli('list', '--status', 'bogus')).code).toBe(2);
   });
 
+  it('approve and reject say so when the run has ended instead of waiting for approval', async () => {
+    await cli('run', TRAINER, '--name', 'run-gate', '--hyperparameters', '{"failGate": true}');
+    expect(await sfn.waitForExecution(`${EXEC}:run-gate`)).toMatchObject({ status: 'FAILED', error: 'EvaluationGateFailed' });
+    const r = await cli('approve', 'run-gate');
+    expect(r).toMatchObject({ code: 1, err: 'mlpipe approve: Run run-gate is not waiting for approval: it has ended, FAILED. `mlpipe status run-gate` shows how.' });
+  });
+
   it('rollback runs functions/rollback.ts locally and reports why it cannot roll back', async () => {
     const r = await cli('rollback', 'fashion-mnist');
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/RollbackError: .*mlpipe-production\/fashion-mnist.*no production to roll back/);
+    expect(r.err).toBe(
+      'mlpipe rollback: cannot roll back: Service mlpipe-production/fashion-mnist does not exist or selects no version: fashion-mnist has no production to roll back.',
+    );
+    const bad = await cli('rollback', 'Fashion_MNIST');
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain('"Fashion_MNIST" is not a model name: use lower-case letters, digits and "-", e.g. fashion-mnist.');
+  });
+
+  it.each([
+    [['status', 'a', 'b'], 'mlpipe status: takes at most 1 argument ([run]), got 2: "a b".'],
+    [['list', 'extra'], 'mlpipe list: takes no arguments, got "extra".'],
+    [['logs'], 'mlpipe logs: missing <run>.'],
+    [['status', '--bogus'], 'mlpipe status: unknown option --bogus.'],
+    [['list', '--max'], 'mlpipe list: --max needs a value.'],
+  ])('wrong usage %j names the problem, shows the usage and exits 2', async (argv, message) => {
+    const r = await cli(...argv);
+    expect(r.code).toBe(2);
+    expect(r.err.split('\n')).toEqual([message, expect.stringMatching(new RegExp(`^Usage: mlpipe ${argv[0]} .*\\(mlpipe ${argv[0]} --help\\)$`))]);
+  });
+
+  it('suggests the command a typo meant; no command at all prints the usage on stderr with exit 2', async () => {
+    const typo = await cli('aprove', 'x');
+    expect(typo.code).toBe(2);
+    expect(typo.err.split('\n')[0]).toBe('mlpipe: there is no command "aprove". Did you mean `mlpipe approve`?');
+    const out: string[] = [];
+    const err: string[] = [];
+    expect(await main([], { out: (l) => out.push(l), err: (l) => err.push(l) })).toBe(2);
+    expect(out).toEqual([]);
+    expect(err.join('\n')).toContain('Usage: mlpipe <command> [options]');
+    expect(await main(['--help'], { out: (l) => out.push(l), err: () => undefined })).toBe(0);
+    expect(out.join('\n')).toContain('Usage: mlpipe <command> [options]');
   });
 
   it.each(['run', 'status', 'list', 'logs', 'approve', 'reject', 'rollback', 'graph'])('%s --help explains the command', async (name) => {
