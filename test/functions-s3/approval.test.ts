@@ -230,6 +230,87 @@ describe('approval: request, page, decision', () => {
     sfn.calls.length = 0;
   });
 
+  it('the confirmation page reads as a person needs: production next to the model, the limits, labels, expiry, the other action', async () => {
+    const r = await request('v-page');
+    const page = await fetch(r.approve);
+    const html = await page.text();
+    expect(page.status).toBe(200);
+    expect(html).toMatch(/^<!doctype html>\n<html lang="en">/);
+    expect(html).toContain('<meta name="viewport" content="width=device-width, initial-scale=1">');
+    // Columns: this model, production (with its version), the gate's limit; differences say better or worse.
+    expect(html).toMatch(/<th scope="col">In production<small>v-old<\/small><\/th><th scope="col">Required<\/th>/);
+    expect(html).toMatch(/<th scope="row">Accuracy<\/th><td>0\.9123 <span class="better">\(\+0\.0311 better\)<\/span><\/td><td>0\.8812<\/td><td>≥ 0\.8500\u00a0\*<\/td>/);
+    expect(html).toMatch(/<th scope="row">p95 latency<\/th><td>11\.5 ms <span class="worse">\(\+4\.25 ms worse\)<\/span><\/td><td>7\.25 ms<\/td><td>≤ 250 ms<\/td>/);
+    // Every field has a label; the name is required so the record says who decided.
+    expect(html).toContain('<label for="approver">');
+    expect(html).toMatch(/<input type="text" id="approver" name="approver"[^>]* required>/);
+    expect(html).toContain('<label for="comment">');
+    // The expiry in words and in UTC, with the machine-readable time alongside.
+    const record = (await getApproval(r.id))!;
+    expect(html).toContain(`<time datetime="${record.expiresAt}">`);
+    expect(html).toMatch(/expires on <time[^>]*>\d{1,2} [A-Z][a-z]{2} \d{4}, \d{2}:\d{2} UTC<\/time> \(in 60 minutes\)/);
+    // The other action is one click away, signed, and opens its own confirmation page.
+    const other = /Opened the wrong link\? <a href="([^"]+)">reject it instead<\/a>/.exec(html)?.[1];
+    expect(other).toMatch(/^\?action=reject&#38;exp=\d+&#38;sig=[0-9a-f]{64}$/);
+    const rejectPage = await fetch(new URL(other!.replace(/&#38;/g, '&'), r.approve));
+    expect(rejectPage.status).toBe(200);
+    expect(await rejectPage.text()).toContain('<button type="submit" class="reject">Reject this model</button>');
+    expect(sfn.calls).toHaveLength(0);
+  });
+
+  it('says so when nothing serves production yet, and the decided page shows who, when, from where and how to follow the run', async () => {
+    // Another model: no production.json.
+    const run = runContext({ modelName: 'shoes', version: 'v-first' });
+    const token = `token-v-first-${'y'.repeat(40)}`;
+    sfn.live.add(token);
+    const before = aws.messages().length;
+    await requestApproval({ taskToken: token, state: { run, evaluation: passedEvaluation() } });
+    const email = aws.messages()[before]!;
+    expect(email.message).toContain('(nothing serves production yet: this would be the first release)');
+    const approve = /(http:\/\/\S+action=approve\S+)/.exec(email.message)![1]!;
+    const html = await (await fetch(approve)).text();
+    expect(html).toContain('Nothing serves production yet: this would be the first release of this model.');
+    expect(html).not.toContain('In production');
+
+    const done = await post(approve, { approver: 'Ana', comment: 'first one' });
+    const doneHtml = await done.text();
+    expect(done.status).toBe(200);
+    expect(doneHtml).toMatch(/By <strong>Ana<\/strong> on <time datetime="[^"]+">[^<]+ UTC<\/time>, from IP address [0-9a-f.:]+\./);
+    expect(doneHtml).toContain('Comment: “first one”');
+    expect(doneHtml).toContain(`<code>mlpipe status ${run.executionArn.split(':').pop()}</code>`);
+    // Locally (a custom Step Functions endpoint) there is no console page to link to.
+    expect(doneHtml).not.toContain('console.aws.amazon.com');
+    sfn.calls.length = 0;
+  });
+
+  it.each([
+    ['forged', (u: string) => u.replace(/sig=[0-9a-f]/, (m) => (m.endsWith('0') ? 'sig=1' : 'sig=0')), 403, '<code>mlpipe approve &#60;run&#62;</code>'],
+    ['malformed', (u: string) => u.replace(/&sig=.*/, ''), 400, 'break long links over two lines'],
+  ])('a %s link gets a page that says nothing was decided and what to do', async (_what, tamper, status, help) => {
+    const r = await request(`v-help-${status}`);
+    const res = await fetch(tamper(r.approve));
+    const html = await res.text();
+    expect(res.status).toBe(status);
+    expect(html).toContain('<li>Nothing was decided.</li>');
+    expect(html).toContain(help);
+  });
+
+  it('an expired request says when it ran out and that production is unchanged', async () => {
+    const run = runContext({ version: 'v-short', approvalTimeoutSeconds: 1 });
+    const token = `token-v-short-${'z'.repeat(40)}`;
+    sfn.live.add(token);
+    const before = aws.messages().length;
+    await requestApproval({ taskToken: token, state: { run, evaluation: passedEvaluation() } });
+    const approve = /(http:\/\/\S+action=approve\S+)/.exec(aws.messages()[before]!.message)![1]!;
+    await new Promise((r) => setTimeout(r, 2100));
+    const res = await fetch(approve);
+    const html = await res.text();
+    expect(res.status).toBe(410);
+    expect(html).toMatch(/Nobody decided on fashion v-short before \d{1,2} [A-Z][a-z]{2} \d{4}, \d{2}:\d{2} UTC, so the run ended without releasing it\./);
+    expect(html).toContain('production is unchanged');
+    expect(sfn.calls).toHaveLength(0);
+  });
+
   it('never logs a task token', () => {
     expect(logged.length).toBeGreaterThan(0);
     expect(logged.filter((l) => l.includes('token-v'))).toEqual([]);
