@@ -22,6 +22,11 @@ export interface WorkloadSettings {
   serving: { cpu: string; memory: string; replicas: number; progressDeadlineSeconds: number };
   /** Extra Service annotations, e.g. for the AWS Load Balancer Controller (JSON object setting). */
   serviceAnnotations: Record<string, string>;
+  /**
+   * Annotations for staging Services only, applied over `serviceAnnotations` (e.g. an internal load
+   * balancer scheme, so untested models are never reachable from the internet).
+   */
+  stagingServiceAnnotations: Record<string, string>;
 }
 
 const QUANTITY = /^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$/;
@@ -68,6 +73,7 @@ export function workloadSettings(): WorkloadSettings {
       progressDeadlineSeconds: Math.min(600, rolloutTimeout),
     },
     serviceAnnotations: annotationsEnv('SERVICE_ANNOTATIONS'),
+    stagingServiceAnnotations: annotationsEnv('STAGING_SERVICE_ANNOTATIONS'),
   };
 }
 
@@ -222,7 +228,10 @@ export function servingService(target: ServiceTarget, settings: WorkloadSettings
     target.stage === 'staging'
       ? selector
       : { [LABELS.name]: target.modelName, [LABELS.managedBy]: selector[LABELS.managedBy]!, [LABELS.stage]: 'production' };
-  const annotations: Record<string, string> = { ...settings.serviceAnnotations };
+  const annotations: Record<string, string> = {
+    ...settings.serviceAnnotations,
+    ...(target.stage === 'staging' ? settings.stagingServiceAnnotations : {}),
+  };
   if (target.stage === 'production' && previousVersion) annotations[PREVIOUS_VERSION_ANNOTATION] = previousVersion;
   return {
     apiVersion: 'v1',
