@@ -100,6 +100,9 @@ const CONTEXT_SCHEMA = {
   dataPrefix: text,
   dataMarkerFile: text,
   schedule: text,
+  vpcId: text,
+  privateSubnetIds: list,
+  securityGroupIds: list,
 } satisfies { [K in keyof MlPipelineProps]-?: z.ZodType };
 
 export const CONTEXT_KEYS = Object.keys(CONTEXT_SCHEMA).map((k) => `${CONTEXT_PREFIX}${k}`);

@@ -16,7 +16,9 @@ import { Construct } from 'constructs';
 import { Approval } from './constructs/approval';
 import { Artifacts, PREFIX } from './constructs/artifacts';
 import { ClusterAccess } from './constructs/cluster-access';
+import { EndpointNetwork, INTERNAL_LOAD_BALANCER_ANNOTATIONS } from './constructs/endpoint-network';
 import { Monitoring } from './constructs/monitoring';
+import { acknowledgeApprovalEndpoint, acknowledgeScopedWildcards } from './constructs/nag-suppressions';
 import { FUNCTION_SPECS, PipelineFunctions, type Settings } from './constructs/pipeline-functions';
 import { PipelineStateMachine } from './constructs/state-machine';
 import { Triggers } from './constructs/triggers';
@@ -87,10 +89,29 @@ export interface MlPipelineProps {
   /**
    * Annotations of the LoadBalancer Services (staging and production), e.g.
    * `{ "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing" }` with the AWS Load
-   * Balancer Controller. EvaluateModel runs outside the VPC and calls the staging endpoint, so staging
-   * must be reachable from the Lambda. @default {}
+   * Balancer Controller. Without `vpcId`, EvaluateModel runs outside any VPC and calls the staging
+   * endpoint, so staging must be reachable from the internet; with it, staging Services are made
+   * internal whatever these say. @default {}
    */
   readonly serviceAnnotations?: Record<string, string>;
+  /**
+   * Keep the staging endpoint off the internet: the functions that call model endpoints over HTTP
+   * (EvaluateModel, AwaitStagingEndpoint, AwaitProductionEndpoint) run in this VPC, and staging Services
+   * get internal load balancers. Use the cluster's VPC. Requires `privateSubnetIds`.
+   * @default functions outside any VPC, staging load balancers as `serviceAnnotations` say
+   */
+  readonly vpcId?: string;
+  /**
+   * Private subnets of `vpcId` for those functions. They reach S3, EKS and the Kubernetes API from here,
+   * so the subnets need a NAT gateway or VPC endpoints (S3 gateway, `eks` interface). Requires `vpcId`.
+   */
+  readonly privateSubnetIds?: readonly string[];
+  /**
+   * Extra security groups for those functions, e.g. one your cluster's security group admits on 443
+   * (a private cluster endpoint). Their own group (egress 80, 443, DNS) is always attached. Requires `vpcId`.
+   * @default none
+   */
+  readonly securityGroupIds?: readonly string[];
   /**
    * Start a run with the latest training image when new data lands under this prefix of the artifact
    * bucket: uploading the marker file (`dataMarkerFile`) last starts it. It must lie under the training
@@ -113,8 +134,8 @@ const KUBE_QUANTITY = /^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/;
 const MAX_WATCH_BUDGET_SECONDS = 270;
 
 /** The props with every default filled in. */
-type ResolvedProps = Required<Omit<MlPipelineProps, 'clusterArn' | 'dataPrefix' | 'schedule'>> &
-  Pick<MlPipelineProps, 'clusterArn' | 'dataPrefix' | 'schedule'>;
+type OptionalProp = 'clusterArn' | 'dataPrefix' | 'schedule' | 'vpcId' | 'privateSubnetIds' | 'securityGroupIds';
+type ResolvedProps = Required<Omit<MlPipelineProps, OptionalProp>> & Pick<MlPipelineProps, OptionalProp>;
 
 export class MlPipeline extends Construct {
   readonly bucket: s3.IBucket;
@@ -178,6 +199,15 @@ export class MlPipeline extends Construct {
 
     const approval = new Approval(this, 'Approval', { artifacts, approverEmails: p.approverEmails, key });
 
+    const network =
+      p.vpcId === undefined
+        ? undefined
+        : new EndpointNetwork(this, 'EndpointNetwork', {
+            vpcId: p.vpcId,
+            privateSubnetIds: p.privateSubnetIds ?? [],
+            securityGroupIds: p.securityGroupIds,
+          });
+
     const settings: Settings = {
       ARTIFACT_BUCKET: bucketName,
       MODEL_NAME: p.modelName,
@@ -202,6 +232,8 @@ export class MlPipeline extends Construct {
       SERVING_MEMORY: p.servingMemory,
       SERVING_REPLICAS: String(p.servingReplicas),
       SERVICE_ANNOTATIONS: JSON.stringify(p.serviceAnnotations),
+      // Untested models behind an internal load balancer, reachable only from the functions in the VPC.
+      STAGING_SERVICE_ANNOTATIONS: JSON.stringify(network === undefined ? {} : INTERNAL_LOAD_BALANCER_ANNOTATIONS),
       MIN_ACCURACY: String(p.minAccuracy),
       MAX_P95_LATENCY_MS: String(p.maxP95LatencyMs),
       MAX_ERROR_RATE: String(p.maxErrorRate),
@@ -220,6 +252,7 @@ export class MlPipeline extends Construct {
       rollbackRole: cluster.rollbackRole,
       grantPublish: (grantee) => approval.topic.grantPublish(grantee),
       grantReadSecret: (grantee) => approval.secret.grantRead(grantee),
+      endpointNetwork: network,
     });
 
     const taskFunctions: Record<string, lambda.IFunction> = {};
@@ -259,6 +292,10 @@ export class MlPipeline extends Construct {
       functions: allFunctions,
       extraAlarms: [triggers.deadLetterAlarm],
     });
+
+    // Last, so every grant above is in the policies it reads.
+    acknowledgeApprovalEndpoint(approval.api, approval.secret);
+    acknowledgeScopedWildcards(this);
 
     this.bucket = artifacts.bucket;
     this.stateMachine = machine.stateMachine;
@@ -307,6 +344,9 @@ function resolveProps(props: MlPipelineProps): ResolvedProps {
     dataPrefix: props.dataPrefix,
     dataMarkerFile: props.dataMarkerFile ?? 'dataset.json',
     schedule: props.schedule,
+    vpcId: props.vpcId,
+    privateSubnetIds: props.privateSubnetIds,
+    securityGroupIds: props.securityGroupIds,
   };
 }
 
@@ -400,7 +440,39 @@ function validateProps(p: ResolvedProps): void {
       fail(`The "dataPrefix" property ("${p.dataPrefix}") must lie under the training data "${dataKey}" in the artifact bucket: a new dataset is announced where the pipeline reads it. Set dataPrefix to "${dataKey}" or point dataUri at s3://<artifact bucket>/${p.dataPrefix}.`);
     }
   }
+  validateNetwork(p, fail);
   if (p.schedule !== undefined && known(p.schedule) && !/^(rate\(.+\)|cron\(.+\)|at\(.+\))$/.test(p.schedule)) {
     fail(`The "schedule" property must be an EventBridge Scheduler expression like "rate(7 days)" or "cron(0 3 ? * MON *)"; got "${p.schedule}".`);
+  }
+}
+
+/** vpcId, privateSubnetIds and securityGroupIds: all or nothing, and ids of the right kind. */
+function validateNetwork(p: ResolvedProps, fail: (message: string) => never): void {
+  const known = (v: string) => !Token.isUnresolved(v);
+  const subnets = p.privateSubnetIds ?? [];
+  if (p.vpcId === undefined) {
+    if (subnets.length > 0) {
+      fail('The "privateSubnetIds" property needs "vpcId" too: set vpcId to the VPC those subnets belong to (the cluster\'s), or leave both out.');
+    }
+    if ((p.securityGroupIds ?? []).length > 0) {
+      fail('The "securityGroupIds" property only applies with "vpcId" and "privateSubnetIds"; set them or leave securityGroupIds out.');
+    }
+    return;
+  }
+  if (known(p.vpcId) && !/^vpc-[0-9a-f]{8,17}$/.test(p.vpcId)) {
+    fail(`The "vpcId" property must be a VPC id like vpc-0123456789abcdef0; got "${p.vpcId}".`);
+  }
+  if (subnets.length === 0) {
+    fail('The "vpcId" property needs "privateSubnetIds" too: the private subnets (ideally in two or more zones) the endpoint-calling functions run in.');
+  }
+  for (const subnet of subnets) {
+    if (known(subnet) && !/^subnet-[0-9a-f]{8,17}$/.test(subnet)) {
+      fail(`The "privateSubnetIds" property must hold subnet ids like subnet-0123456789abcdef0; "${subnet}" is not one.`);
+    }
+  }
+  for (const sg of p.securityGroupIds ?? []) {
+    if (known(sg) && !/^sg-[0-9a-f]{8,17}$/.test(sg)) {
+      fail(`The "securityGroupIds" property must hold security group ids like sg-0123456789abcdef0; "${sg}" is not one.`);
+    }
   }
 }

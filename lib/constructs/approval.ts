@@ -4,10 +4,12 @@
  * → approval-api Lambda). GET shows a confirmation page, POST decides; only the POST path can resume
  * the state machine, and only this function may send task results to it.
  */
-import { Duration } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -34,6 +36,8 @@ export class Approval extends Construct {
   readonly secret: secretsmanager.Secret;
   readonly api: apigwv2.HttpApi;
   readonly apiFunction: PipelineFunction;
+  /** The approval endpoint's access log (requests without their query strings). */
+  readonly accessLogs: logs.LogGroup;
 
   constructor(scope: Construct, id: string, props: ApprovalProps) {
     super(scope, id);
@@ -67,10 +71,32 @@ export class Approval extends Construct {
       description: 'mlpipe approval links',
       createDefaultStage: false,
     });
+    this.accessLogs = new logs.LogGroup(this, 'AccessLogs', {
+      retention: logs.RetentionDays.ONE_YEAR,
+      // Who opened or decided which approval, from where: evidence that outlives the stack.
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
     new apigwv2.HttpStage(this, 'DefaultStage', {
       httpApi: this.api,
       stageName: '$default',
       autoDeploy: true,
+      accessLogSettings: {
+        destination: new apigwv2.LogGroupLogDestination(this.accessLogs),
+        // The path, never the query string: the query holds the link's signature.
+        format: AccessLogFormat.custom(
+          JSON.stringify({
+            requestId: '$context.requestId',
+            time: '$context.requestTime',
+            ip: '$context.identity.sourceIp',
+            userAgent: '$context.identity.userAgent',
+            method: '$context.httpMethod',
+            path: '$context.path',
+            status: '$context.status',
+            responseLength: '$context.responseLength',
+            integrationError: '$context.integrationErrorMessage',
+          }),
+        ),
+      },
       // Approvals are clicked by people: a low limit costs nobody anything and caps abuse of the endpoint.
       throttle: { rateLimit: props.throttleRateLimit ?? 5, burstLimit: props.throttleBurstLimit ?? 10 },
     });

@@ -1,7 +1,7 @@
 /**
  * The artifact bucket (DESIGN decision 11): models, datasets, the model registry and approval records in
  * one versioned, encrypted, TLS-only, private bucket, plus the prefix-scoped grants every role uses —
- * nothing in mlpipe gets `bucket/*`.
+ * nothing in mlpipe gets `bucket/*`. Its server access logs go to a second private bucket.
  */
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -17,6 +17,8 @@ export interface ArtifactsProps {
   readonly noncurrentVersionExpiration?: Duration;
   /** How long approval records are kept. @default 30 days */
   readonly approvalRecordExpiration?: Duration;
+  /** How long the bucket's server access logs are kept. @default 365 days */
+  readonly accessLogExpiration?: Duration;
 }
 
 /** S3 prefixes of the layout in docs/architecture.md. */
@@ -28,12 +30,27 @@ export const PREFIX = {
 
 export class Artifacts extends Construct {
   readonly bucket: s3.Bucket;
+  /** Server access logs of `bucket`: who read or wrote which model, dataset or approval record. */
+  readonly accessLogBucket: s3.Bucket;
   private readonly modelName: string;
 
   constructor(scope: Construct, id: string, props: ArtifactsProps) {
     super(scope, id);
     this.modelName = props.modelName;
+    // Grant log delivery through a bucket policy (what new CDK apps do) instead of the legacy ACL, which
+    // the access-log bucket could not take with ACLs disabled. Set here so it holds whatever the app's flags.
+    this.node.setContext('@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy', true);
+    this.accessLogBucket = new s3.Bucket(this, 'AccessLogBucket', {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      removalPolicy: RemovalPolicy.RETAIN,
+      lifecycleRules: [{ id: 'expire-access-logs', expiration: props.accessLogExpiration ?? Duration.days(365) }],
+    });
     this.bucket = new s3.Bucket(this, 'Bucket', {
+      serverAccessLogsBucket: this.accessLogBucket,
+      serverAccessLogsPrefix: 'artifacts/',
       versioned: true,
       encryption: s3.BucketEncryption.S3_MANAGED,
       enforceSSL: true,

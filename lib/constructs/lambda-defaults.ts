@@ -8,14 +8,18 @@ import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import type * as iam from 'aws-cdk-lib/aws-iam';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 
 /** Repository root: entries are resolved against it, whatever the caller's working directory. */
 export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
 
-/** Node 22 is what the code, the tests and the local mode run on (DESIGN decision 2). */
-export const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_22_X;
+/**
+ * The latest Lambda Node.js runtime (DESIGN decision 2 allows 22 or 24). The bundles still target Node 22,
+ * what the tests and the local mode run on, so the shipped code uses nothing Node 22 lacks.
+ */
+export const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_24_X;
 export const ESBUILD_TARGET = 'node22';
 
 /**
@@ -65,9 +69,24 @@ export interface PipelineFunctionProps {
   /** @default one month */
   readonly logRetention?: logs.RetentionDays;
   readonly description?: string;
+  /** Run in these subnets of a VPC. @default outside any VPC */
+  readonly network?: FunctionNetwork;
 }
 
-/** A NodejsFunction with mlpipe's defaults and its own log group. */
+/** Where a function runs inside a VPC (see endpoint-network.ts). */
+export interface FunctionNetwork {
+  readonly vpc: ec2.IVpc;
+  readonly subnets: readonly ec2.ISubnet[];
+  readonly securityGroups: readonly ec2.ISecurityGroup[];
+  /** Lets the function's role attach it to the subnets (Lambda checks this when the function is created). */
+  grantNetworkInterfaces(grantee: iam.IGrantable): void;
+}
+
+/**
+ * A NodejsFunction with mlpipe's defaults and its own log group. Without a given role it gets a role of
+ * its own that may write to that log group only: the AWSLambdaBasicExecutionRole CDK would attach lets
+ * a function create log groups and write to any of them.
+ */
 export class PipelineFunction extends nodejs.NodejsFunction {
   readonly logGroupRef: logs.LogGroup;
 
@@ -77,6 +96,12 @@ export class PipelineFunction extends nodejs.NodejsFunction {
       // Logs of a deleted stack are still evidence of what the pipeline did.
       removalPolicy: RemovalPolicy.RETAIN,
     });
+    const role = props.role ?? new iam.Role(scope, `${id}ServiceRole`, {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: props.description,
+    });
+    logGroup.grantWrite(role);
+    props.network?.grantNetworkInterfaces(role);
     super(scope, id, {
       entry: path.join(PROJECT_ROOT, props.entry),
       handler: 'handler',
@@ -91,8 +116,15 @@ export class PipelineFunction extends nodejs.NodejsFunction {
       applicationLogLevelV2: lambda.ApplicationLogLevel.INFO,
       systemLogLevelV2: lambda.SystemLogLevel.WARN,
       logGroup,
-      role: props.role,
+      role,
       description: props.description,
+      ...(props.network === undefined
+        ? {}
+        : {
+            vpc: props.network.vpc,
+            vpcSubnets: { subnets: [...props.network.subnets] },
+            securityGroups: [...props.network.securityGroups],
+          }),
       environment: { NODE_OPTIONS: '--enable-source-maps', ...props.environment },
       bundling: BUNDLING,
     });

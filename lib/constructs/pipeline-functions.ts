@@ -8,7 +8,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { Artifacts, PREFIX } from './artifacts';
-import { PipelineFunction } from './lambda-defaults';
+import { PipelineFunction, type FunctionNetwork } from './lambda-defaults';
 
 /** Names of the settings (Lambda environment variables) in docs/architecture.md. */
 export type SettingName =
@@ -34,6 +34,7 @@ export type SettingName =
   | 'SERVING_MEMORY'
   | 'SERVING_REPLICAS'
   | 'SERVICE_ANNOTATIONS'
+  | 'STAGING_SERVICE_ANNOTATIONS'
   | 'MIN_ACCURACY'
   | 'MAX_P95_LATENCY_MS'
   | 'MAX_ERROR_RATE'
@@ -60,6 +61,8 @@ export interface FunctionSpec {
   readonly settings: readonly SettingName[];
   readonly access: Access;
   readonly description: string;
+  /** It calls model endpoints over HTTP, so it runs in the endpoint network when there is one. */
+  readonly callsModelEndpoints?: boolean;
 }
 
 // The Kubernetes tasks find S3 objects through URIs in the state (run.modelUri), not the bucket setting.
@@ -100,16 +103,17 @@ export const FUNCTION_SPECS: readonly FunctionSpec[] = [
   {
     id: 'ExposeStaging', placeholder: 'ExposeStagingFunctionArn', entry: 'functions/expose-staging.ts',
     timeout: Duration.seconds(90), access: 'kubernetes', description: 'Apply the staging LoadBalancer Service',
-    settings: [...KUBE, 'SERVICE_ANNOTATIONS'],
+    settings: [...KUBE, 'SERVICE_ANNOTATIONS', 'STAGING_SERVICE_ANNOTATIONS'],
   },
   {
     id: 'AwaitStagingEndpoint', placeholder: 'AwaitStagingEndpointFunctionArn', entry: 'functions/await-staging-endpoint.ts',
     timeout: Duration.seconds(300), access: 'kubernetes', description: 'Wait for the staging endpoint to serve the model',
+    callsModelEndpoints: true,
     settings: [...KUBE, 'WATCH_BUDGET_SECONDS', 'ENDPOINT_TIMEOUT_SECONDS'],
   },
   {
     id: 'EvaluateModel', placeholder: 'EvaluateModelFunctionArn', entry: 'functions/evaluate-model.ts',
-    timeout: Duration.seconds(870), memorySize: 1024, access: 'evaluate',
+    timeout: Duration.seconds(870), memorySize: 1024, access: 'evaluate', callsModelEndpoints: true,
     description: 'Evaluate the staging model on held-out data against the gate',
     settings: ['ARTIFACT_BUCKET', 'MIN_ACCURACY', 'MAX_P95_LATENCY_MS', 'MAX_ERROR_RATE', 'MAX_ACCURACY_DROP', 'EVAL_SAMPLES', 'EVAL_BATCH_SIZE'],
   },
@@ -135,6 +139,7 @@ export const FUNCTION_SPECS: readonly FunctionSpec[] = [
   {
     id: 'AwaitProductionEndpoint', placeholder: 'AwaitProductionEndpointFunctionArn', entry: 'functions/await-production-endpoint.ts',
     timeout: Duration.seconds(300), access: 'kubernetes', description: 'Wait for production to serve the new version',
+    callsModelEndpoints: true,
     settings: [...KUBE, 'WATCH_BUDGET_SECONDS', 'ENDPOINT_TIMEOUT_SECONDS'],
   },
   {
@@ -175,6 +180,8 @@ export interface PipelineFunctionsProps {
   readonly grantPublish: (grantee: iam.IGrantable) => void;
   /** Granted secretsmanager:GetSecretValue to request-approval. */
   readonly grantReadSecret: (grantee: iam.IGrantable) => void;
+  /** Where the functions that call model endpoints run. @default outside any VPC */
+  readonly endpointNetwork?: FunctionNetwork;
 }
 
 export class PipelineFunctions extends Construct {
@@ -201,11 +208,8 @@ export class PipelineFunctions extends Construct {
         environment,
         description: `mlpipe: ${spec.description}`,
         role: givenRole,
+        network: spec.callsModelEndpoints === true ? props.endpointNetwork : undefined,
       });
-      if (givenRole) {
-        // A given role gets no AWSLambdaBasicExecutionRole: write access to each function's own log group only.
-        fn.logGroupRef.grantWrite(givenRole);
-      }
       this.grantAccess(spec.access, fn, props);
       this.functions[spec.id] = fn;
     }

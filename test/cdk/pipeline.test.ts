@@ -62,7 +62,7 @@ describe('artifact bucket', () => {
 });
 
 describe('Lambda functions', () => {
-  it('every function: Node 22, arm64, active tracing, JSON logs to its own retained log group, explicit timeout', () => {
+  it('every function: Node 24 runtime, arm64, active tracing, JSON logs to its own retained log group, explicit timeout', () => {
     const { template } = synthStack();
     const functions = resourcesOf(template, 'AWS::Lambda::Function');
     // 16 task/rollback functions + approval-api + start-pipeline
@@ -70,7 +70,7 @@ describe('Lambda functions', () => {
     for (const [id, fn] of Object.entries(functions)) {
       expect({ id, ...fn.Properties }).toMatchObject({
         id,
-        Runtime: 'nodejs22.x',
+        Runtime: 'nodejs24.x',
         Architectures: ['arm64'],
         TracingConfig: { Mode: 'Active' },
         LoggingConfig: { LogFormat: 'JSON', LogGroup: { Ref: expect.stringContaining('Logs') } },
