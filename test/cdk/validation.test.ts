@@ -37,6 +37,12 @@ describe('MlPipeline props validation', () => {
     ['zero replicas', { servingReplicas: 0 }, /"servingReplicas" property must be a whole number of at least 1/],
     ['data prefix outside datasets/', { dataPrefix: 'uploads/' }, /"dataPrefix" property must be a key prefix under "datasets\/"/],
     ['data prefix beside the training data', { dataPrefix: 'datasets/fashion-mnist/v2/' }, /"dataPrefix" property \("datasets\/fashion-mnist\/v2\/"\) must lie under the training data "datasets\/fashion-mnist\/v1\/"/],
+    ['subnets without a VPC', { privateSubnetIds: ['subnet-0123456789abcdef0'] }, /"privateSubnetIds" property needs "vpcId" too/],
+    ['a VPC without subnets', { vpcId: 'vpc-0123456789abcdef0' }, /"vpcId" property needs "privateSubnetIds" too/],
+    ['security groups without a VPC', { securityGroupIds: ['sg-0123456789abcdef0'] }, /"securityGroupIds" property only applies with "vpcId"/],
+    ['a VPC name instead of its id', { vpcId: 'main-vpc', privateSubnetIds: ['subnet-0123456789abcdef0'] }, /"vpcId" property must be a VPC id like vpc-0123456789abcdef0; got "main-vpc"/],
+    ['a subnet name instead of its id', { vpcId: 'vpc-0123456789abcdef0', privateSubnetIds: ['private-a'] }, /"privateSubnetIds" property must hold subnet ids like subnet-0123456789abcdef0; "private-a"/],
+    ['a security group name', { vpcId: 'vpc-0123456789abcdef0', privateSubnetIds: ['subnet-0123456789abcdef0'], securityGroupIds: ['cluster'] }, /"securityGroupIds" property must hold security group ids/],
     ['schedule in crontab syntax', { schedule: '0 3 * * 1' }, /"schedule" property must be an EventBridge Scheduler expression/],
   ])('rejects %s', (_name, props, message) => {
     expect(() => construct(props)).toThrow(message);
