@@ -5,6 +5,7 @@
  * validates its props up front, with messages that say how to fix them.
  */
 import { ArnFormat, Aws, Duration, Stack, Token } from 'aws-cdk-lib';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -150,6 +151,8 @@ export class MlPipeline extends Construct {
   readonly kubernetesRole: iam.IRole;
   /** Every Lambda, by name. */
   readonly functions: Readonly<Record<string, lambda.IFunction>>;
+  /** With `vpcId`: the security group of the endpoint-calling functions (admit it where they must connect). */
+  readonly endpointSecurityGroup?: ec2.ISecurityGroup;
 
   constructor(scope: Construct, id: string, props: MlPipelineProps) {
     super(scope, id);
@@ -306,6 +309,7 @@ export class MlPipeline extends Construct {
     this.rollbackFunction = fns.get('Rollback');
     this.kubernetesRole = cluster.kubernetesRole;
     this.functions = allFunctions;
+    this.endpointSecurityGroup = network?.securityGroup;
   }
 }
 

@@ -30,6 +30,12 @@ export class MlPipeStack extends Stack {
       QueueUrl: [this.pipeline.queue.queueUrl, 'Trigger queue (ECR pushes, data, schedule) of the starter'],
       ClusterName: [pipelineProps.clusterName, 'The EKS cluster the pipeline drives (`mlpipe logs` reads pods there)'],
     };
+    if (this.pipeline.endpointSecurityGroup !== undefined) {
+      outputs.EndpointSecurityGroupId = [
+        this.pipeline.endpointSecurityGroup.securityGroupId,
+        'Security group of the functions that call model endpoints (vpcId): admit it on 443 to a private cluster endpoint',
+      ];
+    }
     for (const [name, [value, description]] of Object.entries(outputs)) {
       new CfnOutput(this, name, { value, description });
     }
