@@ -5,7 +5,7 @@
  * lets them out only on HTTP (the LoadBalancer Services listen on 80), HTTPS (the Kubernetes API, AWS
  * APIs) and DNS. The staging Services get internal load balancers (`INTERNAL_LOAD_BALANCER_ANNOTATIONS`).
  */
-import { Fn } from 'aws-cdk-lib';
+import { Annotations, Fn } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
@@ -41,7 +41,12 @@ export class EndpointNetwork extends Construct implements FunctionNetwork {
     // The subnets come by id below, not through the VPC, so its zones are never read; the attribute is
     // required, and a literal list would cost a lookup or a guess.
     this.vpc = ec2.Vpc.fromVpcAttributes(this, 'Vpc', { vpcId: props.vpcId, availabilityZones: Fn.getAzs() });
-    this.subnets = props.privateSubnetIds.map((subnetId, i) => ec2.Subnet.fromSubnetId(this, `Subnet${i}`, subnetId));
+    Annotations.of(this.vpc).acknowledgeWarning('@aws-cdk/aws-ec2:vpcAttributeIsListTokenavailabilityZones', 'The VPC\'s own subnet lists are never used: the functions get their subnets by id.');
+    this.subnets = props.privateSubnetIds.map((subnetId, i) => {
+      const subnet = ec2.Subnet.fromSubnetId(this, `Subnet${i}`, subnetId);
+      Annotations.of(subnet).acknowledgeWarning('@aws-cdk/aws-ec2:noSubnetRouteTableId', 'Lambda needs only the subnet id; its route table is never read.');
+      return subnet;
+    });
 
     this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
       vpc: this.vpc,

@@ -3,7 +3,7 @@
  * call model endpoints over HTTP run in the VPC, behind their own security group with egress on HTTP,
  * HTTPS and DNS only, and ExposeStaging gets the internal load balancer annotations.
  */
-import { Match } from 'aws-cdk-lib/assertions';
+import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { logicalId, resourcesOf, synthStack } from './helpers';
 
 const VPC = 'vpc-0123456789abcdef0';
@@ -77,6 +77,11 @@ describe('staging kept private', () => {
       .filter(([, fn]) => fn.Properties?.Environment?.Variables.STAGING_SERVICE_ANNOTATIONS !== undefined)
       .map(([id]) => id);
     expect(withSetting).toEqual([logicalId(template, 'AWS::Lambda::Function', 'FunctionsExposeStaging')]);
+  });
+
+  it('imports the VPC and subnets by id without synth warnings (no lookups)', () => {
+    const { stack } = synthStack({ props: { vpcId: VPC, privateSubnetIds: SUBNETS } });
+    expect(Annotations.fromStack(stack).findWarning('*', Match.anyValue()).map((m) => m.id)).toEqual([]);
   });
 
   it('reads the network from context, lists as comma-separated strings', () => {
