@@ -29,7 +29,7 @@ afterAll(async () => {
 });
 
 const annotationsOf = async (namespace: string, name: string) =>
-  (await readObject<V1Service>({ apiVersion: 'v1', kind: 'Service', namespace, name }))?.metadata?.annotations;
+  (await readObject<V1Service>({ kind: 'Service', namespace, name }))?.metadata?.annotations;
 
 describe('staging-only Service annotations', () => {
   it('ExposeStaging applies them over SERVICE_ANNOTATIONS', async () => {
