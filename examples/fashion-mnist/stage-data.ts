@@ -11,7 +11,7 @@
  * (MLPIPE_CACHE_DIR, default <repo>/.mlpipe/cache). Staging is idempotent: if the four files are already in
  * S3 with the right sizes (and dataset.json is there) it does nothing unless `force`.
  *
- * CLI: node --import tsx examples/fashion-mnist/stage-data.ts --bucket <bucket> [--prefix <p/>] [--force]
+ * CLI: npm run stage-data -- --bucket <bucket> [--prefix <p/>] [--force]
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -244,7 +244,10 @@ function parseCliArgs(argv: string[]): { bucket: string; prefix?: string; force:
 }
 
 if (require.main === module) {
-  stageFashionMnist(parseCliArgs(process.argv.slice(2))).then(
+  // Bad arguments are reported like a failed upload: one line, no stack trace.
+  Promise.resolve()
+    .then(() => stageFashionMnist(parseCliArgs(process.argv.slice(2))))
+    .then(
     (result) => {
       process.stdout.write(
         `${result.skipped ? 'already staged' : 'staged'} ${result.uri} in ${result.seconds.toFixed(2)} s\n`,
