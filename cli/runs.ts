@@ -107,8 +107,3 @@ export function duration(ms: number): string {
   if (m < 60) return `${m}m${String(s % 60).padStart(2, '0')}s`;
   return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }
-
-/** The run's input parsed, or undefined. */
-export function runInput(d: DescribeExecutionOutput): Record<string, unknown> | undefined {
-  return parse(d.input) as Record<string, unknown> | undefined;
-}

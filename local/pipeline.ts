@@ -65,12 +65,10 @@ export interface RunOutcome {
 }
 
 export interface LocalPipeline {
-  sfn: LocalStepFunctions;
   bucket: string;
-  env: Record<string, string>;
   kubeconfigPath: string;
   approvalUrl: string;
-  sfnEndpoint: string;
+  /** How long staging the data set took in this start (0 when it was already staged). */
   stagingSeconds: number;
   notificationsFile: string;
   /** Starts one run and resolves when it ends. */
@@ -185,8 +183,7 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
     stoppers.push(() => sfnEndpoint.stop());
 
     // The approval handler reads its settings at load: the environment must be complete first.
-    const approvalEnv = { AWS_ENDPOINT_URL_SFN: sfnEndpoint.endpoint };
-    Object.assign(process.env, settings, approvalEnv);
+    Object.assign(process.env, settings, { AWS_ENDPOINT_URL_SFN: sfnEndpoint.endpoint });
     resetClients();
     const approvalHandler: HttpApiHandler = async (event) => ((await loadHandler('approval-api')) as unknown as HttpApiHandler)(event);
     const approval = await startApprovalServer(approvalHandler, { port: opts.approvalPort ?? 8787 }).catch(() =>
@@ -194,7 +191,6 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
     );
     stoppers.push(() => approval.stop());
     process.env.APPROVAL_BASE_URL = approval.url;
-    const env = { ...LOCAL_AWS_ENV, ...settings, ...approvalEnv, AWS_ENDPOINT_URL_S3: s3.endpoint, APPROVAL_BASE_URL: approval.url };
 
     if (!opts.kubeconfig) {
       // The local cluster starts empty but the S3 registry survives: serve what production.json names, so
@@ -299,12 +295,9 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
     };
 
     return {
-      sfn,
       bucket: LOCAL_BUCKET,
-      env,
       kubeconfigPath,
       approvalUrl: approval.url,
-      sfnEndpoint: sfnEndpoint.endpoint,
       stagingSeconds: staging.skipped ? 0 : staging.seconds,
       notificationsFile,
       run,

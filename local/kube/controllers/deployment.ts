@@ -10,7 +10,7 @@ import { canonical } from '../canonical';
 import { typeOf, type Deployment, type Pod, type PodTemplate, type ReplicaSet } from '../resources';
 import { getCondition, setCondition } from './conditions';
 import { WakeUps } from './wake-ups';
-import { controllerRef, isControlledBy, isPodFinished, isPodReady } from './owned';
+import { controllerRef, createControlledPod, deletePod, isControlledBy, isPodFinished, isPodReady } from './owned';
 
 const REVISION = 'deployment.kubernetes.io/revision';
 const SAFE_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
@@ -238,11 +238,11 @@ export class DeploymentController {
     const pods = (this.api.store.list('pods', ns) as Pod[]).filter((p) => isControlledBy(p, rs));
     const active = pods.filter((p) => !p.metadata.deletionTimestamp && !isPodFinished(p));
     // Finished pods of a ReplicaSet are replaced (and removed, as the real controller does).
-    for (const p of pods.filter((x) => isPodFinished(x) && !x.metadata.deletionTimestamp)) this.deletePod(p);
+    for (const p of pods.filter((x) => isPodFinished(x) && !x.metadata.deletionTimestamp)) deletePod(this.api, p);
     const desired = rs.spec.replicas ?? 1;
     if (active.length < desired) {
       for (let i = active.length; i < desired; i++) {
-        const pod = this.createPod(rs);
+        const pod = createControlledPod(this.api, rs, rs.spec.template);
         if (pod) active.push(pod);
       }
     } else if (active.length > desired) {
@@ -250,7 +250,7 @@ export class DeploymentController {
       const victims = [...active]
         .sort((a, b) => Number(isPodReady(a)) - Number(isPodReady(b)) || b.metadata.creationTimestamp.localeCompare(a.metadata.creationTimestamp))
         .slice(0, active.length - desired);
-      for (const p of victims) this.deletePod(p);
+      for (const p of victims) deletePod(this.api, p);
       const gone = new Set(victims.map((v) => v.metadata.uid));
       for (let i = active.length - 1; i >= 0; i--) if (gone.has(active[i]!.metadata.uid)) active.splice(i, 1);
     }
@@ -269,36 +269,6 @@ export class DeploymentController {
       this.api.update(typeOf('replicasets'), ns, rs.metadata.name, { ...rs, status }, { subresource: 'status', fieldManager: 'kube-controller-manager' });
     } catch {
       // deleted meanwhile
-    }
-  }
-
-  private createPod(rs: ReplicaSet): Pod | undefined {
-    const template = rs.spec.template;
-    try {
-      return this.api.create(
-        typeOf('pods'),
-        rs.metadata.namespace,
-        {
-          metadata: {
-            generateName: `${rs.metadata.name}-`,
-            labels: template.metadata?.labels ?? {},
-            ...(template.metadata?.annotations ? { annotations: template.metadata.annotations } : {}),
-            ownerReferences: [controllerRef(rs)],
-          },
-          spec: structuredClone(template.spec),
-        },
-        { fieldManager: 'kube-controller-manager' },
-      ) as Pod;
-    } catch {
-      return undefined; // e.g. missing ServiceAccount: retried on the next change
-    }
-  }
-
-  private deletePod(p: Pod): void {
-    try {
-      this.api.delete(typeOf('pods'), p.metadata.namespace, p.metadata.name);
-    } catch {
-      // already gone
     }
   }
 

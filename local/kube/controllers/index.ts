@@ -18,7 +18,7 @@ export class ControllerManager {
   private readonly unsubscribe: () => void;
 
   constructor(
-    private readonly api: KubeApi,
+    api: KubeApi,
     kubeletOptions: Omit<KubeletOptions, 'kick'>,
   ) {
     const kick = () => this.kick();

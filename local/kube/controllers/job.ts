@@ -10,7 +10,7 @@ import { typeOf, type Condition, type Job, type Pod } from '../resources';
 import { canonical } from '../canonical';
 import { getCondition, setCondition } from './conditions';
 import { WakeUps } from './wake-ups';
-import { controllerRef, isControlledBy, isPodReady } from './owned';
+import { createControlledPod, deletePod, isControlledBy, isPodReady } from './owned';
 
 /** Back-off before re-creating a failed Job's pod: 250 ms doubling to 5 s (the real one: 10 s to 6 min). */
 const RETRY_START_MS = 250;
@@ -89,13 +89,13 @@ export class JobController {
         failure = { reason: 'DeadlineExceeded', message: 'Job was active longer than specified deadline' };
       }
       if (failure) {
-        this.deletePods(active);
+        for (const p of active) deletePod(this.api, p);
         active = [];
         let c: Condition[] = setCondition(next.conditions, 'FailureTarget', 'True', failure.reason, failure.message, { probeTime: true });
         c = setCondition(c, 'Failed', 'True', failure.reason, failure.message, { probeTime: true });
         next = { ...next, conditions: c };
       } else if (succeeded >= completions) {
-        this.deletePods(active);
+        for (const p of active) deletePod(this.api, p);
         active = [];
         const message = 'Reached expected number of succeeded pods';
         let c = setCondition(next.conditions, 'SuccessCriteriaMet', 'True', 'CompletionsReached', message, { probeTime: true });
@@ -108,7 +108,7 @@ export class JobController {
         if (want > 0 && !job.spec.suspend) {
           if (Date.now() < mem.nextCreateAt) this.wakeUps.at(`${uid}/retry`, mem.nextCreateAt - Date.now());
           else for (let i = 0; i < want; i++) {
-            const pod = this.createPod(job);
+            const pod = createControlledPod(this.api, job, job.spec.template, { 'batch.kubernetes.io/job-tracking': '' });
             if (pod) active.push(pod);
           }
         }
@@ -136,39 +136,6 @@ export class JobController {
       this.api.update(typeOf('jobs'), ns, job.metadata.name, { ...job, status: next }, { subresource: 'status', fieldManager: 'kube-controller-manager' });
     } catch {
       // deleted meanwhile
-    }
-  }
-
-  private createPod(job: Job): Pod | undefined {
-    const template = job.spec.template;
-    try {
-      return this.api.create(
-        typeOf('pods'),
-        job.metadata.namespace,
-        {
-          metadata: {
-            generateName: `${job.metadata.name}-`,
-            labels: template.metadata?.labels ?? {},
-            annotations: { ...template.metadata?.annotations, 'batch.kubernetes.io/job-tracking': '' },
-            ownerReferences: [controllerRef(job)],
-          },
-          spec: structuredClone(template.spec),
-        },
-        { fieldManager: 'kube-controller-manager' },
-      ) as Pod;
-    } catch {
-      // e.g. the ServiceAccount does not exist yet: retried when anything changes, as the real one retries
-      return undefined;
-    }
-  }
-
-  private deletePods(pods: Pod[]): void {
-    for (const p of pods) {
-      try {
-        this.api.delete(typeOf('pods'), p.metadata.namespace, p.metadata.name);
-      } catch {
-        // already gone
-      }
     }
   }
 
