@@ -4,9 +4,6 @@
  * previous version meanwhile. Past ROLLOUT_TIMEOUT_SECONDS → PhaseTimeoutError. A Deployment that is gone
  * fails at once rather than waiting out the rollout deadline.
  */
-import type { V1Deployment } from '@kubernetes/client-node';
-import { RolloutFailedError } from './shared/errors';
-import { readObject } from './shared/kube';
 import { workloadLabels } from './shared/names';
 import { StageSchema, parseInput, stateWith } from './shared/state';
 import type { PipelineState, StageResult } from './shared/types';
@@ -16,8 +13,5 @@ const Input = stateWith({ production: StageSchema });
 
 export async function handler(event: PipelineState): Promise<StageResult> {
   const { run, production } = parseInput(Input, event, 'AwaitProductionRollout input');
-  if (!(await readObject<V1Deployment>({ kind: 'Deployment', namespace: production.namespace, name: production.deploymentName }))) {
-    throw new RolloutFailedError(`Deployment ${production.namespace}/${production.deploymentName} does not exist (deleted before its rollout finished).`);
-  }
   return awaitRollout(production, workloadLabels(run.modelName, run.version, 'production'));
 }

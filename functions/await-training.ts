@@ -5,15 +5,15 @@
  * with the reason and the failed pod's log tail. Budget spent → `pending` (the state machine loops);
  * past TRAINING_TIMEOUT_SECONDS → PhaseTimeoutError.
  */
-import type { V1Job, V1Pod } from '@kubernetes/client-node';
+import type { V1Job } from '@kubernetes/client-node';
 import { getJson, parseS3Uri } from './shared/clients';
 import { TrainingFailedError } from './shared/errors';
-import { collectionPath, firstOf, podLogTail, readObject, watchUntil } from './shared/kube';
-import { labelSelector, workloadLabels } from './shared/names';
+import { readObject } from './shared/kube';
+import { workloadLabels } from './shared/names';
 import { planWait } from './shared/phase';
 import { TrainingSchema, parseInput, stateWith } from './shared/state';
 import type { PipelineState, RunContext, TrainingResult } from './shared/types';
-import { describePodProblem, formatTail, jobOutcome, latestFailedPod, podProblem, type JobOutcome } from './shared/workloads';
+import { describeFailure, describePodProblem, jobOutcome, watchWorkload, type JobOutcome } from './shared/workloads';
 
 const Input = stateWith({ training: TrainingSchema });
 
@@ -25,21 +25,7 @@ export async function handler(event: PipelineState): Promise<TrainingResult> {
     throw new TrainingFailedError(`${what} does not exist (deleted, or expired by ttlSecondsAfterFinished).`);
   }
   const podLabels = workloadLabels(run.modelName, run.version, 'training');
-  const outcome = await firstOf<JobOutcome>([
-    (signal) =>
-      watchUntil<V1Job, JobOutcome>(collectionPath('Job', training.namespace), { fieldSelector: `metadata.name=${training.jobName}` }, jobOutcome, plan.budgetMs, signal),
-    (signal) =>
-      watchUntil<V1Pod, JobOutcome>(
-        collectionPath('Pod', training.namespace),
-        { labelSelector: labelSelector(podLabels) },
-        (pod) => {
-          const problem = podProblem(pod);
-          return problem ? { kind: 'pod', problem } : undefined;
-        },
-        plan.budgetMs,
-        signal,
-      ),
-  ]);
+  const outcome = await watchWorkload<V1Job, JobOutcome>('Job', training.namespace, training.jobName, jobOutcome, podLabels, plan.budgetMs);
   if (!outcome) {
     planWait('training', training.submittedAt, what); // throws PhaseTimeoutError once the phase is over
     return { ...training, status: 'pending' };
@@ -48,10 +34,7 @@ export async function handler(event: PipelineState): Promise<TrainingResult> {
     throw new TrainingFailedError(`${what} failed: ${await describePodProblem(training.namespace, outcome.problem)}`);
   }
   if (outcome.kind === 'failed') {
-    const pod = await latestFailedPod(training.namespace, podLabels);
-    const tail = pod?.metadata?.name ? `${formatTail(await podLogTail(training.namespace, pod.metadata.name, 20))}` : '\n(no pod found)';
-    const podNote = pod?.metadata?.name ? ` (pod ${pod.metadata.name})` : '';
-    throw new TrainingFailedError(`${what} failed: ${outcome.reason}${outcome.message ? `: ${outcome.message}` : ''}${podNote}${tail}`);
+    throw new TrainingFailedError(`${what} failed: ${await describeFailure(training.namespace, podLabels, outcome.reason, outcome.message)}`);
   }
   return { ...training, status: 'succeeded', completedAt: new Date(outcome.completedAt).toISOString(), metrics: await readMetrics(run, what) };
 }

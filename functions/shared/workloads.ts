@@ -3,11 +3,11 @@
  * is a Deployment rolled out, is a pod stuck (image pull, crash loop), does a LoadBalancer endpoint
  * answer for the model. The Await* handlers are thin loops over these.
  */
-import type { V1Deployment, V1Job, V1Pod, V1Service } from '@kubernetes/client-node';
+import type { KubernetesObject, V1Deployment, V1Job, V1Pod, V1Service } from '@kubernetes/client-node';
 import { get as httpGet } from 'node:http';
 import { z } from 'zod';
 import { EndpointUnavailableError, PhaseTimeoutError, RolloutFailedError } from './errors';
-import { collectionPath, firstOf, listObjects, podLogTail, readObject, sleep, watchUntil } from './kube';
+import { collectionPath, firstOf, listObjects, podLogTail, readObject, sleep, watchUntil, type WatchEventType } from './kube';
 import { labelSelector } from './names';
 import { planWait, type WaitPlan } from './phase';
 import type { StageResult } from './types';
@@ -51,21 +51,61 @@ export async function describePodProblem(namespace: string, p: PodProblem): Prom
   return `${head}${formatTail(tail)}`;
 }
 
-export function formatTail(tail: string): string {
+function formatTail(tail: string): string {
   return tail ? `\n--- last log lines ---\n${tail}` : '\n(no log output)';
 }
 
 /** The most recently started failed pod among `labels` (else the newest pod), for a log tail. */
-export async function latestFailedPod(namespace: string, labels: Record<string, string>): Promise<V1Pod | undefined> {
+async function latestFailedPod(namespace: string, labels: Record<string, string>): Promise<V1Pod | undefined> {
   const list = await listObjects<V1Pod>('Pod', namespace, { labelSelector: labelSelector(labels) });
   const byAge = [...list.items].sort((a, b) => String(b.metadata?.creationTimestamp ?? '').localeCompare(String(a.metadata?.creationTimestamp ?? '')));
   return byAge.find((p) => p.status?.phase === 'Failed') ?? byAge[0];
 }
 
+/** `reason: message (pod <name>)` plus the log tail of the latest failed pod among `podLabels`. */
+export async function describeFailure(namespace: string, podLabels: Record<string, string>, reason: string, message: string): Promise<string> {
+  const head = `${reason}${message ? `: ${message}` : ''}`;
+  const pod = (await latestFailedPod(namespace, podLabels))?.metadata?.name;
+  if (!pod) return `${head}\n(no pod found)`;
+  return `${head} (pod ${pod})${formatTail(await podLogTail(namespace, pod, 20))}`;
+}
+
+/** A pod of the workload stuck for a fatal reason. */
+export type StuckPod = { kind: 'pod'; problem: PodProblem };
+
+/**
+ * Watches the named Job or Deployment and the pods labelled `podLabels` together for `budgetMs`: the first
+ * of the object's own outcome (`outcomeOf`) or a pod stuck for a fatal reason — which the object's status
+ * would only show once its own deadline had passed. `undefined` when the budget runs out.
+ */
+export function watchWorkload<T extends KubernetesObject, O>(
+  kind: 'Job' | 'Deployment',
+  namespace: string,
+  name: string,
+  outcomeOf: (obj: T, type: WatchEventType) => O | undefined,
+  podLabels: Record<string, string>,
+  budgetMs: number,
+): Promise<O | StuckPod | undefined> {
+  return firstOf<O | StuckPod>([
+    (signal) => watchUntil<T, O>(collectionPath(kind, namespace), { fieldSelector: `metadata.name=${name}` }, outcomeOf, budgetMs, signal),
+    (signal) =>
+      watchUntil<V1Pod, StuckPod>(
+        collectionPath('Pod', namespace),
+        { labelSelector: labelSelector(podLabels) },
+        (pod) => {
+          const problem = podProblem(pod);
+          return problem ? { kind: 'pod', problem } : undefined;
+        },
+        budgetMs,
+        signal,
+      ),
+  ]);
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Jobs
 
-export type JobOutcome = { kind: 'complete'; completedAt: string } | { kind: 'failed'; reason: string; message: string } | { kind: 'pod'; problem: PodProblem };
+export type JobOutcome = { kind: 'complete'; completedAt: string } | { kind: 'failed'; reason: string; message: string };
 
 export function jobOutcome(job: V1Job, type: string): JobOutcome | undefined {
   if (type === 'DELETED') return { kind: 'failed', reason: 'Deleted', message: 'the Job was deleted while the pipeline waited for it' };
@@ -80,7 +120,7 @@ export function jobOutcome(job: V1Job, type: string): JobOutcome | undefined {
 // ---------------------------------------------------------------------------------------------------
 // Deployments
 
-export type RolloutOutcome = { kind: 'ready' } | { kind: 'failed'; reason: string; message: string } | { kind: 'pod'; problem: PodProblem };
+export type RolloutOutcome = { kind: 'ready' } | { kind: 'failed'; reason: string; message: string };
 
 /** Rolled out as `kubectl rollout status` sees it: current generation observed, all replicas updated and available. */
 export function rolloutOutcome(d: V1Deployment, type: string): RolloutOutcome | undefined {
@@ -100,31 +140,21 @@ export function rolloutOutcome(d: V1Deployment, type: string): RolloutOutcome | 
   return undefined;
 }
 
-/** Watches a stage's Deployment and its pods for one budget: ready, pending, or RolloutFailedError. */
+/**
+ * Watches a stage's Deployment and its pods for one budget: ready, pending, or RolloutFailedError. A
+ * Deployment that is gone fails at once rather than waiting out the rollout deadline.
+ */
 export async function awaitRollout(stage: StageResult, podLabels: Record<string, string>): Promise<StageResult> {
   const what = `Deployment ${stage.namespace}/${stage.deploymentName}`;
+  if (!(await readObject<V1Deployment>({ kind: 'Deployment', namespace: stage.namespace, name: stage.deploymentName }))) {
+    throw new RolloutFailedError(`${what} does not exist (deleted before its rollout finished).`);
+  }
   const plan = planWait('rollout', stage.deployedAt, what);
-  const outcome = await firstOf<RolloutOutcome>([
-    (signal) =>
-      watchUntil<V1Deployment, RolloutOutcome>(collectionPath('Deployment', stage.namespace), { fieldSelector: `metadata.name=${stage.deploymentName}` }, rolloutOutcome, plan.budgetMs, signal),
-    (signal) =>
-      watchUntil<V1Pod, RolloutOutcome>(
-        collectionPath('Pod', stage.namespace),
-        { labelSelector: labelSelector(podLabels) },
-        (pod) => {
-          const problem = podProblem(pod);
-          return problem ? { kind: 'pod', problem } : undefined;
-        },
-        plan.budgetMs,
-        signal,
-      ),
-  ]);
+  const outcome = await watchWorkload<V1Deployment, RolloutOutcome>('Deployment', stage.namespace, stage.deploymentName, rolloutOutcome, podLabels, plan.budgetMs);
   if (outcome?.kind === 'ready') return { ...stage, status: 'ready' };
   if (outcome?.kind === 'pod') throw new RolloutFailedError(`${what} failed to roll out: ${await describePodProblem(stage.namespace, outcome.problem)}`);
   if (outcome?.kind === 'failed') {
-    const pod = await latestFailedPod(stage.namespace, podLabels);
-    const tail = pod?.metadata?.name ? formatTail(await podLogTail(stage.namespace, pod.metadata.name, 20)) : '';
-    throw new RolloutFailedError(`${what} failed to roll out: ${outcome.reason}${outcome.message ? `: ${outcome.message}` : ''}${tail}`);
+    throw new RolloutFailedError(`${what} failed to roll out: ${await describeFailure(stage.namespace, podLabels, outcome.reason, outcome.message)}`);
   }
   planWait('rollout', stage.deployedAt, what); // throws PhaseTimeoutError once the phase is over
   return { ...stage, status: 'pending' };
