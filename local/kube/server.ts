@@ -6,6 +6,7 @@
 import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
+import { listenOnLoopback, readBody as readCappedBody, type LoopbackListener } from '../http';
 import type { KubeApi } from './api';
 import type { ControllerManager } from './controllers';
 import { Kubelet, LOCAL_PORTS_ANNOTATION } from './controllers/kubelet';
@@ -36,18 +37,10 @@ function sendStatus(res: ServerResponse, status: StatusBody): void {
   send(res, status.code, status);
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY) reject(errors.badRequest('request body too large'));
-      else chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
+async function readBody(req: IncomingMessage): Promise<string> {
+  const body = await readCappedBody(req, MAX_BODY);
+  if (body === undefined) throw errors.badRequest('request body too large');
+  return body.toString('utf8');
 }
 
 function parseJson(text: string): unknown {
@@ -102,6 +95,7 @@ export class ApiServer {
   private readonly watches = new Set<ServerResponse>();
   private readonly cleanups = new Set<() => void>();
   private url = '';
+  private listener: LoopbackListener | undefined;
 
   constructor(private readonly deps: ApiServerDeps) {
     this.server = createServer((req, res) => {
@@ -120,16 +114,10 @@ export class ApiServer {
     this.server.keepAliveTimeout = 5000;
   }
 
-  listen(port: number): Promise<string> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, '127.0.0.1', () => {
-        const address = this.server.address();
-        const p = typeof address === 'object' && address ? address.port : port;
-        this.url = `http://127.0.0.1:${p}`;
-        resolve(this.url);
-      });
-    });
+  async listen(port: number): Promise<string> {
+    this.listener = await listenOnLoopback(this.server, port);
+    this.url = this.listener.endpoint;
+    return this.url;
   }
 
   private authorized(req: IncomingMessage): boolean {
@@ -485,7 +473,6 @@ export class ApiServer {
   async close(): Promise<void> {
     for (const c of [...this.cleanups]) c();
     for (const w of this.watches) w.end();
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await this.listener?.stop();
   }
 }
