@@ -11,6 +11,7 @@ import { getJson, parseS3Uri } from './shared/clients';
 import { InvalidInputError } from './shared/errors';
 import { outcomeOf } from './shared/outcome';
 import { recordProductionRelease, writeManifest, type ReleaseManifest, type ReleaseStatus } from './shared/registry';
+import { parseInput } from './shared/state';
 import type { ApprovalDecision, PipelineState, RunContext } from './shared/types';
 
 export interface RecordResult {
@@ -71,12 +72,7 @@ export async function handler(event: unknown): Promise<RecordResult> {
     console.info(JSON.stringify({ msg: 'nothing to record: the run never started', error: outcome.error?.Error }));
     return { status: 'failed', manifestUri: '', recordedAt };
   }
-  const parsed = Run.safeParse(state.run);
-  if (!parsed.success) {
-    const why = parsed.error.issues.map((i) => `run.${i.path.join('.')}: ${i.message}`).join('; ');
-    throw new InvalidInputError(`RecordRelease input is invalid: ${why}.`);
-  }
-  const run = parsed.data as RunContext & z.infer<typeof Run>;
+  const run = parseInput(z.object({ run: Run }), state, 'RecordRelease input').run as RunContext & z.infer<typeof Run>;
   const released = outcome.status === 'released';
   if (released && !state.production?.endpoint) {
     throw new InvalidInputError('RecordRelease input is invalid: production.endpoint is missing, so nothing was released.');

@@ -8,9 +8,10 @@ import { z } from 'zod';
 import { openApproval, markNotified } from './shared/approvals';
 import { approvalSecret, signLink } from './shared/approval-link';
 import { requireEnv } from './shared/config';
-import { ConfigurationError, InvalidInputError } from './shared/errors';
+import { ConfigurationError } from './shared/errors';
 import { approvalEmail, publish } from './shared/notifications';
 import { productionComparison } from './shared/registry';
+import { parseInput } from './shared/state';
 
 const baseUrl = requireEnv('APPROVAL_BASE_URL');
 if (!/^https?:\/\/[^/]+/.test(baseUrl)) {
@@ -47,13 +48,8 @@ const Input = z.object({
 });
 
 export async function handler(event: unknown): Promise<void> {
-  const parsed = Input.safeParse(event);
-  if (!parsed.success) {
-    // Issue messages never quote the input, so the token cannot leak through here.
-    const why = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-    throw new InvalidInputError(`RequestApproval input is invalid: ${why}.`);
-  }
-  const { taskToken, state } = parsed.data;
+  // Issue messages never quote the input, so the token cannot leak through here.
+  const { taskToken, state } = parseInput(Input, event, 'RequestApproval input');
   const { run, evaluation } = state;
   const now = new Date();
   const expiresAtSeconds = Math.floor(now.getTime() / 1000) + run.approvalTimeoutSeconds;

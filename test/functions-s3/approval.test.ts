@@ -311,6 +311,17 @@ describe('approval: request, page, decision', () => {
     expect(sfn.calls).toHaveLength(0);
   });
 
+  it('refuses an evaluation that did not pass, naming the field, and sends nothing', async () => {
+    const before = aws.messages().length;
+    const token = `token-v-failed-${'x'.repeat(40)}`;
+    const input = { taskToken: token, state: { run: runContext({ version: 'v-failed' }), evaluation: { ...passedEvaluation(), passed: false } } };
+    const err = (await requestApproval(input).then(() => undefined, (e: unknown) => e)) as Error;
+    expect(err.name).toBe('InvalidInputError');
+    expect(err.message).toMatch(/^RequestApproval input is invalid: state\.evaluation\.passed: must be true/);
+    expect(err.message).not.toContain(token);
+    expect(aws.messages()).toHaveLength(before);
+  });
+
   it('never logs a task token', () => {
     expect(logged.length).toBeGreaterThan(0);
     expect(logged.filter((l) => l.includes('token-v'))).toEqual([]);

@@ -148,6 +148,11 @@ describe('RecordRelease / RecordFailure', () => {
     expect(await getJson(BUCKET, 'models/fashion/production.json')).toBeDefined();
   });
 
+  it('refuses a run it cannot record under, naming the field', async () => {
+    const { executionArn: _, ...noArn } = runContext({ version: 'v-noarn' });
+    await expect(handler({ run: noArn })).rejects.toMatchObject({ name: 'InvalidInputError', message: expect.stringMatching(/^RecordRelease input is invalid: run\.executionArn: /) });
+  });
+
   it('refuses a release without a production endpoint', async () => {
     await expect(handler({ run: runContext({ version: 'v-bad' }) })).rejects.toMatchObject({ name: 'InvalidInputError', message: expect.stringMatching(/production\.endpoint/) });
   });
