@@ -189,6 +189,7 @@ export class MlPipeline extends Construct {
     });
     const bucketName = artifacts.bucket.bucketName;
     const dataUri = props.dataUri ?? `s3://${bucketName}/${PREFIX.datasets}fashion-mnist/v1/`;
+    const evalDataUri = props.evalDataUri ?? dataUri;
 
     const cluster = new ClusterAccess(this, 'ClusterAccess', {
       clusterName: p.clusterName,
@@ -215,7 +216,7 @@ export class MlPipeline extends Construct {
       ARTIFACT_BUCKET: bucketName,
       MODEL_NAME: p.modelName,
       DATA_URI: dataUri,
-      EVAL_DATA_URI: props.evalDataUri ?? dataUri,
+      EVAL_DATA_URI: evalDataUri,
       SERVING_IMAGE:
         props.servingImage ?? `${Aws.ACCOUNT_ID}.dkr.ecr.${Aws.REGION}.${Aws.URL_SUFFIX}/mlpipe/fashion-mnist-serve:latest`,
       DEFAULT_HYPERPARAMETERS: JSON.stringify(p.defaultHyperparameters),
@@ -272,7 +273,7 @@ export class MlPipeline extends Construct {
         [p.trainingRepositoryName]: {
           modelName: p.modelName,
           dataUri,
-          evalDataUri: props.evalDataUri ?? dataUri,
+          evalDataUri,
           ...(Object.keys(p.defaultHyperparameters).length > 0 ? { hyperparameters: p.defaultHyperparameters } : {}),
         },
       },
@@ -354,9 +355,11 @@ function resolveProps(props: MlPipelineProps): ResolvedProps {
   };
 }
 
+/** Values that are still tokens (resolved at deploy time) cannot be checked at synth. */
+const known = (v: string): boolean => !Token.isUnresolved(v);
+
 /** Throws the first problem found, naming the prop and how to fix it. Unresolved tokens are not checked. */
 function validateProps(p: ResolvedProps): void {
-  const known = (v: string) => !Token.isUnresolved(v);
   const fail = (message: string): never => {
     throw new Error(`mlpipe: ${message}`);
   };
@@ -452,7 +455,6 @@ function validateProps(p: ResolvedProps): void {
 
 /** vpcId, privateSubnetIds and securityGroupIds: all or nothing, and ids of the right kind. */
 function validateNetwork(p: ResolvedProps, fail: (message: string) => never): void {
-  const known = (v: string) => !Token.isUnresolved(v);
   const subnets = p.privateSubnetIds ?? [];
   if (p.vpcId === undefined) {
     if (subnets.length > 0) {

@@ -28,21 +28,18 @@ export function s3(): S3Client {
   return client;
 }
 
-/** Forget the cached client (tests switch endpoints). */
-export function resetS3(): void {
-  client?.destroy();
-  client = undefined;
-}
-
 export interface S3Prefix {
   bucket: string;
   /** Key prefix, '' or ending in '/'. */
   prefix: string;
 }
 
+/** `s3://bucket` or `s3://bucket/key...`: group 1 is the bucket, group 2 the key (the images' env checks use it too). */
+export const S3_URI = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/;
+
 /** Parses `s3://bucket/prefix/` (a missing trailing slash is added); the message names `variable`. */
 export function parseS3Prefix(uri: string, variable: string): S3Prefix {
-  const match = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(uri);
+  const match = S3_URI.exec(uri);
   if (!match) throw new Error(`${variable} must be an S3 URI like s3://bucket/prefix/, got "${uri}".`);
   const key = match[2] ?? '';
   return { bucket: match[1]!, prefix: key === '' || key.endsWith('/') ? key : `${key}/` };

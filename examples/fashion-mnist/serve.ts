@@ -17,6 +17,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { z } from 'zod';
 import { s3LoadHandler } from './model-io';
+import { S3_URI } from './s3';
 import { ServingMetrics } from './serving-metrics';
 
 /** One request's instance limit: bounds memory per request (1,000 × 784 floats is ~16 MB of JSON). */
@@ -25,7 +26,7 @@ const MAX_BODY_BYTES = 24 * 1024 * 1024;
 const SHUTDOWN_GRACE_MS = 10_000;
 
 const envSchema = z.object({
-  MODEL_URI: z.string().regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/, 'must be an S3 URI like s3://bucket/models/<model>/<version>/'),
+  MODEL_URI: z.string().regex(S3_URI, 'must be an S3 URI like s3://bucket/models/<model>/<version>/'),
   MODEL_NAME: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/, 'must be a model name (letters, digits, ".", "_", "-")'),
   PORT: z.coerce.number().int().min(0).max(65535).default(8501),
 });

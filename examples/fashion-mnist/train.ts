@@ -10,7 +10,7 @@ import os from 'node:os';
 import { z } from 'zod';
 import { decodeIdx } from './idx';
 import { toTfjsModel, saveModelToS3 } from './model-io';
-import { getBytes, parseS3Prefix, putBytes } from './s3';
+import { getBytes, parseS3Prefix, putBytes, S3_URI } from './s3';
 import { trainMlp, type EpochReport } from './trainer';
 
 const IMAGE_FILE = 'train-images-idx3-ubyte';
@@ -46,7 +46,7 @@ export const hyperparametersSchema = z
   .strict();
 export type Hyperparameters = z.infer<typeof hyperparametersSchema>;
 
-const s3UriSchema = z.string().regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/, 'must be an S3 URI like s3://bucket/prefix/');
+const s3UriSchema = z.string().regex(S3_URI, 'must be an S3 URI like s3://bucket/prefix/');
 
 const envSchema = z.object({
   DATA_URI: s3UriSchema,

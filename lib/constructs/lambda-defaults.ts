@@ -88,8 +88,6 @@ export interface FunctionNetwork {
  * a function create log groups and write to any of them.
  */
 export class PipelineFunction extends nodejs.NodejsFunction {
-  readonly logGroupRef: logs.LogGroup;
-
   constructor(scope: Construct, id: string, props: PipelineFunctionProps) {
     const logGroup = new logs.LogGroup(scope, `${id}Logs`, {
       retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
@@ -128,6 +126,5 @@ export class PipelineFunction extends nodejs.NodejsFunction {
       environment: { NODE_OPTIONS: '--enable-source-maps', ...props.environment },
       bundling: BUNDLING,
     });
-    this.logGroupRef = logGroup;
   }
 }

@@ -44,7 +44,7 @@ function nagName(resource: unknown): string {
   return JSON.stringify(resource);
 }
 
-/** The reason a wildcard in this statement is deliberate, or undefined when it is not one of ours. */
+/** The deliberate wildcards of this statement (cdk-nag `appliesTo` -> reason); any other wildcard is left out. */
 function wildcardReasons(statement: Statement): Map<string, string> {
   const reasons = new Map<string, string>();
   const actions = [statement.Action ?? []].flat();

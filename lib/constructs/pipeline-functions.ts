@@ -68,6 +68,9 @@ export interface FunctionSpec {
 // The Kubernetes tasks find S3 objects through URIs in the state (run.modelUri), not the bucket setting.
 const KUBE: readonly SettingName[] = ['CLUSTER_NAME'];
 const DEPLOY: readonly SettingName[] = [...KUBE, 'SERVER_SERVICE_ACCOUNT', 'SERVING_CPU', 'SERVING_MEMORY', 'SERVING_REPLICAS'];
+// Staging and production wait on rollouts and endpoints the same way.
+const AWAIT_ROLLOUT: readonly SettingName[] = [...KUBE, 'WATCH_BUDGET_SECONDS', 'ROLLOUT_TIMEOUT_SECONDS'];
+const AWAIT_ENDPOINT: readonly SettingName[] = [...KUBE, 'WATCH_BUDGET_SECONDS', 'ENDPOINT_TIMEOUT_SECONDS'];
 
 /**
  * The function catalog. Await tasks run 300 s (the ASL gives them 330 s; WATCH_BUDGET_SECONDS must
@@ -98,7 +101,7 @@ export const FUNCTION_SPECS: readonly FunctionSpec[] = [
   {
     id: 'AwaitStagingRollout', placeholder: 'AwaitStagingRolloutFunctionArn', entry: 'functions/await-staging-rollout.ts',
     timeout: Duration.seconds(300), access: 'kubernetes', description: 'Watch the staging rollout',
-    settings: [...KUBE, 'WATCH_BUDGET_SECONDS', 'ROLLOUT_TIMEOUT_SECONDS'],
+    settings: AWAIT_ROLLOUT,
   },
   {
     id: 'ExposeStaging', placeholder: 'ExposeStagingFunctionArn', entry: 'functions/expose-staging.ts',
@@ -109,7 +112,7 @@ export const FUNCTION_SPECS: readonly FunctionSpec[] = [
     id: 'AwaitStagingEndpoint', placeholder: 'AwaitStagingEndpointFunctionArn', entry: 'functions/await-staging-endpoint.ts',
     timeout: Duration.seconds(300), access: 'kubernetes', description: 'Wait for the staging endpoint to serve the model',
     callsModelEndpoints: true,
-    settings: [...KUBE, 'WATCH_BUDGET_SECONDS', 'ENDPOINT_TIMEOUT_SECONDS'],
+    settings: AWAIT_ENDPOINT,
   },
   {
     id: 'EvaluateModel', placeholder: 'EvaluateModelFunctionArn', entry: 'functions/evaluate-model.ts',
@@ -129,7 +132,7 @@ export const FUNCTION_SPECS: readonly FunctionSpec[] = [
   {
     id: 'AwaitProductionRollout', placeholder: 'AwaitProductionRolloutFunctionArn', entry: 'functions/await-production-rollout.ts',
     timeout: Duration.seconds(300), access: 'kubernetes', description: 'Watch the production rollout',
-    settings: [...KUBE, 'WATCH_BUDGET_SECONDS', 'ROLLOUT_TIMEOUT_SECONDS'],
+    settings: AWAIT_ROLLOUT,
   },
   {
     id: 'SwitchProductionTraffic', placeholder: 'SwitchProductionTrafficFunctionArn', entry: 'functions/switch-production-traffic.ts',
@@ -140,7 +143,7 @@ export const FUNCTION_SPECS: readonly FunctionSpec[] = [
     id: 'AwaitProductionEndpoint', placeholder: 'AwaitProductionEndpointFunctionArn', entry: 'functions/await-production-endpoint.ts',
     timeout: Duration.seconds(300), access: 'kubernetes', description: 'Wait for production to serve the new version',
     callsModelEndpoints: true,
-    settings: [...KUBE, 'WATCH_BUDGET_SECONDS', 'ENDPOINT_TIMEOUT_SECONDS'],
+    settings: AWAIT_ENDPOINT,
   },
   {
     id: 'RecordRelease', placeholder: 'RecordReleaseFunctionArn', entry: 'functions/record-release.ts',
