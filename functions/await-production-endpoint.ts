@@ -6,22 +6,18 @@
  * answers `GET /v1/models/<name>` as AVAILABLE. If someone switched the selector elsewhere meanwhile
  * (a rollback, a newer release) it fails rather than reporting someone else's version as serving.
  */
-import type { V1Deployment } from '@kubernetes/client-node';
 import { EndpointUnavailableError } from './shared/errors';
-import { readObject } from './shared/kube';
 import { LABELS } from './shared/names';
 import { StageSchema, parseInput, stateWith } from './shared/state';
 import type { PipelineState, StageResult } from './shared/types';
-import { awaitEndpoint } from './shared/workloads';
+import { awaitEndpoint, deploymentUnavailable } from './shared/workloads';
 
 const Input = stateWith({ production: StageSchema });
 
 export async function handler(event: PipelineState): Promise<StageResult> {
   const { run, production } = parseInput(Input, event, 'AwaitProductionEndpoint input');
-  const deployment = await readObject<V1Deployment>({ kind: 'Deployment', namespace: production.namespace, name: production.deploymentName });
-  if (!deployment || (deployment.status?.availableReplicas ?? 0) < 1) {
-    throw new EndpointUnavailableError(`Deployment ${production.namespace}/${production.deploymentName} has no available replicas behind the production Service.`);
-  }
+  const unavailable = await deploymentUnavailable(production.namespace, production.deploymentName);
+  if (unavailable) throw new EndpointUnavailableError(`${unavailable}, so nothing of version ${run.version} is behind the production Service.`);
   return awaitEndpoint(production, run.modelName, {
     checkService(svc) {
       const selected = svc.spec?.selector?.[LABELS.version];

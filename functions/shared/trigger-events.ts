@@ -6,13 +6,17 @@
  */
 import { z } from 'zod';
 
-const ecrPushSchema = z.object({
-  source: z.literal('aws.ecr'),
-  'detail-type': z.literal('ECR Image Action'),
+/** The EventBridge envelope both AWS event kinds share. */
+const awsEventSchema = z.object({
   id: z.string().optional(),
   account: z.string().regex(/^\d{12}$/, 'account must be a 12-digit AWS account id'),
   region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'region must be an AWS region like us-east-1'),
   time: z.string().optional(),
+});
+
+const ecrPushSchema = awsEventSchema.extend({
+  source: z.literal('aws.ecr'),
+  'detail-type': z.literal('ECR Image Action'),
   detail: z.object({
     'action-type': z.literal('PUSH'),
     result: z.literal('SUCCESS'),
@@ -22,13 +26,9 @@ const ecrPushSchema = z.object({
   }),
 });
 
-const s3CreatedSchema = z.object({
+const s3CreatedSchema = awsEventSchema.extend({
   source: z.literal('aws.s3'),
   'detail-type': z.literal('Object Created'),
-  id: z.string().optional(),
-  account: z.string().regex(/^\d{12}$/, 'account must be a 12-digit AWS account id'),
-  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'region must be an AWS region like us-east-1'),
-  time: z.string().optional(),
   detail: z.object({
     bucket: z.object({ name: z.string().min(3) }),
     object: z.object({ key: z.string().min(1), etag: z.string().optional(), 'version-id': z.string().optional() }),

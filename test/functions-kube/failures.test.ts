@@ -13,6 +13,7 @@ import { handler as exposeStaging } from '../../functions/expose-staging';
 import { handler as awaitStagingEndpoint } from '../../functions/await-staging-endpoint';
 import { handler as deployProduction } from '../../functions/deploy-production';
 import { handler as awaitProductionRollout } from '../../functions/await-production-rollout';
+import { handler as awaitProductionEndpoint } from '../../functions/await-production-endpoint';
 import { deleteObject, listObjects } from '../../functions/shared/kube';
 import { labelSelector, workloadLabels } from '../../functions/shared/names';
 import { serviceEndpoint } from '../../functions/shared/workloads';
@@ -113,6 +114,28 @@ describe('not found', () => {
     const err = await failure(awaitStagingEndpoint({ run, staging: { ...deployed, status: 'exposed', switchedAt: new Date().toISOString() } }));
     expect(err.name).toBe('EndpointUnavailableError');
     expect(err.message).toContain(`Service mlpipe-staging/${run.names.stagingService} does not exist`);
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+
+  it('AwaitProductionEndpoint fails at once when this version has no Deployment, or none of its replicas is available', async () => {
+    const run = await env.prepare('2026-02-01T00:12:00Z', { servingImage: IMAGES.serverNeverReady });
+    const result: StageResult = {
+      stage: 'production',
+      namespace: run.namespaces.production,
+      deploymentName: run.names.productionDeployment,
+      serviceName: run.names.productionService,
+      deployedAt: new Date().toISOString(),
+      status: 'ready',
+      switchedAt: new Date().toISOString(),
+    };
+    const absent = await failure(awaitProductionEndpoint({ run, production: result }));
+    expect(absent.name).toBe('EndpointUnavailableError');
+    expect(absent.message).toContain(`Deployment ${result.namespace}/${result.deploymentName} no longer exists`);
+    await deployProduction({ run });
+    const started = Date.now();
+    const unready = await failure(awaitProductionEndpoint({ run, production: result }));
+    expect(unready.name).toBe('EndpointUnavailableError');
+    expect(unready.message).toContain(`Deployment ${result.namespace}/${result.deploymentName} has no available replicas, so nothing of version ${run.version} is behind the production Service`);
     expect(Date.now() - started).toBeLessThan(3000);
   });
 
