@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { build } from 'esbuild';
 import { esbuildOptions, PROJECT_ROOT } from '../lib/constructs/lambda-defaults';
 import { FUNCTION_SPECS } from '../lib/constructs/pipeline-functions';
+import { median } from './local-e2e';
 
 const RUNS = 5;
 
@@ -37,12 +38,6 @@ export const BUNDLED_ENTRIES: Array<{ name: string; entry: string }> = [
   { name: 'approval-api', entry: 'functions/approval-api.ts' },
   { name: 'start-pipeline', entry: 'functions/start-pipeline.ts' },
 ];
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-}
 
 /** Wall-clock milliseconds of a fresh Node 22 process that requires `file` (or nothing) and exits. */
 function loadMs(file: string | undefined): number {
