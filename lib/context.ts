@@ -46,16 +46,24 @@ const duration = z.union([z.number(), z.string().trim().min(1)]).transform((v, c
   }
 });
 
-const hyperparameterValue = z.union([z.string(), z.number(), z.boolean()]);
-const hyperparameters = z.union([z.record(z.string(), hyperparameterValue), z.string()]).transform((v, ctx) => {
-  if (typeof v !== 'string') return v;
-  try {
-    return z.record(z.string(), hyperparameterValue).parse(JSON.parse(v));
-  } catch {
-    ctx.addIssue({ code: 'custom', message: 'must be a JSON object of string, number or boolean values, e.g. {"epochs":5}' });
-    return z.NEVER;
-  }
-});
+/** An object of `value`s, or the same as a JSON string (what `-c` gives); `message` says what is expected. */
+function jsonRecord<V extends z.ZodType>(value: V, message: string) {
+  const record = z.record(z.string(), value);
+  return z.union([record, z.string()]).transform((v, ctx) => {
+    if (typeof v !== 'string') return v;
+    try {
+      return record.parse(JSON.parse(v));
+    } catch {
+      ctx.addIssue({ code: 'custom', message });
+      return z.NEVER;
+    }
+  });
+}
+
+const hyperparameters = jsonRecord(
+  z.union([z.string(), z.number(), z.boolean()]),
+  'must be a JSON object of string, number or boolean values, e.g. {"epochs":5}',
+);
 
 /** Context key (without the prefix) → schema. Keys are the MlPipeline prop names. */
 const CONTEXT_SCHEMA = {
@@ -88,15 +96,10 @@ const CONTEXT_SCHEMA = {
   servingCpu: text,
   servingMemory: text,
   servingReplicas: number,
-  serviceAnnotations: z.union([z.record(z.string(), z.string()), z.string()]).transform((v, ctx) => {
-    if (typeof v !== 'string') return v;
-    try {
-      return z.record(z.string(), z.string()).parse(JSON.parse(v));
-    } catch {
-      ctx.addIssue({ code: 'custom', message: 'must be a JSON object of strings, e.g. {"service.beta.kubernetes.io/aws-load-balancer-scheme":"internet-facing"}' });
-      return z.NEVER;
-    }
-  }),
+  serviceAnnotations: jsonRecord(
+    z.string(),
+    'must be a JSON object of strings, e.g. {"service.beta.kubernetes.io/aws-load-balancer-scheme":"internet-facing"}',
+  ),
   dataPrefix: text,
   dataMarkerFile: text,
   schedule: text,

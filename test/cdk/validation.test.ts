@@ -74,6 +74,14 @@ describe('MlPipeStack context', () => {
     expect(env).toContain('"DEFAULT_HYPERPARAMETERS":"{\\"epochs\\":5}"');
   });
 
+  it('reads JSON-object settings given as strings or as objects (cdk.json)', () => {
+    const annotations = { 'service.beta.kubernetes.io/aws-load-balancer-scheme': 'internet-facing' };
+    for (const raw of [JSON.stringify(annotations), annotations]) {
+      const props = propsFromContext((key) => ({ 'mlpipe:clusterName': 'c', 'mlpipe:serviceAnnotations': raw, 'mlpipe:defaultHyperparameters': { epochs: 5 } })[key]);
+      expect(props).toEqual({ clusterName: 'c', serviceAnnotations: annotations, defaultHyperparameters: { epochs: 5 } });
+    }
+  });
+
   it('an empty value switches a setting off (falls back to the default)', () => {
     const props = propsFromContext((key) => ({ 'mlpipe:clusterName': 'c', 'mlpipe:schedule': '' })[key]);
     expect(props).toEqual({ clusterName: 'c' });
@@ -84,6 +92,7 @@ describe('MlPipeStack context', () => {
     ['non-numeric threshold', { 'mlpipe:clusterName': 'c', 'mlpipe:minAccuracy': 'high' }, /context "mlpipe:minAccuracy" must be a number, got "high"/],
     ['bad duration', { 'mlpipe:clusterName': 'c', 'mlpipe:approvalTimeout': '1 day' }, /context "mlpipe:approvalTimeout" must be seconds or an ISO 8601 duration/],
     ['hyperparameters not JSON', { 'mlpipe:clusterName': 'c', 'mlpipe:defaultHyperparameters': 'epochs=5' }, /context "mlpipe:defaultHyperparameters" must be a JSON object/],
+    ['annotations with a non-string value', { 'mlpipe:clusterName': 'c', 'mlpipe:serviceAnnotations': '{"a":1}' }, /context "mlpipe:serviceAnnotations" must be a JSON object of strings/],
     ['cluster as a number', { 'mlpipe:clusterName': 42 }, /context "mlpipe:clusterName"/],
   ])('rejects %s, naming the context key', (_name, context, message) => {
     expect(() => buildStack({ context })).toThrow(message);
