@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
+import { parseSnsLog } from '../../local/sns';
 import { startLocalPipeline, type LocalPipeline, type LocalPipelineOptions, type RunOutcome } from '../../local/pipeline';
 import { main as mlpipe } from '../../cli/main';
 import { handler as rollback } from '../../functions/rollback';
@@ -50,8 +51,7 @@ describe('local pipeline end to end', () => {
     if (api === 'deployments') return (await kc.makeApiClient(k8s.AppsV1Api).listNamespacedDeployment({ namespace: ns })).items.map((o) => o.metadata!.name!);
     return (await kc.makeApiClient(k8s.CoreV1Api).listNamespacedService({ namespace: ns })).items.map((o) => o.metadata!.name!);
   };
-  const notifications = (): Array<{ subject?: string; message: string }> =>
-    readFileSync(pipeline.notificationsFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { subject?: string; message: string });
+  const notifications = () => parseSnsLog(readFileSync(pipeline.notificationsFile, 'utf8'));
 
   let first: RunOutcome;
 

@@ -1,8 +1,8 @@
 /** Shared pieces of the trigger tests and the burst benchmark: events as EventBridge delivers them, SQS records, a tiny machine. */
 import { createHash, randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
+import { listenOnLoopback, readBody } from '../../local/http';
 
 export const ACCOUNT = '123456789012';
 export const REGION = 'us-east-1';
@@ -87,10 +87,8 @@ export function shuffle<T>(items: T[], seed = 42): T[] {
  */
 export async function startEcrStandIn(images: Record<string, Array<{ digest: string; pushedAt: Date }>>): Promise<{ endpoint: string; stop(): Promise<void> }> {
   const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as { repositoryName?: string };
+    void readBody(req).then((bytes) => {
+      const body = JSON.parse(bytes?.toString('utf8') || '{}') as { repositoryName?: string };
       const target = String(req.headers['x-amz-target']);
       const list = images[body.repositoryName ?? ''];
       const send = (status: number, payload: object): void => {
@@ -104,9 +102,6 @@ export async function startEcrStandIn(images: Record<string, Array<{ digest: str
       });
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return {
-    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    stop: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
-  };
+  const { endpoint, stop } = await listenOnLoopback(server);
+  return { endpoint, stop };
 }
