@@ -7,10 +7,11 @@ import type { KubernetesObject, V1Deployment, V1Job, V1Pod, V1Service } from '@k
 import { get as httpGet } from 'node:http';
 import { z } from 'zod';
 import { EndpointUnavailableError, PhaseTimeoutError, RolloutFailedError } from './errors';
-import { collectionPath, firstOf, listObjects, podLogTail, readObject, sleep, watchUntil, type WatchEventType } from './kube';
+import { applyObject, collectionPath, firstOf, listObjects, podLogTail, readObject, sleep, watchUntil, type WatchEventType } from './kube';
+import { servingDeployment, workloadSettings } from './manifests';
 import { labelSelector } from './names';
 import { planWait, type WaitPlan } from './phase';
-import type { StageResult } from './types';
+import type { RunContext, Stage, StageResult } from './types';
 
 /** Waiting reasons that do not fix themselves: fail at once instead of waiting out a deadline. */
 export const FATAL_WAITING_REASONS = new Set([
@@ -138,6 +139,23 @@ export function rolloutOutcome(d: V1Deployment, type: string): RolloutOutcome | 
     return { kind: 'ready' };
   }
   return undefined;
+}
+
+/**
+ * Applies a stage's serving Deployment (server-side apply, idempotent) → StageResult `pending`. deployedAt
+ * is the Deployment's creation time, so a retry keeps the rollout deadline where it was.
+ */
+export async function deployServing(run: RunContext, stage: Stage): Promise<StageResult> {
+  const applied = await applyObject<V1Deployment>(servingDeployment(run, stage, workloadSettings()));
+  const created = applied.metadata?.creationTimestamp;
+  return {
+    stage,
+    namespace: run.namespaces[stage],
+    deploymentName: stage === 'staging' ? run.names.stagingDeployment : run.names.productionDeployment,
+    serviceName: stage === 'staging' ? run.names.stagingService : run.names.productionService,
+    deployedAt: created ? new Date(created).toISOString() : new Date().toISOString(),
+    status: 'pending',
+  };
 }
 
 /**
