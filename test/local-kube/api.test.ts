@@ -83,6 +83,17 @@ describe('local Kubernetes API: REST semantics', () => {
     expect(noNs.body).toEqual(expect.objectContaining({ reason: 'NotFound', message: 'namespaces "ghost" not found' }));
   });
 
+  it('answers an oversized body with 400 BadRequest after reading it, not a reset connection', async () => {
+    const res = await fetch(`${h.kube.url}/api/v1/namespaces/rest/configmaps`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${h.kube.token}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify(cm('huge', { blob: 'x'.repeat(17 * 1024 * 1024) })),
+    });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual(expect.objectContaining({ kind: 'Status', reason: 'BadRequest', message: expect.stringContaining('request body too large') }));
+    expect((await apiError(h.core.readNamespacedConfigMap({ namespace: 'rest', name: 'huge' }))).code).toBe(404);
+  });
+
   it('server-side apply creates (201), updates (200), and leaves resourceVersion alone when nothing changed', async () => {
     const manifest = {
       apiVersion: 'apps/v1',
