@@ -446,11 +446,17 @@ describe('monitoring and outputs', () => {
     expect(errorAlarms).toHaveLength(FUNCTION_SPECS.length + 2);
   });
 
-  it.each(['StateMachineArn', 'ArtifactBucketName', 'ApprovalUrl', 'NotificationTopicArn', 'RollbackFunctionName', 'QueueUrl'])(
+  it.each(['StateMachineArn', 'ArtifactBucketName', 'ApprovalUrl', 'NotificationTopicArn', 'RollbackFunctionName', 'QueueUrl', 'ClusterName'])(
     'outputs %s (the CLI reads it)',
     (name) => {
       const { template } = synthStack();
       expect(Object.keys(template.findOutputs(name))).toEqual([name]);
     },
   );
+
+  it('outputs the cluster name as given, and no EndpointSecurityGroupId without vpcId', () => {
+    const { template } = synthStack();
+    expect(template.findOutputs('ClusterName').ClusterName?.Value).toBe(CLUSTER);
+    expect(template.findOutputs('EndpointSecurityGroupId')).toEqual({});
+  });
 });

@@ -45,6 +45,12 @@ describe('staging kept private', () => {
     }
   });
 
+  it('outputs their security group (to admit on a private cluster endpoint)', () => {
+    const { template } = synthStack({ props: { vpcId: VPC, privateSubnetIds: SUBNETS } });
+    const sg = logicalId(template, 'AWS::EC2::SecurityGroup', 'EndpointNetwork');
+    expect(template.findOutputs('EndpointSecurityGroupId').EndpointSecurityGroupId?.Value).toEqual({ 'Fn::GetAtt': [sg, 'GroupId'] });
+  });
+
   it('their security group lets them out on 80, 443 and DNS only', () => {
     const { template } = synthStack({ props: { vpcId: VPC, privateSubnetIds: SUBNETS } });
     const groups = Object.values(resourcesOf(template, 'AWS::EC2::SecurityGroup'));
