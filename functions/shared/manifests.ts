@@ -97,9 +97,11 @@ function hardenedPod(serviceAccountName: string, containers: V1Container[], extr
   };
 }
 
-function hardenedContainer(c: V1Container): V1Container {
+function hardenedContainer(c: V1Container, size: { cpu: string; memory: string }): V1Container {
   return {
     ...c,
+    // Trainer and server are sized alike: CPU and memory requested, memory (only) limited.
+    resources: { requests: { cpu: size.cpu, memory: size.memory }, limits: { memory: size.memory } },
     securityContext: {
       allowPrivilegeEscalation: false,
       readOnlyRootFilesystem: true,
@@ -137,11 +139,7 @@ export function trainingJob(run: RunContext, settings: WorkloadSettings): V1Job 
                 { name: 'DATA_URI', value: run.dataUri },
                 { name: 'HYPERPARAMETERS', value: JSON.stringify(run.hyperparameters) },
               ],
-              resources: {
-                requests: { cpu: t.cpu, memory: t.memory },
-                limits: { memory: t.memory },
-              },
-            }),
+            }, t),
           ],
           { restartPolicy: 'Never' },
         ),
@@ -189,11 +187,7 @@ export function servingDeployment(run: RunContext, stage: Stage, settings: Workl
               periodSeconds: 10,
               failureThreshold: 6,
             },
-            resources: {
-              requests: { cpu: s.cpu, memory: s.memory },
-              limits: { memory: s.memory },
-            },
-          }),
+          }, s),
         ]),
       },
     },

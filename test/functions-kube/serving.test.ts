@@ -74,6 +74,7 @@ describe('staging', () => {
     expect(await modelStatus(serving.endpoint!, run.modelName)).toEqual({ status: 200, version: '1' });
     const deployments = await listObjects<V1Deployment>('Deployment', 'mlpipe-staging', { labelSelector: labelSelector(workloadLabels(run.modelName, run.version, 'staging')) });
     expect(deployments.items).toHaveLength(1);
+    expect(deployments.items[0]?.spec?.template.spec?.containers[0]?.resources).toEqual({ requests: { cpu: '250m', memory: '512Mi' }, limits: { memory: '512Mi' } });
     const pods = await listObjects<V1Pod>('Pod', 'mlpipe-staging', { labelSelector: labelSelector(workloadLabels(run.modelName, run.version, 'staging')) });
     expect(pods.items).toHaveLength(1);
   });

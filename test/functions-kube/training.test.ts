@@ -49,6 +49,7 @@ describe('training', () => {
     expect(spec.backoffLimit).toBe(1);
     expect(spec.template.spec?.securityContext?.runAsNonRoot).toBe(true);
     expect(spec.template.spec?.containers[0]?.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+    expect(spec.template.spec?.containers[0]?.resources).toEqual({ requests: { cpu: '1', memory: '2Gi' }, limits: { memory: '2Gi' } });
   });
 
   it('fails with the Kubernetes reason and the failed pod log tail', async () => {
