@@ -17,7 +17,7 @@ import { numberEnv } from './shared/config';
 import { applyObject, deleteObject, listObjects, type ManagedKind } from './shared/kube';
 import { servingService, workloadSettings } from './shared/manifests';
 import { LABELS, PREVIOUS_VERSION_ANNOTATION, labelSelector, productionDeploymentName } from './shared/names';
-import { RunSchema, parseInput } from './shared/state';
+import { RunSchema, VersionSchema, parseInput } from './shared/state';
 import type { CleanupResult, RunContext } from './shared/types';
 import { deploymentUnavailable, readService } from './shared/workloads';
 
@@ -27,10 +27,9 @@ import { deploymentUnavailable, readService } from './shared/workloads';
  */
 export const SWITCHED_BACK_FROM_ANNOTATION = 'mlpipe.dev/switched-back-from';
 
-const VERSION = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be a version like 20260102-030405-abc1234');
 const Input = z.object({
   run: RunSchema.optional(),
-  production: z.object({ previousVersion: VERSION.nullable().optional() }).optional(),
+  production: z.object({ previousVersion: VersionSchema.nullable().optional() }).optional(),
   error: z.unknown().optional(),
 });
 

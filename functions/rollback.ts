@@ -11,12 +11,12 @@ import { applyObject } from './shared/kube';
 import { servingService, workloadSettings } from './shared/manifests';
 import { DNS1123_LABEL, LABELS, PREVIOUS_VERSION_ANNOTATION, productionDeploymentName, productionServiceName } from './shared/names';
 import { readProduction, recordRollback } from './shared/registry';
-import { parseInput } from './shared/state';
+import { VersionSchema, parseInput } from './shared/state';
 import { deploymentUnavailable, readService, serviceEndpoint } from './shared/workloads';
 
 const Input = z.object({
   modelName: z.string().regex(DNS1123_LABEL, 'must be a DNS-1123 label'),
-  toVersion: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be a version like 20260102-030405-abc1234').optional(),
+  toVersion: VersionSchema.optional(),
   by: z.string().min(1).optional(),
 });
 

@@ -10,9 +10,12 @@ import type { RunContext, StageResult, TrainingResult } from './types';
 
 const dnsLabel = z.string().regex(DNS1123_LABEL, 'must be a DNS-1123 label (lowercase letters, digits, "-", at most 63)');
 
+/** A release version (names.ts deriveVersion): it ends up in object names and labels. */
+export const VersionSchema = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be a version like 20260102-030405-abc1234');
+
 export const RunSchema = z.object({
   modelName: dnsLabel,
-  version: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be a version like 20260102-030405-abc1234'),
+  version: VersionSchema,
   image: z.string().min(1),
   imageDigest: z.string().nullable(),
   servingImage: z.string().min(1),
