@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { artifactBucket, registryKeys, s3Uri } from './shared/registry';
+import { S3_URI } from './shared/clients';
 import { numberEnv, optionalEnv, requireEnv } from './shared/config';
 import { ConfigurationError, InvalidInputError } from './shared/errors';
 import { DNS1123_LABEL, deriveVersion, runNames } from './shared/names';
@@ -15,7 +16,7 @@ import type { PipelineState, PrepareRunInput, RunContext } from './shared/types'
 const IMAGE_REF = /^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?\/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
 const DIGEST = /@(sha256:[a-f0-9]{64})$/;
 const IMAGE_HINT = 'must be a container image reference like <registry>/<repo>@sha256:<digest>';
-const s3Uri_ = z.string().regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\/.*$/, 'must be an S3 URI like s3://bucket/prefix/');
+const s3Uri_ = z.string().regex(S3_URI, 'must be an S3 URI like s3://bucket/prefix/');
 
 const RunRequestSchema = z.object({
   image: z.string(IMAGE_HINT).regex(IMAGE_REF, IMAGE_HINT),

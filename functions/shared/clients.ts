@@ -42,9 +42,12 @@ export interface S3Location {
   key: string;
 }
 
+/** `s3://<bucket>/<key>`: a valid bucket name, then a key that may be empty (a prefix). */
+export const S3_URI = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\/(.*)$/;
+
 /** Parses `s3://bucket/key`; the message names `field` when it is not one. */
 export function parseS3Uri(uri: string, field = 'uri'): S3Location {
-  const match = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\/(.*)$/.exec(uri);
+  const match = S3_URI.exec(uri);
   if (!match) {
     throw new InvalidInputError(`${field} must be an S3 URI like s3://bucket/prefix/, got "${uri}".`);
   }
