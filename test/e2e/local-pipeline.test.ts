@@ -158,9 +158,7 @@ describe('local pipeline end to end', () => {
     // Act: stop everything (the local cluster and its pods are gone), start again on the same .mlpipe
     await pipeline.stop();
     lines.length = 0;
-    const started = Date.now();
     pipeline = await startLocalPipeline(options());
-    const startMs = Date.now() - started;
     kc = new k8s.KubeConfig();
     kc.loadFromFile(pipeline.kubeconfigPath);
     // Assess: production.json's version serves again, at the endpoint production.json now records
@@ -173,7 +171,6 @@ describe('local pipeline end to end', () => {
     expect(await selected()).toBe(v1);
     const res = await fetch(`${record.endpoint}/v1/models/fashion-mnist`, { headers: { connection: 'close' } });
     expect(res.status).toBe(200);
-    expect(startMs).toBeLessThan(30_000);
     // The previous version is back too, so rollback works again once its pods are up.
     expect((await names('deployments', 'mlpipe-production')).sort()).toEqual([first.output!.run.names.productionDeployment, second.output!.run.names.productionDeployment].sort());
     const apps = kc.makeApiClient(k8s.AppsV1Api);
