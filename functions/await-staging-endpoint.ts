@@ -1,19 +1,15 @@
 /**
  * AwaitStagingEndpoint: waits for the staging Service's LoadBalancer ingress, then for the model to answer
  * `GET /v1/models/<name>` as AVAILABLE there → `serving` + endpoint; `pending` when the budget runs out.
- * A Service that is gone (ExposeStaging created it) fails at once rather than waiting out the deadline.
+ * A Service that is gone fails at once rather than waiting out the deadline (shared awaitEndpoint).
  */
-import { EndpointUnavailableError } from './shared/errors';
 import { StageSchema, parseInput, stateWith } from './shared/state';
 import type { PipelineState, StageResult } from './shared/types';
-import { awaitEndpoint, readService } from './shared/workloads';
+import { awaitEndpoint } from './shared/workloads';
 
 const Input = stateWith({ staging: StageSchema });
 
 export async function handler(event: PipelineState): Promise<StageResult> {
   const { run, staging } = parseInput(Input, event, 'AwaitStagingEndpoint input');
-  if (!(await readService(staging.namespace, staging.serviceName))) {
-    throw new EndpointUnavailableError(`Service ${staging.namespace}/${staging.serviceName} does not exist (deleted before it served the model).`);
-  }
   return awaitEndpoint(staging, run.modelName);
 }

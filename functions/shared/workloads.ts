@@ -243,6 +243,10 @@ export interface EndpointCheck {
  */
 export async function awaitEndpoint(stage: StageResult, modelName: string, check: EndpointCheck = {}): Promise<StageResult> {
   const what = `Service ${stage.namespace}/${stage.serviceName}`;
+  // The Service was applied by the step before; if it is gone, waiting out the deadline cannot help.
+  if (!(await readService(stage.namespace, stage.serviceName))) {
+    throw new EndpointUnavailableError(`${what} does not exist (deleted before it served the model).`);
+  }
   const startedAt = stage.switchedAt ?? stage.deployedAt;
   const plan: WaitPlan = planWait('endpoint', startedAt, what);
   const deadline = Date.now() + plan.budgetMs;
