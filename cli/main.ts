@@ -3,9 +3,10 @@
  * pipeline (`npm start`). One file per command in cli/commands/; `mlpipe <command> --help` for each.
  * Exit codes: 0 done, 1 failed, 2 wrong usage.
  */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseArgs } from 'node:util';
+import type { Command, Options, Values } from './command';
 import { CliError, UsageError, processIo, type Io } from './io';
-import { resolveTarget, type Target } from './target';
+import { resolveTarget } from './target';
 import { runCommand } from './commands/run';
 import { statusCommand } from './commands/status';
 import { listCommand } from './commands/list';
@@ -13,21 +14,6 @@ import { logsCommand } from './commands/logs';
 import { approveCommand } from './commands/approve';
 import { rollbackCommand } from './commands/rollback';
 import { graphCommand } from './commands/graph';
-
-type Options = NonNullable<ParseArgsConfig['options']>;
-export type Values = Record<string, string | boolean | undefined>;
-
-export interface Command {
-  name: string;
-  usage: string;
-  summary: string;
-  /** Lines of detail for --help. */
-  help: string[];
-  options: Options;
-  /** How many positionals: [min, max]. */
-  positionals: [number, number];
-  run(ctx: { target: Target; args: string[]; values: Values; io: Io }): Promise<number | void>;
-}
 
 const COMMON: Options = {
   local: { type: 'boolean' },

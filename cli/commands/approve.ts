@@ -2,7 +2,7 @@
 import { decideApproval, approvalId } from '../../functions/shared/approvals';
 import { ApprovalLinkError } from '../../functions/shared/errors';
 import { CliError } from '../io';
-import type { Command } from '../main';
+import type { Command } from '../command';
 import { callerIdentity } from '../identity';
 import { describeRun, progressOf, resolveRun, runHistory, runNameOf } from '../runs';
 

@@ -5,7 +5,7 @@
  */
 import { DescribeStateMachineCommand } from '@aws-sdk/client-sfn';
 import { UsageError } from '../io';
-import type { Command } from '../main';
+import type { Command } from '../command';
 import { describeRun, progressOf, resolveRun, runHistory, type StateProgress } from '../runs';
 
 interface AslState {

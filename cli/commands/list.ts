@@ -1,7 +1,7 @@
 /** `mlpipe list`: recent runs, newest first. */
 import { ListExecutionsCommand, type ExecutionStatus } from '@aws-sdk/client-sfn';
 import { UsageError } from '../io';
-import type { Command } from '../main';
+import type { Command } from '../command';
 import { duration } from '../runs';
 
 const STATUSES = ['RUNNING', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED'];

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { getKubeConfig } from '../../functions/shared/kube';
 import { CliError, UsageError } from '../io';
-import type { Command } from '../main';
+import type { Command } from '../command';
 import { progressOf, resolveRun, runHistory } from '../runs';
 
 /** <stateDir>/kube/pods/<namespace>_<pod>_<uid>/<container>.<restart>.log of the Job's newest pod, last restart. */

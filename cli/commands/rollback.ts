@@ -4,7 +4,7 @@ import { handler as rollbackLocally } from '../../functions/rollback';
 import { DNS1123_LABEL } from '../../functions/shared/names';
 import { readProduction } from '../../functions/shared/registry';
 import { CliError, UsageError } from '../io';
-import type { Command } from '../main';
+import type { Command } from '../command';
 import { callerIdentity } from '../identity';
 
 interface RollbackResult {

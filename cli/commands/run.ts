@@ -4,7 +4,7 @@ import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { ECRClient, DescribeImagesCommand } from '@aws-sdk/client-ecr';
 import type { RunRequest } from '../../functions/shared/types';
 import { UsageError, CliError } from '../io';
-import type { Command } from '../main';
+import type { Command } from '../command';
 import { callerIdentity } from '../identity';
 
 /** The local runner's training image repository (local/pipeline.ts TRAINING_IMAGE without its tag). */

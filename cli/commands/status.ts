@@ -1,5 +1,5 @@
 /** `mlpipe status [run]`: where a run is, how long it has taken, and what it measured so far. */
-import type { Command } from '../main';
+import type { Command } from '../command';
 import { describeRun, duration, progressOf, resolveRun, runHistory } from '../runs';
 
 export const statusCommand: Command = {

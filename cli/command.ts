@@ -1,0 +1,24 @@
+/**
+ * What one `mlpipe` command is: its name, usage, options and how it runs. Its own module so the commands
+ * (cli/commands/*) and the dispatcher (cli/main.ts) both depend on it, and never on each other: main.ts
+ * imports every command, so a command importing main.ts would be an import cycle.
+ */
+import type { ParseArgsConfig } from 'node:util';
+import type { Io } from './io';
+import type { Target } from './target';
+
+export type Options = NonNullable<ParseArgsConfig['options']>;
+/** Parsed option values, common and the command's own. */
+export type Values = Record<string, string | boolean | undefined>;
+
+export interface Command {
+  name: string;
+  usage: string;
+  summary: string;
+  /** Lines of detail for --help. */
+  help: string[];
+  options: Options;
+  /** How many positionals: [min, max]. */
+  positionals: [number, number];
+  run(ctx: { target: Target; args: string[]; values: Values; io: Io }): Promise<number | void>;
+}
