@@ -95,3 +95,50 @@ export async function putJson(bucket: string, key: string, value: unknown): Prom
     wrap(err, `PutObject s3://${bucket}/${key}`);
   }
 }
+
+/** A JSON object as read, with the ETag a conditional write must name to replace exactly this version. */
+export interface VersionedJson<T> {
+  value: T;
+  etag: string;
+}
+
+/** Reads JSON with its ETag; `undefined` when it does not exist. */
+export async function getJsonVersioned<T>(bucket: string, key: string): Promise<VersionedJson<T> | undefined> {
+  let out;
+  try {
+    out = await s3Client().send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  } catch (err) {
+    if (err instanceof NoSuchKey || (err as { name?: string }).name === 'NoSuchKey') return undefined;
+    wrap(err, `GetObject s3://${bucket}/${key}`);
+  }
+  const body = out.Body ? await out.Body.transformToString('utf8') : '';
+  if (!out.ETag) throw new S3UnavailableError(`S3 GetObject s3://${bucket}/${key} answered without an ETag.`);
+  return { value: JSON.parse(body) as T, etag: out.ETag };
+}
+
+/** `ifMatch`: replace only the version with this ETag; `ifNoneMatch: '*'`: create only if absent. */
+export type WriteCondition = { ifMatch: string } | { ifNoneMatch: '*' };
+
+/**
+ * Writes JSON only if `condition` holds (S3 conditional writes). Returns false when S3 refused because the
+ * object changed since it was read: 412 PreconditionFailed, 409 ConditionalRequestConflict (a conflicting
+ * write landed during this one), or 404 NoSuchKey (If-Match on an object deleted meanwhile).
+ */
+export async function putJsonIf(bucket: string, key: string, value: unknown, condition: WriteCondition): Promise<boolean> {
+  try {
+    await s3Client().send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: key,
+        Body: JSON.stringify(value, null, 2),
+        ContentType: 'application/json',
+        ...('ifMatch' in condition ? { IfMatch: condition.ifMatch } : { IfNoneMatch: condition.ifNoneMatch }),
+      }),
+    );
+    return true;
+  } catch (err) {
+    const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    if (status === 412 || status === 409 || (status === 404 && 'ifMatch' in condition)) return false;
+    wrap(err, `PutObject s3://${bucket}/${key}`);
+  }
+}
