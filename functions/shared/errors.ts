@@ -72,3 +72,11 @@ export class ApprovalLinkError extends PipelineError {
 export class RollbackError extends PipelineError {
   override readonly name = 'RollbackError';
 }
+
+/**
+ * A registry record (production.json) changed under every attempt of a read-modify-write: each conditional
+ * put lost to another writer. Nothing was written by the failed call; running it again is safe.
+ */
+export class RegistryConflictError extends PipelineError {
+  override readonly name = 'RegistryConflictError';
+}

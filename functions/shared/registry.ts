@@ -4,9 +4,9 @@
  * rollback and the CLI all go through here so the layout lives in one place.
  */
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { getJson, putJson, s3Client } from './clients';
+import { getJson, getJsonVersioned, putJson, putJsonIf, s3Client } from './clients';
 import { requireEnv } from './config';
-import { InvalidInputError, RollbackError, S3UnavailableError } from './errors';
+import { InvalidInputError, RegistryConflictError, RollbackError, S3UnavailableError } from './errors';
 import type { ApprovalDecision, CleanupResult, EvaluationResult, PipelineError, TrainingResult } from './types';
 
 /** The bucket for models, datasets, registry and approvals. Read on use so tests can set it late. */
@@ -195,49 +195,105 @@ export async function writeManifest(manifest: ReleaseManifest): Promise<string> 
   return s3Uri(key);
 }
 
+/** How a production.json update retries when another writer got there first. */
+export interface ConditionalUpdateRetry {
+  /** Read-modify-write attempts in all, the first included. */
+  attempts: number;
+  /** Backoff before retry n is a random delay in [0, min(maxDelayMs, baseDelayMs * 2^(n-1))) ("full jitter"). */
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** Injected by tests; default: a timer and Math.random. */
+  sleep?: (ms: number) => Promise<void>;
+  random?: () => number;
+}
+
+/**
+ * Enough for a release and a few rollbacks racing on one model (each round one writer wins) while staying
+ * well inside RecordRelease's and Rollback's Lambda timeouts: at most 3.55 s of backoff in all (1.8 s expected).
+ */
+export const PRODUCTION_UPDATE_RETRY: ConditionalUpdateRetry = { attempts: 8, baseDelayMs: 50, maxDelayMs: 1000 };
+
+const timer = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * production.json is read, changed and written back by RecordRelease, Rollback and the local restore,
+ * which can run at the same time (a rollback while a release records). A plain put would let the later
+ * writer drop the other's history entry, so each write names the version it read: `If-Match: <ETag>`, or
+ * `If-None-Match: *` when creating. When S3 refuses (412/409: someone wrote in between) the whole
+ * read-modify-write runs again on the fresh record, after a jittered backoff, a bounded number of times.
+ * `change` returns the new record, or undefined to leave the current one as it is. (Conditional puts need
+ * no IAM beyond s3:PutObject; the s3:if-match condition keys only matter to policies that require them.)
+ */
+async function updateProduction(
+  model: string,
+  change: (current: ProductionRecord | undefined) => ProductionRecord | undefined,
+  retry: ConditionalUpdateRetry,
+): Promise<ProductionRecord | undefined> {
+  const bucket = artifactBucket();
+  const key = registryKeys.production(model);
+  const sleep = retry.sleep ?? timer;
+  const random = retry.random ?? Math.random;
+  for (let attempt = 1; ; attempt++) {
+    const current = await getJsonVersioned<ProductionRecord>(bucket, key);
+    const next = change(current?.value);
+    if (next === undefined) return current?.value;
+    if (await putJsonIf(bucket, key, next, current ? { ifMatch: current.etag } : { ifNoneMatch: '*' })) return next;
+    if (attempt >= retry.attempts) {
+      throw new RegistryConflictError(
+        `${s3Uri(key, bucket)} kept changing while it was being updated: ${attempt} conditional writes in a row lost to other ` +
+          'writers (S3 412/409). Nothing was written by this update; run it again.',
+      );
+    }
+    await sleep(Math.floor(random() * Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (attempt - 1))));
+  }
+}
+
 /**
  * Points production.json at a newly released version and appends to its history. A retried RecordRelease
- * (same version, same execution) leaves the record as it is rather than appending twice.
+ * (same version, same execution) whose entry is already in the history leaves the record as it is: it
+ * neither appends twice nor points production back at its version after a rollback recorded since.
  */
-export async function recordProductionRelease(opts: {
-  modelName: string;
-  version: string;
-  previousVersion: string | null;
-  endpoint: string | null;
-  switchedAt: string;
-  by?: string;
-  executionArn: string;
-}): Promise<ProductionRecord> {
-  const current = await readProduction(opts.modelName);
-  const last = current?.history.at(-1);
-  if (current && current.version === opts.version && last?.action === 'release' && last.executionArn === opts.executionArn) {
-    return current;
-  }
+export async function recordProductionRelease(
+  opts: {
+    modelName: string;
+    version: string;
+    previousVersion: string | null;
+    endpoint: string | null;
+    switchedAt: string;
+    by?: string;
+    executionArn: string;
+  },
+  retry = PRODUCTION_UPDATE_RETRY,
+): Promise<ProductionRecord> {
   const entry: ProductionHistoryEntry = { version: opts.version, at: opts.switchedAt, action: 'release', executionArn: opts.executionArn };
   if (opts.by) entry.by = opts.by;
-  const record: ProductionRecord = {
-    modelName: opts.modelName,
-    version: opts.version,
-    // The Service selector is the truth about what served before; production.json is the fallback.
-    previousVersion: opts.previousVersion ?? (current && current.version !== opts.version ? current.version : null),
-    endpoint: opts.endpoint ?? current?.endpoint ?? null,
-    switchedAt: opts.switchedAt,
-    history: [...(current?.history ?? []), entry],
-  };
-  await putJson(artifactBucket(), registryKeys.production(opts.modelName), record);
-  return record;
+  const record = await updateProduction(
+    opts.modelName,
+    (current) => {
+      const recorded = current?.history.some((h) => h.action === 'release' && h.version === opts.version && h.executionArn === opts.executionArn);
+      if (current && recorded) return undefined;
+      return {
+        modelName: opts.modelName,
+        version: opts.version,
+        // The Service selector is the truth about what served before; production.json is the fallback.
+        previousVersion: opts.previousVersion ?? (current && current.version !== opts.version ? current.version : null),
+        endpoint: opts.endpoint ?? current?.endpoint ?? null,
+        switchedAt: opts.switchedAt,
+        history: [...(current?.history ?? []), entry],
+      };
+    },
+    retry,
+  );
+  // updateProduction returns a record whenever `change` made one or one existed.
+  return record!;
 }
 
 /**
  * Points production.json at the endpoint production answers on now, without a history entry: the same
  * version serves, from a new address (a local cluster restored at startup gets a new port).
  */
-export async function recordProductionEndpoint(model: string, endpoint: string): Promise<ProductionRecord | undefined> {
-  const current = await readProduction(model);
-  if (!current || current.endpoint === endpoint) return current;
-  const record: ProductionRecord = { ...current, endpoint };
-  await putJson(artifactBucket(), registryKeys.production(model), record);
-  return record;
+export async function recordProductionEndpoint(model: string, endpoint: string, retry = PRODUCTION_UPDATE_RETRY): Promise<ProductionRecord | undefined> {
+  return updateProduction(model, (current) => (!current || current.endpoint === endpoint ? undefined : { ...current, endpoint }), retry);
 }
 
 /**
@@ -245,19 +301,26 @@ export async function recordProductionEndpoint(model: string, endpoint: string):
  * switched the Service (and checked the target can serve), so this records what happened rather than
  * judging it; it only needs a production.json to append to.
  */
-export async function recordRollback(opts: { modelName: string; toVersion: string; by: string; at?: string }): Promise<ProductionRecord> {
-  const current = await readProduction(opts.modelName);
-  if (!current) {
-    throw new RollbackError(`Model ${opts.modelName} has no production.json: nothing was ever released, so there is nothing to roll back.`);
-  }
+export async function recordRollback(
+  opts: { modelName: string; toVersion: string; by: string; at?: string },
+  retry = PRODUCTION_UPDATE_RETRY,
+): Promise<ProductionRecord> {
   const at = opts.at ?? new Date().toISOString();
-  const record: ProductionRecord = {
-    ...current,
-    version: opts.toVersion,
-    previousVersion: current.version,
-    switchedAt: at,
-    history: [...current.history, { version: opts.toVersion, at, action: 'rollback', by: opts.by }],
-  };
-  await putJson(artifactBucket(), registryKeys.production(opts.modelName), record);
-  return record;
+  const record = await updateProduction(
+    opts.modelName,
+    (current) => {
+      if (!current) {
+        throw new RollbackError(`Model ${opts.modelName} has no production.json: nothing was ever released, so there is nothing to roll back.`);
+      }
+      return {
+        ...current,
+        version: opts.toVersion,
+        previousVersion: current.version,
+        switchedAt: at,
+        history: [...current.history, { version: opts.toVersion, at, action: 'rollback', by: opts.by }],
+      };
+    },
+    retry,
+  );
+  return record!;
 }
