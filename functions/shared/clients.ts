@@ -3,7 +3,7 @@
  * variables point them at loopback servers; S3 then needs path-style addressing and no streamed
  * checksums (s3rver stores chunk framing otherwise).
  */
-import { S3Client, GetObjectCommand, PutObjectCommand, NoSuchKey } from '@aws-sdk/client-s3';
+import { S3Client, GetObjectCommand, PutObjectCommand, NoSuchKey, type GetObjectCommandOutput } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { InvalidInputError, S3UnavailableError } from './errors';
@@ -65,15 +65,21 @@ function wrap(err: unknown, what: string): never {
   throw err;
 }
 
-/** Reads an object as bytes; `undefined` when it does not exist. */
-export async function getObjectBytes(bucket: string, key: string): Promise<Uint8Array | undefined> {
+/** GetObject; `undefined` when the object does not exist. */
+async function getObject(bucket: string, key: string): Promise<GetObjectCommandOutput | undefined> {
   try {
-    const out = await s3Client().send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    return out.Body ? await out.Body.transformToByteArray() : new Uint8Array();
+    return await s3Client().send(new GetObjectCommand({ Bucket: bucket, Key: key }));
   } catch (err) {
     if (err instanceof NoSuchKey || (err as { name?: string }).name === 'NoSuchKey') return undefined;
     wrap(err, `GetObject s3://${bucket}/${key}`);
   }
+}
+
+/** Reads an object as bytes; `undefined` when it does not exist. */
+export async function getObjectBytes(bucket: string, key: string): Promise<Uint8Array | undefined> {
+  const out = await getObject(bucket, key);
+  if (!out) return undefined;
+  return out.Body ? await out.Body.transformToByteArray() : new Uint8Array();
 }
 
 export async function getJson<T>(bucket: string, key: string): Promise<T | undefined> {
@@ -81,16 +87,14 @@ export async function getJson<T>(bucket: string, key: string): Promise<T | undef
   return bytes ? (JSON.parse(Buffer.from(bytes).toString('utf8')) as T) : undefined;
 }
 
+function putJsonCommand(bucket: string, key: string, value: unknown, condition?: WriteCondition): PutObjectCommand {
+  const precondition = condition === undefined ? {} : 'ifMatch' in condition ? { IfMatch: condition.ifMatch } : { IfNoneMatch: condition.ifNoneMatch };
+  return new PutObjectCommand({ Bucket: bucket, Key: key, Body: JSON.stringify(value, null, 2), ContentType: 'application/json', ...precondition });
+}
+
 export async function putJson(bucket: string, key: string, value: unknown): Promise<void> {
   try {
-    await s3Client().send(
-      new PutObjectCommand({
-        Bucket: bucket,
-        Key: key,
-        Body: JSON.stringify(value, null, 2),
-        ContentType: 'application/json',
-      }),
-    );
+    await s3Client().send(putJsonCommand(bucket, key, value));
   } catch (err) {
     wrap(err, `PutObject s3://${bucket}/${key}`);
   }
@@ -104,13 +108,8 @@ export interface VersionedJson<T> {
 
 /** Reads JSON with its ETag; `undefined` when it does not exist. */
 export async function getJsonVersioned<T>(bucket: string, key: string): Promise<VersionedJson<T> | undefined> {
-  let out;
-  try {
-    out = await s3Client().send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-  } catch (err) {
-    if (err instanceof NoSuchKey || (err as { name?: string }).name === 'NoSuchKey') return undefined;
-    wrap(err, `GetObject s3://${bucket}/${key}`);
-  }
+  const out = await getObject(bucket, key);
+  if (!out) return undefined;
   const body = out.Body ? await out.Body.transformToString('utf8') : '';
   if (!out.ETag) throw new S3UnavailableError(`S3 GetObject s3://${bucket}/${key} answered without an ETag.`);
   return { value: JSON.parse(body) as T, etag: out.ETag };
@@ -126,15 +125,7 @@ export type WriteCondition = { ifMatch: string } | { ifNoneMatch: '*' };
  */
 export async function putJsonIf(bucket: string, key: string, value: unknown, condition: WriteCondition): Promise<boolean> {
   try {
-    await s3Client().send(
-      new PutObjectCommand({
-        Bucket: bucket,
-        Key: key,
-        Body: JSON.stringify(value, null, 2),
-        ContentType: 'application/json',
-        ...('ifMatch' in condition ? { IfMatch: condition.ifMatch } : { IfNoneMatch: condition.ifNoneMatch }),
-      }),
-    );
+    await s3Client().send(putJsonCommand(bucket, key, value, condition));
     return true;
   } catch (err) {
     const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
