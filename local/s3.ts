@@ -144,7 +144,8 @@ class KeyLocks {
   async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
     const previous = this.tails.get(key) ?? Promise.resolve();
     let release!: () => void;
-    const tail = previous.then(() => new Promise<void>((resolve) => (release = resolve)));
+    const done = new Promise<void>((resolve) => (release = resolve));
+    const tail = previous.then(() => done);
     this.tails.set(key, tail);
     await previous;
     try {
