@@ -219,6 +219,7 @@ export interface PodSpec {
   serviceAccountName?: string;
   serviceAccount?: string;
   nodeName?: string;
+  nodeSelector?: Record<string, string>;
   terminationGracePeriodSeconds?: number;
 }
 
