@@ -11,7 +11,8 @@ import type { KubeApi } from './api';
 import type { ControllerManager } from './controllers';
 import { Kubelet, LOCAL_PORTS_ANNOTATION, NODE_NAME } from './controllers/kubelet';
 import { serviceEndpoints } from './controllers/service';
-import { apiGroup, apiGroupList, apiResourceList, apiVersionOf, findType, type KubeObject, type Pod, type ResourceType, type Service } from './resources';
+import { toEventsV1 } from './controllers/events';
+import { apiGroup, apiGroupList, apiResourceList, apiVersionOf, findType, typeOf, type KubeObject, type Pod, type ResourceType, type Service } from './resources';
 import { matchesFields, matchesRequirements, parseFieldSelector, parseLabelSelector } from './selectors';
 import { errors, invalidValue, KubeApiError, type StatusBody, type StatusCause } from './status';
 import type { StoreEvent } from './store';
@@ -23,6 +24,9 @@ interface Route {
   subresource?: string;
   /** For proxy: the path after /proxy. */
   rest?: string;
+  /** A read-only view of another resource's objects (events.k8s.io/v1 of core/v1 Events): what the client asked for. */
+  as?: ResourceType;
+  view?: (obj: KubeObject) => KubeObject;
 }
 
 const MAX_BODY = 16 * 1024 * 1024;
@@ -170,14 +174,21 @@ export class ApiServer {
     }
     if (path === '/apis') return send(res, 200, apiGroupList());
     if (path === '/api/v1') return send(res, 200, apiResourceList(''));
-    const g = /^\/apis\/(apps|batch)$/.exec(path);
+    const g = /^\/apis\/(apps|batch|events\.k8s\.io)$/.exec(path);
     if (g) return send(res, 200, apiGroup(g[1]!));
-    const gv = /^\/apis\/(apps|batch)\/v1$/.exec(path);
+    const gv = /^\/apis\/(apps|batch|events\.k8s\.io)\/v1$/.exec(path);
     if (gv) return send(res, 200, apiResourceList(gv[1]!));
 
     const segments = path.split('/').filter(Boolean).map(decodeURIComponent);
     const r = route(segments);
     if (!r) throw errors.pathNotFound();
+    if (r.type.group === 'events.k8s.io') {
+      // The pipeline only reads events; the controllers write them as core/v1.
+      if (method !== 'GET' || r.subresource) throw errors.methodNotAllowed();
+      r.as = r.type;
+      r.view = toEventsV1;
+      r.type = typeOf('events');
+    }
     const { type } = r;
     const q = url.searchParams;
     const fieldManager = q.get('fieldManager') ?? (req.headers['user-agent'] ?? 'unknown').split('/')[0];
@@ -216,8 +227,10 @@ export class ApiServer {
       throw errors.methodNotAllowed();
     }
     switch (method) {
-      case 'GET':
-        return send(res, 200, this.deps.api.get(type, r.namespace, r.name));
+      case 'GET': {
+        const obj = this.deps.api.get(type, r.namespace, r.name);
+        return send(res, 200, r.view ? r.view(obj) : obj);
+      }
       case 'PUT':
         return send(res, 200, this.deps.api.update(type, r.namespace, r.name, parseJson(await readBody(req)), { fieldManager, subresource: sub }));
       case 'PATCH': {
@@ -278,10 +291,10 @@ export class ApiServer {
     const page = limit > 0 ? items.slice(start, start + limit) : items.slice(start);
     const more = limit > 0 && start + limit < items.length;
     send(res, 200, {
-      kind: listKind(r.type),
-      apiVersion: apiVersionOf(r.type),
+      kind: listKind(r.as ?? r.type),
+      apiVersion: apiVersionOf(r.as ?? r.type),
       metadata: { resourceVersion: rv, ...(more ? { continue: Buffer.from(String(start + limit)).toString('base64'), remainingItemCount: items.length - start - limit } : {}) },
-      items: page.map(stripForList),
+      items: page.map((o) => stripForList(r.view ? r.view(o) : o)),
     });
   }
 
@@ -319,12 +332,14 @@ export class ApiServer {
     this.watches.add(res);
     /** The newest resourceVersion of this type the client has been told about: bookmarks only move it on. */
     let told = 0;
+    const shown = r.as ?? r.type;
     const write = (type: string, object: unknown) => {
-      if (!res.writableEnded) res.write(JSON.stringify({ type, object }) + '\n');
+      const out = r.view && type !== 'ERROR' && type !== 'BOOKMARK' ? r.view(object as KubeObject) : object;
+      if (!res.writableEnded) res.write(JSON.stringify({ type, object: out }) + '\n');
     };
     const bookmark = (rv: number, annotations?: Record<string, string>) => {
       told = Math.max(told, rv);
-      write('BOOKMARK', { kind: r.type.kind, apiVersion: apiVersionOf(r.type), metadata: { resourceVersion: String(rv), creationTimestamp: null, ...(annotations ? { annotations } : {}) } });
+      write('BOOKMARK', { kind: shown.kind, apiVersion: apiVersionOf(shown), metadata: { resourceVersion: String(rv), creationTimestamp: null, ...(annotations ? { annotations } : {}) } });
     };
     const sendEvent = (e: StoreEvent) => {
       if (e.resource !== plural || !inScope(e.object)) return;
@@ -344,7 +359,7 @@ export class ApiServer {
       told = store.latestResourceVersion(plural);
       // A watch without resourceVersion that allows bookmarks ends its replay with this one (transcript 21).
       if ((bookmarks && !rvParam) || sendInitialEvents) {
-        const blueprint = Buffer.from(JSON.stringify({ kind: listKind(r.type), apiVersion: apiVersionOf(r.type), metadata: {}, items: null }) + '\n').toString('base64');
+        const blueprint = Buffer.from(JSON.stringify({ kind: listKind(shown), apiVersion: apiVersionOf(shown), metadata: {}, items: null }) + '\n').toString('base64');
         bookmark(told, { 'k8s.io/initial-events-end': 'true', 'kubernetes.io/initial-events-list-blueprint': blueprint });
       }
     } else {
