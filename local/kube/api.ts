@@ -92,6 +92,8 @@ export class KubeApi {
     if (GENERATION_TYPES.has(type.plural)) meta.generation = 1;
     else delete meta.generation;
     if (type.hasStatus && type.plural !== 'namespaces') delete obj.status;
+    // A new Job answers with an empty status until its controller writes one (transcript 01).
+    if (type.plural === 'jobs' || type.plural === 'deployments') obj.status = {};
     applyDefaults(type, obj);
     const causes = validateObject(type, obj);
     if (causes.length) throw errors.invalid(type, name, causes);

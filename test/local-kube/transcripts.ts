@@ -85,6 +85,8 @@ export function normalize(value: unknown): unknown {
     out = out.replace(/too old resource version: (\S+) \((\S+)\)/g, 'too old resource version: <rv> (<rv>)');
     out = out.replace(/<rv:\d+>/g, '<rv>');
     out = out.replace(/\.[0-9a-f]{16}$/, '.<hash>');
+    // pod-template-hash values (the controller's "safe" alphabet) inside ReplicaSet and pod names.
+    out = out.replace(/(?<=-)[bcdfghjklmnpqrstvwxz2456789]{8,10}(?=$|[-".\s])/g, '<hash>');
     out = out.replace(/kube-api-access-[a-z0-9]{5}/g, 'kube-api-access-<hash>');
     return out;
   };
