@@ -5,9 +5,9 @@
  */
 import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { timingSafeEqual } from 'node:crypto';
 import { listenOnLoopback, readBody as readCappedBody, type LoopbackListener } from '../http';
 import type { KubeApi } from './api';
+import { authorize, authorizePath, type Authenticator } from './rbac';
 import type { ControllerManager } from './controllers';
 import { Kubelet, LOCAL_PORTS_ANNOTATION, NODE_NAME } from './controllers/kubelet';
 import { serviceEndpoints } from './controllers/service';
@@ -98,6 +98,25 @@ function podLogOptionCauses(q: URLSearchParams): StatusCause[] {
   return causes;
 }
 
+/** The RBAC verb of a request, as kube-apiserver's RequestInfo derives it. */
+function verbOf(method: string, r: Route, q: URLSearchParams): string {
+  const watch = q.get('watch') === 'true' || q.get('watch') === '1';
+  switch (method) {
+    case 'GET':
+      return r.name ? (watch ? 'watch' : 'get') : watch ? 'watch' : 'list';
+    case 'POST':
+      return 'create';
+    case 'PUT':
+      return 'update';
+    case 'PATCH':
+      return 'patch';
+    case 'DELETE':
+      return r.name ? 'delete' : 'deletecollection';
+    default:
+      return method.toLowerCase();
+  }
+}
+
 function listKind(type: ResourceType): string {
   return `${type.kind}List`;
 }
@@ -110,7 +129,7 @@ function stripForList(obj: KubeObject): Omit<KubeObject, 'kind' | 'apiVersion'> 
 export interface ApiServerDeps {
   api: KubeApi;
   controllers: ControllerManager;
-  token: string;
+  auth: Authenticator;
   version: { major: string; minor: string; gitVersion: string };
 }
 
@@ -144,19 +163,12 @@ export class ApiServer {
     return this.url;
   }
 
-  private authorized(req: IncomingMessage): boolean {
-    const header = req.headers.authorization ?? '';
-    const m = /^Bearer\s+(.+)$/i.exec(header);
-    if (!m) return false;
-    const given = Buffer.from(m[1]!.trim());
-    const expected = Buffer.from(this.deps.token);
-    return given.length === expected.length && timingSafeEqual(given, expected);
-  }
-
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const path = url.pathname.replace(/\/+$/, '') || '/';
     const method = req.method ?? 'GET';
+    // An unknown token is 401 even on public paths; no token is system:anonymous (transcript 20).
+    const user = this.deps.auth.authenticate(req);
     // Like a real cluster's system:public-info-viewer: health and version need no credentials.
     if (['/healthz', '/livez', '/readyz'].includes(path)) {
       res.writeHead(200, { 'Content-Type': 'text/plain' });
@@ -167,7 +179,7 @@ export class ApiServer {
       send(res, 200, { ...this.deps.version, gitCommit: 'local', gitTreeState: 'clean', buildDate: '2024-01-01T00:00:00Z', goVersion: 'n/a', compiler: 'gc', platform: `${process.platform}/${process.arch}` });
       return;
     }
-    if (!this.authorized(req)) throw errors.unauthorized();
+    if (['/api', '/apis', '/api/v1'].includes(path) || /^\/apis\/[^/]+(\/v1)?$/.test(path)) authorizePath(user, path);
     if (path === '/api') {
       send(res, 200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: this.url.replace('http://', '') }] });
       return;
@@ -191,6 +203,13 @@ export class ApiServer {
     }
     const { type } = r;
     const q = url.searchParams;
+    authorize(user, {
+      verb: verbOf(method, r, q),
+      type: r.as ?? type,
+      namespace: type.plural === 'namespaces' ? r.name : r.namespace,
+      name: r.name,
+      subresource: r.subresource,
+    });
     const fieldManager = q.get('fieldManager') ?? (req.headers['user-agent'] ?? 'unknown').split('/')[0];
     const dryRun = q.get('dryRun') === 'All';
     if (dryRun) throw errors.badRequest('dryRun is not supported by the local API server');
