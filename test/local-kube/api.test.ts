@@ -27,7 +27,7 @@ describe('local Kubernetes API: REST semantics', () => {
       expect(res.status).toBe(401);
       expect(await res.json()).toEqual({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Unauthorized', reason: 'Unauthorized', code: 401 });
     }
-    for (const headers of [{}, { Authorization: 'Basic YWRtaW46YWRtaW4=' }, { Authorization: 'Bearer' }]) {
+    for (const headers of [{}, { Authorization: 'Basic YWRtaW46YWRtaW4=' }, { Authorization: 'Bearer' }] as Record<string, string>[]) {
       const res = await fetch(`${h.kube.url}/api/v1/namespaces`, { headers });
       expect(res.status).toBe(403);
       expect(await res.json()).toEqual({
