@@ -10,13 +10,15 @@ import { loadYaml } from '@kubernetes/client-node';
 import { canonical } from './canonical';
 import { jsonPatch, mergePatch, pruneDropped, type JsonValue } from './patch';
 import { apiVersionOf, typeOf, type KubeObject, type Pod, type ResourceType } from './resources';
-import { applyDefaults, validateObject, validateUpdate } from './schema';
+import { applyDefaults, validateObject, validateUpdate, writeWarnings } from './schema';
 import { deletedStatus, errors, type StatusBody } from './status';
 import type { ObjectStore } from './store';
 
 export interface WriteOptions {
   fieldManager?: string;
   subresource?: 'status';
+  /** Collects the Warning headers the write earns (only a write that stores something earns any). */
+  warnings?: string[];
 }
 
 export interface DeleteOptions {
@@ -100,6 +102,7 @@ export class KubeApi {
     if (this.store.get(type.plural, meta.namespace, name)) throw errors.alreadyExists(type, name);
     if (type.plural === 'pods') this.checkServiceAccount(obj as Pod, requestedName);
     meta.managedFields = [this.managedEntry(type, opts.fieldManager ?? 'unknown', opts.operation ?? 'Update')];
+    opts.warnings?.push(...writeWarnings(type, obj));
     const created = this.store.insert(type.plural, obj);
     if (type.plural === 'namespaces') this.ensureDefaultServiceAccount(name);
     return created;
@@ -201,11 +204,20 @@ export class KubeApi {
     next.metadata.managedFields = old.metadata.managedFields;
     if (comparable(next) === comparable(old)) return old;
     const manager = opts.fieldManager ?? 'unknown';
-    const fields = (old.metadata.managedFields ?? []).filter((m) => {
+    // The deployment controller's revision annotation shows in its status entry on a real cluster
+    // (transcript 11: one kube-controller-manager entry, subresource status, with f:metadata.f:annotations).
+    const subresource = opts.subresource ?? (manager === 'kube-controller-manager' && type.plural === 'deployments' ? 'status' : undefined);
+    // A manager's entry keeps its place in the list; only its time moves (transcript 01).
+    const entry = this.managedEntry(type, manager, operation, subresource);
+    const fields = [...(old.metadata.managedFields ?? [])];
+    const at = fields.findIndex((m) => {
       const e = m as Record<string, unknown>;
-      return !(e.manager === manager && e.operation === operation && e.subresource === opts.subresource);
+      return e.manager === manager && e.operation === operation && e.subresource === subresource;
     });
-    next.metadata.managedFields = [...fields, this.managedEntry(type, manager, operation, opts.subresource)];
+    if (at >= 0) fields[at] = entry;
+    else fields.push(entry);
+    next.metadata.managedFields = fields;
+    if (opts.subresource !== 'status') opts.warnings?.push(...writeWarnings(type, next));
     return this.store.replace(type.plural, next);
   }
 
@@ -278,7 +290,7 @@ export class KubeApi {
     const existing = type.namespaced ? this.store.get(type.plural, namespace, name) : this.store.get(type.plural, undefined, name);
     if (!existing) {
       if (opts.subresource === 'status') throw errors.notFound(type, name);
-      const stored = this.create(type, namespace, { ...config, metadata: { ...meta, name } }, { fieldManager: manager, operation: 'Apply' });
+      const stored = this.create(type, namespace, { ...config, metadata: { ...meta, name } }, { fieldManager: manager, operation: 'Apply', warnings: opts.warnings });
       this.applied.set(`${stored.metadata.uid}/${manager}/`, config);
       return { object: stored, created: true };
     }

@@ -103,7 +103,10 @@ export function applyDefaults(type: ResourceType, obj: KubeObject, existing?: Ku
       const pod = obj as Pod;
       if (pod.spec && typeof pod.spec === 'object' && pod.spec.serviceAccountName === undefined) pod.spec.serviceAccountName = pod.spec.serviceAccount ?? 'default';
       defaultPodSpec(pod.spec as PodSpec & Record<string, unknown>);
-      if (!existing) pod.status = { phase: 'Pending' };
+      if (!existing) {
+        admitPod(pod);
+        pod.status = { phase: 'Pending', qosClass: qosClass(pod.spec) } as Pod['status'];
+      }
       break;
     }
     case 'replicasets': {
@@ -190,6 +193,50 @@ export function applyDefaults(type: ResourceType, obj: KubeObject, existing?: Ku
       break;
     }
   }
+}
+
+/**
+ * A pod's QoS class as the API server computes it: Guaranteed when every container has cpu and memory
+ * limits equal to its requests, BestEffort when none has any, Burstable otherwise.
+ */
+export function qosClass(spec: PodSpec): 'Guaranteed' | 'Burstable' | 'BestEffort' {
+  const resources = (spec.containers ?? []).map((c) => (c as Container & { resources?: { requests?: Record<string, string>; limits?: Record<string, string> } }).resources ?? {});
+  if (resources.every((r) => !Object.keys(r.requests ?? {}).length && !Object.keys(r.limits ?? {}).length)) return 'BestEffort';
+  const guaranteed = resources.every((r) => ['cpu', 'memory'].every((k) => r.limits?.[k] !== undefined && (r.requests?.[k] ?? r.limits[k]) === r.limits[k]));
+  return guaranteed ? 'Guaranteed' : 'Burstable';
+}
+
+/** What admission adds to every pod (not to templates): DefaultTolerationSeconds, Priority, pod defaults. */
+function admitPod(pod: Pod): void {
+  const spec = pod.spec as PodSpec & Record<string, unknown>;
+  if (!spec || typeof spec !== 'object') return;
+  const tolerations = (spec.tolerations as Array<Record<string, unknown>> | undefined) ?? [];
+  for (const key of ['node.kubernetes.io/not-ready', 'node.kubernetes.io/unreachable']) {
+    if (!tolerations.some((t) => t.key === key)) tolerations.push({ key, operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 });
+  }
+  spec.tolerations = tolerations;
+  spec.priority ??= 0;
+  spec.enableServiceLinks ??= true;
+  spec.preemptionPolicy ??= 'PreemptLowerPriority';
+}
+
+/** Warning headers kube-apiserver adds to a write that stores `obj` (transcripts 04, 06). */
+export function writeWarnings(type: ResourceType, obj: KubeObject): string[] {
+  const warnings: string[] = [];
+  const podSpecs: Array<[string, PodSpec | undefined]> =
+    type.plural === 'pods' ? [['spec', obj.spec as PodSpec]] : ['deployments', 'replicasets', 'jobs'].includes(type.plural) ? [['spec.template.spec', (obj.spec as { template?: PodTemplate } | undefined)?.template?.spec]] : [];
+  for (const [prefix, spec] of podSpecs) {
+    (spec?.containers ?? []).forEach((c, i) => {
+      const memory = (c as Container & { resources?: { requests?: Record<string, string> } }).resources?.requests?.memory;
+      if (typeof memory === 'string' && /^[0-9.]+m$/.test(memory)) {
+        warnings.push(`${prefix}.containers[${i}].resources.requests[memory]: fractional byte value "${memory}" is invalid, must be an integer`);
+      }
+    });
+  }
+  if (['deployments', 'replicasets'].includes(type.plural) && obj.metadata.name?.includes('.')) {
+    warnings.push('metadata.name: this is used in Pod names and hostnames, which can result in surprising behavior; a DNS label is recommended: [must not contain dots]');
+  }
+  return warnings;
 }
 
 // ---- Validation -------------------------------------------------------------------------------------

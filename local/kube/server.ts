@@ -34,9 +34,18 @@ const MAX_BODY = 16 * 1024 * 1024;
 const BOOKMARK_EVERY_MS = 60_000;
 const BOOKMARK_BEFORE_TIMEOUT_MS = 2_000;
 
+/** Warning headers earned while handling a request, sent with its answer (also an error answer). */
+const requestWarnings = new WeakMap<ServerResponse, string[]>();
+
+/** `299 - "text"` as kube-apiserver writes each Warning; several are one comma-separated header. */
+function warningHeader(res: ServerResponse): Record<string, string> {
+  const list = requestWarnings.get(res) ?? [];
+  return list.length ? { Warning: list.map((w) => `299 - ${JSON.stringify(w)}`).join(', ') } : {};
+}
+
 function send(res: ServerResponse, code: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+  res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...warningHeader(res) });
   res.end(text);
 }
 
@@ -203,6 +212,8 @@ export class ApiServer {
     }
     const { type } = r;
     const q = url.searchParams;
+    const warnings: string[] = [];
+    requestWarnings.set(res, warnings);
     authorize(user, {
       verb: verbOf(method, r, q),
       type: r.as ?? type,
@@ -235,7 +246,7 @@ export class ApiServer {
         return this.list(r, q, res);
       }
       if (method === 'POST') {
-        const created = this.deps.api.create(type, r.namespace, parseJson(await readBody(req)), { fieldManager });
+        const created = this.deps.api.create(type, r.namespace, parseJson(await readBody(req)), { fieldManager, warnings });
         return send(res, 201, created);
       }
       if (method === 'DELETE') {
@@ -251,7 +262,7 @@ export class ApiServer {
         return send(res, 200, r.view ? r.view(obj) : obj);
       }
       case 'PUT':
-        return send(res, 200, this.deps.api.update(type, r.namespace, r.name, parseJson(await readBody(req)), { fieldManager, subresource: sub }));
+        return send(res, 200, this.deps.api.update(type, r.namespace, r.name, parseJson(await readBody(req)), { fieldManager, subresource: sub, warnings }));
       case 'PATCH': {
         const body = await readBody(req);
         const force = q.get('force') === 'true';
@@ -259,12 +270,17 @@ export class ApiServer {
           fieldManager: q.get('fieldManager') ?? undefined,
           force,
           subresource: sub,
+          warnings,
         });
         return send(res, created ? 201 : 200, object);
       }
       case 'DELETE': {
         if (sub) throw errors.methodNotAllowed();
         const raw = await readBody(req);
+        if (type.plural === 'jobs' && !q.get('propagationPolicy') && !/propagationPolicy/.test(raw)) {
+          // Sent even when the Job does not exist (transcript 07).
+          warnings.push('child pods are preserved by default when jobs are deleted; set propagationPolicy=Background to remove them or set propagationPolicy=Orphan to suppress this warning');
+        }
         const body = raw ? (parseJson(raw) as { propagationPolicy?: string; gracePeriodSeconds?: number; preconditions?: { resourceVersion?: string; uid?: string } }) : undefined;
         if (body?.preconditions) {
           const current = this.deps.api.get(type, r.namespace, r.name);
@@ -304,6 +320,11 @@ export class ApiServer {
 
   private list(r: Route, q: URLSearchParams, res: ServerResponse): void {
     const rv = this.deps.api.store.currentResourceVersion();
+    const asked = q.get('resourceVersion');
+    if (asked && /^\d+$/.test(asked) && Number(asked) > Number(rv)) {
+      // kube-apiserver waits briefly for its cache to catch up, then gives up (transcript 09).
+      return send(res, 504, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `Timeout: Too large resource version: ${asked}, current: ${rv}`, reason: 'Timeout', details: { causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }], retryAfterSeconds: 1 }, code: 504 });
+    }
     const items = this.select(r, q);
     const limit = Number(q.get('limit') ?? 0);
     const start = Number(q.get('continue') ? Buffer.from(q.get('continue')!, 'base64').toString() : 0) || 0;

@@ -60,7 +60,8 @@ export class ObjectStore {
    * startLocalKube calls it once the bootstrap objects exist; tests call it to simulate a restart (case 09).
    */
   startWatchCache(): void {
-    this.cacheStart = this.rv;
+    // A starting API server writes (leases, endpoints) before it serves: the window starts past every rv seen.
+    this.cacheStart = ++this.rv;
     this.windows.clear();
   }
 

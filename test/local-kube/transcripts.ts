@@ -4,7 +4,8 @@
  * to the recorded and the local answer alike (`normalize`). What it normalizes, and why:
  *
  * - values that differ between any two runs of the same request on a real cluster: UUIDs (→ `<uid>`),
- *   resourceVersions (→ `<rv>`, also inside "too old resource version: A (B)"), RFC 3339 timestamps
+ *   resourceVersions (→ `<rv>`, also inside "too old resource version: A (B)" and "Too large resource
+ *   version: A, current: B"), RFC 3339 timestamps
  *   (→ `<time>`), generated name parts (pod-template-hash, generateName suffixes, event name suffixes →
  *   `<hash>`), allocated clusterIPs / nodePorts, TokenRequest tokens, list `continue` tokens;
  * - timing-dependent counters: event `count` / `deprecatedCount` (the README: "event counts depend on timing");
@@ -84,6 +85,7 @@ export function normalize(value: unknown): unknown {
     for (const [from, to] of rewrites) out = out.split(from).join(to);
     out = out.replace(/too old resource version: (\S+) \((\S+)\)/g, 'too old resource version: <rv> (<rv>)');
     out = out.replace(/<rv:\d+>/g, '<rv>');
+    out = out.replace(/Too large resource version: \d+, current: \d+/g, 'Too large resource version: <rv>, current: <rv>');
     out = out.replace(/\.[0-9a-f]{16}$/, '.<hash>');
     // pod-template-hash values (the controller's "safe" alphabet) inside ReplicaSet and pod names.
     out = out.replace(/(?<=-)[bcdfghjklmnpqrstvwxz2456789]{8,10}(?=$|[-".\s])/g, '<hash>');

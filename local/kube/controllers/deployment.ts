@@ -90,7 +90,8 @@ export class DeploymentController {
     const maxRevision = Math.max(0, ...owned.map((rs) => Number(rs.metadata.annotations?.[REVISION] ?? 0)));
     let createdNew = false;
     if (!newRs && !d.spec.paused) {
-      newRs = this.createReplicaSet(d, maxRevision + 1);
+      const othersRunning = owned.some((rs) => (rs.spec.replicas ?? 0) > 0 || (rs.status?.replicas ?? 0) > 0);
+      newRs = this.createReplicaSet(d, maxRevision + 1, othersRunning ? 0 : desired);
       createdNew = newRs !== undefined;
     }
     const oldRss = owned.filter((rs) => rs !== newRs && rs.metadata.uid !== newRs?.metadata.uid);
@@ -120,12 +121,12 @@ export class DeploymentController {
     this.writeDeploymentStatus(d, newRs, createdNew);
   }
 
-  private createReplicaSet(d: Deployment, revision: number): ReplicaSet | undefined {
+  private createReplicaSet(d: Deployment, revision: number, replicas: number): ReplicaSet | undefined {
     const hash = podTemplateHash(d.spec.template);
     const template = structuredClone(d.spec.template);
     template.metadata = { ...template.metadata, labels: { ...template.metadata?.labels, 'pod-template-hash': hash } };
     try {
-      return this.api.create(
+      const rs = this.api.create(
         typeOf('replicasets'),
         d.metadata.namespace,
         {
@@ -140,8 +141,8 @@ export class DeploymentController {
             ownerReferences: [controllerRef(d)],
           },
           spec: {
-            replicas: 0,
-            minReadySeconds: d.spec.minReadySeconds ?? 0,
+            replicas,
+            ...(d.spec.minReadySeconds ? { minReadySeconds: d.spec.minReadySeconds } : {}),
             selector: {
               ...d.spec.selector,
               matchLabels: { ...d.spec.selector.matchLabels, 'pod-template-hash': hash },
@@ -151,6 +152,8 @@ export class DeploymentController {
         },
         { fieldManager: 'kube-controller-manager' },
       ) as ReplicaSet;
+      if (replicas > 0) this.events.record(d, 'Normal', 'ScalingReplicaSet', `Scaled up replica set ${rs.metadata.name} from 0 to ${replicas}`, 'deployment-controller');
+      return rs;
     } catch {
       return undefined;
     }
@@ -225,11 +228,16 @@ export class DeploymentController {
     } else if (Date.now() - track.at >= deadlineMs && progressing?.reason !== 'NewReplicaSetAvailable') {
       conditions = setDeploymentCondition(conditions, 'Progressing', 'False', 'ProgressDeadlineExceeded', `ReplicaSet "${rsName}" has timed out progressing.`);
     } else {
-      const [reason, message] = createdNew || !progressing
+      // ReplicaSetUpdated only when the counters moved (the controller's DeploymentProgressing check);
+      // until then the condition stays as it was, e.g. NewReplicaSetCreated (transcripts 11, 16).
+      const moved = replicas !== (old.replicas ?? 0) || updated !== (old.updatedReplicas ?? 0) || ready !== (old.readyReplicas ?? 0) || available !== (old.availableReplicas ?? 0);
+      const next: [string, string] | undefined = createdNew || !progressing
         ? ['NewReplicaSetCreated', `Created new replica set "${rsName}"`]
-        : ['ReplicaSetUpdated', `ReplicaSet "${rsName}" is progressing.`];
-      if (!(progressing?.status === 'False' && progressing.reason === 'ProgressDeadlineExceeded' && Date.now() - track.at >= deadlineMs)) {
-        conditions = setDeploymentCondition(conditions, 'Progressing', 'True', reason, message);
+        : moved || progressing.status !== 'True' || (progressing.reason !== 'NewReplicaSetCreated' && progressing.reason !== 'ReplicaSetUpdated')
+          ? ['ReplicaSetUpdated', `ReplicaSet "${rsName}" is progressing.`]
+          : undefined;
+      if (next && !(progressing?.status === 'False' && progressing.reason === 'ProgressDeadlineExceeded' && Date.now() - track.at >= deadlineMs)) {
+        conditions = setDeploymentCondition(conditions, 'Progressing', 'True', next[0], next[1]);
       }
       this.wakeUps.at(uid, track.at + deadlineMs - Date.now() + 10);
     }

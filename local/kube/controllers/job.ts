@@ -97,15 +97,15 @@ export class JobController {
       if (failure) {
         for (const p of active) deletePod(this.api, p);
         active = [];
-        let c: Condition[] = setCondition(next.conditions, 'FailureTarget', 'True', failure.reason, failure.message, { probeTime: true });
-        c = setCondition(c, 'Failed', 'True', failure.reason, failure.message, { probeTime: true });
+        let c: Condition[] = setCondition(next.conditions, 'FailureTarget', 'True', failure.reason, failure.message, { probeTime: 'now' });
+        c = setCondition(c, 'Failed', 'True', failure.reason, failure.message, { probeTime: 'now' });
         next = { ...next, conditions: c };
       } else if (succeeded >= completions) {
         for (const p of active) deletePod(this.api, p);
         active = [];
         const message = 'Reached expected number of succeeded pods';
-        let c = setCondition(next.conditions, 'SuccessCriteriaMet', 'True', 'CompletionsReached', message, { probeTime: true });
-        c = setCondition(c, 'Complete', 'True', 'CompletionsReached', message, { probeTime: true });
+        let c = setCondition(next.conditions, 'SuccessCriteriaMet', 'True', 'CompletionsReached', message, { probeTime: 'now' });
+        c = setCondition(c, 'Complete', 'True', 'CompletionsReached', message, { probeTime: 'now' });
         next = { ...next, conditions: c, completionTime: now() };
       } else {
         if (deadline !== undefined) this.wakeUps.at(`${uid}/deadline`, deadline * 1000 - elapsedMs + 10);

@@ -11,6 +11,7 @@ import { freePort, startProcess, type RunningProcess } from '../process-runner';
 import { typeOf, type Container, type ContainerState, type ContainerStatus, type Pod, type PodStatus, type Probe } from '../resources';
 import { canonical } from '../canonical';
 import { setCondition } from './conditions';
+import { qosClass } from '../schema';
 
 export interface ImageCommand {
   command: string;
@@ -440,7 +441,7 @@ export class Kubelet {
       podIPs: [{ ip: '127.0.0.1' }],
       startTime: rt.startTime,
       containerStatuses: statuses,
-      qosClass: 'BestEffort',
+      qosClass: qosClass(pod.spec),
     } as PodStatus;
   }
 
