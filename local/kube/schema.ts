@@ -13,7 +13,6 @@ const SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])
 const LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS1035 = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
-const QUALIFIED_NAME = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 
 export function validateName(rule: ResourceType['nameRule'], name: string, field = 'metadata.name'): StatusCause[] {
   if (rule === 'subdomain') {
@@ -30,16 +29,53 @@ export function validateName(rule: ResourceType['nameRule'], name: string, field
   return [];
 }
 
+const NAME_PART = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
+const NAME_PART_MSG = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
+const SUBDOMAIN_MSG = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+
+/** Why `key` is not a qualified name (`[prefix/]name`), in apimachinery's IsQualifiedName wording. */
+export function qualifiedNameProblems(key: string): string[] {
+  const parts = key.split('/');
+  let name: string;
+  const problems: string[] = [];
+  if (parts.length === 1) name = parts[0]!;
+  else if (parts.length === 2) {
+    const prefix = parts[0]!;
+    name = parts[1]!;
+    if (!prefix) problems.push('prefix part must be non-empty');
+    else {
+      if (prefix.length > 253) problems.push('prefix part must be no more than 253 characters');
+      if (!SUBDOMAIN.test(prefix)) problems.push(`prefix part ${SUBDOMAIN_MSG}`);
+    }
+  } else {
+    return [`a qualified name ${NAME_PART_MSG} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')`];
+  }
+  if (!name) problems.push('name part must be non-empty');
+  else if (name.length > 63) problems.push('name part must be no more than 63 characters');
+  if (name && !NAME_PART.test(name)) problems.push(`name part ${NAME_PART_MSG}`);
+  return problems;
+}
+
 function validateLabels(labels: Record<string, string> | undefined, field: string): StatusCause[] {
   const causes: StatusCause[] = [];
   for (const [k, v] of Object.entries(labels ?? {})) {
-    if (!QUALIFIED_NAME.test(k) || k.split('/').pop()!.length > 63) {
-      causes.push(invalidValue(field, k, "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"));
-    }
+    for (const problem of qualifiedNameProblems(k)) causes.push(invalidValue(field, k, problem));
     if (typeof v !== 'string' || v.length > 63 || !LABEL_VALUE.test(v)) {
-      causes.push(invalidValue(`${field}`, v, "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"));
+      causes.push(invalidValue(`${field}`, v, v.length > 63 ? 'must be no more than 63 characters' : "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"));
     }
   }
+  return causes;
+}
+
+/** Annotation keys are qualified names checked lower-cased (transcript 05); all of them at most 256 KiB. */
+function validateAnnotations(annotations: Record<string, string> | undefined, field: string): StatusCause[] {
+  const causes: StatusCause[] = [];
+  let size = 0;
+  for (const [k, v] of Object.entries(annotations ?? {})) {
+    for (const problem of qualifiedNameProblems(k.toLowerCase())) causes.push(invalidValue(field, k, problem));
+    size += Buffer.byteLength(k) + Buffer.byteLength(String(v));
+  }
+  if (size > 262144) causes.push({ reason: 'FieldValueTooLong', message: 'Too long: may not be more than 262144 bytes', field });
   return causes;
 }
 
@@ -297,6 +333,7 @@ export function validateObject(type: ResourceType, obj: KubeObject): StatusCause
   if (!obj.metadata.name) causes.push(required('metadata.name'));
   else causes.push(...validateName(type.nameRule, obj.metadata.name));
   causes.push(...validateLabels(obj.metadata.labels, 'metadata.labels'));
+  causes.push(...validateAnnotations(obj.metadata.annotations, 'metadata.annotations'));
   const spec = obj.spec as Record<string, unknown> | undefined;
   switch (type.plural) {
     case 'pods':
