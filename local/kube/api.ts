@@ -237,6 +237,9 @@ export class KubeApi {
     if (ct === 'application/apply-patch+yaml' || ct === 'application/apply-patch+json') {
       return this.apply(type, namespace, name, this.parseBody(rawBody, true), opts);
     }
+    if (opts.force) {
+      throw errors.invalidOptions('PatchOptions.meta.k8s.io', '', [{ reason: 'FieldValueForbidden', message: 'Forbidden: may not be specified for non-apply patch', field: 'force' }], 'meta.k8s.io', 'PatchOptions');
+    }
     const old = this.get(type, namespace, name);
     const target = old;
     let patched: JsonValue;
@@ -277,7 +280,9 @@ export class KubeApi {
     opts: WriteOptions & { force?: boolean },
   ): { object: KubeObject; created: boolean } {
     const manager = opts.fieldManager;
-    if (!manager) throw errors.badRequest('PATCH, application/apply-patch+yaml: fieldManager is required for apply requests');
+    if (!manager) {
+      throw errors.invalidOptions('PatchOptions.meta.k8s.io', '', [{ reason: 'FieldValueRequired', message: 'Required value: is required for apply patch', field: 'fieldManager' }], 'meta.k8s.io', 'PatchOptions');
+    }
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw errors.badRequest('error decoding YAML: the apply patch must be an object');
     const config = body as Record<string, JsonValue>;
     if (!config.apiVersion || !config.kind) {

@@ -65,10 +65,8 @@ const SKIPPED: Record<string, { all?: string; requests?: Record<number, string> 
   '22-pod-security-restricted-violations.json': { all: 'Pod Security admission is not modelled (local pods are processes)' },
   '23-apply-request-errors.json': {
     requests: {
-      0: 'no fieldManager: the local API answers 400, the real one 422',
       ...Object.fromEntries([3, 4, 5, 6].map((i) => [i, 'the decoder wording of the real API ("invalid object type: …", YAML errors) differs'])),
       ...Object.fromEntries([7, 8, 9, 10, 11].map((i) => [i, 'unknown fields are not detected (no OpenAPI schema locally)'])),
-      12: 'force on a merge patch is not refused locally',
       13: 'dryRun is not supported locally (400)',
       17: TIMING,
     },
