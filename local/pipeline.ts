@@ -7,13 +7,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
-import * as k8s from '@kubernetes/client-node';
 import { startLocalS3, LOCAL_AWS_ENV } from './s3';
 import { startLocalSns } from './sns';
 import { startApprovalServer, type HttpApiHandler } from './approval-server';
 import { loadHandler, loadLocalDefinition } from './task-handlers';
 import { LocalStepFunctions, startLocalSfnEndpoint, type ExecutionEvent } from './stepfunctions';
-import { startLocalKube, type ImageCommand } from './kube';
+import { startLocalKube, type ImageCommand, type LocalKube } from './kube';
+import { ensureNamespaces } from './namespaces';
 import { stageFashionMnist } from '../examples/fashion-mnist/stage-data';
 import { resetClients } from '../functions/shared/clients';
 import { resetKube } from '../functions/shared/kube';
@@ -88,21 +88,6 @@ export const LOCAL_IMAGES: Record<string, ImageCommand> = {
 
 const LINK = /(https?:\/\/127\.0\.0\.1:\d+\/approvals\/[^\s?]+\?[^\s]+)/g;
 
-async function ensureNamespaces(kubeconfigPath: string, namespaces: string[], serviceAccounts: string[]): Promise<void> {
-  const kc = new k8s.KubeConfig();
-  kc.loadFromFile(kubeconfigPath);
-  const core = kc.makeApiClient(k8s.CoreV1Api);
-  const tolerateExisting = (err: unknown) => {
-    if (!(err instanceof k8s.ApiException && err.code === 409)) throw err;
-  };
-  for (const ns of namespaces) {
-    await core.createNamespace({ body: { metadata: { name: ns, labels: { 'app.kubernetes.io/managed-by': 'mlpipe' } } } }).catch(tolerateExisting);
-    for (const sa of serviceAccounts) {
-      await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: sa } } }).catch(tolerateExisting);
-    }
-  }
-}
-
 export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promise<LocalPipeline> {
   const log = opts.log ?? ((line: string) => console.log(line));
   const stateDir = resolve(opts.stateDir ?? join(REPO_ROOT, '.mlpipe'));
@@ -123,12 +108,14 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
 
     const podEnv = { ...LOCAL_AWS_ENV, AWS_ENDPOINT_URL_S3: s3.endpoint };
     let kubeconfigPath: string;
+    let localKube: LocalKube | undefined;
     if (opts.kubeconfig) {
       kubeconfigPath = resolve(opts.kubeconfig);
     } else {
       const kube = await startLocalKube({ images: { ...LOCAL_IMAGES, ...opts.images }, stateDir: join(stateDir, 'kube'), env: podEnv });
       stoppers.push(() => kube.stop());
       kubeconfigPath = kube.kubeconfigPath;
+      localKube = kube;
     }
     // A restarted local cluster keeps its kubeconfig path but has a new port and token.
     resetKube();
@@ -167,10 +154,10 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
       AWS_ENDPOINT_URL_SNS: sns.endpoint,
       ...opts.settings,
     };
-    await ensureNamespaces(kubeconfigPath, [settings.STAGING_NAMESPACE!, settings.PRODUCTION_NAMESPACE!], [
-      settings.TRAINER_SERVICE_ACCOUNT!,
-      settings.SERVER_SERVICE_ACCOUNT!,
-    ]);
+    const pipelineNamespaces = [settings.STAGING_NAMESPACE!, settings.PRODUCTION_NAMESPACE!];
+    await ensureNamespaces(kubeconfigPath, pipelineNamespaces, [settings.TRAINER_SERVICE_ACCOUNT!, settings.SERVER_SERVICE_ACCOUNT!]);
+    // The handlers get what the EKS access entry gives them: a token bound to the two namespaces.
+    if (localKube) settings.KUBECONFIG = localKube.mintScopedKubeconfig(pipelineNamespaces).kubeconfigPath;
 
     const { definition, stateModules } = loadLocalDefinition();
     const taskHandlers: Record<string, (input: unknown) => Promise<unknown>> = {};

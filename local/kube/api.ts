@@ -10,13 +10,15 @@ import { loadYaml } from '@kubernetes/client-node';
 import { canonical } from './canonical';
 import { jsonPatch, mergePatch, pruneDropped, type JsonValue } from './patch';
 import { apiVersionOf, typeOf, type KubeObject, type Pod, type ResourceType } from './resources';
-import { applyDefaults, validateObject, validateUpdate } from './schema';
+import { applyDefaults, validateObject, validateUpdate, writeWarnings } from './schema';
 import { deletedStatus, errors, type StatusBody } from './status';
 import type { ObjectStore } from './store';
 
 export interface WriteOptions {
   fieldManager?: string;
   subresource?: 'status';
+  /** Collects the Warning headers the write earns (only a write that stores something earns any). */
+  warnings?: string[];
 }
 
 export interface DeleteOptions {
@@ -77,6 +79,8 @@ export class KubeApi {
     } else {
       delete obj.metadata.namespace;
     }
+    // Admission errors name the object as requested: a generated name's prefix (transcript 11).
+    const requestedName = obj.metadata.name ?? obj.metadata.generateName ?? '';
     if (!obj.metadata.name && obj.metadata.generateName) obj.metadata.name = obj.metadata.generateName + randomSuffix();
     const name = obj.metadata.name ?? '';
     if (type.namespaced && !this.store.get('namespaces', undefined, namespace!)) {
@@ -90,22 +94,25 @@ export class KubeApi {
     if (GENERATION_TYPES.has(type.plural)) meta.generation = 1;
     else delete meta.generation;
     if (type.hasStatus && type.plural !== 'namespaces') delete obj.status;
+    // A new Job answers with an empty status until its controller writes one (transcript 01).
+    if (type.plural === 'jobs' || type.plural === 'deployments') obj.status = {};
     applyDefaults(type, obj);
     const causes = validateObject(type, obj);
     if (causes.length) throw errors.invalid(type, name, causes);
     if (this.store.get(type.plural, meta.namespace, name)) throw errors.alreadyExists(type, name);
-    if (type.plural === 'pods') this.checkServiceAccount(obj as Pod);
+    if (type.plural === 'pods') this.checkServiceAccount(obj as Pod, requestedName);
     meta.managedFields = [this.managedEntry(type, opts.fieldManager ?? 'unknown', opts.operation ?? 'Update')];
+    opts.warnings?.push(...writeWarnings(type, obj));
     const created = this.store.insert(type.plural, obj);
     if (type.plural === 'namespaces') this.ensureDefaultServiceAccount(name);
     return created;
   }
 
   /** A real cluster refuses pods whose ServiceAccount does not exist (the admission plugin). */
-  private checkServiceAccount(pod: Pod): void {
+  private checkServiceAccount(pod: Pod, requestedName: string): void {
     const sa = pod.spec.serviceAccountName ?? 'default';
     if (!this.store.get('serviceaccounts', pod.metadata.namespace, sa)) {
-      throw errors.forbidden(typeOf('pods'), pod.metadata.name, `error looking up service account ${pod.metadata.namespace}/${sa}: serviceaccount "${sa}" not found`);
+      throw errors.forbidden(typeOf('pods'), requestedName, `error looking up service account ${pod.metadata.namespace}/${sa}: serviceaccount "${sa}" not found`);
     }
   }
 
@@ -197,11 +204,20 @@ export class KubeApi {
     next.metadata.managedFields = old.metadata.managedFields;
     if (comparable(next) === comparable(old)) return old;
     const manager = opts.fieldManager ?? 'unknown';
-    const fields = (old.metadata.managedFields ?? []).filter((m) => {
+    // The deployment controller's revision annotation shows in its status entry on a real cluster
+    // (transcript 11: one kube-controller-manager entry, subresource status, with f:metadata.f:annotations).
+    const subresource = opts.subresource ?? (manager === 'kube-controller-manager' && type.plural === 'deployments' ? 'status' : undefined);
+    // A manager's entry keeps its place in the list; only its time moves (transcript 01).
+    const entry = this.managedEntry(type, manager, operation, subresource);
+    const fields = [...(old.metadata.managedFields ?? [])];
+    const at = fields.findIndex((m) => {
       const e = m as Record<string, unknown>;
-      return !(e.manager === manager && e.operation === operation && e.subresource === opts.subresource);
+      return e.manager === manager && e.operation === operation && e.subresource === subresource;
     });
-    next.metadata.managedFields = [...fields, this.managedEntry(type, manager, operation, opts.subresource)];
+    if (at >= 0) fields[at] = entry;
+    else fields.push(entry);
+    next.metadata.managedFields = fields;
+    if (opts.subresource !== 'status') opts.warnings?.push(...writeWarnings(type, next));
     return this.store.replace(type.plural, next);
   }
 
@@ -220,6 +236,9 @@ export class KubeApi {
     const ct = contentType.split(';')[0]?.trim() ?? '';
     if (ct === 'application/apply-patch+yaml' || ct === 'application/apply-patch+json') {
       return this.apply(type, namespace, name, this.parseBody(rawBody, true), opts);
+    }
+    if (opts.force) {
+      throw errors.invalidOptions('PatchOptions.meta.k8s.io', '', [{ reason: 'FieldValueForbidden', message: 'Forbidden: may not be specified for non-apply patch', field: 'force' }], 'meta.k8s.io', 'PatchOptions');
     }
     const old = this.get(type, namespace, name);
     const target = old;
@@ -261,7 +280,9 @@ export class KubeApi {
     opts: WriteOptions & { force?: boolean },
   ): { object: KubeObject; created: boolean } {
     const manager = opts.fieldManager;
-    if (!manager) throw errors.badRequest('PATCH, application/apply-patch+yaml: fieldManager is required for apply requests');
+    if (!manager) {
+      throw errors.invalidOptions('PatchOptions.meta.k8s.io', '', [{ reason: 'FieldValueRequired', message: 'Required value: is required for apply patch', field: 'fieldManager' }], 'meta.k8s.io', 'PatchOptions');
+    }
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw errors.badRequest('error decoding YAML: the apply patch must be an object');
     const config = body as Record<string, JsonValue>;
     if (!config.apiVersion || !config.kind) {
@@ -274,7 +295,7 @@ export class KubeApi {
     const existing = type.namespaced ? this.store.get(type.plural, namespace, name) : this.store.get(type.plural, undefined, name);
     if (!existing) {
       if (opts.subresource === 'status') throw errors.notFound(type, name);
-      const stored = this.create(type, namespace, { ...config, metadata: { ...meta, name } }, { fieldManager: manager, operation: 'Apply' });
+      const stored = this.create(type, namespace, { ...config, metadata: { ...meta, name } }, { fieldManager: manager, operation: 'Apply', warnings: opts.warnings });
       this.applied.set(`${stored.metadata.uid}/${manager}/`, config);
       return { object: stored, created: true };
     }
@@ -344,7 +365,7 @@ export class KubeApi {
       return this.store.replace('pods', pod);
     }
     if (type.plural === 'namespaces') {
-      for (const t of ['pods', 'services', 'jobs', 'deployments', 'replicasets', 'configmaps', 'secrets', 'serviceaccounts']) {
+      for (const t of ['pods', 'services', 'jobs', 'deployments', 'replicasets', 'configmaps', 'secrets', 'serviceaccounts', 'events']) {
         for (const child of this.store.list(t, name)) this.store.remove(t, name, child.metadata.name);
       }
     }

@@ -13,7 +13,6 @@ const SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])
 const LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS1035 = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
-const QUALIFIED_NAME = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 
 export function validateName(rule: ResourceType['nameRule'], name: string, field = 'metadata.name'): StatusCause[] {
   if (rule === 'subdomain') {
@@ -30,16 +29,53 @@ export function validateName(rule: ResourceType['nameRule'], name: string, field
   return [];
 }
 
+const NAME_PART = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
+const NAME_PART_MSG = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
+const SUBDOMAIN_MSG = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+
+/** Why `key` is not a qualified name (`[prefix/]name`), in apimachinery's IsQualifiedName wording. */
+export function qualifiedNameProblems(key: string): string[] {
+  const parts = key.split('/');
+  let name: string;
+  const problems: string[] = [];
+  if (parts.length === 1) name = parts[0]!;
+  else if (parts.length === 2) {
+    const prefix = parts[0]!;
+    name = parts[1]!;
+    if (!prefix) problems.push('prefix part must be non-empty');
+    else {
+      if (prefix.length > 253) problems.push('prefix part must be no more than 253 characters');
+      if (!SUBDOMAIN.test(prefix)) problems.push(`prefix part ${SUBDOMAIN_MSG}`);
+    }
+  } else {
+    return [`a qualified name ${NAME_PART_MSG} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')`];
+  }
+  if (!name) problems.push('name part must be non-empty');
+  else if (name.length > 63) problems.push('name part must be no more than 63 characters');
+  if (name && !NAME_PART.test(name)) problems.push(`name part ${NAME_PART_MSG}`);
+  return problems;
+}
+
 function validateLabels(labels: Record<string, string> | undefined, field: string): StatusCause[] {
   const causes: StatusCause[] = [];
   for (const [k, v] of Object.entries(labels ?? {})) {
-    if (!QUALIFIED_NAME.test(k) || k.split('/').pop()!.length > 63) {
-      causes.push(invalidValue(field, k, "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"));
-    }
+    for (const problem of qualifiedNameProblems(k)) causes.push(invalidValue(field, k, problem));
     if (typeof v !== 'string' || v.length > 63 || !LABEL_VALUE.test(v)) {
-      causes.push(invalidValue(`${field}`, v, "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"));
+      causes.push(invalidValue(`${field}`, v, v.length > 63 ? 'must be no more than 63 characters' : "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"));
     }
   }
+  return causes;
+}
+
+/** Annotation keys are qualified names checked lower-cased (transcript 05); all of them at most 256 KiB. */
+function validateAnnotations(annotations: Record<string, string> | undefined, field: string): StatusCause[] {
+  const causes: StatusCause[] = [];
+  let size = 0;
+  for (const [k, v] of Object.entries(annotations ?? {})) {
+    for (const problem of qualifiedNameProblems(k.toLowerCase())) causes.push(invalidValue(field, k, problem));
+    size += Buffer.byteLength(k) + Buffer.byteLength(String(v));
+  }
+  if (size > 262144) causes.push({ reason: 'FieldValueTooLong', message: 'Too long: may not be more than 262144 bytes', field });
   return causes;
 }
 
@@ -71,14 +107,15 @@ function defaultPodSpec(spec: PodSpec & Record<string, unknown>): void {
   spec.dnsPolicy ??= 'ClusterFirst';
   spec.schedulerName ??= 'default-scheduler';
   spec.securityContext ??= {};
-  if (spec.serviceAccountName === undefined) spec.serviceAccountName = spec.serviceAccount ?? 'default';
-  spec.serviceAccount = spec.serviceAccountName;
+  // A template keeps what it was given; the ServiceAccount admission plugin defaults it on pods only.
+  if (spec.serviceAccountName !== undefined) spec.serviceAccount = spec.serviceAccountName;
   for (const c of Array.isArray(spec.containers) ? spec.containers : []) defaultContainer(c as Container & Record<string, unknown>);
 }
 
 function defaultTemplate(t: PodTemplate | undefined): void {
   if (t && typeof t === 'object') {
     t.metadata ??= {};
+    (t.metadata as Record<string, unknown>).creationTimestamp ??= null;
     if (t.spec) defaultPodSpec(t.spec as PodSpec & Record<string, unknown>);
   }
 }
@@ -100,8 +137,12 @@ export function applyDefaults(type: ResourceType, obj: KubeObject, existing?: Ku
       break;
     case 'pods': {
       const pod = obj as Pod;
+      if (pod.spec && typeof pod.spec === 'object' && pod.spec.serviceAccountName === undefined) pod.spec.serviceAccountName = pod.spec.serviceAccount ?? 'default';
       defaultPodSpec(pod.spec as PodSpec & Record<string, unknown>);
-      if (!existing) pod.status = { phase: 'Pending' };
+      if (!existing) {
+        admitPod(pod);
+        pod.status = { phase: 'Pending', qosClass: qosClass(pod.spec) } as Pod['status'];
+      }
       break;
     }
     case 'replicasets': {
@@ -134,7 +175,9 @@ export function applyDefaults(type: ResourceType, obj: KubeObject, existing?: Ku
         job.spec.completions ??= 1;
         job.spec.parallelism ??= 1;
         job.spec.suspend ??= false;
+        job.spec.manualSelector ??= false;
         (job.spec as Record<string, unknown>).completionMode ??= 'NonIndexed';
+        (job.spec as Record<string, unknown>).podReplacementPolicy ??= 'TerminatingOrFailed';
         // Only the pod template's own fields are defaulted: a Job has no default restartPolicy that passes.
         if (job.spec.template?.spec) {
           const hadPolicy = job.spec.template.spec.restartPolicy;
@@ -186,6 +229,50 @@ export function applyDefaults(type: ResourceType, obj: KubeObject, existing?: Ku
       break;
     }
   }
+}
+
+/**
+ * A pod's QoS class as the API server computes it: Guaranteed when every container has cpu and memory
+ * limits equal to its requests, BestEffort when none has any, Burstable otherwise.
+ */
+export function qosClass(spec: PodSpec): 'Guaranteed' | 'Burstable' | 'BestEffort' {
+  const resources = (spec.containers ?? []).map((c) => (c as Container & { resources?: { requests?: Record<string, string>; limits?: Record<string, string> } }).resources ?? {});
+  if (resources.every((r) => !Object.keys(r.requests ?? {}).length && !Object.keys(r.limits ?? {}).length)) return 'BestEffort';
+  const guaranteed = resources.every((r) => ['cpu', 'memory'].every((k) => r.limits?.[k] !== undefined && (r.requests?.[k] ?? r.limits[k]) === r.limits[k]));
+  return guaranteed ? 'Guaranteed' : 'Burstable';
+}
+
+/** What admission adds to every pod (not to templates): DefaultTolerationSeconds, Priority, pod defaults. */
+function admitPod(pod: Pod): void {
+  const spec = pod.spec as PodSpec & Record<string, unknown>;
+  if (!spec || typeof spec !== 'object') return;
+  const tolerations = (spec.tolerations as Array<Record<string, unknown>> | undefined) ?? [];
+  for (const key of ['node.kubernetes.io/not-ready', 'node.kubernetes.io/unreachable']) {
+    if (!tolerations.some((t) => t.key === key)) tolerations.push({ key, operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 });
+  }
+  spec.tolerations = tolerations;
+  spec.priority ??= 0;
+  spec.enableServiceLinks ??= true;
+  spec.preemptionPolicy ??= 'PreemptLowerPriority';
+}
+
+/** Warning headers kube-apiserver adds to a write that stores `obj` (transcripts 04, 06). */
+export function writeWarnings(type: ResourceType, obj: KubeObject): string[] {
+  const warnings: string[] = [];
+  const podSpecs: Array<[string, PodSpec | undefined]> =
+    type.plural === 'pods' ? [['spec', obj.spec as PodSpec]] : ['deployments', 'replicasets', 'jobs'].includes(type.plural) ? [['spec.template.spec', (obj.spec as { template?: PodTemplate } | undefined)?.template?.spec]] : [];
+  for (const [prefix, spec] of podSpecs) {
+    (spec?.containers ?? []).forEach((c, i) => {
+      const memory = (c as Container & { resources?: { requests?: Record<string, string> } }).resources?.requests?.memory;
+      if (typeof memory === 'string' && /^[0-9.]+m$/.test(memory)) {
+        warnings.push(`${prefix}.containers[${i}].resources.requests[memory]: fractional byte value "${memory}" is invalid, must be an integer`);
+      }
+    });
+  }
+  if (['deployments', 'replicasets'].includes(type.plural) && obj.metadata.name?.includes('.')) {
+    warnings.push('metadata.name: this is used in Pod names and hostnames, which can result in surprising behavior; a DNS label is recommended: [must not contain dots]');
+  }
+  return warnings;
 }
 
 // ---- Validation -------------------------------------------------------------------------------------
@@ -246,6 +333,7 @@ export function validateObject(type: ResourceType, obj: KubeObject): StatusCause
   if (!obj.metadata.name) causes.push(required('metadata.name'));
   else causes.push(...validateName(type.nameRule, obj.metadata.name));
   causes.push(...validateLabels(obj.metadata.labels, 'metadata.labels'));
+  causes.push(...validateAnnotations(obj.metadata.annotations, 'metadata.annotations'));
   const spec = obj.spec as Record<string, unknown> | undefined;
   switch (type.plural) {
     case 'pods':

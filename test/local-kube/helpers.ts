@@ -14,6 +14,9 @@ export const IMAGES: Record<string, ImageCommand> = {
   'example.com/server': { command: process.execPath, args: [HTTP_SERVER] },
   'example.com/crash:1': { command: process.execPath, args: ['-e', 'console.log("crashing"); process.exit(1)'] },
   'example.com/sleeper:1': { command: process.execPath, args: ['-e', 'setInterval(() => {}, 1000)'] },
+  // The images of the recorded transcripts (test/fixtures/k8s): a trainer that succeeds, a server that runs.
+  'registry.example.com/mlpipe/train': { command: process.execPath, args: ['-e', 'setTimeout(() => process.exit(0), 50)'] },
+  'registry.example.com/mlpipe/serve': { command: process.execPath, args: ['-e', 'setInterval(() => {}, 1000)'] },
 };
 
 export interface Harness {

@@ -8,7 +8,8 @@ export function setCondition(
   status: Condition['status'],
   reason?: string,
   message?: string,
-  opts: { updateTime?: boolean; probeTime?: boolean } = {},
+  /** probeTime: true writes `lastProbeTime: null` (pods), 'now' the time of the check (Jobs, transcript 15). */
+  opts: { updateTime?: boolean; probeTime?: boolean | 'now' } = {},
 ): Condition[] {
   const conditions = [...(list ?? [])];
   const i = conditions.findIndex((c) => c.type === type);
@@ -17,7 +18,7 @@ export function setCondition(
   const next: Condition = {
     type,
     status,
-    ...(opts.probeTime ? { lastProbeTime: null } : {}),
+    ...(opts.probeTime === 'now' ? { lastProbeTime: now() } : opts.probeTime ? { lastProbeTime: null } : {}),
     ...(opts.updateTime ? { lastUpdateTime: same && old.lastUpdateTime ? old.lastUpdateTime : now() } : {}),
     lastTransitionTime: old && old.status === status && old.lastTransitionTime ? old.lastTransitionTime : now(),
     ...(reason ? { reason } : {}),
