@@ -52,12 +52,23 @@ export function bundledCode(entry: string): lambda.Code {
   });
 }
 
+/**
+ * Memory for every function that does not ask for more (all but EvaluateModel, 1024 MB in FUNCTION_SPECS:
+ * it holds the evaluation data set and its answers). Measured (`npm run bench -- bundles`, Node 22):
+ * each bundle's process is 65-76 MB RSS after loading it (heap 10-15 MB), and a Kubernetes function's
+ * after five apply/read/list/watch/log round trips against the local API is 68 MB RSS (heap 10.5 MB);
+ * the Lambda runtime adds ~20-30 MB. 256 MB leaves 2.5x headroom over ~100 MB. Was 512 MB: sized for the
+ * 3.2 MB bundles that took 150-340 ms to load; the Await* tasks spend up to 300 s waiting on a watch, so
+ * memory is most of their cost and the extra CPU bought nothing after the cold start.
+ */
+export const DEFAULT_MEMORY_MB = 256;
+
 export interface PipelineFunctionProps {
   /** Handler file relative to the repository root, e.g. `functions/prepare-run.ts`; it exports `handler`. */
   readonly entry: string;
   /** Explicit for every function: each one sits below the Step Functions TimeoutSeconds of its state. */
   readonly timeout: Duration;
-  /** @default 512 (the Kubernetes client bundle is ~1.5 MB; more memory = more CPU for a faster cold start) */
+  /** @default DEFAULT_MEMORY_MB (256) */
   readonly memorySize?: number;
   readonly environment: Record<string, string>;
   /** A shared role (the Kubernetes-calling tasks share one, see cluster-access.ts). @default a role of its own */
@@ -101,7 +112,7 @@ export class PipelineFunction extends lambda.Function {
       handler: 'index.handler',
       runtime: LAMBDA_RUNTIME,
       architecture: lambda.Architecture.ARM_64,
-      memorySize: props.memorySize ?? 512,
+      memorySize: props.memorySize ?? DEFAULT_MEMORY_MB,
       timeout: props.timeout,
       tracing: lambda.Tracing.ACTIVE,
       loggingFormat: lambda.LoggingFormat.JSON,
