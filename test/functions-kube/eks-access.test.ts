@@ -1,5 +1,5 @@
 /**
- * The EKS path of functions/shared/kube.ts, without AWS: a loopback stand-in for eks:DescribeCluster
+ * The EKS path of functions/shared/kube (config.ts), without AWS: a loopback stand-in for eks:DescribeCluster
  * (AWS_ENDPOINT_URL_EKS) returns an HTTPS API server on 127.0.0.1 and its CA (a test-only self-signed
  * certificate). Checks that requests carry a presigned-STS bearer token for the cluster over verified TLS,
  * that endpoint, CA and token are reused, and how API errors map to the named errors.
