@@ -7,17 +7,15 @@
 import { z } from 'zod';
 import { openApproval, markNotified } from './shared/approvals';
 import { approvalSecret, signLink } from './shared/approval-link';
-import { requireEnv } from './shared/config';
-import { ConfigurationError } from './shared/errors';
+import { FUNCTION_SETTINGS } from './shared/function-settings';
 import { approvalEmail, publish } from './shared/notifications';
 import { productionComparison } from './shared/registry';
+import { loadSettings } from './shared/settings';
 import { parseInput } from './shared/state';
 
-const baseUrl = requireEnv('APPROVAL_BASE_URL');
-if (!/^https?:\/\/[^/]+/.test(baseUrl)) {
-  throw new ConfigurationError(`Setting APPROVAL_BASE_URL must be an http(s) URL, got "${baseUrl}".`);
-}
-requireEnv('NOTIFICATION_TOPIC_ARN');
+/** Read and validated once, at init: a bad value fails the Lambda's init naming the variable. */
+const settings = loadSettings(FUNCTION_SETTINGS.RequestApproval);
+const baseUrl = settings.APPROVAL_BASE_URL;
 
 const EvaluationSchema = z.object({
   passed: z.literal(true, 'must be true: only models that passed the gate are sent for approval'),

@@ -1,0 +1,16 @@
+/**
+ * Jest setupFiles: handler modules read their settings once, when they load, and most suites import
+ * handlers before they start their local servers. This gives every suite a plausible environment to load
+ * with (only where a variable is unset); a suite that points the handlers elsewhere sets process.env and
+ * calls reloadSettings() (functions/shared/settings.ts), as test/functions-kube/env.ts does. A Lambda gets
+ * no such defaults: test/cdk/settings.test.ts loads every bundle with exactly its template environment.
+ */
+const TEST_ENV: Record<string, string> = {
+  ARTIFACT_BUCKET: 'mlpipe-test',
+  KUBECONFIG: '/nonexistent/mlpipe-test-kubeconfig',
+  NOTIFICATION_TOPIC_ARN: 'arn:aws:sns:us-east-1:000000000000:mlpipe-test',
+  APPROVAL_BASE_URL: 'http://127.0.0.1:9',
+  APPROVAL_SECRET: 'test-approval-secret-0123456789abcdef',
+};
+
+for (const [name, value] of Object.entries(TEST_ENV)) process.env[name] ??= value;
