@@ -14,3 +14,10 @@ const TEST_ENV: Record<string, string> = {
 };
 
 for (const [name, value] of Object.entries(TEST_ENV)) process.env[name] ??= value;
+
+// Suites also call shared modules directly (the registry, the S3 client, Kubernetes access), not only
+// through a handler: load what those read, as a handler would at init.
+/* eslint-disable @typescript-eslint/no-require-imports */
+const { KUBE, REGISTRY, APPROVAL_KEY, kubeCheck, approvalKeyCheck } = require('../functions/shared/function-settings') as typeof import('../functions/shared/function-settings');
+const S = require('../functions/shared/settings') as typeof import('../functions/shared/settings');
+S.loadSettings(S.defineSettings({ ...KUBE, ...REGISTRY, ...APPROVAL_KEY, ...S.group(S.NOTIFICATION_TOPIC_ARN) }, kubeCheck, approvalKeyCheck));

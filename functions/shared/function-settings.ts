@@ -9,7 +9,7 @@ import { defineSettings, group, type SettingsOf } from './settings';
 
 /** Kubernetes access (kube config): EKS by CLUSTER_NAME, or any cluster by KUBECONFIG. */
 export const KUBE = group(S.CLUSTER_NAME, S.KUBECONFIG, S.AWS_REGION);
-const kubeCheck = (s: SettingsOf<typeof KUBE>) =>
+export const kubeCheck = (s: SettingsOf<typeof KUBE>) =>
   s.CLUSTER_NAME === undefined && s.KUBECONFIG === undefined ? 'set CLUSTER_NAME (EKS) or KUBECONFIG (any other cluster)' : undefined;
 
 /** The S3 client (clients.ts): a local S3 when AWS_ENDPOINT_URL_S3 is set. */
@@ -18,7 +18,7 @@ export const S3 = group(S.AWS_ENDPOINT_URL_S3);
 export const REGISTRY = { ...S3, ...group(S.ARTIFACT_BUCKET) };
 /** Approval link signing (approval-link.ts): the key in Secrets Manager, or (local mode) the key itself. */
 export const APPROVAL_KEY = group(S.APPROVAL_SECRET_ARN, S.APPROVAL_SECRET);
-const approvalKeyCheck = (s: SettingsOf<typeof APPROVAL_KEY>) =>
+export const approvalKeyCheck = (s: SettingsOf<typeof APPROVAL_KEY>) =>
   s.APPROVAL_SECRET_ARN === undefined && s.APPROVAL_SECRET === undefined ? 'set APPROVAL_SECRET_ARN (AWS) or APPROVAL_SECRET (local mode)' : undefined;
 
 /** The training Job (manifests.ts trainingJob). */

@@ -222,14 +222,17 @@ type ValueOf<D> = D extends SettingDefinition<infer T, infer O> ? (O extends tru
 /** The loaded values of a group, typed from its schemas. */
 export type SettingsOf<G extends SettingsGroup> = { readonly [K in keyof G]: ValueOf<G[K]> };
 
+/** A rule across a function's settings: the problem, or undefined. (Method syntax: any function's settings are FunctionSettings.) */
+type Check<G extends SettingsGroup> = { check(values: SettingsOf<G>): string | undefined }['check'];
+
 /** A function's settings: its definitions, plus rules across them (e.g. one of two must be set). */
 export interface FunctionSettings<G extends SettingsGroup = SettingsGroup> {
   readonly definitions: G;
-  readonly checks: ReadonlyArray<(values: SettingsOf<G>) => string | undefined>;
+  readonly checks: ReadonlyArray<Check<G>>;
 }
 
 /** Composes groups into one schema; the same key twice must be the same definition. */
-export function defineSettings<G extends SettingsGroup>(definitions: G, ...checks: Array<(values: SettingsOf<G>) => string | undefined>): FunctionSettings<G> {
+export function defineSettings<G extends SettingsGroup>(definitions: G, ...checks: Array<Check<NoInfer<G>>>): FunctionSettings<G> {
   for (const [key, def] of Object.entries(definitions)) {
     if (key !== def.name) throw new Error(`settings: key ${key} holds the definition of ${def.name}`);
   }
@@ -239,6 +242,13 @@ export function defineSettings<G extends SettingsGroup>(definitions: G, ...check
 /** Builds a group from definitions. */
 export function group<const D extends readonly SettingDefinition<any, boolean>[]>(...defs: D): { readonly [E in D[number] as E['name']]: E } { // eslint-disable-line @typescript-eslint/no-explicit-any
   return Object.fromEntries(defs.map((d) => [d.name, d])) as never;
+}
+
+/** Why `text` is not a valid value of the setting (its schema's rules, joined), or undefined. */
+export function settingProblem(def: SettingDefinition, text: string): string | undefined {
+  const result = def.schema.safeParse(text);
+  if (result.success) return undefined;
+  return [...new Set(result.error.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)))].join('; ');
 }
 
 /** Parses one setting's raw text; a bad or missing value is a ConfigurationError naming it and the rule. */
@@ -251,7 +261,7 @@ export function parseSetting<T>(def: SettingDefinition<T>, raw: string | undefin
   }
   const result = def.schema.safeParse(text);
   if (result.success) return result.data;
-  const rules = [...new Set(result.error.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)))].join('; ');
+  const rules = settingProblem(def, text);
   const got = def.secret ? '' : `; got "${text.length > 200 ? `${text.slice(0, 200)}...` : text}"`;
   throw new ConfigurationError(`Setting ${def.name} is invalid: ${rules}${got}.`);
 }
