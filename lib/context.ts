@@ -36,7 +36,12 @@ const list = z.union([z.array(z.string()), z.string()]).transform((v) => {
 });
 
 /** A boolean: true/false, or the strings "true"/"false" (what `-c` gives). */
-const boolean = z.union([z.boolean(), z.enum(['true', 'false'], 'must be true or false')]).transform((v) => v === true || v === 'true');
+const boolean = z.union([z.boolean(), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'boolean') return v;
+  if (v.trim() === 'true' || v.trim() === 'false') return v.trim() === 'true';
+  ctx.addIssue({ code: 'custom', message: `must be true or false, got "${v}"` });
+  return z.NEVER;
+});
 
 /** A duration: seconds as a number, or ISO 8601 like "PT24H" / "P1D" (what Duration.parse reads). */
 const duration = z.union([z.number(), z.string().trim().min(1)]).transform((v, ctx) => {
