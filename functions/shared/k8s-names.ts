@@ -107,7 +107,10 @@ export function memoryQuantityProblem(text: string): string | undefined {
   const v = quantityValue(text);
   if (!v) return QUANTITY_RULE;
   if (v.num <= 0n) return 'must be greater than 0';
-  if (v.num % v.den !== 0n) return `fractional byte value "${text}" is invalid, must be an integer (did you mean "${text.replace(/m$/, 'Mi')}"?)`;
+  if (v.num % v.den !== 0n) {
+    const hint = text.endsWith('m') ? ` (did you mean "${text.slice(0, -1)}Mi"?)` : '';
+    return `fractional byte value "${text}" is invalid, must be an integer${hint}`;
+  }
   return undefined;
 }
 
