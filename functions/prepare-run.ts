@@ -3,13 +3,12 @@
  * use — version, Kubernetes names, model location, namespaces, settings. Deterministic in the execution
  * (start time + image digest), so a retried Prepare answers the same. Returns `{ run }` (ResultPath `$`).
  */
-import { z } from 'zod';
 import { FUNCTION_SETTINGS } from './shared/function-settings';
 import { InvalidInputError } from './shared/errors';
 import { deriveVersion, runNames } from './shared/names';
 import { artifactBucket, registryKeys, s3Uri } from './shared/registry';
-import { HyperparametersSchema, ModelNameSchema, S3_URI, loadSettings } from './shared/settings';
-import { parseInput } from './shared/state';
+import { loadSettings } from './shared/settings';
+import { PrepareRunInputSchema, RunRequestSchema, parseInput } from './shared/state';
 import type { PipelineState, PrepareRunInput, RunContext } from './shared/types';
 
 /**
@@ -18,28 +17,7 @@ import type { PipelineState, PrepareRunInput, RunContext } from './shared/types'
  */
 const settings = loadSettings(FUNCTION_SETTINGS.PrepareRun);
 
-/** `[registry[:port]/]repo[/more][:tag][@sha256:<64 hex>]`, lowercase repository path as OCI requires. */
-const IMAGE_REF = /^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?\/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
 const DIGEST = /@(sha256:[a-f0-9]{64})$/;
-const IMAGE_HINT = 'must be a container image reference like <registry>/<repo>@sha256:<digest>';
-const s3Uri_ = z.string().regex(S3_URI, 'must be an S3 URI like s3://bucket/prefix/');
-
-const RunRequestSchema = z.object({
-  image: z.string(IMAGE_HINT).regex(IMAGE_REF, IMAGE_HINT),
-  modelName: ModelNameSchema.optional(),
-  dataUri: s3Uri_.optional(),
-  evalDataUri: s3Uri_.optional(),
-  hyperparameters: HyperparametersSchema.optional(),
-  servingImage: z.string().regex(IMAGE_REF, IMAGE_HINT).optional(),
-  trigger: z.object({ source: z.string().min(1, 'must not be empty'), detail: z.record(z.string(), z.unknown()).optional() }).optional(),
-});
-
-const PrepareInputSchema = z.object({
-  input: z.unknown(),
-  executionArn: z.string().min(1),
-  executionName: z.string().min(1),
-  startTime: z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO timestamp'),
-});
 
 /** Request value, else the setting; neither is a clear input error naming both. */
 function pick(value: string | undefined, setting: string | undefined, settingName: string, field: string): string {
@@ -49,7 +27,7 @@ function pick(value: string | undefined, setting: string | undefined, settingNam
 }
 
 export async function handler(event: PrepareRunInput): Promise<PipelineState> {
-  const ctx = parseInput(PrepareInputSchema, event, 'Prepare input');
+  const ctx = parseInput(PrepareRunInputSchema, event, 'Prepare input');
   const req = parseInput(RunRequestSchema, ctx.input ?? {}, 'Execution input');
   const imageDigest = DIGEST.exec(req.image)?.[1] ?? null;
   // Tags are mutable: unless the stack allows them (the local run does), the image must be pinned by digest.
