@@ -12,7 +12,7 @@
  * created). Returns CleanupResult (`$.cleanup`).
  */
 import type { V1Deployment, V1Service } from '@kubernetes/client-node';
-import { z } from 'zod';
+import * as z from 'zod';
 import { FUNCTION_SETTINGS } from './shared/function-settings';
 import { applyObject, deleteObject, listObjects, type ManagedKind } from './shared/kube';
 import { servingService } from './shared/manifests';

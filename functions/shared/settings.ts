@@ -6,7 +6,7 @@
  * builds each Lambda's environment from the same composition, and docs/architecture.md's settings table
  * is generated from the definitions. Pure and free of side effects: the CDK app imports it too.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConfigurationError } from './errors';
 import { annotationKeyProblem, cpuQuantityProblem, dns1123LabelProblem, memoryQuantityProblem, modelNameProblem } from './k8s-names';
 

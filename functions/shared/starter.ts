@@ -10,6 +10,7 @@ import { ECRClient, DescribeImagesCommand, type ImageDetail } from '@aws-sdk/cli
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { FUNCTION_SETTINGS } from './function-settings';
 import { readSettings, type PipelineConfig, type SettingsOf } from './settings';
+import { isTransient } from './errors';
 import { parseTriggerMessage, type TriggerEvent } from './trigger-events';
 import { dataExecutionName, pushExecutionName, scheduleExecutionName } from './execution-name';
 import type { RunRequest } from './types';
@@ -65,17 +66,6 @@ class DeadLetter extends Error {
   ) {
     super(message);
   }
-}
-
-function isTransient(err: unknown): boolean {
-  const e = err as { name?: string; code?: string; $metadata?: { httpStatusCode?: number }; $retryable?: unknown };
-  const status = e.$metadata?.httpStatusCode ?? 0;
-  return (
-    status >= 500 ||
-    status === 429 ||
-    /Throttl|TooManyRequests|RequestLimitExceeded|ServiceUnavailable|InternalFailure|TimeoutError/.test(e.name ?? '') ||
-    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE'].includes(e.code ?? '')
-  );
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -8,65 +8,90 @@ import { AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client
 import { DescribeClusterCommand, EKSClient } from '@aws-sdk/client-eks';
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import { createEksToken } from '../eks-token';
-import { ConfigurationError, KubernetesRequestError, KubernetesUnavailableError } from '../errors';
+import { ConfigurationError, isTransient, KubernetesRequestError, KubernetesUnavailableError } from '../errors';
 import { AWS_REGION, CLUSTER_NAME, KUBECONFIG, currentSetting } from '../settings';
 
 /** EKS accepts a token for 15 minutes; reuse one for 10 so a watch never starts with a stale token. */
 const TOKEN_MAX_AGE_MS = 10 * 60 * 1000;
 
-export interface KubeApis {
-  kc: KubeConfig;
-  core: CoreV1Api;
-  apps: AppsV1Api;
-  batch: BatchV1Api;
-}
-
-let cached: { key: string; apis: KubeApis; expiresAt: number } | undefined;
+let cached: { key: string; kc: Promise<KubeConfig>; expiresAt: number } | undefined;
 let clusterInfo: { name: string; server: string; caData: string } | undefined;
 let eks: EKSClient | undefined;
 const credentials = fromNodeProviderChain();
 
-/** The KubeConfig for the configured cluster (see module comment); cached, token refreshed by age. */
+/**
+ * The KubeConfig for the configured cluster (see module comment). One per container, shared by
+ * concurrent callers; rebuilt when the cluster setting changes or the EKS token gets old.
+ */
 export async function getKubeConfig(): Promise<KubeConfig> {
-  return (await kubeApis()).kc;
-}
-
-export async function kubeApis(): Promise<KubeApis> {
   // From the function's loaded settings (function-settings.ts KUBE), read once at its init.
   const kubeconfigPath = currentSetting(KUBECONFIG);
   const key = kubeconfigPath ? `file:${kubeconfigPath}` : `eks:${currentSetting(CLUSTER_NAME) ?? ''}`;
-  if (cached && cached.key === key && Date.now() < cached.expiresAt) return cached.apis;
+  if (cached && cached.key === key && Date.now() < cached.expiresAt) return cached.kc;
+  const entry = { key, kc: loadKubeConfig(kubeconfigPath), expiresAt: Number.POSITIVE_INFINITY };
+  if (!kubeconfigPath) entry.expiresAt = Date.now() + TOKEN_MAX_AGE_MS;
+  cached = entry;
+  // A failed load is not cached: the next call tries again.
+  entry.kc.catch(() => {
+    if (cached === entry) cached = undefined;
+  });
+  return entry.kc;
+}
 
+async function loadKubeConfig(kubeconfigPath: string | undefined): Promise<KubeConfig> {
   const kc = new KubeConfig();
-  let expiresAt = Number.POSITIVE_INFINITY;
   if (kubeconfigPath) {
-    kc.loadFromFile(kubeconfigPath);
-  } else {
-    const cluster = await describeCluster();
-    const region = currentSetting(AWS_REGION);
-    if (!region) throw new ConfigurationError('Missing setting: AWS_REGION (set by the Lambda runtime) is needed for the EKS token.');
-    const token = await createEksToken({
-      clusterName: cluster.name,
-      region,
-      credentials: await credentials(),
-      signingDate: new Date(),
-    });
-    expiresAt = Date.now() + TOKEN_MAX_AGE_MS;
-    kc.loadFromOptions({
-      clusters: [{ name: cluster.name, server: cluster.server, caData: cluster.caData, skipTLSVerify: false }],
-      users: [{ name: 'mlpipe', token }],
-      contexts: [{ name: cluster.name, cluster: cluster.name, user: 'mlpipe' }],
-      currentContext: cluster.name,
-    });
+    try {
+      kc.loadFromFile(kubeconfigPath);
+    } catch (err) {
+      throw new ConfigurationError(`KUBECONFIG ${kubeconfigPath} cannot be read: ${(err as Error).message}`);
+    }
+    assertSupported(kc, kubeconfigPath);
+    return kc;
   }
-  const apis: KubeApis = {
-    kc,
-    core: kc.makeApiClient(CoreV1Api),
-    apps: kc.makeApiClient(AppsV1Api),
-    batch: kc.makeApiClient(BatchV1Api),
-  };
-  cached = { key, apis, expiresAt };
-  return apis;
+  const cluster = await describeCluster();
+  const region = currentSetting(AWS_REGION);
+  if (!region) throw new ConfigurationError('Missing setting: AWS_REGION (set by the Lambda runtime) is needed for the EKS token.');
+  const token = await createEksToken({
+    clusterName: cluster.name,
+    region,
+    credentials: await credentials(),
+    signingDate: new Date(),
+  });
+  kc.loadFromOptions({
+    clusters: [{ name: cluster.name, server: cluster.server, caData: cluster.caData, skipTLSVerify: false }],
+    users: [{ name: 'mlpipe', token }],
+    contexts: [{ name: cluster.name, cluster: cluster.name, user: 'mlpipe' }],
+    currentContext: cluster.name,
+  });
+  return kc;
+}
+
+/**
+ * The kubeconfig features the Lambda bundles leave out (lib/constructs/lambda-bundle.ts stubs them to keep
+ * each bundle small): the legacy `auth-provider` plugins (azure, gcp, oidc; kubectl dropped the first two
+ * in 1.26) and SOCKS proxies. Refused here with the way out, in every mode, so a kubeconfig that works
+ * locally also works from the bundles. Tokens, client certificates, exec plugins (`aws eks get-token`) and
+ * HTTP(S) proxies all work.
+ */
+export function assertSupported(kc: KubeConfig, source: string): void {
+  const user = kc.getCurrentUser();
+  const provider = user?.authProvider?.name;
+  if (provider) {
+    throw new ConfigurationError(
+      `${source}: user ${user.name} uses the auth-provider "${provider}", which mlpipe does not support; use a token, a client certificate or an exec credential plugin (e.g. kubelogin, aws eks get-token).`,
+    );
+  }
+  const proxy = kc.getCurrentCluster()?.proxyUrl;
+  if (proxy?.startsWith('socks')) {
+    throw new ConfigurationError(`${source}: the cluster's proxy-url ${proxy} is a SOCKS proxy, which mlpipe does not support; use an HTTP(S) proxy.`);
+  }
+}
+
+/** Typed client-node API clients for the same cluster: for tests and the CLI, never the Lambda code paths. */
+export async function kubeApis(): Promise<{ kc: KubeConfig; core: CoreV1Api; apps: AppsV1Api; batch: BatchV1Api }> {
+  const kc = await getKubeConfig();
+  return { kc, core: kc.makeApiClient(CoreV1Api), apps: kc.makeApiClient(AppsV1Api), batch: kc.makeApiClient(BatchV1Api) };
 }
 
 async function describeCluster(): Promise<{ name: string; server: string; caData: string }> {
@@ -80,8 +105,7 @@ async function describeCluster(): Promise<{ name: string; server: string; caData
   try {
     out = await eks.send(new DescribeClusterCommand({ name }));
   } catch (err) {
-    const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode ?? 0;
-    if (status === 0 || status >= 500 || status === 429) {
+    if (isTransient(err)) {
       throw new KubernetesUnavailableError(`eks:DescribeCluster ${name} failed: ${(err as Error).message}`);
     }
     throw new KubernetesRequestError(`eks:DescribeCluster ${name} failed: ${(err as Error).message}`);

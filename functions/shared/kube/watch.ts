@@ -1,22 +1,43 @@
 /**
  * Waiting for a state in the cluster: list, then watch from the list's resourceVersion until a predicate
- * matches or a time budget runs out, resuming when the server or the client ends the stream.
+ * matches or a time budget runs out. A real kube-apiserver (v1.32) ends watches in ways that are not
+ * failures, and this resumes through each:
+ * - a watch from a resourceVersion older than its cache answers 200 and a single ERROR event with a
+ *   Status 410 Expired (or, from some servers and proxies, HTTP 410): relist, then watch from the new list;
+ * - it closes the stream at `timeoutSeconds`, or on restart: watch again from the last resourceVersion seen;
+ * - it sends no BOOKMARK for a quiet collection, not even within a minute, so a silent stream is normal;
+ *   but a connection dropped without a FIN also looks silent, so after `idleMs` without a line the stream
+ *   is abandoned and resumed from the last resourceVersion (the same 30 s client-node's Watch allows).
+ * Streams that end at once, again and again, back off (up to 5 s) instead of looping hot.
  */
-import { Watch, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
-import { KubernetesRequestError, KubernetesUnavailableError } from '../errors';
-import { kubeApis } from './config';
+import type { KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
+import { createInterface } from 'node:readline';
 import { toKubeError } from './errors';
 import { getJson } from './objects';
-
+import { KubeHttpError, openRequest, readText } from './transport';
 
 export type WatchEventType = 'LISTED' | 'ADDED' | 'MODIFIED' | 'DELETED';
+
+export interface WatchOptions {
+  /** Abandon and resume a stream that sent nothing for this long. @default 30000 */
+  idleMs?: number;
+  /** Called (and awaited) before each list and each watch request, for tests and logs. */
+  onResume?: (event: { kind: 'list' | 'watch'; resourceVersion?: string; after?: WatchEnd }) => void | Promise<void>;
+}
+
+/** Why a watch stream ended without a match. */
+export type WatchEnd = 'expired' | 'closed' | 'idle' | 'dropped' | 'budget';
+
+const DEFAULT_IDLE_MS = 30_000;
+/** A stream that ends sooner than this without an event counts as a quick end (backoff grows). */
+const QUICK_END_MS = 1_000;
+const MAX_BACKOFF_MS = 5_000;
 
 /**
  * Waits until `predicate` returns something for an object of a collection (`path` as from
  * collectionPath, `query` e.g. `{ fieldSelector: 'metadata.name=x' }`), or `budgetMs` runs out
  * (→ undefined). Lists first and watches from the list's resourceVersion, so no change between the two
- * is missed; when the server ends the stream it resumes from the last resourceVersion seen, and relists
- * when that is too old (410 Gone).
+ * is missed; resumes as the module comment says.
  */
 export async function watchUntil<T extends KubernetesObject, R>(
   path: string,
@@ -24,13 +45,24 @@ export async function watchUntil<T extends KubernetesObject, R>(
   predicate: (obj: T, type: WatchEventType) => R | undefined,
   budgetMs: number,
   signal?: AbortSignal,
+  options: WatchOptions = {},
 ): Promise<R | undefined> {
   const deadline = Date.now() + budgetMs;
+  const idleMs = options.idleMs ?? DEFAULT_IDLE_MS;
   let resourceVersion: string | undefined;
   let relist = true;
+  let quickEnds = 0;
+  let lastEnd: WatchEnd | undefined;
   while (!signal?.aborted) {
     if (relist) {
-      const list = await getJson<KubernetesListObject<T>>(path, query);
+      await options.onResume?.({ kind: 'list', after: lastEnd });
+      let list: KubernetesListObject<T>;
+      try {
+        list = await getJson<KubernetesListObject<T>>(path, query, signal);
+      } catch (err) {
+        if (signal?.aborted) return undefined;
+        throw toKubeError(err, `GET ${path}`);
+      }
       for (const item of list.items) {
         const result = predicate(item, 'LISTED');
         if (result !== undefined) return result;
@@ -40,18 +72,35 @@ export async function watchUntil<T extends KubernetesObject, R>(
     }
     const remaining = deadline - Date.now();
     if (remaining <= 0) return undefined;
+    await options.onResume?.({ kind: 'watch', resourceVersion, after: lastEnd });
     const started = Date.now();
-    const outcome = await watchOnce(path, query, resourceVersion, predicate, remaining, signal);
+    const outcome = await watchOnce(path, query, resourceVersion, predicate, remaining, idleMs, signal);
     if (outcome.kind === 'matched') return outcome.value;
-    if (outcome.kind === 'gone') relist = true;
+    lastEnd = outcome.end;
+    if (outcome.end === 'budget') return undefined;
+    if (outcome.end === 'expired') relist = true;
     else resourceVersion = outcome.resourceVersion ?? resourceVersion;
-    // A server that closes streams at once must not turn this loop into a busy loop.
-    if (Date.now() - started < 500) await sleep(Math.min(500, Math.max(0, deadline - Date.now())), signal);
+    // An idle stream took idleMs to end: resuming at once cannot loop hot. Anything else that ends
+    // quickly without an event, again and again, waits longer each time.
+    if (outcome.end !== 'idle' && !outcome.sawEvent && Date.now() - started < QUICK_END_MS) {
+      const wait = Math.min(MAX_BACKOFF_MS, 250 * 2 ** quickEnds++);
+      // The first expiry relists at once: the normal way back from an old resourceVersion.
+      if (!(outcome.end === 'expired' && quickEnds === 1)) await sleep(Math.min(wait, Math.max(0, deadline - Date.now())), signal);
+    } else {
+      quickEnds = 0;
+    }
   }
   return undefined;
 }
 
-type WatchOutcome<R> = { kind: 'matched'; value: R } | { kind: 'ended'; resourceVersion?: string } | { kind: 'gone' };
+type WatchOutcome<R> =
+  | { kind: 'matched'; value: R }
+  | { kind: 'ended'; end: WatchEnd; resourceVersion?: string; sawEvent: boolean };
+
+interface WatchEvent {
+  type?: string;
+  object?: KubernetesObject & { code?: number; message?: string; reason?: string };
+}
 
 async function watchOnce<T extends KubernetesObject, R>(
   path: string,
@@ -59,76 +108,105 @@ async function watchOnce<T extends KubernetesObject, R>(
   fromVersion: string | undefined,
   predicate: (obj: T, type: WatchEventType) => R | undefined,
   budgetMs: number,
+  idleMs: number,
   signal?: AbortSignal,
 ): Promise<WatchOutcome<R>> {
-  const { kc } = await kubeApis();
-  // The client aborts a stream silent for 30 s (TimeoutError); that is an ordinary end: we resume.
-  const watch = new Watch(kc);
+  const controller = new AbortController();
   let resourceVersion = fromVersion;
-  const params: Record<string, string> = {
-    ...query,
-    allowWatchBookmarks: 'true',
-    timeoutSeconds: String(Math.max(1, Math.ceil(budgetMs / 1000))),
+  let sawEvent = false;
+  let end: WatchEnd | undefined;
+  const stop = (why: WatchEnd): void => {
+    end ??= why;
+    controller.abort();
   };
-  if (fromVersion) params.resourceVersion = fromVersion;
-
-  return new Promise<WatchOutcome<R>>((resolve, reject) => {
-    let settled = false;
-    let controller: AbortController | undefined;
-    const finish = (settle: () => void): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      controller?.abort();
-      settle();
-    };
-    const onAbort = (): void => finish(() => resolve({ kind: 'ended', resourceVersion }));
-    const timer = setTimeout(onAbort, budgetMs);
-    signal?.addEventListener('abort', onAbort);
-
-    watch
-      .watch(
-        path,
-        params,
-        (type: string, obj: T & { code?: number; message?: string; reason?: string }) => {
-          if (settled) return;
-          if (type === 'ERROR') {
-            if (obj.code === 410) return finish(() => resolve({ kind: 'gone' }));
-            const code = obj.code ?? 500;
-            const text = `Kubernetes watch ${path} failed: HTTP ${code} ${obj.reason ?? ''}: ${obj.message ?? ''}`;
-            return finish(() =>
-              reject(code >= 500 || code === 429 ? new KubernetesUnavailableError(text) : new KubernetesRequestError(text)),
-            );
-          }
-          resourceVersion = obj.metadata?.resourceVersion ?? resourceVersion;
-          if (type === 'BOOKMARK') return;
-          let result: R | undefined;
-          try {
-            result = predicate(obj, type as WatchEventType);
-          } catch (err) {
-            return finish(() => reject(err));
-          }
-          if (result !== undefined) finish(() => resolve({ kind: 'matched', value: result }));
+  const onAbort = (): void => stop('budget');
+  const budgetTimer = setTimeout(() => stop('budget'), budgetMs);
+  let idleTimer = setTimeout(() => stop('idle'), idleMs);
+  const touch = (): void => {
+    clearTimeout(idleTimer);
+    idleTimer = setTimeout(() => stop('idle'), idleMs);
+  };
+  signal?.addEventListener('abort', onAbort);
+  if (signal?.aborted) stop('budget');
+  const ended = (): WatchOutcome<R> => ({ kind: 'ended', end: end ?? 'closed', resourceVersion, sawEvent });
+  try {
+    let res;
+    try {
+      res = await openRequest(
+        {
+          method: 'GET',
+          path,
+          query: {
+            ...query,
+            watch: '1',
+            allowWatchBookmarks: 'true',
+            // The server ends the stream itself a little after our budget, never before it is needed.
+            timeoutSeconds: String(Math.max(1, Math.ceil(budgetMs / 1000))),
+            resourceVersion: fromVersion,
+          },
         },
-        (err: unknown) => {
-          if (settled) return;
-          const e = err as { name?: string; statusCode?: number } | null;
-          if (!e || e.name === 'AbortError' || e.name === 'TimeoutError') {
-            return finish(() => resolve({ kind: 'ended', resourceVersion }));
-          }
-          if (e.statusCode === 410) return finish(() => resolve({ kind: 'gone' }));
-          finish(() => reject(toKubeError(err, `watch ${path}`)));
-        },
-      )
-      .then(
-        (c) => {
-          controller = c;
-          if (settled) c.abort();
-        },
-        (err: unknown) => finish(() => reject(toKubeError(err, `watch ${path}`))),
+        controller.signal,
       );
-  });
+    } catch (err) {
+      if (end) return ended();
+      throw toKubeError(err, `watch ${path}`);
+    }
+    const status = res.statusCode ?? 0;
+    if (status !== 200) {
+      const text = await readText(res).catch(() => '');
+      if (status === 410) return { kind: 'ended', end: 'expired', sawEvent };
+      throw toKubeError(new KubeHttpError(status, text, res.headers), `watch ${path}`);
+    }
+    const lines = createInterface({ input: res, crlfDelay: Infinity });
+    try {
+      for await (const line of lines) {
+        touch();
+        if (line.trim() === '') continue;
+        let event: WatchEvent;
+        try {
+          event = JSON.parse(line) as WatchEvent;
+        } catch {
+          continue; // a torn last line of a dropped stream; the resume covers what it carried
+        }
+        const obj = event.object;
+        if (event.type === 'ERROR') {
+          if (obj?.code === 410) {
+            end = 'expired';
+            return { kind: 'ended', end: 'expired', sawEvent };
+          }
+          const code = obj?.code ?? 500;
+          throw toKubeError(new KubeHttpError(code, JSON.stringify(obj ?? {})), `watch ${path}`);
+        }
+        if (!obj) continue;
+        resourceVersion = obj.metadata?.resourceVersion ?? resourceVersion;
+        if (event.type === 'BOOKMARK') continue;
+        sawEvent = true;
+        const result = predicate(obj as T, event.type as WatchEventType);
+        if (result !== undefined) return { kind: 'matched', value: result };
+      }
+    } catch (err) {
+      // Our own abort (budget, idle) or a connection reset mid-stream: resume from what we saw.
+      if (end || isStreamDrop(err)) {
+        end ??= 'dropped';
+        return ended();
+      }
+      throw err;
+    } finally {
+      lines.close();
+      res.destroy();
+    }
+    return ended();
+  } finally {
+    clearTimeout(budgetTimer);
+    clearTimeout(idleTimer);
+    signal?.removeEventListener('abort', onAbort);
+    controller.abort();
+  }
+}
+
+function isStreamDrop(err: unknown): boolean {
+  const e = err as { name?: string; code?: string } | undefined;
+  return e?.name === 'AbortError' || e?.code === 'ECONNRESET' || e?.code === 'ERR_STREAM_PREMATURE_CLOSE' || e?.code === 'EPIPE';
 }
 
 /**
