@@ -1,8 +1,8 @@
 /**
  * The stack as it ships, once per test file that loads its Lambdas: the template (its Environments, with
  * CloudFormation intrinsics resolved to plausible values of the right shape) and each function's bundle,
- * built with the CDK's own esbuild options (lambda-defaults.ts esbuildOptions mirrors BUNDLING) in one
- * esbuild call. Why not `app.synth()` with bundling: the CDK runs esbuild once per function, and on this
+ * built with the options the stack ships them with (lambda-defaults.ts esbuildOptions, i.e. lambda-bundle.ts)
+ * in one esbuild call. Why not `app.synth()` with bundling: it runs esbuild once per function, and on this
  * shared 2-core machine that measured 376 s for the 19 functions (load average 20); one call that parses
  * the shared modules once takes seconds.
  */
