@@ -8,4 +8,5 @@ module.exports = {
   transformIgnorePatterns: ['/node_modules/(aws-cdk-lib|@aws-sdk|@smithy|@tensorflow|@aws-crypto|typescript|constructs)/'],
   moduleFileExtensions: ['ts', 'js', 'mjs', 'cjs', 'json'],
   testTimeout: 60000,
+  setupFiles: ['<rootDir>/test/setup-settings.ts'],
 };

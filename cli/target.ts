@@ -12,6 +12,11 @@ import { z } from 'zod';
 import { LOCAL_AWS_ENV } from '../local/s3';
 import { resetClients } from '../functions/shared/clients';
 import { CliError } from './io';
+import { KUBE, REGISTRY } from '../functions/shared/function-settings';
+import { defineSettings, loadSettings } from '../functions/shared/settings';
+
+/** What the shared modules the CLI calls read (the registry, Kubernetes access), from the environment set above. */
+const CLI_SETTINGS = defineSettings({ ...KUBE, ...REGISTRY });
 
 const localFileSchema = z.object({
   pid: z.number().int(),
@@ -92,6 +97,7 @@ export async function resolveTarget(opts: TargetOptions): Promise<Target> {
       PRODUCTION_NAMESPACE: local.namespaces.production,
       MODEL_NAME: local.modelName,
     });
+    loadSettings(CLI_SETTINGS);
     resetClients();
     return {
       mode: 'local',
@@ -129,6 +135,7 @@ export async function resolveTarget(opts: TargetOptions): Promise<Target> {
   process.env.ARTIFACT_BUCKET = need('ArtifactBucketName');
   process.env.AWS_REGION ??= smRegion;
   if (outputs.ClusterName) process.env.CLUSTER_NAME ??= outputs.ClusterName;
+  loadSettings(CLI_SETTINGS);
   resetClients();
   return {
     mode: 'aws',

@@ -10,9 +10,14 @@ import { approvalSecret, signLink, verifyLink, type VerifiedLink } from './share
 import { confirmationPage, decidedPage, messagePage, type RunLinks } from './shared/approval-page';
 import { decideApproval, getApproval, type ApprovalView } from './shared/approvals';
 import { ApprovalLinkError, ConfigurationError, InvalidInputError } from './shared/errors';
+import { FUNCTION_SETTINGS } from './shared/function-settings';
 import { formatTime } from './shared/notifications';
+import { loadSettings } from './shared/settings';
 
 type Result = APIGatewayProxyStructuredResultV2;
+
+/** Read and validated once, at init: a bad value fails the Lambda's init naming the variable. */
+const settings = loadSettings(FUNCTION_SETTINGS.ApprovalApi);
 
 const HEADERS = {
   'content-type': 'text/html; charset=utf-8',
@@ -55,7 +60,7 @@ const NOTHING_DECIDED = 'Nothing was decided.';
 
 /** AWS mode: the execution's Step Functions console page. Not locally (a custom endpoint), where it would not exist. */
 function runLinks(executionArn: string): RunLinks {
-  if (process.env.AWS_ENDPOINT_URL_SFN || process.env.AWS_ENDPOINT_URL) return {};
+  if (settings.AWS_ENDPOINT_URL_SFN !== undefined) return {};
   const region = executionArn.split(':')[3];
   if (!region) return {};
   return { console: `https://${region}.console.aws.amazon.com/states/home?region=${region}#/v2/executions/details/${executionArn}` };

@@ -7,18 +7,23 @@
  * (a rollback, a newer release) it fails rather than reporting someone else's version as serving.
  */
 import { EndpointUnavailableError } from './shared/errors';
+import { FUNCTION_SETTINGS } from './shared/function-settings';
 import { LABELS } from './shared/names';
+import { endpointTiming } from './shared/phase';
+import { loadSettings } from './shared/settings';
 import { StageSchema, parseInput, stateWith } from './shared/state';
 import type { PipelineState, StageResult } from './shared/types';
 import { awaitEndpoint, deploymentUnavailable } from './shared/workloads';
 
+/** Read and validated once, at init: a bad value fails the Lambda's init naming the variable. */
+const settings = loadSettings(FUNCTION_SETTINGS.AwaitProductionEndpoint);
 const Input = stateWith({ production: StageSchema });
 
 export async function handler(event: PipelineState): Promise<StageResult> {
   const { run, production } = parseInput(Input, event, 'AwaitProductionEndpoint input');
   const unavailable = await deploymentUnavailable(production.namespace, production.deploymentName);
   if (unavailable) throw new EndpointUnavailableError(`${unavailable}, so nothing of version ${run.version} is behind the production Service.`);
-  return awaitEndpoint(production, run.modelName, {
+  return awaitEndpoint(production, run.modelName, endpointTiming(settings), {
     checkService(svc) {
       const selected = svc.spec?.selector?.[LABELS.version];
       if (selected !== run.version) {

@@ -11,23 +11,27 @@ import { getJson, parseS3Uri } from './shared/clients';
 import { TrainingFailedError } from './shared/errors';
 import { readObject } from './shared/kube';
 import { workloadLabels } from './shared/names';
-import { planWait } from './shared/phase';
+import { FUNCTION_SETTINGS } from './shared/function-settings';
+import { planWait, trainingTiming } from './shared/phase';
+import { loadSettings } from './shared/settings';
 import { TrainingSchema, parseInput, stateWith } from './shared/state';
 import type { PipelineState, RunContext, TrainingResult } from './shared/types';
 import { describeCreateFailure, describeFailure, describePodProblem, jobOutcome, watchWorkload, type JobOutcome } from './shared/workloads';
 
+/** Read and validated once, at init: a bad value fails the Lambda's init naming the variable. */
+const settings = loadSettings(FUNCTION_SETTINGS.AwaitTraining);
 const Input = stateWith({ training: TrainingSchema });
 
 export async function handler(event: PipelineState): Promise<TrainingResult> {
   const { run, training } = parseInput(Input, event, 'AwaitTraining input');
   const what = `Training Job ${training.namespace}/${training.jobName}`;
-  const plan = planWait('training', training.submittedAt, what);
+  const plan = planWait(trainingTiming(settings), training.submittedAt, what);
   const job = await readObject<V1Job>({ kind: 'Job', namespace: training.namespace, name: training.jobName });
   if (!job) throw new TrainingFailedError(`${what} does not exist (deleted, or expired by ttlSecondsAfterFinished).`);
   const podLabels = workloadLabels(run.modelName, run.version, 'training');
   const outcome = await watchWorkload<V1Job, JobOutcome>('Job', training.namespace, training.jobName, jobOutcome, podLabels, plan.budgetMs, job.metadata?.uid);
   if (!outcome) {
-    planWait('training', training.submittedAt, what); // throws PhaseTimeoutError once the phase is over
+    planWait(trainingTiming(settings), training.submittedAt, what); // throws PhaseTimeoutError once the phase is over
     return { ...training, status: 'pending' };
   }
   if (outcome.kind === 'failed-create') throw new TrainingFailedError(`${what} failed: ${describeCreateFailure(outcome.message)}`);

@@ -13,13 +13,17 @@
  */
 import type { V1Deployment, V1Service } from '@kubernetes/client-node';
 import * as z from 'zod';
-import { numberEnv } from './shared/config';
+import { FUNCTION_SETTINGS } from './shared/function-settings';
 import { applyObject, deleteObject, listObjects, type ManagedKind } from './shared/kube';
-import { servingService, workloadSettings } from './shared/manifests';
+import { servingService } from './shared/manifests';
 import { LABELS, PREVIOUS_VERSION_ANNOTATION, labelSelector, productionDeploymentName } from './shared/names';
+import { loadSettings } from './shared/settings';
 import { RunSchema, VersionSchema, parseInput } from './shared/state';
 import type { CleanupResult, RunContext } from './shared/types';
 import { deploymentUnavailable, readService } from './shared/workloads';
+
+/** Read and validated once, at init: a bad value fails the Lambda's init naming the variable. */
+const settings = loadSettings(FUNCTION_SETTINGS.Cleanup);
 
 /**
  * Set on the production Service when Cleanup moved traffic off a failed run: a retried Cleanup (the first
@@ -86,7 +90,7 @@ async function switchBack(run: RunContext, previous: string | null): Promise<{ s
   if (unavailable) return { reason: `the previous version ${previous} cannot take traffic: ${unavailable}` };
   const svc = servingService(
     { modelName: run.modelName, version: previous, stage: 'production', namespace, name: run.names.productionService },
-    workloadSettings(),
+    settings.SERVICE_ANNOTATIONS,
     null,
   );
   svc.metadata = { ...svc.metadata, annotations: { ...svc.metadata?.annotations, [SWITCHED_BACK_FROM_ANNOTATION]: run.version } };
@@ -94,7 +98,7 @@ async function switchBack(run: RunContext, previous: string | null): Promise<{ s
 }
 
 async function pruneProduction(run: RunContext, keep: Set<string>, remove: (k: ManagedKind, ns: string, n: string) => Promise<void>): Promise<void> {
-  const max = numberEnv('KEEP_PRODUCTION_VERSIONS', 3, { min: 1, max: 100 });
+  const max = settings.KEEP_PRODUCTION_VERSIONS;
   const list = await listObjects<V1Deployment>('Deployment', run.namespaces.production, {
     labelSelector: labelSelector({ [LABELS.name]: run.modelName, [LABELS.managedBy]: 'mlpipe', [LABELS.stage]: 'production' }),
   });

@@ -4,25 +4,28 @@
  * to failure. Only an evaluation that cannot run at all (no data, endpoint unreachable) throws.
  */
 import * as z from 'zod';
-import { numberEnv } from './shared/config';
+import { FUNCTION_SETTINGS } from './shared/function-settings';
 import { judge, loadHeldOutSet, measureEndpoint, type Thresholds } from './shared/evaluation';
 import { readEvaluation, readProduction, registryKeys, s3Uri, writeEvaluation } from './shared/registry';
+import { loadSettings } from './shared/settings';
 import { parseInput } from './shared/state';
 import type { EvaluationResult } from './shared/types';
 
+/** Read and validated once, at init: a bad value fails the Lambda's init naming the variable. */
+const loaded = loadSettings(FUNCTION_SETTINGS.EvaluateModel);
 const settings = {
-  samples: numberEnv('EVAL_SAMPLES', 10000, { min: 1 }),
-  batchSize: numberEnv('EVAL_BATCH_SIZE', 100, { min: 1, max: 10000 }),
+  samples: loaded.EVAL_SAMPLES,
+  batchSize: loaded.EVAL_BATCH_SIZE,
   // p95 is a gate on the model's latency, not on queueing: with 4 requests in flight against one local
   // serve.ts, p95 measured 118-123 ms against 19-31 ms with 1, and 2 was as fast overall (1.6-2.4 s).
-  concurrency: numberEnv('EVAL_CONCURRENCY', 2, { min: 1, max: 64 }),
-  timeoutMs: numberEnv('EVAL_REQUEST_TIMEOUT_MS', 30000, { min: 100 }),
+  concurrency: loaded.EVAL_CONCURRENCY,
+  timeoutMs: loaded.EVAL_REQUEST_TIMEOUT_MS,
 };
 const thresholds: Thresholds = {
-  minAccuracy: numberEnv('MIN_ACCURACY', 0.85, { min: 0, max: 1 }),
-  maxP95LatencyMs: numberEnv('MAX_P95_LATENCY_MS', 250, { min: 0 }),
-  maxErrorRate: numberEnv('MAX_ERROR_RATE', 0.01, { min: 0, max: 1 }),
-  maxAccuracyDrop: numberEnv('MAX_ACCURACY_DROP', 0.01, { min: 0, max: 1 }),
+  minAccuracy: loaded.MIN_ACCURACY,
+  maxP95LatencyMs: loaded.MAX_P95_LATENCY_MS,
+  maxErrorRate: loaded.MAX_ERROR_RATE,
+  maxAccuracyDrop: loaded.MAX_ACCURACY_DROP,
 };
 
 const Input = z.object({

@@ -3,14 +3,18 @@
  * (idempotent). Returns StageResult `exposed`; switchedAt marks when the endpoint phase began.
  */
 import { applyObject } from './shared/kube';
-import { servingService, stagingServiceTarget, workloadSettings } from './shared/manifests';
+import { FUNCTION_SETTINGS } from './shared/function-settings';
+import { servingService, stagingServiceAnnotations, stagingServiceTarget } from './shared/manifests';
+import { loadSettings } from './shared/settings';
 import { StageSchema, parseInput, stateWith } from './shared/state';
 import type { PipelineState, StageResult } from './shared/types';
 
+/** Read and validated once, at init: a bad value fails the Lambda's init naming the variable. */
+const settings = loadSettings(FUNCTION_SETTINGS.ExposeStaging);
 const Input = stateWith({ staging: StageSchema });
 
 export async function handler(event: PipelineState): Promise<StageResult> {
   const { run, staging } = parseInput(Input, event, 'ExposeStaging input');
-  await applyObject(servingService(stagingServiceTarget(run), workloadSettings()));
+  await applyObject(servingService(stagingServiceTarget(run), stagingServiceAnnotations(settings)));
   return { ...staging, status: 'exposed', switchedAt: staging.switchedAt ?? new Date().toISOString() };
 }

@@ -3,9 +3,13 @@
  * it measured and who approved it. Failure: why (the error and its cause, keeping the end of a failed
  * pod's log), and what was cleaned up. Works on any partial state, including a failed Prepare.
  */
+import { FUNCTION_SETTINGS } from './shared/function-settings';
 import { fmt, keepTail, MAX_MESSAGE_BYTES, publish } from './shared/notifications';
 import { outcomeOf, type Outcome } from './shared/outcome';
+import { loadSettings } from './shared/settings';
 import type { PipelineError, PipelineState } from './shared/types';
+/** Read and validated once, at init: a bad value fails the Lambda's init naming the variable. */
+loadSettings(FUNCTION_SETTINGS.Notify); // publish() reads NOTIFICATION_TOPIC_ARN from them
 
 type NotifyState = Partial<PipelineState> & { cleanupError?: PipelineError; input?: unknown };
 

@@ -11,8 +11,13 @@ import { getJson, parseS3Uri } from './shared/clients';
 import { InvalidInputError } from './shared/errors';
 import { outcomeOf } from './shared/outcome';
 import { recordProductionRelease, writeManifest, type ReleaseManifest, type ReleaseStatus } from './shared/registry';
+import { FUNCTION_SETTINGS } from './shared/function-settings';
+import { loadSettings } from './shared/settings';
 import { parseInput } from './shared/state';
 import type { ApprovalDecision, PipelineState, RunContext } from './shared/types';
+
+/** Read and validated once, at init: a bad value fails the Lambda's init naming the variable. */
+loadSettings(FUNCTION_SETTINGS.RecordRelease); // the registry reads ARTIFACT_BUCKET from them
 
 export interface RecordResult {
   status: ReleaseStatus;

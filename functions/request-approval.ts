@@ -7,31 +7,18 @@
 import * as z from 'zod';
 import { openApproval, markNotified } from './shared/approvals';
 import { approvalSecret, signLink } from './shared/approval-link';
-import { requireEnv } from './shared/config';
-import { ConfigurationError } from './shared/errors';
+import { FUNCTION_SETTINGS } from './shared/function-settings';
 import { approvalEmail, publish } from './shared/notifications';
 import { productionComparison } from './shared/registry';
-import { parseInput } from './shared/state';
+import { loadSettings } from './shared/settings';
+import { EvaluationSchema, parseInput } from './shared/state';
 
-const baseUrl = requireEnv('APPROVAL_BASE_URL');
-if (!/^https?:\/\/[^/]+/.test(baseUrl)) {
-  throw new ConfigurationError(`Setting APPROVAL_BASE_URL must be an http(s) URL, got "${baseUrl}".`);
-}
-requireEnv('NOTIFICATION_TOPIC_ARN');
+/** Read and validated once, at init: a bad value fails the Lambda's init naming the variable. */
+const settings = loadSettings(FUNCTION_SETTINGS.RequestApproval);
+const baseUrl = settings.APPROVAL_BASE_URL;
 
-const EvaluationSchema = z.object({
-  passed: z.literal(true, 'must be true: only models that passed the gate are sent for approval'),
-  summary: z.string(),
-  accuracy: z.number(),
-  latencyMsP50: z.number(),
-  latencyMsP95: z.number(),
-  errorRate: z.number(),
-  samples: z.number(),
-  thresholds: z.object({ minAccuracy: z.number(), maxP95LatencyMs: z.number(), maxErrorRate: z.number(), maxAccuracyDrop: z.number() }),
-  production: z.object({ version: z.string(), accuracy: z.number() }).nullable(),
-  evaluatedAt: z.string(),
-  reportUri: z.string(),
-});
+// Only models that passed the gate are sent for approval.
+const PassedEvaluation = EvaluationSchema.extend({ passed: z.literal(true, 'must be true: only models that passed the gate are sent for approval') });
 
 const Input = z.object({
   taskToken: z.string().min(1, 'is required').max(8192, 'is too long'),
@@ -43,7 +30,7 @@ const Input = z.object({
       executionArn: z.string().min(1),
       approvalTimeoutSeconds: z.number().int().positive(),
     }),
-    evaluation: EvaluationSchema,
+    evaluation: PassedEvaluation,
   }),
 });
 

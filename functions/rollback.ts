@@ -5,17 +5,21 @@
  * exists and is available, then records the rollback in the registry.
  */
 import * as z from 'zod';
-import { requireEnv } from './shared/config';
+import { FUNCTION_SETTINGS } from './shared/function-settings';
 import { RollbackError } from './shared/errors';
 import { applyObject } from './shared/kube';
-import { servingService, workloadSettings } from './shared/manifests';
-import { DNS1123_LABEL, LABELS, PREVIOUS_VERSION_ANNOTATION, productionDeploymentName, productionServiceName } from './shared/names';
+import { servingService } from './shared/manifests';
+import { LABELS, PREVIOUS_VERSION_ANNOTATION, productionDeploymentName, productionServiceName } from './shared/names';
 import { readProduction, recordRollback } from './shared/registry';
+import { ModelNameSchema, loadSettings } from './shared/settings';
 import { VersionSchema, parseInput } from './shared/state';
 import { deploymentUnavailable, readService, serviceEndpoint } from './shared/workloads';
 
+/** Read and validated once, at init: a bad value fails the Lambda's init naming the variable. */
+const settings = loadSettings(FUNCTION_SETTINGS.Rollback);
+
 const Input = z.object({
-  modelName: z.string().regex(DNS1123_LABEL, 'must be a DNS-1123 label'),
+  modelName: ModelNameSchema,
   toVersion: VersionSchema.optional(),
   by: z.string().min(1).optional(),
 });
@@ -30,7 +34,7 @@ export interface RollbackResult {
 
 export async function handler(event: unknown): Promise<RollbackResult> {
   const { modelName, toVersion, by } = parseInput(Input, event, 'Rollback input');
-  const namespace = requireEnv('PRODUCTION_NAMESPACE');
+  const namespace = settings.PRODUCTION_NAMESPACE;
   const serviceName = productionServiceName(modelName);
   const service = await readService(namespace, serviceName);
   const fromVersion = service?.spec?.selector?.[LABELS.version] ?? null;
@@ -44,7 +48,7 @@ export async function handler(event: unknown): Promise<RollbackResult> {
   const unavailable = await deploymentUnavailable(namespace, productionDeploymentName(modelName, target));
   if (unavailable) throw new RollbackError(`Version ${target} cannot take traffic: ${unavailable}; production stays on ${fromVersion}.`);
 
-  await applyObject(servingService({ modelName, version: target, stage: 'production', namespace, name: serviceName }, workloadSettings(), fromVersion));
+  await applyObject(servingService({ modelName, version: target, stage: 'production', namespace, name: serviceName }, settings.SERVICE_ANNOTATIONS, fromVersion));
   const switchedAt = new Date().toISOString();
   if (record) await recordRollback({ modelName, toVersion: target, by: by ?? 'mlpipe rollback', at: switchedAt });
   return { modelName, fromVersion, toVersion: target, endpoint: (service && serviceEndpoint(service)) ?? record?.endpoint ?? null, switchedAt };

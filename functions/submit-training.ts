@@ -5,15 +5,19 @@
  */
 import type { V1Job } from '@kubernetes/client-node';
 import { applyObject } from './shared/kube';
-import { trainingJob, workloadSettings } from './shared/manifests';
+import { FUNCTION_SETTINGS } from './shared/function-settings';
+import { trainingJob } from './shared/manifests';
+import { loadSettings } from './shared/settings';
 import { parseInput, stateWith } from './shared/state';
 import type { PipelineState, TrainingResult } from './shared/types';
 
+/** Read and validated once, at init: a bad value fails the Lambda's init naming the variable. */
+const settings = loadSettings(FUNCTION_SETTINGS.SubmitTraining);
 const Input = stateWith({});
 
 export async function handler(event: PipelineState): Promise<TrainingResult> {
   const { run } = parseInput(Input, event, 'SubmitTraining input');
-  const applied = await applyObject<V1Job>(trainingJob(run, workloadSettings()));
+  const applied = await applyObject<V1Job>(trainingJob(run, settings));
   const created = applied.metadata?.creationTimestamp;
   return {
     jobName: run.names.trainingJob,

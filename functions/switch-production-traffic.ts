@@ -6,12 +6,16 @@
  * already moved) still reports it, and rollback can find it.
  */
 import { applyObject } from './shared/kube';
-import { productionServiceTarget, servingService, workloadSettings } from './shared/manifests';
+import { FUNCTION_SETTINGS } from './shared/function-settings';
+import { productionServiceTarget, servingService } from './shared/manifests';
 import { LABELS, PREVIOUS_VERSION_ANNOTATION } from './shared/names';
+import { loadSettings } from './shared/settings';
 import { StageSchema, parseInput, stateWith } from './shared/state';
 import type { PipelineState, StageResult } from './shared/types';
 import { readService } from './shared/workloads';
 
+/** Read and validated once, at init: a bad value fails the Lambda's init naming the variable. */
+const settings = loadSettings(FUNCTION_SETTINGS.SwitchProductionTraffic);
 const Input = stateWith({ production: StageSchema });
 
 export async function handler(event: PipelineState): Promise<StageResult> {
@@ -19,6 +23,6 @@ export async function handler(event: PipelineState): Promise<StageResult> {
   const current = await readService(run.namespaces.production, run.names.productionService);
   const selected = current?.spec?.selector?.[LABELS.version] ?? null;
   const previousVersion = selected === run.version ? (current?.metadata?.annotations?.[PREVIOUS_VERSION_ANNOTATION] ?? null) : selected;
-  await applyObject(servingService(productionServiceTarget(run), workloadSettings(), previousVersion));
+  await applyObject(servingService(productionServiceTarget(run), settings.SERVICE_ANNOTATIONS, previousVersion));
   return { ...production, status: 'exposed', previousVersion, switchedAt: new Date().toISOString() };
 }

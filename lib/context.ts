@@ -35,6 +35,14 @@ const list = z.union([z.array(z.string()), z.string()]).transform((v) => {
   return trimmed.split(',').map((s) => s.trim()).filter((s) => s !== '');
 });
 
+/** A boolean: true/false, or the strings "true"/"false" (what `-c` gives). */
+const boolean = z.union([z.boolean(), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'boolean') return v;
+  if (v.trim() === 'true' || v.trim() === 'false') return v.trim() === 'true';
+  ctx.addIssue({ code: 'custom', message: `must be true or false, got "${v}"` });
+  return z.NEVER;
+});
+
 /** A duration: seconds as a number, or ISO 8601 like "PT24H" / "P1D" (what Duration.parse reads). */
 const duration = z.union([z.number(), z.string().trim().min(1)]).transform((v, ctx) => {
   if (typeof v === 'number' || /^\d+(\.\d+)?$/.test(v)) return Duration.seconds(Number(v));
@@ -63,6 +71,12 @@ function jsonRecord<V extends z.ZodType>(value: V, message: string) {
 const hyperparameters = jsonRecord(
   z.union([z.string(), z.number(), z.boolean()]),
   'must be a JSON object of string, number or boolean values, e.g. {"epochs":5}',
+);
+
+// Keys are checked with the API's rules at construction (settings.ts), so the message there names the key.
+const annotations = jsonRecord(
+  z.string(),
+  'must be a JSON object of strings, e.g. {"service.beta.kubernetes.io/aws-load-balancer-scheme":"internet-facing"}',
 );
 
 /** Context key (without the prefix) → schema. Keys are the MlPipeline prop names. */
@@ -96,10 +110,14 @@ const CONTEXT_SCHEMA = {
   servingCpu: text,
   servingMemory: text,
   servingReplicas: number,
-  serviceAnnotations: jsonRecord(
-    z.string(),
-    'must be a JSON object of strings, e.g. {"service.beta.kubernetes.io/aws-load-balancer-scheme":"internet-facing"}',
-  ),
+  trainingBackoffLimit: number,
+  trainingJobTtl: duration,
+  keepProductionVersions: number,
+  evalConcurrency: number,
+  evalRequestTimeout: duration,
+  allowImageTags: boolean,
+  serviceAnnotations: annotations,
+  stagingServiceAnnotations: annotations,
   dataPrefix: text,
   dataMarkerFile: text,
   schedule: text,

@@ -20,9 +20,11 @@ import { ClusterAccess } from './constructs/cluster-access';
 import { EndpointNetwork, INTERNAL_LOAD_BALANCER_ANNOTATIONS } from './constructs/endpoint-network';
 import { Monitoring } from './constructs/monitoring';
 import { acknowledgeApprovalEndpoint, acknowledgeScopedWildcards } from './constructs/nag-suppressions';
-import { FUNCTION_SPECS, PipelineFunctions, type Settings } from './constructs/pipeline-functions';
+import { FUNCTION_SPECS, PipelineFunctions, type SettingValues } from './constructs/pipeline-functions';
+import * as S from '../functions/shared/settings';
 import { PipelineStateMachine } from './constructs/state-machine';
 import { Triggers } from './constructs/triggers';
+import { CONTEXT_PREFIX } from './context';
 
 export interface MlPipelineProps {
   /** Name of the existing EKS cluster the pipeline trains and serves on. It needs the Pod Identity agent add-on. */
@@ -33,7 +35,11 @@ export interface MlPipelineProps {
   readonly stagingNamespace?: string;
   /** Namespace for production servers (must exist). @default 'mlpipe-production' */
   readonly productionNamespace?: string;
-  /** Name of the model (DNS-1123 label): `models/<modelName>/` in the bucket, Kubernetes object names. @default 'fashion-mnist' */
+  /**
+   * Name of the model: `models/<modelName>/` in the bucket and the start of its Kubernetes object names.
+   * It names the model's Services, so it must be a DNS-1035 label (lower-case letters, digits and "-",
+   * starting with a letter, at most 63 characters). @default 'fashion-mnist'
+   */
   readonly modelName?: string;
   /** Existing ECR repository whose successful pushes start a run. @default 'mlpipe/fashion-mnist-train' */
   readonly trainingRepositoryName?: string;
@@ -87,12 +93,32 @@ export interface MlPipelineProps {
   readonly servingMemory?: string;
   /** Replicas of a model server. @default 2 */
   readonly servingReplicas?: number;
+  /** Retries of a failed training pod (the Job's backoffLimit), 0 to 10. @default 1 */
+  readonly trainingBackoffLimit?: number;
+  /** How long a finished training Job is kept before Kubernetes deletes it (ttlSecondsAfterFinished). @default 1 day */
+  readonly trainingJobTtl?: Duration;
+  /** Production Deployments kept for rollback, 1 to 100 (the live one and its predecessor are always kept). @default 3 */
+  readonly keepProductionVersions?: number;
+  /** Evaluation: predict requests in flight, 1 to 64 (more measures queueing, not the model). @default 2 */
+  readonly evalConcurrency?: number;
+  /** Evaluation: timeout of one predict request, at least 100 ms. @default 30 seconds */
+  readonly evalRequestTimeout?: Duration;
+  /**
+   * Accept a training image by tag instead of pinned by digest. Tags are mutable, so a run could train
+   * another image than the one pushed; the local run allows them. @default false
+   */
+  readonly allowImageTags?: boolean;
+  /**
+   * Annotations of staging Services only, over `serviceAnnotations` (with `vpcId`, the internal load
+   * balancer scheme goes over these). Keys must be Kubernetes qualified names. @default {}
+   */
+  readonly stagingServiceAnnotations?: Record<string, string>;
   /**
    * Annotations of the LoadBalancer Services (staging and production), e.g.
    * `{ "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing" }` with the AWS Load
    * Balancer Controller. Without `vpcId`, EvaluateModel runs outside any VPC and calls the staging
    * endpoint, so staging must be reachable from the internet; with it, staging Services are made
-   * internal whatever these say. @default {}
+   * internal whatever these say. Keys must be Kubernetes qualified names (`[prefix/]name`). @default {}
    */
   readonly serviceAnnotations?: Record<string, string>;
   /**
@@ -126,11 +152,9 @@ export interface MlPipelineProps {
   readonly schedule?: string;
 }
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const ECR_REPOSITORY = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
 const EKS_CLUSTER_NAME = /^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$/;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
-const KUBE_QUANTITY = /^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/;
 /** Await functions run 300 s; a watch must leave them time to answer. */
 const MAX_WATCH_BUDGET_SECONDS = 270;
 
@@ -158,6 +182,7 @@ export class MlPipeline extends Construct {
     super(scope, id);
     const p = resolveProps(props);
     validateProps(p);
+    validateSettings(propSettings(p));
     const stack = Stack.of(this);
 
     const key = new kms.Key(this, 'Key', {
@@ -212,38 +237,16 @@ export class MlPipeline extends Construct {
             securityGroupIds: p.securityGroupIds,
           });
 
-    const settings: Settings = {
+    // Every prop-fed setting as the text its schema parses, then what the construct itself makes.
+    const settings: SettingValues = {
+      ...propSettings(p),
       ARTIFACT_BUCKET: bucketName,
-      MODEL_NAME: p.modelName,
       DATA_URI: dataUri,
       EVAL_DATA_URI: evalDataUri,
       SERVING_IMAGE:
         props.servingImage ?? `${Aws.ACCOUNT_ID}.dkr.ecr.${Aws.REGION}.${Aws.URL_SUFFIX}/mlpipe/fashion-mnist-serve:latest`,
-      DEFAULT_HYPERPARAMETERS: JSON.stringify(p.defaultHyperparameters),
-      STAGING_NAMESPACE: p.stagingNamespace,
-      PRODUCTION_NAMESPACE: p.productionNamespace,
-      TRAINER_SERVICE_ACCOUNT: p.trainerServiceAccount,
-      SERVER_SERVICE_ACCOUNT: p.serverServiceAccount,
-      APPROVAL_TIMEOUT_SECONDS: String(p.approvalTimeout.toSeconds()),
-      CLUSTER_NAME: p.clusterName,
-      WATCH_BUDGET_SECONDS: String(p.watchBudget.toSeconds()),
-      TRAINING_TIMEOUT_SECONDS: String(p.trainingTimeout.toSeconds()),
-      ROLLOUT_TIMEOUT_SECONDS: String(p.rolloutTimeout.toSeconds()),
-      ENDPOINT_TIMEOUT_SECONDS: String(p.endpointTimeout.toSeconds()),
-      TRAINING_CPU: p.trainingCpu,
-      TRAINING_MEMORY: p.trainingMemory,
-      SERVING_CPU: p.servingCpu,
-      SERVING_MEMORY: p.servingMemory,
-      SERVING_REPLICAS: String(p.servingReplicas),
-      SERVICE_ANNOTATIONS: JSON.stringify(p.serviceAnnotations),
       // Untested models behind an internal load balancer, reachable only from the functions in the VPC.
-      STAGING_SERVICE_ANNOTATIONS: JSON.stringify(network === undefined ? {} : INTERNAL_LOAD_BALANCER_ANNOTATIONS),
-      MIN_ACCURACY: String(p.minAccuracy),
-      MAX_P95_LATENCY_MS: String(p.maxP95LatencyMs),
-      MAX_ERROR_RATE: String(p.maxErrorRate),
-      MAX_ACCURACY_DROP: String(p.maxAccuracyDrop),
-      EVAL_SAMPLES: String(p.evalSamples),
-      EVAL_BATCH_SIZE: String(p.evalBatchSize),
+      STAGING_SERVICE_ANNOTATIONS: JSON.stringify({ ...p.stagingServiceAnnotations, ...(network === undefined ? {} : INTERNAL_LOAD_BALANCER_ANNOTATIONS) }),
       NOTIFICATION_TOPIC_ARN: approval.topic.topicArn,
       APPROVAL_BASE_URL: approval.baseUrl,
       APPROVAL_SECRET_ARN: approval.secret.secretArn,
@@ -314,38 +317,86 @@ export class MlPipeline extends Construct {
   }
 }
 
+/** A setting's default (settings.ts): the construct's defaults are the handlers' defaults. */
+function defaultOf(def: S.SettingDefinition): string {
+  if (def.default === undefined) throw new Error(`mlpipe: setting ${def.name} has no default (a bug in the construct).`);
+  return def.default;
+}
+
+/** A prop's value as the environment text of its setting: durations in the setting's unit, objects as JSON. */
+function settingText(name: string, value: unknown): string {
+  if (value instanceof Duration) return String(name.endsWith('_MS') ? value.toMilliseconds() : value.toSeconds());
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return JSON.stringify(value);
+}
+
+/** Every setting fed by a prop (settings.ts `source`), from the resolved props; unset props are left out. */
+function propSettings(p: ResolvedProps): Record<string, string> {
+  const values: Record<string, string> = {};
+  for (const def of S.ALL_SETTINGS) {
+    if (def.source.kind !== 'prop') continue;
+    const value = (p as unknown as Record<string, unknown>)[def.source.prop];
+    if (value === undefined || value === '') continue;
+    values[def.name] = settingText(def.name, value);
+  }
+  return values;
+}
+
+/**
+ * Checks each prop-fed setting with the very schema its handlers parse it with at init (k8s-names.ts for
+ * names, annotation keys and quantities), so a value the functions would refuse fails here.
+ */
+function validateSettings(values: Record<string, string>): void {
+  for (const def of S.ALL_SETTINGS) {
+    const text = values[def.name];
+    if (def.source.kind !== 'prop' || text === undefined || !known(text)) continue;
+    const problem = S.settingProblem(def, text);
+    if (problem !== undefined) {
+      throw new Error(`mlpipe: The "${def.source.prop}" property is not valid: ${problem}; got ${text.length > 200 ? `${text.slice(0, 200)}...` : `"${text}"`}. Fix it (context key ${CONTEXT_PREFIX}${def.source.prop}); the functions read it as ${def.name}.`);
+    }
+  }
+}
+
 function resolveProps(props: MlPipelineProps): ResolvedProps {
   return {
     clusterName: props.clusterName,
     clusterArn: props.clusterArn,
-    stagingNamespace: props.stagingNamespace ?? 'mlpipe-staging',
-    productionNamespace: props.productionNamespace ?? 'mlpipe-production',
-    modelName: props.modelName ?? 'fashion-mnist',
+    stagingNamespace: props.stagingNamespace ?? defaultOf(S.STAGING_NAMESPACE),
+    productionNamespace: props.productionNamespace ?? defaultOf(S.PRODUCTION_NAMESPACE),
+    modelName: props.modelName ?? defaultOf(S.MODEL_NAME),
     trainingRepositoryName: props.trainingRepositoryName ?? 'mlpipe/fashion-mnist-train',
     servingImage: props.servingImage ?? '',
     dataUri: props.dataUri ?? '',
     evalDataUri: props.evalDataUri ?? '',
-    defaultHyperparameters: props.defaultHyperparameters ?? {},
-    minAccuracy: props.minAccuracy ?? 0.85,
-    maxP95LatencyMs: props.maxP95LatencyMs ?? 250,
-    maxErrorRate: props.maxErrorRate ?? 0.01,
-    maxAccuracyDrop: props.maxAccuracyDrop ?? 0.01,
-    evalSamples: props.evalSamples ?? 10000,
-    evalBatchSize: props.evalBatchSize ?? 100,
+    defaultHyperparameters: props.defaultHyperparameters ?? (JSON.parse(defaultOf(S.DEFAULT_HYPERPARAMETERS)) as Record<string, string>),
+    minAccuracy: props.minAccuracy ?? Number(defaultOf(S.MIN_ACCURACY)),
+    maxP95LatencyMs: props.maxP95LatencyMs ?? Number(defaultOf(S.MAX_P95_LATENCY_MS)),
+    maxErrorRate: props.maxErrorRate ?? Number(defaultOf(S.MAX_ERROR_RATE)),
+    maxAccuracyDrop: props.maxAccuracyDrop ?? Number(defaultOf(S.MAX_ACCURACY_DROP)),
+    evalSamples: props.evalSamples ?? Number(defaultOf(S.EVAL_SAMPLES)),
+    evalBatchSize: props.evalBatchSize ?? Number(defaultOf(S.EVAL_BATCH_SIZE)),
     approverEmails: props.approverEmails ?? [],
-    approvalTimeout: props.approvalTimeout ?? Duration.hours(24),
-    trainerServiceAccount: props.trainerServiceAccount ?? 'mlpipe-trainer',
-    serverServiceAccount: props.serverServiceAccount ?? 'mlpipe-server',
-    watchBudget: props.watchBudget ?? Duration.seconds(240),
-    trainingTimeout: props.trainingTimeout ?? Duration.hours(4),
-    rolloutTimeout: props.rolloutTimeout ?? Duration.minutes(15),
-    endpointTimeout: props.endpointTimeout ?? Duration.minutes(15),
-    trainingCpu: props.trainingCpu ?? '1',
-    trainingMemory: props.trainingMemory ?? '2Gi',
-    servingCpu: props.servingCpu ?? '250m',
-    servingMemory: props.servingMemory ?? '512Mi',
-    servingReplicas: props.servingReplicas ?? 2,
-    serviceAnnotations: props.serviceAnnotations ?? {},
+    approvalTimeout: props.approvalTimeout ?? Duration.seconds(Number(defaultOf(S.APPROVAL_TIMEOUT_SECONDS))),
+    trainerServiceAccount: props.trainerServiceAccount ?? defaultOf(S.TRAINER_SERVICE_ACCOUNT),
+    serverServiceAccount: props.serverServiceAccount ?? defaultOf(S.SERVER_SERVICE_ACCOUNT),
+    watchBudget: props.watchBudget ?? Duration.seconds(Number(defaultOf(S.WATCH_BUDGET_SECONDS))),
+    trainingTimeout: props.trainingTimeout ?? Duration.seconds(Number(defaultOf(S.TRAINING_TIMEOUT_SECONDS))),
+    rolloutTimeout: props.rolloutTimeout ?? Duration.seconds(Number(defaultOf(S.ROLLOUT_TIMEOUT_SECONDS))),
+    endpointTimeout: props.endpointTimeout ?? Duration.seconds(Number(defaultOf(S.ENDPOINT_TIMEOUT_SECONDS))),
+    trainingCpu: props.trainingCpu ?? defaultOf(S.TRAINING_CPU),
+    trainingMemory: props.trainingMemory ?? defaultOf(S.TRAINING_MEMORY),
+    servingCpu: props.servingCpu ?? defaultOf(S.SERVING_CPU),
+    servingMemory: props.servingMemory ?? defaultOf(S.SERVING_MEMORY),
+    servingReplicas: props.servingReplicas ?? Number(defaultOf(S.SERVING_REPLICAS)),
+    trainingBackoffLimit: props.trainingBackoffLimit ?? Number(defaultOf(S.TRAINING_BACKOFF_LIMIT)),
+    trainingJobTtl: props.trainingJobTtl ?? Duration.seconds(Number(defaultOf(S.TRAINING_JOB_TTL_SECONDS))),
+    keepProductionVersions: props.keepProductionVersions ?? Number(defaultOf(S.KEEP_PRODUCTION_VERSIONS)),
+    evalConcurrency: props.evalConcurrency ?? Number(defaultOf(S.EVAL_CONCURRENCY)),
+    evalRequestTimeout: props.evalRequestTimeout ?? Duration.millis(Number(defaultOf(S.EVAL_REQUEST_TIMEOUT_MS))),
+    allowImageTags: props.allowImageTags ?? defaultOf(S.ALLOW_IMAGE_TAGS) === 'true',
+    stagingServiceAnnotations: props.stagingServiceAnnotations ?? (JSON.parse(defaultOf(S.STAGING_SERVICE_ANNOTATIONS)) as Record<string, string>),
+    serviceAnnotations: props.serviceAnnotations ?? (JSON.parse(defaultOf(S.SERVICE_ANNOTATIONS)) as Record<string, string>),
     dataPrefix: props.dataPrefix,
     dataMarkerFile: props.dataMarkerFile ?? 'dataset.json',
     schedule: props.schedule,
@@ -376,13 +427,7 @@ function validateProps(p: ResolvedProps): void {
   if (p.clusterArn !== undefined && known(p.clusterArn) && known(p.clusterName) && !p.clusterArn.endsWith(`:cluster/${p.clusterName}`)) {
     fail(`The "clusterArn" property (${p.clusterArn}) names another cluster than "clusterName" (${p.clusterName}); make them agree or leave clusterArn out.`);
   }
-  for (const key of ['stagingNamespace', 'productionNamespace', 'modelName', 'trainerServiceAccount', 'serverServiceAccount'] as const) {
-    const value = p[key];
-    const max = key === 'modelName' ? 40 : 63;
-    if (known(value) && (!DNS_LABEL.test(value) || value.length > max)) {
-      fail(`The "${key}" property must be a DNS-1123 label (lower-case letters, digits and "-", at most ${max} characters${key === 'modelName' ? ', so that Kubernetes object names derived from it fit' : ''}); got "${value}".`);
-    }
-  }
+  // Names, annotation keys and quantities: validateSettings, with the handlers' own schemas.
   if (p.stagingNamespace === p.productionNamespace) {
     fail(`The "stagingNamespace" and "productionNamespace" properties must differ (both are "${p.stagingNamespace}"): staging runs untested models.`);
   }
@@ -430,11 +475,6 @@ function validateProps(p: ResolvedProps): void {
     const seconds = p[key].toSeconds();
     if (seconds < watchSeconds) {
       fail(`The "${key}" property (${seconds} s) must be at least "watchBudget" (${watchSeconds} s).`);
-    }
-  }
-  for (const key of ['trainingCpu', 'trainingMemory', 'servingCpu', 'servingMemory'] as const) {
-    if (known(p[key]) && !KUBE_QUANTITY.test(p[key])) {
-      fail(`The "${key}" property must be a Kubernetes quantity like "500m", "2" or "512Mi"; got "${p[key]}".`);
     }
   }
   if (p.dataPrefix !== undefined && known(p.dataPrefix) && (!p.dataPrefix.endsWith('/') || p.dataPrefix.startsWith('/') || !p.dataPrefix.startsWith(PREFIX.datasets))) {

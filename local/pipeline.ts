@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { startLocalS3, LOCAL_AWS_ENV } from './s3';
 import { startLocalSns } from './sns';
 import { startApprovalServer, type HttpApiHandler } from './approval-server';
+import { reloadSettings } from '../functions/shared/settings';
 import { loadHandler, loadLocalDefinition } from './task-handlers';
 import { LocalStepFunctions, startLocalSfnEndpoint, type ExecutionEvent } from './stepfunctions';
 import { startLocalKube, type ImageCommand, type LocalKube } from './kube';
@@ -151,6 +152,8 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
       NOTIFICATION_TOPIC_ARN: TOPIC_ARN,
       APPROVAL_SECRET: randomBytes(32).toString('hex'),
       KUBECONFIG: kubeconfigPath,
+      // Local images are tags (mlpipe/fashion-mnist-train:local).
+      ALLOW_IMAGE_TAGS: 'true',
       AWS_ENDPOINT_URL_SNS: sns.endpoint,
       ...opts.settings,
     };
@@ -178,6 +181,8 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
     );
     stoppers.push(() => approval.stop());
     process.env.APPROVAL_BASE_URL = approval.url;
+    // Handler modules loaded by an earlier run in this process read their settings then: re-read them.
+    reloadSettings();
 
     if (!opts.kubeconfig) {
       // The local cluster starts empty but the S3 registry survives: serve what production.json names, so

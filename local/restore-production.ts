@@ -7,12 +7,13 @@
  * waits until it serves. Only for the local cluster: a real cluster keeps its own state.
  */
 import { z } from 'zod';
-import { numberEnv, requireEnv } from '../functions/shared/config';
 import type { V1Pod } from '@kubernetes/client-node';
 import { applyObject, listObjects, sleep } from '../functions/shared/kube';
-import { productionServiceTarget, servingDeployment, servingService, workloadSettings } from '../functions/shared/manifests';
+import { KUBE, PRODUCTION_SERVICE, REGISTRY, SERVING_DEPLOYMENT } from '../functions/shared/function-settings';
+import { productionServiceTarget, servingDeployment, servingService } from '../functions/shared/manifests';
 import { labelSelector, runNames, workloadLabels } from '../functions/shared/names';
 import { hasModelFiles, readManifest, readProduction, recordProductionEndpoint } from '../functions/shared/registry';
+import { APPROVAL_TIMEOUT_SECONDS, PRODUCTION_NAMESPACE, STAGING_NAMESPACE, defineSettings, group, loadSettings, type SettingsOf } from '../functions/shared/settings';
 import { RunSchema, parseInput } from '../functions/shared/state';
 import type { RunContext } from '../functions/shared/types';
 import { podProblem, probeModel, readService, serviceEndpoint } from '../functions/shared/workloads';
@@ -39,8 +40,15 @@ const ManifestRun = z.object({
   execution: z.object({ arn: z.string(), name: z.string(), startedAt: z.string(), trigger: z.object({ source: z.string(), detail: z.record(z.string(), z.unknown()).optional() }) }),
 });
 
+/** What a restore reads: what Prepare and DeployProduction/SwitchProductionTraffic would, from the local run's environment. */
+const RESTORE_SETTINGS = defineSettings({
+  ...KUBE, ...REGISTRY, ...SERVING_DEPLOYMENT, ...PRODUCTION_SERVICE,
+  ...group(APPROVAL_TIMEOUT_SECONDS, STAGING_NAMESPACE, PRODUCTION_NAMESPACE),
+});
+type RestoreSettings = SettingsOf<typeof RESTORE_SETTINGS.definitions>;
+
 /** The RunContext a version was released with, from its manifest.json; a note instead when it cannot serve. */
-async function releasedRun(modelName: string, version: string): Promise<RunContext | string> {
+async function releasedRun(modelName: string, version: string, settings: RestoreSettings): Promise<RunContext | string> {
   if (!(await hasModelFiles(modelName, version))) return `${version}: no model files under models/${modelName}/${version}/`;
   const manifest = await readManifest(modelName, version);
   if (!manifest) return `${version}: no manifest.json`;
@@ -63,8 +71,8 @@ async function releasedRun(modelName: string, version: string): Promise<RunConte
       executionName: m.execution.name,
       startedAt: m.execution.startedAt,
       trigger: m.execution.trigger,
-      approvalTimeoutSeconds: numberEnv('APPROVAL_TIMEOUT_SECONDS', 86_400, { min: 1 }),
-      namespaces: { staging: requireEnv('STAGING_NAMESPACE'), production: requireEnv('PRODUCTION_NAMESPACE') },
+      approvalTimeoutSeconds: settings.APPROVAL_TIMEOUT_SECONDS,
+      namespaces: { staging: settings.STAGING_NAMESPACE, production: settings.PRODUCTION_NAMESPACE },
       names: runNames(modelName, version),
     },
     `manifest.json of ${modelName} ${version}`,
@@ -77,20 +85,21 @@ async function releasedRun(modelName: string, version: string): Promise<RunConte
  * restored (each skipped version is reported through `note`).
  */
 export async function restoreProduction(modelName: string, note: (line: string) => void): Promise<RestoredProduction | undefined> {
+  // Loaded here, not at module load: the local runner sets its environment after importing this module.
+  const settings = loadSettings(RESTORE_SETTINGS);
   const record = await readProduction(modelName);
   if (!record) return undefined;
-  const current = await releasedRun(modelName, record.version);
+  const current = await releasedRun(modelName, record.version, settings);
   if (typeof current === 'string') {
     note(`production ${modelName} not restored: ${current}`);
     return undefined;
   }
-  const previous = record.previousVersion ? await releasedRun(modelName, record.previousVersion) : undefined;
+  const previous = record.previousVersion ? await releasedRun(modelName, record.previousVersion, settings) : undefined;
   if (typeof previous === 'string') note(`production ${modelName}: previous version not restored (no rollback target): ${previous}`);
   const previousRun = typeof previous === 'object' ? previous : undefined;
 
-  const settings = workloadSettings();
   for (const run of [current, previousRun]) if (run) await applyObject(servingDeployment(run, 'production', settings));
-  await applyObject(servingService(productionServiceTarget(current), settings, previousRun?.version ?? null));
+  await applyObject(servingService(productionServiceTarget(current), settings.SERVICE_ANNOTATIONS, previousRun?.version ?? null));
 
   const endpoint = await awaitServing(current, SERVE_TIMEOUT_MS);
   await recordProductionEndpoint(modelName, endpoint);

@@ -6,6 +6,7 @@ import { getKubeConfig } from '../../functions/shared/kube';
 import { CliError, UsageError } from '../io';
 import type { Command } from '../command';
 import { progressOf, resolveRun, runHistory } from '../runs';
+import { reloadSettings } from '../../functions/shared/settings';
 
 /** <stateDir>/kube/pods/<namespace>_<pod>_<uid>/<container>.<restart>.log of the Job's newest pod, last restart. */
 function keptPodLog(stateDir: string, namespace: string, job: string): string | undefined {
@@ -40,7 +41,10 @@ export const logsCommand: Command = {
   async run({ target, args, values, io }) {
     const tail = typeof values.tail === 'string' ? Number(values.tail) : undefined;
     if (tail !== undefined && (!Number.isInteger(tail) || tail < 1)) throw new UsageError('--tail must be a whole number >= 1.');
-    if (typeof values.cluster === 'string') process.env.CLUSTER_NAME = values.cluster;
+    if (typeof values.cluster === 'string') {
+      process.env.CLUSTER_NAME = values.cluster;
+      reloadSettings(); // Kubernetes access reads the loaded settings
+    }
     if (target.mode === 'aws' && !process.env.KUBECONFIG && !process.env.CLUSTER_NAME) {
       throw new UsageError('Which cluster? Pass --cluster <eks cluster name> (or set CLUSTER_NAME or KUBECONFIG).');
     }

@@ -1,6 +1,5 @@
 /** `mlpipe rollback <model>`: production back to the previous (or a named) version. */
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { handler as rollbackLocally } from '../../functions/rollback';
 import { DNS1123_LABEL } from '../../functions/shared/names';
 import { readProduction } from '../../functions/shared/registry';
 import { CliError, UsageError } from '../io';
@@ -49,6 +48,8 @@ export const rollbackCommand: Command = {
     let failure: { name: string; message: string } | undefined;
     if (target.mode === 'local') {
       try {
+        // Loaded now, not with the CLI: the handler reads its settings at load, and the target set them.
+        const { handler: rollbackLocally } = require('../../functions/rollback') as typeof import('../../functions/rollback'); // eslint-disable-line @typescript-eslint/no-require-imports
         result = await rollbackLocally(event);
       } catch (err) {
         failure = { name: (err as Error).name, message: (err as Error).message };

@@ -5,7 +5,7 @@
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { optionalEnv } from './config';
+import { APPROVAL_SECRET, APPROVAL_SECRET_ARN, currentSetting } from './settings';
 import { ApprovalLinkError, ConfigurationError } from './errors';
 
 export type ApprovalAction = 'approve' | 'reject';
@@ -96,8 +96,8 @@ export function resetApprovalSecret(): void {
 }
 
 async function loadSecret(): Promise<string> {
-  const direct = optionalEnv('APPROVAL_SECRET');
-  const arn = optionalEnv('APPROVAL_SECRET_ARN');
+  const direct = currentSetting(APPROVAL_SECRET);
+  const arn = currentSetting(APPROVAL_SECRET_ARN);
   let secret: string | undefined;
   if (direct !== undefined) {
     secret = direct;

@@ -7,6 +7,7 @@ import { S3Client, GetObjectCommand, PutObjectCommand, NoSuchKey, type GetObject
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { InvalidInputError, S3UnavailableError, isTransient } from './errors';
+import { AWS_ENDPOINT_URL_S3, S3_URI, currentSetting } from './settings';
 
 let s3: S3Client | undefined;
 let sns: SNSClient | undefined;
@@ -14,7 +15,8 @@ let sfn: SFNClient | undefined;
 
 export function s3Client(): S3Client {
   if (!s3) {
-    const local = Boolean(process.env.AWS_ENDPOINT_URL_S3);
+    // The SDK reads AWS_ENDPOINT_URL_S3 itself; we only need to know that it points at s3rver.
+    const local = currentSetting(AWS_ENDPOINT_URL_S3) !== undefined;
     s3 = new S3Client(local ? { forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED' } : {});
   }
   return s3;
@@ -43,7 +45,7 @@ export interface S3Location {
 }
 
 /** `s3://<bucket>/<key>`: a valid bucket name, then a key that may be empty (a prefix). */
-export const S3_URI = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\/(.*)$/;
+export { S3_URI };
 
 /** Parses `s3://bucket/key`; the message names `field` when it is not one. */
 export function parseS3Uri(uri: string, field = 'uri'): S3Location {

@@ -6,75 +6,27 @@
  * scratch space. AWS access comes from EKS Pod Identity on the ServiceAccount, never from keys.
  */
 import type { V1Container, V1Deployment, V1Job, V1PodSpec, V1Service } from '@kubernetes/client-node';
-import { numberEnv, optionalEnv } from './config';
-import { ConfigurationError } from './errors';
+import type { PRODUCTION_SERVICE, SERVING_DEPLOYMENT, STAGING_SERVICE, TRAINING_JOB } from './function-settings';
 import { LABELS, PREVIOUS_VERSION_ANNOTATION, workloadLabels, type WorkloadStage } from './names';
-import { phaseTimeoutSeconds } from './phase';
+import type { SettingsOf } from './settings';
 import type { RunContext, Stage } from './types';
 
 export const SERVING_PORT = 8501;
 export const SERVICE_PORT = 80;
 
-export interface WorkloadSettings {
-  trainerServiceAccount: string;
-  serverServiceAccount: string;
-  training: { cpu: string; memory: string; backoffLimit: number; ttlSecondsAfterFinished: number; timeoutSeconds: number };
-  serving: { cpu: string; memory: string; replicas: number; progressDeadlineSeconds: number };
-  /** Extra Service annotations, e.g. for the AWS Load Balancer Controller (JSON object setting). */
-  serviceAnnotations: Record<string, string>;
-  /**
-   * Annotations for staging Services only, applied over `serviceAnnotations` (e.g. an internal load
-   * balancer scheme, so untested models are never reachable from the internet).
-   */
-  stagingServiceAnnotations: Record<string, string>;
-}
+/** What the training Job is built from: the calling function's loaded settings. */
+export type TrainingJobSettings = SettingsOf<typeof TRAINING_JOB>;
+/** What a serving Deployment is built from. */
+export type ServingDeploymentSettings = SettingsOf<typeof SERVING_DEPLOYMENT>;
+/** The settings of the production Service. */
+export type ProductionServiceSettings = SettingsOf<typeof PRODUCTION_SERVICE>;
 
-const QUANTITY = /^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$/;
-
-function quantityEnv(name: string, defaultValue: string): string {
-  const value = optionalEnv(name) ?? defaultValue;
-  if (!QUANTITY.test(value)) throw new ConfigurationError(`Setting ${name} must be a Kubernetes quantity like 500m or 2Gi, got "${value}".`);
-  return value;
-}
-
-function annotationsEnv(name: string): Record<string, string> {
-  const raw = optionalEnv(name);
-  if (!raw) return {};
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch {
-    throw new ConfigurationError(`Setting ${name} must be a JSON object of strings.`);
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || Object.values(parsed).some((v) => typeof v !== 'string')) {
-    throw new ConfigurationError(`Setting ${name} must be a JSON object of strings.`);
-  }
-  return parsed as Record<string, string>;
-}
-
-/** Workload settings from the environment (docs/architecture.md, "Settings"); defaults documented here. */
-export function workloadSettings(): WorkloadSettings {
-  const rolloutTimeout = phaseTimeoutSeconds('rollout');
-  return {
-    trainerServiceAccount: optionalEnv('TRAINER_SERVICE_ACCOUNT') ?? 'mlpipe-trainer',
-    serverServiceAccount: optionalEnv('SERVER_SERVICE_ACCOUNT') ?? 'mlpipe-server',
-    training: {
-      cpu: quantityEnv('TRAINING_CPU', '1'),
-      memory: quantityEnv('TRAINING_MEMORY', '2Gi'),
-      backoffLimit: numberEnv('TRAINING_BACKOFF_LIMIT', 1, { min: 0, max: 10 }),
-      ttlSecondsAfterFinished: numberEnv('TRAINING_JOB_TTL_SECONDS', 86_400, { min: 0 }),
-      timeoutSeconds: phaseTimeoutSeconds('training'),
-    },
-    serving: {
-      cpu: quantityEnv('SERVING_CPU', '250m'),
-      memory: quantityEnv('SERVING_MEMORY', '512Mi'),
-      replicas: numberEnv('SERVING_REPLICAS', 2, { min: 1, max: 50 }),
-      // No progress for this long marks the rollout failed; never longer than the rollout phase itself.
-      progressDeadlineSeconds: Math.min(600, rolloutTimeout),
-    },
-    serviceAnnotations: annotationsEnv('SERVICE_ANNOTATIONS'),
-    stagingServiceAnnotations: annotationsEnv('STAGING_SERVICE_ANNOTATIONS'),
-  };
+/**
+ * A staging Service's annotations: SERVICE_ANNOTATIONS, then STAGING_SERVICE_ANNOTATIONS over them (e.g.
+ * an internal load balancer scheme, so untested models are never reachable from the internet).
+ */
+export function stagingServiceAnnotations(s: SettingsOf<typeof STAGING_SERVICE>): Record<string, string> {
+  return { ...s.SERVICE_ANNOTATIONS, ...s.STAGING_SERVICE_ANNOTATIONS };
 }
 
 /** Pod-level hardening shared by trainer and server. */
@@ -115,21 +67,21 @@ function objectLabels(run: RunContext, stage: WorkloadStage): Record<string, str
   return workloadLabels(run.modelName, run.version, stage);
 }
 
-export function trainingJob(run: RunContext, settings: WorkloadSettings): V1Job {
+export function trainingJob(run: RunContext, settings: TrainingJobSettings): V1Job {
   const labels = objectLabels(run, 'training');
-  const t = settings.training;
+  const size = { cpu: settings.TRAINING_CPU, memory: settings.TRAINING_MEMORY };
   return {
     apiVersion: 'batch/v1',
     kind: 'Job',
     metadata: { name: run.names.trainingJob, namespace: run.namespaces.staging, labels },
     spec: {
-      backoffLimit: t.backoffLimit,
-      ttlSecondsAfterFinished: t.ttlSecondsAfterFinished,
-      activeDeadlineSeconds: t.timeoutSeconds,
+      backoffLimit: settings.TRAINING_BACKOFF_LIMIT,
+      ttlSecondsAfterFinished: settings.TRAINING_JOB_TTL_SECONDS,
+      activeDeadlineSeconds: settings.TRAINING_TIMEOUT_SECONDS,
       template: {
         metadata: { labels },
         spec: hardenedPod(
-          settings.trainerServiceAccount,
+          settings.TRAINER_SERVICE_ACCOUNT,
           [
             hardenedContainer({
               name: 'trainer',
@@ -139,7 +91,7 @@ export function trainingJob(run: RunContext, settings: WorkloadSettings): V1Job 
                 { name: 'DATA_URI', value: run.dataUri },
                 { name: 'HYPERPARAMETERS', value: JSON.stringify(run.hyperparameters) },
               ],
-            }, t),
+            }, size),
           ],
           { restartPolicy: 'Never' },
         ),
@@ -148,9 +100,9 @@ export function trainingJob(run: RunContext, settings: WorkloadSettings): V1Job 
   };
 }
 
-export function servingDeployment(run: RunContext, stage: Stage, settings: WorkloadSettings): V1Deployment {
+export function servingDeployment(run: RunContext, stage: Stage, settings: ServingDeploymentSettings): V1Deployment {
   const labels = objectLabels(run, stage);
-  const s = settings.serving;
+  const size = { cpu: settings.SERVING_CPU, memory: settings.SERVING_MEMORY };
   const name = stage === 'staging' ? run.names.stagingDeployment : run.names.productionDeployment;
   const namespace = run.namespaces[stage];
   const modelPath = `/v1/models/${run.modelName}`;
@@ -159,13 +111,14 @@ export function servingDeployment(run: RunContext, stage: Stage, settings: Workl
     kind: 'Deployment',
     metadata: { name, namespace, labels },
     spec: {
-      replicas: stage === 'staging' ? 1 : s.replicas,
-      progressDeadlineSeconds: s.progressDeadlineSeconds,
+      replicas: stage === 'staging' ? 1 : settings.SERVING_REPLICAS,
+      // No progress for this long marks the rollout failed; never longer than the rollout phase itself.
+      progressDeadlineSeconds: Math.min(600, settings.ROLLOUT_TIMEOUT_SECONDS),
       revisionHistoryLimit: 2,
       selector: { matchLabels: labels },
       template: {
         metadata: { labels },
-        spec: hardenedPod(settings.serverServiceAccount, [
+        spec: hardenedPod(settings.SERVER_SERVICE_ACCOUNT, [
           hardenedContainer({
             name: 'server',
             image: run.servingImage,
@@ -187,7 +140,7 @@ export function servingDeployment(run: RunContext, stage: Stage, settings: Workl
               periodSeconds: 10,
               failureThreshold: 6,
             },
-          }, s),
+          }, size),
         ]),
       },
     },
@@ -212,25 +165,23 @@ export function productionServiceTarget(run: RunContext): ServiceTarget {
 }
 
 /**
- * The LoadBalancer Service of a stage. Staging: one per version. Production: one per model, its selector
- * naming the version that serves (blue/green); `previousVersion` is kept as an annotation so a retried
- * switch can still report what served before.
+ * The LoadBalancer Service of a stage, with `annotations` (SERVICE_ANNOTATIONS; for staging,
+ * stagingServiceAnnotations). Staging: one per version. Production: one per model, its selector naming the
+ * version that serves (blue/green); `previousVersion` is kept as an annotation so a retried switch can
+ * still report what served before.
  */
-export function servingService(target: ServiceTarget, settings: WorkloadSettings, previousVersion?: string | null): V1Service {
+export function servingService(target: ServiceTarget, annotations: Record<string, string>, previousVersion?: string | null): V1Service {
   const selector = workloadLabels(target.modelName, target.version, target.stage);
   const labels =
     target.stage === 'staging'
       ? selector
       : { [LABELS.name]: target.modelName, [LABELS.managedBy]: selector[LABELS.managedBy]!, [LABELS.stage]: 'production' };
-  const annotations: Record<string, string> = {
-    ...settings.serviceAnnotations,
-    ...(target.stage === 'staging' ? settings.stagingServiceAnnotations : {}),
-  };
-  if (target.stage === 'production' && previousVersion) annotations[PREVIOUS_VERSION_ANNOTATION] = previousVersion;
+  const all: Record<string, string> = { ...annotations };
+  if (target.stage === 'production' && previousVersion) all[PREVIOUS_VERSION_ANNOTATION] = previousVersion;
   return {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: { name: target.name, namespace: target.namespace, labels, annotations },
+    metadata: { name: target.name, namespace: target.namespace, labels, annotations: all },
     spec: {
       type: 'LoadBalancer',
       selector,

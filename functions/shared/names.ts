@@ -21,8 +21,7 @@ export const PREVIOUS_VERSION_ANNOTATION = 'mlpipe.dev/previous-version';
 
 export type WorkloadStage = 'training' | 'staging' | 'production';
 
-/** A DNS-1123 label: lowercase alphanumerics and '-', starting and ending alphanumeric, at most 63 chars. */
-export const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+export { DNS1123_LABEL } from './k8s-names';
 
 export function shortHash(value: string, length = 8): string {
   return createHash('sha256').update(value).digest('hex').slice(0, length);

@@ -5,7 +5,7 @@
  */
 import { PublishCommand } from '@aws-sdk/client-sns';
 import { snsClient } from './clients';
-import { requireEnv } from './config';
+import { NOTIFICATION_TOPIC_ARN, currentSetting } from './settings';
 import type { ProductionComparison } from './registry';
 import type { EvaluationResult } from './types';
 
@@ -37,7 +37,7 @@ export function keepTail(text: string, maxBytes: number): string {
 export async function publish(subject: string, message: string): Promise<string> {
   const out = await snsClient().send(
     new PublishCommand({
-      TopicArn: requireEnv('NOTIFICATION_TOPIC_ARN'),
+      TopicArn: currentSetting(NOTIFICATION_TOPIC_ARN),
       Subject: safeSubject(subject),
       Message: keepTail(message, MAX_MESSAGE_BYTES),
     }),

@@ -5,13 +5,13 @@
  */
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { getJson, getJsonVersioned, putJson, putJsonIf, s3Client } from './clients';
-import { requireEnv } from './config';
+import { ARTIFACT_BUCKET, currentSetting } from './settings';
 import { InvalidInputError, RegistryConflictError, RollbackError, S3UnavailableError } from './errors';
 import type { ApprovalDecision, CleanupResult, EvaluationResult, PipelineError, TrainingResult } from './types';
 
-/** The bucket for models, datasets, registry and approvals. Read on use so tests can set it late. */
+/** The bucket for models, datasets, registry and approvals: from the loaded settings (function-settings.ts REGISTRY). */
 export function artifactBucket(): string {
-  return requireEnv('ARTIFACT_BUCKET');
+  return currentSetting(ARTIFACT_BUCKET);
 }
 
 const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;

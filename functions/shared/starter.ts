@@ -8,69 +8,38 @@ import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { SQSClient, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { ECRClient, DescribeImagesCommand, type ImageDetail } from '@aws-sdk/client-ecr';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import * as z from 'zod';
-import { ConfigurationError, isTransient } from './errors';
+import { FUNCTION_SETTINGS } from './function-settings';
+import { readSettings, type PipelineConfig, type SettingsOf } from './settings';
+import { isTransient } from './errors';
 import { parseTriggerMessage, type TriggerEvent } from './trigger-events';
 import { dataExecutionName, pushExecutionName, scheduleExecutionName } from './execution-name';
 import type { RunRequest } from './types';
 
-const pipelineSchema = z.object({
-  modelName: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$/, 'modelName must be a DNS-1123 label of at most 40 characters'),
-  dataUri: z.string().regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\/.*$/, 'dataUri must be s3://bucket/prefix/').optional(),
-  evalDataUri: z.string().regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\/.*$/, 'evalDataUri must be s3://bucket/prefix/').optional(),
-  hyperparameters: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
-  servingImage: z.string().min(1).optional(),
-});
-const pipelinesSchema = z.record(z.string().min(2), pipelineSchema);
-
-export type PipelineConfig = z.infer<typeof pipelineSchema>;
+export type { PipelineConfig };
 
 export interface StarterSettings {
   stateMachineArn: string;
   pipelines: Record<string, PipelineConfig>;
   deadLetterQueueUrl: string;
-  /** Attempts per StartExecution before the message goes back to SQS (default 5). */
+  /** Attempts per StartExecution before the message goes back to SQS. */
   maxAttempts: number;
-  /** First backoff ceiling in ms; doubles per attempt, capped at 2 s (default 100). */
+  /** First backoff ceiling in ms; doubles per attempt, capped at 2 s. */
   retryBaseMs: number;
 }
 
-/** Reads STATE_MACHINE_ARN, PIPELINES, DEAD_LETTER_QUEUE_URL (+ STARTER_MAX_ATTEMPTS, STARTER_RETRY_BASE_MS). */
-export function loadStarterSettings(env: NodeJS.ProcessEnv = process.env): StarterSettings {
-  const need = (name: string): string => {
-    const v = env[name]?.trim();
-    if (!v) throw new ConfigurationError(`Missing required setting: environment variable ${name} is not set.`);
-    return v;
-  };
-  const stateMachineArn = need('STATE_MACHINE_ARN');
-  if (!/^arn:aws[\w-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]+$/.test(stateMachineArn)) {
-    throw new ConfigurationError(`Setting STATE_MACHINE_ARN must be a state machine ARN, got "${stateMachineArn}".`);
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(need('PIPELINES'));
-  } catch (err) {
-    if (err instanceof ConfigurationError) throw err;
-    throw new ConfigurationError(`Setting PIPELINES must be JSON: ${(err as Error).message}`);
-  }
-  const parsed = pipelinesSchema.safeParse(raw);
-  if (!parsed.success) {
-    const where = parsed.error.issues.map((i) => `PIPELINES.${i.path.join('.')}: ${i.message}`).join('; ');
-    throw new ConfigurationError(`Setting PIPELINES is invalid: ${where}`);
-  }
-  const int = (name: string, dflt: number): number => {
-    const v = env[name]?.trim();
-    if (!v) return dflt;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new ConfigurationError(`Setting ${name} must be a whole number >= 0, got "${v}".`);
-    return n;
-  };
+/** The starter's settings from `env` (tests, benches); the Lambda loads them in start-pipeline.ts. */
+export function loadStarterSettings(env: Readonly<Record<string, string | undefined>>): StarterSettings {
+  return starterSettings(readSettings(FUNCTION_SETTINGS.StartPipeline, env));
+}
+
+/** The starter's settings from its loaded settings (function-settings.ts StartPipeline). */
+export function starterSettings(s: SettingsOf<(typeof FUNCTION_SETTINGS)['StartPipeline']['definitions']>): StarterSettings {
   return {
-    stateMachineArn,
-    pipelines: parsed.data,
-    deadLetterQueueUrl: need('DEAD_LETTER_QUEUE_URL'),
-    maxAttempts: Math.max(1, int('STARTER_MAX_ATTEMPTS', 5)),
-    retryBaseMs: int('STARTER_RETRY_BASE_MS', 100),
+    stateMachineArn: s.STATE_MACHINE_ARN,
+    pipelines: s.PIPELINES,
+    deadLetterQueueUrl: s.DEAD_LETTER_QUEUE_URL,
+    maxAttempts: s.STARTER_MAX_ATTEMPTS,
+    retryBaseMs: s.STARTER_RETRY_BASE_MS,
   };
 }
 

@@ -1,20 +1,57 @@
 /**
- * Zod schemas for the parts of the pipeline state (functions/shared/types.ts) that the Kubernetes task
- * handlers read. The state is ours, but it crosses a boundary (Step Functions, or a hand-made input to a
- * redriven execution), so each handler checks what it relies on and names the field when it is wrong.
+ * Zod schemas of the shapes that flow through statemachine/pipeline.asl.json; functions/shared/types.ts
+ * derives the TypeScript types from them (z.infer), so a shape is written once. The state is ours, but it
+ * crosses a boundary (Step Functions, or a hand-made input to a redriven execution), so each handler
+ * checks what it relies on and names the field when it is wrong.
  */
 import * as z from 'zod';
 import { InvalidInputError } from './errors';
 import { DNS1123_LABEL } from './names';
-import type { RunContext, StageResult, TrainingResult } from './types';
+import { HyperparametersSchema, ModelNameSchema, S3_URI } from './settings';
 
 const dnsLabel = z.string().regex(DNS1123_LABEL, 'must be a DNS-1123 label (lowercase letters, digits, "-", at most 63)');
+/** Service names are DNS-1035 labels (k8s-names.ts). */
+const serviceName = z.string().regex(/^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a DNS-1035 label (a Service name: starts with a letter)');
+
+/** `[registry[:port]/]repo[/more][:tag][@sha256:<64 hex>]`, lowercase repository path as OCI requires. */
+export const IMAGE_REF = /^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?\/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
+const IMAGE_HINT = 'must be a container image reference like <registry>/<repo>@sha256:<digest>';
+const s3Uri = z.string().regex(S3_URI, 'must be an S3 URI like s3://bucket/prefix/');
+const TriggerSchema = z.object({ source: z.string().min(1, 'must not be empty'), detail: z.record(z.string(), z.unknown()).optional() });
+
+/** What a run was asked to do: the execution input, validated by PrepareRun. */
+export const RunRequestSchema = z.object({
+  /** Training image, pinned by digest (a tag only with ALLOW_IMAGE_TAGS). */
+  image: z.string(IMAGE_HINT).regex(IMAGE_REF, IMAGE_HINT),
+  /** Model name (defaults to the MODEL_NAME setting); it names Services, so a DNS-1035 label. */
+  modelName: ModelNameSchema.optional(),
+  /** Training data location, `s3://bucket/prefix/` (defaults to the DATA_URI setting). */
+  dataUri: s3Uri.optional(),
+  /** Held-out evaluation data location (defaults to the EVAL_DATA_URI setting). */
+  evalDataUri: s3Uri.optional(),
+  /** Passed to the training container as HYPERPARAMETERS (JSON). */
+  hyperparameters: HyperparametersSchema.optional(),
+  /** Serving image for this model (defaults to the SERVING_IMAGE setting). */
+  servingImage: z.string().regex(IMAGE_REF, IMAGE_HINT).optional(),
+  /** What started the run: `ecr-push`, `s3-data`, `schedule`, `cli`, `local`. */
+  trigger: TriggerSchema.optional(),
+});
+
+/** PrepareRun's input, built by the Parameters block of the Prepare state. */
+export const PrepareRunInputSchema = z.object({
+  input: z.unknown(),
+  executionArn: z.string().min(1),
+  executionName: z.string().min(1),
+  startTime: z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO timestamp'),
+});
 
 /** A release version (names.ts deriveVersion): it ends up in object names and labels. */
 export const VersionSchema = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be a version like 20260102-030405-abc1234');
 
+/** `$.run`: the validated request plus everything derived from it once, in PrepareRun. */
 export const RunSchema = z.object({
-  modelName: dnsLabel,
+  modelName: ModelNameSchema,
+  /** Deterministic per execution: `<yyyymmdd>-<hhmmss>-<hash of execution name + image, 7 hex>`. */
   version: VersionSchema,
   image: z.string().min(1),
   imageDigest: z.string().nullable(),
@@ -22,6 +59,7 @@ export const RunSchema = z.object({
   dataUri: z.string().startsWith('s3://', 'must be an s3:// URI'),
   evalDataUri: z.string().startsWith('s3://', 'must be an s3:// URI'),
   hyperparameters: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])),
+  /** `s3://<bucket>/models/<model>/<version>/` — the trainer writes here; the server reads it. */
   modelUri: z.string().startsWith('s3://', 'must be an s3:// URI'),
   executionArn: z.string(),
   executionName: z.string(),
@@ -29,35 +67,98 @@ export const RunSchema = z.object({
   approvalTimeoutSeconds: z.number(),
   trigger: z.object({ source: z.string(), detail: z.record(z.string(), z.unknown()).optional() }),
   namespaces: z.object({ staging: dnsLabel, production: dnsLabel }),
+  /** Deterministic names (<= 63 chars) of every Kubernetes object this run owns. */
   names: z.object({
     trainingJob: dnsLabel,
     stagingDeployment: dnsLabel,
-    stagingService: dnsLabel,
+    stagingService: serviceName,
     productionDeployment: dnsLabel,
-    productionService: dnsLabel,
+    /** Stable across versions: blue/green switches its selector. */
+    productionService: serviceName,
   }),
-}) satisfies z.ZodType<RunContext>;
+});
 
+export const StageNameSchema = z.enum(['staging', 'production']);
+
+/** `$.training` (SubmitTraining, AwaitTraining). */
 export const TrainingSchema = z.object({
   jobName: dnsLabel,
   namespace: dnsLabel,
   submittedAt: z.string(),
   status: z.enum(['pending', 'succeeded']),
   completedAt: z.string().optional(),
+  /** metrics.json written by the trainer, once succeeded. */
   metrics: z.record(z.string(), z.number()).optional(),
-}) satisfies z.ZodType<TrainingResult>;
+});
 
+/** `$.staging` and `$.production` (Deploy*, Await*Rollout, ExposeStaging/SwitchProductionTraffic, Await*Endpoint). */
 export const StageSchema = z.object({
-  stage: z.enum(['staging', 'production']),
+  stage: StageNameSchema,
   namespace: dnsLabel,
   deploymentName: dnsLabel,
-  serviceName: dnsLabel,
+  serviceName: serviceName,
   deployedAt: z.string(),
   status: z.enum(['pending', 'ready', 'exposed', 'serving']),
+  /** Base URL of the LoadBalancer endpoint, e.g. `http://a1b2.elb.amazonaws.com:80`, once serving. */
   endpoint: z.string().optional(),
+  /** production only: the version the production Service selected before this run switched it. */
   previousVersion: z.string().nullable().optional(),
   switchedAt: z.string().optional(),
-}) satisfies z.ZodType<StageResult>;
+});
+
+/** `$.evaluation` (EvaluateModel); also written to models/<model>/<version>/evaluation.json. */
+export const EvaluationSchema = z.object({
+  passed: z.boolean(),
+  /** One line a human can read: why it passed or failed. */
+  summary: z.string(),
+  accuracy: z.number(),
+  latencyMsP50: z.number(),
+  latencyMsP95: z.number(),
+  errorRate: z.number(),
+  samples: z.number(),
+  thresholds: z.object({ minAccuracy: z.number(), maxP95LatencyMs: z.number(), maxErrorRate: z.number(), maxAccuracyDrop: z.number() }),
+  production: z.object({ version: z.string(), accuracy: z.number() }).nullable(),
+  evaluatedAt: z.string(),
+  reportUri: z.string(),
+});
+
+/** `$.approval`: the output given to SendTaskSuccess by the approval endpoint or `mlpipe approve`. */
+export const ApprovalDecisionSchema = z.object({
+  decision: z.enum(['approve', 'reject']),
+  by: z.string(),
+  at: z.string(),
+  /** Source IP for links, `iam:<arn>` for the CLI. */
+  from: z.string(),
+  comment: z.string().optional(),
+});
+
+/** `$.cleanup` (Cleanup, CleanupStaging): what was deleted and, after a late failure, where traffic went. */
+export const CleanupSchema = z.object({
+  /** `<Kind>/<namespace>/<name>` of every object this call deleted. */
+  deleted: z.array(z.string()),
+  /** The run failed after its switch and production traffic went back to the version that served before. */
+  switchedBack: z.object({ from: z.string(), to: z.string() }).optional(),
+  /** The run failed after its switch and traffic stays on its version: why it could not go back. */
+  trafficKept: z.object({ version: z.string(), reason: z.string() }).optional(),
+});
+
+/** `$.error`, put there by every Catch (ResultPath) or by a Pass state on gate failure / rejection / timeout. */
+export const PipelineErrorSchema = z.object({ Error: z.string(), Cause: z.string() });
+
+export const PipelineStateSchema = z.object({
+  run: RunSchema,
+  training: TrainingSchema.optional(),
+  staging: StageSchema.optional(),
+  evaluation: EvaluationSchema.optional(),
+  approval: ApprovalDecisionSchema.optional(),
+  production: StageSchema.optional(),
+  release: z.object({ status: z.string(), manifestUri: z.string(), recordedAt: z.string() }).optional(),
+  cleanup: CleanupSchema.optional(),
+  error: PipelineErrorSchema.optional(),
+});
+
+/** RequestApproval's input (lambda:invoke.waitForTaskToken Payload). */
+export const RequestApprovalInputSchema = z.object({ taskToken: z.string(), state: PipelineStateSchema });
 
 /** Parses `input` with `schema`; failures become InvalidInputError listing each field and why. */
 export function parseInput<T>(schema: z.ZodType<T>, input: unknown, what: string): T {

@@ -8,9 +8,9 @@ import { get as httpGet } from 'node:http';
 import * as z from 'zod';
 import { EndpointUnavailableError, PhaseTimeoutError, RolloutFailedError } from './errors';
 import { applyObject, collectionPath, firstOf, listObjects, podLogTail, readObject, sleep, watchUntil, type WatchEventType } from './kube';
-import { servingDeployment, workloadSettings } from './manifests';
+import { servingDeployment, type ServingDeploymentSettings } from './manifests';
 import { labelSelector } from './names';
-import { planWait, type WaitPlan } from './phase';
+import { planWait, type PhaseTiming, type WaitPlan } from './phase';
 import type { RunContext, Stage, StageResult } from './types';
 
 /** Waiting reasons that do not fix themselves: fail at once instead of waiting out a deadline. */
@@ -185,8 +185,8 @@ export function rolloutOutcome(d: V1Deployment, type: string): RolloutOutcome | 
  * Applies a stage's serving Deployment (server-side apply, idempotent) → StageResult `pending`. deployedAt
  * is the Deployment's creation time, so a retry keeps the rollout deadline where it was.
  */
-export async function deployServing(run: RunContext, stage: Stage): Promise<StageResult> {
-  const applied = await applyObject<V1Deployment>(servingDeployment(run, stage, workloadSettings()));
+export async function deployServing(run: RunContext, stage: Stage, settings: ServingDeploymentSettings): Promise<StageResult> {
+  const applied = await applyObject<V1Deployment>(servingDeployment(run, stage, settings));
   const created = applied.metadata?.creationTimestamp;
   return {
     stage,
@@ -202,12 +202,12 @@ export async function deployServing(run: RunContext, stage: Stage): Promise<Stag
  * Watches a stage's Deployment and its pods for one budget: ready, pending, or RolloutFailedError. A
  * Deployment that is gone fails at once rather than waiting out the rollout deadline.
  */
-export async function awaitRollout(stage: StageResult, podLabels: Record<string, string>): Promise<StageResult> {
+export async function awaitRollout(stage: StageResult, podLabels: Record<string, string>, timing: PhaseTiming): Promise<StageResult> {
   const what = `Deployment ${stage.namespace}/${stage.deploymentName}`;
   if (!(await readObject<V1Deployment>({ kind: 'Deployment', namespace: stage.namespace, name: stage.deploymentName }))) {
     throw new RolloutFailedError(`${what} does not exist (deleted before its rollout finished).`);
   }
-  const plan = planWait('rollout', stage.deployedAt, what);
+  const plan = planWait(timing, stage.deployedAt, what);
   const outcome = await watchWorkload<V1Deployment, RolloutOutcome>('Deployment', stage.namespace, stage.deploymentName, rolloutOutcome, podLabels, plan.budgetMs);
   if (outcome?.kind === 'ready') return { ...stage, status: 'ready' };
   if (outcome?.kind === 'pod') throw new RolloutFailedError(`${what} failed to roll out: ${await describePodProblem(stage.namespace, outcome.problem)}`);
@@ -217,7 +217,7 @@ export async function awaitRollout(stage: StageResult, podLabels: Record<string,
   if (outcome?.kind === 'failed') {
     throw new RolloutFailedError(`${what} failed to roll out: ${await describeFailure(stage.namespace, podLabels, outcome.reason, outcome.message)}`);
   }
-  planWait('rollout', stage.deployedAt, what); // throws PhaseTimeoutError once the phase is over
+  planWait(timing, stage.deployedAt, what); // throws PhaseTimeoutError once the phase is over
   return { ...stage, status: 'pending' };
 }
 
@@ -284,14 +284,14 @@ export interface EndpointCheck {
  * every 2 s. Past the endpoint phase deadline: PhaseTimeoutError if no ingress ever came,
  * EndpointUnavailableError (with the last probe error) if it came but never answered.
  */
-export async function awaitEndpoint(stage: StageResult, modelName: string, check: EndpointCheck = {}): Promise<StageResult> {
+export async function awaitEndpoint(stage: StageResult, modelName: string, timing: PhaseTiming, check: EndpointCheck = {}): Promise<StageResult> {
   const what = `Service ${stage.namespace}/${stage.serviceName}`;
   // The Service was applied by the step before; if it is gone, waiting out the deadline cannot help.
   if (!(await readService(stage.namespace, stage.serviceName))) {
     throw new EndpointUnavailableError(`${what} does not exist (deleted before it served the model).`);
   }
   const startedAt = stage.switchedAt ?? stage.deployedAt;
-  const plan: WaitPlan = planWait('endpoint', startedAt, what);
+  const plan: WaitPlan = planWait(timing, startedAt, what);
   const deadline = Date.now() + plan.budgetMs;
   const svc = await watchUntil<V1Service, V1Service>(
     collectionPath('Service', stage.namespace),
@@ -300,7 +300,7 @@ export async function awaitEndpoint(stage: StageResult, modelName: string, check
     plan.budgetMs,
   );
   if (!svc) {
-    planWait('endpoint', startedAt, `${what} got no LoadBalancer ingress:`);
+    planWait(timing, startedAt, `${what} got no LoadBalancer ingress:`);
     return { ...stage, status: 'pending' };
   }
   check.checkService?.(svc);
@@ -312,7 +312,7 @@ export async function awaitEndpoint(stage: StageResult, modelName: string, check
     await sleep(Math.min(2000, Math.max(0, deadline - Date.now())));
   } while (Date.now() < deadline);
   try {
-    planWait('endpoint', startedAt, what);
+    planWait(timing, startedAt, what);
   } catch (err) {
     if (err instanceof PhaseTimeoutError) throw new EndpointUnavailableError(`${what} at ${endpoint} never served model ${modelName}: ${problem}`);
     throw err;

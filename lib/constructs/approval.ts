@@ -18,6 +18,8 @@ import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { Artifacts, PREFIX } from './artifacts';
 import { PipelineFunction } from './lambda-defaults';
+import { FUNCTION_SETTINGS } from '../../functions/shared/function-settings';
+import { environmentFor } from './pipeline-functions';
 
 export interface ApprovalProps {
   readonly artifacts: Artifacts;
@@ -61,7 +63,10 @@ export class Approval extends Construct {
       entry: 'functions/approval-api.ts',
       timeout: Duration.seconds(15),
       description: 'mlpipe: approval links (GET confirms, POST decides)',
-      environment: { ARTIFACT_BUCKET: artifacts.bucket.bucketName, APPROVAL_SECRET_ARN: this.secret.secretArn },
+      environment: environmentFor('ApprovalApi', FUNCTION_SETTINGS.ApprovalApi, {
+        ARTIFACT_BUCKET: artifacts.bucket.bucketName,
+        APPROVAL_SECRET_ARN: this.secret.secretArn,
+      }),
     });
     artifacts.grantRead(this.apiFunction, `${PREFIX.approvals}*`, `${artifacts.modelPrefix}*`);
     artifacts.grantWrite(this.apiFunction, `${PREFIX.approvals}*`);

@@ -1,51 +1,43 @@
 /**
  * Every Lambda of the pipeline: the state machine's tasks (one file each, see docs/architecture.md), plus
- * rollback. Each function gets only the settings it reads and only the permissions it needs; the
- * Kubernetes-calling ones share the role from cluster-access.ts.
+ * rollback. Each function gets the settings its handler's schema reads (functions/shared/function-settings.ts),
+ * every one written out, and only the permissions it needs; the Kubernetes-calling ones share the role
+ * from cluster-access.ts.
  */
 import { Duration } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { Artifacts, PREFIX } from './artifacts';
+import { FUNCTION_SETTINGS } from '../../functions/shared/function-settings';
+import { setByCdk, type FunctionSettings } from '../../functions/shared/settings';
 import { PipelineFunction, type FunctionNetwork } from './lambda-defaults';
 
-/** Names of the settings (Lambda environment variables) in docs/architecture.md. */
-export type SettingName =
-  | 'ARTIFACT_BUCKET'
-  | 'MODEL_NAME'
-  | 'DATA_URI'
-  | 'EVAL_DATA_URI'
-  | 'SERVING_IMAGE'
-  | 'DEFAULT_HYPERPARAMETERS'
-  | 'STAGING_NAMESPACE'
-  | 'PRODUCTION_NAMESPACE'
-  | 'TRAINER_SERVICE_ACCOUNT'
-  | 'SERVER_SERVICE_ACCOUNT'
-  | 'APPROVAL_TIMEOUT_SECONDS'
-  | 'CLUSTER_NAME'
-  | 'WATCH_BUDGET_SECONDS'
-  | 'TRAINING_TIMEOUT_SECONDS'
-  | 'ROLLOUT_TIMEOUT_SECONDS'
-  | 'ENDPOINT_TIMEOUT_SECONDS'
-  | 'TRAINING_CPU'
-  | 'TRAINING_MEMORY'
-  | 'SERVING_CPU'
-  | 'SERVING_MEMORY'
-  | 'SERVING_REPLICAS'
-  | 'SERVICE_ANNOTATIONS'
-  | 'STAGING_SERVICE_ANNOTATIONS'
-  | 'MIN_ACCURACY'
-  | 'MAX_P95_LATENCY_MS'
-  | 'MAX_ERROR_RATE'
-  | 'MAX_ACCURACY_DROP'
-  | 'EVAL_SAMPLES'
-  | 'EVAL_BATCH_SIZE'
-  | 'NOTIFICATION_TOPIC_ARN'
-  | 'APPROVAL_BASE_URL'
-  | 'APPROVAL_SECRET_ARN';
+/**
+ * Setting values by variable name, as environment text (unset: the setting's default from its schema).
+ * Only settings the CDK sets (prop- or construct-sourced, settings.ts) are read from here.
+ */
+export type SettingValues = Readonly<Record<string, string | undefined>>;
 
-export type Settings = Record<SettingName, string>;
+/**
+ * A function's environment from its settings schema: every setting it reads that the CDK sets, with the
+ * given value or else the schema's default written out, so the template shows what the function runs
+ * with. Runtime-provided and local-only settings are left to the runtime. A required setting without a
+ * value is a bug in the construct, reported as such.
+ */
+export function environmentFor(functionId: string, settings: FunctionSettings, values: SettingValues): Record<string, string> {
+  const environment: Record<string, string> = {};
+  for (const def of Object.values(settings.definitions)) {
+    if (!setByCdk(def)) continue;
+    const value = values[def.name] ?? def.default;
+    if (value === undefined) {
+      if (def.optional) continue;
+      throw new Error(`mlpipe: no value for setting ${def.name}, which function ${functionId} requires (a bug in the construct).`);
+    }
+    environment[def.name] = value;
+  }
+  return environment;
+}
 
 /** What a function may touch beyond its logs and traces. */
 type Access = 'none' | 'kubernetes' | 'rollback' | 'evaluate' | 'request-approval' | 'record' | 'notify';
@@ -58,19 +50,13 @@ export interface FunctionSpec {
   readonly entry: string;
   readonly timeout: Duration;
   readonly memorySize?: number;
-  readonly settings: readonly SettingName[];
+  /** The settings its handler loads (function-settings.ts): its environment is built from them. */
+  readonly settings: FunctionSettings;
   readonly access: Access;
   readonly description: string;
   /** It calls model endpoints over HTTP, so it runs in the endpoint network when there is one. */
   readonly callsModelEndpoints?: boolean;
 }
-
-// The Kubernetes tasks find S3 objects through URIs in the state (run.modelUri), not the bucket setting.
-const KUBE: readonly SettingName[] = ['CLUSTER_NAME'];
-const DEPLOY: readonly SettingName[] = [...KUBE, 'SERVER_SERVICE_ACCOUNT', 'SERVING_CPU', 'SERVING_MEMORY', 'SERVING_REPLICAS'];
-// Staging and production wait on rollouts and endpoints the same way.
-const AWAIT_ROLLOUT: readonly SettingName[] = [...KUBE, 'WATCH_BUDGET_SECONDS', 'ROLLOUT_TIMEOUT_SECONDS'];
-const AWAIT_ENDPOINT: readonly SettingName[] = [...KUBE, 'WATCH_BUDGET_SECONDS', 'ENDPOINT_TIMEOUT_SECONDS'];
 
 /**
  * The function catalog. Await tasks run 300 s (the ASL gives them 330 s; WATCH_BUDGET_SECONDS must
@@ -79,92 +65,75 @@ const AWAIT_ENDPOINT: readonly SettingName[] = [...KUBE, 'WATCH_BUDGET_SECONDS',
  */
 export const FUNCTION_SPECS: readonly FunctionSpec[] = [
   {
-    id: 'PrepareRun', placeholder: 'PrepareRunFunctionArn', entry: 'functions/prepare-run.ts',
+    id: 'PrepareRun', settings: FUNCTION_SETTINGS.PrepareRun, placeholder: 'PrepareRunFunctionArn', entry: 'functions/prepare-run.ts',
     timeout: Duration.seconds(30), access: 'none', description: 'Validate the run request and derive version and names',
-    settings: ['ARTIFACT_BUCKET', 'MODEL_NAME', 'DATA_URI', 'EVAL_DATA_URI', 'SERVING_IMAGE', 'DEFAULT_HYPERPARAMETERS',
-      'STAGING_NAMESPACE', 'PRODUCTION_NAMESPACE', 'APPROVAL_TIMEOUT_SECONDS'],
   },
   {
-    id: 'SubmitTraining', placeholder: 'SubmitTrainingFunctionArn', entry: 'functions/submit-training.ts',
+    id: 'SubmitTraining', settings: FUNCTION_SETTINGS.SubmitTraining, placeholder: 'SubmitTrainingFunctionArn', entry: 'functions/submit-training.ts',
     timeout: Duration.seconds(90), access: 'kubernetes', description: 'Apply the training Job',
-    settings: [...KUBE, 'TRAINER_SERVICE_ACCOUNT', 'TRAINING_CPU', 'TRAINING_MEMORY'],
   },
   {
-    id: 'AwaitTraining', placeholder: 'AwaitTrainingFunctionArn', entry: 'functions/await-training.ts',
+    id: 'AwaitTraining', settings: FUNCTION_SETTINGS.AwaitTraining, placeholder: 'AwaitTrainingFunctionArn', entry: 'functions/await-training.ts',
     timeout: Duration.seconds(300), access: 'kubernetes', description: 'Watch the training Job',
-    settings: [...KUBE, 'WATCH_BUDGET_SECONDS', 'TRAINING_TIMEOUT_SECONDS'],
   },
   {
-    id: 'DeployStaging', placeholder: 'DeployStagingFunctionArn', entry: 'functions/deploy-staging.ts',
-    timeout: Duration.seconds(90), access: 'kubernetes', description: 'Apply the staging Deployment', settings: DEPLOY,
+    id: 'DeployStaging', settings: FUNCTION_SETTINGS.DeployStaging, placeholder: 'DeployStagingFunctionArn', entry: 'functions/deploy-staging.ts',
+    timeout: Duration.seconds(90), access: 'kubernetes', description: 'Apply the staging Deployment',
   },
   {
-    id: 'AwaitStagingRollout', placeholder: 'AwaitStagingRolloutFunctionArn', entry: 'functions/await-staging-rollout.ts',
+    id: 'AwaitStagingRollout', settings: FUNCTION_SETTINGS.AwaitStagingRollout, placeholder: 'AwaitStagingRolloutFunctionArn', entry: 'functions/await-staging-rollout.ts',
     timeout: Duration.seconds(300), access: 'kubernetes', description: 'Watch the staging rollout',
-    settings: AWAIT_ROLLOUT,
   },
   {
-    id: 'ExposeStaging', placeholder: 'ExposeStagingFunctionArn', entry: 'functions/expose-staging.ts',
+    id: 'ExposeStaging', settings: FUNCTION_SETTINGS.ExposeStaging, placeholder: 'ExposeStagingFunctionArn', entry: 'functions/expose-staging.ts',
     timeout: Duration.seconds(90), access: 'kubernetes', description: 'Apply the staging LoadBalancer Service',
-    settings: [...KUBE, 'SERVICE_ANNOTATIONS', 'STAGING_SERVICE_ANNOTATIONS'],
   },
   {
-    id: 'AwaitStagingEndpoint', placeholder: 'AwaitStagingEndpointFunctionArn', entry: 'functions/await-staging-endpoint.ts',
+    id: 'AwaitStagingEndpoint', settings: FUNCTION_SETTINGS.AwaitStagingEndpoint, placeholder: 'AwaitStagingEndpointFunctionArn', entry: 'functions/await-staging-endpoint.ts',
     timeout: Duration.seconds(300), access: 'kubernetes', description: 'Wait for the staging endpoint to serve the model',
     callsModelEndpoints: true,
-    settings: AWAIT_ENDPOINT,
   },
   {
-    id: 'EvaluateModel', placeholder: 'EvaluateModelFunctionArn', entry: 'functions/evaluate-model.ts',
+    id: 'EvaluateModel', settings: FUNCTION_SETTINGS.EvaluateModel, placeholder: 'EvaluateModelFunctionArn', entry: 'functions/evaluate-model.ts',
     timeout: Duration.seconds(870), memorySize: 1024, access: 'evaluate', callsModelEndpoints: true,
     description: 'Evaluate the staging model on held-out data against the gate',
-    settings: ['ARTIFACT_BUCKET', 'MIN_ACCURACY', 'MAX_P95_LATENCY_MS', 'MAX_ERROR_RATE', 'MAX_ACCURACY_DROP', 'EVAL_SAMPLES', 'EVAL_BATCH_SIZE'],
   },
   {
-    id: 'RequestApproval', placeholder: 'RequestApprovalFunctionArn', entry: 'functions/request-approval.ts',
+    id: 'RequestApproval', settings: FUNCTION_SETTINGS.RequestApproval, placeholder: 'RequestApprovalFunctionArn', entry: 'functions/request-approval.ts',
     timeout: Duration.seconds(30), access: 'request-approval', description: 'Record the approval request and email signed links',
-    settings: ['ARTIFACT_BUCKET', 'NOTIFICATION_TOPIC_ARN', 'APPROVAL_BASE_URL', 'APPROVAL_SECRET_ARN'],
   },
   {
-    id: 'DeployProduction', placeholder: 'DeployProductionFunctionArn', entry: 'functions/deploy-production.ts',
-    timeout: Duration.seconds(90), access: 'kubernetes', description: 'Apply the production Deployment (blue/green)', settings: DEPLOY,
+    id: 'DeployProduction', settings: FUNCTION_SETTINGS.DeployProduction, placeholder: 'DeployProductionFunctionArn', entry: 'functions/deploy-production.ts',
+    timeout: Duration.seconds(90), access: 'kubernetes', description: 'Apply the production Deployment (blue/green)',
   },
   {
-    id: 'AwaitProductionRollout', placeholder: 'AwaitProductionRolloutFunctionArn', entry: 'functions/await-production-rollout.ts',
+    id: 'AwaitProductionRollout', settings: FUNCTION_SETTINGS.AwaitProductionRollout, placeholder: 'AwaitProductionRolloutFunctionArn', entry: 'functions/await-production-rollout.ts',
     timeout: Duration.seconds(300), access: 'kubernetes', description: 'Watch the production rollout',
-    settings: AWAIT_ROLLOUT,
   },
   {
-    id: 'SwitchProductionTraffic', placeholder: 'SwitchProductionTrafficFunctionArn', entry: 'functions/switch-production-traffic.ts',
+    id: 'SwitchProductionTraffic', settings: FUNCTION_SETTINGS.SwitchProductionTraffic, placeholder: 'SwitchProductionTrafficFunctionArn', entry: 'functions/switch-production-traffic.ts',
     timeout: Duration.seconds(90), access: 'kubernetes', description: 'Point the production Service at the new version',
-    settings: [...KUBE, 'SERVICE_ANNOTATIONS'],
   },
   {
-    id: 'AwaitProductionEndpoint', placeholder: 'AwaitProductionEndpointFunctionArn', entry: 'functions/await-production-endpoint.ts',
+    id: 'AwaitProductionEndpoint', settings: FUNCTION_SETTINGS.AwaitProductionEndpoint, placeholder: 'AwaitProductionEndpointFunctionArn', entry: 'functions/await-production-endpoint.ts',
     timeout: Duration.seconds(300), access: 'kubernetes', description: 'Wait for production to serve the new version',
     callsModelEndpoints: true,
-    settings: AWAIT_ENDPOINT,
   },
   {
-    id: 'RecordRelease', placeholder: 'RecordReleaseFunctionArn', entry: 'functions/record-release.ts',
+    id: 'RecordRelease', settings: FUNCTION_SETTINGS.RecordRelease, placeholder: 'RecordReleaseFunctionArn', entry: 'functions/record-release.ts',
     timeout: Duration.seconds(45), access: 'record', description: 'Write the manifest (and production.json on release)',
-    settings: ['ARTIFACT_BUCKET'],
   },
   {
-    id: 'Cleanup', placeholder: 'CleanupFunctionArn', entry: 'functions/cleanup.ts',
+    id: 'Cleanup', settings: FUNCTION_SETTINGS.Cleanup, placeholder: 'CleanupFunctionArn', entry: 'functions/cleanup.ts',
     timeout: Duration.seconds(90), access: 'kubernetes', description: 'Delete what the run left in the cluster',
-    // It may switch the production Service back after a late failure: the Service keeps its annotations.
-    settings: [...KUBE, 'SERVICE_ANNOTATIONS'],
   },
   {
-    id: 'Notify', placeholder: 'NotifyFunctionArn', entry: 'functions/notify.ts',
-    timeout: Duration.seconds(30), access: 'notify', description: 'Email the outcome of the run', settings: ['NOTIFICATION_TOPIC_ARN'],
+    id: 'Notify', settings: FUNCTION_SETTINGS.Notify, placeholder: 'NotifyFunctionArn', entry: 'functions/notify.ts',
+    timeout: Duration.seconds(30), access: 'notify', description: 'Email the outcome of the run',
   },
   {
-    id: 'Rollback', entry: 'functions/rollback.ts',
+    id: 'Rollback', settings: FUNCTION_SETTINGS.Rollback, entry: 'functions/rollback.ts',
     timeout: Duration.seconds(300), access: 'rollback', description: 'Switch production back to the previous version (mlpipe rollback)',
-    settings: [...KUBE, 'ARTIFACT_BUCKET', 'MODEL_NAME', 'PRODUCTION_NAMESPACE', 'SERVICE_ANNOTATIONS', 'WATCH_BUDGET_SECONDS',
-      'ROLLOUT_TIMEOUT_SECONDS', 'ENDPOINT_TIMEOUT_SECONDS'],
   },
 ];
 
@@ -174,7 +143,8 @@ export const DEFINITION_SUBSTITUTION_NAMES: readonly string[] = FUNCTION_SPECS.f
 );
 
 export interface PipelineFunctionsProps {
-  readonly settings: Settings;
+  /** Values of the settings the functions read (their schemas say which each gets). */
+  readonly settings: SettingValues;
   readonly artifacts: Artifacts;
   readonly kubernetesRole: iam.IRole;
   /** The rollback function's role (Kubernetes access to production only). */
@@ -202,7 +172,7 @@ export class PipelineFunctions extends Construct {
     artifacts.grantWrite(props.rollbackRole, `${artifacts.modelPrefix}production.json`);
 
     for (const spec of FUNCTION_SPECS) {
-      const environment = Object.fromEntries(spec.settings.map((name) => [name, props.settings[name]]));
+      const environment = environmentFor(spec.id, spec.settings, props.settings);
       const givenRole = spec.access === 'kubernetes' ? props.kubernetesRole : spec.access === 'rollback' ? props.rollbackRole : undefined;
       const fn = new PipelineFunction(this, spec.id, {
         entry: spec.entry,

@@ -18,6 +18,8 @@ import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Stack } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { PipelineFunction } from './lambda-defaults';
+import { FUNCTION_SETTINGS } from '../../functions/shared/function-settings';
+import { environmentFor } from './pipeline-functions';
 
 /** One entry of the starter's PIPELINES setting: what a push to a repository runs. */
 export interface PipelineTarget {
@@ -107,11 +109,11 @@ export class Triggers extends Construct {
       entry: 'functions/start-pipeline.ts',
       timeout: STARTER_TIMEOUT,
       description: 'mlpipe: start a run for each trigger event (ECR push, new data, schedule)',
-      environment: {
+      environment: environmentFor('StartPipeline', FUNCTION_SETTINGS.StartPipeline, {
         STATE_MACHINE_ARN: props.stateMachine.stateMachineArn,
         PIPELINES: Stack.of(this).toJsonString(props.pipelines),
         DEAD_LETTER_QUEUE_URL: this.deadLetterQueue.queueUrl,
-      },
+      }),
     });
     this.starter.addToRolePolicy(
       new iam.PolicyStatement({ actions: ['states:StartExecution'], resources: [props.stateMachine.stateMachineArn] }),

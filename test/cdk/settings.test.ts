@@ -1,79 +1,131 @@
 /**
- * The contract between the construct and the handlers' code: each function's bundle (esbuild, with the
- * options the construct ships) is scanned for the setting names its sources mention. Every setting the
- * code requires at load (`requireEnv('X')` in the handler file, or at the top level of a module it
- * bundles) must be in the function's environment, and the environment must hold nothing the code never
- * mentions. Limits: a requireEnv inside a shared function is only counted for the handler file itself
- * (the scan cannot tell which shared functions a handler calls), and names built at run time are missed.
+ * The contract between the construct and the handlers' code, derived from the code and not from a list:
+ * every Lambda of the synthesized stack is loaded — its bundle, built with the CDK's own esbuild options
+ * (synth-once.ts) — in a fresh Node process with exactly its template Environment (intrinsics resolved to
+ * plausible values) plus what the Lambda runtime itself sets, under a process.env that records every key
+ * read. Whatever the bundle reads
+ * while it loads — its settings schema is parsed then — must be in its Environment, unless the runtime
+ * or the local runner provides it (settings.ts says which). Also: each handler's declared schema
+ * (function-settings.ts) is what it reads and what its Environment holds, and no module under functions/
+ * reads process.env except the settings module.
  */
-import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import { build } from 'esbuild';
-import { esbuildOptions, PROJECT_ROOT } from '../../lib/constructs/lambda-defaults';
+import { promisify } from 'node:util';
+import { FUNCTION_SETTINGS, type FunctionName } from '../../functions/shared/function-settings';
+import { ALL_SETTINGS, setByCdk } from '../../functions/shared/settings';
+import { PROJECT_ROOT } from '../../lib/constructs/lambda-defaults';
 import { FUNCTION_SPECS } from '../../lib/constructs/pipeline-functions';
-import { logicalId, resourcesOf, synthStack } from './helpers';
+import { REGION, shippedStack, type Shipped, type ShippedFunction } from './synth-once';
 
-/** Set by the Lambda runtime itself. */
-const RUNTIME_PROVIDED = new Set(['AWS_REGION', 'AWS_DEFAULT_REGION', 'AWS_LAMBDA_FUNCTION_NAME']);
-/** Set by the construct for every function, read by Node itself. */
+const run = promisify(execFile);
+const LOADER = path.join(__dirname, 'fixtures', 'load-bundle.cjs');
+
+/** What the Lambda runtime sets in every function's environment (a subset; the ones code may read). */
+const LAMBDA_RUNTIME_ENV = {
+  AWS_REGION: REGION,
+  AWS_DEFAULT_REGION: REGION,
+  AWS_LAMBDA_FUNCTION_NAME: 'fn',
+  AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '512',
+  AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs24.x',
+  LAMBDA_TASK_ROOT: '/var/task',
+  TZ: ':UTC',
+};
+/** Settings the CDK must not set: the runtime or the local runner provides them (settings.ts `source`). */
+const NOT_FROM_CDK = new Set(ALL_SETTINGS.filter((d) => !setByCdk(d)).map((d) => d.name));
+const SETTING_NAMES = new Set(ALL_SETTINGS.map((d) => d.name));
+/** Set by the construct for Node itself (lambda-defaults.ts), not a setting. */
 const FOR_NODE = new Set(['NODE_OPTIONS']);
 
-const FUNCTIONS: Array<{ id: string; fragment: string; entry: string }> = [
-  ...FUNCTION_SPECS.map((s) => ({ id: s.id, fragment: `Functions${s.id}`, entry: s.entry })),
-  { id: 'ApprovalApi', fragment: 'ApprovalApiFunction', entry: 'functions/approval-api.ts' },
-  { id: 'StartPipeline', fragment: 'StartPipeline', entry: 'functions/start-pipeline.ts' },
+/** Which FUNCTION_SETTINGS entry each Lambda loads and its handler, by a fragment of its logical id. */
+const FUNCTIONS: Array<{ name: FunctionName; fragment: string; entry: string }> = [
+  ...FUNCTION_SPECS.map((s) => ({ name: s.id as FunctionName, fragment: `Functions${s.id}`, entry: s.entry })),
+  { name: 'ApprovalApi', fragment: 'ApprovalApiFunction', entry: 'functions/approval-api.ts' },
+  { name: 'StartPipeline', fragment: 'TriggersStartPipeline', entry: 'functions/start-pipeline.ts' },
 ];
 
-interface SourceScan {
-  /** SCREAMING_CASE string literals anywhere in the function's own sources. */
-  mentioned: Set<string>;
-  /** Names passed literally to requireEnv() in the entry, or at the top level of any bundled module. */
-  required: Set<string>;
+interface LoadResult {
+  reads: string[];
+  error?: string;
 }
 
-async function scan(entry: string): Promise<SourceScan> {
-  const options = esbuildOptions(path.join(PROJECT_ROOT, entry), path.join(PROJECT_ROOT, 'cdk.out', 'settings-scan.js'));
-  // Packages stay external: only the project's own modules are scanned, and skipping node_modules makes
-  // this take milliseconds instead of seconds per function.
-  const result = await build({ ...options, packages: 'external', write: false, metafile: true, minify: false, sourcemap: false, logLevel: 'silent' });
-  const ownSources = Object.keys(result.metafile.inputs).filter((f) => !f.includes('node_modules') && /\.(ts|js)$/.test(f));
-  const mentioned = new Set<string>();
-  const required = new Set<string>();
-  for (const file of ownSources) {
-    const text = readFileSync(path.resolve(PROJECT_ROOT, file), 'utf8');
-    for (const m of text.matchAll(/['"`]([A-Z][A-Z0-9_]{3,})['"`]/g)) mentioned.add(m[1] as string);
-    const isEntry = path.resolve(PROJECT_ROOT, file) === path.join(PROJECT_ROOT, entry);
-    const requireCall = isEntry ? /requireEnv\(\s*['"`]([A-Z0-9_]+)['"`]/g : /^(?:export )?(?:const [^=]+= *)?requireEnv\(\s*['"`]([A-Z0-9_]+)['"`]/gm;
-    for (const m of text.matchAll(requireCall)) required.add(m[1] as string);
-  }
-  return { mentioned, required };
+async function loadBundle(fn: ShippedFunction): Promise<LoadResult> {
+  const { stdout } = await run(process.execPath, [LOADER, fn.bundle], {
+    env: { ...fn.environment, ...LAMBDA_RUNTIME_ENV },
+    cwd: path.dirname(fn.bundle),
+    timeout: 30_000,
+  });
+  return JSON.parse(stdout.trim().split('\n').at(-1) as string) as LoadResult;
 }
 
-describe('function settings match what the code reads', () => {
-  const { template } = synthStack();
-  const lambdas = resourcesOf(template, 'AWS::Lambda::Function');
-  const envOf = (fragment: string) =>
-    Object.keys((lambdas[logicalId(template, 'AWS::Lambda::Function', fragment)]?.Properties?.Environment as { Variables: object }).Variables);
+/** Runs `task` over `items`, `limit` at a time (2 cores). */
+async function pool<T, R>(items: T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: limit }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        results[i] = await task(items[i] as T);
+      }
+    }),
+  );
+  return results;
+}
 
-  // Bundled all at once: esbuild works in parallel, one by one takes half a minute.
-  const scans = new Map<string, Promise<SourceScan>>();
-  beforeAll(() => {
-    for (const f of FUNCTIONS) {
-      const pending = scan(f.entry);
-      pending.catch(() => undefined); // reported by the function's own test
-      scans.set(f.id, pending);
-    }
+describe('every setting a function reads reaches it', () => {
+  let stack: Shipped;
+  const loads = new Map<string, LoadResult>();
+  const byName = (name: FunctionName): ShippedFunction => {
+    const { fragment } = FUNCTIONS.find((f) => f.name === name)!;
+    const matches = stack.functions.filter((f) => f.logicalId.includes(fragment));
+    if (matches.length !== 1) throw new Error(`expected one Lambda with "${fragment}" in its logical id, found ${matches.map((m) => m.logicalId).join(', ') || 'none'}`);
+    return matches[0]!;
+  };
+
+  // shippedStack refuses a template Lambda that no entry here maps, so none escapes the checks below.
+  beforeAll(async () => {
+    stack = await shippedStack(Object.fromEntries(FUNCTIONS.map((f) => [f.fragment, f.entry])));
+    const results = await pool(stack.functions, 2, loadBundle);
+    stack.functions.forEach((f, i) => loads.set(f.logicalId, results[i]!));
+  }, 300_000); // ~15 s on an idle machine; this shared one has run at load 20
+  afterAll(() => stack?.cleanup());
+
+  it.each(FUNCTIONS.map((f) => [f.name] as const))('%s loads with its template Environment and reads nothing it lacks', (name) => {
+    const fn = byName(name);
+    const { reads, error } = loads.get(fn.logicalId)!;
+    // THEN its init succeeds with what the template gives it...
+    expect({ function: name, initError: error }).toEqual({ function: name, initError: undefined });
+    // ...and every setting read at load is in its Environment, unless the runtime provides it.
+    const missing = reads.filter((k) => SETTING_NAMES.has(k) && !(k in fn.environment) && !NOT_FROM_CDK.has(k));
+    expect({ function: name, readButNotInEnvironment: missing }).toEqual({ function: name, readButNotInEnvironment: [] });
   });
 
-  it.each(FUNCTIONS.map((f) => [f.id, f] as const))('%s', async (_id, fn) => {
-    // GIVEN what the construct sets and what the bundled sources mention
-    const env = new Set(envOf(fn.fragment));
-    const { mentioned, required } = await (scans.get(fn.id) as Promise<SourceScan>);
-    // THEN every required setting is provided...
-    const missing = [...required].filter((name) => !env.has(name) && !RUNTIME_PROVIDED.has(name));
-    expect({ function: fn.id, missing }).toEqual({ function: fn.id, missing: [] });
-    // ...and nothing is provided that the code never reads
-    const unused = [...env].filter((name) => !mentioned.has(name) && !FOR_NODE.has(name));
-    expect({ function: fn.id, unused }).toEqual({ function: fn.id, unused: [] });
+  it.each(FUNCTIONS.map((f) => [f.name] as const))('%s reads exactly its declared schema, and its Environment holds all of it', (name) => {
+    const fn = byName(name);
+    const declared = Object.values(FUNCTION_SETTINGS[name].definitions);
+    const readSettings = loads.get(fn.logicalId)!.reads.filter((k) => SETTING_NAMES.has(k));
+    // The handler loads its declared schema (and no other setting)...
+    expect({ function: name, reads: readSettings.sort() }).toEqual({ function: name, reads: declared.map((d) => d.name).sort() });
+    // ...and the template holds every setting of it the CDK sets, and nothing else.
+    const environment = Object.keys(fn.environment).filter((k) => !FOR_NODE.has(k)).sort();
+    expect({ function: name, environment }).toEqual({ function: name, environment: declared.filter(setByCdk).map((d) => d.name).sort() });
+  });
+});
+
+describe('settings are read in one place', () => {
+  const files = (dir: string): string[] =>
+    readdirSync(dir).flatMap((e) => {
+      const p = path.join(dir, e);
+      return statSync(p).isDirectory() ? files(p) : p.endsWith('.ts') ? [p] : [];
+    });
+
+  it('no module under functions/ reads process.env except functions/shared/settings.ts', () => {
+    const settingsModule = path.join(PROJECT_ROOT, 'functions', 'shared', 'settings.ts');
+    const readers = files(path.join(PROJECT_ROOT, 'functions'))
+      .filter((f) => f !== settingsModule && /process\.env/.test(readFileSync(f, 'utf8')))
+      .map((f) => path.relative(PROJECT_ROOT, f));
+    expect(readers).toEqual([]);
   });
 });

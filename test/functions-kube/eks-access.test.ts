@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { applyObject, readObject, resetKube } from '../../functions/shared/kube';
 import { EKS_TOKEN_PREFIX } from '../../functions/shared/eks-token';
+import { reloadSettings } from '../../functions/shared/settings';
 
 const FIXTURES = join(__dirname, 'fixtures');
 const cert = readFileSync(join(FIXTURES, 'apiserver-cert.pem'));
@@ -80,11 +81,13 @@ beforeAll(async () => {
     AWS_SECRET_ACCESS_KEY: 'test-secret',
     AWS_ENDPOINT_URL_EKS: `http://127.0.0.1:${eksPort}`,
   });
+  reloadSettings(); // kube access reads the loaded settings
   resetKube();
 });
 
 afterAll(async () => {
   process.env = saved;
+  reloadSettings(); // kube access reads the loaded settings
   resetKube();
   await new Promise((r) => api.close(r));
   await new Promise((r) => eks.close(r));
@@ -137,17 +140,20 @@ describe('kube access on EKS', () => {
 
   it('maps an unknown cluster (DescribeCluster 404) to KubernetesRequestError', async () => {
     process.env.CLUSTER_NAME = 'other-cluster';
+    reloadSettings();
     try {
       const err = (await readObject({ kind: 'Service', namespace: 'ns', name: 'x' }).catch((e: unknown) => e)) as Error;
       expect(err.name).toBe('KubernetesRequestError'); // DescribeCluster 404: not something a retry fixes
       expect(err.message).toMatch(/DescribeCluster other-cluster/);
     } finally {
       process.env.CLUSTER_NAME = 'prod-cluster';
+      reloadSettings();
     }
   });
 
   it('maps an unreachable API server to KubernetesUnavailableError', async () => {
     process.env.CLUSTER_NAME = 'down-cluster';
+    reloadSettings();
     try {
       await expect(readObject({ kind: 'Service', namespace: 'ns', name: 'x' })).rejects.toMatchObject({
         name: 'KubernetesUnavailableError',
@@ -155,6 +161,7 @@ describe('kube access on EKS', () => {
       });
     } finally {
       process.env.CLUSTER_NAME = 'prod-cluster';
+      reloadSettings();
     }
   });
 });

@@ -12,6 +12,7 @@ import { LOCAL_AWS_ENV, startLocalS3 } from '../../local/s3';
 import { resetClients } from '../../functions/shared/clients';
 import { kubeApis, resetKube } from '../../functions/shared/kube';
 import { handler as prepare } from '../../functions/prepare-run';
+import { reloadSettings } from '../../functions/shared/settings';
 import type { RunContext, RunRequest } from '../../functions/shared/types';
 
 const FIXTURES = join(__dirname, 'fixtures');
@@ -69,8 +70,12 @@ export async function startTestEnv(settings: Record<string, string> = {}): Promi
     PRODUCTION_NAMESPACE: 'mlpipe-production',
     WATCH_BUDGET_SECONDS: '15',
     SERVING_REPLICAS: '1',
+    // The test images are tags (test.local/trainer:ok), as in the local run.
+    ALLOW_IMAGE_TAGS: 'true',
     ...settings,
   });
+  // The handlers loaded their settings when imported; point them at these servers.
+  reloadSettings();
   resetKube();
   resetClients();
   const { core } = await kubeApis();
@@ -97,6 +102,7 @@ export async function startTestEnv(settings: Record<string, string> = {}): Promi
       resetKube();
       resetClients();
       process.env = savedEnv;
+      reloadSettings();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -19,6 +19,7 @@ import { labelSelector, workloadLabels } from '../../functions/shared/names';
 import { serviceEndpoint } from '../../functions/shared/workloads';
 import type { RunContext, StageResult, TrainingResult } from '../../functions/shared/types';
 import { IMAGES, startTestEnv, type TestEnv } from './env';
+import { reloadSettings } from '../../functions/shared/settings';
 
 let env: TestEnv;
 
@@ -33,6 +34,7 @@ afterAll(async () => {
 async function withSettings<T>(settings: Record<string, string>, fn: () => Promise<T>): Promise<T> {
   const saved = Object.fromEntries(Object.keys(settings).map((k) => [k, process.env[k]]));
   Object.assign(process.env, settings);
+  reloadSettings(); // handlers read settings at load
   try {
     return await fn();
   } finally {
@@ -40,6 +42,7 @@ async function withSettings<T>(settings: Record<string, string>, fn: () => Promi
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
     }
+    reloadSettings();
   }
 }
 

@@ -23,6 +23,7 @@ import {
   resetKube,
   watchUntil,
 } from '../../functions/shared/kube';
+import { reloadSettings } from '../../functions/shared/settings';
 
 const TRANSCRIPTS = join(__dirname, '..', 'fixtures', 'k8s');
 interface Transcript {
@@ -38,6 +39,7 @@ beforeAll(() => {
 });
 afterAll(() => {
   process.env = saved;
+  reloadSettings();
   resetKube();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -57,6 +59,7 @@ function useServer(url: string): void {
     }),
   );
   process.env.KUBECONFIG = file;
+  reloadSettings(); // kube access reads the loaded settings
   resetKube();
 }
 
@@ -225,6 +228,7 @@ describe('against the local Kubernetes API', () => {
   });
   beforeEach(() => {
     process.env.KUBECONFIG = kube.kubeconfigPath;
+    reloadSettings(); // kube access reads the loaded settings
     resetKube();
   });
   afterAll(async () => {

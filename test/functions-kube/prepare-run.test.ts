@@ -1,6 +1,18 @@
 /** Prepare: validates the execution input, derives a deterministic version and names from the execution. */
-import { handler } from '../../functions/prepare-run';
 import { fitName } from '../../functions/shared/names';
+import type { PrepareRunInput, PipelineState } from '../../functions/shared/types';
+
+type Handler = (event: PrepareRunInput) => Promise<PipelineState>;
+
+/** The handler as a Lambda would load it: a fresh module that reads `env` at load. */
+function loadPrepare(env: Record<string, string | undefined>): Handler {
+  process.env = { ...saved, ...env };
+  let loaded: Handler | undefined;
+  jest.isolateModules(() => {
+    loaded = (require('../../functions/prepare-run') as { handler: Handler }).handler;
+  });
+  return loaded!;
+}
 
 const DIGEST = 'sha256:' + 'ab12cd'.padEnd(64, '0');
 const IMAGE = `123456789012.dkr.ecr.us-east-1.amazonaws.com/fashion-train@${DIGEST}`;
@@ -26,10 +38,9 @@ function event(input: unknown) {
   };
 }
 
+let handler: Handler;
 beforeEach(() => {
-  process.env = { ...saved, ...SETTINGS };
-  delete process.env.KUBECONFIG;
-  delete process.env.ALLOW_IMAGE_TAGS;
+  handler = loadPrepare({ ...SETTINGS, KUBECONFIG: undefined, ALLOW_IMAGE_TAGS: undefined });
 });
 afterAll(() => {
   process.env = saved;
@@ -80,10 +91,9 @@ describe('prepare-run', () => {
     expect(fitName(`${long}-x`)).not.toBe(fitName(`${long}-y`));
   });
 
-  it('accepts a tag only with a kubeconfig (local mode) or ALLOW_IMAGE_TAGS', async () => {
+  it('accepts a tag only with ALLOW_IMAGE_TAGS=true', async () => {
     await expect(handler(event({ image: 'mlpipe/fashion-train:local' }))).rejects.toThrow(/image: must be pinned by digest/);
-    process.env.KUBECONFIG = '/tmp/kubeconfig';
-    const { run } = await handler(event({ image: 'mlpipe/fashion-train:local' }));
+    const { run } = await loadPrepare({ ...SETTINGS, ALLOW_IMAGE_TAGS: 'true' })(event({ image: 'mlpipe/fashion-train:local' }));
     expect(run.imageDigest).toBeNull();
     expect(run.version).toMatch(/^20260102-030405-[0-9a-f]{7}$/);
   });
@@ -91,7 +101,7 @@ describe('prepare-run', () => {
   it.each([
     ['image', { image: 'not an image!' }, /image: must be a container image reference like <registry>\/<repo>@sha256:<digest>/],
     ['image (missing)', {}, /image: must be a container image reference/],
-    ['modelName', { image: IMAGE, modelName: 'Fashion_MNIST' }, /modelName: must be a DNS-1123 label/],
+    ['modelName', { image: IMAGE, modelName: 'Fashion_MNIST' }, /modelName: must be a valid Service name, because it names the model's Services: a DNS-1035 label must consist of/],
     ['dataUri', { image: IMAGE, dataUri: 'https://example.com/data' }, /dataUri: must be an S3 URI/],
     ['evalDataUri', { image: IMAGE, evalDataUri: 's3:/x' }, /evalDataUri: must be an S3 URI/],
     ['hyperparameters', { image: IMAGE, hyperparameters: { epochs: [1] } }, /hyperparameters(\.epochs)?: /],
@@ -105,10 +115,22 @@ describe('prepare-run', () => {
   });
 
   it('names the setting when a default is missing', async () => {
-    delete process.env.MODEL_NAME;
-    await expect(handler(event({ image: IMAGE }))).rejects.toThrow(/modelName: required, because the MODEL_NAME setting/);
-    process.env.MODEL_NAME = 'fashion';
-    delete process.env.STAGING_NAMESPACE;
-    await expect(handler(event({ image: IMAGE }))).rejects.toMatchObject({ name: 'ConfigurationError', message: expect.stringMatching(/STAGING_NAMESPACE/) });
+    await expect(loadPrepare({ ...SETTINGS, DATA_URI: undefined })(event({ image: IMAGE }))).rejects.toThrow(/dataUri: required, because the DATA_URI setting/);
+  });
+
+  it.each([
+    ['a missing required setting', { ARTIFACT_BUCKET: undefined }, /Missing required setting: environment variable ARTIFACT_BUCKET is not set/],
+    ['a namespace that is not a DNS-1123 label', { STAGING_NAMESPACE: 'Staging' }, /Setting STAGING_NAMESPACE is invalid: a lowercase RFC 1123 label must consist of .*; got "Staging"/],
+    ['a model name with a leading digit', { MODEL_NAME: '3d-model' }, /Setting MODEL_NAME is invalid: must be a valid Service name, .*start with an alphabetic character.*; got "3d-model"/],
+    ['hyperparameters that are not JSON', { DEFAULT_HYPERPARAMETERS: '{epochs: 1}' }, /Setting DEFAULT_HYPERPARAMETERS is invalid: must be JSON/],
+    ['an approval timeout below a minute', { APPROVAL_TIMEOUT_SECONDS: '5' }, /Setting APPROVAL_TIMEOUT_SECONDS is invalid: must be a number >= 60 and <= 31536000; got "5"/],
+    ['ALLOW_IMAGE_TAGS that is not a boolean', { ALLOW_IMAGE_TAGS: 'yes' }, /Setting ALLOW_IMAGE_TAGS is invalid: must be "true" or "false"/],
+  ])('fails at init on %s, naming the variable and the rule', (_what, env, message) => {
+    expect(() => loadPrepare({ ...SETTINGS, ...env })).toThrow(message);
+  });
+
+  // Service names are DNS-1035 labels (test/fixtures/k8s-validation: a real kube-apiserver refused `3d-model-staging`).
+  it.each(['3d-model', 'Model-A', 'model.v2', 'a'.repeat(64)])('refuses model name %s in the request, before anything is created', async (modelName) => {
+    await expect(handler(event({ image: IMAGE, modelName }))).rejects.toMatchObject({ name: 'InvalidInputError', message: expect.stringMatching(/^Execution input is invalid: modelName: must be a valid Service name/) });
   });
 });

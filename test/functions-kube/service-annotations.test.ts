@@ -10,7 +10,8 @@ import { handler as exposeStaging } from '../../functions/expose-staging';
 import { handler as deployProduction } from '../../functions/deploy-production';
 import { handler as switchProductionTraffic } from '../../functions/switch-production-traffic';
 import { readObject } from '../../functions/shared/kube';
-import { workloadSettings } from '../../functions/shared/manifests';
+import { FUNCTION_SETTINGS } from '../../functions/shared/function-settings';
+import { readSettings } from '../../functions/shared/settings';
 import { startTestEnv, type TestEnv } from './env';
 
 const SCHEME = 'service.beta.kubernetes.io/aws-load-balancer-scheme';
@@ -59,13 +60,10 @@ describe('staging-only Service annotations', () => {
     });
   });
 
-  it('rejects a setting that is not a JSON object of strings, naming it', () => {
-    const saved = process.env.STAGING_SERVICE_ANNOTATIONS;
-    process.env.STAGING_SERVICE_ANNOTATIONS = '{"internal": true}';
-    try {
-      expect(() => workloadSettings()).toThrow(/STAGING_SERVICE_ANNOTATIONS must be a JSON object of strings/);
-    } finally {
-      process.env.STAGING_SERVICE_ANNOTATIONS = saved;
-    }
+  it.each([
+    ['a value that is not a string', '{"internal": true}', /STAGING_SERVICE_ANNOTATIONS is invalid: internal: values must be strings/],
+    ['a key that is not a qualified name', '{"mlpipe/model version": "v3"}', /STAGING_SERVICE_ANNOTATIONS is invalid: .*name part must consist of/],
+  ])('fails ExposeStaging\'s init on %s, naming the setting', (_what, value, message) => {
+    expect(() => readSettings(FUNCTION_SETTINGS.ExposeStaging, { ...process.env, STAGING_SERVICE_ANNOTATIONS: value })).toThrow(message);
   });
 });

@@ -19,6 +19,7 @@ import { getFresh, readService } from '../../functions/shared/workloads';
 import { readProduction, recordProductionRelease } from '../../functions/shared/registry';
 import type { PipelineState, RunContext, StageResult } from '../../functions/shared/types';
 import { IMAGES, startTestEnv, type TestEnv } from './env';
+import { reloadSettings } from '../../functions/shared/settings';
 
 let env: TestEnv;
 
@@ -100,6 +101,7 @@ describe('staging', () => {
 
   it('answers pending, not serving, while the Service has no endpoint yet', async () => {
     process.env.WATCH_BUDGET_SECONDS = '0.3';
+    reloadSettings(); // handlers read settings at load
     try {
       const run = await env.prepare('2026-01-03T10:03:00Z');
       const deployed = await deployStaging({ run }); // pods not ready yet
@@ -110,6 +112,7 @@ describe('staging', () => {
       expect(result.endpoint).toBeUndefined();
     } finally {
       process.env.WATCH_BUDGET_SECONDS = '15';
+      reloadSettings(); // handlers read settings at load
     }
   });
 });

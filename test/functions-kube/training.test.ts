@@ -9,6 +9,7 @@ import { listObjects } from '../../functions/shared/kube';
 import { labelSelector, workloadLabels } from '../../functions/shared/names';
 import type { PipelineState, RunContext, TrainingResult } from '../../functions/shared/types';
 import { IMAGES, startTestEnv, type TestEnv } from './env';
+import { reloadSettings } from '../../functions/shared/settings';
 
 let env: TestEnv;
 
@@ -77,6 +78,7 @@ describe('training', () => {
 
   it('returns pending when its watch budget runs out first', async () => {
     process.env.WATCH_BUDGET_SECONDS = '0.2';
+    reloadSettings(); // handlers read settings at load
     try {
       const run = await env.prepare('2026-01-02T03:03:00Z', { image: IMAGES.trainerSlow });
       const submitted = await submitTraining({ run });
@@ -84,6 +86,7 @@ describe('training', () => {
       expect(result).toEqual({ ...submitted, status: 'pending' });
     } finally {
       process.env.WATCH_BUDGET_SECONDS = '15';
+      reloadSettings(); // handlers read settings at load
     }
   });
 

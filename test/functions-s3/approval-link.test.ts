@@ -3,6 +3,7 @@ import { approvalId, approvalSecret, resetApprovalSecret, signLink, verifyLink }
 import { ApprovalLinkError } from '../../functions/shared/errors';
 import { LOCAL_AWS_ENV } from '../../local/s3';
 import { startFakeSecretsManager } from './fixtures';
+import { reloadSettings } from '../../functions/shared/settings';
 
 const SECRET = 'test-secret-0123456789abcdef';
 const BASE = 'http://127.0.0.1:8787/';
@@ -79,6 +80,7 @@ describe('approval secret', () => {
   });
   afterEach(() => {
     process.env = { ...saved };
+    reloadSettings();
     resetApprovalSecret();
   });
   afterAll(() => sm.stop());
@@ -86,17 +88,17 @@ describe('approval secret', () => {
   it('reads APPROVAL_SECRET_ARN from Secrets Manager once and caches it', async () => {
     Object.assign(process.env, LOCAL_AWS_ENV, { AWS_ENDPOINT_URL_SECRETS_MANAGER: sm.endpoint, APPROVAL_SECRET_ARN: ARN });
     delete process.env.APPROVAL_SECRET;
+    reloadSettings();
     expect(await approvalSecret()).toBe('secret-from-secrets-manager-42');
     expect(await approvalSecret()).toBe('secret-from-secrets-manager-42');
     expect(sm.calls).toEqual([`secretsmanager.GetSecretValue ${ARN}`]);
   });
 
-  it('names both settings when neither is set, and refuses a short secret', async () => {
+  it('names both settings when neither is set, and refuses a short secret, at load', () => {
     delete process.env.APPROVAL_SECRET;
     delete process.env.APPROVAL_SECRET_ARN;
-    await expect(approvalSecret()).rejects.toThrow(/APPROVAL_SECRET_ARN .*APPROVAL_SECRET/);
-    resetApprovalSecret();
+    expect(() => reloadSettings()).toThrow(/set APPROVAL_SECRET_ARN \(AWS\) or APPROVAL_SECRET \(local mode\)/);
     process.env.APPROVAL_SECRET = 'short';
-    await expect(approvalSecret()).rejects.toThrow(/at least 16 characters/);
+    expect(() => reloadSettings()).toThrow(/Setting APPROVAL_SECRET is invalid: must be at least 16 characters\.$/);
   });
 });

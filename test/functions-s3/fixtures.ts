@@ -15,6 +15,7 @@ import { startLocalSns, parseSnsLog, type LocalSns, type LocalSnsMessage } from 
 import { resetClients, s3Client } from '../../functions/shared/clients';
 import { encodeIdx } from '../../functions/shared/idx';
 import type { EvaluationResult, PipelineState, RunContext } from '../../functions/shared/types';
+import { reloadSettings } from '../../functions/shared/settings';
 
 export const BUCKET = 'artifacts';
 export const TOPIC = 'arn:aws:sns:us-east-1:000000000000:mlpipe-notifications';
@@ -63,6 +64,7 @@ export async function startLocalAws(extraEnv: Record<string, string> = {}): Prom
     NOTIFICATION_TOPIC_ARN: TOPIC,
     ...extraEnv,
   });
+  reloadSettings(); // the shared modules read the loaded settings
   resetClients();
   return {
     dir,
@@ -75,6 +77,7 @@ export async function startLocalAws(extraEnv: Record<string, string> = {}): Prom
       await s3.stop();
       rmSync(dir, { recursive: true, force: true });
       process.env = saved;
+      reloadSettings();
       resetClients();
     },
   };

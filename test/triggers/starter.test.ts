@@ -184,8 +184,8 @@ describe('start-pipeline (starter)', () => {
   it('refuses bad settings at load, naming the variable', () => {
     expect(() => loadStarterSettings({ PIPELINES: '{}', DEAD_LETTER_QUEUE_URL: 'x' })).toThrow(/STATE_MACHINE_ARN/);
     expect(() => loadStarterSettings({ STATE_MACHINE_ARN, PIPELINES: '{"repo": {"modelName": "Bad_Name"}}', DEAD_LETTER_QUEUE_URL: 'x' })).toThrow(
-      /PIPELINES\.repo\.modelName/,
+      /PIPELINES is invalid: repo\.modelName/,
     );
-    expect(() => loadStarterSettings({ STATE_MACHINE_ARN, PIPELINES: 'nope', DEAD_LETTER_QUEUE_URL: 'x' })).toThrow(/PIPELINES must be JSON/);
+    expect(() => loadStarterSettings({ STATE_MACHINE_ARN, PIPELINES: 'nope', DEAD_LETTER_QUEUE_URL: 'x' })).toThrow(/PIPELINES is invalid: must be JSON/);
   });
 });

@@ -9,7 +9,7 @@ import { DescribeClusterCommand, EKSClient } from '@aws-sdk/client-eks';
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import { createEksToken } from '../eks-token';
 import { ConfigurationError, isTransient, KubernetesRequestError, KubernetesUnavailableError } from '../errors';
-import { optionalEnv, requireEnv } from '../config';
+import { AWS_REGION, CLUSTER_NAME, KUBECONFIG, currentSetting } from '../settings';
 
 /** EKS accepts a token for 15 minutes; reuse one for 10 so a watch never starts with a stale token. */
 const TOKEN_MAX_AGE_MS = 10 * 60 * 1000;
@@ -24,8 +24,9 @@ const credentials = fromNodeProviderChain();
  * concurrent callers; rebuilt when the cluster setting changes or the EKS token gets old.
  */
 export async function getKubeConfig(): Promise<KubeConfig> {
-  const kubeconfigPath = optionalEnv('KUBECONFIG');
-  const key = kubeconfigPath ? `file:${kubeconfigPath}` : `eks:${optionalEnv('CLUSTER_NAME') ?? ''}`;
+  // From the function's loaded settings (function-settings.ts KUBE), read once at its init.
+  const kubeconfigPath = currentSetting(KUBECONFIG);
+  const key = kubeconfigPath ? `file:${kubeconfigPath}` : `eks:${currentSetting(CLUSTER_NAME) ?? ''}`;
   if (cached && cached.key === key && Date.now() < cached.expiresAt) return cached.kc;
   const entry = { key, kc: loadKubeConfig(kubeconfigPath), expiresAt: Number.POSITIVE_INFINITY };
   if (!kubeconfigPath) entry.expiresAt = Date.now() + TOKEN_MAX_AGE_MS;
@@ -49,7 +50,8 @@ async function loadKubeConfig(kubeconfigPath: string | undefined): Promise<KubeC
     return kc;
   }
   const cluster = await describeCluster();
-  const region = requireEnv('AWS_REGION');
+  const region = currentSetting(AWS_REGION);
+  if (!region) throw new ConfigurationError('Missing setting: AWS_REGION (set by the Lambda runtime) is needed for the EKS token.');
   const token = await createEksToken({
     clusterName: cluster.name,
     region,
@@ -93,7 +95,7 @@ export async function kubeApis(): Promise<{ kc: KubeConfig; core: CoreV1Api; app
 }
 
 async function describeCluster(): Promise<{ name: string; server: string; caData: string }> {
-  const name = optionalEnv('CLUSTER_NAME');
+  const name = currentSetting(CLUSTER_NAME);
   if (!name) {
     throw new ConfigurationError('Missing required setting: set CLUSTER_NAME (EKS) or KUBECONFIG (any other cluster).');
   }

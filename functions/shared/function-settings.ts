@@ -1,0 +1,70 @@
+/**
+ * The settings each Lambda reads, one schema per function, composed from the definitions in settings.ts.
+ * The handler loads its schema when its module loads (`loadSettings(FUNCTION_SETTINGS.X)`); the CDK builds
+ * the function's environment from the very same schema (lib/constructs/pipeline-functions.ts). Shared
+ * groups are the settings a shared module needs from whoever calls it. Pure: the CDK app imports it.
+ */
+import * as S from './settings';
+import { defineSettings, group, type SettingsOf } from './settings';
+
+/** Kubernetes access (kube config): EKS by CLUSTER_NAME, or any cluster by KUBECONFIG. */
+export const KUBE = group(S.CLUSTER_NAME, S.KUBECONFIG, S.AWS_REGION);
+export const kubeCheck = (s: SettingsOf<typeof KUBE>) =>
+  s.CLUSTER_NAME === undefined && s.KUBECONFIG === undefined ? 'set CLUSTER_NAME (EKS) or KUBECONFIG (any other cluster)' : undefined;
+
+/** The S3 client (clients.ts): a local S3 when AWS_ENDPOINT_URL_S3 is set. */
+export const S3 = group(S.AWS_ENDPOINT_URL_S3);
+/** The registry and approval records (registry.ts, approvals.ts). */
+export const REGISTRY = { ...S3, ...group(S.ARTIFACT_BUCKET) };
+/** Approval link signing (approval-link.ts): the key in Secrets Manager, or (local mode) the key itself. */
+export const APPROVAL_KEY = group(S.APPROVAL_SECRET_ARN, S.APPROVAL_SECRET);
+export const approvalKeyCheck = (s: SettingsOf<typeof APPROVAL_KEY>) =>
+  s.APPROVAL_SECRET_ARN === undefined && s.APPROVAL_SECRET === undefined ? 'set APPROVAL_SECRET_ARN (AWS) or APPROVAL_SECRET (local mode)' : undefined;
+
+/** The training Job (manifests.ts trainingJob). */
+export const TRAINING_JOB = group(S.TRAINER_SERVICE_ACCOUNT, S.TRAINING_CPU, S.TRAINING_MEMORY, S.TRAINING_BACKOFF_LIMIT, S.TRAINING_JOB_TTL_SECONDS, S.TRAINING_TIMEOUT_SECONDS);
+/** A serving Deployment (manifests.ts servingDeployment): the rollout deadline caps its progress deadline. */
+export const SERVING_DEPLOYMENT = group(S.SERVER_SERVICE_ACCOUNT, S.SERVING_CPU, S.SERVING_MEMORY, S.SERVING_REPLICAS, S.ROLLOUT_TIMEOUT_SECONDS);
+/** The production Service (manifests.ts servingService). */
+export const PRODUCTION_SERVICE = group(S.SERVICE_ANNOTATIONS);
+/** A staging Service: its own annotations over the common ones. */
+export const STAGING_SERVICE = group(S.SERVICE_ANNOTATIONS, S.STAGING_SERVICE_ANNOTATIONS);
+/** The wait of each phase (phase.ts). */
+export const TRAINING_WAIT = group(S.WATCH_BUDGET_SECONDS, S.TRAINING_TIMEOUT_SECONDS);
+export const ROLLOUT_WAIT = group(S.WATCH_BUDGET_SECONDS, S.ROLLOUT_TIMEOUT_SECONDS);
+export const ENDPOINT_WAIT = group(S.WATCH_BUDGET_SECONDS, S.ENDPOINT_TIMEOUT_SECONDS);
+
+const kube = <G extends S.SettingsGroup>(g: G) => defineSettings({ ...KUBE, ...g }, kubeCheck);
+
+export const FUNCTION_SETTINGS = {
+  PrepareRun: defineSettings({
+    ...REGISTRY,
+    ...group(S.MODEL_NAME, S.DATA_URI, S.EVAL_DATA_URI, S.SERVING_IMAGE, S.DEFAULT_HYPERPARAMETERS, S.STAGING_NAMESPACE, S.PRODUCTION_NAMESPACE,
+      S.APPROVAL_TIMEOUT_SECONDS, S.ALLOW_IMAGE_TAGS),
+  }),
+  // AwaitTraining and the endpoint waits read S3 (metrics.json) or nothing there; the S3 group is harmless.
+  SubmitTraining: kube(TRAINING_JOB),
+  AwaitTraining: kube({ ...S3, ...TRAINING_WAIT }),
+  DeployStaging: kube(SERVING_DEPLOYMENT),
+  AwaitStagingRollout: kube(ROLLOUT_WAIT),
+  ExposeStaging: kube(STAGING_SERVICE),
+  AwaitStagingEndpoint: kube(ENDPOINT_WAIT),
+  EvaluateModel: defineSettings({
+    ...REGISTRY,
+    ...group(S.MIN_ACCURACY, S.MAX_P95_LATENCY_MS, S.MAX_ERROR_RATE, S.MAX_ACCURACY_DROP, S.EVAL_SAMPLES, S.EVAL_BATCH_SIZE, S.EVAL_CONCURRENCY,
+      S.EVAL_REQUEST_TIMEOUT_MS),
+  }),
+  RequestApproval: defineSettings({ ...REGISTRY, ...APPROVAL_KEY, ...group(S.NOTIFICATION_TOPIC_ARN, S.APPROVAL_BASE_URL) }, approvalKeyCheck),
+  DeployProduction: kube(SERVING_DEPLOYMENT),
+  AwaitProductionRollout: kube(ROLLOUT_WAIT),
+  SwitchProductionTraffic: kube(PRODUCTION_SERVICE),
+  AwaitProductionEndpoint: kube(ENDPOINT_WAIT),
+  RecordRelease: defineSettings(REGISTRY),
+  Cleanup: kube({ ...PRODUCTION_SERVICE, ...group(S.KEEP_PRODUCTION_VERSIONS) }),
+  Notify: defineSettings(group(S.NOTIFICATION_TOPIC_ARN)),
+  Rollback: kube({ ...REGISTRY, ...PRODUCTION_SERVICE, ...group(S.PRODUCTION_NAMESPACE) }),
+  ApprovalApi: defineSettings({ ...REGISTRY, ...APPROVAL_KEY, ...group(S.AWS_ENDPOINT_URL_SFN) }, approvalKeyCheck),
+  StartPipeline: defineSettings(group(S.STATE_MACHINE_ARN, S.PIPELINES, S.DEAD_LETTER_QUEUE_URL, S.STARTER_MAX_ATTEMPTS, S.STARTER_RETRY_BASE_MS)),
+};
+
+export type FunctionName = keyof typeof FUNCTION_SETTINGS;
