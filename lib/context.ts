@@ -77,6 +77,7 @@ const CONTEXT_SCHEMA = {
   dataUri: text,
   evalDataUri: text,
   defaultHyperparameters: hyperparameters,
+  allowImageTags: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]),
   minAccuracy: number,
   maxP95LatencyMs: number,
   maxErrorRate: number,

@@ -47,6 +47,12 @@ export interface MlPipelineProps {
   readonly dataUri?: string;
   /** Default held-out evaluation data. @default the same as dataUri (the t10k files sit next to the train files) */
   readonly evalDataUri?: string;
+  /**
+   * Accept training images by tag (`repo:tag`) rather than only pinned by digest. Tags are mutable, so
+   * a release is reproducible only by digest; the local run sets this (its images have no digests).
+   * @default false
+   */
+  readonly allowImageTags?: boolean;
   /** Hyperparameters every run gets unless its request overrides them. @default {} */
   readonly defaultHyperparameters?: Record<string, string | number | boolean>;
   /** Evaluation gate: the lowest accepted accuracy on held-out data, 0..1. @default 0.85 */
@@ -135,7 +141,7 @@ const KUBE_QUANTITY = /^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/;
 const MAX_WATCH_BUDGET_SECONDS = 270;
 
 /** The props with every default filled in. */
-type OptionalProp = 'clusterArn' | 'dataPrefix' | 'schedule' | 'vpcId' | 'privateSubnetIds' | 'securityGroupIds';
+type OptionalProp = 'allowImageTags' | 'clusterArn' | 'dataPrefix' | 'schedule' | 'vpcId' | 'privateSubnetIds' | 'securityGroupIds';
 type ResolvedProps = Required<Omit<MlPipelineProps, OptionalProp>> & Pick<MlPipelineProps, OptionalProp>;
 
 export class MlPipeline extends Construct {
@@ -220,6 +226,7 @@ export class MlPipeline extends Construct {
       SERVING_IMAGE:
         props.servingImage ?? `${Aws.ACCOUNT_ID}.dkr.ecr.${Aws.REGION}.${Aws.URL_SUFFIX}/mlpipe/fashion-mnist-serve:latest`,
       DEFAULT_HYPERPARAMETERS: JSON.stringify(p.defaultHyperparameters),
+      ALLOW_IMAGE_TAGS: String(p.allowImageTags ?? false),
       STAGING_NAMESPACE: p.stagingNamespace,
       PRODUCTION_NAMESPACE: p.productionNamespace,
       TRAINER_SERVICE_ACCOUNT: p.trainerServiceAccount,
@@ -318,6 +325,7 @@ function resolveProps(props: MlPipelineProps): ResolvedProps {
   return {
     clusterName: props.clusterName,
     clusterArn: props.clusterArn,
+    allowImageTags: props.allowImageTags,
     stagingNamespace: props.stagingNamespace ?? 'mlpipe-staging',
     productionNamespace: props.productionNamespace ?? 'mlpipe-production',
     modelName: props.modelName ?? 'fashion-mnist',

@@ -18,6 +18,7 @@ export type SettingName =
   | 'EVAL_DATA_URI'
   | 'SERVING_IMAGE'
   | 'DEFAULT_HYPERPARAMETERS'
+  | 'ALLOW_IMAGE_TAGS'
   | 'STAGING_NAMESPACE'
   | 'PRODUCTION_NAMESPACE'
   | 'TRAINER_SERVICE_ACCOUNT'
@@ -82,7 +83,7 @@ export const FUNCTION_SPECS: readonly FunctionSpec[] = [
     id: 'PrepareRun', placeholder: 'PrepareRunFunctionArn', entry: 'functions/prepare-run.ts',
     timeout: Duration.seconds(30), access: 'none', description: 'Validate the run request and derive version and names',
     settings: ['ARTIFACT_BUCKET', 'MODEL_NAME', 'DATA_URI', 'EVAL_DATA_URI', 'SERVING_IMAGE', 'DEFAULT_HYPERPARAMETERS',
-      'STAGING_NAMESPACE', 'PRODUCTION_NAMESPACE', 'APPROVAL_TIMEOUT_SECONDS'],
+      'STAGING_NAMESPACE', 'PRODUCTION_NAMESPACE', 'APPROVAL_TIMEOUT_SECONDS', 'ALLOW_IMAGE_TAGS'],
   },
   {
     id: 'SubmitTraining', placeholder: 'SubmitTrainingFunctionArn', entry: 'functions/submit-training.ts',
