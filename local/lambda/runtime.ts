@@ -55,7 +55,7 @@ class Container {
   dead = false;
 
   constructor(readonly fn: TemplateFunction, env: Record<string, string>, onLog: LocalLambdaOptions['onLog']) {
-    const { file, exportName } = handlerFile(fn.codeDir, fn.handler);
+    const { file, exportName } = handlerFile(fn);
     this.worker = new Worker(BOOTSTRAP, {
       env,
       workerData: { file, exportName, arn: fn.arn },
@@ -132,7 +132,7 @@ export class LocalLambdaRuntime {
       AWS_LAMBDA_LOG_STREAM_NAME: `local/[$LATEST]${fn.logicalId}`,
       ...(fn.logFormat ? { AWS_LAMBDA_LOG_FORMAT: fn.logFormat } : {}),
       ...(fn.applicationLogLevel ? { AWS_LAMBDA_LOG_LEVEL: fn.applicationLogLevel } : {}),
-      LAMBDA_TASK_ROOT: fn.codeDir,
+      ...(fn.codeDir ? { LAMBDA_TASK_ROOT: fn.codeDir } : {}),
       TZ: ':UTC',
       LANG: 'en_US.UTF-8',
       PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',

@@ -45,8 +45,8 @@ export interface TemplateFunction {
   /** Local function name (what Ref gives). */
   name: string;
   arn: string;
-  /** The asset directory `cdk synth` bundled for it. */
-  codeDir: string;
+  /** The asset directory `cdk synth` bundled for it (undefined when the stack was synthesized without bundling). */
+  codeDir?: string;
   /** e.g. `index.handler`. */
   handler: string;
   runtime: string;
@@ -270,7 +270,9 @@ function localFunctionName(stackName: string, logicalId: string): string {
 }
 
 /** A Lambda handler file the way the Node.js runtime looks for it: `<module>.js`, `.mjs` or `.cjs`. */
-export function handlerFile(codeDir: string, handler: string): { file: string; exportName: string } {
+export function handlerFile(fn: Pick<TemplateFunction, 'logicalId' | 'codeDir' | 'handler'>): { file: string; exportName: string } {
+  const { codeDir, handler } = fn;
+  if (codeDir === undefined) throw new TemplateError(`${fn.logicalId}: its code asset is not in the cloud assembly; synthesize the stack with bundling.`);
   const dot = handler.lastIndexOf('.');
   if (dot <= 0) throw new TemplateError(`Handler "${handler}" is not <module>.<export>.`);
   const base = join(codeDir, handler.slice(0, dot));
@@ -293,10 +295,8 @@ export function loadLocalStack(dir: string, resources: Omit<LocalResources, 'sta
     const code = isObject(p.Code) ? p.Code : ({} as Record<string, Json>);
     const s3Key = typeof code.S3Key === 'string' ? code.S3Key : undefined;
     const metaPath = r.Metadata?.['aws:asset:path'];
-    const codeDir = (s3Key && assetDirs.get(s3Key)) ?? (typeof metaPath === 'string' ? join(dir, metaPath) : undefined);
-    if (!codeDir || !existsSync(codeDir)) {
-      throw new TemplateError(`${logicalId}: its code asset (${s3Key ?? 'no S3Key'}) is not in ${dir}; was the stack synthesized with bundling?`);
-    }
+    const found = (s3Key && assetDirs.get(s3Key)) ?? (typeof metaPath === 'string' ? join(dir, metaPath) : undefined);
+    const codeDir = found !== undefined && existsSync(found) ? found : undefined;
     const envVars = isObject(p.Environment) && isObject(p.Environment.Variables) ? p.Environment.Variables : ({} as Record<string, Json>);
     const environment = Object.fromEntries(
       Object.entries(envVars).map(([k, v]) => [k, resolver.resolveString(v, `${where}.Environment.Variables.${k}`)]),
