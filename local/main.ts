@@ -41,8 +41,18 @@ interface Args {
   kubeconfig?: string;
   stateDir?: string;
   synthCache?: string;
-  context: Record<string, string>;
+  context: Record<string, unknown>;
   hyperparameters?: Record<string, unknown>;
+}
+
+/**
+ * Numbers and booleans as JSON values, the rest as strings: the props read both, and `-c minAccuracy=0.6`
+ * then synthesizes (and caches) the same stack as `{ minAccuracy: 0.6 }` from code.
+ */
+function contextValue(raw: string): unknown {
+  if (/^-?\d+(\.\d+)?$/.test(raw)) return Number(raw);
+  if (raw === 'true' || raw === 'false') return raw === 'true';
+  return raw;
 }
 
 function parse(): Args {
@@ -74,14 +84,14 @@ function parse(): Args {
     console.error('--auto-approve and --reject cannot be used together.');
     process.exit(2);
   }
-  const context: Record<string, string> = {};
+  const context: Record<string, unknown> = {};
   for (const entry of values.context ?? []) {
     const eq = entry.indexOf('=');
     if (eq <= 0) {
       console.error(`--context takes key=value (an MlPipeline prop, e.g. minAccuracy=0.9), got "${entry}".`);
       process.exit(2);
     }
-    context[entry.slice(0, eq).replace(/^mlpipe:/, '')] = entry.slice(eq + 1);
+    context[entry.slice(0, eq).replace(/^mlpipe:/, '')] = contextValue(entry.slice(eq + 1));
   }
   let hyperparameters: Record<string, unknown> | undefined;
   if (values.hyperparameters !== undefined) {

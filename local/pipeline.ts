@@ -166,6 +166,20 @@ function approvalFunction(stack: LocalStack): TemplateFunction {
   throw new Error('the synthesized stack has no approval API integration');
 }
 
+/** Runs `fn` with these variables in this process's environment, then puts the environment back. */
+async function withEnv<T>(vars: Record<string, string>, fn: () => Promise<T>): Promise<T> {
+  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, vars);
+  try {
+    return await fn();
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
+
 /** Non-JSON lines (a stack trace, a stray console.log) become JSON lines naming their function. */
 function logLine(fn: TemplateFunction, line: string, stream: 'stdout' | 'stderr'): string {
   if (line.startsWith('{')) return line;
@@ -307,10 +321,10 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
       // the endpoint it records answers and `mlpipe rollback` has somewhere to go. Never fatal: a registry
       // that cannot be restored must not stop new runs. It runs in this process with the settings the
       // template gives the production functions (it builds the same Deployments as DeployProduction).
-      const restoreEnv = ['PrepareRun', 'DeployProduction', 'Rollback'].flatMap((id) => stack.functions.filter((f) => f.logicalId.includes(id)));
-      Object.assign(process.env, ...restoreEnv.map((f) => f.environment), { KUBECONFIG: kubeconfigPath });
+      const from = stack.functions.filter((f) => ['PrepareRun', 'DeployProduction', 'Rollback'].some((id) => f.logicalId.includes(`Functions${id}`)));
+      const env = Object.assign({}, ...from.map((f) => f.environment), { KUBECONFIG: kubeconfigPath }) as Record<string, string>;
       try {
-        const restored = await restoreProduction(modelName, log);
+        const restored = await withEnv(env, () => restoreProduction(modelName, log));
         if (restored) log(`production ${restored.modelName} ${restored.version} restored at ${restored.endpoint}`);
       } catch (err) {
         log(`production ${modelName} not restored: ${(err as Error).message}`);
