@@ -96,6 +96,12 @@ export function synthesizeLocalStack(opts: { context: Record<string, unknown>; c
   if (!pending) {
     pending = (async () => {
       mkdirSync(opts.cacheDir, { recursive: true });
+      // Another process (a parallel jest worker, a second `npm start`) may be synthesizing the same stack.
+      const release = await lock(`${dir}.lock`, () => existsSync(join(dir, 'manifest.json')));
+      if (release === undefined) {
+        inFlight.delete(dir);
+        return { dir, cached: true, ms: performance.now() - started, key };
+      }
       const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
       try {
         await runApp(tmp, context, `${tmp}.log`, root);
@@ -107,6 +113,7 @@ export function synthesizeLocalStack(opts: { context: Record<string, unknown>; c
       } finally {
         rmSync(tmp, { recursive: true, force: true });
         rmSync(`${tmp}.log`, { force: true });
+        release();
         inFlight.delete(dir);
       }
       prune(opts.cacheDir, dir);
@@ -115,6 +122,39 @@ export function synthesizeLocalStack(opts: { context: Record<string, unknown>; c
     inFlight.set(dir, pending);
   }
   return pending;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Takes the lock file `path` (its content is the holder's pid) and resolves to its release, or resolves
+ * to undefined once `done()` says the holder finished the work. A holder that died leaves a stale lock,
+ * which is taken over.
+ */
+async function lock(path: string, done: () => boolean): Promise<(() => void) | undefined> {
+  for (;;) {
+    try {
+      writeFileSync(path, String(process.pid), { flag: 'wx' });
+      return () => rmSync(path, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    if (done()) return undefined;
+    const holder = Number(readFileSync(path, 'utf8').trim());
+    if (!Number.isInteger(holder) || !alive(holder)) {
+      rmSync(path, { force: true });
+      continue;
+    }
+    // The holder's synth takes minutes; checking twice a second costs nothing.
+    await new Promise((r) => setTimeout(r, 500));
+  }
 }
 
 /** Keeps the KEEP most recently used assemblies (each is ~100 MB of bundles and source maps). */

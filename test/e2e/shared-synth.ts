@@ -4,7 +4,8 @@
  * repository's .mlpipe/synth, which `npm start` uses too.
  */
 import { join } from 'node:path';
-import { REPO_ROOT } from '../../local/lambda/synth';
+import { LOCAL_CONTEXT } from '../../local/pipeline';
+import { REPO_ROOT, synthesizeLocalStack, type SynthResult } from '../../local/lambda/synth';
 
 export const SHARED_SYNTH_CACHE = join(REPO_ROOT, '.mlpipe', 'synth');
 
@@ -15,3 +16,8 @@ export const SHARED_SYNTH_CACHE = join(REPO_ROOT, '.mlpipe', 'synth');
  * --synth-cache .mlpipe/synth` runs (and caches) the same stack.
  */
 export const E2E_CONTEXT: Readonly<Record<string, unknown>> = { minAccuracy: 0.6, maxAccuracyDrop: 0.5, evalSamples: 10000, maxP95LatencyMs: 10000 };
+
+/** The stack the end-to-end tests run: LOCAL_CONTEXT with E2E_CONTEXT over it, as startLocalPipeline merges them. */
+export function synthesizeE2eStack(): Promise<SynthResult> {
+  return synthesizeLocalStack({ context: { ...LOCAL_CONTEXT, ...E2E_CONTEXT }, cacheDir: SHARED_SYNTH_CACHE });
+}
