@@ -36,10 +36,13 @@ function filesUnder(path: string): string[] {
   return readdirSync(path, { withFileTypes: true }).flatMap((e) => (e.name === 'node_modules' ? [] : filesUnder(join(path, e.name))));
 }
 
-/** The cache key: the sources' paths and contents, this file (it decides how synth runs), the context. */
+/** Bump when runApp changes what it produces: every cached assembly is then stale. */
+const SYNTH_FORMAT = '1';
+
+/** The cache key: the sources' paths and contents, how synth runs (SYNTH_FORMAT), the context. */
 export function synthKey(context: Record<string, unknown>, root = REPO_ROOT): string {
-  const hash = createHash('sha256');
-  const files = [...SOURCES.flatMap((s) => filesUnder(join(root, s))), __filename].sort();
+  const hash = createHash('sha256').update(SYNTH_FORMAT);
+  const files = SOURCES.flatMap((s) => filesUnder(join(root, s))).sort();
   for (const file of files) {
     hash.update(relative(root, file)).update('\0').update(readFileSync(file)).update('\0');
   }
