@@ -17,7 +17,7 @@ import { taskHandlersFor } from './task-handlers';
 import { LocalStepFunctions, startLocalSfnEndpoint, type ExecutionEvent } from './stepfunctions';
 import { startLocalKube, type ImageCommand } from './kube';
 import { synthesizeLocalStack } from './lambda/synth';
-import { loadLocalStack, type LocalStack, type TemplateFunction } from './lambda/template';
+import { loadLocalStack, taskFunctions, type LocalStack, type TemplateFunction } from './lambda/template';
 import { LocalLambdaRuntime } from './lambda/runtime';
 import { startLocalLambdaEndpoint } from './lambda/endpoint';
 import { DEFAULT_PREFIX, stageFashionMnist } from '../examples/fashion-mnist/stage-data';
@@ -308,6 +308,9 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
 
     const approvalFn = approvalFunction(stack);
     approvalHandler = async (event) => (await runtime!.invoke(approvalFn.arn, event)) as APIGatewayProxyResultV2;
+    // Like provisioned concurrency: one warm container per task function, its cold start (loading a
+    // bundle of a few MB) spent while the rest starts up rather than inside the run.
+    runtime.prewarm([...new Set(Object.values(taskFunctions(stack)).map((f) => f.arn)), approvalFn.arn]);
 
     const namespaces = { staging: settingOf(stack, 'STAGING_NAMESPACE'), production: settingOf(stack, 'PRODUCTION_NAMESPACE') };
     await ensureNamespaces(kubeconfigPath, [namespaces.staging, namespaces.production], [
