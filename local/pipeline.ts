@@ -8,14 +8,14 @@
 import { createWriteStream, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
-import * as k8s from '@kubernetes/client-node';
 import { startLocalS3, LOCAL_AWS_ENV } from './s3';
 import { startLocalSns } from './sns';
 import { startLocalSecretsManager } from './secrets';
 import { startApprovalServer, type HttpApiHandler } from './approval-server';
 import { taskHandlersFor } from './task-handlers';
 import { LocalStepFunctions, startLocalSfnEndpoint, type ExecutionEvent } from './stepfunctions';
-import { startLocalKube, type ImageCommand } from './kube';
+import { startLocalKube, type ImageCommand, type LocalKube } from './kube';
+import { ensureNamespaces } from './namespaces';
 import { synthesizeLocalStack } from './lambda/synth';
 import { loadLocalStack, taskFunctions, type LocalStack, type TemplateFunction } from './lambda/template';
 import { LocalLambdaRuntime } from './lambda/runtime';
@@ -132,21 +132,6 @@ export const LOCAL_IMAGES: Record<string, ImageCommand> = {
 
 const LINK = /(https?:\/\/127\.0\.0\.1:\d+\/approvals\/[^\s?]+\?[^\s]+)/g;
 
-async function ensureNamespaces(kubeconfigPath: string, namespaces: string[], serviceAccounts: string[]): Promise<void> {
-  const kc = new k8s.KubeConfig();
-  kc.loadFromFile(kubeconfigPath);
-  const core = kc.makeApiClient(k8s.CoreV1Api);
-  const tolerateExisting = (err: unknown) => {
-    if (!(err instanceof k8s.ApiException && err.code === 409)) throw err;
-  };
-  for (const ns of namespaces) {
-    await core.createNamespace({ body: { metadata: { name: ns, labels: { 'app.kubernetes.io/managed-by': 'mlpipe' } } } }).catch(tolerateExisting);
-    for (const sa of serviceAccounts) {
-      await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: sa } } }).catch(tolerateExisting);
-    }
-  }
-}
-
 /** A template setting of one function (the local run reads the cluster layout from the functions' environments). */
 function settingOf(stack: LocalStack, name: string): string {
   const fn = stack.functions.find((f) => f.environment[name] !== undefined);
@@ -218,12 +203,14 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
 
     const podEnv = { ...LOCAL_AWS_ENV, AWS_ENDPOINT_URL_S3: s3.endpoint };
     let kubeconfigPath: string;
+    let localKube: LocalKube | undefined;
     if (opts.kubeconfig) {
       kubeconfigPath = resolve(opts.kubeconfig);
     } else {
       const kube = await startLocalKube({ images: { ...LOCAL_IMAGES, ...opts.images }, stateDir: join(stateDir, 'kube'), env: podEnv });
       stoppers.push(() => kube.stop());
       kubeconfigPath = kube.kubeconfigPath;
+      localKube = kube;
     }
     // A restarted local cluster keeps its kubeconfig path but has a new port and token.
     resetKube();
@@ -260,6 +247,12 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
       stateMachineArn: STATE_MACHINE_ARN,
       approvalUrl: approval.url,
     });
+
+    const namespaces = { staging: settingOf(stack, 'STAGING_NAMESPACE'), production: settingOf(stack, 'PRODUCTION_NAMESPACE') };
+    const pipelineNamespaces = [namespaces.staging, namespaces.production];
+    await ensureNamespaces(kubeconfigPath, pipelineNamespaces, [settingOf(stack, 'TRAINER_SERVICE_ACCOUNT'), settingOf(stack, 'SERVER_SERVICE_ACCOUNT')]);
+    // The functions get what the EKS access entry gives them: a token bound to the two namespaces.
+    const functionsKubeconfig = localKube ? localKube.mintScopedKubeconfig(pipelineNamespaces).kubeconfigPath : kubeconfigPath;
 
     const secretArns = Object.keys(stack.template.Resources).filter((id) => stack.template.Resources[id]!.Type === 'AWS::SecretsManager::Secret');
     const secrets = await startLocalSecretsManager({
@@ -301,7 +294,7 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
         AWS_ENDPOINT_URL_LAMBDA: lambdaApi.endpoint,
       },
       // The EKS cluster's stand-in, for the functions that reach it (functions/shared/kube reads KUBECONFIG first).
-      clusterEnv: { KUBECONFIG: kubeconfigPath },
+      clusterEnv: { KUBECONFIG: functionsKubeconfig },
       onLog: (fn, line, stream) => logStream.write(`${logLine(fn, line, stream)}\n`),
     });
     stoppers.push(() => runtime!.stop());
@@ -312,11 +305,6 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
     // bundle of a few MB) spent while the rest starts up rather than inside the run.
     runtime.prewarm([...new Set(Object.values(taskFunctions(stack)).map((f) => f.arn)), approvalFn.arn]);
 
-    const namespaces = { staging: settingOf(stack, 'STAGING_NAMESPACE'), production: settingOf(stack, 'PRODUCTION_NAMESPACE') };
-    await ensureNamespaces(kubeconfigPath, [namespaces.staging, namespaces.production], [
-      settingOf(stack, 'TRAINER_SERVICE_ACCOUNT'),
-      settingOf(stack, 'SERVER_SERVICE_ACCOUNT'),
-    ]);
     const modelName = settingOf(stack, 'MODEL_NAME');
 
     if (!opts.kubeconfig) {

@@ -9,7 +9,7 @@ import { SQSClient, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { ECRClient, DescribeImagesCommand, type ImageDetail } from '@aws-sdk/client-ecr';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { z } from 'zod';
-import { ConfigurationError } from './errors';
+import { ConfigurationError, isTransient } from './errors';
 import { parseTriggerMessage, type TriggerEvent } from './trigger-events';
 import { dataExecutionName, pushExecutionName, scheduleExecutionName } from './execution-name';
 import type { RunRequest } from './types';
@@ -97,17 +97,6 @@ class DeadLetter extends Error {
   ) {
     super(message);
   }
-}
-
-function isTransient(err: unknown): boolean {
-  const e = err as { name?: string; code?: string; $metadata?: { httpStatusCode?: number }; $retryable?: unknown };
-  const status = e.$metadata?.httpStatusCode ?? 0;
-  return (
-    status >= 500 ||
-    status === 429 ||
-    /Throttl|TooManyRequests|RequestLimitExceeded|ServiceUnavailable|InternalFailure|TimeoutError/.test(e.name ?? '') ||
-    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE'].includes(e.code ?? '')
-  );
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

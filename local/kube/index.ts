@@ -11,6 +11,7 @@ import { KubeApi } from './api';
 import { ControllerManager } from './controllers';
 import type { ImageCommand } from './controllers/kubelet';
 import { typeOf } from './resources';
+import { Authenticator } from './rbac';
 import { ApiServer } from './server';
 import { ObjectStore } from './store';
 
@@ -43,11 +44,41 @@ export interface LocalKube {
   stop(): Promise<void>;
   /** For tests and progress output: the object store and the kubelet (running process ids). */
   store?: unknown;
+  /**
+   * Mints a token limited to `namespaces` (edit-like access there, nothing at the cluster scope: what
+   * mlpipe's EKS access entry gives the pipeline's Lambdas) and writes a kubeconfig for it. `kubeconfigPath`
+   * above stays the cluster-admin one, for setup.
+   */
+  mintScopedKubeconfig(namespaces: string[], opts?: { username?: string; file?: string }): { token: string; kubeconfigPath: string };
   /** Process ids of containers still running (tests check stop() leaves none). */
   runningPids(): number[];
+  /**
+   * Forgets the watch windows, as an API server restart does (transcript 09): a watch from any
+   * resourceVersion seen so far then answers 410 Expired. For tests of watch resumption.
+   */
+  restartWatchCache(): void;
 }
 
 export const CONTEXT_NAME = 'mlpipe-local';
+
+/**
+ * Writes a kubeconfig for `url` and `token` (mode 0600). JSON is YAML, and KubeConfig.loadFromFile reads
+ * either. @kubernetes/client-node 2.x refuses an http:// server unless insecure-skip-tls-verify is set
+ * (kubectl accepts it either way).
+ */
+function writeKubeconfig(path: string, url: string, token: string): string {
+  const kubeconfig = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: CONTEXT_NAME, cluster: { server: url, 'insecure-skip-tls-verify': true } }],
+    users: [{ name: CONTEXT_NAME, user: { token } }],
+    contexts: [{ name: CONTEXT_NAME, context: { cluster: CONTEXT_NAME, user: CONTEXT_NAME, namespace: 'default' } }],
+    'current-context': CONTEXT_NAME,
+    preferences: {},
+  };
+  writeFileSync(path, JSON.stringify(kubeconfig, null, 2) + '\n', { mode: 0o600 });
+  return path;
+}
 
 export async function startLocalKube(opts: LocalKubeOptions): Promise<LocalKube> {
   const token = opts.token ?? randomBytes(24).toString('hex');
@@ -58,21 +89,13 @@ export async function startLocalKube(opts: LocalKubeOptions): Promise<LocalKube>
   for (const ns of ['default', 'kube-system', ...(opts.namespaces ?? [])]) {
     if (!store.get('namespaces', undefined, ns)) api.create(typeOf('namespaces'), undefined, { metadata: { name: ns } }, { fieldManager: 'mlpipe-local-kube' });
   }
-  const server = new ApiServer({ api, controllers, token, version: { major: '1', minor: '31', gitVersion: 'v1.31.0-mlpipe-local' } });
+  store.startWatchCache();
+  // The version it behaves like: kube-apiserver v1.32.13, whose answers test/fixtures/k8s/ records.
+  const auth = new Authenticator();
+  auth.add(token, { name: 'mlpipe-local-admin' });
+  const server = new ApiServer({ api, controllers, auth, version: { major: '1', minor: '32', gitVersion: 'v1.32.13-mlpipe-local' } });
   const url = await server.listen(opts.port ?? 0);
-  const kubeconfigPath = join(opts.stateDir, 'kubeconfig.yaml');
-  // JSON is YAML, and KubeConfig.loadFromFile reads either. @kubernetes/client-node 2.x refuses an
-  // http:// server unless insecure-skip-tls-verify is set (kubectl accepts it either way).
-  const kubeconfig = {
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{ name: CONTEXT_NAME, cluster: { server: url, 'insecure-skip-tls-verify': true } }],
-    users: [{ name: CONTEXT_NAME, user: { token } }],
-    contexts: [{ name: CONTEXT_NAME, context: { cluster: CONTEXT_NAME, user: CONTEXT_NAME, namespace: 'default' } }],
-    'current-context': CONTEXT_NAME,
-    preferences: {},
-  };
-  writeFileSync(kubeconfigPath, JSON.stringify(kubeconfig, null, 2) + '\n', { mode: 0o600 });
+  const kubeconfigPath = writeKubeconfig(join(opts.stateDir, 'kubeconfig.yaml'), url, token);
   let stopped: Promise<void> | undefined;
   return {
     url,
@@ -80,6 +103,14 @@ export async function startLocalKube(opts: LocalKubeOptions): Promise<LocalKube>
     kubeconfigPath,
     store,
     runningPids: () => controllers.kubelet.runningPids(),
+    restartWatchCache: () => store.startWatchCache(),
+    mintScopedKubeconfig(namespaces, mint = {}) {
+      const scoped = randomBytes(24).toString('hex');
+      const username = mint.username ?? 'mlpipe:pipeline-handlers';
+      auth.add(scoped, { name: username, namespaces: new Set(namespaces) });
+      const file = mint.file ?? join(opts.stateDir, `kubeconfig-${username.replace(/[^a-z0-9-]+/gi, '-')}.yaml`);
+      return { token: scoped, kubeconfigPath: writeKubeconfig(file, url, scoped) };
+    },
     stop() {
       stopped ??= (async () => {
         await controllers.stop();

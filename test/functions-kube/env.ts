@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startLocalKube } from '../../local/kube';
+import { startLocalKube, type LocalKube } from '../../local/kube';
 import { LOCAL_AWS_ENV, startLocalS3 } from '../../local/s3';
 import { resetClients } from '../../functions/shared/clients';
 import { kubeApis, resetKube } from '../../functions/shared/kube';
@@ -32,6 +32,8 @@ export const IMAGES = {
 export const BUCKET = 'mlpipe-test';
 
 export interface TestEnv {
+  /** The local Kubernetes API (e.g. to mint a namespace-bound kubeconfig). */
+  kube: LocalKube;
   stop(): Promise<void>;
   /** A run as Prepare would make it, for an execution started at `startTime`. */
   prepare(startTime: string, request?: Partial<RunRequest>): Promise<RunContext>;
@@ -79,6 +81,7 @@ export async function startTestEnv(settings: Record<string, string> = {}): Promi
     }
   }
   return {
+    kube,
     async prepare(startTime, request = {}) {
       const state = await prepare({
         input: { image: IMAGES.trainerOk, ...request },

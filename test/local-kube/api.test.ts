@@ -21,17 +21,48 @@ describe('local Kubernetes API: REST semantics', () => {
     data,
   });
 
-  it('answers 401 with a Status body without the bearer token or with a wrong one', async () => {
-    const attempts: Record<string, string>[] = [{}, { Authorization: 'Bearer wrong' }];
-    for (const headers of attempts) {
-      const res = await fetch(`${h.kube.url}/api/v1/namespaces`, { headers });
+  it('answers 401 for a token it never issued, and 403 to anonymous requests (transcript 20)', async () => {
+    for (const path of ['/api/v1/namespaces', '/version']) {
+      const res = await fetch(`${h.kube.url}${path}`, { headers: { Authorization: 'Bearer wrong' } });
       expect(res.status).toBe(401);
-      expect(await res.json()).toEqual(
-        expect.objectContaining({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Unauthorized', code: 401 }),
-      );
+      expect(await res.json()).toEqual({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Unauthorized', reason: 'Unauthorized', code: 401 });
     }
-    const ok = await fetch(`${h.kube.url}/api/v1/namespaces`, { headers: { Authorization: `Bearer ${h.kube.token}` } });
+    for (const headers of [{}, { Authorization: 'Basic YWRtaW46YWRtaW4=' }, { Authorization: 'Bearer' }] as Record<string, string>[]) {
+      const res = await fetch(`${h.kube.url}/api/v1/namespaces`, { headers });
+      expect(res.status).toBe(403);
+      expect(await res.json()).toEqual({
+        kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', reason: 'Forbidden', code: 403,
+        message: 'namespaces is forbidden: User "system:anonymous" cannot list resource "namespaces" in API group "" at the cluster scope',
+        details: { kind: 'namespaces' },
+      });
+    }
+    expect((await fetch(`${h.kube.url}/version`)).status).toBe(200);
+    const ok = await fetch(`${h.kube.url}/api/v1/namespaces`, { headers: { Authorization: `bearer ${h.kube.token}` } });
     expect(ok.status).toBe(200);
+  });
+
+  it('a token bound to namespaces works in them and gets the real 403 at the cluster scope and elsewhere (transcript 13)', async () => {
+    await h.core.createNamespace({ body: { metadata: { name: 'rbac-own' } } });
+    await h.core.createNamespace({ body: { metadata: { name: 'rbac-other' } } });
+    const { token } = h.kube.mintScopedKubeconfig(['rbac-own'], { username: 'system:serviceaccount:rbac-own:runner' });
+    const call = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${h.kube.url}${path}`, {
+        method,
+        headers: { Authorization: `Bearer ${token}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+        body: body ? JSON.stringify(body) : undefined,
+      });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    const forbidden = (message: string, details: Record<string, string>) => ({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason: 'Forbidden', details, code: 403 });
+    const user = 'User "system:serviceaccount:rbac-own:runner"';
+    expect(await call('POST', '/api/v1/namespaces', { metadata: { name: 'x' } })).toEqual({ status: 403, body: forbidden(`namespaces is forbidden: ${user} cannot create resource "namespaces" in API group "" at the cluster scope`, { kind: 'namespaces' }) });
+    expect(await call('GET', '/api/v1/namespaces')).toEqual({ status: 403, body: forbidden(`namespaces is forbidden: ${user} cannot list resource "namespaces" in API group "" at the cluster scope`, { kind: 'namespaces' }) });
+    expect(await call('GET', '/apis/batch/v1/namespaces/rbac-other/jobs')).toEqual({ status: 403, body: forbidden(`jobs.batch is forbidden: ${user} cannot list resource "jobs" in API group "batch" in the namespace "rbac-other"`, { group: 'batch', kind: 'jobs' }) });
+    expect(await call('GET', '/api/v1/namespaces/rbac-other/pods/x/log')).toEqual({ status: 403, body: forbidden(`pods "x" is forbidden: ${user} cannot get resource "pods/log" in API group "" in the namespace "rbac-other"`, { name: 'x', kind: 'pods' }) });
+    expect(await call('DELETE', '/api/v1/namespaces/rbac-own')).toEqual({ status: 403, body: forbidden(`namespaces "rbac-own" is forbidden: ${user} cannot delete resource "namespaces" in API group "" in the namespace "rbac-own"`, { name: 'rbac-own', kind: 'namespaces' }) });
+    expect((await call('POST', '/api/v1/namespaces/rbac-own/configmaps', { metadata: { name: 'mine' } })).status).toBe(201);
+    expect((await call('GET', '/api/v1/namespaces/rbac-own/serviceaccounts')).status).toBe(200);
+    expect((await call('GET', '/api/v1/namespaces/rbac-own')).status).toBe(200);
   });
 
   it('serves discovery that KubernetesObjectApi can build paths from', async () => {
@@ -260,9 +291,12 @@ describe('local Kubernetes API: REST semantics', () => {
     const lines = (await res.text()).trim().split('\n').map((l) => JSON.parse(l) as { type: string });
     expect(lines.map((l) => l.type)).toEqual(['DELETED']);
 
-    const old = await fetch(`${h.kube.url}/api/v1/namespaces/rest/configmaps?watch=true&resourceVersion=-5`, { headers: { Authorization: `Bearer ${h.kube.token}` } });
-    const [event] = (await old.text()).trim().split('\n').map((l) => JSON.parse(l) as { type: string; object: { code: number; reason: string } });
-    expect(event).toEqual({ type: 'ERROR', object: expect.objectContaining({ kind: 'Status', code: 410, reason: 'Expired' }) });
+    // Like kube-apiserver after a restart (transcript 09): HTTP 200, one ERROR event, then the end.
+    h.kube.restartWatchCache();
+    const old = await fetch(`${h.kube.url}/api/v1/namespaces/rest/configmaps?watch=true&resourceVersion=${created.metadata?.resourceVersion}`, { headers: { Authorization: `Bearer ${h.kube.token}` } });
+    expect(old.status).toBe(200);
+    const lines2 = (await old.text()).trim().split('\n').map((l) => JSON.parse(l) as { type: string; object: { code: number; reason: string } });
+    expect(lines2).toEqual([{ type: 'ERROR', object: expect.objectContaining({ kind: 'Status', code: 410, reason: 'Expired', message: expect.stringMatching(/^too old resource version: \d+ \(\d+\)$/) }) }]);
   });
 
   it('writes a kubeconfig that KubeConfig.loadFromFile reads', () => {
