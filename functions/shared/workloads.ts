@@ -5,7 +5,7 @@
  */
 import type { CoreV1Event, KubernetesObject, V1Deployment, V1Job, V1Pod, V1Service } from '@kubernetes/client-node';
 import { get as httpGet } from 'node:http';
-import { z } from 'zod';
+import * as z from 'zod';
 import { EndpointUnavailableError, PhaseTimeoutError, RolloutFailedError } from './errors';
 import { applyObject, collectionPath, firstOf, listObjects, podLogTail, readObject, sleep, watchUntil, type WatchEventType } from './kube';
 import { servingDeployment, workloadSettings } from './manifests';

@@ -21,8 +21,8 @@ export type WatchEventType = 'LISTED' | 'ADDED' | 'MODIFIED' | 'DELETED';
 export interface WatchOptions {
   /** Abandon and resume a stream that sent nothing for this long. @default 30000 */
   idleMs?: number;
-  /** Called on each stream (re)start and relist, for tests and logs. */
-  onResume?: (event: { kind: 'list' | 'watch'; resourceVersion?: string; after?: WatchEnd }) => void;
+  /** Called (and awaited) before each list and each watch request, for tests and logs. */
+  onResume?: (event: { kind: 'list' | 'watch'; resourceVersion?: string; after?: WatchEnd }) => void | Promise<void>;
 }
 
 /** Why a watch stream ended without a match. */
@@ -55,7 +55,7 @@ export async function watchUntil<T extends KubernetesObject, R>(
   let lastEnd: WatchEnd | undefined;
   while (!signal?.aborted) {
     if (relist) {
-      options.onResume?.({ kind: 'list', after: lastEnd });
+      await options.onResume?.({ kind: 'list', after: lastEnd });
       let list: KubernetesListObject<T>;
       try {
         list = await getJson<KubernetesListObject<T>>(path, query, signal);
@@ -72,7 +72,7 @@ export async function watchUntil<T extends KubernetesObject, R>(
     }
     const remaining = deadline - Date.now();
     if (remaining <= 0) return undefined;
-    options.onResume?.({ kind: 'watch', resourceVersion, after: lastEnd });
+    await options.onResume?.({ kind: 'watch', resourceVersion, after: lastEnd });
     const started = Date.now();
     const outcome = await watchOnce(path, query, resourceVersion, predicate, remaining, idleMs, signal);
     if (outcome.kind === 'matched') return outcome.value;
