@@ -92,7 +92,7 @@ describe('local pipeline end to end', () => {
 
     // The functions ran in workers of their own: their log lines went to handlers.log, not to this process.
     const logLines = readFileSync(pipeline.handlersLog, 'utf8').trim().split('\n');
-    expect(logLines.length).toBeGreaterThan(10);
+    expect(logLines.filter((l) => l.includes(version)).length).toBeGreaterThan(0);
     for (const line of logLines) expect(() => JSON.parse(line)).not.toThrow();
     // Nothing of the template's settings was put into this process's environment for the handlers.
     expect(process.env.WATCH_BUDGET_SECONDS).toBeUndefined();
