@@ -312,7 +312,7 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
       // the endpoint it records answers and `mlpipe rollback` has somewhere to go. Never fatal: a registry
       // that cannot be restored must not stop new runs. It runs in this process with the settings the
       // template gives the production functions (it builds the same Deployments as DeployProduction).
-      const from = stack.functions.filter((f) => ['PrepareRun', 'DeployProduction', 'Rollback'].some((id) => f.logicalId.includes(`Functions${id}`)));
+      const from = stack.functions.filter((f) => ['PrepareRun', 'DeployProduction', 'SwitchProductionTraffic', 'Rollback'].some((id) => f.logicalId.includes(`Functions${id}`)));
       const env = Object.assign({}, ...from.map((f) => f.environment), { KUBECONFIG: kubeconfigPath }) as Record<string, string>;
       try {
         const restored = await withEnv(env, () => restoreProduction(modelName, log));
