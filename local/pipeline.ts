@@ -308,9 +308,6 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
 
     const approvalFn = approvalFunction(stack);
     approvalHandler = async (event) => (await runtime!.invoke(approvalFn.arn, event)) as APIGatewayProxyResultV2;
-    // Like provisioned concurrency: one warm container per task function, its cold start (loading a
-    // bundle of a few MB) spent while the rest starts up rather than inside the run.
-    runtime.prewarm([...new Set(Object.values(taskFunctions(stack)).map((f) => f.arn)), approvalFn.arn]);
 
     const namespaces = { staging: settingOf(stack, 'STAGING_NAMESPACE'), production: settingOf(stack, 'PRODUCTION_NAMESPACE') };
     await ensureNamespaces(kubeconfigPath, [namespaces.staging, namespaces.production], [
@@ -358,6 +355,9 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
       ),
     );
     stoppers.push(async () => rmSync(localJson, { force: true }));
+    // Like provisioned concurrency: a warm container per task function, its cold start (loading a bundle
+    // of a few MB) spent in the background once everything is up, rather than inside each first state.
+    runtime.prewarm([...new Set(Object.values(taskFunctions(stack)).map((f) => f.arn)), approvalFn.arn]);
 
     const decide = async (links: string[], mode: ApprovalMode) => {
       const action = mode === 'reject' ? 'reject' : 'approve';
