@@ -301,9 +301,6 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
 
     const approvalFn = approvalFunction(stack);
     approvalHandler = async (event) => (await runtime!.invoke(approvalFn.arn, event)) as APIGatewayProxyResultV2;
-    // Like provisioned concurrency: one warm container per task function, its cold start (loading a
-    // bundle of a few MB) spent while the rest starts up rather than inside the run.
-    runtime.prewarm([...new Set(Object.values(taskFunctions(stack)).map((f) => f.arn)), approvalFn.arn]);
 
     const modelName = settingOf(stack, 'MODEL_NAME');
 
@@ -346,6 +343,9 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
       ),
     );
     stoppers.push(async () => rmSync(localJson, { force: true }));
+    // Like provisioned concurrency: a warm container per task function, its cold start (loading a bundle
+    // of a few MB) spent in the background once everything is up, rather than inside each first state.
+    runtime.prewarm([...new Set(Object.values(taskFunctions(stack)).map((f) => f.arn)), approvalFn.arn]);
 
     const decide = async (links: string[], mode: ApprovalMode) => {
       const action = mode === 'reject' ? 'reject' : 'approve';
