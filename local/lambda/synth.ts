@@ -145,7 +145,11 @@ async function lock(path: string, done: () => boolean): Promise<(() => void) | u
   for (;;) {
     try {
       writeFileSync(path, String(process.pid), { flag: 'wx' });
-      return () => rmSync(path, { force: true });
+      const release = () => rmSync(path, { force: true });
+      // The previous holder may have finished between our last look and taking the lock.
+      if (!done()) return release;
+      release();
+      return undefined;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
