@@ -24,6 +24,9 @@ const localFileSchema = z.object({
   sfnEndpoint: z.string().url(),
   s3Endpoint: z.string().url(),
   snsEndpoint: z.string().url().optional(),
+  /** The local Lambda Invoke API: the rollback function runs from its bundle there, as on AWS. */
+  lambdaEndpoint: z.string().url().optional(),
+  rollbackFunctionName: z.string().optional(),
   kubeconfig: z.string(),
   bucket: z.string(),
   stateMachineArn: z.string(),
@@ -39,6 +42,8 @@ export interface Target {
   bucket: string;
   approvalUrl?: string;
   rollbackFunctionName?: string;
+  /** Local mode: the Lambda Invoke endpoint of the local run. */
+  lambdaEndpoint?: string;
   /** Local mode: the default model and namespaces of the local runner. */
   modelName?: string;
   /** Local mode: the runner's state directory (pod logs are kept under kube/pods/). */
@@ -105,6 +110,7 @@ export async function resolveTarget(opts: TargetOptions): Promise<Target> {
       stateMachineArn: local.stateMachineArn,
       bucket: local.bucket,
       approvalUrl: local.approvalUrl,
+      ...(local.lambdaEndpoint && local.rollbackFunctionName ? { lambdaEndpoint: local.lambdaEndpoint, rollbackFunctionName: local.rollbackFunctionName } : {}),
       modelName: local.modelName,
       stateDir: dirname(file),
       namespaces: local.namespaces,

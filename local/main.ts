@@ -2,7 +2,7 @@
  * `npm start`: one full pipeline run on this machine — stage data, train, serve, evaluate, approve,
  * promote — then keep the production model serving until Ctrl-C. No AWS account, no Docker.
  */
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { outcomeOf } from '../functions/shared/outcome';
@@ -10,8 +10,9 @@ import { startLocalPipeline, TRAINING_IMAGE, type ApprovalMode, type LocalPipeli
 
 const USAGE = `Usage: npm start -- [options]
 
-Runs the whole mlpipe pipeline locally: local S3, a local Kubernetes API, the same state machine and
-Lambda handler code as on AWS, and a real Fashion-MNIST model.
+Runs the whole mlpipe pipeline locally as the synthesized stack: local S3, a local Kubernetes API, the
+template's state machine, each task running its own Lambda bundle with the environment the template gives
+it, and a real Fashion-MNIST model.
 
 Options:
   --auto-approve          approve the model as soon as it passes evaluation (through its approval link)
@@ -19,18 +20,42 @@ Options:
   --exit                  stop everything when the run ends instead of keeping production serving
   --kubeconfig <path>     use this cluster (kind, minikube, EKS) instead of the local Kubernetes API
   --hyperparameters <json> e.g. '{"epochs":3}' (merged over the example's defaults)
+  -c, --context <key=value> an MlPipeline prop as CDK context (mlpipe:<key>), over the local configuration;
+                          repeatable, e.g. -c minAccuracy=0.9 -c approvalTimeout=120
   --state-dir <path>      where local state lives (default .mlpipe)
+  --synth-cache <path>    where synthesized stacks are cached (default <state-dir>/synth)
   -h, --help              show this help
 
 Without --auto-approve or --reject the run waits at the approval step: open a printed link, or run
 \`npm run mlpipe -- approve <run>\` in another terminal. After a successful run, production keeps serving
 until Ctrl-C (unless --exit).
 
-Settings from docs/architecture.md are read from the environment, e.g.
-  MIN_ACCURACY=0.9 npm start                 a stricter evaluation gate
-  APPROVAL_TIMEOUT_SECONDS=120 npm start     approval links expire after 2 minutes (local default 1 hour)`;
+The functions get their settings from the synthesized template, as on AWS: set them as props, e.g.
+  npm start -- -c minAccuracy=0.9             a stricter evaluation gate
+  npm start -- -c approvalTimeout=300         approval links expire after 5 minutes (local default 1 hour)
+The stack is synthesized again only when functions/, lib/, bin/, statemachine/ or the props change.`;
 
-function parse(): { approval: ApprovalMode; exit: boolean; kubeconfig?: string; stateDir?: string; hyperparameters?: Record<string, unknown> } {
+interface Args {
+  approval: ApprovalMode;
+  exit: boolean;
+  kubeconfig?: string;
+  stateDir?: string;
+  synthCache?: string;
+  context: Record<string, unknown>;
+  hyperparameters?: Record<string, unknown>;
+}
+
+/**
+ * Numbers and booleans as JSON values, the rest as strings: the props read both, and `-c minAccuracy=0.6`
+ * then synthesizes (and caches) the same stack as `{ minAccuracy: 0.6 }` from code.
+ */
+function contextValue(raw: string): unknown {
+  if (/^-?\d+(\.\d+)?$/.test(raw)) return Number(raw);
+  if (raw === 'true' || raw === 'false') return raw === 'true';
+  return raw;
+}
+
+function parse(): Args {
   let values;
   try {
     ({ values } = parseArgs({
@@ -41,6 +66,8 @@ function parse(): { approval: ApprovalMode; exit: boolean; kubeconfig?: string; 
         kubeconfig: { type: 'string' },
         hyperparameters: { type: 'string' },
         'state-dir': { type: 'string' },
+        'synth-cache': { type: 'string' },
+        context: { type: 'string', short: 'c', multiple: true },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -57,6 +84,15 @@ function parse(): { approval: ApprovalMode; exit: boolean; kubeconfig?: string; 
     console.error('--auto-approve and --reject cannot be used together.');
     process.exit(2);
   }
+  const context: Record<string, unknown> = {};
+  for (const entry of values.context ?? []) {
+    const eq = entry.indexOf('=');
+    if (eq <= 0) {
+      console.error(`--context takes key=value (an MlPipeline prop, e.g. minAccuracy=0.9), got "${entry}".`);
+      process.exit(2);
+    }
+    context[entry.slice(0, eq).replace(/^mlpipe:/, '')] = contextValue(entry.slice(eq + 1));
+  }
   let hyperparameters: Record<string, unknown> | undefined;
   if (values.hyperparameters !== undefined) {
     try {
@@ -72,33 +108,10 @@ function parse(): { approval: ApprovalMode; exit: boolean; kubeconfig?: string; 
     exit: Boolean(values.exit),
     kubeconfig: values.kubeconfig,
     stateDir: values['state-dir'],
+    synthCache: values['synth-cache'],
+    context,
     hyperparameters,
   };
-}
-
-/**
- * Settings (docs/architecture.md) are read from the environment, as on AWS. Most reach the handlers as they
- * are; these the local runner sets itself, so an explicit value from the environment is passed over it.
- */
-const LOCAL_DEFAULTS_ENV = ['APPROVAL_TIMEOUT_SECONDS', 'WATCH_BUDGET_SECONDS'] as const;
-
-function settingsFromEnv(): Record<string, string> {
-  return Object.fromEntries(LOCAL_DEFAULTS_ENV.flatMap((name) => (process.env[name] ? [[name, process.env[name]]] : [])));
-}
-
-/**
- * The Lambda handlers log one JSON line per fact, as CloudWatch wants; on a terminal that drowns the
- * progress lines, so locally they go to a file (warnings and errors still show).
- */
-function routeHandlerLogs(file: string): void {
-  mkdirSync(resolve(file, '..'), { recursive: true });
-  for (const level of ['log', 'info'] as const) {
-    const original = console[level].bind(console);
-    console[level] = (...args: unknown[]) => {
-      if (typeof args[0] === 'string' && args[0].startsWith('{"msg"')) appendFileSync(file, `${args[0]}\n`);
-      else original(...args);
-    };
-  }
 }
 
 async function main(): Promise<number> {
@@ -118,8 +131,13 @@ async function main(): Promise<number> {
 
   const stateDir = resolve(args.stateDir ?? join(__dirname, '..', '.mlpipe'));
   console.log('mlpipe local run: the whole pipeline on this machine, no AWS account, no Docker. Ctrl-C stops it.\n');
-  routeHandlerLogs(resolve(stateDir, 'handlers.log'));
-  pipeline = await startLocalPipeline({ approval: args.approval, kubeconfig: args.kubeconfig, stateDir: args.stateDir, settings: settingsFromEnv() });
+  pipeline = await startLocalPipeline({
+    approval: args.approval,
+    kubeconfig: args.kubeconfig,
+    stateDir: args.stateDir,
+    synthCacheDir: args.synthCache,
+    context: args.context,
+  });
   console.log(`approvals ${pipeline.approvalUrl}`);
   console.log(`logs      in ${stateDir}/: kube/pods/ (training and serving pods), handlers.log (task handlers), notifications.jsonl (emails)\n`);
   const outcome = await pipeline.run(args.hyperparameters ? { hyperparameters: args.hyperparameters } : {});
@@ -127,11 +145,12 @@ async function main(): Promise<number> {
   if (process.env.MLPIPE_TIMINGS_FILE) {
     // npm run bench reads this: where the wall time went.
     const { states, wallMs, status } = outcome;
-    writeFileSync(process.env.MLPIPE_TIMINGS_FILE, JSON.stringify({ status, processMs: Date.now() - started, executionMs: wallMs, stagingSeconds: pipeline.stagingSeconds, states, accuracy: outcome.output?.evaluation?.accuracy }));
+    writeFileSync(process.env.MLPIPE_TIMINGS_FILE, JSON.stringify({ status, processMs: Date.now() - started, executionMs: wallMs, stagingSeconds: pipeline.stagingSeconds, startup: pipeline.startup, states, accuracy: outcome.output?.evaluation?.accuracy }));
   }
 
   console.log('');
-  for (const line of summary(outcome, args.approval, wall, stateDir)) console.log(line);
+  const batchSize = pipeline.stack.functions.map((f) => f.environment.EVAL_BATCH_SIZE).find((v) => v !== undefined);
+  for (const line of summary(outcome, args.approval, wall, stateDir, batchSize)) console.log(line);
   const asExpected = outcome.status === 'SUCCEEDED' || (args.approval === 'reject' && outcome.error === 'ApprovalRejected');
   const code = asExpected ? 0 : 1;
   if (args.exit || outcome.status !== 'SUCCEEDED') {
@@ -149,7 +168,7 @@ async function main(): Promise<number> {
 }
 
 /** How the run ended, in words: what serves now, or why nothing changed and where to look. */
-function summary(outcome: RunOutcome, mode: ApprovalMode, wall: string, stateDir: string): string[] {
+function summary(outcome: RunOutcome, mode: ApprovalMode, wall: string, stateDir: string, batchSize = '?'): string[] {
   const s = outcome.output;
   if (outcome.status === 'SUCCEEDED' && s) {
     const e = s.evaluation;
@@ -158,7 +177,7 @@ function summary(outcome: RunOutcome, mode: ApprovalMode, wall: string, stateDir
       ...(e
         ? [
             `  accuracy     ${e.accuracy.toFixed(4)} on ${e.samples.toLocaleString('en-US')} held-out images, over HTTP`,
-            `  p95 latency  ${e.latencyMsP95.toFixed(1)} ms per ${process.env.EVAL_BATCH_SIZE ?? 100}-image request`,
+            `  p95 latency  ${e.latencyMsP95.toFixed(1)} ms per ${batchSize}-image request`,
           ]
         : []),
       `  approved by  ${s.approval?.by ?? 'unknown'}`,

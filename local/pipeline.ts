@@ -1,26 +1,32 @@
 /**
- * The whole pipeline on one machine: local S3, a local Kubernetes API (or any kubeconfig), a local SNS
- * stand-in, the approval endpoint and a local Step Functions engine running statemachine/pipeline.asl.json
- * with every Task mapped to the same handler module as in AWS (DESIGN decision 12).
+ * The whole pipeline on one machine, as the synthesized stack (DESIGN decision 13): local S3, a local
+ * Kubernetes API (or any kubeconfig), local SNS and Secrets Manager stand-ins, the approval endpoint and a
+ * local Step Functions engine running the template's state machine definition, each Task invoking its
+ * function's own bundle with exactly the template's environment (local/lambda). The local configuration
+ * reaches the functions the way a deployment's does: as `mlpipe:*` context of the CDK app.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startLocalS3, LOCAL_AWS_ENV } from './s3';
 import { startLocalSns } from './sns';
+import { startLocalSecretsManager } from './secrets';
 import { startApprovalServer, type HttpApiHandler } from './approval-server';
-import { reloadSettings } from '../functions/shared/settings';
-import { loadHandler, loadLocalDefinition } from './task-handlers';
+import { taskHandlersFor } from './task-handlers';
 import { LocalStepFunctions, startLocalSfnEndpoint, type ExecutionEvent } from './stepfunctions';
 import { startLocalKube, type ImageCommand, type LocalKube } from './kube';
 import { ensureNamespaces } from './namespaces';
-import { stageFashionMnist } from '../examples/fashion-mnist/stage-data';
+import { synthesizeLocalStack } from './lambda/synth';
+import { loadLocalStack, taskFunctions, type LocalStack, type TemplateFunction } from './lambda/template';
+import { LocalLambdaRuntime } from './lambda/runtime';
+import { startLocalLambdaEndpoint } from './lambda/endpoint';
+import { DEFAULT_PREFIX, stageFashionMnist } from '../examples/fashion-mnist/stage-data';
 import { resetClients } from '../functions/shared/clients';
 import { resetKube } from '../functions/shared/kube';
 import { restoreProduction } from './restore-production';
 import { approvalId } from '../functions/shared/approval-link';
 import { describeCause } from '../functions/shared/outcome';
+import type { APIGatewayProxyResultV2 } from 'aws-lambda';
 import type { PipelineState } from '../functions/shared/types';
 
 export const REPO_ROOT = resolve(__dirname, '..');
@@ -28,7 +34,27 @@ export const LOCAL_BUCKET = 'mlpipe-local';
 export const TRAINING_IMAGE = 'mlpipe/fashion-mnist-train:local';
 export const SERVING_IMAGE = 'mlpipe/fashion-mnist-serve:local';
 export const STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:mlpipe-local';
-const TOPIC_ARN = 'arn:aws:sns:us-east-1:000000000000:mlpipe-local-notifications';
+const ACCOUNT_ID = '000000000000';
+
+/**
+ * The local configuration, as MlPipeline props (`mlpipe:*` context): what `npm start` deploys to this
+ * machine. A short watch budget keeps the local waits brisk; an hour for approvals; image tags allowed
+ * (local images have no digests).
+ */
+export const LOCAL_CONTEXT: Readonly<Record<string, unknown>> = {
+  clusterName: 'mlpipe-local',
+  modelName: 'fashion-mnist',
+  servingImage: SERVING_IMAGE,
+  dataUri: `s3://${LOCAL_BUCKET}/${DEFAULT_PREFIX}`,
+  evalDataUri: `s3://${LOCAL_BUCKET}/${DEFAULT_PREFIX}`,
+  stagingNamespace: 'mlpipe-staging',
+  productionNamespace: 'mlpipe-production',
+  trainerServiceAccount: 'mlpipe-trainer',
+  serverServiceAccount: 'mlpipe-server',
+  approvalTimeout: 3600,
+  watchBudget: 20,
+  allowImageTags: true,
+};
 
 export type ApprovalMode = 'interactive' | 'auto-approve' | 'reject';
 
@@ -38,8 +64,10 @@ export interface LocalPipelineOptions {
   /** Use this cluster instead of the local Kubernetes API. */
   kubeconfig?: string;
   approval?: ApprovalMode;
-  /** Settings to override (the Lambda environment variables of docs/architecture.md). */
-  settings?: Record<string, string>;
+  /** MlPipeline props (`mlpipe:*` context keys, without the prefix) over LOCAL_CONTEXT, e.g. `{ minAccuracy: 0.9 }`. */
+  context?: Record<string, unknown>;
+  /** Where synthesized stacks are cached. Default `<stateDir>/synth`. */
+  synthCacheDir?: string;
   /** Extra image → command entries for the local Kubernetes API (tests use this). */
   images?: Record<string, ImageCommand>;
   /** Port for the approval links; default 8787, falling back to any free port. */
@@ -65,13 +93,28 @@ export interface RunOutcome {
   states: StateTiming[];
 }
 
+/** Where the start's time went (npm run bench -- startup). */
+export interface StartupTimings {
+  synthMs: number;
+  synthCached: boolean;
+  stagingMs: number;
+  totalMs: number;
+}
+
 export interface LocalPipeline {
   bucket: string;
   kubeconfigPath: string;
   approvalUrl: string;
   /** How long staging the data set took in this start (0 when it was already staged). */
   stagingSeconds: number;
+  startup: StartupTimings;
   notificationsFile: string;
+  /** Each function's stdout and stderr lines. */
+  handlersLog: string;
+  /** The synthesized stack the run executes. */
+  stack: LocalStack;
+  /** Invokes one of the stack's functions (logical id, name or ARN) from its bundle, as Lambda Invoke does. */
+  invoke(fn: string, event: unknown): Promise<unknown>;
   /** Starts one run and resolves when it ends. */
   run(input?: Record<string, unknown>, opts?: { name?: string; approval?: ApprovalMode }): Promise<RunOutcome>;
   stop(): Promise<void>;
@@ -89,7 +132,47 @@ export const LOCAL_IMAGES: Record<string, ImageCommand> = {
 
 const LINK = /(https?:\/\/127\.0\.0\.1:\d+\/approvals\/[^\s?]+\?[^\s]+)/g;
 
+/** A template setting of one function (the local run reads the cluster layout from the functions' environments). */
+function settingOf(stack: LocalStack, name: string): string {
+  const fn = stack.functions.find((f) => f.environment[name] !== undefined);
+  if (!fn) throw new Error(`no function of the synthesized stack has the setting ${name}`);
+  return fn.environment[name]!;
+}
+
+/** The function behind the approval HTTP API (its Lambda integration). */
+function approvalFunction(stack: LocalStack): TemplateFunction {
+  for (const [id, r] of Object.entries(stack.template.Resources)) {
+    if (r.Type !== 'AWS::ApiGatewayV2::Integration') continue;
+    const uri = r.Properties?.IntegrationUri as { 'Fn::GetAtt'?: [string, string] } | undefined;
+    const fn = uri?.['Fn::GetAtt'] ? stack.findFunction(uri['Fn::GetAtt'][0]) : undefined;
+    if (fn) return fn;
+    throw new Error(`the approval API's integration ${id} names no function of the template`);
+  }
+  throw new Error('the synthesized stack has no approval API integration');
+}
+
+/** Runs `fn` with these variables in this process's environment, then puts the environment back. */
+async function withEnv<T>(vars: Record<string, string>, fn: () => Promise<T>): Promise<T> {
+  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, vars);
+  try {
+    return await fn();
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
+
+/** Non-JSON lines (a stack trace, a stray console.log) become JSON lines naming their function. */
+function logLine(fn: TemplateFunction, line: string, stream: 'stdout' | 'stderr'): string {
+  if (line.startsWith('{')) return line;
+  return JSON.stringify({ level: stream === 'stderr' ? 'ERROR' : 'INFO', function: fn.logicalId, message: line });
+}
+
 export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promise<LocalPipeline> {
+  const startedAt = performance.now();
   const log = opts.log ?? ((line: string) => console.log(line));
   const stateDir = resolve(opts.stateDir ?? join(REPO_ROOT, '.mlpipe'));
   mkdirSync(stateDir, { recursive: true });
@@ -99,13 +182,24 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
   };
 
   try {
+    const context = { ...LOCAL_CONTEXT, ...opts.context };
+    // The stack synthesizes (or comes from the cache) while the data set is staged.
+    const synthesized = synthesizeLocalStack({ context, cacheDir: opts.synthCacheDir ?? join(stateDir, 'synth') });
+    synthesized.catch(() => undefined);
+
     const s3 = await startLocalS3({ dir: join(stateDir, 's3'), buckets: [LOCAL_BUCKET] });
     stoppers.push(() => s3.stop());
+    // This process's own clients (staging, restoring production, tests); the functions get theirs from the template.
     Object.assign(process.env, LOCAL_AWS_ENV, { AWS_ENDPOINT_URL_S3: s3.endpoint });
     resetClients();
 
+    const stagingStarted = performance.now();
     const staging = await stageFashionMnist({ bucket: LOCAL_BUCKET });
+    const stagingMs = performance.now() - stagingStarted;
     log(`data      ${staging.uri} (${staging.skipped ? 'already staged' : `staged in ${staging.seconds.toFixed(1)} s`})`);
+
+    const synth = await synthesized;
+    log(`stack     ${synth.cached ? 'synthesized earlier (sources unchanged)' : `synthesized in ${(synth.ms / 1000).toFixed(1)} s`}: ${synth.dir}`);
 
     const podEnv = { ...LOCAL_AWS_ENV, AWS_ENDPOINT_URL_S3: s3.endpoint };
     let kubeconfigPath: string;
@@ -137,63 +231,91 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
     });
     stoppers.push(() => sns.stop());
 
-    const settings: Record<string, string> = {
-      ARTIFACT_BUCKET: LOCAL_BUCKET,
-      MODEL_NAME: 'fashion-mnist',
-      DATA_URI: staging.uri,
-      EVAL_DATA_URI: staging.evalUri,
-      SERVING_IMAGE,
-      STAGING_NAMESPACE: 'mlpipe-staging',
-      PRODUCTION_NAMESPACE: 'mlpipe-production',
-      TRAINER_SERVICE_ACCOUNT: 'mlpipe-trainer',
-      SERVER_SERVICE_ACCOUNT: 'mlpipe-server',
-      APPROVAL_TIMEOUT_SECONDS: '3600',
-      WATCH_BUDGET_SECONDS: '20',
-      NOTIFICATION_TOPIC_ARN: TOPIC_ARN,
-      APPROVAL_SECRET: randomBytes(32).toString('hex'),
-      KUBECONFIG: kubeconfigPath,
-      // Local images are tags (mlpipe/fashion-mnist-train:local).
-      ALLOW_IMAGE_TAGS: 'true',
-      AWS_ENDPOINT_URL_SNS: sns.endpoint,
-      ...opts.settings,
+    // The approval server listens first: its URL is the HTTP API's ApiEndpoint in the template.
+    let approvalHandler: HttpApiHandler | undefined;
+    const deferred: HttpApiHandler = (event) => {
+      if (!approvalHandler) throw new Error('the approval endpoint is still starting');
+      return approvalHandler(event);
     };
-    const pipelineNamespaces = [settings.STAGING_NAMESPACE!, settings.PRODUCTION_NAMESPACE!];
-    await ensureNamespaces(kubeconfigPath, pipelineNamespaces, [settings.TRAINER_SERVICE_ACCOUNT!, settings.SERVER_SERVICE_ACCOUNT!]);
-    // The handlers get what the EKS access entry gives them: a token bound to the two namespaces.
-    if (localKube) settings.KUBECONFIG = localKube.mintScopedKubeconfig(pipelineNamespaces).kubeconfigPath;
+    const approval = await startApprovalServer(deferred, { port: opts.approvalPort ?? 8787 }).catch(() => startApprovalServer(deferred, { port: 0 }));
+    stoppers.push(() => approval.stop());
 
-    const { definition, stateModules } = loadLocalDefinition();
-    const taskHandlers: Record<string, (input: unknown) => Promise<unknown>> = {};
-    for (const [state, mod] of Object.entries(stateModules)) {
-      taskHandlers[state] = async (input: unknown) => (await loadHandler(mod))(input);
-    }
-    const sfn = new LocalStepFunctions({ definition, stateMachineArn: STATE_MACHINE_ARN, taskHandlers });
+    const stack = loadLocalStack(synth.dir, {
+      region: LOCAL_AWS_ENV.AWS_REGION,
+      accountId: ACCOUNT_ID,
+      artifactBucket: LOCAL_BUCKET,
+      stateMachineArn: STATE_MACHINE_ARN,
+      approvalUrl: approval.url,
+    });
+
+    const namespaces = { staging: settingOf(stack, 'STAGING_NAMESPACE'), production: settingOf(stack, 'PRODUCTION_NAMESPACE') };
+    const pipelineNamespaces = [namespaces.staging, namespaces.production];
+    await ensureNamespaces(kubeconfigPath, pipelineNamespaces, [settingOf(stack, 'TRAINER_SERVICE_ACCOUNT'), settingOf(stack, 'SERVER_SERVICE_ACCOUNT')]);
+    // The functions get what the EKS access entry gives them: a token bound to the two namespaces.
+    const functionsKubeconfig = localKube ? localKube.mintScopedKubeconfig(pipelineNamespaces).kubeconfigPath : kubeconfigPath;
+
+    const secretArns = Object.keys(stack.template.Resources).filter((id) => stack.template.Resources[id]!.Type === 'AWS::SecretsManager::Secret');
+    const secrets = await startLocalSecretsManager({
+      secrets: secretArns.map((id) => ({ arn: `arn:aws:secretsmanager:${LOCAL_AWS_ENV.AWS_REGION}:${ACCOUNT_ID}:secret:${id}-local`, name: id })),
+      file: join(stateDir, 'secrets.json'),
+    });
+    stoppers.push(() => secrets.stop());
+
+    let runtime: LocalLambdaRuntime | undefined;
+    const lambda = (): LocalLambdaRuntime => {
+      if (!runtime) throw new Error('the local Lambda runtime is not started');
+      return runtime;
+    };
+    const sfn = new LocalStepFunctions({
+      definition: stack.definition,
+      stateMachineArn: STATE_MACHINE_ARN,
+      taskHandlers: taskHandlersFor(stack, (arn, input) => lambda().invoke(arn, input)),
+    });
     stoppers.push(() => sfn.close());
     const sfnEndpoint = await startLocalSfnEndpoint(sfn);
     stoppers.push(() => sfnEndpoint.stop());
 
-    // The approval handler reads its settings at load: the environment must be complete first.
-    Object.assign(process.env, settings, { AWS_ENDPOINT_URL_SFN: sfnEndpoint.endpoint });
-    resetClients();
-    const approvalHandler: HttpApiHandler = async (event) => ((await loadHandler('approval-api')) as unknown as HttpApiHandler)(event);
-    const approval = await startApprovalServer(approvalHandler, { port: opts.approvalPort ?? 8787 }).catch(() =>
-      startApprovalServer(approvalHandler, { port: 0 }),
-    );
-    stoppers.push(() => approval.stop());
-    process.env.APPROVAL_BASE_URL = approval.url;
-    // Handler modules loaded by an earlier run in this process read their settings then: re-read them.
-    reloadSettings();
+    const handlersLog = join(stateDir, 'handlers.log');
+    const logStream = createWriteStream(handlersLog, { flags: 'a' });
+    stoppers.push(() => new Promise<void>((r) => logStream.end(() => r())));
+    const lambdaApi = await startLocalLambdaEndpoint({ invokeRaw: (fn, payload) => lambda().invokeRaw(fn, payload) });
+    stoppers.push(() => lambdaApi.stop());
+    runtime = new LocalLambdaRuntime({
+      stack,
+      runtimeEnv: {
+        // Lambda's runtime gives a function its role's credentials; locally, the static pair the stand-ins accept.
+        AWS_ACCESS_KEY_ID: LOCAL_AWS_ENV.AWS_ACCESS_KEY_ID,
+        AWS_SECRET_ACCESS_KEY: LOCAL_AWS_ENV.AWS_SECRET_ACCESS_KEY,
+        AWS_SESSION_TOKEN: 'local',
+        AWS_ENDPOINT_URL_S3: s3.endpoint,
+        AWS_ENDPOINT_URL_SNS: sns.endpoint,
+        AWS_ENDPOINT_URL_SFN: sfnEndpoint.endpoint,
+        AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
+        AWS_ENDPOINT_URL_LAMBDA: lambdaApi.endpoint,
+      },
+      // The EKS cluster's stand-in, for the functions that reach it (functions/shared/kube reads KUBECONFIG first).
+      clusterEnv: { KUBECONFIG: functionsKubeconfig },
+      onLog: (fn, line, stream) => logStream.write(`${logLine(fn, line, stream)}\n`),
+    });
+    stoppers.push(() => runtime!.stop());
+
+    const approvalFn = approvalFunction(stack);
+    approvalHandler = async (event) => (await runtime!.invoke(approvalFn.arn, event)) as APIGatewayProxyResultV2;
+
+    const modelName = settingOf(stack, 'MODEL_NAME');
 
     if (!opts.kubeconfig) {
       // The local cluster starts empty but the S3 registry survives: serve what production.json names, so
       // the endpoint it records answers and `mlpipe rollback` has somewhere to go. Never fatal: a registry
-      // that cannot be restored must not stop new runs.
-      const model = settings.MODEL_NAME!;
+      // that cannot be restored must not stop new runs. It runs in this process with the settings the
+      // template gives the production functions (it builds the same Deployments as DeployProduction).
+      const from = stack.functions.filter((f) => ['PrepareRun', 'DeployProduction', 'SwitchProductionTraffic', 'Rollback'].some((id) => f.logicalId.includes(`Functions${id}`)));
+      const env = Object.assign({}, ...from.map((f) => f.environment), { KUBECONFIG: kubeconfigPath }) as Record<string, string>;
       try {
-        const restored = await restoreProduction(model, log);
+        const restored = await withEnv(env, () => restoreProduction(modelName, log));
         if (restored) log(`production ${restored.modelName} ${restored.version} restored at ${restored.endpoint}`);
       } catch (err) {
-        log(`production ${model} not restored: ${(err as Error).message}`);
+        log(`production ${modelName} not restored: ${(err as Error).message}`);
       }
     }
 
@@ -207,18 +329,23 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
           sfnEndpoint: sfnEndpoint.endpoint,
           s3Endpoint: s3.endpoint,
           snsEndpoint: sns.endpoint,
+          lambdaEndpoint: lambdaApi.endpoint,
+          rollbackFunctionName: stack.outputs.RollbackFunctionName,
           kubeconfig: kubeconfigPath,
-          bucket: LOCAL_BUCKET,
+          bucket: stack.outputs.ArtifactBucketName ?? LOCAL_BUCKET,
           stateMachineArn: STATE_MACHINE_ARN,
           approvalUrl: approval.url,
-          modelName: settings.MODEL_NAME,
-          namespaces: { staging: settings.STAGING_NAMESPACE, production: settings.PRODUCTION_NAMESPACE },
+          modelName,
+          namespaces,
         },
         null,
         2,
       ),
     );
     stoppers.push(async () => rmSync(localJson, { force: true }));
+    // Like provisioned concurrency: a warm container per task function, its cold start (loading a bundle
+    // of a few MB) spent in the background once everything is up, rather than inside each first state.
+    runtime.prewarm([...new Set(Object.values(taskFunctions(stack)).map((f) => f.arn)), approvalFn.arn]);
 
     const decide = async (links: string[], mode: ApprovalMode) => {
       const action = mode === 'reject' ? 'reject' : 'approve';
@@ -291,7 +418,11 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
       kubeconfigPath,
       approvalUrl: approval.url,
       stagingSeconds: staging.skipped ? 0 : staging.seconds,
+      startup: { synthMs: synth.ms, synthCached: synth.cached, stagingMs, totalMs: performance.now() - startedAt },
       notificationsFile,
+      handlersLog,
+      stack,
+      invoke: (fn, event) => lambda().invoke(fn, event),
       run,
       stop,
     };

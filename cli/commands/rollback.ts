@@ -5,6 +5,7 @@ import { readProduction } from '../../functions/shared/registry';
 import { CliError, UsageError } from '../io';
 import type { Command } from '../command';
 import { callerIdentity } from '../identity';
+import { LOCAL_AWS_ENV } from '../../local/s3';
 
 interface RollbackResult {
   modelName: string;
@@ -34,7 +35,7 @@ export const rollbackCommand: Command = {
   help: [
     '<model> is the model name, e.g. fashion-mnist. The switch is recorded in models/<model>/production.json.',
     'The version switched to must still have its production Deployment running (the pipeline keeps the last few).',
-    'On AWS this invokes the stack\'s rollback function; locally it runs functions/rollback.ts in this process.',
+    'On AWS this invokes the stack\'s rollback function; locally, the same function of the local run (from its bundle).',
     '  --to <version>      the version to serve (default: the one before the current)',
   ],
   options: { to: { type: 'string' } },
@@ -46,7 +47,7 @@ export const rollbackCommand: Command = {
     const event = { modelName, by, ...(typeof values.to === 'string' ? { toVersion: values.to } : {}) };
     let result: RollbackResult | undefined;
     let failure: { name: string; message: string } | undefined;
-    if (target.mode === 'local') {
+    if (target.mode === 'local' && !target.lambdaEndpoint) {
       try {
         // Loaded now, not with the CLI: the handler reads its settings at load, and the target set them.
         const { handler: rollbackLocally } = require('../../functions/rollback') as typeof import('../../functions/rollback'); // eslint-disable-line @typescript-eslint/no-require-imports
@@ -56,7 +57,12 @@ export const rollbackCommand: Command = {
       }
     } else {
       if (!target.rollbackFunctionName) throw new CliError('The stack has no RollbackFunctionName output; redeploy it with this version of mlpipe.');
-      const lambda = new LambdaClient({ region: target.region });
+      // Locally, the local run's Lambda Invoke endpoint runs the same function from its bundle.
+      const lambda = new LambdaClient(
+        target.lambdaEndpoint
+          ? { region: target.region, endpoint: target.lambdaEndpoint, credentials: { accessKeyId: LOCAL_AWS_ENV.AWS_ACCESS_KEY_ID, secretAccessKey: LOCAL_AWS_ENV.AWS_SECRET_ACCESS_KEY } }
+          : { region: target.region },
+      );
       const out = await lambda.send(new InvokeCommand({ FunctionName: target.rollbackFunctionName, Payload: Buffer.from(JSON.stringify(event)) }));
       const payload = JSON.parse(Buffer.from(out.Payload ?? new Uint8Array()).toString('utf8') || 'null') as unknown;
       if (out.FunctionError) {

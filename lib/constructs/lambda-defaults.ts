@@ -42,6 +42,9 @@ export function bundledCode(entry: string): lambda.Code {
     bundling: {
       // Never used: local bundling either succeeds or throws (a failing build must not fall back to Docker).
       image: DockerImage.fromRegistry('mlpipe/no-docker-bundling'),
+      // CDK stages an asset once per cache key (source path + these options; the tryBundle closure is not in
+      // it): without the entry here, every function got the first function's bundle.
+      environment: { MLPIPE_ENTRY: entry },
       local: {
         tryBundle(outputDir: string): boolean {
           bundleLambdaSync(entry, outputDir);

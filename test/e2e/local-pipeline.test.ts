@@ -1,6 +1,7 @@
 /**
- * End to end, offline: the real ASL on the local Step Functions engine, every Task on its real handler,
- * a real Fashion-MNIST model trained and served by local "pods" of the local Kubernetes API, local S3,
+ * End to end, offline, as the synthesized stack: the template's state machine definition on the local
+ * Step Functions engine, every Task running its function's bundle from `cdk synth` with the template's
+ * environment (the approval endpoint and rollback too), a real Fashion-MNIST model trained and served by local "pods" of the local Kubernetes API, local S3,
  * approvals through the real approval endpoint. Runs on one local pipeline: approved, rejected, one whose
  * training fails, and a second approved release; then `mlpipe rollback` (the CLI's code path) back to the
  * first, and a restart on the same state directory, which restores production from the S3 registry.
@@ -12,11 +13,12 @@ import * as k8s from '@kubernetes/client-node';
 import { parseSnsLog } from '../../local/sns';
 import { startLocalPipeline, type LocalPipeline, type LocalPipelineOptions, type RunOutcome } from '../../local/pipeline';
 import { main as mlpipe } from '../../cli/main';
-import { handler as rollback } from '../../functions/rollback';
 import { getJson } from '../../functions/shared/clients';
+import { E2E_CONTEXT, SHARED_SYNTH_CACHE } from './shared-synth';
 import type { ProductionRecord } from '../../functions/shared/registry';
 
-jest.setTimeout(240_000);
+// The first run on a fresh clone synthesizes the stack (esbuild bundles every function) before it starts.
+jest.setTimeout(600_000);
 
 describe('local pipeline end to end', () => {
   let dir: string;
@@ -29,8 +31,8 @@ describe('local pipeline end to end', () => {
     stateDir: dir,
     approvalPort: 0,
     log: (l) => lines.push(l),
-    // The gate is lowered so the quick models (one rejected on purpose, one released) still reach a human.
-    settings: { MIN_ACCURACY: '0.6', MAX_ACCURACY_DROP: '0.5', EVAL_SAMPLES: '10000' },
+    context: E2E_CONTEXT,
+    synthCacheDir: SHARED_SYNTH_CACHE,
   });
 
   beforeAll(async () => {
@@ -87,6 +89,13 @@ describe('local pipeline end to end', () => {
     expect(await getJson(pipeline.bucket, `${prefix}manifest.json`)).toEqual(expect.objectContaining({ status: 'released' }));
     expect(await getJson(pipeline.bucket, `models/${modelName}/production.json`)).toEqual(expect.objectContaining({ version }));
     expect(notifications().some((n) => n.message.includes(version) && /succeeded|released/i.test(`${n.subject} ${n.message}`))).toBe(true);
+
+    // The functions ran in workers of their own: their log lines went to handlers.log, not to this process.
+    const logLines = readFileSync(pipeline.handlersLog, 'utf8').trim().split('\n');
+    expect(logLines.filter((l) => l.includes(version)).length).toBeGreaterThan(0);
+    for (const line of logLines) expect(() => JSON.parse(line)).not.toThrow();
+    // Nothing of the template's settings was put into this process's environment for the handlers.
+    expect(process.env.WATCH_BUDGET_SECONDS).toBeUndefined();
   });
 
   it('a rejected run leaves production as it was, records the decision and cleans up staging', async () => {
@@ -179,7 +188,7 @@ describe('local pipeline end to end', () => {
       if ((d.status?.availableReplicas ?? 0) > 0) break;
       await new Promise((r) => setTimeout(r, 200));
     }
-    await expect(rollback({ modelName: 'fashion-mnist', by: 'e2e' })).resolves.toMatchObject({ fromVersion: v1, toVersion: v2, endpoint: record.endpoint });
+    await expect(pipeline.invoke(pipeline.stack.outputs.RollbackFunctionName!, { modelName: 'fashion-mnist', by: 'e2e' })).resolves.toMatchObject({ fromVersion: v1, toVersion: v2, endpoint: record.endpoint });
     expect(await selected()).toBe(v2);
   });
 });

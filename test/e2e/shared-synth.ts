@@ -1,0 +1,23 @@
+/**
+ * The local configuration the end-to-end tests synthesize, and where they cache it: one cloud assembly
+ * shared by every test file (and by later `npm test` runs while the sources are unchanged), in the
+ * repository's .mlpipe/synth, which `npm start` uses too.
+ */
+import { join } from 'node:path';
+import { LOCAL_CONTEXT } from '../../local/pipeline';
+import { REPO_ROOT, synthesizeLocalStack, type SynthResult } from '../../local/lambda/synth';
+
+export const SHARED_SYNTH_CACHE = join(REPO_ROOT, '.mlpipe', 'synth');
+
+/**
+ * The gate is lowered so the quick models (one rejected on purpose, one released) still reach a human,
+ * and latency is not gated: on a shared test machine it measures the machine's load, not the model.
+ * `npm start -- -c minAccuracy=0.6 -c maxAccuracyDrop=0.5 -c evalSamples=10000 -c maxP95LatencyMs=10000
+ * --synth-cache .mlpipe/synth` runs (and caches) the same stack.
+ */
+export const E2E_CONTEXT: Readonly<Record<string, unknown>> = { minAccuracy: 0.6, maxAccuracyDrop: 0.5, evalSamples: 10000, maxP95LatencyMs: 10000 };
+
+/** The stack the end-to-end tests run: LOCAL_CONTEXT with E2E_CONTEXT over it, as startLocalPipeline merges them. */
+export function synthesizeE2eStack(): Promise<SynthResult> {
+  return synthesizeLocalStack({ context: { ...LOCAL_CONTEXT, ...E2E_CONTEXT }, cacheDir: SHARED_SYNTH_CACHE });
+}

@@ -1,0 +1,114 @@
+/**
+ * The local Lambda runtime runs a function like Lambda does: its bundle in a container (worker) of its
+ * own, with exactly the template's environment plus the runtime's variables, its Timeout enforced, init
+ * errors reported as the function's error, output lines handed to the log sink. Tiny handcrafted bundles
+ * keep this fast; test/e2e runs the pipeline's real bundles.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LambdaInvocationError, LocalLambdaRuntime } from '../../local/lambda/runtime';
+import { loadLocalStack, type CfnTemplate } from '../../local/lambda/template';
+
+const LOCAL = {
+  region: 'eu-west-1',
+  accountId: '000000000000',
+  artifactBucket: 'local-bucket',
+  stateMachineArn: 'arn:aws:states:eu-west-1:000000000000:stateMachine:local',
+  approvalUrl: 'http://127.0.0.1:1',
+};
+
+const BUNDLES: Record<string, string> = {
+  env: 'exports.handler = async () => ({ env: process.env });',
+  slow: 'exports.handler = () => new Promise(() => setInterval(() => undefined, 1000));',
+  // Like a handler whose settings are read and validated when its module loads.
+  init: "if (!process.env.REQUIRED_SETTING) { const e = new Error('Missing required setting: environment variable REQUIRED_SETTING is not set.'); e.name = 'ConfigurationError'; throw e; }\nexports.handler = async (event) => ({ echo: event });",
+  logs: "exports.handler = async (event, context) => { console.log(JSON.stringify({ level: 'INFO', message: 'hello', requestId: context.awsRequestId })); console.error('plain line'); return context.getRemainingTimeInMillis() > 0; };",
+  throws: "class TrainingFailedError extends Error { name = 'TrainingFailedError' }\nexports.handler = async () => { throw new TrainingFailedError('the Job failed'); };",
+};
+
+function fnResource(asset: string, env: Record<string, unknown>, timeout = 30): CfnTemplate['Resources'][string] {
+  return {
+    Type: 'AWS::Lambda::Function',
+    Properties: { Code: { S3Key: `${asset}.zip` }, Handler: 'index.handler', Runtime: 'nodejs22.x', Timeout: timeout, MemorySize: 128, Environment: { Variables: env } } as never,
+  };
+}
+
+describe('local Lambda runtime', () => {
+  let dir: string;
+  let runtime: LocalLambdaRuntime;
+  const logs: Array<{ fn: string; line: string; stream: string }> = [];
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'mlpipe-lambda-'));
+    const assetDirs = new Map<string, string>();
+    for (const [name, code] of Object.entries(BUNDLES)) {
+      mkdirSync(join(dir, name));
+      writeFileSync(join(dir, name, 'index.js'), code);
+      assetDirs.set(`${name}.zip`, join(dir, name));
+    }
+    const template: CfnTemplate = {
+      Resources: {
+        Bucket: { Type: 'AWS::S3::Bucket' },
+        Machine: { Type: 'AWS::StepFunctions::StateMachine', Properties: { DefinitionString: '{"StartAt":"A","States":{"A":{"Type":"Pass","End":true}}}' } },
+        Env: fnResource('env', { BUCKET: { Ref: 'Bucket' }, PLAIN: 'x' }),
+        Slow: fnResource('slow', {}, 1),
+        Init: fnResource('init', {}),
+        Logs: fnResource('logs', {}),
+        Throws: fnResource('throws', {}),
+      },
+      Outputs: { ArtifactBucketName: { Value: { Ref: 'Bucket' } } },
+    };
+    const stack = loadLocalStack(dir, LOCAL, { template, stackName: 'T', assetDirs });
+    process.env.MLPIPE_PARENT_ONLY = 'must not leak';
+    runtime = new LocalLambdaRuntime({
+      stack,
+      runtimeEnv: { AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9' },
+      clusterEnv: { KUBECONFIG: '/nowhere' },
+      onLog: (fn, line, stream) => logs.push({ fn: fn.logicalId, line, stream }),
+    });
+  });
+
+  afterAll(async () => {
+    await runtime.stop();
+    delete process.env.MLPIPE_PARENT_ONLY;
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("gives a function exactly its template environment plus Lambda's runtime variables", async () => {
+    const { env } = (await runtime.invoke('Env', {})) as { env: Record<string, string> };
+    expect(env).toMatchObject({ BUCKET: 'local-bucket', PLAIN: 'x', AWS_REGION: 'eu-west-1', AWS_LAMBDA_FUNCTION_NAME: 'T-Env', AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '128', AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9' });
+    expect(env.MLPIPE_PARENT_ONLY).toBeUndefined();
+    // Only functions with cluster access (CLUSTER_NAME in their template) get the cluster's stand-in.
+    expect(env.KUBECONFIG).toBeUndefined();
+  });
+
+  it('fails an invocation whose function lacks a setting it requires at load, naming the setting', async () => {
+    const failure = runtime.invoke('Init', { a: 1 });
+    await expect(failure).rejects.toThrow(LambdaInvocationError);
+    await expect(runtime.invoke('Init', { a: 1 })).rejects.toMatchObject({ name: 'ConfigurationError', message: expect.stringContaining('REQUIRED_SETTING') });
+  });
+
+  it('keeps the error type a handler throws, so Retry/Catch match it', async () => {
+    await expect(runtime.invoke('Throws', {})).rejects.toMatchObject({ name: 'TrainingFailedError', message: 'the Job failed' });
+  });
+
+  it("ends an invocation at the function's Timeout, as Sandbox.Timedout", async () => {
+    await expect(runtime.invoke('Slow', {})).rejects.toMatchObject({ name: 'Sandbox.Timedout', message: expect.stringMatching(/Task timed out after 1\.\d\d seconds/) });
+  });
+
+  it('hands every stdout and stderr line to the log sink, with the invocation context', async () => {
+    await expect(runtime.invoke('Logs', {})).resolves.toBe(true);
+    // Lines cross from the worker asynchronously: wait for the second one.
+    while (logs.filter((l) => l.fn === 'Logs').length < 2) await new Promise((r) => setImmediate(r));
+    const mine = logs.filter((l) => l.fn === 'Logs');
+    expect(mine).toEqual([
+      { fn: 'Logs', line: expect.stringMatching(/^\{"level":"INFO","message":"hello","requestId":"[0-9a-f-]{36}"\}$/), stream: 'stdout' },
+      { fn: 'Logs', line: 'plain line', stream: 'stderr' },
+    ]);
+  });
+
+  it('refuses a function the template does not have', async () => {
+    await expect(runtime.invoke('Nope', {})).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
+  });
+});
