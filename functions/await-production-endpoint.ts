@@ -7,6 +7,7 @@
  * (a rollback, a newer release) it fails rather than reporting someone else's version as serving.
  */
 import { EndpointUnavailableError } from './shared/errors';
+import { logWait, withLogContext } from './shared/logger';
 import { LABELS } from './shared/names';
 import { StageSchema, parseInput, stateWith } from './shared/state';
 import type { PipelineState, StageResult } from './shared/types';
@@ -14,11 +15,11 @@ import { awaitEndpoint, deploymentUnavailable } from './shared/workloads';
 
 const Input = stateWith({ production: StageSchema });
 
-export async function handler(event: PipelineState): Promise<StageResult> {
+async function awaitProductionEndpoint(event: PipelineState): Promise<StageResult> {
   const { run, production } = parseInput(Input, event, 'AwaitProductionEndpoint input');
   const unavailable = await deploymentUnavailable(production.namespace, production.deploymentName);
   if (unavailable) throw new EndpointUnavailableError(`${unavailable}, so nothing of version ${run.version} is behind the production Service.`);
-  return awaitEndpoint(production, run.modelName, {
+  const result = await awaitEndpoint(production, run.modelName, {
     checkService(svc) {
       const selected = svc.spec?.selector?.[LABELS.version];
       if (selected !== run.version) {
@@ -28,4 +29,7 @@ export async function handler(event: PipelineState): Promise<StageResult> {
       }
     },
   });
+  return logWait(result, 'production endpoint', { service: production.serviceName, namespace: production.namespace, endpoint: result.endpoint });
 }
+
+export const handler = withLogContext('AwaitProductionEndpoint', awaitProductionEndpoint);

@@ -4,6 +4,7 @@
  * previous version meanwhile. Past ROLLOUT_TIMEOUT_SECONDS → PhaseTimeoutError. A Deployment that is gone
  * fails at once rather than waiting out the rollout deadline.
  */
+import { logWait, withLogContext } from './shared/logger';
 import { workloadLabels } from './shared/names';
 import { StageSchema, parseInput, stateWith } from './shared/state';
 import type { PipelineState, StageResult } from './shared/types';
@@ -11,7 +12,10 @@ import { awaitRollout } from './shared/workloads';
 
 const Input = stateWith({ production: StageSchema });
 
-export async function handler(event: PipelineState): Promise<StageResult> {
+async function awaitProductionRollout(event: PipelineState): Promise<StageResult> {
   const { run, production } = parseInput(Input, event, 'AwaitProductionRollout input');
-  return awaitRollout(production, workloadLabels(run.modelName, run.version, 'production'));
+  const result = await awaitRollout(production, workloadLabels(run.modelName, run.version, 'production'));
+  return logWait(result, 'production rollout', { deployment: production.deploymentName, namespace: production.namespace });
 }
+
+export const handler = withLogContext('AwaitProductionRollout', awaitProductionRollout);

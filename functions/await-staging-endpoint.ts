@@ -3,13 +3,17 @@
  * `GET /v1/models/<name>` as AVAILABLE there → `serving` + endpoint; `pending` when the budget runs out.
  * A Service that is gone fails at once rather than waiting out the deadline (shared awaitEndpoint).
  */
+import { logWait, withLogContext } from './shared/logger';
 import { StageSchema, parseInput, stateWith } from './shared/state';
 import type { PipelineState, StageResult } from './shared/types';
 import { awaitEndpoint } from './shared/workloads';
 
 const Input = stateWith({ staging: StageSchema });
 
-export async function handler(event: PipelineState): Promise<StageResult> {
+async function awaitStagingEndpoint(event: PipelineState): Promise<StageResult> {
   const { run, staging } = parseInput(Input, event, 'AwaitStagingEndpoint input');
-  return awaitEndpoint(staging, run.modelName);
+  const result = await awaitEndpoint(staging, run.modelName);
+  return logWait(result, 'staging endpoint', { service: staging.serviceName, namespace: staging.namespace, endpoint: result.endpoint });
 }
+
+export const handler = withLogContext('AwaitStagingEndpoint', awaitStagingEndpoint);

@@ -4,6 +4,7 @@
  * log tail). Past ROLLOUT_TIMEOUT_SECONDS → PhaseTimeoutError. A Deployment that is gone fails at once
  * rather than waiting out the rollout deadline.
  */
+import { logWait, withLogContext } from './shared/logger';
 import { workloadLabels } from './shared/names';
 import { StageSchema, parseInput, stateWith } from './shared/state';
 import type { PipelineState, StageResult } from './shared/types';
@@ -11,7 +12,10 @@ import { awaitRollout } from './shared/workloads';
 
 const Input = stateWith({ staging: StageSchema });
 
-export async function handler(event: PipelineState): Promise<StageResult> {
+async function awaitStagingRollout(event: PipelineState): Promise<StageResult> {
   const { run, staging } = parseInput(Input, event, 'AwaitStagingRollout input');
-  return awaitRollout(staging, workloadLabels(run.modelName, run.version, 'staging'));
+  const result = await awaitRollout(staging, workloadLabels(run.modelName, run.version, 'staging'));
+  return logWait(result, 'staging rollout', { deployment: staging.deploymentName, namespace: staging.namespace });
 }
+
+export const handler = withLogContext('AwaitStagingRollout', awaitStagingRollout);

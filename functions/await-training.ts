@@ -9,6 +9,7 @@ import type { V1Job } from '@kubernetes/client-node';
 import { getJson, parseS3Uri } from './shared/clients';
 import { TrainingFailedError } from './shared/errors';
 import { readObject } from './shared/kube';
+import { logWait, withLogContext } from './shared/logger';
 import { workloadLabels } from './shared/names';
 import { planWait } from './shared/phase';
 import { TrainingSchema, parseInput, stateWith } from './shared/state';
@@ -17,7 +18,7 @@ import { describeFailure, describePodProblem, jobOutcome, watchWorkload, type Jo
 
 const Input = stateWith({ training: TrainingSchema });
 
-export async function handler(event: PipelineState): Promise<TrainingResult> {
+async function awaitTraining(event: PipelineState): Promise<TrainingResult> {
   const { run, training } = parseInput(Input, event, 'AwaitTraining input');
   const what = `Training Job ${training.namespace}/${training.jobName}`;
   const plan = planWait('training', training.submittedAt, what);
@@ -28,7 +29,7 @@ export async function handler(event: PipelineState): Promise<TrainingResult> {
   const outcome = await watchWorkload<V1Job, JobOutcome>('Job', training.namespace, training.jobName, jobOutcome, podLabels, plan.budgetMs);
   if (!outcome) {
     planWait('training', training.submittedAt, what); // throws PhaseTimeoutError once the phase is over
-    return { ...training, status: 'pending' };
+    return logWait<TrainingResult>({ ...training, status: 'pending' }, 'training', { job: training.jobName, namespace: training.namespace });
   }
   if (outcome.kind === 'pod') {
     throw new TrainingFailedError(`${what} failed: ${await describePodProblem(training.namespace, outcome.problem)}`);
@@ -36,8 +37,11 @@ export async function handler(event: PipelineState): Promise<TrainingResult> {
   if (outcome.kind === 'failed') {
     throw new TrainingFailedError(`${what} failed: ${await describeFailure(training.namespace, podLabels, outcome.reason, outcome.message)}`);
   }
-  return { ...training, status: 'succeeded', completedAt: new Date(outcome.completedAt).toISOString(), metrics: await readMetrics(run, what) };
+  const done: TrainingResult = { ...training, status: 'succeeded', completedAt: new Date(outcome.completedAt).toISOString(), metrics: await readMetrics(run, what) };
+  return logWait(done, 'training', { job: training.jobName, namespace: training.namespace, metrics: done.metrics });
 }
+
+export const handler = withLogContext('AwaitTraining', awaitTraining);
 
 /** metrics.json under the model URI: the container contract says the trainer writes it before exiting 0. */
 async function readMetrics(run: RunContext, what: string): Promise<Record<string, number>> {

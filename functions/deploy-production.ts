@@ -3,13 +3,18 @@
  * the current Deployment and the Service are not touched here; SwitchProductionTraffic moves traffic once
  * this one is rolled out). Returns StageResult `pending` (`$.production`).
  */
+import { logger, withLogContext } from './shared/logger';
 import { parseInput, stateWith } from './shared/state';
 import type { PipelineState, StageResult } from './shared/types';
 import { deployServing } from './shared/workloads';
 
 const Input = stateWith({});
 
-export async function handler(event: PipelineState): Promise<StageResult> {
+async function deployProduction(event: PipelineState): Promise<StageResult> {
   const { run } = parseInput(Input, event, 'DeployProduction input');
-  return deployServing(run, 'production');
+  const result = await deployServing(run, 'production');
+  logger.info('Deployment applied', { deployment: result.deploymentName, namespace: result.namespace });
+  return result;
 }
+
+export const handler = withLogContext('DeployProduction', deployProduction);

@@ -3,13 +3,18 @@
  * Returns StageResult `pending` (`$.staging`); deployedAt is the Deployment's creation time, so a retry
  * keeps the rollout deadline where it was.
  */
+import { logger, withLogContext } from './shared/logger';
 import { parseInput, stateWith } from './shared/state';
 import type { PipelineState, StageResult } from './shared/types';
 import { deployServing } from './shared/workloads';
 
 const Input = stateWith({});
 
-export async function handler(event: PipelineState): Promise<StageResult> {
+async function deployStaging(event: PipelineState): Promise<StageResult> {
   const { run } = parseInput(Input, event, 'DeployStaging input');
-  return deployServing(run, 'staging');
+  const result = await deployServing(run, 'staging');
+  logger.info('Deployment applied', { deployment: result.deploymentName, namespace: result.namespace });
+  return result;
 }
+
+export const handler = withLogContext('DeployStaging', deployStaging);

@@ -3,6 +3,7 @@
  * it measured and who approved it. Failure: why (the error and its cause, keeping the end of a failed
  * pod's log), and what was cleaned up. Works on any partial state, including a failed Prepare.
  */
+import { logger, stateByPath, withLogContext } from './shared/logger';
 import { fmt, keepTail, MAX_MESSAGE_BYTES, publish } from './shared/notifications';
 import { outcomeOf, type Outcome } from './shared/outcome';
 import type { PipelineError, PipelineState } from './shared/types';
@@ -96,11 +97,13 @@ function failureMessage(state: NotifyState, outcome: Outcome): { subject: string
   };
 }
 
-export async function handler(event: unknown): Promise<{ messageId: string }> {
+async function notify(event: unknown): Promise<{ messageId: string }> {
   const state = (event ?? {}) as NotifyState;
   const outcome = outcomeOf(state);
   const { subject, message } = outcome.status === 'released' && state.run ? successMessage(state) : failureMessage(state, outcome);
   const messageId = await publish(subject, message);
-  console.info(JSON.stringify({ msg: 'notified', status: outcome.status, model: state.run?.modelName, version: state.run?.version, messageId }));
+  logger.info('notified', { status: outcome.status, subject, messageId });
   return { messageId };
 }
+
+export const handler = withLogContext(stateByPath('NotifySuccess', 'NotifyFailure'), notify);

@@ -8,6 +8,7 @@ import { artifactBucket, registryKeys, s3Uri } from './shared/registry';
 import { S3_URI } from './shared/clients';
 import { numberEnv, optionalEnv, requireEnv } from './shared/config';
 import { ConfigurationError, InvalidInputError } from './shared/errors';
+import { appendRunKeys, logger, withLogContext } from './shared/logger';
 import { DNS1123_LABEL, deriveVersion, runNames } from './shared/names';
 import { parseInput } from './shared/state';
 import type { PipelineState, PrepareRunInput, RunContext } from './shared/types';
@@ -64,7 +65,7 @@ function namespaceSetting(name: string): string {
   return value;
 }
 
-export async function handler(event: PrepareRunInput): Promise<PipelineState> {
+async function prepareRun(event: PrepareRunInput): Promise<PipelineState> {
   const ctx = parseInput(PrepareInputSchema, event, 'Prepare input');
   const req = parseInput(RunRequestSchema, ctx.input ?? {}, 'Execution input');
   const imageDigest = DIGEST.exec(req.image)?.[1] ?? null;
@@ -96,5 +97,9 @@ export async function handler(event: PrepareRunInput): Promise<PipelineState> {
     namespaces: { staging: namespaceSetting('STAGING_NAMESPACE'), production: namespaceSetting('PRODUCTION_NAMESPACE') },
     names: runNames(modelName, version),
   };
+  appendRunKeys({ model: modelName, version });
+  logger.info('run prepared', { image: run.image, trigger: run.trigger.source, modelUri: run.modelUri });
   return { run };
 }
+
+export const handler = withLogContext('Prepare', prepareRun);

@@ -5,16 +5,18 @@
  */
 import type { V1Job } from '@kubernetes/client-node';
 import { applyObject } from './shared/kube';
+import { logger, withLogContext } from './shared/logger';
 import { trainingJob, workloadSettings } from './shared/manifests';
 import { parseInput, stateWith } from './shared/state';
 import type { PipelineState, TrainingResult } from './shared/types';
 
 const Input = stateWith({});
 
-export async function handler(event: PipelineState): Promise<TrainingResult> {
+async function submitTrainingJob(event: PipelineState): Promise<TrainingResult> {
   const { run } = parseInput(Input, event, 'SubmitTraining input');
   const applied = await applyObject<V1Job>(trainingJob(run, workloadSettings()));
   const created = applied.metadata?.creationTimestamp;
+  logger.info('training Job applied', { job: run.names.trainingJob, namespace: run.namespaces.staging, createdAt: created });
   return {
     jobName: run.names.trainingJob,
     namespace: run.namespaces.staging,
@@ -22,3 +24,5 @@ export async function handler(event: PipelineState): Promise<TrainingResult> {
     status: 'pending',
   };
 }
+
+export const handler = withLogContext('SubmitTraining', submitTrainingJob);

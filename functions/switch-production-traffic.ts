@@ -6,6 +6,7 @@
  * already moved) still reports it, and rollback can find it.
  */
 import { applyObject } from './shared/kube';
+import { logger, withLogContext } from './shared/logger';
 import { productionServiceTarget, servingService, workloadSettings } from './shared/manifests';
 import { LABELS, PREVIOUS_VERSION_ANNOTATION } from './shared/names';
 import { StageSchema, parseInput, stateWith } from './shared/state';
@@ -14,11 +15,14 @@ import { readService } from './shared/workloads';
 
 const Input = stateWith({ production: StageSchema });
 
-export async function handler(event: PipelineState): Promise<StageResult> {
+async function switchProductionTraffic(event: PipelineState): Promise<StageResult> {
   const { run, production } = parseInput(Input, event, 'SwitchProductionTraffic input');
   const current = await readService(run.namespaces.production, run.names.productionService);
   const selected = current?.spec?.selector?.[LABELS.version] ?? null;
   const previousVersion = selected === run.version ? (current?.metadata?.annotations?.[PREVIOUS_VERSION_ANNOTATION] ?? null) : selected;
   await applyObject(servingService(productionServiceTarget(run), workloadSettings(), previousVersion));
+  logger.info('production traffic switched', { from: previousVersion, to: run.version, service: run.names.productionService, namespace: run.namespaces.production });
   return { ...production, status: 'exposed', previousVersion, switchedAt: new Date().toISOString() };
 }
+
+export const handler = withLogContext('SwitchProductionTraffic', switchProductionTraffic);
