@@ -9,14 +9,14 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { build } from 'esbuild';
-import { esbuildOptions, PROJECT_ROOT } from '../../lib/constructs/lambda-defaults';
+import { esbuildOptions, LOGGING_ENVIRONMENT, PROJECT_ROOT } from '../../lib/constructs/lambda-defaults';
 import { FUNCTION_SPECS } from '../../lib/constructs/pipeline-functions';
 import { logicalId, resourcesOf, synthStack } from './helpers';
 
 /** Set by the Lambda runtime itself. */
 const RUNTIME_PROVIDED = new Set(['AWS_REGION', 'AWS_DEFAULT_REGION', 'AWS_LAMBDA_FUNCTION_NAME']);
-/** Set by the construct for every function, read by Node itself. */
-const FOR_NODE = new Set(['NODE_OPTIONS']);
+/** Set by the construct for every function, read by Node itself and by Powertools Logger. */
+const FOR_NODE = new Set(['NODE_OPTIONS', ...Object.keys(LOGGING_ENVIRONMENT)]);
 
 const FUNCTIONS: Array<{ id: string; fragment: string; entry: string }> = [
   ...FUNCTION_SPECS.map((s) => ({ id: s.id, fragment: `Functions${s.id}`, entry: s.entry })),
