@@ -38,6 +38,8 @@ const SECRET_TEXT: Array<[RegExp, string]> = [
   [/(X-Amz-(?:Signature|Credential|Security-Token)=)[^&\s"']+/gi, `$1${REDACTED}`], // presigned AWS URLs
   [/([?&]sig=)[0-9a-f]+/gi, `$1${REDACTED}`], // approval links: the signature is what lets its holder decide
   [/\b(?:AKIA|ASIA)[A-Z0-9]{16}\b/g, REDACTED], // AWS access key ids
+  // AWS validation errors quote the value: "Value '<token>' at 'taskToken' failed to satisfy constraint".
+  [/(Value ')[^']*(' at '[\w.]*(?:[Tt]oken|[Ss]ecret)[\w.]*')/g, `$1${REDACTED}$2`],
   // Opaque bearer tokens (a Step Functions task token is ~1 KB of base64): no word in a log is that long.
   [/[A-Za-z0-9+/=_-]{200,}/g, REDACTED],
 ];
