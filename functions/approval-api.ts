@@ -162,6 +162,9 @@ export async function handler(event: APIGatewayProxyEventV2, context?: Context):
       );
     }
     const form = parseForm(event);
+    // decideApproval reads the record too; reading it here first puts the run on this request's every line.
+    const record = await getApproval(link.id);
+    if (record) logAsRun(record);
     const decided = await decideApproval({
       id: link.id,
       decision: link.action,
@@ -170,7 +173,6 @@ export async function handler(event: APIGatewayProxyEventV2, context?: Context):
       from: event.requestContext.http.sourceIp,
       ...(form.comment ? { comment: form.comment } : {}),
     });
-    logAsRun(decided);
     logger.info('approval decided', { approvalId: link.id, decision: link.action, by: decided.decision?.by, from: event.requestContext.http.sourceIp });
     return html(200, decidedPage(decided, true, runLinks(decided.executionArn)));
   } catch (err) {

@@ -40,8 +40,9 @@ const SECRET_TEXT: Array<[RegExp, string]> = [
   [/\b(?:AKIA|ASIA)[A-Z0-9]{16}\b/g, REDACTED], // AWS access key ids
   // AWS validation errors quote the value: "Value '<token>' at 'taskToken' failed to satisfy constraint".
   [/(Value ')[^']*(' at '[\w.]*(?:[Tt]oken|[Ss]ecret)[\w.]*')/g, `$1${REDACTED}$2`],
-  // Opaque bearer tokens (a Step Functions task token is ~1 KB of base64): no word in a log is that long.
-  [/[A-Za-z0-9+/=_-]{200,}/g, REDACTED],
+  // Opaque bearer tokens: a Step Functions task token is several hundred characters of base64, longer than
+  // any name, key or path this code logs (the longest, an S3 model URI, stays under 200).
+  [/[A-Za-z0-9+/=_-]{400,}/g, REDACTED],
 ];
 
 /** Applied to every key and value Powertools serializes, nested ones included. */
