@@ -5,7 +5,7 @@
  * decides through decideApproval and shows the result.
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import { approvalSecret, signLink, verifyLink, type VerifiedLink } from './shared/approval-link';
 import { confirmationPage, decidedPage, messagePage, type RunLinks } from './shared/approval-page';
 import { decideApproval, getApproval, type ApprovalView } from './shared/approvals';

@@ -1,7 +1,8 @@
 /**
  * AwaitTraining: watches the training Job and its pods for one budget (WATCH_BUDGET_SECONDS).
  * Complete → reads metrics.json the trainer wrote and returns `succeeded`. Failed (BackoffLimitExceeded,
- * DeadlineExceeded) or a pod stuck in ImagePullBackOff/ErrImagePull/CrashLoopBackOff → TrainingFailedError
+ * DeadlineExceeded), pods that cannot be created (FailedCreate events: a missing ServiceAccount, a quota,
+ * Pod Security) or a pod stuck in ImagePullBackOff/ErrImagePull/CrashLoopBackOff → TrainingFailedError
  * with the reason and the failed pod's log tail. Budget spent → `pending` (the state machine loops);
  * past TRAINING_TIMEOUT_SECONDS → PhaseTimeoutError.
  */
@@ -14,7 +15,7 @@ import { workloadLabels } from './shared/names';
 import { planWait } from './shared/phase';
 import { TrainingSchema, parseInput, stateWith } from './shared/state';
 import type { PipelineState, RunContext, TrainingResult } from './shared/types';
-import { describeFailure, describePodProblem, jobOutcome, watchWorkload, type JobOutcome } from './shared/workloads';
+import { describeCreateFailure, describeFailure, describePodProblem, jobOutcome, watchWorkload, type JobOutcome } from './shared/workloads';
 
 const Input = stateWith({ training: TrainingSchema });
 
@@ -22,15 +23,15 @@ async function awaitTraining(event: PipelineState): Promise<TrainingResult> {
   const { run, training } = parseInput(Input, event, 'AwaitTraining input');
   const what = `Training Job ${training.namespace}/${training.jobName}`;
   const plan = planWait('training', training.submittedAt, what);
-  if (!(await readObject<V1Job>({ kind: 'Job', namespace: training.namespace, name: training.jobName }))) {
-    throw new TrainingFailedError(`${what} does not exist (deleted, or expired by ttlSecondsAfterFinished).`);
-  }
+  const job = await readObject<V1Job>({ kind: 'Job', namespace: training.namespace, name: training.jobName });
+  if (!job) throw new TrainingFailedError(`${what} does not exist (deleted, or expired by ttlSecondsAfterFinished).`);
   const podLabels = workloadLabels(run.modelName, run.version, 'training');
-  const outcome = await watchWorkload<V1Job, JobOutcome>('Job', training.namespace, training.jobName, jobOutcome, podLabels, plan.budgetMs);
+  const outcome = await watchWorkload<V1Job, JobOutcome>('Job', training.namespace, training.jobName, jobOutcome, podLabels, plan.budgetMs, job.metadata?.uid);
   if (!outcome) {
     planWait('training', training.submittedAt, what); // throws PhaseTimeoutError once the phase is over
     return logWait<TrainingResult>({ ...training, status: 'pending' }, 'training', { job: training.jobName, namespace: training.namespace });
   }
+  if (outcome.kind === 'failed-create') throw new TrainingFailedError(`${what} failed: ${describeCreateFailure(outcome.message)}`);
   if (outcome.kind === 'pod') {
     throw new TrainingFailedError(`${what} failed: ${await describePodProblem(training.namespace, outcome.problem)}`);
   }

@@ -12,7 +12,7 @@
  * created). Returns CleanupResult (`$.cleanup`).
  */
 import type { V1Deployment, V1Service } from '@kubernetes/client-node';
-import { z } from 'zod';
+import * as z from 'zod';
 import { numberEnv } from './shared/config';
 import { applyObject, deleteObject, listObjects, type ManagedKind } from './shared/kube';
 import { logger, stateByPath, withLogContext } from './shared/logger';

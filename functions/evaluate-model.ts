@@ -3,7 +3,7 @@
  * EvaluationResult (`$.evaluation`); a model that fails the gate returns passed:false and the ASL routes it
  * to failure. Only an evaluation that cannot run at all (no data, endpoint unreachable) throws.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { numberEnv } from './shared/config';
 import { judge, loadHeldOutSet, measureEndpoint, type Thresholds } from './shared/evaluation';
 import { logger, withLogContext } from './shared/logger';

@@ -3,7 +3,7 @@
  * use — version, Kubernetes names, model location, namespaces, settings. Deterministic in the execution
  * (start time + image digest), so a retried Prepare answers the same. Returns `{ run }` (ResultPath `$`).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { artifactBucket, registryKeys, s3Uri } from './shared/registry';
 import { S3_URI } from './shared/clients';
 import { numberEnv, optionalEnv, requireEnv } from './shared/config';

@@ -4,7 +4,7 @@
  * release, points models/<model>/production.json at the new version. Runs after Cleanup on failure, so it
  * must cope with any partial state, including none at all when Prepare failed.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { expireApproval, getApproval } from './shared/approvals';
 import { approvalId } from './shared/approval-link';
 import { getJson, parseS3Uri } from './shared/clients';

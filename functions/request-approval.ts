@@ -4,7 +4,7 @@
  * execution then waits until the approval page or `mlpipe approve` calls decideApproval.
  * The task token is a bearer credential: it goes to S3 and nowhere else — no log, no error message.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { openApproval, markNotified } from './shared/approvals';
 import { approvalSecret, signLink } from './shared/approval-link';
 import { requireEnv } from './shared/config';

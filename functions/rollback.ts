@@ -4,7 +4,7 @@
  * the Service's own record of what it selected before) — after checking that version's Deployment still
  * exists and is available, then records the rollback in the registry.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { requireEnv } from './shared/config';
 import { RollbackError } from './shared/errors';
 import { applyObject } from './shared/kube';

@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import { GetObjectCommand, NoSuchKey, PutObjectCommand } from '@aws-sdk/client-s3';
 import { SendTaskFailureCommand, SendTaskSuccessCommand } from '@aws-sdk/client-sfn';
-import { z } from 'zod';
+import * as z from 'zod';
 import { approvalId } from './approval-link';
 import { putJson, s3Client, sfnClient } from './clients';
 import { ApprovalLinkError, InvalidInputError, S3UnavailableError } from './errors';

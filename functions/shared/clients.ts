@@ -6,7 +6,7 @@
 import { S3Client, GetObjectCommand, PutObjectCommand, NoSuchKey } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SFNClient } from '@aws-sdk/client-sfn';
-import { InvalidInputError, S3UnavailableError } from './errors';
+import { InvalidInputError, S3UnavailableError, isTransient } from './errors';
 
 let s3: S3Client | undefined;
 let sns: SNSClient | undefined;
@@ -52,12 +52,6 @@ export function parseS3Uri(uri: string, field = 'uri'): S3Location {
     throw new InvalidInputError(`${field} must be an S3 URI like s3://bucket/prefix/, got "${uri}".`);
   }
   return { bucket: match[1]!, key: match[2]! };
-}
-
-function isTransient(err: unknown): boolean {
-  const e = err as { name?: string; $metadata?: { httpStatusCode?: number }; code?: string };
-  const status = e.$metadata?.httpStatusCode ?? 0;
-  return status >= 500 || status === 429 || e.name === 'SlowDown' || e.code === 'ECONNREFUSED' || e.code === 'ECONNRESET';
 }
 
 function wrap(err: unknown, what: string): never {

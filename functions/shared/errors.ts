@@ -1,6 +1,7 @@
 /**
- * Named errors. The state machine Retries and Catches on `name` (Lambda reports it as errorType), so
- * never rename one without updating statemachine/pipeline.asl.json.
+ * Named errors, and the one rule for which failures are transient. The state machine Retries and Catches
+ * on `name` (Lambda reports it as errorType), so never rename one without updating
+ * statemachine/pipeline.asl.json.
  */
 
 abstract class PipelineError extends Error {
@@ -71,4 +72,106 @@ export class ApprovalLinkError extends PipelineError {
 /** Rollback was asked for but there is nothing to roll back to. */
 export class RollbackError extends PipelineError {
   override readonly name = 'RollbackError';
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Transient or not: one classifier for the Kubernetes error mapping, the AWS SDK call sites and the starter.
+
+/**
+ * Error codes of a request that never got an answer (Node's net/dns, undici's fetch) and may well get
+ * one if sent again: refused or reset connections, timeouts, DNS hiccups, a socket closed mid-answer.
+ */
+const TRANSIENT_NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+  'ENETDOWN',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_CLOSED',
+  'ERR_STREAM_PREMATURE_CLOSE',
+]);
+
+/**
+ * AWS error names that mean "try again later" (the SDK's own throttling and transient lists, plus S3's
+ * SlowDown), for errors whose HTTP status alone does not say it (e.g. a 400 ThrottlingException).
+ */
+const TRANSIENT_AWS_NAMES = new Set([
+  'Throttling',
+  'ThrottlingException',
+  'ThrottledException',
+  'TooManyRequestsException',
+  'RequestThrottled',
+  'RequestThrottledException',
+  'RequestLimitExceeded',
+  'ProvisionedThroughputExceededException',
+  'TransactionInProgressException',
+  'BandwidthLimitExceeded',
+  'LimitExceededException',
+  'PriorRequestNotComplete',
+  'EC2ThrottledException',
+  'SlowDown',
+  'ServiceUnavailable',
+  'ServiceUnavailableException',
+  'InternalFailure',
+  'InternalError',
+  'InternalServerError',
+  'InternalServerException',
+  'RequestTimeout',
+  'RequestTimeoutException',
+  'TimeoutError',
+]);
+
+/** An HTTP status worth retrying: 408 (request timeout), 429 (throttled) and every 5xx. */
+export function isTransientStatus(status: number): boolean {
+  return status === 408 || status === 429 || (status >= 500 && status <= 599);
+}
+
+interface ErrorShape {
+  name?: unknown;
+  code?: unknown;
+  status?: unknown;
+  statusCode?: unknown;
+  $metadata?: { httpStatusCode?: unknown };
+  $retryable?: unknown;
+  cause?: unknown;
+}
+
+/** The HTTP status an error carries, whichever client threw it (AWS SDK, client-node, our own). */
+export function httpStatusOf(err: unknown): number | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const e = err as ErrorShape;
+  for (const v of [e.$metadata?.httpStatusCode, e.statusCode, e.status, e.code]) {
+    if (typeof v === 'number' && v >= 100 && v <= 599) return v;
+  }
+  return undefined;
+}
+
+/**
+ * Whether sending the same request again may succeed: network failures without an answer (also when
+ * wrapped as a fetch `cause`), HTTP 408/429/5xx, AWS throttling and transient error names or
+ * `$retryable`, and our own *Unavailable errors. Anything else (4xx, validation, programming errors) is
+ * permanent: retrying only delays the failure.
+ */
+export function isTransient(err: unknown): boolean {
+  if (err instanceof KubernetesUnavailableError || err instanceof S3UnavailableError) return true;
+  if (err instanceof PipelineError) return false;
+  if (typeof err !== 'object' || err === null) return false;
+  const e = err as ErrorShape;
+  const status = httpStatusOf(err);
+  if (status !== undefined && isTransientStatus(status)) return true;
+  if (e.$retryable !== undefined && e.$retryable !== null && e.$retryable !== false) return true;
+  if (typeof e.name === 'string' && TRANSIENT_AWS_NAMES.has(e.name)) return true;
+  if (typeof e.code === 'string' && TRANSIENT_NETWORK_CODES.has(e.code)) return true;
+  // fetch wraps the socket error: TypeError('fetch failed', { cause: { code: 'ECONNREFUSED' } }).
+  if (e.cause !== undefined && e.cause !== err && status === undefined) return isTransient(e.cause);
+  return false;
 }

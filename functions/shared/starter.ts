@@ -8,8 +8,8 @@ import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { SQSClient, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { ECRClient, DescribeImagesCommand, type ImageDetail } from '@aws-sdk/client-ecr';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { z } from 'zod';
-import { ConfigurationError } from './errors';
+import * as z from 'zod';
+import { ConfigurationError, isTransient } from './errors';
 import { logger, startInvocation } from './logger';
 import { parseTriggerMessage, type TriggerEvent } from './trigger-events';
 import { dataExecutionName, pushExecutionName, scheduleExecutionName } from './execution-name';
@@ -106,17 +106,6 @@ class DeadLetter extends Error {
   ) {
     super(message);
   }
-}
-
-function isTransient(err: unknown): boolean {
-  const e = err as { name?: string; code?: string; $metadata?: { httpStatusCode?: number }; $retryable?: unknown };
-  const status = e.$metadata?.httpStatusCode ?? 0;
-  return (
-    status >= 500 ||
-    status === 429 ||
-    /Throttl|TooManyRequests|RequestLimitExceeded|ServiceUnavailable|InternalFailure|TimeoutError/.test(e.name ?? '') ||
-    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE'].includes(e.code ?? '')
-  );
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

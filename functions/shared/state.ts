@@ -3,7 +3,7 @@
  * handlers read. The state is ours, but it crosses a boundary (Step Functions, or a hand-made input to a
  * redriven execution), so each handler checks what it relies on and names the field when it is wrong.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { InvalidInputError } from './errors';
 import { DNS1123_LABEL } from './names';
 import type { RunContext, StageResult, TrainingResult } from './types';

@@ -4,7 +4,7 @@
  * Scheduler schedule sends (`{"mlpipe":"schedule","repositoryName":"...","scheduledTime":"<aws.scheduler.scheduled-time>"}`).
  * Parsed with zod; a message that is none of these is reported with the reason, never guessed at.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** The EventBridge envelope both AWS event kinds share. */
 const awsEventSchema = z.object({

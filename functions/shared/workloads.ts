@@ -3,9 +3,9 @@
  * is a Deployment rolled out, is a pod stuck (image pull, crash loop), does a LoadBalancer endpoint
  * answer for the model. The Await* handlers are thin loops over these.
  */
-import type { KubernetesObject, V1Deployment, V1Job, V1Pod, V1Service } from '@kubernetes/client-node';
+import type { CoreV1Event, KubernetesObject, V1Deployment, V1Job, V1Pod, V1Service } from '@kubernetes/client-node';
 import { get as httpGet } from 'node:http';
-import { z } from 'zod';
+import * as z from 'zod';
 import { EndpointUnavailableError, PhaseTimeoutError, RolloutFailedError } from './errors';
 import { applyObject, collectionPath, firstOf, listObjects, podLogTail, readObject, sleep, watchUntil, type WatchEventType } from './kube';
 import { servingDeployment, workloadSettings } from './manifests';
@@ -75,6 +75,27 @@ export async function describeFailure(namespace: string, podLabels: Record<strin
 export type StuckPod = { kind: 'pod'; problem: PodProblem };
 
 /**
+ * The workload's pods cannot be created at all (a missing ServiceAccount, a ResourceQuota, Pod Security,
+ * an admission webhook). A real cluster shows it as the Deployment's ReplicaFailure condition and, for a
+ * Job, only as FailedCreate events (transcripts 11, 12); nothing else ever changes, so waiting cannot help.
+ */
+export type CreateFailure = { kind: 'failed-create'; message: string };
+
+/** `CreateFailure` from a FailedCreate event about the object with `uid` (events outlive their object). */
+export function failedCreateEvent(uid: string | undefined): (e: CoreV1Event, type: WatchEventType) => CreateFailure | undefined {
+  return (e, type) => {
+    if (type === 'DELETED' || e.reason !== 'FailedCreate') return undefined;
+    if (uid && e.involvedObject?.uid && e.involvedObject.uid !== uid) return undefined;
+    return { kind: 'failed-create', message: e.message ?? '' };
+  };
+}
+
+/** The failure message for pods that could not be created: the API's own reason, no log to look for. */
+export function describeCreateFailure(message: string): string {
+  return `FailedCreate: ${message.replace(/^Error creating: /, '')} (no pod could be created, so there is no log)`;
+}
+
+/**
  * Watches the named Job or Deployment and the pods labelled `podLabels` together for `budgetMs`: the first
  * of the object's own outcome (`outcomeOf`) or a pod stuck for a fatal reason — which the object's status
  * would only show once its own deadline had passed. `undefined` when the budget runs out.
@@ -86,8 +107,24 @@ export function watchWorkload<T extends KubernetesObject, O>(
   outcomeOf: (obj: T, type: WatchEventType) => O | undefined,
   podLabels: Record<string, string>,
   budgetMs: number,
-): Promise<O | StuckPod | undefined> {
-  return firstOf<O | StuckPod>([
+  uid?: string,
+): Promise<O | StuckPod | CreateFailure | undefined> {
+  // A Job reports pods it cannot create only as events (a Deployment has its ReplicaFailure condition).
+  const events =
+    kind === 'Job'
+      ? [
+          (signal: AbortSignal) =>
+            watchUntil<CoreV1Event, CreateFailure>(
+              `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`,
+              { fieldSelector: `involvedObject.kind=Job,involvedObject.name=${name},reason=FailedCreate` },
+              failedCreateEvent(uid),
+              budgetMs,
+              signal,
+            ),
+        ]
+      : [];
+  return firstOf<O | StuckPod | CreateFailure>([
+    ...events,
     (signal) => watchUntil<T, O>(collectionPath(kind, namespace), { fieldSelector: `metadata.name=${name}` }, outcomeOf, budgetMs, signal),
     (signal) =>
       watchUntil<V1Pod, StuckPod>(
@@ -128,6 +165,9 @@ export function rolloutOutcome(d: V1Deployment, type: string): RolloutOutcome | 
   if (type === 'DELETED') return { kind: 'failed', reason: 'Deleted', message: 'the Deployment was deleted during its rollout' };
   const conditions = d.status?.conditions ?? [];
   const progressing = conditions.find((c) => c.type === 'Progressing');
+  // Pods that cannot be created (transcript 11): the ReplicaSet's FailedCreate, mirrored on the Deployment.
+  const replicaFailure = conditions.find((c) => c.type === 'ReplicaFailure' && c.status === 'True');
+  if (replicaFailure) return { kind: 'failed', reason: replicaFailure.reason ?? 'ReplicaFailure', message: replicaFailure.message ?? '' };
   if (progressing?.status === 'False' && progressing.reason === 'ProgressDeadlineExceeded') {
     return { kind: 'failed', reason: 'ProgressDeadlineExceeded', message: progressing.message ?? '' };
   }
@@ -171,6 +211,9 @@ export async function awaitRollout(stage: StageResult, podLabels: Record<string,
   const outcome = await watchWorkload<V1Deployment, RolloutOutcome>('Deployment', stage.namespace, stage.deploymentName, rolloutOutcome, podLabels, plan.budgetMs);
   if (outcome?.kind === 'ready') return { ...stage, status: 'ready' };
   if (outcome?.kind === 'pod') throw new RolloutFailedError(`${what} failed to roll out: ${await describePodProblem(stage.namespace, outcome.problem)}`);
+  if (outcome?.kind === 'failed' && outcome.reason === 'FailedCreate') {
+    throw new RolloutFailedError(`${what} failed to roll out: ${describeCreateFailure(outcome.message)}`);
+  }
   if (outcome?.kind === 'failed') {
     throw new RolloutFailedError(`${what} failed to roll out: ${await describeFailure(stage.namespace, podLabels, outcome.reason, outcome.message)}`);
   }

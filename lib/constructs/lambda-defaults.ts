@@ -1,66 +1,63 @@
 /**
- * The one place for Lambda defaults: every mlpipe function is a NodejsFunction built here, so runtime,
- * architecture, logging, tracing and bundling are the same everywhere. bench/bundles.ts bundles the
- * entries with `esbuildOptions()` below, which mirrors `BUNDLING`, so what it measures is what ships.
+ * The one place for Lambda defaults: every mlpipe function is a PipelineFunction built here, so runtime,
+ * architecture, logging, tracing and bundling are the same everywhere. The code is bundled by
+ * lambda-bundle.ts, the same function bench/bundles.ts measures and test/cdk/bundles.test.ts loads.
  */
 import * as path from 'node:path';
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { AssetHashType, DockerImage, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
+import type { BuildOptions } from 'esbuild';
+import { bundleLambdaSync, ESBUILD_TARGET, lambdaBuildOptions } from './lambda-bundle';
 
 /** Repository root: entries are resolved against it, whatever the caller's working directory. */
 export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
 
 /**
- * The latest Lambda Node.js runtime (DESIGN decision 2 allows 22 or 24). The bundles still target Node 22,
- * what the tests and the local mode run on, so the shipped code uses nothing Node 22 lacks.
+ * The latest Lambda Node.js runtime (DESIGN decision 2 allows 22 or 24). The bundles still target Node 22
+ * (ESBUILD_TARGET), what the tests and the local mode run on, so the shipped code uses nothing Node 22 lacks.
  */
 export const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_24_X;
-export const ESBUILD_TARGET = 'node22';
+export { ESBUILD_TARGET };
 
 /**
- * esbuild settings. The AWS SDK is bundled rather than taken from the runtime: the handlers are tested
- * against the exact SDK versions in package-lock.json, and the runtime's copy changes under you.
- * Minified with source maps (NODE_OPTIONS=--enable-source-maps makes stack traces readable).
- * No Docker: esbuild is a devDependency and runs locally.
+ * esbuild options for one entry, as shipped (lambda-bundle.ts: minified, source maps, the AWS SDK bundled,
+ * the client-node plugin). For tools that build with esbuild's JS API themselves.
  */
-export const BUNDLING: nodejs.BundlingOptions = {
-  minify: true,
-  sourceMap: true,
-  sourcesContent: false,
-  target: ESBUILD_TARGET,
-  format: nodejs.OutputFormat.CJS,
-  bundleAwsSDK: true,
-  externalModules: [],
-  forceDockerBundling: false,
-};
+export function esbuildOptions(entry: string, outfile: string): BuildOptions {
+  return lambdaBuildOptions(entry, outfile);
+}
 
-/** The same settings as `BUNDLING`, as esbuild build options (for bench/bundles.ts). */
-export function esbuildOptions(entry: string, outfile: string) {
-  return {
-    entryPoints: [entry],
-    outfile,
-    bundle: true,
-    platform: 'node' as const,
-    format: 'cjs' as const,
-    target: ESBUILD_TARGET,
-    minify: BUNDLING.minify ?? false,
-    sourcemap: BUNDLING.sourceMap ?? false,
-    sourcesContent: BUNDLING.sourcesContent ?? true,
-    external: [...(BUNDLING.externalModules ?? [])],
-    logLevel: 'warning' as const,
-  };
+/**
+ * The function code: `entry` bundled by lambda-bundle.ts in a local bundling step (no Docker). CDK's
+ * NodejsFunction would run the esbuild CLI, which cannot take the plugin that keeps the bundles small.
+ * Hashed by output, so an unchanged bundle is an unchanged asset.
+ */
+export function bundledCode(entry: string): lambda.Code {
+  return lambda.Code.fromAsset(PROJECT_ROOT, {
+    assetHashType: AssetHashType.OUTPUT,
+    bundling: {
+      // Never used: local bundling either succeeds or throws (a failing build must not fall back to Docker).
+      image: DockerImage.fromRegistry('mlpipe/no-docker-bundling'),
+      local: {
+        tryBundle(outputDir: string): boolean {
+          bundleLambdaSync(entry, outputDir);
+          return true;
+        },
+      },
+    },
+  });
 }
 
 /**
  * One log level for the two filters a line passes: Powertools Logger's own (functions/shared/logger.ts) and
  * Lambda's ApplicationLogLevel, which with the JSON log format drops lines below it and, as
  * AWS_LAMBDA_LOG_LEVEL, overrides POWERTOOLS_LOG_LEVEL inside Powertools. Set apart, a lower
- * POWERTOOLS_LOG_LEVEL would be dropped by Lambda (Powertools warns once), so both come from here.
+ * POWERTOOLS_LOG_LEVEL would be silently ignored (lines below ApplicationLogLevel are dropped), so both come
+ * from here.
  */
 export const LOG_LEVEL = lambda.ApplicationLogLevel.INFO;
 
@@ -94,11 +91,11 @@ export interface FunctionNetwork {
 }
 
 /**
- * A NodejsFunction with mlpipe's defaults and its own log group. Without a given role it gets a role of
+ * A Lambda function with mlpipe's defaults and its own log group. Without a given role it gets a role of
  * its own that may write to that log group only: the AWSLambdaBasicExecutionRole CDK would attach lets
  * a function create log groups and write to any of them.
  */
-export class PipelineFunction extends nodejs.NodejsFunction {
+export class PipelineFunction extends lambda.Function {
   constructor(scope: Construct, id: string, props: PipelineFunctionProps) {
     const logGroup = new logs.LogGroup(scope, `${id}Logs`, {
       retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
@@ -112,10 +109,8 @@ export class PipelineFunction extends nodejs.NodejsFunction {
     logGroup.grantWrite(role);
     props.network?.grantNetworkInterfaces(role);
     super(scope, id, {
-      entry: path.join(PROJECT_ROOT, props.entry),
-      handler: 'handler',
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
+      code: bundledCode(props.entry),
+      handler: 'index.handler',
       runtime: LAMBDA_RUNTIME,
       architecture: lambda.Architecture.ARM_64,
       memorySize: props.memorySize ?? 512,
@@ -135,7 +130,6 @@ export class PipelineFunction extends nodejs.NodejsFunction {
             securityGroups: [...props.network.securityGroups],
           }),
       environment: { NODE_OPTIONS: '--enable-source-maps', ...props.environment, ...LOGGING_ENVIRONMENT },
-      bundling: BUNDLING,
     });
   }
 }

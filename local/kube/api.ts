@@ -77,6 +77,8 @@ export class KubeApi {
     } else {
       delete obj.metadata.namespace;
     }
+    // Admission errors name the object as requested: a generated name's prefix (transcript 11).
+    const requestedName = obj.metadata.name ?? obj.metadata.generateName ?? '';
     if (!obj.metadata.name && obj.metadata.generateName) obj.metadata.name = obj.metadata.generateName + randomSuffix();
     const name = obj.metadata.name ?? '';
     if (type.namespaced && !this.store.get('namespaces', undefined, namespace!)) {
@@ -90,11 +92,13 @@ export class KubeApi {
     if (GENERATION_TYPES.has(type.plural)) meta.generation = 1;
     else delete meta.generation;
     if (type.hasStatus && type.plural !== 'namespaces') delete obj.status;
+    // A new Job answers with an empty status until its controller writes one (transcript 01).
+    if (type.plural === 'jobs' || type.plural === 'deployments') obj.status = {};
     applyDefaults(type, obj);
     const causes = validateObject(type, obj);
     if (causes.length) throw errors.invalid(type, name, causes);
     if (this.store.get(type.plural, meta.namespace, name)) throw errors.alreadyExists(type, name);
-    if (type.plural === 'pods') this.checkServiceAccount(obj as Pod);
+    if (type.plural === 'pods') this.checkServiceAccount(obj as Pod, requestedName);
     meta.managedFields = [this.managedEntry(type, opts.fieldManager ?? 'unknown', opts.operation ?? 'Update')];
     const created = this.store.insert(type.plural, obj);
     if (type.plural === 'namespaces') this.ensureDefaultServiceAccount(name);
@@ -102,10 +106,10 @@ export class KubeApi {
   }
 
   /** A real cluster refuses pods whose ServiceAccount does not exist (the admission plugin). */
-  private checkServiceAccount(pod: Pod): void {
+  private checkServiceAccount(pod: Pod, requestedName: string): void {
     const sa = pod.spec.serviceAccountName ?? 'default';
     if (!this.store.get('serviceaccounts', pod.metadata.namespace, sa)) {
-      throw errors.forbidden(typeOf('pods'), pod.metadata.name, `error looking up service account ${pod.metadata.namespace}/${sa}: serviceaccount "${sa}" not found`);
+      throw errors.forbidden(typeOf('pods'), requestedName, `error looking up service account ${pod.metadata.namespace}/${sa}: serviceaccount "${sa}" not found`);
     }
   }
 
@@ -344,7 +348,7 @@ export class KubeApi {
       return this.store.replace('pods', pod);
     }
     if (type.plural === 'namespaces') {
-      for (const t of ['pods', 'services', 'jobs', 'deployments', 'replicasets', 'configmaps', 'secrets', 'serviceaccounts']) {
+      for (const t of ['pods', 'services', 'jobs', 'deployments', 'replicasets', 'configmaps', 'secrets', 'serviceaccounts', 'events']) {
         for (const child of this.store.list(t, name)) this.store.remove(t, name, child.metadata.name);
       }
     }

@@ -45,6 +45,11 @@ export interface LocalKube {
   store?: unknown;
   /** Process ids of containers still running (tests check stop() leaves none). */
   runningPids(): number[];
+  /**
+   * Forgets the watch windows, as an API server restart does (transcript 09): a watch from any
+   * resourceVersion seen so far then answers 410 Expired. For tests of watch resumption.
+   */
+  restartWatchCache(): void;
 }
 
 export const CONTEXT_NAME = 'mlpipe-local';
@@ -58,7 +63,9 @@ export async function startLocalKube(opts: LocalKubeOptions): Promise<LocalKube>
   for (const ns of ['default', 'kube-system', ...(opts.namespaces ?? [])]) {
     if (!store.get('namespaces', undefined, ns)) api.create(typeOf('namespaces'), undefined, { metadata: { name: ns } }, { fieldManager: 'mlpipe-local-kube' });
   }
-  const server = new ApiServer({ api, controllers, token, version: { major: '1', minor: '31', gitVersion: 'v1.31.0-mlpipe-local' } });
+  store.startWatchCache();
+  // The version it behaves like: kube-apiserver v1.32.13, whose answers test/fixtures/k8s/ records.
+  const server = new ApiServer({ api, controllers, token, version: { major: '1', minor: '32', gitVersion: 'v1.32.13-mlpipe-local' } });
   const url = await server.listen(opts.port ?? 0);
   const kubeconfigPath = join(opts.stateDir, 'kubeconfig.yaml');
   // JSON is YAML, and KubeConfig.loadFromFile reads either. @kubernetes/client-node 2.x refuses an
@@ -80,6 +87,7 @@ export async function startLocalKube(opts: LocalKubeOptions): Promise<LocalKube>
     kubeconfigPath,
     store,
     runningPids: () => controllers.kubelet.runningPids(),
+    restartWatchCache: () => store.startWatchCache(),
     stop() {
       stopped ??= (async () => {
         await controllers.stop();

@@ -4,7 +4,7 @@
  */
 
 export interface ResourceType {
-  group: '' | 'apps' | 'batch';
+  group: '' | 'apps' | 'batch' | 'events.k8s.io';
   version: 'v1';
   plural: string;
   singular: string;
@@ -20,6 +20,16 @@ export interface ResourceType {
   /** Name rule: RFC 1123 subdomain (most), RFC 1123 label (namespaces), RFC 1035 label (services). */
   nameRule: 'subdomain' | 'label' | 'dns1035';
 }
+
+/** The field selectors kube-apiserver accepts on events (pkg/registry/core/event), plus the events.k8s.io names. */
+const EVENT_FIELDS = [
+  ...['kind', 'namespace', 'name', 'uid', 'apiVersion', 'resourceVersion', 'fieldPath'].flatMap((f) => [`involvedObject.${f}`, `regarding.${f}`]),
+  'reason',
+  'reportingComponent',
+  'reportingController',
+  'source',
+  'type',
+];
 
 const VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
 
@@ -77,6 +87,9 @@ export const RESOURCE_TYPES: ResourceType[] = [
     selectableFields: ['status.replicas'],
   }),
   type('batch', 'jobs', 'Job', { subresources: ['status'], hasStatus: true, selectableFields: ['status.successful'] }),
+  // Events are stored once, as core/v1; events.k8s.io/v1 is a read-only view of the same objects.
+  type('', 'events', 'Event', { shortNames: ['ev'], selectableFields: EVENT_FIELDS }),
+  type('events.k8s.io', 'events', 'Event', { shortNames: ['ev'], selectableFields: EVENT_FIELDS }),
 ];
 
 export function apiVersionOf(type: ResourceType): string {
@@ -124,7 +137,7 @@ export function apiGroupList(): Record<string, unknown> {
   return {
     kind: 'APIGroupList',
     apiVersion: 'v1',
-    groups: ['apps', 'batch'].map((g) => {
+    groups: ['apps', 'batch', 'events.k8s.io'].map((g) => {
       const { kind: _k, apiVersion: _a, ...rest } = apiGroup(g);
       return rest;
     }),
@@ -219,6 +232,7 @@ export interface PodSpec {
   serviceAccountName?: string;
   serviceAccount?: string;
   nodeName?: string;
+  nodeSelector?: Record<string, string>;
   terminationGracePeriodSeconds?: number;
 }
 
@@ -299,6 +313,7 @@ export interface ReplicaSet extends KubeObject {
     availableReplicas?: number;
     fullyLabeledReplicas?: number;
     observedGeneration?: number;
+    conditions?: Condition[];
   };
 }
 

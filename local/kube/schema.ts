@@ -71,14 +71,15 @@ function defaultPodSpec(spec: PodSpec & Record<string, unknown>): void {
   spec.dnsPolicy ??= 'ClusterFirst';
   spec.schedulerName ??= 'default-scheduler';
   spec.securityContext ??= {};
-  if (spec.serviceAccountName === undefined) spec.serviceAccountName = spec.serviceAccount ?? 'default';
-  spec.serviceAccount = spec.serviceAccountName;
+  // A template keeps what it was given; the ServiceAccount admission plugin defaults it on pods only.
+  if (spec.serviceAccountName !== undefined) spec.serviceAccount = spec.serviceAccountName;
   for (const c of Array.isArray(spec.containers) ? spec.containers : []) defaultContainer(c as Container & Record<string, unknown>);
 }
 
 function defaultTemplate(t: PodTemplate | undefined): void {
   if (t && typeof t === 'object') {
     t.metadata ??= {};
+    (t.metadata as Record<string, unknown>).creationTimestamp ??= null;
     if (t.spec) defaultPodSpec(t.spec as PodSpec & Record<string, unknown>);
   }
 }
@@ -100,6 +101,7 @@ export function applyDefaults(type: ResourceType, obj: KubeObject, existing?: Ku
       break;
     case 'pods': {
       const pod = obj as Pod;
+      if (pod.spec && typeof pod.spec === 'object' && pod.spec.serviceAccountName === undefined) pod.spec.serviceAccountName = pod.spec.serviceAccount ?? 'default';
       defaultPodSpec(pod.spec as PodSpec & Record<string, unknown>);
       if (!existing) pod.status = { phase: 'Pending' };
       break;
@@ -134,7 +136,9 @@ export function applyDefaults(type: ResourceType, obj: KubeObject, existing?: Ku
         job.spec.completions ??= 1;
         job.spec.parallelism ??= 1;
         job.spec.suspend ??= false;
+        job.spec.manualSelector ??= false;
         (job.spec as Record<string, unknown>).completionMode ??= 'NonIndexed';
+        (job.spec as Record<string, unknown>).podReplacementPolicy ??= 'TerminatingOrFailed';
         // Only the pod template's own fields are defaulted: a Job has no default restartPolicy that passes.
         if (job.spec.template?.spec) {
           const hadPolicy = job.spec.template.spec.restartPolicy;

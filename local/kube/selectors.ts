@@ -122,7 +122,16 @@ export function parseFieldSelector(text: string | null | undefined, allowed: str
     });
 }
 
-function fieldValue(obj: KubeObject, path: string): string {
+/** Event field selector names (events.k8s.io's included) → the stored core/v1 fields they select on. */
+function eventFieldPath(field: string): string {
+  if (field.startsWith('regarding.')) return `involvedObject.${field.slice('regarding.'.length)}`;
+  if (field === 'reportingController') return 'reportingComponent';
+  if (field === 'source') return 'source.component';
+  return field;
+}
+
+function fieldValue(obj: KubeObject, field: string): string {
+  const path = obj.kind === 'Event' ? eventFieldPath(field) : field;
   let cur: unknown = obj;
   for (const part of path.split('.')) {
     if (cur === null || typeof cur !== 'object') return '';

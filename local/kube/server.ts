@@ -9,11 +9,12 @@ import { timingSafeEqual } from 'node:crypto';
 import { listenOnLoopback, readBody as readCappedBody, type LoopbackListener } from '../http';
 import type { KubeApi } from './api';
 import type { ControllerManager } from './controllers';
-import { Kubelet, LOCAL_PORTS_ANNOTATION } from './controllers/kubelet';
+import { Kubelet, LOCAL_PORTS_ANNOTATION, NODE_NAME } from './controllers/kubelet';
 import { serviceEndpoints } from './controllers/service';
-import { apiGroup, apiGroupList, apiResourceList, apiVersionOf, findType, type KubeObject, type Pod, type ResourceType, type Service } from './resources';
+import { toEventsV1 } from './controllers/events';
+import { apiGroup, apiGroupList, apiResourceList, apiVersionOf, findType, typeOf, type KubeObject, type Pod, type ResourceType, type Service } from './resources';
 import { matchesFields, matchesRequirements, parseFieldSelector, parseLabelSelector } from './selectors';
-import { errors, KubeApiError, type StatusBody } from './status';
+import { errors, invalidValue, KubeApiError, type StatusBody, type StatusCause } from './status';
 import type { StoreEvent } from './store';
 
 interface Route {
@@ -23,9 +24,15 @@ interface Route {
   subresource?: string;
   /** For proxy: the path after /proxy. */
   rest?: string;
+  /** A read-only view of another resource's objects (events.k8s.io/v1 of core/v1 Events): what the client asked for. */
+  as?: ResourceType;
+  view?: (obj: KubeObject) => KubeObject;
 }
 
 const MAX_BODY = 16 * 1024 * 1024;
+/** kube-apiserver's bookmark cadence (bookmarkFrequency) and its early bookmark before a watch's timeout. */
+const BOOKMARK_EVERY_MS = 60_000;
+const BOOKMARK_BEFORE_TIMEOUT_MS = 2_000;
 
 function send(res: ServerResponse, code: number, body: unknown): void {
   const text = JSON.stringify(body);
@@ -72,6 +79,23 @@ function route(segments: string[]): Route | undefined {
   if (type === ns || !type.namespaced) return { type, name: rest[1], subresource: rest[2] };
   if (rest.length === 1) return { type }; // cluster-wide list of a namespaced resource
   return undefined;
+}
+
+/** PodLogOptions validation (transcript 10): what kube-apiserver refuses with 422 before asking a kubelet. */
+function podLogOptionCauses(q: URLSearchParams): StatusCause[] {
+  const causes: StatusCause[] = [];
+  const since = q.get('sinceSeconds');
+  if (since !== null && !(Number(since) > 0)) causes.push(invalidValue('sinceSeconds', Number(since), 'must be greater than 0'));
+  if (since !== null && q.get('sinceTime') !== null) {
+    causes.push({ reason: 'FieldValueForbidden', message: 'Forbidden: at most one of `sinceTime` or `sinceSeconds` may be specified', field: '[]' });
+  }
+  for (const field of ['tailLines', 'limitBytes']) {
+    const v = q.get(field);
+    if (v !== null && Number(v) < (field === 'tailLines' ? 0 : 1)) {
+      causes.push(invalidValue(field, Number(v), field === 'tailLines' ? 'must be greater than or equal to 0' : 'must be greater than 0'));
+    }
+  }
+  return causes;
 }
 
 function listKind(type: ResourceType): string {
@@ -150,14 +174,21 @@ export class ApiServer {
     }
     if (path === '/apis') return send(res, 200, apiGroupList());
     if (path === '/api/v1') return send(res, 200, apiResourceList(''));
-    const g = /^\/apis\/(apps|batch)$/.exec(path);
+    const g = /^\/apis\/(apps|batch|events\.k8s\.io)$/.exec(path);
     if (g) return send(res, 200, apiGroup(g[1]!));
-    const gv = /^\/apis\/(apps|batch)\/v1$/.exec(path);
+    const gv = /^\/apis\/(apps|batch|events\.k8s\.io)\/v1$/.exec(path);
     if (gv) return send(res, 200, apiResourceList(gv[1]!));
 
     const segments = path.split('/').filter(Boolean).map(decodeURIComponent);
     const r = route(segments);
     if (!r) throw errors.pathNotFound();
+    if (r.type.group === 'events.k8s.io') {
+      // The pipeline only reads events; the controllers write them as core/v1.
+      if (method !== 'GET' || r.subresource) throw errors.methodNotAllowed();
+      r.as = r.type;
+      r.view = toEventsV1;
+      r.type = typeOf('events');
+    }
     const { type } = r;
     const q = url.searchParams;
     const fieldManager = q.get('fieldManager') ?? (req.headers['user-agent'] ?? 'unknown').split('/')[0];
@@ -196,8 +227,10 @@ export class ApiServer {
       throw errors.methodNotAllowed();
     }
     switch (method) {
-      case 'GET':
-        return send(res, 200, this.deps.api.get(type, r.namespace, r.name));
+      case 'GET': {
+        const obj = this.deps.api.get(type, r.namespace, r.name);
+        return send(res, 200, r.view ? r.view(obj) : obj);
+      }
       case 'PUT':
         return send(res, 200, this.deps.api.update(type, r.namespace, r.name, parseJson(await readBody(req)), { fieldManager, subresource: sub }));
       case 'PATCH': {
@@ -258,17 +291,22 @@ export class ApiServer {
     const page = limit > 0 ? items.slice(start, start + limit) : items.slice(start);
     const more = limit > 0 && start + limit < items.length;
     send(res, 200, {
-      kind: listKind(r.type),
-      apiVersion: apiVersionOf(r.type),
+      kind: listKind(r.as ?? r.type),
+      apiVersion: apiVersionOf(r.as ?? r.type),
       metadata: { resourceVersion: rv, ...(more ? { continue: Buffer.from(String(start + limit)).toString('base64'), remainingItemCount: items.length - start - limit } : {}) },
-      items: page.map(stripForList),
+      items: page.map((o) => stripForList(r.view ? r.view(o) : o)),
     });
   }
 
   /**
-   * Watch: newline-delimited JSON events. Without a resourceVersion (or "0") the current objects come
-   * first as ADDED; with one, history after it is replayed (410 Expired as an ERROR event when too old).
-   * A MODIFIED object that enters or leaves the selector is sent as ADDED or DELETED, as the real one does.
+   * Watch: newline-delimited JSON events, as kube-apiserver's watch cache serves them (transcripts 09, 21).
+   * Without a resourceVersion (or "0") the current objects come first as ADDED; with one, the type's
+   * window after it is replayed, and one older than the window gets HTTP 200 then a single ERROR event
+   * (410 Expired, "too old resource version: A (B)") and the end of the stream. A MODIFIED object that
+   * enters or leaves the selector is sent as ADDED or DELETED, as the real one does. Bookmarks follow the
+   * real schedule: only when the resource type changed somewhere since the last line sent, every 60 s, and
+   * once 2 s before timeoutSeconds ends the watch — never within client-node's 30 s idle limit unless the
+   * client asked for a short timeout.
    */
   private watch(r: Route, q: URLSearchParams, req: IncomingMessage, res: ServerResponse): void {
     const match = this.matcher(r, q);
@@ -276,62 +314,101 @@ export class ApiServer {
     const inScope = (obj: KubeObject) => namespace === undefined || obj.metadata.namespace === namespace;
     const rvParam = q.get('resourceVersion');
     const timeoutSeconds = Number(q.get('timeoutSeconds') ?? 1800);
-    const bookmarks = q.get('allowWatchBookmarks') === 'true';
+    const bookmarks = q.get('allowWatchBookmarks') === 'true' || q.get('allowWatchBookmarks') === '1';
+    const sendInitialEvents = q.get('sendInitialEvents') === 'true';
     const store = this.deps.api.store;
+    const plural = r.type.plural;
+    if (rvParam && !/^\d+$/.test(rvParam)) {
+      // kube-apiserver parses it as a uint64 and answers 500 without a reason (transcript 09).
+      return send(res, 500, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `resourceVersion: Invalid value: "${rvParam}": strconv.ParseUint: parsing "${rvParam}": invalid syntax`, code: 500 });
+    }
+    if (sendInitialEvents && q.get('resourceVersionMatch') !== 'NotOlderThan') {
+      const message = 'Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan';
+      return send(res, 422, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: ${message}`, reason: 'Invalid', details: { group: 'meta.k8s.io', kind: 'ListOptions', causes: [{ reason: 'FieldValueForbidden', message, field: 'resourceVersionMatch' }] }, code: 422 });
+    }
 
-    res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache' });
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache, private' });
     res.flushHeaders();
     this.watches.add(res);
+    /** The newest resourceVersion of this type the client has been told about: bookmarks only move it on. */
+    let told = 0;
+    const shown = r.as ?? r.type;
     const write = (type: string, object: unknown) => {
-      if (!res.writableEnded) res.write(JSON.stringify({ type, object }) + '\n');
+      const out = r.view && type !== 'ERROR' && type !== 'BOOKMARK' ? r.view(object as KubeObject) : object;
+      if (!res.writableEnded) res.write(JSON.stringify({ type, object: out }) + '\n');
+    };
+    const bookmark = (rv: number, annotations?: Record<string, string>) => {
+      told = Math.max(told, rv);
+      write('BOOKMARK', { kind: shown.kind, apiVersion: apiVersionOf(shown), metadata: { resourceVersion: String(rv), creationTimestamp: null, ...(annotations ? { annotations } : {}) } });
     };
     const sendEvent = (e: StoreEvent) => {
-      if (e.resource !== r.type.plural || !inScope(e.object)) return;
+      if (e.resource !== plural || !inScope(e.object)) return;
       const now = match(e.object);
       if (e.type === 'MODIFIED') {
         const before = e.previous ? match(e.previous) : now;
         if (now && before) write('MODIFIED', e.object);
         else if (now) write('ADDED', e.object);
         else if (before) write('DELETED', e.object);
-        return;
-      }
-      if (now) write(e.type, e.object);
+      } else if (now) write(e.type, e.object);
+      told = Math.max(told, e.rv);
     };
 
     let lastRv = Number(store.currentResourceVersion());
     if (!rvParam || rvParam === '0') {
-      for (const obj of store.list(r.type.plural, namespace)) if (match(obj)) write('ADDED', obj);
+      for (const obj of store.list(plural, namespace)) if (match(obj)) write('ADDED', obj);
+      told = store.latestResourceVersion(plural);
+      // A watch without resourceVersion that allows bookmarks ends its replay with this one (transcript 21).
+      if ((bookmarks && !rvParam) || sendInitialEvents) {
+        const blueprint = Buffer.from(JSON.stringify({ kind: listKind(shown), apiVersion: apiVersionOf(shown), metadata: {}, items: null }) + '\n').toString('base64');
+        bookmark(told, { 'k8s.io/initial-events-end': 'true', 'kubernetes.io/initial-events-list-blueprint': blueprint });
+      }
     } else {
       const since = Number(rvParam);
-      const events = Number.isFinite(since) ? store.eventsSince(since) : 'expired';
-      if (events === 'expired') {
-        write('ERROR', errors.expired(`too old resource version: ${rvParam} (${store.currentResourceVersion()})`).status);
+      const events = store.eventsSince(plural, since);
+      if (!Array.isArray(events)) {
+        write('ERROR', errors.expired(`too old resource version: ${rvParam} (${events.oldest})`).status);
         res.end();
         this.watches.delete(res);
         return;
       }
       for (const e of events) sendEvent(e);
+      // A resourceVersion from the future: silence until the store gets there (transcript 09).
+      lastRv = Math.max(Number(store.currentResourceVersion()), since);
+      told = Math.max(told, since, ...events.map((e) => e.rv));
     }
-    lastRv = Number(store.currentResourceVersion());
     const unsubscribe = store.subscribe((e) => {
       if (e.rv <= lastRv) return;
       lastRv = e.rv;
       sendEvent(e);
     });
-    const timers: NodeJS.Timeout[] = [];
+    const timers = new Set<NodeJS.Timeout>();
     const finish = () => {
       unsubscribe();
-      for (const t of timers) clearTimeout(t), clearInterval(t);
+      for (const t of timers) clearTimeout(t);
       this.watches.delete(res);
       this.cleanups.delete(finish);
       if (!res.writableEnded) res.end();
     };
     this.cleanups.add(finish);
-    timers.push(setTimeout(finish, Math.max(0, timeoutSeconds) * 1000));
+    const startedAt = Date.now();
+    const deadline = startedAt + Math.max(0, timeoutSeconds) * 1000;
+    timers.add(setTimeout(finish, deadline - startedAt));
     if (bookmarks) {
-      timers.push(
-        setInterval(() => write('BOOKMARK', { kind: r.type.kind, apiVersion: apiVersionOf(r.type), metadata: { resourceVersion: store.currentResourceVersion() } }), 10000),
-      );
+      const scheduleBookmark = () => {
+        const now = Date.now();
+        const heartbeat = now + BOOKMARK_EVERY_MS;
+        const beforeEnd = deadline - BOOKMARK_BEFORE_TIMEOUT_MS;
+        const at = beforeEnd > now && beforeEnd < heartbeat ? beforeEnd : heartbeat;
+        if (at >= deadline) return;
+        const t = setTimeout(() => {
+          timers.delete(t);
+          const latest = store.latestResourceVersion(plural);
+          if (latest > told) bookmark(latest);
+          scheduleBookmark();
+        }, at - now);
+        timers.add(t);
+      };
+      scheduleBookmark();
     }
     req.on('close', finish);
     res.on('close', finish);
@@ -345,6 +422,15 @@ export class ApiServer {
       throw errors.badRequest(`a container name must be specified for pod ${pod.metadata.name}, choose one of: [${names.join(' ')}]`);
     }
     if (!names.includes(container)) throw errors.badRequest(`container ${container} is not valid for pod ${pod.metadata.name}`);
+    const causes = podLogOptionCauses(q);
+    if (causes.length) throw errors.invalidOptions('PodLogOptions', pod.metadata.name, causes);
+    // No node, no kubelet to ask: kube-apiserver answers 204 with no body and no Content-Type (transcript 10).
+    if (!pod.spec.nodeName) {
+      res.writeHead(204);
+      res.end();
+      return;
+    }
+    if (pod.spec.nodeName !== NODE_NAME) throw errors.notFound(r.type, pod.spec.nodeName);
     const previous = q.get('previous') === 'true';
     const found = this.deps.controllers.kubelet.logFor(pod.metadata.uid, container, previous);
     if (found.waiting) {

@@ -78,6 +78,11 @@ export const errors = {
       causes,
     });
   },
+  /** 422 for request options (PodLogOptions, ListOptions): the details name the options kind, no group. */
+  invalidOptions(kind: string, name: string, causes: StatusCause[]): KubeApiError {
+    const summary = causes.map((c) => `${c.field}: ${c.message}`).join(', ');
+    return failure(422, 'Invalid', `${kind} "${name}" is invalid: ${causes.length > 1 ? `[${summary}]` : summary}`, { name, kind, causes });
+  },
   forbidden(type: ResourceType, name: string, why: string): KubeApiError {
     return failure(403, 'Forbidden', `${qualifiedName(type)} "${name}" is forbidden: ${why}`, detailsFor(type, name));
   },

@@ -1,8 +1,8 @@
 /**
  * In-memory object store of the local API server: objects by resource/namespace/name, a global
- * resourceVersion counter, a bounded history of change events (so a watch from an older
- * resourceVersion replays, and a too-old one gets 410 like etcd compaction) and change listeners.
- * It knows nothing of REST semantics; api.ts does.
+ * resourceVersion counter, a per-resource watch window of change events (what kube-apiserver's watch
+ * cache keeps: a watch from a resourceVersion inside it replays, an older one gets 410 Expired) and change
+ * listeners. It knows nothing of REST semantics; api.ts does.
  */
 import type { KubeObject } from './resources';
 
@@ -17,7 +17,27 @@ export interface StoreEvent {
   previous?: KubeObject;
 }
 
-const HISTORY_LIMIT = 20000;
+/**
+ * The watch cache window, per resource type, as kube-apiserver sizes it: at least WINDOW_MIN_EVENTS
+ * events, and every event younger than WINDOW_FRESH_MS (its eventFreshDuration, 75 s), up to a hard cap.
+ * An older resourceVersion answers 410 Expired (transcript 09).
+ */
+const WINDOW_MIN_EVENTS = 100;
+const WINDOW_FRESH_MS = 75_000;
+const WINDOW_MAX_EVENTS = 100 * 1024;
+
+interface WatchWindow {
+  /** The oldest resourceVersion a watch may start from (exclusive of older ones). */
+  start: number;
+  events: Array<StoreEvent & { at: number }>;
+}
+
+/** Why a watch cannot start from the resourceVersion it asked for: what "too old resource version: A (B)" says. */
+export interface Expired {
+  expired: true;
+  /** B in the message: the oldest resourceVersion the window still serves. */
+  oldest: number;
+}
 
 function key(namespace: string | undefined, name: string): string {
   return `${namespace ?? ''}/${name}`;
@@ -26,8 +46,29 @@ function key(namespace: string | undefined, name: string): string {
 export class ObjectStore {
   private rv = 1;
   private readonly objects = new Map<string, Map<string, KubeObject>>();
-  private readonly history: StoreEvent[] = [];
+  private readonly windows = new Map<string, WatchWindow>();
+  /** Where a resource type's window starts before it saw any event: the watch cache's initial list. */
+  private cacheStart = 1;
   private readonly listeners = new Set<(event: StoreEvent) => void>();
+
+  /** `clock` is injectable so tests can age the watch window without waiting. */
+  constructor(private readonly clock: () => number = Date.now) {}
+
+  /**
+   * Starts the watch caches at the current resourceVersion, as an API server does when it starts: any
+   * older resourceVersion (rv=1 included) then answers 410 Expired. Events seen so far are forgotten.
+   * startLocalKube calls it once the bootstrap objects exist; tests call it to simulate a restart (case 09).
+   */
+  startWatchCache(): void {
+    this.cacheStart = this.rv;
+    this.windows.clear();
+  }
+
+  /** The resourceVersion of the newest change to one resource type (what a BOOKMARK carries). */
+  latestResourceVersion(resource: string): number {
+    const w = this.windows.get(resource);
+    return w?.events[w.events.length - 1]?.rv ?? w?.start ?? this.cacheStart;
+  }
 
   currentResourceVersion(): string {
     return String(this.rv);
@@ -94,11 +135,20 @@ export class ObjectStore {
     return gone;
   }
 
-  /** Events after `rv`, or 'expired' when history no longer reaches back that far. */
-  eventsSince(rv: number): StoreEvent[] | 'expired' {
-    const oldest = this.history[0];
-    if (oldest && rv < oldest.rv - 1) return 'expired';
-    return this.history.filter((e) => e.rv > rv);
+  /** A resource type's events after `rv`, or Expired when its watch window no longer reaches back that far. */
+  eventsSince(resource: string, rv: number): StoreEvent[] | Expired {
+    const w = this.window(resource);
+    if (rv < w.start) return { expired: true, oldest: w.start };
+    return w.events.filter((e) => e.rv > rv);
+  }
+
+  private window(resource: string): WatchWindow {
+    let w = this.windows.get(resource);
+    if (!w) {
+      w = { start: this.cacheStart, events: [] };
+      this.windows.set(resource, w);
+    }
+    return w;
   }
 
   subscribe(listener: (event: StoreEvent) => void): () => void {
@@ -107,8 +157,12 @@ export class ObjectStore {
   }
 
   private emit(event: StoreEvent): void {
-    this.history.push(event);
-    if (this.history.length > HISTORY_LIMIT) this.history.splice(0, this.history.length - HISTORY_LIMIT);
+    const w = this.window(event.resource);
+    const at = this.clock();
+    w.events.push({ ...event, at });
+    while (w.events.length > WINDOW_MIN_EVENTS && (w.events.length > WINDOW_MAX_EVENTS || at - w.events[0]!.at > WINDOW_FRESH_MS)) {
+      w.start = w.events.shift()!.rv;
+    }
     for (const listener of [...this.listeners]) listener(event);
   }
 }

@@ -1,43 +1,153 @@
 /**
- * What `cdk synth` ships: every Lambda entry bundled with the CDK's own esbuild options (no Docker), and
- * each bundle loading in a fresh Node process with its settings and exporting `handler`. The CDK tests
- * skip bundling for speed; this is where a bundle that breaks (an ESM-only dependency, a missing
- * module, a top-level error) is caught.
+ * What `cdk synth` ships: every Lambda entry bundled by lib/constructs/lambda-bundle.ts (the function the
+ * CDK's local bundling step runs), each within the size limit, loading in a fresh Node process with its
+ * settings and exporting `handler`. The CDK tests skip bundling for speed; this is where a bundle that
+ * breaks (an ESM-only dependency, a missing module, a top-level error, a stub that is reached) is caught.
+ * The Kubernetes access is run from a bundle on both of its paths: a KUBECONFIG file against the local
+ * Kubernetes API, and EKS (DescribeCluster + presigned-STS token) against loopback stand-ins over TLS.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { build } from 'esbuild';
+import { promisify } from 'node:util';
+import type { Metafile } from 'esbuild';
 import { BENCH_ENV, BUNDLED_ENTRIES } from '../../bench/bundles';
-import { esbuildOptions, PROJECT_ROOT } from '../../lib/constructs/lambda-defaults';
+import { BUNDLE_LIMIT_BYTES, bundleLambdas } from '../../lib/constructs/lambda-bundle';
+import { startLocalKube, type LocalKube } from '../../local/kube';
+import { EKS_TOKEN_PREFIX } from '../../functions/shared/eks-token';
+
+const run = promisify(execFile);
+
+/** Runs `handler(event)` of a bundle in a fresh Node process with exactly `env`; resolves with its result. */
+async function invoke(bundle: string, event: unknown, env: Record<string, string>): Promise<unknown> {
+  const script = `require(${JSON.stringify(bundle)}).handler(JSON.parse(process.argv[1])).then((r) => console.log(JSON.stringify(r)), (e) => { console.error(e.name + ': ' + e.message); process.exit(1); })`;
+  const { stdout } = await run(process.execPath, ['-e', script, JSON.stringify(event)], { env: { PATH: process.env.PATH ?? '', ...env } });
+  return JSON.parse(stdout.trim().split('\n').at(-1) as string);
+}
+
+/** The biggest packages of a bundle, for a failure message that says what to cut. */
+function biggestInputs(metafile: Metafile, outfile: string): string {
+  const output = Object.entries(metafile.outputs).find(([f]) => path.resolve(f) === outfile)?.[1];
+  const byPackage = new Map<string, number>();
+  for (const [file, { bytesInOutput }] of Object.entries(output?.inputs ?? {})) {
+    const key = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(file)?.[1] ?? file;
+    byPackage.set(key, (byPackage.get(key) ?? 0) + bytesInOutput);
+  }
+  return [...byPackage].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([k, v]) => `${k} ${(v / 1024).toFixed(0)} KB`).join(', ');
+}
 
 describe('Lambda bundles', () => {
   let dir: string;
-  beforeAll(() => {
+  let metafile: Metafile;
+  const probe = () => path.join(dir, 'kube-probe', 'index.js');
+
+  beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'mlpipe-bundle-test-'));
-  });
+    // Source maps change no code and cost seconds here.
+    const result = await bundleLambdas(
+      {
+        ...Object.fromEntries(BUNDLED_ENTRIES.map(({ name, entry }) => [name, entry])),
+        'kube-probe': 'test/cdk/fixtures/kube-probe.ts',
+      },
+      dir,
+      { sourcemap: false },
+    );
+    expect(result.errors).toEqual([]);
+    metafile = result.metafile!;
+  }, 120_000);
   afterAll(() => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('every entry bundles and loads in a fresh Node process, exporting a handler function', async () => {
-    // One esbuild call for all entries (it parses shared modules once); otherwise the CDK's options, less
-    // the source maps (they change no code and cost seconds here).
-    const { outfile: _one, entryPoints: _all, ...options } = esbuildOptions('', '');
-    const result = await build({
-      ...options,
-      sourcemap: false,
-      entryPoints: Object.fromEntries(BUNDLED_ENTRIES.map(({ name, entry }) => [`${name}/index`, path.join(PROJECT_ROOT, entry)])),
-      outdir: dir,
-    });
-    expect(result.errors).toEqual([]);
-    const outfiles = BUNDLED_ENTRIES.map(({ name }) => ({ name, outfile: path.join(dir, name, 'index.js') }));
+  it(`every bundle is at most ${(BUNDLE_LIMIT_BYTES / 2 ** 20).toFixed(1)} MB`, () => {
+    const over = BUNDLED_ENTRIES.map(({ name }) => path.join(dir, name, 'index.js'))
+      .filter((file) => statSync(file).size > BUNDLE_LIMIT_BYTES)
+      .map((file) => `${path.basename(path.dirname(file))}: ${(statSync(file).size / 1024).toFixed(0)} KB (${biggestInputs(metafile, file)})`);
+    expect(over).toEqual([]);
+  });
+
+  it('leaves out undici, the generated API classes and models, and the unused auth providers', () => {
+    // metafile.inputs also lists what esbuild parsed and then dropped; the outputs say what was kept.
+    const inputs = [
+      ...new Set(Object.values(metafile.outputs).flatMap((o) => Object.entries(o.inputs).filter(([, i]) => i.bytesInOutput > 0).map(([f]) => f))),
+    ];
+    expect(inputs.filter((f) => /node_modules\/(undici|openid-client|socks|jsonpath-plus)\//.test(f))).toEqual([]);
+    expect(inputs.filter((f) => /client-node\/dist\/(gen\/(apis|models)\/|azure_auth|gcp_auth|oidc_auth|watch\.js)/.test(f))).toEqual([]);
+  });
+
+  it('every entry loads in a fresh Node process and exports a handler function', async () => {
     // One child process loads them all: each bundle is self-contained, so they do not share modules.
-    const script = `const out = {}; for (const [name, file] of ${JSON.stringify(outfiles.map((o) => [o.name, o.outfile]))}) out[name] = typeof require(file).handler; console.log(JSON.stringify(out));`;
-    const stdout = execFileSync(process.execPath, ['-e', script], { env: { PATH: process.env.PATH ?? '', ...BENCH_ENV }, encoding: 'utf8' });
+    const outfiles = BUNDLED_ENTRIES.map(({ name }) => [name, path.join(dir, name, 'index.js')]);
+    const script = `const out = {}; for (const [name, file] of ${JSON.stringify(outfiles)}) out[name] = typeof require(file).handler; console.log(JSON.stringify(out));`;
+    const { stdout } = await run(process.execPath, ['-e', script], { env: { PATH: process.env.PATH ?? '', ...BENCH_ENV } });
     const types = JSON.parse(stdout.trim().split('\n').at(-1) as string) as Record<string, string>;
     expect(types).toEqual(Object.fromEntries(BUNDLED_ENTRIES.map(({ name }) => [name, 'function'])));
     expect(Object.keys(types)).toHaveLength(19);
   }, 60_000);
+
+  describe('Kubernetes access from a bundle', () => {
+    let kube: LocalKube;
+    let kubeDir: string;
+    beforeAll(async () => {
+      kubeDir = mkdtempSync(path.join(tmpdir(), 'mlpipe-bundle-kube-'));
+      kube = await startLocalKube({ stateDir: kubeDir, images: {}, namespaces: ['probe'] });
+    });
+    afterAll(async () => {
+      await kube.stop();
+      rmSync(kubeDir, { recursive: true, force: true });
+    });
+
+    it('KUBECONFIG: applies, reads, lists and watches a Service; a missing pod has no log', async () => {
+      const result = await invoke(probe(), { namespace: 'probe', name: 'svc-a', write: true }, { KUBECONFIG: kube.kubeconfigPath });
+      expect(result).toEqual({
+        applied: 'svc-a',
+        read: 'svc-a',
+        listed: 1,
+        seen: 'LISTED svc-a',
+        log: expect.stringMatching(/^\(log unavailable: .*HTTP 404/),
+      });
+    }, 30_000);
+
+    it('EKS: endpoint and CA from DescribeCluster, a presigned-STS bearer token, verified TLS', async () => {
+      const fixtures = path.join(__dirname, '..', 'functions-kube', 'fixtures');
+      const cert = readFileSync(path.join(fixtures, 'apiserver-cert.pem'));
+      const key = readFileSync(path.join(fixtures, 'apiserver-key.pem'));
+      const authorizations: string[] = [];
+      const api = createHttpsServer({ cert, key }, (req, res) => {
+        authorizations.push(req.headers.authorization ?? '');
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'svc-eks', namespace: 'ns' } }));
+      });
+      const listen = (s: Server) => new Promise<number>((r) => s.listen(0, '127.0.0.1', () => r((s.address() as AddressInfo).port)));
+      const apiPort = await listen(api);
+      const eks = createHttpServer((_req, res) => {
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ cluster: { name: 'c', endpoint: `https://127.0.0.1:${apiPort}`, status: 'ACTIVE', certificateAuthority: { data: cert.toString('base64') } } }));
+      });
+      const eksPort = await listen(eks);
+      try {
+        const result = await invoke(
+          probe(),
+          { namespace: 'ns', name: 'svc-eks', write: false },
+          {
+            CLUSTER_NAME: 'c',
+            AWS_REGION: 'eu-west-1',
+            AWS_ACCESS_KEY_ID: 'AKIDTEST',
+            AWS_SECRET_ACCESS_KEY: 'test-secret',
+            AWS_ENDPOINT_URL_EKS: `http://127.0.0.1:${eksPort}`,
+          },
+        );
+        expect(result).toEqual({ read: 'svc-eks' });
+        expect(authorizations).toHaveLength(1);
+        expect(authorizations[0]!.startsWith(`Bearer ${EKS_TOKEN_PREFIX}`)).toBe(true);
+      } finally {
+        await new Promise((r) => api.close(r));
+        await new Promise((r) => eks.close(r));
+      }
+    }, 30_000);
+  });
 });

@@ -260,9 +260,12 @@ describe('local Kubernetes API: REST semantics', () => {
     const lines = (await res.text()).trim().split('\n').map((l) => JSON.parse(l) as { type: string });
     expect(lines.map((l) => l.type)).toEqual(['DELETED']);
 
-    const old = await fetch(`${h.kube.url}/api/v1/namespaces/rest/configmaps?watch=true&resourceVersion=-5`, { headers: { Authorization: `Bearer ${h.kube.token}` } });
-    const [event] = (await old.text()).trim().split('\n').map((l) => JSON.parse(l) as { type: string; object: { code: number; reason: string } });
-    expect(event).toEqual({ type: 'ERROR', object: expect.objectContaining({ kind: 'Status', code: 410, reason: 'Expired' }) });
+    // Like kube-apiserver after a restart (transcript 09): HTTP 200, one ERROR event, then the end.
+    h.kube.restartWatchCache();
+    const old = await fetch(`${h.kube.url}/api/v1/namespaces/rest/configmaps?watch=true&resourceVersion=${created.metadata?.resourceVersion}`, { headers: { Authorization: `Bearer ${h.kube.token}` } });
+    expect(old.status).toBe(200);
+    const lines2 = (await old.text()).trim().split('\n').map((l) => JSON.parse(l) as { type: string; object: { code: number; reason: string } });
+    expect(lines2).toEqual([{ type: 'ERROR', object: expect.objectContaining({ kind: 'Status', code: 410, reason: 'Expired', message: expect.stringMatching(/^too old resource version: \d+ \(\d+\)$/) }) }]);
   });
 
   it('writes a kubeconfig that KubeConfig.loadFromFile reads', () => {

@@ -5,12 +5,13 @@
  * with surge, never below the available count). ReplicaSets keep `replicas` pods. Status and the
  * Available / Progressing conditions (NewReplicaSetAvailable, ProgressDeadlineExceeded) follow apps/v1.
  */
-import type { KubeApi } from '../api';
+import { now, type KubeApi } from '../api';
 import { canonical } from '../canonical';
-import { typeOf, type Deployment, type Pod, type PodTemplate, type ReplicaSet } from '../resources';
+import { typeOf, type Condition, type Deployment, type Pod, type PodTemplate, type ReplicaSet } from '../resources';
 import { getCondition, setCondition } from './conditions';
 import { WakeUps } from './wake-ups';
-import { controllerRef, createControlledPod, deletePod, isControlledBy, isPodFinished, isPodReady } from './owned';
+import { EventRecorder } from './events';
+import { controllerRef, CreateBackoff, createControlledPod, deletePod, isControlledBy, isPodFinished, isPodReady } from './owned';
 
 const REVISION = 'deployment.kubernetes.io/revision';
 const SAFE_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
@@ -38,15 +39,34 @@ function resolveIntOrPercent(value: number | string | undefined, total: number, 
   return roundUp ? Math.ceil(pct * total) : Math.floor(pct * total);
 }
 
+/**
+ * The deployment controller's SetDeploymentCondition: an unchanged condition (status, reason, message)
+ * stays where it is; a changed one is removed and appended (so the list order moves as on a real cluster),
+ * keeping lastTransitionTime while the status is the same.
+ */
+function setDeploymentCondition(list: Condition[], type: string, status: Condition['status'], reason: string, message: string): Condition[] {
+  const current = list.find((c) => c.type === type);
+  if (current && current.status === status && current.reason === reason && current.message === message) return list;
+  const at = now();
+  return [
+    ...list.filter((c) => c.type !== type),
+    { type, status, lastUpdateTime: at, lastTransitionTime: current && current.status === status && current.lastTransitionTime ? current.lastTransitionTime : at, reason, message },
+  ];
+}
+
 export class DeploymentController {
   private readonly progress = new Map<string, { signature: string; at: number }>();
   private readonly wakeUps: WakeUps;
+  private readonly events: EventRecorder;
+  /** The ReplicaSet controller's retry back-off after refused pod creations. */
+  private readonly createBackoff = new CreateBackoff(5, 60_000);
 
   constructor(
     private readonly api: KubeApi,
     kick: () => void,
   ) {
     this.wakeUps = new WakeUps(kick);
+    this.events = new EventRecorder(api);
   }
 
   reconcile(): void {
@@ -54,7 +74,9 @@ export class DeploymentController {
     const live = new Set(deployments.map((d) => d.metadata.uid));
     for (const uid of this.progress.keys()) if (!live.has(uid)) this.progress.delete(uid);
     for (const d of deployments) this.syncDeployment(d);
-    for (const rs of this.api.store.list('replicasets') as ReplicaSet[]) this.syncReplicaSet(rs);
+    const replicaSets = this.api.store.list('replicasets') as ReplicaSet[];
+    this.createBackoff.forgetExcept(new Set(replicaSets.map((rs) => rs.metadata.uid)));
+    for (const rs of replicaSets) this.syncReplicaSet(rs);
   }
 
   // ---- Deployment -----------------------------------------------------------------------------------
@@ -138,8 +160,13 @@ export class DeploymentController {
     const current = this.api.store.get('replicasets', rs.metadata.namespace, rs.metadata.name) as ReplicaSet | undefined;
     if (!current) return;
     const sameRevision = revision === undefined || current.metadata.annotations?.[REVISION] === revision;
-    if ((current.spec.replicas ?? 0) === replicas && sameRevision) return;
+    const from = current.spec.replicas ?? 0;
+    if (from === replicas && sameRevision) return;
     current.spec.replicas = replicas;
+    const owner = this.api.store.list('deployments', current.metadata.namespace).find((d) => isControlledBy(current, d));
+    if (owner && from !== replicas) {
+      this.events.record(owner, 'Normal', 'ScalingReplicaSet', `Scaled ${replicas > from ? 'up' : 'down'} replica set ${current.metadata.name} from ${from} to ${replicas}`, 'deployment-controller');
+    }
     if (revision !== undefined) current.metadata.annotations = { ...current.metadata.annotations, [REVISION]: revision };
     this.api.update(typeOf('replicasets'), current.metadata.namespace, current.metadata.name, current, { fieldManager: 'kube-controller-manager' });
     Object.assign(rs, current);
@@ -172,11 +199,16 @@ export class DeploymentController {
     const maxUnavailable =
       d.spec.strategy?.type === 'Recreate' ? 0 : resolveIntOrPercent(d.spec.strategy?.rollingUpdate?.maxUnavailable, desired, false);
     const old = d.status ?? {};
-    let conditions = old.conditions;
-    conditions =
-      available >= desired - maxUnavailable
-        ? setCondition(conditions, 'Available', 'True', 'MinimumReplicasAvailable', 'Deployment has minimum availability.', { updateTime: true })
-        : setCondition(conditions, 'Available', 'False', 'MinimumReplicasUnavailable', 'Deployment does not have minimum availability.', { updateTime: true });
+    let conditions: Condition[] = old.conditions ?? [];
+    const setAvailable = () => {
+      conditions =
+        available >= desired - maxUnavailable
+          ? setDeploymentCondition(conditions, 'Available', 'True', 'MinimumReplicasAvailable', 'Deployment has minimum availability.')
+          : setDeploymentCondition(conditions, 'Available', 'False', 'MinimumReplicasUnavailable', 'Deployment does not have minimum availability.');
+    };
+    // A new Deployment gets Progressing first (NewReplicaSetCreated), then Available (transcripts 11, 16).
+    const firstStatus = conditions.length === 0;
+    if (!firstStatus) setAvailable();
     const rsName = fresh?.metadata.name ?? `${d.metadata.name}`;
     const complete = fresh !== undefined && updated === desired && replicas === desired && available === desired && (fresh.status?.availableReplicas ?? 0) === desired;
     const signature = canonical([rsName, replicas, updated, ready, available]);
@@ -189,20 +221,24 @@ export class DeploymentController {
     const deadlineMs = (d.spec.progressDeadlineSeconds ?? 600) * 1000;
     const progressing = getCondition(conditions, 'Progressing');
     if (complete) {
-      conditions = setCondition(conditions, 'Progressing', 'True', 'NewReplicaSetAvailable', `ReplicaSet "${rsName}" has successfully progressed.`, { updateTime: true });
+      conditions = setDeploymentCondition(conditions, 'Progressing', 'True', 'NewReplicaSetAvailable', `ReplicaSet "${rsName}" has successfully progressed.`);
     } else if (Date.now() - track.at >= deadlineMs && progressing?.reason !== 'NewReplicaSetAvailable') {
-      conditions = setCondition(conditions, 'Progressing', 'False', 'ProgressDeadlineExceeded', `ReplicaSet "${rsName}" has timed out progressing.`, { updateTime: true });
+      conditions = setDeploymentCondition(conditions, 'Progressing', 'False', 'ProgressDeadlineExceeded', `ReplicaSet "${rsName}" has timed out progressing.`);
     } else {
       const [reason, message] = createdNew || !progressing
         ? ['NewReplicaSetCreated', `Created new replica set "${rsName}"`]
         : ['ReplicaSetUpdated', `ReplicaSet "${rsName}" is progressing.`];
       if (!(progressing?.status === 'False' && progressing.reason === 'ProgressDeadlineExceeded' && Date.now() - track.at >= deadlineMs)) {
-        conditions = setCondition(conditions, 'Progressing', 'True', reason, message, { updateTime: true });
+        conditions = setDeploymentCondition(conditions, 'Progressing', 'True', reason, message);
       }
       this.wakeUps.at(uid, track.at + deadlineMs - Date.now() + 10);
     }
-    // Conditions are listed Available then Progressing, as kubectl shows them.
-    conditions.sort((a, b) => (a.type === 'Available' ? -1 : b.type === 'Available' ? 1 : 0));
+    if (firstStatus) setAvailable();
+    // A ReplicaSet that cannot create its pods shows on the Deployment as ReplicaFailure (transcript 11).
+    const failure = [fresh, ...all.filter((rs) => rs !== fresh)].map((rs) => getCondition(rs?.status?.conditions, 'ReplicaFailure')).find((c) => c?.status === 'True');
+    conditions = failure
+      ? setDeploymentCondition(conditions, 'ReplicaFailure', 'True', failure.reason ?? 'FailedCreate', failure.message ?? '')
+      : conditions.filter((c) => c.type !== 'ReplicaFailure');
     const status: NonNullable<Deployment['status']> = {
       observedGeneration: d.metadata.generation ?? 1,
       ...(replicas ? { replicas } : {}),
@@ -240,10 +276,25 @@ export class DeploymentController {
     // Finished pods of a ReplicaSet are replaced (and removed, as the real controller does).
     for (const p of pods.filter((x) => isPodFinished(x) && !x.metadata.deletionTimestamp)) deletePod(this.api, p);
     const desired = rs.spec.replicas ?? 1;
+    const uid = rs.metadata.uid;
+    let conditions = rs.status?.conditions;
     if (active.length < desired) {
-      for (let i = active.length; i < desired; i++) {
-        const pod = createControlledPod(this.api, rs, rs.spec.template);
-        if (pod) active.push(pod);
+      const wait = this.createBackoff.wait(uid);
+      if (wait > 0) this.wakeUps.at(`${uid}/create`, wait);
+      else {
+        for (let i = active.length; i < desired; i++) {
+          const created = createControlledPod(this.api, rs, rs.spec.template);
+          if (created.pod) {
+            active.push(created.pod);
+            this.createBackoff.succeeded(uid);
+            conditions = conditions?.filter((c) => c.type !== 'ReplicaFailure');
+            continue;
+          }
+          this.events.record(rs, 'Warning', 'FailedCreate', `Error creating: ${created.refused}`, 'replicaset-controller');
+          conditions = setCondition(conditions, 'ReplicaFailure', 'True', 'FailedCreate', created.refused);
+          this.wakeUps.at(`${uid}/create`, this.createBackoff.failed(uid));
+          break;
+        }
       }
     } else if (active.length > desired) {
       // Scale down the least useful first: not ready, then newest.
@@ -263,6 +314,7 @@ export class DeploymentController {
       ...(labelled ? { fullyLabeledReplicas: labelled } : {}),
       ...(ready ? { readyReplicas: ready, availableReplicas: ready } : {}),
       observedGeneration: rs.metadata.generation ?? 1,
+      ...(conditions?.length ? { conditions } : {}),
     };
     if (canonical(status) === canonical(rs.status ?? {})) return;
     try {

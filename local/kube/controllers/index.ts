@@ -4,6 +4,7 @@
  */
 import type { KubeApi } from '../api';
 import { DeploymentController } from './deployment';
+import { EventRecorder } from './events';
 import { JobController } from './job';
 import { Kubelet, type KubeletOptions } from './kubelet';
 import { ServiceController } from './service';
@@ -22,7 +23,12 @@ export class ControllerManager {
     kubeletOptions: Omit<KubeletOptions, 'kick'>,
   ) {
     const kick = () => this.kick();
-    this.kubelet = new Kubelet(api, { ...kubeletOptions, kick });
+    const events = new EventRecorder(api);
+    this.kubelet = new Kubelet(api, {
+      ...kubeletOptions,
+      kick,
+      onUnschedulable: (pod, message) => events.record(pod, 'Warning', 'FailedScheduling', message, 'default-scheduler'),
+    });
     this.deployments = new DeploymentController(api, kick);
     this.jobs = new JobController(api, kick);
     this.services = new ServiceController(api, kick);

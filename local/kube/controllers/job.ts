@@ -10,7 +10,8 @@ import { typeOf, type Condition, type Job, type Pod } from '../resources';
 import { canonical } from '../canonical';
 import { getCondition, setCondition } from './conditions';
 import { WakeUps } from './wake-ups';
-import { createControlledPod, deletePod, isControlledBy, isPodReady } from './owned';
+import { EventRecorder } from './events';
+import { CreateBackoff, createControlledPod, deletePod, isControlledBy, isPodReady } from './owned';
 
 /** Back-off before re-creating a failed Job's pod: 250 ms doubling to 5 s (the real one: 10 s to 6 min). */
 const RETRY_START_MS = 250;
@@ -25,18 +26,23 @@ interface JobMemory {
 export class JobController {
   private readonly memory = new Map<string, JobMemory>();
   private readonly wakeUps: WakeUps;
+  private readonly events: EventRecorder;
+  /** The Job controller's retry back-off after refused pod creations (1 s doubling, as transcript 12 shows). */
+  private readonly createBackoff = new CreateBackoff(1000, 60_000);
 
   constructor(
     private readonly api: KubeApi,
     kick: () => void,
   ) {
     this.wakeUps = new WakeUps(kick);
+    this.events = new EventRecorder(api);
   }
 
   reconcile(): void {
     const jobs = this.api.store.list('jobs') as Job[];
     const live = new Set(jobs.map((j) => j.metadata.uid));
     for (const uid of this.memory.keys()) if (!live.has(uid)) this.memory.delete(uid);
+    this.createBackoff.forgetExcept(live);
     for (const job of jobs) this.sync(job);
   }
 
@@ -106,10 +112,19 @@ export class JobController {
         if (newFailure) mem.nextCreateAt = Date.now() + Math.min(RETRY_START_MS * 2 ** Math.max(0, failed - 1), RETRY_MAX_MS);
         const want = Math.min(job.spec.parallelism ?? 1, completions - succeeded) - active.length;
         if (want > 0 && !job.spec.suspend) {
-          if (Date.now() < mem.nextCreateAt) this.wakeUps.at(`${uid}/retry`, mem.nextCreateAt - Date.now());
+          const wait = Math.max(mem.nextCreateAt - Date.now(), this.createBackoff.wait(uid));
+          if (wait > 0) this.wakeUps.at(`${uid}/retry`, wait);
           else for (let i = 0; i < want; i++) {
-            const pod = createControlledPod(this.api, job, job.spec.template, { 'batch.kubernetes.io/job-tracking': '' });
-            if (pod) active.push(pod);
+            const created = createControlledPod(this.api, job, job.spec.template, { 'batch.kubernetes.io/job-tracking': '' });
+            if (created.pod) {
+              active.push(created.pod);
+              this.createBackoff.succeeded(uid);
+              continue;
+            }
+            // A Job gets no condition for this, only the event (transcript 12).
+            this.events.record(job, 'Warning', 'FailedCreate', `Error creating: ${created.refused}`, 'job-controller');
+            this.wakeUps.at(`${uid}/retry`, this.createBackoff.failed(uid));
+            break;
           }
         }
       }

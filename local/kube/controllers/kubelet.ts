@@ -25,6 +25,17 @@ export interface KubeletOptions {
   env: Record<string, string>;
   /** Called when runtime state changed and pods need a status sync. */
   kick: () => void;
+  /** Called once when a pod is found unschedulable (the FailedScheduling event). */
+  onUnschedulable?: (pod: Pod, message: string) => void;
+}
+
+/** The local node's labels, which nodeSelectors are matched against. */
+export function nodeLabels(): Record<string, string> {
+  return {
+    'kubernetes.io/hostname': NODE_NAME,
+    'kubernetes.io/os': process.platform === 'win32' ? 'windows' : 'linux',
+    'kubernetes.io/arch': process.arch === 'x64' ? 'amd64' : process.arch,
+  };
 }
 
 export const NODE_NAME = 'mlpipe-local';
@@ -122,9 +133,32 @@ export class Kubelet {
     if (!rt) {
       const phase = pod.status?.phase;
       if (phase === 'Succeeded' || phase === 'Failed') return; // finished before we (re)started
+      if (!pod.spec.nodeName && !this.schedulable(pod)) return;
       rt = this.admit(pod);
     }
     this.writeStatus(pod, rt);
+  }
+
+  /**
+   * The scheduler's part for the one local node: a pod whose nodeSelector the node's labels do not
+   * satisfy stays Pending, unbound, with PodScheduled=False/Unschedulable and the real scheduler's message
+   * (so pods/log answers 204, as for any pod without a node).
+   */
+  private schedulable(pod: Pod): boolean {
+    const labels = nodeLabels();
+    const fits = Object.entries(pod.spec.nodeSelector ?? {}).every(([k, v]) => labels[k] === v);
+    if (fits) return true;
+    const message = "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.";
+    const current = pod.status?.conditions?.find((c) => c.type === 'PodScheduled');
+    if (current?.reason === 'Unschedulable' && current.message === message) return false;
+    const conditions = setCondition(pod.status?.conditions, 'PodScheduled', 'False', 'Unschedulable', message, { probeTime: true });
+    try {
+      this.api.update(typeOf('pods'), pod.metadata.namespace, pod.metadata.name, { ...pod, status: { ...pod.status, phase: 'Pending', conditions } }, { subresource: 'status', fieldManager: 'kube-scheduler' });
+      this.opts.onUnschedulable?.(pod, message);
+    } catch {
+      // gone meanwhile
+    }
+    return false;
   }
 
   private admit(pod: Pod): PodRuntime {
