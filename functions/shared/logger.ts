@@ -6,9 +6,9 @@
  * lib/constructs/lambda-defaults.ts sets both from one value.
  *
  * Every line of an invocation says which run it belongs to — executionName, model, version, state — so a
- * run can be followed across functions with one query. withLogContext (state machine tasks) and
- * startInvocation (the approval page, the starter, rollback) clear the previous invocation's keys first:
- * the logger lives at module scope and outlives an invocation.
+ * run can be followed across functions with one query. withLogContext (every handler) or startInvocation
+ * (the approval page and the starter, which handle their own errors) clear the previous invocation's keys
+ * first: the logger lives at module scope and outlives an invocation.
  *
  * Never a secret in a line (task tokens, the approval HMAC secret and link signatures, EKS tokens, AWS
  * credentials): events are never logged (no injectLambdaContext/logEventIfEnabled, so
@@ -64,12 +64,12 @@ export function errorFields(err: unknown): { name: string; message: string } {
   return { name: 'NonError', message: String(err) };
 }
 
-const MAX_KEY_LENGTH = 256;
+const MAX_RUN_KEY_LENGTH = 256;
 
 /** Only short strings: the values come from the event, which is not validated yet when they are read. */
 function defined(keys: RunLogKeys): Record<string, string> {
   return Object.fromEntries(
-    Object.entries(keys).filter((e): e is [string, string] => typeof e[1] === 'string' && e[1] !== '').map(([k, v]) => [k, v.slice(0, MAX_KEY_LENGTH)]),
+    Object.entries(keys).filter((e): e is [string, string] => typeof e[1] === 'string' && e[1] !== '').map(([k, v]) => [k, v.slice(0, MAX_RUN_KEY_LENGTH)]),
   );
 }
 
