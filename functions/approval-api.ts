@@ -4,13 +4,14 @@
  * confirmation page — it changes nothing, because mail scanners prefetch links. `POST` to the same URL
  * decides through decideApproval and shows the result.
  */
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import * as z from 'zod';
 import { approvalSecret, signLink, verifyLink, type VerifiedLink } from './shared/approval-link';
 import { confirmationPage, decidedPage, messagePage, type RunLinks } from './shared/approval-page';
 import { decideApproval, getApproval, type ApprovalView } from './shared/approvals';
 import { ApprovalLinkError, ConfigurationError, InvalidInputError } from './shared/errors';
 import { FUNCTION_SETTINGS } from './shared/function-settings';
+import { appendRunKeys, errorFields, executionNameOf, logger, startInvocation } from './shared/logger';
 import { formatTime } from './shared/notifications';
 import { loadSettings } from './shared/settings';
 
@@ -101,9 +102,18 @@ async function linkErrorPage(err: ApprovalLinkError, id: string | undefined, met
   return html(LINK_STATUS[err.reason], messagePage(LINK_TITLE[err.reason], message, [NOTHING_DECIDED, ...LINK_HELP[err.reason]]));
 }
 
+/**
+ * From here on the lines of this request belong to the run: a decision completes the run's RequestApproval
+ * state, so they carry that state's name next to the execution, model and version.
+ */
+function logAsRun(record: ApprovalView): void {
+  appendRunKeys({ executionName: executionNameOf(record.executionArn), model: record.modelName, version: record.version, state: 'RequestApproval' });
+}
+
 async function pendingRecord(link: VerifiedLink): Promise<ApprovalView> {
   const record = await getApproval(link.id);
   if (!record) throw new ApprovalLinkError('This approval request does not exist (or was removed).', 'unknown');
+  logAsRun(record);
   if (record.status === 'expired' || Date.now() > Date.parse(record.expiresAt)) {
     throw new ApprovalLinkError(`The approval request for ${record.modelName} ${record.version} expired on ${formatTime(record.expiresAt)}.`, 'expired');
   }
@@ -111,7 +121,8 @@ async function pendingRecord(link: VerifiedLink): Promise<ApprovalView> {
   return record;
 }
 
-export async function handler(event: APIGatewayProxyEventV2): Promise<Result> {
+export async function handler(event: APIGatewayProxyEventV2, context?: Context): Promise<Result> {
+  startInvocation({}, context);
   const method = event.requestContext.http.method.toUpperCase();
   const path = event.rawPath || event.requestContext.http.path;
   // Match the end of the path so a stage or custom-domain prefix does not matter.
@@ -142,6 +153,7 @@ export async function handler(event: APIGatewayProxyEventV2): Promise<Result> {
     });
     if (method === 'GET') {
       const record = await pendingRecord(link);
+      logger.info('approval page shown', { approvalId: link.id, action: link.action });
       // Both links are relative (the query only), so a stage or custom-domain prefix is kept: the form
       // posts to this very link, and the other action's link lets a person who opened the wrong one switch.
       const other = link.action === 'approve' ? 'reject' : 'approve';
@@ -155,6 +167,9 @@ export async function handler(event: APIGatewayProxyEventV2): Promise<Result> {
       );
     }
     const form = parseForm(event);
+    // decideApproval reads the record too; reading it here first puts the run on this request's every line.
+    const record = await getApproval(link.id);
+    if (record) logAsRun(record);
     const decided = await decideApproval({
       id: link.id,
       decision: link.action,
@@ -163,20 +178,20 @@ export async function handler(event: APIGatewayProxyEventV2): Promise<Result> {
       from: event.requestContext.http.sourceIp,
       ...(form.comment ? { comment: form.comment } : {}),
     });
-    console.info(JSON.stringify({ msg: 'approval decided', approvalId: link.id, decision: link.action, from: event.requestContext.http.sourceIp }));
+    logger.info('approval decided', { approvalId: link.id, decision: link.action, by: decided.decision?.by, from: event.requestContext.http.sourceIp });
     return html(200, decidedPage(decided, true, runLinks(decided.executionArn)));
   } catch (err) {
     if (err instanceof ApprovalLinkError) {
-      console.info(JSON.stringify({ msg: 'approval link refused', approvalId: id.slice(0, 64), reason: err.reason, method }));
+      logger.info('approval link refused', { approvalId: id.slice(0, 64), reason: err.reason, method });
       return linkErrorPage(err, id, method);
     }
     if (err instanceof InvalidInputError) return html(400, messagePage('The form could not be read', err.message, [NOTHING_DECIDED, 'Go back, correct the field, and press the button again.']));
     if (err instanceof ConfigurationError) {
-      console.error(JSON.stringify({ msg: 'approval endpoint misconfigured', error: err.message }));
+      logger.error('approval endpoint misconfigured', { error: errorFields(err) });
       return html(500, messagePage('The approval endpoint is misconfigured', 'The pipeline cannot check approval links right now.', [NOTHING_DECIDED, 'Tell the pipeline operator; meanwhile `mlpipe approve <run>` still works.']));
     }
     // Errors from S3 or Step Functions name no token; log the name and message only.
-    console.error(JSON.stringify({ msg: 'approval failed', approvalId: id.slice(0, 64), error: (err as Error).name, message: (err as Error).message }));
+    logger.error('approval failed', { approvalId: id.slice(0, 64), error: errorFields(err) });
     return html(502, messagePage('Could not record the decision', 'The pipeline could not be reached just now.', [NOTHING_DECIDED, 'Go back and press the button again in a minute; the link stays valid until it expires.']));
   }
 }

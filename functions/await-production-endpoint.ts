@@ -8,6 +8,7 @@
  */
 import { EndpointUnavailableError } from './shared/errors';
 import { FUNCTION_SETTINGS } from './shared/function-settings';
+import { logWait, withLogContext } from './shared/logger';
 import { LABELS } from './shared/names';
 import { endpointTiming } from './shared/phase';
 import { loadSettings } from './shared/settings';
@@ -19,11 +20,11 @@ import { awaitEndpoint, deploymentUnavailable } from './shared/workloads';
 const settings = loadSettings(FUNCTION_SETTINGS.AwaitProductionEndpoint);
 const Input = stateWith({ production: StageSchema });
 
-export async function handler(event: PipelineState): Promise<StageResult> {
+async function awaitProductionEndpoint(event: PipelineState): Promise<StageResult> {
   const { run, production } = parseInput(Input, event, 'AwaitProductionEndpoint input');
   const unavailable = await deploymentUnavailable(production.namespace, production.deploymentName);
   if (unavailable) throw new EndpointUnavailableError(`${unavailable}, so nothing of version ${run.version} is behind the production Service.`);
-  return awaitEndpoint(production, run.modelName, endpointTiming(settings), {
+  const result = await awaitEndpoint(production, run.modelName, endpointTiming(settings), {
     checkService(svc) {
       const selected = svc.spec?.selector?.[LABELS.version];
       if (selected !== run.version) {
@@ -33,4 +34,7 @@ export async function handler(event: PipelineState): Promise<StageResult> {
       }
     },
   });
+  return logWait(result, 'production endpoint', { service: production.serviceName, namespace: production.namespace, endpoint: result.endpoint });
 }
+
+export const handler = withLogContext('AwaitProductionEndpoint', awaitProductionEndpoint);

@@ -5,6 +5,7 @@
  * fails at once rather than waiting out the rollout deadline.
  */
 import { FUNCTION_SETTINGS } from './shared/function-settings';
+import { logWait, withLogContext } from './shared/logger';
 import { workloadLabels } from './shared/names';
 import { rolloutTiming } from './shared/phase';
 import { loadSettings } from './shared/settings';
@@ -16,7 +17,10 @@ import { awaitRollout } from './shared/workloads';
 const settings = loadSettings(FUNCTION_SETTINGS.AwaitProductionRollout);
 const Input = stateWith({ production: StageSchema });
 
-export async function handler(event: PipelineState): Promise<StageResult> {
+async function awaitProductionRollout(event: PipelineState): Promise<StageResult> {
   const { run, production } = parseInput(Input, event, 'AwaitProductionRollout input');
-  return awaitRollout(production, workloadLabels(run.modelName, run.version, 'production'), rolloutTiming(settings));
+  const result = await awaitRollout(production, workloadLabels(run.modelName, run.version, 'production'), rolloutTiming(settings));
+  return logWait(result, 'production rollout', { deployment: production.deploymentName, namespace: production.namespace });
 }
+
+export const handler = withLogContext('AwaitProductionRollout', awaitProductionRollout);

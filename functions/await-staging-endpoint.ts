@@ -4,6 +4,7 @@
  * A Service that is gone fails at once rather than waiting out the deadline (shared awaitEndpoint).
  */
 import { FUNCTION_SETTINGS } from './shared/function-settings';
+import { logWait, withLogContext } from './shared/logger';
 import { endpointTiming } from './shared/phase';
 import { loadSettings } from './shared/settings';
 import { StageSchema, parseInput, stateWith } from './shared/state';
@@ -14,7 +15,10 @@ import { awaitEndpoint } from './shared/workloads';
 const settings = loadSettings(FUNCTION_SETTINGS.AwaitStagingEndpoint);
 const Input = stateWith({ staging: StageSchema });
 
-export async function handler(event: PipelineState): Promise<StageResult> {
+async function awaitStagingEndpoint(event: PipelineState): Promise<StageResult> {
   const { run, staging } = parseInput(Input, event, 'AwaitStagingEndpoint input');
-  return awaitEndpoint(staging, run.modelName, endpointTiming(settings));
+  const result = await awaitEndpoint(staging, run.modelName, endpointTiming(settings));
+  return logWait(result, 'staging endpoint', { service: staging.serviceName, namespace: staging.namespace, endpoint: result.endpoint });
 }
+
+export const handler = withLogContext('AwaitStagingEndpoint', awaitStagingEndpoint);

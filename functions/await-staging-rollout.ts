@@ -5,6 +5,7 @@
  * rather than waiting out the rollout deadline.
  */
 import { FUNCTION_SETTINGS } from './shared/function-settings';
+import { logWait, withLogContext } from './shared/logger';
 import { workloadLabels } from './shared/names';
 import { rolloutTiming } from './shared/phase';
 import { loadSettings } from './shared/settings';
@@ -16,7 +17,10 @@ import { awaitRollout } from './shared/workloads';
 const settings = loadSettings(FUNCTION_SETTINGS.AwaitStagingRollout);
 const Input = stateWith({ staging: StageSchema });
 
-export async function handler(event: PipelineState): Promise<StageResult> {
+async function awaitStagingRollout(event: PipelineState): Promise<StageResult> {
   const { run, staging } = parseInput(Input, event, 'AwaitStagingRollout input');
-  return awaitRollout(staging, workloadLabels(run.modelName, run.version, 'staging'), rolloutTiming(settings));
+  const result = await awaitRollout(staging, workloadLabels(run.modelName, run.version, 'staging'), rolloutTiming(settings));
+  return logWait(result, 'staging rollout', { deployment: staging.deploymentName, namespace: staging.namespace });
 }
+
+export const handler = withLogContext('AwaitStagingRollout', awaitStagingRollout);

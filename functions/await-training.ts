@@ -10,6 +10,7 @@ import type { V1Job } from '@kubernetes/client-node';
 import { getJson, parseS3Uri } from './shared/clients';
 import { TrainingFailedError } from './shared/errors';
 import { readObject } from './shared/kube';
+import { logWait, withLogContext } from './shared/logger';
 import { workloadLabels } from './shared/names';
 import { FUNCTION_SETTINGS } from './shared/function-settings';
 import { planWait, trainingTiming } from './shared/phase';
@@ -22,7 +23,7 @@ import { describeCreateFailure, describeFailure, describePodProblem, jobOutcome,
 const settings = loadSettings(FUNCTION_SETTINGS.AwaitTraining);
 const Input = stateWith({ training: TrainingSchema });
 
-export async function handler(event: PipelineState): Promise<TrainingResult> {
+async function awaitTraining(event: PipelineState): Promise<TrainingResult> {
   const { run, training } = parseInput(Input, event, 'AwaitTraining input');
   const what = `Training Job ${training.namespace}/${training.jobName}`;
   const plan = planWait(trainingTiming(settings), training.submittedAt, what);
@@ -32,7 +33,7 @@ export async function handler(event: PipelineState): Promise<TrainingResult> {
   const outcome = await watchWorkload<V1Job, JobOutcome>('Job', training.namespace, training.jobName, jobOutcome, podLabels, plan.budgetMs, job.metadata?.uid);
   if (!outcome) {
     planWait(trainingTiming(settings), training.submittedAt, what); // throws PhaseTimeoutError once the phase is over
-    return { ...training, status: 'pending' };
+    return logWait<TrainingResult>({ ...training, status: 'pending' }, 'training', { job: training.jobName, namespace: training.namespace });
   }
   if (outcome.kind === 'failed-create') throw new TrainingFailedError(`${what} failed: ${describeCreateFailure(outcome.message)}`);
   if (outcome.kind === 'pod') {
@@ -41,8 +42,11 @@ export async function handler(event: PipelineState): Promise<TrainingResult> {
   if (outcome.kind === 'failed') {
     throw new TrainingFailedError(`${what} failed: ${await describeFailure(training.namespace, podLabels, outcome.reason, outcome.message)}`);
   }
-  return { ...training, status: 'succeeded', completedAt: new Date(outcome.completedAt).toISOString(), metrics: await readMetrics(run, what) };
+  const done: TrainingResult = { ...training, status: 'succeeded', completedAt: new Date(outcome.completedAt).toISOString(), metrics: await readMetrics(run, what) };
+  return logWait(done, 'training', { job: training.jobName, namespace: training.namespace, metrics: done.metrics });
 }
+
+export const handler = withLogContext('AwaitTraining', awaitTraining);
 
 /** metrics.json under the model URI: the container contract says the trainer writes it before exiting 0. */
 async function readMetrics(run: RunContext, what: string): Promise<Record<string, number>> {

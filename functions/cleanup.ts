@@ -15,6 +15,7 @@ import type { V1Deployment, V1Service } from '@kubernetes/client-node';
 import * as z from 'zod';
 import { FUNCTION_SETTINGS } from './shared/function-settings';
 import { applyObject, deleteObject, listObjects, type ManagedKind } from './shared/kube';
+import { logger, stateByPath, withLogContext } from './shared/logger';
 import { servingService } from './shared/manifests';
 import { LABELS, PREVIOUS_VERSION_ANNOTATION, labelSelector, productionDeploymentName } from './shared/names';
 import { loadSettings } from './shared/settings';
@@ -37,9 +38,12 @@ const Input = z.object({
   error: z.unknown().optional(),
 });
 
-export async function handler(event: unknown): Promise<CleanupResult> {
+async function cleanup(event: unknown): Promise<CleanupResult> {
   const { run, production, error } = parseInput(Input, event, 'Cleanup input');
-  if (!run) return { deleted: [] };
+  if (!run) {
+    logger.info('nothing to clean up: the run never started');
+    return { deleted: [] };
+  }
   const result: CleanupResult = { deleted: [] };
   const remove = async (kind: ManagedKind, namespace: string, name: string): Promise<void> => {
     if (await deleteObject(kind, namespace, name)) result.deleted.push(`${kind}/${namespace}/${name}`);
@@ -59,10 +63,10 @@ export async function handler(event: unknown): Promise<CleanupResult> {
       service = back.service;
       selected = previous!;
       result.switchedBack = { from: run.version, to: selected };
-      console.info(JSON.stringify({ msg: 'production traffic switched back', model: run.modelName, from: run.version, to: selected }));
+      logger.info('production traffic switched back', { from: run.version, to: selected });
     } else {
       result.trafficKept = { version: run.version, reason: back.reason };
-      console.warn(JSON.stringify({ msg: 'production traffic stays on the failed run', model: run.modelName, version: run.version, reason: back.reason }));
+      logger.warn('production traffic stays on the failed run', { reason: back.reason });
     }
   } else if (failed && selected && service?.metadata?.annotations?.[SWITCHED_BACK_FROM_ANNOTATION] === run.version) {
     result.switchedBack = { from: run.version, to: selected };
@@ -75,8 +79,11 @@ export async function handler(event: unknown): Promise<CleanupResult> {
     keep.add(run.version);
   }
   await pruneProduction(run, keep, remove);
+  logger.info('cleaned up', { deleted: result.deleted });
   return result;
 }
+
+export const handler = withLogContext(stateByPath('CleanupStaging', 'Cleanup'), cleanup);
 
 /**
  * Points the production Service back at `previous` if its Deployment can serve. The Service then carries

@@ -4,6 +4,7 @@
  * this one is rolled out). Returns StageResult `pending` (`$.production`).
  */
 import { FUNCTION_SETTINGS } from './shared/function-settings';
+import { logger, withLogContext } from './shared/logger';
 import { loadSettings } from './shared/settings';
 import { parseInput, stateWith } from './shared/state';
 import type { PipelineState, StageResult } from './shared/types';
@@ -13,7 +14,11 @@ import { deployServing } from './shared/workloads';
 const settings = loadSettings(FUNCTION_SETTINGS.DeployProduction);
 const Input = stateWith({});
 
-export async function handler(event: PipelineState): Promise<StageResult> {
+async function deployProduction(event: PipelineState): Promise<StageResult> {
   const { run } = parseInput(Input, event, 'DeployProduction input');
-  return deployServing(run, 'production', settings);
+  const result = await deployServing(run, 'production', settings);
+  logger.info('Deployment applied', { deployment: result.deploymentName, namespace: result.namespace });
+  return result;
 }
+
+export const handler = withLogContext('DeployProduction', deployProduction);

@@ -6,6 +6,7 @@
 import * as z from 'zod';
 import { FUNCTION_SETTINGS } from './shared/function-settings';
 import { judge, loadHeldOutSet, measureEndpoint, type Thresholds } from './shared/evaluation';
+import { logger, withLogContext } from './shared/logger';
 import { readEvaluation, readProduction, registryKeys, s3Uri, writeEvaluation } from './shared/registry';
 import { loadSettings } from './shared/settings';
 import { parseInput } from './shared/state';
@@ -40,7 +41,7 @@ const Input = z.object({
   }),
 });
 
-export async function handler(event: unknown): Promise<EvaluationResult> {
+async function evaluateModel(event: unknown): Promise<EvaluationResult> {
   const { run, staging } = parseInput(Input, event, 'EvaluateModel input');
 
   const data = await loadHeldOutSet(run.evalDataUri);
@@ -84,6 +85,15 @@ export async function handler(event: unknown): Promise<EvaluationResult> {
       perLabelAccuracy: m.perLabelAccuracy,
     },
   });
-  console.info(JSON.stringify({ msg: 'evaluated', model: run.modelName, version: run.version, passed: result.passed, summary: result.summary }));
+  logger.info('evaluated', {
+    passed: result.passed,
+    summary: result.summary,
+    accuracy: result.accuracy,
+    latencyMsP95: result.latencyMsP95,
+    errorRate: result.errorRate,
+    reportUri: result.reportUri,
+  });
   return result;
 }
+
+export const handler = withLogContext('EvaluateModel', evaluateModel);

@@ -4,6 +4,7 @@
  */
 import { applyObject } from './shared/kube';
 import { FUNCTION_SETTINGS } from './shared/function-settings';
+import { logger, withLogContext } from './shared/logger';
 import { servingService, stagingServiceAnnotations, stagingServiceTarget } from './shared/manifests';
 import { loadSettings } from './shared/settings';
 import { StageSchema, parseInput, stateWith } from './shared/state';
@@ -13,8 +14,11 @@ import type { PipelineState, StageResult } from './shared/types';
 const settings = loadSettings(FUNCTION_SETTINGS.ExposeStaging);
 const Input = stateWith({ staging: StageSchema });
 
-export async function handler(event: PipelineState): Promise<StageResult> {
+async function exposeStaging(event: PipelineState): Promise<StageResult> {
   const { run, staging } = parseInput(Input, event, 'ExposeStaging input');
   await applyObject(servingService(stagingServiceTarget(run), stagingServiceAnnotations(settings)));
+  logger.info('staging Service applied', { service: staging.serviceName, namespace: staging.namespace });
   return { ...staging, status: 'exposed', switchedAt: staging.switchedAt ?? new Date().toISOString() };
 }
+
+export const handler = withLogContext('ExposeStaging', exposeStaging);

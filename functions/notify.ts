@@ -4,6 +4,7 @@
  * pod's log), and what was cleaned up. Works on any partial state, including a failed Prepare.
  */
 import { FUNCTION_SETTINGS } from './shared/function-settings';
+import { logger, stateByPath, withLogContext } from './shared/logger';
 import { fmt, keepTail, MAX_MESSAGE_BYTES, publish } from './shared/notifications';
 import { outcomeOf, type Outcome } from './shared/outcome';
 import { loadSettings } from './shared/settings';
@@ -100,11 +101,13 @@ function failureMessage(state: NotifyState, outcome: Outcome): { subject: string
   };
 }
 
-export async function handler(event: unknown): Promise<{ messageId: string }> {
+async function notify(event: unknown): Promise<{ messageId: string }> {
   const state = (event ?? {}) as NotifyState;
   const outcome = outcomeOf(state);
   const { subject, message } = outcome.status === 'released' && state.run ? successMessage(state) : failureMessage(state, outcome);
   const messageId = await publish(subject, message);
-  console.info(JSON.stringify({ msg: 'notified', status: outcome.status, model: state.run?.modelName, version: state.run?.version, messageId }));
+  logger.info('notified', { status: outcome.status, subject, messageId });
   return { messageId };
 }
+
+export const handler = withLogContext(stateByPath('NotifySuccess', 'NotifyFailure'), notify);

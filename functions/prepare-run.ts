@@ -7,6 +7,7 @@ import { FUNCTION_SETTINGS } from './shared/function-settings';
 import { InvalidInputError } from './shared/errors';
 import { deriveVersion, runNames } from './shared/names';
 import { artifactBucket, registryKeys, s3Uri } from './shared/registry';
+import { appendRunKeys, logger, withLogContext } from './shared/logger';
 import { loadSettings } from './shared/settings';
 import { PrepareRunInputSchema, RunRequestSchema, parseInput } from './shared/state';
 import type { PipelineState, PrepareRunInput, RunContext } from './shared/types';
@@ -26,7 +27,7 @@ function pick(value: string | undefined, setting: string | undefined, settingNam
   return v;
 }
 
-export async function handler(event: PrepareRunInput): Promise<PipelineState> {
+async function prepareRun(event: PrepareRunInput): Promise<PipelineState> {
   const ctx = parseInput(PrepareRunInputSchema, event, 'Prepare input');
   const req = parseInput(RunRequestSchema, ctx.input ?? {}, 'Execution input');
   const imageDigest = DIGEST.exec(req.image)?.[1] ?? null;
@@ -56,5 +57,9 @@ export async function handler(event: PrepareRunInput): Promise<PipelineState> {
     namespaces: { staging: settings.STAGING_NAMESPACE, production: settings.PRODUCTION_NAMESPACE },
     names: runNames(modelName, version),
   };
+  appendRunKeys({ model: modelName, version });
+  logger.info('run prepared', { image: run.image, trigger: run.trigger.source, modelUri: run.modelUri });
   return { run };
 }
+
+export const handler = withLogContext('Prepare', prepareRun);

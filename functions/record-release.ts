@@ -9,6 +9,7 @@ import { expireApproval, getApproval } from './shared/approvals';
 import { approvalId } from './shared/approval-link';
 import { getJson, parseS3Uri } from './shared/clients';
 import { InvalidInputError } from './shared/errors';
+import { errorFields, logger, stateByPath, withLogContext } from './shared/logger';
 import { outcomeOf } from './shared/outcome';
 import { recordProductionRelease, writeManifest, type ReleaseManifest, type ReleaseStatus } from './shared/registry';
 import { FUNCTION_SETTINGS } from './shared/function-settings';
@@ -63,18 +64,18 @@ async function approvalFromStore(executionArn: string, status: ReleaseStatus): P
     const record = status === 'approval-timeout' ? await expireApproval(id) : await getApproval(id);
     return record?.decision ?? null;
   } catch (err) {
-    console.warn(JSON.stringify({ msg: 'approval record unreadable; manifest written without it', approvalId: id, error: (err as Error).message }));
+    logger.warn('approval record unreadable; manifest written without it', { approvalId: id, error: errorFields(err) });
     return null;
   }
 }
 
-export async function handler(event: unknown): Promise<RecordResult> {
+async function recordRelease(event: unknown): Promise<RecordResult> {
   const state = (event ?? {}) as Partial<PipelineState>;
   const recordedAt = new Date().toISOString();
   const outcome = outcomeOf(state);
   if (state.run === undefined) {
     // Prepare failed: there is no model or version to record under.
-    console.info(JSON.stringify({ msg: 'nothing to record: the run never started', error: outcome.error?.Error }));
+    logger.info('nothing to record: the run never started', { errorName: outcome.error?.Error });
     return { status: 'failed', manifestUri: '', recordedAt };
   }
   const run = parseInput(z.object({ run: Run }), state, 'RecordRelease input').run as RunContext & z.infer<typeof Run>;
@@ -125,6 +126,8 @@ export async function handler(event: unknown): Promise<RecordResult> {
       executionArn: run.executionArn,
     });
   }
-  console.info(JSON.stringify({ msg: 'recorded', model: run.modelName, version: run.version, status: outcome.status, manifestUri }));
+  logger.info('recorded', { status: outcome.status, manifestUri, productionUpdated: released });
   return { status: outcome.status, manifestUri, recordedAt };
 }
+
+export const handler = withLogContext(stateByPath('RecordRelease', 'RecordFailure'), recordRelease);

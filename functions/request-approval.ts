@@ -8,6 +8,7 @@ import * as z from 'zod';
 import { openApproval, markNotified } from './shared/approvals';
 import { approvalSecret, signLink } from './shared/approval-link';
 import { FUNCTION_SETTINGS } from './shared/function-settings';
+import { logger, withLogContext } from './shared/logger';
 import { approvalEmail, publish } from './shared/notifications';
 import { productionComparison } from './shared/registry';
 import { loadSettings } from './shared/settings';
@@ -34,7 +35,8 @@ const Input = z.object({
   }),
 });
 
-export async function handler(event: unknown): Promise<void> {
+/** The event holds the task token: it is never logged (withLogContext reads only `state.run`'s names). */
+async function requestApproval(event: unknown): Promise<void> {
   // Issue messages never quote the input, so the token cannot leak through here.
   const { taskToken, state } = parseInput(Input, event, 'RequestApproval input');
   const { run, evaluation } = state;
@@ -53,7 +55,7 @@ export async function handler(event: unknown): Promise<void> {
     production: await productionComparison(run.modelName, run.version),
   });
   if (alreadyNotified) {
-    console.info(JSON.stringify({ msg: 'approval already requested', approvalId: record.id }));
+    logger.info('approval already requested', { approvalId: record.id });
     return;
   }
 
@@ -74,5 +76,7 @@ export async function handler(event: unknown): Promise<void> {
   });
   const messageId = await publish(email.subject, email.message);
   await markNotified(record.id, taskToken, messageId);
-  console.info(JSON.stringify({ msg: 'approval requested', approvalId: record.id, model: run.modelName, version: run.version, messageId }));
+  logger.info('approval requested', { approvalId: record.id, messageId, expiresAt: record.expiresAt });
 }
+
+export const handler = withLogContext('RequestApproval', requestApproval);

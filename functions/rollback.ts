@@ -8,6 +8,7 @@ import * as z from 'zod';
 import { FUNCTION_SETTINGS } from './shared/function-settings';
 import { RollbackError } from './shared/errors';
 import { applyObject } from './shared/kube';
+import { appendRunKeys, logger, withLogContext } from './shared/logger';
 import { servingService } from './shared/manifests';
 import { LABELS, PREVIOUS_VERSION_ANNOTATION, productionDeploymentName, productionServiceName } from './shared/names';
 import { readProduction, recordRollback } from './shared/registry';
@@ -32,8 +33,9 @@ export interface RollbackResult {
   switchedAt: string;
 }
 
-export async function handler(event: unknown): Promise<RollbackResult> {
+async function rollback(event: unknown): Promise<RollbackResult> {
   const { modelName, toVersion, by } = parseInput(Input, event, 'Rollback input');
+  appendRunKeys({ model: modelName });
   const namespace = settings.PRODUCTION_NAMESPACE;
   const serviceName = productionServiceName(modelName);
   const service = await readService(namespace, serviceName);
@@ -51,5 +53,10 @@ export async function handler(event: unknown): Promise<RollbackResult> {
   await applyObject(servingService({ modelName, version: target, stage: 'production', namespace, name: serviceName }, settings.SERVICE_ANNOTATIONS, fromVersion));
   const switchedAt = new Date().toISOString();
   if (record) await recordRollback({ modelName, toVersion: target, by: by ?? 'mlpipe rollback', at: switchedAt });
+  appendRunKeys({ version: target });
+  logger.info('production rolled back', { from: fromVersion, to: target, by: by ?? 'mlpipe rollback', recorded: record !== undefined });
   return { modelName, fromVersion, toVersion: target, endpoint: (service && serviceEndpoint(service)) ?? record?.endpoint ?? null, switchedAt };
 }
+
+/** Not a state machine task: its lines carry the model, and the version it put back once known. */
+export const handler = withLogContext(() => ({}), rollback);

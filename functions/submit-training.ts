@@ -6,6 +6,7 @@
 import type { V1Job } from '@kubernetes/client-node';
 import { applyObject } from './shared/kube';
 import { FUNCTION_SETTINGS } from './shared/function-settings';
+import { logger, withLogContext } from './shared/logger';
 import { trainingJob } from './shared/manifests';
 import { loadSettings } from './shared/settings';
 import { parseInput, stateWith } from './shared/state';
@@ -15,10 +16,11 @@ import type { PipelineState, TrainingResult } from './shared/types';
 const settings = loadSettings(FUNCTION_SETTINGS.SubmitTraining);
 const Input = stateWith({});
 
-export async function handler(event: PipelineState): Promise<TrainingResult> {
+async function submitTrainingJob(event: PipelineState): Promise<TrainingResult> {
   const { run } = parseInput(Input, event, 'SubmitTraining input');
   const applied = await applyObject<V1Job>(trainingJob(run, settings));
   const created = applied.metadata?.creationTimestamp;
+  logger.info('training Job applied', { job: run.names.trainingJob, namespace: run.namespaces.staging, createdAt: created });
   return {
     jobName: run.names.trainingJob,
     namespace: run.namespaces.staging,
@@ -26,3 +28,5 @@ export async function handler(event: PipelineState): Promise<TrainingResult> {
     status: 'pending',
   };
 }
+
+export const handler = withLogContext('SubmitTraining', submitTrainingJob);

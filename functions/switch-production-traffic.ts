@@ -7,6 +7,7 @@
  */
 import { applyObject } from './shared/kube';
 import { FUNCTION_SETTINGS } from './shared/function-settings';
+import { logger, withLogContext } from './shared/logger';
 import { productionServiceTarget, servingService } from './shared/manifests';
 import { LABELS, PREVIOUS_VERSION_ANNOTATION } from './shared/names';
 import { loadSettings } from './shared/settings';
@@ -18,11 +19,14 @@ import { readService } from './shared/workloads';
 const settings = loadSettings(FUNCTION_SETTINGS.SwitchProductionTraffic);
 const Input = stateWith({ production: StageSchema });
 
-export async function handler(event: PipelineState): Promise<StageResult> {
+async function switchProductionTraffic(event: PipelineState): Promise<StageResult> {
   const { run, production } = parseInput(Input, event, 'SwitchProductionTraffic input');
   const current = await readService(run.namespaces.production, run.names.productionService);
   const selected = current?.spec?.selector?.[LABELS.version] ?? null;
   const previousVersion = selected === run.version ? (current?.metadata?.annotations?.[PREVIOUS_VERSION_ANNOTATION] ?? null) : selected;
   await applyObject(servingService(productionServiceTarget(run), settings.SERVICE_ANNOTATIONS, previousVersion));
+  logger.info('production traffic switched', { from: previousVersion, to: run.version, service: run.names.productionService, namespace: run.namespaces.production });
   return { ...production, status: 'exposed', previousVersion, switchedAt: new Date().toISOString() };
 }
+
+export const handler = withLogContext('SwitchProductionTraffic', switchProductionTraffic);

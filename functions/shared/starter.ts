@@ -7,10 +7,11 @@
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { SQSClient, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { ECRClient, DescribeImagesCommand, type ImageDetail } from '@aws-sdk/client-ecr';
-import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { FUNCTION_SETTINGS } from './function-settings';
 import { readSettings, type PipelineConfig, type SettingsOf } from './settings';
 import { isTransient } from './errors';
+import { logger, startInvocation } from './logger';
 import { parseTriggerMessage, type TriggerEvent } from './trigger-events';
 import { dataExecutionName, pushExecutionName, scheduleExecutionName } from './execution-name';
 import type { RunRequest } from './types';
@@ -58,6 +59,14 @@ type Outcome =
   | { outcome: 'started' | 'duplicate'; executionName: string; repositoryName: string; attempts: number }
   | { outcome: 'dead-lettered'; reason: string; detail: string }
   | { outcome: 'retry-later'; reason: string; detail: string };
+
+/** One line per outcome; a message that will not start a run (yet) is a warning. */
+const OUTCOME_LOG: Record<Outcome['outcome'], { level: 'info' | 'warn'; message: string }> = {
+  started: { level: 'info', message: 'run started' },
+  duplicate: { level: 'info', message: 'run already started (duplicate trigger)' },
+  'dead-lettered': { level: 'warn', message: 'trigger sent to the dead-letter queue' },
+  'retry-later': { level: 'warn', message: 'trigger handed back to SQS for a retry' },
+};
 
 class DeadLetter extends Error {
   constructor(
@@ -207,7 +216,9 @@ export function createStarter(settings: StarterSettings, clients: StarterClients
     return outcomes;
   }
 
-  return async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
+  return async function handler(event: SQSEvent, context?: Context): Promise<SQSBatchResponse> {
+    // Records run concurrently: each line names its own run rather than sharing invocation keys.
+    startInvocation({}, context);
     const failures: SQSBatchResponse['batchItemFailures'] = [];
     await Promise.all(
       event.Records.map(async (record) => {
@@ -223,7 +234,9 @@ export function createStarter(settings: StarterSettings, clients: StarterClients
         }
         if (outcomes.some((o) => o.outcome === 'retry-later')) failures.push({ itemIdentifier: record.messageId });
         for (const o of outcomes) {
-          console.log(JSON.stringify({ msg: 'trigger', messageId: record.messageId, ...o, ms: Date.now() - began }));
+          const run = 'executionName' in o ? { executionName: o.executionName, model: settings.pipelines[o.repositoryName]?.modelName } : {};
+          const { level, message } = OUTCOME_LOG[o.outcome];
+          logger[level](message, { messageId: record.messageId, ...run, ...o, ms: Date.now() - began });
         }
       }),
     );

@@ -66,6 +66,18 @@ export function bundledCode(entry: string): lambda.Code {
  */
 export const DEFAULT_MEMORY_MB = 256;
 
+/**
+ * One log level for the two filters a line passes: Powertools Logger's own (functions/shared/logger.ts) and
+ * Lambda's ApplicationLogLevel, which with the JSON log format drops lines below it and, as
+ * AWS_LAMBDA_LOG_LEVEL, overrides POWERTOOLS_LOG_LEVEL inside Powertools. Set apart, a lower
+ * POWERTOOLS_LOG_LEVEL would be silently ignored (lines below ApplicationLogLevel are dropped), so both come
+ * from here.
+ */
+export const LOG_LEVEL = lambda.ApplicationLogLevel.INFO;
+
+/** Read by Powertools in every function (service name and level of every log line). */
+export const LOGGING_ENVIRONMENT: Record<string, string> = { POWERTOOLS_SERVICE_NAME: 'mlpipe', POWERTOOLS_LOG_LEVEL: LOG_LEVEL };
+
 export interface PipelineFunctionProps {
   /** Handler file relative to the repository root, e.g. `functions/prepare-run.ts`; it exports `handler`. */
   readonly entry: string;
@@ -119,7 +131,7 @@ export class PipelineFunction extends lambda.Function {
       timeout: props.timeout,
       tracing: lambda.Tracing.ACTIVE,
       loggingFormat: lambda.LoggingFormat.JSON,
-      applicationLogLevelV2: lambda.ApplicationLogLevel.INFO,
+      applicationLogLevelV2: LOG_LEVEL,
       systemLogLevelV2: lambda.SystemLogLevel.WARN,
       logGroup,
       role,
@@ -131,7 +143,7 @@ export class PipelineFunction extends lambda.Function {
             vpcSubnets: { subnets: [...props.network.subnets] },
             securityGroups: [...props.network.securityGroups],
           }),
-      environment: { NODE_OPTIONS: '--enable-source-maps', ...props.environment },
+      environment: { NODE_OPTIONS: '--enable-source-maps', ...props.environment, ...LOGGING_ENVIRONMENT },
     });
   }
 }

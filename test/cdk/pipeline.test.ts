@@ -2,6 +2,7 @@
  * MlPipeStack's resources, one concern per test: a fresh stack each time, targeted assertions.
  */
 import { Match } from 'aws-cdk-lib/assertions';
+import { LOGGING_ENVIRONMENT } from '../../lib/constructs/lambda-defaults';
 import { FUNCTION_SPECS, DEFINITION_SUBSTITUTION_NAMES } from '../../lib/constructs/pipeline-functions';
 import { CLUSTER, logicalId, resourcesOf, synthStack } from './helpers';
 
@@ -62,7 +63,7 @@ describe('artifact bucket', () => {
 });
 
 describe('Lambda functions', () => {
-  it('every function: Node 24 runtime, arm64, active tracing, JSON logs to its own retained log group, explicit timeout', () => {
+  it('every function: Node 24 runtime, arm64, active tracing, JSON logs at one level (Lambda and Powertools) to its own retained log group, explicit timeout', () => {
     const { template } = synthStack();
     const functions = resourcesOf(template, 'AWS::Lambda::Function');
     // 16 task/rollback functions + approval-api + start-pipeline
@@ -76,6 +77,13 @@ describe('Lambda functions', () => {
         LoggingConfig: { LogFormat: 'JSON', LogGroup: { Ref: expect.stringContaining('Logs') } },
         Handler: 'index.handler',
         Timeout: expect.any(Number),
+      });
+      // Powertools Logger and Lambda filter lines by the same level, so neither drops what the other keeps.
+      const props = fn.Properties as { LoggingConfig: { ApplicationLogLevel?: string }; Environment: { Variables: Record<string, unknown> } };
+      expect({ id, level: props.Environment.Variables.POWERTOOLS_LOG_LEVEL, service: props.Environment.Variables.POWERTOOLS_SERVICE_NAME }).toEqual({
+        id,
+        level: props.LoggingConfig.ApplicationLogLevel,
+        service: 'mlpipe',
       });
     }
     template.allResources('AWS::Logs::LogGroup', { DeletionPolicy: 'Retain', Properties: Match.objectLike({ RetentionInDays: Match.anyValue() }) });

@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { FUNCTION_SETTINGS, type FunctionName } from '../../functions/shared/function-settings';
 import { ALL_SETTINGS, setByCdk } from '../../functions/shared/settings';
-import { PROJECT_ROOT } from '../../lib/constructs/lambda-defaults';
+import { LOGGING_ENVIRONMENT, PROJECT_ROOT } from '../../lib/constructs/lambda-defaults';
 import { FUNCTION_SPECS } from '../../lib/constructs/pipeline-functions';
 import { REGION, shippedStack, type Shipped, type ShippedFunction } from './synth-once';
 
@@ -35,8 +35,8 @@ const LAMBDA_RUNTIME_ENV = {
 /** Settings the CDK must not set: the runtime or the local runner provides them (settings.ts `source`). */
 const NOT_FROM_CDK = new Set(ALL_SETTINGS.filter((d) => !setByCdk(d)).map((d) => d.name));
 const SETTING_NAMES = new Set(ALL_SETTINGS.map((d) => d.name));
-/** Set by the construct for Node itself (lambda-defaults.ts), not a setting. */
-const FOR_NODE = new Set(['NODE_OPTIONS']);
+/** Set by the construct for every function, read by Node itself and by Powertools Logger (lambda-defaults.ts), not settings. */
+const FOR_NODE = new Set(['NODE_OPTIONS', ...Object.keys(LOGGING_ENVIRONMENT)]);
 
 /** Which FUNCTION_SETTINGS entry each Lambda loads and its handler, by a fragment of its logical id. */
 const FUNCTIONS: Array<{ name: FunctionName; fragment: string; entry: string }> = [

@@ -19,14 +19,14 @@ import { LABELS, PREVIOUS_VERSION_ANNOTATION } from '../../functions/shared/name
 import type { PipelineState, RunContext, StageResult } from '../../functions/shared/types';
 import { getFresh, readService } from '../../functions/shared/workloads';
 import { IMAGES, startTestEnv, type TestEnv } from './env';
+import { captureLogs } from '../logging/capture';
 
 let env: TestEnv;
 
 beforeAll(async () => {
   env = await startTestEnv();
-  // Cleanup logs each switch-back decision as JSON; the assertions read its result instead.
-  jest.spyOn(console, 'info').mockImplementation(() => undefined);
-  jest.spyOn(console, 'warn').mockImplementation(() => undefined);
+  // Cleanup logs each switch-back decision; the assertions read its result instead.
+  captureLogs();
 });
 afterAll(async () => {
   jest.restoreAllMocks();

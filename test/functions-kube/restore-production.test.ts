@@ -13,12 +13,13 @@ import type { RunContext } from '../../functions/shared/types';
 import { getFresh, readService } from '../../functions/shared/workloads';
 import { restoreProduction } from '../../local/restore-production';
 import { BUCKET, IMAGES, startTestEnv, type TestEnv } from './env';
+import { captureLogs } from '../logging/capture';
 
 let env: TestEnv;
 
 beforeAll(async () => {
   env = await startTestEnv();
-  jest.spyOn(console, 'info').mockImplementation(() => undefined);
+  captureLogs(); // handler log lines stay out of the test output
 });
 afterAll(async () => {
   jest.restoreAllMocks();

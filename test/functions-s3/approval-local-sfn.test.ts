@@ -10,6 +10,7 @@ import { readManifest } from '../../functions/shared/registry';
 import { startApprovalServer, type ApprovalServer } from '../../local/approval-server';
 import { LocalStepFunctions, startLocalSfnEndpoint, type LocalSfnEndpoint } from '../../local/stepfunctions';
 import { passedEvaluation, runContext, startLocalAws, type LocalAws } from './fixtures';
+import { captureLogs } from '../logging/capture';
 
 type Fn = (e: unknown) => Promise<unknown>;
 
@@ -39,7 +40,7 @@ describe('approval on the local Step Functions engine', () => {
 
   beforeAll(async () => {
     aws = await startLocalAws({ APPROVAL_SECRET: 'local-sfn-test-secret-0123456789' });
-    jest.spyOn(console, 'info').mockImplementation(() => undefined);
+    captureLogs(); // handler log lines stay out of the test output
     const api = (require('../../functions/approval-api') as { handler: (e: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2> }).handler;
     server = await startApprovalServer(api as never);
     process.env.APPROVAL_BASE_URL = server.url;

@@ -8,6 +8,7 @@ import { percentile, selectIndices } from '../../functions/shared/evaluation';
 import type { EvaluationReport } from '../../functions/shared/registry';
 import type { EvaluationResult } from '../../functions/shared/types';
 import { BUCKET, putObject, putHeldOutSet, runContext, startLocalAws, startModelServer, type LocalAws, type ModelServer } from './fixtures';
+import { captureLogs } from '../logging/capture';
 
 type Handler = (event: unknown) => Promise<EvaluationResult>;
 
@@ -46,7 +47,7 @@ describe('EvaluateModel', () => {
   beforeAll(async () => {
     aws = await startLocalAws();
     await putHeldOutSet(DATA_PREFIX, COUNT);
-    jest.spyOn(console, 'info').mockImplementation(() => undefined);
+    captureLogs(); // handler log lines stay out of the test output
     baseEnv = { ...process.env };
   });
   afterEach(() => {

@@ -2,6 +2,7 @@
 import { keepTail, safeSubject, MAX_MESSAGE_BYTES } from '../../functions/shared/notifications';
 import type { PipelineState } from '../../functions/shared/types';
 import { passedEvaluation, runContext, startLocalAws, type LocalAws } from './fixtures';
+import { captureLogs } from '../logging/capture';
 
 type Handler = (e: unknown) => Promise<{ messageId: string }>;
 
@@ -12,7 +13,7 @@ describe('Notify', () => {
   beforeAll(async () => {
     aws = await startLocalAws();
     handler = (require('../../functions/notify') as { handler: Handler }).handler;
-    jest.spyOn(console, 'info').mockImplementation(() => undefined);
+    captureLogs(); // handler log lines stay out of the test output
   });
   afterAll(async () => {
     jest.restoreAllMocks();

@@ -5,6 +5,7 @@ import { getJson } from '../../functions/shared/clients';
 import { listVersions, readManifest, readProduction, recordRollback, type ProductionRecord, type ReleaseManifest } from '../../functions/shared/registry';
 import type { ApprovalDecision, PipelineState, StageResult } from '../../functions/shared/types';
 import { BUCKET, passedEvaluation, putObject, runContext, startLocalAws, type LocalAws } from './fixtures';
+import { captureLogs } from '../logging/capture';
 
 type Handler = (e: unknown) => Promise<{ status: string; manifestUri: string; recordedAt: string }>;
 
@@ -33,7 +34,7 @@ describe('RecordRelease / RecordFailure', () => {
     aws = await startLocalAws();
     handler = (require('../../functions/record-release') as { handler: Handler }).handler;
     await putObject('datasets/fashion-mnist/v1/dataset.json', JSON.stringify({ files: { 'train-images-idx3-ubyte': { sha256: 'ab'.repeat(32) } } }));
-    jest.spyOn(console, 'info').mockImplementation(() => undefined);
+    captureLogs(); // handler log lines stay out of the test output
   });
   afterAll(async () => {
     jest.restoreAllMocks();

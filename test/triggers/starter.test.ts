@@ -10,6 +10,7 @@ import { startLocalSqs, type LocalSqs } from '../../local/sqs';
 import { LOCAL_AWS_ENV } from '../../local/s3';
 import { createStarter, loadStarterSettings, type StarterSettings } from '../../functions/shared/starter';
 import { pushExecutionName } from '../../functions/shared/execution-name';
+import { captureLogs, type CapturedLogs } from '../logging/capture';
 import { ACCOUNT, PASS_MACHINE, REGION, STATE_MACHINE_ARN, batches, digestOf, ecrPush, record, s3Created, shuffle, startEcrStandIn } from './fixtures';
 
 const PIPELINES = {
@@ -27,7 +28,7 @@ describe('start-pipeline (starter)', () => {
   let starter: ReturnType<typeof createStarter>;
   const saved = { ...process.env };
   const latestDigest = digestOf('latest-image');
-  let logs: jest.SpyInstance;
+  let logs: CapturedLogs;
 
   beforeAll(async () => {
     sfn = new LocalStepFunctions({ definition: PASS_MACHINE, stateMachineArn: STATE_MACHINE_ARN, taskHandlers: {} });
@@ -48,10 +49,10 @@ describe('start-pipeline (starter)', () => {
     });
     client = new SFNClient({ region: REGION });
     starter = createStarter(settings, { sfn: new SFNClient({ maxAttempts: 1 }), sqs: new SQSClient({}), ecr: new ECRClient({}) });
-    logs = jest.spyOn(console, 'log').mockImplementation(() => undefined);
+    logs = captureLogs();
   });
   afterAll(async () => {
-    logs.mockRestore();
+    logs.restore();
     await sfn.close();
     await endpoint.stop();
     await sqs.stop();
@@ -100,6 +101,11 @@ describe('start-pipeline (starter)', () => {
     await sfn.waitForExecution(`${STATE_MACHINE_ARN.replace(':stateMachine:', ':execution:')}:${name}`);
     expect((await starter({ Records: [record(e)] })).batchItemFailures).toEqual([]);
     expect((await executionNames()).filter((n) => n === name)).toHaveLength(1);
+    // Each delivery is one line naming its run and model.
+    expect(logs.lines.filter((l) => l.executionName === name).map((l) => [l.level, l.message, l.model, l.outcome])).toEqual([
+      ['INFO', 'run started', 'fashion-mnist', 'started'],
+      ['INFO', 'run already started (duplicate trigger)', 'fashion-mnist', 'duplicate'],
+    ]);
   });
 
   it('sends malformed, unknown and unmapped messages to the DLQ with a reason, and does not retry them', async () => {
