@@ -8,5 +8,7 @@ module.exports = {
   transformIgnorePatterns: ['/node_modules/(aws-cdk-lib|@aws-sdk|@smithy|@tensorflow|@aws-crypto|typescript|constructs)/'],
   moduleFileExtensions: ['ts', 'js', 'mjs', 'cjs', 'json'],
   testTimeout: 60000,
+  // Most suites wait on local servers and child processes: two workers keep both cores busy.
+  maxWorkers: 2,
   setupFiles: ['<rootDir>/test/setup-settings.ts'],
 };

@@ -18,7 +18,9 @@ Options:
   --auto-approve          approve the model as soon as it passes evaluation (through its approval link)
   --reject                reject the model at the approval step (the run then ends rejected, on purpose)
   --exit                  stop everything when the run ends instead of keeping production serving
-  --kubeconfig <path>     use this cluster (kind, minikube, EKS) instead of the local Kubernetes API
+  --kubeconfig <path>     use this cluster (kind, minikube, EKS) instead of the local Kubernetes API; a
+                          token limited to the two namespaces is enough if they exist
+  --s3-port <port>        serve the local S3 on this port (with --kubeconfig: the port the pods reach)
   --hyperparameters <json> e.g. '{"epochs":3}' (merged over the example's defaults)
   -c, --context <key=value> an MlPipeline prop as CDK context (mlpipe:<key>), over the local configuration;
                           repeatable, e.g. -c minAccuracy=0.9 -c approvalTimeout=120
@@ -39,6 +41,7 @@ interface Args {
   approval: ApprovalMode;
   exit: boolean;
   kubeconfig?: string;
+  s3Port?: number;
   stateDir?: string;
   synthCache?: string;
   context: Record<string, unknown>;
@@ -64,6 +67,7 @@ function parse(): Args {
         reject: { type: 'boolean' },
         exit: { type: 'boolean' },
         kubeconfig: { type: 'string' },
+        's3-port': { type: 'string' },
         hyperparameters: { type: 'string' },
         'state-dir': { type: 'string' },
         'synth-cache': { type: 'string' },
@@ -103,10 +107,16 @@ function parse(): Args {
       process.exit(2);
     }
   }
+  const s3Port = values['s3-port'] === undefined ? undefined : Number(values['s3-port']);
+  if (s3Port !== undefined && !(Number.isInteger(s3Port) && s3Port > 0 && s3Port < 65536)) {
+    console.error(`--s3-port must be a port number (1-65535), got "${values['s3-port']}".`);
+    process.exit(2);
+  }
   return {
     approval: values['auto-approve'] ? 'auto-approve' : values.reject ? 'reject' : 'interactive',
     exit: Boolean(values.exit),
     kubeconfig: values.kubeconfig,
+    s3Port,
     stateDir: values['state-dir'],
     synthCache: values['synth-cache'],
     context,
@@ -134,6 +144,7 @@ async function main(): Promise<number> {
   pipeline = await startLocalPipeline({
     approval: args.approval,
     kubeconfig: args.kubeconfig,
+    s3Port: args.s3Port,
     stateDir: args.stateDir,
     synthCacheDir: args.synthCache,
     context: args.context,

@@ -72,6 +72,8 @@ export interface LocalPipelineOptions {
   images?: Record<string, ImageCommand>;
   /** Port for the approval links; default 8787, falling back to any free port. */
   approvalPort?: number;
+  /** Port for the local S3 (default: any free port). With `kubeconfig`, the cluster's pods must reach it. */
+  s3Port?: number;
   log?: (line: string) => void;
 }
 
@@ -187,7 +189,7 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
     const synthesized = synthesizeLocalStack({ context, cacheDir: opts.synthCacheDir ?? join(stateDir, 'synth') });
     synthesized.catch(() => undefined);
 
-    const s3 = await startLocalS3({ dir: join(stateDir, 's3'), buckets: [LOCAL_BUCKET] });
+    const s3 = await startLocalS3({ dir: join(stateDir, 's3'), buckets: [LOCAL_BUCKET], port: opts.s3Port });
     stoppers.push(() => s3.stop());
     // This process's own clients (staging, restoring production, tests); the functions get theirs from the template.
     Object.assign(process.env, LOCAL_AWS_ENV, { AWS_ENDPOINT_URL_S3: s3.endpoint });

@@ -271,8 +271,20 @@ const current = new Map<string, unknown>();
 const loadedGroups: Array<{ settings: FunctionSettings; target: Record<string, unknown> }> = [];
 
 function parseAll<G extends SettingsGroup>(settings: FunctionSettings<G>, env: Readonly<Record<string, string | undefined>>): SettingsOf<G> {
+  // In a Lambda (on AWS, or the local runner's), a default never stands in for a setting the CDK sets: the
+  // CDK writes every such setting, defaults included, so a missing one means template and handler disagree
+  // (as TRAINING_TIMEOUT_SECONDS once did) and must fail the init rather than run on a silent default.
+  const inLambda = (env.AWS_LAMBDA_FUNCTION_NAME ?? '') !== '';
   const values: Record<string, unknown> = {};
-  for (const [name, def] of Object.entries(settings.definitions)) values[name] = parseSetting(def, env[name]);
+  for (const [name, def] of Object.entries(settings.definitions)) {
+    if (inLambda && setByCdk(def) && !def.optional && (env[name] ?? '').trim() === '') {
+      throw new ConfigurationError(
+        `Missing required setting: environment variable ${name} is not set in this function's environment (${def.doc}); ` +
+          'the CDK writes every setting a function reads, defaults included (lib/constructs/pipeline-functions.ts).',
+      );
+    }
+    values[name] = parseSetting(def, env[name]);
+  }
   for (const check of settings.checks) {
     const problem = check(values as SettingsOf<G>);
     if (problem !== undefined) throw new ConfigurationError(`Settings are invalid: ${problem}.`);

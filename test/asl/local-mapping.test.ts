@@ -56,6 +56,8 @@ describe('the local run reads the synthesized template', () => {
       NOTIFICATION_TOPIC_ARN: expect.stringMatching(/^arn:aws:sns:us-east-1:000000000000:MlPipeStack-PipelineApprovalTopic/),
       APPROVAL_BASE_URL: 'http://127.0.0.1:8787',
       APPROVAL_SECRET_ARN: expect.stringMatching(/^arn:aws:secretsmanager:us-east-1:000000000000:secret:PipelineApprovalLinkSigningKey/),
+      POWERTOOLS_LOG_LEVEL: 'INFO',
+      POWERTOOLS_SERVICE_NAME: 'mlpipe',
     });
     expect(fn('PrepareRun').environment.DATA_URI).toBe('s3://mlpipe-local/datasets/fashion-mnist/v1/');
     expect(fn('PrepareRun').environment.SERVING_IMAGE).toBe('000000000000.dkr.ecr.us-east-1.amazonaws.com/mlpipe/fashion-mnist-serve:latest');

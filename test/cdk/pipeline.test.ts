@@ -384,7 +384,7 @@ describe('triggers', () => {
     });
     const starter = resourcesOf(template, 'AWS::Lambda::Function')[logicalId(template, 'AWS::Lambda::Function', 'StartPipeline')];
     const env = (starter?.Properties?.Environment as { Variables: Record<string, unknown> }).Variables;
-    expect(Object.keys(env).sort()).toEqual(['DEAD_LETTER_QUEUE_URL', 'NODE_OPTIONS', 'PIPELINES', 'STARTER_MAX_ATTEMPTS', 'STARTER_RETRY_BASE_MS', 'STATE_MACHINE_ARN']);
+    expect(Object.keys(env).sort()).toEqual(['DEAD_LETTER_QUEUE_URL', 'NODE_OPTIONS', 'PIPELINES', 'POWERTOOLS_LOG_LEVEL', 'POWERTOOLS_SERVICE_NAME', 'STARTER_MAX_ATTEMPTS', 'STARTER_RETRY_BASE_MS', 'STATE_MACHINE_ARN']);
     expect(env.STATE_MACHINE_ARN).toEqual({ Ref: logicalId(template, 'AWS::StepFunctions::StateMachine', 'StateMachine') });
     expect(env.DEAD_LETTER_QUEUE_URL).toEqual({ Ref: logicalId(template, 'AWS::SQS::Queue', 'DeadLetterQueue') });
   });

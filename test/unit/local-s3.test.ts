@@ -10,6 +10,7 @@ import { PassThrough } from 'node:stream';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { startLocalS3, LOCAL_AWS_ENV, type LocalS3 } from '../../local/s3';
 import { getJson, getJsonVersioned, putJson, putJsonIf, resetClients, parseS3Uri, s3Client } from '../../functions/shared/clients';
+import { reloadSettings } from '../../functions/shared/settings';
 
 describe('local S3 and the shared S3 helpers', () => {
   let s3: LocalS3;
@@ -20,12 +21,14 @@ describe('local S3 and the shared S3 helpers', () => {
     dir = mkdtempSync(join(tmpdir(), 'mlpipe-s3-'));
     s3 = await startLocalS3({ dir, buckets: ['artifacts'] });
     Object.assign(process.env, LOCAL_AWS_ENV, { AWS_ENDPOINT_URL_S3: s3.endpoint });
+    reloadSettings();
     resetClients();
   });
   afterAll(async () => {
     await s3.stop();
     rmSync(dir, { recursive: true, force: true });
     process.env = saved;
+    reloadSettings();
     resetClients();
   });
 
