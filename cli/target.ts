@@ -10,6 +10,7 @@ import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-clo
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { z } from 'zod';
 import { LOCAL_AWS_ENV } from '../local/s3';
+import { isAlive } from '../local/process-alive';
 import { resetClients } from '../functions/shared/clients';
 import { CliError } from './io';
 import { KUBE, REGISTRY } from '../functions/shared/function-settings';
@@ -62,15 +63,6 @@ export interface TargetOptions {
   stateDir?: string;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 function localFile(opts: TargetOptions): string {
   return join(resolve(opts.stateDir ?? process.env.MLPIPE_STATE_DIR ?? '.mlpipe'), 'local.json');
 }
@@ -87,10 +79,10 @@ function readLocal(file: string): z.infer<typeof localFileSchema> | undefined {
 export async function resolveTarget(opts: TargetOptions): Promise<Target> {
   const file = localFile(opts);
   const local = readLocal(file);
-  const useLocal = opts.local || (local !== undefined && alive(local.pid));
+  const useLocal = opts.local || (local !== undefined && isAlive(local.pid));
   if (useLocal) {
     if (!local) throw new CliError(`No local pipeline: ${file} does not exist. Start one with \`npm start\`.`);
-    if (!alive(local.pid)) throw new CliError(`The local pipeline (pid ${local.pid}) is not running any more. Start it with \`npm start\`.`);
+    if (!isAlive(local.pid)) throw new CliError(`The local pipeline (pid ${local.pid}) is not running any more. Start it with \`npm start\`.`);
     Object.assign(process.env, LOCAL_AWS_ENV, {
       AWS_REGION: local.region,
       AWS_ENDPOINT_URL_SFN: local.sfnEndpoint,

@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
+import { isAlive } from '../process-alive';
 
 export const REPO_ROOT = resolve(__dirname, '..', '..');
 
@@ -127,15 +128,6 @@ export function synthesizeLocalStack(opts: { context: Record<string, unknown>; c
   return pending;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Takes the lock file `path` (its content is the holder's pid) and resolves to its release, or resolves
  * to undefined once `done()` says the holder finished the work. A holder that died leaves a stale lock,
@@ -155,7 +147,7 @@ async function lock(path: string, done: () => boolean): Promise<(() => void) | u
     }
     if (done()) return undefined;
     const holder = Number(readFileSync(path, 'utf8').trim());
-    if (!Number.isInteger(holder) || !alive(holder)) {
+    if (!Number.isInteger(holder) || !isAlive(holder)) {
       rmSync(path, { force: true });
       continue;
     }
