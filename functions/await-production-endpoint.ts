@@ -22,9 +22,11 @@ const Input = stateWith({ production: StageSchema });
 
 async function awaitProductionEndpoint(event: PipelineState): Promise<StageResult> {
   const { run, production } = parseInput(Input, event, 'AwaitProductionEndpoint input');
-  const unavailable = await deploymentUnavailable(production.namespace, production.deploymentName);
-  if (unavailable) throw new EndpointUnavailableError(`${unavailable}, so nothing of version ${run.version} is behind the production Service.`);
   const result = await awaitEndpoint(production, run.modelName, endpointTiming(settings), {
+    async precondition() {
+      const unavailable = await deploymentUnavailable(production.namespace, production.deploymentName);
+      if (unavailable) throw new EndpointUnavailableError(`${unavailable}, so nothing of version ${run.version} is behind the production Service.`);
+    },
     checkService(svc) {
       const selected = svc.spec?.selector?.[LABELS.version];
       if (selected !== run.version) {

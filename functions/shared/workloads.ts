@@ -3,14 +3,15 @@
  * is a Deployment rolled out, is a pod stuck (image pull, crash loop), does a LoadBalancer endpoint
  * answer for the model. The Await* handlers are thin loops over these.
  */
-import type { CoreV1Event, KubernetesObject, V1Deployment, V1Job, V1Pod, V1Service } from '@kubernetes/client-node';
+import type { CoreV1Event, KubernetesObject, V1ContainerStateTerminated, V1ContainerStatus, V1Deployment, V1Job, V1Pod, V1Service } from '@kubernetes/client-node';
 import { get as httpGet } from 'node:http';
+import { constants as osConstants } from 'node:os';
 import * as z from 'zod';
 import { EndpointUnavailableError, PhaseTimeoutError, RolloutFailedError } from './errors';
-import { applyObject, collectionPath, firstOf, listObjects, podLogTail, readObject, sleep, watchUntil, type WatchEventType } from './kube';
+import { applyObject, collectionPath, firstOf, listObjects, podLogTail, readObject, watchUntil, type WatchEventType } from './kube';
 import { servingDeployment, type ServingDeploymentSettings } from './manifests';
 import { labelSelector } from './names';
-import { planWait, type PhaseTiming, type WaitPlan } from './phase';
+import { afterOutage, phaseClock, planWait, rideOutOutage, type PhaseTiming, type WaitPlan } from './phase';
 import type { RunContext, Stage, StageResult } from './types';
 
 /** Waiting reasons that do not fix themselves: fail at once instead of waiting out a deadline. */
@@ -29,6 +30,8 @@ export interface PodProblem {
   reason: string;
   message: string;
   restartCount: number;
+  /** The pod's state in words (describePodState): how its containers last ended, exit codes included. */
+  state: string;
 }
 
 /** The first container of `pod` stuck for a fatal reason, if any. */
@@ -37,7 +40,7 @@ export function podProblem(pod: V1Pod): PodProblem | undefined {
   for (const s of statuses) {
     const waiting = s.state?.waiting;
     if (waiting?.reason && FATAL_WAITING_REASONS.has(waiting.reason)) {
-      return { pod: pod.metadata?.name ?? '?', reason: waiting.reason, message: waiting.message ?? '', restartCount: s.restartCount ?? 0 };
+      return { pod: pod.metadata?.name ?? '?', reason: waiting.reason, message: waiting.message ?? '', restartCount: s.restartCount ?? 0, state: describePodState(pod) };
     }
   }
   return undefined;
@@ -45,7 +48,7 @@ export function podProblem(pod: V1Pod): PodProblem | undefined {
 
 /** `reason: message` plus the pod's last log lines (the crashed run's, for a crash loop). */
 export async function describePodProblem(namespace: string, p: PodProblem): Promise<string> {
-  const head = `${p.reason}${p.message ? `: ${p.message}` : ''} (pod ${p.pod})`;
+  const head = `${p.reason}${p.message ? `: ${p.message}` : ''} (pod ${p.pod}: ${p.state})`;
   // An image that never arrived has no log to show.
   if (p.reason !== 'CrashLoopBackOff' && p.restartCount === 0) return `${head}\n(no log: the container never started)`;
   const tail = await podLogTail(namespace, p.pod, 20, p.reason === 'CrashLoopBackOff' && p.restartCount > 0);
@@ -56,6 +59,52 @@ function formatTail(tail: string): string {
   return tail ? `\n--- last log lines ---\n${tail}` : '\n(no log output)';
 }
 
+/** Signal numbers → names (9 → SIGKILL), from the platform's own table. */
+const SIGNAL_NAMES = new Map(Object.entries(osConstants.signals).map(([name, n]) => [n, name]));
+
+/**
+ * How a container ended, in words: `exit code 137 (signal 9, SIGKILL), reason OOMKilled`. The kubelet
+ * reports a container killed by a signal as exit code 128 + the signal (it leaves `signal` unset; a
+ * runtime that sets it is believed first), and the runtime's reason: Completed, Error, OOMKilled,
+ * ContainerCannotRun, DeadlineExceeded...
+ */
+export function describeTermination(t: V1ContainerStateTerminated): string {
+  const signal = t.signal ? t.signal : t.exitCode > 128 && t.exitCode <= 128 + 64 ? t.exitCode - 128 : undefined;
+  const name = signal === undefined ? undefined : SIGNAL_NAMES.get(signal);
+  const parts = [`exit code ${t.exitCode}${signal === undefined ? '' : ` (signal ${signal}${name ? `, ${name}` : ''})`}`];
+  if (t.reason) parts.push(`reason ${t.reason}`);
+  const message = t.message ? oneLine(t.message) : '';
+  return `${parts.join(', ')}${message ? `: ${message.length > 300 ? `${message.slice(0, 300)}…` : message}` : ''}`;
+}
+
+function describeContainer(s: V1ContainerStatus): string {
+  const { running, waiting, terminated } = s.state ?? {};
+  const last = s.lastState?.terminated;
+  let now: string;
+  if (terminated) now = `terminated with ${describeTermination(terminated)}`;
+  else if (waiting) now = `waiting (${waiting.reason ?? 'unknown reason'}${waiting.message ? `: ${oneLine(waiting.message)}` : ''})`;
+  else if (running) now = `running since ${String(running.startedAt ?? '?')}${s.ready ? '' : ', not ready'}`;
+  else now = 'not started';
+  const restarts = s.restartCount ? `, ${s.restartCount} restart${s.restartCount === 1 ? '' : 's'}` : '';
+  return `container ${s.name} ${now}${restarts}${last ? `; last terminated with ${describeTermination(last)}` : ''}`;
+}
+
+/**
+ * A pod's state in one line: its phase, the pod-level reason when there is one (Evicted, DeadlineExceeded,
+ * with the kubelet's message), and each container's state: how it ended (exit code, signal, reason), what
+ * it waits for, or since when it runs.
+ */
+export function describePodState(pod: V1Pod): string {
+  const st = pod.status ?? {};
+  const head = `${st.phase ?? 'Unknown'}${pod.metadata?.deletionTimestamp ? ' (terminating)' : ''}${st.reason ? `, ${st.reason}${st.message ? `: ${oneLine(st.message)}` : ''}` : ''}`;
+  const statuses = [...(st.initContainerStatuses ?? []), ...(st.containerStatuses ?? [])];
+  return [head, ...statuses.map(describeContainer)].join('; ');
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ').trim();
+}
+
 /** The most recently started failed pod among `labels` (else the newest pod), for a log tail. */
 async function latestFailedPod(namespace: string, labels: Record<string, string>): Promise<V1Pod | undefined> {
   const list = await listObjects<V1Pod>('Pod', namespace, { labelSelector: labelSelector(labels) });
@@ -63,12 +112,40 @@ async function latestFailedPod(namespace: string, labels: Record<string, string>
   return byAge.find((p) => p.status?.phase === 'Failed') ?? byAge[0];
 }
 
-/** `reason: message (pod <name>)` plus the log tail of the latest failed pod among `podLabels`. */
+/** `pod <name>: <state>` plus its log tail; `(no pod found)` without one. */
+async function describeLatestPod(namespace: string, podLabels: Record<string, string>): Promise<string> {
+  const pod = await latestFailedPod(namespace, podLabels);
+  const name = pod?.metadata?.name;
+  if (!pod || !name) return '(no pod found)';
+  return `pod ${name}: ${describePodState(pod)}${formatTail(await podLogTail(namespace, name, 20))}`;
+}
+
+/** `reason: message` plus the state (exit code, signal, reason) and log tail of the latest failed pod among `podLabels`. */
 export async function describeFailure(namespace: string, podLabels: Record<string, string>, reason: string, message: string): Promise<string> {
   const head = `${reason}${message ? `: ${message}` : ''}`;
-  const pod = (await latestFailedPod(namespace, podLabels))?.metadata?.name;
-  if (!pod) return `${head}\n(no pod found)`;
-  return `${head} (pod ${pod})${formatTail(await podLogTail(namespace, pod, 20))}`;
+  return `${head}\n${await describeLatestPod(namespace, podLabels)}`;
+}
+
+/**
+ * What the workload looked like when its phase ran out: its latest pod's state and log tail. Never throws:
+ * a timeout is the story, and an API that cannot be asked is said as such.
+ */
+export async function describeTimeout(namespace: string, podLabels: Record<string, string>): Promise<string> {
+  try {
+    return await describeLatestPod(namespace, podLabels);
+  } catch (err) {
+    return `(pod state unavailable: ${(err as Error).message})`;
+  }
+}
+
+/** Runs `fn`; a PhaseTimeoutError from it gets `detail()` (the pods' state and log tail) appended. */
+export async function withTimeoutDetail<T>(fn: () => T | Promise<T>, detail: () => Promise<string>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof PhaseTimeoutError) throw new PhaseTimeoutError(`${err.message}\n${await detail()}`);
+    throw err;
+  }
 }
 
 /** A pod of the workload stuck for a fatal reason. */
@@ -150,7 +227,9 @@ export function jobOutcome(job: V1Job, type: string): JobOutcome | undefined {
   for (const c of job.status?.conditions ?? []) {
     if (c.status !== 'True') continue;
     if (c.type === 'Complete') return { kind: 'complete', completedAt: String(job.status?.completionTime ?? c.lastTransitionTime ?? new Date().toISOString()) };
-    if (c.type === 'Failed') return { kind: 'failed', reason: c.reason ?? 'Failed', message: c.message ?? '' };
+    // FailureTarget comes first (v1.31+, transcript 14): the failure is decided while the pods are still
+    // terminating, so their state and log can still be read; Failed follows once they are gone.
+    if (c.type === 'Failed' || c.type === 'FailureTarget') return { kind: 'failed', reason: c.reason ?? 'Failed', message: c.message ?? '' };
   }
   return undefined;
 }
@@ -200,15 +279,29 @@ export async function deployServing(run: RunContext, stage: Stage, settings: Ser
 
 /**
  * Watches a stage's Deployment and its pods for one budget: ready, pending, or RolloutFailedError. A
- * Deployment that is gone fails at once rather than waiting out the rollout deadline.
+ * Deployment that is gone fails at once rather than waiting out the rollout deadline. An unavailable API is
+ * waited out (rideOutOutage); past the rollout deadline, PhaseTimeoutError with the newest pod's state and log.
  */
 export async function awaitRollout(stage: StageResult, podLabels: Record<string, string>, timing: PhaseTiming): Promise<StageResult> {
   const what = `Deployment ${stage.namespace}/${stage.deploymentName}`;
+  const detail = () => describeTimeout(stage.namespace, podLabels);
+  const plan = await withTimeoutDetail(() => planWait(timing, stage.deployedAt, what), detail);
+  const attempted = await rideOutOutage(plan, (budgetMs) => checkRollout(stage, what, podLabels, budgetMs));
+  if (attempted.kind === 'unavailable') {
+    afterOutage(timing, stage.deployedAt, what, attempted);
+    return { ...stage, status: 'pending' };
+  }
+  if (attempted.value) return attempted.value;
+  await withTimeoutDetail(() => planWait(timing, stage.deployedAt, what), detail); // throws once the phase is over
+  return { ...stage, status: 'pending' };
+}
+
+/** One look at a rollout: `ready`, a RolloutFailedError, or `undefined` when the budget ran out. */
+async function checkRollout(stage: StageResult, what: string, podLabels: Record<string, string>, budgetMs: number): Promise<StageResult | undefined> {
   if (!(await readObject<V1Deployment>({ kind: 'Deployment', namespace: stage.namespace, name: stage.deploymentName }))) {
     throw new RolloutFailedError(`${what} does not exist (deleted before its rollout finished).`);
   }
-  const plan = planWait(timing, stage.deployedAt, what);
-  const outcome = await watchWorkload<V1Deployment, RolloutOutcome>('Deployment', stage.namespace, stage.deploymentName, rolloutOutcome, podLabels, plan.budgetMs);
+  const outcome = await watchWorkload<V1Deployment, RolloutOutcome>('Deployment', stage.namespace, stage.deploymentName, rolloutOutcome, podLabels, budgetMs);
   if (outcome?.kind === 'ready') return { ...stage, status: 'ready' };
   if (outcome?.kind === 'pod') throw new RolloutFailedError(`${what} failed to roll out: ${await describePodProblem(stage.namespace, outcome.problem)}`);
   if (outcome?.kind === 'failed' && outcome.reason === 'FailedCreate') {
@@ -217,8 +310,7 @@ export async function awaitRollout(stage: StageResult, podLabels: Record<string,
   if (outcome?.kind === 'failed') {
     throw new RolloutFailedError(`${what} failed to roll out: ${await describeFailure(stage.namespace, podLabels, outcome.reason, outcome.message)}`);
   }
-  planWait(timing, stage.deployedAt, what); // throws PhaseTimeoutError once the phase is over
-  return { ...stage, status: 'pending' };
+  return undefined;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -274,6 +366,8 @@ export function getFresh(url: string, timeoutMs: number): Promise<{ status: numb
 }
 
 export interface EndpointCheck {
+  /** Checked first, in every attempt (production: this version's Deployment has available replicas); throws. */
+  precondition?(): Promise<void>;
   /** Extra condition on the Service before probing (production: its selector names our version). */
   checkService?(svc: V1Service): void;
 }
@@ -282,42 +376,75 @@ export interface EndpointCheck {
  * Waits, for one budget, until the stage's Service has a LoadBalancer ingress and the model answers there
  * as AVAILABLE. A fresh load balancer takes a while to resolve and register targets, so the probe retries
  * every 2 s. Past the endpoint phase deadline: PhaseTimeoutError if no ingress ever came,
- * EndpointUnavailableError (with the last probe error) if it came but never answered.
+ * EndpointUnavailableError (with the last probe error) if it came but never answered; either with the
+ * state and log tail of the newest pod behind the Service. An unavailable API is waited out (rideOutOutage).
  */
 export async function awaitEndpoint(stage: StageResult, modelName: string, timing: PhaseTiming, check: EndpointCheck = {}): Promise<StageResult> {
   const what = `Service ${stage.namespace}/${stage.serviceName}`;
-  // The Service was applied by the step before; if it is gone, waiting out the deadline cannot help.
-  if (!(await readService(stage.namespace, stage.serviceName))) {
-    throw new EndpointUnavailableError(`${what} does not exist (deleted before it served the model).`);
-  }
   const startedAt = stage.switchedAt ?? stage.deployedAt;
-  const plan: WaitPlan = planWait(timing, startedAt, what);
-  const deadline = Date.now() + plan.budgetMs;
+  let selector: Record<string, string> | undefined;
+  const detail = async () => (selector ? describeTimeout(stage.namespace, selector) : '(no pod found: the Service selects none)');
+  const plan: WaitPlan = await withTimeoutDetail(() => planWait(timing, startedAt, what), detail);
+  const attempted = await rideOutOutage(plan, async (budgetMs) => {
+    const seen = await checkEndpoint(stage, what, modelName, budgetMs, check);
+    selector = seen.selector;
+    return seen;
+  });
+  if (attempted.kind === 'unavailable') {
+    afterOutage(timing, startedAt, what, attempted);
+    return { ...stage, status: 'pending' };
+  }
+  const seen = attempted.value;
+  if (seen.serving) return seen.serving;
+  if (!seen.endpoint) {
+    await withTimeoutDetail(() => planWait(timing, startedAt, `${what} got no LoadBalancer ingress:`), detail);
+    return { ...stage, status: 'pending' };
+  }
+  try {
+    planWait(timing, startedAt, what);
+  } catch (err) {
+    if (err instanceof PhaseTimeoutError) {
+      throw new EndpointUnavailableError(`${what} at ${seen.endpoint} never served model ${modelName}: ${seen.problem}\n${await detail()}`);
+    }
+    throw err;
+  }
+  return { ...stage, status: 'pending' };
+}
+
+interface EndpointSeen {
+  /** The Service's selector, to find its pods for a failure message. */
+  selector?: Record<string, string>;
+  endpoint?: string;
+  /** Why the model did not answer at `endpoint` (the last probe). */
+  problem?: string;
+  serving?: StageResult;
+}
+
+/** One look at an endpoint for `budgetMs`: the Service's ingress, then probes of the model until it answers. */
+async function checkEndpoint(stage: StageResult, what: string, modelName: string, budgetMs: number, check: EndpointCheck): Promise<EndpointSeen> {
+  const clock = phaseClock();
+  const endsAt = clock.now() + budgetMs;
+  await check.precondition?.();
+  // The Service was applied by the step before; if it is gone, waiting out the deadline cannot help.
+  const current = await readService(stage.namespace, stage.serviceName);
+  if (!current) throw new EndpointUnavailableError(`${what} does not exist (deleted before it served the model).`);
+  const selector = current.spec?.selector;
   const svc = await watchUntil<V1Service, V1Service>(
     collectionPath('Service', stage.namespace),
     { fieldSelector: `metadata.name=${stage.serviceName}` },
     (s, type) => (type !== 'DELETED' && serviceEndpoint(s) ? s : undefined),
-    plan.budgetMs,
+    budgetMs,
   );
-  if (!svc) {
-    planWait(timing, startedAt, `${what} got no LoadBalancer ingress:`);
-    return { ...stage, status: 'pending' };
-  }
+  if (!svc) return { selector };
   check.checkService?.(svc);
   const endpoint = serviceEndpoint(svc)!;
   let problem: string | undefined;
   do {
-    problem = await probeModel(endpoint, modelName, Math.max(100, Math.min(5000, deadline - Date.now())));
-    if (!problem) return { ...stage, status: 'serving', endpoint };
-    await sleep(Math.min(2000, Math.max(0, deadline - Date.now())));
-  } while (Date.now() < deadline);
-  try {
-    planWait(timing, startedAt, what);
-  } catch (err) {
-    if (err instanceof PhaseTimeoutError) throw new EndpointUnavailableError(`${what} at ${endpoint} never served model ${modelName}: ${problem}`);
-    throw err;
-  }
-  return { ...stage, status: 'pending' };
+    problem = await probeModel(endpoint, modelName, Math.max(100, Math.min(5000, endsAt - clock.now())));
+    if (!problem) return { selector: svc.spec?.selector ?? selector, endpoint, serving: { ...stage, status: 'serving', endpoint } };
+    await clock.sleep(Math.min(2000, Math.max(0, endsAt - clock.now())));
+  } while (clock.now() < endsAt);
+  return { selector: svc.spec?.selector ?? selector, endpoint, problem };
 }
 
 /** Reads a Service, `undefined` when absent. */

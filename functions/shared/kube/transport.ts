@@ -67,11 +67,25 @@ export async function openRequest(req: KubeRequest, signal?: AbortSignal): Promi
   }
   const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise<IncomingMessage>((resolve, reject) => {
-    const request = send(url, { ...options, method: req.method, headers, signal }, resolve);
-    request.on('error', reject);
+    const request = send(url, { ...options, method: req.method, headers, signal }, (res) => {
+      clearTimeout(timer);
+      resolve(res);
+    });
+    // Node has no connect timeout: an API server that is cut off (packets dropped, not refused) would hold
+    // the request for the kernel's ~2 minutes, longer than an Await invocation may wait.
+    const timer = setTimeout(() => {
+      request.destroy(Object.assign(new Error(`no answer from the API server within ${ANSWER_TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' }));
+    }, ANSWER_TIMEOUT_MS);
+    request.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
     request.end(body);
   });
 }
+
+/** How long a request may wait for the response to begin (a watch then streams for as long as it likes). */
+const ANSWER_TIMEOUT_MS = 30_000;
 
 /** Sends a request and reads the whole answer; a non-2xx answer rejects with KubeHttpError. */
 export async function sendRequest(req: KubeRequest, signal?: AbortSignal): Promise<KubeResponse> {
