@@ -3,7 +3,7 @@
  * with back-off until `backoffLimit` failures (then Failed / BackoffLimitExceeded), enforces
  * `activeDeadlineSeconds` (DeadlineExceeded) and `ttlSecondsAfterFinished`, and writes batch/v1 status
  * (active, ready, succeeded, failed, startTime, completionTime, SuccessCriteriaMet/Complete or
- * FailureTarget/Failed conditions) the way the real controller does.
+ * FailureTarget, then Failed once its pods stopped) the way the real controller does.
  */
 import { now, type KubeApi } from '../api';
 import { typeOf, type Condition, type Job, type Pod } from '../resources';
@@ -89,16 +89,24 @@ export class JobController {
       const backoffLimit = job.spec.backoffLimit ?? 6;
       const deadline = job.spec.activeDeadlineSeconds;
       const elapsedMs = Date.now() - Date.parse(status.startTime);
+      // A failure, once decided (FailureTarget), keeps its reason while the pods terminate.
+      const decided = getCondition(conditions, 'FailureTarget');
       let failure: { reason: string; message: string } | undefined;
-      if (failed > backoffLimit) failure = { reason: 'BackoffLimitExceeded', message: 'Job has reached the specified backoff limit' };
+      if (decided?.status === 'True') failure = { reason: decided.reason ?? 'Failed', message: decided.message ?? '' };
+      else if (failed > backoffLimit) failure = { reason: 'BackoffLimitExceeded', message: 'Job has reached the specified backoff limit' };
       else if (deadline !== undefined && elapsedMs >= deadline * 1000) {
         failure = { reason: 'DeadlineExceeded', message: 'Job was active longer than specified deadline' };
       }
       if (failure) {
         for (const p of active) deletePod(this.api, p);
         active = [];
+        // As the real controller (v1.31+, transcript 14): FailureTarget at once, Failed only when no pod of
+        // the Job still runs, so whoever watches can read the terminating pods' state and log meanwhile.
+        const running = (this.api.store.list('pods', ns) as Pod[]).filter(
+          (p) => isControlledBy(p, job) && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed',
+        );
         let c: Condition[] = setCondition(next.conditions, 'FailureTarget', 'True', failure.reason, failure.message, { probeTime: 'now' });
-        c = setCondition(c, 'Failed', 'True', failure.reason, failure.message, { probeTime: 'now' });
+        if (running.length === 0) c = setCondition(c, 'Failed', 'True', failure.reason, failure.message, { probeTime: 'now' });
         next = { ...next, conditions: c };
       } else if (succeeded >= completions) {
         for (const p of active) deletePod(this.api, p);

@@ -1,10 +1,14 @@
 /**
  * The local kubelet: binds new pods to the one local node, runs each container as a local process from
  * the image → command map, restarts per restartPolicy with back-off (CrashLoopBackOff), reports unknown
- * images as ErrImagePull / ImagePullBackOff, probes readiness over HTTP/TCP, writes pod status like the
- * real kubelet, and finishes graceful deletions once the processes are gone.
+ * images as ErrImagePull / ImagePullBackOff, probes readiness over HTTP/TCP, kills a container that grows
+ * past its memory limit (OOMKilled, as the cgroup's OOM killer would), writes pod status like the real
+ * kubelet (a container's end as exit code, 128 + signal when killed, and reason Completed / Error /
+ * OOMKilled), and finishes graceful deletions once the processes are gone.
  */
+import { readFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
+import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { now, type KubeApi } from '../api';
 import { freePort, startProcess, type RunningProcess } from '../process-runner';
@@ -52,6 +56,32 @@ const BACKOFF_MAX_MS = 10000;
 const PULL_FAIL_MS = 200;
 /** Graceful termination is capped locally so that deletes and stop() stay quick. */
 const MAX_GRACE_MS = 5000;
+/** How often a running container's memory is compared with its limit (the kernel does it on every page). */
+const MEMORY_CHECK_MS = 250;
+
+const QUANTITY = /^([0-9]+(?:\.[0-9]+)?)(?:(Ki|Mi|Gi|Ti|Pi|Ei)|(k|M|G|T|P|E)|e([0-9]+))?$/;
+
+/** Bytes of a memory quantity (`512Mi`, `2G`, `1e9`, `1048576`); `undefined` if it is not one. */
+export function memoryBytes(quantity: string | number | undefined): number | undefined {
+  if (quantity === undefined) return undefined;
+  const m = QUANTITY.exec(String(quantity).trim());
+  if (!m) return undefined;
+  const binary = ['Ki', 'Mi', 'Gi', 'Ti', 'Pi', 'Ei'].indexOf(m[2] ?? '') + 1;
+  const decimal = ['k', 'M', 'G', 'T', 'P', 'E'].indexOf(m[3] ?? '') + 1;
+  const scale = binary ? 1024 ** binary : decimal ? 1000 ** decimal : m[4] ? 10 ** Number(m[4]) : 1;
+  return Math.ceil(Number(m[1]) * scale);
+}
+
+/** Resident memory of a process from /proc (Linux); `undefined` where there is no /proc or it is gone. */
+async function residentBytes(pid: number): Promise<number | undefined> {
+  try {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const kb = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1];
+    return kb === undefined ? undefined : Number(kb) * 1024;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Image lookup rule: an exact entry wins; otherwise the image without its `@sha256:...` digest; otherwise
@@ -80,6 +110,8 @@ interface ContainerRuntime {
   probeOk: number;
   probeFail: number;
   probing: boolean;
+  /** Set when the kubelet killed the container for using more memory than its limit. */
+  oomKilled?: boolean;
 }
 
 interface PodRuntime {
@@ -279,16 +311,21 @@ export class Kubelet {
       const delay = (c.spec.readinessProbe.initialDelaySeconds ?? 0) * 1000;
       this.timer(c, delay, () => this.probeLoop(rt, c, proc));
     }
+    c.oomKilled = false;
+    const limit = memoryBytes((c.spec as Container & { resources?: { limits?: Record<string, string> } }).resources?.limits?.memory);
+    if (limit !== undefined) this.timer(c, MEMORY_CHECK_MS, () => this.memoryLoop(c, proc, limit));
     this.opts.kick();
     void proc.exited.then((exit) => {
       if (c.process !== proc) return;
       c.process = undefined;
       c.ready = false;
       c.started = false;
+      // As the real kubelet reports it: a process killed by a signal exits with 128 + its number, and
+      // `signal` stays unset (the kubelet copies exit code, reason, message and times from the runtime).
+      const signalNumber = exit.signal ? osConstants.signals[exit.signal] : undefined;
       const terminated = {
-        exitCode: exit.exitCode,
-        ...(exit.signal ? { signal: exit.exitCode - 128 } : {}),
-        reason: exit.exitCode === 0 ? 'Completed' : exit.signal === 'SIGKILL' ? 'Error' : 'Error',
+        exitCode: signalNumber ? 128 + signalNumber : exit.exitCode,
+        reason: c.oomKilled ? 'OOMKilled' : exit.exitCode === 0 && !exit.signal ? 'Completed' : 'Error',
         startedAt,
         finishedAt: now(),
         containerID: `local://${proc.pid}`,
@@ -311,6 +348,28 @@ export class Kubelet {
         });
       }
       this.opts.kick();
+    });
+  }
+
+  /**
+   * The memory limit, as the cgroup's OOM killer enforces it: a container whose resident memory passes
+   * its limit is killed at once (SIGKILL, no grace) and reported as OOMKilled with exit code 137.
+   */
+  private memoryLoop(c: ContainerRuntime, proc: RunningProcess, limit: number): void {
+    if (c.process !== proc || this.stopped) return;
+    void residentBytes(proc.pid).then((rss) => {
+      if (c.process !== proc) return;
+      if (rss === undefined) return; // no /proc here (macOS): limits are not enforced locally
+      if (rss > limit) {
+        c.oomKilled = true;
+        try {
+          process.kill(-proc.pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+        return;
+      }
+      this.timer(c, MEMORY_CHECK_MS, () => this.memoryLoop(c, proc, limit));
     });
   }
 
