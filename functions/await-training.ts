@@ -8,7 +8,7 @@
  * unavailable (the Job is left alone); past TRAINING_TIMEOUT_SECONDS → PhaseTimeoutError with the latest
  * pod's state and log tail.
  */
-import type { V1Job } from '@kubernetes/client-node';
+import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import { getJson, parseS3Uri } from './shared/clients';
 import { TrainingFailedError } from './shared/errors';
 import { readObject } from './shared/kube';
@@ -49,14 +49,15 @@ async function awaitTraining(event: PipelineState): Promise<TrainingResult> {
 async function checkTraining(run: RunContext, training: TrainingResult, what: string, podLabels: Record<string, string>, budgetMs: number): Promise<TrainingResult | undefined> {
   const job = await readObject<V1Job>({ kind: 'Job', namespace: training.namespace, name: training.jobName });
   if (!job) throw new TrainingFailedError(`${what} does not exist (deleted, or expired by ttlSecondsAfterFinished).`);
-  const outcome = await watchWorkload<V1Job, JobOutcome>('Job', training.namespace, training.jobName, jobOutcome, podLabels, budgetMs, job.metadata?.uid);
+  const seen = new Map<string, V1Pod>();
+  const outcome = await watchWorkload<V1Job, JobOutcome>('Job', training.namespace, training.jobName, jobOutcome, podLabels, budgetMs, job.metadata?.uid, seen);
   if (!outcome) return undefined;
   if (outcome.kind === 'failed-create') throw new TrainingFailedError(`${what} failed: ${describeCreateFailure(outcome.message)}`);
   if (outcome.kind === 'pod') {
     throw new TrainingFailedError(`${what} failed: ${await describePodProblem(training.namespace, outcome.problem)}`);
   }
   if (outcome.kind === 'failed') {
-    throw new TrainingFailedError(`${what} failed: ${await describeFailure(training.namespace, podLabels, outcome.reason, outcome.message)}`);
+    throw new TrainingFailedError(`${what} failed: ${await describeFailure(training.namespace, podLabels, outcome.reason, outcome.message, seen)}`);
   }
   return { ...training, status: 'succeeded', completedAt: new Date(outcome.completedAt).toISOString(), metrics: await readMetrics(run, what) };
 }

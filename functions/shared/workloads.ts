@@ -112,18 +112,26 @@ async function latestFailedPod(namespace: string, labels: Record<string, string>
   return byAge.find((p) => p.status?.phase === 'Failed') ?? byAge[0];
 }
 
-/** `pod <name>: <state>` plus its log tail; `(no pod found)` without one. */
-async function describeLatestPod(namespace: string, podLabels: Record<string, string>): Promise<string> {
-  const pod = await latestFailedPod(namespace, podLabels);
+function newest(pods: V1Pod[]): V1Pod | undefined {
+  return pods.sort((a, b) => String(b.metadata?.creationTimestamp ?? '').localeCompare(String(a.metadata?.creationTimestamp ?? '')))[0];
+}
+
+/**
+ * `pod <name>: <state>` plus its log tail; `(no pod found)` without one. `seen` (the pods a watch saw last)
+ * stands in for pods deleted meanwhile: a Job's failure deletes them, and their last state still says how
+ * the container ended.
+ */
+async function describeLatestPod(namespace: string, podLabels: Record<string, string>, seen?: Map<string, V1Pod>): Promise<string> {
+  const pod = (await latestFailedPod(namespace, podLabels)) ?? newest([...(seen?.values() ?? [])]);
   const name = pod?.metadata?.name;
   if (!pod || !name) return '(no pod found)';
   return `pod ${name}: ${describePodState(pod)}${formatTail(await podLogTail(namespace, name, 20))}`;
 }
 
 /** `reason: message` plus the state (exit code, signal, reason) and log tail of the latest failed pod among `podLabels`. */
-export async function describeFailure(namespace: string, podLabels: Record<string, string>, reason: string, message: string): Promise<string> {
+export async function describeFailure(namespace: string, podLabels: Record<string, string>, reason: string, message: string, seen?: Map<string, V1Pod>): Promise<string> {
   const head = `${reason}${message ? `: ${message}` : ''}`;
-  return `${head}\n${await describeLatestPod(namespace, podLabels)}`;
+  return `${head}\n${await describeLatestPod(namespace, podLabels, seen)}`;
 }
 
 /**
@@ -185,6 +193,8 @@ export function watchWorkload<T extends KubernetesObject, O>(
   podLabels: Record<string, string>,
   budgetMs: number,
   uid?: string,
+  /** Filled with the last state the watch saw of each pod (by name), for failure messages. */
+  seen?: Map<string, V1Pod>,
 ): Promise<O | StuckPod | CreateFailure | undefined> {
   // A Job reports pods it cannot create only as events (a Deployment has its ReplicaFailure condition).
   const events =
@@ -208,6 +218,7 @@ export function watchWorkload<T extends KubernetesObject, O>(
         collectionPath('Pod', namespace),
         { labelSelector: labelSelector(podLabels) },
         (pod) => {
+          if (pod.metadata?.name) seen?.set(pod.metadata.name, pod);
           const problem = podProblem(pod);
           return problem ? { kind: 'pod', problem } : undefined;
         },
