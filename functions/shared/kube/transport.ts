@@ -84,8 +84,12 @@ export async function openRequest(req: KubeRequest, signal?: AbortSignal): Promi
   });
 }
 
-/** How long a request may wait for the response to begin (a watch then streams for as long as it likes). */
-const ANSWER_TIMEOUT_MS = 30_000;
+/**
+ * How long a request may wait for the response to begin (a watch then streams for as long as it likes).
+ * An Await invocation may start one just before its budget ends: budget (≤ 270 s) + this stays under the
+ * Await functions' 300 s timeout.
+ */
+const ANSWER_TIMEOUT_MS = 20_000;
 
 /** Sends a request and reads the whole answer; a non-2xx answer rejects with KubeHttpError. */
 export async function sendRequest(req: KubeRequest, signal?: AbortSignal): Promise<KubeResponse> {
