@@ -394,7 +394,14 @@ export async function awaitEndpoint(stage: StageResult, modelName: string, timin
   const what = `Service ${stage.namespace}/${stage.serviceName}`;
   const startedAt = stage.switchedAt ?? stage.deployedAt;
   let selector: Record<string, string> | undefined;
-  const detail = async () => (selector ? describeTimeout(stage.namespace, selector) : '(no pod found: the Service selects none)');
+  const detail = async (): Promise<string> => {
+    try {
+      selector ??= (await readService(stage.namespace, stage.serviceName))?.spec?.selector;
+    } catch (err) {
+      return `(pod state unavailable: ${(err as Error).message})`;
+    }
+    return selector ? describeTimeout(stage.namespace, selector) : '(no pod found: the Service selects none)';
+  };
   const plan: WaitPlan = await withTimeoutDetail(() => planWait(timing, startedAt, what), detail);
   const attempted = await rideOutOutage(plan, async (budgetMs) => {
     const seen = await checkEndpoint(stage, what, modelName, budgetMs, check);

@@ -8,6 +8,10 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { handler as submitTraining } from '../../functions/submit-training';
 import { handler as awaitTraining } from '../../functions/await-training';
+import { handler as deployStaging } from '../../functions/deploy-staging';
+import { handler as awaitStagingRollout } from '../../functions/await-staging-rollout';
+import { handler as exposeStaging } from '../../functions/expose-staging';
+import { handler as awaitStagingEndpoint } from '../../functions/await-staging-endpoint';
 import { collectionPath, watchUntil } from '../../functions/shared/kube';
 import { labelSelector, workloadLabels } from '../../functions/shared/names';
 import { setPhaseClock } from '../../functions/shared/phase';
@@ -49,9 +53,9 @@ async function trainingFailure(run: RunContext, training: TrainingResult): Promi
   throw new Error(`expected a failure, got ${result.status}`);
 }
 
-/** Resolves once the training pod's log contains `text`: follows the log stream (no polling). */
-async function logShows(run: RunContext, text: string): Promise<void> {
-  const selector = labelSelector(workloadLabels(run.modelName, run.version, 'training'));
+/** Resolves once the log of the stage's pod contains `text`: follows the log stream (no polling). */
+async function logShows(run: RunContext, text: string, stage: 'training' | 'staging' = 'training'): Promise<void> {
+  const selector = labelSelector(workloadLabels(run.modelName, run.version, stage));
   // Waits on the pod watch for its container to run.
   const pod = await watchUntil<V1Pod, string>(
     collectionPath('Pod', 'mlpipe-staging'),
@@ -125,6 +129,44 @@ describe('how a training container ended, in the failure message', () => {
     expect(err.message).toMatch(/pod fashion-[^:]+: Running; container trainer running since \S+\n--- last log lines ---\n/);
     expect(err.message).toContain('--- last log lines ---');
     expect(err.message).toContain('training on s3://');
+  });
+});
+
+describe('serving phases timing out', () => {
+  /** Runs `fn` with the Await tasks' clock `aheadMs` in the future, so their phase deadline has passed. */
+  async function later<T>(aheadMs: number, fn: () => Promise<T>): Promise<Error> {
+    const restore = setPhaseClock({ now: () => Date.now() + aheadMs, sleep: async () => undefined });
+    try {
+      await fn();
+    } catch (err) {
+      return err as Error;
+    } finally {
+      restore();
+    }
+    throw new Error('expected a failure');
+  }
+
+  it('a rollout past ROLLOUT_TIMEOUT_SECONDS: PhaseTimeoutError with the unready pod and its log tail', async () => {
+    const run = await env.prepare('2026-04-01T00:04:00Z', { servingImage: IMAGES.serverNeverReady });
+    const deployed = await deployStaging({ run });
+    await logShows(run, 'loading fashion on', 'staging');
+    const err = await later(901_000, () => awaitStagingRollout({ run, staging: deployed } as PipelineState));
+    expect(err.name).toBe('PhaseTimeoutError');
+    expect(err.message).toContain('the rollout phase did not finish within 900 s');
+    expect(err.message).toMatch(/pod fashion-[^:]+: Running; container server running since \S+, not ready\n--- last log lines ---\n/);
+    expect(err.message).toContain('loading fashion on');
+  });
+
+  it('an endpoint past ENDPOINT_TIMEOUT_SECONDS: the error shows the pods behind the Service and their log tail', async () => {
+    const run = await env.prepare('2026-04-01T00:05:00Z', { servingImage: IMAGES.serverNeverReady });
+    const deployed = await deployStaging({ run });
+    const exposed = await exposeStaging({ run, staging: deployed } as PipelineState);
+    await logShows(run, 'loading fashion on', 'staging');
+    const err = await later(901_000, () => awaitStagingEndpoint({ run, staging: exposed } as PipelineState));
+    expect(err.name).toBe('PhaseTimeoutError');
+    expect(err.message).toContain('the endpoint phase did not finish within 900 s');
+    expect(err.message).toMatch(/pod fashion-[^:]+: Running; container server running since \S+, not ready\n--- last log lines ---\n/);
+    expect(err.message).toContain('loading fashion on');
   });
 });
 
