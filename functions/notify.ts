@@ -12,7 +12,8 @@ import type { PipelineError, PipelineState } from './shared/types';
 /** Read and validated once, at init: a bad value fails the Lambda's init naming the variable. */
 loadSettings(FUNCTION_SETTINGS.Notify); // publish() reads NOTIFICATION_TOPIC_ARN from them
 
-type NotifyState = Partial<PipelineState> & { cleanupError?: PipelineError; input?: unknown };
+/** `executionArn` is all a run whose Prepare failed has (FailPrepare puts it there): no run, no version. */
+type NotifyState = Partial<PipelineState> & { cleanupError?: PipelineError; executionArn?: unknown };
 
 const HEADLINE: Record<string, string> = {
   TrainingFailedError: 'training failed',
@@ -88,7 +89,7 @@ function failureMessage(state: NotifyState, outcome: Outcome): { subject: string
       ['Cleaned up', cleanupText(state)],
       ['Manifest', state.release?.manifestUri],
       ['Image', run?.image],
-      ['Execution', run?.executionArn],
+      ['Execution', run?.executionArn ?? (typeof state.executionArn === 'string' ? state.executionArn : null)],
     ]),
     '',
     'Reason:',

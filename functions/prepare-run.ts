@@ -9,7 +9,7 @@ import { deriveVersion, runNames } from './shared/names';
 import { artifactBucket, registryKeys, s3Uri } from './shared/registry';
 import { appendRunKeys, logger, withLogContext } from './shared/logger';
 import { loadSettings } from './shared/settings';
-import { PrepareRunInputSchema, RunRequestSchema, parseInput } from './shared/state';
+import { PrepareRunInputSchema, parseInput, parseRunRequest } from './shared/state';
 import type { PipelineState, PrepareRunInput, RunContext } from './shared/types';
 
 /**
@@ -29,7 +29,7 @@ function pick(value: string | undefined, setting: string | undefined, settingNam
 
 async function prepareRun(event: PrepareRunInput): Promise<PipelineState> {
   const ctx = parseInput(PrepareRunInputSchema, event, 'Prepare input');
-  const req = parseInput(RunRequestSchema, ctx.input ?? {}, 'Execution input');
+  const req = parseRunRequest(ctx.input);
   const imageDigest = DIGEST.exec(req.image)?.[1] ?? null;
   // Tags are mutable: unless the stack allows them (the local run does), the image must be pinned by digest.
   if (!imageDigest && !settings.ALLOW_IMAGE_TAGS) {

@@ -132,8 +132,29 @@ const PipelineSchema = z.object({
   hyperparameters: HyperparametersSchema.optional(),
   servingImage: z.string().min(1).optional(),
 });
-export const PipelinesSchema = z.record(z.string().min(2, 'repository names have at least 2 characters'), PipelineSchema);
 export type PipelineConfig = z.infer<typeof PipelineSchema>;
+const RepositoryNameSchema = z.string().min(2, 'repository names have at least 2 characters');
+/**
+ * Repository name → pipeline, as a Map. A plain object would answer `constructor`, `toString` or
+ * `hasOwnProperty` from Object.prototype, and z.record drops an own `__proto__` key: the starter must see
+ * exactly the repositories the JSON names, and nothing else.
+ */
+export const PipelinesSchema = z.unknown().transform((value, ctx): ReadonlyMap<string, PipelineConfig> => {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    ctx.addIssue({ code: 'custom', message: 'must be an object of repository name to pipeline' });
+    return z.NEVER;
+  }
+  const pipelines = new Map<string, PipelineConfig>();
+  for (const [name, entry] of Object.entries(value)) {
+    const checked = RepositoryNameSchema.safeParse(name);
+    const parsed = PipelineSchema.safeParse(entry);
+    for (const issue of [...(checked.error?.issues ?? []), ...(parsed.error?.issues ?? [])]) {
+      ctx.addIssue({ code: 'custom', message: issue.message, path: [name, ...issue.path] });
+    }
+    if (checked.success && parsed.success) pipelines.set(name, parsed.data);
+  }
+  return pipelines;
+});
 
 // ---------------------------------------------------------------------------------------------------
 // The settings

@@ -20,7 +20,8 @@ export type { PipelineConfig };
 
 export interface StarterSettings {
   stateMachineArn: string;
-  pipelines: Record<string, PipelineConfig>;
+  /** Repository name → pipeline. A Map: only the repositories PIPELINES names are found (never `constructor`). */
+  pipelines: ReadonlyMap<string, PipelineConfig>;
   deadLetterQueueUrl: string;
   /** Attempts per StartExecution before the message goes back to SQS. */
   maxAttempts: number;
@@ -111,10 +112,17 @@ export function createStarter(settings: StarterSettings, clients: StarterClients
     return latest.imageDigest!;
   }
 
+  /** The pipeline of a repository PIPELINES names; any other repository can never start a run. */
+  function pipelineOf(repositoryName: string): PipelineConfig {
+    const pipeline = settings.pipelines.get(repositoryName);
+    if (!pipeline) throw new DeadLetter('unmapped-repository', `repository ${repositoryName} has no pipeline in PIPELINES`);
+    return pipeline;
+  }
+
   /** The runs a trigger asks for: one per pipeline it concerns. */
   async function runsFor(event: TriggerEvent): Promise<Array<{ name: string; repositoryName: string; request: RunRequest }>> {
     const request = (repositoryName: string, digest: string, account: string, region: string, trigger: RunRequest['trigger']): RunRequest => {
-      const p = settings.pipelines[repositoryName]!;
+      const p = pipelineOf(repositoryName);
       return {
         image: `${registryFor(account, region)}/${repositoryName}@${digest}`,
         modelName: p.modelName,
@@ -125,15 +133,10 @@ export function createStarter(settings: StarterSettings, clients: StarterClients
         trigger,
       };
     };
-    const mapped = (repositoryName: string): void => {
-      if (!settings.pipelines[repositoryName]) {
-        throw new DeadLetter('unmapped-repository', `repository ${repositoryName} has no pipeline in PIPELINES`);
-      }
-    };
     const [, , , region, account] = settings.stateMachineArn.split(':');
     switch (event.kind) {
       case 'ecr-push': {
-        mapped(event.repositoryName);
+        pipelineOf(event.repositoryName);
         const detail = { repositoryName: event.repositoryName, imageDigest: event.imageDigest, ...(event.imageTag ? { imageTag: event.imageTag } : {}) };
         return [{
           name: pushExecutionName(event.repositoryName, event.imageDigest),
@@ -143,7 +146,7 @@ export function createStarter(settings: StarterSettings, clients: StarterClients
       }
       case 's3-data': {
         const uri = `s3://${event.bucket}/${event.key}`;
-        const repos = Object.entries(settings.pipelines).filter(([, p]) => p.dataUri && uri.startsWith(p.dataUri)).map(([r]) => r);
+        const repos = [...settings.pipelines].filter(([, p]) => p.dataUri && uri.startsWith(p.dataUri)).map(([r]) => r);
         if (repos.length === 0) throw new DeadLetter('unmapped-data', `no pipeline has its dataUri above ${uri}`);
         const runs = [];
         for (const repositoryName of repos) {
@@ -158,7 +161,7 @@ export function createStarter(settings: StarterSettings, clients: StarterClients
         return runs;
       }
       case 'schedule': {
-        mapped(event.repositoryName);
+        pipelineOf(event.repositoryName);
         const digest = await latestImageDigest(event.repositoryName);
         return [{
           name: scheduleExecutionName(event.repositoryName, event.scheduledTime),
@@ -234,7 +237,7 @@ export function createStarter(settings: StarterSettings, clients: StarterClients
         }
         if (outcomes.some((o) => o.outcome === 'retry-later')) failures.push({ itemIdentifier: record.messageId });
         for (const o of outcomes) {
-          const run = 'executionName' in o ? { executionName: o.executionName, model: settings.pipelines[o.repositoryName]?.modelName } : {};
+          const run = 'executionName' in o ? { executionName: o.executionName, model: settings.pipelines.get(o.repositoryName)?.modelName } : {};
           const { level, message } = OUTCOME_LOG[o.outcome];
           logger[level](message, { messageId: record.messageId, ...run, ...o, ms: Date.now() - began });
         }

@@ -6,6 +6,7 @@
  */
 import * as z from 'zod';
 import { InvalidInputError } from './errors';
+import { MAX_RUN_REQUEST_DEPTH, jsonKind, nestingDepth } from './execution-input';
 import { DNS1123_LABEL } from './names';
 import { HyperparametersSchema, ModelNameSchema, S3_URI } from './settings';
 
@@ -36,6 +37,23 @@ export const RunRequestSchema = z.object({
   /** What started the run: `ecr-push`, `s3-data`, `schedule`, `cli`, `local`. */
   trigger: TriggerSchema.optional(),
 });
+
+/**
+ * The execution input as a RunRequest. Step Functions starts an execution with any JSON: an array, null
+ * or a string gets a message saying what was expected, and input nested deeper than any request could
+ * be is refused before it is carried through every later state. No input at all is `{}`, as on AWS.
+ */
+export function parseRunRequest(input: unknown): z.infer<typeof RunRequestSchema> {
+  const value = input === undefined ? {} : input;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidInputError(`Execution input is invalid: must be a JSON object like {"image": "<registry>/<repo>@sha256:<digest>"}, got ${jsonKind(value)}.`);
+  }
+  const depth = nestingDepth(value);
+  if (depth > MAX_RUN_REQUEST_DEPTH) {
+    throw new InvalidInputError(`Execution input is invalid: nested ${depth} levels deep, at most ${MAX_RUN_REQUEST_DEPTH} are accepted.`);
+  }
+  return parseInput(RunRequestSchema, value, 'Execution input');
+}
 
 /** PrepareRun's input, built by the Parameters block of the Prepare state. */
 export const PrepareRunInputSchema = z.object({

@@ -6,7 +6,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
+import { ExecutionAbortedError, ExecutionError, ExecutionTimeoutError, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
+import { MAX_ENGINE_INPUT_DEPTH, MAX_EXECUTION_INPUT_BYTES, nestingDepth } from '../../functions/shared/execution-input';
 import { prepareDefinition, TIMEOUT_FIELD, WAIT_FOR_TOKEN, LAMBDA_INVOKE } from './definition';
 import {
   type ExecutionDescription,
@@ -31,6 +32,11 @@ export interface LocalStepFunctionsOptions {
   stateMachineArn: string;
   /** Task state name -> handler. */
   taskHandlers: Record<string, TaskHandler>;
+  /**
+   * Deepest execution input StartExecution accepts (InvalidExecutionInput beyond).
+   * @default MAX_ENGINE_INPUT_DEPTH (what the library runs without overflowing its stack)
+   */
+  maxInputDepth?: number;
 }
 
 type TokenState = 'open' | 'succeeded' | 'failed' | 'timedOut';
@@ -111,6 +117,7 @@ export class LocalStepFunctions extends EventEmitter {
   private readonly tokens = new Map<string, PendingToken>();
   private readonly region: string;
   private readonly executionArnPrefix: string;
+  private readonly maxInputDepth: number;
 
   constructor(opts: LocalStepFunctionsOptions) {
     super();
@@ -124,6 +131,7 @@ export class LocalStepFunctions extends EventEmitter {
     const runnable = prepareDefinition(original);
     this.states = original.States as unknown as typeof this.states;
     this.handlers = opts.taskHandlers;
+    this.maxInputDepth = opts.maxInputDepth ?? MAX_ENGINE_INPUT_DEPTH;
     for (const [name, state] of Object.entries(this.states)) {
       if (state.Type === 'Task' && !this.handlers[name]) {
         throw new Error(`No task handler for Task state "${name}" (taskHandlers must cover every Task state).`);
@@ -138,12 +146,7 @@ export class LocalStepFunctions extends EventEmitter {
       throw new SfnError('InvalidName', `Invalid Name: '${name}'`);
     }
     const input = p.input ?? '{}';
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(input);
-    } catch (err) {
-      throw new SfnError('InvalidExecutionInput', `Invalid State Machine Execution Input: '${(err as Error).message}'`);
-    }
+    const parsed = parseExecutionInput(input, this.maxInputDepth);
     const arn = this.executionArnPrefix + name;
     const existing = this.executions.get(arn);
     if (existing) {
@@ -191,10 +194,30 @@ export class LocalStepFunctions extends EventEmitter {
       noThrowOnAbort: true,
     });
     exec.abort = run.abort;
-    // The result is read from the event log; swallow it here so a failed run is not an unhandled rejection.
-    run.result.catch(() => undefined);
+    // The outcome is read from the event log. The library's own outcomes (failed, aborted, timed out) are
+    // in it; anything else it threw never reached it, and the log will not end: fail the execution here.
+    run.result.catch((err: unknown) => {
+      if (err instanceof ExecutionError || err instanceof ExecutionAbortedError || err instanceof ExecutionTimeoutError) return;
+      this.crash(exec, err);
+    });
     void this.consume(exec, run.eventLogs as unknown as AsyncGenerator<Record<string, unknown>>);
     return exec;
+  }
+
+  /**
+   * The engine itself failed (the library threw outside a state, or turning its events into history
+   * did): the execution fails with the reason, as AWS ends one with States.Runtime, instead of staying
+   * RUNNING with nobody left to end it.
+   */
+  private crash(exec: Execution, err: unknown): void {
+    if (exec.status !== 'RUNNING') return;
+    const e = err as { name?: unknown; message?: unknown };
+    const reason = `${typeof e?.name === 'string' ? e.name : 'Error'}: ${typeof e?.message === 'string' ? e.message : String(err)}`;
+    exec.error = 'States.Runtime';
+    exec.cause = `The local Step Functions engine failed: ${reason}`;
+    this.finish(exec, 'FAILED', 'ExecutionFailed', { executionFailedEventDetails: { error: exec.error, cause: exec.cause } });
+    exec.abort();
+    exec.markDone();
   }
 
   /** Turns the library's event log into AWS history events, in order, and settles the execution. */
@@ -250,6 +273,8 @@ export class LocalStepFunctions extends EventEmitter {
             break;
         }
       }
+    } catch (err) {
+      this.crash(exec, err);
     } finally {
       if (exec.status === 'RUNNING') {
         // The log closed without a terminal event (aborted by close()).
@@ -543,6 +568,32 @@ export class LocalStepFunctions extends EventEmitter {
     for (const e of running) this.stopExecution(e.arn, 'LocalStepFunctions.Closed', 'The local Step Functions engine was closed.');
     await Promise.all(running.map((e) => e.done));
   }
+}
+
+/**
+ * StartExecution's checks of `input`, as AWS makes them: at most 256 KiB of UTF-8 (ValidationException)
+ * and JSON (InvalidExecutionInput); and at most `maxDepth` levels deep, which the library can run
+ * without overflowing its stack.
+ */
+function parseExecutionInput(input: string, maxDepth: number): unknown {
+  const bytes = Buffer.byteLength(input, 'utf8');
+  if (bytes > MAX_EXECUTION_INPUT_BYTES) {
+    throw new SfnError(
+      'ValidationException',
+      `1 validation error detected: Value at 'input' failed to satisfy constraint: Member must have length less than or equal to ${MAX_EXECUTION_INPUT_BYTES} (got ${bytes} bytes)`,
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(input);
+  } catch (err) {
+    throw new SfnError('InvalidExecutionInput', `Invalid State Machine Execution Input: '${(err as Error).message}'`);
+  }
+  const depth = nestingDepth(parsed);
+  if (depth > maxDepth) {
+    throw new SfnError('InvalidExecutionInput', `Invalid State Machine Execution Input: nested ${depth} levels deep, at most ${maxDepth} are accepted`);
+  }
+  return parsed;
 }
 
 function encodeToken(kind: string, value: string): string {

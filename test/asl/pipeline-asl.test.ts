@@ -290,7 +290,7 @@ describe('pipeline.asl.json, run locally', () => {
 
   it('a failed Prepare (bad input) still cleans up and notifies', async () => {
     const run = await runPipeline(stubs({ Prepare: () => { throw new NamedError('InvalidInputError', 'image: must be pinned'); } }));
-    expect(run.visited).toEqual(['Prepare', ...FAILURE_TAIL]);
+    expect(run.visited).toEqual(['Prepare', 'FailPrepare', ...FAILURE_TAIL]);
     expect(run.inputs.Cleanup).toMatchObject({ error: { Error: 'InvalidInputError' } });
   });
 
