@@ -4,22 +4,12 @@
  * refuses what the pipeline would refuse — with exit code 2 and the field named — instead of starting a run
  * that fails at its first step.
  */
+import { executionNameProblem } from '../functions/shared/execution-name';
 import { RunRequestSchema } from '../functions/shared/state';
 import type { RunRequest } from '../functions/shared/types';
 import { UsageError } from './io';
 
-/** Step Functions' rule for execution names (StartExecution): 1..80 characters, none of these. */
-// eslint-disable-next-line no-control-regex
-const INVALID_NAME_CHARACTER = /[\s<>{}[\]?*"#%\\^|~`$&,;:/\u0000-\u001f\u007f-\u009f]/;
 const EXECUTION_ARN = /^arn:aws[\w-]*:states:[a-z0-9-]+:\d{12}:execution:[^:\s]+:[^:\s]+$/;
-
-/** Why `name` cannot be an execution name, or undefined when it can. */
-export function executionNameProblem(name: string): string | undefined {
-  if (name.length < 1 || name.length > 80) return `must be 1 to 80 characters, got ${name.length}`;
-  const bad = INVALID_NAME_CHARACTER.exec(name)?.[0];
-  if (bad !== undefined) return `must not contain ${JSON.stringify(bad)} (no spaces, brackets, wildcards or any of " # % \\ ^ | ~ \` $ & , ; : /)`;
-  return undefined;
-}
 
 /** A run is named by its execution name or its execution ARN. */
 export function validateRunId(id: string | undefined): void {

@@ -10,7 +10,8 @@ import type { RunRequest } from '../../functions/shared/types';
 import { UsageError, CliError } from '../io';
 import type { Command, Values } from '../command';
 import { callerIdentity } from '../identity';
-import { checkRunRequest, executionNameProblem, shown } from '../validate';
+import { executionNameProblem } from '../../functions/shared/execution-name';
+import { checkRunRequest, shown } from '../validate';
 
 /** The local runner's training image repository (local/pipeline.ts TRAINING_IMAGE without its tag). */
 const LOCAL_TRAINING_REPOSITORY = 'mlpipe/fashion-mnist-train';
