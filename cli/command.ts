@@ -20,5 +20,10 @@ export interface Command {
   options: Options;
   /** How many positionals: [min, max]. */
   positionals: [number, number];
+  /**
+   * Checks the arguments before anything is contacted (throws UsageError): bad input is refused the same
+   * way with or without a reachable pipeline, and never starts or changes anything.
+   */
+  validate?(args: string[], values: Values): void;
   run(ctx: { target: Target; args: string[]; values: Values; io: Io }): Promise<number | void>;
 }

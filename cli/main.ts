@@ -118,6 +118,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     }
     const [min, max] = command.positionals;
     if (parsed.positionals.length < min || parsed.positionals.length > max) throw new UsageError(countMessage(command, parsed.positionals));
+    command.validate?.(parsed.positionals, values);
     const target = await resolveTarget({
       ...(values.local ? { local: true } : {}),
       ...(typeof values.stack === 'string' ? { stack: values.stack } : {}),

@@ -6,6 +6,7 @@ import {
   type DescribeExecutionOutput,
   type HistoryEvent,
 } from '@aws-sdk/client-sfn';
+import { describeCause } from '../functions/shared/outcome';
 import type { PipelineState } from '../functions/shared/types';
 import { CliError } from './io';
 import type { Target } from './target';
@@ -106,4 +107,22 @@ export function duration(ms: number): string {
   const m = Math.floor(s / 60);
   if (m < 60) return `${m}m${String(s % 60).padStart(2, '0')}s`;
   return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+}
+
+/** How long the error line of `mlpipe status` may get before it is cut. */
+const ERROR_LINE_MAX = 300;
+
+/**
+ * A failed run's error as one readable line: the error name and the cause's message — a Lambda error's
+ * errorMessage, never its JSON or stack trace (describeCause, as the failure email reads it). A message
+ * of several lines (a failure with the pod's log tail) keeps its first line and says where the rest is.
+ */
+export function errorLine(error: string | undefined, cause: string | undefined, runName: string): string | undefined {
+  const message = describeCause(cause)?.trim() ?? '';
+  if (!error && !message) return undefined;
+  const [first = '', ...more] = message.split(/\r?\n/).filter((l) => l.trim() !== '');
+  let line = [error, first.replace(/\s+/g, ' ')].filter(Boolean).join(': ');
+  if (line.length > ERROR_LINE_MAX) line = `${line.slice(0, ERROR_LINE_MAX - 1)}…`;
+  if (more.length) line += ` (+${more.length} more line${more.length === 1 ? '' : 's'}: \`mlpipe logs ${runName}\` has the pod log)`;
+  return line;
 }

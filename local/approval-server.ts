@@ -1,6 +1,8 @@
 /**
  * Serves the approval links on 127.0.0.1 through the very handler API Gateway calls in AWS
- * (functions/approval-api.ts): each HTTP request becomes an HTTP API payload v2 event.
+ * (functions/approval-api.ts): each HTTP request becomes an HTTP API payload v2 event. The path is passed
+ * on raw, as API Gateway's rawPath is: a link mangled in transit (a broken `%`-escape, a cut UTF-8
+ * sequence) is the handler's to refuse with a 400 page, never an error of this adapter.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { listenOnLoopback, readBody } from './http';
@@ -16,25 +18,42 @@ export interface ApprovalServer {
 
 const MAX_BODY_BYTES = 64 * 1024;
 
+/** `id` decoded, or undefined when it is not valid percent-encoded UTF-8 (the handler then answers 400). */
+function decodedOrUndefined(id: string): string | undefined {
+  try {
+    return decodeURIComponent(id);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The request target in origin form (`/path?query`), split as API Gateway splits it; undefined for any other form. */
+function splitTarget(target: string): { path: string; query: string } | undefined {
+  if (!target.startsWith('/')) return undefined;
+  const q = target.indexOf('?');
+  return q < 0 ? { path: target, query: '' } : { path: target.slice(0, q), query: target.slice(q + 1) };
+}
+
 export function toHttpApiEvent(req: IncomingMessage, body: Buffer): APIGatewayProxyEventV2 {
-  const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+  const { path, query: rawQuery } = splitTarget(req.url ?? '/') ?? { path: '/', query: '' };
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(req.headers)) {
     if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(',') : value;
   }
   const query: Record<string, string> = {};
-  for (const [k, v] of url.searchParams) query[k] = query[k] === undefined ? v : `${query[k]},${v}`;
+  for (const [k, v] of new URLSearchParams(rawQuery)) query[k] = query[k] === undefined ? v : `${query[k]},${v}`;
   const method = req.method ?? 'GET';
-  const match = /^\/approvals\/([^/]+)$/.exec(url.pathname);
+  const match = /^\/approvals\/([^/]+)$/.exec(path);
+  const id = match ? decodedOrUndefined(match[1]!) : undefined;
   const now = new Date();
   return {
     version: '2.0',
     routeKey: match ? `${method} /approvals/{id}` : '$default',
-    rawPath: url.pathname,
-    rawQueryString: url.search.replace(/^\?/, ''),
+    rawPath: path,
+    rawQueryString: rawQuery,
     headers,
     queryStringParameters: Object.keys(query).length ? query : undefined,
-    pathParameters: match ? { id: decodeURIComponent(match[1]!) } : undefined,
+    pathParameters: id !== undefined ? { id } : undefined,
     requestContext: {
       accountId: '000000000000',
       apiId: 'local',
@@ -42,7 +61,7 @@ export function toHttpApiEvent(req: IncomingMessage, body: Buffer): APIGatewayPr
       domainPrefix: 'local',
       http: {
         method,
-        path: url.pathname,
+        path,
         protocol: `HTTP/${req.httpVersion}`,
         sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
         userAgent: headers['user-agent'] ?? '',
@@ -62,6 +81,12 @@ export async function startApprovalServer(handler: HttpApiHandler, opts: { port?
   const server: Server = createServer((req, res) => {
     void (async () => {
       try {
+        // Only origin-form targets (`/approvals/...`): an absolute URL or `*` is no approval link.
+        if (!splitTarget(req.url ?? '')) {
+          res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8' });
+          res.end('Bad request: the request target must be a path.\n');
+          return;
+        }
         const body = await readBody(req, MAX_BODY_BYTES);
         if (body === undefined) {
           res.writeHead(413, { 'content-type': 'text/plain; charset=utf-8' });
@@ -75,9 +100,10 @@ export async function startApprovalServer(handler: HttpApiHandler, opts: { port?
         for (const [k, v] of Object.entries(result.headers ?? {})) headers[k] = String(v);
         res.writeHead(result.statusCode ?? 200, headers);
         res.end(result.body === undefined ? '' : Buffer.from(result.body, result.isBase64Encoded ? 'base64' : 'utf8'));
-      } catch (err) {
-        res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
-        res.end(`Internal error: ${(err as Error).message}\n`);
+      } catch {
+        // The handler answers every refusal itself; this is a bug, and its message may quote the request.
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end('Internal error.\n');
       }
     })();
   });

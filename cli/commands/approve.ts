@@ -5,6 +5,7 @@ import { CliError } from '../io';
 import type { Command } from '../command';
 import { callerIdentity } from '../identity';
 import { describeRun, progressOf, resolveRun, runHistory, runNameOf } from '../runs';
+import { validateRunId } from '../validate';
 
 export const approveCommand: Command = {
   name: 'approve',
@@ -17,6 +18,7 @@ export const approveCommand: Command = {
   ],
   options: { comment: { type: 'string' } },
   positionals: [1, 1],
+  validate: (args) => validateRunId(args[0]),
   async run({ target, args, values, io }) {
     // The same command object serves `reject`; main() dispatches by name.
     const decision = this.name === 'reject' ? 'reject' : 'approve';

@@ -7,6 +7,7 @@ import { DescribeStateMachineCommand } from '@aws-sdk/client-sfn';
 import { UsageError } from '../io';
 import type { Command } from '../command';
 import { describeRun, progressOf, resolveRun, runHistory, type StateProgress } from '../runs';
+import { validateRunId } from '../validate';
 
 interface AslState {
   Type: string;
@@ -135,6 +136,7 @@ export const graphCommand: Command = {
   help: ['[run] is the run name (`mlpipe list` shows them) or its execution ARN.', 'Marks: ✓ done, ▶ current, ✗ failed; ⟲ a transition back to an earlier state (a wait loop).', '  --format text|mermaid   (default text)'],
   options: { format: { type: 'string' } },
   positionals: [0, 1],
+  validate: (args) => validateRunId(args[0]),
   async run({ target, args, values, io }) {
     const format = typeof values.format === 'string' ? values.format : 'text';
     if (format !== 'text' && format !== 'mermaid') throw new UsageError('--format must be text or mermaid.');

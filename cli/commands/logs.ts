@@ -6,6 +6,7 @@ import { getKubeConfig } from '../../functions/shared/kube';
 import { CliError, UsageError } from '../io';
 import type { Command } from '../command';
 import { progressOf, resolveRun, runHistory } from '../runs';
+import { validateRunId } from '../validate';
 import { reloadSettings } from '../../functions/shared/settings';
 
 /** <stateDir>/kube/pods/<namespace>_<pod>_<uid>/<container>.<restart>.log of the Job's newest pod, last restart. */
@@ -38,6 +39,7 @@ export const logsCommand: Command = {
   ],
   options: { tail: { type: 'string' }, cluster: { type: 'string' } },
   positionals: [1, 1],
+  validate: (args) => validateRunId(args[0]),
   async run({ target, args, values, io }) {
     const tail = typeof values.tail === 'string' ? Number(values.tail) : undefined;
     if (tail !== undefined && (!Number.isInteger(tail) || tail < 1)) throw new UsageError('--tail must be a whole number >= 1.');

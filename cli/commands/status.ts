@@ -1,6 +1,7 @@
 /** `mlpipe status [run]`: where a run is, how long it has taken, and what it measured so far. */
 import type { Command } from '../command';
-import { describeRun, duration, progressOf, resolveRun, runHistory } from '../runs';
+import { describeRun, duration, errorLine, progressOf, resolveRun, runHistory } from '../runs';
+import { validateRunId } from '../validate';
 
 export const statusCommand: Command = {
   name: 'status',
@@ -9,6 +10,9 @@ export const statusCommand: Command = {
   help: ['[run] is the run name (`mlpipe list` shows them) or its execution ARN; default the latest run.', 'Exits 1 when the run failed, timed out or was stopped, so scripts can wait on it.'],
   options: {},
   positionals: [0, 1],
+  validate(args) {
+    validateRunId(args[0]);
+  },
   async run({ target, args, io }) {
     const arn = await resolveRun(target, args[0]);
     const d = await describeRun(target, arn);
@@ -35,7 +39,8 @@ export const statusCommand: Command = {
     if (p.data?.production?.endpoint) io.out(`production ${p.data.production.endpoint}`);
     if (p.data?.approval) io.out(`approval  ${p.data.approval.decision} by ${p.data.approval.by} at ${p.data.approval.at}`);
     if (d.status === 'RUNNING' && p.current === 'RequestApproval') io.out(`waiting   for approval: mlpipe approve ${d.name}  |  mlpipe reject ${d.name}`);
-    if (d.error || d.cause) io.out(`error     ${d.error ?? ''}${d.cause ? `: ${d.cause}` : ''}`);
+    const error = errorLine(d.error, d.cause, d.name ?? '');
+    if (error) io.out(`error     ${error}`);
     const link = target.consoleLink(arn);
     if (link) io.out(`console   ${link}`);
     return d.status === 'FAILED' || d.status === 'TIMED_OUT' || d.status === 'ABORTED' ? 1 : 0;

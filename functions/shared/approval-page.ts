@@ -163,7 +163,13 @@ export function decidedPage(record: ApprovalView, justNow: boolean, links: RunLi
   if (!d) return expiredPage(record);
   const approved = d.decision === 'approve';
   const verb = approved ? 'approved' : 'rejected';
-  const head = justNow ? `You ${verb} ${record.modelName} ${record.version}` : `${record.modelName} ${record.version} was already ${verb}`;
+  // `deciding`: another decider's claim is being sent to Step Functions this very moment.
+  const inFlight = record.status === 'deciding';
+  const head = justNow
+    ? `You ${verb} ${record.modelName} ${record.version}`
+    : inFlight
+      ? `${record.modelName} ${record.version} is being ${verb}`
+      : `${record.modelName} ${record.version} was already ${verb}`;
   const next = justNow
     ? approved
       ? 'The pipeline now deploys it to production and switches traffic to it; this takes a few minutes. You can close this page.'

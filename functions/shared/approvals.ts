@@ -3,11 +3,14 @@
  * (never logged, never shown), the evaluation the approver is asked about, and the decision once made.
  * `decideApproval` is the one way a decision is made — by the approval page and by `mlpipe approve`.
  *
- * Concurrency: the task token is the lock. Step Functions accepts exactly one SendTaskSuccess/Failure
- * per token, so two racing deciders cannot both win; the loser gets TaskTimedOut and is told the request
- * was decided. The record write uses S3 conditional writes (IfMatch on the ETag read before deciding);
- * AWS S3 enforces it, s3rver (local mode) ignores it — there a loser that marks the record expired can
- * briefly race the winner's write, and the winner then rewrites its decision unconditionally.
+ * Concurrency: the record is the lock. A decider first claims the pending record with a conditional write
+ * (If-Match on the ETag it read; S3 and the local S3 both enforce it), and only the one whose write lands
+ * calls SendTaskSuccess/Failure; every other decider loses the write, reads the winner's claim and is told
+ * who decided (409), without touching Step Functions. Deciding the other way round — the token first —
+ * left a window between Step Functions accepting the winner and the winner's record write, in which a
+ * loser saw a dead token and a still-pending record and called the request expired.
+ * Reads are retried when they come back torn (a body cut off mid-transfer, or not JSON), so a racer gets
+ * the record, not a 502.
  */
 import { createHash } from 'node:crypto';
 import { GetObjectCommand, NoSuchKey, PutObjectCommand } from '@aws-sdk/client-s3';
@@ -22,7 +25,8 @@ import type { ApprovalDecision, EvaluationResult } from './types';
 export { approvalId };
 export type { ProductionComparison };
 
-export type ApprovalStatus = 'pending' | 'approved' | 'rejected' | 'expired';
+/** `deciding`: a decider holds the claim and is telling Step Functions; `decision` is what it sends. */
+export type ApprovalStatus = 'pending' | 'deciding' | 'approved' | 'rejected' | 'expired';
 
 export interface ApprovalRecord {
   id: string;
@@ -38,6 +42,8 @@ export interface ApprovalRecord {
   production: ProductionComparison | null;
   status: ApprovalStatus;
   decision?: ApprovalDecision;
+  /** When the current `deciding` claim was taken; a claim older than CLAIM_TTL_MS may be taken over. */
+  claimedAt?: string;
   expiredAt?: string;
 }
 
@@ -70,35 +76,58 @@ interface Stored {
   etag: string | undefined;
 }
 
+/** A read that came back incomplete: its body was cut off, or is not the JSON a whole object would be. */
+class TornReadError extends Error {
+  override readonly name = 'TornReadError';
+}
+
 async function getText(key: string): Promise<{ text: string; etag: string | undefined } | undefined> {
+  let out;
   try {
-    const out = await s3Client().send(new GetObjectCommand({ Bucket: artifactBucket(), Key: key }));
-    return { text: out.Body ? await out.Body.transformToString('utf8') : '', etag: out.ETag };
+    out = await s3Client().send(new GetObjectCommand({ Bucket: artifactBucket(), Key: key }));
   } catch (err) {
     if (err instanceof NoSuchKey || (err as { name?: string }).name === 'NoSuchKey') return undefined;
+    // The SDK has already retried what it deems transient (5xx, throttling, a refused connection).
     throw new S3UnavailableError(`Reading s3://${artifactBucket()}/${key} failed: ${(err as Error).message}`);
+  }
+  try {
+    return { text: out.Body ? await out.Body.transformToString('utf8') : '', etag: out.ETag };
+  } catch (err) {
+    // The response started but its body did not arrive whole (connection cut, Content-Length short): the
+    // SDK's retries are over by then, and the next GET gets the whole object.
+    throw new TornReadError(`Reading s3://${artifactBucket()}/${key} was cut off: ${(err as Error).message}`);
   }
 }
 
+/** Attempts at a whole read of one record before giving up as S3 being unavailable. */
+const READ_ATTEMPTS = 5;
+
 async function load(id: string): Promise<Stored | undefined> {
   const key = approvalKey(id);
-  // S3 writes are atomic; s3rver (local mode) can serve an object mid-write, so a torn read is retried.
   for (let attempt = 1; ; attempt++) {
-    const got = await getText(key);
-    if (!got) return undefined;
     try {
-      return { record: JSON.parse(got.text) as ApprovalRecord, etag: got.etag };
+      const got = await getText(key);
+      if (!got) return undefined;
+      try {
+        return { record: JSON.parse(got.text) as ApprovalRecord, etag: got.etag };
+      } catch (err) {
+        throw new TornReadError(`Approval ${id} is not valid JSON: ${(err as Error).message}`);
+      }
     } catch (err) {
-      if (attempt >= 5) throw new S3UnavailableError(`Approval ${id} is not valid JSON: ${(err as Error).message}`);
+      if (!(err instanceof TornReadError)) throw err;
+      if (attempt >= READ_ATTEMPTS) throw new S3UnavailableError(`${err.message} (${READ_ATTEMPTS} attempts)`);
       await new Promise((resolve) => setTimeout(resolve, 40 * attempt));
     }
   }
 }
 
-/** Writes the record; with `ifMatch`, only if nobody changed it since it was read. Returns false on a lost race. */
-async function store(record: ApprovalRecord, ifMatch?: string): Promise<boolean> {
+/**
+ * Writes the record; with `ifMatch`, only if nobody changed it since it was read. Returns the new ETag, or
+ * undefined when the condition did not hold (a lost race: 412, or 409 when another write landed meanwhile).
+ */
+async function store(record: ApprovalRecord, ifMatch?: string): Promise<{ etag: string | undefined } | undefined> {
   try {
-    await s3Client().send(
+    const out = await s3Client().send(
       new PutObjectCommand({
         Bucket: artifactBucket(),
         Key: approvalKey(record.id),
@@ -107,10 +136,10 @@ async function store(record: ApprovalRecord, ifMatch?: string): Promise<boolean>
         ...(ifMatch ? { IfMatch: ifMatch } : {}),
       }),
     );
-    return true;
+    return { etag: out.ETag };
   } catch (err) {
     const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-    if (status === 412 || status === 409) return false;
+    if (ifMatch && (status === 412 || status === 409)) return undefined;
     throw new S3UnavailableError(`Writing approval ${record.id} failed: ${(err as Error).message}`);
   }
 }
@@ -152,14 +181,22 @@ export async function markNotified(id: string, taskToken: string, messageId: str
   await putJson(artifactBucket(), notifiedKey(id), { id, messageId, token: tokenDigest(taskToken), at: new Date().toISOString() });
 }
 
-/** Marks a still-pending approval expired (the state machine timed it out). Returns the record, if any. */
+/**
+ * Marks an undecided approval expired (the state machine timed it out, or Step Functions no longer knows the
+ * token). A claim in flight is expired too: its decider's SendTask call then fails on the dead token.
+ * Returns the record, if any.
+ */
 export async function expireApproval(id: string, at = new Date()): Promise<ApprovalView | undefined> {
-  const stored = await load(id);
-  if (!stored) return undefined;
-  if (stored.record.status !== 'pending') return view(stored.record);
-  const record: ApprovalRecord = { ...stored.record, status: 'expired', expiredAt: at.toISOString() };
-  if (!(await store(record, stored.etag))) return getApproval(id);
-  return view(record);
+  for (let attempt = 1; attempt <= WRITE_ATTEMPTS; attempt++) {
+    const stored = await load(id);
+    if (!stored) return undefined;
+    if (stored.record.status !== 'pending' && stored.record.status !== 'deciding') return view(stored.record);
+    const { decision: _inFlight, claimedAt: _claimed, ...undecided } = stored.record;
+    const record: ApprovalRecord = { ...undecided, status: 'expired', expiredAt: at.toISOString() };
+    if (await store(record, stored.etag)) return view(record);
+    // Someone wrote first (a decision landed): look again.
+  }
+  return getApproval(id);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -174,13 +211,29 @@ const DecideInput = z.object({
 });
 export type DecideApprovalInput = z.input<typeof DecideInput>;
 
+/** Conditional writes of one record tried before the last reading stands (each loss means another writer moved it on). */
+const WRITE_ATTEMPTS = 3;
+
+/**
+ * How long a decider's claim holds. Past it the decider is presumed gone (its Lambda timed out between the
+ * claim and Step Functions' answer) and another may decide: the token settles which of them counts.
+ */
+export const CLAIM_TTL_MS = 2 * 60_000;
+
+function claimHeld(record: ApprovalRecord, now: Date): boolean {
+  return record.status === 'deciding' && now.getTime() - Date.parse(record.claimedAt ?? '') < CLAIM_TTL_MS;
+}
+
 function alreadyDecided(record: ApprovalRecord): ApprovalLinkError {
   if (record.status === 'expired' || !record.decision) {
     return new ApprovalLinkError(`The approval request for ${record.modelName} ${record.version} has expired.`, 'expired');
   }
   const d = record.decision;
+  const verb = d.decision === 'approve' ? 'approved' : 'rejected';
   return new ApprovalLinkError(
-    `${record.modelName} ${record.version} was already ${d.decision === 'approve' ? 'approved' : 'rejected'} by ${d.by} at ${d.at}.`,
+    record.status === 'deciding'
+      ? `${record.modelName} ${record.version} is being ${verb} by ${d.by} (since ${d.at}).`
+      : `${record.modelName} ${record.version} was already ${verb} by ${d.by} at ${d.at}.`,
     'decided',
   );
 }
@@ -189,9 +242,33 @@ function alreadyDecided(record: ApprovalRecord): ApprovalLinkError {
 const DEAD_TOKEN = new Set(['TaskTimedOut', 'TaskDoesNotExist', 'InvalidToken']);
 
 /**
- * Approves or rejects: SendTaskSuccess (output = the ApprovalDecision) or SendTaskFailure (error
- * ApprovalRejected, cause = the decision as JSON), then records the decision. Throws ApprovalLinkError
- * 'unknown' | 'decided' | 'expired'; anything else (Step Functions or S3 unreachable) is transient.
+ * Claims the pending record for `made`: returns the claimed record and its ETag, or throws what the record
+ * says when someone else holds or has made the decision (ApprovalLinkError 'decided' | 'expired').
+ */
+async function claim(id: string, made: ApprovalDecision, now: Date): Promise<Stored & { record: ApprovalRecord }> {
+  for (let attempt = 1; ; attempt++) {
+    const stored = await load(id);
+    if (!stored) throw new ApprovalLinkError(`No approval request ${id} exists.`, 'unknown');
+    const { record } = stored;
+    const open = record.status === 'pending' || (record.status === 'deciding' && !claimHeld(record, now));
+    if (!open) throw alreadyDecided(record);
+    if (now.getTime() > Date.parse(record.expiresAt)) {
+      await expireApproval(id, now);
+      throw new ApprovalLinkError(`The approval request for ${record.modelName} ${record.version} expired at ${record.expiresAt}.`, 'expired');
+    }
+    const claimed: ApprovalRecord = { ...record, status: 'deciding', decision: made, claimedAt: now.toISOString() };
+    const written = await store(claimed, stored.etag);
+    if (written) return { record: claimed, etag: written.etag };
+    // Lost the conditional write: another decider (or the timeout) got there first; the next read says who.
+    if (attempt >= WRITE_ATTEMPTS) throw new S3UnavailableError(`Approval ${id} kept changing while it was being decided.`);
+  }
+}
+
+/**
+ * Approves or rejects: claims the record (conditional write), then SendTaskSuccess (output = the
+ * ApprovalDecision) or SendTaskFailure (error ApprovalRejected, cause = the decision as JSON), then records
+ * the decision. Throws ApprovalLinkError 'unknown' | 'decided' | 'expired'; anything else (Step Functions or
+ * S3 unreachable) is transient, and the claim is released so the same link works again.
  */
 export async function decideApproval(input: DecideApprovalInput, now = new Date()): Promise<ApprovalView> {
   const parsed = DecideInput.safeParse(input);
@@ -199,16 +276,9 @@ export async function decideApproval(input: DecideApprovalInput, now = new Date(
     throw new InvalidInputError(`Invalid approval decision: ${parsed.error.issues.map((i) => i.message).join('; ')}.`);
   }
   const { id, decision, by, from, comment } = parsed.data;
-  const stored = await load(id);
-  if (!stored) throw new ApprovalLinkError(`No approval request ${id} exists.`, 'unknown');
-  const { record, etag } = stored;
-  if (record.status !== 'pending') throw alreadyDecided(record);
-  if (now.getTime() > Date.parse(record.expiresAt)) {
-    await expireApproval(id, now);
-    throw new ApprovalLinkError(`The approval request for ${record.modelName} ${record.version} expired at ${record.expiresAt}.`, 'expired');
-  }
-
   const made: ApprovalDecision = { decision, by, at: now.toISOString(), from, ...(comment ? { comment } : {}) };
+  const { record, etag } = await claim(id, made, now);
+
   try {
     if (decision === 'approve') {
       await sfnClient().send(new SendTaskSuccessCommand({ taskToken: record.taskToken, output: JSON.stringify(made) }));
@@ -219,18 +289,24 @@ export async function decideApproval(input: DecideApprovalInput, now = new Date(
     }
   } catch (err) {
     const name = (err as { name?: string }).name ?? '';
-    if (!DEAD_TOKEN.has(name)) throw err;
-    // Someone else may have just won the race for this token; otherwise the execution moved on without us.
-    const now2 = await load(id);
-    if (now2 && (now2.record.status === 'approved' || now2.record.status === 'rejected')) throw alreadyDecided(now2.record);
-    await expireApproval(id, now);
+    if (!DEAD_TOKEN.has(name)) {
+      // Nothing was decided: give the request back (unless something else was written meanwhile) and let the caller retry.
+      const { decision: _made, claimedAt: _claimed, ...pending } = record;
+      await store({ ...pending, status: 'pending' }, etag).catch(() => undefined);
+      throw err;
+    }
+    // We held the claim, so no other decider used the token: the execution moved on (timed out or stopped),
+    // unless we took over a stale claim whose holder did get through, and then its record says so.
+    const after = await expireApproval(id, now);
+    if (after?.decision && (after.status === 'approved' || after.status === 'rejected')) throw alreadyDecided({ ...record, ...after });
     throw new ApprovalLinkError(
       `The pipeline is no longer waiting for a decision on ${record.modelName} ${record.version} (it timed out or was stopped).`,
       'expired',
     );
   }
 
-  const decided: ApprovalRecord = { ...record, status: decision === 'approve' ? 'approved' : 'rejected', decision: made };
+  const { claimedAt: _claimed, ...claimed } = record;
+  const decided: ApprovalRecord = { ...claimed, status: decision === 'approve' ? 'approved' : 'rejected', decision: made };
   // Step Functions accepted this decision, so it is the truth: if the record changed meanwhile, write anyway.
   if (!(await store(decided, etag))) await store(decided);
   return view(decided);

@@ -9,6 +9,18 @@ import { createHash } from 'node:crypto';
 
 const MAX = 80;
 
+/** StartExecution's rule for names: no whitespace, brackets, wildcards, these specials or control characters. */
+// eslint-disable-next-line no-control-regex
+const INVALID_NAME_CHARACTER = /[\s<>{}[\]?*"#%\\^|~`$&,;:/\u0000-\u001f\u007f-\u009f]/;
+
+/** Why Step Functions would refuse `name` as an execution name, or undefined when it would take it. */
+export function executionNameProblem(name: string): string | undefined {
+  if (name.length < 1 || name.length > MAX) return `must be 1 to ${MAX} characters, got ${name.length}`;
+  const bad = INVALID_NAME_CHARACTER.exec(name)?.[0];
+  if (bad !== undefined) return `must not contain ${JSON.stringify(bad)} (no spaces, brackets, wildcards or any of " # % \\ ^ | ~ \` $ & , ; : /)`;
+  return undefined;
+}
+
 function sha256Hex(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
