@@ -252,8 +252,10 @@ export class MlPipeline extends Construct {
       APPROVAL_SECRET_ARN: approval.secret.secretArn,
     };
 
+    const repositoryArn = stack.formatArn({ service: 'ecr', resource: 'repository', resourceName: p.trainingRepositoryName });
     const fns = new PipelineFunctions(this, 'Functions', {
       settings,
+      trainingRepositoryArn: repositoryArn,
       artifacts,
       kubernetesRole: cluster.kubernetesRole,
       rollbackRole: cluster.rollbackRole,
@@ -269,7 +271,6 @@ export class MlPipeline extends Construct {
     const machine = new PipelineStateMachine(this, 'StateMachine', { functions: taskFunctions, logKey: key });
     approval.allowDecisionsOn(machine.stateMachine);
 
-    const repositoryArn = stack.formatArn({ service: 'ecr', resource: 'repository', resourceName: p.trainingRepositoryName });
     const triggers = new Triggers(this, 'Triggers', {
       stateMachine: machine.stateMachine,
       pipelines: {
@@ -365,7 +366,7 @@ function resolveProps(props: MlPipelineProps): ResolvedProps {
     stagingNamespace: props.stagingNamespace ?? defaultOf(S.STAGING_NAMESPACE),
     productionNamespace: props.productionNamespace ?? defaultOf(S.PRODUCTION_NAMESPACE),
     modelName: props.modelName ?? defaultOf(S.MODEL_NAME),
-    trainingRepositoryName: props.trainingRepositoryName ?? 'mlpipe/fashion-mnist-train',
+    trainingRepositoryName: props.trainingRepositoryName ?? defaultOf(S.TRAINING_REPOSITORY),
     servingImage: props.servingImage ?? '',
     dataUri: props.dataUri ?? '',
     evalDataUri: props.evalDataUri ?? '',
