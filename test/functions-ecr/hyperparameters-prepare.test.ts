@@ -54,7 +54,9 @@ function loadPrepare(env: Record<string, string | undefined>): Handler {
   return loaded!;
 }
 
-const local = () => loadPrepare({ AWS_ENDPOINT_URL_ECR: ecr.endpoint, ALLOW_IMAGE_TAGS: 'true' });
+/** The local run's configuration (a local ECR, tags allowed), loaded once: its settings are read at load. */
+let localHandler: Handler | undefined;
+const local = (): Handler => (localHandler ??= loadPrepare({ AWS_ENDPOINT_URL_ECR: ecr.endpoint, ALLOW_IMAGE_TAGS: 'true' }));
 
 function event(input: unknown): PrepareRunInput {
   return {

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { hyperparametersSchema } from '../../examples/fashion-mnist/train';
+import { hyperparametersSchema } from '../../examples/fashion-mnist/hyperparameters';
 import { InvalidInputError } from '../../functions/shared/errors';
 import {
   HYPERPARAMETERS_LABEL,
