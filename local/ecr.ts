@@ -1,8 +1,8 @@
 /**
  * Local ECR for the local mode and the tests: the two calls Prepare makes to read a training image's labels
  * (functions/shared/image-labels.ts), over ECR's JSON protocol as @aws-sdk/client-ecr sends it, on
- * 127.0.0.1 — BatchGetImage (an OCI image manifest) and GetDownloadUrlForLayer (a URL of this server
- * serving the image config blob). Local images are built from nothing but their Dockerfile's final-stage
+ * 127.0.0.1 — BatchGetImage (an OCI image manifest, or an index for a multi-platform image) and
+ * GetDownloadUrlForLayer (a URL of this server serving the image config blob). Local images are built from nothing but their Dockerfile's final-stage
  * LABELs, so the labels Prepare reads locally are the ones `docker build` would put in the image.
  * Clients find it through AWS_ENDPOINT_URL_ECR.
  */
@@ -19,11 +19,12 @@ export interface LocalEcr {
 }
 
 /** A local image: its labels, or the Dockerfile they are read from. */
-export type LocalEcrImage = { labels: Record<string, string> } | { dockerfile: string };
+export type LocalEcrImage = { labels: Record<string, string>; multiPlatform?: boolean } | { dockerfile: string };
 
 const TARGET_PREFIX = 'AmazonEC2ContainerRegistry_V20150921.';
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
+const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 /** What local "pushes" are recorded as: the account of the local run. */
 const REGISTRY_ID = '000000000000';
 
@@ -87,37 +88,66 @@ export function dockerfileLabels(text: string): Record<string, string> {
   return labels;
 }
 
-interface StoredImage {
-  repository: string;
-  tag: string;
-  manifest: string;
-  manifestDigest: string;
-  config: Buffer;
-  configDigest: string;
+/** A manifest or index the registry holds; `tag` on the one a tag points at. */
+interface StoredManifest {
+  digest: string;
+  text: string;
+  mediaType: string;
+  tag?: string;
+}
+
+interface Repository {
+  manifests: StoredManifest[];
+  blobs: Map<string, Buffer>;
 }
 
 const sha256 = (data: string | Buffer): string => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 
-/** A single-platform OCI image with no layers: just the config holding the labels. */
-function buildImage(reference: string, image: LocalEcrImage): StoredImage {
+function labelsOf(reference: string, image: LocalEcrImage): Record<string, string> {
+  if ('labels' in image) return image.labels;
+  try {
+    return dockerfileLabels(readFileSync(image.dockerfile, 'utf8'));
+  } catch (err) {
+    throw new Error(`local ECR: cannot read the labels of ${reference} from ${image.dockerfile}: ${(err as Error).message}`);
+  }
+}
+
+/** An OCI image with no layers (just the config holding the labels); its manifest, stored. */
+function addImage(repo: Repository, labels: Record<string, string>, platform: { os: string; architecture: string }, tag?: string): StoredManifest {
+  const config = Buffer.from(JSON.stringify({ ...platform, config: { Labels: labels }, rootfs: { type: 'layers', diff_ids: [] } }));
+  const configDigest = sha256(config);
+  repo.blobs.set(configDigest, config);
+  const text = JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: OCI_CONFIG, digest: configDigest, size: config.length }, layers: [] });
+  const manifest: StoredManifest = { digest: sha256(text), text, mediaType: OCI_MANIFEST, tag };
+  repo.manifests.push(manifest);
+  return manifest;
+}
+
+/**
+ * Stores a local image under `<repository>:<tag>`. `multiPlatform` stores it as `docker buildx` pushes one:
+ * an OCI index of a build attestation (platform unknown/unknown, no labels), linux/arm64 and linux/amd64.
+ */
+function storeImage(repos: Map<string, Repository>, reference: string, image: LocalEcrImage): void {
   const ref = parseImageReference(reference);
   if (!ref || ref.host !== undefined || ref.digest !== undefined) {
     throw new Error(`local ECR: "${reference}" must be <repository>:<tag>, without a registry host or digest`);
   }
-  let labels: Record<string, string>;
-  if ('labels' in image) {
-    labels = image.labels;
-  } else {
-    try {
-      labels = dockerfileLabels(readFileSync(image.dockerfile, 'utf8'));
-    } catch (err) {
-      throw new Error(`local ECR: cannot read the labels of ${reference} from ${image.dockerfile}: ${(err as Error).message}`);
-    }
+  const labels = labelsOf(reference, image);
+  const tag = ref.tag ?? 'latest';
+  let repo = repos.get(ref.repository);
+  if (!repo) repos.set(ref.repository, (repo = { manifests: [], blobs: new Map() }));
+  if (!('multiPlatform' in image && image.multiPlatform)) {
+    addImage(repo, labels, { os: 'linux', architecture: 'amd64' }, tag);
+    return;
   }
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Labels: labels }, rootfs: { type: 'layers', diff_ids: [] } }));
-  const configDigest = sha256(config);
-  const manifest = JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: OCI_CONFIG, digest: configDigest, size: config.length }, layers: [] });
-  return { repository: ref.repository, tag: ref.tag ?? 'latest', manifest, manifestDigest: sha256(manifest), config, configDigest };
+  const platforms = [{ os: 'unknown', architecture: 'unknown' }, { os: 'linux', architecture: 'arm64' }, { os: 'linux', architecture: 'amd64' }];
+  const children = platforms.map((p) => ({ platform: p, manifest: addImage(repo, p.os === 'unknown' ? {} : labels, p) }));
+  const text = JSON.stringify({
+    schemaVersion: 2,
+    mediaType: OCI_INDEX,
+    manifests: children.map(({ platform, manifest }) => ({ mediaType: OCI_MANIFEST, digest: manifest.digest, size: manifest.text.length, platform })),
+  });
+  repo.manifests.push({ digest: sha256(text), text, mediaType: OCI_INDEX, tag });
 }
 
 function send(res: ServerResponse, status: number, body: unknown, errorType?: string): void {
@@ -129,51 +159,51 @@ function send(res: ServerResponse, status: number, body: unknown, errorType?: st
 
 /** Starts the local ECR with these images (`<repository>:<tag>` → labels or Dockerfile). */
 export async function startLocalEcr(opts: { images: Record<string, LocalEcrImage>; port?: number }): Promise<LocalEcr> {
-  const images = Object.entries(opts.images).map(([reference, image]) => buildImage(reference, image));
-  const repositories = new Set(images.map((i) => i.repository));
+  const repos = new Map<string, Repository>();
+  for (const [reference, image] of Object.entries(opts.images)) storeImage(repos, reference, image);
   let endpoint = '';
 
+  const repositoryNotFound = (res: ServerResponse, name: string) =>
+    send(res, 400, `The repository with name '${name}' does not exist in the registry with id '${REGISTRY_ID}'`, 'RepositoryNotFoundException');
+
   const batchGetImage = (req: Record<string, unknown>, res: ServerResponse) => {
-    const repository = String(req.repositoryName ?? '');
-    if (!repositories.has(repository)) {
-      return send(res, 400, `The repository with name '${repository}' does not exist in the registry with id '${REGISTRY_ID}'`, 'RepositoryNotFoundException');
-    }
+    const name = String(req.repositoryName ?? '');
+    const repo = repos.get(name);
+    if (!repo) return repositoryNotFound(res, name);
     const accepted = Array.isArray(req.acceptedMediaTypes) ? (req.acceptedMediaTypes as unknown[]) : [OCI_MANIFEST];
     const found: unknown[] = [];
     const failures: unknown[] = [];
     for (const id of Array.isArray(req.imageIds) ? (req.imageIds as Array<{ imageTag?: string; imageDigest?: string }>) : []) {
-      const image = images.find((i) => i.repository === repository && (id.imageDigest ? i.manifestDigest === id.imageDigest : i.tag === id.imageTag));
-      if (!image || (id.imageTag !== undefined && id.imageDigest !== undefined && image.tag !== id.imageTag)) {
+      const manifest = repo.manifests.find((m) => (id.imageDigest ? m.digest === id.imageDigest : m.tag !== undefined && m.tag === id.imageTag));
+      if (!manifest || (id.imageTag !== undefined && id.imageDigest !== undefined && manifest.tag !== id.imageTag)) {
         failures.push({ imageId: id, failureCode: 'ImageNotFound', failureReason: 'Requested image not found' });
-      } else if (!accepted.includes(OCI_MANIFEST)) {
-        failures.push({ imageId: id, failureCode: 'UnsupportedImageType', failureReason: `The image is ${OCI_MANIFEST}` });
+      } else if (!accepted.includes(manifest.mediaType)) {
+        failures.push({ imageId: id, failureCode: 'UnsupportedImageType', failureReason: `The image is ${manifest.mediaType}` });
       } else {
-        found.push({ registryId: REGISTRY_ID, repositoryName: repository, imageId: { imageDigest: image.manifestDigest, imageTag: image.tag }, imageManifest: image.manifest, imageManifestMediaType: OCI_MANIFEST });
+        const imageId = manifest.tag === undefined ? { imageDigest: manifest.digest } : { imageDigest: manifest.digest, imageTag: manifest.tag };
+        found.push({ registryId: REGISTRY_ID, repositoryName: name, imageId, imageManifest: manifest.text, imageManifestMediaType: manifest.mediaType });
       }
     }
     send(res, 200, { images: found, failures });
   };
 
   const getDownloadUrlForLayer = (req: Record<string, unknown>, res: ServerResponse) => {
-    const repository = String(req.repositoryName ?? '');
-    if (!repositories.has(repository)) {
-      return send(res, 400, `The repository with name '${repository}' does not exist in the registry with id '${REGISTRY_ID}'`, 'RepositoryNotFoundException');
-    }
+    const name = String(req.repositoryName ?? '');
+    const repo = repos.get(name);
+    if (!repo) return repositoryNotFound(res, name);
     const digest = String(req.layerDigest ?? '');
-    if (!images.some((i) => i.repository === repository && i.configDigest === digest)) {
-      return send(res, 400, `The specified layer '${digest}' does not exist in repository '${repository}'`, 'LayersNotFoundException');
-    }
-    send(res, 200, { downloadUrl: `${endpoint}/v2/${repository}/blobs/${digest}`, layerDigest: digest });
+    if (!repo.blobs.has(digest)) return send(res, 400, `The specified layer '${digest}' does not exist in repository '${name}'`, 'LayersNotFoundException');
+    send(res, 200, { downloadUrl: `${endpoint}/v2/${name}/blobs/${digest}`, layerDigest: digest });
   };
 
   const server = createServer((req, res) => {
     void (async () => {
       if (req.method === 'GET' && req.url?.startsWith('/v2/')) {
         const m = /^\/v2\/(.+)\/blobs\/(sha256:[a-f0-9]{64})$/.exec(req.url);
-        const blob = m && images.find((i) => i.repository === m[1] && i.configDigest === m[2]);
+        const blob = m ? repos.get(m[1]!)?.blobs.get(m[2]!) : undefined;
         if (!blob) return send(res, 404, 'blob unknown', 'BlobUnknown');
-        res.writeHead(200, { 'content-type': OCI_CONFIG, 'content-length': String(blob.config.length) });
-        return res.end(blob.config);
+        res.writeHead(200, { 'content-type': OCI_CONFIG, 'content-length': String(blob.length) });
+        return res.end(blob);
       }
       const target = String(req.headers['x-amz-target'] ?? '');
       if (req.method !== 'POST' || !target.startsWith(TARGET_PREFIX)) return send(res, 400, 'Expected an ECR JSON request (POST with X-Amz-Target)', 'UnknownOperationException');

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { BatchGetImageCommand, ECRClient } from '@aws-sdk/client-ecr';
 import { HYPERPARAMETERS_LABEL } from '../../functions/shared/hyperparameters';
 import type { PipelineState, PrepareRunInput } from '../../functions/shared/types';
-import { startLocalEcr, type LocalEcr } from '../../local/ecr';
+import { dockerfileLabels, startLocalEcr, type LocalEcr } from '../../local/ecr';
 import { LOCAL_AWS_ENV } from '../../local/s3';
 
 type Handler = (event: PrepareRunInput) => Promise<PipelineState>;
@@ -34,6 +34,8 @@ beforeAll(async () => {
   ecr = await startLocalEcr({
     images: {
       [`${TRAINING}:local`]: { dockerfile: join(REPO, 'examples/fashion-mnist/Dockerfile.train') },
+      // As `docker buildx` pushes: an index of an attestation, linux/arm64 and linux/amd64.
+      [`${TRAINING}:multi`]: { labels: dockerfileLabels(readFileSync(join(REPO, 'examples/fashion-mnist/Dockerfile.train'), 'utf8')), multiPlatform: true },
       [`${TRAINING}:unlabelled`]: { labels: { 'org.opencontainers.image.title': 'no schema here' } },
       [`${TRAINING}:broken`]: { labels: { [HYPERPARAMETERS_LABEL]: '{"properties": {"epochs": {"oneOf": []}}}' } },
     },
@@ -120,6 +122,13 @@ describe('Prepare checks hyperparameters against the training image', () => {
     // Assess
     expect(err.message).toBe(`hyperparameters: epochs: 1000000000 is above the maximum 1000 (schema of ${image}, label ${HYPERPARAMETERS_LABEL}).`);
     expect(run.hyperparameters).toEqual({ epochs: 3 });
+  });
+
+  it('reads a multi-platform image through its index', async () => {
+    const err = await refusal(local(), { image: `${TRAINING}:multi`, hyperparameters: { batchSize: 0 } });
+    expect(err.message).toBe(`hyperparameters: batchSize: 0 is below the minimum 1 (schema of ${TRAINING}:multi, label ${HYPERPARAMETERS_LABEL}).`);
+    const { run } = await local()(event({ image: `${TRAINING}:multi`, hyperparameters: { batchSize: 32 } }));
+    expect(run.hyperparameters.batchSize).toBe(32);
   });
 
   it('refuses an image ECR does not have, before any Job could fail to pull it', async () => {
