@@ -152,7 +152,7 @@ export interface MlPipelineProps {
   readonly schedule?: string;
 }
 
-const ECR_REPOSITORY = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
+const ECR_REPOSITORY = S.ECR_REPOSITORY;
 const EKS_CLUSTER_NAME = /^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$/;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 /** Await functions run 300 s; a watch must leave them time to answer. */

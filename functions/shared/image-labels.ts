@@ -73,7 +73,8 @@ function ecrClient(region: string | undefined): ECRClient {
   const key = region ?? '';
   let client = clients.get(key);
   if (!client) {
-    client = new ECRClient(region ? { region } : {});
+    // Bounded so that a slow ECR fails Prepare within its Lambda timeout, naming the call, not by timing out.
+    client = new ECRClient({ ...(region ? { region } : {}), maxAttempts: 3, requestHandler: { connectionTimeout: 3_000, requestTimeout: 5_000 } });
     clients.set(key, client);
   }
   return client;

@@ -66,7 +66,8 @@ export interface FunctionSpec {
 export const FUNCTION_SPECS: readonly FunctionSpec[] = [
   {
     id: 'PrepareRun', settings: FUNCTION_SETTINGS.PrepareRun, placeholder: 'PrepareRunFunctionArn', entry: 'functions/prepare-run.ts',
-    timeout: Duration.seconds(30), access: 'inspect-image', description: 'Validate the run request and derive version and names',
+    // 45 s: it reads the training image's labels from ECR (up to three bounded calls and a download); the ASL gives it 60 s.
+    timeout: Duration.seconds(45), access: 'inspect-image', description: 'Validate the run request and derive version and names',
   },
   {
     id: 'SubmitTraining', settings: FUNCTION_SETTINGS.SubmitTraining, placeholder: 'SubmitTrainingFunctionArn', entry: 'functions/submit-training.ts',
