@@ -5,6 +5,7 @@
  */
 import { FUNCTION_SETTINGS } from './shared/function-settings';
 import { InvalidInputError } from './shared/errors';
+import { checkImageHyperparameters } from './shared/hyperparameters';
 import { deriveVersion, runNames } from './shared/names';
 import { artifactBucket, registryKeys, s3Uri } from './shared/registry';
 import { appendRunKeys, logger, withLogContext } from './shared/logger';
@@ -38,6 +39,13 @@ async function prepareRun(event: PrepareRunInput): Promise<PipelineState> {
   const modelName = req.modelName ?? settings.MODEL_NAME;
   const version = deriveVersion(ctx.startTime, ctx.executionName, req.image, imageDigest);
   const startedAt = new Date(ctx.startTime).toISOString();
+  const hyperparameters = { ...settings.DEFAULT_HYPERPARAMETERS, ...(req.hyperparameters ?? {}) };
+  // Before any Job exists: against the schema the training image declares, if it declares one.
+  await checkImageHyperparameters(req.image, hyperparameters, {
+    trainingRepository: settings.TRAINING_REPOSITORY,
+    executionArn: ctx.executionArn,
+    localRegistry: settings.AWS_ENDPOINT_URL_ECR !== undefined,
+  });
 
   const run: RunContext = {
     modelName,
@@ -47,7 +55,7 @@ async function prepareRun(event: PrepareRunInput): Promise<PipelineState> {
     servingImage: pick(req.servingImage, settings.SERVING_IMAGE, 'SERVING_IMAGE', 'servingImage'),
     dataUri: pick(req.dataUri, settings.DATA_URI, 'DATA_URI', 'dataUri'),
     evalDataUri: pick(req.evalDataUri, settings.EVAL_DATA_URI, 'EVAL_DATA_URI', 'evalDataUri'),
-    hyperparameters: { ...settings.DEFAULT_HYPERPARAMETERS, ...(req.hyperparameters ?? {}) },
+    hyperparameters,
     modelUri: s3Uri(registryKeys.versionPrefix(modelName, version), artifactBucket()),
     executionArn: ctx.executionArn,
     executionName: ctx.executionName,

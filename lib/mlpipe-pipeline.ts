@@ -152,7 +152,7 @@ export interface MlPipelineProps {
   readonly schedule?: string;
 }
 
-const ECR_REPOSITORY = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
+const ECR_REPOSITORY = S.ECR_REPOSITORY;
 const EKS_CLUSTER_NAME = /^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$/;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 /** Await functions run 300 s; a watch must leave them time to answer. */
@@ -252,8 +252,10 @@ export class MlPipeline extends Construct {
       APPROVAL_SECRET_ARN: approval.secret.secretArn,
     };
 
+    const repositoryArn = stack.formatArn({ service: 'ecr', resource: 'repository', resourceName: p.trainingRepositoryName });
     const fns = new PipelineFunctions(this, 'Functions', {
       settings,
+      trainingRepositoryArn: repositoryArn,
       artifacts,
       kubernetesRole: cluster.kubernetesRole,
       rollbackRole: cluster.rollbackRole,
@@ -269,7 +271,6 @@ export class MlPipeline extends Construct {
     const machine = new PipelineStateMachine(this, 'StateMachine', { functions: taskFunctions, logKey: key });
     approval.allowDecisionsOn(machine.stateMachine);
 
-    const repositoryArn = stack.formatArn({ service: 'ecr', resource: 'repository', resourceName: p.trainingRepositoryName });
     const triggers = new Triggers(this, 'Triggers', {
       stateMachine: machine.stateMachine,
       pipelines: {
@@ -365,7 +366,7 @@ function resolveProps(props: MlPipelineProps): ResolvedProps {
     stagingNamespace: props.stagingNamespace ?? defaultOf(S.STAGING_NAMESPACE),
     productionNamespace: props.productionNamespace ?? defaultOf(S.PRODUCTION_NAMESPACE),
     modelName: props.modelName ?? defaultOf(S.MODEL_NAME),
-    trainingRepositoryName: props.trainingRepositoryName ?? 'mlpipe/fashion-mnist-train',
+    trainingRepositoryName: props.trainingRepositoryName ?? defaultOf(S.TRAINING_REPOSITORY),
     servingImage: props.servingImage ?? '',
     dataUri: props.dataUri ?? '',
     evalDataUri: props.evalDataUri ?? '',

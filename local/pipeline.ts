@@ -9,6 +9,7 @@ import { createWriteStream, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startLocalS3, LOCAL_AWS_ENV } from './s3';
+import { startLocalEcr, type LocalEcrImage } from './ecr';
 import { startLocalSns } from './sns';
 import { startLocalSecretsManager } from './secrets';
 import { startApprovalServer, type HttpApiHandler } from './approval-server';
@@ -130,6 +131,12 @@ function nodeTsCommand(script: string): ImageCommand {
 export const LOCAL_IMAGES: Record<string, ImageCommand> = {
   [TRAINING_IMAGE]: nodeTsCommand('examples/fashion-mnist/train.ts'),
   [SERVING_IMAGE]: nodeTsCommand('examples/fashion-mnist/serve.ts'),
+};
+
+/** The local images' labels, for Prepare (through the local ECR): read from their Dockerfiles, as `docker build` sets them. */
+export const LOCAL_IMAGE_LABELS: Record<string, LocalEcrImage> = {
+  [TRAINING_IMAGE]: { dockerfile: join(REPO_ROOT, 'examples/fashion-mnist/Dockerfile.train') },
+  [SERVING_IMAGE]: { dockerfile: join(REPO_ROOT, 'examples/fashion-mnist/Dockerfile.serve') },
 };
 
 const LINK = /(https?:\/\/127\.0\.0\.1:\d+\/approvals\/[^\s?]+\?[^\s]+)/g;
@@ -263,6 +270,9 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
     });
     stoppers.push(() => secrets.stop());
 
+    const ecr = await startLocalEcr({ images: LOCAL_IMAGE_LABELS });
+    stoppers.push(() => ecr.stop());
+
     let runtime: LocalLambdaRuntime | undefined;
     const lambda = (): LocalLambdaRuntime => {
       if (!runtime) throw new Error('the local Lambda runtime is not started');
@@ -292,6 +302,7 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
         AWS_ENDPOINT_URL_S3: s3.endpoint,
         AWS_ENDPOINT_URL_SNS: sns.endpoint,
         AWS_ENDPOINT_URL_SFN: sfnEndpoint.endpoint,
+        AWS_ENDPOINT_URL_ECR: ecr.endpoint,
         AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
         AWS_ENDPOINT_URL_LAMBDA: lambdaApi.endpoint,
       },

@@ -2,12 +2,12 @@
  * The example training image's entry point (the container contract in docs/architecture.md):
  *   DATA_URI          s3://…/ prefix holding train-images-idx3-ubyte and train-labels-idx1-ubyte
  *   MODEL_OUTPUT_URI  s3://…/ prefix to write model.json, weights.bin and metrics.json to
- *   HYPERPARAMETERS   JSON object, see hyperparametersSchema (all optional)
+ *   HYPERPARAMETERS   JSON object, see hyperparameters.ts (all optional)
  * Prints one progress line per epoch, exits 0 when the model and metrics.json are written, 1 on a
  * failure (message on stderr), 2 on invalid environment.
  */
-import os from 'node:os';
 import { z } from 'zod';
+import { hyperparametersSchema } from './hyperparameters';
 import { decodeIdx } from './idx';
 import { toTfjsModel, saveModelToS3 } from './model-io';
 import { getBytes, parseS3Prefix, putBytes, S3_URI } from './s3';
@@ -18,33 +18,7 @@ const LABEL_FILE = 'train-labels-idx1-ubyte';
 const CLASSES = 10;
 export const FRAMEWORK = 'js-float32-mlp';
 
-// Values may arrive as strings (the pipeline's hyperparameters are string | number | boolean).
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-
-/**
- * Defaults chosen by measurement (README): two epochs of batches of 64 with a linearly decaying rate reach
- * 0.871-0.874 test accuracy over four seeds for ~26 s of CPU, split across the threads.
- */
-export const hyperparametersSchema = z
-  .object({
-    epochs: int(1, 1000).default(2),
-    batchSize: int(1, 60000).default(64),
-    learningRate: z.coerce.number().positive().max(1).default(0.002),
-    /** `linear` decays the rate to finalLearningRateFraction × learningRate by the last batch. */
-    learningRateSchedule: z.enum(['linear', 'constant']).default('linear'),
-    finalLearningRateFraction: z.coerce.number().min(0).max(1).default(0.05),
-    hiddenUnits: int(1, 4096).default(128),
-    seed: int(0, 2 ** 31 - 1).default(42),
-    validationSplit: z.coerce.number().gt(0).max(0.5).default(0.1),
-    /** Use only the first N training images (class-balanced: the staged files interleave classes). */
-    maxTrainSamples: int(10, 10_000_000).optional(),
-    /** Threads including the main one; default: the CPUs this process may use, at most 4. */
-    threads: int(1, 64).default(Math.max(1, Math.min(4, os.availableParallelism()))),
-    /** Test hook: fail with this message (exit 1) before doing anything. */
-    failWith: z.string().optional(),
-  })
-  .strict();
-export type Hyperparameters = z.infer<typeof hyperparametersSchema>;
+export { hyperparametersSchema, type Hyperparameters } from './hyperparameters';
 
 const s3UriSchema = z.string().regex(S3_URI, 'must be an S3 URI like s3://bucket/prefix/');
 

@@ -41,6 +41,8 @@ export const FUNCTION_SETTINGS = {
     ...REGISTRY,
     ...group(S.MODEL_NAME, S.DATA_URI, S.EVAL_DATA_URI, S.SERVING_IMAGE, S.DEFAULT_HYPERPARAMETERS, S.STAGING_NAMESPACE, S.PRODUCTION_NAMESPACE,
       S.APPROVAL_TIMEOUT_SECONDS, S.ALLOW_IMAGE_TAGS),
+    // The training image's hyperparameter schema (hyperparameters.ts), read from ECR or the local ECR.
+    ...group(S.TRAINING_REPOSITORY, S.AWS_ENDPOINT_URL_ECR),
   }),
   // AwaitTraining and the endpoint waits read S3 (metrics.json) or nothing there; the S3 group is harmless.
   SubmitTraining: kube(TRAINING_JOB),

@@ -170,6 +170,9 @@ export const PRODUCTION_NAMESPACE = setting('PRODUCTION_NAMESPACE', NamespaceSch
 export const TRAINER_SERVICE_ACCOUNT = setting('TRAINER_SERVICE_ACCOUNT', k8s(dns1123LabelProblem), { default: 'mlpipe-trainer', doc: 'ServiceAccount training Jobs run as (Pod Identity)', source: prop('trainerServiceAccount') });
 export const SERVER_SERVICE_ACCOUNT = setting('SERVER_SERVICE_ACCOUNT', k8s(dns1123LabelProblem), { default: 'mlpipe-server', doc: 'ServiceAccount model servers run as (Pod Identity)', source: prop('serverServiceAccount') });
 export const APPROVAL_TIMEOUT_SECONDS = setting('APPROVAL_TIMEOUT_SECONDS', number({ min: 60, max: 31_536_000 }), { default: '86400', doc: 'how long a model waits for a human decision', source: prop('approvalTimeout') });
+/** An ECR repository name (no registry, no tag), as ECR defines it. */
+export const ECR_REPOSITORY = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
+export const TRAINING_REPOSITORY = setting('TRAINING_REPOSITORY', z.string().regex(ECR_REPOSITORY, 'must be an ECR repository name like "team/model-train" (no registry, no tag)'), { default: 'mlpipe/fashion-mnist-train', doc: "the training images' ECR repository: Prepare checks hyperparameters against the schema its images declare (label `io.mlpipe.hyperparameters`)", source: prop('trainingRepositoryName') });
 export const ALLOW_IMAGE_TAGS = setting('ALLOW_IMAGE_TAGS', boolean, { default: 'false', doc: 'accept a training image by tag (`image:tag`) instead of pinned by digest (the local run sets true)', source: prop('allowImageTags') });
 
 export const CLUSTER_NAME = optionalSetting('CLUSTER_NAME', text, { doc: 'the EKS cluster (required unless `KUBECONFIG` is set)', source: prop('clusterName') });
@@ -213,18 +216,19 @@ export const STARTER_MAX_ATTEMPTS = setting('STARTER_MAX_ATTEMPTS', number({ min
 export const STARTER_RETRY_BASE_MS = setting('STARTER_RETRY_BASE_MS', number({ min: 0, max: 2000, integer: true }), { default: '100', doc: 'first backoff ceiling of the starter (ms), doubled per attempt up to 2 s', source: construct('its default') });
 
 export const AWS_ENDPOINT_URL_S3 = optionalSetting('AWS_ENDPOINT_URL_S3', httpUrl, { doc: 'a local S3 (path-style addressing; local mode only)', source: LOCAL });
+export const AWS_ENDPOINT_URL_ECR = optionalSetting('AWS_ENDPOINT_URL_ECR', httpUrl, { doc: 'a local ECR (local mode only): training images named without a registry host are read from it', source: LOCAL });
 export const AWS_ENDPOINT_URL_SFN = optionalSetting('AWS_ENDPOINT_URL_SFN', httpUrl, { doc: 'a local Step Functions endpoint (local mode only: no console links)', source: LOCAL });
 
 /** Every definition, in the order of the docs table. */
 export const ALL_SETTINGS: readonly SettingDefinition[] = [
   ARTIFACT_BUCKET, MODEL_NAME, DATA_URI, EVAL_DATA_URI, SERVING_IMAGE, DEFAULT_HYPERPARAMETERS, STAGING_NAMESPACE, PRODUCTION_NAMESPACE,
-  TRAINER_SERVICE_ACCOUNT, SERVER_SERVICE_ACCOUNT, APPROVAL_TIMEOUT_SECONDS, ALLOW_IMAGE_TAGS, CLUSTER_NAME, KUBECONFIG, AWS_REGION,
+  TRAINER_SERVICE_ACCOUNT, SERVER_SERVICE_ACCOUNT, APPROVAL_TIMEOUT_SECONDS, TRAINING_REPOSITORY, ALLOW_IMAGE_TAGS, CLUSTER_NAME, KUBECONFIG, AWS_REGION,
   WATCH_BUDGET_SECONDS, TRAINING_TIMEOUT_SECONDS, ROLLOUT_TIMEOUT_SECONDS, ENDPOINT_TIMEOUT_SECONDS, TRAINING_CPU, TRAINING_MEMORY,
   TRAINING_BACKOFF_LIMIT, TRAINING_JOB_TTL_SECONDS, SERVING_CPU, SERVING_MEMORY, SERVING_REPLICAS, SERVICE_ANNOTATIONS,
   STAGING_SERVICE_ANNOTATIONS, KEEP_PRODUCTION_VERSIONS, MIN_ACCURACY, MAX_P95_LATENCY_MS, MAX_ERROR_RATE, MAX_ACCURACY_DROP,
   EVAL_SAMPLES, EVAL_BATCH_SIZE, EVAL_CONCURRENCY, EVAL_REQUEST_TIMEOUT_MS, NOTIFICATION_TOPIC_ARN, APPROVAL_BASE_URL,
   APPROVAL_SECRET_ARN, APPROVAL_SECRET, STATE_MACHINE_ARN, PIPELINES, DEAD_LETTER_QUEUE_URL, STARTER_MAX_ATTEMPTS,
-  STARTER_RETRY_BASE_MS, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_SFN,
+  STARTER_RETRY_BASE_MS, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_ECR, AWS_ENDPOINT_URL_SFN,
 ];
 
 /** The CDK never sets these: the runtime or the local runner does. */

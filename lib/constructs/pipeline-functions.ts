@@ -40,7 +40,7 @@ export function environmentFor(functionId: string, settings: FunctionSettings, v
 }
 
 /** What a function may touch beyond its logs and traces. */
-type Access = 'none' | 'kubernetes' | 'rollback' | 'evaluate' | 'request-approval' | 'record' | 'notify';
+type Access = 'none' | 'inspect-image' | 'kubernetes' | 'rollback' | 'evaluate' | 'request-approval' | 'record' | 'notify';
 
 export interface FunctionSpec {
   /** Construct id, also the key in `PipelineFunctions.functions`. */
@@ -66,7 +66,8 @@ export interface FunctionSpec {
 export const FUNCTION_SPECS: readonly FunctionSpec[] = [
   {
     id: 'PrepareRun', settings: FUNCTION_SETTINGS.PrepareRun, placeholder: 'PrepareRunFunctionArn', entry: 'functions/prepare-run.ts',
-    timeout: Duration.seconds(30), access: 'none', description: 'Validate the run request and derive version and names',
+    // 45 s: it reads the training image's labels from ECR (up to three bounded calls and a download); the ASL gives it 60 s.
+    timeout: Duration.seconds(45), access: 'inspect-image', description: 'Validate the run request and derive version and names',
   },
   {
     id: 'SubmitTraining', settings: FUNCTION_SETTINGS.SubmitTraining, placeholder: 'SubmitTrainingFunctionArn', entry: 'functions/submit-training.ts',
@@ -153,6 +154,8 @@ export interface PipelineFunctionsProps {
   readonly grantPublish: (grantee: iam.IGrantable) => void;
   /** Granted secretsmanager:GetSecretValue to request-approval. */
   readonly grantReadSecret: (grantee: iam.IGrantable) => void;
+  /** The training images' ECR repository: Prepare reads their hyperparameter schema label (manifest + config blob). */
+  readonly trainingRepositoryArn: string;
   /** Where the functions that call model endpoints run. @default outside any VPC */
   readonly endpointNetwork?: FunctionNetwork;
 }
@@ -198,6 +201,10 @@ export class PipelineFunctions extends Construct {
     const { artifacts } = props;
     const model = artifacts.modelPrefix;
     switch (access) {
+      case 'inspect-image':
+        // The manifest (BatchGetImage) and the config blob's download URL: the image's labels, not its layers' worth of access.
+        fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'], resources: [props.trainingRepositoryArn] }));
+        return;
       case 'none':
       case 'kubernetes':
       case 'rollback':

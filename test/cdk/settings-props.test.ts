@@ -23,6 +23,7 @@ const SAMPLES: Record<string, [unknown, string]> = {
   serverServiceAccount: ['server', 'server'],
   approvalTimeout: [Duration.hours(2), '7200'],
   allowImageTags: [true, 'true'],
+  trainingRepositoryName: ['team/shoes-train', 'team/shoes-train'],
   watchBudget: [Duration.seconds(100), '100'],
   trainingTimeout: [Duration.hours(1), '3600'],
   rolloutTimeout: [Duration.minutes(10), '600'],
