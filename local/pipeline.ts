@@ -195,10 +195,14 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
   if (lock.tookOverFrom) log(`state     ${stateDir}: taken over from pid ${lock.tookOverFrom.pid}, which ended without stopping`);
   const stoppers: Array<() => Promise<void>> = [async () => lock.release()];
   let interruption: string | undefined;
+  let closeRuns: (() => Promise<void>) | undefined;
   let stopping: Promise<void> | undefined;
   const stop = (reason?: string): Promise<void> => {
     interruption ??= reason ?? 'the local pipeline was stopped';
     stopping ??= (async () => {
+      // Runs end first, while their functions still work: stopping the Lambda runtime under a running
+      // Task would fail it, and its Catch would run Cleanup on a half-stopped pipeline.
+      await closeRuns?.().catch(() => undefined);
       while (stoppers.length) await stoppers.pop()!().catch(() => undefined);
     })();
     return stopping;
@@ -295,7 +299,8 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
       taskHandlers: taskHandlersFor(stack, (arn, input) => lambda().invoke(arn, input)),
     });
     // A run cut short by the stop is interrupted, not failed: no step of it went wrong.
-    stoppers.push(() => sfn.close({ error: INTERRUPTED_ERROR, cause: `The local run was interrupted: ${interruption}.` }));
+    closeRuns = () => sfn.close({ error: INTERRUPTED_ERROR, cause: `The local run was interrupted: ${interruption}.` });
+    stoppers.push(closeRuns);
     const sfnEndpoint = await startLocalSfnEndpoint(sfn);
     stoppers.push(() => sfnEndpoint.stop());
 

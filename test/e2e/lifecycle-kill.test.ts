@@ -70,7 +70,8 @@ describe('npm start killed with SIGKILL', () => {
 
   /** The run's processes now: npm, its sh, the run's node process, the reaper, the pods. */
   const runProcesses = (s: Started) => processTree(s.child.pid!);
-  const mainPid = (pids: number[]) => pids.find((p) => commandLine(p).includes('local/main.ts'));
+  /** The node process itself, not npm's `sh -c` that runs it. */
+  const mainPid = (pids: number[]) => pids.find((p) => commandLine(p).includes('--import tsx local/main.ts') && !commandLine(p).startsWith('sh '));
 
   beforeAll(async () => {
     stateDir = mkdtempSync(join(tmpdir(), 'mlpipe-lifecycle-'));
