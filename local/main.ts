@@ -145,6 +145,7 @@ async function main(): Promise<number> {
   };
   process.on('SIGINT', () => interrupt('interrupted (Ctrl-C)', 130));
   process.on('SIGTERM', () => interrupt('interrupted (SIGTERM)', 143));
+  process.on('SIGHUP', () => interrupt('interrupted (SIGHUP: the terminal closed)', 129));
   watchLaunchers((gone) => interrupt(`interrupted (pid ${gone.pid}, ${gone.command.split(' ')[0] || 'the process'} that started this run, ended)`, 129));
   // With the terminal or npm gone, writing progress can fail: that must not end the stop halfway.
   for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
