@@ -68,8 +68,14 @@ describe('npm start killed with SIGKILL', () => {
     return s;
   };
 
+  /** Every pid a test saw: afterAll ends what an assertion failure left running, orphans included. */
+  const seen = new Set<number>();
   /** The run's processes now: npm, its sh, the run's node process, the reaper, the pods. */
-  const runProcesses = (s: Started) => processTree(s.child.pid!);
+  const runProcesses = (s: Started) => {
+    const pids = processTree(s.child.pid!);
+    for (const pid of pids) seen.add(pid);
+    return pids;
+  };
   /** The node process itself, not npm's `sh -c` that runs it. */
   const mainPid = (pids: number[]) => pids.find((p) => commandLine(p).includes('--import tsx local/main.ts') && !commandLine(p).startsWith('sh '));
 
@@ -80,13 +86,13 @@ describe('npm start killed with SIGKILL', () => {
 
   afterAll(async () => {
     // Whatever a failed assertion left running goes now (the pods through their groups).
-    for (const s of started) {
-      for (const pid of runProcesses(s).reverse()) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // gone
-        }
+    for (const s of started) runProcesses(s);
+    const left = [...seen].filter(isRunning).flatMap(processTree);
+    for (const pid of new Set(left)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
       }
     }
     rmSync(stateDir, { recursive: true, force: true });
