@@ -26,7 +26,7 @@ Options:
   --hyperparameters <json> e.g. '{"epochs":3}' (merged over the example's defaults)
   -c, --context <key=value> an MlPipeline prop as CDK context (mlpipe:<key>), over the local configuration;
                           repeatable, e.g. -c minAccuracy=0.9 -c approvalTimeout=120
-  --state-dir <path>      where local state lives (default .mlpipe)
+  --state-dir <path>      where local state lives (default .mlpipe); one npm start per directory at a time
   --synth-cache <path>    where synthesized stacks are cached (default <state-dir>/synth)
   -h, --help              show this help
 
@@ -138,15 +138,15 @@ async function main(): Promise<number> {
   const interrupt = (reason: string, code: number) => {
     if (interrupted) return;
     interrupted = true;
-    console.log(`\n${reason}: stopping every local process this run started…`);
+    console.log(`\ninterrupted (${reason}): stopping every local process this run started…`);
     // Still starting: exiting releases the state directory ('exit' listener), the reaper ends any pod.
     if (!pipeline) process.exit(code);
     void pipeline.stop(reason).finally(() => process.exit(code));
   };
-  process.on('SIGINT', () => interrupt('interrupted (Ctrl-C)', 130));
-  process.on('SIGTERM', () => interrupt('interrupted (SIGTERM)', 143));
-  process.on('SIGHUP', () => interrupt('interrupted (SIGHUP: the terminal closed)', 129));
-  watchLaunchers((gone) => interrupt(`interrupted (pid ${gone.pid}, ${gone.command.split(' ')[0] || 'the process'} that started this run, ended)`, 129));
+  process.on('SIGINT', () => interrupt('Ctrl-C', 130));
+  process.on('SIGTERM', () => interrupt('SIGTERM', 143));
+  process.on('SIGHUP', () => interrupt('SIGHUP: the terminal closed', 129));
+  watchLaunchers((gone) => interrupt(`${gone.command.split(' ')[0] || 'the process'} that started this run, pid ${gone.pid}, ended`, 129));
   // With the terminal or npm gone, writing progress can fail: that must not end the stop halfway.
   for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
 
