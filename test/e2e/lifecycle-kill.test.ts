@@ -14,7 +14,7 @@ import { createInterface } from 'node:readline';
 import { REPO_ROOT } from '../../local/pipeline';
 import { LOCK_FILE } from '../../local/lock';
 import { E2E_CONTEXT, SHARED_SYNTH_CACHE, synthesizeE2eStack } from './shared-synth';
-import { commandLine, eventually, isLoopback, isRunning, listenersOf, processTree } from './lifecycle-procs';
+import { commandLine, describeWithProc, eventually, isLoopback, isRunning, listenersOf, processTree } from './lifecycle-procs';
 
 // The first run on a fresh clone synthesizes the stack first (shared with the other e2e suites).
 jest.setTimeout(600_000);
@@ -30,7 +30,7 @@ interface Started {
   exited: Promise<number | null>;
 }
 
-describe('npm start killed with SIGKILL', () => {
+describeWithProc('npm start killed with SIGKILL', () => {
   let stateDir: string;
   const started: Started[] = [];
 

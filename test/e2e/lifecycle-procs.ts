@@ -2,7 +2,7 @@
  * What the lifecycle tests look at from outside, through /proc (Linux): whether a process still runs
  * (a zombie does not), the processes under a pid, and the TCP listeners a set of processes holds.
  */
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 interface Stat {
   state: string;
@@ -108,6 +108,9 @@ export function listenersOf(pids: number[]): Listener[] {
   }
   return out;
 }
+
+/** These tests read /proc; elsewhere (macOS) they cannot look, and say so by skipping. */
+export const describeWithProc = existsSync('/proc/net/tcp') ? describe : describe.skip;
 
 /** Waits until `done()` holds, checking every 50 ms; false once `timeoutMs` has passed without it. */
 export async function eventually(done: () => boolean, timeoutMs: number): Promise<boolean> {

@@ -8,11 +8,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { eventually, isRunning, processTree } from './lifecycle-procs';
+import { describeWithProc, eventually, isRunning, processTree } from './lifecycle-procs';
 
 const PARENT = join(__dirname, 'lifecycle-parent.ts');
 
-describe('the reaper', () => {
+describeWithProc('the reaper', () => {
   let dir: string;
   let parent: ChildProcess | undefined;
   let leftovers: number[] = [];
