@@ -7,6 +7,8 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { outcomeOf } from '../functions/shared/outcome';
 import { startLocalPipeline, TRAINING_IMAGE, type ApprovalMode, type LocalPipeline, type RunOutcome } from './pipeline';
+import { StateDirLockedError } from './lock';
+import { watchLaunchers } from './parent-watch';
 
 const USAGE = `Usage: npm start -- [options]
 
@@ -24,7 +26,7 @@ Options:
   --hyperparameters <json> e.g. '{"epochs":3}' (merged over the example's defaults)
   -c, --context <key=value> an MlPipeline prop as CDK context (mlpipe:<key>), over the local configuration;
                           repeatable, e.g. -c minAccuracy=0.9 -c approvalTimeout=120
-  --state-dir <path>      where local state lives (default .mlpipe)
+  --state-dir <path>      where local state lives (default .mlpipe); one npm start per directory at a time
   --synth-cache <path>    where synthesized stacks are cached (default <state-dir>/synth)
   -h, --help              show this help
 
@@ -128,16 +130,25 @@ async function main(): Promise<number> {
   const args = parse();
   const started = Date.now();
   let pipeline: LocalPipeline | undefined;
-  let stopping = false;
-  const shutdown = async (code: number) => {
-    if (stopping) return;
-    stopping = true;
-    console.log('\nstopping every local process this run started…');
-    await pipeline?.stop();
-    process.exit(code);
+  let interrupted = false;
+  /**
+   * Ctrl-C, SIGTERM, or the process that started this one ended (a kill -9 of npm): stop everything,
+   * then exit. The exit waits for the stop: exiting halfway used to leave the serving pods running.
+   */
+  const interrupt = (reason: string, code: number) => {
+    if (interrupted) return;
+    interrupted = true;
+    console.log(`\ninterrupted (${reason}): stopping every local process this run started…`);
+    // Still starting: exiting releases the state directory ('exit' listener), the reaper ends any pod.
+    if (!pipeline) process.exit(code);
+    void pipeline.stop(reason).finally(() => process.exit(code));
   };
-  process.on('SIGINT', () => void shutdown(130));
-  process.on('SIGTERM', () => void shutdown(143));
+  process.on('SIGINT', () => interrupt('Ctrl-C', 130));
+  process.on('SIGTERM', () => interrupt('SIGTERM', 143));
+  process.on('SIGHUP', () => interrupt('SIGHUP: the terminal closed', 129));
+  watchLaunchers((gone) => interrupt(`${gone.command.split(' ')[0] || 'the process'} that started this run, pid ${gone.pid}, ended`, 129));
+  // With the terminal or npm gone, writing progress can fail: that must not end the stop halfway.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
 
   const stateDir = resolve(args.stateDir ?? join(__dirname, '..', '.mlpipe'));
   console.log('mlpipe local run: the whole pipeline on this machine, no AWS account, no Docker. Ctrl-C stops it.\n');
@@ -162,10 +173,12 @@ async function main(): Promise<number> {
   console.log('');
   const batchSize = pipeline.stack.functions.map((f) => f.environment.EVAL_BATCH_SIZE).find((v) => v !== undefined);
   for (const line of summary(outcome, args.approval, wall, stateDir, batchSize)) console.log(line);
+  // The stop that interrupted the run goes on, and exits when it is done.
+  if (interrupted) return new Promise<number>(() => undefined);
   const asExpected = outcome.status === 'SUCCEEDED' || (args.approval === 'reject' && outcome.error === 'ApprovalRejected');
   const code = asExpected ? 0 : 1;
   if (args.exit || outcome.status !== 'SUCCEEDED') {
-    await shutdown(code);
+    await pipeline.stop();
     return code;
   }
   const s = outcome.output!;
@@ -181,6 +194,16 @@ async function main(): Promise<number> {
 /** How the run ended, in words: what serves now, or why nothing changed and where to look. */
 function summary(outcome: RunOutcome, mode: ApprovalMode, wall: string, stateDir: string, batchSize = '?'): string[] {
   const s = outcome.output;
+  if (outcome.interrupted) {
+    const what = outcome.lastState?.run ? `${outcome.lastState.run.modelName} ${outcome.lastState.run.version}` : 'the run';
+    const releasing = outcome.states.some((t) => t.state === 'DeployProduction');
+    return [
+      `■ run interrupted after ${wall} s${outcome.lastStateName ? ` in ${outcome.lastStateName}` : ''}: ${what} was stopped, not failed (${outcome.interrupted}).`,
+      releasing
+        ? '  It was stopped during its release: the next start serves production as the registry records it.'
+        : '  Nothing of it was released; production is unchanged.',
+    ];
+  }
   if (outcome.status === 'SUCCEEDED' && s) {
     const e = s.evaluation;
     return [
@@ -221,7 +244,8 @@ function summary(outcome: RunOutcome, mode: ApprovalMode, wall: string, stateDir
 main().then(
   (code) => process.exit(code),
   (err: Error) => {
-    console.error(`mlpipe local run failed: ${err.message}`);
-    process.exit(1);
+    // Another run holds the state directory: say who, and nothing else (it is not a failure of this code).
+    console.error(err instanceof StateDirLockedError ? err.message : `mlpipe local run failed: ${err.message}`);
+    process.exit(err instanceof StateDirLockedError ? 3 : 1);
   },
 );

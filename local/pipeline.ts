@@ -25,6 +25,7 @@ import { DEFAULT_PREFIX, stageFashionMnist } from '../examples/fashion-mnist/sta
 import { resetClients } from '../functions/shared/clients';
 import { resetKube } from '../functions/shared/kube';
 import { restoreProduction } from './restore-production';
+import { lockStateDir } from './lock';
 import { approvalId } from '../functions/shared/approval-link';
 import { describeCause } from '../functions/shared/outcome';
 import type { APIGatewayProxyResultV2 } from 'aws-lambda';
@@ -90,6 +91,10 @@ export interface RunOutcome {
   output?: PipelineState;
   /** The last state data seen (for a failed run, what it knew when it failed). */
   lastState?: PipelineState;
+  /** Why the run was cut short when the local pipeline stopped under it (Ctrl-C, SIGTERM, its parent ended). */
+  interrupted?: string;
+  /** The state the run was in when it ended. */
+  lastStateName?: string;
   error?: string;
   cause?: string;
   wallMs: number;
@@ -120,7 +125,11 @@ export interface LocalPipeline {
   invoke(fn: string, event: unknown): Promise<unknown>;
   /** Starts one run and resolves when it ends. */
   run(input?: Record<string, unknown>, opts?: { name?: string; approval?: ApprovalMode }): Promise<RunOutcome>;
-  stop(): Promise<void>;
+  /**
+   * Stops every server and process it started, and releases the state directory. A run still going ends
+   * ABORTED with the error `Interrupted` and `reason` (default: the local pipeline was stopped).
+   */
+  stop(reason?: string): Promise<void>;
 }
 
 function nodeTsCommand(script: string): ImageCommand {
@@ -138,6 +147,9 @@ export const LOCAL_IMAGE_LABELS: Record<string, LocalEcrImage> = {
   [TRAINING_IMAGE]: { dockerfile: join(REPO_ROOT, 'examples/fashion-mnist/Dockerfile.train') },
   [SERVING_IMAGE]: { dockerfile: join(REPO_ROOT, 'examples/fashion-mnist/Dockerfile.serve') },
 };
+
+/** The error of a run the local pipeline stopped under (status ABORTED, as StopExecution leaves it on AWS). */
+export const INTERRUPTED_ERROR = 'Interrupted';
 
 const LINK = /(https?:\/\/127\.0\.0\.1:\d+\/approvals\/[^\s?]+\?[^\s]+)/g;
 
@@ -185,9 +197,22 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
   const log = opts.log ?? ((line: string) => console.log(line));
   const stateDir = resolve(opts.stateDir ?? join(REPO_ROOT, '.mlpipe'));
   mkdirSync(stateDir, { recursive: true });
-  const stoppers: Array<() => Promise<void>> = [];
-  const stop = async () => {
-    while (stoppers.length) await stoppers.pop()!().catch(() => undefined);
+  // Before anything starts: a second pipeline on this directory refuses here, touching nothing.
+  const lock = lockStateDir(stateDir);
+  if (lock.tookOverFrom) log(`state     ${stateDir}: taken over from pid ${lock.tookOverFrom.pid}, which ended without stopping`);
+  const stoppers: Array<() => Promise<void>> = [async () => lock.release()];
+  let interruption: string | undefined;
+  let closeRuns: (() => Promise<void>) | undefined;
+  let stopping: Promise<void> | undefined;
+  const stop = (reason?: string): Promise<void> => {
+    interruption ??= reason ?? 'the local pipeline was stopped';
+    stopping ??= (async () => {
+      // Runs end first, while their functions still work: stopping the Lambda runtime under a running
+      // Task would fail it, and its Catch would run Cleanup on a half-stopped pipeline.
+      await closeRuns?.().catch(() => undefined);
+      while (stoppers.length) await stoppers.pop()!().catch(() => undefined);
+    })();
+    return stopping;
   };
 
   try {
@@ -283,7 +308,9 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
       stateMachineArn: STATE_MACHINE_ARN,
       taskHandlers: taskHandlersFor(stack, (arn, input) => lambda().invoke(arn, input)),
     });
-    stoppers.push(() => sfn.close());
+    // A run cut short by the stop is interrupted, not failed: no step of it went wrong.
+    closeRuns = () => sfn.close({ error: INTERRUPTED_ERROR, cause: `The local run was interrupted: ${interruption}.` });
+    stoppers.push(closeRuns);
     const sfnEndpoint = await startLocalSfnEndpoint(sfn);
     stoppers.push(() => sfnEndpoint.stop());
 
@@ -381,6 +408,7 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
       });
       const states: StateTiming[] = [];
       let lastState: PipelineState | undefined;
+      let lastStateName: string | undefined;
       const printer = new ProgressPrinter(log, started, mode, executionArn.split(':').pop()!);
       activePrinter = printer;
       const onEvent = (e: ExecutionEvent) => {
@@ -388,6 +416,7 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
         const now = Date.now();
         if (e.type.endsWith('StateEntered') && e.stateName) {
           states.push({ state: e.stateName, enteredAt: now });
+          lastStateName = e.stateName;
           printer.entered(e.stateName);
           if (e.stateName === 'RequestApproval') void onApprovalRequested();
         } else if (e.type.endsWith('StateExited') && e.stateName) {
@@ -419,7 +448,19 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
       try {
         const result = await sfn.waitForExecution(executionArn);
         const output = result.output ? (JSON.parse(result.output) as PipelineState) : undefined;
-        return { executionArn, status: result.status, output, lastState: output ?? lastState, error: result.error, cause: result.cause, wallMs: Date.now() - started, states };
+        const interrupted = result.status === 'ABORTED' && result.error === INTERRUPTED_ERROR ? interruption : undefined;
+        return {
+          executionArn,
+          status: result.status,
+          output,
+          lastState: output ?? lastState,
+          error: result.error,
+          cause: result.cause,
+          wallMs: Date.now() - started,
+          states,
+          ...(interrupted ? { interrupted } : {}),
+          ...(lastStateName ? { lastStateName } : {}),
+        };
       } finally {
         sfn.off('event', onEvent);
         if (activePrinter === printer) activePrinter = undefined;

@@ -2,6 +2,8 @@
  * The example serving image's entry point (the container contract in docs/architecture.md): loads the
  * tfjs layers model at MODEL_URI and answers TensorFlow Serving's REST API for MODEL_NAME on PORT (8501),
  * so the pipeline's probes and evaluator work the same against this server or a stock TF Serving image.
+ * It listens on HOST: every interface by default, as a pod must (the Service reaches it at the pod's IP);
+ * the local runner passes 127.0.0.1, so nothing of a local run is reachable from another machine.
  *
  *   GET  /v1/models/<name>           model status; 503 + state LOADING until the model is loaded (readiness)
  *   POST /v1/models/<name>:predict   {"instances": [[784 floats 0..1], ...]} → {"predictions": [[10 probs], ...]}
@@ -29,6 +31,7 @@ const envSchema = z.object({
   MODEL_URI: z.string().regex(S3_URI, 'must be an S3 URI like s3://bucket/models/<model>/<version>/'),
   MODEL_NAME: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/, 'must be a model name (letters, digits, ".", "_", "-")'),
   PORT: z.coerce.number().int().min(0).max(65535).default(8501),
+  HOST: z.union([z.ipv4(), z.ipv6()], { error: 'must be an IP address to listen on, e.g. 127.0.0.1 or 0.0.0.0' }).default('0.0.0.0'),
 });
 
 type ModelState =
@@ -50,7 +53,7 @@ function parseEnvironment(env: NodeJS.ProcessEnv): z.infer<typeof envSchema> {
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => {
       const variable = String(i.path[0] ?? 'environment');
-      return `${variable}: ${(env[variable] ?? '').trim() === '' && variable !== 'PORT' ? 'is not set' : i.message}`;
+      return `${variable}: ${(env[variable] ?? '').trim() === '' && variable !== 'PORT' && variable !== 'HOST' ? 'is not set' : i.message}`;
     });
     process.stderr.write(`serve: Invalid environment:\n  ${lines.join('\n  ')}\n`);
     process.exit(2);
@@ -163,11 +166,11 @@ async function main(): Promise<void> {
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(env.PORT, () => resolve());
+    server.listen(env.PORT, env.HOST, () => resolve());
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : env.PORT;
-  process.stdout.write(`serving ${env.MODEL_NAME} on port ${port} (${modelPath}); loading ${env.MODEL_URI}\n`);
+  process.stdout.write(`serving ${env.MODEL_NAME} on port ${port} of ${env.HOST} (${modelPath}); loading ${env.MODEL_URI}\n`);
 
   let shuttingDown = false;
   const shutdown = (signal: string): void => {

@@ -29,7 +29,7 @@ export interface LocalKubeOptions {
   images: Record<string, ImageCommand>;
   /** kubeconfig.yaml and pod logs (pods/<ns>_<pod>_<uid>/<container>.<restart>.log) are written here. */
   stateDir: string;
-  /** Extra env for every pod process (local S3 endpoint and credentials, as Pod Identity injects on EKS). */
+  /** Extra env for every pod process (local S3 endpoint and credentials, as Pod Identity injects on EKS); HOST is 127.0.0.1 unless set here. */
   env?: Record<string, string>;
   /** Listen port on 127.0.0.1; 0 (default) picks a free one. */
   port?: number;
@@ -61,6 +61,9 @@ export interface LocalKube {
 
 export const CONTEXT_NAME = 'mlpipe-local';
 
+/** What a local pod's server listens on (its HOST): nothing of a local run is reachable from another machine. */
+export const LOCAL_POD_HOST = '127.0.0.1';
+
 /**
  * Writes a kubeconfig for `url` and `token` (mode 0600). JSON is YAML, and KubeConfig.loadFromFile reads
  * either. @kubernetes/client-node 2.x refuses an http:// server unless insecure-skip-tls-verify is set
@@ -85,7 +88,9 @@ export async function startLocalKube(opts: LocalKubeOptions): Promise<LocalKube>
   mkdirSync(opts.stateDir, { recursive: true });
   const store = new ObjectStore();
   const api = new KubeApi(store);
-  const controllers = new ControllerManager(api, { images: opts.images, stateDir: opts.stateDir, env: opts.env ?? {} });
+  // HOST: servers of the container contract listen on every interface by default, as a pod must; here
+  // every pod is a process of this machine, so they listen on loopback only (a container's env may override).
+  const controllers = new ControllerManager(api, { images: opts.images, stateDir: opts.stateDir, env: { HOST: LOCAL_POD_HOST, ...opts.env } });
   for (const ns of ['default', 'kube-system', ...(opts.namespaces ?? [])]) {
     if (!store.get('namespaces', undefined, ns)) api.create(typeOf('namespaces'), undefined, { metadata: { name: ns } }, { fieldManager: 'mlpipe-local-kube' });
   }

@@ -1,11 +1,14 @@
 /**
  * Runs a pod's container as a local process: its own process group (so stopping it stops whatever it
  * started, like a container's cgroup), stdout and stderr appended to a log file, and an exit promise.
+ * Each group is registered with the reaper (local/reaper.ts), so it also ends when this process is
+ * killed without stopping it.
  */
 import { spawn } from 'node:child_process';
 import { appendFileSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname } from 'node:path';
+import { releaseGroup, superviseGroup } from '../reaper';
 
 export interface ProcessSpec {
   command: string;
@@ -51,6 +54,7 @@ export function startProcess(spec: ProcessSpec): RunningProcess {
   } finally {
     closeSync(fd);
   }
+  if (child.pid) superviseGroup(child.pid);
   const exited = new Promise<ExitInfo>((resolve) => {
     child.once('error', (err) => {
       // The command could not start (ENOENT...): say why in the log, as a container runtime would.
@@ -59,7 +63,10 @@ export function startProcess(spec: ProcessSpec): RunningProcess {
     });
     child.once('exit', (code, signal) => {
       // Whatever the main process left behind in its group goes with it, as in a container.
-      if (child.pid) signalGroup(child.pid, 'SIGKILL');
+      if (child.pid) {
+        signalGroup(child.pid, 'SIGKILL');
+        releaseGroup(child.pid);
+      }
       resolve(signal ? { exitCode: 128 + (SIGNAL_NUMBERS[signal] ?? 0), signal } : { exitCode: code ?? 0 });
     });
   });

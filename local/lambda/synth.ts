@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { isAlive } from '../process-alive';
+import { releaseGroup, superviseGroup } from '../reaper';
 
 export const REPO_ROOT = resolve(__dirname, '..', '..');
 
@@ -64,12 +65,16 @@ function runApp(outdir: string, context: Record<string, unknown>, logFile: strin
     // Environment-agnostic, like `cdk synth` without credentials: the account and region are the local ones.
     delete env.CDK_DEFAULT_ACCOUNT;
     delete env.CDK_DEFAULT_REGION;
-    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'bin', 'mlpipe.ts')], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // A process group of its own, registered with the reaper: a run killed mid-synth takes the synth (and
+    // the bundlers it started) with it.
+    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'bin', 'mlpipe.ts')], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    if (child.pid) superviseGroup(child.pid);
     const output: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => output.push(b));
     child.stderr.on('data', (b: Buffer) => output.push(b));
     child.on('error', reject);
     child.on('close', (code) => {
+      if (child.pid) releaseGroup(child.pid);
       const text = Buffer.concat(output).toString('utf8');
       writeFileSync(logFile, text);
       if (code === 0) resolvePromise();

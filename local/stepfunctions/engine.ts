@@ -562,10 +562,13 @@ export class LocalStepFunctions extends EventEmitter {
     return this.describeExecution(arn);
   }
 
-  /** Aborts every running execution and waits until their logs are closed. */
-  async close(): Promise<void> {
+  /**
+   * Aborts every running execution and waits until their logs are closed. `reason` is what their
+   * history and DescribeExecution then say (the local run passes Interrupted and why).
+   */
+  async close(reason: { error: string; cause: string } = { error: 'LocalStepFunctions.Closed', cause: 'The local Step Functions engine was closed.' }): Promise<void> {
     const running = [...this.executions.values()].filter((e) => e.status === 'RUNNING');
-    for (const e of running) this.stopExecution(e.arn, 'LocalStepFunctions.Closed', 'The local Step Functions engine was closed.');
+    for (const e of running) this.stopExecution(e.arn, reason.error, reason.cause);
     await Promise.all(running.map((e) => e.done));
   }
 }
