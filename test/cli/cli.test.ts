@@ -19,6 +19,7 @@ import type { PipelineState, PrepareRunInput, RequestApprovalInput } from '../..
 import { main } from '../../cli/main';
 import { renderText } from '../../cli/commands/graph';
 import { taskSubmitted } from '../stepfunctions/history-events';
+import { jobSucceeded } from '../kube-watch';
 
 const ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:mlpipe-cli-test';
 const EXEC = ARN.replace(':stateMachine:', ':execution:');
@@ -50,30 +51,6 @@ const definition = {
     PipelineFailed: { Type: 'Fail', ErrorPath: '$.error.Error', CausePath: '$.error.Cause' },
   },
 };
-
-/** Resolves once the Job has succeeded (rejects if it failed), on a watch of it. */
-function jobEnded(watch: k8s.Watch, namespace: string, name: string): Promise<void> {
-  return new Promise((resolveEnded, reject) => {
-    let request: AbortController | undefined;
-    let settled = false;
-    const settle = (err?: Error): void => {
-      if (settled) return;
-      settled = true;
-      request?.abort();
-      if (err) reject(err);
-      else resolveEnded();
-    };
-    watch
-      .watch(`/apis/batch/v1/namespaces/${namespace}/jobs`, { fieldSelector: `metadata.name=${name}` }, (_type, job: k8s.V1Job) => {
-        if ((job.status?.succeeded ?? 0) > 0) settle();
-        else if ((job.status?.failed ?? 0) > 0) settle(new Error(`Job ${namespace}/${name} failed`));
-      }, (err: unknown) => settle(err instanceof Error ? err : new Error(`the watch of Job ${namespace}/${name} ended before the Job did`)))
-      .then((c) => {
-        request = c;
-        if (settled) c.abort();
-      }, (err: unknown) => settle(err as Error));
-  });
-}
 
 describe('mlpipe CLI (local mode)', () => {
   let dir: string;
@@ -117,7 +94,6 @@ describe('mlpipe CLI (local mode)', () => {
     const kc = new k8s.KubeConfig();
     kc.loadFromFile(kube.kubeconfigPath);
     const batch = kc.makeApiClient(k8s.BatchV1Api);
-    const watch = new k8s.Watch(kc);
 
     sfn = new LocalStepFunctions({
       definition,
@@ -155,7 +131,7 @@ describe('mlpipe CLI (local mode)', () => {
           // As the real handler does, on a watch: the Job has ended, so its pod's log is complete.
           const { training } = input as PipelineState;
           if (!training) throw new Error('AwaitTraining: no training in the state');
-          await jobEnded(watch, training.namespace, training.jobName);
+          await jobSucceeded(kc, training.namespace, training.jobName);
           return { ...training, status: 'succeeded', metrics: { accuracy: 0.8123, loss: 0.52 } };
         },
         EvaluateModel: async (input) => {
