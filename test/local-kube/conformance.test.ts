@@ -7,7 +7,7 @@
  */
 import { loadTranscripts, normalize, differences, learnBindings, type RecordedRequest } from './transcripts';
 import { startHarness, type Harness } from './helpers';
-import type { ObjectStore } from '../../local/kube/store';
+import { storeChanges } from './store-changes';
 
 /** Whole cases or single requests (by index) not compared, and why. One place, on purpose. */
 const NO_SCHEDULER = 'the recording cluster had no scheduler, so no pod ever got a node; the local one schedules (and reports PodScheduled) as a real cluster does';
@@ -191,40 +191,6 @@ function compare(req: RecordedRequest, got: Answer): string[] {
   return diffs;
 }
 
-/**
- * The next change to the local API's objects (any event of its store), from now: `wait` resolves true on
- * it (at once if it happened already), false when `ms` pass first.
- */
-function nextChange(): { wait(ms: number): Promise<boolean>; cancel(): void } {
-  let changed = false;
-  let wake: ((v: boolean) => void) | undefined;
-  const unsubscribe = (h.kube.store as ObjectStore).subscribe(() => {
-    changed = true;
-    wake?.(true);
-  });
-  let timer: NodeJS.Timeout | undefined;
-  const cancel = (): void => {
-    unsubscribe();
-    clearTimeout(timer);
-  };
-  return {
-    cancel,
-    wait: (ms) => {
-      if (changed || ms <= 0) {
-        cancel();
-        return Promise.resolve(changed);
-      }
-      return new Promise<boolean>((resolve) => {
-        wake = (v) => {
-          cancel();
-          resolve(v);
-        };
-        timer = setTimeout(() => wake?.(false), ms);
-      });
-    },
-  };
-}
-
 const transcripts = loadTranscripts();
 
 describe.each(transcripts.map(({ file, transcript }) => [file, transcript] as const))('%s', (file, transcript) => {
@@ -254,15 +220,14 @@ describe.each(transcripts.map(({ file, transcript }) => [file, transcript] as co
       // store, until it matches or 5 s pass without a match (the recorder waited for them too).
       const settles = req.method === 'GET' && !req.stream;
       const until = settles ? Date.now() + 5000 : 0;
-      let change = nextChange();
+      const changes = storeChanges(h.kube);
       let got = await send(req, bindings, scopedToken);
       let diffs = compare(req, got);
-      while (diffs.length && settles && (await change.wait(until - Date.now()))) {
-        change = nextChange();
+      while (diffs.length && (await changes.next(until - Date.now()))) {
         got = await send(req, bindings, scopedToken);
         diffs = compare(req, got);
       }
-      change.cancel();
+      changes.close();
       learnBindings(req.response, got.body, bindings);
       if (diffs.length) failures.push(`#${i} ${req.method} ${req.path} (${req.note ?? ''}):\n    ${diffs.slice(0, 12).join('\n    ')}`);
     }
