@@ -187,26 +187,36 @@ describe('local Kubernetes API: controllers and local processes', () => {
   });
 
   it('deleting a Deployment deletes its ReplicaSets and pods and stops their processes', async () => {
-    const pods = (await h.core.listNamespacedPod({ namespace: NS, labelSelector: 'app=blue' })).items;
+    await h.apps.createNamespacedDeployment({ namespace: NS, body: deployment('doomed', 'doomed') });
+    await waitFor(h.kube, () => h.apps.readNamespacedDeployment({ namespace: NS, name: 'doomed' }), (d) => d.status?.availableReplicas === 1);
+    const pods = (await h.core.listNamespacedPod({ namespace: NS, labelSelector: 'app=doomed' })).items;
     const pids = h.kube.runningPids();
     expect(pods).toHaveLength(1);
-    await h.apps.deleteNamespacedDeployment({ namespace: NS, name: 'blue', propagationPolicy: 'Background' });
-    await waitFor(h.kube, () => h.core.listNamespacedPod({ namespace: NS, labelSelector: 'app=blue' }), (l) => l.items.length === 0);
-    expect((await h.apps.listNamespacedReplicaSet({ namespace: NS, labelSelector: 'app=blue' })).items).toHaveLength(0);
+    await h.apps.deleteNamespacedDeployment({ namespace: NS, name: 'doomed', propagationPolicy: 'Background' });
+    await waitFor(h.kube, () => h.core.listNamespacedPod({ namespace: NS, labelSelector: 'app=doomed' }), (l) => l.items.length === 0);
+    expect((await h.apps.listNamespacedReplicaSet({ namespace: NS, labelSelector: 'app=doomed' })).items).toHaveLength(0);
     expect(h.kube.runningPids().length).toBe(pids.length - 1);
   });
 
   it('stop() leaves no pod process running', async () => {
-    await h.batch.createNamespacedJob({ namespace: NS, body: job('sleeper', 'example.com/sleeper:1') });
-    await waitFor(
-      h.kube,
-      async () => (await h.core.listNamespacedPod({ namespace: NS, labelSelector: 'job-name=sleeper' })).items[0],
-      (p) => p?.status?.phase === 'Running',
-    );
-    const pids = h.kube.runningPids();
-    expect(pids.length).toBeGreaterThanOrEqual(2);
-    expect(pids.every(isAlive)).toBe(true);
-    await h.kube.stop();
-    expect(pids.filter(isAlive)).toEqual([]);
+    // A local API of its own: stopping the shared one would break the tests that run after this one.
+    const own = await startHarness();
+    try {
+      await own.core.createNamespace({ body: { metadata: { name: NS } } });
+      await own.batch.createNamespacedJob({ namespace: NS, body: job('sleeper', 'example.com/sleeper:1') });
+      await own.apps.createNamespacedDeployment({ namespace: NS, body: deployment('server', 'server') });
+      await waitFor(
+        own.kube,
+        async () => (await own.core.listNamespacedPod({ namespace: NS })).items,
+        (pods) => pods.length === 2 && pods.every((p) => p.status?.phase === 'Running'),
+      );
+      const pids = own.kube.runningPids();
+      expect(pids).toHaveLength(2);
+      expect(pids.every(isAlive)).toBe(true);
+      await own.kube.stop();
+      expect(pids.filter(isAlive)).toEqual([]);
+    } finally {
+      await own.close();
+    }
   });
 });
