@@ -8,6 +8,11 @@ module.exports = {
   transformIgnorePatterns: ['/node_modules/(aws-cdk-lib|@aws-sdk|@smithy|@tensorflow|@aws-crypto|typescript|constructs)/'],
   moduleFileExtensions: ['ts', 'js', 'mjs', 'cjs', 'json'],
   testTimeout: 60000,
+  // Tests within each file run in a random order (issue 8): each test sets up what it reads, and a test that
+  // leans on an earlier one fails here rather than some day. The seed is printed; `npx jest --seed=<n>`
+  // replays an order.
+  randomize: true,
+  showSeed: true,
   // Most suites wait on local servers and child processes: two workers keep both cores busy.
   maxWorkers: 2,
   setupFiles: ['<rootDir>/test/setup-settings.ts'],

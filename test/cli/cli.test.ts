@@ -2,6 +2,7 @@
  * Every mlpipe command against the local endpoints: a LocalStepFunctions running a small machine whose
  * states carry the pipeline's names, its Step Functions endpoint, local S3 (approval records) and the
  * local Kubernetes API (training pod logs, rollback). main() runs in-process; one test spawns the launcher.
+ * Each test starts the runs it looks at (names of its own), so the tests pass alone and in any order.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,6 +18,8 @@ import { resetClients } from '../../functions/shared/clients';
 import type { PipelineState, PrepareRunInput, RequestApprovalInput } from '../../functions/shared/types';
 import { main } from '../../cli/main';
 import { renderText } from '../../cli/commands/graph';
+import { taskSubmitted } from '../stepfunctions/history-events';
+import { jobSucceeded } from '../kube-watch';
 
 const ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:mlpipe-cli-test';
 const EXEC = ARN.replace(':stateMachine:', ':execution:');
@@ -64,12 +67,18 @@ describe('mlpipe CLI (local mode)', () => {
     return { code, out: out.join('\n'), err: err.join('\n') };
   }
 
-  async function until(what: string, check: () => boolean | Promise<boolean>, ms = 15000): Promise<void> {
-    const end = Date.now() + ms;
-    while (!(await check())) {
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
+  /** `mlpipe run` of TRAINER as `name`, then the run waiting for approval (its training pod has finished). */
+  async function runToApproval(name: string, ...args: string[]): Promise<void> {
+    const r = await cli('run', TRAINER, '--name', name, ...args);
+    expect([r.code, r.err]).toEqual([0, '']);
+    await taskSubmitted(sfn, `${EXEC}:${name}`, 'RequestApproval');
+  }
+
+  /** A run approved and SUCCEEDED. */
+  async function releasedRun(name: string): Promise<void> {
+    await runToApproval(name);
+    expect((await cli('approve', name)).code).toBe(0);
+    expect((await sfn.waitForExecution(`${EXEC}:${name}`)).status).toBe('SUCCEEDED');
   }
 
   beforeAll(async () => {
@@ -119,7 +128,10 @@ describe('mlpipe CLI (local mode)', () => {
           return { jobName: run.names.trainingJob, namespace: run.namespaces.staging, submittedAt: new Date().toISOString(), status: 'pending' };
         },
         AwaitTraining: async (input) => {
+          // As the real handler does, on a watch: the Job has ended, so its pod's log is complete.
           const { training } = input as PipelineState;
+          if (!training) throw new Error('AwaitTraining: no training in the state');
+          await jobSucceeded(kc, training.namespace, training.jobName);
           return { ...training, status: 'succeeded', metrics: { accuracy: 0.8123, loss: 0.52 } };
         },
         EvaluateModel: async (input) => {
@@ -163,12 +175,6 @@ describe('mlpipe CLI (local mode)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const atApproval = (name: string) => () => {
-    const d = sfn.describeExecution(`${EXEC}:${name}`);
-    if (d.status !== 'RUNNING') throw new Error(`${name} ended ${d.status}: ${d.error}: ${d.cause}`);
-    return sfn.getExecutionHistory(`${EXEC}:${name}`, { maxResults: 1000 }).events.some((e) => e.type === 'TaskSubmitted');
-  };
-
   it('run starts a run with the request as execution input', async () => {
     const r = await cli('run', TRAINER, '--model', 'fashion-mnist', '--hyperparameters', '{"epochs": 1}', '--name', 'run-a');
     expect(r).toMatchObject({ code: 0 });
@@ -178,19 +184,20 @@ describe('mlpipe CLI (local mode)', () => {
     });
     expect((await cli('run', TRAINER, '--hyperparameters', '[1]')).code).toBe(2);
     expect((await cli('run')).code).toBe(2);
-    await until('run-a to wait for approval', atApproval('run-a'));
+    await taskSubmitted(sfn, `${EXEC}:run-a`, 'RequestApproval');
   });
 
   it('status shows the current step, metrics and what to do next', async () => {
-    const r = await cli('status', 'run-a');
+    await runToApproval('run-status');
+    const r = await cli('status', 'run-status');
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/status\s+RUNNING — in RequestApproval/);
     expect(r.out).toMatch(/training\s+accuracy 0\.8123, loss 0\.5200/);
     expect(r.out).toMatch(/evaluated accuracy 0\.8101, p95 7\.5 ms/);
-    expect(r.out).toContain('mlpipe approve run-a');
+    expect(r.out).toContain('mlpipe approve run-status');
     expect(r.out).not.toContain('console'); // no console link in local mode
     // No run given: the latest.
-    expect((await cli('status')).out).toMatch(/run\s+run-a/);
+    expect((await cli('status')).out).toMatch(/run\s+run-status/);
     const missing = await cli('status', 'nope');
     expect(missing.code).toBe(1);
     expect(missing.err).toBe('mlpipe status: There is no run "nope". `mlpipe list` shows the runs.');
@@ -202,13 +209,14 @@ describe('mlpipe CLI (local mode)', () => {
   });
 
   it('graph draws the machine with the run\'s progress, as text and as Mermaid', async () => {
-    const text = await cli('graph', 'run-a');
+    await runToApproval('run-graph');
+    const text = await cli('graph', 'run-graph');
     expect(text.code).toBe(0);
     expect(text.out).toMatch(/✓ Prepare\s+Task/);
     expect(text.out).toMatch(/▶ RequestApproval\s+Task/);
     expect(text.out).toMatch(/IsTrainingComplete\s+Choice\s+→ EvaluateModel if \$\.training\.status == "succeeded"; → AwaitTraining ⟲ otherwise/);
     expect(text.out).toMatch(/on error States\.ALL → PipelineFailed/);
-    const mermaid = await cli('graph', 'run-a', '--format', 'mermaid');
+    const mermaid = await cli('graph', 'run-graph', '--format', 'mermaid');
     expect(mermaid.out).toContain('flowchart TD');
     expect(mermaid.out).toContain('Prepare -.->|"States.ALL"| PipelineFailed');
     expect(mermaid.out).toContain('class Prepare done');
@@ -217,36 +225,34 @@ describe('mlpipe CLI (local mode)', () => {
   });
 
   it('logs prints the training pod log through the Kubernetes API', async () => {
-    let r = await cli('logs', 'run-a');
-    await until('the training pod to write its log', async () => {
-      r = await cli('logs', 'run-a');
-      return r.out.includes('wrote metrics.json');
-    });
+    await runToApproval('run-logs');
+    const r = await cli('logs', 'run-logs');
     expect(r.code).toBe(0);
     expect(r.out).toContain('epoch 1/1 accuracy=0.8123');
-    expect((await cli('logs', 'run-a', '--tail', '1')).out).toBe('wrote metrics.json');
+    expect(r.out).toContain('wrote metrics.json');
+    expect((await cli('logs', 'run-logs', '--tail', '1')).out).toBe('wrote metrics.json');
   });
 
 
   it('approve resumes the run with the caller recorded; a second decision is refused', async () => {
-    const r = await cli('approve', 'run-a', '--comment', 'looks good');
+    await runToApproval('run-approve');
+    const r = await cli('approve', 'run-approve', '--comment', 'looks good');
     expect(r).toMatchObject({ code: 0 });
     expect(r.out).toMatch(/approved\s+fashion-mnist/);
-    const done = await sfn.waitForExecution(`${EXEC}:run-a`);
+    const done = await sfn.waitForExecution(`${EXEC}:run-approve`);
     expect(done.status).toBe('SUCCEEDED');
     expect(JSON.parse(done.output!).approval).toMatchObject({ decision: 'approve', by: `local:${userInfo().username}`, comment: 'looks good' });
     expect((await cli('approve', 'run-c-missing')).code).toBe(1);
-    const again = await cli('reject', 'run-a');
+    const again = await cli('reject', 'run-approve');
     expect(again.code).toBe(1);
     expect(again.err).toBe(
-      `mlpipe reject: Run run-a is not waiting for approval: it has ended, SUCCEEDED (it was approved by local:${userInfo().username}). \`mlpipe status run-a\` shows how.`,
+      `mlpipe reject: Run run-approve is not waiting for approval: it has ended, SUCCEEDED (it was approved by local:${userInfo().username}). \`mlpipe status run-approve\` shows how.`,
     );
-    expect((await cli('status', 'run-a')).out).toMatch(/production http:\/\/127\.0\.0\.1:18501/);
+    expect((await cli('status', 'run-approve')).out).toMatch(/production http:\/\/127\.0\.0\.1:18501/);
   });
 
   it('reject fails the run with ApprovalRejected', async () => {
-    await cli('run', TRAINER, '--name', 'run-b');
-    await until('run-b to wait for approval', atApproval('run-b'));
+    await runToApproval('run-b');
     expect((await cli('reject', 'run-b', '--comment', 'no')).code).toBe(0);
     expect(await sfn.waitForExecution(`${EXEC}:run-b`)).toMatchObject({ status: 'FAILED', error: 'ApprovalRejected' });
     const status = await cli('status', 'run-b');
@@ -256,12 +262,17 @@ describe('mlpipe CLI (local mode)', () => {
   });
 
   it('list shows runs newest first and filters by status', async () => {
+    await releasedRun('list-ok');
+    await runToApproval('list-no');
+    expect((await cli('reject', 'list-no')).code).toBe(0);
+    expect((await sfn.waitForExecution(`${EXEC}:list-no`)).status).toBe('FAILED');
     const all = await cli('list');
     expect(all.code).toBe(0);
+    // Other tests' runs may be listed too (in whatever order the tests ran): only these two are compared.
     const rows = all.out.split('\n').slice(1).map((l) => l.split(/\s+/)[0]);
-    expect(rows.slice(0, 2)).toEqual(['run-b', 'run-a']);
-    expect((await cli('list', '--status', 'succeeded')).out).toMatch(/run-a\s+SUCCEEDED/);
-    expect((await cli('list', '--status', 'succeeded')).out).not.toContain('run-b');
+    expect(rows.filter((r) => r?.startsWith('list-'))).toEqual(['list-no', 'list-ok']);
+    expect((await cli('list', '--status', 'succeeded')).out).toMatch(/list-ok\s+SUCCEEDED/);
+    expect((await cli('list', '--status', 'succeeded')).out).not.toContain('list-no');
     expect((await cli('list', '--status', 'bogus')).code).toBe(2);
   });
 
@@ -324,8 +335,9 @@ describe('mlpipe CLI (local mode)', () => {
   });
 
   it('the mlpipe launcher runs as its own process', async () => {
+    await releasedRun('run-launch');
     // Asynchronously: the endpoints it talks to live in this process.
-    const child = spawn(process.execPath, [resolve(__dirname, '../../cli/mlpipe.js'), 'status', 'run-a', '--state-dir', dir]);
+    const child = spawn(process.execPath, [resolve(__dirname, '../../cli/mlpipe.js'), 'status', 'run-launch', '--state-dir', dir]);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -3,8 +3,10 @@
  * Step Functions engine, every Task running its function's bundle from `cdk synth` with the template's
  * environment (the approval endpoint and rollback too), a real Fashion-MNIST model trained and served by local "pods" of the local Kubernetes API, local S3,
  * approvals through the real approval endpoint. Runs on one local pipeline: approved, rejected, one whose
- * training fails, and a second approved release; then `mlpipe rollback` (the CLI's code path) back to the
- * first, and a restart on the same state directory, which restores production from the S3 registry.
+ * training fails, and a second approved release; `mlpipe rollback` (the CLI's code path) back to the
+ * previous release, and a restart on the same state directory, which restores production from the S3
+ * registry. Each test compares production before and after what it does, and makes the releases it needs
+ * first (releasesAtLeast), so the tests pass in any order (jest randomize) and alone.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +17,8 @@ import { startLocalPipeline, type LocalPipeline, type LocalPipelineOptions, type
 import { main as mlpipe } from '../../cli/main';
 import { getJson } from '../../functions/shared/clients';
 import { E2E_CONTEXT, SHARED_SYNTH_CACHE } from './shared-synth';
+import { deploymentAvailable } from '../kube-watch';
+import { productionDeploymentName } from '../../functions/shared/names';
 import type { ProductionRecord } from '../../functions/shared/registry';
 
 // The first run on a fresh clone synthesizes the stack (esbuild bundles every function) before it starts.
@@ -55,10 +59,39 @@ describe('local pipeline end to end', () => {
   };
   const notifications = () => parseSnsLog(readFileSync(pipeline.notificationsFile, 'utf8'));
 
-  let first: RunOutcome;
+  const production = () => getJson<ProductionRecord>(pipeline.bucket, 'models/fashion-mnist/production.json');
+  const selected = async (): Promise<string | undefined> =>
+    (await kc.makeApiClient(k8s.CoreV1Api).readNamespacedService({ name: 'fashion-mnist', namespace: 'mlpipe-production' })).spec?.selector?.['mlpipe.dev/version'];
+  /** The cheap training that still passes the lowered gate (E2E_CONTEXT). */
+  const QUICK = { epochs: 1, maxTrainSamples: 6000 };
+  /** What production is before a test acts: the record and the production Deployments. */
+  const productionNow = async () => ({ record: await production(), deployments: (await names('deployments', 'mlpipe-production')).sort() });
+
+  /** An approved release of `hyperparameters`, asserted SUCCEEDED. */
+  async function release(hyperparameters: Record<string, unknown>): Promise<RunOutcome> {
+    const run = await pipeline.run({ hyperparameters }, { approval: 'auto-approve' });
+    expect({ status: run.status, error: run.error, cause: run.cause }).toEqual({ status: 'SUCCEEDED', error: undefined, cause: undefined });
+    return run;
+  }
+
+  /** Releases (quick ones) until production has had `n` releases (and, from 2, a previous version). */
+  async function releasesAtLeast(n: number): Promise<ProductionRecord> {
+    for (;;) {
+      const record = await production();
+      if (record && record.history.filter((h) => h.action === 'release').length >= n && (n < 2 || record.previousVersion)) return record;
+      await release(QUICK);
+    }
+  }
+
+  /** Production's version and the previous one (released first if there are none yet). */
+  async function currentAndPrevious(): Promise<{ current: string; previous: string }> {
+    const { version, previousVersion } = await releasesAtLeast(2);
+    if (!previousVersion) throw new Error('releasesAtLeast(2) returned a record without a previous version');
+    return { current: version, previous: previousVersion };
+  }
 
   it('an approved run trains, evaluates over HTTP, and promotes the model to production', async () => {
-    first = await pipeline.run({}, { approval: 'auto-approve' });
+    const first = await pipeline.run({}, { approval: 'auto-approve' });
     expect(first.error).toBeUndefined();
     expect(first.status).toBe('SUCCEEDED');
     const s = first.output!;
@@ -99,23 +132,23 @@ describe('local pipeline end to end', () => {
   });
 
   it('a rejected run leaves production as it was, records the decision and cleans up staging', async () => {
-    const run = await pipeline.run({ hyperparameters: { epochs: 1, maxTrainSamples: 6000 } }, { approval: 'reject' });
+    const before = await productionNow();
+    const run = await pipeline.run({ hyperparameters: QUICK }, { approval: 'reject' });
     expect(run.status).toBe('FAILED');
     expect(run.error).toBe('ApprovalRejected');
     const version = run.lastState!.run.version;
-    expect(version).not.toBe(first.output!.run.version);
+    expect(version).not.toBe(before.record?.version);
 
     const manifest = await getJson<{ status: string }>(pipeline.bucket, `models/fashion-mnist/${version}/manifest.json`);
     expect(manifest!.status).toBe('rejected');
-    const prod = await getJson<{ version: string }>(pipeline.bucket, 'models/fashion-mnist/production.json');
-    expect(prod!.version).toBe(first.output!.run.version);
+    expect(await productionNow()).toEqual(before);
     expect(await names('deployments', 'mlpipe-staging')).toEqual([]);
     expect(await names('services', 'mlpipe-staging')).toEqual([]);
-    expect(await names('deployments', 'mlpipe-production')).toEqual([first.output!.run.names.productionDeployment]);
     expect(notifications().some((n) => n.message.includes(version) && /reject/i.test(`${n.subject} ${n.message}`))).toBe(true);
   });
 
   it('a run whose training fails ends in a failure notification carrying the pod log tail, with staging cleaned up', async () => {
+    const before = await productionNow();
     const run = await pipeline.run({ hyperparameters: { failWith: 'simulated out-of-memory in epoch 1' } }, { approval: 'auto-approve' });
     expect(run.status).toBe('FAILED');
     expect(run.error).toBe('TrainingFailedError');
@@ -126,33 +159,28 @@ describe('local pipeline end to end', () => {
     expect(await names('jobs', 'mlpipe-staging')).toEqual([]);
     expect(await names('deployments', 'mlpipe-staging')).toEqual([]);
     // Production is untouched.
-    const prod = await getJson<{ version: string }>(pipeline.bucket, 'models/fashion-mnist/production.json');
-    expect(prod!.version).toBe(first.output!.run.version);
+    expect(await productionNow()).toEqual(before);
   });
 
-  const production = () => getJson<ProductionRecord>(pipeline.bucket, 'models/fashion-mnist/production.json');
-  const selected = async (): Promise<string | undefined> =>
-    (await kc.makeApiClient(k8s.CoreV1Api).readNamespacedService({ name: 'fashion-mnist', namespace: 'mlpipe-production' })).spec?.selector?.['mlpipe.dev/version'];
-  let second: RunOutcome;
-
   it('a second approved release takes production over, keeping the first as its previous version', async () => {
-    second = await pipeline.run({ hyperparameters: { epochs: 1, maxTrainSamples: 6000 } }, { approval: 'auto-approve' });
-    expect(second.error).toBeUndefined();
-    expect(second.status).toBe('SUCCEEDED');
-    const [v1, v2] = [first.output!.run.version, second.output!.run.version];
+    const v1 = (await releasesAtLeast(1)).version;
+    const previousDeployment = productionDeploymentName('fashion-mnist', v1);
+    expect(await names('deployments', 'mlpipe-production')).toContain(previousDeployment);
+    const second = await release(QUICK);
+    const v2 = second.output!.run.version;
     expect(second.output!.production!.previousVersion).toBe(v1);
     expect(await production()).toMatchObject({ version: v2, previousVersion: v1 });
     expect(await selected()).toBe(v2);
-    // The first version's Deployment stays for rollback.
-    expect((await names('deployments', 'mlpipe-production')).sort()).toEqual([first.output!.run.names.productionDeployment, second.output!.run.names.productionDeployment].sort());
+    // The previous version's Deployment stays for rollback.
+    expect(await names('deployments', 'mlpipe-production')).toEqual(expect.arrayContaining([previousDeployment, second.output!.run.names.productionDeployment]));
   });
 
-  it('mlpipe rollback puts the first version back on the production endpoint and records it', async () => {
+  it('mlpipe rollback puts the previous version back on the production endpoint and records it', async () => {
+    const { current: v2, previous: v1 } = await currentAndPrevious();
     const out: string[] = [];
     const err: string[] = [];
     const code = await mlpipe(['rollback', 'fashion-mnist', '--local', '--state-dir', dir], { out: (l) => out.push(l), err: (l) => err.push(l) });
     expect({ code, err }).toEqual({ code: 0, err: [] });
-    const [v1, v2] = [first.output!.run.version, second.output!.run.version];
     // The wording is the CLI's; what matters is that it reports the rollback and names the version now serving.
     expect(out.join('\n')).toMatch(new RegExp(`^rolled back fashion-mnist: .*${v1}`, 'm'));
     expect(await selected()).toBe(v1);
@@ -164,6 +192,10 @@ describe('local pipeline end to end', () => {
   });
 
   it('a restarted pipeline on the same state directory restores production from the registry', async () => {
+    // Arrange: production with a previous version to roll back to
+    const { current: v1, previous: v2 } = await currentAndPrevious();
+    const [current, previous] = [productionDeploymentName('fashion-mnist', v1), productionDeploymentName('fashion-mnist', v2)];
+    expect(await names('deployments', 'mlpipe-production')).toEqual(expect.arrayContaining([current, previous]));
     // Act: stop everything (the local cluster and its pods are gone), start again on the same .mlpipe
     await pipeline.stop();
     lines.length = 0;
@@ -171,7 +203,6 @@ describe('local pipeline end to end', () => {
     kc = new k8s.KubeConfig();
     kc.loadFromFile(pipeline.kubeconfigPath);
     // Assess: production.json's version serves again, at the endpoint production.json now records
-    const [v1, v2] = [first.output!.run.version, second.output!.run.version];
     const record = (await production())!;
     expect(record.version).toBe(v1);
     const line = lines.find((l) => l.startsWith('production '));
@@ -181,13 +212,8 @@ describe('local pipeline end to end', () => {
     const res = await fetch(`${record.endpoint}/v1/models/fashion-mnist`, { headers: { connection: 'close' } });
     expect(res.status).toBe(200);
     // The previous version is back too, so rollback works again once its pods are up.
-    expect((await names('deployments', 'mlpipe-production')).sort()).toEqual([first.output!.run.names.productionDeployment, second.output!.run.names.productionDeployment].sort());
-    const apps = kc.makeApiClient(k8s.AppsV1Api);
-    for (let i = 0; i < 100; i++) {
-      const d = await apps.readNamespacedDeployment({ name: second.output!.run.names.productionDeployment, namespace: 'mlpipe-production' });
-      if ((d.status?.availableReplicas ?? 0) > 0) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    expect((await names('deployments', 'mlpipe-production')).sort()).toEqual([current, previous].sort());
+    await deploymentAvailable(kc, 'mlpipe-production', previous);
     await expect(pipeline.invoke(pipeline.stack.outputs.RollbackFunctionName!, { modelName: 'fashion-mnist', by: 'e2e' })).resolves.toMatchObject({ fromVersion: v1, toVersion: v2, endpoint: record.endpoint });
     expect(await selected()).toBe(v2);
   });

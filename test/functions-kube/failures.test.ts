@@ -20,6 +20,7 @@ import { serviceEndpoint } from '../../functions/shared/workloads';
 import type { RunContext, StageResult, TrainingResult } from '../../functions/shared/types';
 import { IMAGES, startTestEnv, type TestEnv } from './env';
 import { reloadSettings } from '../../functions/shared/settings';
+import { nextWatchOpened } from '../local-kube/watch-opened';
 
 let env: TestEnv;
 
@@ -80,8 +81,9 @@ describe('not found', () => {
   it('AwaitTraining fails when the Job is deleted while it watches', async () => {
     const run = await env.prepare('2026-02-01T00:02:00Z', { image: IMAGES.trainerSlow });
     const submitted = await submitTraining({ run });
+    const watching = nextWatchOpened(env.kube);
     const waiting = failure(awaitTraining({ run, training: submitted }));
-    await new Promise((r) => setTimeout(r, 300));
+    await watching;
     expect(await deleteObject('Job', 'mlpipe-staging', run.names.trainingJob)).toBe(true);
     const err = await waiting;
     expect(err.name).toBe('TrainingFailedError');
@@ -147,8 +149,9 @@ describe('not found', () => {
   it('AwaitStagingRollout fails when the Deployment is deleted during the rollout', async () => {
     const run = await env.prepare('2026-02-01T00:05:00Z', { servingImage: IMAGES.serverNeverReady });
     const deployed = await deployStaging({ run });
+    const watching = nextWatchOpened(env.kube);
     const waiting = failure(awaitStagingRollout({ run, staging: deployed }));
-    await new Promise((r) => setTimeout(r, 300));
+    await watching;
     expect(await deleteObject('Deployment', 'mlpipe-staging', run.names.stagingDeployment)).toBe(true);
     const err = await waiting;
     expect(err.name).toBe('RolloutFailedError');

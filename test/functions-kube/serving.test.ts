@@ -166,7 +166,12 @@ describe('production blue/green', () => {
   });
 
   it('refuses a rollback to a version whose Deployment is gone', async () => {
-    await expect(rollback({ modelName: 'fashion', toVersion: '20200101-000000-aaaaaaa' })).rejects.toMatchObject({
+    // A production Service of its own model (serving a version), whatever the other tests did before.
+    await applyObject({
+      apiVersion: 'v1', kind: 'Service', metadata: { name: 'gone', namespace: 'mlpipe-production' },
+      spec: { type: 'ClusterIP', selector: { [LABELS.version]: '20260101-000000-bbbbbbb' }, ports: [{ port: 80 }] },
+    });
+    await expect(rollback({ modelName: 'gone', toVersion: '20200101-000000-aaaaaaa' })).rejects.toMatchObject({
       name: 'RollbackError',
       message: expect.stringMatching(/no longer exists/),
     });

@@ -11,6 +11,7 @@ import { startApprovalServer, type ApprovalServer } from '../../local/approval-s
 import { LocalStepFunctions, startLocalSfnEndpoint, type LocalSfnEndpoint } from '../../local/stepfunctions';
 import { passedEvaluation, runContext, startLocalAws, type LocalAws } from './fixtures';
 import { captureLogs } from '../logging/capture';
+import { taskSubmitted } from '../stepfunctions/history-events';
 
 type Fn = (e: unknown) => Promise<unknown>;
 
@@ -69,7 +70,8 @@ describe('approval on the local Step Functions engine', () => {
     const run = runContext({ version: name, executionArn: `arn:aws:states:us-east-1:000000000000:execution:approval-test:${name}` });
     const { executionArn } = sfn.startExecution({ name, input: JSON.stringify({ run, evaluation: passedEvaluation() }) });
     expect(executionArn).toBe(run.executionArn);
-    for (let i = 0; i < 500 && aws.messages().length === before; i++) await new Promise((r) => setTimeout(r, 10));
+    // Submitted: RequestApproval's handler has returned, so its email is published.
+    await taskSubmitted(sfn, executionArn, 'RequestApproval');
     const email = aws.messages()[before];
     if (!email) throw new Error('no approval email was published');
     const link = (action: string) => new RegExp(`(http://127\\.0\\.0\\.1:\\d+/approvals/[0-9a-f]{32}\\?action=${action}&[^\\s]+)`).exec(email.message)![1]!;

@@ -38,8 +38,8 @@ describe('EvaluateModel', () => {
     servers.push(s);
     return s;
   };
-  const stateFor = (endpoint: string, version = '20260101-120000-abc1234') => ({
-    run: runContext({ modelName: MODEL, version }),
+  const stateFor = (endpoint: string, version = '20260101-120000-abc1234', modelName = MODEL) => ({
+    run: runContext({ modelName, version }),
     staging: { stage: 'staging', namespace: 'mlpipe-staging', deploymentName: 'd', serviceName: 's', deployedAt: '', status: 'serving', endpoint },
   });
 
@@ -132,22 +132,24 @@ describe('EvaluateModel', () => {
   });
 
   it('fails a model that is worse than production by more than MAX_ACCURACY_DROP', async () => {
+    // A model of its own: the production.json written here must not reach the other tests.
+    const MODEL = 'fashion-vs-production';
     await putObject(`models/${MODEL}/production.json`, JSON.stringify({ modelName: MODEL, version: 'v-prod', previousVersion: null, endpoint: null, switchedAt: '', history: [] }));
     await putObject(`models/${MODEL}/v-prod/evaluation.json`, JSON.stringify({ accuracy: 0.95, latencyMsP95: 5, errorRate: 0 }));
     const server = await serve({ modelName: MODEL, correct: (i) => i % 10 !== 0 });
-    const result = await loadHandler()(stateFor(server.endpoint, 'v-worse'));
+    const result = await loadHandler()(stateFor(server.endpoint, 'v-worse', MODEL));
     expect(result).toMatchObject({ passed: false, accuracy: 0.9, production: { version: 'v-prod', accuracy: 0.95 } });
     expect(result.summary).toBe('Failed on 1000 samples: accuracy 0.9000 is more than 0.0100 below production v-prod (0.9500).');
 
     // Production without an evaluation.json: no comparison, and the summary says why.
     await putObject(`models/${MODEL}/production.json`, JSON.stringify({ modelName: MODEL, version: 'v-unmeasured', previousVersion: null, endpoint: null, switchedAt: '', history: [] }));
-    const unmeasured = await loadHandler()(stateFor(server.endpoint, 'v-vs-unmeasured'));
+    const unmeasured = await loadHandler()(stateFor(server.endpoint, 'v-vs-unmeasured', MODEL));
     expect(unmeasured).toMatchObject({ passed: true, production: null });
     expect(unmeasured.summary).toMatch(/; production v-unmeasured has no evaluation\.json to compare with\.$/);
     await putObject(`models/${MODEL}/production.json`, JSON.stringify({ modelName: MODEL, version: 'v-prod', previousVersion: null, endpoint: null, switchedAt: '', history: [] }));
 
     const better = await serve({ modelName: MODEL });
-    const ok = await loadHandler()(stateFor(better.endpoint, 'v-better'));
+    const ok = await loadHandler()(stateFor(better.endpoint, 'v-better', MODEL));
     expect(ok).toMatchObject({ passed: true, accuracy: 1 });
     expect(ok.summary).toMatch(/production v-prod 0\.9500\.$/);
   });

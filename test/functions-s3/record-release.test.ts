@@ -1,7 +1,6 @@
 /** RecordRelease / RecordFailure against local S3: a manifest for every way a run ends, and production.json history. */
 import { approvalId } from '../../functions/shared/approval-link';
 import { getApproval } from '../../functions/shared/approvals';
-import { getJson } from '../../functions/shared/clients';
 import { listVersions, readManifest, readProduction, recordRollback, type ProductionRecord, type ReleaseManifest } from '../../functions/shared/registry';
 import type { ApprovalDecision, PipelineState, StageResult } from '../../functions/shared/types';
 import { BUCKET, passedEvaluation, putObject, runContext, startLocalAws, type LocalAws } from './fixtures';
@@ -120,11 +119,12 @@ describe('RecordRelease / RecordFailure', () => {
       { cleanup: { deleted: ['Deployment/p/fashion-v-failed'], switchedBack: { from: 'v-failed', to: 'v1' } }, production: expect.objectContaining({ previousVersion: 'v1' }) },
     ],
   ])('records %s', async (_what, extra, status, expected) => {
+    // A model of its own: these records never meet the release history the first test asserts whole.
     const version = `v-${status}`;
-    const run = runContext({ version });
+    const run = runContext({ modelName: 'fashion-ends', version });
     const out = await handler({ run, ...extra });
-    expect(out).toMatchObject({ status, manifestUri: `s3://${BUCKET}/models/fashion/${version}/manifest.json` });
-    const manifest = await readManifest('fashion', version);
+    expect(out).toMatchObject({ status, manifestUri: `s3://${BUCKET}/models/fashion-ends/${version}/manifest.json` });
+    const manifest = await readManifest('fashion-ends', version);
     expect(manifest).toMatchObject({ status, error: extra.error, ...expected });
   });
 
@@ -144,9 +144,13 @@ describe('RecordRelease / RecordFailure', () => {
   });
 
   it('lists versions under the model prefix, oldest first', async () => {
-    expect(await listVersions('fashion')).toEqual(['v-approval-timeout', 'v-expire', 'v-failed', 'v-gate-failed', 'v-rejected', 'v1', 'v2']);
+    // Its own model and versions, written out of order: the list does not depend on what other tests wrote.
+    const versions = ['20260102-090000-bbbbbbb', '20260101-120000-aaaaaaa', '20260103-000000-ccccccc'];
+    for (const version of versions) await handler({ run: runContext({ modelName: 'listed', version }), error: { Error: 'TrainingFailedError', Cause: 'x' } });
+    // A prefix of the name is another model.
+    await handler({ run: runContext({ modelName: 'listed-too', version: '20260101-000000-ddddddd' }), error: { Error: 'TrainingFailedError', Cause: 'x' } });
+    expect(await listVersions('listed')).toEqual([...versions].sort());
     expect(await listVersions('nothing-here')).toEqual([]);
-    expect(await getJson(BUCKET, 'models/fashion/production.json')).toBeDefined();
   });
 
   it('refuses a run it cannot record under, naming the field', async () => {

@@ -147,6 +147,7 @@ describe('local Kubernetes API: REST semantics', () => {
 
     // The controllers write status (and the revision annotation); once they settle, re-applying is a no-op.
     const settled = await waitFor(
+      h.kube,
       () => h.apps.readNamespacedDeployment({ name: 'applied', namespace: 'rest' }),
       (d) => d.status?.conditions?.some((c) => c.reason === 'NewReplicaSetAvailable') ?? false,
     );

@@ -7,6 +7,7 @@
  */
 import { loadTranscripts, normalize, differences, learnBindings, type RecordedRequest } from './transcripts';
 import { startHarness, type Harness } from './helpers';
+import { storeChanges } from './store-changes';
 
 /** Whole cases or single requests (by index) not compared, and why. One place, on purpose. */
 const NO_SCHEDULER = 'the recording cluster had no scheduler, so no pod ever got a node; the local one schedules (and reports PodScheduled) as a real cluster does';
@@ -215,16 +216,18 @@ describe.each(transcripts.map(({ file, transcript }) => [file, transcript] as co
         h.kube.restartWatchCache();
         restarted = true;
       }
-      // A read may see controllers still at work: it is compared once they settle (the recorder waited too).
+      // A read may see controllers still at work: it is compared again after each change they make to the
+      // store, until it matches or 5 s pass without a match (the recorder waited for them too).
       const settles = req.method === 'GET' && !req.stream;
-      const deadline = Date.now() + (settles ? 5000 : 0);
+      const until = settles ? Date.now() + 5000 : 0;
+      const changes = storeChanges(h.kube);
       let got = await send(req, bindings, scopedToken);
       let diffs = compare(req, got);
-      while (diffs.length && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 100));
+      while (diffs.length && (await changes.next(until - Date.now()))) {
         got = await send(req, bindings, scopedToken);
         diffs = compare(req, got);
       }
+      changes.close();
       learnBindings(req.response, got.body, bindings);
       if (diffs.length) failures.push(`#${i} ${req.method} ${req.path} (${req.note ?? ''}):\n    ${diffs.slice(0, 12).join('\n    ')}`);
     }

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { startLocalKube, type ImageCommand, type LocalKube } from '../../local/kube';
+import { storeChanges } from './store-changes';
 
 export const HTTP_SERVER = join(__dirname, 'fixtures', 'http-server.cjs');
 
@@ -53,14 +54,21 @@ export async function startHarness(): Promise<Harness> {
 /** Server-side apply exactly as @kubernetes/client-node 2.0.1 sends it. */
 export const SSA = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply);
 
-/** Polls `read` until `done` holds (event-driven controllers make this quick); fails with the last value. */
-export async function waitFor<T>(read: () => Promise<T>, done: (v: T) => boolean, timeoutMs = 15000): Promise<T> {
+/**
+ * Reads `read` until `done` holds, again after each change to the store of `kube` (controllers work on
+ * events, so this is quick and takes no timer); fails with the last value after `timeoutMs` without.
+ */
+export async function waitFor<T>(kube: LocalKube, read: () => Promise<T>, done: (v: T) => boolean, timeoutMs = 15000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
+  const changes = storeChanges(kube);
   let last: T | undefined;
-  while (Date.now() < deadline) {
-    last = await read();
-    if (done(last)) return last;
-    await new Promise((r) => setTimeout(r, 50));
+  try {
+    do {
+      last = await read();
+      if (done(last)) return last;
+    } while (await changes.next(deadline - Date.now()));
+  } finally {
+    changes.close();
   }
   throw new Error(`condition not met in ${timeoutMs} ms; last value: ${JSON.stringify(last, null, 1)?.slice(0, 3000)}`);
 }

@@ -21,6 +21,7 @@ it('keeps an unschedulable pod Pending without a node, and its log is 204 No Con
     body: { metadata: { name: 'gpu-pod' }, spec: { nodeSelector: { 'mlpipe.example.com/pool': 'gpu' }, containers: [{ name: 'main', image: 'example.com/sleeper:1' }] } },
   });
   const pod = await waitFor(
+    h.kube,
     () => h.core.readNamespacedPod({ namespace: 'sched', name: 'gpu-pod' }),
     (p) => p.status?.conditions?.some((c) => c.type === 'PodScheduled') ?? false,
   );

@@ -55,6 +55,7 @@ describe('local Kubernetes API: controllers and local processes', () => {
   it('runs a Job to completion with the pod labels, ownerReference and status of batch/v1', async () => {
     await h.batch.createNamespacedJob({ namespace: NS, body: job('ok', 'example.com/ok:1') });
     const done = await waitFor(
+      h.kube,
       () => h.batch.readNamespacedJob({ namespace: NS, name: 'ok' }),
       (j) => j.status?.conditions?.some((c) => c.type === 'Complete' && c.status === 'True') ?? false,
     );
@@ -75,6 +76,7 @@ describe('local Kubernetes API: controllers and local processes', () => {
   it('retries a failing Job until backoffLimit, then fails it with BackoffLimitExceeded; pods/log tailLines works', async () => {
     await h.batch.createNamespacedJob({ namespace: NS, body: job('bad', 'example.com/fail:1', 1) });
     const failed = await waitFor(
+      h.kube,
       () => h.batch.readNamespacedJob({ namespace: NS, name: 'bad' }),
       (j) => j.status?.conditions?.some((c) => c.type === 'Failed' && c.status === 'True') ?? false,
     );
@@ -91,6 +93,7 @@ describe('local Kubernetes API: controllers and local processes', () => {
   it('keeps a pod with an unknown image Pending with ErrImagePull then ImagePullBackOff naming the image', async () => {
     await h.batch.createNamespacedJob({ namespace: NS, body: job('pull', 'registry.example.com/missing@sha256:' + 'a'.repeat(64)) });
     const pod = await waitFor(
+      h.kube,
       async () => (await h.core.listNamespacedPod({ namespace: NS, labelSelector: 'job-name=pull' })).items[0],
       (p) => p?.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'ImagePullBackOff',
     );
@@ -103,6 +106,7 @@ describe('local Kubernetes API: controllers and local processes', () => {
   it('rolls a Deployment out once its readiness probe passes, then rolls a template change to a new ReplicaSet', async () => {
     await h.apps.createNamespacedDeployment({ namespace: NS, body: deployment('web', 'blue') });
     const available = await waitFor(
+      h.kube,
       () => h.apps.readNamespacedDeployment({ namespace: NS, name: 'web' }),
       (d) => d.status?.conditions?.some((c) => c.type === 'Progressing' && c.reason === 'NewReplicaSetAvailable') ?? false,
     );
@@ -122,6 +126,7 @@ describe('local Kubernetes API: controllers and local processes', () => {
       MERGE,
     );
     const rolled = await waitFor(
+      h.kube,
       () => h.apps.readNamespacedDeployment({ namespace: NS, name: 'web' }),
       (d) => d.status?.observedGeneration === 2 && d.status?.conditions?.some((c) => c.reason === 'NewReplicaSetAvailable') === true && d.status?.replicas === 1,
     );
@@ -130,6 +135,7 @@ describe('local Kubernetes API: controllers and local processes', () => {
     expect(rss).toHaveLength(2);
     expect(rss.find((rs) => rs.metadata?.name === firstRs?.metadata?.name)?.spec?.replicas).toBe(0);
     const pods = await waitFor(
+      h.kube,
       () => h.core.listNamespacedPod({ namespace: NS, labelSelector: 'app=web' }),
       (l) => l.items.length === 1,
     );
@@ -141,6 +147,7 @@ describe('local Kubernetes API: controllers and local processes', () => {
     delete body.spec!.template.spec!.containers[0]!.readinessProbe;
     await h.apps.createNamespacedDeployment({ namespace: NS, body });
     const pod = await waitFor(
+      h.kube,
       async () => (await h.core.listNamespacedPod({ namespace: NS, labelSelector: 'app=crash' })).items[0],
       (p) => (p?.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1 && p?.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'CrashLoopBackOff',
     );
@@ -159,6 +166,7 @@ describe('local Kubernetes API: controllers and local processes', () => {
       body: { metadata: { name: 'model' }, spec: { type: 'LoadBalancer', selector: { app: 'blue' }, ports: [{ name: 'http', port: 80, targetPort: 8501 }] } },
     });
     const svc = await waitFor(
+      h.kube,
       () => h.core.readNamespacedService({ namespace: NS, name: 'model' }),
       (s) => (s.status?.loadBalancer?.ingress?.length ?? 0) > 0,
     );
@@ -166,7 +174,7 @@ describe('local Kubernetes API: controllers and local processes', () => {
     expect(ingress.ip).toBe('127.0.0.1');
     const endpoint = `http://${ingress.ip}:${ingress.ports![0]!.port}`;
     for (const name of ['blue', 'green']) {
-      await waitFor(() => h.apps.readNamespacedDeployment({ namespace: NS, name }), (d) => d.status?.availableReplicas === 1);
+      await waitFor(h.kube, () => h.apps.readNamespacedDeployment({ namespace: NS, name }), (d) => d.status?.availableReplicas === 1);
     }
     // Like a cloud NLB, the proxy picks a pod per TCP connection: close it so that the next request reconnects.
     const get = async () => (await fetch(`${endpoint}/v1/models/m`, { headers: { Connection: 'close' } })).text();
@@ -179,25 +187,36 @@ describe('local Kubernetes API: controllers and local processes', () => {
   });
 
   it('deleting a Deployment deletes its ReplicaSets and pods and stops their processes', async () => {
-    const pods = (await h.core.listNamespacedPod({ namespace: NS, labelSelector: 'app=blue' })).items;
+    await h.apps.createNamespacedDeployment({ namespace: NS, body: deployment('doomed', 'doomed') });
+    await waitFor(h.kube, () => h.apps.readNamespacedDeployment({ namespace: NS, name: 'doomed' }), (d) => d.status?.availableReplicas === 1);
+    const pods = (await h.core.listNamespacedPod({ namespace: NS, labelSelector: 'app=doomed' })).items;
     const pids = h.kube.runningPids();
     expect(pods).toHaveLength(1);
-    await h.apps.deleteNamespacedDeployment({ namespace: NS, name: 'blue', propagationPolicy: 'Background' });
-    await waitFor(() => h.core.listNamespacedPod({ namespace: NS, labelSelector: 'app=blue' }), (l) => l.items.length === 0);
-    expect((await h.apps.listNamespacedReplicaSet({ namespace: NS, labelSelector: 'app=blue' })).items).toHaveLength(0);
+    await h.apps.deleteNamespacedDeployment({ namespace: NS, name: 'doomed', propagationPolicy: 'Background' });
+    await waitFor(h.kube, () => h.core.listNamespacedPod({ namespace: NS, labelSelector: 'app=doomed' }), (l) => l.items.length === 0);
+    expect((await h.apps.listNamespacedReplicaSet({ namespace: NS, labelSelector: 'app=doomed' })).items).toHaveLength(0);
     expect(h.kube.runningPids().length).toBe(pids.length - 1);
   });
 
   it('stop() leaves no pod process running', async () => {
-    await h.batch.createNamespacedJob({ namespace: NS, body: job('sleeper', 'example.com/sleeper:1') });
-    await waitFor(
-      async () => (await h.core.listNamespacedPod({ namespace: NS, labelSelector: 'job-name=sleeper' })).items[0],
-      (p) => p?.status?.phase === 'Running',
-    );
-    const pids = h.kube.runningPids();
-    expect(pids.length).toBeGreaterThanOrEqual(2);
-    expect(pids.every(isAlive)).toBe(true);
-    await h.kube.stop();
-    expect(pids.filter(isAlive)).toEqual([]);
+    // A local API of its own: stopping the shared one would break the tests that run after this one.
+    const own = await startHarness();
+    try {
+      await own.core.createNamespace({ body: { metadata: { name: NS } } });
+      await own.batch.createNamespacedJob({ namespace: NS, body: job('sleeper', 'example.com/sleeper:1') });
+      await own.apps.createNamespacedDeployment({ namespace: NS, body: deployment('server', 'server') });
+      await waitFor(
+        own.kube,
+        async () => (await own.core.listNamespacedPod({ namespace: NS })).items,
+        (pods) => pods.length === 2 && pods.every((p) => p.status?.phase === 'Running'),
+      );
+      const pids = own.kube.runningPids();
+      expect(pids).toHaveLength(2);
+      expect(pids.every(isAlive)).toBe(true);
+      await own.kube.stop();
+      expect(pids.filter(isAlive)).toEqual([]);
+    } finally {
+      await own.close();
+    }
   });
 });

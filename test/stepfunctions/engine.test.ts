@@ -1,4 +1,6 @@
+/** The local Step Functions engine on a small pipeline-shaped machine; each test runs executions of its own. */
 import { LocalStepFunctions, type ExecutionEvent } from '../../local/stepfunctions';
+import { taskSubmitted } from './history-events';
 
 const ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:engine-test';
 
@@ -44,8 +46,9 @@ class TrainingFailedError extends Error {
 }
 
 describe('LocalStepFunctions', () => {
-  const tokens: string[] = [];
-  const payloads: unknown[] = [];
+  /** By execution ARN: what RequestApproval was invoked with. */
+  const tokens = new Map<string, string>();
+  const payloads = new Map<string, unknown>();
   const events: ExecutionEvent[] = [];
   let sfn: LocalStepFunctions;
 
@@ -61,8 +64,8 @@ describe('LocalStepFunctions', () => {
           return { model: (request as { model?: string }).model ?? null, run: { approvalTimeoutSeconds: request.timeout ?? 3600 } };
         },
         RequestApproval: async (payload, ctx) => {
-          payloads.push(payload);
-          tokens.push(ctx.taskToken!);
+          payloads.set(ctx.executionArn, payload);
+          tokens.set(ctx.executionArn, ctx.taskToken!);
           return { published: true };
         },
       },
@@ -71,17 +74,19 @@ describe('LocalStepFunctions', () => {
   });
   afterAll(() => sfn.close());
 
-  const waitForToken = async (count: number): Promise<string> => {
-    for (let i = 0; i < 200 && tokens.length < count; i++) await new Promise((r) => setTimeout(r, 5));
-    expect(tokens.length).toBeGreaterThanOrEqual(count);
-    return tokens[count - 1]!;
+  /** The execution's approval token, once RequestApproval has been submitted (its handler has returned). */
+  const waitForToken = async (executionArn: string): Promise<string> => {
+    await taskSubmitted(sfn, executionArn, 'RequestApproval');
+    const token = tokens.get(executionArn);
+    if (!token) throw new Error(`RequestApproval of ${executionArn} was submitted without its handler seeing a token`);
+    return token;
   };
 
   it('resumes a waitForTaskToken task with SendTaskSuccess and records AWS-shaped history', async () => {
     const { executionArn } = sfn.startExecution({ name: 'approve-1', input: '{"model":"m"}' });
     expect(executionArn).toBe('arn:aws:states:us-east-1:000000000000:execution:engine-test:approve-1');
-    const token = await waitForToken(1);
-    expect(payloads[0]).toEqual({ taskToken: token, state: { model: 'm', run: { approvalTimeoutSeconds: 3600 } } });
+    const token = await waitForToken(executionArn);
+    expect(payloads.get(executionArn)).toEqual({ taskToken: token, state: { model: 'm', run: { approvalTimeoutSeconds: 3600 } } });
     expect(sfn.describeExecution(executionArn).status).toBe('RUNNING');
 
     sfn.sendTaskSuccess(token, JSON.stringify({ decision: 'approve', by: 'alice' }));
@@ -120,7 +125,7 @@ describe('LocalStepFunctions', () => {
 
   it('fails the state with SendTaskFailure: error name and cause reach Catch and the Fail state', async () => {
     const { executionArn } = sfn.startExecution({ name: 'reject-1', input: '{}' });
-    const token = await waitForToken(2);
+    const token = await waitForToken(executionArn);
     sfn.sendTaskFailure(token, 'ApprovalDenied', 'not good enough');
     const done = await sfn.waitForExecution(executionArn);
     expect(done).toMatchObject({ status: 'FAILED', error: 'ApprovalDenied', cause: 'not good enough' });
@@ -131,7 +136,7 @@ describe('LocalStepFunctions', () => {
 
   it('times out a task token after TimeoutSecondsPath (read from the state input) and the token then answers TaskTimedOut', async () => {
     const { executionArn } = sfn.startExecution({ name: 'expire-1', input: '{"timeout":1}' });
-    const token = await waitForToken(3);
+    const token = await waitForToken(executionArn);
     const done = await sfn.waitForExecution(executionArn);
     expect(done).toMatchObject({ status: 'FAILED', error: 'ApprovalTimedOut' });
     expect(sfn.getExecutionHistory(executionArn).events.find((e) => e.type === 'TaskTimedOut')?.taskTimedOutEventDetails?.error).toBe('States.Timeout');
@@ -165,10 +170,17 @@ describe('LocalStepFunctions', () => {
     expect(() => sfn.sendTaskSuccess('A'.repeat(64), '{}')).toThrow(expect.objectContaining({ name: 'TaskDoesNotExist' }));
   });
 
-  it('lists newest first, filters by status and pages', () => {
+  it('lists newest first, filters by status and pages', async () => {
+    // Executions of its own (other tests' may be listed too, before or after these): one succeeds, two fail.
+    const ok = sfn.startExecution({ name: 'list-ok', input: '{}' });
+    sfn.sendTaskSuccess(await waitForToken(ok.executionArn), JSON.stringify({ decision: 'approve' }));
+    await sfn.waitForExecution(ok.executionArn);
+    for (const name of ['list-fail-1', 'list-fail-2']) await sfn.waitForExecution(sfn.startExecution({ name, input: '{"fail":true}' }).executionArn);
+    const mine = (names: string[]) => names.filter((n) => n.startsWith('list-'));
     const all = sfn.listExecutions().executions.map((e) => e.name);
-    expect(all.slice(0, 2)).toEqual(['dup-1', 'fail-1']);
-    expect(sfn.listExecutions({ statusFilter: 'SUCCEEDED' }).executions.map((e) => e.name)).toEqual(['approve-1']);
+    expect(mine(all)).toEqual(['list-fail-2', 'list-fail-1', 'list-ok']);
+    expect(mine(sfn.listExecutions({ statusFilter: 'SUCCEEDED' }).executions.map((e) => e.name))).toEqual(['list-ok']);
+    expect(sfn.listExecutions({ statusFilter: 'FAILED' }).executions.map((e) => e.status)).not.toContain('SUCCEEDED');
     const page1 = sfn.listExecutions({ maxResults: 2 });
     const page2 = sfn.listExecutions({ maxResults: 2, nextToken: page1.nextToken! });
     expect([...page1.executions, ...page2.executions].map((e) => e.name)).toEqual(all.slice(0, 4));

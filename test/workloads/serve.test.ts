@@ -170,8 +170,11 @@ describe('serve.ts', () => {
   });
 
   it('exits 0 on SIGTERM', async () => {
-    server.kill('SIGTERM');
-    const end = await finished(server);
+    // A server of its own: the shared one keeps serving the other tests, whatever order they run in.
+    const own = startScript(SERVE, { ...local.env, MODEL_URI, MODEL_NAME: 'fm', PORT: '0' });
+    await waitForOutput(own, /model fm AVAILABLE/);
+    own.kill('SIGTERM');
+    const end = await finished(own);
     expect(end.code).toBe(0);
     expect(end.stdout).toMatch(/SIGTERM: finishing requests in flight/);
   });

@@ -35,8 +35,8 @@ describe('stageFashionMnist', () => {
   });
 
   it('writes the four IDX files with correct headers, counts and a stratified, interleaved split', async () => {
-    // Act
-    const result = await stageFashionMnist({ bucket: BUCKET });
+    // Act (force: another test may have staged the same prefix already)
+    const result = await stageFashionMnist({ bucket: BUCKET, force: true });
 
     // Assess
     expect(result).toMatchObject({ uri: `s3://${BUCKET}/${PREFIX}`, evalUri: `s3://${BUCKET}/${PREFIX}`, skipped: false });
@@ -84,6 +84,7 @@ describe('stageFashionMnist', () => {
   });
 
   it('skips when the files are already there, and restages with force', async () => {
+    await stageFashionMnist({ bucket: BUCKET });
     const again = await stageFashionMnist({ bucket: BUCKET });
     expect(again.skipped).toBe(true);
 
@@ -92,6 +93,7 @@ describe('stageFashionMnist', () => {
   });
 
   it('restages when a file is missing, from the disk cache', async () => {
+    await stageFashionMnist({ bucket: BUCKET });
     await s3().send(new DeleteObjectCommand({ Bucket: BUCKET, Key: `${PREFIX}t10k-labels-idx1-ubyte` }));
     const result = await stageFashionMnist({ bucket: BUCKET });
     expect(result.skipped).toBe(false);
