@@ -41,7 +41,7 @@ async function prepareRun(event: PrepareRunInput): Promise<PipelineState> {
   const startedAt = new Date(ctx.startTime).toISOString();
   const hyperparameters = { ...settings.DEFAULT_HYPERPARAMETERS, ...(req.hyperparameters ?? {}) };
   // Before any Job exists: against the schema the training image declares, if it declares one.
-  await checkImageHyperparameters(req.image, hyperparameters, {
+  const hyperparameterCheck = await checkImageHyperparameters(req.image, hyperparameters, {
     trainingRepository: settings.TRAINING_REPOSITORY,
     executionArn: ctx.executionArn,
     localRegistry: settings.AWS_ENDPOINT_URL_ECR !== undefined,
@@ -66,7 +66,7 @@ async function prepareRun(event: PrepareRunInput): Promise<PipelineState> {
     names: runNames(modelName, version),
   };
   appendRunKeys({ model: modelName, version });
-  logger.info('run prepared', { image: run.image, trigger: run.trigger.source, modelUri: run.modelUri });
+  logger.info('run prepared', { image: run.image, trigger: run.trigger.source, modelUri: run.modelUri, hyperparameters: hyperparameterCheck });
   return { run };
 }
 

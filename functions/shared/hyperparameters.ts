@@ -6,7 +6,6 @@
  * enforced. An image without the label keeps the old behaviour (its container alone checks its inputs).
  */
 import { InvalidInputError } from './errors';
-import { logger } from './logger';
 import { ecrImage, localImage, parseImageReference, readImageLabels } from './image-labels';
 
 /** The image label holding the schema (an OCI image config label, set with Dockerfile `LABEL`). */
@@ -246,19 +245,17 @@ export async function declaredSchema(image: string, where: SchemaLookup): Promis
 /**
  * Prepare's check: refuses, in one line naming each key and rule, hyperparameters the training image's
  * declared schema does not accept; an image that declares none (or that Prepare may not read) is not checked.
+ * Returns what was done, for the "run prepared" line (one log line per fact).
  */
 export async function checkImageHyperparameters(
   image: string,
   values: Readonly<Record<string, HyperparameterValue>>,
   opts: { trainingRepository: string; executionArn: string; localRegistry: boolean },
-): Promise<void> {
+): Promise<string> {
   // arn:<partition>:states:<region>:<account>:execution:<machine>:<name>
   const [, , , region = '', account = ''] = opts.executionArn.split(':');
   const declared = await declaredSchema(image, { trainingRepository: opts.trainingRepository, account, region, localRegistry: opts.localRegistry });
-  if (declared.schema === undefined) {
-    logger.info('hyperparameters not checked: the training image has no schema Prepare can read', { image, reason: declared.note });
-    return;
-  }
+  if (declared.schema === undefined) return `not checked: the training image ${declared.note}`;
   checkHyperparameters(declared.schema, values, image);
-  logger.info("hyperparameters match the training image's schema", { image });
+  return `match the training image's ${HYPERPARAMETERS_LABEL} schema`;
 }

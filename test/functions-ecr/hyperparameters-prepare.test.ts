@@ -170,6 +170,8 @@ describe('the refusal comes before any Job exists', () => {
     };
     expect(asl.StartAt).toBe('Prepare');
     expect(asl.States.Prepare?.Next).toBe('SubmitTraining');
-    expect(asl.States.Prepare?.Catch).toEqual([expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: 'Cleanup' })]);
+    // Its Catch goes through FailPrepare (which shapes any input, array and null included, into {error}) to Cleanup.
+    expect(asl.States.Prepare?.Catch).toEqual([expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: 'FailPrepare' })]);
+    expect(asl.States.FailPrepare?.Next).toBe('Cleanup');
   });
 });

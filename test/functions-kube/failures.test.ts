@@ -160,7 +160,7 @@ describe('not found', () => {
 });
 
 describe('failure reasons', () => {
-  it('training past its activeDeadlineSeconds: DeadlineExceeded (its pods are gone, as on a real cluster)', async () => {
+  it('training past its activeDeadlineSeconds: DeadlineExceeded, with the pod log tail while it terminates', async () => {
     const run = await env.prepare('2026-02-01T00:06:00Z', { image: IMAGES.trainerSlow });
     // The Job gets activeDeadlineSeconds from TRAINING_TIMEOUT_SECONDS when it is applied.
     const submitted = await withSettings({ TRAINING_TIMEOUT_SECONDS: '1' }, () => submitTraining({ run }));
@@ -169,9 +169,10 @@ describe('failure reasons', () => {
     const err = await failure(awaitTrainingDone(run, submitted));
     expect(err.name).toBe('TrainingFailedError');
     expect(err.message).toMatch(/DeadlineExceeded/);
-    // Kubernetes terminates a Job's pods at the deadline, so there is no log left to show (the pod is gone
-    // before it is listed, or between listing and reading its log): the message says so either way.
-    expect(err.message).toMatch(/\(no pod found\)|\(log unavailable: .*not found\)/);
+    // Kubernetes terminates a Job's pods at the deadline. The failure is read at FailureTarget, while they
+    // are terminating, so the message has the pod's state and its log tail; a pod already gone (before it
+    // is listed, or between listing and reading its log) is said so instead.
+    expect(err.message).toMatch(/pod \S+: .*\n--- last log lines ---\ntraining on |\(no pod found\)|\(log unavailable: .*not found\)/);
   });
 
   it('a trainer that exits 0 without metrics.json breaks the contract: TrainingFailedError naming the file', async () => {
