@@ -255,7 +255,7 @@ export async function checkImageHyperparameters(
   // arn:<partition>:states:<region>:<account>:execution:<machine>:<name>
   const [, , , region = '', account = ''] = opts.executionArn.split(':');
   const declared = await declaredSchema(image, { trainingRepository: opts.trainingRepository, account, region, localRegistry: opts.localRegistry });
-  if (declared.schema === undefined) return `not checked: the training image ${declared.note}`;
+  if (declared.schema === undefined) return `not checked (image ${declared.note})`;
   checkHyperparameters(declared.schema, values, image);
   return `match the training image's ${HYPERPARAMETERS_LABEL} schema`;
 }
