@@ -6,7 +6,7 @@ const { readFileSync, statSync } = require('node:fs');
 const path = require('node:path');
 const Sequencer = require('@jest/test-sequencer').default;
 
-const CASES_IMPORT = /^import '(\.\/[\w.-]+\.cases)';$/gm;
+const CASES_IMPORT = /^import '(\.\.?\/[\w./-]+\.cases)';$/gm;
 
 function sizeWithCases(file) {
   const source = readFileSync(file, 'utf8');
