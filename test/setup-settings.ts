@@ -3,7 +3,7 @@
  * handlers before they start their local servers. This gives every suite a plausible environment to load
  * with (only where a variable is unset); a suite that points the handlers elsewhere sets process.env and
  * calls reloadSettings() (functions/shared/settings.ts), as test/functions-kube/env.ts does. A Lambda gets
- * no such defaults: test/cdk/settings.test.ts loads every bundle with exactly its template environment.
+ * no such defaults: test/cdk/settings.cases.ts (run by bundles.test.ts) loads every bundle with exactly its template environment.
  */
 const TEST_ENV: Record<string, string> = {
   ARTIFACT_BUCKET: 'mlpipe-test',

@@ -3,7 +3,7 @@
  * its reason. IAM wildcards are not suppressed wholesale: every identity policy of the pipeline is read
  * back and each wildcard it holds is suppressed by its exact `appliesTo` only if it is one of the kinds
  * below (an object prefix of the S3 layout, a function's versions, an action that takes no resource ARN).
- * Anything else stays a finding, so a new broad grant fails test/cdk/nag.test.ts.
+ * Anything else stays a finding, so a new broad grant fails test/cdk/nag.cases.ts (run by test/cdk/stack.test.ts).
  */
 import { Stack } from 'aws-cdk-lib';
 import type * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';

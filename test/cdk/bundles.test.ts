@@ -1,10 +1,12 @@
 /**
- * What `cdk synth` ships: every Lambda entry bundled by lib/constructs/lambda-bundle.ts (the function the
- * CDK's local bundling step runs), each within the size limit, loading in a fresh Node process with its
- * settings and exporting `handler`. The CDK tests skip bundling for speed; this is where a bundle that
+ * What `cdk synth` ships: every Lambda of the stack bundled by lib/constructs/lambda-bundle.ts (the function
+ * the CDK's local bundling step runs; built once in synth-once.ts), each within the size limit, loading in a
+ * fresh Node process with its settings and exporting `handler`. The CDK tests skip bundling for speed; this is where a bundle that
  * breaks (an ESM-only dependency, a missing module, a top-level error, a stub that is reached) is caught.
  * The Kubernetes access is run from a bundle on both of its paths: a KUBECONFIG file against the local
  * Kubernetes API, and EKS (DescribeCluster + presigned-STS token) against loopback stand-ins over TLS.
+ * settings.cases.ts (what each bundle reads at load) runs from this file: it loads the same bundles, and
+ * one file builds them once (measured: the two files each built all 19 and loaded aws-cdk-lib).
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -15,10 +17,12 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import type { Metafile } from 'esbuild';
-import { BENCH_ENV, BUNDLED_ENTRIES } from '../../bench/bundles';
-import { BUNDLE_LIMIT_BYTES, bundleLambdas } from '../../lib/constructs/lambda-bundle';
+import { BENCH_ENV } from '../../bench/bundles';
+import { BUNDLE_LIMIT_BYTES } from '../../lib/constructs/lambda-bundle';
 import { startLocalKube, type LocalKube } from '../../local/kube';
 import { EKS_TOKEN_PREFIX } from '../../functions/shared/eks-token';
+import { removeShippedBundles, shippedStack, type Shipped } from './synth-once';
+import './settings.cases';
 
 const run = promisify(execFile);
 
@@ -40,31 +44,21 @@ function biggestInputs(metafile: Metafile, outfile: string): string {
   return [...byPackage].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([k, v]) => `${k} ${(v / 1024).toFixed(0)} KB`).join(', ');
 }
 
+afterAll(removeShippedBundles);
+
 describe('Lambda bundles', () => {
-  let dir: string;
+  let shipped: Shipped;
   let metafile: Metafile;
-  const probe = () => path.join(dir, 'kube-probe', 'index.js');
+  const probe = () => shipped.probe;
 
   beforeAll(async () => {
-    dir = mkdtempSync(path.join(tmpdir(), 'mlpipe-bundle-test-'));
-    // Source maps change no code and cost seconds here.
-    const result = await bundleLambdas(
-      {
-        ...Object.fromEntries(BUNDLED_ENTRIES.map(({ name, entry }) => [name, entry])),
-        'kube-probe': 'test/cdk/fixtures/kube-probe.ts',
-      },
-      dir,
-      { sourcemap: false },
-    );
-    expect(result.errors).toEqual([]);
-    metafile = result.metafile!;
-  }, 120_000);
-  afterAll(() => {
-    rmSync(dir, { recursive: true, force: true });
-  });
+    shipped = await shippedStack();
+    metafile = shipped.metafile;
+  }, 300_000);
 
   it(`every bundle is at most ${(BUNDLE_LIMIT_BYTES / 2 ** 20).toFixed(1)} MB`, () => {
-    const over = BUNDLED_ENTRIES.map(({ name }) => path.join(dir, name, 'index.js'))
+    const over = shipped.functions
+      .map((f) => f.bundle)
       .filter((file) => statSync(file).size > BUNDLE_LIMIT_BYTES)
       .map((file) => `${path.basename(path.dirname(file))}: ${(statSync(file).size / 1024).toFixed(0)} KB (${biggestInputs(metafile, file)})`);
     expect(over).toEqual([]);
@@ -81,11 +75,11 @@ describe('Lambda bundles', () => {
 
   it('every entry loads in a fresh Node process and exports a handler function', async () => {
     // One child process loads them all: each bundle is self-contained, so they do not share modules.
-    const outfiles = BUNDLED_ENTRIES.map(({ name }) => [name, path.join(dir, name, 'index.js')]);
+    const outfiles = shipped.functions.map((f) => [f.entry, f.bundle]);
     const script = `const out = {}; for (const [name, file] of ${JSON.stringify(outfiles)}) out[name] = typeof require(file).handler; console.log(JSON.stringify(out));`;
     const { stdout } = await run(process.execPath, ['-e', script], { env: { PATH: process.env.PATH ?? '', ...BENCH_ENV } });
     const types = JSON.parse(stdout.trim().split('\n').at(-1) as string) as Record<string, string>;
-    expect(types).toEqual(Object.fromEntries(BUNDLED_ENTRIES.map(({ name }) => [name, 'function'])));
+    expect(types).toEqual(Object.fromEntries(shipped.functions.map((f) => [f.entry, 'function'])));
     expect(Object.keys(types)).toHaveLength(19);
   }, 60_000);
 

@@ -29,9 +29,39 @@ export function templateOf(stack: MlPipeStack): Template {
   return Template.fromStack(stack, { skipCyclicalDependenciesCheck: true });
 }
 
+/** Plain JSON (no Durations, tokens or classes): options that can key the cache below. */
+function plainJson(value: unknown): boolean {
+  if (value === null || ['string', 'number', 'boolean'].includes(typeof value)) return true;
+  if (Array.isArray(value)) return value.every(plainJson);
+  if (typeof value !== 'object' || Object.getPrototypeOf(value) !== Object.prototype) return false;
+  return Object.values(value as object).every(plainJson);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value as object)) deepFreeze(v);
+  }
+  return value;
+}
+
+const synthesized = new Map<string, { stack: MlPipeStack; template: Template }>();
+
+/**
+ * A synthesized stack. Synthesis is the bulk of a CDK test's time, and most tests read the same few
+ * stacks, so one synthesized per distinct plain-JSON `opts` is shared within a test file; its template
+ * JSON is frozen, so a test cannot change what the next one reads. A test that adds to a stack uses
+ * buildStack (always fresh).
+ */
 export function synthStack(opts: StackOptions = {}): { stack: MlPipeStack; template: Template } {
+  const key = plainJson(opts) ? JSON.stringify(opts) : undefined;
+  const cached = key === undefined ? undefined : synthesized.get(key);
+  if (cached) return cached;
   const stack = buildStack(opts);
-  return { stack, template: templateOf(stack) };
+  const result = { stack, template: templateOf(stack) };
+  deepFreeze(result.template.toJSON());
+  if (key !== undefined) synthesized.set(key, result);
+  return result;
 }
 
 type Resources = Record<string, { Type: string; Properties?: Record<string, unknown> }>;

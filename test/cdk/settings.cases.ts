@@ -7,7 +7,8 @@
  * while it loads — its settings schema is parsed then — must be in its Environment, unless the runtime
  * or the local runner provides it (settings.ts says which). Also: each handler's declared schema
  * (function-settings.ts) is what it reads and what its Environment holds, and no module under functions/
- * reads process.env except the settings module.
+ * reads process.env except the settings module. Run from bundles.test.ts, which builds the same bundles:
+ * one build and one aws-cdk-lib load for both.
  */
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -16,8 +17,7 @@ import { promisify } from 'node:util';
 import { FUNCTION_SETTINGS, type FunctionName } from '../../functions/shared/function-settings';
 import { ALL_SETTINGS, setByCdk } from '../../functions/shared/settings';
 import { LOGGING_ENVIRONMENT, PROJECT_ROOT } from '../../lib/constructs/lambda-defaults';
-import { FUNCTION_SPECS } from '../../lib/constructs/pipeline-functions';
-import { REGION, shippedStack, type Shipped, type ShippedFunction } from './synth-once';
+import { REGION, SHIPPED_FUNCTIONS as FUNCTIONS, shippedStack, type Shipped, type ShippedFunction } from './synth-once';
 
 const run = promisify(execFile);
 const LOADER = path.join(__dirname, 'fixtures', 'load-bundle.cjs');
@@ -37,13 +37,6 @@ const NOT_FROM_CDK = new Set(ALL_SETTINGS.filter((d) => !setByCdk(d)).map((d) =>
 const SETTING_NAMES = new Set(ALL_SETTINGS.map((d) => d.name));
 /** Set by the construct for every function, read by Node itself and by Powertools Logger (lambda-defaults.ts), not settings. */
 const FOR_NODE = new Set(['NODE_OPTIONS', ...Object.keys(LOGGING_ENVIRONMENT)]);
-
-/** Which FUNCTION_SETTINGS entry each Lambda loads and its handler, by a fragment of its logical id. */
-const FUNCTIONS: Array<{ name: FunctionName; fragment: string; entry: string }> = [
-  ...FUNCTION_SPECS.map((s) => ({ name: s.id as FunctionName, fragment: `Functions${s.id}`, entry: s.entry })),
-  { name: 'ApprovalApi', fragment: 'ApprovalApiFunction', entry: 'functions/approval-api.ts' },
-  { name: 'StartPipeline', fragment: 'TriggersStartPipeline', entry: 'functions/start-pipeline.ts' },
-];
 
 interface LoadResult {
   reads: string[];
@@ -86,11 +79,10 @@ describe('every setting a function reads reaches it', () => {
 
   // shippedStack refuses a template Lambda that no entry here maps, so none escapes the checks below.
   beforeAll(async () => {
-    stack = await shippedStack(Object.fromEntries(FUNCTIONS.map((f) => [f.fragment, f.entry])));
+    stack = await shippedStack();
     const results = await pool(stack.functions, 2, loadBundle);
     stack.functions.forEach((f, i) => loads.set(f.logicalId, results[i]!));
   }, 300_000); // ~15 s on an idle machine; this shared one has run at load 20
-  afterAll(() => stack?.cleanup());
 
   it.each(FUNCTIONS.map((f) => [f.name] as const))('%s loads with its template Environment and reads nothing it lacks', (name) => {
     const fn = byName(name);

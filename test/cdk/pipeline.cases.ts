@@ -1,5 +1,6 @@
 /**
- * MlPipeStack's resources, one concern per test: a fresh stack each time, targeted assertions.
+ * MlPipeStack's resources, one concern per test, targeted assertions (run from stack.test.ts; helpers.ts shares one
+ * synthesized stack per set of props).
  */
 import { Match } from 'aws-cdk-lib/assertions';
 import { LOGGING_ENVIRONMENT } from '../../lib/constructs/lambda-defaults';

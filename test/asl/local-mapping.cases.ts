@@ -3,7 +3,8 @@
  * read a synthesized MlPipeStack (without bundling: no code is run here) the way the local run does and
  * check what it derives: each Task state invokes the function the template substitutes for it, every
  * function's environment is plain strings with CloudFormation intrinsics resolved to the local stand-ins,
- * and the resolver refuses what has no local value, naming where it is used.
+ * and the resolver refuses what has no local value, naming where it is used. Run from
+ * test/cdk/stack.test.ts, which synthesizes the same default stack.
  */
 import { readFileSync } from 'node:fs';
 import { FUNCTION_SPECS } from '../../lib/constructs/pipeline-functions';
