@@ -55,8 +55,8 @@ async function datasetManifest(dataUri: string): Promise<unknown> {
 /**
  * The approval record knows what the state may not carry: a timeout (then the request is marked expired so
  * its links say so) or a decision that failed the execution some other way. Best effort: the manifest
- * matters more than this detail, and in local mode s3rver can serve a half-written object while the
- * approval page is still recording the decision that resumed this execution.
+ * matters more than this detail (torn reads are already retried in approvals.ts; what is left is S3 or the
+ * record itself failing).
  */
 async function approvalFromStore(executionArn: string, status: ReleaseStatus): Promise<ApprovalDecision | null> {
   const id = approvalId(executionArn);

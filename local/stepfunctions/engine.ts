@@ -7,6 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { ExecutionAbortedError, ExecutionError, ExecutionTimeoutError, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
+import { executionNameProblem } from '../../functions/shared/execution-name';
 import { MAX_ENGINE_INPUT_DEPTH, MAX_EXECUTION_INPUT_BYTES, nestingDepth } from '../../functions/shared/execution-input';
 import { prepareDefinition, TIMEOUT_FIELD, WAIT_FOR_TOKEN, LAMBDA_INVOKE } from './definition';
 import {
@@ -81,9 +82,6 @@ interface Execution {
 }
 
 const TOKEN_PATTERN = /^[A-Za-z0-9_-]{64}$/;
-// Names must not contain whitespace, brackets, wildcards, these specials or control characters (StartExecution API).
-// eslint-disable-next-line no-control-regex
-const INVALID_NAME = /[\s<>{}[\]?*"#%\\^|~`$&,;:/\u0000-\u001f\u007f-\u009f]/;
 
 function newToken(): string {
   return randomBytes(48).toString('base64url');
@@ -142,7 +140,8 @@ export class LocalStepFunctions extends EventEmitter {
 
   startExecution(p: { name?: string; input?: string }): { executionArn: string; startDate: Date } {
     const name = p.name ?? randomUUID();
-    if (name.length < 1 || name.length > 80 || INVALID_NAME.test(name)) {
+    // StartExecution's rule, defined once (the CLI checks run names with it too).
+    if (executionNameProblem(name) !== undefined) {
       throw new SfnError('InvalidName', `Invalid Name: '${name}'`);
     }
     const input = p.input ?? '{}';
