@@ -110,6 +110,13 @@ describe('counterDelta', () => {
     expect(counterDelta(now, before)).toMatchObject({ requests: 10 + 30 + 12, errors: 3, pods: 3 });
   });
 
+  it('counts a restarted pod from 0 even when it has already served more than at the baseline', () => {
+    // Subtracting the baseline would say 25: the 5 were served by the process before the restart.
+    const before = version({ a: pod(5, 0) });
+    const now = version({ a: pod(30, 3, 2) });
+    expect(counterDelta(now, before)).toMatchObject({ requests: 30, errors: 3 });
+  });
+
   it('treats counters that went down as a reset even when the restart count did not change', () => {
     const before = version({ a: pod(100, 10) });
     const now = version({ a: pod(7, 1) });
