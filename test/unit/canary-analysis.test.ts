@@ -193,6 +193,10 @@ describe('judge', () => {
   it('judges the 100 % step (no stable version) on the absolute thresholds alone', () => {
     expect(judge(stats(100, 1, 30), null, THRESHOLDS)).toMatchObject({ verdict: 'pass', servedShare: 1, stable: null });
     expect(judge(stats(100, 10, 30), null, THRESHOLDS).verdict).toBe('fail');
+    // The stable's Deployment at 0 pods reads as a version that served nothing: the same, not inconclusive.
+    const none = judge(stats(100, 1, 30), stats(0, 0, null), THRESHOLDS);
+    expect(none).toMatchObject({ verdict: 'pass', servedShare: 1, stable: stats(0, 0, null) });
+    expect(none.reasons[0]).toMatch(/the stable version served nothing in this step \(nothing to compare with\)$/);
   });
 
   it.each([
