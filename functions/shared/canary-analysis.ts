@@ -48,6 +48,12 @@ export interface VersionCounters {
    * delta (not needed there) and in counters made by hand; counterDelta then works on the sums.
    */
   byPod?: Record<string, PodCounters>;
+  /**
+   * In a delta of two per-pod readings only: container restarts since the baseline, summed over the pods.
+   * A version whose pods restart under traffic is crashing, whatever its counters say (they lose what a
+   * crashed process served, and requests refused while it was down never reach them): worth a fail.
+   */
+  restarts?: number;
 }
 
 export interface VersionStats {
@@ -304,21 +310,20 @@ function countsDelta(now: Counts, before: Counts): Counts {
  * (what it served before its restart but after the baseline is lost with its process: the reading
  * undercounts that pod, never goes negative); a pod that appeared since counts whole; a pod absent
  * from `now` (gone, or unreachable this time) adds nothing. Without `byPod`, the same rule on the sums.
- * `pods` and `podsRead` are `now`'s.
+ * `pods` and `podsRead` are `now`'s; `restarts` (per-pod readings only) counts container restarts since.
  */
 export function counterDelta(now: VersionCounters, before: VersionCounters): VersionCounters {
-  let delta: Counts;
   if (now.byPod && before.byPod) {
+    let restarts = 0;
     const perPod = Object.entries(now.byPod).map(([name, pod]) => {
       const base = before.byPod![name];
+      restarts += Math.max(0, pod.restarts - (base?.restarts ?? 0));
       if (!base || base.restarts !== pod.restarts) return pod;
       return countsDelta(pod, base);
     });
-    delta = sumCounters(perPod);
-  } else {
-    delta = countsDelta(now, before);
+    return { ...sumCounters(perPod), pods: now.pods, podsRead: now.podsRead, restarts };
   }
-  return { ...delta, pods: now.pods, podsRead: now.podsRead };
+  return { ...countsDelta(now, before), pods: now.pods, podsRead: now.podsRead };
 }
 
 // ---------------------------------------------------------------------------------------- statistics
