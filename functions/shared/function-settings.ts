@@ -40,7 +40,7 @@ export const FUNCTION_SETTINGS = {
   PrepareRun: defineSettings({
     ...REGISTRY,
     ...group(S.MODEL_NAME, S.DATA_URI, S.EVAL_DATA_URI, S.SERVING_IMAGE, S.DEFAULT_HYPERPARAMETERS, S.STAGING_NAMESPACE, S.PRODUCTION_NAMESPACE,
-      S.APPROVAL_TIMEOUT_SECONDS, S.ALLOW_IMAGE_TAGS),
+      S.APPROVAL_TIMEOUT_SECONDS, S.ALLOW_IMAGE_TAGS, S.ROLLOUT),
     // The training image's hyperparameter schema (hyperparameters.ts), read from ECR or the local ECR.
     ...group(S.TRAINING_REPOSITORY, S.AWS_ENDPOINT_URL_ECR),
   }),
