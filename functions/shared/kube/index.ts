@@ -2,7 +2,8 @@
  * Kubernetes access for the task handlers, one module per concern: ./config (which cluster, as whom),
  * ./transport (HTTP with the KubeConfig's credentials), ./errors (API failures → named errors, one line
  * each), ./objects (apply, delete, read, list, log tails), ./watch (list-then-watch waits with a budget,
- * resuming through 410 and dropped streams). Import from here.
+ * resuming through 410 and dropped streams), ./proxy (GET a pod's own HTTP endpoint through pods/proxy).
+ * Import from here.
  */
 export { getKubeConfig, kubeApis, resetKube } from './config';
 export { isNotFound, toKubeError } from './errors';
@@ -18,3 +19,4 @@ export {
   type ObjectRef,
 } from './objects';
 export { firstOf, sleep, watchUntil, type WatchEventType, type WatchOptions } from './watch';
+export { PodProxyError, podProxyPath, proxyGet } from './proxy';
