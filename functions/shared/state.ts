@@ -141,6 +141,8 @@ const CountersSchema = z.object({
   buckets: z.array(z.tuple([z.number(), z.number()])),
   pods: z.number(),
   podsRead: z.number(),
+  /** Per pod, so a restarted pod's reset counters are told from traffic (kept in the baseline only). */
+  byPod: z.record(z.string(), z.object({ requests: z.number(), errors: z.number(), buckets: z.array(z.tuple([z.number(), z.number()])), restarts: z.number() })).optional(),
 });
 const StatsSchema = z.object({ requests: z.number(), errors: z.number(), errorRate: z.number(), p95Ms: z.number().nullable() });
 
