@@ -10,6 +10,13 @@
  *   GET  /metrics                    Prometheus text: requests, errors, latency histogram, instances
  *   GET  /healthz                    liveness: 200 while the process runs
  *
+ * Every answer carries `X-Model-Version: <MODEL_VERSION>` when that env is set (the pipeline sets it), so
+ * a client behind a Service that spans two versions (a canary step) can tell which one answered.
+ *
+ * FAULT (optional, a drill knob; grammar in functions/shared/fault.ts): e.g. `error-rate=0.2,latency-ms=50`
+ * makes that share of prediction requests answer 500 and delays every prediction; probes, /metrics and
+ * status reads are never faulted, so a faulty candidate still becomes ready and serves its share.
+ *
  * The port opens before the model loads (so a slow S3 read shows as "not ready", not "refused"); a model
  * that cannot be loaded ends the process with exit 1, which Kubernetes reports as CrashLoopBackOff.
  * SIGTERM/SIGINT: stop accepting connections, finish requests in flight, exit 0.
@@ -18,6 +25,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { z } from 'zod';
+import { FaultInjector, FaultSpecError, formatFault, parseFault, type Fault } from '../../functions/shared/fault';
 import { s3LoadHandler } from './model-io';
 import { S3_URI } from './s3';
 import { ServingMetrics } from './serving-metrics';
@@ -32,7 +40,29 @@ const envSchema = z.object({
   MODEL_NAME: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/, 'must be a model name (letters, digits, ".", "_", "-")'),
   PORT: z.coerce.number().int().min(0).max(65535).default(8501),
   HOST: z.union([z.ipv4(), z.ipv6()], { error: 'must be an IP address to listen on, e.g. 127.0.0.1 or 0.0.0.0' }).default('0.0.0.0'),
+  MODEL_VERSION: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'must be a version name (letters, digits, ".", "_", "-"; at most 128)')
+    .optional(),
+  FAULT: z
+    .string()
+    .optional()
+    .transform((text, ctx): Fault => {
+      try {
+        return parseFault(text);
+      } catch (err) {
+        if (!(err instanceof FaultSpecError)) throw err;
+        ctx.addIssue({ code: 'custom', message: err.message });
+        return z.NEVER;
+      }
+    }),
 });
+
+/** OPTIONAL variables: absent is fine, so their problems are reported as the value's, never "is not set". */
+const OPTIONAL_VARIABLES = new Set(['PORT', 'HOST', 'MODEL_VERSION', 'FAULT']);
+
+/** A prediction failed on purpose (FAULT): answered 500 like a real failure, but not logged as one. */
+class InjectedFault extends Error {}
 
 type ModelState =
   | { state: 'LOADING' }
@@ -48,12 +78,12 @@ class HttpError extends Error {
   }
 }
 
-function parseEnvironment(env: NodeJS.ProcessEnv): z.infer<typeof envSchema> {
+function parseEnvironment(env: NodeJS.ProcessEnv): z.output<typeof envSchema> {
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => {
       const variable = String(i.path[0] ?? 'environment');
-      return `${variable}: ${(env[variable] ?? '').trim() === '' && variable !== 'PORT' && variable !== 'HOST' ? 'is not set' : i.message}`;
+      return `${variable}: ${(env[variable] ?? '').trim() === '' && !OPTIONAL_VARIABLES.has(variable) ? 'is not set' : i.message}`;
     });
     process.stderr.write(`serve: Invalid environment:\n  ${lines.join('\n  ')}\n`);
     process.exit(2);
@@ -73,6 +103,7 @@ async function main(): Promise<void> {
   const metrics = new ServingMetrics();
   let model: ModelState = { state: 'LOADING' };
   const modelPath = `/v1/models/${env.MODEL_NAME}`;
+  const faults = new FaultInjector(env.FAULT);
 
   function status(res: ServerResponse): number {
     const state = model.state === 'FAILED' ? 'END' : model.state;
@@ -88,6 +119,13 @@ async function main(): Promise<void> {
   async function predict(req: IncomingMessage, res: ServerResponse): Promise<number> {
     if (model.state !== 'AVAILABLE') throw new HttpError(503, `Model ${env.MODEL_NAME} is not loaded yet.`);
     const { model: net, features, classes } = model;
+    if (faults.active) {
+      if (faults.fault.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, faults.fault.latencyMs));
+      if (faults.nextFails()) {
+        req.resume();
+        throw new InjectedFault(`Injected fault (FAULT ${formatFault(faults.fault)}): this request fails on purpose.`);
+      }
+    }
     let body: unknown;
     try {
       body = JSON.parse(await readBody(req));
@@ -153,10 +191,11 @@ async function main(): Promise<void> {
 
   const server = createServer((req, res) => {
     const started = process.hrtime.bigint();
+    if (env.MODEL_VERSION) res.setHeader('x-model-version', env.MODEL_VERSION);
     route(req, res)
       .catch((err: unknown) => {
         const status = err instanceof HttpError ? err.status : 500;
-        if (status === 500) process.stderr.write(`serve: ${req.method} ${req.url}: ${(err as Error).stack ?? String(err)}\n`);
+        if (status === 500 && !(err instanceof InjectedFault)) process.stderr.write(`serve: ${req.method} ${req.url}: ${(err as Error).stack ?? String(err)}\n`);
         const isPredict = /:predict$/.test(req.url ?? '');
         return { route: isPredict ? 'predict' : 'other', code: sendJson(res, status, { error: (err as Error).message }) };
       })
@@ -170,7 +209,10 @@ async function main(): Promise<void> {
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : env.PORT;
-  process.stdout.write(`serving ${env.MODEL_NAME} on port ${port} of ${env.HOST} (${modelPath}); loading ${env.MODEL_URI}\n`);
+  process.stdout.write(
+    `serving ${env.MODEL_NAME} on port ${port} of ${env.HOST} (${modelPath})${env.MODEL_VERSION ? `, version ${env.MODEL_VERSION}` : ''}; loading ${env.MODEL_URI}\n`,
+  );
+  if (faults.active) process.stdout.write(`FAULT ${formatFault(env.FAULT)}: prediction requests fail or slow down on purpose (a drill)\n`);
 
   let shuttingDown = false;
   const shutdown = (signal: string): void => {

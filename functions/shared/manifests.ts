@@ -131,6 +131,8 @@ export function servingDeployment(run: RunContext, stage: Stage, settings: Servi
             env: [
               { name: 'MODEL_URI', value: run.modelUri },
               { name: 'MODEL_NAME', value: run.modelName },
+              // Sent back as X-Model-Version, so clients (the traffic generator) can tell versions apart in a canary.
+              { name: 'MODEL_VERSION', value: run.version },
               ...(overrides.fault ? [{ name: 'FAULT', value: overrides.fault }] : []),
             ],
             ports: [{ name: 'http', containerPort: SERVING_PORT, protocol: 'TCP' }],

@@ -18,6 +18,36 @@ import { Artifacts, PREFIX } from './artifacts';
 
 export const EDIT_POLICY_NAME = 'AmazonEKSEditPolicy';
 
+/** A Kubernetes permission: a verb on a resource (with its subresource) of the core API group. */
+export interface KubernetesPermission {
+  readonly verb: string;
+  /** `resource` or `resource/subresource`, e.g. `pods/proxy`. */
+  readonly resource: string;
+}
+
+/**
+ * Rules of AmazonEKSEditPolicy the pipeline's subresource reads rely on, as the EKS user guide lists them
+ * ("Review access policy permissions"; the policy mirrors the Kubernetes `edit` ClusterRole, and a real
+ * API server allowed `edit` exactly this: test/fixtures/k8s/13-rbac-serviceaccount-edit.json). Access
+ * policies cannot be read through the EKS API, so this is the record test/cdk checks the needs against.
+ */
+export const EDIT_POLICY_SUBRESOURCE_RULES: ReadonlyArray<{ readonly resources: readonly string[]; readonly verbs: readonly string[] }> = [
+  { resources: ['pods/attach', 'pods/exec', 'pods/portforward', 'pods/proxy', 'secrets', 'services/proxy'], verbs: ['get', 'list', 'watch'] },
+  { resources: ['pods/log', 'pods/status'], verbs: ['get', 'list', 'watch'] },
+];
+
+/**
+ * What the tasks role needs beyond plain objects, in the production namespace, and why:
+ * - `get pods/proxy`: the canary analysis reads each version's /metrics from every pod through the API
+ *   server's pod proxy (functions/shared/canary-analysis.ts), so no Lambda needs a network path to pods
+ *   and no IAM permission is involved: the access entry's edit policy is the whole grant;
+ * - `get pods/log`: failure messages carry the failed pod's log tail.
+ */
+export const TASK_SUBRESOURCE_NEEDS: readonly KubernetesPermission[] = [
+  { verb: 'get', resource: 'pods/proxy' },
+  { verb: 'get', resource: 'pods/log' },
+];
+
 export interface ClusterAccessProps {
   readonly clusterName: string;
   /** @default derived from clusterName in this stack's account and region */

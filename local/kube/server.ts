@@ -9,7 +9,7 @@ import { listenOnLoopback, readBody as readCappedBody, type LoopbackListener } f
 import type { KubeApi } from './api';
 import { authorize, authorizePath, type Authenticator } from './rbac';
 import type { ControllerManager } from './controllers';
-import { Kubelet, LOCAL_PORTS_ANNOTATION, NODE_NAME } from './controllers/kubelet';
+import { LOCAL_PORTS_ANNOTATION, NODE_NAME } from './controllers/kubelet';
 import { serviceEndpoints } from './controllers/service';
 import { toEventsV1 } from './controllers/events';
 import { apiGroup, apiGroupList, apiResourceList, apiVersionOf, findType, typeOf, type KubeObject, type Pod, type ResourceType, type Service } from './resources';
@@ -531,6 +531,8 @@ export class ApiServer {
     if (scheme !== 'http' && scheme !== '') throw errors.badRequest(`only http is proxied locally, not ${scheme}`);
     const name = rawName ?? '';
     let target: { host: string; port: number } | undefined;
+    /** The address as the real API server would dial it (the pod's IP and container port), for messages. */
+    let dialed = '';
     if (r.type.plural === 'services') {
       const svc = this.deps.api.get(r.type, r.namespace, name) as Service;
       const port = rawPort
@@ -541,17 +543,25 @@ export class ApiServer {
       target = eps[Math.floor(Math.random() * eps.length)];
       if (!target) throw errors.serviceUnavailable(`no endpoints available for service "${name}"`);
     } else if (r.type.plural === 'pods') {
+      // As kube-apiserver's pod ResourceLocation: the port given, else the first declared containerPort;
+      // a pod without an IP (not started) is 400 "address not allowed". A real API server also refuses
+      // loopback IPs that way (transcript 13); this one allows them: its pods are loopback processes.
       const pod = this.deps.api.get(r.type, r.namespace, name) as Pod;
+      if (!pod.status?.podIP) throw errors.badRequest('address not allowed');
       let ports: Record<string, number> = {};
       try {
         ports = JSON.parse(pod.metadata.annotations?.[LOCAL_PORTS_ANNOTATION] ?? '{}') as Record<string, number>;
       } catch {
         // none recorded
       }
-      const firstDeclared = pod.spec.containers[0]?.ports?.[0]?.containerPort;
-      const local = Kubelet.localPortFor(ports, pod.spec.containers, rawPort ?? firstDeclared ?? 80);
-      if (!local) throw errors.serviceUnavailable(`pod "${name}" has no port to proxy to`);
+      const declared = pod.spec.containers.flatMap((c) => c.ports ?? []);
+      const asked = rawPort ?? declared[0]?.containerPort ?? 80;
+      const containerPort = /^\d+$/.test(String(asked)) ? Number(asked) : declared.find((p) => p.name === asked)?.containerPort;
+      const local = containerPort === undefined ? undefined : ports[String(containerPort)];
+      // Nothing listens on a port the pod does not run: what the real one says when the dial is refused.
+      if (!local) throw errors.serviceUnavailable(`error trying to reach service: dial tcp ${pod.status.podIP}:${containerPort ?? asked}: connect: connection refused`);
       target = { host: '127.0.0.1', port: local };
+      dialed = `${pod.status.podIP}:${containerPort}`;
     } else {
       throw errors.pathNotFound();
     }
@@ -569,7 +579,9 @@ export class ApiServer {
         },
       );
       upstream.on('error', (err) => {
-        if (!res.headersSent) sendStatus(res, errors.serviceUnavailable(`error trying to reach service: ${err.message}`).status);
+        const code = (err as NodeJS.ErrnoException).code;
+        const why = code === 'ECONNREFUSED' ? `dial tcp ${dialed || `${target.host}:${target.port}`}: connect: connection refused` : err.message;
+        if (!res.headersSent) sendStatus(res, errors.serviceUnavailable(`error trying to reach service: ${why}`).status);
         else res.destroy();
         resolve();
       });

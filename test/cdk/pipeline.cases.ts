@@ -3,6 +3,7 @@
  * synthesized stack per set of props).
  */
 import { Match } from 'aws-cdk-lib/assertions';
+import { EDIT_POLICY_SUBRESOURCE_RULES, TASK_SUBRESOURCE_NEEDS } from '../../lib/constructs/cluster-access';
 import { LOGGING_ENVIRONMENT } from '../../lib/constructs/lambda-defaults';
 import { FUNCTION_SPECS, DEFINITION_SUBSTITUTION_NAMES } from '../../lib/constructs/pipeline-functions';
 import { CLUSTER, logicalId, resourcesOf, synthStack } from './helpers';
@@ -168,6 +169,18 @@ describe('cluster access', () => {
       PrincipalArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('KubernetesTaskRole'), 'Arn'] },
       AccessPolicies: [{ PolicyArn: editPolicy, AccessScope: { Type: 'namespace', Namespaces: ['ml-stage', 'ml-prod'] } }],
     });
+  });
+
+  it('the tasks may read pods/proxy (canary metrics) and pods/log in production: the edit policy grants them there', () => {
+    const { template } = synthStack({ props: { stagingNamespace: 'ml-stage', productionNamespace: 'ml-prod' } });
+    const entry = Object.values(resourcesOf(template, 'AWS::EKS::AccessEntry')).find((e) => JSON.stringify(e.Properties?.PrincipalArn).includes('KubernetesTaskRole'));
+    const policies = entry?.Properties?.AccessPolicies as Array<{ PolicyArn: unknown; AccessScope: { Namespaces: string[] } }>;
+    const edit = policies.find((p) => JSON.stringify(p.PolicyArn) === JSON.stringify(editPolicy));
+    expect(edit?.AccessScope.Namespaces).toContain('ml-prod');
+    expect(TASK_SUBRESOURCE_NEEDS.map((n) => n.resource)).toContain('pods/proxy');
+    for (const need of TASK_SUBRESOURCE_NEEDS) {
+      expect(EDIT_POLICY_SUBRESOURCE_RULES.some((r) => r.resources.includes(need.resource) && r.verbs.includes(need.verb))).toBe(true);
+    }
   });
 
   it('rollback has its own role and access entry, scoped to the production namespace only', () => {

@@ -1,6 +1,7 @@
 /**
  * examples/fashion-mnist/serve.ts as a child process serving a small model trained here: TF Serving's REST
- * API (status, predict, errors), Prometheus metrics, readiness while loading, load failure, SIGTERM.
+ * API (status, predict, errors), Prometheus metrics, X-Model-Version, the FAULT drill setting, readiness
+ * while loading, load failure, SIGTERM.
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { decodeIdx } from '../../examples/fashion-mnist/idx';
@@ -36,7 +37,7 @@ describe('serve.ts', () => {
     );
     await saveModelToS3(toTfjsModel(trained.shape, trained.params), MODEL_URI);
 
-    server = startScript(SERVE, { ...local.env, MODEL_URI, MODEL_NAME: 'fm', PORT: '0' });
+    server = startScript(SERVE, { ...local.env, MODEL_URI, MODEL_NAME: 'fm', MODEL_VERSION: 'v1', PORT: '0' });
     const [, port] = await waitForOutput(server, /serving fm on port (\d+)/);
     base = `http://127.0.0.1:${port}`;
     await waitForOutput(server, /model fm AVAILABLE/);
@@ -102,6 +103,23 @@ describe('serve.ts', () => {
     expect(json.error).toMatch(message);
   });
 
+  it('names its version in X-Model-Version on every answer (so a client can tell canary from stable)', async () => {
+    const answers = [
+      await post('/v1/models/fm:predict', { instances: [image(0)] }),
+      await post('/v1/models/fm:predict', { instances: [] }),
+      await fetch(`${base}/v1/models/fm`),
+      await fetch(`${base}/metrics`),
+      await fetch(`${base}/nowhere`),
+    ];
+    expect(answers.map((r) => [r.status, r.headers.get('x-model-version')])).toEqual([
+      [200, 'v1'],
+      [400, 'v1'],
+      [200, 'v1'],
+      [200, 'v1'],
+      [404, 'v1'],
+    ]);
+  });
+
   it('answers 404 for another model or version, 405 for a wrong method', async () => {
     const other = await fetch(`${base}/v1/models/other`);
     expect(other.status).toBe(404);
@@ -163,16 +181,45 @@ describe('serve.ts', () => {
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/could not load the model from s3:\/\/mlpipe-workloads-test\/models\/none\/v9\/: .*model\.json does not exist/);
 
-    const invalid = await finished(startScript(SERVE, { ...local.env, MODEL_NAME: 'fm', PORT: 'http' }));
+    const invalid = await finished(startScript(SERVE, { ...local.env, MODEL_NAME: 'fm', PORT: 'http', FAULT: 'error-rate=2', MODEL_VERSION: 'v 1' }));
     expect(invalid.code).toBe(2);
     expect(invalid.stderr).toMatch(/MODEL_URI: is not set/);
     expect(invalid.stderr).toMatch(/PORT: /);
+    expect(invalid.stderr).toMatch(/FAULT: error-rate must be a fraction between 0 and 1, not "2"/);
+    expect(invalid.stderr).toMatch(/MODEL_VERSION: must be a version name/);
   });
 
-  it('exits 0 on SIGTERM', async () => {
-    // A server of its own: the shared one keeps serving the other tests, whatever order they run in.
-    const own = startScript(SERVE, { ...local.env, MODEL_URI, MODEL_NAME: 'fm', PORT: '0' });
+  it('with FAULT fails that share of predictions (500) and delays them, never probes or metrics; exits 0 on SIGTERM', async () => {
+    // A server of its own (the shared one keeps serving the other tests, whatever order they run in); it
+    // also serves the SIGTERM check, which needs a server to stop anyway.
+    const own = startScript(SERVE, { ...local.env, MODEL_URI, MODEL_NAME: 'fm', MODEL_VERSION: 'v2', PORT: '0', FAULT: 'error-rate=0.5,latency-ms=40' });
+    const [, port] = await waitForOutput(own, /serving fm on port (\d+) of \S+ \(\/v1\/models\/fm\), version v2;/);
     await waitForOutput(own, /model fm AVAILABLE/);
+    const at = `http://127.0.0.1:${port}`;
+    expect(own.output.stdout).toMatch(/FAULT error-rate=0\.5,latency-ms=40: prediction requests fail or slow down on purpose/);
+
+    // Act: six predictions in a row, timed; then a status read and /metrics.
+    const outcomes: Array<[number, string | null]> = [];
+    for (let i = 0; i < 6; i++) {
+      const started = performance.now();
+      const res = await fetch(`${at}/v1/models/fm:predict`, { method: 'POST', body: JSON.stringify({ instances: [image(i)] }) });
+      const body = (await res.json()) as { error?: string };
+      expect(performance.now() - started).toBeGreaterThanOrEqual(40);
+      outcomes.push([res.status, body.error ?? null]);
+    }
+    const status = await fetch(`${at}/v1/models/fm`);
+    const metrics = await (await fetch(`${at}/metrics`)).text();
+
+    // Assess: every second one fails (exactly half, evenly), with a message saying it was on purpose.
+    const injected = 'Injected fault (FAULT error-rate=0.5,latency-ms=40): this request fails on purpose.';
+    expect(outcomes).toEqual([[200, null], [500, injected], [200, null], [500, injected], [200, null], [500, injected]]);
+    expect(status.status).toBe(200);
+    expect(metric(metrics, 'serving_requests_total{route="predict",code="500"}')).toBe(3);
+    expect(metric(metrics, 'serving_requests_total{route="predict",code="200"}')).toBe(3);
+    expect(metric(metrics, 'serving_request_duration_seconds_bucket{route="predict",le="0.025"}')).toBe(0);
+    // Injected failures are not logged as server errors (a drill would flood the log).
+    expect(own.output.stderr).not.toMatch(/Injected fault/);
+
     own.kill('SIGTERM');
     const end = await finished(own);
     expect(end.code).toBe(0);
