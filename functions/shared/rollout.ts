@@ -6,6 +6,7 @@
  * traffic that makes reachable. Pure: the CDK app imports it.
  */
 import * as z from 'zod';
+import { FaultSpecError, parseFault } from './fault';
 
 const whole = (min: number, max?: number) => {
   let s = z.number('must be a number').int('must be a whole number').min(min, `must be >= ${min}`);
@@ -57,12 +58,17 @@ export const RolloutSchema = z.strictObject(RolloutFields);
 export type Rollout = z.infer<typeof RolloutSchema>;
 
 /**
- * `FAULT` for the candidate's pods (examples/fashion-mnist/serve.ts reads it): `error-rate=<0..1>`,
- * `latency-ms=<n>`, comma-separated. Checked here too, so a typo fails the run at Prepare, not in a pod.
+ * `FAULT` for the candidate's pods (fault.ts, the grammar the example server reads): `error-rate=<0..1>`,
+ * `latency-ms=<n>`, comma-separated. Checked at Prepare, so a typo fails the run before anything deploys.
  */
-export const CandidateFaultSchema = z
-  .string()
-  .regex(/^(error-rate=(0(\.\d+)?|1(\.0+)?|\.\d+)|latency-ms=\d{1,6})(,(error-rate=(0(\.\d+)?|1(\.0+)?|\.\d+)|latency-ms=\d{1,6}))?$/, 'must be like "error-rate=0.2" or "error-rate=0.2,latency-ms=50" (error-rate 0..1, latency-ms a whole number)');
+export const CandidateFaultSchema = z.string().superRefine((spec, ctx) => {
+  try {
+    parseFault(spec);
+  } catch (err) {
+    if (!(err instanceof FaultSpecError)) throw err;
+    ctx.addIssue({ code: 'custom', message: `${err.message} (a FAULT like "error-rate=0.2" or "error-rate=0.2,latency-ms=50")` });
+  }
+});
 
 /** A run's override: any rollout field, plus `candidateFault` (a drill: run input only, never a stack setting). */
 export const RolloutOverrideSchema = z.strictObject({
