@@ -4,7 +4,9 @@
  * that failed after SwitchProductionTraffic (endpoint never answered, RecordRelease failed...): if the
  * production Service selects this run's version, it is switched back to the version that served before
  * (`$.production.previousVersion`, else the Service's own record of it) provided that version's Deployment
- * is available; otherwise traffic stays and the result says why. This run's production Deployment is then
+ * is available, and scaled back to SERVING_REPLICAS; otherwise traffic stays and the result says why. If
+ * the run failed during its canary (the Service splits traffic with this run as the canary), the stable
+ * version gets every replica and all traffic back (canary.ts restoreStable). This run's production Deployment is then
  * deleted unless traffic is still on it. Finally it prunes production Deployments to the newest
  * KEEP_PRODUCTION_VERSIONS (default 3) — never the one the Service selects, nor the version it selected
  * before — so rollback has somewhere to go. Deletes tolerate 404 and a retried call still reports an
@@ -16,8 +18,9 @@ import * as z from 'zod';
 import { FUNCTION_SETTINGS } from './shared/function-settings';
 import { applyObject, deleteObject, listObjects, type ManagedKind } from './shared/kube';
 import { logger, stateByPath, withLogContext } from './shared/logger';
+import { restoreStable, scaleDeployment, splitOf } from './shared/canary';
 import { servingService } from './shared/manifests';
-import { LABELS, PREVIOUS_VERSION_ANNOTATION, labelSelector, productionDeploymentName } from './shared/names';
+import { LABELS, PREVIOUS_VERSION_ANNOTATION, SWITCHED_BACK_FROM_ANNOTATION, labelSelector, productionDeploymentName } from './shared/names';
 import { loadSettings } from './shared/settings';
 import { RunSchema, VersionSchema, parseInput } from './shared/state';
 import type { CleanupResult, RunContext } from './shared/types';
@@ -26,11 +29,7 @@ import { deploymentUnavailable, readService } from './shared/workloads';
 /** Read and validated once, at init: a bad value fails the Lambda's init naming the variable. */
 const settings = loadSettings(FUNCTION_SETTINGS.Cleanup);
 
-/**
- * Set on the production Service when Cleanup moved traffic off a failed run: a retried Cleanup (the first
- * attempt switched, then timed out) finds the selector already moved and still reports the switch-back.
- */
-export const SWITCHED_BACK_FROM_ANNOTATION = 'mlpipe.dev/switched-back-from';
+export { SWITCHED_BACK_FROM_ANNOTATION } from './shared/names';
 
 const Input = z.object({
   run: RunSchema.optional(),
@@ -56,7 +55,20 @@ async function cleanup(event: unknown): Promise<CleanupResult> {
   const failed = error !== undefined;
   let service = await readService(run.namespaces.production, run.names.productionService);
   let selected = service?.spec?.selector?.[LABELS.version];
-  if (failed && selected === run.version) {
+  const split = splitOf(service);
+  if (failed && split?.canaryVersion === run.version) {
+    // The run failed during its canary (the Service selects both versions): the stable version takes all traffic back.
+    const back = await restoreStable(run, split.stableVersion, settings.SERVING_REPLICAS, settings.SERVICE_ANNOTATIONS);
+    if ('service' in back) {
+      service = back.service;
+      selected = split.stableVersion;
+      result.switchedBack = { from: run.version, to: selected };
+      logger.info('canary traffic restored to the stable version', { from: run.version, to: selected });
+    } else {
+      result.trafficKept = { version: run.version, reason: back.reason };
+      logger.warn('production traffic stays split with the failed canary', { reason: back.reason });
+    }
+  } else if (failed && selected === run.version) {
     const previous = production?.previousVersion ?? service?.metadata?.annotations?.[PREVIOUS_VERSION_ANNOTATION] ?? null;
     const back = await switchBack(run, previous);
     if ('service' in back) {
@@ -101,7 +113,10 @@ async function switchBack(run: RunContext, previous: string | null): Promise<{ s
     null,
   );
   svc.metadata = { ...svc.metadata, annotations: { ...svc.metadata?.annotations, [SWITCHED_BACK_FROM_ANNOTATION]: run.version } };
-  return { service: await applyObject(svc) };
+  const service = await applyObject(svc);
+  // After a canary the previous version may run fewer pods than production needs (its last step's share).
+  await scaleDeployment(namespace, productionDeploymentName(run.modelName, previous), settings.SERVING_REPLICAS);
+  return { service };
 }
 
 async function pruneProduction(run: RunContext, keep: Set<string>, remove: (k: ManagedKind, ns: string, n: string) => Promise<void>): Promise<void> {

@@ -5,7 +5,7 @@
  */
 import { FUNCTION_SETTINGS } from './shared/function-settings';
 import { logger, stateByPath, withLogContext } from './shared/logger';
-import { fmt, keepTail, MAX_MESSAGE_BYTES, publish } from './shared/notifications';
+import { canaryTable, fmt, keepTail, MAX_MESSAGE_BYTES, publish } from './shared/notifications';
 import { outcomeOf, type Outcome } from './shared/outcome';
 import { loadSettings } from './shared/settings';
 import type { PipelineError, PipelineState } from './shared/types';
@@ -25,6 +25,8 @@ const HEADLINE: Record<string, string> = {
   ApprovalRejected: 'rejected',
   ApprovalTimedOut: 'approval timed out',
   InvalidInputError: 'invalid input',
+  CanaryAnalysisFailed: 'the canary failed its analysis and was rolled back',
+  CanaryError: 'the canary could not go on',
 };
 
 function lines(entries: [string, string | null | undefined][]): string {
@@ -48,6 +50,23 @@ function productionText(state: NotifyState): string {
   return 'Production is unchanged.';
 }
 
+/** How production took the version: the canary's steps with what each served, or the switch and why. */
+function rolloutText(state: NotifyState): string | null {
+  const r = state.production?.rollout;
+  if (!r) return null;
+  const steps = state.canary?.steps ?? [];
+  if (r.strategy !== 'canary' || steps.length === 0) return `${r.strategy} (${r.reason})`;
+  const shown = steps.map((s) => `${s.weight} % ${s.evidence.verdict}${s.evidence.servedShare === null ? '' : ` (served ${fmt.rate(s.evidence.servedShare)})`}`);
+  return `canary over ${state.canary!.stableVersion}: ${[...shown, '100 %'].join(' → ')}`;
+}
+
+/** A failed canary: both versions' numbers side by side over the failing step. */
+function canaryEvidence(state: NotifyState): string[] {
+  const c = state.canary;
+  if (!c?.last || !state.run?.rollout || (c.status !== 'rollback' && c.status !== 'rolledBack')) return [];
+  return ['', `Canary at ${c.weight} % (step ${c.step + 1}), analysis ${c.analyses}: ${c.last.verdict}`, canaryTable(c, state.run.version, state.run.rollout)];
+}
+
 function successMessage(state: NotifyState): { subject: string; message: string } {
   const run = state.run!;
   const e = state.evaluation;
@@ -64,6 +83,7 @@ function successMessage(state: NotifyState): { subject: string; message: string 
         ['Error rate', e ? fmt.rate(e.errorRate) : null],
         ['Approved by', a ? `${a.by} at ${a.at} from ${a.from}${a.comment ? ` ("${a.comment}")` : ''}` : 'unknown'],
         ['Replaced', state.production?.previousVersion ?? 'nothing (first release)'],
+        ['Rollout', rolloutText(state)],
         ['Image', run.image],
         ['Manifest', state.release?.manifestUri],
         ['Staging cleanup', cleanupText(state)],
@@ -91,6 +111,7 @@ function failureMessage(state: NotifyState, outcome: Outcome): { subject: string
       ['Image', run?.image],
       ['Execution', run?.executionArn ?? (typeof state.executionArn === 'string' ? state.executionArn : null)],
     ]),
+    ...canaryEvidence(state),
     '',
     'Reason:',
   ].join('\n');

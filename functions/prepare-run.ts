@@ -9,8 +9,10 @@ import { checkImageHyperparameters } from './shared/hyperparameters';
 import { deriveVersion, runNames } from './shared/names';
 import { artifactBucket, registryKeys, s3Uri } from './shared/registry';
 import { appendRunKeys, logger, withLogContext } from './shared/logger';
+import { mergeRollout } from './shared/rollout';
 import { loadSettings } from './shared/settings';
 import { PrepareRunInputSchema, parseInput, parseRunRequest } from './shared/state';
+import { RunRolloutSchema } from './shared/rollout';
 import type { PipelineState, PrepareRunInput, RunContext } from './shared/types';
 
 /**
@@ -64,6 +66,8 @@ async function prepareRun(event: PrepareRunInput): Promise<PipelineState> {
     trigger: req.trigger ?? { source: 'manual' },
     namespaces: { staging: settings.STAGING_NAMESPACE, production: settings.PRODUCTION_NAMESPACE },
     names: runNames(modelName, version),
+    // The stack's rollout with the request's fields over it, checked whole: an override of `steps` must still end at 100.
+    rollout: parseInput(RunRolloutSchema, mergeRollout(settings.ROLLOUT, req.rollout, false), 'rollout (the ROLLOUT setting with the request\'s rollout over it)'),
   };
   appendRunKeys({ model: modelName, version });
   logger.info('run prepared', { image: run.image, trigger: run.trigger.source, modelUri: run.modelUri, hyperparameters: hyperparameterCheck });

@@ -11,7 +11,7 @@ import { getJson, parseS3Uri } from './shared/clients';
 import { InvalidInputError } from './shared/errors';
 import { errorFields, logger, stateByPath, withLogContext } from './shared/logger';
 import { outcomeOf } from './shared/outcome';
-import { recordProductionRelease, writeManifest, type ReleaseManifest, type ReleaseStatus } from './shared/registry';
+import { canaryRecord, recordCanaryRollback, recordProductionRelease, writeManifest, type ReleaseManifest, type ReleaseStatus } from './shared/registry';
 import { FUNCTION_SETTINGS } from './shared/function-settings';
 import { loadSettings } from './shared/settings';
 import { parseInput } from './shared/state';
@@ -109,6 +109,16 @@ async function recordRelease(event: unknown): Promise<RecordResult> {
           deploymentName: state.production.deploymentName,
         }
       : null,
+    rollout: state.production?.rollout
+      ? {
+          strategy: state.production.rollout.strategy,
+          reason: state.production.rollout.reason,
+          steps: state.canary?.steps ?? [],
+          failure: state.canary?.failure ?? null,
+          failedEvidence: state.canary?.failure ? (state.canary.last ?? null) : null,
+          rolledBackAt: state.canary?.rolledBackAt ?? null,
+        }
+      : null,
     // RecordRelease runs before CleanupStaging: only RecordFailure sees a cleanup result.
     cleanup: state.cleanup ?? null,
     error: outcome.error,
@@ -124,7 +134,11 @@ async function recordRelease(event: unknown): Promise<RecordResult> {
       switchedAt: state.production?.switchedAt ?? recordedAt,
       ...(approval?.by ? { by: approval.by } : {}),
       executionArn: run.executionArn,
+      ...(state.canary ? { canary: canaryRecord(run.version, state.canary) } : {}),
     });
+  } else if (outcome.status === 'canary-rolled-back' && state.canary) {
+    // Production never left the stable version; its history still says a canary was tried, and why it failed.
+    await recordCanaryRollback({ modelName: run.modelName, at: state.canary.rolledBackAt ?? recordedAt, executionArn: run.executionArn, canary: canaryRecord(run.version, state.canary) });
   }
   logger.info('recorded', { status: outcome.status, manifestUri, productionUpdated: released });
   return { status: outcome.status, manifestUri, recordedAt };

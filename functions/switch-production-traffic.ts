@@ -1,10 +1,11 @@
 /**
- * SwitchProductionTraffic (blue/green): points the stable production Service `<model>` at this version's
- * pods by its selector, creating the Service on the first release. Returns StageResult `exposed` with
+ * SwitchProductionTraffic (blue/green, and a canary's promotion at 100 %): points the stable production
+ * Service `<model>` at this version's pods by its selector, creating the Service on the first release. Returns StageResult `exposed` with
  * previousVersion — the version the Service selected before (null on the first release). The previous
  * version is also kept on the Service as an annotation, so a retried switch (which finds the selector
  * already moved) still reports it, and rollback can find it.
  */
+import { splitOf } from './shared/canary';
 import { applyObject } from './shared/kube';
 import { FUNCTION_SETTINGS } from './shared/function-settings';
 import { logger, withLogContext } from './shared/logger';
@@ -22,7 +23,8 @@ const Input = stateWith({ production: StageSchema });
 async function switchProductionTraffic(event: PipelineState): Promise<StageResult> {
   const { run, production } = parseInput(Input, event, 'SwitchProductionTraffic input');
   const current = await readService(run.namespaces.production, run.names.productionService);
-  const selected = current?.spec?.selector?.[LABELS.version] ?? null;
+  // After a canary the Service selects both versions: what served before is the canary's stable version.
+  const selected = current?.spec?.selector?.[LABELS.version] ?? splitOf(current)?.stableVersion ?? null;
   const previousVersion = selected === run.version ? (current?.metadata?.annotations?.[PREVIOUS_VERSION_ANNOTATION] ?? null) : selected;
   await applyObject(servingService(productionServiceTarget(run), settings.SERVICE_ANNOTATIONS, previousVersion));
   logger.info('production traffic switched', { from: previousVersion, to: run.version, service: run.names.productionService, namespace: run.namespaces.production });

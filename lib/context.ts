@@ -112,6 +112,8 @@ const CONTEXT_SCHEMA = {
   servingReplicas: number,
   trainingBackoffLimit: number,
   trainingJobTtl: duration,
+  // Its fields are checked at construction with the ROLLOUT setting's schema (rollout.ts), naming the field.
+  rollout: jsonRecord(z.unknown(), 'must be a JSON object like {"strategy":"canary","steps":[10,50,100],"bakeSeconds":300}'),
   keepProductionVersions: number,
   evalConcurrency: number,
   evalRequestTimeout: duration,

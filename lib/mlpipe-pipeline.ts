@@ -25,6 +25,10 @@ import * as S from '../functions/shared/settings';
 import { PipelineStateMachine } from './constructs/state-machine';
 import { Triggers } from './constructs/triggers';
 import { CONTEXT_PREFIX } from './context';
+import type { Rollout } from '../functions/shared/rollout';
+
+/** The `rollout` prop: any of the rollout's fields (the rest keep their defaults). */
+export type RolloutProps = Partial<Rollout>;
 
 export interface MlPipelineProps {
   /** Name of the existing EKS cluster the pipeline trains and serves on. It needs the Pod Identity agent add-on. */
@@ -97,6 +101,18 @@ export interface MlPipelineProps {
   readonly trainingBackoffLimit?: number;
   /** How long a finished training Job is kept before Kubernetes deletes it (ttlSecondsAfterFinished). @default 1 day */
   readonly trainingJobTtl?: Duration;
+  /**
+   * How production takes a new version (functions/shared/rollout.ts). `canary` (default): the new version
+   * gets a growing share of the production pods (`steps`, default 10, 50, 100 %) behind the one
+   * LoadBalancer Service, each step baking `bakeSeconds` (default 300) while its `/metrics` are compared
+   * with the stable version's every `analysisIntervalSeconds` (default 60); a failing analysis rolls back at
+   * once. Thresholds: `maxErrorRate` (0.05), `maxErrorRateIncrease` (0.02), `maxP95LatencyMs` (1000),
+   * `maxP95Ratio` (1.5), `minRequests` (50, per version per step; fewer is inconclusive, extended
+   * `maxInconclusive` (2) times, then a fail). `blueGreen`: switch all traffic at once. A first release
+   * (nothing serving) always switches. A run may override any field (`rollout` in its input).
+   * @default { strategy: 'canary', steps: [10, 50, 100], bakeSeconds: 300, analysisIntervalSeconds: 60 }
+   */
+  readonly rollout?: RolloutProps;
   /** Production Deployments kept for rollback, 1 to 100 (the live one and its predecessor are always kept). @default 3 */
   readonly keepProductionVersions?: number;
   /** Evaluation: predict requests in flight, 1 to 64 (more measures queueing, not the model). @default 2 */
@@ -392,6 +408,7 @@ function resolveProps(props: MlPipelineProps): ResolvedProps {
     servingReplicas: props.servingReplicas ?? Number(defaultOf(S.SERVING_REPLICAS)),
     trainingBackoffLimit: props.trainingBackoffLimit ?? Number(defaultOf(S.TRAINING_BACKOFF_LIMIT)),
     trainingJobTtl: props.trainingJobTtl ?? Duration.seconds(Number(defaultOf(S.TRAINING_JOB_TTL_SECONDS))),
+    rollout: props.rollout ?? {},
     keepProductionVersions: props.keepProductionVersions ?? Number(defaultOf(S.KEEP_PRODUCTION_VERSIONS)),
     evalConcurrency: props.evalConcurrency ?? Number(defaultOf(S.EVAL_CONCURRENCY)),
     evalRequestTimeout: props.evalRequestTimeout ?? Duration.millis(Number(defaultOf(S.EVAL_REQUEST_TIMEOUT_MS))),

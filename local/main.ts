@@ -5,6 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { parseFault } from '../functions/shared/fault';
 import { outcomeOf } from '../functions/shared/outcome';
 import { startLocalPipeline, TRAINING_IMAGE, type ApprovalMode, type LocalPipeline, type RunOutcome } from './pipeline';
 import { StateDirLockedError } from './lock';
@@ -24,6 +25,9 @@ Options:
                           token limited to the two namespaces is enough if they exist
   --s3-port <port>        serve the local S3 on this port (with --kubeconfig: the port the pods reach)
   --hyperparameters <json> e.g. '{"epochs":3}' (merged over the example's defaults)
+  --candidate-fault <spec> a drill: the production candidate's pods fail/slow down on purpose, e.g.
+                          error-rate=0.2 or error-rate=0.2,latency-ms=50 (rollout.candidateFault), so the
+                          canary's automatic rollback can be watched (needs a version serving already)
   -c, --context <key=value> an MlPipeline prop as CDK context (mlpipe:<key>), over the local configuration;
                           repeatable, e.g. -c minAccuracy=0.9 -c approvalTimeout=120
   --state-dir <path>      where local state lives (default .mlpipe); one npm start per directory at a time
@@ -48,6 +52,7 @@ interface Args {
   synthCache?: string;
   context: Record<string, unknown>;
   hyperparameters?: Record<string, unknown>;
+  candidateFault?: string;
 }
 
 /**
@@ -71,6 +76,7 @@ function parse(): Args {
         kubeconfig: { type: 'string' },
         's3-port': { type: 'string' },
         hyperparameters: { type: 'string' },
+        'candidate-fault': { type: 'string' },
         'state-dir': { type: 'string' },
         'synth-cache': { type: 'string' },
         context: { type: 'string', short: 'c', multiple: true },
@@ -109,6 +115,15 @@ function parse(): Args {
       process.exit(2);
     }
   }
+  const candidateFault = values['candidate-fault'];
+  if (candidateFault !== undefined) {
+    try {
+      parseFault(candidateFault);
+    } catch (err) {
+      console.error(`--candidate-fault: ${(err as Error).message}.`);
+      process.exit(2);
+    }
+  }
   const s3Port = values['s3-port'] === undefined ? undefined : Number(values['s3-port']);
   if (s3Port !== undefined && !(Number.isInteger(s3Port) && s3Port > 0 && s3Port < 65536)) {
     console.error(`--s3-port must be a port number (1-65535), got "${values['s3-port']}".`);
@@ -123,6 +138,7 @@ function parse(): Args {
     synthCache: values['synth-cache'],
     context,
     hyperparameters,
+    candidateFault,
   };
 }
 
@@ -162,7 +178,10 @@ async function main(): Promise<number> {
   });
   console.log(`approvals ${pipeline.approvalUrl}`);
   console.log(`logs      in ${stateDir}/: kube/pods/ (training and serving pods), handlers.log (task handlers), notifications.jsonl (emails)\n`);
-  const outcome = await pipeline.run(args.hyperparameters ? { hyperparameters: args.hyperparameters } : {});
+  const outcome = await pipeline.run({
+    ...(args.hyperparameters ? { hyperparameters: args.hyperparameters } : {}),
+    ...(args.candidateFault ? { rollout: { candidateFault: args.candidateFault } } : {}),
+  });
   const wall = ((Date.now() - started) / 1000).toFixed(1);
   if (process.env.MLPIPE_TIMINGS_FILE) {
     // npm run bench reads this: where the wall time went.

@@ -29,7 +29,11 @@ import { lockStateDir } from './lock';
 import { approvalId } from '../functions/shared/approval-link';
 import { describeCause } from '../functions/shared/outcome';
 import type { APIGatewayProxyResultV2 } from 'aws-lambda';
-import type { PipelineState } from '../functions/shared/types';
+import type { CanaryState, PipelineState } from '../functions/shared/types';
+import { getJson } from '../functions/shared/clients';
+import type { ProductionRecord } from '../functions/shared/registry';
+import { statsText } from '../functions/shared/canary';
+import { TrafficGenerator, type TrafficSnapshot } from './traffic';
 
 export const REPO_ROOT = resolve(__dirname, '..');
 export const LOCAL_BUCKET = 'mlpipe-local';
@@ -56,6 +60,11 @@ export const LOCAL_CONTEXT: Readonly<Record<string, unknown>> = {
   approvalTimeout: 3600,
   watchBudget: 20,
   allowImageTags: true,
+  // Four production pods, so a canary's steps show as pods: 10 % requested → 1 of 4 pods = 25 % reachable.
+  servingReplicas: 4,
+  // A canary in seconds rather than minutes: 6 s per step, analysed every 2 s, at the local generator's
+  // 20 requests/s (about 5/s reach one canary pod of four, so 10 requests are there by the first analysis).
+  rollout: { bakeSeconds: 6, analysisIntervalSeconds: 2, minRequests: 10 },
 };
 
 export type ApprovalMode = 'interactive' | 'auto-approve' | 'reject';
@@ -76,6 +85,11 @@ export interface LocalPipelineOptions {
   approvalPort?: number;
   /** Port for the local S3 (default: any free port). With `kubeconfig`, the cluster's pods must reach it. */
   s3Port?: number;
+  /**
+   * Live traffic during a production rollout: held-out images sent to the production endpoint at this rate
+   * (local/traffic.ts), while a version serves there. `false`: none. @default { ratePerSecond: 20 }
+   */
+  traffic?: { ratePerSecond?: number } | false;
   log?: (line: string) => void;
 }
 
@@ -99,6 +113,18 @@ export interface RunOutcome {
   cause?: string;
   wallMs: number;
   states: StateTiming[];
+  /** What the traffic generator saw during the production rollout (when a version served before it). */
+  traffic?: RolloutTraffic;
+}
+
+/** The generator's view of a rollout: all of it, each canary step's window, and what came after a rollback. */
+export interface RolloutTraffic {
+  endpoint: string;
+  /** Every request sent during the rollout (from DeployProduction to the end of the run). */
+  total: TrafficSnapshot;
+  steps: Array<{ step: number; weight: number; canaryReplicas: number; totalReplicas: number; verdict?: string; snapshot: TrafficSnapshot }>;
+  /** Requests sent after RollbackCanary put the stable version back (a failed canary only). */
+  afterRollback?: TrafficSnapshot;
 }
 
 /** Where the start's time went (npm run bench -- startup). */
@@ -411,6 +437,7 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
       let lastStateName: string | undefined;
       const printer = new ProgressPrinter(log, started, mode, executionArn.split(':').pop()!);
       activePrinter = printer;
+      const traffic = new RolloutTrafficWatch(opts.traffic === false ? undefined : (opts.traffic?.ratePerSecond ?? 20), printer);
       const onEvent = (e: ExecutionEvent) => {
         if (e.executionArn !== executionArn) return;
         const now = Date.now();
@@ -419,12 +446,14 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
           lastStateName = e.stateName;
           printer.entered(e.stateName);
           if (e.stateName === 'RequestApproval') void onApprovalRequested();
+          if (e.stateName === 'DeployProduction') void traffic.start(lastState?.run.modelName ?? modelName);
         } else if (e.type.endsWith('StateExited') && e.stateName) {
           const open = [...states].reverse().find((s) => s.state === e.stateName && s.exitedAt === undefined);
           if (open) open.exitedAt = now;
           const data = safeJson(e.event.stateExitedEventDetails?.output ?? '');
           if (data && typeof data === 'object' && 'run' in data) lastState = data as PipelineState;
           printer.exited(e.stateName, data);
+          traffic.exited(e.stateName, data as Partial<PipelineState> | undefined);
         }
       };
       const onApprovalRequested = async () => {
@@ -447,6 +476,7 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
       sfn.on('event', onEvent);
       try {
         const result = await sfn.waitForExecution(executionArn);
+        const seen = await traffic.stop();
         const output = result.output ? (JSON.parse(result.output) as PipelineState) : undefined;
         const interrupted = result.status === 'ABORTED' && result.error === INTERRUPTED_ERROR ? interruption : undefined;
         return {
@@ -460,8 +490,10 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
           states,
           ...(interrupted ? { interrupted } : {}),
           ...(lastStateName ? { lastStateName } : {}),
+          ...(seen ? { traffic: seen } : {}),
         };
       } finally {
+        await traffic.stop();
         sfn.off('event', onEvent);
         if (activePrinter === printer) activePrinter = undefined;
       }
@@ -483,6 +515,74 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
   } catch (err) {
     await stop();
     throw err;
+  }
+}
+
+/**
+ * Live traffic during a production rollout, and the canary's steps as they happen: once DeployProduction
+ * starts, if production.json names an endpoint (a version serves), a TrafficGenerator sends held-out
+ * images there; each canary step's window of it is kept, and every analysis printed with what the
+ * servers counted (share served, requests, error rate, p95 per version) next to what the client saw.
+ */
+class RolloutTrafficWatch {
+  private generator: TrafficGenerator | undefined;
+  private endpoint: string | undefined;
+  private starting: Promise<void> | undefined;
+  private readonly steps: Array<RolloutTraffic['steps'][number] & { since: number; until?: number }> = [];
+  private rolledBackAt: number | undefined;
+  private result: RolloutTraffic | undefined;
+
+  constructor(
+    private readonly ratePerSecond: number | undefined,
+    private readonly printer: ProgressPrinter,
+  ) {}
+
+  start(modelName: string): Promise<void> {
+    if (this.ratePerSecond === undefined || this.starting) return this.starting ?? Promise.resolve();
+    this.starting = (async () => {
+      const record = await getJson<ProductionRecord>(LOCAL_BUCKET, `models/${modelName}/production.json`).catch(() => undefined);
+      if (!record?.endpoint) return; // a first release: nothing serves yet
+      this.endpoint = record.endpoint;
+      this.generator = new TrafficGenerator({ url: record.endpoint, modelName, ratePerSecond: this.ratePerSecond });
+      this.generator.start();
+      this.printer.note(`traffic   ${this.ratePerSecond} requests/s of held-out images to production ${record.endpoint} (serving ${record.version}) during the rollout`);
+    })().catch((err: Error) => this.printer.note(`traffic   not started: ${err.message}`));
+    return this.starting;
+  }
+
+  exited(state: string, s: Partial<PipelineState> | undefined): void {
+    const g = this.generator;
+    const c = s?.canary;
+    if (!g || !c) return;
+    const open = this.steps.at(-1);
+    if (state === 'ShiftCanaryTraffic' && c.status === 'baking' && (!open || open.step !== c.step || open.until !== undefined)) {
+      this.steps.push({ step: c.step, weight: c.weight, canaryReplicas: c.canaryReplicas, totalReplicas: c.totalReplicas, since: g.now(), snapshot: g.snapshot({ since: g.now() }) });
+    }
+    if (state === 'AnalyzeCanary' && open && open.until === undefined) {
+      open.snapshot = g.snapshot({ since: open.since });
+      open.verdict = c.last?.verdict;
+      this.printer.canary(c, s?.run?.version ?? '?', s?.run?.rollout?.steps.length ?? 0, open.snapshot);
+      if (c.status !== 'baking') open.until = g.now();
+    }
+    if (state === 'RollbackCanary') this.rolledBackAt ??= g.now();
+  }
+
+  /** Stops the generator (once) and returns what it saw; undefined when it never ran. */
+  async stop(): Promise<RolloutTraffic | undefined> {
+    await this.starting;
+    const g = this.generator;
+    if (!g || !this.endpoint) return this.result;
+    this.generator = undefined;
+    await g.stop();
+    // A step closed by its last analysis keeps the tally taken then; the one still open gets everything since it began.
+    for (const step of this.steps) if (step.until === undefined) step.snapshot = g.snapshot({ since: step.since });
+    this.result = {
+      endpoint: this.endpoint,
+      total: g.snapshot(),
+      steps: this.steps.map(({ since: _s, until: _u, ...step }) => step),
+      ...(this.rolledBackAt !== undefined ? { afterRollback: g.snapshot({ since: this.rolledBackAt }) } : {}),
+    };
+    return this.result;
   }
 }
 
@@ -520,11 +620,33 @@ class ProgressPrinter {
     }
     if (state === 'AwaitStagingEndpoint' && s.staging?.status === 'serving') this.note(`staging endpoint ${s.staging.endpoint}`);
     if (state === 'EvaluateModel' && s.evaluation) this.note(s.evaluation.summary);
+    if (state === 'DeployProduction' && s.production?.rollout) this.note(`rollout: ${s.production.rollout.strategy} (${s.production.rollout.reason})`);
+    if (state === 'ShiftCanaryTraffic' && s.canary?.status === 'baking') {
+      const c = s.canary;
+      this.note(`canary step ${c.step + 1}: ${c.weight} % requested → ${c.canaryReplicas} of ${c.totalReplicas} pods = ${c.reachablePercent} % reachable; baking ${s.run?.rollout?.bakeSeconds ?? '?'} s`);
+    }
+    if (state === 'ShiftCanaryTraffic' && s.canary?.status === 'promote') this.note(`canary at 100 %: all ${s.canary.totalReplicas} pods run ${s.run?.version ?? 'the candidate'}; switching the Service`);
+    if (state === 'RollbackCanary' && s.canary?.status === 'rolledBack') this.note(`✗ canary rolled back: ${s.canary.stableVersion} serves 100 % again`);
     if (state === 'AwaitProductionEndpoint' && s.production?.status === 'serving') this.note(`production endpoint ${s.production.endpoint}`);
     if ((state === 'Cleanup' || state === 'CleanupStaging') && s.error) {
       // Causes are often a Lambda error as JSON (with a stack trace): show its message's first line.
       this.note(`✗ ${s.error.Error}: ${firstLine(describeCause(s.error.Cause) ?? undefined)}`);
     }
+  }
+
+  /** One canary analysis: the step, the servers' counts per version (the verdict's evidence) and the client's view. */
+  canary(c: CanaryState, version: string, stepCount: number, client: TrafficSnapshot): void {
+    const e = c.last;
+    if (!e) return;
+    const served = e.servedShare === null ? 'n/a' : `${(e.servedShare * 100).toFixed(0)} %`;
+    this.note(
+      `canary step ${c.step + 1}/${stepCount} ${c.weight} % (${c.canaryReplicas} of ${c.totalReplicas} pods = ${c.reachablePercent} % reachable), analysis ${c.analyses}: ${e.verdict.toUpperCase()}, served ${served}`,
+    );
+    this.note(`  canary ${version}: ${statsText(e.canary)}`);
+    this.note(`  stable ${c.stableVersion}: ${e.stable ? statsText(e.stable) : 'n/a'}`);
+    const seen = Object.entries(client.byVersion).map(([v, t]) => `${v} ${t.ok} ok/${t.failed} failed`).join(', ');
+    if (seen) this.note(`  client view this step: ${seen}`);
+    if (e.verdict !== 'pass') this.note(`  ${e.reasons.join('; ')}`);
   }
 
   /** An email went out. The approval request in interactive mode is the moment a person must act. */

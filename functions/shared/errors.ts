@@ -69,6 +69,11 @@ export class ApprovalLinkError extends PipelineError {
   }
 }
 
+/** A canary cannot go on: the stable version's Deployment is gone, or the split cannot be made. */
+export class CanaryError extends PipelineError {
+  override readonly name = 'CanaryError';
+}
+
 /** Rollback was asked for but there is nothing to roll back to. */
 export class RollbackError extends PipelineError {
   override readonly name = 'RollbackError';

@@ -40,7 +40,7 @@ export const FUNCTION_SETTINGS = {
   PrepareRun: defineSettings({
     ...REGISTRY,
     ...group(S.MODEL_NAME, S.DATA_URI, S.EVAL_DATA_URI, S.SERVING_IMAGE, S.DEFAULT_HYPERPARAMETERS, S.STAGING_NAMESPACE, S.PRODUCTION_NAMESPACE,
-      S.APPROVAL_TIMEOUT_SECONDS, S.ALLOW_IMAGE_TAGS),
+      S.APPROVAL_TIMEOUT_SECONDS, S.ALLOW_IMAGE_TAGS, S.ROLLOUT),
     // The training image's hyperparameter schema (hyperparameters.ts), read from ECR or the local ECR.
     ...group(S.TRAINING_REPOSITORY, S.AWS_ENDPOINT_URL_ECR),
   }),
@@ -59,10 +59,15 @@ export const FUNCTION_SETTINGS = {
   RequestApproval: defineSettings({ ...REGISTRY, ...APPROVAL_KEY, ...group(S.NOTIFICATION_TOPIC_ARN, S.APPROVAL_BASE_URL) }, approvalKeyCheck),
   DeployProduction: kube(SERVING_DEPLOYMENT),
   AwaitProductionRollout: kube(ROLLOUT_WAIT),
+  // The canary (canary.ts): its Lambdas read the run's rollout from $.run, the cluster layout from here.
+  ShiftCanaryTraffic: kube({ ...PRODUCTION_SERVICE, ...ROLLOUT_WAIT, ...group(S.SERVING_REPLICAS) }),
+  AnalyzeCanary: kube({}),
+  RollbackCanary: kube(PRODUCTION_SERVICE),
   SwitchProductionTraffic: kube(PRODUCTION_SERVICE),
   AwaitProductionEndpoint: kube(ENDPOINT_WAIT),
   RecordRelease: defineSettings(REGISTRY),
-  Cleanup: kube({ ...PRODUCTION_SERVICE, ...group(S.KEEP_PRODUCTION_VERSIONS) }),
+  // SERVING_REPLICAS: a failed canary's stable version goes back to all of them.
+  Cleanup: kube({ ...PRODUCTION_SERVICE, ...group(S.KEEP_PRODUCTION_VERSIONS, S.SERVING_REPLICAS) }),
   Notify: defineSettings(group(S.NOTIFICATION_TOPIC_ARN)),
   Rollback: kube({ ...REGISTRY, ...PRODUCTION_SERVICE, ...group(S.PRODUCTION_NAMESPACE) }),
   ApprovalApi: defineSettings({ ...REGISTRY, ...APPROVAL_KEY, ...group(S.AWS_ENDPOINT_URL_SFN) }, approvalKeyCheck),

@@ -100,7 +100,13 @@ export function trainingJob(run: RunContext, settings: TrainingJobSettings): V1J
   };
 }
 
-export function servingDeployment(run: RunContext, stage: Stage, settings: ServingDeploymentSettings): V1Deployment {
+/** A production candidate's differences: its first canary step's replicas, and a drill's `FAULT` (rollout.candidateFault). */
+export interface ServingOverrides {
+  replicas?: number;
+  fault?: string;
+}
+
+export function servingDeployment(run: RunContext, stage: Stage, settings: ServingDeploymentSettings, overrides: ServingOverrides = {}): V1Deployment {
   const labels = objectLabels(run, stage);
   const size = { cpu: settings.SERVING_CPU, memory: settings.SERVING_MEMORY };
   const name = stage === 'staging' ? run.names.stagingDeployment : run.names.productionDeployment;
@@ -111,7 +117,7 @@ export function servingDeployment(run: RunContext, stage: Stage, settings: Servi
     kind: 'Deployment',
     metadata: { name, namespace, labels },
     spec: {
-      replicas: stage === 'staging' ? 1 : settings.SERVING_REPLICAS,
+      replicas: stage === 'staging' ? 1 : (overrides.replicas ?? settings.SERVING_REPLICAS),
       // No progress for this long marks the rollout failed; never longer than the rollout phase itself.
       progressDeadlineSeconds: Math.min(600, settings.ROLLOUT_TIMEOUT_SECONDS),
       revisionHistoryLimit: 2,
@@ -127,6 +133,7 @@ export function servingDeployment(run: RunContext, stage: Stage, settings: Servi
               { name: 'MODEL_NAME', value: run.modelName },
               // Sent back as X-Model-Version, so clients (the traffic generator) can tell versions apart in a canary.
               { name: 'MODEL_VERSION', value: run.version },
+              ...(overrides.fault ? [{ name: 'FAULT', value: overrides.fault }] : []),
             ],
             ports: [{ name: 'http', containerPort: SERVING_PORT, protocol: 'TCP' }],
             // Ready only once the model is loaded and answers, not when the port opens.

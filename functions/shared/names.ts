@@ -19,6 +19,16 @@ export const LABELS = {
 /** Set on the production Service: what it selected before the last switch (makes the switch retry-safe). */
 export const PREVIOUS_VERSION_ANNOTATION = 'mlpipe.dev/previous-version';
 
+/**
+ * Set on the production Service when traffic was moved off a failed run (Cleanup, or a canary's
+ * rollback): a retried step finds the selector already moved and still reports the switch-back.
+ */
+export const SWITCHED_BACK_FROM_ANNOTATION = 'mlpipe.dev/switched-back-from';
+
+/** Set on the production Service while a canary splits traffic: the candidate version, and the stable one. */
+export const CANARY_VERSION_ANNOTATION = 'mlpipe.dev/canary-version';
+export const STABLE_VERSION_ANNOTATION = 'mlpipe.dev/stable-version';
+
 export type WorkloadStage = 'training' | 'staging' | 'production';
 
 export { DNS1123_LABEL } from './k8s-names';

@@ -7,7 +7,8 @@ import { PublishCommand } from '@aws-sdk/client-sns';
 import { snsClient } from './clients';
 import { NOTIFICATION_TOPIC_ARN, currentSetting } from './settings';
 import type { ProductionComparison } from './registry';
-import type { EvaluationResult } from './types';
+import type { CanaryThresholds } from './canary-analysis';
+import type { CanaryState, EvaluationResult } from './types';
 
 const MAX_SUBJECT = 100;
 /** Below SNS's 256 KiB so headers and encoding overhead always fit. */
@@ -95,6 +96,28 @@ export function metricsTable(evaluation: EvaluationResult, production: Productio
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const table = rows.map((r) => `  ${r.map((c, i) => c.padEnd(widths[i]!)).join('  ')}`.trimEnd()).join('\n');
   return p ? table : `${table}\n  (nothing serves production yet: this would be the first release)`;
+}
+
+/**
+ * A failed canary's evidence: canary and stable side by side over the failing step, with each limit, as
+ * the analysis judged them (canary-analysis.ts judge).
+ */
+export function canaryTable(c: CanaryState, canaryVersion: string, t: CanaryThresholds): string {
+  const e = c.last;
+  if (!e) return '  (no analysis ran)';
+  const s = e.stable;
+  const p95 = (v: number | null) => (v === null ? 'n/a' : fmt.ms(v));
+  const rows: string[][] = [
+    ['', `canary (${canaryVersion})`, `stable (${c.stableVersion})`, 'limit'],
+    ['pods', `${c.canaryReplicas} of ${c.totalReplicas}`, `${c.stableReplicas} of ${c.totalReplicas}`, `${c.weight} % requested, ${c.reachablePercent} % reachable`],
+    ['requests', String(e.canary.requests), s ? String(s.requests) : 'n/a', `>= ${t.minRequests} each`],
+    ['served share', e.servedShare === null ? 'n/a' : fmt.rate(e.servedShare), e.servedShare === null ? 'n/a' : fmt.rate(1 - e.servedShare), ''],
+    ['errors', String(e.canary.errors), s ? String(s.errors) : 'n/a', ''],
+    ['error rate', fmt.rate(e.canary.errorRate), s ? fmt.rate(s.errorRate) : 'n/a', `<= ${fmt.rate(t.maxErrorRate)}, at most +${fmt.rate(t.maxErrorRateIncrease)} over stable`],
+    ['p95 latency', p95(e.canary.p95Ms), s ? p95(s.p95Ms) : 'n/a', `<= ${t.maxP95LatencyMs} ms, at most ${t.maxP95Ratio}x stable`],
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => `  ${r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ')}`.trimEnd()).join('\n');
 }
 
 export interface ApprovalEmail {

@@ -20,6 +20,7 @@ const STATUS_BY_ERROR: Record<string, ReleaseStatus> = {
   EvaluationGateFailed: 'gate-failed',
   ApprovalRejected: 'rejected',
   ApprovalTimedOut: 'approval-timeout',
+  CanaryAnalysisFailed: 'canary-rolled-back',
 };
 
 function parseJson(text: string): unknown {

@@ -7,7 +7,7 @@ import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { getJson, getJsonVersioned, putJson, putJsonIf, s3Client } from './clients';
 import { ARTIFACT_BUCKET, currentSetting } from './settings';
 import { InvalidInputError, RegistryConflictError, RollbackError, S3UnavailableError } from './errors';
-import type { ApprovalDecision, CleanupResult, EvaluationResult, PipelineError, TrainingResult } from './types';
+import type { ApprovalDecision, CanaryEvidence, CanaryState, CanaryStep, CleanupResult, EvaluationResult, PipelineError, TrainingResult } from './types';
 
 /** The bucket for models, datasets, registry and approvals: from the loaded settings (function-settings.ts REGISTRY). */
 export function artifactBucket(): string {
@@ -40,7 +40,7 @@ export function s3Uri(key: string, bucket = artifactBucket()): string {
 // ---------------------------------------------------------------------------------------------------
 // Records
 
-export type ReleaseStatus = 'released' | 'failed' | 'rejected' | 'gate-failed' | 'approval-timeout';
+export type ReleaseStatus = 'released' | 'failed' | 'rejected' | 'gate-failed' | 'approval-timeout' | 'canary-rolled-back';
 
 /** models/<model>/production.json: what serves production now and how it got there. */
 export interface ProductionRecord {
@@ -55,9 +55,37 @@ export interface ProductionRecord {
 export interface ProductionHistoryEntry {
   version: string;
   at: string;
-  action: 'release' | 'rollback';
+  /** `canary-rollback`: a release's canary failed its analysis and `version` (the stable one) took all traffic back. */
+  action: 'release' | 'rollback' | 'canary-rollback';
   by?: string;
   executionArn?: string;
+  /** How a canary went: each step's weight, verdict and served share; for a canary-rollback, the failing evidence. */
+  canary?: CanaryRecord;
+}
+
+/** A canary, compact, for production.json's history and the manifest. */
+export interface CanaryRecord {
+  /** The version that was the canary (for a canary-rollback, not the one that serves). */
+  version: string;
+  stableVersion: string;
+  steps: Array<{ weight: number; reachablePercent: number; verdict: string; servedShare: number | null }>;
+  /** A canary-rollback: why, with both versions' numbers at the failing step. */
+  failure?: { weight: number; reasons: string[]; canary: CanaryEvidence['canary']; stable: CanaryEvidence['stable']; failedAt: string | null; rolledBackAt: string | null };
+}
+
+/** The canary record of `$.canary`: every finished step, and the failing one when it failed. */
+export function canaryRecord(version: string, c: CanaryState): CanaryRecord {
+  const steps = c.steps.map((s) => ({ weight: s.weight, reachablePercent: s.reachablePercent, verdict: s.evidence.verdict, servedShare: s.evidence.servedShare }));
+  const failed = c.status === 'rollback' || c.status === 'rolledBack';
+  if (failed && c.last) steps.push({ weight: c.weight, reachablePercent: c.reachablePercent, verdict: 'fail', servedShare: c.last.servedShare });
+  return {
+    version,
+    stableVersion: c.stableVersion,
+    steps,
+    ...(failed && c.last
+      ? { failure: { weight: c.weight, reasons: c.last.reasons, canary: c.last.canary, stable: c.last.stable, failedAt: c.failedAt ?? null, rolledBackAt: c.rolledBackAt ?? null } }
+      : {}),
+  };
 }
 
 /** evaluation.json: the EvaluationResult plus detail that is too big for the state. */
@@ -93,6 +121,19 @@ export interface ReleaseManifest {
   evaluation: EvaluationResult | null;
   approval: ApprovalDecision | null;
   production: { endpoint: string | null; previousVersion: string | null; switchedAt: string | null; deploymentName: string } | null;
+  /**
+   * How production took (or refused) the version: canary or switch and why; for a canary, its steps with
+   * their evidence (each analysis' verdict and both versions' numbers) and, when it failed, the failure.
+   */
+  rollout?: {
+    strategy: string;
+    reason: string;
+    steps: CanaryStep[];
+    failure: string | null;
+    /** The failing analysis: both versions' numbers over the failing step. */
+    failedEvidence: CanaryEvidence | null;
+    rolledBackAt: string | null;
+  } | null;
   /** Failure path: what Cleanup deleted and, for a run that failed after its switch, where traffic went. */
   cleanup: CleanupResult | null;
   error: PipelineError | null;
@@ -262,11 +303,14 @@ export async function recordProductionRelease(
     switchedAt: string;
     by?: string;
     executionArn: string;
+    /** The release went through a canary: its steps, for the history. */
+    canary?: CanaryRecord;
   },
   retry = PRODUCTION_UPDATE_RETRY,
 ): Promise<ProductionRecord> {
   const entry: ProductionHistoryEntry = { version: opts.version, at: opts.switchedAt, action: 'release', executionArn: opts.executionArn };
   if (opts.by) entry.by = opts.by;
+  if (opts.canary) entry.canary = opts.canary;
   const record = await updateProduction(
     opts.modelName,
     (current) => {
@@ -286,6 +330,27 @@ export async function recordProductionRelease(
   );
   // updateProduction returns a record whenever `change` made one or one existed.
   return record!;
+}
+
+/**
+ * Records a canary that failed and was rolled back: production.json keeps its version (the stable one
+ * never stopped serving) and its history gets a `canary-rollback` entry with the evidence. A retried
+ * RecordFailure of the same execution appends nothing more; without a production.json (nothing was ever
+ * released, which a canary needs) there is nothing to append to.
+ */
+export async function recordCanaryRollback(
+  opts: { modelName: string; at: string; executionArn: string; canary: CanaryRecord },
+  retry = PRODUCTION_UPDATE_RETRY,
+): Promise<ProductionRecord | undefined> {
+  return updateProduction(
+    opts.modelName,
+    (current) => {
+      if (!current || current.history.some((h) => h.action === 'canary-rollback' && h.executionArn === opts.executionArn)) return undefined;
+      const entry: ProductionHistoryEntry = { version: opts.canary.stableVersion, at: opts.at, action: 'canary-rollback', executionArn: opts.executionArn, canary: opts.canary };
+      return { ...current, history: [...current.history, entry] };
+    },
+    retry,
+  );
 }
 
 /**

@@ -8,6 +8,7 @@ import * as z from 'zod';
 import { InvalidInputError } from './errors';
 import { MAX_RUN_REQUEST_DEPTH, jsonKind, nestingDepth } from './execution-input';
 import { DNS1123_LABEL } from './names';
+import { RolloutOverrideSchema, RunRolloutSchema } from './rollout';
 import { HyperparametersSchema, ModelNameSchema, S3_URI } from './settings';
 
 const dnsLabel = z.string().regex(DNS1123_LABEL, 'must be a DNS-1123 label (lowercase letters, digits, "-", at most 63)');
@@ -36,6 +37,8 @@ export const RunRequestSchema = z.object({
   servingImage: z.string().regex(IMAGE_REF, IMAGE_HINT).optional(),
   /** What started the run: `ecr-push`, `s3-data`, `schedule`, `cli`, `local`. */
   trigger: TriggerSchema.optional(),
+  /** Over the stack's ROLLOUT setting for this run (rollout.ts), plus `candidateFault` for a drill. */
+  rollout: RolloutOverrideSchema.optional(),
 });
 
 /**
@@ -85,6 +88,8 @@ export const RunSchema = z.object({
   approvalTimeoutSeconds: z.number(),
   trigger: z.object({ source: z.string(), detail: z.record(z.string(), z.unknown()).optional() }),
   namespaces: z.object({ staging: dnsLabel, production: dnsLabel }),
+  /** How production takes this version: the ROLLOUT setting with the run's override (absent in states made before canaries: blue/green). */
+  rollout: RunRolloutSchema.optional(),
   /** Deterministic names (<= 63 chars) of every Kubernetes object this run owns. */
   names: z.object({
     trainingJob: dnsLabel,
@@ -122,6 +127,80 @@ export const StageSchema = z.object({
   /** production only: the version the production Service selected before this run switched it. */
   previousVersion: z.string().nullable().optional(),
   switchedAt: z.string().optional(),
+  /**
+   * production only, set by DeployProduction: `canary` when a stable version serves and the rollout is a
+   * canary (ShiftCanaryTraffic follows), else `switch` (SwitchProductionTraffic at once), and why.
+   */
+  rollout: z.object({ strategy: z.enum(['canary', 'switch']), stableVersion: VersionSchema.nullable(), reason: z.string() }).optional(),
+});
+
+/** One version's summed counters from its pods' /metrics (canary-analysis.ts VersionCounters). */
+const CountersSchema = z.object({
+  requests: z.number(),
+  errors: z.number(),
+  buckets: z.array(z.tuple([z.number(), z.number()])),
+  pods: z.number(),
+  podsRead: z.number(),
+  /** Per pod, so a restarted pod's reset counters are told from traffic (kept in the baseline only). */
+  byPod: z.record(z.string(), z.object({ requests: z.number(), errors: z.number(), buckets: z.array(z.tuple([z.number(), z.number()])), restarts: z.number() })).optional(),
+});
+const StatsSchema = z.object({ requests: z.number(), errors: z.number(), errorRate: z.number(), p95Ms: z.number().nullable() });
+
+/** A verdict with its evidence (canary-analysis.ts CanaryVerdict). */
+export const CanaryEvidenceSchema = z.object({
+  verdict: z.enum(['pass', 'fail', 'inconclusive']),
+  reasons: z.array(z.string()),
+  canary: StatsSchema,
+  stable: StatsSchema.nullable(),
+  servedShare: z.number().nullable(),
+});
+
+/** A finished canary step, as the manifest and the failure email show it. */
+export const CanaryStepSchema = z.object({
+  weight: z.number(),
+  canaryReplicas: z.number(),
+  stableReplicas: z.number(),
+  reachablePercent: z.number(),
+  startedAt: z.string(),
+  endedAt: z.string(),
+  /** Analyses run during the step. */
+  analyses: z.number(),
+  evidence: CanaryEvidenceSchema,
+});
+
+/**
+ * `$.canary` (ShiftCanaryTraffic, AnalyzeCanary, RollbackCanary): where the canary is. `scaling`: the
+ * step's pods are being brought up (Shift loops); `baking`: the BakeCanary Wait, then AnalyzeCanary;
+ * `promote`: the canary runs all pods, SwitchProductionTraffic follows; `rollback`: the last analysis
+ * failed; `rolledBack`: stable serves alone again. Compact: counters are a few numbers per version.
+ */
+export const CanarySchema = z.object({
+  status: z.enum(['scaling', 'baking', 'promote', 'rollback', 'rolledBack']),
+  stableVersion: VersionSchema,
+  totalReplicas: z.number().int().min(1),
+  /** Index into $.run.rollout.steps. */
+  step: z.number().int().min(0),
+  weight: z.number(),
+  canaryReplicas: z.number(),
+  stableReplicas: z.number(),
+  reachablePercent: z.number(),
+  /** When this step's scaling began (its rollout deadline counts from here). */
+  scaledAt: z.string(),
+  stepStartedAt: z.string().optional(),
+  /** The bake of this step ends here (moved on by an inconclusive extension). */
+  bakeUntil: z.string().optional(),
+  inconclusive: z.number().int().min(0),
+  analyses: z.number().int().min(0),
+  /** The BakeCanary Wait's length (SecondsPath). */
+  waitSeconds: z.number().int().min(1),
+  /** Counters at the start of the step: analysis compares against these. */
+  baseline: z.object({ canary: CountersSchema, stable: CountersSchema }).optional(),
+  last: CanaryEvidenceSchema.optional(),
+  steps: z.array(CanaryStepSchema),
+  /** Why the canary failed (the Cause of CanaryAnalysisFailed). */
+  failure: z.string().optional(),
+  failedAt: z.string().optional(),
+  rolledBackAt: z.string().optional(),
 });
 
 /** `$.evaluation` (EvaluateModel); also written to models/<model>/<version>/evaluation.json. */
@@ -170,6 +249,7 @@ export const PipelineStateSchema = z.object({
   evaluation: EvaluationSchema.optional(),
   approval: ApprovalDecisionSchema.optional(),
   production: StageSchema.optional(),
+  canary: CanarySchema.optional(),
   release: z.object({ status: z.string(), manifestUri: z.string(), recordedAt: z.string() }).optional(),
   cleanup: CleanupSchema.optional(),
   error: PipelineErrorSchema.optional(),

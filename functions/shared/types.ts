@@ -7,6 +7,9 @@
 import type { z } from 'zod';
 import type {
   ApprovalDecisionSchema,
+  CanaryEvidenceSchema,
+  CanarySchema,
+  CanaryStepSchema,
   CleanupSchema,
   EvaluationSchema,
   PipelineErrorSchema,
@@ -29,6 +32,10 @@ export type RunContext = z.infer<typeof RunSchema>;
 export type TrainingResult = z.infer<typeof TrainingSchema>;
 /** `$.staging` and `$.production`. */
 export type StageResult = z.infer<typeof StageSchema>;
+/** `$.canary` (ShiftCanaryTraffic, AnalyzeCanary, RollbackCanary). */
+export type CanaryState = z.infer<typeof CanarySchema>;
+export type CanaryStep = z.infer<typeof CanaryStepSchema>;
+export type CanaryEvidence = z.infer<typeof CanaryEvidenceSchema>;
 /** `$.evaluation` (EvaluateModel); also written to models/<model>/<version>/evaluation.json. */
 export type EvaluationResult = z.infer<typeof EvaluationSchema>;
 /** `$.approval`: the output given to SendTaskSuccess by the approval endpoint or `mlpipe approve`. */

@@ -9,7 +9,7 @@ import { constants as osConstants } from 'node:os';
 import * as z from 'zod';
 import { EndpointUnavailableError, PhaseTimeoutError, RolloutFailedError } from './errors';
 import { applyObject, collectionPath, firstOf, listObjects, podLogTail, readObject, watchUntil, type WatchEventType } from './kube';
-import { servingDeployment, type ServingDeploymentSettings } from './manifests';
+import { servingDeployment, type ServingDeploymentSettings, type ServingOverrides } from './manifests';
 import { labelSelector } from './names';
 import { afterOutage, phaseClock, planWait, rideOutOutage, type PhaseTiming, type WaitPlan } from './phase';
 import type { RunContext, Stage, StageResult } from './types';
@@ -275,8 +275,8 @@ export function rolloutOutcome(d: V1Deployment, type: string): RolloutOutcome | 
  * Applies a stage's serving Deployment (server-side apply, idempotent) → StageResult `pending`. deployedAt
  * is the Deployment's creation time, so a retry keeps the rollout deadline where it was.
  */
-export async function deployServing(run: RunContext, stage: Stage, settings: ServingDeploymentSettings): Promise<StageResult> {
-  const applied = await applyObject<V1Deployment>(servingDeployment(run, stage, settings));
+export async function deployServing(run: RunContext, stage: Stage, settings: ServingDeploymentSettings, overrides: ServingOverrides = {}): Promise<StageResult> {
+  const applied = await applyObject<V1Deployment>(servingDeployment(run, stage, settings, overrides));
   const created = applied.metadata?.creationTimestamp;
   return {
     stage,

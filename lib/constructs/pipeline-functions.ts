@@ -105,11 +105,23 @@ export const FUNCTION_SPECS: readonly FunctionSpec[] = [
   },
   {
     id: 'DeployProduction', settings: FUNCTION_SETTINGS.DeployProduction, placeholder: 'DeployProductionFunctionArn', entry: 'functions/deploy-production.ts',
-    timeout: Duration.seconds(90), access: 'kubernetes', description: 'Apply the production Deployment (blue/green)',
+    timeout: Duration.seconds(90), access: 'kubernetes', description: 'Apply the production Deployment (a canary\'s first pods, or all for blue/green)',
   },
   {
     id: 'AwaitProductionRollout', settings: FUNCTION_SETTINGS.AwaitProductionRollout, placeholder: 'AwaitProductionRolloutFunctionArn', entry: 'functions/await-production-rollout.ts',
     timeout: Duration.seconds(300), access: 'kubernetes', description: 'Watch the production rollout',
+  },
+  {
+    id: 'ShiftCanaryTraffic', settings: FUNCTION_SETTINGS.ShiftCanaryTraffic, placeholder: 'ShiftCanaryTrafficFunctionArn', entry: 'functions/shift-canary-traffic.ts',
+    timeout: Duration.seconds(300), access: 'kubernetes', description: "Scale the canary to its step, then the stable version down; split the Service",
+  },
+  {
+    id: 'AnalyzeCanary', settings: FUNCTION_SETTINGS.AnalyzeCanary, placeholder: 'AnalyzeCanaryFunctionArn', entry: 'functions/analyze-canary.ts',
+    timeout: Duration.seconds(90), access: 'kubernetes', description: "Judge the canary on both versions' /metrics (pod proxy)",
+  },
+  {
+    id: 'RollbackCanary', settings: FUNCTION_SETTINGS.RollbackCanary, placeholder: 'RollbackCanaryFunctionArn', entry: 'functions/rollback-canary.ts',
+    timeout: Duration.seconds(90), access: 'kubernetes', description: 'Put a failed canary\'s stable version back at 100 %',
   },
   {
     id: 'SwitchProductionTraffic', settings: FUNCTION_SETTINGS.SwitchProductionTraffic, placeholder: 'SwitchProductionTrafficFunctionArn', entry: 'functions/switch-production-traffic.ts',

@@ -205,8 +205,10 @@ async function runPipeline(handlers: Record<string, Handler>): Promise<RunOutcom
   const machine = new StateMachine(deployedDefinition());
   // Retry intervals are zeroed: the tests are about where the flow goes, not how long it waits.
   const retryIntervalOverrides = Object.fromEntries(Object.keys(DEF.States).map((name) => [name, 0]));
+  // So is the canary's bake (its length is the state's business: canary.ts computes it).
+  const waitTimeOverrides = { BakeCanary: 0 };
   const execution = machine.run({ image: 'registry.example/mlpipe/fashion-mnist-train@sha256:' + 'a'.repeat(64) }, {
-    overrides: { taskResourceLocalHandlers: handlers, retryIntervalOverrides },
+    overrides: { taskResourceLocalHandlers: handlers, retryIntervalOverrides, waitTimeOverrides },
     context: {
       Execution: { Id: 'arn:aws:states:eu-west-1:123456789012:execution:pipeline:test', Name: 'test', StartTime: '2025-01-01T00:00:00Z' },
       Task: { Token: TOKEN },
@@ -247,7 +249,7 @@ describe('pipeline.asl.json, run locally', () => {
       'DeployStaging', 'AwaitStagingRollout', 'IsStagingRolledOut', 'AwaitStagingRollout', 'IsStagingRolledOut',
       'ExposeStaging', 'AwaitStagingEndpoint', 'IsStagingEndpointReady', 'AwaitStagingEndpoint', 'IsStagingEndpointReady',
       'EvaluateModel', 'EvaluationGate', 'RequestApproval', 'ApprovalDecision',
-      'DeployProduction', 'AwaitProductionRollout', 'IsProductionRolledOut',
+      'DeployProduction', 'AwaitProductionRollout', 'IsProductionRolledOut', 'ChooseRolloutStrategy',
       'SwitchProductionTraffic', 'AwaitProductionEndpoint', 'IsProductionEndpointReady',
       'RecordRelease', 'CleanupStaging', 'NotifySuccess', 'Succeeded',
     ]);
@@ -318,6 +320,58 @@ describe('pipeline.asl.json, run locally', () => {
     expect(run.visited.slice(-6)).toEqual(['RequestApproval', 'ExpireApproval', ...FAILURE_TAIL]);
     expect(run.inputs.Cleanup).toMatchObject({ error: { Error: 'ApprovalTimedOut' } });
     expect(run.visited).not.toContain('DeployProduction');
+  });
+
+  /** AwaitProductionRollout as the handler answers: the stage it was given (DeployProduction's decision included), now ready. */
+  const keepsRollout: Handler = (state) => ({ ...(state as { production: Record<string, Json> }).production, status: 'ready' }) as Json;
+
+  /** A canary's handlers: DeployProduction decides canary; Shift and Analyze walk `statuses` in turn. */
+  function canaryStubs(analyses: string[]): Record<string, Handler> {
+    const shifts = ['scaling', 'baking', 'baking', 'promote'];
+    const canary = (status: string) => ({ status, failure: status === 'rollback' ? 'Canary v1 failed at 10 %: error rate 20 %' : undefined }) as Json;
+    return stubs({
+      DeployProduction: () => ({ status: 'pending', rollout: { strategy: 'canary', stableVersion: 'v0', reason: 'canary over v0' } }),
+      AwaitProductionRollout: keepsRollout,
+      ShiftCanaryTraffic: () => canary(shifts.shift() ?? 'promote'),
+      AnalyzeCanary: () => canary(analyses.shift() ?? 'scaling'),
+      RollbackCanary: (state) => ({ ...(state as { canary: Record<string, Json> }).canary, status: 'rolledBack' }) as Json,
+    });
+  }
+
+  it('canary: each step is shifted, baked by a Wait and analysed until the last step promotes the candidate', async () => {
+    // GIVEN a canary whose first step waits for its pods once, then two steps each analysed twice
+    const run = await runPipeline(canaryStubs(['baking', 'scaling', 'baking', 'scaling']));
+    // THEN the bake is a Wait state (no Lambda), and the promotion is the usual switch and endpoint check
+    expect(run.failure).toBeUndefined();
+    const production = run.visited.slice(run.visited.indexOf('ChooseRolloutStrategy'));
+    expect(production).toEqual([
+      'ChooseRolloutStrategy',
+      'ShiftCanaryTraffic', 'IsCanaryShifted', 'ShiftCanaryTraffic', 'IsCanaryShifted',
+      'BakeCanary', 'AnalyzeCanary', 'CanaryVerdict', 'BakeCanary', 'AnalyzeCanary', 'CanaryVerdict',
+      'ShiftCanaryTraffic', 'IsCanaryShifted',
+      'BakeCanary', 'AnalyzeCanary', 'CanaryVerdict', 'BakeCanary', 'AnalyzeCanary', 'CanaryVerdict',
+      'ShiftCanaryTraffic', 'IsCanaryShifted',
+      'SwitchProductionTraffic', 'AwaitProductionEndpoint', 'IsProductionEndpointReady',
+      'RecordRelease', 'CleanupStaging', 'NotifySuccess', 'Succeeded',
+    ]);
+    expect(run.output).toMatchObject({ canary: { status: 'promote' } });
+  });
+
+  it('canary: a failed analysis rolls back at once, then fails the run as CanaryAnalysisFailed with the evidence as Cause', async () => {
+    const run = await runPipeline(canaryStubs(['rollback']));
+    expect(run.visited.slice(run.visited.indexOf('AnalyzeCanary'))).toEqual(['AnalyzeCanary', 'CanaryVerdict', 'RollbackCanary', 'FailCanary', ...FAILURE_TAIL]);
+    expect(run.visited).not.toContain('SwitchProductionTraffic');
+    expect(run.inputs.Cleanup).toMatchObject({ canary: { status: 'rolledBack' }, error: { Error: 'CanaryAnalysisFailed', Cause: 'Canary v1 failed at 10 %: error rate 20 %' } });
+  });
+
+  it('canary: an error inside the canary goes to Cleanup like any other failure', async () => {
+    const run = await runPipeline(stubs({
+      DeployProduction: () => ({ status: 'pending', rollout: { strategy: 'canary', stableVersion: 'v0', reason: 'canary' } }),
+      AwaitProductionRollout: keepsRollout,
+      ShiftCanaryTraffic: () => { throw new NamedError('CanaryError', 'stable Deployment gone'); },
+    }));
+    expect(run.visited.slice(-5)).toEqual(['ShiftCanaryTraffic', ...FAILURE_TAIL]);
+    expect(run.inputs.Cleanup).toMatchObject({ error: { Error: 'CanaryError' } });
   });
 
   it('a decision of "reject" -> RejectModel', async () => {

@@ -21,7 +21,8 @@ import { getJson } from '../../functions/shared/clients';
 import { E2E_CONTEXT, SHARED_SYNTH_CACHE } from './shared-synth';
 import { deploymentAvailable } from '../kube-watch';
 import { productionDeploymentName } from '../../functions/shared/names';
-import type { ProductionRecord } from '../../functions/shared/registry';
+import type { ProductionRecord, ReleaseManifest } from '../../functions/shared/registry';
+import { NO_ANSWER } from '../../local/traffic';
 
 // The first run on a fresh clone synthesizes the stack (esbuild bundles every function) before it starts.
 jest.setTimeout(600_000);
@@ -239,6 +240,67 @@ describe('local pipeline end to end', () => {
     expect(selector).toBe(v2);
     // The previous version's Deployment stays for rollback.
     expect(deploymentsAfter).toEqual(expect.arrayContaining([previousDeployment, second.output!.run.names.productionDeployment]));
+    // It went through the canary's steps, 10 % and 50 % each judged a pass on both versions' counters, then 100 %.
+    expect(second.output!.production!.rollout).toMatchObject({ strategy: 'canary', stableVersion: v1 });
+    const canary = second.output!.canary!;
+    expect(canary).toMatchObject({ status: 'promote', weight: 100, canaryReplicas: 4, stableVersion: v1 });
+    expect(canary.steps.map((st) => [st.weight, st.canaryReplicas, st.stableReplicas, st.evidence.verdict])).toEqual([[10, 1, 3, 'pass'], [50, 2, 2, 'pass']]);
+    // The share served was measured, not assumed: the canary answered some of the requests, not all.
+    for (const st of canary.steps) expect(st.evidence.servedShare).toBeGreaterThan(0);
+    for (const st of canary.steps) expect(st.evidence.servedShare).toBeLessThan(1);
+    // Live traffic ran through the rollout: both versions answered it, and not one request failed.
+    const traffic = second.traffic!;
+    expect(Object.keys(traffic.total.byVersion).sort()).toEqual([v1, v2].sort());
+    expect(traffic.total.failures).toEqual([]);
+    expect(traffic.steps.map((st) => st.weight)).toEqual([10, 50]);
+    // production.json's history keeps how the release went.
+    expect(record!.history.at(-1)).toMatchObject({ action: 'release', version: v2, canary: { version: v2, stableVersion: v1, steps: [{ weight: 10, verdict: 'pass' }, { weight: 50, verdict: 'pass' }] } });
+  });
+
+  it('a faulty release is rolled back by its canary: production keeps serving and only the canary fails requests', async () => {
+    // Arrange: a version serves production
+    await twoReleases();
+    const before = await productionNow();
+    const stable = before.record!.version;
+    // Act: a release whose pods fail half their predictions on purpose (the drill knob)
+    const run = await pipeline.run({ hyperparameters: QUICK, rollout: { candidateFault: 'error-rate=0.5' } }, { approval: 'auto-approve' });
+    // Assess: failed by its canary, at the first step, with the evidence
+    expect({ status: run.status, error: run.error }).toEqual({ status: 'FAILED', error: 'CanaryAnalysisFailed' });
+    const version = run.lastState!.run.version;
+    const canary = run.lastState!.canary!;
+    expect(canary).toMatchObject({ status: 'rolledBack', stableVersion: stable, step: 0, weight: 10, canaryReplicas: 1, stableReplicas: 3 });
+    expect(canary.last!.verdict).toBe('fail');
+    expect(canary.last!.canary.errorRate).toBeGreaterThan(0.05);
+    expect(canary.last!.stable).toMatchObject({ errors: 0 });
+    expect(run.cause).toContain(`Canary ${version} failed at 10 %`);
+
+    // The traffic generator: during the failing step only the canary's requests failed; none went unanswered,
+    // none the stable version answered failed, before or after the rollback.
+    const traffic = run.traffic!;
+    const failing = traffic.steps.at(-1)!;
+    expect(failing.verdict).toBe('fail');
+    expect(failing.snapshot.byVersion[version]!.failed).toBeGreaterThan(0);
+    const failedElsewhere = Object.entries(traffic.total.byVersion).filter(([v, t]) => v !== version && t.failed > 0);
+    expect(failedElsewhere).toEqual([]);
+    expect(traffic.total.byVersion[NO_ANSWER]).toBeUndefined();
+    expect(traffic.total.failures.filter((f) => f.version !== version)).toEqual([]);
+    expect(Object.keys(traffic.afterRollback!.byVersion).filter((v) => v !== stable)).toEqual([]);
+
+    // Production: the same version, selector and Deployments as before, the stable one at all its replicas again.
+    const after = await productionNow();
+    expect(after.deployments).toEqual(before.deployments);
+    expect(after.record).toMatchObject({ version: stable, previousVersion: before.record!.previousVersion });
+    expect(await selected()).toBe(stable);
+    const stableDeployment = await kc.makeApiClient(k8s.AppsV1Api).readNamespacedDeployment({ name: productionDeploymentName('fashion-mnist', stable), namespace: 'mlpipe-production' });
+    expect(stableDeployment.spec?.replicas).toBe(4);
+    // Recorded: production.json's history and the manifest carry the evidence; the email shows both versions' numbers.
+    expect(after.record!.history.at(-1)).toMatchObject({ action: 'canary-rollback', version: stable, canary: { version, failure: { weight: 10, stable: { errors: 0 } } } });
+    const manifest = (await getJson<ReleaseManifest>(pipeline.bucket, `models/fashion-mnist/${version}/manifest.json`))!;
+    expect(manifest).toMatchObject({ status: 'canary-rolled-back', rollout: { strategy: 'canary', failedEvidence: { verdict: 'fail' } } });
+    const email = notifications().at(-1)!;
+    expect(email.subject).toContain('canary');
+    expect(email.message).toMatch(new RegExp(`canary \\(${version}\\) +stable \\(${stable}\\)`));
+    expect(email.message).toMatch(/error rate +\d/);
   });
 
   it('mlpipe rollback puts the previous version back on the production endpoint and records it', async () => {
