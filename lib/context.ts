@@ -112,7 +112,7 @@ const CONTEXT_SCHEMA = {
   servingReplicas: number,
   trainingBackoffLimit: number,
   trainingJobTtl: duration,
-  keepProductionVersions: number,
+  retentionHours: number,
   evalConcurrency: number,
   evalRequestTimeout: duration,
   allowImageTags: boolean,

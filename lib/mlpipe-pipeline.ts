@@ -97,8 +97,11 @@ export interface MlPipelineProps {
   readonly trainingBackoffLimit?: number;
   /** How long a finished training Job is kept before Kubernetes deletes it (ttlSecondsAfterFinished). @default 1 day */
   readonly trainingJobTtl?: Duration;
-  /** Production Deployments kept for rollback, 1 to 100 (the live one and its predecessor are always kept). @default 3 */
-  readonly keepProductionVersions?: number;
+  /**
+   * Hours a replaced production version is kept for `mlpipe rollback`, scaled to 0 replicas (it costs no
+   * pods), 0 to 8760; the most recently replaced one is kept whatever its age. @default 72
+   */
+  readonly retentionHours?: number;
   /** Evaluation: predict requests in flight, 1 to 64 (more measures queueing, not the model). @default 2 */
   readonly evalConcurrency?: number;
   /** Evaluation: timeout of one predict request, at least 100 ms. @default 30 seconds */
@@ -392,7 +395,7 @@ function resolveProps(props: MlPipelineProps): ResolvedProps {
     servingReplicas: props.servingReplicas ?? Number(defaultOf(S.SERVING_REPLICAS)),
     trainingBackoffLimit: props.trainingBackoffLimit ?? Number(defaultOf(S.TRAINING_BACKOFF_LIMIT)),
     trainingJobTtl: props.trainingJobTtl ?? Duration.seconds(Number(defaultOf(S.TRAINING_JOB_TTL_SECONDS))),
-    keepProductionVersions: props.keepProductionVersions ?? Number(defaultOf(S.KEEP_PRODUCTION_VERSIONS)),
+    retentionHours: props.retentionHours ?? Number(defaultOf(S.RETENTION_HOURS)),
     evalConcurrency: props.evalConcurrency ?? Number(defaultOf(S.EVAL_CONCURRENCY)),
     evalRequestTimeout: props.evalRequestTimeout ?? Duration.millis(Number(defaultOf(S.EVAL_REQUEST_TIMEOUT_MS))),
     allowImageTags: props.allowImageTags ?? defaultOf(S.ALLOW_IMAGE_TAGS) === 'true',
