@@ -102,7 +102,8 @@ export async function restoreProduction(modelName: string, note: (line: string) 
   const previousRun = typeof previous === 'object' ? previous : undefined;
 
   await applyObject(servingDeployment(current, 'production', settings));
-  if (previousRun) await applyObject(retired(servingDeployment(previousRun, 'production', settings), record.switchedAt));
+  const replacedAt = Number.isFinite(Date.parse(record.switchedAt)) ? new Date(record.switchedAt) : new Date();
+  if (previousRun) await applyObject(retired(servingDeployment(previousRun, 'production', settings), replacedAt.toISOString()));
   await applyObject(servingService(productionServiceTarget(current), settings.SERVICE_ANNOTATIONS, previousRun?.version ?? null));
 
   const endpoint = await awaitServing(current, SERVE_TIMEOUT_MS);
