@@ -6,21 +6,25 @@
  * (`$.production.previousVersion`, else the Service's own record of it) provided that version's Deployment
  * is available, and scaled back to SERVING_REPLICAS; otherwise traffic stays and the result says why. If
  * the run failed during its canary (the Service splits traffic with this run as the canary), the stable
- * version gets every replica and all traffic back (canary.ts restoreStable). This run's production Deployment is then
- * deleted unless traffic is still on it. Finally it prunes production Deployments to the newest
- * KEEP_PRODUCTION_VERSIONS (default 3) — never the one the Service selects, nor the version it selected
- * before — so rollback has somewhere to go. Deletes tolerate 404 and a retried call still reports an
- * earlier switch-back, so it is safe to retry; it works without `run` (Prepare failed: nothing was
- * created). Returns CleanupResult (`$.cleanup`).
+ * version gets every replica and all traffic back (canary.ts restoreStable). This run's production
+ * Deployment is then deleted unless traffic is still on it. Finally it retires the versions production no longer serves
+ * (functions/shared/retention.ts): each production Deployment older than the version the Service selects
+ * is scaled to 0 replicas and marked `mlpipe.dev/retired-at`, so rollback has somewhere to go at no cost;
+ * on the success path this runs after RecordRelease, i.e. once the switch is confirmed, for either
+ * strategy. Retired versions older than RETENTION_HOURS (default 72) are deleted, never the newest
+ * retired one nor the Service's previous version. Deletes tolerate 404, retiring is a merge patch, and a
+ * retried call still reports an earlier switch-back, so it is safe to retry; it works without `run`
+ * (Prepare failed: nothing was created). Returns CleanupResult (`$.cleanup`).
  */
-import type { V1Deployment, V1Service } from '@kubernetes/client-node';
+import type { V1Service } from '@kubernetes/client-node';
 import * as z from 'zod';
 import { FUNCTION_SETTINGS } from './shared/function-settings';
-import { applyObject, deleteObject, listObjects, type ManagedKind } from './shared/kube';
+import { applyObject, deleteObject, type ManagedKind } from './shared/kube';
 import { logger, stateByPath, withLogContext } from './shared/logger';
 import { restoreStable, scaleDeployment, splitOf } from './shared/canary';
 import { servingService } from './shared/manifests';
-import { LABELS, PREVIOUS_VERSION_ANNOTATION, SWITCHED_BACK_FROM_ANNOTATION, labelSelector, productionDeploymentName } from './shared/names';
+import { LABELS, PREVIOUS_VERSION_ANNOTATION, SWITCHED_BACK_FROM_ANNOTATION, productionDeploymentName } from './shared/names';
+import { listProductionVersions, planRetention, retireDeployment } from './shared/retention';
 import { loadSettings } from './shared/settings';
 import { RunSchema, VersionSchema, parseInput } from './shared/state';
 import type { CleanupResult, RunContext } from './shared/types';
@@ -84,14 +88,13 @@ async function cleanup(event: unknown): Promise<CleanupResult> {
     result.switchedBack = { from: run.version, to: selected };
   }
 
-  const keep = new Set([selected, service?.metadata?.annotations?.[PREVIOUS_VERSION_ANNOTATION]].filter((v): v is string => Boolean(v)));
-  if (failed && selected !== run.version) {
-    await remove('Deployment', run.namespaces.production, run.names.productionDeployment);
-  } else {
-    keep.add(run.version);
-  }
-  await pruneProduction(run, keep, remove);
-  logger.info('cleaned up', { deleted: result.deleted });
+  const protect = new Set([selected, service?.metadata?.annotations?.[PREVIOUS_VERSION_ANNOTATION]].filter((v): v is string => Boolean(v)));
+  const failedVersionGone = failed && selected !== run.version;
+  if (failedVersionGone) await remove('Deployment', run.namespaces.production, run.names.productionDeployment);
+  else protect.add(run.version);
+  const retired = await retainProduction(run, selected, protect, failedVersionGone, remove);
+  if (retired.length) result.retired = retired;
+  logger.info('cleaned up', { deleted: result.deleted, retired });
   return result;
 }
 
@@ -119,20 +122,23 @@ async function switchBack(run: RunContext, previous: string | null): Promise<{ s
   return { service };
 }
 
-async function pruneProduction(run: RunContext, keep: Set<string>, remove: (k: ManagedKind, ns: string, n: string) => Promise<void>): Promise<void> {
-  const max = settings.KEEP_PRODUCTION_VERSIONS;
-  const list = await listObjects<V1Deployment>('Deployment', run.namespaces.production, {
-    labelSelector: labelSelector({ [LABELS.name]: run.modelName, [LABELS.managedBy]: 'mlpipe', [LABELS.stage]: 'production' }),
-  });
-  // Versions sort by time (<yyyymmdd>-<hhmmss>-<hash>): newest first.
-  const candidates = list.items
-    .map((d) => ({ name: d.metadata?.name, version: d.metadata?.labels?.[LABELS.version] }))
-    .filter((d): d is { name: string; version: string } => Boolean(d.name && d.version) && !(d.version === run.version && !keep.has(run.version)))
-    .sort((a, b) => b.version.localeCompare(a.version));
-  const kept = new Set(keep);
-  for (const d of candidates) {
-    if (kept.has(d.version)) continue;
-    if (kept.size < max) kept.add(d.version);
-    else await remove('Deployment', run.namespaces.production, d.name);
-  }
+/**
+ * Retires what production replaced and prunes retired versions past the retention window; returns the
+ * versions retired by this call. The failed run's own Deployment (already deleted) is left out.
+ */
+async function retainProduction(
+  run: RunContext,
+  selected: string | undefined,
+  protect: Set<string>,
+  failedVersionGone: boolean,
+  remove: (k: ManagedKind, ns: string, n: string) => Promise<void>,
+): Promise<string[]> {
+  const namespace = run.namespaces.production;
+  const now = new Date();
+  const versions = (await listProductionVersions(namespace, run.modelName)).filter((v) => !(failedVersionGone && v.version === run.version));
+  const plan = planRetention(versions, { selected, protect, retentionHours: settings.RETENTION_HOURS, now: now.getTime() });
+  for (const v of plan.retire) await retireDeployment(namespace, v, now);
+  for (const v of plan.prune) await remove('Deployment', namespace, v.name);
+  if (plan.retire.length) logger.info('replaced versions retired (0 replicas, kept for rollback)', { versions: plan.retire.map((v) => v.version), retentionHours: settings.RETENTION_HOURS });
+  return plan.retire.map((v) => v.version);
 }

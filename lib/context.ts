@@ -114,7 +114,7 @@ const CONTEXT_SCHEMA = {
   trainingJobTtl: duration,
   // Its fields are checked at construction with the ROLLOUT setting's schema (rollout.ts), naming the field.
   rollout: jsonRecord(z.unknown(), 'must be a JSON object like {"strategy":"canary","steps":[10,50,100],"bakeSeconds":300}'),
-  keepProductionVersions: number,
+  retentionHours: number,
   evalConcurrency: number,
   evalRequestTimeout: duration,
   allowImageTags: boolean,

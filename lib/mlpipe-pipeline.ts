@@ -113,8 +113,11 @@ export interface MlPipelineProps {
    * @default { strategy: 'canary', steps: [10, 50, 100], bakeSeconds: 300, analysisIntervalSeconds: 60 }
    */
   readonly rollout?: RolloutProps;
-  /** Production Deployments kept for rollback, 1 to 100 (the live one and its predecessor are always kept). @default 3 */
-  readonly keepProductionVersions?: number;
+  /**
+   * Hours a replaced production version is kept for `mlpipe rollback`, scaled to 0 replicas (it costs no
+   * pods), 0 to 8760; the most recently replaced one is kept whatever its age. @default 72
+   */
+  readonly retentionHours?: number;
   /** Evaluation: predict requests in flight, 1 to 64 (more measures queueing, not the model). @default 2 */
   readonly evalConcurrency?: number;
   /** Evaluation: timeout of one predict request, at least 100 ms. @default 30 seconds */
@@ -410,6 +413,8 @@ function resolveProps(props: MlPipelineProps): ResolvedProps {
     trainingJobTtl: props.trainingJobTtl ?? Duration.seconds(Number(defaultOf(S.TRAINING_JOB_TTL_SECONDS))),
     rollout: props.rollout ?? {},
     keepProductionVersions: props.keepProductionVersions ?? Number(defaultOf(S.KEEP_PRODUCTION_VERSIONS)),
+  /**
+    retentionHours: props.retentionHours ?? Number(defaultOf(S.RETENTION_HOURS)),
     evalConcurrency: props.evalConcurrency ?? Number(defaultOf(S.EVAL_CONCURRENCY)),
     evalRequestTimeout: props.evalRequestTimeout ?? Duration.millis(Number(defaultOf(S.EVAL_REQUEST_TIMEOUT_MS))),
     allowImageTags: props.allowImageTags ?? defaultOf(S.ALLOW_IMAGE_TAGS) === 'true',

@@ -4,15 +4,18 @@
  * Deployment to go back to. This puts production back as the registry describes it — the production
  * Deployments of the current and the previous version (from each version's manifest.json, through the
  * same manifest builders as DeployProduction) and the production Service selecting the current one — and
- * waits until it serves. Only for the local cluster: a real cluster keeps its own state.
+ * waits until it serves. The previous version comes back retired, as Cleanup left it: 0 replicas, marked
+ * `mlpipe.dev/retired-at` with the time production.json says it was replaced, so `mlpipe rollback` scales
+ * it up as on a live cluster. Only for the local cluster: a real cluster keeps its own state.
  */
 import { z } from 'zod';
-import type { V1Pod } from '@kubernetes/client-node';
+import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
 import { applyObject, listObjects, sleep } from '../functions/shared/kube';
 import { KUBE, PRODUCTION_SERVICE, REGISTRY, SERVING_DEPLOYMENT } from '../functions/shared/function-settings';
 import { productionServiceTarget, servingDeployment, servingService } from '../functions/shared/manifests';
 import { labelSelector, runNames, workloadLabels } from '../functions/shared/names';
 import { hasModelFiles, readManifest, readProduction, recordProductionEndpoint } from '../functions/shared/registry';
+import { RETIRED_AT_ANNOTATION } from '../functions/shared/retention';
 import { APPROVAL_TIMEOUT_SECONDS, PRODUCTION_NAMESPACE, STAGING_NAMESPACE, defineSettings, group, loadSettings, type SettingsOf } from '../functions/shared/settings';
 import { RunSchema, parseInput } from '../functions/shared/state';
 import type { RunContext } from '../functions/shared/types';
@@ -98,12 +101,19 @@ export async function restoreProduction(modelName: string, note: (line: string) 
   if (typeof previous === 'string') note(`production ${modelName}: previous version not restored (no rollback target): ${previous}`);
   const previousRun = typeof previous === 'object' ? previous : undefined;
 
-  for (const run of [current, previousRun]) if (run) await applyObject(servingDeployment(run, 'production', settings));
+  await applyObject(servingDeployment(current, 'production', settings));
+  const replacedAt = Number.isFinite(Date.parse(record.switchedAt)) ? new Date(record.switchedAt) : new Date();
+  if (previousRun) await applyObject(retired(servingDeployment(previousRun, 'production', settings), replacedAt.toISOString()));
   await applyObject(servingService(productionServiceTarget(current), settings.SERVICE_ANNOTATIONS, previousRun?.version ?? null));
 
   const endpoint = await awaitServing(current, SERVE_TIMEOUT_MS);
   await recordProductionEndpoint(modelName, endpoint);
   return { modelName, version: current.version, previousVersion: previousRun?.version ?? null, endpoint };
+}
+
+/** A production Deployment as a retired version: no replicas, and since when it is retired. */
+function retired(d: V1Deployment, at: string): V1Deployment {
+  return { ...d, metadata: { ...d.metadata, annotations: { ...d.metadata?.annotations, [RETIRED_AT_ANNOTATION]: at } }, spec: { ...d.spec!, replicas: 0 } };
 }
 
 /**

@@ -1,4 +1,8 @@
-/** `mlpipe rollback <model>`: production back to the previous (or a named) version. */
+/**
+ * `mlpipe rollback <model>`: production back to the previous (or a named) version. Replaced versions are
+ * kept scaled to 0 replicas, so the function scales the target up, waits until it is ready, then switches;
+ * this prints how long that took.
+ */
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { DNS1123_LABEL } from '../../functions/shared/names';
 import { readProduction } from '../../functions/shared/registry';
@@ -13,6 +17,11 @@ interface RollbackResult {
   toVersion: string;
   endpoint: string | null;
   switchedAt: string;
+  scaledFrom?: number;
+  replicas?: number;
+  readySeconds?: number;
+  tookSeconds?: number;
+  retired?: string | null;
 }
 
 /**
@@ -34,7 +43,9 @@ export const rollbackCommand: Command = {
   summary: 'Switch production back to the previous version (or --to a given one)',
   help: [
     '<model> is the model name, e.g. fashion-mnist. The switch is recorded in models/<model>/production.json.',
-    'The version switched to must still have its production Deployment running (the pipeline keeps the last few).',
+    'The version switched to must still have its production Deployment: replaced versions are kept scaled to 0 replicas',
+    'for the retention window (retentionHours, default 72 h; the last one always). It is scaled back up and the switch',
+    'waits until it is ready; the version rolled back from is scaled to 0 in turn.',
     'On AWS this invokes the stack\'s rollback function; locally, the same function of the local run (from its bundle).',
     '  --to <version>      the version to serve (default: the one before the current)',
   ],
@@ -81,6 +92,11 @@ export const rollbackCommand: Command = {
     }
     if (!result) throw new CliError('The rollback function returned nothing.');
     io.out(`rolled back ${result.modelName}: production now serves ${result.toVersion} (was ${result.fromVersion ?? 'nothing'}), switched at ${result.switchedAt}`);
+    if (result.readySeconds !== undefined && result.tookSeconds !== undefined) {
+      const scaled = result.scaledFrom === 0 ? `scaled up from 0 to ${result.replicas} replicas, ready in ${result.readySeconds.toFixed(1)} s` : `already running (${result.replicas} replicas)`;
+      io.out(`took        ${result.tookSeconds.toFixed(1)} s (${scaled})`);
+    }
+    if (result.retired) io.out(`retired     ${result.retired} (scaled to 0 replicas, kept for rollback)`);
     if (result.endpoint) io.out(`endpoint    ${result.endpoint}`);
     io.out(`undo        mlpipe rollback ${result.modelName} --to ${result.fromVersion ?? '<version>'}`);
   },

@@ -67,9 +67,10 @@ export const FUNCTION_SETTINGS = {
   AwaitProductionEndpoint: kube(ENDPOINT_WAIT),
   RecordRelease: defineSettings(REGISTRY),
   // SERVING_REPLICAS: a failed canary's stable version goes back to all of them.
-  Cleanup: kube({ ...PRODUCTION_SERVICE, ...group(S.KEEP_PRODUCTION_VERSIONS, S.SERVING_REPLICAS) }),
+  Cleanup: kube({ ...PRODUCTION_SERVICE, ...group(S.RETENTION_HOURS, S.SERVING_REPLICAS) }),
   Notify: defineSettings(group(S.NOTIFICATION_TOPIC_ARN)),
-  Rollback: kube({ ...REGISTRY, ...PRODUCTION_SERVICE, ...group(S.PRODUCTION_NAMESPACE) }),
+  // Rollback scales a retired (0-replica) version back up to SERVING_REPLICAS and waits at most ROLLOUT_TIMEOUT_SECONDS for it.
+  Rollback: kube({ ...REGISTRY, ...PRODUCTION_SERVICE, ...group(S.PRODUCTION_NAMESPACE, S.SERVING_REPLICAS, S.ROLLOUT_TIMEOUT_SECONDS) }),
   ApprovalApi: defineSettings({ ...REGISTRY, ...APPROVAL_KEY, ...group(S.AWS_ENDPOINT_URL_SFN) }, approvalKeyCheck),
   StartPipeline: defineSettings(group(S.STATE_MACHINE_ARN, S.PIPELINES, S.DEAD_LETTER_QUEUE_URL, S.STARTER_MAX_ATTEMPTS, S.STARTER_RETRY_BASE_MS)),
 };

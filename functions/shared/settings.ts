@@ -195,7 +195,7 @@ export const SERVING_REPLICAS = setting('SERVING_REPLICAS', number({ min: 1, max
 export const SERVICE_ANNOTATIONS = setting('SERVICE_ANNOTATIONS', annotations, { default: '{}', doc: 'JSON object of LoadBalancer Service annotations (e.g. for the AWS Load Balancer Controller)', source: prop('serviceAnnotations') });
 export const STAGING_SERVICE_ANNOTATIONS = setting('STAGING_SERVICE_ANNOTATIONS', annotations, { default: '{}', doc: 'JSON object of annotations for staging Services only, over `SERVICE_ANNOTATIONS` (with `vpcId` the construct adds the internal load balancer scheme)', source: prop('stagingServiceAnnotations') });
 export const ROLLOUT = setting('ROLLOUT', json(RolloutSchema, 'an object like {"strategy":"canary","steps":[10,50,100],"bakeSeconds":300}'), { default: '{}', doc: 'JSON: how production takes a new version (rollout.ts): `strategy` `canary` (default) or `blueGreen`; canary `steps` (default [10,50,100]), `bakeSeconds` per step (300), `analysisIntervalSeconds` (60), `maxInconclusive` (2) and thresholds `maxErrorRate` (0.05), `maxErrorRateIncrease` (0.02), `maxP95LatencyMs` (1000), `maxP95Ratio` (1.5), `minRequests` (50); a run may override any of them', source: prop('rollout') });
-export const KEEP_PRODUCTION_VERSIONS = setting('KEEP_PRODUCTION_VERSIONS', number({ min: 1, max: 100, integer: true }), { default: '3', doc: 'production Deployments kept for rollback (the live one and its predecessor always)', source: prop('keepProductionVersions') });
+export const RETENTION_HOURS = setting('RETENTION_HOURS', number({ min: 0, max: 8760 }), { default: '72', doc: 'hours a replaced production version is kept, scaled to 0 replicas, for `mlpipe rollback` (the newest retired one always)', source: prop('retentionHours') });
 
 export const MIN_ACCURACY = setting('MIN_ACCURACY', fraction, { default: '0.85', doc: 'gate: lowest accuracy on held-out data', source: prop('minAccuracy') });
 export const MAX_P95_LATENCY_MS = setting('MAX_P95_LATENCY_MS', number({ min: 0 }), { default: '250', doc: 'gate: highest p95 latency of a predict request (ms)', source: prop('maxP95LatencyMs') });
@@ -227,7 +227,7 @@ export const ALL_SETTINGS: readonly SettingDefinition[] = [
   TRAINER_SERVICE_ACCOUNT, SERVER_SERVICE_ACCOUNT, APPROVAL_TIMEOUT_SECONDS, TRAINING_REPOSITORY, ALLOW_IMAGE_TAGS, CLUSTER_NAME, KUBECONFIG, AWS_REGION,
   WATCH_BUDGET_SECONDS, TRAINING_TIMEOUT_SECONDS, ROLLOUT_TIMEOUT_SECONDS, ENDPOINT_TIMEOUT_SECONDS, TRAINING_CPU, TRAINING_MEMORY,
   TRAINING_BACKOFF_LIMIT, TRAINING_JOB_TTL_SECONDS, SERVING_CPU, SERVING_MEMORY, SERVING_REPLICAS, SERVICE_ANNOTATIONS,
-  STAGING_SERVICE_ANNOTATIONS, ROLLOUT, KEEP_PRODUCTION_VERSIONS, MIN_ACCURACY, MAX_P95_LATENCY_MS, MAX_ERROR_RATE, MAX_ACCURACY_DROP,
+  STAGING_SERVICE_ANNOTATIONS, ROLLOUT, RETENTION_HOURS, MIN_ACCURACY, MAX_P95_LATENCY_MS, MAX_ERROR_RATE, MAX_ACCURACY_DROP,
   EVAL_SAMPLES, EVAL_BATCH_SIZE, EVAL_CONCURRENCY, EVAL_REQUEST_TIMEOUT_MS, NOTIFICATION_TOPIC_ARN, APPROVAL_BASE_URL,
   APPROVAL_SECRET_ARN, APPROVAL_SECRET, STATE_MACHINE_ARN, PIPELINES, DEAD_LETTER_QUEUE_URL, STARTER_MAX_ATTEMPTS,
   STARTER_RETRY_BASE_MS, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_ECR, AWS_ENDPOINT_URL_SFN,

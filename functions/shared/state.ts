@@ -237,6 +237,8 @@ export const CleanupSchema = z.object({
   switchedBack: z.object({ from: z.string(), to: z.string() }).optional(),
   /** The run failed after its switch and traffic stays on its version: why it could not go back. */
   trafficKept: z.object({ version: z.string(), reason: z.string() }).optional(),
+  /** Versions this call scaled to 0 replicas and marked retired (kept for rollback, RETENTION_HOURS). */
+  retired: z.array(z.string()).optional(),
 });
 
 /** `$.error`, put there by every Catch (ResultPath) or by a Pass state on gate failure / rejection / timeout. */

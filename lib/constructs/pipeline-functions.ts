@@ -146,7 +146,8 @@ export const FUNCTION_SPECS: readonly FunctionSpec[] = [
   },
   {
     id: 'Rollback', settings: FUNCTION_SETTINGS.Rollback, entry: 'functions/rollback.ts',
-    timeout: Duration.seconds(300), access: 'rollback', description: 'Switch production back to the previous version (mlpipe rollback)',
+    // Lambda's longest: it scales a retired version up and waits for it (up to 840 s) before switching.
+    timeout: Duration.seconds(900), access: 'rollback', description: 'Scale a retained version up, wait until ready, switch production to it (mlpipe rollback)',
   },
 ];
 

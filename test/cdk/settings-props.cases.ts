@@ -37,7 +37,7 @@ const SAMPLES: Record<string, [unknown, string]> = {
   servingReplicas: [3, '3'],
   serviceAnnotations: [{ 'example.com/team': 'ml' }, '{"example.com/team":"ml"}'],
   stagingServiceAnnotations: [{ 'example.com/stage': 'staging' }, '{"example.com/stage":"staging"}'],
-  keepProductionVersions: [5, '5'],
+  retentionHours: [24, '24'],
   minAccuracy: [0.9, '0.9'],
   maxP95LatencyMs: [100, '100'],
   maxErrorRate: [0.02, '0.02'],

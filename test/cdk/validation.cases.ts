@@ -39,7 +39,7 @@ describe('MlPipeline props validation', () => {
     ['an annotation key with a space', { serviceAnnotations: { 'mlpipe/model version': 'v3' } }, /"serviceAnnotations" property is not valid: mlpipe\/model version: invalid annotation key: name part must consist of/],
     ['a staging annotation key with two slashes', { stagingServiceAnnotations: { 'a/b/c': 'v3' } }, /"stagingServiceAnnotations" property is not valid: a\/b\/c: invalid annotation key: a qualified name must consist of/],
     ['too many training retries', { trainingBackoffLimit: 11 }, /"trainingBackoffLimit" property is not valid: must be a whole number >= 0 and <= 10; got "11"/],
-    ['no production versions kept', { keepProductionVersions: 0 }, /"keepProductionVersions" property is not valid: must be a whole number >= 1 and <= 100/],
+    ['a negative retention', { retentionHours: -1 }, /"retentionHours" property is not valid: must be a number >= 0 and <= 8760/],
     ['a predict timeout under 100 ms', { evalRequestTimeout: Duration.millis(50) }, /"evalRequestTimeout" property is not valid: must be a whole number >= 100; got "50"/],
     ['zero replicas', { servingReplicas: 0 }, /"servingReplicas" property must be a whole number of at least 1/],
     ['data prefix outside datasets/', { dataPrefix: 'uploads/' }, /"dataPrefix" property must be a key prefix under "datasets\/"/],

@@ -19,7 +19,6 @@ import { startLocalPipeline, type LocalPipeline, type LocalPipelineOptions, type
 import { main as mlpipe } from '../../cli/main';
 import { getJson } from '../../functions/shared/clients';
 import { E2E_CONTEXT, SHARED_SYNTH_CACHE } from './shared-synth';
-import { deploymentAvailable } from '../kube-watch';
 import { productionDeploymentName } from '../../functions/shared/names';
 import type { ProductionRecord, ReleaseManifest } from '../../functions/shared/registry';
 import { NO_ANSWER } from '../../local/traffic';
@@ -339,9 +338,8 @@ describe('local pipeline end to end', () => {
     expect(await selected()).toBe(v1);
     const res = await fetch(`${record.endpoint}/v1/models/fashion-mnist`, { headers: { connection: 'close' } });
     expect(res.status).toBe(200);
-    // The previous version is back too, so rollback works again once its pods are up.
+    // The previous version is back too, retained at 0 replicas: rollback scales it up, waits, then switches.
     expect((await names('deployments', 'mlpipe-production')).sort()).toEqual([current, previous].sort());
-    await deploymentAvailable(kc, 'mlpipe-production', previous);
     await expect(pipeline.invoke(pipeline.stack.outputs.RollbackFunctionName!, { modelName: 'fashion-mnist', by: 'e2e' })).resolves.toMatchObject({ fromVersion: v1, toVersion: v2, endpoint: record.endpoint });
     expect(await selected()).toBe(v2);
   });

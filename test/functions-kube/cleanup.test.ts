@@ -1,9 +1,10 @@
 /**
  * Cleanup against the local Kubernetes API: what a run leaves in staging goes; on the failure path its
  * unswitched production Deployment goes too, and a run that failed after its switch hands traffic back to
- * the version that served before (or, when it cannot, keeps it and says why); production keeps the newest
- * KEEP_PRODUCTION_VERSIONS and always what the Service selects. Deletes tolerate 404, so a second call is
- * harmless.
+ * the version that served before (or, when it cannot, keeps it and says why); the versions production
+ * replaced are retired (0 replicas, mlpipe.dev/retired-at) and pruned after RETENTION_HOURS, never the
+ * newest retired one nor what the Service selects or selected before (planRetention's rules, with cases of
+ * their own). Deletes tolerate 404 and retiring is idempotent, so a second call is harmless.
  */
 import type { V1Deployment } from '@kubernetes/client-node';
 import { handler as cleanup } from '../../functions/cleanup';
@@ -14,7 +15,8 @@ import { handler as deployStaging } from '../../functions/deploy-staging';
 import { handler as exposeStaging } from '../../functions/expose-staging';
 import { handler as submitTraining } from '../../functions/submit-training';
 import { handler as switchProductionTraffic } from '../../functions/switch-production-traffic';
-import { deleteObject, listObjects, readObject, type ManagedKind } from '../../functions/shared/kube';
+import { deleteObject, listObjects, patchObject, readObject, type ManagedKind } from '../../functions/shared/kube';
+import { RETIRED_AT_ANNOTATION, planRetention, type ProductionVersion } from '../../functions/shared/retention';
 import { LABELS, PREVIOUS_VERSION_ANNOTATION } from '../../functions/shared/names';
 import type { PipelineState, RunContext, StageResult } from '../../functions/shared/types';
 import { getFresh, readService } from '../../functions/shared/workloads';
@@ -72,6 +74,11 @@ async function servedVersion(endpoint: string, model: string): Promise<string | 
 }
 
 const selectedVersion = async (model: string) => (await readService('mlpipe-production', model))?.spec?.selector?.[LABELS.version];
+
+async function replicasAndRetiredAt(run: RunContext): Promise<{ replicas: number | undefined; retiredAt: string | undefined }> {
+  const d = await readObject<V1Deployment>({ kind: 'Deployment', namespace: 'mlpipe-production', name: run.names.productionDeployment });
+  return { replicas: d?.spec?.replicas, retiredAt: d?.metadata?.annotations?.[RETIRED_AT_ANNOTATION] };
+}
 
 async function productionVersions(modelName: string): Promise<string[]> {
   const list = await listObjects<V1Deployment>('Deployment', 'mlpipe-production', { labelSelector: `${LABELS.name}=${modelName}` });
@@ -170,21 +177,90 @@ describe('cleanup', () => {
     await expect(cleanup({ image: 'bad', error: { Error: 'InvalidInputError', Cause: 'image: ...' } })).resolves.toEqual({ deleted: [] });
   });
 
-  it('prunes production to the newest three versions, never the selected one or its predecessor', async () => {
-    // Prepare: five versions of one model deployed; production serves v2, switched from v1
+  it('retires the versions production replaced (0 replicas, marked, idempotently) and leaves a newer release in flight alone', async () => {
+    // Prepare: v1 → v2 → v3 released through the switch; v4 deployed, its run still going
     const runs: RunContext[] = [];
-    for (let day = 1; day <= 5; day++) {
-      const run = await env.prepare(`2026-02-0${day}T12:00:00Z`, { modelName: 'prune' });
-      await deployProduction({ run });
-      runs.push(run);
+    for (let day = 1; day <= 4; day++) runs.push(await env.prepare(`2026-02-0${day}T12:00:00Z`, { modelName: 'retire' }));
+    const [v1, v2, v3, v4] = runs as [RunContext, RunContext, RunContext, RunContext];
+    for (const run of [v1, v2, v3]) await switchProductionTraffic({ run, production: await deployProduction({ run }) });
+    await deployProduction({ run: v4 });
+    const production = { ...(await deployProduction({ run: v3 })), status: 'serving' as const, previousVersion: v2.version };
+    // Act: v3's CleanupStaging, twice (a retried task)
+    const before = Date.now();
+    const first = await cleanup({ run: v3, production });
+    const second = await cleanup({ run: v3, production });
+    // Assess: v1 and v2 at 0 replicas since this call, v3 (selected) and v4 (newer, in flight) untouched, nothing deleted
+    expect(first.retired?.sort()).toEqual([v1.version, v2.version].sort());
+    expect(second.retired).toBeUndefined();
+    expect(await productionVersions('retire')).toEqual([v1, v2, v3, v4].map((r) => r.version).sort());
+    const state = Object.fromEntries(await Promise.all(runs.map(async (r) => [r.version, await replicasAndRetiredAt(r)] as const)));
+    for (const r of [v1, v2]) {
+      expect(state[r.version]!.replicas).toBe(0);
+      expect(Date.parse(state[r.version]!.retiredAt!)).toBeGreaterThanOrEqual(before - 1000);
     }
-    const [v1, v2, v3, v4, v5] = runs as [RunContext, RunContext, RunContext, RunContext, RunContext];
-    await switchProductionTraffic({ run: v1, production: await deployProduction({ run: v1 }) });
-    await switchProductionTraffic({ run: v2, production: await deployProduction({ run: v2 }) }); // serves v2, previous v1
-    // Act: v5's run failed before its switch
-    const { deleted } = await cleanup({ run: v5, error: FAILURE });
-    // Assess: v5 (unswitched) deleted; v2 + v1 kept as live + previous; newest remaining (v4) fills the third place
-    expect(await productionVersions('prune')).toEqual([v1.version, v2.version, v4.version].sort());
-    expect(deleted.sort()).toEqual([`Deployment/mlpipe-production/${v3.names.productionDeployment}`, `Deployment/mlpipe-production/${v5.names.productionDeployment}`].sort());
+    expect(state[v3.version]).toEqual({ replicas: 1, retiredAt: undefined });
+    expect(state[v4.version]).toEqual({ replicas: 1, retiredAt: undefined });
+    // The second call kept the first retired-at: the window counts from when a version stopped serving.
+    expect(first.retired && (await replicasAndRetiredAt(v1)).retiredAt).toBe(state[v1.version]!.retiredAt);
+  });
+
+  it('prunes retired versions past RETENTION_HOURS, keeping the previous version and those within the window', async () => {
+    // Prepare: v1..v4 released in turn (v4 serves, previous v3); v1, v2 retired 100 h and 80 h ago, v3 1 h ago
+    const runs: RunContext[] = [];
+    for (let day = 1; day <= 4; day++) runs.push(await env.prepare(`2026-03-0${day}T12:00:00Z`, { modelName: 'expire' }));
+    const [v1, v2, v3, v4] = runs as [RunContext, RunContext, RunContext, RunContext];
+    for (const run of runs) await switchProductionTraffic({ run, production: await deployProduction({ run }) });
+    const hoursAgo = (h: number) => new Date(Date.now() - h * 3_600_000).toISOString();
+    const retire = (run: RunContext, at: string) =>
+      patchObject({ kind: 'Deployment', namespace: 'mlpipe-production', name: run.names.productionDeployment }, { metadata: { annotations: { [RETIRED_AT_ANNOTATION]: at } }, spec: { replicas: 0 } });
+    await retire(v1, hoursAgo(100));
+    await retire(v2, hoursAgo(80));
+    await retire(v3, hoursAgo(1)); // replaced by v4: the Service's previous version, rollback's default target
+    // Act: a failed run (v5, never switched) cleans up
+    const v5 = await env.prepare('2026-03-05T12:00:00Z', { modelName: 'expire' });
+    await deployProduction({ run: v5 });
+    const { deleted, retired } = await cleanup({ run: v5, error: FAILURE });
+    // Assess
+    expect(retired).toBeUndefined();
+    expect(deleted.filter((d) => d.startsWith('Deployment/mlpipe-production/')).sort()).toEqual(
+      [v1, v2, v5].map((r) => `Deployment/mlpipe-production/${r.names.productionDeployment}`).sort(),
+    );
+    expect(await productionVersions('expire')).toEqual([v3.version, v4.version]);
+    expect(await replicasAndRetiredAt(v4)).toEqual({ replicas: 1, retiredAt: undefined });
+  });
+});
+
+describe('planRetention', () => {
+  const NOW = Date.parse('2026-06-10T00:00:00Z');
+  const H = 3_600_000;
+  const v = (version: string, replicas: number, retiredHoursAgo?: number): ProductionVersion => ({
+    name: `m-${version}`, version, replicas, retiredAt: retiredHoursAgo === undefined ? undefined : NOW - retiredHoursAgo * H,
+  });
+  const plan = (versions: ProductionVersion[], selected: string | undefined, protect: string[] = [], retentionHours = 72) => {
+    const p = planRetention(versions, { selected, protect: new Set(protect), retentionHours, now: NOW });
+    return { retire: p.retire.map((x) => x.version), prune: p.prune.map((x) => x.version) };
+  };
+
+  it.each([
+    ['retires running versions older than the selected one, never newer ones (a release in flight)', [v('1', 2), v('2', 2), v('3', 2)], '2', { retire: ['1'], prune: [] }],
+    ['marks an older version already at 0 replicas but not yet marked (a canary scaled it down)', [v('1', 0), v('2', 2)], '2', { retire: ['1'], prune: [] }],
+    ['leaves a marked version at 0 replicas as it is', [v('1', 0, 5), v('2', 2)], '2', { retire: [], prune: [] }],
+    ['retires nothing without a selected version (no Service, or a canary split selector)', [v('1', 2), v('2', 2)], undefined, { retire: [], prune: [] }],
+  ] as const)('%s', (_what, versions, selected, expected) => {
+    expect(plan([...versions], selected)).toEqual(expected);
+  });
+
+  it.each([
+    ['prunes retired versions past the window, keeps those within it', [v('1', 0, 100), v('2', 0, 73), v('3', 0, 10), v('4', 2)], '4', [], 72, ['1', '2']],
+    ['always keeps the most recently retired one, however old', [v('1', 0, 500), v('2', 0, 400), v('3', 2)], '3', [], 72, ['1']],
+    ["never prunes a protected version (the Service's previous one)", [v('1', 0, 500), v('2', 0, 400), v('3', 2)], '3', ['1'], 72, []],
+    ['never prunes a marked version someone scaled back up', [v('1', 1, 500), v('2', 0, 400), v('3', 2)], '3', [], 72, []],
+    ['with a 0-hour window keeps only the newest retired one', [v('1', 0, 0.1), v('2', 0, 0.01), v('3', 2)], '3', [], 0, ['1']],
+  ] as const)('%s', (_what, versions, selected, protect, hours, pruned) => {
+    expect(plan([...versions], selected, [...protect], hours).prune).toEqual(pruned);
+  });
+
+  it('counts a version retired in this pass as the newest retired, and does not prune it in the same pass', () => {
+    expect(plan([v('1', 0, 100), v('2', 2), v('3', 2)], '3')).toEqual({ retire: ['2'], prune: ['1'] });
   });
 });

@@ -1,7 +1,8 @@
 /**
  * Local startup restore (local/restore-production.ts) against the local Kubernetes API and a local S3:
  * production.json and each version's manifest.json, written by the real RecordRelease handler, bring back
- * the production Deployments and the Service; versions without model files are skipped with a note; a
+ * the production Deployments (the previous version retired: 0 replicas, marked since it was replaced) and the
+ * Service; versions without model files are skipped with a note; a
  * serving image that cannot start fails the restore at once instead of holding up the start.
  */
 import { handler as recordRelease } from '../../functions/record-release';
@@ -9,6 +10,8 @@ import { putJson } from '../../functions/shared/clients';
 import { readObject } from '../../functions/shared/kube';
 import { LABELS, PREVIOUS_VERSION_ANNOTATION } from '../../functions/shared/names';
 import { readProduction, registryKeys } from '../../functions/shared/registry';
+import { RETIRED_AT_ANNOTATION } from '../../functions/shared/retention';
+import type { V1Deployment } from '@kubernetes/client-node';
 import type { RunContext } from '../../functions/shared/types';
 import { getFresh, readService } from '../../functions/shared/workloads';
 import { restoreProduction } from '../../local/restore-production';
@@ -67,7 +70,12 @@ describe('restoreProduction', () => {
     const svc = await readService('mlpipe-production', 'restore-ok');
     expect(svc?.spec?.selector?.[LABELS.version]).toBe(v2.version);
     expect(svc?.metadata?.annotations?.[PREVIOUS_VERSION_ANNOTATION]).toBe(v1.version);
-    for (const run of [v1, v2]) expect(await readObject({ kind: 'Deployment', namespace: 'mlpipe-production', name: run.names.productionDeployment })).toBeDefined();
+    const deployment = (run: RunContext) => readObject<V1Deployment>({ kind: 'Deployment', namespace: 'mlpipe-production', name: run.names.productionDeployment });
+    expect((await deployment(v2))?.spec?.replicas).toBe(1);
+    // v1 is a retained version, as Cleanup left it when v2 replaced it: no pods, retired since v2's switch.
+    const previous = await deployment(v1);
+    expect(previous?.spec?.replicas).toBe(0);
+    expect(previous?.metadata?.annotations?.[RETIRED_AT_ANNOTATION]).toBe(new Date('2026-03-02T10:00:00Z').toISOString());
     expect(await readProduction('restore-ok')).toMatchObject({ version: v2.version, previousVersion: v1.version, endpoint: restored!.endpoint });
     // Again (a second start on the same cluster): the same objects, the same answer.
     await expect(restoreProduction('restore-ok', (l) => notes.push(l))).resolves.toEqual(restored);

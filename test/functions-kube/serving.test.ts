@@ -1,7 +1,8 @@
 /**
  * Staging and production serving against the local Kubernetes API over HTTP: Deployments run the test
  * model server as processes, LoadBalancer Services get a real local port, and endpoints are probed over
- * HTTP. Blue/green: v1 then v2 behind the stable production Service, then a rollback to v1.
+ * HTTP. Blue/green: v1 then v2 behind the stable production Service, v1 retired (0 replicas) by the
+ * success path's Cleanup, then a rollback that scales v1 back up, waits until ready and switches to it.
  */
 import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
 import { handler as deployStaging } from '../../functions/deploy-staging';
@@ -13,7 +14,9 @@ import { handler as awaitProductionRollout } from '../../functions/await-product
 import { handler as switchProductionTraffic } from '../../functions/switch-production-traffic';
 import { handler as awaitProductionEndpoint } from '../../functions/await-production-endpoint';
 import { handler as rollback } from '../../functions/rollback';
-import { applyObject, listObjects, readObject } from '../../functions/shared/kube';
+import { handler as cleanup } from '../../functions/cleanup';
+import { applyObject, listObjects, patchObject, readObject } from '../../functions/shared/kube';
+import { RETIRED_AT_ANNOTATION } from '../../functions/shared/retention';
 import { LABELS, PREVIOUS_VERSION_ANNOTATION, labelSelector, workloadLabels } from '../../functions/shared/names';
 import { getFresh, readService } from '../../functions/shared/workloads';
 import { readProduction, recordProductionRelease } from '../../functions/shared/registry';
@@ -45,6 +48,8 @@ async function modelStatus(endpoint: string, model: string): Promise<{ status: n
   const body = JSON.parse(res.text) as { model_version_status?: Array<{ version: string }> };
   return { status: res.status, version: body.model_version_status?.[0]?.version };
 }
+
+const deployment = (run: RunContext) => readObject<V1Deployment>({ kind: 'Deployment', namespace: 'mlpipe-production', name: run.names.productionDeployment });
 
 /** Deploys a run to production and switches traffic to it, through the handlers. */
 async function release(run: RunContext): Promise<StageResult> {
@@ -148,21 +153,58 @@ describe('production blue/green', () => {
     const retried = await switchProductionTraffic({ run: v2, production: { ...second, status: 'ready', previousVersion: undefined } });
     expect(retried.previousVersion).toBe(v1.version);
 
-    // Act 3: rollback
-    const rolledBack = await rollback({ modelName: 'fashion', by: 'test' });
+    // Act 3: the release's CleanupStaging retires v1: 0 replicas, marked, kept
+    const cleaned = await cleanup({ run: v2, production: second });
     // Assess 3
-    expect(rolledBack).toMatchObject({ modelName: 'fashion', fromVersion: v2.version, toVersion: v1.version, endpoint: first.endpoint });
+    expect(cleaned.retired).toEqual([v1.version]);
+    const retiredV1 = await deployment(v1);
+    expect(retiredV1?.spec?.replicas).toBe(0);
+    expect(Date.parse(retiredV1?.metadata?.annotations?.[RETIRED_AT_ANNOTATION] ?? '')).toBeGreaterThan(Date.now() - 60_000);
+    expect((await deployment(v2))?.spec?.replicas).toBe(1);
+    expect((await deployment(v2))?.metadata?.annotations?.[RETIRED_AT_ANNOTATION]).toBeUndefined();
+
+    // Act 4: rollback
+    const rolledBack = await rollback({ modelName: 'fashion', by: 'test' });
+    // Assess 4: v1 scaled up from 0 and ready before the switch; v2 retired in its turn
+    expect(rolledBack).toMatchObject({ modelName: 'fashion', fromVersion: v2.version, toVersion: v1.version, endpoint: first.endpoint, scaledFrom: 0, replicas: 1, retired: v2.version });
+    expect(rolledBack.readySeconds).toBeGreaterThan(0);
+    expect(rolledBack.tookSeconds).toBeGreaterThanOrEqual(rolledBack.readySeconds);
     expect((await readService('mlpipe-production', 'fashion'))?.spec?.selector?.[LABELS.version]).toBe(v1.version);
     expect(await modelStatus(first.endpoint!, 'fashion')).toEqual({ status: 200, version: '1' });
+    const activeV1 = await deployment(v1);
+    expect(activeV1?.spec?.replicas).toBe(1);
+    expect(activeV1?.status?.availableReplicas).toBe(1);
+    expect(activeV1?.metadata?.annotations?.[RETIRED_AT_ANNOTATION]).toBeUndefined();
+    expect((await deployment(v2))?.spec?.replicas).toBe(0);
+    expect((await deployment(v2))?.metadata?.annotations?.[RETIRED_AT_ANNOTATION]).toBe(rolledBack.switchedAt);
     const record = await readProduction('fashion');
     expect(record).toMatchObject({ version: v1.version, previousVersion: v2.version });
     expect(record?.history.at(-1)).toMatchObject({ version: v1.version, action: 'rollback', by: 'test' });
 
-    // AwaitProductionEndpoint for v2 now refuses: traffic was switched elsewhere.
+    // AwaitProductionEndpoint for v2 now refuses: traffic was switched elsewhere (and v2 retired).
     await expect(awaitProductionEndpoint({ run: v2, production: second })).rejects.toMatchObject({
       name: 'EndpointUnavailableError',
-      message: expect.stringMatching(/selects version .*, not /),
+      message: expect.stringMatching(/has no available replicas, so nothing of version/),
     });
+  });
+
+  it('refuses a rollback to a version that cannot become ready, scales it back to 0 and leaves traffic alone', async () => {
+    // Prepare: v1 serves; v0 (an image nobody can pull) is retired since two hours
+    const v0 = await env.prepare('2026-01-06T09:00:00Z', { modelName: 'unready', servingImage: IMAGES.unmapped });
+    const v1 = await env.prepare('2026-01-07T09:00:00Z', { modelName: 'unready' });
+    await deployProduction({ run: v0 });
+    const retiredAt = new Date(Date.now() - 2 * 3_600_000).toISOString();
+    await patchObject({ kind: 'Deployment', namespace: 'mlpipe-production', name: v0.names.productionDeployment }, { metadata: { annotations: { [RETIRED_AT_ANNOTATION]: retiredAt } }, spec: { replicas: 0 } });
+    await release(v1);
+    // Act
+    const err = (await rollback({ modelName: 'unready', toVersion: v0.version }).catch((e: unknown) => e)) as Error;
+    // Assess: the reason is the pod's, production still serves v1, v0 is retired again as it was
+    expect(err).toMatchObject({ name: 'RollbackError', message: expect.stringMatching(/did not become ready: (ErrImagePull|ImagePullBackOff).*scaled back to 0 replicas.*production stays on/s) });
+    expect((await readService('mlpipe-production', 'unready'))?.spec?.selector?.[LABELS.version]).toBe(v1.version);
+    const d = await deployment(v0);
+    expect(d?.spec?.replicas).toBe(0);
+    expect(d?.metadata?.annotations?.[RETIRED_AT_ANNOTATION]).toBe(retiredAt);
+    expect((await deployment(v1))?.spec?.replicas).toBe(1);
   });
 
   it('refuses a rollback to a version whose Deployment is gone', async () => {

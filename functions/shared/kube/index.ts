@@ -13,6 +13,7 @@ export {
   deleteObject,
   listObjects,
   NO_LOG_NOT_SCHEDULED,
+  patchObject,
   podLogTail,
   readObject,
   type ManagedKind,

@@ -71,6 +71,23 @@ export async function applyObject<T extends KubernetesObject>(obj: T): Promise<T
   );
 }
 
+/**
+ * JSON merge patch (RFC 7386; `null` removes a key) of an existing object: for a change of a few fields
+ * that server-side apply cannot make without taking over (or dropping) every field mlpipe applied before,
+ * such as scaling a Deployment and annotating it. Returns the object as stored; 404 as NotFound.
+ */
+export async function patchObject<T extends KubernetesObject>(ref: ObjectRef, patch: Record<string, unknown>): Promise<T> {
+  const subject = `${ref.kind} ${ref.namespace}/${ref.name}`;
+  return call(
+    `patch ${subject}`,
+    async () => {
+      const res = await sendRequest({ method: 'PATCH', path: objectPath(ref), query: { fieldManager: FIELD_MANAGER }, body: patch, contentType: 'application/merge-patch+json' });
+      return JSON.parse(res.text) as T;
+    },
+    subject,
+  );
+}
+
 /** Deletes an object, its dependents in the background; `false` when it was already gone. */
 export async function deleteObject(kind: ManagedKind, namespace: string, name: string): Promise<boolean> {
   try {
