@@ -319,7 +319,7 @@ describe('mlpipe CLI (local mode)', () => {
     expect(out.join('\n')).toContain('Usage: mlpipe <command> [options]');
   });
 
-  it.each(['run', 'status', 'list', 'logs', 'approve', 'reject', 'rollback', 'graph'])('%s --help explains the command', async (name) => {
+  it.each(['run', 'status', 'list', 'logs', 'approve', 'reject', 'retry', 'rollback', 'graph'])('%s --help explains the command', async (name) => {
     const r = await cli(name, '--help');
     expect(r.code).toBe(0);
     expect(r.out).toMatch(new RegExp(`^Usage: mlpipe ${name}`));
