@@ -5,7 +5,8 @@
  * RecordFailure (the manifests) and Notify (the failure email's retry line) against local S3 and SNS.
  * Training runs as a real Job in the local Kubernetes API (its pod a one-line trainer); the other cluster
  * steps answer as their handlers do, recording that they ran. A Task state nothing here expects fails the
- * test: the retry must go from Prepare straight to staging.
+ * test: the retry must go from Prepare straight to staging. Run from test/cli/cli.test.ts, which loads the
+ * same CLI modules (about 9 s of module loading on this machine, paid once per test file).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
