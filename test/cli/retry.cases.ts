@@ -12,13 +12,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { DEFINITION_FILE } from '../../lib/constructs/state-machine';
 import { LocalStepFunctions, startLocalSfnEndpoint, type LocalSfnEndpoint, type TaskHandler } from '../../local/stepfunctions';
 import { startLocalKube, type LocalKube } from '../../local/kube';
 import { s3Client } from '../../functions/shared/clients';
 import { EvaluationError, TrainingFailedError } from '../../functions/shared/errors';
 import { readManifest } from '../../functions/shared/registry';
+import { retryRunName } from '../../functions/shared/resume';
 import type { EvaluationResult, PipelineState, RequestApprovalInput } from '../../functions/shared/types';
 import { main } from '../../cli/main';
 import { BUCKET, startLocalAws, type LocalAws } from '../functions-s3/fixtures';
@@ -240,10 +241,29 @@ describe('mlpipe retry: resuming a failed run', () => {
     sendDecision('at-approval', 'reject');
     await sfn.waitForExecution(`${EXEC}:at-approval`);
 
+    // A run whose model files are gone (deleted by hand, or by a lifecycle rule) has nothing to reuse.
+    evaluationBroken = true;
+    sfn.startExecution({ name: 'files-gone', input: JSON.stringify({ image: TRAINER }) });
+    await sfn.waitForExecution(`${EXEC}:files-gone`);
+    const version = preparedVersion('files-gone');
+    await s3Client().send(new DeleteObjectCommand({ Bucket: BUCKET, Key: `models/fashion-mnist/${version}/model.json` }));
+    const gone = await cli('retry', 'files-gone');
+    expect([gone.code, gone.err]).toEqual([1, `mlpipe retry: Run files-gone's model files are gone from s3://${BUCKET}/models/fashion-mnist/${version}/: there is no trained model to reuse. Start a new run.`]);
+
     const unknown = await cli('retry', 'no-such-run');
     expect(unknown.code).toBe(1);
     expect(unknown.err).toContain('There is no run "no-such-run"');
-    expect(ran.has('no-such-run-retry1') || ran.has('at-approval-retry1') || ran.has('train-broke-retry1')).toBe(false);
+    expect(['no-such-run-retry1', 'at-approval-retry1', 'train-broke-retry1', 'files-gone-retry1'].filter((r) => ran.has(r))).toEqual([]);
+  });
+
+  it.each([
+    ['run-1', 'run-1-retry1'],
+    ['run-1-retry1', 'run-1-retry2'],
+    ['run-1-retry9', 'run-1-retry10'],
+    ['a'.repeat(80), `${'a'.repeat(73)}-retry1`],
+  ])('names the retry of %s %s, within the 80 characters of an execution name', (run, retry) => {
+    expect(retryRunName(run)).toBe(retry);
+    expect(retryRunName(run).length).toBeLessThanOrEqual(80);
   });
 
   /** The version Prepare gave a run (from its Prepare output in the history). */
