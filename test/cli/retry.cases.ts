@@ -261,7 +261,7 @@ describe('mlpipe retry: resuming a failed run', () => {
     ['run-1-retry1', 'run-1-retry2'],
     ['run-1-retry9', 'run-1-retry10'],
     ['a'.repeat(80), `${'a'.repeat(73)}-retry1`],
-  ])('names the retry of %s %s, within the 80 characters of an execution name', (run, retry) => {
+  ])('the retry of %s is named %s, within the 80 characters of an execution name', (run, retry) => {
     expect(retryRunName(run)).toBe(retry);
     expect(retryRunName(run).length).toBeLessThanOrEqual(80);
   });
