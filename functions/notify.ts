@@ -85,7 +85,9 @@ function retryText(state: NotifyState, outcome: Outcome): string | null {
   const name = run.executionName;
   try {
     const plan = resumePlan({ status: outcome.status, training: state.training ?? null, evaluation: state.evaluation ?? null }, name);
-    return `mlpipe retry ${name}   (${describePlan(plan)})`;
+    // The same model meets the same gate again: worth it only once the gate's thresholds changed.
+    const when = outcome.status === 'gate-failed' ? '; worth it once the gate\'s thresholds changed' : '';
+    return `mlpipe retry ${name}   (${describePlan(plan)}${when})`;
   } catch (err) {
     if (err instanceof NotResumableError) return null;
     throw err;

@@ -9,7 +9,7 @@
  * with a clear message), Prepare (which decides) and the failure email (to offer the command) all use it.
  */
 import { NotResumableError } from './errors';
-import { hasModelFiles, readManifest, type ReleaseManifest, type ReleaseStatus } from './registry';
+import { hasModelFiles, listVersions, readManifest, type ReleaseManifest, type ReleaseStatus } from './registry';
 import type { RESUME_POINTS } from './state';
 import type { EvaluationResult, RunRequest, TrainingResult } from './types';
 
@@ -101,4 +101,37 @@ export function retryRunName(run: string): string {
   const base = m ? m[1]! : run;
   const suffix = `-retry${m ? Number(m[2]) + 1 : 1}`;
   return `${base.slice(0, 80 - suffix.length)}${suffix}`;
+}
+
+/** How many of a model's newest versions findRunRecord reads before giving up. */
+const RECORD_SEARCH_LIMIT = 200;
+
+/**
+ * The record (manifest.json) of a run's version, found by the run's execution name among the model's newest
+ * versions, with the run's execution ARN: for when the execution's history is gone (a local engine
+ * restarted), while the S3 registry is kept.
+ */
+export async function findRunRecord(modelName: string, run: string): Promise<{ manifest: ReleaseManifest; executionArn: string } | undefined> {
+  const versions = (await listVersions(modelName)).reverse().slice(0, RECORD_SEARCH_LIMIT);
+  for (const version of versions) {
+    const manifest = await readManifest(modelName, version);
+    if (manifest?.execution.name === run) return { manifest, executionArn: manifest.execution.arn };
+    // A run already retried: its version's record is now the retry's (loadResume then says so).
+    if (manifest?.retryOf && runName(manifest.retryOf.executionArn) === run) return { manifest, executionArn: manifest.retryOf.executionArn };
+  }
+  return undefined;
+}
+
+/** The request that retries a failed run, from its record alone: what trained its model, and `retryOf`. */
+export function retryRequestFrom(manifest: ReleaseManifest, by: string): Record<string, unknown> {
+  return {
+    image: manifest.image.uri,
+    modelName: manifest.modelName,
+    dataUri: manifest.data.uri,
+    evalDataUri: manifest.data.evalUri,
+    hyperparameters: manifest.hyperparameters,
+    servingImage: manifest.servingImage,
+    retryOf: { executionArn: manifest.execution.arn, modelName: manifest.modelName, version: manifest.version },
+    trigger: { source: 'retry', detail: { by, run: manifest.execution.name } },
+  };
 }

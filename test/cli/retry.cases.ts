@@ -20,6 +20,7 @@ import { s3Client } from '../../functions/shared/clients';
 import { EvaluationError, TrainingFailedError } from '../../functions/shared/errors';
 import { readManifest } from '../../functions/shared/registry';
 import { retryRunName } from '../../functions/shared/resume';
+import { localRetry } from '../../local/retry-run';
 import type { EvaluationResult, PipelineState, RequestApprovalInput } from '../../functions/shared/types';
 import { main } from '../../cli/main';
 import { BUCKET, startLocalAws, type LocalAws } from '../functions-s3/fixtures';
@@ -254,6 +255,29 @@ describe('mlpipe retry: resuming a failed run', () => {
     expect(unknown.code).toBe(1);
     expect(unknown.err).toContain('There is no run "no-such-run"');
     expect(['no-such-run-retry1', 'at-approval-retry1', 'train-broke-retry1', 'files-gone-retry1'].filter((r) => ran.has(r))).toEqual([]);
+  });
+
+  it('npm start -- --retry: builds the retry from the local registry alone, and it skips training', async () => {
+    // GIVEN a run that failed at evaluation, whose engine (and history) a local restart would lose
+    evaluationBroken = true;
+    sfn.startExecution({ name: 'local-broke', input: JSON.stringify({ image: TRAINER, hyperparameters: { epochs: 2 } }) });
+    await sfn.waitForExecution(`${EXEC}:local-broke`);
+    const version = preparedVersion('local-broke');
+    // WHEN the retry is built from its manifest
+    const retry = await localRetry('local-broke', 'fashion-mnist', BUCKET);
+    // THEN it names the run and what trained its model, and it resumes at staging
+    expect(retry.name).toBe('local-broke-retry1');
+    expect(retry.plan).toBe(`fashion-mnist ${version} resumes at DeployStaging: reuses the trained model; staging and the evaluation run again`);
+    expect(retry.input).toMatchObject({ image: TRAINER, hyperparameters: { epochs: 2 }, retryOf: { executionArn: `${EXEC}:local-broke`, modelName: 'fashion-mnist', version } });
+    evaluationBroken = false;
+    sfn.startExecution({ name: retry.name, input: JSON.stringify(retry.input) });
+    await taskSubmitted(sfn, `${EXEC}:${retry.name}`, 'RequestApproval');
+    expect(ran.get(retry.name)?.slice(0, 2)).toEqual(['Prepare', 'DeployStaging']);
+    sendDecision(retry.name, 'reject');
+    await sfn.waitForExecution(`${EXEC}:${retry.name}`);
+    // AND once retried, the run is found by its retry's record and refused, naming the retry
+    await expect(localRetry('local-broke', 'fashion-mnist', BUCKET)).rejects.toThrow('local-broke-retry1 (rejected) ran it since');
+    await expect(localRetry('never-ran', 'fashion-mnist', BUCKET)).rejects.toThrow('No run never-ran of fashion-mnist is recorded in the local registry');
   });
 
   it.each([
