@@ -13,6 +13,7 @@ import { listCommand } from './commands/list';
 import { logsCommand } from './commands/logs';
 import { approveCommand } from './commands/approve';
 import { rollbackCommand } from './commands/rollback';
+import { retryCommand } from './commands/retry';
 import { graphCommand } from './commands/graph';
 
 const COMMON: Options = {
@@ -33,7 +34,7 @@ const COMMON_HELP = [
 
 const reject: Command = { ...approveCommand, name: 'reject', usage: 'mlpipe reject <run> [--comment <text>]', summary: 'Reject a model waiting for approval' };
 
-export const COMMANDS: Command[] = [runCommand, statusCommand, listCommand, logsCommand, approveCommand, reject, rollbackCommand, graphCommand];
+export const COMMANDS: Command[] = [runCommand, statusCommand, listCommand, logsCommand, approveCommand, reject, retryCommand, rollbackCommand, graphCommand];
 
 function usage(): string[] {
   return [

@@ -7,6 +7,8 @@ import { FUNCTION_SETTINGS } from './shared/function-settings';
 import { logger, stateByPath, withLogContext } from './shared/logger';
 import { canaryTable, fmt, keepTail, MAX_MESSAGE_BYTES, publish } from './shared/notifications';
 import { outcomeOf, type Outcome } from './shared/outcome';
+import { describePlan, resumePlan } from './shared/resume';
+import { NotResumableError } from './shared/errors';
 import { loadSettings } from './shared/settings';
 import type { PipelineError, PipelineState } from './shared/types';
 /** Read and validated once, at init: a bad value fails the Lambda's init naming the variable. */
@@ -93,6 +95,25 @@ function successMessage(state: NotifyState): { subject: string; message: string 
   };
 }
 
+/**
+ * How to continue the run, when a retry can reuse what it finished (functions/shared/resume.ts decides, as
+ * Prepare will): the command, and what it skips. Nothing when it cannot (never trained, rejected...).
+ */
+function retryText(state: NotifyState, outcome: Outcome): string | null {
+  const run = state.run;
+  if (!run) return null;
+  const name = run.executionName;
+  try {
+    const plan = resumePlan({ status: outcome.status, training: state.training ?? null, evaluation: state.evaluation ?? null }, name);
+    // The same model meets the same gate again: worth it only once the gate's thresholds changed.
+    const when = outcome.status === 'gate-failed' ? '; worth it once the gate\'s thresholds changed' : '';
+    return `mlpipe retry ${name}   (${describePlan(plan)}${when})`;
+  } catch (err) {
+    if (err instanceof NotResumableError) return null;
+    throw err;
+  }
+}
+
 function failureMessage(state: NotifyState, outcome: Outcome): { subject: string; message: string } {
   const run = state.run;
   const errorName = outcome.error?.Error ?? 'UnknownError';
@@ -110,6 +131,7 @@ function failureMessage(state: NotifyState, outcome: Outcome): { subject: string
       ['Manifest', state.release?.manifestUri],
       ['Image', run?.image],
       ['Execution', run?.executionArn ?? (typeof state.executionArn === 'string' ? state.executionArn : null)],
+      ['Retry', retryText(state, outcome)],
     ]),
     ...canaryEvidence(state),
     '',

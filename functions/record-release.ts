@@ -40,6 +40,7 @@ const Run = z.object({
   executionName: z.string(),
   startedAt: z.string(),
   trigger: z.object({ source: z.string(), detail: z.record(z.string(), z.unknown()).optional() }),
+  retry: z.object({ of: z.string(), from: z.string() }).optional(),
 });
 
 /** dataset.json (sha256 per file) next to the training data, if the data was staged with one. */
@@ -122,6 +123,7 @@ async function recordRelease(event: unknown): Promise<RecordResult> {
     // RecordRelease runs before CleanupStaging: only RecordFailure sees a cleanup result.
     cleanup: state.cleanup ?? null,
     error: outcome.error,
+    ...(run.retry ? { retryOf: { executionArn: run.retry.of, fromState: run.retry.from } } : {}),
   };
   const manifestUri = await writeManifest(manifest);
 

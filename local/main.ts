@@ -6,7 +6,11 @@ import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseFault } from '../functions/shared/fault';
+import { NotResumableError } from '../functions/shared/errors';
+import { executionNameProblem } from '../functions/shared/execution-name';
 import { outcomeOf } from '../functions/shared/outcome';
+import { describePlan, resumePlan } from '../functions/shared/resume';
+import { localRetry, type LocalRetry } from './retry-run';
 import { startLocalPipeline, TRAINING_IMAGE, type ApprovalMode, type LocalPipeline, type RunOutcome } from './pipeline';
 import { StateDirLockedError } from './lock';
 import { watchLaunchers } from './parent-watch';
@@ -28,6 +32,8 @@ Options:
   --candidate-fault <spec> a drill: the production candidate's pods fail/slow down on purpose, e.g.
                           error-rate=0.2 or error-rate=0.2,latency-ms=50 (rollout.candidateFault), so the
                           canary's automatic rollback can be watched (needs a version serving already)
+  --retry <run>           continue that failed run instead of starting a new one: its trained model (and a
+                          passed evaluation) are reused from the local registry, no training runs again
   -c, --context <key=value> an MlPipeline prop as CDK context (mlpipe:<key>), over the local configuration;
                           repeatable, e.g. -c minAccuracy=0.9 -c approvalTimeout=120
   --state-dir <path>      where local state lives (default .mlpipe); one npm start per directory at a time
@@ -53,6 +59,7 @@ interface Args {
   context: Record<string, unknown>;
   hyperparameters?: Record<string, unknown>;
   candidateFault?: string;
+  retry?: string;
 }
 
 /**
@@ -77,6 +84,7 @@ function parse(): Args {
         's3-port': { type: 'string' },
         hyperparameters: { type: 'string' },
         'candidate-fault': { type: 'string' },
+        retry: { type: 'string' },
         'state-dir': { type: 'string' },
         'synth-cache': { type: 'string' },
         context: { type: 'string', short: 'c', multiple: true },
@@ -124,6 +132,15 @@ function parse(): Args {
       process.exit(2);
     }
   }
+  const retryProblem = values.retry === undefined ? undefined : executionNameProblem(values.retry);
+  if (retryProblem) {
+    console.error(`--retry takes a run name, and a run name ${retryProblem}.`);
+    process.exit(2);
+  }
+  if (values.retry !== undefined && values.hyperparameters !== undefined) {
+    console.error('--retry reuses the run\'s trained model, so its hyperparameters: --hyperparameters cannot go with it.');
+    process.exit(2);
+  }
   const s3Port = values['s3-port'] === undefined ? undefined : Number(values['s3-port']);
   if (s3Port !== undefined && !(Number.isInteger(s3Port) && s3Port > 0 && s3Port < 65536)) {
     console.error(`--s3-port must be a port number (1-65535), got "${values['s3-port']}".`);
@@ -139,6 +156,7 @@ function parse(): Args {
     context,
     hyperparameters,
     candidateFault,
+    retry: values.retry,
   };
 }
 
@@ -178,10 +196,24 @@ async function main(): Promise<number> {
   });
   console.log(`approvals ${pipeline.approvalUrl}`);
   console.log(`logs      in ${stateDir}/: kube/pods/ (training and serving pods), handlers.log (task handlers), notifications.jsonl (emails)\n`);
-  const outcome = await pipeline.run({
+  let retry: LocalRetry | undefined;
+  if (args.retry) {
+    const modelName = pipeline.stack.functions.map((f) => f.environment.MODEL_NAME).find((v) => v !== undefined) ?? 'fashion-mnist';
+    try {
+      retry = await localRetry(args.retry, modelName, pipeline.bucket);
+    } catch (err) {
+      if (!(err instanceof NotResumableError)) throw err;
+      console.error(`--retry ${args.retry}: ${err.message}`);
+      await pipeline.stop();
+      return 1;
+    }
+    console.log(`retrying  ${args.retry} as ${retry.name}: ${retry.plan}\n`);
+  }
+  const fresh = {
     ...(args.hyperparameters ? { hyperparameters: args.hyperparameters } : {}),
     ...(args.candidateFault ? { rollout: { candidateFault: args.candidateFault } } : {}),
-  });
+  };
+  const outcome = await pipeline.run(retry ? retry.input : fresh, retry ? { name: retry.name } : {});
   const wall = ((Date.now() - started) / 1000).toFixed(1);
   if (process.env.MLPIPE_TIMINGS_FILE) {
     // npm run bench reads this: where the wall time went.
@@ -208,6 +240,20 @@ async function main(): Promise<number> {
   console.log(`  npm run mlpipe -- run ${TRAINING_IMAGE}   another run, compared with this release`);
   if (s.production?.previousVersion) console.log(`  npm run mlpipe -- rollback ${s.run.modelName}          back to ${s.production.previousVersion}`);
   return new Promise<number>(() => undefined); // until a signal
+}
+
+/** How to continue a failed run that trained its model (functions/shared/resume.ts decides, as Prepare will). */
+function retryHint(outcome: RunOutcome, error: string): string[] {
+  const last = outcome.lastState;
+  if (!last?.run) return [];
+  try {
+    const status = outcomeOf({ error: { Error: error, Cause: outcome.cause ?? '' } }).status;
+    const plan = resumePlan({ status, training: last.training ?? null, evaluation: last.evaluation ?? null }, last.run.executionName);
+    return [`  Retry without training again: npm start -- --retry ${last.run.executionName}   (${describePlan(plan)})`];
+  } catch (err) {
+    if (err instanceof NotResumableError) return [];
+    throw err;
+  }
 }
 
 /** How the run ended, in words: what serves now, or why nothing changed and where to look. */
@@ -257,6 +303,7 @@ function summary(outcome: RunOutcome, mode: ApprovalMode, wall: string, stateDir
     ...(reason && error !== 'ApprovalTimedOut' ? reason.trim().split('\n').map((l) => `  ${l}`) : []),
     `  ${unchanged}`,
     `  Logs: ${stateDir}/kube/pods/ (pods) and ${stateDir}/handlers.log (task handlers).`,
+    ...retryHint(outcome, error),
   ];
 }
 

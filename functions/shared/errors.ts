@@ -80,6 +80,14 @@ export class RollbackError extends PipelineError {
 }
 
 /**
+ * A failed run cannot be resumed: it never started, it was released or rejected, its model was never
+ * trained (or its files are gone), or a later retry superseded it. The message says why and what to do.
+ */
+export class NotResumableError extends PipelineError {
+  override readonly name = 'NotResumableError';
+}
+
+/**
  * A registry record (production.json) changed under every attempt of a read-modify-write: each conditional
  * put lost to another writer. Nothing was written by the failed call; running it again is safe.
  */

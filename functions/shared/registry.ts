@@ -137,6 +137,11 @@ export interface ReleaseManifest {
   /** Failure path: what Cleanup deleted and, for a run that failed after its switch, where traffic went. */
   cleanup: CleanupResult | null;
   error: PipelineError | null;
+  /**
+   * A retry (`mlpipe retry`) rewrites its version's manifest: the run it continued and the state it resumed
+   * at; its `training` (and a passed `evaluation`) are that run's, reused. Absent on a run that is not a retry.
+   */
+  retryOf?: { executionArn: string; fromState: string };
 }
 
 // ---------------------------------------------------------------------------------------------------

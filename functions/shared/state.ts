@@ -21,6 +21,12 @@ const IMAGE_HINT = 'must be a container image reference like <registry>/<repo>@s
 const s3Uri = z.string().regex(S3_URI, 'must be an S3 URI like s3://bucket/prefix/');
 const TriggerSchema = z.object({ source: z.string().min(1, 'must not be empty'), detail: z.record(z.string(), z.unknown()).optional() });
 
+/** A release version (names.ts deriveVersion): it ends up in object names and labels. */
+export const VersionSchema = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be a version like 20260102-030405-abc1234');
+
+/** ASL states a retry can resume at: the ResumeRun Choice after Prepare routes on these (functions/shared/resume.ts). */
+export const RESUME_POINTS = ['DeployStaging', 'RequestApproval'] as const;
+
 /** What a run was asked to do: the execution input, validated by PrepareRun. */
 export const RunRequestSchema = z.object({
   /** Training image, pinned by digest (a tag only with ALLOW_IMAGE_TAGS). */
@@ -35,10 +41,21 @@ export const RunRequestSchema = z.object({
   hyperparameters: HyperparametersSchema.optional(),
   /** Serving image for this model (defaults to the SERVING_IMAGE setting). */
   servingImage: z.string().regex(IMAGE_REF, IMAGE_HINT).optional(),
-  /** What started the run: `ecr-push`, `s3-data`, `schedule`, `cli`, `local`. */
+  /** What started the run: `ecr-push`, `s3-data`, `schedule`, `cli`, `local`, `retry`. */
   trigger: TriggerSchema.optional(),
   /** Over the stack's ROLLOUT setting for this run (rollout.ts), plus `candidateFault` for a drill. */
   rollout: RolloutOverrideSchema.optional(),
+  /**
+   * A retry (`mlpipe retry`): the failed run to continue, and where its record is. Prepare keeps its
+   * version and reuses what succeeded (functions/shared/resume.ts).
+   */
+  retryOf: z
+    .object({
+      executionArn: z.string().regex(/^arn:aws[\w-]*:states:[\w-]+:\d{12}:execution:[^:]+:[^:]+$/, 'must be a Step Functions execution ARN'),
+      modelName: ModelNameSchema,
+      version: VersionSchema,
+    })
+    .optional(),
 });
 
 /**
@@ -66,9 +83,6 @@ export const PrepareRunInputSchema = z.object({
   startTime: z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO timestamp'),
 });
 
-/** A release version (names.ts deriveVersion): it ends up in object names and labels. */
-export const VersionSchema = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be a version like 20260102-030405-abc1234');
-
 /** `$.run`: the validated request plus everything derived from it once, in PrepareRun. */
 export const RunSchema = z.object({
   modelName: ModelNameSchema,
@@ -90,6 +104,8 @@ export const RunSchema = z.object({
   namespaces: z.object({ staging: dnsLabel, production: dnsLabel }),
   /** How production takes this version: the ROLLOUT setting with the run's override (absent in states made before canaries: blue/green). */
   rollout: RunRolloutSchema.optional(),
+  /** A retry: the run it continues and the state it resumed at (the ResumeRun Choice routes on `from`). */
+  retry: z.object({ of: z.string(), from: z.enum(RESUME_POINTS) }).optional(),
   /** Deterministic names (<= 63 chars) of every Kubernetes object this run owns. */
   names: z.object({
     trainingJob: dnsLabel,

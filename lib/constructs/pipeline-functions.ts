@@ -217,6 +217,8 @@ export class PipelineFunctions extends Construct {
       case 'inspect-image':
         // The manifest (BatchGetImage) and the config blob's download URL: the image's labels, not its layers' worth of access.
         fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'], resources: [props.trainingRepositoryArn] }));
+        // A retry (functions/shared/resume.ts): the failed run's manifest, and a listing to see its model files are still there.
+        artifacts.grantRead(fn, `${model}*/manifest.json`);
         return;
       case 'none':
       case 'kubernetes':

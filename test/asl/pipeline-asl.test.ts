@@ -244,7 +244,7 @@ describe('pipeline.asl.json, run locally', () => {
     // THEN
     expect(run.failure).toBeUndefined();
     expect(run.visited).toEqual([
-      'Prepare', 'SubmitTraining',
+      'Prepare', 'ResumeRun', 'SubmitTraining',
       'AwaitTraining', 'IsTrainingComplete', 'AwaitTraining', 'IsTrainingComplete',
       'DeployStaging', 'AwaitStagingRollout', 'IsStagingRolledOut', 'AwaitStagingRollout', 'IsStagingRolledOut',
       'ExposeStaging', 'AwaitStagingEndpoint', 'IsStagingEndpointReady', 'AwaitStagingEndpoint', 'IsStagingEndpointReady',
@@ -287,6 +287,29 @@ describe('pipeline.asl.json, run locally', () => {
       },
     }));
     expect(calls).toBe(2);
+    expect(run.visited.at(-1)).toBe('Succeeded');
+  });
+
+  it.each([
+    ['DeployStaging', 'the trained model', ['Prepare', 'ResumeRun', 'DeployStaging']],
+    ['RequestApproval', 'the trained model and its passed evaluation', ['Prepare', 'ResumeRun', 'RequestApproval']],
+  ])('a retry resuming at %s reuses %s: no training step runs, and it ends released', async (from, _what, start) => {
+    // GIVEN Prepare found a failed run to continue (functions/shared/resume.ts) and says where
+    const retried = stubs();
+    const run = await runPipeline({
+      ...retried,
+      Prepare: (input) => ({
+        run: { modelName: 'fashion-mnist', version: 'v1', approvalTimeoutSeconds: 60, request: input, retry: { of: 'arn:aws:states:eu-west-1:123456789012:execution:pipeline:failed', from } },
+        training: { status: 'succeeded', jobName: 'fashion-mnist-v1-train' },
+        ...(from === 'RequestApproval' ? { evaluation: { passed: true, summary: 'reused' } } : {}),
+      }) as Json,
+    });
+    // THEN the Choice after Prepare jumps there, and nothing before it runs again
+    expect(run.failure).toBeUndefined();
+    expect(run.visited.slice(0, 3)).toEqual(start);
+    expect(run.visited).not.toContain('SubmitTraining');
+    expect(run.visited).not.toContain('AwaitTraining');
+    expect(run.visited.includes('EvaluateModel')).toBe(from === 'DeployStaging');
     expect(run.visited.at(-1)).toBe('Succeeded');
   });
 

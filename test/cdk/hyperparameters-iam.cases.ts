@@ -26,6 +26,13 @@ describe('PrepareRun reads image labels of the training repository only', () => 
     expect(resource).not.toContain('*');
   });
 
+  it('reads manifests under models/ (a retry loads the failed run\'s record) and no other object', () => {
+    const reads = statements.filter((st) => [st.Action].flat().some((a) => a === 's3:GetObject'));
+    expect(reads).toHaveLength(1);
+    expect(JSON.stringify(reads[0]!.Resource)).toMatch(/"\/models\/fashion-mnist\/\*\/manifest\.json"\]\]\}$/);
+    expect(statements.filter((st) => [st.Action].flat().some((a) => a.startsWith('s3:Put') || a.startsWith('s3:Delete')))).toEqual([]);
+  });
+
   it('knows which repository that is', () => {
     const variables = (prepare.Properties?.Environment as { Variables: Record<string, unknown> }).Variables;
     expect(variables.TRAINING_REPOSITORY).toBe('team/shoes-train');

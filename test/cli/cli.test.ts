@@ -20,6 +20,7 @@ import { main } from '../../cli/main';
 import { renderText } from '../../cli/commands/graph';
 import { taskSubmitted } from '../stepfunctions/history-events';
 import { jobSucceeded } from '../kube-watch';
+import './retry.cases';
 
 const ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:mlpipe-cli-test';
 const EXEC = ARN.replace(':stateMachine:', ':execution:');
@@ -319,7 +320,7 @@ describe('mlpipe CLI (local mode)', () => {
     expect(out.join('\n')).toContain('Usage: mlpipe <command> [options]');
   });
 
-  it.each(['run', 'status', 'list', 'logs', 'approve', 'reject', 'rollback', 'graph'])('%s --help explains the command', async (name) => {
+  it.each(['run', 'status', 'list', 'logs', 'approve', 'reject', 'retry', 'rollback', 'graph'])('%s --help explains the command', async (name) => {
     const r = await cli(name, '--help');
     expect(r.code).toBe(0);
     expect(r.out).toMatch(new RegExp(`^Usage: mlpipe ${name}`));
@@ -351,7 +352,8 @@ describe('mlpipe CLI (local mode)', () => {
   it('graph marks the wait loops of the real pipeline definition', () => {
     const asl = JSON.parse(readFileSync(resolve(__dirname, '../../statemachine/pipeline.asl.json'), 'utf8'));
     const lines = renderText(asl);
-    expect(lines[0]).toMatch(/^Prepare\s+Task\s+→ SubmitTraining/);
+    expect(lines[0]).toMatch(/^Prepare\s+Task\s+→ ResumeRun/);
+    expect(lines.find((l) => l.startsWith('ResumeRun'))).toMatch(/Choice\s+→ SubmitTraining if not\(\.\.\.\); → DeployStaging if/);
     for (const loop of ['IsTrainingComplete', 'IsStagingRolledOut', 'IsStagingEndpointReady', 'IsProductionRolledOut', 'IsProductionEndpointReady']) {
       expect(lines.find((l) => l.startsWith(loop))).toMatch(/⟲/);
     }

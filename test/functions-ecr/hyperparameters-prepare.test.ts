@@ -166,10 +166,12 @@ describe('the refusal comes before any Job exists', () => {
   it('Prepare is the first state, before SubmitTraining, and its failures go to Cleanup and the failure email', () => {
     const asl = JSON.parse(readFileSync(join(REPO, 'statemachine/pipeline.asl.json'), 'utf8')) as {
       StartAt: string;
-      States: Record<string, { Next?: string; Catch?: Array<{ ErrorEquals: string[]; Next: string }> }>;
+      States: Record<string, { Next?: string; Catch?: Array<{ ErrorEquals: string[]; Next: string }>; Choices?: Array<{ Next: string }> }>;
     };
     expect(asl.StartAt).toBe('Prepare');
-    expect(asl.States.Prepare?.Next).toBe('SubmitTraining');
+    // Through the ResumeRun Choice, whose first rule sends every run that is not a retry to SubmitTraining.
+    expect(asl.States.Prepare?.Next).toBe('ResumeRun');
+    expect(asl.States.ResumeRun?.Choices?.[0]?.Next).toBe('SubmitTraining');
     // Its Catch goes through FailPrepare (which shapes any input, array and null included, into {error}) to Cleanup.
     expect(asl.States.Prepare?.Catch).toEqual([expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: 'FailPrepare' })]);
     expect(asl.States.FailPrepare?.Next).toBe('Cleanup');
