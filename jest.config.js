@@ -15,7 +15,7 @@ module.exports = {
   showSeed: true,
   // Most suites wait on local servers and child processes: two workers keep both cores busy.
   maxWorkers: 2,
-  setupFiles: ['<rootDir>/test/setup-settings.ts'],
+  setupFiles: ['<rootDir>/test/setup-settings.ts', '<rootDir>/test/setup-cdk.ts'],
   // Slowest first, also on a fresh clone: a file is sized with the *.cases.ts files it imports (test/cdk).
   testSequencer: '<rootDir>/test/sequencer.cjs',
 };

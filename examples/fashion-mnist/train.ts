@@ -9,7 +9,6 @@
 import { z } from 'zod';
 import { hyperparametersSchema } from './hyperparameters';
 import { decodeIdx } from './idx';
-import { toTfjsModel, saveModelToS3 } from './model-io';
 import { getBytes, parseS3Prefix, putBytes, S3_URI } from './s3';
 import { trainMlp, type EpochReport } from './trainer';
 
@@ -80,6 +79,10 @@ async function main(): Promise<void> {
     if (labels.data[i]! >= CLASSES) throw new Error(`${LABEL_FILE}: label ${labels.data[i]} at ${i} is not a class 0-9.`);
   }
   log(`loaded ${count} of ${images.dims[0]} images (${images.dims.slice(1).join('x')}) from ${env.DATA_URI} in ${seconds(started)} s`);
+  // TensorFlow.js (~1 s of CPU to load through tsx) only writes the model in its format at the end: it loads
+  // while training runs, and a run refused above (invalid environment, missing data) exits without it.
+  const modelIo = import('./model-io.js');
+  modelIo.catch(() => undefined); // a load failure is reported where the model is saved
   log(`training ${inputs}-${hp.hiddenUnits}-${CLASSES} MLP: epochs=${hp.epochs} batchSize=${hp.batchSize} learningRate=${hp.learningRate} (${hp.learningRateSchedule}) threads=${hp.threads} seed=${hp.seed}`);
 
   const trained = await trainMlp(
@@ -93,6 +96,7 @@ async function main(): Promise<void> {
   );
   const last = trained.history.at(-1)!;
 
+  const { saveModelToS3, toTfjsModel } = await modelIo;
   const written = await saveModelToS3(toTfjsModel(trained.shape, trained.params), env.MODEL_OUTPUT_URI);
   const metrics = {
     accuracy: round(last.valAccuracy),

@@ -8,64 +8,21 @@
  * or the local runner provides it (settings.ts says which). Also: each handler's declared schema
  * (function-settings.ts) is what it reads and what its Environment holds, and no module under functions/
  * reads process.env except the settings module. Run from bundles.test.ts, which builds the same bundles:
- * one build and one aws-cdk-lib load for both.
+ * one build, one aws-cdk-lib load and one fresh-process load of each bundle (synth-once.ts loadedBundles)
+ * for both.
  */
-import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
 import { FUNCTION_SETTINGS, type FunctionName } from '../../functions/shared/function-settings';
 import { ALL_SETTINGS, setByCdk } from '../../functions/shared/settings';
 import { LOGGING_ENVIRONMENT, PROJECT_ROOT } from '../../lib/constructs/lambda-defaults';
-import { REGION, SHIPPED_FUNCTIONS as FUNCTIONS, shippedStack, type Shipped, type ShippedFunction } from './synth-once';
+import { loadedBundles, SHIPPED_FUNCTIONS as FUNCTIONS, shippedStack, type LoadResult, type Shipped, type ShippedFunction } from './synth-once';
 
-const run = promisify(execFile);
-const LOADER = path.join(__dirname, 'fixtures', 'load-bundle.cjs');
-
-/** What the Lambda runtime sets in every function's environment (a subset; the ones code may read). */
-const LAMBDA_RUNTIME_ENV = {
-  AWS_REGION: REGION,
-  AWS_DEFAULT_REGION: REGION,
-  AWS_LAMBDA_FUNCTION_NAME: 'fn',
-  AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '512',
-  AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs24.x',
-  LAMBDA_TASK_ROOT: '/var/task',
-  TZ: ':UTC',
-};
 /** Settings the CDK must not set: the runtime or the local runner provides them (settings.ts `source`). */
 const NOT_FROM_CDK = new Set(ALL_SETTINGS.filter((d) => !setByCdk(d)).map((d) => d.name));
 const SETTING_NAMES = new Set(ALL_SETTINGS.map((d) => d.name));
 /** Set by the construct for every function, read by Node itself and by Powertools Logger (lambda-defaults.ts), not settings. */
 const FOR_NODE = new Set(['NODE_OPTIONS', ...Object.keys(LOGGING_ENVIRONMENT)]);
-
-interface LoadResult {
-  reads: string[];
-  error?: string;
-}
-
-async function loadBundle(fn: ShippedFunction): Promise<LoadResult> {
-  const { stdout } = await run(process.execPath, [LOADER, fn.bundle], {
-    env: { ...fn.environment, ...LAMBDA_RUNTIME_ENV },
-    cwd: path.dirname(fn.bundle),
-    timeout: 30_000,
-  });
-  return JSON.parse(stdout.trim().split('\n').at(-1) as string) as LoadResult;
-}
-
-/** Runs `task` over `items`, `limit` at a time (2 cores). */
-async function pool<T, R>(items: T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: limit }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        results[i] = await task(items[i] as T);
-      }
-    }),
-  );
-  return results;
-}
 
 describe('every setting a function reads reaches it', () => {
   let stack: Shipped;
@@ -80,8 +37,7 @@ describe('every setting a function reads reaches it', () => {
   // shippedStack refuses a template Lambda that no entry here maps, so none escapes the checks below.
   beforeAll(async () => {
     stack = await shippedStack();
-    const results = await pool(stack.functions, 2, loadBundle);
-    stack.functions.forEach((f, i) => loads.set(f.logicalId, results[i]!));
+    for (const [logicalId, result] of await loadedBundles()) loads.set(logicalId, result);
   }, 300_000); // ~15 s on an idle machine; this shared one has run at load 20
 
   it.each(FUNCTIONS.map((f) => [f.name] as const))('%s loads with its template Environment and reads nothing it lacks', (name) => {

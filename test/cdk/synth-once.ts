@@ -6,9 +6,11 @@
  * shared 2-core machine that measured 376 s for the 19 functions (load average 20); one call that parses
  * the shared modules once takes seconds.
  */
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { promisify } from 'node:util';
 import { App } from 'aws-cdk-lib';
 import type { Metafile } from 'esbuild';
 import type { FunctionName } from '../../functions/shared/function-settings';
@@ -19,7 +21,6 @@ import { loadLocalStack, type CfnTemplate } from '../../local/lambda/template';
 
 export const REGION = 'eu-west-1';
 export const ACCOUNT = '123456789012';
-
 
 /** Which FUNCTION_SETTINGS entry each Lambda loads and its handler, by a fragment of its logical id. */
 export const SHIPPED_FUNCTIONS: ReadonlyArray<{ name: FunctionName; fragment: string; entry: string }> = [
@@ -94,4 +95,68 @@ export function shippedStack(): Promise<Shipped> {
     return { template, functions, metafile, probe: path.join(dir, KUBE_PROBE.name, 'index.js') };
   })();
   return shipped;
+}
+
+const run = promisify(execFile);
+const LOADER = path.join(__dirname, 'fixtures', 'load-bundle.cjs');
+
+/** What the Lambda runtime sets in every function's environment (a subset; the ones code may read). */
+const LAMBDA_RUNTIME_ENV = {
+  AWS_REGION: REGION,
+  AWS_DEFAULT_REGION: REGION,
+  AWS_LAMBDA_FUNCTION_NAME: 'fn',
+  AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '512',
+  AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs24.x',
+  LAMBDA_TASK_ROOT: '/var/task',
+  TZ: ':UTC',
+};
+
+/** What loading one bundle as the Lambda runtime would at init showed (fixtures/load-bundle.cjs). */
+export interface LoadResult {
+  /** The environment variables read while it loaded. */
+  reads: string[];
+  /** `typeof` its `handler` export (undefined when it threw first). */
+  handler?: string;
+  error?: string;
+}
+
+async function loadBundle(fn: ShippedFunction): Promise<LoadResult> {
+  const { stdout } = await run(process.execPath, [LOADER, fn.bundle], {
+    env: { ...fn.environment, ...LAMBDA_RUNTIME_ENV },
+    cwd: path.dirname(fn.bundle),
+    timeout: 30_000,
+  });
+  return JSON.parse(stdout.trim().split('\n').at(-1) as string) as LoadResult;
+}
+
+/** Runs `task` over `items`, `limit` at a time (2 cores). */
+async function pool<T, R>(items: T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: limit }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        results[i] = await task(items[i] as T);
+      }
+    }),
+  );
+  return results;
+}
+
+let loaded: Promise<Map<string, LoadResult>> | undefined;
+
+/**
+ * Every shipped bundle loaded once, each in a fresh Node process with exactly its template Environment plus
+ * what the Lambda runtime sets, by logical id (cached for the test file). settings.cases.ts reads what each
+ * read; bundles.test.ts that each exports a handler. One load each: a second round in another process
+ * cost ~7 s on this machine and showed nothing the first does not.
+ */
+export function loadedBundles(): Promise<Map<string, LoadResult>> {
+  loaded ??= (async () => {
+    const { functions } = await shippedStack();
+    const results = await pool(functions, 2, loadBundle);
+    return new Map(functions.map((f, i) => [f.logicalId, results[i]!]));
+  })();
+  return loaded;
 }
