@@ -412,8 +412,6 @@ function resolveProps(props: MlPipelineProps): ResolvedProps {
     trainingBackoffLimit: props.trainingBackoffLimit ?? Number(defaultOf(S.TRAINING_BACKOFF_LIMIT)),
     trainingJobTtl: props.trainingJobTtl ?? Duration.seconds(Number(defaultOf(S.TRAINING_JOB_TTL_SECONDS))),
     rollout: props.rollout ?? {},
-    keepProductionVersions: props.keepProductionVersions ?? Number(defaultOf(S.KEEP_PRODUCTION_VERSIONS)),
-  /**
     retentionHours: props.retentionHours ?? Number(defaultOf(S.RETENTION_HOURS)),
     evalConcurrency: props.evalConcurrency ?? Number(defaultOf(S.EVAL_CONCURRENCY)),
     evalRequestTimeout: props.evalRequestTimeout ?? Duration.millis(Number(defaultOf(S.EVAL_REQUEST_TIMEOUT_MS))),
