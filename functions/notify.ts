@@ -27,6 +27,7 @@ const HEADLINE: Record<string, string> = {
   ApprovalRejected: 'rejected',
   ApprovalTimedOut: 'approval timed out',
   InvalidInputError: 'invalid input',
+  NotResumableError: 'the run to retry cannot be resumed',
 };
 
 function lines(entries: [string, string | null | undefined][]): string {
