@@ -29,6 +29,7 @@ const HEADLINE: Record<string, string> = {
   InvalidInputError: 'invalid input',
   CanaryAnalysisFailed: 'the canary failed its analysis and was rolled back',
   CanaryError: 'the canary could not go on',
+  NotResumableError: 'the run to retry cannot be resumed',
 };
 
 function lines(entries: [string, string | null | undefined][]): string {

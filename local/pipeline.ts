@@ -605,7 +605,8 @@ class ProgressPrinter {
   }
 
   entered(state: string): void {
-    if (/^Is[A-Z]/.test(state) || state === this.last) return; // loop Choices and re-entered Await states
+    // Loop Choices, the ResumeRun Choice (Prepare's note says where a retry resumes) and re-entered Await states.
+    if (/^Is[A-Z]/.test(state) || state === 'ResumeRun' || state === this.last) return;
     this.last = state;
     this.log(`${this.stamp()} ▶ ${state}`);
   }
@@ -614,6 +615,9 @@ class ProgressPrinter {
     const s = output as Partial<PipelineState> | undefined;
     if (!s) return;
     if (state === 'Prepare' && s.run) this.note(`version ${s.run.version}, image ${s.run.image}`);
+    if (state === 'Prepare' && s.run?.retry) {
+      this.note(`retry of ${s.run.retry.of.split(':').pop()}: resumes at ${s.run.retry.from}, reusing its trained model${s.evaluation ? ' and its passed evaluation' : ''}`);
+    }
     if (state === 'AwaitTraining' && s.training?.status === 'succeeded') {
       const acc = s.training.metrics?.accuracy;
       this.note(`training complete${acc !== undefined ? `, validation accuracy ${acc.toFixed(4)}` : ''}`);

@@ -280,6 +280,29 @@ describe('mlpipe retry: resuming a failed run', () => {
     await expect(localRetry('never-ran', 'fashion-mnist', BUCKET)).rejects.toThrow('No run never-ran of fashion-mnist is recorded in the local registry');
   });
 
+  it('Prepare refuses a retryOf that does not match the record, before anything runs', async () => {
+    // GIVEN a run that failed at evaluation (its record is what a retry must match)
+    evaluationBroken = true;
+    sfn.startExecution({ name: 'forged-base', input: JSON.stringify({ image: TRAINER }) });
+    await sfn.waitForExecution(`${EXEC}:forged-base`);
+    const retryOf = { executionArn: `${EXEC}:forged-base`, modelName: 'fashion-mnist', version: preparedVersion('forged-base') };
+    const cases: Array<[string, Record<string, unknown>, string]> = [
+      ['another image', { image: 'trainer:other', retryOf }, 'trained image trainer:retry, but this request names trainer:other'],
+      ['another execution', { image: TRAINER, retryOf: { ...retryOf, executionArn: `${EXEC}:someone-else` } }, 'Run someone-else is not the latest run of fashion-mnist'],
+      ['another model', { image: TRAINER, modelName: 'shoes', retryOf }, 'modelName: "shoes" differs from retryOf.modelName "fashion-mnist"'],
+    ];
+    for (const [label, input, message] of cases) {
+      // WHEN an execution is started with it (by hand: the CLI builds a matching one)
+      const name = `forged-${label.replace(/ /g, '-')}`;
+      sfn.startExecution({ name, input: JSON.stringify(input) });
+      const d = await sfn.waitForExecution(`${EXEC}:${name}`);
+      // THEN Prepare refuses it naming the problem, and nothing else of the pipeline ran
+      const cause = (JSON.parse(d.cause ?? '{}') as { errorMessage?: string }).errorMessage;
+      expect({ label, error: d.error, cause }).toEqual({ label, error: expect.stringMatching(/^(NotResumableError|InvalidInputError)$/), cause: expect.stringContaining(message) });
+      expect(ran.get(name)).toEqual(['Prepare', 'Cleanup', 'RecordFailure', 'NotifyFailure']);
+    }
+  });
+
   it.each([
     ['run-1', 'run-1-retry1'],
     ['run-1-retry1', 'run-1-retry2'],
