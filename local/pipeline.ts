@@ -123,7 +123,7 @@ export interface RolloutTraffic {
   /** Every request sent during the rollout (from DeployProduction to the end of the run). */
   total: TrafficSnapshot;
   steps: Array<{ step: number; weight: number; canaryReplicas: number; totalReplicas: number; verdict?: string; snapshot: TrafficSnapshot }>;
-  /** Requests sent after RollbackCanary put the stable version back (a failed canary only). */
+  /** Requests sent after AbortCanary put the stable version back (a failed canary only). */
   afterRollback?: TrafficSnapshot;
 }
 
@@ -564,7 +564,7 @@ class RolloutTrafficWatch {
       this.printer.canary(c, s?.run?.version ?? '?', s?.run?.rollout?.steps.length ?? 0, open.snapshot);
       if (c.status !== 'baking') open.until = g.now();
     }
-    if (state === 'RollbackCanary') this.rolledBackAt ??= g.now();
+    if (state === 'AbortCanary') this.rolledBackAt ??= g.now();
   }
 
   /** Stops the generator (once) and returns what it saw; undefined when it never ran. */
@@ -626,7 +626,7 @@ class ProgressPrinter {
       this.note(`canary step ${c.step + 1}: ${c.weight} % requested → ${c.canaryReplicas} of ${c.totalReplicas} pods = ${c.reachablePercent} % reachable; baking ${s.run?.rollout?.bakeSeconds ?? '?'} s`);
     }
     if (state === 'ShiftCanaryTraffic' && s.canary?.status === 'promote') this.note(`canary at 100 %: all ${s.canary.totalReplicas} pods run ${s.run?.version ?? 'the candidate'}; switching the Service`);
-    if (state === 'RollbackCanary' && s.canary?.status === 'rolledBack') this.note(`✗ canary rolled back: ${s.canary.stableVersion} serves 100 % again`);
+    if (state === 'AbortCanary' && s.canary?.status === 'rolledBack') this.note(`✗ canary rolled back: ${s.canary.stableVersion} serves 100 % again`);
     if (state === 'AwaitProductionEndpoint' && s.production?.status === 'serving') this.note(`production endpoint ${s.production.endpoint}`);
     if ((state === 'Cleanup' || state === 'CleanupStaging') && s.error) {
       // Causes are often a Lambda error as JSON (with a stack trace): show its message's first line.

@@ -37,6 +37,7 @@ const SAMPLES: Record<string, [unknown, string]> = {
   servingReplicas: [3, '3'],
   serviceAnnotations: [{ 'example.com/team': 'ml' }, '{"example.com/team":"ml"}'],
   stagingServiceAnnotations: [{ 'example.com/stage': 'staging' }, '{"example.com/stage":"staging"}'],
+  rollout: [{ steps: [20, 100], bakeSeconds: 30 }, '{"steps":[20,100],"bakeSeconds":30}'],
   keepProductionVersions: [5, '5'],
   minAccuracy: [0.9, '0.9'],
   maxP95LatencyMs: [100, '100'],

@@ -39,6 +39,8 @@ describe('MlPipeline props validation', () => {
     ['an annotation key with a space', { serviceAnnotations: { 'mlpipe/model version': 'v3' } }, /"serviceAnnotations" property is not valid: mlpipe\/model version: invalid annotation key: name part must consist of/],
     ['a staging annotation key with two slashes', { stagingServiceAnnotations: { 'a/b/c': 'v3' } }, /"stagingServiceAnnotations" property is not valid: a\/b\/c: invalid annotation key: a qualified name must consist of/],
     ['too many training retries', { trainingBackoffLimit: 11 }, /"trainingBackoffLimit" property is not valid: must be a whole number >= 0 and <= 10; got "11"/],
+    ['canary steps that do not end at 100', { rollout: { steps: [10, 50] } }, /"rollout" property is not valid: steps: must end at 100 \(the step that promotes the candidate\), got 50/],
+    ['an unknown rollout strategy', { rollout: { strategy: 'linear' as never } }, /"rollout" property is not valid: strategy: must be "canary" or "blueGreen"/],
     ['no production versions kept', { keepProductionVersions: 0 }, /"keepProductionVersions" property is not valid: must be a whole number >= 1 and <= 100/],
     ['a predict timeout under 100 ms', { evalRequestTimeout: Duration.millis(50) }, /"evalRequestTimeout" property is not valid: must be a whole number >= 100; got "50"/],
     ['zero replicas', { servingReplicas: 0 }, /"servingReplicas" property must be a whole number of at least 1/],
