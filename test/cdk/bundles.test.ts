@@ -80,7 +80,7 @@ describe('Lambda bundles', () => {
     const { stdout } = await run(process.execPath, ['-e', script], { env: { PATH: process.env.PATH ?? '', ...BENCH_ENV } });
     const types = JSON.parse(stdout.trim().split('\n').at(-1) as string) as Record<string, string>;
     expect(types).toEqual(Object.fromEntries(shipped.functions.map((f) => [f.entry, 'function'])));
-    expect(Object.keys(types)).toHaveLength(19);
+    expect(Object.keys(types)).toHaveLength(22);
   }, 60_000);
 
   describe('Kubernetes access from a bundle', () => {
