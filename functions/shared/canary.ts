@@ -4,7 +4,7 @@
  * counts (rollout.ts splitFor); the canary is scaled up and ready before the stable version is scaled
  * down, so capacity never drops. This module holds the Kubernetes side (scale, split the Service, put the
  * stable version back) and the step machine of `$.canary` (pure: what follows an analysis), so the
- * handlers ShiftCanaryTraffic, AnalyzeCanary and RollbackCanary stay thin and Cleanup can restore a split
+ * handlers ShiftCanaryTraffic, AnalyzeCanary and AbortCanary stay thin and Cleanup can restore a split
  * left by a failure.
  */
 import type { V1Service } from '@kubernetes/client-node';

@@ -62,7 +62,7 @@ export const FUNCTION_SETTINGS = {
   // The canary (canary.ts): its Lambdas read the run's rollout from $.run, the cluster layout from here.
   ShiftCanaryTraffic: kube({ ...PRODUCTION_SERVICE, ...ROLLOUT_WAIT, ...group(S.SERVING_REPLICAS) }),
   AnalyzeCanary: kube({}),
-  RollbackCanary: kube(PRODUCTION_SERVICE),
+  AbortCanary: kube(PRODUCTION_SERVICE),
   SwitchProductionTraffic: kube(PRODUCTION_SERVICE),
   AwaitProductionEndpoint: kube(ENDPOINT_WAIT),
   RecordRelease: defineSettings(REGISTRY),

@@ -185,7 +185,7 @@ export const CanaryStepSchema = z.object({
 });
 
 /**
- * `$.canary` (ShiftCanaryTraffic, AnalyzeCanary, RollbackCanary): where the canary is. `scaling`: the
+ * `$.canary` (ShiftCanaryTraffic, AnalyzeCanary, AbortCanary): where the canary is. `scaling`: the
  * step's pods are being brought up (Shift loops); `baking`: the BakeCanary Wait, then AnalyzeCanary;
  * `promote`: the canary runs all pods, SwitchProductionTraffic follows; `rollback`: the last analysis
  * failed; `rolledBack`: stable serves alone again. Compact: counters are a few numbers per version.

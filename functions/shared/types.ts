@@ -32,7 +32,7 @@ export type RunContext = z.infer<typeof RunSchema>;
 export type TrainingResult = z.infer<typeof TrainingSchema>;
 /** `$.staging` and `$.production`. */
 export type StageResult = z.infer<typeof StageSchema>;
-/** `$.canary` (ShiftCanaryTraffic, AnalyzeCanary, RollbackCanary). */
+/** `$.canary` (ShiftCanaryTraffic, AnalyzeCanary, AbortCanary). */
 export type CanaryState = z.infer<typeof CanarySchema>;
 export type CanaryStep = z.infer<typeof CanaryStepSchema>;
 export type CanaryEvidence = z.infer<typeof CanaryEvidenceSchema>;

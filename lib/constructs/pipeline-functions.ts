@@ -120,7 +120,7 @@ export const FUNCTION_SPECS: readonly FunctionSpec[] = [
     timeout: Duration.seconds(90), access: 'kubernetes', description: "Judge the canary on both versions' /metrics (pod proxy)",
   },
   {
-    id: 'RollbackCanary', settings: FUNCTION_SETTINGS.RollbackCanary, placeholder: 'RollbackCanaryFunctionArn', entry: 'functions/rollback-canary.ts',
+    id: 'AbortCanary', settings: FUNCTION_SETTINGS.AbortCanary, placeholder: 'AbortCanaryFunctionArn', entry: 'functions/abort-canary.ts',
     timeout: Duration.seconds(90), access: 'kubernetes', description: 'Put a failed canary\'s stable version back at 100 %',
   },
   {

@@ -357,7 +357,7 @@ describe('pipeline.asl.json, run locally', () => {
       AwaitProductionRollout: keepsRollout,
       ShiftCanaryTraffic: () => canary(shifts.shift() ?? 'promote'),
       AnalyzeCanary: () => canary(analyses.shift() ?? 'scaling'),
-      RollbackCanary: (state) => ({ ...(state as { canary: Record<string, Json> }).canary, status: 'rolledBack' }) as Json,
+      AbortCanary: (state) => ({ ...(state as { canary: Record<string, Json> }).canary, status: 'rolledBack' }) as Json,
     });
   }
 
@@ -382,7 +382,7 @@ describe('pipeline.asl.json, run locally', () => {
 
   it('canary: a failed analysis rolls back at once, then fails the run as CanaryAnalysisFailed with the evidence as Cause', async () => {
     const run = await runPipeline(canaryStubs(['rollback']));
-    expect(run.visited.slice(run.visited.indexOf('AnalyzeCanary'))).toEqual(['AnalyzeCanary', 'CanaryVerdict', 'RollbackCanary', 'FailCanary', ...FAILURE_TAIL]);
+    expect(run.visited.slice(run.visited.indexOf('AnalyzeCanary'))).toEqual(['AnalyzeCanary', 'CanaryVerdict', 'AbortCanary', 'FailCanary', ...FAILURE_TAIL]);
     expect(run.visited).not.toContain('SwitchProductionTraffic');
     expect(run.inputs.Cleanup).toMatchObject({ canary: { status: 'rolledBack' }, error: { Error: 'CanaryAnalysisFailed', Cause: 'Canary v1 failed at 10 %: error rate 20 %' } });
   });

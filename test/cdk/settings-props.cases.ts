@@ -38,6 +38,7 @@ const SAMPLES: Record<string, [unknown, string]> = {
   serviceAnnotations: [{ 'example.com/team': 'ml' }, '{"example.com/team":"ml"}'],
   stagingServiceAnnotations: [{ 'example.com/stage': 'staging' }, '{"example.com/stage":"staging"}'],
   retentionHours: [24, '24'],
+  rollout: [{ steps: [20, 100], bakeSeconds: 30 }, '{"steps":[20,100],"bakeSeconds":30}'],
   minAccuracy: [0.9, '0.9'],
   maxP95LatencyMs: [100, '100'],
   maxErrorRate: [0.02, '0.02'],

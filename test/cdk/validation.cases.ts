@@ -40,6 +40,8 @@ describe('MlPipeline props validation', () => {
     ['a staging annotation key with two slashes', { stagingServiceAnnotations: { 'a/b/c': 'v3' } }, /"stagingServiceAnnotations" property is not valid: a\/b\/c: invalid annotation key: a qualified name must consist of/],
     ['too many training retries', { trainingBackoffLimit: 11 }, /"trainingBackoffLimit" property is not valid: must be a whole number >= 0 and <= 10; got "11"/],
     ['a negative retention', { retentionHours: -1 }, /"retentionHours" property is not valid: must be a number >= 0 and <= 8760/],
+    ['canary steps that do not end at 100', { rollout: { steps: [10, 50] } }, /"rollout" property is not valid: steps: must end at 100 \(the step that promotes the candidate\), got 50/],
+    ['an unknown rollout strategy', { rollout: { strategy: 'linear' as never } }, /"rollout" property is not valid: strategy: must be "canary" or "blueGreen"/],
     ['a predict timeout under 100 ms', { evalRequestTimeout: Duration.millis(50) }, /"evalRequestTimeout" property is not valid: must be a whole number >= 100; got "50"/],
     ['zero replicas', { servingReplicas: 0 }, /"servingReplicas" property must be a whole number of at least 1/],
     ['data prefix outside datasets/', { dataPrefix: 'uploads/' }, /"dataPrefix" property must be a key prefix under "datasets\/"/],

@@ -284,6 +284,9 @@ describe('local pipeline end to end', () => {
     expect(traffic.total.byVersion[NO_ANSWER]).toBeUndefined();
     expect(traffic.total.failures.filter((f) => f.version !== version)).toEqual([]);
     expect(Object.keys(traffic.afterRollback!.byVersion).filter((v) => v !== stable)).toEqual([]);
+    // How long a bad canary hurt: from its first failed request to the stable version alone again (printed for the record).
+    expect(traffic.firstErrorToRollbackMs).toBeGreaterThan(0);
+    console.log(`canary rollback: stable at 100 % ${traffic.firstErrorToRollbackMs} ms after the first failed request`);
 
     // Production: the same version, selector and Deployments as before, the stable one at all its replicas again.
     const after = await productionNow();

@@ -15,9 +15,10 @@ import { handler as deployStaging } from '../../functions/deploy-staging';
 import { handler as exposeStaging } from '../../functions/expose-staging';
 import { handler as submitTraining } from '../../functions/submit-training';
 import { handler as switchProductionTraffic } from '../../functions/switch-production-traffic';
-import { deleteObject, listObjects, patchObject, readObject, type ManagedKind } from '../../functions/shared/kube';
+import { applyObject, deleteObject, listObjects, patchObject, readObject, type ManagedKind } from '../../functions/shared/kube';
 import { RETIRED_AT_ANNOTATION, planRetention, type ProductionVersion } from '../../functions/shared/retention';
-import { LABELS, PREVIOUS_VERSION_ANNOTATION } from '../../functions/shared/names';
+import { splitOf, splitService } from '../../functions/shared/canary';
+import { CANARY_VERSION_ANNOTATION, LABELS, PREVIOUS_VERSION_ANNOTATION } from '../../functions/shared/names';
 import type { PipelineState, RunContext, StageResult } from '../../functions/shared/types';
 import { getFresh, readService } from '../../functions/shared/workloads';
 import { IMAGES, startTestEnv, type TestEnv } from './env';
@@ -155,6 +156,30 @@ describe('cleanup', () => {
     await switchTo(v2);
     expect((await cleanup({ run: v2, error: failure })).switchedBack).toEqual({ from: v2.version, to: v1.version });
     expect(await selectedVersion('clean-back')).toBe(v1.version);
+  });
+
+  it('on failure during a canary (the Service selects both versions) gives the stable version all traffic back', async () => {
+    // Prepare: v1 serves; v2 is the canary, the Service split between them as ShiftCanaryTraffic leaves it
+    const v1 = await env.prepare('2026-01-08T10:00:00Z', { modelName: 'clean-canary' });
+    const v2 = await env.prepare('2026-01-08T11:00:00Z', { modelName: 'clean-canary', servingImage: IMAGES.serverV2 });
+    const first = await loop(awaitProductionEndpoint, { run: v1, production: await switchTo(v1) });
+    const deployed = await loop(awaitProductionRollout, { run: v2, production: await deployProduction({ run: v2 }) });
+    expect(deployed.status).toBe('ready');
+    await applyObject(splitService(v2, v1.version, {}, null));
+    expect(splitOf(await readService('mlpipe-production', 'clean-canary'))).toEqual({ canaryVersion: v2.version, stableVersion: v1.version });
+    const failure = { Error: 'KubernetesUnavailableError', Cause: 'AnalyzeCanary could not reach the API' };
+    // Act
+    const result = await cleanup({ run: v2, production: deployed, error: failure });
+    // Assess: the Service selects v1 alone again (no canary annotations), v2's Deployment is gone
+    expect(result.switchedBack).toEqual({ from: v2.version, to: v1.version });
+    const svc = await readService('mlpipe-production', 'clean-canary');
+    expect(svc?.spec?.selector?.[LABELS.version]).toBe(v1.version);
+    expect(splitOf(svc)).toBeUndefined();
+    expect(svc?.metadata?.annotations?.[CANARY_VERSION_ANNOTATION]).toBeUndefined();
+    expect(await exists('Deployment', 'mlpipe-production', v2.names.productionDeployment)).toBe(false);
+    expect(await servedVersion(first.endpoint!, 'clean-canary')).toBe('1');
+    // A retried Cleanup still reports the switch-back and deletes nothing more.
+    expect(await cleanup({ run: v2, production: deployed, error: failure })).toEqual({ deleted: [], switchedBack: { from: v2.version, to: v1.version } });
   });
 
   it('on failure after the switch keeps traffic when the previous version cannot serve, and says why', async () => {

@@ -1,6 +1,7 @@
 /** Notify against local SNS: what a success and a failure message say, and SNS's limits. */
 import { keepTail, safeSubject, MAX_MESSAGE_BYTES } from '../../functions/shared/notifications';
-import type { PipelineState } from '../../functions/shared/types';
+import { RolloutSchema } from '../../functions/shared/rollout';
+import type { CanaryState, PipelineState } from '../../functions/shared/types';
 import { passedEvaluation, runContext, startLocalAws, type LocalAws } from './fixtures';
 import { captureLogs } from '../logging/capture';
 
@@ -92,6 +93,34 @@ describe('Notify', () => {
     expect(last().message).toContain('fashion v11 did not reach production: endpoint never became ready. Production traffic was switched back to v10.');
     await handler({ run: runContext({ version: 'v12' }), error, cleanup: { deleted: [], trafficKept: { version: 'v12', reason: 'no version served production before this run (first release)' } } });
     expect(last().message).toContain('Production traffic stays on this version: no version served production before this run (first release).');
+  });
+
+  it('shows a rolled-back canary with canary and stable side by side, and a released one with its steps', async () => {
+    const rollout = RolloutSchema.parse({});
+    const stats = (requests: number, errors: number, p95Ms: number) => ({ requests, errors, errorRate: errors / requests, p95Ms });
+    const evidence = { verdict: 'fail' as const, reasons: ['canary error rate 50.0 % (20/40) is above maxErrorRate 5.0 %'], canary: stats(40, 20, 12.5), stable: stats(120, 0, 9.75), servedShare: 0.25 };
+    const canary: CanaryState = {
+      status: 'rolledBack', stableVersion: 'v12', totalReplicas: 4, step: 0, weight: 10, canaryReplicas: 1, stableReplicas: 3, reachablePercent: 25,
+      scaledAt: '', inconclusive: 0, analyses: 1, waitSeconds: 60, steps: [], last: evidence, failure: 'Canary v13 failed at 10 %', rolledBackAt: '',
+    };
+    await handler({ run: runContext({ version: 'v13', rollout }), canary, error: { Error: 'CanaryAnalysisFailed', Cause: 'Canary v13 failed at 10 %' }, cleanup: { deleted: [], switchedBack: { from: 'v13', to: 'v12' } } });
+    const m = last();
+    expect(m.subject).toBe('[mlpipe] fashion v13: the canary failed its analysis and was rolled back');
+    expect(m.message).toContain('Canary at 10 % (step 1), analysis 1: fail');
+    expect(m.message).toMatch(/canary \(v13\) +stable \(v12\) +limit/);
+    expect(m.message).toMatch(/pods +1 of 4 +3 of 4 +10 % requested, 25 % reachable/);
+    expect(m.message).toMatch(/requests +40 +120 +>= 50 each/);
+    expect(m.message).toMatch(/error rate +50% +0% +<= 5%, at most \+2% over stable/);
+    expect(m.message).toMatch(/p95 latency +12\.5 ms +9\.75 ms +<= 1000 ms, at most 1\.5x stable/);
+
+    const passed = { ...evidence, verdict: 'pass' as const, canary: stats(40, 0, 9), servedShare: 0.26 };
+    const step = (weight: number) => ({ weight, canaryReplicas: 1, stableReplicas: 3, reachablePercent: 25, startedAt: '', endedAt: '', analyses: 5, evidence: passed });
+    await handler({
+      run: runContext({ version: 'v14', rollout }),
+      production: { stage: 'production', namespace: 'p', deploymentName: 'fashion-v14', serviceName: 'fashion', deployedAt: '', status: 'serving', endpoint: 'http://lb', previousVersion: 'v12', rollout: { strategy: 'canary', stableVersion: 'v12', reason: 'canary over v12' } },
+      canary: { ...canary, status: 'promote', weight: 100, steps: [step(10), step(50)], last: undefined, failure: undefined },
+    });
+    expect(last().message).toMatch(/Rollout:\s+canary over v12: 10 % pass \(served 26%\) → 50 % pass \(served 26%\) → 100 %/);
   });
 
   it('keeps subjects to 100 printable ASCII characters', async () => {

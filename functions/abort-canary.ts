@@ -1,5 +1,5 @@
 /**
- * RollbackCanary: a canary failed its analysis. The production Service goes back to the stable version at
+ * AbortCanary: a canary failed its analysis. The production Service goes back to the stable version at
  * once (its pods are ready: they served their share), the stable Deployment back to every replica, the
  * canary's to 0 (Cleanup then deletes it). The failure path follows (FailCanary → Cleanup →
  * RecordFailure with the evidence → NotifyFailure). Idempotent. Returns `$.canary`, `rolledBack`.
@@ -14,13 +14,13 @@ import { CanarySchema, parseInput, stateWith } from './shared/state';
 import type { CanaryState, PipelineState } from './shared/types';
 
 /** Read and validated once, at init: a bad value fails the Lambda's init naming the variable. */
-const settings = loadSettings(FUNCTION_SETTINGS.RollbackCanary);
+const settings = loadSettings(FUNCTION_SETTINGS.AbortCanary);
 const Input = stateWith({ canary: CanarySchema });
 
-async function rollbackCanary(event: PipelineState): Promise<CanaryState> {
-  const { run, canary } = parseInput(Input, event, 'RollbackCanary input');
+async function abortCanary(event: PipelineState): Promise<CanaryState> {
+  const { run, canary } = parseInput(Input, event, 'AbortCanary input');
   if (canary.status !== 'rollback' && canary.status !== 'rolledBack') {
-    throw new InvalidInputError(`RollbackCanary input is invalid: canary.status must be "rollback" (got "${canary.status}").`);
+    throw new InvalidInputError(`AbortCanary input is invalid: canary.status must be "rollback" (got "${canary.status}").`);
   }
   const restored = await restoreStable(run, canary.stableVersion, canary.totalReplicas, settings.SERVICE_ANNOTATIONS);
   if ('reason' in restored) throw new CanaryError(`The canary of ${run.version} failed and could not be rolled back: ${restored.reason}.`);
@@ -29,4 +29,4 @@ async function rollbackCanary(event: PipelineState): Promise<CanaryState> {
   return { ...canary, status: 'rolledBack', rolledBackAt };
 }
 
-export const handler = withLogContext('RollbackCanary', rollbackCanary);
+export const handler = withLogContext('AbortCanary', abortCanary);
