@@ -123,6 +123,19 @@ describe('EvaluateModel', () => {
     expect(result).toMatchObject({ passed: true, accuracy: 0.9, errorRate: 0.1 });
   });
 
+  it('sends a predict request whose connection closed before any answer once more, not counting it against the model', async () => {
+    const server = await serve({ modelName: MODEL, mode: 'drop-first' });
+    const result = await loadHandler()(stateFor(server.endpoint, 'v-dropped'));
+    expect(result).toMatchObject({ passed: true, accuracy: 1, errorRate: 0 });
+    expect(server.requests).toHaveLength(11); // 10 batches, the dropped one twice
+  });
+
+  it('retries a dropped connection only once: a server that always drops is unreachable', async () => {
+    const server = await serve({ modelName: MODEL, mode: 'drop-all' });
+    await expect(loadHandler({ EVAL_SAMPLES: '200' })(stateFor(server.endpoint, 'v-drop-all'))).rejects.toThrow(/could not be reached by any of 2 requests: UND_ERR_SOCKET|ECONNRESET/);
+    expect(server.requests).toHaveLength(4);
+  });
+
   it('fails on p95 latency over MAX_P95_LATENCY_MS', async () => {
     const server = await serve({ modelName: MODEL, delayMs: 150 });
     const result = await loadHandler({ EVAL_SAMPLES: '400', MAX_P95_LATENCY_MS: '100' })(stateFor(server.endpoint, 'v-slow'));

@@ -131,7 +131,8 @@ export interface ModelServer {
 export async function startModelServer(opts: {
   modelName: string;
   correct?: (index: number) => boolean;
-  mode?: 'ok' | 'not-found' | 'short' | 'not-json' | 'fail-first-batch';
+  /** `drop-first` / `drop-all`: the connection closes after the request is read, with no answer (the first one only / every one). */
+  mode?: 'ok' | 'not-found' | 'short' | 'not-json' | 'fail-first-batch' | 'drop-first' | 'drop-all';
   delayMs?: number;
 }): Promise<ModelServer> {
   const requests: PredictRequestSeen[] = [];
@@ -155,6 +156,10 @@ export async function startModelServer(opts: {
         inRange: instances.every((r) => r.every((v) => v >= 0 && v <= 1)),
         indices,
       });
+      if (opts.mode === 'drop-all' || (opts.mode === 'drop-first' && requests.length === 1)) {
+        req.socket.destroy();
+        return;
+      }
       if (opts.mode === 'fail-first-batch' && indices.includes(0)) {
         res.writeHead(500, { 'content-type': 'application/json' });
         return res.end('{"error":"boom"}');
