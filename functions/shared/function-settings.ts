@@ -63,7 +63,8 @@ export const FUNCTION_SETTINGS = {
   AwaitProductionEndpoint: kube(ENDPOINT_WAIT),
   RecordRelease: defineSettings(REGISTRY),
   Cleanup: kube({ ...PRODUCTION_SERVICE, ...group(S.KEEP_PRODUCTION_VERSIONS) }),
-  Notify: defineSettings(group(S.NOTIFICATION_TOPIC_ARN)),
+  // The failure email's retry link is signed with the approval links' key and points at the approval endpoint.
+  Notify: defineSettings({ ...APPROVAL_KEY, ...group(S.NOTIFICATION_TOPIC_ARN, S.APPROVAL_BASE_URL) }, approvalKeyCheck),
   Rollback: kube({ ...REGISTRY, ...PRODUCTION_SERVICE, ...group(S.PRODUCTION_NAMESPACE) }),
   ApprovalApi: defineSettings({ ...REGISTRY, ...APPROVAL_KEY, ...group(S.AWS_ENDPOINT_URL_SFN) }, approvalKeyCheck),
   StartPipeline: defineSettings(group(S.STATE_MACHINE_ARN, S.PIPELINES, S.DEAD_LETTER_QUEUE_URL, S.STARTER_MAX_ATTEMPTS, S.STARTER_RETRY_BASE_MS)),
