@@ -2,7 +2,8 @@
  * The approval endpoint (API Gateway HTTP API / Lambda Function URL, payload v2; locally behind
  * local/approval-server.ts). `GET /approvals/{id}?action&exp&sig` verifies the signed link and shows a
  * confirmation page — it changes nothing, because mail scanners prefetch links. `POST` to the same URL
- * decides through decideApproval and shows the result.
+ * decides through decideApproval and shows the result. `/retries/{run}` serves the failure email's retry
+ * links the same way (GET asks, POST starts the retry): functions/shared/retry-api.ts.
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import * as z from 'zod';
@@ -13,6 +14,8 @@ import { ApprovalLinkError, ConfigurationError, InvalidInputError } from './shar
 import { FUNCTION_SETTINGS } from './shared/function-settings';
 import { appendRunKeys, errorFields, executionNameOf, logger, startInvocation } from './shared/logger';
 import { formatTime } from './shared/notifications';
+import { handleRetryLink } from './shared/retry-api';
+import { retryRefusedPage } from './shared/retry-page';
 import { loadSettings } from './shared/settings';
 
 type Result = APIGatewayProxyStructuredResultV2;
@@ -121,10 +124,49 @@ async function pendingRecord(link: VerifiedLink): Promise<ApprovalView> {
   return record;
 }
 
+function formOf(event: APIGatewayProxyEventV2): URLSearchParams {
+  return new URLSearchParams(event.body ? (event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body) : '');
+}
+
+/** `/retries/{run}`: a failure email's retry link (functions/shared/retry-api.ts). */
+async function retryRoute(event: APIGatewayProxyEventV2, method: string, rawRun: string): Promise<Result> {
+  if (method !== 'GET' && method !== 'POST') {
+    return html(405, retryRefusedPage('Method not allowed', 'Open the link in a browser (GET) and confirm with the button on the page (POST).', []), { allow: 'GET, POST' });
+  }
+  let run: string | undefined;
+  try {
+    run = event.pathParameters?.run ?? decodeURIComponent(rawRun);
+  } catch {
+    run = undefined; // a broken %-escape: the link is malformed, which handleRetryLink says
+  }
+  try {
+    const page = await handleRetryLink({
+      method,
+      run,
+      query: new URLSearchParams(event.rawQueryString ?? ''),
+      form: method === 'POST' ? formOf(event) : new URLSearchParams(),
+      sourceIp: event.requestContext.http.sourceIp,
+      secret: await approvalSecret(),
+      consoleLink: (arn) => runLinks(arn).console,
+    });
+    return html(page.statusCode, page.body);
+  } catch (err) {
+    if (err instanceof ConfigurationError) {
+      logger.error('approval endpoint misconfigured', { error: errorFields(err) });
+      return html(500, retryRefusedPage('The retry link cannot be checked', 'The pipeline cannot check links right now.', ['Tell the pipeline operator; meanwhile `mlpipe retry <run>` still works.']));
+    }
+    // Errors from S3 or Step Functions quote no link; log the name and message only.
+    logger.error('retry link failed', { run: run?.slice(0, 80), error: errorFields(err) });
+    return html(502, retryRefusedPage('Could not start the retry', 'The pipeline could not be reached just now.', ['Go back and press the button again in a minute; the link stays valid until it expires.']));
+  }
+}
+
 export async function handler(event: APIGatewayProxyEventV2, context?: Context): Promise<Result> {
   startInvocation({}, context);
   const method = event.requestContext.http.method.toUpperCase();
   const path = event.rawPath || event.requestContext.http.path;
+  const retry = /\/retries\/([^/]+)\/?$/.exec(path);
+  if (retry) return retryRoute(event, method, retry[1]!);
   // Match the end of the path so a stage or custom-domain prefix does not matter.
   const match = /\/approvals\/([^/]+)\/?$/.exec(path);
   if (!match) {

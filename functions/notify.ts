@@ -1,18 +1,23 @@
 /**
  * NotifySuccess and NotifyFailure: one SNS message saying how the run ended. Success: what serves now, how
  * it measured and who approved it. Failure: why (the error and its cause, keeping the end of a failed
- * pod's log), and what was cleaned up. Works on any partial state, including a failed Prepare.
+ * pod's log), what was cleaned up, and, when the run can be resumed, how: the `mlpipe retry` command and
+ * a signed retry link (retry-link.ts, signed with the approval links' key; the link is opened on the
+ * approval endpoint, which asks before it starts anything). Works on any partial state, including a
+ * failed Prepare.
  */
+import { approvalSecret } from './shared/approval-link';
 import { FUNCTION_SETTINGS } from './shared/function-settings';
-import { logger, stateByPath, withLogContext } from './shared/logger';
+import { errorFields, logger, stateByPath, withLogContext } from './shared/logger';
 import { canaryTable, fmt, keepTail, MAX_MESSAGE_BYTES, publish } from './shared/notifications';
 import { outcomeOf, type Outcome } from './shared/outcome';
 import { describePlan, resumePlan } from './shared/resume';
+import { RETRY_LINK_TTL_SECONDS, signRetryLink } from './shared/retry-link';
 import { NotResumableError } from './shared/errors';
 import { loadSettings } from './shared/settings';
 import type { PipelineError, PipelineState } from './shared/types';
 /** Read and validated once, at init: a bad value fails the Lambda's init naming the variable. */
-loadSettings(FUNCTION_SETTINGS.Notify); // publish() reads NOTIFICATION_TOPIC_ARN from them
+const settings = loadSettings(FUNCTION_SETTINGS.Notify); // publish() reads NOTIFICATION_TOPIC_ARN from them
 
 /** `executionArn` is all a run whose Prepare failed has (FailPrepare puts it there): no run, no version. */
 type NotifyState = Partial<PipelineState> & { cleanupError?: PipelineError; executionArn?: unknown };
@@ -115,7 +120,26 @@ function retryText(state: NotifyState, outcome: Outcome): string | null {
   }
 }
 
-function failureMessage(state: NotifyState, outcome: Outcome): { subject: string; message: string } {
+/**
+ * The signed retry link for a run a retry can resume (retryText says so), valid RETRY_LINK_TTL_SECONDS; the
+ * approval endpoint checks again, when it is opened, that the run can still be resumed. Null when the run
+ * cannot be, or when the key cannot be read: the email matters more than its link, and still names the
+ * command. Neither the link nor the key is logged.
+ */
+async function retryLink(state: NotifyState, outcome: Outcome, now = Date.now()): Promise<string | null> {
+  const run = state.run;
+  if (!run || retryText(state, outcome) === null) return null;
+  try {
+    const secret = await approvalSecret();
+    const expiresAt = Math.floor(now / 1000) + RETRY_LINK_TTL_SECONDS;
+    return signRetryLink({ baseUrl: settings.APPROVAL_BASE_URL, executionArn: run.executionArn, modelName: run.modelName, version: run.version, expiresAt, secret });
+  } catch (err) {
+    logger.warn('retry link not signed: the email names the command only', { error: errorFields(err) });
+    return null;
+  }
+}
+
+function failureMessage(state: NotifyState, outcome: Outcome, link: string | null): { subject: string; message: string } {
   const run = state.run;
   const errorName = outcome.error?.Error ?? 'UnknownError';
   const headline = HEADLINE[errorName] ?? `failed (${errorName})`;
@@ -133,6 +157,8 @@ function failureMessage(state: NotifyState, outcome: Outcome): { subject: string
       ['Image', run?.image],
       ['Execution', run?.executionArn ?? (typeof state.executionArn === 'string' ? state.executionArn : null)],
       ['Retry', retryText(state, outcome)],
+      // On a line of its own, the link last on it: mail programs then keep it whole.
+      ['Retry link', link && `(asks before it starts; valid ${RETRY_LINK_TTL_SECONDS / 86400} days)\n  ${link}`],
     ]),
     ...canaryEvidence(state),
     '',
@@ -149,7 +175,8 @@ function failureMessage(state: NotifyState, outcome: Outcome): { subject: string
 async function notify(event: unknown): Promise<{ messageId: string }> {
   const state = (event ?? {}) as NotifyState;
   const outcome = outcomeOf(state);
-  const { subject, message } = outcome.status === 'released' && state.run ? successMessage(state) : failureMessage(state, outcome);
+  const released = outcome.status === 'released' && state.run;
+  const { subject, message } = released ? successMessage(state) : failureMessage(state, outcome, await retryLink(state, outcome));
   const messageId = await publish(subject, message);
   logger.info('notified', { status: outcome.status, subject, messageId });
   return { messageId };

@@ -289,6 +289,7 @@ export class MlPipeline extends Construct {
     }
     const machine = new PipelineStateMachine(this, 'StateMachine', { functions: taskFunctions, logKey: key });
     approval.allowDecisionsOn(machine.stateMachine);
+    approval.allowRetriesOf(machine.stateMachine);
 
     const triggers = new Triggers(this, 'Triggers', {
       stateMachine: machine.stateMachine,

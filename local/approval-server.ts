@@ -1,5 +1,5 @@
 /**
- * Serves the approval links on 127.0.0.1 through the very handler API Gateway calls in AWS
+ * Serves the approval links (and the failure email's retry links) on 127.0.0.1 through the very handler API Gateway calls in AWS
  * (functions/approval-api.ts): each HTTP request becomes an HTTP API payload v2 event. The path is passed
  * on raw, as API Gateway's rawPath is: a link mangled in transit (a broken `%`-escape, a cut UTF-8
  * sequence) is the handler's to refuse with a 400 page, never an error of this adapter.
@@ -43,17 +43,20 @@ export function toHttpApiEvent(req: IncomingMessage, body: Buffer): APIGatewayPr
   const query: Record<string, string> = {};
   for (const [k, v] of new URLSearchParams(rawQuery)) query[k] = query[k] === undefined ? v : `${query[k]},${v}`;
   const method = req.method ?? 'GET';
-  const match = /^\/approvals\/([^/]+)$/.exec(path);
-  const id = match ? decodedOrUndefined(match[1]!) : undefined;
+  // The approval links' route, and the failure email's retry links' (as the HTTP API's routes name them).
+  const match = /^\/(approvals|retries)\/([^/]+)$/.exec(path);
+  const param = match?.[1] === 'retries' ? 'run' : 'id';
+  const id = match ? decodedOrUndefined(match[2]!) : undefined;
+  const routeKey = match ? `${method} /${match[1]}/{${param}}` : '$default';
   const now = new Date();
   return {
     version: '2.0',
-    routeKey: match ? `${method} /approvals/{id}` : '$default',
+    routeKey,
     rawPath: path,
     rawQueryString: rawQuery,
     headers,
     queryStringParameters: Object.keys(query).length ? query : undefined,
-    pathParameters: id !== undefined ? { id } : undefined,
+    pathParameters: id !== undefined ? { [param]: id } : undefined,
     requestContext: {
       accountId: '000000000000',
       apiId: 'local',
@@ -67,7 +70,7 @@ export function toHttpApiEvent(req: IncomingMessage, body: Buffer): APIGatewayPr
         userAgent: headers['user-agent'] ?? '',
       },
       requestId: `local-${now.getTime()}`,
-      routeKey: match ? `${method} /approvals/{id}` : '$default',
+      routeKey,
       stage: '$default',
       time: now.toISOString(),
       timeEpoch: now.getTime(),

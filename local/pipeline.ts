@@ -181,7 +181,7 @@ export const LOCAL_IMAGE_LABELS: Record<string, LocalEcrImage> = {
 /** The error of a run the local pipeline stopped under (status ABORTED, as StopExecution leaves it on AWS). */
 export const INTERRUPTED_ERROR = 'Interrupted';
 
-const LINK = /(https?:\/\/127\.0\.0\.1:\d+\/approvals\/[^\s?]+\?[^\s]+)/g;
+const LINK = /(https?:\/\/127\.0\.0\.1:\d+\/(?:approvals|retries)\/[^\s?]+\?[^\s]+)/g;
 
 /** A template setting of one function (the local run reads the cluster layout from the functions' environments). */
 function settingOf(stack: LocalStack, name: string): string {

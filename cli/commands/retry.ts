@@ -5,33 +5,14 @@
  * the ResumeRun Choice skips what it finished (functions/shared/resume.ts). The same checks run here
  * first, so a run that cannot be resumed is refused with the reason and nothing starts.
  */
-import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { NotResumableError } from '../../functions/shared/errors';
-import { describePlan, loadResume, retryRunName } from '../../functions/shared/resume';
+import { describePlan } from '../../functions/shared/resume';
+import { assertFailed, prepareRetry, RetryExistsError, startRetry } from '../../functions/shared/retry-start';
 import type { Command } from '../command';
 import { callerIdentity } from '../identity';
 import { CliError } from '../io';
 import { describeRun, progressOf, resolveRun, runHistory, runNameOf } from '../runs';
 import { validateRunId } from '../validate';
-
-/** Why a run that did not end FAILED cannot be retried. */
-const NOT_FAILED: Record<string, string> = {
-  RUNNING: 'it is still running',
-  PENDING_REDRIVE: 'it is being redriven',
-  SUCCEEDED: 'it succeeded',
-  ABORTED: 'it was stopped (ABORTED) before it recorded how far it got; start a new run',
-  TIMED_OUT: 'it timed out before it recorded how far it got; start a new run',
-};
-
-function parseInput(text: string | undefined, name: string): Record<string, unknown> {
-  try {
-    const v = JSON.parse(text ?? '{}') as unknown;
-    if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
-  } catch {
-    // reported below
-  }
-  throw new CliError(`Run ${name} was started with an input that is not a run request: there is nothing to resume.`);
-}
 
 export const retryCommand: Command = {
   name: 'retry',
@@ -52,34 +33,22 @@ export const retryCommand: Command = {
     const arn = await resolveRun(target, args[0]);
     const name = runNameOf(arn);
     const described = await describeRun(target, arn);
-    const status = described.status ?? 'UNKNOWN';
-    if (status !== 'FAILED') throw new CliError(`Run ${name} cannot be retried: ${NOT_FAILED[status] ?? `it is ${status}`}. Only a failed run can be.`);
+    await notResumable(async () => assertFailed({ executionArn: arn, status: described.status }));
 
     // The failure path carries `$.run` from Prepare on: without it, the run failed before it started.
     const run = progressOf(await runHistory(target, arn)).data?.run;
     if (!run?.version || !run.modelName) {
       throw new CliError(`Run ${name} failed before it started (its input was refused): there is nothing to resume. \`mlpipe status ${name}\` says why; start a new run.`);
     }
-    const input = parseInput(described.input, name);
-    const retryOf = { executionArn: arn, modelName: run.modelName, version: run.version };
-    let plan;
-    try {
-      plan = (await loadResume(retryOf, typeof input.image === 'string' ? input.image : run.image)).plan;
-    } catch (err) {
-      if (err instanceof NotResumableError) throw new CliError(err.message);
-      throw err;
-    }
-
-    // The failed run's own request (Prepare checked it then and checks it again), naming what it continues.
-    const request = { ...input, retryOf, trigger: { source: 'retry', detail: { by: await callerIdentity(target), run: name } } };
-    const retryName = retryRunName(name);
+    const by = await callerIdentity(target);
+    const retry = await notResumable(() => prepareRetry({ executionArn: arn, status: described.status, input: described.input }, run, { by }));
+    const retryName = retry.name;
+    const plan = retry.plan;
     let executionArn: string | undefined;
     try {
-      ({ executionArn } = await target.sfn.send(
-        new StartExecutionCommand({ stateMachineArn: target.stateMachineArn, name: retryName, input: JSON.stringify(request) }),
-      ));
+      ({ executionArn } = await startRetry(target.sfn, { ...retry, stateMachineArn: target.stateMachineArn }));
     } catch (err) {
-      if ((err as Error).name === 'ExecutionAlreadyExists') {
+      if (err instanceof RetryExistsError) {
         throw new CliError(`Run ${name} was already retried as ${retryName}. \`mlpipe status ${retryName}\` shows it; if it failed too, \`mlpipe retry ${retryName}\`.`);
       }
       throw err;
@@ -92,3 +61,13 @@ export const retryCommand: Command = {
     io.out(`follow    mlpipe status ${retryName}`);
   },
 };
+
+/** The shared checks' refusal (functions/shared/retry-start.ts), as the CLI reports it. */
+async function notResumable<T>(check: () => Promise<T>): Promise<T> {
+  try {
+    return await check();
+  } catch (err) {
+    if (err instanceof NotResumableError) throw new CliError(err.message);
+    throw err;
+  }
+}

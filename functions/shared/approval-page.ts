@@ -38,12 +38,13 @@ const STYLE = `
     th, td { padding-right: .5rem; font-size: .92rem; } h1 { font-size: 1.3rem; }
   }`;
 
-function page(title: string, body: string): string {
+/** A whole page; `brand` names the endpoint's purpose above the title (the retry pages share this look). */
+export function page(title: string, body: string, brand = 'model approval'): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex"><title>${escapeHtml(title)} · mlpipe</title><style>${STYLE}</style></head>
 <body><main>
-<p class="brand">mlpipe · model approval</p>
+<p class="brand">mlpipe · ${escapeHtml(brand)}</p>
 ${body}
 </main></body></html>
 `;
@@ -197,16 +198,17 @@ function expiredPage(record: ApprovalView): string {
 }
 
 /** Escapes `text`, then shows `command` spans (already escaped) as code. */
-function prose(text: string): string {
+export function prose(text: string): string {
   return escapeHtml(text).replace(/`([^`]+)`/g, '<code>$1</code>');
 }
 
 /** A short page: what happened, and what the reader can do about it (`backticks` mark commands). */
-export function messagePage(title: string, message: string, next: string[] = []): string {
+export function messagePage(title: string, message: string, next: string[] = [], brand?: string): string {
   return page(
     title,
     `<div class="banner info" role="status"><h1>${escapeHtml(title)}</h1>
 <p>${prose(message)}</p></div>
 ${next.length ? `<ul>\n${next.map((n) => `<li>${prose(n)}</li>`).join('\n')}\n</ul>` : ''}`,
+    brand,
   );
 }

@@ -74,6 +74,17 @@ export class CanaryError extends PipelineError {
   override readonly name = 'CanaryError';
 }
 
+/** A retry link (retry-link.ts) that is not well-formed, not signed by this pipeline, or past its expiry. */
+export class RetryLinkError extends PipelineError {
+  override readonly name = 'RetryLinkError';
+  constructor(
+    message: string,
+    readonly reason: 'forged' | 'expired' | 'malformed',
+  ) {
+    super(message);
+  }
+}
+
 /** Rollback was asked for but there is nothing to roll back to. */
 export class RollbackError extends PipelineError {
   override readonly name = 'RollbackError';

@@ -68,7 +68,8 @@ export const FUNCTION_SETTINGS = {
   RecordRelease: defineSettings(REGISTRY),
   // SERVING_REPLICAS: a failed canary's stable version goes back to all of them.
   Cleanup: kube({ ...PRODUCTION_SERVICE, ...group(S.RETENTION_HOURS, S.SERVING_REPLICAS) }),
-  Notify: defineSettings(group(S.NOTIFICATION_TOPIC_ARN)),
+  // The failure email's retry link is signed with the approval links' key and points at the approval endpoint.
+  Notify: defineSettings({ ...APPROVAL_KEY, ...group(S.NOTIFICATION_TOPIC_ARN, S.APPROVAL_BASE_URL) }, approvalKeyCheck),
   // Rollback scales a retired (0-replica) version back up to SERVING_REPLICAS and waits at most ROLLOUT_TIMEOUT_SECONDS for it.
   Rollback: kube({ ...REGISTRY, ...PRODUCTION_SERVICE, ...group(S.PRODUCTION_NAMESPACE, S.SERVING_REPLICAS, S.ROLLOUT_TIMEOUT_SECONDS) }),
   ApprovalApi: defineSettings({ ...REGISTRY, ...APPROVAL_KEY, ...group(S.AWS_ENDPOINT_URL_SFN) }, approvalKeyCheck),

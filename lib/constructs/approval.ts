@@ -111,6 +111,12 @@ export class Approval extends Construct {
       methods: [apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST],
       integration,
     });
+    // The failure email's retry links (functions/shared/retry-api.ts): GET asks, POST starts the retry.
+    this.api.addRoutes({
+      path: '/retries/{run}',
+      methods: [apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST],
+      integration,
+    });
   }
 
   /** Base URL the links point at (no trailing slash), e.g. `https://abc.execute-api.eu-west-1.amazonaws.com`. */
@@ -126,5 +132,16 @@ export class Approval extends Construct {
         resources: [stateMachine.stateMachineArn],
       }),
     );
+  }
+
+  /**
+   * A retry link starts a retry of a failed run of this state machine (StartExecution on it alone) after
+   * reading the failed run's status and input and whether its retry exists (DescribeExecution on its
+   * executions alone). The registry read it needs (the run's manifest, its model files) is the models
+   * prefix the endpoint reads already.
+   */
+  allowRetriesOf(stateMachine: sfn.IStateMachine): void {
+    stateMachine.grantStartExecution(this.apiFunction);
+    stateMachine.grantExecution(this.apiFunction, 'states:DescribeExecution');
   }
 }

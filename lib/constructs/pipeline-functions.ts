@@ -165,7 +165,7 @@ export interface PipelineFunctionsProps {
   readonly rollbackRole: iam.IRole;
   /** Granted sns:Publish to request-approval and notify. */
   readonly grantPublish: (grantee: iam.IGrantable) => void;
-  /** Granted secretsmanager:GetSecretValue to request-approval. */
+  /** Granted secretsmanager:GetSecretValue to request-approval and notify (both sign links). */
   readonly grantReadSecret: (grantee: iam.IGrantable) => void;
   /** The training images' ECR repository: Prepare reads their hyperparameter schema label (manifest + config blob). */
   readonly trainingRepositoryArn: string;
@@ -241,6 +241,8 @@ export class PipelineFunctions extends Construct {
         return;
       case 'notify':
         props.grantPublish(fn);
+        // The failure email's retry link is signed with the approval links' key.
+        props.grantReadSecret(fn);
         return;
     }
   }

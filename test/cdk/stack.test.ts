@@ -8,6 +8,7 @@
 import './pipeline.cases';
 import './least-privilege.cases';
 import './hyperparameters-iam.cases';
+import './retry-link-iam.cases';
 import './private-staging.cases';
 import './settings-props.cases';
 import './event-pattern.cases';

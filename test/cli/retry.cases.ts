@@ -5,7 +5,9 @@
  * RecordFailure (the manifests) and Notify (the failure email's retry line) against local S3 and SNS.
  * Training runs as a real Job in the local Kubernetes API (its pod a one-line trainer); the other cluster
  * steps answer as their handlers do, recording that they ran. A Task state nothing here expects fails the
- * test: the retry must go from Prepare straight to staging. Run from test/cli/cli.test.ts, which loads the
+ * test: the retry must go from Prepare straight to staging. The failure email's retry link is opened on the
+ * approval endpoint (functions/approval-api.ts behind local/approval-server.ts, as under `npm start`),
+ * which starts the retry through the same engine. Run from test/cli/cli.test.ts, which loads the
  * same CLI modules (about 9 s of module loading on this machine, paid once per test file).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,6 +23,8 @@ import { EvaluationError, TrainingFailedError } from '../../functions/shared/err
 import { readManifest } from '../../functions/shared/registry';
 import { retryRunName } from '../../functions/shared/resume';
 import { localRetry } from '../../local/retry-run';
+import { startApprovalServer, type ApprovalServer, type HttpApiHandler } from '../../local/approval-server';
+import { signRetryLink } from '../../functions/shared/retry-link';
 import type { EvaluationResult, PipelineState, RequestApprovalInput } from '../../functions/shared/types';
 import { main } from '../../cli/main';
 import { BUCKET, startLocalAws, type LocalAws } from '../functions-s3/fixtures';
@@ -32,6 +36,7 @@ const ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:mlpipe-retry-tes
 const EXEC = ARN.replace(':stateMachine:', ':execution:');
 const TRAINER = 'trainer:retry';
 const STAGING = 'mlpipe-staging';
+const SECRET = 'retry-link-test-secret-0123456789';
 
 type Handler = (event: unknown) => Promise<unknown>;
 
@@ -50,6 +55,7 @@ describe('mlpipe retry: resuming a failed run', () => {
   let endpoint: LocalSfnEndpoint;
   let logs: CapturedLogs;
   let dir: string;
+  let approval: ApprovalServer;
   /** Task states entered, per execution name. */
   const ran = new Map<string, string[]>();
   /** EvaluateModel fails with EvaluationError while this is set (the staging endpoint "unreachable"). */
@@ -79,7 +85,12 @@ describe('mlpipe retry: resuming a failed run', () => {
       EVAL_DATA_URI: `s3://${BUCKET}/datasets/fashion-mnist/v1/`,
       SERVING_IMAGE: 'serve:retry',
       ALLOW_IMAGE_TAGS: 'true',
+      APPROVAL_SECRET: SECRET,
     });
+    // The approval endpoint listens first: Notify signs its retry links with this base URL.
+    let approvalHandler: HttpApiHandler | undefined;
+    approval = await startApprovalServer((event) => approvalHandler!(event), { port: 0 });
+    process.env.APPROVAL_BASE_URL = approval.url;
     logs = captureLogs();
     kube = await startLocalKube({
       stateDir: join(dir, 'kube'),
@@ -156,6 +167,8 @@ describe('mlpipe retry: resuming a failed run', () => {
     }
     sfn = new LocalStepFunctions({ definition, stateMachineArn: ARN, taskHandlers });
     endpoint = await startLocalSfnEndpoint(sfn);
+    process.env.AWS_ENDPOINT_URL_SFN = endpoint.endpoint;
+    approvalHandler = (require('../../functions/approval-api') as { handler: HttpApiHandler }).handler; // eslint-disable-line @typescript-eslint/no-require-imports
     writeFileSync(
       join(dir, 'local.json'),
       JSON.stringify({
@@ -169,6 +182,7 @@ describe('mlpipe retry: resuming a failed run', () => {
   afterAll(async () => {
     await sfn?.close();
     await endpoint?.stop();
+    await approval?.stop();
     await kube?.stop();
     logs?.restore();
     await aws?.stop();
@@ -224,6 +238,80 @@ describe('mlpipe retry: resuming a failed run', () => {
     const rejected = await cli('retry', 'eval-broke-retry1');
     expect(rejected.code).toBe(1);
     expect(rejected.err).toContain('was rejected by a reviewer');
+  });
+
+  it('the failure email\'s retry link: GET asks, POST starts the retry once; forged, expired and not-resumable links start nothing', async () => {
+    // GIVEN a run that failed at evaluation, and its failure email's retry link
+    evaluationBroken = true;
+    sfn.startExecution({ name: 'link-broke', input: JSON.stringify({ image: TRAINER, hyperparameters: { epochs: 3 } }) });
+    await sfn.waitForExecution(`${EXEC}:link-broke`);
+    const version = preparedVersion('link-broke');
+    const email = aws.messages().find((m) => m.message.includes('link-broke'))!;
+    const link = new RegExp(`(${approval.url}/retries/link-broke\\?\\S+)`).exec(email.message)?.[1];
+    expect(link).toBeDefined();
+    const sig = new URL(link!).searchParams.get('sig')!;
+    const executionsOf = (run: string) => sfn.listExecutions({}).executions.filter((e) => e.name.startsWith(run)).map((e) => e.name).sort();
+    const post = (url: string, by = 'reviewer@example.com') =>
+      fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ by }).toString() });
+    evaluationBroken = false;
+
+    // WHEN it is opened (as a mail scanner would), THEN a page asks, naming where the retry resumes, and nothing starts
+    const asked = await fetch(link!);
+    const askPage = await asked.text();
+    expect(asked.status).toBe(200);
+    expect(askPage).toContain('Retry run <code>link-broke</code>?');
+    expect(askPage).toContain('<strong>DeployStaging</strong>');
+    expect(askPage).toMatch(/<form method="post" action="\?execution=/);
+    expect(executionsOf('link-broke')).toEqual(['link-broke']);
+
+    // WHEN the link was altered (another version), has expired, or lost its signature, THEN a 4xx page says so and nothing starts
+    const altered = new URL(link!);
+    altered.searchParams.set('version', `${version}x`);
+    const forged = await post(altered.toString());
+    expect([forged.status, await forged.text()]).toEqual([403, expect.stringContaining('This retry link is not valid')]);
+    const target = { executionArn: `${EXEC}:link-broke`, modelName: 'fashion-mnist', version };
+    const expiredLink = signRetryLink({ ...target, baseUrl: approval.url, expiresAt: Math.floor(Date.now() / 1000) - 1, secret: SECRET });
+    const expired = await post(expiredLink);
+    expect([expired.status, await expired.text()]).toEqual([410, expect.stringContaining('This retry link has expired')]);
+    const unsigned = new URL(link!);
+    unsigned.searchParams.delete('sig');
+    expect((await post(unsigned.toString())).status).toBe(400);
+    expect(executionsOf('link-broke')).toEqual(['link-broke']);
+
+    // WHEN the button is pressed, THEN the retry starts from staging, with no second training Job
+    const started = await post(link!);
+    expect([started.status, await started.text()]).toEqual([200, expect.stringContaining('Retry started: link-broke-retry1')]);
+    await taskSubmitted(sfn, `${EXEC}:link-broke-retry1`, 'RequestApproval');
+    expect(ran.get('link-broke-retry1')).toEqual(['Prepare', 'DeployStaging', 'AwaitStagingRollout', 'ExposeStaging', 'AwaitStagingEndpoint', 'EvaluateModel', 'RequestApproval']);
+    const manifest = (await readManifest('fashion-mnist', version))!;
+    expect(await jobsOf(version)).toEqual([manifest.training!.jobName]);
+    // ... with the failed run's own request and who pressed the button
+    const retryInput = JSON.parse(sfn.describeExecution(`${EXEC}:link-broke-retry1`).input ?? '{}') as Record<string, unknown>;
+    expect(retryInput).toMatchObject({ image: TRAINER, hyperparameters: { epochs: 3 }, retryOf: target, trigger: { source: 'retry', detail: { by: 'reviewer@example.com', via: 'retry link', run: 'link-broke' } } });
+
+    // WHEN it is pressed again (or the link opened again), THEN the page reports the running retry and starts nothing
+    const again = await post(link!, 'someone-else');
+    expect([again.status, await again.text()]).toEqual([200, expect.stringContaining('link-broke was already retried as link-broke-retry1')]);
+    const reopened = await (await fetch(link!)).text();
+    expect(reopened).toContain('It is running.');
+    expect(executionsOf('link-broke')).toEqual(['link-broke', 'link-broke-retry1']);
+    sendDecision('link-broke-retry1', 'reject');
+    await sfn.waitForExecution(`${EXEC}:link-broke-retry1`);
+    expect(await (await post(link!)).text()).toContain('It ended FAILED.');
+    expect(executionsOf('link-broke')).toEqual(['link-broke', 'link-broke-retry1']);
+
+    // AND a genuine link for a run that cannot be resumed (it never trained) is refused with the reason
+    evaluationBroken = true;
+    sfn.startExecution({ name: 'link-untrained', input: JSON.stringify({ image: TRAINER, hyperparameters: { failTraining: true } }) });
+    await sfn.waitForExecution(`${EXEC}:link-untrained`);
+    expect(aws.messages().find((m) => m.message.includes('link-untrained'))!.message).not.toContain('/retries/');
+    const untrained = signRetryLink({ executionArn: `${EXEC}:link-untrained`, modelName: 'fashion-mnist', version: preparedVersion('link-untrained'), baseUrl: approval.url, expiresAt: Math.floor(Date.now() / 1000) + 60, secret: SECRET });
+    for (const res of [await fetch(untrained), await post(untrained)]) {
+      expect([res.status, await res.text()]).toEqual([409, expect.stringContaining('failed before its model was trained')]);
+    }
+    expect(executionsOf('link-untrained')).toEqual(['link-untrained']);
+    // AND no log line holds a link's signature
+    expect(logs.text()).not.toContain(sig);
   });
 
   it('refuses, saying why, a run that never trained, a run still running, and an unknown run', async () => {

@@ -1,6 +1,8 @@
 /** Notify against local SNS: what a success and a failure message say, and SNS's limits. */
 import { keepTail, safeSubject, MAX_MESSAGE_BYTES } from '../../functions/shared/notifications';
 import { RolloutSchema } from '../../functions/shared/rollout';
+import { RETRY_LINK_TTL_SECONDS, verifyRetryLink } from '../../functions/shared/retry-link';
+import { resetApprovalSecret } from '../../functions/shared/approval-link';
 import type { CanaryState, PipelineState } from '../../functions/shared/types';
 import { passedEvaluation, runContext, startLocalAws, type LocalAws } from './fixtures';
 import { captureLogs } from '../logging/capture';
@@ -78,6 +80,28 @@ describe('Notify', () => {
     await handler({ run: runContext({ version: 'v10' }), evaluation: passedEvaluation({ passed: false, summary }), error: { Error: 'EvaluationGateFailed', Cause: summary } });
     expect(last().subject).toBe('[mlpipe] fashion v10: failed the evaluation gate');
     expect(last().message).toContain(summary);
+  });
+
+  it('offers a resumable run\'s retry as a command and a signed link, valid a week, that verifies with the link key', async () => {
+    resetApprovalSecret();
+    const run = runContext({ version: 'v11' });
+    const training = { jobName: 'fashion-v11-train', namespace: 'mlpipe-staging', submittedAt: '', status: 'succeeded' as const, completedAt: '' };
+    const before = Math.floor(Date.now() / 1000);
+    await handler({ run, training, error: { Error: 'EvaluationError', Cause: 'the staging endpoint did not answer' } });
+    const m = last().message;
+    expect(m).toMatch(/Retry:\s+mlpipe retry v11 {3}\(reuses the trained model; staging and the evaluation run again\)/);
+    const link = new URL(/^ {2}(http:\/\/\S+\/retries\/v11\?\S+)$/m.exec(m)![1]!);
+    expect(link.origin).toBe(process.env.APPROVAL_BASE_URL);
+    const q = (k: string) => link.searchParams.get(k) ?? undefined;
+    const verified = verifyRetryLink({ run: 'v11', execution: q('execution'), model: q('model'), version: q('version'), exp: q('exp'), sig: q('sig'), secret: process.env.APPROVAL_SECRET! });
+    expect(verified).toMatchObject({ executionArn: run.executionArn, modelName: run.modelName, version: 'v11' });
+    expect(verified.expiresAt - before).toBeGreaterThanOrEqual(RETRY_LINK_TTL_SECONDS);
+    expect(verified.expiresAt - before).toBeLessThanOrEqual(RETRY_LINK_TTL_SECONDS + 5);
+    // Another key does not verify it (the link is the pipeline's, not anyone's).
+    expect(() => verifyRetryLink({ run: 'v11', execution: q('execution'), model: q('model'), version: q('version'), exp: q('exp'), sig: q('sig'), secret: 'another-key-0123456789abcdef' })).toThrow(/signature does not match/);
+    // A run that never trained has nothing to retry: neither the command nor the link.
+    await handler({ run: runContext({ version: 'v12' }), error: { Error: 'TrainingFailedError', Cause: 'oom' } });
+    expect(last().message).not.toMatch(/retry/i);
   });
 
   it('reports a run that failed before it started, and a failed cleanup', async () => {
