@@ -11,6 +11,7 @@ const BENCHES: Record<string, { file: string; what: string }> = {
   'starter-burst': { file: 'starter-burst.ts', what: '1,000 ECR push events (20 % duplicates) through the starter' },
   startup: { file: 'startup.ts', what: 'local startup: first (synth + bundling + staging) and repeat (cached synth), medians' },
   'local-e2e': { file: 'local-e2e.ts', what: 'local end-to-end wall time and breakdown (median of 3 runs)' },
+  canary: { file: 'canary.ts', what: "a bad canary: from its first failed request to the stable version at 100 % (median of 3)" },
 };
 
 const asked = process.argv.slice(2);
