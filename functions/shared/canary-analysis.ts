@@ -48,6 +48,12 @@ export interface VersionCounters {
    * delta (not needed there) and in counters made by hand; counterDelta then works on the sums.
    */
   byPod?: Record<string, PodCounters>;
+  /**
+   * In a delta of two per-pod readings only: container restarts since the baseline, summed over the pods.
+   * A version whose pods restart under traffic is crashing, whatever its counters say (they lose what a
+   * crashed process served, and requests refused while it was down never reach them): worth a fail.
+   */
+  restarts?: number;
 }
 
 export interface VersionStats {
@@ -304,21 +310,20 @@ function countsDelta(now: Counts, before: Counts): Counts {
  * (what it served before its restart but after the baseline is lost with its process: the reading
  * undercounts that pod, never goes negative); a pod that appeared since counts whole; a pod absent
  * from `now` (gone, or unreachable this time) adds nothing. Without `byPod`, the same rule on the sums.
- * `pods` and `podsRead` are `now`'s.
+ * `pods` and `podsRead` are `now`'s; `restarts` (per-pod readings only) counts container restarts since.
  */
 export function counterDelta(now: VersionCounters, before: VersionCounters): VersionCounters {
-  let delta: Counts;
   if (now.byPod && before.byPod) {
+    let restarts = 0;
     const perPod = Object.entries(now.byPod).map(([name, pod]) => {
       const base = before.byPod![name];
+      restarts += Math.max(0, pod.restarts - (base?.restarts ?? 0));
       if (!base || base.restarts !== pod.restarts) return pod;
       return countsDelta(pod, base);
     });
-    delta = sumCounters(perPod);
-  } else {
-    delta = countsDelta(now, before);
+    return { ...sumCounters(perPod), pods: now.pods, podsRead: now.podsRead, restarts };
   }
-  return { ...delta, pods: now.pods, podsRead: now.podsRead };
+  return { ...countsDelta(now, before), pods: now.pods, podsRead: now.podsRead };
 }
 
 // ---------------------------------------------------------------------------------------- statistics
@@ -369,10 +374,12 @@ function round3(x: number): number {
  * - against the stable version (when given and both have minRequests): error rate higher by more than
  *   maxErrorRateIncrease → fail; p95 more than maxP95Ratio × the stable's → fail (only when the canary's
  *   p95 is at least P95_RATIO_FLOOR_MS).
- * Pass `stable: null` when no stable version serves in the step (at 100 %); only the absolute rules apply.
+ * With `stable: null`, or a stable that served no request at all in the step (at 100 % it has no pods),
+ * there is nothing to compare with: only the absolute rules apply, and the canary's share is 1.
  */
-export function judge(canary: VersionStats, stable: VersionStats | null, t: CanaryThresholds): CanaryVerdict {
+export function judge(canary: VersionStats, givenStable: VersionStats | null, t: CanaryThresholds): CanaryVerdict {
   validateThresholds(t);
+  const stable = givenStable && givenStable.requests > 0 ? givenStable : null;
   const fails: string[] = [];
   const missing: string[] = [];
   const canaryEnough = canary.requests >= t.minRequests;
@@ -403,11 +410,15 @@ export function judge(canary: VersionStats, stable: VersionStats | null, t: Cana
   }
   const served = canary.requests + (stable?.requests ?? 0);
   const servedShare = served > 0 ? round3(canary.requests / served) : null;
-  if (fails.length > 0) return { verdict: 'fail', reasons: fails, canary, stable, servedShare };
-  if (missing.length > 0) return { verdict: 'inconclusive', reasons: missing, canary, stable, servedShare };
+  if (fails.length > 0) return { verdict: 'fail', reasons: fails, canary, stable: givenStable, servedShare };
+  if (missing.length > 0) return { verdict: 'inconclusive', reasons: missing, canary, stable: givenStable, servedShare };
   const summary = `canary ${pct(canary.errorRate)} errors, p95 ${canary.p95Ms === null ? 'n/a' : ms(canary.p95Ms)} over ${canary.requests} requests`;
-  const against = stable ? `; stable ${pct(stable.errorRate)} errors, p95 ${stable.p95Ms === null ? 'n/a' : ms(stable.p95Ms)} over ${stable.requests} requests` : '';
-  return { verdict: 'pass', reasons: [`within thresholds: ${summary}${against}`], canary, stable, servedShare };
+  const against = stable
+    ? `; stable ${pct(stable.errorRate)} errors, p95 ${stable.p95Ms === null ? 'n/a' : ms(stable.p95Ms)} over ${stable.requests} requests`
+    : givenStable
+      ? '; the stable version served nothing in this step (nothing to compare with)'
+      : '';
+  return { verdict: 'pass', reasons: [`within thresholds: ${summary}${against}`], canary, stable: givenStable, servedShare };
 }
 
 /** Refuses thresholds that cannot mean anything, naming the one at fault. */

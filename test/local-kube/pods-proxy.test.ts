@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
+import { build } from 'esbuild';
 import { startLocalKube, type LocalKube } from '../../local/kube';
 import { counterDelta, judge, readVersionCounters, statsOf } from '../../functions/shared/canary-analysis';
 import { KubernetesRequestError } from '../../functions/shared/errors';
@@ -17,9 +18,7 @@ import { reloadSettings } from '../../functions/shared/settings';
 import { waitFor } from './helpers';
 
 const NS = 'canary';
-const REPO_ROOT = join(__dirname, '..', '..');
 const DEAF = 'test.local/deaf:1';
-const METRICS_SERVER = { command: process.execPath, args: ['--import', 'tsx', join(__dirname, 'fixtures', 'metrics-server.ts')], cwd: REPO_ROOT };
 
 function deployment(name: string, version: string, replicas: number, image: string, env: Record<string, string> = {}): k8s.V1Deployment {
   const labels = { model: 'm', version };
@@ -59,10 +58,13 @@ describe('pods/proxy and reading canary metrics through it', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'mlpipe-proxy-'));
+    // The fixture bundled once (~0.1 s) rather than run through tsx in each pod (~1 s of CPU per pod).
+    const server = join(dir, 'metrics-server.cjs');
+    await build({ entryPoints: [join(__dirname, 'fixtures', 'metrics-server.ts')], bundle: true, platform: 'node', format: 'cjs', outfile: server, logLevel: 'silent' });
     kube = await startLocalKube({
       stateDir: join(dir, 'state'),
       images: {
-        'test.local/metrics:1': METRICS_SERVER,
+        'test.local/metrics:1': { command: process.execPath, args: [server] },
         // Declares the port but never listens on it: the API server cannot reach it.
         [DEAF]: { command: process.execPath, args: ['-e', 'setInterval(() => {}, 1000)'] },
       },

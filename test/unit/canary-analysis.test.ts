@@ -100,21 +100,21 @@ describe('counterDelta', () => {
   it('subtracts the baseline per pod', () => {
     const before = version({ a: pod(100, 1), b: pod(50, 0) });
     const now = version({ a: pod(130, 4), b: pod(70, 0, 0, 60) });
-    expect(counterDelta(now, before)).toEqual({ requests: 50, errors: 3, buckets: [[10, 40], [100, 50]], pods: 2, podsRead: 2 });
+    expect(counterDelta(now, before)).toEqual({ requests: 50, errors: 3, buckets: [[10, 40], [100, 50]], pods: 2, podsRead: 2, restarts: 0 });
   });
 
   it('counts a restarted pod from 0, and a pod new since the baseline whole, instead of going negative', () => {
     const before = version({ a: pod(100, 1), b: pod(500, 20) });
     // b restarted (restarts 1, counters from 0 again): 30 since; c appeared with 12.
     const now = version({ a: pod(110, 1), b: pod(30, 3, 1), c: pod(12, 0) });
-    expect(counterDelta(now, before)).toMatchObject({ requests: 10 + 30 + 12, errors: 3, pods: 3 });
+    expect(counterDelta(now, before)).toMatchObject({ requests: 10 + 30 + 12, errors: 3, pods: 3, restarts: 1 });
   });
 
   it('counts a restarted pod from 0 even when it has already served more than at the baseline', () => {
     // Subtracting the baseline would say 25: the 5 were served by the process before the restart.
     const before = version({ a: pod(5, 0) });
     const now = version({ a: pod(30, 3, 2) });
-    expect(counterDelta(now, before)).toMatchObject({ requests: 30, errors: 3 });
+    expect(counterDelta(now, before)).toMatchObject({ requests: 30, errors: 3, restarts: 2 });
   });
 
   it('treats counters that went down as a reset even when the restart count did not change', () => {
@@ -193,6 +193,10 @@ describe('judge', () => {
   it('judges the 100 % step (no stable version) on the absolute thresholds alone', () => {
     expect(judge(stats(100, 1, 30), null, THRESHOLDS)).toMatchObject({ verdict: 'pass', servedShare: 1, stable: null });
     expect(judge(stats(100, 10, 30), null, THRESHOLDS).verdict).toBe('fail');
+    // The stable's Deployment at 0 pods reads as a version that served nothing: the same, not inconclusive.
+    const none = judge(stats(100, 1, 30), stats(0, 0, null), THRESHOLDS);
+    expect(none).toMatchObject({ verdict: 'pass', servedShare: 1, stable: stats(0, 0, null) });
+    expect(none.reasons[0]).toMatch(/the stable version served nothing in this step \(nothing to compare with\)$/);
   });
 
   it.each([
