@@ -12,6 +12,7 @@ const BENCHES: Record<string, { file: string; what: string }> = {
   startup: { file: 'startup.ts', what: 'local startup: first (synth + bundling + staging) and repeat (cached synth), medians' },
   'local-e2e': { file: 'local-e2e.ts', what: 'local end-to-end wall time and breakdown (median of 3 runs)' },
   rollback: { file: 'rollback.ts', what: 'mlpipe rollback to a retained (0-replica) version: scale up, ready, switch (median of 6)' },
+  canary: { file: 'canary.ts', what: "a bad canary: from its first failed request to the stable version at 100 % (median of 3)" },
 };
 
 const asked = process.argv.slice(2);

@@ -26,6 +26,8 @@ const PHASES: Record<string, string[]> = {
   rollout: [
     'DeployStaging', 'AwaitStagingRollout', 'ExposeStaging', 'AwaitStagingEndpoint',
     'DeployProduction', 'AwaitProductionRollout', 'SwitchProductionTraffic', 'AwaitProductionEndpoint',
+    // A canary (not on a first release): its steps, bakes and analyses.
+    'ShiftCanaryTraffic', 'BakeCanary', 'AnalyzeCanary', 'AbortCanary',
   ],
   evaluation: ['EvaluateModel'],
   approval: ['RequestApproval'],
