@@ -63,6 +63,12 @@ function wildcardReasons(statement: Statement): Map<string, string> {
       reasons.set(`Resource::${name}`, `Objects under ${bucketObjects[1]} of the artifact bucket only (${actions.join(', ')}): a prefix of the S3 layout in docs/architecture.md, never the whole bucket.`);
       continue;
     }
+    // Executions of the pipeline's own state machine (arn:…:execution:<state machine name>:*): a retry link names
+    // a run that only exists at run time, so its ARN cannot be listed; reads only, one state machine only.
+    if (/:states:[^:]*:[^:]*:execution:.*PipelineStateMachine[^:]*:\*$/.test(name) && actions.every((a) => a === 'states:DescribeExecution')) {
+      reasons.set(`Resource::${name}`, 'DescribeExecution on the executions of this pipeline\'s state machine only (retry links name a run known only at run time).');
+      continue;
+    }
     if (/^<[A-Za-z0-9]+\.Arn>:\*$/.test(name) && actions.every((a) => a === 'lambda:InvokeFunction')) {
       reasons.set(`Resource::${name}`, 'Versions and aliases of one pipeline task function (grantInvoke): the state machine invokes its own functions only.');
     }

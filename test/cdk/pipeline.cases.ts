@@ -303,13 +303,14 @@ describe('approval', () => {
     });
   });
 
-  it('HTTP API with GET and POST /approvals/{id} to the approval function, throttled', () => {
+  it('HTTP API with GET and POST /approvals/{id} and /retries/{run} to the approval function, throttled', () => {
     const { template } = synthStack();
     template.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'HTTP' });
     for (const method of ['GET', 'POST']) {
       template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: `${method} /approvals/{id}` });
+      template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: `${method} /retries/{run}` });
     }
-    template.resourceCountIs('AWS::ApiGatewayV2::Route', 2);
+    template.resourceCountIs('AWS::ApiGatewayV2::Route', 4);
     template.hasResourceProperties('AWS::ApiGatewayV2::Integration', {
       IntegrationType: 'AWS_PROXY',
       PayloadFormatVersion: '2.0',
@@ -322,15 +323,16 @@ describe('approval', () => {
     });
   });
 
-  it('the link-signing key is a generated secret only the approval functions can read', () => {
+  it('the link-signing key is a generated secret only the approval functions and Notify (retry links) can read', () => {
     const { template } = synthStack();
     template.hasResourceProperties('AWS::SecretsManager::Secret', { GenerateSecretString: Match.objectLike({ PasswordLength: 64 }) });
     const readers = Object.values(resourcesOf(template, 'AWS::IAM::Policy'))
       .filter((p) => JSON.stringify(p.Properties?.PolicyDocument).includes('secretsmanager:GetSecretValue'))
       .map((p) => JSON.stringify(p.Properties?.Roles));
-    expect(readers).toHaveLength(2);
+    expect(readers).toHaveLength(3);
     expect(readers.join()).toMatch(/ApprovalApiFunction/);
     expect(readers.join()).toMatch(/RequestApproval/);
+    expect(readers.join()).toMatch(/FunctionsNotify/);
   });
 
   it('only the approval function may send task results, and only to this state machine', () => {
