@@ -69,6 +69,15 @@ interface Args {
 function contextValue(raw: string): unknown {
   if (/^-?\d+(\.\d+)?$/.test(raw)) return Number(raw);
   if (raw === 'true' || raw === 'false') return raw === 'true';
+  // A JSON object (rollout, serviceAnnotations...) as an object, as in code: then `-c rollout='{…}'` shapes the
+  // same stack (and synth cache entry) as the prop. Not JSON: kept as text, for the prop's check to name it.
+  if (raw.startsWith('{')) {
+    try {
+      return JSON.parse(raw) as unknown;
+    } catch {
+      return raw;
+    }
+  }
   return raw;
 }
 

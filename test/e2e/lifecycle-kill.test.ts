@@ -35,7 +35,7 @@ describeWithProc('npm start killed with SIGKILL', () => {
   const started: Started[] = [];
 
   const npmStart = (...extra: string[]): Started => {
-    const context = Object.entries(E2E_CONTEXT).flatMap(([k, v]) => ['-c', `${k}=${String(v)}`]);
+    const context = Object.entries(E2E_CONTEXT).flatMap(([k, v]) => ['-c', `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`]);
     const child = spawn('npm', ['start', '--', '--state-dir', stateDir, '--synth-cache', SHARED_SYNTH_CACHE, ...context, '--hyperparameters', HYPERPARAMETERS, ...extra], {
       cwd: REPO_ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],

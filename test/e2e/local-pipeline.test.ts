@@ -167,7 +167,7 @@ describe('local pipeline end to end', () => {
     const { version } = s.run;
 
     // Evaluated over HTTP on the held-out set, by EvaluateModel.
-    expect(s.evaluation!.samples).toBe(10000);
+    expect(s.evaluation!.samples).toBe(E2E_CONTEXT.evalSamples);
     expect(s.evaluation!.accuracy).toBeGreaterThanOrEqual(0.85);
     expect(s.evaluation!.errorRate).toBe(0);
     expect(s.approval!.decision).toBe('approve');
@@ -184,7 +184,7 @@ describe('local pipeline end to end', () => {
 
     // S3: model, metrics, evaluation, manifest, and the production pointer.
     expect(seen.objects.metrics).toEqual(expect.objectContaining({ accuracy: expect.any(Number) }));
-    expect(seen.objects.evaluation).toEqual(expect.objectContaining({ passed: true, samples: 10000 }));
+    expect(seen.objects.evaluation).toEqual(expect.objectContaining({ passed: true, samples: E2E_CONTEXT.evalSamples }));
     expect(seen.objects.manifest).toEqual(expect.objectContaining({ status: 'released' }));
     expect(seen.objects.production).toEqual(expect.objectContaining({ version }));
     expect(notifications().some((n) => n.message.includes(version) && /succeeded|released/i.test(`${n.subject} ${n.message}`))).toBe(true);
