@@ -4,8 +4,10 @@
  * per call: `scaling` loops back here); only then is the stable version scaled down to the rest, so
  * capacity never drops, and the production Service made to select both versions' pods. The counters of
  * both versions are read as the step's baseline, and the bake starts (`baking`: the BakeCanary Wait, no
- * Lambda held). At 100 % the canary runs all pods and the answer is `promote`: SwitchProductionTraffic
- * points the Service at it. Idempotent: scaling to a count and applying the Service are.
+ * Lambda held). At 100 % the canary runs all pods and the Service selects it alone, the stable version's
+ * pods kept ready for an abort; that step is baked and judged like the others (on the absolute thresholds:
+ * stable serves nothing to compare with), and its pass promotes. Idempotent: scaling to a count and
+ * applying the Service are.
  */
 import { readVersionCounters } from './shared/canary-analysis';
 import { firstStep, scaleDeployment, splitService, startBake } from './shared/canary';
@@ -13,7 +15,7 @@ import { CanaryError, InvalidInputError, RolloutFailedError } from './shared/err
 import { FUNCTION_SETTINGS } from './shared/function-settings';
 import { applyObject } from './shared/kube';
 import { logger, withLogContext } from './shared/logger';
-import { SERVING_PORT } from './shared/manifests';
+import { SERVING_PORT, productionServiceTarget, servingService } from './shared/manifests';
 import { PREVIOUS_VERSION_ANNOTATION, productionDeploymentName, workloadLabels } from './shared/names';
 import { phaseClock, rolloutTiming } from './shared/phase';
 import { describeSplit } from './shared/rollout';
@@ -45,18 +47,20 @@ async function shiftCanaryTraffic(event: PipelineState): Promise<CanaryState> {
   const rolled = await awaitRollout({ ...production, deployedAt: c.scaledAt }, workloadLabels(run.modelName, run.version, 'production'), rolloutTiming(settings));
   if (rolled.status !== 'ready') return c;
   const split = { weight: c.weight, canaryReplicas: c.canaryReplicas, stableReplicas: c.stableReplicas, reachablePercent: c.reachablePercent };
-  if (c.weight >= 100) {
-    logger.info('canary runs every production pod: promoting', { step: c.step + 1, split: describeSplit(split) });
-    return { ...c, status: 'promote' };
-  }
-
   const stableName = productionDeploymentName(run.modelName, c.stableVersion);
-  if (!(await scaleDeployment(namespace, stableName, c.stableReplicas))) {
-    throw new CanaryError(`the stable version's Deployment ${namespace}/${stableName} is gone: nothing to compare the canary with or to go back to.`);
+  if (c.weight >= 100) {
+    // The last step is judged too, on all of production's traffic: the Service selects the canary alone
+    // (previous version = stable, as after a switch), while the stable version keeps its last step's pods,
+    // ready, so a failing analysis can put it back at once. Cleanup retires it once the release is recorded.
+    await applyObject(servingService(productionServiceTarget(run), settings.SERVICE_ANNOTATIONS, c.stableVersion));
+  } else {
+    if (!(await scaleDeployment(namespace, stableName, c.stableReplicas))) {
+      throw new CanaryError(`the stable version's Deployment ${namespace}/${stableName} is gone: nothing to compare the canary with or to go back to.`);
+    }
+    const current = await readService(namespace, run.names.productionService);
+    const previousOfStable = current?.metadata?.annotations?.[PREVIOUS_VERSION_ANNOTATION] ?? null;
+    await applyObject(splitService(run, c.stableVersion, settings.SERVICE_ANNOTATIONS, previousOfStable === run.version ? null : previousOfStable));
   }
-  const current = await readService(namespace, run.names.productionService);
-  const previousOfStable = current?.metadata?.annotations?.[PREVIOUS_VERSION_ANNOTATION] ?? null;
-  await applyObject(splitService(run, c.stableVersion, settings.SERVICE_ANNOTATIONS, previousOfStable === run.version ? null : previousOfStable));
   const [canaryCounters, stableCounters] = await Promise.all([
     readVersionCounters(namespace, workloadLabels(run.modelName, run.version, 'production'), SERVING_PORT),
     readVersionCounters(namespace, workloadLabels(run.modelName, c.stableVersion, 'production'), SERVING_PORT),

@@ -641,7 +641,7 @@ class ProgressPrinter {
       const c = s.canary;
       this.note(`canary step ${c.step + 1}: ${c.weight} % requested → ${c.canaryReplicas} of ${c.totalReplicas} pods = ${c.reachablePercent} % reachable; baking ${s.run?.rollout?.bakeSeconds ?? '?'} s`);
     }
-    if (state === 'ShiftCanaryTraffic' && s.canary?.status === 'promote') this.note(`canary at 100 %: all ${s.canary.totalReplicas} pods run ${s.run?.version ?? 'the candidate'}; switching the Service`);
+    if (state === 'AnalyzeCanary' && s.canary?.status === 'promote') this.note(`✓ canary passed at 100 % on all ${s.canary.totalReplicas} pods: ${s.run?.version ?? 'the candidate'} is promoted`);
     if (state === 'AbortCanary' && s.canary?.status === 'rolledBack') this.note(`✗ canary rolled back: ${s.canary.stableVersion} serves 100 % again`);
     if (state === 'AwaitProductionEndpoint' && s.production?.status === 'serving') this.note(`production endpoint ${s.production.endpoint}`);
     if ((state === 'Cleanup' || state === 'CleanupStaging') && s.error) {

@@ -167,6 +167,8 @@ export function afterAnalysis(c: CanaryState, v: CanaryVerdict, rollout: RunRoll
     evidence,
   };
   const { baseline: _b, stepStartedAt: _s, bakeUntil: _u, last: _l, ...rest } = seen;
+  // The last step (100 %) passed: SwitchProductionTraffic confirms the Service on the candidate.
+  if (c.step + 1 >= rollout.steps.length) return { ...rest, status: 'promote', steps: [...c.steps, done] };
   return { ...rest, ...stepFields(c.step + 1, c.totalReplicas, rollout, now), steps: [...c.steps, done] };
 }
 

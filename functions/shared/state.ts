@@ -187,7 +187,7 @@ export const CanaryStepSchema = z.object({
 /**
  * `$.canary` (ShiftCanaryTraffic, AnalyzeCanary, AbortCanary): where the canary is. `scaling`: the
  * step's pods are being brought up (Shift loops); `baking`: the BakeCanary Wait, then AnalyzeCanary;
- * `promote`: the canary runs all pods, SwitchProductionTraffic follows; `rollback`: the last analysis
+ * `promote`: the last step (100 %) passed, SwitchProductionTraffic follows; `rollback`: the last analysis
  * failed; `rolledBack`: stable serves alone again. Compact: counters are a few numbers per version.
  */
 export const CanarySchema = z.object({

@@ -350,20 +350,20 @@ describe('pipeline.asl.json, run locally', () => {
 
   /** A canary's handlers: DeployProduction decides canary; Shift and Analyze walk `statuses` in turn. */
   function canaryStubs(analyses: string[]): Record<string, Handler> {
-    const shifts = ['scaling', 'baking', 'baking', 'promote'];
+    const shifts = ['scaling', 'baking', 'baking', 'baking'];
     const canary = (status: string) => ({ status, failure: status === 'rollback' ? 'Canary v1 failed at 10 %: error rate 20 %' : undefined }) as Json;
     return stubs({
       DeployProduction: () => ({ status: 'pending', rollout: { strategy: 'canary', stableVersion: 'v0', reason: 'canary over v0' } }),
       AwaitProductionRollout: keepsRollout,
-      ShiftCanaryTraffic: () => canary(shifts.shift() ?? 'promote'),
+      ShiftCanaryTraffic: () => canary(shifts.shift() ?? 'baking'),
       AnalyzeCanary: () => canary(analyses.shift() ?? 'scaling'),
       AbortCanary: (state) => ({ ...(state as { canary: Record<string, Json> }).canary, status: 'rolledBack' }) as Json,
     });
   }
 
   it('canary: each step is shifted, baked by a Wait and analysed until the last step promotes the candidate', async () => {
-    // GIVEN a canary whose first step waits for its pods once, then two steps each analysed twice
-    const run = await runPipeline(canaryStubs(['baking', 'scaling', 'baking', 'scaling']));
+    // GIVEN a canary whose first step waits for its pods once, then three steps (10, 50, 100 %) each analysed twice
+    const run = await runPipeline(canaryStubs(['baking', 'scaling', 'baking', 'scaling', 'baking', 'promote']));
     // THEN the bake is a Wait state (no Lambda), and the promotion is the usual switch and endpoint check
     expect(run.failure).toBeUndefined();
     const production = run.visited.slice(run.visited.indexOf('ChooseRolloutStrategy'));
@@ -374,6 +374,7 @@ describe('pipeline.asl.json, run locally', () => {
       'ShiftCanaryTraffic', 'IsCanaryShifted',
       'BakeCanary', 'AnalyzeCanary', 'CanaryVerdict', 'BakeCanary', 'AnalyzeCanary', 'CanaryVerdict',
       'ShiftCanaryTraffic', 'IsCanaryShifted',
+      'BakeCanary', 'AnalyzeCanary', 'CanaryVerdict', 'BakeCanary', 'AnalyzeCanary', 'CanaryVerdict',
       'SwitchProductionTraffic', 'AwaitProductionEndpoint', 'IsProductionEndpointReady',
       'RecordRelease', 'CleanupStaging', 'NotifySuccess', 'Succeeded',
     ]);

@@ -239,21 +239,23 @@ describe('local pipeline end to end', () => {
     expect(selector).toBe(v2);
     // The previous version's Deployment stays for rollback.
     expect(deploymentsAfter).toEqual(expect.arrayContaining([previousDeployment, second.output!.run.names.productionDeployment]));
-    // It went through the canary's steps, 10 % and 50 % each judged a pass on both versions' counters, then 100 %.
+    // It went through the canary's steps: 10 % and 50 % judged a pass on both versions' counters, 100 % on the canary's alone.
     expect(second.output!.production!.rollout).toMatchObject({ strategy: 'canary', stableVersion: v1 });
     const canary = second.output!.canary!;
     expect(canary).toMatchObject({ status: 'promote', weight: 100, canaryReplicas: 4, stableVersion: v1 });
-    expect(canary.steps.map((st) => [st.weight, st.canaryReplicas, st.stableReplicas, st.evidence.verdict])).toEqual([[10, 1, 3, 'pass'], [50, 2, 2, 'pass']]);
+    expect(canary.steps.map((st) => [st.weight, st.canaryReplicas, st.stableReplicas, st.evidence.verdict])).toEqual([[10, 1, 3, 'pass'], [50, 2, 2, 'pass'], [100, 4, 0, 'pass']]);
     // The share served was measured, not assumed: the canary answered some of the requests, not all.
-    for (const st of canary.steps) expect(st.evidence.servedShare).toBeGreaterThan(0);
-    for (const st of canary.steps) expect(st.evidence.servedShare).toBeLessThan(1);
+    const [at10, at50, at100] = canary.steps;
+    for (const st of [at10!, at50!]) expect(st.evidence.servedShare).toBeGreaterThan(0);
+    for (const st of [at10!, at50!]) expect(st.evidence.servedShare).toBeLessThan(1);
+    expect(at100!.evidence.servedShare).toBe(1);
     // Live traffic ran through the rollout: both versions answered it, and not one request failed.
     const traffic = second.traffic!;
     expect(Object.keys(traffic.total.byVersion).sort()).toEqual([v1, v2].sort());
     expect(traffic.total.failures).toEqual([]);
-    expect(traffic.steps.map((st) => st.weight)).toEqual([10, 50]);
+    expect(traffic.steps.map((st) => st.weight)).toEqual([10, 50, 100]);
     // production.json's history keeps how the release went.
-    expect(record!.history.at(-1)).toMatchObject({ action: 'release', version: v2, canary: { version: v2, stableVersion: v1, steps: [{ weight: 10, verdict: 'pass' }, { weight: 50, verdict: 'pass' }] } });
+    expect(record!.history.at(-1)).toMatchObject({ action: 'release', version: v2, canary: { version: v2, stableVersion: v1, steps: [{ weight: 10, verdict: 'pass' }, { weight: 50, verdict: 'pass' }, { weight: 100, verdict: 'pass' }] } });
   });
 
   it('a faulty release is rolled back by its canary: production keeps serving and only the canary fails requests', async () => {

@@ -104,4 +104,15 @@ describe('the canary step machine', () => {
     expect(at100).toMatchObject({ status: 'scaling', step: 2, weight: 100, canaryReplicas: 4, stableReplicas: 0 });
     expect(at100.steps.map((s) => s.weight)).toEqual([10, 50]);
   });
+
+  it('the last step (100 %) is baked and judged too: its pass promotes, its fail rolls back', () => {
+    const at50 = afterAnalysis(baking(), verdict('pass'), rollout, 'v2', T0 + 6000);
+    const at100 = afterAnalysis(startBake(at50, { canary: COUNTERS, stable: COUNTERS }, rollout, T0 + 7000), verdict('pass'), rollout, 'v2', T0 + 13_000);
+    const baking100 = startBake(at100, { canary: COUNTERS, stable: COUNTERS }, rollout, T0 + 14_000);
+    expect(afterAnalysis(baking100, verdict('pass'), rollout, 'v2', T0 + 16_000)).toMatchObject({ status: 'baking' });
+    const promoted = afterAnalysis(baking100, verdict('pass'), rollout, 'v2', T0 + 20_000);
+    expect(promoted.status).toBe('promote');
+    expect(promoted.steps.map((s) => s.weight)).toEqual([10, 50, 100]);
+    expect(afterAnalysis(baking100, verdict('fail', ['canary error rate 9.0 % is above maxErrorRate 5.0 %']), rollout, 'v2', T0 + 16_000)).toMatchObject({ status: 'rollback' });
+  });
 });
