@@ -15,7 +15,7 @@ import { CanaryError, InvalidInputError, RolloutFailedError } from './shared/err
 import { FUNCTION_SETTINGS } from './shared/function-settings';
 import { applyObject } from './shared/kube';
 import { logger, withLogContext } from './shared/logger';
-import { SERVING_PORT, productionServiceTarget, servingService } from './shared/manifests';
+import { SERVING_PORT } from './shared/manifests';
 import { PREVIOUS_VERSION_ANNOTATION, productionDeploymentName, workloadLabels } from './shared/names';
 import { phaseClock, rolloutTiming } from './shared/phase';
 import { describeSplit } from './shared/rollout';
@@ -47,20 +47,17 @@ async function shiftCanaryTraffic(event: PipelineState): Promise<CanaryState> {
   const rolled = await awaitRollout({ ...production, deployedAt: c.scaledAt }, workloadLabels(run.modelName, run.version, 'production'), rolloutTiming(settings));
   if (rolled.status !== 'ready') return c;
   const split = { weight: c.weight, canaryReplicas: c.canaryReplicas, stableReplicas: c.stableReplicas, reachablePercent: c.reachablePercent };
+  // The last step is judged too, on all of production's traffic: the Service selects the canary alone while
+  // the stable version keeps its last step's pods, ready, so a failing analysis can put it back at once
+  // (Cleanup retires it once the release is recorded). Either way the Service stays marked as a canary over
+  // the stable version, whose own predecessor it keeps as previous version for rollback.
   const stableName = productionDeploymentName(run.modelName, c.stableVersion);
-  if (c.weight >= 100) {
-    // The last step is judged too, on all of production's traffic: the Service selects the canary alone
-    // (previous version = stable, as after a switch), while the stable version keeps its last step's pods,
-    // ready, so a failing analysis can put it back at once. Cleanup retires it once the release is recorded.
-    await applyObject(servingService(productionServiceTarget(run), settings.SERVICE_ANNOTATIONS, c.stableVersion));
-  } else {
-    if (!(await scaleDeployment(namespace, stableName, c.stableReplicas))) {
-      throw new CanaryError(`the stable version's Deployment ${namespace}/${stableName} is gone: nothing to compare the canary with or to go back to.`);
-    }
-    const current = await readService(namespace, run.names.productionService);
-    const previousOfStable = current?.metadata?.annotations?.[PREVIOUS_VERSION_ANNOTATION] ?? null;
-    await applyObject(splitService(run, c.stableVersion, settings.SERVICE_ANNOTATIONS, previousOfStable === run.version ? null : previousOfStable));
+  if (c.weight < 100 && !(await scaleDeployment(namespace, stableName, c.stableReplicas))) {
+    throw new CanaryError(`the stable version's Deployment ${namespace}/${stableName} is gone: nothing to compare the canary with or to go back to.`);
   }
+  const current = await readService(namespace, run.names.productionService);
+  const previousOfStable = current?.metadata?.annotations?.[PREVIOUS_VERSION_ANNOTATION] ?? null;
+  await applyObject(splitService(run, c.stableVersion, settings.SERVICE_ANNOTATIONS, previousOfStable === run.version ? null : previousOfStable, c.weight >= 100));
   const [canaryCounters, stableCounters] = await Promise.all([
     readVersionCounters(namespace, workloadLabels(run.modelName, run.version, 'production'), SERVING_PORT),
     readVersionCounters(namespace, workloadLabels(run.modelName, c.stableVersion, 'production'), SERVING_PORT),

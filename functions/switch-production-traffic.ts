@@ -23,8 +23,8 @@ const Input = stateWith({ production: StageSchema });
 async function switchProductionTraffic(event: PipelineState): Promise<StageResult> {
   const { run, production } = parseInput(Input, event, 'SwitchProductionTraffic input');
   const current = await readService(run.namespaces.production, run.names.productionService);
-  // After a canary the Service selects both versions: what served before is the canary's stable version.
-  const selected = current?.spec?.selector?.[LABELS.version] ?? splitOf(current)?.stableVersion ?? null;
+  // After a canary (the Service still marked as one) what served before is the canary's stable version.
+  const selected = splitOf(current)?.stableVersion ?? current?.spec?.selector?.[LABELS.version] ?? null;
   const previousVersion = selected === run.version ? (current?.metadata?.annotations?.[PREVIOUS_VERSION_ANNOTATION] ?? null) : selected;
   await applyObject(servingService(productionServiceTarget(run), settings.SERVICE_ANNOTATIONS, previousVersion));
   logger.info('production traffic switched', { from: previousVersion, to: run.version, service: run.names.productionService, namespace: run.namespaces.production });

@@ -48,10 +48,17 @@ export async function scaleDeployment(namespace: string, name: string, replicas:
  * and records which version is the canary and which the stable one, so Cleanup (after any failure) and
  * SwitchProductionTraffic know. `previousOfStable` keeps the stable version's own predecessor for rollback.
  */
-export function splitService(run: RunContext, stableVersion: string, annotations: Record<string, string>, previousOfStable: string | null): V1Service {
+export function splitService(
+  run: RunContext,
+  stableVersion: string,
+  annotations: Record<string, string>,
+  previousOfStable: string | null,
+  /** The 100 % step: the Service selects the canary alone, still marked as a canary over `stableVersion`. */
+  canaryOnly = false,
+): V1Service {
   const svc = servingService(productionServiceTarget(run), annotations, previousOfStable);
   const selector = { ...svc.spec!.selector };
-  delete selector[LABELS.version];
+  if (!canaryOnly) delete selector[LABELS.version];
   return {
     ...svc,
     metadata: { ...svc.metadata, annotations: { ...svc.metadata!.annotations, [CANARY_VERSION_ANNOTATION]: run.version, [STABLE_VERSION_ANNOTATION]: stableVersion } },
@@ -59,12 +66,16 @@ export function splitService(run: RunContext, stableVersion: string, annotations
   };
 }
 
-/** The canary and stable versions when the Service splits traffic (no version in its selector), else undefined. */
+/**
+ * The canary and stable versions while a canary runs on the Service (selector without a version: a split
+ * step; or the canary's version: its 100 % step), else undefined.
+ */
 export function splitOf(svc: V1Service | undefined): { canaryVersion: string; stableVersion: string } | undefined {
-  if (!svc || svc.spec?.selector?.[LABELS.version] !== undefined) return undefined;
-  const canaryVersion = svc.metadata?.annotations?.[CANARY_VERSION_ANNOTATION];
-  const stableVersion = svc.metadata?.annotations?.[STABLE_VERSION_ANNOTATION];
-  return canaryVersion && stableVersion ? { canaryVersion, stableVersion } : undefined;
+  const canaryVersion = svc?.metadata?.annotations?.[CANARY_VERSION_ANNOTATION];
+  const stableVersion = svc?.metadata?.annotations?.[STABLE_VERSION_ANNOTATION];
+  const selected = svc?.spec?.selector?.[LABELS.version];
+  if (!canaryVersion || !stableVersion || (selected !== undefined && selected !== canaryVersion)) return undefined;
+  return { canaryVersion, stableVersion };
 }
 
 /**

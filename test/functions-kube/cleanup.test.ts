@@ -158,26 +158,32 @@ describe('cleanup', () => {
     expect(await selectedVersion('clean-back')).toBe(v1.version);
   });
 
-  it('on failure during a canary (the Service selects both versions) gives the stable version all traffic back', async () => {
+  it.each([
+    ['a split step (the Service selects both versions)', 'clean-canary', false],
+    ['its 100 % step (the Service selects the canary alone)', 'clean-canary-all', true],
+  ])('on failure during a canary at %s gives the stable version all traffic back, keeping its own previous version', async (_step, model, canaryOnly) => {
     // Prepare: v1 serves; v2 is the canary, the Service split between them as ShiftCanaryTraffic leaves it
-    const v1 = await env.prepare('2026-01-08T10:00:00Z', { modelName: 'clean-canary' });
-    const v2 = await env.prepare('2026-01-08T11:00:00Z', { modelName: 'clean-canary', servingImage: IMAGES.serverV2 });
+    const v1 = await env.prepare('2026-01-08T10:00:00Z', { modelName: model });
+    const v2 = await env.prepare('2026-01-08T11:00:00Z', { modelName: model, servingImage: IMAGES.serverV2 });
     const first = await loop(awaitProductionEndpoint, { run: v1, production: await switchTo(v1) });
     const deployed = await loop(awaitProductionRollout, { run: v2, production: await deployProduction({ run: v2 }) });
     expect(deployed.status).toBe('ready');
-    await applyObject(splitService(v2, v1.version, {}, null));
-    expect(splitOf(await readService('mlpipe-production', 'clean-canary'))).toEqual({ canaryVersion: v2.version, stableVersion: v1.version });
+    // v1's own predecessor, which rollback from v1 would go back to: a canary over v1 must not lose it.
+    const beforeV1 = '20260101-000000-0000000';
+    await applyObject(splitService(v2, v1.version, {}, beforeV1, canaryOnly));
+    expect(splitOf(await readService('mlpipe-production', model))).toEqual({ canaryVersion: v2.version, stableVersion: v1.version });
     const failure = { Error: 'KubernetesUnavailableError', Cause: 'AnalyzeCanary could not reach the API' };
     // Act
     const result = await cleanup({ run: v2, production: deployed, error: failure });
     // Assess: the Service selects v1 alone again (no canary annotations), v2's Deployment is gone
     expect(result.switchedBack).toEqual({ from: v2.version, to: v1.version });
-    const svc = await readService('mlpipe-production', 'clean-canary');
+    const svc = await readService('mlpipe-production', model);
     expect(svc?.spec?.selector?.[LABELS.version]).toBe(v1.version);
     expect(splitOf(svc)).toBeUndefined();
     expect(svc?.metadata?.annotations?.[CANARY_VERSION_ANNOTATION]).toBeUndefined();
+    expect(svc?.metadata?.annotations?.[PREVIOUS_VERSION_ANNOTATION]).toBe(beforeV1);
     expect(await exists('Deployment', 'mlpipe-production', v2.names.productionDeployment)).toBe(false);
-    expect(await servedVersion(first.endpoint!, 'clean-canary')).toBe('1');
+    expect(await servedVersion(first.endpoint!, model)).toBe('1');
     // A retried Cleanup still reports the switch-back and deletes nothing more.
     expect(await cleanup({ run: v2, production: deployed, error: failure })).toEqual({ deleted: [], switchedBack: { from: v2.version, to: v1.version } });
   });
