@@ -19,8 +19,36 @@ const ID = /^[0-9a-f]{32}$/;
 const SIG = /^[0-9a-f]{64}$/;
 const MIN_SECRET_LENGTH = 16;
 
+/** HMAC-SHA256 of a link's payload, hex: what every signed link (approval, retry-link.ts) carries as `sig`. */
+export function linkSignature(secret: string, payload: string): string {
+  return createHmac('sha256', secret).update(payload).digest('hex');
+}
+
+/**
+ * The checks every signed link shares once its own fields are well-formed: `exp` and `sig` well-formed
+ * (malformed), the signature of `payload(exp)` in constant time (forged), then the clock (expired) — so
+ * only genuine links ever learn that they expired. Returns the expiry (Unix seconds); `fail` makes the
+ * link kind's own error.
+ */
+export function checkSignedLink(
+  opts: { payload: (exp: number) => string; exp: string | undefined; sig: string | undefined; secret: string; now?: Date },
+  fail: (message: string, reason: 'malformed' | 'forged' | 'expired') => Error,
+): number {
+  const { exp, sig } = opts;
+  if (!exp || !/^\d{1,12}$/.test(exp)) throw fail('The link\'s "exp" must be a Unix time in seconds.', 'malformed');
+  if (!sig || !SIG.test(sig)) throw fail('The link\'s "sig" must be 64 hex characters.', 'malformed');
+  const expiresAt = Number(exp);
+  const expected = Buffer.from(linkSignature(opts.secret, opts.payload(expiresAt)), 'hex');
+  if (!timingSafeEqual(expected, Buffer.from(sig, 'hex'))) {
+    throw fail('The link\'s signature does not match: it was altered or not issued by this pipeline.', 'forged');
+  }
+  const now = Math.floor((opts.now ?? new Date()).getTime() / 1000);
+  if (now > expiresAt) throw fail(`The link expired at ${new Date(expiresAt * 1000).toISOString()}.`, 'expired');
+  return expiresAt;
+}
+
 function signature(secret: string, id: string, action: ApprovalAction, exp: number): string {
-  return createHmac('sha256', secret).update(`${id}.${action}.${exp}`).digest('hex');
+  return linkSignature(secret, `${id}.${action}.${exp}`);
 }
 
 export interface LinkParts {
@@ -62,17 +90,7 @@ export function verifyLink(opts: {
   if (action !== 'approve' && action !== 'reject') {
     throw new ApprovalLinkError('The link\'s "action" must be approve or reject.', 'malformed');
   }
-  if (!exp || !/^\d{1,12}$/.test(exp)) throw new ApprovalLinkError('The link\'s "exp" must be a Unix time in seconds.', 'malformed');
-  if (!sig || !SIG.test(sig)) throw new ApprovalLinkError('The link\'s "sig" must be 64 hex characters.', 'malformed');
-  const expiresAt = Number(exp);
-  const expected = Buffer.from(signature(opts.secret, id, action, expiresAt), 'hex');
-  if (!timingSafeEqual(expected, Buffer.from(sig, 'hex'))) {
-    throw new ApprovalLinkError('The link\'s signature does not match: it was altered or not issued by this pipeline.', 'forged');
-  }
-  const now = Math.floor((opts.now ?? new Date()).getTime() / 1000);
-  if (now > expiresAt) {
-    throw new ApprovalLinkError(`The link expired at ${new Date(expiresAt * 1000).toISOString()}.`, 'expired');
-  }
+  const expiresAt = checkSignedLink({ payload: (e) => `${id}.${action}.${e}`, exp, sig, secret: opts.secret, now: opts.now }, (m, r) => new ApprovalLinkError(m, r));
   return { id, action, expiresAt };
 }
 

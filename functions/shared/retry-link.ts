@@ -7,7 +7,7 @@
  * run (its path shows the run's name, which the access log keeps; the query, which it does not, holds the
  * rest) and grants nothing by itself: GET shows a page, POST starts the retry (functions/approval-api.ts).
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { checkSignedLink, linkSignature } from './approval-link';
 import { RetryLinkError } from './errors';
 import { modelNameProblem } from './k8s-names';
 
@@ -16,7 +16,6 @@ export const RETRY_LINK_TTL_SECONDS = 7 * 24 * 3600;
 
 const EXECUTION_ARN = /^arn:aws[\w-]*:states:[a-z0-9-]+:\d{12}:execution:[A-Za-z0-9_-]{1,80}:([A-Za-z0-9_-]{1,80})$/;
 const VERSION = /^[A-Za-z0-9._-]{1,128}$/;
-const SIG = /^[0-9a-f]{64}$/;
 
 export interface RetryLinkTarget {
   /** The failed run's execution ARN: the link retries this run and no other. */
@@ -25,15 +24,13 @@ export interface RetryLinkTarget {
   version: string;
 }
 
-function signature(secret: string, t: RetryLinkTarget, exp: number): string {
-  return createHmac('sha256', secret).update(`retry.${t.executionArn}.${t.modelName}.${t.version}.${exp}`).digest('hex');
-}
+const payload = (t: RetryLinkTarget, exp: number): string => `retry.${t.executionArn}.${t.modelName}.${t.version}.${exp}`;
 
 export function signRetryLink(opts: RetryLinkTarget & { baseUrl: string; expiresAt: number; secret: string }): string {
   const exp = Math.floor(opts.expiresAt);
   const name = EXECUTION_ARN.exec(opts.executionArn)?.[1];
   if (!name) throw new Error(`signRetryLink: "${opts.executionArn}" is not an execution ARN.`);
-  const query = new URLSearchParams({ execution: opts.executionArn, model: opts.modelName, version: opts.version, exp: String(exp), sig: signature(opts.secret, opts, exp) });
+  const query = new URLSearchParams({ execution: opts.executionArn, model: opts.modelName, version: opts.version, exp: String(exp), sig: linkSignature(opts.secret, payload(opts, exp)) });
   return `${opts.baseUrl.replace(/\/+$/, '')}/retries/${name}?${query.toString()}`;
 }
 
@@ -63,15 +60,7 @@ export function verifyRetryLink(opts: {
   if (run !== name) throw new RetryLinkError(`The link's path names run "${String(run).slice(0, 80)}" but its "execution" is ${name}.`, 'malformed');
   if (!model || modelNameProblem(model) !== undefined) throw new RetryLinkError('The link\'s "model" is not a model name.', 'malformed');
   if (!version || !VERSION.test(version)) throw new RetryLinkError('The link\'s "version" is not a model version.', 'malformed');
-  if (!exp || !/^\d{1,12}$/.test(exp)) throw new RetryLinkError('The link\'s "exp" must be a Unix time in seconds.', 'malformed');
-  if (!sig || !SIG.test(sig)) throw new RetryLinkError('The link\'s "sig" must be 64 hex characters.', 'malformed');
   const target = { executionArn: execution!, modelName: model, version };
-  const expiresAt = Number(exp);
-  const expected = Buffer.from(signature(opts.secret, target, expiresAt), 'hex');
-  if (!timingSafeEqual(expected, Buffer.from(sig, 'hex'))) {
-    throw new RetryLinkError('The link\'s signature does not match: it was altered or not issued by this pipeline.', 'forged');
-  }
-  const now = Math.floor((opts.now ?? new Date()).getTime() / 1000);
-  if (now > expiresAt) throw new RetryLinkError(`The link expired at ${new Date(expiresAt * 1000).toISOString()}.`, 'expired');
+  const expiresAt = checkSignedLink({ payload: (e) => payload(target, e), exp, sig, secret: opts.secret, now: opts.now }, (m, r) => new RetryLinkError(m, r));
   return { ...target, run: name, expiresAt };
 }
