@@ -16,6 +16,7 @@
  */
 import { request, type IncomingMessage } from 'node:http';
 import { decodeIdx } from '../examples/fashion-mnist/idx';
+import { percentile } from '../functions/shared/evaluation';
 import { FILES, loadDataset } from '../examples/fashion-mnist/stage-data';
 
 /** The tally key for requests that got no HTTP answer at all (refused, reset, timed out). */
@@ -151,8 +152,9 @@ export class TrafficGenerator {
     for (const [version, t] of Object.entries(byVersion)) {
       t.share = round3((t.ok + t.failed) / window.length);
       const sorted = (latencies.get(version) ?? []).sort((a, b) => a - b);
-      t.p50Ms = percentile(sorted, 0.5);
-      t.p95Ms = percentile(sorted, 0.95);
+      // Nearest rank, as the evaluation measures latency (evaluation.ts percentile).
+      t.p50Ms = sorted.length ? round3(percentile(sorted, 50)) : null;
+      t.p95Ms = sorted.length ? round3(percentile(sorted, 95)) : null;
       t.maxMs = sorted.length ? round3(sorted[sorted.length - 1]!) : null;
     }
     return { done: window.length, inFlight: this.inFlight.size, byVersion, failures: window.filter((r) => !r.ok).slice(0, 50) };
@@ -236,12 +238,6 @@ function errorText(body: string): string {
     // not JSON
   }
   return body.slice(0, 200);
-}
-
-/** Nearest-rank percentile of sorted values. */
-function percentile(sorted: number[], q: number): number | null {
-  if (sorted.length === 0) return null;
-  return round3(sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!);
 }
 
 function round3(x: number): number {
