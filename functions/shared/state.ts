@@ -8,6 +8,7 @@ import * as z from 'zod';
 import { InvalidInputError } from './errors';
 import { MAX_RUN_REQUEST_DEPTH, jsonKind, nestingDepth } from './execution-input';
 import { DNS1123_LABEL } from './names';
+import { TrainingProgressSchema } from './progress';
 import { RolloutOverrideSchema, RunRolloutSchema } from './rollout';
 import { HyperparametersSchema, ModelNameSchema, S3_URI } from './settings';
 
@@ -128,6 +129,8 @@ export const TrainingSchema = z.object({
   completedAt: z.string().optional(),
   /** metrics.json written by the trainer, once succeeded. */
   metrics: z.record(z.string(), z.number()).optional(),
+  /** The latest progress.json the trainer wrote (progress.ts), if it writes one. */
+  progress: TrainingProgressSchema.optional(),
 });
 
 /** `$.staging` and `$.production` (Deploy*, Await*Rollout, ExposeStaging/SwitchProductionTraffic, Await*Endpoint). */
