@@ -4,3 +4,4 @@ export { MlPipeStack, type MlPipeStackProps } from './mlpipe-stack';
 export { propsFromContext, CONTEXT_KEYS, CONTEXT_PREFIX } from './context';
 export { DEFINITION_SUBSTITUTION_NAMES, FUNCTION_SPECS } from './constructs/pipeline-functions';
 export { ecrPushPattern, dataPattern, scheduleMessage } from './constructs/triggers';
+export type { Toleration } from '../functions/shared/k8s-names';

@@ -49,7 +49,15 @@ export function dns1035LabelProblem(name: string): string | undefined {
  * `MLPipe.Example.com/Model` is accepted as an annotation, though not as a label key); so do we.
  */
 export function annotationKeyProblem(key: string): string | undefined {
-  const parts = key.toLowerCase().split('/');
+  return qualifiedNameProblem(key.toLowerCase());
+}
+
+/**
+ * Why `key` is not a qualified name (`[prefix/]name`, as a label key, a node selector key or a toleration
+ * key must be), or undefined. Unlike annotation keys, these are checked as written (case kept).
+ */
+export function qualifiedNameProblem(key: string): string | undefined {
+  const parts = key.split('/');
   if (parts.length > 2) return QUALIFIED_NAME_RULE;
   const name = parts.length === 2 ? (parts[1] as string) : (parts[0] as string);
   const prefix = parts.length === 2 ? (parts[0] as string) : undefined;
@@ -61,6 +69,66 @@ export function annotationKeyProblem(key: string): string | undefined {
   if (name.length === 0) return 'name part must be non-empty';
   if (name.length > MAX_LABEL_LENGTH) return `name part ${tooLong(MAX_LABEL_LENGTH)}`;
   return QUALIFIED_NAME_PART.test(name) ? undefined : NAME_PART_RULE;
+}
+
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+const LABEL_VALUE_RULE =
+  "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
+
+/** Why `value` is not a label value (a node selector's values, a toleration's value), or undefined. */
+export function labelValueProblem(value: string): string | undefined {
+  if (value.length > MAX_LABEL_LENGTH) return tooLong(MAX_LABEL_LENGTH);
+  return LABEL_VALUE.test(value) ? undefined : LABEL_VALUE_RULE;
+}
+
+/** Why `name` is not a DNS-1123 subdomain (what a PriorityClass name must be), or undefined. */
+export function dns1123SubdomainProblem(name: string): string | undefined {
+  if (name.length > MAX_SUBDOMAIN_LENGTH) return tooLong(MAX_SUBDOMAIN_LENGTH);
+  return DNS1123_SUBDOMAIN.test(name) ? undefined : SUBDOMAIN_RULE;
+}
+
+/** A pod toleration (core/v1 Toleration). */
+export interface Toleration {
+  key?: string;
+  operator?: string;
+  value?: string;
+  effect?: string;
+  tolerationSeconds?: number;
+}
+
+const TAINT_EFFECTS = ['NoExecute', 'NoSchedule', 'PreferNoSchedule'];
+
+/**
+ * What is wrong with a toleration, as kube-apiserver v1.32's ValidateTolerations says it (field, message),
+ * so a toleration the API would refuse with a 422 on every pod is refused where it is configured.
+ */
+export function tolerationProblems(t: Toleration): Array<{ field: string; message: string }> {
+  const problems: Array<{ field: string; message: string }> = [];
+  const key = t.key ?? '';
+  const operator = t.operator ?? '';
+  const value = t.value ?? '';
+  if (key !== '') {
+    const p = qualifiedNameProblem(key);
+    if (p !== undefined) problems.push({ field: 'key', message: p });
+  }
+  if (key === '' && operator !== 'Exists') {
+    problems.push({ field: 'operator', message: 'operator must be Exists when `key` is empty, which means "match all values and all keys"' });
+  }
+  if (t.tolerationSeconds !== undefined && t.effect !== 'NoExecute') {
+    problems.push({ field: 'effect', message: "effect must be 'NoExecute' when `tolerationSeconds` is set" });
+  }
+  if (operator === '' || operator === 'Equal') {
+    const p = labelValueProblem(value);
+    if (p !== undefined) problems.push({ field: 'value', message: p });
+  } else if (operator === 'Exists') {
+    if (value !== '') problems.push({ field: 'value', message: "value must be empty when `operator` is 'Exists'" });
+  } else {
+    problems.push({ field: 'operator', message: `Unsupported value: "${operator}": supported values: "Equal", "Exists"` });
+  }
+  if ((t.effect ?? '') !== '' && !TAINT_EFFECTS.includes(t.effect!)) {
+    problems.push({ field: 'effect', message: `Unsupported value: "${t.effect}": supported values: ${TAINT_EFFECTS.map((e) => `"${e}"`).join(', ')}` });
+  }
+  return problems;
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -3,11 +3,13 @@
  * versioned production) and the LoadBalancer Services. Pure functions of the run and the workload
  * settings, so a retried step applies exactly the same object. Pods run as non-root with a read-only root
  * filesystem, no privilege escalation and no capabilities; /tmp is an emptyDir for libraries that need
- * scratch space. AWS access comes from EKS Pod Identity on the ServiceAccount, never from keys.
+ * scratch space. AWS access comes from EKS Pod Identity on the ServiceAccount, never from keys. Placement
+ * (GPUs, node selector, tolerations, priority class: placement.ts) is added only when set.
  */
 import type { V1Container, V1Deployment, V1Job, V1PodSpec, V1Service } from '@kubernetes/client-node';
 import type { PRODUCTION_SERVICE, SERVING_DEPLOYMENT, STAGING_SERVICE, TRAINING_JOB } from './function-settings';
 import { LABELS, PREVIOUS_VERSION_ANNOTATION, workloadLabels, type WorkloadStage } from './names';
+import { podPlacement, withGpus, type Placement } from './placement';
 import type { SettingsOf } from './settings';
 import type { RunContext, Stage } from './types';
 
@@ -49,11 +51,11 @@ function hardenedPod(serviceAccountName: string, containers: V1Container[], extr
   };
 }
 
-function hardenedContainer(c: V1Container, size: { cpu: string; memory: string }): V1Container {
+function hardenedContainer(c: V1Container, size: { cpu: string; memory: string }, placement: Placement): V1Container {
   return {
     ...c,
-    // Trainer and server are sized alike: CPU and memory requested, memory (only) limited.
-    resources: { requests: { cpu: size.cpu, memory: size.memory }, limits: { memory: size.memory } },
+    // Trainer and server are sized alike: CPU and memory requested, memory (only) limited; GPUs limited.
+    resources: withGpus({ requests: { cpu: size.cpu, memory: size.memory }, limits: { memory: size.memory } }, placement),
     securityContext: {
       allowPrivilegeEscalation: false,
       readOnlyRootFilesystem: true,
@@ -67,9 +69,36 @@ function objectLabels(run: RunContext, stage: WorkloadStage): Record<string, str
   return workloadLabels(run.modelName, run.version, stage);
 }
 
+/** The trainer's container name (the podFailurePolicy's exit-code rule names it). */
+export const TRAINER_CONTAINER = 'trainer';
+/** The trainer's exit code for an invalid environment (container contract): retrying cannot help. */
+export const INVALID_ENVIRONMENT_EXIT_CODE = 2;
+
+/**
+ * How the Job counts a failed training pod. A disruption (node drain, spot reclaim, eviction, preemption:
+ * the pod gets the DisruptionTarget condition) is not the trainer's fault: Ignore, so a replacement pod
+ * starts (and resumes from its checkpoint) without spending backoffLimit. An invalid environment (exit 2)
+ * fails the Job at once: a retry would fail the same way. Anything else counts against backoffLimit.
+ */
+export const TRAINING_POD_FAILURE_POLICY = {
+  rules: [
+    { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },
+    { action: 'FailJob', onExitCodes: { containerName: TRAINER_CONTAINER, operator: 'In', values: [INVALID_ENVIRONMENT_EXIT_CODE] } },
+  ],
+};
+
+export function trainingPlacement(s: TrainingJobSettings): Placement {
+  return { gpus: s.TRAINING_GPUS, nodeSelector: s.TRAINING_NODE_SELECTOR, tolerations: s.TRAINING_TOLERATIONS, priorityClassName: s.TRAINING_PRIORITY_CLASS };
+}
+
+export function servingPlacement(s: ServingDeploymentSettings): Placement {
+  return { gpus: s.SERVING_GPUS, nodeSelector: s.SERVING_NODE_SELECTOR, tolerations: s.SERVING_TOLERATIONS, priorityClassName: s.SERVING_PRIORITY_CLASS };
+}
+
 export function trainingJob(run: RunContext, settings: TrainingJobSettings): V1Job {
   const labels = objectLabels(run, 'training');
   const size = { cpu: settings.TRAINING_CPU, memory: settings.TRAINING_MEMORY };
+  const placement = trainingPlacement(settings);
   return {
     apiVersion: 'batch/v1',
     kind: 'Job',
@@ -78,13 +107,15 @@ export function trainingJob(run: RunContext, settings: TrainingJobSettings): V1J
       backoffLimit: settings.TRAINING_BACKOFF_LIMIT,
       ttlSecondsAfterFinished: settings.TRAINING_JOB_TTL_SECONDS,
       activeDeadlineSeconds: settings.TRAINING_TIMEOUT_SECONDS,
+      // Requires restartPolicy Never (below); makes the API default podReplacementPolicy to Failed.
+      podFailurePolicy: TRAINING_POD_FAILURE_POLICY,
       template: {
         metadata: { labels },
         spec: hardenedPod(
           settings.TRAINER_SERVICE_ACCOUNT,
           [
             hardenedContainer({
-              name: 'trainer',
+              name: TRAINER_CONTAINER,
               image: run.image,
               env: [
                 { name: 'MODEL_OUTPUT_URI', value: run.modelUri },
@@ -93,9 +124,9 @@ export function trainingJob(run: RunContext, settings: TrainingJobSettings): V1J
                 // A retried pod (backoffLimit, a disruption) resumes from the checkpoints saved here.
                 ...(run.checkpointUri ? [{ name: 'CHECKPOINT_URI', value: run.checkpointUri }] : []),
               ],
-            }, size),
+            }, size, placement),
           ],
-          { restartPolicy: 'Never' },
+          { restartPolicy: 'Never', ...podPlacement(placement) },
         ),
       },
     },
@@ -111,6 +142,7 @@ export interface ServingOverrides {
 export function servingDeployment(run: RunContext, stage: Stage, settings: ServingDeploymentSettings, overrides: ServingOverrides = {}): V1Deployment {
   const labels = objectLabels(run, stage);
   const size = { cpu: settings.SERVING_CPU, memory: settings.SERVING_MEMORY };
+  const placement = servingPlacement(settings);
   const name = stage === 'staging' ? run.names.stagingDeployment : run.names.productionDeployment;
   const namespace = run.namespaces[stage];
   const modelPath = `/v1/models/${run.modelName}`;
@@ -151,8 +183,8 @@ export function servingDeployment(run: RunContext, stage: Stage, settings: Servi
               periodSeconds: 10,
               failureThreshold: 6,
             },
-          }, size),
-        ]),
+          }, size, placement),
+        ], podPlacement(placement)),
       },
     },
   };

@@ -60,6 +60,8 @@ function allowed(user: User, a: Access): boolean {
   if (!user.namespaces) return true;
   if (!a.namespace || !user.namespaces.has(a.namespace)) return false;
   if (a.type.plural === 'namespaces' || a.type.plural === 'events') return READ_VERBS.has(a.verb) && !a.subresource;
+  // `edit` may evict pods (pods/eviction create), as a drain does.
+  if (a.subresource === 'eviction') return a.type.plural === 'pods' && a.verb === 'create';
   if (a.subresource) return EDIT_SUBRESOURCES.has(a.subresource);
   return true;
 }

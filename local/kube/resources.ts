@@ -68,7 +68,7 @@ export const RESOURCE_TYPES: ResourceType[] = [
   type('', 'secrets', 'Secret', { selectableFields: ['type'] }),
   type('', 'pods', 'Pod', {
     shortNames: ['po'],
-    subresources: ['status', 'log', 'proxy'],
+    subresources: ['status', 'log', 'proxy', 'eviction'],
     hasStatus: true,
     selectableFields: ['status.phase', 'spec.nodeName', 'spec.restartPolicy', 'spec.serviceAccountName', 'status.podIP'],
   }),
@@ -117,13 +117,17 @@ export function apiResourceList(group: string): Record<string, unknown> {
       verbs: VERBS,
       ...(t.shortNames.length ? { shortNames: t.shortNames } : {}),
     },
-    ...t.subresources.map((sub) => ({
-      name: `${t.plural}/${sub}`,
-      singularName: '',
-      namespaced: t.namespaced,
-      kind: sub === 'scale' ? 'Scale' : t.kind,
-      verbs: sub === 'log' || sub === 'proxy' ? ['get'] : ['get', 'patch', 'update'],
-    })),
+    ...t.subresources.map((sub) =>
+      sub === 'eviction'
+        ? { name: `${t.plural}/${sub}`, singularName: '', namespaced: t.namespaced, group: 'policy', version: 'v1', kind: 'Eviction', verbs: ['create'] }
+        : {
+            name: `${t.plural}/${sub}`,
+            singularName: '',
+            namespaced: t.namespaced,
+            kind: sub === 'scale' ? 'Scale' : t.kind,
+            verbs: sub === 'log' || sub === 'proxy' ? ['get'] : ['get', 'patch', 'update'],
+          },
+    ),
   ]);
   return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: group ? `${group}/v1` : 'v1', resources };
 }
@@ -226,6 +230,14 @@ export interface Container {
   workingDir?: string;
 }
 
+export interface Toleration {
+  key?: string;
+  operator?: string;
+  value?: string;
+  effect?: string;
+  tolerationSeconds?: number;
+}
+
 export interface PodSpec {
   containers: Container[];
   restartPolicy?: 'Always' | 'OnFailure' | 'Never';
@@ -233,7 +245,18 @@ export interface PodSpec {
   serviceAccount?: string;
   nodeName?: string;
   nodeSelector?: Record<string, string>;
+  tolerations?: Toleration[];
+  priorityClassName?: string;
   terminationGracePeriodSeconds?: number;
+}
+
+/** batch/v1 PodFailurePolicy. */
+export interface PodFailurePolicy {
+  rules: Array<{
+    action: string;
+    onExitCodes?: { containerName?: string; operator: string; values: number[] };
+    onPodConditions?: Array<{ type: string; status?: string }>;
+  }>;
 }
 
 export interface ContainerState {
@@ -289,6 +312,7 @@ export interface Job extends KubeObject {
     parallelism?: number;
     activeDeadlineSeconds?: number;
     ttlSecondsAfterFinished?: number;
+    podFailurePolicy?: PodFailurePolicy;
     selector?: LabelSelector;
     manualSelector?: boolean;
     suspend?: boolean;

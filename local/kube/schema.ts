@@ -4,7 +4,7 @@
  * selectors, service ports, and immutable fields on update. Errors become 422 Invalid with causes.
  */
 import { randomInt } from 'node:crypto';
-import type { Container, Deployment, Job, KubeObject, Pod, PodSpec, PodTemplate, ReplicaSet, ResourceType, Service } from './resources';
+import type { Container, Deployment, Job, KubeObject, Pod, PodFailurePolicy, PodSpec, PodTemplate, ReplicaSet, ResourceType, Service, Toleration } from './resources';
 import { matchesLabelSelector } from './selectors';
 import { canonical } from './canonical';
 import { invalidValue, required, type StatusCause } from './status';
@@ -177,7 +177,12 @@ export function applyDefaults(type: ResourceType, obj: KubeObject, existing?: Ku
         job.spec.suspend ??= false;
         job.spec.manualSelector ??= false;
         (job.spec as Record<string, unknown>).completionMode ??= 'NonIndexed';
-        (job.spec as Record<string, unknown>).podReplacementPolicy ??= 'TerminatingOrFailed';
+        // With a pod failure policy a pod is replaced only once it has failed (its exit code and conditions known).
+        const failurePolicy = job.spec.podFailurePolicy;
+        (job.spec as Record<string, unknown>).podReplacementPolicy ??= failurePolicy ? 'Failed' : 'TerminatingOrFailed';
+        for (const rule of Array.isArray(failurePolicy?.rules) ? failurePolicy.rules : []) {
+          for (const pattern of Array.isArray(rule?.onPodConditions) ? rule.onPodConditions : []) if (pattern && typeof pattern === 'object') pattern.status ??= 'True';
+        }
         // Only the pod template's own fields are defaulted: a Job has no default restartPolicy that passes.
         if (job.spec.template?.spec) {
           const hadPolicy = job.spec.template.spec.restartPolicy;
@@ -251,6 +256,11 @@ function admitPod(pod: Pod): void {
     if (!tolerations.some((t) => t.key === key)) tolerations.push({ key, operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 });
   }
   spec.tolerations = tolerations;
+  // A limit without a request: the request defaults to the limit (extended resources such as GPUs included).
+  for (const c of Array.isArray(spec.containers) ? spec.containers : []) {
+    const r = (c as Container & { resources?: { requests?: Record<string, string>; limits?: Record<string, string> } }).resources;
+    if (r?.limits && Object.keys(r.limits).length) r.requests = { ...r.limits, ...r.requests };
+  }
   spec.priority ??= 0;
   spec.enableServiceLinks ??= true;
   spec.preemptionPolicy ??= 'PreemptLowerPriority';
@@ -303,13 +313,120 @@ function validateContainers(containers: unknown, field: string): StatusCause[] {
   return causes;
 }
 
+const TAINT_EFFECTS = ['NoExecute', 'NoSchedule', 'PreferNoSchedule'];
+
+/** pod.spec.tolerations as ValidateTolerations (v1.32) checks them. */
+function validateTolerations(tolerations: unknown, field: string): StatusCause[] {
+  if (tolerations === undefined) return [];
+  if (!Array.isArray(tolerations)) return [invalidValue(field, tolerations, 'must be a list')];
+  const causes: StatusCause[] = [];
+  tolerations.forEach((raw: unknown, i) => {
+    const t = (raw ?? {}) as Toleration;
+    const f = `${field}[${i}]`;
+    const key = t.key ?? '';
+    const operator = t.operator ?? '';
+    const value = t.value ?? '';
+    if (key !== '') for (const p of qualifiedNameProblems(key)) causes.push(invalidValue(`${f}.key`, key, p));
+    if (key === '' && operator !== 'Exists') causes.push(invalidValue(`${f}.operator`, operator, 'operator must be Exists when `key` is empty, which means "match all values and all keys"'));
+    if (t.tolerationSeconds !== undefined && t.effect !== 'NoExecute') causes.push(invalidValue(`${f}.effect`, t.effect ?? '', "effect must be 'NoExecute' when `tolerationSeconds` is set"));
+    if (operator === '' || operator === 'Equal') {
+      const problem = labelValueProblem(value);
+      if (problem) causes.push(invalidValue(`${f}.operator`, value, problem));
+    } else if (operator === 'Exists') {
+      if (value !== '') causes.push(invalidValue(`${f}.operator`, t, "value must be empty when `operator` is 'Exists'"));
+    } else {
+      causes.push(notSupported(`${f}.operator`, operator, ['Equal', 'Exists']));
+    }
+    if ((t.effect ?? '') !== '' && !TAINT_EFFECTS.includes(t.effect!)) causes.push(notSupported(`${f}.effect`, t.effect!, TAINT_EFFECTS));
+  });
+  return causes;
+}
+
+function labelValueProblem(v: string): string | undefined {
+  if (v.length > 63) return 'must be no more than 63 characters';
+  return LABEL_VALUE.test(v) ? undefined : "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
+}
+
+function notSupported(field: string, value: string, supported: string[]): StatusCause {
+  return { reason: 'FieldValueNotSupported', message: `Unsupported value: "${value}": supported values: ${supported.map((v) => `"${v}"`).join(', ')}`, field };
+}
+
+/**
+ * Extended resources (a domain-prefixed name outside kubernetes.io, such as nvidia.com/gpu) are whole
+ * numbers and cannot be overcommitted: a request needs an equal limit (ValidateResourceRequirements).
+ */
+function validateExtendedResources(c: Container & { resources?: { requests?: Record<string, string>; limits?: Record<string, string> } }, field: string): StatusCause[] {
+  const causes: StatusCause[] = [];
+  const { requests = {}, limits = {} } = c.resources ?? {};
+  for (const name of new Set([...Object.keys(requests), ...Object.keys(limits)])) {
+    if (!name.includes('/') || name.split('/')[0]!.endsWith('kubernetes.io')) continue;
+    for (const [kind, value] of [['requests', requests[name]], ['limits', limits[name]]] as const) {
+      if (value !== undefined && !/^[0-9]+$/.test(String(value))) causes.push(invalidValue(`${field}.resources.${kind}[${name}]`, value, 'must be an integer'));
+    }
+    if (requests[name] !== undefined && limits[name] === undefined) causes.push({ reason: 'FieldValueRequired', message: 'Required value: Limit must be set for non overcommitable resources', field: `${field}.resources.limits` });
+    else if (requests[name] !== undefined && String(requests[name]) !== String(limits[name])) {
+      causes.push(invalidValue(`${field}.resources.requests`, requests[name], `must be equal to ${name} limit of ${limits[name]}`));
+    }
+  }
+  return causes;
+}
+
 function validatePodSpec(spec: unknown, field: string): StatusCause[] {
   if (!spec || typeof spec !== 'object') return [required(field)];
   const s = spec as PodSpec;
   const causes = validateContainers(s.containers, `${field}.containers`);
+  (Array.isArray(s.containers) ? s.containers : []).forEach((c, i) => causes.push(...validateExtendedResources(c ?? {}, `${field}.containers[${i}]`)));
+  causes.push(...validateLabels(s.nodeSelector, `${field}.nodeSelector`));
+  causes.push(...validateTolerations(s.tolerations, `${field}.tolerations`));
+  if (s.priorityClassName !== undefined && s.priorityClassName !== '') causes.push(...validateName('subdomain', s.priorityClassName, `${field}.priorityClassName`));
   if (s.restartPolicy && !['Always', 'OnFailure', 'Never'].includes(s.restartPolicy)) {
     causes.push({ reason: 'FieldValueNotSupported', message: `Unsupported value: "${s.restartPolicy}": supported values: "Always", "OnFailure", "Never"`, field: `${field}.restartPolicy` });
   }
+  return causes;
+}
+
+const FAILURE_ACTIONS = ['Count', 'FailIndex', 'FailJob', 'Ignore'];
+
+/** spec.podFailurePolicy as kube-apiserver v1.32 validates it (pkg/apis/batch/validation). */
+function validatePodFailurePolicy(policy: PodFailurePolicy, template: PodSpec | undefined): StatusCause[] {
+  const causes: StatusCause[] = [];
+  const rules = Array.isArray(policy.rules) ? policy.rules : [];
+  const field = 'spec.podFailurePolicy.rules';
+  if (rules.length > 20) causes.push({ reason: 'FieldValueTooMany', message: `Too many: ${rules.length}: must have at most 20 items`, field });
+  const containers = new Set((template?.containers ?? []).map((c) => c.name));
+  rules.forEach((rule, i) => {
+    const f = `${field}[${i}]`;
+    if (!rule.action) causes.push({ reason: 'FieldValueRequired', message: `Required value: valid values: [${FAILURE_ACTIONS.map((a) => `"${a}"`).join(' ')}]`, field: `${f}.action` });
+    else if (rule.action === 'FailIndex') causes.push(invalidValue(`${f}.action`, rule.action, 'requires the backoffLimitPerIndex to be set'));
+    else if (!FAILURE_ACTIONS.includes(rule.action)) causes.push(notSupported(`${f}.action`, rule.action, FAILURE_ACTIONS));
+    const onExit = rule.onExitCodes;
+    const onConditions = rule.onPodConditions ?? [];
+    if (onExit) {
+      const ef = `${f}.onExitCodes`;
+      if (!onExit.operator) causes.push({ reason: 'FieldValueRequired', message: 'Required value: valid values: ["In" "NotIn"]', field: `${ef}.operator` });
+      else if (!['In', 'NotIn'].includes(onExit.operator)) causes.push(notSupported(`${ef}.operator`, onExit.operator, ['In', 'NotIn']));
+      if (onExit.containerName !== undefined && !containers.has(onExit.containerName)) {
+        causes.push(invalidValue(`${ef}.containerName`, onExit.containerName, 'must be one of the container or initContainer names in the pod template'));
+      }
+      const values = Array.isArray(onExit.values) ? onExit.values : [];
+      if (values.length === 0) causes.push(invalidValue(`${ef}.values`, values, 'at least one value is required'));
+      else if (values.length > 255) causes.push({ reason: 'FieldValueTooMany', message: `Too many: ${values.length}: must have at most 255 items`, field: `${ef}.values` });
+      const seen = new Set<number>();
+      values.forEach((v, j) => {
+        if (onExit.operator === 'In' && v === 0) causes.push(invalidValue(`${ef}.values[${j}]`, v, 'must not be 0 for the In operator'));
+        if (seen.has(v)) causes.push({ reason: 'FieldValueDuplicate', message: `Duplicate value: ${v}`, field: `${ef}.values[${j}]` });
+        seen.add(v);
+      });
+      if (values.some((v, j) => j > 0 && values[j - 1]! > v)) causes.push(invalidValue(`${ef}.values`, values, 'must be ordered'));
+    }
+    onConditions.forEach((pattern, j) => {
+      const pf = `${f}.onPodConditions[${j}]`;
+      for (const p of qualifiedNameProblems(pattern.type ?? '')) causes.push(invalidValue(`${pf}.type`, pattern.type ?? '', p));
+      if (!['True', 'False', 'Unknown'].includes(pattern.status ?? '')) causes.push(notSupported(`${pf}.status`, pattern.status ?? '', ['False', 'True', 'Unknown']));
+    });
+    if (onExit && onConditions.length) causes.push({ reason: 'FieldValueInvalid', message: 'Invalid value: "null": specifying both OnExitCodes and OnPodConditions is not supported', field: f });
+    if (!onExit && !onConditions.length) causes.push({ reason: 'FieldValueInvalid', message: 'Invalid value: "null": specifying one of OnExitCodes and OnPodConditions is required', field: f });
+  });
   return causes;
 }
 
@@ -365,8 +482,13 @@ export function validateObject(type: ResourceType, obj: KubeObject): StatusCause
         if (!policy) causes.push({ reason: 'FieldValueRequired', message: 'Required value: valid values: "OnFailure", "Never"', field: 'spec.template.spec.restartPolicy' });
         else if (policy !== 'Never' && policy !== 'OnFailure') {
           causes.push({ reason: 'FieldValueNotSupported', message: `Unsupported value: "${policy}": supported values: "OnFailure", "Never"`, field: 'spec.template.spec.restartPolicy' });
+        } else if (s.podFailurePolicy && policy !== 'Never') {
+          causes.push(invalidValue('spec.template.spec.restartPolicy', policy, 'only "Never" is supported when podFailurePolicy is specified'));
         }
+        if (s.podFailurePolicy) causes.push(...validatePodFailurePolicy(s.podFailurePolicy, s.template.spec));
       }
+      const replacement = (s as Record<string, unknown>).podReplacementPolicy;
+      if (s.podFailurePolicy && replacement !== undefined && replacement !== 'Failed') causes.push(notSupported('spec.podReplacementPolicy', String(replacement), ['Failed']));
       if (typeof s.backoffLimit === 'number' && s.backoffLimit < 0) causes.push(invalidValue('spec.backoffLimit', s.backoffLimit, 'must be greater than or equal to 0'));
       if (s.activeDeadlineSeconds !== undefined && !(s.activeDeadlineSeconds > 0)) causes.push(invalidValue('spec.activeDeadlineSeconds', s.activeDeadlineSeconds, 'must be greater than 0'));
       break;
@@ -422,6 +544,7 @@ export function validateUpdate(type: ResourceType, obj: KubeObject, old: KubeObj
       immutable('spec.selector', spec?.selector, oldSpec?.selector);
       immutable('spec.template', spec?.template, oldSpec?.template);
       immutable('spec.completions', spec?.completions, oldSpec?.completions);
+      immutable('spec.podFailurePolicy', spec?.podFailurePolicy, oldSpec?.podFailurePolicy);
       break;
     case 'services': {
       const s = spec as Service['spec'] | undefined;

@@ -12,6 +12,7 @@ import type { ControllerManager } from './controllers';
 import { LOCAL_PORTS_ANNOTATION, NODE_NAME } from './controllers/kubelet';
 import { serviceEndpoints } from './controllers/service';
 import { toEventsV1 } from './controllers/events';
+import { setCondition } from './controllers/conditions';
 import { apiGroup, apiGroupList, apiResourceList, apiVersionOf, findType, typeOf, type KubeObject, type Pod, type ResourceType, type Service } from './resources';
 import { matchesFields, matchesRequirements, parseFieldSelector, parseLabelSelector } from './selectors';
 import { errors, invalidValue, KubeApiError, type StatusBody, type StatusCause } from './status';
@@ -231,6 +232,10 @@ export class ApiServer {
     }
     if (r.subresource === 'proxy' || (r.name?.includes(':') && r.subresource === 'proxy')) {
       return this.proxy(r, req, res, url);
+    }
+    if (r.subresource === 'eviction' && type.plural === 'pods' && r.name) {
+      if (method !== 'POST') throw errors.methodNotAllowed();
+      return this.evict(r, req, res);
     }
     if (r.subresource && !(r.subresource === 'status' && type.subresources.includes('status'))) {
       if (r.subresource === 'scale' && type.subresources.includes('scale')) return this.scale(r, req, res, method);
@@ -587,6 +592,27 @@ export class ApiServer {
       });
       req.pipe(upstream);
     });
+  }
+
+  /**
+   * POST pods/{name}/eviction (policy/v1 Eviction), as kube-apiserver answers it with no
+   * PodDisruptionBudget in the way: a pod that has not finished gets the DisruptionTarget condition
+   * (reason EvictionByEvictionAPI) and is deleted gracefully (the Eviction's deleteOptions apply); the
+   * answer is 201 with a Success Status. A Job's pod failure policy can then tell a disruption from a crash.
+   */
+  private async evict(r: Route, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = parseJson(await readBody(req)) as { metadata?: { name?: string; namespace?: string }; deleteOptions?: { gracePeriodSeconds?: number } };
+    const pod = this.deps.api.get(r.type, r.namespace, r.name!) as Pod;
+    if (body.metadata?.name !== undefined && body.metadata.name !== r.name) throw errors.badRequest('name in URL does not match name in Eviction object');
+    if (body.metadata?.namespace !== undefined && body.metadata.namespace !== r.namespace) throw errors.badRequest('namespace in URL does not match namespace in Eviction object');
+    const finished = pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
+    if (!finished && !pod.metadata.deletionTimestamp) {
+      const conditions = setCondition(pod.status?.conditions, 'DisruptionTarget', 'True', 'EvictionByEvictionAPI', 'Eviction API: evicting', { probeTime: true });
+      this.deps.api.update(r.type, r.namespace, r.name!, { ...pod, status: { ...pod.status, conditions } }, { subresource: 'status', fieldManager: 'kube-apiserver' });
+    }
+    const grace = body.deleteOptions?.gracePeriodSeconds;
+    this.deps.api.delete(r.type, r.namespace, r.name!, grace !== undefined ? { gracePeriodSeconds: grace } : {});
+    send(res, 201, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 });
   }
 
   /** deployments/{name}/scale and replicasets/{name}/scale (autoscaling/v1 Scale). */

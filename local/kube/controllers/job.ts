@@ -3,7 +3,9 @@
  * with back-off until `backoffLimit` failures (then Failed / BackoffLimitExceeded), enforces
  * `activeDeadlineSeconds` (DeadlineExceeded) and `ttlSecondsAfterFinished`, and writes batch/v1 status
  * (active, ready, succeeded, failed, startTime, completionTime, SuccessCriteriaMet/Complete or
- * FailureTarget, then Failed once its pods stopped) the way the real controller does.
+ * FailureTarget, then Failed once its pods stopped) the way the real controller does. A `podFailurePolicy`
+ * is applied to each failed pod, first matching rule wins: Ignore (not counted, replaced), FailJob (the
+ * Job fails at once, reason PodFailurePolicy), Count; with one, a pod is replaced only once it has failed.
  */
 import { now, type KubeApi } from '../api';
 import { typeOf, type Condition, type Job, type Pod } from '../resources';
@@ -20,7 +22,42 @@ const RETRY_MAX_MS = 5000;
 interface JobMemory {
   succeeded: Set<string>;
   failed: Set<string>;
+  /** Failed pods a podFailurePolicy Ignore rule matched: replaced, never counted. */
+  ignored: Set<string>;
   nextCreateAt: number;
+}
+
+type FailurePolicyRule = NonNullable<Job['spec']['podFailurePolicy']>['rules'][number];
+
+/**
+ * The first rule of `job`'s pod failure policy that matches failed `pod` (as the real controller's
+ * matchPodFailurePolicy: an exit-code rule looks at containers that terminated with a non-zero code, a
+ * condition rule at the pod's conditions; an unknown action is skipped), with the FailJob message.
+ */
+export function matchPodFailurePolicy(job: Job, pod: Pod): { action: string; message: string } | undefined {
+  const rules = job.spec.podFailurePolicy?.rules ?? [];
+  for (const [index, rule] of rules.entries()) {
+    if (!['Ignore', 'FailJob', 'Count'].includes(rule.action)) continue;
+    const where = `for pod ${pod.metadata.namespace}/${pod.metadata.name}`;
+    if (rule.onExitCodes) {
+      const c = matchingContainer(pod, rule.onExitCodes);
+      if (c) return { action: rule.action, message: `Container ${c.name} ${where} failed with exit code ${c.exitCode} matching ${rule.action} rule at index ${index}` };
+    } else {
+      const pattern = (rule.onPodConditions ?? []).find((p) => pod.status?.conditions?.some((c) => c.type === p.type && c.status === (p.status ?? 'True')));
+      if (pattern) return { action: rule.action, message: `Pod ${pod.metadata.namespace}/${pod.metadata.name} has condition ${pattern.type} matching ${rule.action} rule at index ${index}` };
+    }
+  }
+  return undefined;
+}
+
+function matchingContainer(pod: Pod, req: NonNullable<FailurePolicyRule['onExitCodes']>): { name: string; exitCode: number } | undefined {
+  for (const s of pod.status?.containerStatuses ?? []) {
+    const code = s.state.terminated?.exitCode;
+    if (code === undefined || code === 0) continue;
+    if (req.containerName !== undefined && req.containerName !== s.name) continue;
+    if (req.values.includes(code) === (req.operator === 'In')) return { name: s.name, exitCode: code };
+  }
+  return undefined;
 }
 
 export class JobController {
@@ -51,7 +88,7 @@ export class JobController {
     const uid = job.metadata.uid;
     let mem = this.memory.get(uid);
     if (!mem) {
-      mem = { succeeded: new Set(), failed: new Set(), nextCreateAt: 0 };
+      mem = { succeeded: new Set(), failed: new Set(), ignored: new Set(), nextCreateAt: 0 };
       this.memory.set(uid, mem);
     }
     const status = structuredClone(job.status ?? {});
@@ -61,10 +98,17 @@ export class JobController {
 
     // Count each terminated pod once, like the real controller's uncountedTerminatedPods tracking.
     let newFailure = false;
+    let policyFailure: { reason: string; message: string } | undefined;
     for (const p of pods) {
       const restarts = (p.status?.containerStatuses ?? []).reduce((n, c) => n + c.restartCount, 0);
       if (p.status?.phase === 'Succeeded') mem.succeeded.add(p.metadata.uid);
-      if (p.status?.phase === 'Failed' && !mem.failed.has(p.metadata.uid)) {
+      if (p.status?.phase === 'Failed' && !mem.failed.has(p.metadata.uid) && !mem.ignored.has(p.metadata.uid)) {
+        const matched = matchPodFailurePolicy(job, p);
+        if (matched?.action === 'Ignore') {
+          mem.ignored.add(p.metadata.uid);
+          continue;
+        }
+        if (matched?.action === 'FailJob') policyFailure ??= { reason: 'PodFailurePolicy', message: matched.message };
         mem.failed.add(p.metadata.uid);
         newFailure = true;
       }
@@ -81,6 +125,12 @@ export class JobController {
     const failed = Math.max(status.failed ?? 0, mem.failed.size);
     let active = pods.filter((p) => !p.metadata.deletionTimestamp && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed');
     const terminating = pods.filter((p) => p.metadata.deletionTimestamp).length;
+    // podReplacementPolicy Failed (the default with a pod failure policy): a terminating pod is replaced
+    // only once it has failed, so its exit code and conditions are known first.
+    const awaitingFailure =
+      (job.spec as { podReplacementPolicy?: string }).podReplacementPolicy === 'Failed'
+        ? pods.filter((p) => p.metadata.deletionTimestamp && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed').length
+        : 0;
 
     status.startTime ??= now();
     let next = { ...status };
@@ -93,6 +143,7 @@ export class JobController {
       const decided = getCondition(conditions, 'FailureTarget');
       let failure: { reason: string; message: string } | undefined;
       if (decided?.status === 'True') failure = { reason: decided.reason ?? 'Failed', message: decided.message ?? '' };
+      else if (policyFailure) failure = policyFailure;
       else if (failed > backoffLimit) failure = { reason: 'BackoffLimitExceeded', message: 'Job has reached the specified backoff limit' };
       else if (deadline !== undefined && elapsedMs >= deadline * 1000) {
         failure = { reason: 'DeadlineExceeded', message: 'Job was active longer than specified deadline' };
@@ -118,7 +169,7 @@ export class JobController {
       } else {
         if (deadline !== undefined) this.wakeUps.at(`${uid}/deadline`, deadline * 1000 - elapsedMs + 10);
         if (newFailure) mem.nextCreateAt = Date.now() + Math.min(RETRY_START_MS * 2 ** Math.max(0, failed - 1), RETRY_MAX_MS);
-        const want = Math.min(job.spec.parallelism ?? 1, completions - succeeded) - active.length;
+        const want = Math.min(job.spec.parallelism ?? 1, completions - succeeded) - active.length - awaitingFailure;
         if (want > 0 && !job.spec.suspend) {
           const wait = Math.max(mem.nextCreateAt - Date.now(), this.createBackoff.wait(uid));
           if (wait > 0) this.wakeUps.at(`${uid}/retry`, wait);

@@ -16,6 +16,7 @@ import { typeOf, type Container, type ContainerState, type ContainerStatus, type
 import { canonical } from '../canonical';
 import { setCondition } from './conditions';
 import { qosClass } from '../schema';
+import { isPodFinished } from './owned';
 
 export interface ImageCommand {
   command: string;
@@ -153,6 +154,13 @@ export class Kubelet {
     let rt = this.pods.get(uid);
     if (pod.metadata.deletionTimestamp) {
       if (!rt || rt.containers.every((c) => !c.process)) {
+        // As the real kubelet (1.27+): a deleted pod whose containers ran reaches a terminal phase (Failed
+        // for exit 143 after SIGTERM) before it goes, so the Job controller can count it and match its pod
+        // failure policy (exit codes, a DisruptionTarget condition). It goes at the next pass.
+        if (rt && !isPodFinished(pod) && rt.containers.some((c) => c.state.terminated)) {
+          this.writeStatus(pod, rt);
+          return;
+        }
         if (rt) this.forget(rt);
         this.api.store.remove('pods', pod.metadata.namespace, pod.metadata.name);
         return;
@@ -180,8 +188,13 @@ export class Kubelet {
   private schedulable(pod: Pod): boolean {
     const labels = nodeLabels();
     const fits = Object.entries(pod.spec.nodeSelector ?? {}).every(([k, v]) => labels[k] === v);
-    if (fits) return true;
-    const message = "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.";
+    // The local node has no GPUs (no device plugin advertises nvidia.com/gpu): a pod asking for one waits,
+    // as on a cluster without a GPU node. It has no taints, so tolerations change nothing here.
+    const gpus = (pod.spec.containers ?? []).some((c) => Number((c as Container & { resources?: { limits?: Record<string, string> } }).resources?.limits?.['nvidia.com/gpu'] ?? 0) > 0);
+    if (fits && !gpus) return true;
+    const message = !fits
+      ? "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
+      : '0/1 nodes are available: 1 Insufficient nvidia.com/gpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.';
     const current = pod.status?.conditions?.find((c) => c.type === 'PodScheduled');
     if (current?.reason === 'Unschedulable' && current.message === message) return false;
     const conditions = setCondition(pod.status?.conditions, 'PodScheduled', 'False', 'Unschedulable', message, { probeTime: true });
