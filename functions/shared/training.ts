@@ -59,7 +59,8 @@ export async function planNextCheck(settings: SettingsOf<typeof TRAINING_WAIT>, 
   const { progress, problem } = await readProgress(run.modelUri);
   if (problem && problem !== 'missing' && training.progress === undefined) logger.warn('progress.json ignored', { problem });
   const plan = planTrainingCheck(settings, { submittedAt: training.submittedAt, startedAt, progress });
-  return { ...training, ...plan, progress: progress ?? training.progress };
+  const latest = progress ?? training.progress;
+  return { ...training, ...plan, ...(latest ? { progress: latest } : {}) };
 }
 
 /** metrics.json under the model URI: the container contract says the trainer writes it before exiting 0. */
