@@ -26,6 +26,12 @@ export interface TrainingCheckPlan {
 export const MIN_CHECK_WAIT_SECONDS = 5;
 /** The first Wait without a usable progress report; later ones double (they equal the time elapsed). */
 export const FIRST_BACKOFF_WAIT_SECONDS = 10;
+/**
+ * How far a trainer's prediction is trusted: to ±10 % of the time it had left when it reported (an epoch
+ * that runs 10 % slower or faster than the ones before). The watch opens that much earlier than the lead
+ * says, and lasts that much longer, so a long last epoch's end still falls inside it.
+ */
+export const ETA_UNCERTAINTY = 0.1;
 
 export interface TrainingCheckInput {
   /** When the Job was submitted (ISO): the phase deadline counts from here. */
@@ -37,9 +43,10 @@ export interface TrainingCheckInput {
 }
 
 /**
- * Plans the wait from the trainer's progress report (progress.ts): Wait until `lead` seconds before the
- * predicted end (capped at `maxWait`, the longest a failure can go unseen, and floored at
- * MIN_CHECK_WAIT_SECONDS), then watch until `lead` seconds after it (capped by the watch budget). Without a
+ * Plans the wait from the trainer's progress report (progress.ts): Wait until `lead` seconds (plus
+ * ETA_UNCERTAINTY of what the report said was left) before the predicted end (capped at `maxWait`, the
+ * longest a failure can go unseen, and floored at MIN_CHECK_WAIT_SECONDS), then watch until as long after
+ * it (capped by the watch budget; a longer window takes several watches). Without a
  * usable report — none, no ETA yet, or the predicted end long past — Waits back off: as long as the
  * training (or its overrun) has lasted so far, from FIRST_BACKOFF_WAIT_SECONDS up to `maxWait`. `maxWait`
  * 0 always watches (the local run: its trainings last seconds). Nothing waits past the phase deadline.
@@ -62,23 +69,25 @@ export function planTrainingCheck(s: SettingsOf<typeof TRAINING_WAIT>, input: Tr
   const backOff = (lasted: number) => wait(Math.max(FIRST_BACKOFF_WAIT_SECONDS, lasted));
   if (maxWait === 0) return watch(s.WATCH_BUDGET_SECONDS);
 
-  const untilEnd = predictedEnd(input, since, now);
-  if (untilEnd === undefined) return backOff((now - since) / 1000);
-  if (untilEnd > lead) return wait(untilEnd - lead);
-  if (untilEnd >= -lead) return watch(untilEnd + lead);
+  const predicted = predictedEnd(input, since, now);
+  if (predicted === undefined) return backOff((now - since) / 1000);
+  const { untilEnd, leftAtReport } = predicted;
+  const margin = lead + ETA_UNCERTAINTY * leftAtReport;
+  if (untilEnd > margin) return wait(untilEnd - margin);
+  if (untilEnd >= -margin) return watch(untilEnd + margin);
   // The report's end is long past (the last stretch is slower than it said, or the trainer hangs).
   return backOff(-untilEnd);
 }
 
-/** Seconds from `now` to the end the progress report predicts (negative once past), or undefined. */
-function predictedEnd(input: TrainingCheckInput, since: number, now: number): number | undefined {
+/** Seconds from `now` to the end the progress report predicts (negative once past), and what it said was left. */
+function predictedEnd(input: TrainingCheckInput, since: number, now: number): { untilEnd: number; leftAtReport: number } | undefined {
   const { progress } = input;
   if (progress === undefined) return undefined;
   const reportedAt = Date.parse(progress.updatedAt);
   const startedAt = input.startedAt ?? new Date(since).toISOString();
   const leftAtReport = remainingSeconds(progress, startedAt, new Date(reportedAt));
   if (leftAtReport === undefined || Number.isNaN(reportedAt)) return undefined;
-  return (reportedAt + leftAtReport * 1000 - now) / 1000;
+  return { untilEnd: (reportedAt + leftAtReport * 1000 - now) / 1000, leftAtReport };
 }
 
 const round1 = (n: number) => Math.round(n * 10) / 10;

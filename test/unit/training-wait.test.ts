@@ -40,21 +40,22 @@ describe('with a progress report', () => {
     expect(planAt(600, { fraction: 0.14, etaSeconds: 3600, reportedAt: 600 })).toEqual({ status: 'pending', waitSeconds: 300 });
   });
 
-  it('200 s to go: Wait until the lead before the predicted end', () => {
-    expect(planAt(600, { fraction: 0.9, etaSeconds: 200, reportedAt: 600 })).toEqual({ status: 'pending', waitSeconds: 140 });
+  it('200 s to go: Wait until the lead (60 s) and 10 % of that (20 s) before the predicted end', () => {
+    expect(planAt(600, { fraction: 0.9, etaSeconds: 200, reportedAt: 600 })).toEqual({ status: 'pending', waitSeconds: 120 });
   });
 
   it('counts the ETA down from when it was reported', () => {
-    // Reported 50 s ago with 250 s to go: 200 s to go now.
-    expect(planAt(650, { fraction: 0.9, etaSeconds: 250, reportedAt: 600 })).toEqual({ status: 'pending', waitSeconds: 140 });
+    // Reported 50 s ago with 250 s to go: 200 s to go now, watched from 60 + 25 s before the end.
+    expect(planAt(650, { fraction: 0.9, etaSeconds: 250, reportedAt: 600 })).toEqual({ status: 'pending', waitSeconds: 115 });
   });
 
   it('a Wait shorter than the floor is not worth its transitions: the floor', () => {
-    expect(planAt(600, { fraction: 0.95, etaSeconds: 62, reportedAt: 600 })).toEqual({ status: 'pending', waitSeconds: MIN_CHECK_WAIT_SECONDS });
+    // 70 s to go, watched from 67 s before the end: 3 s is less than the floor.
+    expect(planAt(600, { fraction: 0.95, etaSeconds: 70, reportedAt: 600 })).toEqual({ status: 'pending', waitSeconds: MIN_CHECK_WAIT_SECONDS });
   });
 
-  it('within the lead: watch until the lead after the predicted end', () => {
-    expect(planAt(600, { fraction: 0.99, etaSeconds: 30, reportedAt: 600 })).toEqual({ status: 'watch', waitSeconds: 90 });
+  it('within the lead: watch until as long after the predicted end', () => {
+    expect(planAt(600, { fraction: 0.99, etaSeconds: 30, reportedAt: 600 })).toEqual({ status: 'watch', waitSeconds: 93 });
   });
 
   it('just past the predicted end: watch out the rest of the lead', () => {
@@ -66,6 +67,13 @@ describe('with a progress report', () => {
     expect(planAt(600, { fraction: 0.9, etaSeconds: 500, reportedAt: 600 }, lead)).toEqual({ status: 'watch', waitSeconds: 240 });
   });
 
+  it('a long last stretch: the watch opens 10 % of what the report said was left earlier, so a slower epoch still ends inside it', () => {
+    // One 1,440 s epoch left at 27,000 s: watched from 60 + 144 s before the predicted end (28,440 s).
+    expect(planAt(27_000, { fraction: 0.95, etaSeconds: 1440, reportedAt: 27_000 }, { ...DEFAULTS, TRAINING_TIMEOUT_SECONDS: 86_400 })).toEqual({ status: 'pending', waitSeconds: 300 });
+    expect(planAt(28_236, { fraction: 0.95, etaSeconds: 1440, reportedAt: 27_000 }, { ...DEFAULTS, TRAINING_TIMEOUT_SECONDS: 86_400 })).toEqual({ status: 'watch', waitSeconds: 240 });
+    expect(planAt(28_200, { fraction: 0.95, etaSeconds: 1440, reportedAt: 27_000 }, { ...DEFAULTS, TRAINING_TIMEOUT_SECONDS: 86_400 })).toEqual({ status: 'pending', waitSeconds: 36 });
+  });
+
   it('long past the predicted end (a slow last stretch, or a hung trainer): backed-off Waits by the overrun', () => {
     expect(planAt(900, { fraction: 1, etaSeconds: 0, reportedAt: 600 })).toEqual({ status: 'pending', waitSeconds: 300 });
     // Predicted end at 610 s, 90 s overrun at 700 s: Wait as long again.
@@ -75,8 +83,8 @@ describe('with a progress report', () => {
   it('without an ETA: extrapolated from the fraction done since the pod started', () => {
     // Started at 100 s, 25 % at 400 s → 900 s to go at the report, 850 s at 450 s: Wait the max.
     expect(planAt(450, { fraction: 0.25, reportedAt: 400 }, DEFAULTS, 100)).toEqual({ status: 'pending', waitSeconds: 300 });
-    // 90 % at 1000 s (started at 100 s) → 100 s to go: Wait 40 s.
-    expect(planAt(1000, { fraction: 0.9, reportedAt: 1000 }, DEFAULTS, 100)).toEqual({ status: 'pending', waitSeconds: 40 });
+    // 90 % at 1000 s (started at 100 s) → 100 s to go, watched from 70 s before: Wait 30 s.
+    expect(planAt(1000, { fraction: 0.9, reportedAt: 1000 }, DEFAULTS, 100)).toEqual({ status: 'pending', waitSeconds: 30 });
   });
 
   it('a report that says nothing about the time left (0 % done, no ETA): backed-off Waits', () => {
@@ -94,7 +102,7 @@ describe('limits', () => {
   it('Waits are whole seconds (SecondsPath takes integers only)', () => {
     const plan = planAt(600.3, { fraction: 0.9, etaSeconds: 200.75, reportedAt: 600 });
     expect(Number.isInteger(plan.waitSeconds)).toBe(true);
-    expect(plan).toEqual({ status: 'pending', waitSeconds: 141 });
+    expect(plan).toEqual({ status: 'pending', waitSeconds: 121 });
   });
 
   it('max wait 0 (the local run): always a watch of the whole budget', () => {
