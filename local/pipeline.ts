@@ -59,6 +59,8 @@ export const LOCAL_CONTEXT: Readonly<Record<string, unknown>> = {
   serverServiceAccount: 'mlpipe-server',
   approvalTimeout: 3600,
   watchBudget: 20,
+  // Local trainings last seconds: watch at once (no Wait states), as a Wait would only delay seeing the end.
+  trainingCheckMaxWait: 0,
   allowImageTags: true,
   // Four production pods, so a canary's steps show as pods: 10 % requested → 1 of 4 pods = 25 % reachable.
   servingReplicas: 4,
@@ -630,7 +632,7 @@ class ProgressPrinter {
     if (state === 'Prepare' && s.run?.retry) {
       this.note(`retry of ${s.run.retry.of.split(':').pop()}: resumes at ${s.run.retry.from}, reusing its trained model${s.evaluation ? ' and its passed evaluation' : ''}`);
     }
-    if (state === 'AwaitTraining' && s.training?.status === 'succeeded') {
+    if ((state === 'AwaitTraining' || state === 'CheckTraining') && s.training?.status === 'succeeded') {
       const acc = s.training.metrics?.accuracy;
       this.note(`training complete${acc !== undefined ? `, validation accuracy ${acc.toFixed(4)}` : ''}`);
     }

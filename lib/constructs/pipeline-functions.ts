@@ -58,6 +58,9 @@ export interface FunctionSpec {
   readonly callsModelEndpoints?: boolean;
 }
 
+/** CheckTraining runs once per wake-up of a training wait: small, as it holds nothing. */
+export const CHECK_TRAINING_MEMORY_MB = 128;
+
 /**
  * The function catalog. Await tasks run 300 s (the ASL gives them 330 s; WATCH_BUDGET_SECONDS must
  * leave them time to answer); every timeout is below the TimeoutSeconds of each state that uses it
@@ -72,6 +75,12 @@ export const FUNCTION_SPECS: readonly FunctionSpec[] = [
   {
     id: 'SubmitTraining', settings: FUNCTION_SETTINGS.SubmitTraining, placeholder: 'SubmitTrainingFunctionArn', entry: 'functions/submit-training.ts',
     timeout: Duration.seconds(90), access: 'kubernetes', description: 'Apply the training Job',
+  },
+  {
+    id: 'CheckTraining', settings: FUNCTION_SETTINGS.CheckTraining, placeholder: 'CheckTrainingFunctionArn', entry: 'functions/check-training.ts',
+    // One read of the Job, its pods and progress.json, then it returns: a few hundred ms, billed at the
+    // smallest size that loads the Kubernetes client with room to spare (bench/cost.ts prices it).
+    timeout: Duration.seconds(60), memorySize: CHECK_TRAINING_MEMORY_MB, access: 'kubernetes', description: 'Look at the training Job once and plan the next wait',
   },
   {
     id: 'AwaitTraining', settings: FUNCTION_SETTINGS.AwaitTraining, placeholder: 'AwaitTrainingFunctionArn', entry: 'functions/await-training.ts',
