@@ -34,9 +34,7 @@ import { getJson } from '../functions/shared/clients';
 import type { ProductionRecord } from '../functions/shared/registry';
 import { statsText } from '../functions/shared/canary';
 import { TrafficGenerator, type TrafficSnapshot } from './traffic';
-import { formatDuration, readProgress } from '../functions/shared/progress';
-import { secondsBetween } from '../functions/shared/notifications';
-import { liveLog, TrainingProgressDisplay, type LiveLog, type ProgressSource, type Tty } from './progress-display';
+import { liveLog, NOTE_INDENT, TrainingFollower, type LiveLog, type Tty } from './progress-display';
 
 export const REPO_ROOT = resolve(__dirname, '..');
 export const LOCAL_BUCKET = 'mlpipe-local';
@@ -608,35 +606,23 @@ class RolloutTrafficWatch {
   }
 }
 
-/** The training loop's states (SubmitTraining's successors until IsTrainingComplete says succeeded). */
-const TRAINING_LOOP = new Set(['CheckTraining', 'WaitForTraining', 'AwaitTraining']);
-
-/** How the printer follows training: progress.json through readProgress by default; tests inject a source and a clock. */
-export interface TrainingWatch {
-  source?: (modelUri: string) => ProgressSource;
-  now?: () => number;
-  every?: (ms: number, fn: () => void) => () => void;
-}
-
 /**
  * The run as it happens, for a person at the terminal: one line per state (loops collapsed), the facts worth
  * seeing as they appear, live training progress (local/progress-display.ts) while the Job runs, each email
  * by its subject (the text is in notifications.jsonl) and, when the run waits for a human, the links and
  * the command that decide it.
  */
-export class ProgressPrinter {
+class ProgressPrinter {
   private last = '';
-  private modelUri: string | undefined;
-  private training: TrainingProgressDisplay | undefined;
-  /** Training-loop states already shown in this training: Check/Wait/Await alternate, each is shown once. */
-  private readonly trainingStates = new Set<string>();
+  private readonly training: TrainingFollower;
   constructor(
     private readonly out: LiveLog,
     private readonly started: number,
     private readonly mode: ApprovalMode,
     private readonly runName: string,
-    private readonly watch: TrainingWatch = {},
-  ) {}
+  ) {
+    this.training = new TrainingFollower(out, NOTE_INDENT);
+  }
 
   private log(line: string): void {
     this.out.line(line);
@@ -649,55 +635,23 @@ export class ProgressPrinter {
   entered(state: string): void {
     // Loop Choices, the ResumeRun Choice (Prepare's note says where a retry resumes) and re-entered Await states.
     if (/^Is[A-Z]/.test(state) || state === 'ResumeRun' || state === this.last) return;
-    if (TRAINING_LOOP.has(state)) {
-      if (this.trainingStates.has(state)) return;
-      this.trainingStates.add(state);
-    } else {
-      this.trainingStates.clear();
-      this.endTraining(); // training is over (DeployStaging) or failed (Cleanup)
-    }
+    if (!this.training.entered(state)) return;
     this.last = state;
     this.log(`${this.stamp()} ▶ ${state}`);
   }
 
-  /** Stops the live training line, if one runs (the run ended, or left training). */
+  /** Stops the live training line, if one runs. */
   ended(): void {
-    this.endTraining();
-  }
-
-  private startTraining(submittedAt: string): void {
-    if (this.training || !this.modelUri) return;
-    const modelUri = this.modelUri;
-    this.training = new TrainingProgressDisplay({
-      out: this.out,
-      source: this.watch.source?.(modelUri) ?? (() => readProgress(modelUri)),
-      submittedAt,
-      indent: `${' '.repeat(10)}  `,
-      ...(this.watch.now ? { now: this.watch.now } : {}),
-      ...(this.watch.every ? { every: this.watch.every } : {}),
-    });
-    this.training.start();
-  }
-
-  private endTraining(): void {
-    this.training?.stop();
-    this.training = undefined;
+    this.training.ended();
   }
 
   exited(state: string, output: unknown): void {
     const s = output as Partial<PipelineState> | undefined;
     if (!s) return;
     if (state === 'Prepare' && s.run) this.note(`version ${s.run.version}, image ${s.run.image}`);
-    if (state === 'Prepare' && s.run) this.modelUri = s.run.modelUri;
-    if (state === 'SubmitTraining' && s.training?.status === 'pending') this.startTraining(s.training.submittedAt);
+    this.training.exited(state, s);
     if (state === 'Prepare' && s.run?.retry) {
       this.note(`retry of ${s.run.retry.of.split(':').pop()}: resumes at ${s.run.retry.from}, reusing its trained model${s.evaluation ? ' and its passed evaluation' : ''}`);
-    }
-    if (TRAINING_LOOP.has(state) && s.training?.status === 'succeeded') {
-      this.endTraining();
-      const acc = s.training.metrics?.accuracy;
-      const took = secondsBetween(s.training.submittedAt, s.training.completedAt);
-      this.note(`training complete${took !== undefined ? ` in ${formatDuration(took)}` : ''}${acc !== undefined ? `, validation accuracy ${acc.toFixed(4)}` : ''}`);
     }
     if (state === 'AwaitStagingEndpoint' && s.staging?.status === 'serving') this.note(`staging endpoint ${s.staging.endpoint}`);
     if (state === 'EvaluateModel' && s.evaluation) this.note(s.evaluation.summary);
@@ -744,7 +698,7 @@ export class ProgressPrinter {
   }
 
   note(text: string): void {
-    this.log(`${' '.repeat(10)}  ${text}`);
+    this.log(`${NOTE_INDENT}${text}`);
   }
 }
 

@@ -5,7 +5,9 @@
  * whenever the trainer reports); elsewhere (a pipe, CI, a test's log) each new report is one plain line, so
  * a log never fills with repaints. Images that write no progress.json show nothing beyond the state lines.
  */
-import { describeProgress, type TrainingProgress } from '../functions/shared/progress';
+import { describeProgress, formatDuration, readProgress, type TrainingProgress } from '../functions/shared/progress';
+import { secondsBetween } from '../functions/shared/notifications';
+import type { PipelineState } from '../functions/shared/types';
 
 const BAR_WIDTH = 20;
 /** ESC [2K: erase the whole line; with \r the cursor is back at its start. */
@@ -178,4 +180,84 @@ export class TrainingProgressDisplay {
 function formatElapsed(ms: number): string {
   const s = Math.max(0, Math.floor(ms / 1000));
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')} elapsed`;
+}
+
+/** The training loop's states, from SubmitTraining until IsTrainingComplete says succeeded. */
+const TRAINING_LOOP = new Set(['CheckTraining', 'WaitForTraining', 'AwaitTraining']);
+
+/** Where the local run's notes start: under the state lines' `[ 12.3 s] ▶ ` prefix. */
+export const NOTE_INDENT = `${' '.repeat(10)}  `;
+
+/** How the follower reads progress: progress.json through readProgress by default; tests inject a source and a clock. */
+export interface TrainingWatch {
+  source?: (modelUri: string) => ProgressSource;
+  now?: () => number;
+  every?: (ms: number, fn: () => void) => () => void;
+}
+
+/**
+ * The training part of the local run's printer (local/pipeline.ts ProgressPrinter): learns the run's model
+ * URI from Prepare, starts the live display once SubmitTraining has submitted the Job, keeps the training
+ * loop to one line per state (CheckTraining, WaitForTraining and AwaitTraining alternate for hours on AWS),
+ * and when training succeeds ends the display and says how long it took.
+ */
+export class TrainingFollower {
+  private modelUri: string | undefined;
+  private display: TrainingProgressDisplay | undefined;
+  private readonly shown = new Set<string>();
+
+  constructor(
+    private readonly out: LiveLog,
+    private readonly indent = NOTE_INDENT,
+    private readonly watch: TrainingWatch = {},
+  ) {}
+
+  /** A state was entered: false when its line would repeat a training-loop state already shown. */
+  entered(state: string): boolean {
+    if (TRAINING_LOOP.has(state)) {
+      if (this.shown.has(state)) return false;
+      this.shown.add(state);
+      return true;
+    }
+    if (/^Is[A-Z]/.test(state)) return true; // loop Choices are the printer's to hide
+    this.shown.clear();
+    this.ended(); // training is over (DeployStaging) or failed (Cleanup)
+    return true;
+  }
+
+  exited(state: string, s: Partial<PipelineState>): void {
+    if (state === 'Prepare' && s.run) this.modelUri = s.run.modelUri;
+    if (state === 'SubmitTraining' && s.training?.status === 'pending') this.start(s.training.submittedAt);
+    if (TRAINING_LOOP.has(state) && s.training?.status === 'succeeded') {
+      this.ended();
+      const acc = s.training.metrics?.accuracy;
+      const took = secondsBetween(s.training.submittedAt, s.training.completedAt);
+      this.out.line(`${this.indent}training complete${took !== undefined ? ` in ${formatDuration(took)}` : ''}${acc !== undefined ? `, validation accuracy ${acc.toFixed(4)}` : ''}`);
+    }
+  }
+
+  /** Reads progress now, or waits for the read under way (a tick; tests await it). */
+  refresh(): Promise<void> {
+    return this.display?.refresh() ?? Promise.resolve();
+  }
+
+  /** Stops the live display, if one runs (the run ended, or left training). */
+  ended(): void {
+    this.display?.stop();
+    this.display = undefined;
+  }
+
+  private start(submittedAt: string): void {
+    if (this.display || !this.modelUri) return;
+    const modelUri = this.modelUri;
+    this.display = new TrainingProgressDisplay({
+      out: this.out,
+      source: this.watch.source?.(modelUri) ?? (() => readProgress(modelUri)),
+      submittedAt,
+      indent: this.indent,
+      ...(this.watch.now ? { now: this.watch.now } : {}),
+      ...(this.watch.every ? { every: this.watch.every } : {}),
+    });
+    this.display.start();
+  }
 }
