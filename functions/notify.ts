@@ -9,7 +9,7 @@
 import { approvalSecret } from './shared/approval-link';
 import { FUNCTION_SETTINGS } from './shared/function-settings';
 import { errorFields, logger, stateByPath, withLogContext } from './shared/logger';
-import { canaryTable, fmt, keepTail, MAX_MESSAGE_BYTES, publish } from './shared/notifications';
+import { canaryTable, fmt, keepTail, MAX_MESSAGE_BYTES, publish, trainingTimeText } from './shared/notifications';
 import { outcomeOf, type Outcome } from './shared/outcome';
 import { describePlan, resumePlan } from './shared/resume';
 import { RETRY_LINK_TTL_SECONDS, signRetryLink } from './shared/retry-link';
@@ -75,7 +75,7 @@ function canaryEvidence(state: NotifyState): string[] {
   return ['', `Canary at ${c.weight} % (step ${c.step + 1}), analysis ${c.analyses}: ${c.last.verdict}`, canaryTable(c, state.run.version, state.run.rollout)];
 }
 
-function successMessage(state: NotifyState): { subject: string; message: string } {
+function successMessage(state: NotifyState, now: Date): { subject: string; message: string } {
   const run = state.run!;
   const e = state.evaluation;
   const a = state.approval;
@@ -89,6 +89,7 @@ function successMessage(state: NotifyState): { subject: string; message: string 
         ['Accuracy', e ? fmt.accuracy(e.accuracy) + (e.production ? ` (previous production ${e.production.version}: ${fmt.accuracy(e.production.accuracy)})` : '') : 'not evaluated'],
         ['p95 latency', e ? fmt.ms(e.latencyMsP95) : null],
         ['Error rate', e ? fmt.rate(e.errorRate) : null],
+        ['Training', trainingTimeText(state.training, now, run.retry?.of)],
         ['Approved by', a ? `${a.by} at ${a.at} from ${a.from}${a.comment ? ` ("${a.comment}")` : ''}` : 'unknown'],
         ['Replaced', state.production?.previousVersion ?? 'nothing (first release)'],
         ['Rollout', rolloutText(state)],
@@ -139,7 +140,7 @@ async function retryLink(state: NotifyState, outcome: Outcome, now = Date.now())
   }
 }
 
-function failureMessage(state: NotifyState, outcome: Outcome, link: string | null): { subject: string; message: string } {
+function failureMessage(state: NotifyState, outcome: Outcome, link: string | null, now: Date): { subject: string; message: string } {
   const run = state.run;
   const errorName = outcome.error?.Error ?? 'UnknownError';
   const headline = HEADLINE[errorName] ?? `failed (${errorName})`;
@@ -149,6 +150,7 @@ function failureMessage(state: NotifyState, outcome: Outcome, link: string | nul
     '',
     lines([
       ['Error', errorName],
+      ['Training', trainingTimeText(state.training, now, run?.retry?.of)],
       ['Evaluation', state.evaluation?.summary],
       ['Rejected by', outcome.rejection ? `${outcome.rejection.by} at ${outcome.rejection.at} from ${outcome.rejection.from}` : null],
       ['Comment', outcome.rejection?.comment],
@@ -176,7 +178,8 @@ async function notify(event: unknown): Promise<{ messageId: string }> {
   const state = (event ?? {}) as NotifyState;
   const outcome = outcomeOf(state);
   const released = outcome.status === 'released' && state.run;
-  const { subject, message } = released ? successMessage(state) : failureMessage(state, outcome, await retryLink(state, outcome));
+  const now = new Date();
+  const { subject, message } = released ? successMessage(state, now) : failureMessage(state, outcome, await retryLink(state, outcome), now);
   const messageId = await publish(subject, message);
   logger.info('notified', { status: outcome.status, subject, messageId });
   return { messageId };

@@ -34,6 +34,7 @@ import { getJson } from '../functions/shared/clients';
 import type { ProductionRecord } from '../functions/shared/registry';
 import { statsText } from '../functions/shared/canary';
 import { TrafficGenerator, type TrafficSnapshot } from './traffic';
+import { liveLog, NOTE_INDENT, TrainingFollower, type LiveLog, type Tty } from './progress-display';
 
 export const REPO_ROOT = resolve(__dirname, '..');
 export const LOCAL_BUCKET = 'mlpipe-local';
@@ -95,6 +96,11 @@ export interface LocalPipelineOptions {
    */
   traffic?: { ratePerSecond?: number } | false;
   log?: (line: string) => void;
+  /**
+   * A terminal for the live lines (training progress redrawn in place). Default: stdout when it is a TTY
+   * and no `log` is given; otherwise progress comes as plain lines through `log`.
+   */
+  tty?: Tty;
 }
 
 export interface StateTiming {
@@ -227,6 +233,7 @@ function logLine(fn: TemplateFunction, line: string, stream: 'stdout' | 'stderr'
 export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promise<LocalPipeline> {
   const startedAt = performance.now();
   const log = opts.log ?? ((line: string) => console.log(line));
+  const tty = opts.tty ?? (opts.log === undefined && process.stdout.isTTY ? process.stdout : undefined);
   const stateDir = resolve(opts.stateDir ?? join(REPO_ROOT, '.mlpipe'));
   mkdirSync(stateDir, { recursive: true });
   // Before anything starts: a second pipeline on this directory refuses here, touching nothing.
@@ -441,7 +448,7 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
       const states: StateTiming[] = [];
       let lastState: PipelineState | undefined;
       let lastStateName: string | undefined;
-      const printer = new ProgressPrinter(log, started, mode, executionArn.split(':').pop()!);
+      const printer = new ProgressPrinter(liveLog(log, tty), started, mode, executionArn.split(':').pop()!);
       activePrinter = printer;
       const traffic = new RolloutTrafficWatch(opts.traffic === false ? undefined : (opts.traffic?.ratePerSecond ?? 20), printer);
       const onEvent = (e: ExecutionEvent) => {
@@ -500,6 +507,7 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
         };
       } finally {
         await traffic.stop();
+        printer.ended();
         sfn.off('event', onEvent);
         if (activePrinter === printer) activePrinter = undefined;
       }
@@ -602,17 +610,25 @@ class RolloutTrafficWatch {
 
 /**
  * The run as it happens, for a person at the terminal: one line per state (loops collapsed), the facts worth
- * seeing as they appear, each email by its subject (the text is in notifications.jsonl) and, when the run
- * waits for a human, the links and the command that decide it.
+ * seeing as they appear, live training progress (local/progress-display.ts) while the Job runs, each email
+ * by its subject (the text is in notifications.jsonl) and, when the run waits for a human, the links and
+ * the command that decide it.
  */
 class ProgressPrinter {
   private last = '';
+  private readonly training: TrainingFollower;
   constructor(
-    private readonly log: (line: string) => void,
+    private readonly out: LiveLog,
     private readonly started: number,
     private readonly mode: ApprovalMode,
     private readonly runName: string,
-  ) {}
+  ) {
+    this.training = new TrainingFollower(out, NOTE_INDENT);
+  }
+
+  private log(line: string): void {
+    this.out.line(line);
+  }
 
   private stamp(): string {
     return `[${((Date.now() - this.started) / 1000).toFixed(1).padStart(5)} s]`;
@@ -621,20 +637,23 @@ class ProgressPrinter {
   entered(state: string): void {
     // Loop Choices, the ResumeRun Choice (Prepare's note says where a retry resumes) and re-entered Await states.
     if (/^Is[A-Z]/.test(state) || state === 'ResumeRun' || state === this.last) return;
+    if (!this.training.entered(state)) return;
     this.last = state;
     this.log(`${this.stamp()} ▶ ${state}`);
+  }
+
+  /** Stops the live training line, if one runs. */
+  ended(): void {
+    this.training.ended();
   }
 
   exited(state: string, output: unknown): void {
     const s = output as Partial<PipelineState> | undefined;
     if (!s) return;
     if (state === 'Prepare' && s.run) this.note(`version ${s.run.version}, image ${s.run.image}`);
+    this.training.exited(state, s);
     if (state === 'Prepare' && s.run?.retry) {
       this.note(`retry of ${s.run.retry.of.split(':').pop()}: resumes at ${s.run.retry.from}, reusing its trained model${s.evaluation ? ' and its passed evaluation' : ''}`);
-    }
-    if ((state === 'AwaitTraining' || state === 'CheckTraining') && s.training?.status === 'succeeded') {
-      const acc = s.training.metrics?.accuracy;
-      this.note(`training complete${acc !== undefined ? `, validation accuracy ${acc.toFixed(4)}` : ''}`);
     }
     if (state === 'AwaitStagingEndpoint' && s.staging?.status === 'serving') this.note(`staging endpoint ${s.staging.endpoint}`);
     if (state === 'EvaluateModel' && s.evaluation) this.note(s.evaluation.summary);
@@ -681,7 +700,7 @@ class ProgressPrinter {
   }
 
   note(text: string): void {
-    this.log(`${' '.repeat(10)}  ${text}`);
+    this.log(`${NOTE_INDENT}${text}`);
   }
 }
 

@@ -2,6 +2,27 @@
 import type { Command } from '../command';
 import { describeRun, duration, errorLine, progressOf, resolveRun, runHistory } from '../runs';
 import { validateRunId } from '../validate';
+import { formatDuration, readProgress, type TrainingProgress } from '../../functions/shared/progress';
+import { secondsBetween } from '../../functions/shared/notifications';
+import { trainingLine } from '../../local/progress-display';
+import type { TrainingResult } from '../../functions/shared/types';
+
+/**
+ * While the run trains: the trainer's progress.json as it is now (readProgress), else the report the last
+ * check put in `$.training.progress` (older by up to one wait, but needs no S3 access). A run that stopped
+ * while it trained shows its last report, without an ETA.
+ */
+async function trainingProgressLine(training: Partial<TrainingResult>, modelUri: string | undefined, running: boolean, now: Date): Promise<string> {
+  let progress: TrainingProgress | undefined;
+  if (running && modelUri) progress = (await readProgress(modelUri).catch(() => undefined))?.progress;
+  progress ??= training.progress;
+  const elapsed = secondsBetween(training.submittedAt, now.toISOString());
+  if (!running) {
+    return progress ? `${trainingLine({ ...progress, etaSeconds: undefined }, undefined, now)} (its last report)` : 'no progress was reported';
+  }
+  const since = elapsed === undefined ? '' : ` (${formatDuration(elapsed)} since the Job was submitted)`;
+  return progress ? `${trainingLine(progress, training.submittedAt, now)}${since}` : `no progress reported yet${since}`;
+}
 
 export const statusCommand: Command = {
   name: 'status',
@@ -29,8 +50,16 @@ export const statusCommand: Command = {
       io.out(`model     ${run.modelName} ${run.version}`);
       io.out(`image     ${run.image}`);
     }
-    const training = p.data?.training?.metrics;
-    if (training?.accuracy !== undefined) io.out(`training  accuracy ${training.accuracy.toFixed(4)}${training.loss !== undefined ? `, loss ${training.loss.toFixed(4)}` : ''}`);
+    const training = p.data?.training;
+    const metrics = training?.metrics;
+    if (training?.status === 'succeeded') {
+      const took = secondsBetween(training.submittedAt, training.completedAt);
+      const accuracy = metrics?.accuracy !== undefined ? `accuracy ${metrics.accuracy.toFixed(4)}${metrics.loss !== undefined ? `, loss ${metrics.loss.toFixed(4)}` : ''}` : '';
+      const time = took !== undefined ? `trained in ${formatDuration(took)}` : '';
+      if (accuracy || time) io.out(`training  ${accuracy}${accuracy && time ? ` (${time})` : time}`);
+    } else if (training?.submittedAt) {
+      io.out(`training  ${await trainingProgressLine(training, run?.modelUri, d.status === 'RUNNING', new Date())}`);
+    }
     const ev = p.data?.evaluation;
     if (ev) {
       io.out(`evaluated accuracy ${ev.accuracy.toFixed(4)}, p95 ${ev.latencyMsP95.toFixed(1)} ms, errors ${(ev.errorRate * 100).toFixed(2)} % — ${ev.passed ? 'passed' : 'FAILED'} the gate`);

@@ -8,7 +8,8 @@ import { snsClient } from './clients';
 import { NOTIFICATION_TOPIC_ARN, currentSetting } from './settings';
 import type { ProductionComparison } from './registry';
 import type { CanaryThresholds } from './canary-analysis';
-import type { CanaryState, EvaluationResult } from './types';
+import { describeProgress, formatDuration } from './progress';
+import type { CanaryState, EvaluationResult, TrainingResult } from './types';
 
 const MAX_SUBJECT = 100;
 /** Below SNS's 256 KiB so headers and encoding overhead always fit. */
@@ -118,6 +119,37 @@ export function canaryTable(c: CanaryState, canaryVersion: string, t: CanaryThre
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r) => `  ${r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ')}`.trimEnd()).join('\n');
+}
+
+/** Seconds from `from` to `to` (ISO timestamps); undefined unless both parse and `to` is not earlier. */
+export function secondsBetween(from: string | undefined, to: string | undefined): number | undefined {
+  const ms = Date.parse(to ?? '') - Date.parse(from ?? '');
+  return Number.isFinite(ms) && ms >= 0 ? ms / 1000 : undefined;
+}
+
+/**
+ * How long the run trained, for the emails. A completed training: submission to completion ("4 min 10 s";
+ * a retry says whose training it reuses). One that never completed (the run failed while it trained): to
+ * `now`, since Notify runs moments after the failure was seen (only Cleanup and RecordFailure come between),
+ * with the trainer's last progress report from `$.training.progress`, so the email says how far it got.
+ * Null when no Job was submitted. The state is not validated here (Notify takes any partial state), hence
+ * the defensive reads.
+ */
+export function trainingTimeText(training: Partial<TrainingResult> | null | undefined, now: Date, retryOf?: string): string | null {
+  if (!training || typeof training.submittedAt !== 'string') return null;
+  if (training.status === 'succeeded') {
+    const took = secondsBetween(training.submittedAt, training.completedAt);
+    const reused = retryOf ? ` (trained by run ${retryOf.split(':').pop()}, reused by this retry)` : '';
+    return took === undefined ? null : `${formatDuration(took)}${reused}`;
+  }
+  const ran = secondsBetween(training.submittedAt, now.toISOString());
+  if (ran === undefined) return null;
+  const p = training.progress;
+  // The last report as it was: its ETA is stale once training has stopped.
+  const last = p && typeof p.fraction === 'number' && typeof p.updatedAt === 'string'
+    ? `last progress ${describeProgress({ ...p, etaSeconds: undefined })} (reported ${formatTime(p.updatedAt)})`
+    : 'no progress reported';
+  return `ran for ${formatDuration(ran)} before the run failed; ${last}`;
 }
 
 export interface ApprovalEmail {

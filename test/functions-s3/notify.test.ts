@@ -147,6 +147,50 @@ describe('Notify', () => {
     expect(last().message).toMatch(/Rollout:\s+canary over v12: 10 % pass \(served 26%\) → 50 % pass \(served 26%\) → 100 %/);
   });
 
+  describe('training time', () => {
+    const submitted = '2026-01-01T12:00:00.000Z';
+    const trained = { jobName: 'fashion-t-train', namespace: 'mlpipe-staging', submittedAt: submitted, status: 'succeeded' as const, completedAt: '2026-01-01T12:04:10.000Z' };
+    const released = (version: string) => ({
+      evaluation: passedEvaluation(),
+      approval: { decision: 'approve' as const, by: 'alice', at: '2026-01-01T13:00:00.000Z', from: 'cli' },
+      production: { stage: 'production' as const, namespace: 'p', deploymentName: `fashion-${version}`, serviceName: 'fashion', deployedAt: '', status: 'serving' as const, endpoint: 'http://lb' },
+    });
+
+    it('a release says how long training took, and a retry whose training it reused', async () => {
+      await handler({ run: runContext({ version: 'v20' }), training: trained, ...released('v20') });
+      expect(last().message).toMatch(/^Training:\s+4 min 10 s$/m);
+
+      const retry = { of: 'arn:aws:states:us-east-1:000000000000:execution:mlpipe:v19', from: 'DeployStaging' as const };
+      await handler({ run: runContext({ version: 'v19', retry }), training: trained, ...released('v19') });
+      expect(last().message).toMatch(/^Training:\s+4 min 10 s \(trained by run v19, reused by this retry\)$/m);
+    });
+
+    it('a failure during training says how long it ran and how far it got (its last report, no stale ETA)', async () => {
+      // GIVEN a run that failed while its Job ran, 2 h 10 min after submission, with the last check's progress in the state
+      const submittedAt = new Date(Date.now() - (2 * 3600 + 600) * 1000).toISOString();
+      const progress = { fraction: 0.6, epoch: 3, epochs: 5, metrics: { loss: 0.41, accuracy: 0.85 }, etaSeconds: 5200, updatedAt: '2026-11-29T16:05:00.000Z' };
+      const error = { Error: 'TrainingFailedError', Cause: 'Job fashion-v21-train failed: BackoffLimitExceeded' };
+
+      // WHEN it is notified
+      await handler({ run: runContext({ version: 'v21' }), training: { jobName: 'fashion-v21-train', namespace: 'mlpipe-staging', submittedAt, status: 'pending', progress }, error });
+
+      // THEN
+      expect(last().message).toMatch(
+        /^Training:\s+ran for 2 h 10 min before the run failed; last progress epoch 3\/5 · 60 % · loss 0\.410 · accuracy 0\.850 \(reported 29 Nov 2026, 16:05 UTC\)$/m,
+      );
+      expect(last().message).not.toContain('ETA');
+
+      // A trainer that reports nothing, and a run that failed after training completed
+      await handler({ run: runContext({ version: 'v22' }), training: { jobName: 'j', namespace: 'n', submittedAt, status: 'pending' }, error });
+      expect(last().message).toMatch(/^Training:\s+ran for 2 h 10 min before the run failed; no progress reported$/m);
+      await handler({ run: runContext({ version: 'v23' }), training: trained, error: { Error: 'EvaluationError', Cause: 'no answer' } });
+      expect(last().message).toMatch(/^Training:\s+4 min 10 s$/m);
+      // No Job was ever submitted: no training line at all
+      await handler({ run: runContext({ version: 'v24' }), error: { Error: 'TrainingFailedError', Cause: 'quota' } });
+      expect(last().message).not.toMatch(/^Training:/m);
+    });
+  });
+
   it('keeps subjects to 100 printable ASCII characters', async () => {
     await handler({ run: runContext({ modelName: 'm'.repeat(63), version: `v-${'9'.repeat(60)}` }), error: { Error: 'ÜberError\nx', Cause: 'c' } });
     const s = last().subject!;
