@@ -5,9 +5,10 @@
  * placement settings reach the stored pod specs, and what the API refuses is refused as a real one does.
  */
 import * as k8s from '@kubernetes/client-node';
-import type { V1Job, V1Pod } from '@kubernetes/client-node';
+import type { V1Deployment, V1Job, V1Pod } from '@kubernetes/client-node';
 import { handler as submitTraining } from '../../functions/submit-training';
 import { handler as awaitTraining } from '../../functions/await-training';
+import { handler as deployStaging } from '../../functions/deploy-staging';
 import { kubeApis, listObjects } from '../../functions/shared/kube';
 import { labelSelector, workloadLabels } from '../../functions/shared/names';
 import type { PipelineState, RunContext, TrainingResult } from '../../functions/shared/types';
@@ -109,6 +110,16 @@ describe('placement on the local API', () => {
     expect(pod!.spec?.containers[0]?.resources).toEqual({ requests: { cpu: '1', memory: '2Gi', 'nvidia.com/gpu': '1' }, limits: { memory: '2Gi', 'nvidia.com/gpu': '1' } });
     expect(pod!.status?.phase).toBe('Pending');
     expect(pod!.status?.conditions?.find((c) => c.type === 'PodScheduled')).toMatchObject({ status: 'False', reason: 'Unschedulable', message: expect.stringContaining('Insufficient nvidia.com/gpu') });
+  });
+
+  it('a serving Deployment carries its placement, as stored by the API server', async () => {
+    const run = await env.prepare('2026-03-01T10:03:00Z');
+    const placement = { gpus: 1, nodeSelector: { 'kubernetes.io/os': 'linux' }, tolerations: [{ key: 'dedicated', value: 'serving', effect: 'NoSchedule' }], priorityClassName: 'serving-critical' };
+    await withSettings({ SERVING_PLACEMENT: JSON.stringify(placement) }, () => deployStaging({ run }));
+    const deployment = (await listObjects<V1Deployment>('Deployment', NS)).items.find((d) => d.metadata?.name === run.names.stagingDeployment)!;
+    const spec = deployment.spec!.template.spec!;
+    expect(spec).toMatchObject({ nodeSelector: placement.nodeSelector, tolerations: placement.tolerations, priorityClassName: 'serving-critical' });
+    expect(spec.containers[0]?.resources?.limits).toEqual({ memory: '512Mi', 'nvidia.com/gpu': '1' });
   });
 
   it.each([
