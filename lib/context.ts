@@ -6,7 +6,6 @@
 import { Duration } from 'aws-cdk-lib';
 import { z } from 'zod';
 import type { MlPipelineProps } from './mlpipe-pipeline';
-import type { Toleration } from '../functions/shared/k8s-names';
 
 export const CONTEXT_PREFIX = 'mlpipe:';
 
@@ -80,19 +79,6 @@ const annotations = jsonRecord(
   'must be a JSON object of strings, e.g. {"service.beta.kubernetes.io/aws-load-balancer-scheme":"internet-facing"}',
 );
 
-/** A list of objects, or the same as a JSON string (what `-c` gives); its items are checked at construction. */
-const jsonList = z.union([z.array(z.record(z.string(), z.unknown())), z.string()]).transform((v, ctx): Toleration[] => {
-  if (typeof v !== 'string') return v as Toleration[];
-  try {
-    const parsed: unknown = JSON.parse(v);
-    if (Array.isArray(parsed)) return parsed as Toleration[];
-  } catch {
-    // reported below
-  }
-  ctx.addIssue({ code: 'custom', message: 'must be a JSON list of objects, e.g. [{"key":"nvidia.com/gpu","operator":"Exists","effect":"NoSchedule"}]' });
-  return z.NEVER;
-});
-
 /** Context key (without the prefix) → schema. Keys are the MlPipeline prop names. */
 const CONTEXT_SCHEMA = {
   clusterName: text,
@@ -128,15 +114,9 @@ const CONTEXT_SCHEMA = {
   servingReplicas: number,
   trainingBackoffLimit: number,
   trainingJobTtl: duration,
-  // Placement: keys, values and tolerations are checked at construction with the settings' schemas (placement.ts).
-  trainingGpus: number,
-  trainingNodeSelector: annotations,
-  trainingTolerations: jsonList,
-  trainingPriorityClassName: text,
-  servingGpus: number,
-  servingNodeSelector: annotations,
-  servingTolerations: jsonList,
-  servingPriorityClassName: text,
+  // Their fields are checked at construction with the settings' schema (placement.ts), naming the field.
+  trainingPlacement: jsonRecord(z.unknown(), 'must be a JSON object like {"gpus":1,"tolerations":[{"key":"nvidia.com/gpu","operator":"Exists","effect":"NoSchedule"}]}'),
+  servingPlacement: jsonRecord(z.unknown(), 'must be a JSON object like {"nodeSelector":{"pool":"serving"}}'),
   // Its fields are checked at construction with the ROLLOUT setting's schema (rollout.ts), naming the field.
   rollout: jsonRecord(z.unknown(), 'must be a JSON object like {"strategy":"canary","steps":[10,50,100],"bakeSeconds":300}'),
   retentionHours: number,

@@ -26,7 +26,7 @@ import { PipelineStateMachine } from './constructs/state-machine';
 import { Triggers } from './constructs/triggers';
 import { CONTEXT_PREFIX } from './context';
 import type { Rollout } from '../functions/shared/rollout';
-import type { Toleration } from '../functions/shared/k8s-names';
+import type { PlacementProps } from '../functions/shared/placement';
 
 /** The `rollout` prop: any of the rollout's fields (the rest keep their defaults). */
 export type RolloutProps = Partial<Rollout>;
@@ -111,27 +111,15 @@ export interface MlPipelineProps {
   /** How long a finished training Job is kept before Kubernetes deletes it (ttlSecondsAfterFinished). @default 1 day */
   readonly trainingJobTtl?: Duration;
   /**
-   * GPUs of a training pod (its `nvidia.com/gpu` limit), 0 to 64. The cluster needs GPU nodes running the
-   * NVIDIA device plugin (docs/deploy.md has a node pool example). @default 0
+   * Where training pods run: `gpus` (the `nvidia.com/gpu` limit, 0 to 64; the cluster needs GPU nodes with
+   * the NVIDIA device plugin), `nodeSelector`, `tolerations` (for the taints of a GPU or spot node pool),
+   * `priorityClassName` (must exist in the cluster). Each is checked as the Kubernetes API checks it, and
+   * only what is set reaches the pods. docs/deploy.md has a GPU node pool example.
+   * @default {} (pods placed as without it)
    */
-  readonly trainingGpus?: number;
-  /** Node labels a training pod must run on, e.g. `{ "karpenter.sh/nodepool": "gpu" }`. @default {} */
-  readonly trainingNodeSelector?: Record<string, string>;
-  /**
-   * Tolerations of a training pod, for the taints of the nodes it should run on (a GPU or spot pool),
-   * e.g. `[{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }]`; checked as the API checks them. @default []
-   */
-  readonly trainingTolerations?: Toleration[];
-  /** PriorityClass of a training pod (a DNS-1123 subdomain; the class must exist in the cluster). @default none */
-  readonly trainingPriorityClassName?: string;
-  /** GPUs of a model server (its `nvidia.com/gpu` limit), 0 to 64. @default 0 */
-  readonly servingGpus?: number;
-  /** Node labels a model server must run on. @default {} */
-  readonly servingNodeSelector?: Record<string, string>;
-  /** Tolerations of a model server. @default [] */
-  readonly servingTolerations?: Toleration[];
-  /** PriorityClass of a model server (must exist in the cluster). @default none */
-  readonly servingPriorityClassName?: string;
+  readonly trainingPlacement?: PlacementProps;
+  /** Where model servers run, as `trainingPlacement`. @default {} */
+  readonly servingPlacement?: PlacementProps;
   /**
    * How production takes a new version (functions/shared/rollout.ts). `canary` (default): the new version
    * gets a growing share of the production pods (`steps`, default 10, 50, 100 %) behind the one
@@ -209,7 +197,7 @@ const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const MAX_WATCH_BUDGET_SECONDS = 270;
 
 /** The props with every default filled in. */
-type OptionalProp = 'clusterArn' | 'dataPrefix' | 'schedule' | 'vpcId' | 'privateSubnetIds' | 'securityGroupIds' | 'trainingPriorityClassName' | 'servingPriorityClassName';
+type OptionalProp = 'clusterArn' | 'dataPrefix' | 'schedule' | 'vpcId' | 'privateSubnetIds' | 'securityGroupIds';
 type ResolvedProps = Required<Omit<MlPipelineProps, OptionalProp>> & Pick<MlPipelineProps, OptionalProp>;
 
 export class MlPipeline extends Construct {
@@ -445,14 +433,8 @@ function resolveProps(props: MlPipelineProps): ResolvedProps {
     servingReplicas: props.servingReplicas ?? Number(defaultOf(S.SERVING_REPLICAS)),
     trainingBackoffLimit: props.trainingBackoffLimit ?? Number(defaultOf(S.TRAINING_BACKOFF_LIMIT)),
     trainingJobTtl: props.trainingJobTtl ?? Duration.seconds(Number(defaultOf(S.TRAINING_JOB_TTL_SECONDS))),
-    trainingGpus: props.trainingGpus ?? Number(defaultOf(S.TRAINING_GPUS)),
-    trainingNodeSelector: props.trainingNodeSelector ?? (JSON.parse(defaultOf(S.TRAINING_NODE_SELECTOR)) as Record<string, string>),
-    trainingTolerations: props.trainingTolerations ?? (JSON.parse(defaultOf(S.TRAINING_TOLERATIONS)) as Toleration[]),
-    trainingPriorityClassName: props.trainingPriorityClassName,
-    servingGpus: props.servingGpus ?? Number(defaultOf(S.SERVING_GPUS)),
-    servingNodeSelector: props.servingNodeSelector ?? (JSON.parse(defaultOf(S.SERVING_NODE_SELECTOR)) as Record<string, string>),
-    servingTolerations: props.servingTolerations ?? (JSON.parse(defaultOf(S.SERVING_TOLERATIONS)) as Toleration[]),
-    servingPriorityClassName: props.servingPriorityClassName,
+    trainingPlacement: props.trainingPlacement ?? {},
+    servingPlacement: props.servingPlacement ?? {},
     rollout: props.rollout ?? {},
     retentionHours: props.retentionHours ?? Number(defaultOf(S.RETENTION_HOURS)),
     evalConcurrency: props.evalConcurrency ?? Number(defaultOf(S.EVAL_CONCURRENCY)),

@@ -23,10 +23,10 @@ export const approvalKeyCheck = (s: SettingsOf<typeof APPROVAL_KEY>) =>
 
 /** The training Job (manifests.ts trainingJob). */
 export const TRAINING_JOB = group(S.TRAINER_SERVICE_ACCOUNT, S.TRAINING_CPU, S.TRAINING_MEMORY, S.TRAINING_BACKOFF_LIMIT, S.TRAINING_JOB_TTL_SECONDS, S.TRAINING_TIMEOUT_SECONDS,
-  S.TRAINING_GPUS, S.TRAINING_NODE_SELECTOR, S.TRAINING_TOLERATIONS, S.TRAINING_PRIORITY_CLASS);
+  S.TRAINING_PLACEMENT);
 /** A serving Deployment (manifests.ts servingDeployment): the rollout deadline caps its progress deadline. */
 export const SERVING_DEPLOYMENT = group(S.SERVER_SERVICE_ACCOUNT, S.SERVING_CPU, S.SERVING_MEMORY, S.SERVING_REPLICAS, S.ROLLOUT_TIMEOUT_SECONDS,
-  S.SERVING_GPUS, S.SERVING_NODE_SELECTOR, S.SERVING_TOLERATIONS, S.SERVING_PRIORITY_CLASS);
+  S.SERVING_PLACEMENT);
 /** The production Service (manifests.ts servingService). */
 export const PRODUCTION_SERVICE = group(S.SERVICE_ANNOTATIONS);
 /** A staging Service: its own annotations over the common ones. */

@@ -5,6 +5,7 @@
  * at synth, settings at a Lambda's init, the run request in Prepare — so a bad value fails there with the
  * API's rule in the message, not as a 422 halfway through a run. Pure: imported by the CDK app too.
  */
+import type { V1Toleration } from '@kubernetes/client-node';
 
 /** DNS-1123 label, ≤ 63 characters: Job, Deployment and namespace names, label values we derive. */
 export const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -88,13 +89,7 @@ export function dns1123SubdomainProblem(name: string): string | undefined {
 }
 
 /** A pod toleration (core/v1 Toleration). */
-export interface Toleration {
-  key?: string;
-  operator?: string;
-  value?: string;
-  effect?: string;
-  tolerationSeconds?: number;
-}
+export type Toleration = V1Toleration;
 
 const TAINT_EFFECTS = ['NoExecute', 'NoSchedule', 'PreferNoSchedule'];
 

@@ -87,18 +87,10 @@ export const TRAINING_POD_FAILURE_POLICY = {
   ],
 };
 
-export function trainingPlacement(s: TrainingJobSettings): Placement {
-  return { gpus: s.TRAINING_GPUS, nodeSelector: s.TRAINING_NODE_SELECTOR, tolerations: s.TRAINING_TOLERATIONS, priorityClassName: s.TRAINING_PRIORITY_CLASS };
-}
-
-export function servingPlacement(s: ServingDeploymentSettings): Placement {
-  return { gpus: s.SERVING_GPUS, nodeSelector: s.SERVING_NODE_SELECTOR, tolerations: s.SERVING_TOLERATIONS, priorityClassName: s.SERVING_PRIORITY_CLASS };
-}
-
 export function trainingJob(run: RunContext, settings: TrainingJobSettings): V1Job {
   const labels = objectLabels(run, 'training');
   const size = { cpu: settings.TRAINING_CPU, memory: settings.TRAINING_MEMORY };
-  const placement = trainingPlacement(settings);
+  const placement = settings.TRAINING_PLACEMENT;
   return {
     apiVersion: 'batch/v1',
     kind: 'Job',
@@ -142,7 +134,7 @@ export interface ServingOverrides {
 export function servingDeployment(run: RunContext, stage: Stage, settings: ServingDeploymentSettings, overrides: ServingOverrides = {}): V1Deployment {
   const labels = objectLabels(run, stage);
   const size = { cpu: settings.SERVING_CPU, memory: settings.SERVING_MEMORY };
-  const placement = servingPlacement(settings);
+  const placement = settings.SERVING_PLACEMENT;
   const name = stage === 'staging' ? run.names.stagingDeployment : run.names.productionDeployment;
   const namespace = run.namespaces[stage];
   const modelPath = `/v1/models/${run.modelName}`;

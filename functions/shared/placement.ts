@@ -7,7 +7,7 @@
  */
 import * as z from 'zod';
 import type { V1PodSpec, V1ResourceRequirements } from '@kubernetes/client-node';
-import { labelValueProblem, qualifiedNameProblem, tolerationProblems, type Toleration } from './k8s-names';
+import { dns1123SubdomainProblem, labelValueProblem, qualifiedNameProblem, tolerationProblems, type Toleration } from './k8s-names';
 
 /** The extended resource the NVIDIA device plugin advertises on GPU nodes. */
 export const GPU_RESOURCE = 'nvidia.com/gpu';
@@ -37,19 +37,42 @@ const TolerationSchema = z
 /** Tolerations, each checked as kube-apiserver checks pod.spec.tolerations[i]. */
 export const TolerationsSchema = z.array(TolerationSchema, 'must be a list of tolerations');
 
-/** A workload's placement, as loaded from its settings. */
-export interface Placement {
-  readonly gpus: number;
-  readonly nodeSelector: Readonly<Record<string, string>>;
-  readonly tolerations: readonly Toleration[];
+/** Where a workload's pods run; every field optional, and an empty object changes nothing. */
+export const PlacementSchema = z.strictObject({
+  /** GPUs per pod: the container's `nvidia.com/gpu` limit. */
+  gpus: z.number('must be a whole number').int('must be a whole number').min(0, 'must be >= 0').max(64, 'must be <= 64').optional(),
+  nodeSelector: NodeSelectorSchema.optional(),
+  tolerations: TolerationsSchema.optional(),
+  /** A PriorityClass name: a DNS-1123 subdomain (the class itself must exist in the cluster). */
+  priorityClassName: z
+    .string()
+    .superRefine((v, ctx) => {
+      const p = dns1123SubdomainProblem(v);
+      if (p !== undefined) ctx.addIssue({ code: 'custom', message: p });
+    })
+    .optional(),
+});
+
+/** A workload's placement, as loaded from its setting (TRAINING_PLACEMENT, SERVING_PLACEMENT). */
+export type Placement = z.infer<typeof PlacementSchema>;
+
+/** The construct prop of a placement (same fields; checked with PlacementSchema at synth). */
+export interface PlacementProps {
+  /** GPUs per pod (the container's `nvidia.com/gpu` limit), 0 to 64. @default 0 */
+  readonly gpus?: number;
+  /** Node labels the pods must run on, e.g. `{ "karpenter.sh/nodepool": "gpu" }`. @default {} */
+  readonly nodeSelector?: Record<string, string>;
+  /** Tolerations of the pods, for the taints of the nodes they should run on. @default [] */
+  readonly tolerations?: Toleration[];
+  /** PriorityClass of the pods (it must exist in the cluster). @default none */
   readonly priorityClassName?: string;
 }
 
 /** The pod-spec fields of a placement; only what is set (an empty placement adds nothing). */
 export function podPlacement(p: Placement): Partial<V1PodSpec> {
   return {
-    ...(Object.keys(p.nodeSelector).length ? { nodeSelector: { ...p.nodeSelector } } : {}),
-    ...(p.tolerations.length ? { tolerations: p.tolerations.map((t) => ({ ...t })) } : {}),
+    ...(p.nodeSelector && Object.keys(p.nodeSelector).length ? { nodeSelector: { ...p.nodeSelector } } : {}),
+    ...(p.tolerations?.length ? { tolerations: p.tolerations.map((t) => ({ ...t })) } : {}),
     ...(p.priorityClassName ? { priorityClassName: p.priorityClassName } : {}),
   };
 }
@@ -59,6 +82,6 @@ export function podPlacement(p: Placement): Partial<V1PodSpec> {
  * the API sets the request equal to the limit, and a node without the device plugin never fits the pod.
  */
 export function withGpus(resources: V1ResourceRequirements, p: Placement): V1ResourceRequirements {
-  if (p.gpus <= 0) return resources;
+  if (!p.gpus) return resources;
   return { ...resources, limits: { ...resources.limits, [GPU_RESOURCE]: String(p.gpus) } };
 }

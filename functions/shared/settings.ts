@@ -9,8 +9,8 @@
 import * as z from 'zod';
 import { ConfigurationError } from './errors';
 import { RolloutSchema } from './rollout';
-import { NodeSelectorSchema, TolerationsSchema } from './placement';
-import { annotationKeyProblem, cpuQuantityProblem, dns1123LabelProblem, dns1123SubdomainProblem, memoryQuantityProblem, modelNameProblem } from './k8s-names';
+import { PlacementSchema } from './placement';
+import { annotationKeyProblem, cpuQuantityProblem, dns1123LabelProblem, memoryQuantityProblem, modelNameProblem } from './k8s-names';
 
 /** Where a setting's value comes from. */
 export type SettingSource =
@@ -199,19 +199,10 @@ export const SERVICE_ANNOTATIONS = setting('SERVICE_ANNOTATIONS', annotations, {
 export const STAGING_SERVICE_ANNOTATIONS = setting('STAGING_SERVICE_ANNOTATIONS', annotations, { default: '{}', doc: 'JSON object of annotations for staging Services only, over `SERVICE_ANNOTATIONS` (with `vpcId` the construct adds the internal load balancer scheme)', source: prop('stagingServiceAnnotations') });
 export const ROLLOUT = setting('ROLLOUT', json(RolloutSchema, 'an object like {"strategy":"canary","steps":[10,50,100],"bakeSeconds":300}'), { default: '{}', doc: 'JSON: how production takes a new version (rollout.ts): `strategy` `canary` (default) or `blueGreen`; canary `steps` (default [10,50,100]), `bakeSeconds` per step (300), `analysisIntervalSeconds` (60), `maxInconclusive` (2) and thresholds `maxErrorRate` (0.05), `maxErrorRateIncrease` (0.02), `maxP95LatencyMs` (1000), `maxP95Ratio` (1.5), `minRequests` (50); a run may override any of them', source: prop('rollout') });
 export const RETENTION_HOURS = setting('RETENTION_HOURS', number({ min: 0, max: 8760 }), { default: '72', doc: 'hours a replaced production version is kept, scaled to 0 replicas, for `mlpipe rollback` (the newest retired one always)', source: prop('retentionHours') });
-// Placement (placement.ts): rendered into the pods only when set, so the defaults change nothing.
-const gpus = number({ min: 0, max: 64, integer: true });
-const nodeSelector = json(NodeSelectorSchema, 'an object of node label keys to values, e.g. {"karpenter.sh/nodepool":"gpu"}');
-const tolerations = json(TolerationsSchema, 'a list like [{"key":"nvidia.com/gpu","operator":"Exists","effect":"NoSchedule"}]');
-const priorityClass = k8s(dns1123SubdomainProblem);
-export const TRAINING_GPUS = setting('TRAINING_GPUS', gpus, { default: '0', doc: 'GPUs (`nvidia.com/gpu` limit) of a training pod; needs GPU nodes with the NVIDIA device plugin (docs/deploy.md)', source: prop('trainingGpus') });
-export const TRAINING_NODE_SELECTOR = setting('TRAINING_NODE_SELECTOR', nodeSelector, { default: '{}', doc: 'JSON object: node labels a training pod must run on', source: prop('trainingNodeSelector') });
-export const TRAINING_TOLERATIONS = setting('TRAINING_TOLERATIONS', tolerations, { default: '[]', doc: 'JSON list of tolerations of a training pod (e.g. of a GPU or spot node pool\'s taints)', source: prop('trainingTolerations') });
-export const TRAINING_PRIORITY_CLASS = optionalSetting('TRAINING_PRIORITY_CLASS', priorityClass, { doc: 'PriorityClass of a training pod (must exist in the cluster)', source: prop('trainingPriorityClassName') });
-export const SERVING_GPUS = setting('SERVING_GPUS', gpus, { default: '0', doc: 'GPUs (`nvidia.com/gpu` limit) of a model server', source: prop('servingGpus') });
-export const SERVING_NODE_SELECTOR = setting('SERVING_NODE_SELECTOR', nodeSelector, { default: '{}', doc: 'JSON object: node labels a model server must run on', source: prop('servingNodeSelector') });
-export const SERVING_TOLERATIONS = setting('SERVING_TOLERATIONS', tolerations, { default: '[]', doc: 'JSON list of tolerations of a model server', source: prop('servingTolerations') });
-export const SERVING_PRIORITY_CLASS = optionalSetting('SERVING_PRIORITY_CLASS', priorityClass, { doc: 'PriorityClass of a model server (must exist in the cluster)', source: prop('servingPriorityClassName') });
+// Placement (placement.ts): rendered into the pods only when set, so the default changes nothing.
+const placement = json(PlacementSchema, 'an object like {"gpus":1,"nodeSelector":{"karpenter.sh/nodepool":"gpu"},"tolerations":[{"key":"nvidia.com/gpu","operator":"Exists","effect":"NoSchedule"}],"priorityClassName":"batch"}');
+export const TRAINING_PLACEMENT = setting('TRAINING_PLACEMENT', placement, { default: '{}', doc: 'JSON: where training pods run: `gpus` (`nvidia.com/gpu` limit; needs GPU nodes with the NVIDIA device plugin), `nodeSelector`, `tolerations`, `priorityClassName` (placement.ts; docs/deploy.md)', source: prop('trainingPlacement') });
+export const SERVING_PLACEMENT = setting('SERVING_PLACEMENT', placement, { default: '{}', doc: 'JSON: where model servers run, as `TRAINING_PLACEMENT`', source: prop('servingPlacement') });
 
 export const MIN_ACCURACY = setting('MIN_ACCURACY', fraction, { default: '0.85', doc: 'gate: lowest accuracy on held-out data', source: prop('minAccuracy') });
 export const MAX_P95_LATENCY_MS = setting('MAX_P95_LATENCY_MS', number({ min: 0 }), { default: '250', doc: 'gate: highest p95 latency of a predict request (ms)', source: prop('maxP95LatencyMs') });
@@ -243,8 +234,7 @@ export const ALL_SETTINGS: readonly SettingDefinition[] = [
   TRAINER_SERVICE_ACCOUNT, SERVER_SERVICE_ACCOUNT, APPROVAL_TIMEOUT_SECONDS, TRAINING_REPOSITORY, ALLOW_IMAGE_TAGS, CLUSTER_NAME, KUBECONFIG, AWS_REGION,
   WATCH_BUDGET_SECONDS, TRAINING_TIMEOUT_SECONDS, TRAINING_CHECK_MAX_WAIT_SECONDS, TRAINING_WATCH_LEAD_SECONDS, ROLLOUT_TIMEOUT_SECONDS, ENDPOINT_TIMEOUT_SECONDS, TRAINING_CPU, TRAINING_MEMORY,
   TRAINING_BACKOFF_LIMIT, TRAINING_JOB_TTL_SECONDS, SERVING_CPU, SERVING_MEMORY, SERVING_REPLICAS, SERVICE_ANNOTATIONS,
-  STAGING_SERVICE_ANNOTATIONS, ROLLOUT, RETENTION_HOURS, TRAINING_GPUS, TRAINING_NODE_SELECTOR, TRAINING_TOLERATIONS, TRAINING_PRIORITY_CLASS,
-  SERVING_GPUS, SERVING_NODE_SELECTOR, SERVING_TOLERATIONS, SERVING_PRIORITY_CLASS, MIN_ACCURACY, MAX_P95_LATENCY_MS, MAX_ERROR_RATE, MAX_ACCURACY_DROP,
+  STAGING_SERVICE_ANNOTATIONS, ROLLOUT, RETENTION_HOURS, TRAINING_PLACEMENT, SERVING_PLACEMENT, MIN_ACCURACY, MAX_P95_LATENCY_MS, MAX_ERROR_RATE, MAX_ACCURACY_DROP,
   EVAL_SAMPLES, EVAL_BATCH_SIZE, EVAL_CONCURRENCY, EVAL_REQUEST_TIMEOUT_MS, NOTIFICATION_TOPIC_ARN, APPROVAL_BASE_URL,
   APPROVAL_SECRET_ARN, APPROVAL_SECRET, STATE_MACHINE_ARN, PIPELINES, DEAD_LETTER_QUEUE_URL, STARTER_MAX_ATTEMPTS,
   STARTER_RETRY_BASE_MS, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_ECR, AWS_ENDPOINT_URL_SFN,

@@ -1,6 +1,7 @@
 /**
  * Defaulting and validation of objects, as the real API server's registry strategies do them for the
- * fields the pipeline and its tests touch: name rules, required fields, pod template checks, workload
+ * fields the pipeline and its tests touch: name rules, required fields, pod template checks (placement:
+ * tolerations, nodeSelector, priorityClassName, extended resources), a Job's podFailurePolicy, workload
  * selectors, service ports, and immutable fields on update. Errors become 422 Invalid with causes.
  */
 import { randomInt } from 'node:crypto';

@@ -1,7 +1,7 @@
 /**
  * The HTTP front of the local Kubernetes API: bearer-token auth, discovery (/version, /api, /apis),
  * REST paths for core/v1, apps/v1 and batch/v1 (get, list, create, update, patch, delete, status),
- * list/watch with label and field selectors, pods/log, and the services/pods proxy subresources.
+ * list/watch with label and field selectors, pods/log, pods/eviction, and the services/pods proxy subresources.
  */
 import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';

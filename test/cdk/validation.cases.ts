@@ -38,11 +38,12 @@ describe('MlPipeline props validation', () => {
     ['memory in millibytes', { trainingMemory: '500m' }, /"trainingMemory" property is not valid: fractional byte value "500m" is invalid, must be an integer \(did you mean "500Mi"\?\)/],
     ['an annotation key with a space', { serviceAnnotations: { 'mlpipe/model version': 'v3' } }, /"serviceAnnotations" property is not valid: mlpipe\/model version: invalid annotation key: name part must consist of/],
     ['a staging annotation key with two slashes', { stagingServiceAnnotations: { 'a/b/c': 'v3' } }, /"stagingServiceAnnotations" property is not valid: a\/b\/c: invalid annotation key: a qualified name must consist of/],
-    ['a fractional GPU count', { trainingGpus: 0.5 }, /"trainingGpus" property is not valid: must be a whole number >= 0 and <= 64; got "0.5"\. Fix it \(context key mlpipe:trainingGpus\); the functions read it as TRAINING_GPUS\./],
-    ['a node selector value with a space', { servingNodeSelector: { pool: 'gpu nodes' } }, /"servingNodeSelector" property is not valid: pool: invalid label value "gpu nodes": a valid label must be/],
-    ['a toleration without a key that is not Exists', { trainingTolerations: [{ value: 'x' }] }, /"trainingTolerations" property is not valid: 0\.operator: operator must be Exists when `key` is empty/],
-    ['an unknown taint effect', { servingTolerations: [{ key: 'gpu', operator: 'Exists', effect: 'NoRun' }] }, /"servingTolerations" property is not valid: 0\.effect: Unsupported value: "NoRun"/],
-    ['a priority class with upper case', { trainingPriorityClassName: 'High' }, /"trainingPriorityClassName" property is not valid: a lowercase RFC 1123 subdomain/],
+    ['a fractional GPU count', { trainingPlacement: { gpus: 0.5 } }, /"trainingPlacement" property is not valid: gpus: must be a whole number \(an object like .*\); got .*\. Fix it \(context key mlpipe:trainingPlacement\); the functions read it as TRAINING_PLACEMENT\./],
+    ['a node selector value with a space', { servingPlacement: { nodeSelector: { pool: 'gpu nodes' } } }, /"servingPlacement" property is not valid: nodeSelector\.pool: invalid label value "gpu nodes": a valid label must be/],
+    ['a toleration without a key that is not Exists', { trainingPlacement: { tolerations: [{ value: 'x' }] } }, /"trainingPlacement" property is not valid: tolerations\.0\.operator: operator must be Exists when `key` is empty/],
+    ['an unknown taint effect', { servingPlacement: { tolerations: [{ key: 'gpu', operator: 'Exists', effect: 'NoRun' }] } }, /"servingPlacement" property is not valid: tolerations\.0\.effect: Unsupported value: "NoRun"/],
+    ['a priority class with upper case', { trainingPlacement: { priorityClassName: 'High' } }, /"trainingPlacement" property is not valid: priorityClassName: a lowercase RFC 1123 subdomain/],
+    ['an unknown placement field', { trainingPlacement: { gpu: 1 } as never }, /"trainingPlacement" property is not valid: .*Unrecognized key: "gpu"/],
     ['too many training retries', { trainingBackoffLimit: 11 }, /"trainingBackoffLimit" property is not valid: must be a whole number >= 0 and <= 10; got "11"/],
     ['a negative retention', { retentionHours: -1 }, /"retentionHours" property is not valid: must be a number >= 0 and <= 8760/],
     ['canary steps that do not end at 100', { rollout: { steps: [10, 50] } }, /"rollout" property is not valid: steps: must end at 100 \(the step that promotes the candidate\), got 50/],
@@ -96,12 +97,11 @@ describe('MlPipeStack context', () => {
     }
   });
 
-  it('reads placement given as command-line strings or as JSON (cdk.json)', () => {
-    const tolerations = [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }];
-    for (const [raw, selector] of [[JSON.stringify(tolerations), '{"karpenter.sh/nodepool":"gpu"}'], [tolerations, { 'karpenter.sh/nodepool': 'gpu' }]]) {
-      const context: Record<string, unknown> = { 'mlpipe:clusterName': 'c', 'mlpipe:trainingGpus': '1', 'mlpipe:trainingTolerations': raw, 'mlpipe:trainingNodeSelector': selector, 'mlpipe:trainingPriorityClassName': 'batch' };
-      const props = propsFromContext((key) => context[key]);
-      expect(props).toEqual({ clusterName: 'c', trainingGpus: 1, trainingTolerations: tolerations, trainingNodeSelector: { 'karpenter.sh/nodepool': 'gpu' }, trainingPriorityClassName: 'batch' });
+  it('reads placement given as a command-line string or as JSON (cdk.json)', () => {
+    const placement = { gpus: 1, nodeSelector: { 'karpenter.sh/nodepool': 'gpu' }, tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }] };
+    for (const raw of [JSON.stringify(placement), placement]) {
+      const props = propsFromContext((key) => ({ 'mlpipe:clusterName': 'c', 'mlpipe:trainingPlacement': raw })[key]);
+      expect(props).toEqual({ clusterName: 'c', trainingPlacement: placement });
     }
   });
 
@@ -119,7 +119,7 @@ describe('MlPipeStack context', () => {
     ['allowImageTags as a word', { 'mlpipe:clusterName': 'c', 'mlpipe:allowImageTags': 'yes' }, /context "mlpipe:allowImageTags" must be true or false/],
     ['a bad training Job TTL', { 'mlpipe:clusterName': 'c', 'mlpipe:trainingJobTtl': 'a week' }, /context "mlpipe:trainingJobTtl" must be seconds or an ISO 8601 duration/],
     ['cluster as a number', { 'mlpipe:clusterName': 42 }, /context "mlpipe:clusterName"/],
-    ['tolerations that are not a list', { 'mlpipe:clusterName': 'c', 'mlpipe:servingTolerations': '{"key":"gpu"}' }, /context "mlpipe:servingTolerations" must be a JSON list of objects/],
+    ['placement that is not a JSON object', { 'mlpipe:clusterName': 'c', 'mlpipe:servingPlacement': 'gpus=1' }, /context "mlpipe:servingPlacement" must be a JSON object like/],
   ])('rejects %s, naming the context key', (_name, context, message) => {
     expect(() => buildStack({ context })).toThrow(message);
   });

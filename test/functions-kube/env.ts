@@ -113,3 +113,19 @@ export async function startTestEnv(settings: Record<string, string> = {}, images
     },
   };
 }
+
+/** Runs `fn` with environment settings changed (the handlers re-read them), restoring them afterwards. */
+export async function withSettings<T>(settings: Record<string, string>, fn: () => Promise<T>): Promise<T> {
+  const saved = Object.fromEntries(Object.keys(settings).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, settings);
+  reloadSettings(); // handlers read settings at load
+  try {
+    return await fn();
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+    reloadSettings();
+  }
+}

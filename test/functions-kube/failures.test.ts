@@ -18,8 +18,7 @@ import { deleteObject, listObjects } from '../../functions/shared/kube';
 import { labelSelector, workloadLabels } from '../../functions/shared/names';
 import { serviceEndpoint } from '../../functions/shared/workloads';
 import type { RunContext, StageResult, TrainingResult } from '../../functions/shared/types';
-import { IMAGES, startTestEnv, type TestEnv } from './env';
-import { reloadSettings } from '../../functions/shared/settings';
+import { IMAGES, startTestEnv, withSettings, type TestEnv } from './env';
 import { nextWatchOpened } from '../local-kube/watch-opened';
 
 let env: TestEnv;
@@ -30,22 +29,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await env?.stop();
 });
-
-/** Runs `fn` with environment settings changed, restoring them afterwards. */
-async function withSettings<T>(settings: Record<string, string>, fn: () => Promise<T>): Promise<T> {
-  const saved = Object.fromEntries(Object.keys(settings).map((k) => [k, process.env[k]]));
-  Object.assign(process.env, settings);
-  reloadSettings(); // handlers read settings at load
-  try {
-    return await fn();
-  } finally {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-    reloadSettings();
-  }
-}
 
 /** Loops AwaitTraining as the state machine does until it stops answering `pending`. */
 async function awaitTrainingDone(run: RunContext, training: TrainingResult, maxRounds = 4): Promise<TrainingResult> {

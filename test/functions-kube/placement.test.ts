@@ -5,15 +5,15 @@
  * placement settings reach the stored pod specs, and what the API refuses is refused as a real one does.
  */
 import * as k8s from '@kubernetes/client-node';
-import type { V1Job, V1Pod } from '@kubernetes/client-node';
+import type { V1Deployment, V1Job, V1Pod } from '@kubernetes/client-node';
 import { handler as submitTraining } from '../../functions/submit-training';
 import { handler as awaitTraining } from '../../functions/await-training';
+import { handler as deployStaging } from '../../functions/deploy-staging';
 import { kubeApis, listObjects } from '../../functions/shared/kube';
 import { labelSelector, workloadLabels } from '../../functions/shared/names';
-import { reloadSettings } from '../../functions/shared/settings';
 import type { PipelineState, RunContext, TrainingResult } from '../../functions/shared/types';
-import { storeChanges } from '../local-kube/store-changes';
-import { IMAGES, startTestEnv, type TestEnv } from './env';
+import { waitFor } from '../local-kube/helpers';
+import { IMAGES, startTestEnv, withSettings, type TestEnv } from './env';
 
 const NS = 'mlpipe-staging';
 let env: TestEnv;
@@ -25,22 +25,6 @@ afterAll(async () => {
   await env?.stop();
 });
 
-/** Runs `body` with `settings` in the environment (the handlers re-read it), then restores it. */
-async function withSettings<T>(settings: Record<string, string>, body: () => Promise<T>): Promise<T> {
-  const saved = Object.fromEntries(Object.keys(settings).map((k) => [k, process.env[k]]));
-  Object.assign(process.env, settings);
-  reloadSettings();
-  try {
-    return await body();
-  } finally {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-    reloadSettings();
-  }
-}
-
 async function awaitDone(run: RunContext, training: TrainingResult): Promise<TrainingResult> {
   let result = training;
   for (let i = 0; i < 4 && result.status === 'pending'; i++) result = await awaitTraining({ run, training: result } as PipelineState);
@@ -49,22 +33,6 @@ async function awaitDone(run: RunContext, training: TrainingResult): Promise<Tra
 
 async function trainingPods(run: RunContext): Promise<V1Pod[]> {
   return (await listObjects<V1Pod>('Pod', NS, { labelSelector: labelSelector(workloadLabels(run.modelName, run.version, 'training')) })).items;
-}
-
-/** Reads `read` again after each change to the local API's store until `done` holds (no timers). */
-async function waitFor<T>(read: () => Promise<T>, done: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const changes = storeChanges(env.kube);
-  const deadline = Date.now() + timeoutMs;
-  try {
-    let last: T;
-    do {
-      last = await read();
-      if (done(last)) return last;
-    } while (await changes.next(deadline - Date.now()));
-    throw new Error(`not reached in ${timeoutMs} ms: ${JSON.stringify(last).slice(0, 2000)}`);
-  } finally {
-    changes.close();
-  }
 }
 
 /** Follows a pod's log (pods/log?follow=true) until it contains `text`. */
@@ -84,13 +52,13 @@ describe('spot-tolerant training (podFailurePolicy)', () => {
     // Prepare: a first pod that runs until it is evicted (a drain or spot reclaim), placed by every setting
     // the local node can satisfy, so the rendered placement is also accepted and scheduled by the API.
     const placement = {
-      TRAINING_NODE_SELECTOR: '{"kubernetes.io/os":"linux"}',
-      TRAINING_TOLERATIONS: '[{"key":"nvidia.com/gpu","operator":"Exists","effect":"NoSchedule"},{"key":"karpenter.sh/disruption","operator":"Exists","effect":"NoExecute","tolerationSeconds":60}]',
-      TRAINING_PRIORITY_CLASS: 'mlpipe-training',
+      nodeSelector: { 'kubernetes.io/os': 'linux' },
+      tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }, { key: 'karpenter.sh/disruption', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 60 }],
+      priorityClassName: 'mlpipe-training',
     };
     const run = await env.prepare('2026-03-01T10:00:00Z', { image: IMAGES.trainerUntilEvicted });
-    const submitted = await withSettings(placement, () => submitTraining({ run }));
-    const [first] = await waitFor(() => trainingPods(run), (pods) => pods[0]?.status?.phase === 'Running');
+    const submitted = await withSettings({ TRAINING_PLACEMENT: JSON.stringify(placement) }, () => submitTraining({ run }));
+    const [first] = await waitFor(env.kube, () => trainingPods(run), (pods) => pods[0]?.status?.phase === 'Running');
     await logReaches(first!.metadata!.name!, 'running until evicted');
     // Act: evict it as `kubectl drain` does, with the pipeline's own (namespace-scoped, edit-like) access.
     const scoped = new k8s.KubeConfig();
@@ -114,7 +82,7 @@ describe('spot-tolerant training (podFailurePolicy)', () => {
     // The placement as stored by the API server, and the pods it made.
     const spec = job.spec!.template.spec!;
     expect(spec.nodeSelector).toEqual({ 'kubernetes.io/os': 'linux' });
-    expect(spec.tolerations).toEqual(JSON.parse(placement.TRAINING_TOLERATIONS));
+    expect(spec.tolerations).toEqual(placement.tolerations);
     expect(spec.priorityClassName).toBe('mlpipe-training');
     expect(job.spec?.podFailurePolicy?.rules.map((r) => r.action)).toEqual(['Ignore', 'FailJob']);
     expect(job.spec?.podReplacementPolicy).toBe('Failed');
@@ -137,11 +105,21 @@ describe('spot-tolerant training (podFailurePolicy)', () => {
 describe('placement on the local API', () => {
   it('a GPU training pod is accepted and waits for a GPU node (the local node has none)', async () => {
     const run = await env.prepare('2026-03-01T10:02:00Z');
-    await withSettings({ TRAINING_GPUS: '1' }, () => submitTraining({ run }));
-    const [pod] = await waitFor(() => trainingPods(run), (pods) => pods[0]?.status?.conditions?.some((c) => c.type === 'PodScheduled') ?? false);
+    await withSettings({ TRAINING_PLACEMENT: '{"gpus":1}' }, () => submitTraining({ run }));
+    const [pod] = await waitFor(env.kube, () => trainingPods(run), (pods) => pods[0]?.status?.conditions?.some((c) => c.type === 'PodScheduled') ?? false);
     expect(pod!.spec?.containers[0]?.resources).toEqual({ requests: { cpu: '1', memory: '2Gi', 'nvidia.com/gpu': '1' }, limits: { memory: '2Gi', 'nvidia.com/gpu': '1' } });
     expect(pod!.status?.phase).toBe('Pending');
     expect(pod!.status?.conditions?.find((c) => c.type === 'PodScheduled')).toMatchObject({ status: 'False', reason: 'Unschedulable', message: expect.stringContaining('Insufficient nvidia.com/gpu') });
+  });
+
+  it('a serving Deployment carries its placement, as stored by the API server', async () => {
+    const run = await env.prepare('2026-03-01T10:03:00Z');
+    const placement = { gpus: 1, nodeSelector: { 'kubernetes.io/os': 'linux' }, tolerations: [{ key: 'dedicated', value: 'serving', effect: 'NoSchedule' }], priorityClassName: 'serving-critical' };
+    await withSettings({ SERVING_PLACEMENT: JSON.stringify(placement) }, () => deployStaging({ run }));
+    const deployment = (await listObjects<V1Deployment>('Deployment', NS)).items.find((d) => d.metadata?.name === run.names.stagingDeployment)!;
+    const spec = deployment.spec!.template.spec!;
+    expect(spec).toMatchObject({ nodeSelector: placement.nodeSelector, tolerations: placement.tolerations, priorityClassName: 'serving-critical' });
+    expect(spec.containers[0]?.resources?.limits).toEqual({ memory: '512Mi', 'nvidia.com/gpu': '1' });
   });
 
   it.each([

@@ -1,6 +1,6 @@
 /**
- * Placement settings (GPUs, node selector, tolerations, priority class): each bad value is refused with
- * the setting's name and the API's rule, and the pod specs of the training Job and the serving
+ * Placement settings (TRAINING_PLACEMENT, SERVING_PLACEMENT: GPUs, node selector, tolerations, priority
+ * class): each bad value is refused with the setting's name, the field and the API's rule, and the pod specs of the training Job and the serving
  * Deployments carry exactly what is set — nothing when nothing is (the defaults change no manifest).
  */
 import { FUNCTION_SETTINGS } from '../../functions/shared/function-settings';
@@ -26,35 +26,40 @@ const run = {
 
 describe('placement settings', () => {
   it.each([
-    ['TRAINING_GPUS', '1.5', 'Setting TRAINING_GPUS is invalid: must be a whole number >= 0 and <= 64; got "1.5"'],
-    ['SERVING_GPUS', '-1', 'Setting SERVING_GPUS is invalid: must be a whole number >= 0 and <= 64'],
-    ['TRAINING_NODE_SELECTOR', '{"gpu nodes":"yes"}', 'Setting TRAINING_NODE_SELECTOR is invalid: gpu nodes: invalid label key: name part must consist of alphanumeric characters'],
-    ['SERVING_NODE_SELECTOR', '{"pool":"a b"}', 'Setting SERVING_NODE_SELECTOR is invalid: pool: invalid label value "a b": a valid label must be an empty string'],
-    ['TRAINING_NODE_SELECTOR', '["gpu"]', 'Setting TRAINING_NODE_SELECTOR is invalid: '],
-    ['TRAINING_TOLERATIONS', '[{"operator":"Equal","value":"x"}]', 'Setting TRAINING_TOLERATIONS is invalid: 0.operator: operator must be Exists when `key` is empty'],
-    ['TRAINING_TOLERATIONS', '[{"key":"gpu","operator":"Exists","value":"x"}]', "0.value: value must be empty when `operator` is 'Exists'"],
-    ['TRAINING_TOLERATIONS', '[{"key":"gpu","operator":"Gt","value":"1"}]', '0.operator: Unsupported value: "Gt": supported values: "Equal", "Exists"'],
-    ['SERVING_TOLERATIONS', '[{"key":"gpu","effect":"NoRun"}]', 'Setting SERVING_TOLERATIONS is invalid: 0.effect: Unsupported value: "NoRun": supported values: "NoExecute", "NoSchedule", "PreferNoSchedule"'],
-    ['SERVING_TOLERATIONS', '[{"key":"gpu","operator":"Exists","effect":"NoSchedule","tolerationSeconds":30}]', "0.effect: effect must be 'NoExecute' when `tolerationSeconds` is set"],
-    ['TRAINING_TOLERATIONS', '[{"key":"gpu","efect":"NoSchedule"}]', 'Setting TRAINING_TOLERATIONS is invalid: '],
-    ['TRAINING_TOLERATIONS', '{"key":"gpu"}', 'must be a list of tolerations'],
-    ['TRAINING_PRIORITY_CLASS', 'High_Priority', 'Setting TRAINING_PRIORITY_CLASS is invalid: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters'],
-    ['SERVING_PRIORITY_CLASS', `${'a'.repeat(254)}`, 'Setting SERVING_PRIORITY_CLASS is invalid: must be no more than 253 characters'],
-  ])('%s: a bad value is refused, naming the setting and the rule (case %#)', (name, value, message) => {
+    ['TRAINING_PLACEMENT', '{"gpus":1.5}', 'Setting TRAINING_PLACEMENT is invalid: gpus: must be a whole number'],
+    ['SERVING_PLACEMENT', '{"gpus":-1}', 'Setting SERVING_PLACEMENT is invalid: gpus: must be >= 0'],
+    ['TRAINING_PLACEMENT', '{"gpus":"1"}', 'Setting TRAINING_PLACEMENT is invalid: gpus: must be a whole number'],
+    ['TRAINING_PLACEMENT', '{"nodeSelector":{"gpu nodes":"yes"}}', 'Setting TRAINING_PLACEMENT is invalid: nodeSelector.gpu nodes: invalid label key: name part must consist of alphanumeric characters'],
+    ['SERVING_PLACEMENT', '{"nodeSelector":{"pool":"a b"}}', 'Setting SERVING_PLACEMENT is invalid: nodeSelector.pool: invalid label value "a b": a valid label must be an empty string'],
+    ['TRAINING_PLACEMENT', '{"nodeSelector":["gpu"]}', 'Setting TRAINING_PLACEMENT is invalid: nodeSelector: '],
+    ['TRAINING_PLACEMENT', '{"tolerations":[{"operator":"Equal","value":"x"}]}', 'Setting TRAINING_PLACEMENT is invalid: tolerations.0.operator: operator must be Exists when `key` is empty'],
+    ['TRAINING_PLACEMENT', '{"tolerations":[{"key":"gpu","operator":"Exists","value":"x"}]}', "tolerations.0.value: value must be empty when `operator` is 'Exists'"],
+    ['TRAINING_PLACEMENT', '{"tolerations":[{"key":"gpu","operator":"Gt","value":"1"}]}', 'tolerations.0.operator: Unsupported value: "Gt": supported values: "Equal", "Exists"'],
+    ['SERVING_PLACEMENT', '{"tolerations":[{"key":"gpu","effect":"NoRun"}]}', 'Setting SERVING_PLACEMENT is invalid: tolerations.0.effect: Unsupported value: "NoRun": supported values: "NoExecute", "NoSchedule", "PreferNoSchedule"'],
+    ['SERVING_PLACEMENT', '{"tolerations":[{"key":"gpu","operator":"Exists","effect":"NoSchedule","tolerationSeconds":30}]}', "tolerations.0.effect: effect must be 'NoExecute' when `tolerationSeconds` is set"],
+    ['TRAINING_PLACEMENT', '{"tolerations":[{"key":"gpu","efect":"NoSchedule"}]}', 'Setting TRAINING_PLACEMENT is invalid: tolerations.0: Unrecognized key: "efect"'],
+    ['TRAINING_PLACEMENT', '{"tolerations":{"key":"gpu"}}', 'tolerations: must be a list of tolerations'],
+    ['TRAINING_PLACEMENT', '{"priorityClassName":"High_Priority"}', 'Setting TRAINING_PLACEMENT is invalid: priorityClassName: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters'],
+    ['SERVING_PLACEMENT', `{"priorityClassName":"${'a'.repeat(254)}"}`, 'Setting SERVING_PLACEMENT is invalid: priorityClassName: must be no more than 253 characters'],
+    ['SERVING_PLACEMENT', '{"gpu":1}', 'Setting SERVING_PLACEMENT is invalid: Unrecognized key: "gpu"'],
+    ['TRAINING_PLACEMENT', 'gpus=1', 'Setting TRAINING_PLACEMENT is invalid: must be JSON: an object like'],
+  ])('%s: a bad value is refused, naming the setting and the field (case %#)', (name, value, message) => {
     const read = name.startsWith('TRAINING') ? training : serving;
     expect(() => read({ [name]: value })).toThrow(message);
   });
 
   it('accepts what the API accepts', () => {
     const s = training({
-      TRAINING_GPUS: '8',
-      TRAINING_NODE_SELECTOR: '{"karpenter.sh/nodepool":"gpu","node.kubernetes.io/instance-type":"g5.xlarge"}',
-      TRAINING_TOLERATIONS: '[{"key":"nvidia.com/gpu","operator":"Exists","effect":"NoSchedule"},{"operator":"Exists"},{"key":"spot","value":"true"}]',
-      TRAINING_PRIORITY_CLASS: 'batch.example.com',
+      TRAINING_PLACEMENT: JSON.stringify({
+        gpus: 8,
+        nodeSelector: { 'karpenter.sh/nodepool': 'gpu', 'node.kubernetes.io/instance-type': 'g5.xlarge' },
+        tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }, { operator: 'Exists' }, { key: 'spot', value: 'true' }],
+        priorityClassName: 'batch.example.com',
+      }),
     });
-    expect(s.TRAINING_GPUS).toBe(8);
-    expect(s.TRAINING_TOLERATIONS).toHaveLength(3);
-    expect(s.TRAINING_PRIORITY_CLASS).toBe('batch.example.com');
+    expect(s.TRAINING_PLACEMENT.gpus).toBe(8);
+    expect(s.TRAINING_PLACEMENT.tolerations).toHaveLength(3);
+    expect(s.TRAINING_PLACEMENT.priorityClassName).toBe('batch.example.com');
   });
 });
 
@@ -78,8 +83,8 @@ describe('placement in the manifests', () => {
   });
 
   it('renders training and serving placement separately, each where it is set', () => {
-    const t = training({ TRAINING_GPUS: '2', TRAINING_NODE_SELECTOR: '{"karpenter.sh/nodepool":"gpu"}', TRAINING_TOLERATIONS: '[{"key":"nvidia.com/gpu","operator":"Exists","effect":"NoSchedule"}]', TRAINING_PRIORITY_CLASS: 'training' });
-    const s = serving({ SERVING_GPUS: '1', SERVING_TOLERATIONS: '[{"key":"dedicated","value":"serving","effect":"NoSchedule"}]', SERVING_PRIORITY_CLASS: 'serving-critical' });
+    const t = training({ TRAINING_PLACEMENT: '{"gpus":2,"nodeSelector":{"karpenter.sh/nodepool":"gpu"},"tolerations":[{"key":"nvidia.com/gpu","operator":"Exists","effect":"NoSchedule"}],"priorityClassName":"training"}' });
+    const s = serving({ SERVING_PLACEMENT: '{"gpus":1,"tolerations":[{"key":"dedicated","value":"serving","effect":"NoSchedule"}],"priorityClassName":"serving-critical"}' });
     const jobSpec = trainingJob(run, t).spec!.template.spec!;
     const serveSpec = servingDeployment(run, 'production', s).spec!.template.spec!;
     expect(jobSpec).toMatchObject({
