@@ -58,8 +58,12 @@ export interface FunctionSpec {
   readonly callsModelEndpoints?: boolean;
 }
 
-/** CheckTraining runs once per wake-up of a training wait: small, as it holds nothing. */
-export const CHECK_TRAINING_MEMORY_MB = 128;
+/**
+ * CheckTraining runs once per wake-up of a training wait and holds nothing: small. Not the 128 MB minimum:
+ * its bundle (client-node, S3 client) measured 80 MB resident right after load, and an out-of-memory
+ * check would fail the run; its GB-s are a rounding error next to the watch's (bench/cost.ts).
+ */
+export const CHECK_TRAINING_MEMORY_MB = 192;
 
 /**
  * The function catalog. Await tasks run 300 s (the ASL gives them 330 s; WATCH_BUDGET_SECONDS must
@@ -78,8 +82,7 @@ export const FUNCTION_SPECS: readonly FunctionSpec[] = [
   },
   {
     id: 'CheckTraining', settings: FUNCTION_SETTINGS.CheckTraining, placeholder: 'CheckTrainingFunctionArn', entry: 'functions/check-training.ts',
-    // One read of the Job, its pods and progress.json, then it returns: a few hundred ms, billed at the
-    // smallest size that loads the Kubernetes client with room to spare (bench/cost.ts prices it).
+    // One read of the Job, its pods, its events and progress.json, then it returns: a few hundred ms.
     timeout: Duration.seconds(60), memorySize: CHECK_TRAINING_MEMORY_MB, access: 'kubernetes', description: 'Look at the training Job once and plan the next wait',
   },
   {

@@ -12,6 +12,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { handler as submitTraining } from '../../functions/submit-training';
 import { handler as awaitTraining } from '../../functions/await-training';
+import { handler as checkTraining } from '../../functions/check-training';
 import { handler as awaitStagingRollout } from '../../functions/await-staging-rollout';
 import { handler as deployStaging } from '../../functions/deploy-staging';
 import { resetKube } from '../../functions/shared/kube';
@@ -222,6 +223,28 @@ describe('a Kubernetes API outage during training', () => {
     } finally {
       await proxy.start();
     }
+  });
+});
+
+describe('a Kubernetes API outage at a training check', () => {
+  it('CheckTraining rides it out for 20 s, then answers a back-off Wait (no Lambda running meanwhile); the Job is untouched', async () => {
+    const run = await env.prepare('2026-03-01T00:05:00Z');
+    const submitted = await submitTraining({ run });
+    const before = await jobBehindProxy(run.names.trainingJob);
+    await proxy.stop();
+    const clock = virtualClock(async () => undefined);
+    const start = clock.now();
+    restoreClock = setPhaseClock(clock);
+    try {
+      const result = await checkTraining({ run, training: submitted } as PipelineState);
+      expect(clock.now() - start).toBeGreaterThanOrEqual(20_000);
+      expect(clock.now() - start).toBeLessThanOrEqual(21_000);
+      expect(result).toEqual({ ...submitted, status: 'pending', waitSeconds: expect.any(Number) });
+      expect(result.waitSeconds).toBeGreaterThanOrEqual(10);
+    } finally {
+      await proxy.start();
+    }
+    expect((await jobBehindProxy(run.names.trainingJob)).metadata.uid).toBe(before.metadata.uid);
   });
 });
 

@@ -23,7 +23,7 @@ describe('bench/transitions', () => {
 describe('bench/cost', () => {
   // The deployed defaults (settings.ts, pipeline-functions.ts); `npm run bench -- cost` reads them from the template.
   const settings = { WATCH_BUDGET_SECONDS: 240, TRAINING_TIMEOUT_SECONDS: 14_400, TRAINING_CHECK_MAX_WAIT_SECONDS: 300, TRAINING_WATCH_LEAD_SECONDS: 60 };
-  const memory = { checkMb: 128, watchMb: 256 };
+  const memory = { checkMb: 192, watchMb: 256 };
 
   it('an hour with progress reports: under $0.002, the end seen by a watch, a tenth of the watch loop', async () => {
     const run = simulatedTraining(3600, true, 1);
