@@ -71,6 +71,7 @@ async function prepareRun(event: PrepareRunInput): Promise<PipelineState> {
     evalDataUri: trained?.data.evalUri ?? pick(req.evalDataUri, settings.EVAL_DATA_URI, 'EVAL_DATA_URI', 'evalDataUri'),
     hyperparameters,
     modelUri: s3Uri(registryKeys.versionPrefix(modelName, version), artifactBucket()),
+    checkpointUri: s3Uri(registryKeys.checkpointPrefix(modelName, version), artifactBucket()),
     executionArn: ctx.executionArn,
     executionName: ctx.executionName,
     startedAt,

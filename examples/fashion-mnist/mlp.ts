@@ -238,6 +238,13 @@ export function evaluate(
   return { loss: loss / count, accuracy: correct / count };
 }
 
+/** Adam's own state, per tensor in `tensors()` order. */
+export interface AdamState {
+  step: number;
+  m: Float32Array[];
+  v: Float32Array[];
+}
+
 /** Adam (Kingma & Ba) with tfjs's defaults: beta1 0.9, beta2 0.999, epsilon 1e-7. */
 export class Adam {
   private readonly m: Float32Array[];
@@ -253,6 +260,20 @@ export class Adam {
   ) {
     this.m = tensors(params).map((x) => new Float32Array(x.length));
     this.v = tensors(params).map((x) => new Float32Array(x.length));
+  }
+
+  /** Steps taken and the moment estimates (live views): what a checkpoint keeps to resume exactly. */
+  state(): AdamState {
+    return { step: this.t, m: this.m, v: this.v };
+  }
+
+  /** Continues from a saved `state()` (copied in). */
+  restore(saved: AdamState): void {
+    const fits = (a: Float32Array[], b: Float32Array[]) => a.length === b.length && a.every((x, i) => x.length === b[i]!.length);
+    if (!fits(saved.m, this.m) || !fits(saved.v, this.v)) throw new Error('Optimizer state does not fit this model\'s shape.');
+    this.t = saved.step;
+    saved.m.forEach((x, i) => this.m[i]!.set(x));
+    saved.v.forEach((x, i) => this.v[i]!.set(x));
   }
 
   /** One update; `scale` multiplies the learning rate (the trainer's schedule). */

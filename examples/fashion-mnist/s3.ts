@@ -51,13 +51,18 @@ export function s3Uri(bucket: string, key: string): string {
 
 /** Reads an object; throws a message naming the object when it is missing. */
 export async function getBytes(bucket: string, key: string): Promise<Uint8Array> {
+  const bytes = await getBytesIfExists(bucket, key);
+  if (!bytes) throw new Error(`s3://${bucket}/${key} does not exist.`);
+  return bytes;
+}
+
+/** Reads an object, or `undefined` when it does not exist (e.g. no checkpoint yet). */
+export async function getBytesIfExists(bucket: string, key: string): Promise<Uint8Array | undefined> {
   try {
     const out = await s3().send(new GetObjectCommand({ Bucket: bucket, Key: key }));
     return out.Body ? await out.Body.transformToByteArray() : new Uint8Array();
   } catch (err) {
-    if (err instanceof NoSuchKey || (err as { name?: string }).name === 'NoSuchKey') {
-      throw new Error(`s3://${bucket}/${key} does not exist.`);
-    }
+    if (err instanceof NoSuchKey || (err as { name?: string }).name === 'NoSuchKey') return undefined;
     throw new Error(`Reading s3://${bucket}/${key} failed: ${(err as Error).message}`);
   }
 }

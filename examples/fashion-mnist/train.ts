@@ -3,14 +3,19 @@
  *   DATA_URI          s3://…/ prefix holding train-images-idx3-ubyte and train-labels-idx1-ubyte
  *   MODEL_OUTPUT_URI  s3://…/ prefix to write model.json, weights.bin and metrics.json to
  *   HYPERPARAMETERS   JSON object, see hyperparameters.ts (all optional)
- * Prints one progress line per epoch, exits 0 when the model and metrics.json are written, 1 on a
- * failure (message on stderr), 2 on invalid environment.
+ *   CHECKPOINT_URI    optional s3://…/ prefix for checkpoints: saved after each epoch, resumed from on start
+ * Prints one line per epoch and overwrites MODEL_OUTPUT_URI's progress.json each epoch (fraction, epoch,
+ * metrics, ETA: functions/shared/progress.ts). Exits 0 when the model and metrics.json are written, 1 on
+ * a failure (message on stderr), 2 on invalid environment.
  */
 import { z } from 'zod';
-import { hyperparametersSchema } from './hyperparameters';
+import type { TrainingProgress } from '../../functions/shared/progress';
+import { loadLatestCheckpoint, saveCheckpoint, type RunFingerprint } from './checkpoint';
+import { hyperparametersSchema, type Hyperparameters } from './hyperparameters';
 import { decodeIdx } from './idx';
+import type { MlpShape } from './mlp';
 import { getBytes, parseS3Prefix, putBytes, S3_URI } from './s3';
-import { trainMlp, type EpochReport } from './trainer';
+import { trainMlp, type EpochReport, type TrainingState } from './trainer';
 
 const IMAGE_FILE = 'train-images-idx3-ubyte';
 const LABEL_FILE = 'train-labels-idx1-ubyte';
@@ -24,6 +29,7 @@ const s3UriSchema = z.string().regex(S3_URI, 'must be an S3 URI like s3://bucket
 const envSchema = z.object({
   DATA_URI: s3UriSchema,
   MODEL_OUTPUT_URI: s3UriSchema,
+  CHECKPOINT_URI: s3UriSchema.optional(),
   HYPERPARAMETERS: z
     .string()
     .optional()
@@ -83,16 +89,42 @@ async function main(): Promise<void> {
   // while training runs, and a run refused above (invalid environment, missing data) exits without it.
   const modelIo = import('./model-io.js');
   modelIo.catch(() => undefined); // a load failure is reported where the model is saved
+  const shape: MlpShape = { inputs, hidden: hp.hiddenUnits, classes: CLASSES };
+  const fingerprint = runFingerprint(hp, count, env.DATA_URI);
+  let resumeFrom: TrainingState | undefined;
+  if (env.CHECKPOINT_URI !== undefined) {
+    const found = await loadLatestCheckpoint(env.CHECKPOINT_URI, shape, fingerprint);
+    for (const skipped of found.skipped) log(`ignoring checkpoint ${skipped}`);
+    resumeFrom = found.state;
+    log(resumeFrom ? `resuming from checkpoint: epoch ${resumeFrom.epoch} of ${hp.epochs} (${found.from})` : 'no checkpoint, starting at epoch 1');
+  }
   log(`training ${inputs}-${hp.hiddenUnits}-${CLASSES} MLP: epochs=${hp.epochs} batchSize=${hp.batchSize} learningRate=${hp.learningRate} (${hp.learningRateSchedule}) threads=${hp.threads} seed=${hp.seed}`);
+  const progress = progressWriter(env.MODEL_OUTPUT_URI);
+  await progress.write(resumeFrom?.history ?? [], hp.epochs);
 
   const trained = await trainMlp(
     { images: images.data, labels: labels.data, count, inputs, classes: CLASSES },
     hp,
-    (r: EpochReport) =>
-      log(
-        `epoch ${r.epoch}/${r.epochs} loss=${r.loss.toFixed(4)} acc=${r.accuracy.toFixed(4)} ` +
-          `val_loss=${r.valLoss.toFixed(4)} val_acc=${r.valAccuracy.toFixed(4)} seconds=${r.seconds.toFixed(1)}`,
-      ),
+    {
+      ...(resumeFrom ? { resumeFrom } : {}),
+      onEpoch: async (r: EpochReport, state: TrainingState) => {
+        log(
+          `epoch ${r.epoch}/${r.epochs} loss=${r.loss.toFixed(4)} acc=${r.accuracy.toFixed(4)} ` +
+            `val_loss=${r.valLoss.toFixed(4)} val_acc=${r.valAccuracy.toFixed(4)} seconds=${r.seconds.toFixed(1)}`,
+        );
+        // The checkpoint first: progress that says "epoch N done" then always has epoch N saved behind it.
+        if (env.CHECKPOINT_URI !== undefined) {
+          try {
+            const saved = await saveCheckpoint(env.CHECKPOINT_URI, state, shape, fingerprint);
+            log(`checkpoint: epoch ${r.epoch} of ${r.epochs} saved to ${saved}`);
+          } catch (err) {
+            // Hours of training are not thrown away for a checkpoint: a retry would start further back.
+            log(`warning: checkpoint of epoch ${r.epoch} not saved: ${(err as Error).message}`);
+          }
+        }
+        await progress.write(state.history, hp.epochs);
+      },
+    },
   );
   const last = trained.history.at(-1)!;
 
@@ -103,10 +135,12 @@ async function main(): Promise<void> {
     loss: round(last.valLoss),
     trainAccuracy: round(last.accuracy),
     trainLoss: round(last.loss),
-    epochs: hp.epochs,
+    // All epochs the model was trained for, those of the pods resumed from included.
+    epochs: trained.history.length,
     trainSamples: trained.trainSamples,
     validationSamples: trained.validationSamples,
-    trainSeconds: round(trained.seconds, 2),
+    trainSeconds: round(trained.history.reduce((sum, r) => sum + r.seconds, 0), 2),
+    ...(resumeFrom ? { resumedFromEpoch: resumeFrom.epoch } : {}),
     framework: FRAMEWORK,
   };
   const out = parseS3Prefix(env.MODEL_OUTPUT_URI, 'MODEL_OUTPUT_URI');
@@ -114,6 +148,56 @@ async function main(): Promise<void> {
   await putBytes(out.bucket, `${out.prefix}metrics.json`, JSON.stringify(metrics, null, 2), 'application/json');
   log(`wrote ${[...written, `s3://${out.bucket}/${out.prefix}metrics.json`].join(', ')}`);
   log(`done: val_acc=${metrics.accuracy} in ${seconds(started)} s (training ${metrics.trainSeconds} s)`);
+}
+
+/** What a checkpoint must have been made with to be resumed from: everything that changes the training. */
+function runFingerprint(hp: Hyperparameters, samples: number, dataUri: string): RunFingerprint {
+  return {
+    dataUri,
+    samples,
+    epochs: hp.epochs,
+    batchSize: hp.batchSize,
+    learningRate: hp.learningRate,
+    learningRateSchedule: hp.learningRateSchedule,
+    finalLearningRateFraction: hp.finalLearningRateFraction,
+    hiddenUnits: hp.hiddenUnits,
+    seed: hp.seed,
+    validationSplit: hp.validationSplit,
+  };
+}
+
+/**
+ * progress.json next to the model (the optional part of the container contract), overwritten each epoch.
+ * A failed write is a warning: progress is for watching a run, never a reason to fail it.
+ */
+function progressWriter(modelOutputUri: string): { write(history: EpochReport[], epochs: number): Promise<void> } {
+  const out = parseS3Prefix(modelOutputUri, 'MODEL_OUTPUT_URI');
+  return {
+    async write(history, epochs) {
+      const last = history.at(-1);
+      // ETA: the mean epoch so far times the epochs left.
+      const seconds = history.map((r) => r.seconds);
+      const perEpoch = seconds.length ? seconds.reduce((a, b) => a + b, 0) / seconds.length : undefined;
+      const progress: TrainingProgress = {
+        fraction: round(history.length / epochs),
+        epoch: history.length,
+        epochs,
+        ...(last ? { metrics: finite({ loss: round(last.loss), accuracy: round(last.accuracy), val_accuracy: round(last.valAccuracy) }) } : {}),
+        ...(perEpoch !== undefined ? { etaSeconds: round(perEpoch * (epochs - history.length), 1) } : {}),
+        updatedAt: new Date().toISOString(),
+      };
+      try {
+        await putBytes(out.bucket, `${out.prefix}progress.json`, JSON.stringify(progress), 'application/json');
+      } catch (err) {
+        log(`warning: progress.json not written: ${(err as Error).message}`);
+      }
+    },
+  };
+}
+
+/** JSON has no NaN (no validation samples): leave such metrics out. */
+function finite(metrics: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(metrics).filter(([, v]) => Number.isFinite(v)));
 }
 
 function log(line: string): void {

@@ -2,7 +2,9 @@
  * Trains the example MLP (mlp.ts) with data-parallel threads: each batch is split between this thread and
  * `threads - 1` workers (mlp-worker.ts) that share the images and the weights through SharedArrayBuffers;
  * this thread sums their gradients in a fixed order and takes the Adam step, so a run is reproducible for
- * a given seed and thread count whatever the threads' timing.
+ * a given seed and thread count whatever the threads' timing. It can resume from a checkpoint of its own
+ * state after any epoch (checkpoint.ts keeps it): weights, Adam's moments and step, the history, and the
+ * shuffle order replayed from the seed, so a resumed run trains exactly as an uninterrupted one.
  */
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -17,6 +19,7 @@ import {
   paramsOver,
   seededRandom,
   tensors,
+  type AdamState,
   type MlpParams,
   type MlpShape,
 } from './mlp';
@@ -64,8 +67,28 @@ export interface TrainedModel {
   history: EpochReport[];
   trainSamples: number;
   validationSamples: number;
-  /** Wall time of the epochs (not data loading or saving). */
+  /** Wall time of this call's epochs (not data loading or saving; not the epochs of a run resumed from). */
   seconds: number;
+}
+
+/** Everything needed to continue training after `epoch` completed epochs. */
+export interface TrainingState {
+  /** Epochs completed. */
+  epoch: number;
+  params: MlpParams;
+  optimizer: AdamState;
+  /** One report per completed epoch, earlier runs' included. */
+  history: EpochReport[];
+}
+
+export interface TrainHooks {
+  /** Continue from this state (a checkpoint) instead of from a fresh initialisation. */
+  resumeFrom?: TrainingState;
+  /**
+   * Called after each epoch and awaited before the next one starts (a checkpoint is saved in between).
+   * `state` holds live views of the model: read or copy them now, do not keep them.
+   */
+  onEpoch?: (report: EpochReport, state: TrainingState) => void | Promise<void>;
 }
 
 /** Int32 slots of the shared control array. */
@@ -86,8 +109,7 @@ export interface WorkerInit {
 export async function trainMlp(
   data: TrainData,
   opts: TrainOptions,
-  /** Called after each epoch; `params` is the live model (read it now, do not keep it). */
-  onEpoch: (report: EpochReport, params: MlpParams) => void = () => {},
+  hooks: TrainHooks = {},
 ): Promise<TrainedModel> {
   const shape: MlpShape = { inputs: data.inputs, hidden: opts.hiddenUnits, classes: data.classes };
   const validationSamples = Math.floor(data.count * opts.validationSplit);
@@ -107,6 +129,19 @@ export async function trainMlp(
   const optimizer = new Adam(params, opts.learningRate);
   const scratch = newScratch(shape);
   const shuffleRandom = seededRandom(opts.seed + 1);
+  const resume = hooks.resumeFrom;
+  if (resume) {
+    if (resume.epoch > opts.epochs) throw new Error(`Cannot resume after epoch ${resume.epoch} of a run of ${opts.epochs} epochs.`);
+    tensors(params).forEach((t, i) => {
+      const saved = tensors(resume.params)[i]!;
+      if (saved.length !== t.length) throw new Error('The state to resume from does not fit this model\'s shape.');
+      t.set(saved);
+    });
+    optimizer.restore(resume.optimizer);
+    // Each epoch shuffles the previous epoch's order: replaying the completed epochs' shuffles (cheap next to
+    // one epoch) gives the order an uninterrupted run would use next.
+    for (let e = 0; e < resume.epoch; e++) shuffle(indices, shuffleRandom);
+  }
 
   const workerCount = Math.max(0, Math.min(opts.threads - 1, Math.floor(opts.batchSize / 2)));
   const control = new Int32Array(new SharedArrayBuffer((CONTROL.RANGES + 2 * workerCount) * 4));
@@ -114,16 +149,16 @@ export async function trainMlp(
 
   const batchesPerEpoch = Math.ceil(trainSamples / opts.batchSize);
   const totalSteps = batchesPerEpoch * opts.epochs;
-  let step = 0;
+  let step = (resume?.epoch ?? 0) * batchesPerEpoch;
   const learningRateScale = (): number =>
     opts.learningRateSchedule === 'constant'
       ? 1
       : 1 - (1 - opts.finalLearningRateFraction) * (step / Math.max(1, totalSteps - 1));
 
-  const history: EpochReport[] = [];
+  const history: EpochReport[] = [...(resume?.history ?? [])];
   const started = performance.now();
   try {
-    for (let epoch = 1; epoch <= opts.epochs; epoch++) {
+    for (let epoch = (resume?.epoch ?? 0) + 1; epoch <= opts.epochs; epoch++) {
       const epochStarted = performance.now();
       shuffle(indices, shuffleRandom);
       let loss = 0;
@@ -177,7 +212,7 @@ export async function trainMlp(
         seconds: (performance.now() - epochStarted) / 1000,
       };
       history.push(report);
-      onEpoch(report, params);
+      await hooks.onEpoch?.(report, { epoch, params, optimizer: optimizer.state(), history });
       await new Promise((resolve) => setImmediate(resolve)); // let signals and stdout through between epochs
     }
   } finally {

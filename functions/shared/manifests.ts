@@ -90,6 +90,8 @@ export function trainingJob(run: RunContext, settings: TrainingJobSettings): V1J
                 { name: 'MODEL_OUTPUT_URI', value: run.modelUri },
                 { name: 'DATA_URI', value: run.dataUri },
                 { name: 'HYPERPARAMETERS', value: JSON.stringify(run.hyperparameters) },
+                // A retried pod (backoffLimit, a disruption) resumes from the checkpoints saved here.
+                ...(run.checkpointUri ? [{ name: 'CHECKPOINT_URI', value: run.checkpointUri }] : []),
               ],
             }, size),
           ],

@@ -30,6 +30,8 @@ export const registryKeys = {
   evaluation: (model: string, version: string) => `${registryKeys.versionPrefix(model, version)}evaluation.json`,
   manifest: (model: string, version: string) => `${registryKeys.versionPrefix(model, version)}manifest.json`,
   metrics: (model: string, version: string) => `${registryKeys.versionPrefix(model, version)}metrics.json`,
+  /** The training container's CHECKPOINT_URI: outside models/ (the server never reads it; a lifecycle rule expires it). */
+  checkpointPrefix: (model: string, version: string) => `checkpoints/${segment(model, 'modelName')}/${segment(version, 'version')}/`,
   production: (model: string) => `${registryKeys.modelPrefix(model)}production.json`,
 };
 

@@ -97,6 +97,8 @@ export const RunSchema = z.object({
   hyperparameters: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])),
   /** `s3://<bucket>/models/<model>/<version>/` — the trainer writes here; the server reads it. */
   modelUri: z.string().startsWith('s3://', 'must be an s3:// URI'),
+  /** `s3://<bucket>/checkpoints/<model>/<version>/` — the trainer's CHECKPOINT_URI (absent in states made before checkpoints). */
+  checkpointUri: z.string().startsWith('s3://', 'must be an s3:// URI').optional(),
   executionArn: z.string(),
   executionName: z.string(),
   startedAt: z.string(),

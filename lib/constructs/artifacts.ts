@@ -19,6 +19,8 @@ export interface ArtifactsProps {
   readonly approvalRecordExpiration?: Duration;
   /** How long the bucket's server access logs are kept. @default 365 days */
   readonly accessLogExpiration?: Duration;
+  /** How long training checkpoints (`checkpoints/`) are kept: long enough to resume or retry a run. @default 14 days */
+  readonly checkpointExpiration?: Duration;
 }
 
 /** S3 prefixes of the layout in docs/architecture.md. */
@@ -26,6 +28,8 @@ export const PREFIX = {
   datasets: 'datasets/',
   approvals: 'approvals/',
   models: (model: string) => `models/${model}/`,
+  /** The training container's CHECKPOINT_URI per run: `checkpoints/<model>/<version>/` (registry.ts checkpointPrefix). */
+  checkpoints: (model: string) => `checkpoints/${model}/`,
 } as const;
 
 export class Artifacts extends Construct {
@@ -72,6 +76,14 @@ export class Artifacts extends Construct {
           expiration: props.approvalRecordExpiration ?? Duration.days(30),
           noncurrentVersionExpiration: Duration.days(1),
         },
+        {
+          // Checkpoints only serve a retried pod or a resumed run; each epoch overwrites one, so their old
+          // versions (model-sized) go after a day.
+          id: 'expire-checkpoints',
+          prefix: 'checkpoints/',
+          expiration: props.checkpointExpiration ?? Duration.days(14),
+          noncurrentVersionExpiration: Duration.days(1),
+        },
       ],
     });
     if (props.eventBridgeEnabled === true) {
@@ -86,6 +98,11 @@ export class Artifacts extends Construct {
   /** `models/<model>/` of this pipeline's model. */
   get modelPrefix(): string {
     return PREFIX.models(this.modelName);
+  }
+
+  /** `checkpoints/<model>/` of this pipeline's model. */
+  get checkpointPrefix(): string {
+    return PREFIX.checkpoints(this.modelName);
   }
 
   /** s3:GetObject on the given key patterns (relative to the bucket), plus ListBucket (see `grantList`). */

@@ -98,8 +98,10 @@ export class ClusterAccess extends Construct {
     const models = `${props.artifacts.modelPrefix}*`;
 
     this.trainerRole = podIdentityRole(this, 'TrainerRole', `mlpipe training Jobs (${props.trainerServiceAccount})`);
-    props.artifacts.grantRead(this.trainerRole, `${PREFIX.datasets}*`);
-    props.artifacts.grantWrite(this.trainerRole, models);
+    // Checkpoints: a retried pod reads what the pod before it saved (CHECKPOINT_URI).
+    const checkpoints = `${props.artifacts.checkpointPrefix}*`;
+    props.artifacts.grantRead(this.trainerRole, `${PREFIX.datasets}*`, checkpoints);
+    props.artifacts.grantWrite(this.trainerRole, models, checkpoints);
     // The training image is the user's code: it may write its model files, never the records the
     // pipeline keeps about models (what serves production, what was evaluated and decided).
     this.trainerRole.addToPolicy(

@@ -26,7 +26,7 @@ const RESOURCELESS: ReadonlyArray<{ pattern: RegExp; why: string }> = [
 ];
 
 /** Key prefixes of the S3 layout (docs/architecture.md) a grant may be scoped to. */
-const S3_PREFIX = /^\/(models\/[a-z0-9-]+\/|datasets\/|approvals\/)/;
+const S3_PREFIX = /^\/((models|checkpoints)\/[a-z0-9-]+\/|datasets\/|approvals\/)/;
 
 interface Statement {
   Effect?: string;

@@ -35,6 +35,7 @@ describe('artifact bucket', () => {
           Rules: Match.arrayWith([
             Match.objectLike({ NoncurrentVersionExpiration: { NoncurrentDays: 90 }, Status: 'Enabled' }),
             Match.objectLike({ Prefix: 'approvals/', ExpirationInDays: 30, Status: 'Enabled' }),
+            Match.objectLike({ Prefix: 'checkpoints/', ExpirationInDays: 14, NoncurrentVersionExpiration: { NoncurrentDays: 1 }, Status: 'Enabled' }),
           ]),
         },
       }),
@@ -257,17 +258,21 @@ describe('cluster access', () => {
     }
   });
 
-  it('the trainer reads datasets and writes its model; the server only reads the model', () => {
+  it('the trainer reads datasets, writes its model and reads+writes its checkpoints; the server only reads the model', () => {
     const { template } = synthStack({ props: { modelName: 'shoes' } });
     const statementsOf = (fragment: string) => statementsOfRole(template, fragment);
     expect(statementsOf('TrainerRole')).toEqual(expect.arrayContaining([
-      expect.objectContaining({ Action: ['s3:GetObject', 's3:GetObjectVersion'], Resource: bucketObjects(template, '/datasets/*') }),
-      expect.objectContaining({ Action: 's3:PutObject', Resource: bucketObjects(template, '/models/shoes/*') }),
+      expect.objectContaining({ Action: ['s3:GetObject', 's3:GetObjectVersion'], Resource: [bucketObjects(template, '/datasets/*'), bucketObjects(template, '/checkpoints/shoes/*')] }),
+      expect.objectContaining({ Action: 's3:PutObject', Resource: [bucketObjects(template, '/models/shoes/*'), bucketObjects(template, '/checkpoints/shoes/*')] }),
     ]));
     const server = JSON.stringify(statementsOf('ServerRole'));
     expect(server).toContain('/models/shoes/*');
     expect(server).not.toContain('s3:PutObject');
     expect(server).not.toContain('/datasets/');
+    expect(server).not.toContain('/checkpoints/');
+    // Nothing but the trainer touches checkpoints.
+    const others = Object.values(resourcesOf(template, 'AWS::IAM::Policy')).filter((p) => !JSON.stringify(p.Properties?.Roles).includes('TrainerRole'));
+    expect(JSON.stringify(others)).not.toContain('/checkpoints/');
   });
 
   it('the trainer (user code) may not write the registry records under its model prefix', () => {

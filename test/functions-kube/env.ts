@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startLocalKube, type LocalKube } from '../../local/kube';
+import { startLocalKube, type ImageCommand, type LocalKube } from '../../local/kube';
 import { LOCAL_AWS_ENV, startLocalS3 } from '../../local/s3';
 import { resetClients } from '../../functions/shared/clients';
 import { kubeApis, resetKube } from '../../functions/shared/kube';
@@ -40,7 +40,8 @@ export interface TestEnv {
   prepare(startTime: string, request?: Partial<RunRequest>): Promise<RunContext>;
 }
 
-export async function startTestEnv(settings: Record<string, string> = {}): Promise<TestEnv> {
+/** `images`: more image → command entries (e.g. the real example trainer) beside the test images. */
+export async function startTestEnv(settings: Record<string, string> = {}, images: Record<string, ImageCommand> = {}): Promise<TestEnv> {
   const savedEnv = { ...process.env };
   const dir = mkdtempSync(join(tmpdir(), 'mlpipe-fk-'));
   const s3 = await startLocalS3({ dir: join(dir, 's3'), buckets: [BUCKET] });
@@ -55,6 +56,7 @@ export async function startTestEnv(settings: Record<string, string> = {}): Promi
       [IMAGES.serverV2]: node('server.cjs', '2'),
       [IMAGES.serverCrash]: node('server.cjs', '--crash'),
       [IMAGES.serverNeverReady]: node('server.cjs', '1', '--never-ready'),
+      ...images,
     },
     env: { ...LOCAL_AWS_ENV, AWS_ENDPOINT_URL_S3: s3.endpoint },
   });

@@ -56,6 +56,7 @@ describe('prepare-run', () => {
     expect(run.imageDigest).toBe(DIGEST);
     expect(run.modelName).toBe('fashion');
     expect(run.modelUri).toBe(`s3://mlpipe-artifacts/models/fashion/${v}/`);
+    expect(run.checkpointUri).toBe(`s3://mlpipe-artifacts/checkpoints/fashion/${v}/`);
     expect(run.hyperparameters).toEqual({ epochs: 5, batchSize: 128 });
     expect(run.names).toEqual({
       trainingJob: `fashion-${v}-train`,

@@ -4,6 +4,7 @@
  */
 import { stageFashionMnist } from '../../examples/fashion-mnist/stage-data';
 import { getBytes, s3 } from '../../examples/fashion-mnist/s3';
+import { parseProgress } from '../../functions/shared/progress';
 import { BUCKET, runScript, startTestS3, type TestS3 } from './helpers';
 
 const TRAIN = 'examples/fashion-mnist/train.ts';
@@ -26,13 +27,15 @@ describe('train.ts', () => {
   const readJson = async (key: string): Promise<Record<string, unknown>> =>
     JSON.parse(Buffer.from(await getBytes(BUCKET, key)).toString('utf8')) as Record<string, unknown>;
 
-  it('trains on a subset with two threads, writes model.json, weights.bin and metrics.json, exits 0', async () => {
+  it('trains on a subset with two threads, writes model.json, weights.bin, metrics.json, progress.json and checkpoints, exits 0', async () => {
     // Act
+    const started = Date.now();
     const run = await runScript(
       TRAIN,
       env({
         DATA_URI: dataUri,
         MODEL_OUTPUT_URI: `s3://${BUCKET}/models/fm/v1/`,
+        CHECKPOINT_URI: `s3://${BUCKET}/checkpoints/fm/v1/`,
         HYPERPARAMETERS: JSON.stringify({ epochs: 2, maxTrainSamples: 3000, hiddenUnits: 32, threads: 2, seed: 7 }),
       }),
     );
@@ -43,6 +46,16 @@ describe('train.ts', () => {
     expect(run.stdout).toMatch(/^epoch 1\/2 loss=\d+\.\d+ acc=0\.\d+ val_loss=\d+\.\d+ val_acc=0\.\d+ seconds=\d/m);
     expect(run.stdout).toMatch(/^epoch 2\/2 /m);
     expect(run.stdout).toMatch(/threads=2/);
+    expect(run.stdout).toContain('no checkpoint, starting at epoch 1');
+    expect(run.stdout).toContain(`checkpoint: epoch 1 of 2 saved to s3://${BUCKET}/checkpoints/fm/v1/checkpoint-b.bin`);
+    expect(run.stdout).toContain(`checkpoint: epoch 2 of 2 saved to s3://${BUCKET}/checkpoints/fm/v1/checkpoint-a.bin`);
+
+    // The last progress report, in the contract's shape (what CheckTraining, npm start and status read).
+    const { progress, problem } = parseProgress(await readJson('models/fm/v1/progress.json'));
+    expect(problem).toBeUndefined();
+    expect(progress).toMatchObject({ fraction: 1, epoch: 2, epochs: 2, etaSeconds: 0 });
+    expect(Object.keys(progress!.metrics!)).toEqual(['loss', 'accuracy', 'val_accuracy']);
+    expect(Date.parse(progress!.updatedAt)).toBeGreaterThanOrEqual(started);
 
     const metrics = await readJson('models/fm/v1/metrics.json');
     expect(metrics).toMatchObject({ epochs: 2, trainSamples: 2700, validationSamples: 300, framework: 'js-float32-mlp' });
