@@ -8,6 +8,7 @@ import { join } from 'node:path';
 const BENCHES: Record<string, { file: string; what: string }> = {
   bundles: { file: 'bundles.ts', what: 'Lambda bundle size and cold load time (median of 5 processes)' },
   transitions: { file: 'transitions.ts', what: 'state transitions of a one-hour training run: watch-based wait vs 10 s polling' },
+  cost: { file: 'cost.ts', what: 'waiting for 10 min / 1 h / 8 h trainings: transitions, Lambda GB-s, list price, detection latency (polling, watch loop, progress-aware)' },
   'starter-burst': { file: 'starter-burst.ts', what: '1,000 ECR push events (20 % duplicates) through the starter' },
   startup: { file: 'startup.ts', what: 'local startup: first (synth + bundling + staging) and repeat (cached synth), medians' },
   'local-e2e': { file: 'local-e2e.ts', what: 'local end-to-end wall time and breakdown (median of 3 runs)' },

@@ -22,7 +22,7 @@ interface Timings {
 }
 
 const PHASES: Record<string, string[]> = {
-  training: ['SubmitTraining', 'AwaitTraining'],
+  training: ['SubmitTraining', 'CheckTraining', 'WaitForTraining', 'AwaitTraining'],
   rollout: [
     'DeployStaging', 'AwaitStagingRollout', 'ExposeStaging', 'AwaitStagingEndpoint',
     'DeployProduction', 'AwaitProductionRollout', 'SwitchProductionTraffic', 'AwaitProductionEndpoint',

@@ -1,6 +1,7 @@
 /**
- * State transitions per hour of training: the watch-based wait loop of statemachine/pipeline.asl.json
- * (AwaitTraining watches for up to WATCH_BUDGET_SECONDS, then IsTrainingComplete loops) against the
+ * State transitions per hour of training: the watch-based wait loop statemachine/pipeline.asl.json had
+ * before progress-aware waiting (AwaitTraining watches for up to WATCH_BUDGET_SECONDS, then
+ * IsTrainingComplete loops; bench/cost.ts runs today's design next to it) against the
  * 10 s polling loop of the design this project ports (Wait 10 s → check Task → Choice). Both loops really
  * run on aws-local-stepfunctions; simulated time stands in for the clock: waits are overridden to 0 ms,
  * and each task reports how much simulated time its call covered. Transitions are counted from the
@@ -17,13 +18,17 @@ type LoopState = { training: { status: string; elapsedSeconds: number } };
 
 const ASL = join(__dirname, '..', 'statemachine', 'pipeline.asl.json');
 
-/** AwaitTraining and IsTrainingComplete exactly as in the pipeline, wired to a Succeed instead of DeployStaging. */
+/**
+ * The watch loop as the pipeline ran it before progress-aware waiting (bench/cost.ts compares both): the
+ * pipeline's AwaitTraining state, and a Choice that loops back to it until `succeeded`, wired to a Succeed
+ * instead of DeployStaging.
+ */
 export function watchLoopDefinition(): Definition {
   const pipeline = JSON.parse(readFileSync(ASL, 'utf8')) as { States: Record<string, Record<string, unknown>> };
   const awaitTraining: Record<string, unknown> = { ...pipeline.States.AwaitTraining, Resource: 'arn:aws:lambda:us-east-1:000000000000:function:await-training' };
   delete awaitTraining.Catch;
   delete awaitTraining.Retry;
-  const choice = JSON.parse(JSON.stringify(pipeline.States.IsTrainingComplete).replace(/"DeployStaging"/g, '"TrainingDone"'));
+  const choice = { Type: 'Choice', Choices: [{ Variable: '$.training.status', StringEquals: 'succeeded', Next: 'TrainingDone' }], Default: 'AwaitTraining' };
   return {
     StartAt: 'AwaitTraining',
     States: { AwaitTraining: awaitTraining, IsTrainingComplete: choice, TrainingDone: { Type: 'Succeed' } },

@@ -4,12 +4,13 @@
  * DeadlineExceeded), pods that cannot be created (FailedCreate events: a missing ServiceAccount, a quota,
  * Pod Security) or a pod stuck in ImagePullBackOff/ErrImagePull/CrashLoopBackOff → TrainingFailedError
  * with the reason, how the failed pod's container ended (exit code, signal, reason such as OOMKilled) and
- * its log tail. Budget spent → `pending` (the state machine loops), also while the Kubernetes API is
- * unavailable (the Job is left alone); past TRAINING_TIMEOUT_SECONDS → PhaseTimeoutError with the latest
- * pod's state and log tail.
+ * its log tail. After CheckTraining's `watch` it watches for the `waitSeconds` planned (until shortly after
+ * the end the trainer's progress.json predicts), at most WATCH_BUDGET_SECONDS. Budget spent → the next
+ * wait planned as CheckTraining plans it (`pending` with a Wait, or `watch` again), also while the
+ * Kubernetes API is unavailable (the Job is left alone); past TRAINING_TIMEOUT_SECONDS → PhaseTimeoutError
+ * with the latest pod's state and log tail.
  */
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
-import { getJson, parseS3Uri } from './shared/clients';
 import { TrainingFailedError } from './shared/errors';
 import { readObject } from './shared/kube';
 import { logWait, withLogContext } from './shared/logger';
@@ -18,6 +19,8 @@ import { FUNCTION_SETTINGS } from './shared/function-settings';
 import { afterOutage, planWait, rideOutOutage, trainingTiming } from './shared/phase';
 import { loadSettings } from './shared/settings';
 import { TrainingSchema, parseInput, stateWith } from './shared/state';
+import { planNextCheck, readTrainingMetrics, type TrainingLook } from './shared/training';
+import { planTrainingCheck } from './shared/training-wait';
 import type { PipelineState, RunContext, TrainingResult } from './shared/types';
 import { describeCreateFailure, describeFailure, describePodProblem, describeTimeout, jobOutcome, watchWorkload, withTimeoutDetail, type JobOutcome } from './shared/workloads';
 
@@ -31,27 +34,34 @@ async function awaitTraining(event: PipelineState): Promise<TrainingResult> {
   const timing = trainingTiming(settings);
   const podLabels = workloadLabels(run.modelName, run.version, 'training');
   const detail = () => describeTimeout(training.namespace, podLabels);
-  const plan = await withTimeoutDetail(() => planWait(timing, training.submittedAt, what), detail);
+  const planned = await withTimeoutDetail(() => planWait(timing, training.submittedAt, what), detail);
+  // CheckTraining's plan: watch until shortly after the predicted end, not a whole budget.
+  const watchMs = training.status === 'watch' && training.waitSeconds !== undefined ? training.waitSeconds * 1000 : Infinity;
+  const budgetMs = Math.min(planned.budgetMs, watchMs);
+  const plan = { ...planned, budgetMs, endsAt: planned.endsAt - planned.budgetMs + budgetMs };
   const attempted = await rideOutOutage(plan, (budgetMs) => checkTraining(run, training, what, podLabels, budgetMs));
   const log = { job: training.jobName, namespace: training.namespace };
   if (attempted.kind === 'unavailable') {
     afterOutage(timing, training.submittedAt, what, attempted); // throws PhaseTimeoutError once the phase is over
-    return logWait<TrainingResult>({ ...training, status: 'pending' }, 'training', log);
+    return logWait<TrainingResult>({ ...training, ...planTrainingCheck(settings, { submittedAt: training.submittedAt }) }, 'training', log);
   }
-  if (!attempted.value) {
+  const { value } = attempted;
+  if (value.kind === 'running') {
     await withTimeoutDetail(() => planWait(timing, training.submittedAt, what), detail); // throws once the phase is over
-    return logWait<TrainingResult>({ ...training, status: 'pending' }, 'training', log);
+    const next = await planNextCheck(settings, run, training, value.startedAt);
+    return logWait(next, 'training', { ...log, waitSeconds: next.waitSeconds, progress: next.progress });
   }
-  return logWait(attempted.value, 'training', { ...log, metrics: attempted.value.metrics });
+  return logWait(value.result, 'training', { ...log, metrics: value.result.metrics });
 }
 
-/** One look at the Job for `budgetMs`: `succeeded`, a TrainingFailedError, or `undefined` when the budget ran out. */
-async function checkTraining(run: RunContext, training: TrainingResult, what: string, podLabels: Record<string, string>, budgetMs: number): Promise<TrainingResult | undefined> {
+/** A watch of the Job for `budgetMs`: `succeeded`, a TrainingFailedError, or `running` when the budget ran out. */
+async function checkTraining(run: RunContext, training: TrainingResult, what: string, podLabels: Record<string, string>, budgetMs: number): Promise<TrainingLook> {
   const job = await readObject<V1Job>({ kind: 'Job', namespace: training.namespace, name: training.jobName });
   if (!job) throw new TrainingFailedError(`${what} does not exist (deleted, or expired by ttlSecondsAfterFinished).`);
   const seen = new Map<string, V1Pod>();
   const outcome = await watchWorkload<V1Job, JobOutcome>('Job', training.namespace, training.jobName, jobOutcome, podLabels, budgetMs, job.metadata?.uid, seen);
-  if (!outcome) return undefined;
+  const startTime = job.status?.startTime;
+  if (!outcome) return { kind: 'running', startedAt: startTime ? new Date(startTime).toISOString() : undefined };
   if (outcome.kind === 'failed-create') throw new TrainingFailedError(`${what} failed: ${describeCreateFailure(outcome.message)}`);
   if (outcome.kind === 'pod') {
     throw new TrainingFailedError(`${what} failed: ${await describePodProblem(training.namespace, outcome.problem)}`);
@@ -59,18 +69,9 @@ async function checkTraining(run: RunContext, training: TrainingResult, what: st
   if (outcome.kind === 'failed') {
     throw new TrainingFailedError(`${what} failed: ${await describeFailure(training.namespace, podLabels, outcome.reason, outcome.message, seen)}`);
   }
-  return { ...training, status: 'succeeded', completedAt: new Date(outcome.completedAt).toISOString(), metrics: await readMetrics(run, what) };
+  const { waitSeconds: _planned, ...rest } = training;
+  return { kind: 'succeeded', result: { ...rest, status: 'succeeded', completedAt: new Date(outcome.completedAt).toISOString(), metrics: await readTrainingMetrics(run, what) } };
 }
 
 export const handler = withLogContext('AwaitTraining', awaitTraining);
 
-/** metrics.json under the model URI: the container contract says the trainer writes it before exiting 0. */
-async function readMetrics(run: RunContext, what: string): Promise<Record<string, number>> {
-  const { bucket, key } = parseS3Uri(`${run.modelUri.replace(/\/?$/, '/')}metrics.json`, 'run.modelUri');
-  const raw = await getJson<unknown>(bucket, key);
-  if (raw === undefined || typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new TrainingFailedError(`${what} completed but s3://${bucket}/${key} is ${raw === undefined ? 'missing' : 'not a JSON object'}: the trainer must write metrics.json under MODEL_OUTPUT_URI.`);
-  }
-  // The state carries numbers only; anything else stays in the file.
-  return Object.fromEntries(Object.entries(raw).filter((e): e is [string, number] => typeof e[1] === 'number' && Number.isFinite(e[1])));
-}

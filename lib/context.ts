@@ -103,6 +103,8 @@ const CONTEXT_SCHEMA = {
   serverServiceAccount: text,
   watchBudget: duration,
   trainingTimeout: duration,
+  trainingCheckMaxWait: duration,
+  trainingWatchLead: duration,
   rolloutTimeout: duration,
   endpointTimeout: duration,
   trainingCpu: text,

@@ -83,6 +83,14 @@ export interface MlPipelineProps {
   readonly watchBudget?: Duration;
   /** Deadline of a training Job. @default 4 hours */
   readonly trainingTimeout?: Duration;
+  /**
+   * Longest Wait state between two checks of a running training Job (no Lambda runs meanwhile): how late
+   * a failed or stuck training is seen at worst. `Duration.seconds(0)` watches at once, as before.
+   * @default 5 minutes
+   */
+  readonly trainingCheckMaxWait?: Duration;
+  /** How long before the end the trainer's progress.json predicts AwaitTraining starts watching. @default 60 seconds */
+  readonly trainingWatchLead?: Duration;
   /** Deadline of a Deployment rollout. @default 15 minutes */
   readonly rolloutTimeout?: Duration;
   /** Deadline for a LoadBalancer endpoint to serve the model. @default 15 minutes */
@@ -403,6 +411,8 @@ function resolveProps(props: MlPipelineProps): ResolvedProps {
     serverServiceAccount: props.serverServiceAccount ?? defaultOf(S.SERVER_SERVICE_ACCOUNT),
     watchBudget: props.watchBudget ?? Duration.seconds(Number(defaultOf(S.WATCH_BUDGET_SECONDS))),
     trainingTimeout: props.trainingTimeout ?? Duration.seconds(Number(defaultOf(S.TRAINING_TIMEOUT_SECONDS))),
+    trainingCheckMaxWait: props.trainingCheckMaxWait ?? Duration.seconds(Number(defaultOf(S.TRAINING_CHECK_MAX_WAIT_SECONDS))),
+    trainingWatchLead: props.trainingWatchLead ?? Duration.seconds(Number(defaultOf(S.TRAINING_WATCH_LEAD_SECONDS))),
     rolloutTimeout: props.rolloutTimeout ?? Duration.seconds(Number(defaultOf(S.ROLLOUT_TIMEOUT_SECONDS))),
     endpointTimeout: props.endpointTimeout ?? Duration.seconds(Number(defaultOf(S.ENDPOINT_TIMEOUT_SECONDS))),
     trainingCpu: props.trainingCpu ?? defaultOf(S.TRAINING_CPU),

@@ -60,6 +60,8 @@ export const LOCAL_CONTEXT: Readonly<Record<string, unknown>> = {
   serverServiceAccount: 'mlpipe-server',
   approvalTimeout: 3600,
   watchBudget: 20,
+  // Local trainings last seconds: watch at once (no Wait states), as a Wait would only delay seeing the end.
+  trainingCheckMaxWait: 0,
   allowImageTags: true,
   // Four production pods, so a canary's steps show as pods: 10 % requested → 1 of 4 pods = 25 % reachable.
   servingReplicas: 4,

@@ -227,7 +227,7 @@ export class TrainingFollower {
 
   exited(state: string, s: Partial<PipelineState>): void {
     if (state === 'Prepare' && s.run) this.modelUri = s.run.modelUri;
-    if (state === 'SubmitTraining' && s.training?.status === 'pending') this.start(s.training.submittedAt);
+    if (state === 'SubmitTraining' && s.training && s.training.status !== 'succeeded') this.start(s.training.submittedAt);
     if (TRAINING_LOOP.has(state) && s.training?.status === 'succeeded') {
       this.ended();
       const acc = s.training.metrics?.accuracy;

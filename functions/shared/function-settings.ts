@@ -30,7 +30,7 @@ export const PRODUCTION_SERVICE = group(S.SERVICE_ANNOTATIONS);
 /** A staging Service: its own annotations over the common ones. */
 export const STAGING_SERVICE = group(S.SERVICE_ANNOTATIONS, S.STAGING_SERVICE_ANNOTATIONS);
 /** The wait of each phase (phase.ts). */
-export const TRAINING_WAIT = group(S.WATCH_BUDGET_SECONDS, S.TRAINING_TIMEOUT_SECONDS);
+export const TRAINING_WAIT = group(S.WATCH_BUDGET_SECONDS, S.TRAINING_TIMEOUT_SECONDS, S.TRAINING_CHECK_MAX_WAIT_SECONDS, S.TRAINING_WATCH_LEAD_SECONDS);
 export const ROLLOUT_WAIT = group(S.WATCH_BUDGET_SECONDS, S.ROLLOUT_TIMEOUT_SECONDS);
 export const ENDPOINT_WAIT = group(S.WATCH_BUDGET_SECONDS, S.ENDPOINT_TIMEOUT_SECONDS);
 
@@ -44,8 +44,10 @@ export const FUNCTION_SETTINGS = {
     // The training image's hyperparameter schema (hyperparameters.ts), read from ECR or the local ECR.
     ...group(S.TRAINING_REPOSITORY, S.AWS_ENDPOINT_URL_ECR),
   }),
-  // AwaitTraining and the endpoint waits read S3 (metrics.json) or nothing there; the S3 group is harmless.
+  // CheckTraining/AwaitTraining read S3 (metrics.json, progress.json), the endpoint waits nothing there; the S3 group is harmless.
   SubmitTraining: kube(TRAINING_JOB),
+  // Both plan the next wait (phase.ts planTrainingCheck) from the Job and progress.json.
+  CheckTraining: kube({ ...S3, ...TRAINING_WAIT }),
   AwaitTraining: kube({ ...S3, ...TRAINING_WAIT }),
   DeployStaging: kube(SERVING_DEPLOYMENT),
   AwaitStagingRollout: kube(ROLLOUT_WAIT),

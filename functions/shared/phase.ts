@@ -9,6 +9,9 @@
  * out (rideOutOutage): it tries again with back-off until its budget is spent, then answers `pending` like
  * any other budget that ran out; only the phase deadline ends the wait. Each loop of the state machine is
  * thereby bounded by the budget, and the loops by the deadline.
+ *
+ * Training is planned (training-wait.ts): a cheap check, then a Wait state (no Lambda running) until
+ * shortly before the end the trainer's progress report predicts, then a watch that covers the end.
  */
 import { KubernetesUnavailableError, PhaseTimeoutError } from './errors';
 import type { ENDPOINT_WAIT, ROLLOUT_WAIT, TRAINING_WAIT } from './function-settings';
@@ -142,3 +145,4 @@ export function afterOutage(timing: PhaseTiming, startedAt: string, what: string
   const seconds = Math.round((now - outage.since) / 1000);
   planWait(timing, startedAt, what, now, `The Kubernetes API was unavailable for the last ${seconds} s: ${outage.error.message}`);
 }
+

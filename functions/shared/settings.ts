@@ -182,6 +182,8 @@ export const AWS_REGION = optionalSetting('AWS_REGION', text, { doc: 'the region
 
 export const WATCH_BUDGET_SECONDS = setting('WATCH_BUDGET_SECONDS', number({ min: 0.1, max: 840 }), { default: '240', doc: 'how long one Await invocation watches before the state machine loops', source: prop('watchBudget') });
 export const TRAINING_TIMEOUT_SECONDS = setting('TRAINING_TIMEOUT_SECONDS', number({ min: 1, integer: true }), { default: '14400', doc: "deadline of the training phase (the Job's activeDeadlineSeconds)", source: prop('trainingTimeout') });
+export const TRAINING_CHECK_MAX_WAIT_SECONDS = setting('TRAINING_CHECK_MAX_WAIT_SECONDS', number({ min: 0, max: 3600, integer: true }), { default: '300', doc: 'longest Wait (no Lambda running) between two checks of a running training Job: how late a failed or stuck training is seen at worst; `0` watches at once, without Wait states (the local run)', source: prop('trainingCheckMaxWait') });
+export const TRAINING_WATCH_LEAD_SECONDS = setting('TRAINING_WATCH_LEAD_SECONDS', number({ min: 0, max: 3600, integer: true }), { default: '60', doc: "how long before the end the trainer's progress.json predicts AwaitTraining starts watching (and how long after it the watch lasts)", source: prop('trainingWatchLead') });
 export const ROLLOUT_TIMEOUT_SECONDS = setting('ROLLOUT_TIMEOUT_SECONDS', number({ min: 1, integer: true }), { default: '900', doc: "deadline of a rollout (caps the Deployment's progressDeadlineSeconds)", source: prop('rolloutTimeout') });
 export const ENDPOINT_TIMEOUT_SECONDS = setting('ENDPOINT_TIMEOUT_SECONDS', number({ min: 1, integer: true }), { default: '900', doc: 'deadline for a LoadBalancer endpoint to serve the model', source: prop('endpointTimeout') });
 
@@ -225,7 +227,7 @@ export const AWS_ENDPOINT_URL_SFN = optionalSetting('AWS_ENDPOINT_URL_SFN', http
 export const ALL_SETTINGS: readonly SettingDefinition[] = [
   ARTIFACT_BUCKET, MODEL_NAME, DATA_URI, EVAL_DATA_URI, SERVING_IMAGE, DEFAULT_HYPERPARAMETERS, STAGING_NAMESPACE, PRODUCTION_NAMESPACE,
   TRAINER_SERVICE_ACCOUNT, SERVER_SERVICE_ACCOUNT, APPROVAL_TIMEOUT_SECONDS, TRAINING_REPOSITORY, ALLOW_IMAGE_TAGS, CLUSTER_NAME, KUBECONFIG, AWS_REGION,
-  WATCH_BUDGET_SECONDS, TRAINING_TIMEOUT_SECONDS, ROLLOUT_TIMEOUT_SECONDS, ENDPOINT_TIMEOUT_SECONDS, TRAINING_CPU, TRAINING_MEMORY,
+  WATCH_BUDGET_SECONDS, TRAINING_TIMEOUT_SECONDS, TRAINING_CHECK_MAX_WAIT_SECONDS, TRAINING_WATCH_LEAD_SECONDS, ROLLOUT_TIMEOUT_SECONDS, ENDPOINT_TIMEOUT_SECONDS, TRAINING_CPU, TRAINING_MEMORY,
   TRAINING_BACKOFF_LIMIT, TRAINING_JOB_TTL_SECONDS, SERVING_CPU, SERVING_MEMORY, SERVING_REPLICAS, SERVICE_ANNOTATIONS,
   STAGING_SERVICE_ANNOTATIONS, ROLLOUT, RETENTION_HOURS, MIN_ACCURACY, MAX_P95_LATENCY_MS, MAX_ERROR_RATE, MAX_ACCURACY_DROP,
   EVAL_SAMPLES, EVAL_BATCH_SIZE, EVAL_CONCURRENCY, EVAL_REQUEST_TIMEOUT_MS, NOTIFICATION_TOPIC_ARN, APPROVAL_BASE_URL,

@@ -122,12 +122,15 @@ export const RunSchema = z.object({
 
 export const StageNameSchema = z.enum(['staging', 'production']);
 
-/** `$.training` (SubmitTraining, AwaitTraining). */
+/** `$.training` (SubmitTraining, CheckTraining, AwaitTraining). */
 export const TrainingSchema = z.object({
   jobName: dnsLabel,
   namespace: dnsLabel,
   submittedAt: z.string(),
-  status: z.enum(['pending', 'succeeded']),
+  /** `pending`: WaitForTraining sleeps `waitSeconds`; `watch`: AwaitTraining watches (training-wait.ts). */
+  status: z.enum(['pending', 'watch', 'succeeded']),
+  /** Seconds of the next Wait (`pending`, a whole number) or watch (`watch`), as CheckTraining/AwaitTraining planned them. */
+  waitSeconds: z.number().nonnegative().optional(),
   completedAt: z.string().optional(),
   /** metrics.json written by the trainer, once succeeded. */
   metrics: z.record(z.string(), z.number()).optional(),

@@ -28,7 +28,7 @@ export type Stage = z.infer<typeof StageNameSchema>;
 export type RunRequest = z.infer<typeof RunRequestSchema>;
 /** `$.run`: the validated request plus everything derived from it once, in PrepareRun. */
 export type RunContext = z.infer<typeof RunSchema>;
-/** `$.training` (SubmitTraining, AwaitTraining). */
+/** `$.training` (SubmitTraining, CheckTraining, AwaitTraining). */
 export type TrainingResult = z.infer<typeof TrainingSchema>;
 /** `$.staging` and `$.production`. */
 export type StageResult = z.infer<typeof StageSchema>;

@@ -59,6 +59,13 @@ export interface FunctionSpec {
 }
 
 /**
+ * CheckTraining runs once per wake-up of a training wait and holds nothing: small. Not the 128 MB minimum:
+ * its bundle (client-node, S3 client) measured 80 MB resident right after load, and an out-of-memory
+ * check would fail the run; its GB-s are a rounding error next to the watch's (bench/cost.ts).
+ */
+export const CHECK_TRAINING_MEMORY_MB = 192;
+
+/**
  * The function catalog. Await tasks run 300 s (the ASL gives them 330 s; WATCH_BUDGET_SECONDS must
  * leave them time to answer); every timeout is below the TimeoutSeconds of each state that uses it
  * (test/cdk checks this against the ASL file).
@@ -72,6 +79,11 @@ export const FUNCTION_SPECS: readonly FunctionSpec[] = [
   {
     id: 'SubmitTraining', settings: FUNCTION_SETTINGS.SubmitTraining, placeholder: 'SubmitTrainingFunctionArn', entry: 'functions/submit-training.ts',
     timeout: Duration.seconds(90), access: 'kubernetes', description: 'Apply the training Job',
+  },
+  {
+    id: 'CheckTraining', settings: FUNCTION_SETTINGS.CheckTraining, placeholder: 'CheckTrainingFunctionArn', entry: 'functions/check-training.ts',
+    // One read of the Job, its pods, its events and progress.json, then it returns: a few hundred ms.
+    timeout: Duration.seconds(60), memorySize: CHECK_TRAINING_MEMORY_MB, access: 'kubernetes', description: 'Look at the training Job once and plan the next wait',
   },
   {
     id: 'AwaitTraining', settings: FUNCTION_SETTINGS.AwaitTraining, placeholder: 'AwaitTrainingFunctionArn', entry: 'functions/await-training.ts',

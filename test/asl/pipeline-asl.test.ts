@@ -145,6 +145,12 @@ class NamedError extends Error {
   }
 }
 
+/** Returns each answer in turn, the last one from then on. */
+function sequence(...answers: Array<Record<string, unknown>>): Handler {
+  let calls = 0;
+  return () => answers[Math.min(calls++, answers.length - 1)] as Json;
+}
+
 /** Returns `pending` the first time and `done` after: each wait loop goes round once. */
 function pendingThen(done: Record<string, unknown>): Handler {
   let calls = 0;
@@ -155,7 +161,9 @@ function stubs(overrides: Record<string, Handler> = {}, approvalTimeoutSeconds =
   return {
     Prepare: (input) => ({ run: { modelName: 'fashion-mnist', version: 'v1', approvalTimeoutSeconds, request: input } }) as Json,
     SubmitTraining: () => ({ status: 'pending', jobName: 'fashion-mnist-v1-train' }),
-    AwaitTraining: pendingThen({ status: 'succeeded', metrics: { accuracy: 0.88 } }),
+    // A Wait first (no progress yet), then a watch that sees the end.
+    CheckTraining: sequence({ status: 'pending', waitSeconds: 10 }, { status: 'watch', waitSeconds: 70 }),
+    AwaitTraining: () => ({ status: 'succeeded', metrics: { accuracy: 0.88 } }),
     DeployStaging: () => ({ status: 'pending' }),
     AwaitStagingRollout: pendingThen({ status: 'ready' }),
     ExposeStaging: () => ({ status: 'exposed' }),
@@ -206,7 +214,7 @@ async function runPipeline(handlers: Record<string, Handler>): Promise<RunOutcom
   // Retry intervals are zeroed: the tests are about where the flow goes, not how long it waits.
   const retryIntervalOverrides = Object.fromEntries(Object.keys(DEF.States).map((name) => [name, 0]));
   // So is the canary's bake (its length is the state's business: canary.ts computes it).
-  const waitTimeOverrides = { BakeCanary: 0 };
+  const waitTimeOverrides = { BakeCanary: 0, WaitForTraining: 0 };
   const execution = machine.run({ image: 'registry.example/mlpipe/fashion-mnist-train@sha256:' + 'a'.repeat(64) }, {
     overrides: { taskResourceLocalHandlers: handlers, retryIntervalOverrides, waitTimeOverrides },
     context: {
@@ -245,7 +253,7 @@ describe('pipeline.asl.json, run locally', () => {
     expect(run.failure).toBeUndefined();
     expect(run.visited).toEqual([
       'Prepare', 'ResumeRun', 'SubmitTraining',
-      'AwaitTraining', 'IsTrainingComplete', 'AwaitTraining', 'IsTrainingComplete',
+      'CheckTraining', 'IsTrainingComplete', 'WaitForTraining', 'CheckTraining', 'IsTrainingComplete', 'AwaitTraining', 'IsTrainingComplete',
       'DeployStaging', 'AwaitStagingRollout', 'IsStagingRolledOut', 'AwaitStagingRollout', 'IsStagingRolledOut',
       'ExposeStaging', 'AwaitStagingEndpoint', 'IsStagingEndpointReady', 'AwaitStagingEndpoint', 'IsStagingEndpointReady',
       'EvaluateModel', 'EvaluationGate', 'RequestApproval', 'ApprovalDecision',
@@ -265,6 +273,35 @@ describe('pipeline.asl.json, run locally', () => {
       executionName: 'test',
       startTime: expect.any(String), // the engine sets its own start time
     });
+  });
+
+  it('the training wait goes where CheckTraining and AwaitTraining plan it: Wait (for $.training.waitSeconds), watch, or on', async () => {
+    // GIVEN a check that plans a Wait, one that plans a watch, a watch that ends before the Job does (so it
+    // plans a Wait itself), then a check that finds the Job done
+    const run = await runPipeline(stubs({
+      CheckTraining: sequence({ status: 'pending', waitSeconds: 300 }, { status: 'watch', waitSeconds: 70 }, { status: 'succeeded', metrics: { accuracy: 0.9 } }),
+      AwaitTraining: () => ({ status: 'pending', waitSeconds: 20 }),
+    }));
+    // THEN each status leads to its state, and the Job done at a check goes straight on to staging
+    expect(run.failure).toBeUndefined();
+    const training = run.visited.slice(run.visited.indexOf('SubmitTraining') + 1, run.visited.indexOf('DeployStaging'));
+    expect(training).toEqual([
+      'CheckTraining', 'IsTrainingComplete', 'WaitForTraining',
+      'CheckTraining', 'IsTrainingComplete', 'AwaitTraining', 'IsTrainingComplete', 'WaitForTraining',
+      'CheckTraining', 'IsTrainingComplete',
+    ]);
+    expect(run.inputs.WaitForTraining).toMatchObject({ training: { status: 'pending', waitSeconds: 20 } });
+    // The Wait sleeps what the Lambda planned (the runs above override its length to 0).
+    expect(DEF.States.WaitForTraining).toMatchObject({ Type: 'Wait', SecondsPath: '$.training.waitSeconds', Next: 'CheckTraining' });
+  });
+
+  it('a training failure seen by CheckTraining (no watch running) cleans up and notifies like one seen by the watch', async () => {
+    const run = await runPipeline(stubs({
+      CheckTraining: () => { throw new NamedError('TrainingFailedError', 'ImagePullBackOff: Back-off pulling image'); },
+    }));
+    expect(run.visited.slice(-4)).toEqual(FAILURE_TAIL);
+    expect(run.visited).not.toContain('AwaitTraining');
+    expect(run.inputs.Cleanup).toMatchObject({ error: { Error: 'TrainingFailedError', Cause: 'ImagePullBackOff: Back-off pulling image' } });
   });
 
   it('a training failure goes Cleanup -> RecordFailure -> NotifyFailure -> PipelineFailed with $.error set', async () => {

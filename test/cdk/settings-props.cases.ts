@@ -26,6 +26,8 @@ const SAMPLES: Record<string, [unknown, string]> = {
   trainingRepositoryName: ['team/shoes-train', 'team/shoes-train'],
   watchBudget: [Duration.seconds(100), '100'],
   trainingTimeout: [Duration.hours(1), '3600'],
+  trainingCheckMaxWait: [Duration.minutes(10), '600'],
+  trainingWatchLead: [Duration.seconds(90), '90'],
   rolloutTimeout: [Duration.minutes(10), '600'],
   endpointTimeout: [Duration.minutes(20), '1200'],
   trainingCpu: ['2', '2'],

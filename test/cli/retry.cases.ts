@@ -125,6 +125,8 @@ describe('mlpipe retry: resuming a failed run', () => {
         });
         return { jobName: run.names.trainingJob, namespace: STAGING, submittedAt: new Date().toISOString(), status: 'pending' };
       },
+      // As CheckTraining does with the local context (TRAINING_CHECK_MAX_WAIT_SECONDS 0): watch at once.
+      CheckTraining: async (input) => ({ ...(input as PipelineState).training!, status: 'watch', waitSeconds: 20 }),
       AwaitTraining: async (input) => {
         const { run, training } = input as PipelineState;
         if (run.hyperparameters.failTraining === true) throw new TrainingFailedError('BackoffLimitExceeded: loss is NaN');

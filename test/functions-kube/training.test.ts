@@ -83,7 +83,8 @@ describe('training', () => {
       const run = await env.prepare('2026-01-02T03:03:00Z', { image: IMAGES.trainerSlow });
       const submitted = await submitTraining({ run });
       const result = await awaitTraining({ run, training: submitted });
-      expect(result).toEqual({ ...submitted, status: 'pending' });
+      // ...and plans the next check as CheckTraining does: no progress.json, so a back-off Wait.
+      expect(result).toEqual({ ...submitted, status: 'pending', waitSeconds: 10 });
     } finally {
       process.env.WATCH_BUDGET_SECONDS = '15';
       reloadSettings(); // handlers read settings at load
