@@ -2,6 +2,7 @@
  * npm start's live training progress (local/progress-display.ts): the line it draws, in place on a TTY and
  * as one plain line per report otherwise, with an injected clock and progress source; the follower that
  * starts and ends it from the run's state events; and, end to end, progress.json read from the local S3.
+ * Run from test/unit/local-s3.test.ts, which loads the same S3 modules (their loading is paid once per file).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
