@@ -24,6 +24,7 @@ import { join } from 'node:path';
 import { StateMachine } from 'aws-local-stepfunctions';
 import type { TrainingProgress } from '../functions/shared/progress';
 import type { TRAINING_WAIT } from '../functions/shared/function-settings';
+import { seededRandom } from '../functions/shared/random';
 import type { SettingsOf } from '../functions/shared/settings';
 import { planTrainingCheck } from '../functions/shared/training-wait';
 import { median } from './local-e2e';
@@ -60,25 +61,13 @@ export interface SimulatedTraining {
   progressAt(t: number): TrainingProgress | undefined;
 }
 
-/** Deterministic pseudo-random numbers (mulberry32), so a row is the same on every run. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * A trainer like the example one: a start-up (pod scheduled, image pulled, data loaded: 5 % of the run, at
  * most a minute), EPOCHS epochs of ±10 % around their mean, each reported in progress.json with an ETA from
  * the mean epoch so far, then 5 s to write the model and metrics.json.
  */
 export function simulatedTraining(seconds: number, reportsProgress: boolean, seed: number): SimulatedTraining {
-  const rnd = random(seed);
+  const rnd = seededRandom(seed); // the same trainings on every run
   const startup = Math.min(60, seconds * 0.05);
   const mean = (seconds - startup - 5) / EPOCHS;
   const reports: Array<{ at: number; progress: TrainingProgress }> = [];

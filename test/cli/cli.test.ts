@@ -354,7 +354,8 @@ describe('mlpipe CLI (local mode)', () => {
     const lines = renderText(asl);
     expect(lines[0]).toMatch(/^Prepare\s+Task\s+→ ResumeRun/);
     expect(lines.find((l) => l.startsWith('ResumeRun'))).toMatch(/Choice\s+→ SubmitTraining if not\(\.\.\.\); → DeployStaging if/);
-    const loops = ['IsTrainingComplete', 'IsStagingRolledOut', 'IsStagingEndpointReady', 'IsProductionRolledOut', 'IsCanaryShifted', 'CanaryVerdict', 'IsProductionEndpointReady'];
+    // Training loops through a Wait (WaitForTraining → CheckTraining) or a watch (AwaitTraining → IsTrainingComplete).
+    const loops = ['WaitForTraining', 'AwaitTraining', 'IsStagingRolledOut', 'IsStagingEndpointReady', 'IsProductionRolledOut', 'IsCanaryShifted', 'CanaryVerdict', 'IsProductionEndpointReady'];
     for (const loop of loops) expect(lines.find((l) => l.startsWith(loop))).toMatch(/⟲/);
     expect(lines.filter((l) => l.includes('⟲'))).toHaveLength(loops.length);
   });

@@ -10,7 +10,8 @@ import type { CoreV1Event, V1Job, V1Pod } from '@kubernetes/client-node';
 import { handler as submitTraining } from '../../functions/submit-training';
 import { handler as checkTraining } from '../../functions/check-training';
 import { handler as awaitTraining } from '../../functions/await-training';
-import { putJson } from '../../functions/shared/clients';
+import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { putJson, s3Client } from '../../functions/shared/clients';
 import { collectionPath, kubeApis, watchUntil } from '../../functions/shared/kube';
 import { labelSelector, workloadLabels } from '../../functions/shared/names';
 import { progressLocation } from '../../functions/shared/progress';
@@ -59,49 +60,66 @@ async function withSettings<T>(settings: Record<string, string>, fn: () => Promi
 const condition = (type: string) => (job: V1Job) => (job.status?.conditions ?? []).some((c) => c.type === type && c.status === 'True');
 
 describe('a running Job', () => {
-  it('without progress.json: a backed-off Wait, the Job untouched', async () => {
-    const run = await env.prepare('2026-05-01T00:00:00Z', { image: IMAGES.trainerSlow });
-    const submitted = await submitTraining({ run });
+  // One slow trainer serves every step (each a trainer process less): the steps follow a run's order.
+  let run: RunContext;
+  let submitted: TrainingResult;
+  let location: { bucket: string; key: string };
+  const progress = { fraction: 0.4, epoch: 2, epochs: 5, metrics: { loss: 0.41, accuracy: 0.85 }, etaSeconds: 200, updatedAt: '' };
+
+  beforeAll(async () => {
+    run = await env.prepare('2026-05-01T00:00:00Z', { image: IMAGES.trainerSlow });
+    submitted = await submitTraining({ run });
+    location = progressLocation(run.modelUri);
     await podReaches(run, (p) => p.status?.containerStatuses?.[0]?.state?.running !== undefined);
-    const result = await checkTraining({ run, training: submitted });
-    expect(result).toEqual({ ...submitted, status: 'pending', waitSeconds: expect.any(Number) });
-    expect(result.waitSeconds).toBeGreaterThanOrEqual(10);
-    expect(result.waitSeconds).toBeLessThanOrEqual(30); // as long as it has run: seconds
-    expect(Number.isInteger(result.waitSeconds)).toBe(true);
   });
 
-  it('with progress.json: a Wait until a minute before the end it predicts, and the progress in $.training', async () => {
-    const run = await env.prepare('2026-05-01T00:01:00Z', { image: IMAGES.trainerSlow });
-    const submitted = await submitTraining({ run });
-    const progress = { fraction: 0.4, epoch: 2, epochs: 5, metrics: { loss: 0.41, accuracy: 0.85 }, etaSeconds: 200, updatedAt: new Date().toISOString() };
-    const { bucket, key } = progressLocation(run.modelUri);
-    await putJson(bucket, key, progress);
-    const result = await checkTraining({ run, training: submitted });
-    expect(result).toEqual({ ...submitted, status: 'pending', waitSeconds: expect.any(Number), progress });
+  it('without progress.json: a backed-off Wait; with it, a Wait until a minute (and 10 % of what is left) before the end it predicts; near the end, a watch', async () => {
+    await s3Client().send(new DeleteObjectCommand({ Bucket: location.bucket, Key: location.key })); // whatever ran before
+    const blind = await checkTraining({ run, training: submitted });
+    const ranFor = (Date.now() - Date.parse(submitted.submittedAt)) / 1000;
+    expect(blind).toEqual({ ...submitted, status: 'pending', waitSeconds: expect.any(Number) });
+    expect(blind.waitSeconds).toBeGreaterThanOrEqual(10);
+    expect(blind.waitSeconds).toBeLessThanOrEqual(Math.max(10, Math.ceil(ranFor) + 1)); // as long as it has run
+    expect(Number.isInteger(blind.waitSeconds)).toBe(true);
+
+    const report = { ...progress, updatedAt: new Date().toISOString() };
+    await putJson(location.bucket, location.key, report);
+    const planned = await checkTraining({ run, training: blind });
+    expect(planned).toEqual({ ...submitted, status: 'pending', waitSeconds: expect.any(Number), progress: report });
     // 200 s to go, less the 60 s lead and 10 % of the 200 s, less the seconds this took.
-    expect(result.waitSeconds).toBeGreaterThan(100);
-    expect(result.waitSeconds).toBeLessThanOrEqual(120);
+    expect(planned.waitSeconds).toBeGreaterThan(100);
+    expect(planned.waitSeconds).toBeLessThanOrEqual(120);
 
     // The trainer says it is nearly done: watch until a minute after the end (80 s), within the watch
     // budget (this environment's: 15 s).
-    await putJson(bucket, key, { ...progress, fraction: 0.99, etaSeconds: 20, updatedAt: new Date().toISOString() });
-    const near = await checkTraining({ run, training: result });
+    await putJson(location.bucket, location.key, { ...progress, fraction: 0.99, etaSeconds: 20, updatedAt: new Date().toISOString() });
+    const near = await checkTraining({ run, training: planned });
     expect(near).toMatchObject({ status: 'watch', waitSeconds: 15, progress: { fraction: 0.99 } });
   });
-});
 
-it('AwaitTraining after a `watch` plan watches only as long as planned, then plans the next wait from progress.json', async () => {
-  const run = await env.prepare('2026-05-01T00:08:00Z', { image: IMAGES.trainerSlow });
-  const submitted = await submitTraining({ run });
-  const progress = { fraction: 0.5, etaSeconds: 200, updatedAt: new Date().toISOString() };
-  const { bucket, key } = progressLocation(run.modelUri);
-  await putJson(bucket, key, progress);
-  const started = Date.now();
-  const result = await awaitTraining({ run, training: { ...submitted, status: 'watch', waitSeconds: 0.5 } });
-  expect(Date.now() - started).toBeLessThan(10_000); // not this environment's 15 s watch budget
-  expect(result).toMatchObject({ status: 'pending', progress });
-  expect(result.waitSeconds).toBeGreaterThan(100);
-  expect(result.waitSeconds).toBeLessThanOrEqual(120);
+  it('AwaitTraining after a `watch` plan watches only as long as planned, then plans the next wait from progress.json', async () => {
+    const report = { fraction: 0.5, etaSeconds: 200, updatedAt: new Date().toISOString() };
+    await putJson(location.bucket, location.key, report);
+    const started = Date.now();
+    const result = await awaitTraining({ run, training: { ...submitted, status: 'watch', waitSeconds: 0.5 } });
+    expect(Date.now() - started).toBeLessThan(10_000); // not this environment's 15 s watch budget
+    expect(result).toMatchObject({ status: 'pending', progress: report });
+    expect(result.waitSeconds).toBeGreaterThan(100);
+    expect(result.waitSeconds).toBeLessThanOrEqual(120);
+  });
+
+  it('past TRAINING_TIMEOUT_SECONDS: PhaseTimeoutError naming the setting, with the pod state', async () => {
+    // Five hours later (the deadline is 4 h), on an injected clock.
+    const restore = setPhaseClock({ now: () => Date.parse(submitted.submittedAt) + 5 * 3600_000, sleep: async () => {} });
+    try {
+      const err = await failure(checkTraining({ run, training: submitted }));
+      expect(err.name).toBe('PhaseTimeoutError');
+      expect(err.message).toMatch(/TRAINING_TIMEOUT_SECONDS/);
+      expect(err.message).toMatch(/pod .*-train-/);
+    } finally {
+      restore();
+    }
+  });
 });
 
 it('a finished Job: succeeded with the metrics the trainer wrote, and no wait left in the state', async () => {
@@ -155,20 +173,5 @@ describe('failures, as AwaitTraining reports them', () => {
     const err = await failure(checkTraining({ run, training }));
     expect(err.name).toBe('TrainingFailedError');
     expect(err.message).toContain(`Training Job ${NS}/${run.names.trainingJob} does not exist`);
-  });
-
-  it('past TRAINING_TIMEOUT_SECONDS: PhaseTimeoutError naming the setting, with the pod state', async () => {
-    const run = await env.prepare('2026-05-01T00:07:00Z', { image: IMAGES.trainerSlow });
-    const submitted = await submitTraining({ run });
-    // Five hours later (the deadline is 4 h), on an injected clock.
-    const restore = setPhaseClock({ now: () => Date.parse(submitted.submittedAt) + 5 * 3600_000, sleep: async () => {} });
-    try {
-      const err = await failure(checkTraining({ run, training: submitted }));
-      expect(err.name).toBe('PhaseTimeoutError');
-      expect(err.message).toMatch(/TRAINING_TIMEOUT_SECONDS/);
-      expect(err.message).toMatch(/pod .*-train-/);
-    } finally {
-      restore();
-    }
   });
 });
