@@ -5,7 +5,7 @@
  * whenever the trainer reports); elsewhere (a pipe, CI, a test's log) each new report is one plain line, so
  * a log never fills with repaints. Images that write no progress.json show nothing beyond the state lines.
  */
-import { describeProgress, formatDuration, readProgress, type TrainingProgress } from '../functions/shared/progress';
+import { describeProgress, formatDuration, readProgress, remainingSeconds, type TrainingProgress } from '../functions/shared/progress';
 import { secondsBetween } from '../functions/shared/notifications';
 import type { PipelineState } from '../functions/shared/types';
 
@@ -165,8 +165,7 @@ export class TrainingProgressDisplay {
     }
     const now = new Date(this.now());
     if (out.tty) {
-      const elapsed = formatElapsed(now.getTime() - Date.parse(this.opts.submittedAt));
-      out.live(`${this.indent}${this.latest ? trainingLine(this.latest, this.opts.submittedAt, now) : 'training, no progress reported yet'} · ${elapsed}`);
+      out.live(`${this.indent}${liveLine(this.latest, this.opts.submittedAt, now)}`);
       return;
     }
     // Plain lines: one per report (the ETA as of that report), never a repaint per tick.
@@ -175,6 +174,18 @@ export class TrainingProgressDisplay {
       out.line(`${this.indent}${trainingLine(this.latest, this.opts.submittedAt, now)}`);
     }
   }
+}
+
+/**
+ * The TTY's live line: the time facts first (ETA, elapsed), then epoch and metrics, so a narrow terminal cuts
+ * metrics rather than the ETA: `[████░░░░] ETA 31 s · 0:42 elapsed · epoch 2/5 · 40 % · loss 0.410 …`.
+ */
+function liveLine(progress: TrainingProgress | undefined, submittedAt: string, now: Date): string {
+  const elapsed = formatElapsed(now.getTime() - Date.parse(submittedAt));
+  if (!progress) return `training, no progress reported yet · ${elapsed}`;
+  const left = progress.fraction < 1 ? remainingSeconds(progress, submittedAt, now) : undefined;
+  const eta = left === undefined ? '' : `ETA ${formatDuration(left)} · `;
+  return `${progressBar(progress.fraction)} ${eta}${elapsed} · ${describeProgress({ ...progress, etaSeconds: undefined })}`;
 }
 
 function formatElapsed(ms: number): string {
@@ -227,7 +238,7 @@ export class TrainingFollower {
 
   exited(state: string, s: Partial<PipelineState>): void {
     if (state === 'Prepare' && s.run) this.modelUri = s.run.modelUri;
-    if (state === 'SubmitTraining' && s.training?.status === 'pending') this.start(s.training.submittedAt);
+    if (state === 'SubmitTraining' && s.training && s.training.status !== 'succeeded') this.start(s.training.submittedAt);
     if (TRAINING_LOOP.has(state) && s.training?.status === 'succeeded') {
       this.ended();
       const acc = s.training.metrics?.accuracy;

@@ -8,13 +8,13 @@ import { trainingLine } from '../../local/progress-display';
 import type { TrainingResult } from '../../functions/shared/types';
 
 /**
- * While the run trains: the trainer's progress.json as it is now (readProgress), else the report the last
- * check put in `$.training.progress` (older by up to one wait, but needs no S3 access). A run that stopped
- * while it trained shows its last report, without an ETA.
+ * A training not completed: the trainer's progress.json as it is now (readProgress), else the report the
+ * last check put in `$.training.progress` (older by up to one wait, but it needs no S3 access). A run that
+ * stopped while it trained shows how far it got, without an ETA.
  */
 async function trainingProgressLine(training: Partial<TrainingResult>, modelUri: string | undefined, running: boolean, now: Date): Promise<string> {
   let progress: TrainingProgress | undefined;
-  if (running && modelUri) progress = (await readProgress(modelUri).catch(() => undefined))?.progress;
+  if (modelUri) progress = (await readProgress(modelUri).catch(() => undefined))?.progress;
   progress ??= training.progress;
   const elapsed = secondsBetween(training.submittedAt, now.toISOString());
   if (!running) {

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { LocalStepFunctions, startLocalSfnEndpoint, type LocalSfnEndpoint } from '../../local/stepfunctions';
 import { resetClients } from '../../functions/shared/clients';
 import { main } from '../../cli/main';
+import './status-progress.cases';
 
 const ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:mlpipe-cli-validation';
 const EXEC = ARN.replace(':stateMachine:', ':execution:');

@@ -11,6 +11,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { startLocalS3, LOCAL_AWS_ENV, type LocalS3 } from '../../local/s3';
 import { getJson, getJsonVersioned, putJson, putJsonIf, resetClients, parseS3Uri, s3Client } from '../../functions/shared/clients';
 import { reloadSettings } from '../../functions/shared/settings';
+import './progress-display.cases';
 
 describe('local S3 and the shared S3 helpers', () => {
   let s3: LocalS3;

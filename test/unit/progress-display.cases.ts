@@ -2,6 +2,7 @@
  * npm start's live training progress (local/progress-display.ts): the line it draws, in place on a TTY and
  * as one plain line per report otherwise, with an injected clock and progress source; the follower that
  * starts and ends it from the run's state events; and, end to end, progress.json read from the local S3.
+ * Run from test/unit/local-s3.test.ts, which loads the same S3 modules (their loading is paid once per file).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -98,15 +99,15 @@ describe('TrainingProgressDisplay on a TTY', () => {
     await display.refresh();
 
     // THEN the same line shows, with the ETA counting down from the report, and no line was ever ended
-    expect(first).toBe(`${progressBar(0.2)} epoch 1/5 · 20 % · loss 0.450 · accuracy 0.810 · ETA 38 s · 0:12 elapsed`);
-    expect(tty.screen).toEqual([`${progressBar(0.2)} epoch 1/5 · 20 % · loss 0.450 · accuracy 0.810 · ETA 30 s · 0:20 elapsed`]);
+    expect(first).toBe(`${progressBar(0.2)} ETA 38 s · 0:12 elapsed · epoch 1/5 · 20 % · loss 0.450 · accuracy 0.810`);
+    expect(tty.screen).toEqual([`${progressBar(0.2)} ETA 30 s · 0:20 elapsed · epoch 1/5 · 20 % · loss 0.450 · accuracy 0.810`]);
     expect(tty.written).not.toContain('\n');
     expect(h.lines).toEqual([]);
 
     h.set({ progress: report(2, 5, 21, 30) });
     h.at(22);
     await display.refresh();
-    expect(tty.screen).toEqual([`${progressBar(0.4)} epoch 2/5 · 40 % · loss 0.400 · accuracy 0.820 · ETA 29 s · 0:22 elapsed`]);
+    expect(tty.screen).toEqual([`${progressBar(0.4)} ETA 29 s · 0:22 elapsed · epoch 2/5 · 40 % · loss 0.400 · accuracy 0.820`]);
   });
 
   it('puts a line written meanwhile above the live line, and on stop keeps the last report without an ETA', async () => {
@@ -120,7 +121,7 @@ describe('TrainingProgressDisplay on a TTY', () => {
     await display.refresh();
 
     h.out.line('✉ an email');
-    expect(tty.screen).toEqual(['✉ an email', `  ${progressBar(0.6)} epoch 3/5 · 60 % · loss 0.350 · accuracy 0.830 · ETA 19 s · 0:31 elapsed`]);
+    expect(tty.screen).toEqual(['✉ an email', `  ${progressBar(0.6)} ETA 19 s · 0:31 elapsed · epoch 3/5 · 60 % · loss 0.350 · accuracy 0.830`]);
 
     display.stop();
     display.stop(); // twice is harmless
@@ -131,14 +132,14 @@ describe('TrainingProgressDisplay on a TTY', () => {
     expect(tty.screen.at(-1)).toBe('');
   });
 
-  it('fits the live line to the terminal width, so \\r redraws all of it', async () => {
-    const tty = fakeTty(40);
+  it('fits the live line to the terminal width, so \\r redraws all of it, cutting metrics before the ETA', async () => {
+    const tty = fakeTty(60);
     const h = harness(tty);
     const display = new TrainingProgressDisplay({ out: h.out, source: h.source, submittedAt: iso(0), now: h.now, every: h.every });
     h.set({ progress: report(1, 5, 1, 40) });
     await display.refresh();
-    expect(tty.screen[0]).toHaveLength(39);
-    expect(tty.screen[0]).toMatch(/…$/);
+    expect(tty.screen[0]).toHaveLength(59);
+    expect(tty.screen[0]).toBe(`${progressBar(0.2)} ETA 40 s · 0:00 elapsed · epoch 1/5…`);
   });
 });
 
