@@ -19,8 +19,8 @@ import { commandLine, describeWithProc, eventually, isLoopback, isRunning, liste
 // The first run on a fresh clone synthesizes the stack first (shared with the other e2e suites).
 jest.setTimeout(600_000);
 
-/** A small quick model: the run reaches release in well under a minute. */
-const HYPERPARAMETERS = JSON.stringify({ epochs: 1, maxTrainSamples: 10000 });
+/** A small quick model: the run reaches release in well under a minute (local-pipeline.test.ts's QUICK, which passes E2E_CONTEXT's gate). */
+const HYPERPARAMETERS = JSON.stringify({ epochs: 1, maxTrainSamples: 6000 });
 
 interface Started {
   child: ChildProcess;
