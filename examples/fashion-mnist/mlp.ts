@@ -99,7 +99,7 @@ export function initParams(params: MlpParams, shape: MlpShape, seed: number): vo
  * Class probabilities of one image (bytes 0-255 at `offset`) into scratch.probs; the hidden activations
  * and the image's non-zero pixels stay in scratch for the backward pass. Written for V8: arrays in locals,
  * only non-zero pixels visited (half of every image is background), four of them per pass over the hidden
- * units (a quarter of the loads and stores of h; measured 1.4× faster than one at a time).
+ * units (a quarter of the loads and stores of h; measured: the whole gradient step 1.35× faster for it).
  */
 export function forward(p: MlpParams, shape: MlpShape, images: Uint8Array, offset: number, s: MlpScratch): void {
   const { inputs, hidden: H, classes: C } = shape;
@@ -160,7 +160,8 @@ export interface BatchStats {
  * Adds the gradient of the mean loss over a batch of `batchSize` for samples indices[from..to) into `g`
  * (which the caller zeroes). Splitting [from, to) across threads and summing their `g` gives the same
  * gradient as one thread. w1's gradient (the bulk of the work) visits only non-zero pixels × active hidden
- * units, four pixels per pass: 2.4× faster than all hidden units one pixel at a time, same sums.
+ * units, four pixels per pass: with forward()'s four pixels per pass, 2.4× faster than visiting every hidden
+ * unit one pixel at a time (measured on 8,000 images, one thread), same sums.
  */
 export function accumulateGradients(
   p: MlpParams,
