@@ -1,10 +1,10 @@
 /**
  * The example model's math: a 784-H-10 multilayer perceptron (ReLU, softmax, cross-entropy, Adam) on plain
  * Float32Arrays. Hand-written because it can use every core: tfjs's wasm backend has no threads in Node
- * (and tfjs-node cannot be installed here), so it trains on one core. On one core the two are on par
- * (~14 s of CPU per 60k-image epoch each, measured side by side); these loops skip the zero half of every
- * Fashion-MNIST image, tfjs's transposed matmul for the weight gradient is its slow part. The trainer
- * splits each batch across threads (trainer.ts). Measured numbers are in examples/fashion-mnist/README.md.
+ * (and tfjs-node cannot be installed here), so it trains on one core. On one core a 60k-image epoch took
+ * ~14 s of CPU with either; these loops now take ~3.3 s: they skip the zero half of every Fashion-MNIST
+ * image and the inactive half of the hidden units, and take four pixels per pass. The trainer splits each
+ * batch across threads (trainer.ts). Measured numbers are in examples/fashion-mnist/README.md.
  *
  * Parameter layout matches a tfjs `Dense` kernel ([inputs, units], row-major), so the trained weights are
  * saved as a tfjs layers model that tfjs (and the serving image) loads unchanged.
@@ -30,12 +30,15 @@ export interface MlpParams {
 /** Scratch space for one sample; one per thread. */
 export interface MlpScratch {
   hidden: Float32Array;
+  /** The active (non-zero) hidden units' gradients, in the order of `active`. */
   dHidden: Float32Array;
   probs: Float32Array;
-  /** Positions and scaled values of the current image's non-zero pixels (found once, used twice). */
-  nonZero: Int32Array;
+  /** Row offsets (pixel × hidden) in w1 and scaled values of the current image's non-zero pixels (found once, used twice). */
+  nonZeroRows: Int32Array;
   nonZeroValues: Float32Array;
   nonZeroCount: number;
+  /** Indices of the hidden units the ReLU let through for the current image. */
+  active: Int32Array;
 }
 
 const PIXEL_SCALE = 1 / 255;
@@ -70,9 +73,10 @@ export function newScratch(shape: MlpShape): MlpScratch {
     hidden: new Float32Array(shape.hidden),
     dHidden: new Float32Array(shape.hidden),
     probs: new Float32Array(shape.classes),
-    nonZero: new Int32Array(shape.inputs),
+    nonZeroRows: new Int32Array(shape.inputs),
     nonZeroValues: new Float32Array(shape.inputs),
     nonZeroCount: 0,
+    active: new Int32Array(shape.hidden),
   };
 }
 
@@ -94,29 +98,36 @@ export function initParams(params: MlpParams, shape: MlpShape, seed: number): vo
 /**
  * Class probabilities of one image (bytes 0-255 at `offset`) into scratch.probs; the hidden activations
  * and the image's non-zero pixels stay in scratch for the backward pass. Written for V8: arrays in locals,
- * only non-zero pixels visited (half of every image is background).
+ * only non-zero pixels visited (half of every image is background), four of them per pass over the hidden
+ * units (a quarter of the loads and stores of h; measured: the whole gradient step 1.35× faster for it).
  */
 export function forward(p: MlpParams, shape: MlpShape, images: Uint8Array, offset: number, s: MlpScratch): void {
   const { inputs, hidden: H, classes: C } = shape;
   const h = s.hidden;
   const w1 = p.w1;
   const w2 = p.w2;
-  const nz = s.nonZero;
-  const nzv = s.nonZeroValues;
+  const rows = s.nonZeroRows;
+  const xs = s.nonZeroValues;
   let count = 0;
   for (let k = 0; k < inputs; k++) {
     const byte = images[offset + k]!;
     if (byte !== 0) {
-      nz[count] = k;
-      nzv[count] = byte * PIXEL_SCALE;
+      rows[count] = k * H;
+      xs[count] = byte * PIXEL_SCALE;
       count++;
     }
   }
   s.nonZeroCount = count;
   h.set(p.b1);
-  for (let i = 0; i < count; i++) {
-    const x = nzv[i]!;
-    const row = nz[i]! * H;
+  let i = 0;
+  for (; i + 3 < count; i += 4) {
+    const x0 = xs[i]!, x1 = xs[i + 1]!, x2 = xs[i + 2]!, x3 = xs[i + 3]!;
+    const r0 = rows[i]!, r1 = rows[i + 1]!, r2 = rows[i + 2]!, r3 = rows[i + 3]!;
+    for (let j = 0; j < H; j++) h[j]! += x0 * w1[r0 + j]! + x1 * w1[r1 + j]! + x2 * w1[r2 + j]! + x3 * w1[r3 + j]!;
+  }
+  for (; i < count; i++) {
+    const x = xs[i]!;
+    const row = rows[i]!;
     for (let j = 0; j < H; j++) h[j]! += x * w1[row + j]!;
   }
   for (let j = 0; j < H; j++) if (h[j]! < 0) h[j] = 0;
@@ -148,7 +159,9 @@ export interface BatchStats {
 /**
  * Adds the gradient of the mean loss over a batch of `batchSize` for samples indices[from..to) into `g`
  * (which the caller zeroes). Splitting [from, to) across threads and summing their `g` gives the same
- * gradient as one thread.
+ * gradient as one thread. w1's gradient (the bulk of the work) visits only non-zero pixels × active hidden
+ * units, four pixels per pass: with forward()'s four pixels per pass, 2.4× faster than visiting every hidden
+ * unit one pixel at a time (measured on 8,000 images, one thread), same sums.
  */
 export function accumulateGradients(
   p: MlpParams,
@@ -168,13 +181,14 @@ export function accumulateGradients(
   const probs = s.probs;
   const h = s.hidden;
   const dh = s.dHidden;
+  const active = s.active;
   const w2 = p.w2;
   const gw1 = g.w1;
   const gw2 = g.w2;
   const gb1 = g.b1;
   const gb2 = g.b2;
-  const nz = s.nonZero;
-  const nzv = s.nonZeroValues;
+  const rows = s.nonZeroRows;
+  const xs = s.nonZeroValues;
   for (let i = from; i < to; i++) {
     const n = indices[i]!;
     forward(p, shape, images, n * inputs, s);
@@ -189,26 +203,40 @@ export function accumulateGradients(
       probs[c]! /= batchSize;
       gb2[c]! += probs[c]!;
     }
+    // ReLU: no gradient through an inactive unit, so only the active ones are kept (with their gradient).
+    let activeCount = 0;
     for (let j = 0; j < H; j++) {
       const hj = h[j]!;
-      if (hj === 0) {
-        dh[j] = 0; // ReLU: no gradient through an inactive unit, and nothing to add to w2's row
-        continue;
-      }
+      if (hj === 0) continue;
       const row = j * C;
       let d = 0;
       for (let c = 0; c < C; c++) {
         gw2[row + c]! += hj * probs[c]!;
         d += w2[row + c]! * probs[c]!;
       }
-      dh[j] = d;
+      active[activeCount] = j;
+      dh[activeCount] = d;
+      activeCount++;
       gb1[j]! += d;
     }
     const count = s.nonZeroCount;
-    for (let k = 0; k < count; k++) {
-      const x = nzv[k]!;
-      const row = nz[k]! * H;
-      for (let j = 0; j < H; j++) gw1[row + j]! += x * dh[j]!;
+    let k = 0;
+    for (; k + 3 < count; k += 4) {
+      const x0 = xs[k]!, x1 = xs[k + 1]!, x2 = xs[k + 2]!, x3 = xs[k + 3]!;
+      const r0 = rows[k]!, r1 = rows[k + 1]!, r2 = rows[k + 2]!, r3 = rows[k + 3]!;
+      for (let t = 0; t < activeCount; t++) {
+        const j = active[t]!;
+        const d = dh[t]!;
+        gw1[r0 + j]! += x0 * d;
+        gw1[r1 + j]! += x1 * d;
+        gw1[r2 + j]! += x2 * d;
+        gw1[r3 + j]! += x3 * d;
+      }
+    }
+    for (; k < count; k++) {
+      const x = xs[k]!;
+      const row = rows[k]!;
+      for (let t = 0; t < activeCount; t++) gw1[row + active[t]!]! += x * dh[t]!;
     }
   }
   return { loss, correct };
@@ -301,3 +329,4 @@ export class Adam {
 export function tensors(p: MlpParams): Float32Array[] {
   return [p.w1, p.b1, p.w2, p.b2];
 }
+
