@@ -3,42 +3,23 @@
  * conditional writes answered as S3 answers them (s3rver alone ignores If-Match / If-None-Match), and
  * objects replaced atomically (s3rver alone truncates the file a reader may be reading).
  */
-import { mkdtempSync, readdirSync, rmSync, watch } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, watch } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { startLocalS3, LOCAL_AWS_ENV, type LocalS3 } from '../../local/s3';
-import { getJson, getJsonVersioned, putJson, putJsonIf, resetClients, parseS3Uri, s3Client } from '../../functions/shared/clients';
-import { reloadSettings } from '../../functions/shared/settings';
+import { getJson, getJsonVersioned, putJson, putJsonIf, parseS3Uri, s3Client } from '../../functions/shared/clients';
 import './progress-display.cases';
+import { useLocalS3 } from '../local-s3-env';
 
 describe('local S3 and the shared S3 helpers', () => {
-  let s3: LocalS3;
-  let dir: string;
-  const saved = { ...process.env };
-
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'mlpipe-s3-'));
-    s3 = await startLocalS3({ dir, buckets: ['artifacts'] });
-    Object.assign(process.env, LOCAL_AWS_ENV, { AWS_ENDPOINT_URL_S3: s3.endpoint });
-    reloadSettings();
-    resetClients();
-  });
-  afterAll(async () => {
-    await s3.stop();
-    rmSync(dir, { recursive: true, force: true });
-    process.env = saved;
-    reloadSettings();
-    resetClients();
-  });
+  const env = useLocalS3(['artifacts'], 'mlpipe-s3-');
 
   /** An unsigned PUT (s3rver accepts anonymous requests), to see S3's own status and XML body. */
   async function put(key: string, body: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; etag: string | null }> {
-    const res = await fetch(`${s3.endpoint}/artifacts/${key}`, { method: 'PUT', body, headers: { 'content-type': 'text/plain', ...headers } });
+    const res = await fetch(`${env.s3.endpoint}/artifacts/${key}`, { method: 'PUT', body, headers: { 'content-type': 'text/plain', ...headers } });
     return { status: res.status, body: await res.text(), etag: res.headers.get('etag') };
   }
-  const read = async (key: string) => (await fetch(`${s3.endpoint}/artifacts/${key}`)).text();
+  const read = async (key: string) => (await fetch(`${env.s3.endpoint}/artifacts/${key}`)).text();
 
   it('round-trips JSON over real HTTP and reports a missing key as undefined', async () => {
     await putJson('artifacts', 'models/m/v1/metrics.json', { accuracy: 0.9 });
@@ -79,7 +60,7 @@ describe('local S3 and the shared S3 helpers', () => {
       const res = await put('cond/absent', 'x', { 'if-match': '"0123456789abcdef0123456789abcdef"' });
       expect(res.status).toBe(404);
       expect(res.body).toContain('<Code>NoSuchKey</Code>');
-      expect((await fetch(`${s3.endpoint}/artifacts/cond/absent`)).status).toBe(404);
+      expect((await fetch(`${env.s3.endpoint}/artifacts/cond/absent`)).status).toBe(404);
     });
 
     it('If-None-Match with anything but * on a write is not implemented (501)', async () => {
@@ -132,7 +113,7 @@ describe('local S3 and the shared S3 helpers', () => {
       const next = 'b'.repeat(256 * 1024);
       await put('race/read', old);
       const upload = slowPut('race/read', next);
-      await uploadInProgress(join(dir, 'artifacts', 'race'));
+      await uploadInProgress(join(env.dir, 'artifacts', 'race'));
       expect(await read('race/read')).toBe(old);
       upload.finish();
       await upload.sent;
@@ -142,7 +123,7 @@ describe('local S3 and the shared S3 helpers', () => {
     it('answers 409 ConditionalRequestConflict when another write lands during a conditional upload', async () => {
       const first = await put('race/conflict', 'v1');
       const upload = slowPut('race/conflict', 'x'.repeat(64 * 1024), { IfMatch: first.etag! });
-      await uploadInProgress(join(dir, 'artifacts', 'race'));
+      await uploadInProgress(join(env.dir, 'artifacts', 'race'));
       expect((await put('race/conflict', 'v2-landed-meanwhile')).status).toBe(200);
       // The SDK warns that a streamed body cannot be retried; expected here.
       const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
@@ -151,7 +132,7 @@ describe('local S3 and the shared S3 helpers', () => {
       warn.mockRestore();
       expect(await read('race/conflict')).toBe('v2-landed-meanwhile');
       // Nothing half-uploaded is left behind or listed.
-      expect(readdirSync(join(dir, 'artifacts', 'race')).filter((f) => f.endsWith('.upload'))).toEqual([]);
+      expect(readdirSync(join(env.dir, 'artifacts', 'race')).filter((f) => f.endsWith('.upload'))).toEqual([]);
     });
   });
 });

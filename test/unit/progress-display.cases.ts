@@ -4,15 +4,11 @@
  * starts and ends it from the run's state events; and, end to end, progress.json read from the local S3.
  * Run from test/unit/local-s3.test.ts, which loads the same S3 modules (their loading is paid once per file).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startLocalS3, LOCAL_AWS_ENV, type LocalS3 } from '../../local/s3';
 import { liveLog, progressBar, trainingLine, TrainingFollower, TrainingProgressDisplay, type ProgressSource } from '../../local/progress-display';
-import { putJson, resetClients } from '../../functions/shared/clients';
-import { reloadSettings } from '../../functions/shared/settings';
+import { putJson } from '../../functions/shared/clients';
 import type { TrainingProgress } from '../../functions/shared/progress';
 import type { PipelineState } from '../../functions/shared/types';
+import { useLocalS3 } from '../local-s3-env';
 
 const T0 = Date.parse('2026-11-29T16:00:00.000Z');
 const iso = (s: number) => new Date(T0 + s * 1000).toISOString();
@@ -240,24 +236,7 @@ describe('TrainingFollower (the run printer\'s training part)', () => {
 });
 
 describe('the local run reads progress.json from local S3', () => {
-  let s3: LocalS3;
-  let dir: string;
-  const saved = { ...process.env };
-
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'mlpipe-progress-'));
-    s3 = await startLocalS3({ dir, buckets: ['artifacts'] });
-    Object.assign(process.env, LOCAL_AWS_ENV, { AWS_ENDPOINT_URL_S3: s3.endpoint });
-    reloadSettings();
-    resetClients();
-  });
-  afterAll(async () => {
-    await s3.stop();
-    rmSync(dir, { recursive: true, force: true });
-    process.env = saved;
-    reloadSettings();
-    resetClients();
-  });
+  useLocalS3(['artifacts'], 'mlpipe-progress-');
 
   it('shows each progress.json the trainer writes under MODEL_OUTPUT_URI, as plain lines', async () => {
     // GIVEN the follower with its default source (readProgress), the run's model URI from Prepare
