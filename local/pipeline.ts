@@ -63,15 +63,19 @@ export const LOCAL_CONTEXT: Readonly<Record<string, unknown>> = {
   // Local trainings last seconds: watch at once (no Wait states), as a Wait would only delay seeing the end.
   trainingCheckMaxWait: 0,
   allowImageTags: true,
-  // Four production pods, so a canary's steps show as pods: 10 % requested → 1 of 4 pods = 25 % reachable.
+  // Four production pods, so a canary's steps show as pods (the split is by pods: 50 % → 2 of 4).
   servingReplicas: 4,
-  // A canary in seconds rather than minutes: 4 s per step (two analyses; 6 s made the canary a third of a
-  // repeat run's wall time), analysed every 2 s, at the local generator's 20 requests/s (about 5/s reach one
-  // canary pod of four, so 10 requests are there by the first analysis, measured: 11, and 22 by the second).
+  // A canary in seconds rather than minutes: one split step, 50 % (2 of 4 pods serve the candidate, so
+  // both versions answer about 10 of the local generator's 20 requests/s, 20 each by the one analysis 2 s
+  // into the bake: minRequests 10 is reached with room), then 100 %, each baked 2 s and analysed once.
+  // (10/50/100 baked 4 s each made the canary 17–21 s, the largest part of a repeat run's wall time.)
   // Latency is judged only when gross: on one shared machine a p95 of a few ms measures the machine's load
   // and a freshly started pod's warm-up (a good canary once measured 1.6× stable's 9.8 ms), not the model.
-  rollout: { bakeSeconds: 4, analysisIntervalSeconds: 2, minRequests: 10, maxP95Ratio: 10, maxP95LatencyMs: 5000 },
+  rollout: { steps: [50, 100], bakeSeconds: 2, analysisIntervalSeconds: 2, minRequests: 10, maxP95Ratio: 10, maxP95LatencyMs: 5000 },
 };
+
+/** The states before the staging deployment: they neither read nor change production (see the restore). */
+const TRAINING_PHASE_STATES = ['Prepare', 'SubmitTraining', 'CheckTraining', 'AwaitTraining'];
 
 export type ApprovalMode = 'interactive' | 'auto-approve' | 'reject';
 
@@ -343,10 +347,23 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
       if (!runtime) throw new Error('the local Lambda runtime is not started');
       return runtime;
     };
+    // Production is restored (below) while a run starts: the training phase's functions neither read nor
+    // change production, so only they go ahead of the restore; every other invocation (evaluation against
+    // production, the release, a rollback through the Lambda API) waits until it is over.
+    let restoring: Promise<void> = Promise.resolve();
+    const tasks = taskFunctions(stack);
+    const beforeRestore = new Set(TRAINING_PHASE_STATES.map((state) => tasks[state]?.logicalId));
+    const afterRestore = async (fn: string): Promise<void> => {
+      const f = stack.findFunction(fn);
+      if (!f || !beforeRestore.has(f.logicalId)) await restoring;
+    };
     const sfn = new LocalStepFunctions({
       definition: stack.definition,
       stateMachineArn: STATE_MACHINE_ARN,
-      taskHandlers: taskHandlersFor(stack, (arn, input) => lambda().invoke(arn, input)),
+      taskHandlers: taskHandlersFor(stack, async (arn, input) => {
+        await afterRestore(arn);
+        return lambda().invoke(arn, input);
+      }),
     });
     // A run cut short by the stop is interrupted, not failed: no step of it went wrong.
     closeRuns = () => sfn.close({ error: INTERRUPTED_ERROR, cause: `The local run was interrupted: ${interruption}.` });
@@ -357,7 +374,12 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
     const handlersLog = join(stateDir, 'handlers.log');
     const logStream = createWriteStream(handlersLog, { flags: 'a' });
     stoppers.push(() => new Promise<void>((r) => logStream.end(() => r())));
-    const lambdaApi = await startLocalLambdaEndpoint({ invokeRaw: (fn, payload) => lambda().invokeRaw(fn, payload) });
+    const lambdaApi = await startLocalLambdaEndpoint({
+      invokeRaw: async (fn, payload) => {
+        await afterRestore(fn);
+        return lambda().invokeRaw(fn, payload);
+      },
+    });
     stoppers.push(() => lambdaApi.stop());
     runtime = new LocalLambdaRuntime({
       stack,
@@ -380,7 +402,10 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
     stoppers.push(() => runtime!.stop());
 
     const approvalFn = approvalFunction(stack);
-    approvalHandler = async (event) => (await runtime!.invoke(approvalFn.arn, event)) as APIGatewayProxyResultV2;
+    approvalHandler = async (event) => {
+      await afterRestore(approvalFn.arn);
+      return (await runtime!.invoke(approvalFn.arn, event)) as APIGatewayProxyResultV2;
+    };
 
     const modelName = settingOf(stack, 'MODEL_NAME');
 
@@ -389,14 +414,24 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
       // the endpoint it records answers and `mlpipe rollback` has somewhere to go. Never fatal: a registry
       // that cannot be restored must not stop new runs. It runs in this process with the settings the
       // template gives the production functions (it builds the same Deployments as DeployProduction).
+      // It goes on in the background (its serving pods take seconds to start): a run's training phase
+      // starts meanwhile, and whatever may touch production waits for it (afterRestore above).
       const from = stack.functions.filter((f) => ['PrepareRun', 'DeployProduction', 'SwitchProductionTraffic', 'Rollback'].some((id) => f.logicalId.includes(`Functions${id}`)));
       const env = Object.assign({}, ...from.map((f) => f.environment), { KUBECONFIG: kubeconfigPath }) as Record<string, string>;
-      try {
-        const restored = await withEnv(env, () => restoreProduction(modelName, log));
-        if (restored) log(`production ${restored.modelName} ${restored.version} restored at ${restored.endpoint}`);
-      } catch (err) {
-        log(`production ${modelName} not restored: ${(err as Error).message}`);
-      }
+      // During a run, its printer shows the outcome in place; a stop under it says nothing.
+      const say = (line: string) => {
+        if (stopping) return;
+        if (activePrinter) activePrinter.note(line);
+        else log(line);
+      };
+      restoring = withEnv(env, () => restoreProduction(modelName, say)).then(
+        (restored) => {
+          if (restored) say(`production ${restored.modelName} ${restored.version} restored at ${restored.endpoint}`);
+        },
+        (err: Error) => say(`production ${modelName} not restored: ${err.message}`),
+      );
+      // Stopped while restoring: the restore ends (or fails) before the cluster it writes to stops.
+      stoppers.push(() => restoring);
     }
 
     const localJson = join(stateDir, 'local.json');
@@ -425,7 +460,8 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
     stoppers.push(async () => rmSync(localJson, { force: true }));
     // Like provisioned concurrency: a warm container per task function, its cold start (loading a bundle
     // of a few MB) spent in the background once everything is up, rather than inside each first state.
-    runtime.prewarm([...new Set(Object.values(taskFunctions(stack)).map((f) => f.arn)), approvalFn.arn]);
+    // In the definition's order, which is the run's: the first state's bundle loads first.
+    void runtime.prewarm([...new Set(Object.values(tasks).map((f) => f.arn)), approvalFn.arn]);
 
     const decide = async (links: string[], mode: ApprovalMode) => {
       const action = mode === 'reject' ? 'reject' : 'approve';
