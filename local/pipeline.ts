@@ -25,6 +25,7 @@ import { DEFAULT_PREFIX, stageFashionMnist } from '../examples/fashion-mnist/sta
 import { resetClients } from '../functions/shared/clients';
 import { resetKube } from '../functions/shared/kube';
 import { restoreProduction } from './restore-production';
+import { bundleImages } from './images';
 import { lockStateDir } from './lock';
 import { approvalId } from '../functions/shared/approval-link';
 import { describeCause } from '../functions/shared/outcome';
@@ -63,12 +64,13 @@ export const LOCAL_CONTEXT: Readonly<Record<string, unknown>> = {
   // Local trainings last seconds: watch at once (no Wait states), as a Wait would only delay seeing the end.
   trainingCheckMaxWait: 0,
   allowImageTags: true,
-  // Four production pods, so a canary's steps show as pods (the split is by pods: 50 % → 2 of 4).
-  servingReplicas: 4,
-  // A canary in seconds rather than minutes: one split step, 50 % (2 of 4 pods serve the candidate, so
+  // Two production pods: the least a canary can split (the split is by pods: 50 % → 1 of 2). Each pod
+  // started costs about a second of CPU; four made a repeat run start ten of them.
+  servingReplicas: 2,
+  // A canary in seconds rather than minutes: one split step, 50 % (1 of 2 pods serves the candidate, so
   // both versions answer about 10 of the local generator's 20 requests/s, 20 each by the one analysis 2 s
   // into the bake: minRequests 10 is reached with room), then 100 %, each baked 2 s and analysed once.
-  // (10/50/100 baked 4 s each made the canary 17–21 s, the largest part of a repeat run's wall time.)
+  // (10/50/100 on 4 pods baked 4 s each made the canary 17–21 s, the largest part of a repeat run's wall.)
   // Latency is judged only when gross: on one shared machine a p95 of a few ms measures the machine's load
   // and a freshly started pod's warm-up (a good canary once measured 1.6× stable's 9.8 ms), not the model.
   rollout: { steps: [50, 100], bakeSeconds: 2, analysisIntervalSeconds: 2, minRequests: 10, maxP95Ratio: 10, maxP95LatencyMs: 5000 },
@@ -185,6 +187,20 @@ export const LOCAL_IMAGES: Record<string, ImageCommand> = {
   [SERVING_IMAGE]: nodeTsCommand('examples/fashion-mnist/serve.ts'),
 };
 
+/**
+ * LOCAL_IMAGES as plain JavaScript bundles in `dir` (local/images.ts: a pod then starts without tsx's
+ * loader, seconds of CPU less per pod); the same sources, run the same way.
+ */
+function bundledLocalImages(dir: string): Promise<Record<string, ImageCommand>> {
+  const entry = (image: string) => LOCAL_IMAGES[image]!.args.at(-1)!;
+  return bundleImages(
+    { [TRAINING_IMAGE]: entry(TRAINING_IMAGE), [SERVING_IMAGE]: entry(SERVING_IMAGE) },
+    [join(REPO_ROOT, 'examples/fashion-mnist/mlp-worker.ts')],
+    dir,
+    REPO_ROOT,
+  );
+}
+
 /** The local images' labels, for Prepare (through the local ECR): read from their Dockerfiles, as `docker build` sets them. */
 export const LOCAL_IMAGE_LABELS: Record<string, LocalEcrImage> = {
   [TRAINING_IMAGE]: { dockerfile: join(REPO_ROOT, 'examples/fashion-mnist/Dockerfile.train') },
@@ -264,6 +280,9 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
     // The stack synthesizes (or comes from the cache) while the data set is staged.
     const synthesized = synthesizeLocalStack({ context, cacheDir: opts.synthCacheDir ?? join(stateDir, 'synth') });
     synthesized.catch(() => undefined);
+    // So are the local images' entry points (bundled, a second at most; esbuild works in its own process).
+    const images = bundledLocalImages(join(stateDir, 'images'));
+    images.catch(() => undefined);
 
     const s3 = await startLocalS3({ dir: join(stateDir, 's3'), buckets: [LOCAL_BUCKET], port: opts.s3Port });
     stoppers.push(() => s3.stop());
@@ -285,7 +304,7 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
     if (opts.kubeconfig) {
       kubeconfigPath = resolve(opts.kubeconfig);
     } else {
-      const kube = await startLocalKube({ images: { ...LOCAL_IMAGES, ...opts.images }, stateDir: join(stateDir, 'kube'), env: podEnv });
+      const kube = await startLocalKube({ images: { ...(await images), ...opts.images }, stateDir: join(stateDir, 'kube'), env: podEnv });
       stoppers.push(() => kube.stop());
       kubeconfigPath = kube.kubeconfigPath;
       localKube = kube;
@@ -612,7 +631,7 @@ class RolloutTrafficWatch {
     if (state === 'AnalyzeCanary' && open && open.until === undefined) {
       open.snapshot = g.snapshot({ since: open.since });
       open.verdict = c.last?.verdict;
-      this.printer.canary(c, s?.run?.version ?? '?', s?.run?.rollout?.steps.length ?? 0, open.snapshot);
+      this.printer.canary(c, open.step, s?.run?.version ?? '?', s?.run?.rollout?.steps.length ?? 0, open.snapshot);
       if (c.status !== 'baking') open.until = g.now();
     }
     if (state === 'AbortCanary' && this.rolledBackAt === undefined) {
@@ -708,13 +727,19 @@ class ProgressPrinter {
     }
   }
 
-  /** One canary analysis: the step, the servers' counts per version (the verdict's evidence) and the client's view. */
-  canary(c: CanaryState, version: string, stepCount: number, client: TrafficSnapshot): void {
-    const e = c.last;
+  /**
+   * One canary analysis: the step, the servers' counts per version (the verdict's evidence) and the client's
+   * view. `step` is the step analysed: the one that analysis ended when it passed it (then `c` is already at
+   * the next step or promoted, and the step's record holds the evidence), else `c`'s own.
+   */
+  canary(c: CanaryState, step: number, version: string, stepCount: number, client: TrafficSnapshot): void {
+    const ended = c.step !== step || c.status === 'promote' ? c.steps.at(-1) : undefined;
+    const e = ended ? ended.evidence : c.last;
     if (!e) return;
+    const at = ended ?? c;
     const served = e.servedShare === null ? 'n/a' : `${(e.servedShare * 100).toFixed(0)} %`;
     this.note(
-      `canary step ${c.step + 1}/${stepCount} ${c.weight} % (${c.canaryReplicas} of ${c.totalReplicas} pods = ${c.reachablePercent} % reachable), analysis ${c.analyses}: ${e.verdict.toUpperCase()}, served ${served}`,
+      `canary step ${step + 1}/${stepCount} ${at.weight} % (${at.canaryReplicas} of ${c.totalReplicas} pods = ${at.reachablePercent} % reachable), analysis ${at.analyses}: ${e.verdict.toUpperCase()}, served ${served}`,
     );
     this.note(`  canary ${version}: ${statsText(e.canary)}`);
     this.note(`  stable ${c.stableVersion}: ${e.stable ? statsText(e.stable) : 'n/a'}`);
