@@ -521,8 +521,10 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
           if (open) open.exitedAt = now;
           const data = safeJson(e.event.stateExitedEventDetails?.output ?? '');
           if (data && typeof data === 'object' && 'run' in data) lastState = data as PipelineState;
+          // An analysis first shows its evidence (traffic), then what follows from it (printer: promoted).
+          if (e.stateName === 'AnalyzeCanary') traffic.exited(e.stateName, data as Partial<PipelineState> | undefined);
           printer.exited(e.stateName, data);
-          traffic.exited(e.stateName, data as Partial<PipelineState> | undefined);
+          if (e.stateName !== 'AnalyzeCanary') traffic.exited(e.stateName, data as Partial<PipelineState> | undefined);
         }
       };
       const onApprovalRequested = async () => {
