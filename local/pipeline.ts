@@ -102,6 +102,12 @@ export interface LocalPipelineOptions {
    * (local/traffic.ts), while a version serves there. `false`: none. @default { ratePerSecond: 20 }
    */
   traffic?: { ratePerSecond?: number } | false;
+  /**
+   * Restore production (local cluster only) while a run's training phase starts, instead of before this
+   * start resolves; functions that may touch production wait for it. `npm start` does; a caller that reads
+   * production right after the start (tests) keeps the default. @default false
+   */
+  restoreInBackground?: boolean;
   log?: (line: string) => void;
   /**
    * A terminal for the live lines (training progress redrawn in place). Default: stdout when it is a TTY
@@ -433,8 +439,8 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
       // the endpoint it records answers and `mlpipe rollback` has somewhere to go. Never fatal: a registry
       // that cannot be restored must not stop new runs. It runs in this process with the settings the
       // template gives the production functions (it builds the same Deployments as DeployProduction).
-      // It goes on in the background (its serving pods take seconds to start): a run's training phase
-      // starts meanwhile, and whatever may touch production waits for it (afterRestore above).
+      // With restoreInBackground it goes on while a run's training phase starts (its serving pods take a
+      // second or two), and whatever may touch production waits for it (afterRestore above).
       const from = stack.functions.filter((f) => ['PrepareRun', 'DeployProduction', 'SwitchProductionTraffic', 'Rollback'].some((id) => f.logicalId.includes(`Functions${id}`)));
       const env = Object.assign({}, ...from.map((f) => f.environment), { KUBECONFIG: kubeconfigPath }) as Record<string, string>;
       // During a run, its printer shows the outcome in place; a stop under it says nothing.
@@ -451,6 +457,7 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
       );
       // Stopped while restoring: the restore ends (or fails) before the cluster it writes to stops.
       stoppers.push(() => restoring);
+      if (!opts.restoreInBackground) await restoring;
     }
 
     const localJson = join(stateDir, 'local.json');
