@@ -202,6 +202,8 @@ async function main(): Promise<number> {
     stateDir: args.stateDir,
     synthCacheDir: args.synthCache,
     context: args.context,
+    // The run starts at once; its steps after training wait for production to be back (a second or two).
+    restoreInBackground: true,
   });
   console.log(`approvals ${pipeline.approvalUrl}`);
   console.log(`logs      in ${stateDir}/: kube/pods/ (training and serving pods), handlers.log (task handlers), notifications.jsonl (emails)\n`);

@@ -25,6 +25,7 @@ import { DEFAULT_PREFIX, stageFashionMnist } from '../examples/fashion-mnist/sta
 import { resetClients } from '../functions/shared/clients';
 import { resetKube } from '../functions/shared/kube';
 import { restoreProduction } from './restore-production';
+import { bundleImages } from './images';
 import { lockStateDir } from './lock';
 import { approvalId } from '../functions/shared/approval-link';
 import { describeCause } from '../functions/shared/outcome';
@@ -63,15 +64,20 @@ export const LOCAL_CONTEXT: Readonly<Record<string, unknown>> = {
   // Local trainings last seconds: watch at once (no Wait states), as a Wait would only delay seeing the end.
   trainingCheckMaxWait: 0,
   allowImageTags: true,
-  // Four production pods, so a canary's steps show as pods: 10 % requested → 1 of 4 pods = 25 % reachable.
-  servingReplicas: 4,
-  // A canary in seconds rather than minutes: 4 s per step (two analyses; 6 s made the canary a third of a
-  // repeat run's wall time), analysed every 2 s, at the local generator's 20 requests/s (about 5/s reach one
-  // canary pod of four, so 10 requests are there by the first analysis, measured: 11, and 22 by the second).
+  // Two production pods: the least a canary can split (the split is by pods: 50 % → 1 of 2). Each pod
+  // started costs about a second of CPU; four made a repeat run start ten of them.
+  servingReplicas: 2,
+  // A canary in seconds rather than minutes: one split step, 50 % (1 of 2 pods serves the candidate, so
+  // both versions answer about 10 of the local generator's 20 requests/s, 20 each by the one analysis 2 s
+  // into the bake: minRequests 10 is reached with room), then 100 %, each baked 2 s and analysed once.
+  // (10/50/100 on 4 pods baked 4 s each made the canary 17–21 s, the largest part of a repeat run's wall.)
   // Latency is judged only when gross: on one shared machine a p95 of a few ms measures the machine's load
   // and a freshly started pod's warm-up (a good canary once measured 1.6× stable's 9.8 ms), not the model.
-  rollout: { bakeSeconds: 4, analysisIntervalSeconds: 2, minRequests: 10, maxP95Ratio: 10, maxP95LatencyMs: 5000 },
+  rollout: { steps: [50, 100], bakeSeconds: 2, analysisIntervalSeconds: 2, minRequests: 10, maxP95Ratio: 10, maxP95LatencyMs: 5000 },
 };
+
+/** The states before the staging deployment: they neither read nor change production (see the restore). */
+const TRAINING_PHASE_STATES = ['Prepare', 'SubmitTraining', 'CheckTraining', 'AwaitTraining'];
 
 export type ApprovalMode = 'interactive' | 'auto-approve' | 'reject';
 
@@ -96,6 +102,12 @@ export interface LocalPipelineOptions {
    * (local/traffic.ts), while a version serves there. `false`: none. @default { ratePerSecond: 20 }
    */
   traffic?: { ratePerSecond?: number } | false;
+  /**
+   * Restore production (local cluster only) while a run's training phase starts, instead of before this
+   * start resolves; functions that may touch production wait for it. `npm start` does; a caller that reads
+   * production right after the start (tests) keeps the default. @default false
+   */
+  restoreInBackground?: boolean;
   log?: (line: string) => void;
   /**
    * A terminal for the live lines (training progress redrawn in place). Default: stdout when it is a TTY
@@ -181,6 +193,20 @@ export const LOCAL_IMAGES: Record<string, ImageCommand> = {
   [SERVING_IMAGE]: nodeTsCommand('examples/fashion-mnist/serve.ts'),
 };
 
+/**
+ * LOCAL_IMAGES as plain JavaScript bundles in `dir` (local/images.ts: a pod then starts without tsx's
+ * loader, seconds of CPU less per pod); the same sources, run the same way.
+ */
+function bundledLocalImages(dir: string): Promise<Record<string, ImageCommand>> {
+  const entry = (image: string) => LOCAL_IMAGES[image]!.args.at(-1)!;
+  return bundleImages(
+    { [TRAINING_IMAGE]: entry(TRAINING_IMAGE), [SERVING_IMAGE]: entry(SERVING_IMAGE) },
+    [join(REPO_ROOT, 'examples/fashion-mnist/mlp-worker.ts')],
+    dir,
+    REPO_ROOT,
+  );
+}
+
 /** The local images' labels, for Prepare (through the local ECR): read from their Dockerfiles, as `docker build` sets them. */
 export const LOCAL_IMAGE_LABELS: Record<string, LocalEcrImage> = {
   [TRAINING_IMAGE]: { dockerfile: join(REPO_ROOT, 'examples/fashion-mnist/Dockerfile.train') },
@@ -260,6 +286,9 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
     // The stack synthesizes (or comes from the cache) while the data set is staged.
     const synthesized = synthesizeLocalStack({ context, cacheDir: opts.synthCacheDir ?? join(stateDir, 'synth') });
     synthesized.catch(() => undefined);
+    // So are the local images' entry points (bundled, a second at most; esbuild works in its own process).
+    const images = bundledLocalImages(join(stateDir, 'images'));
+    images.catch(() => undefined);
 
     const s3 = await startLocalS3({ dir: join(stateDir, 's3'), buckets: [LOCAL_BUCKET], port: opts.s3Port });
     stoppers.push(() => s3.stop());
@@ -281,7 +310,7 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
     if (opts.kubeconfig) {
       kubeconfigPath = resolve(opts.kubeconfig);
     } else {
-      const kube = await startLocalKube({ images: { ...LOCAL_IMAGES, ...opts.images }, stateDir: join(stateDir, 'kube'), env: podEnv });
+      const kube = await startLocalKube({ images: { ...(await images), ...opts.images }, stateDir: join(stateDir, 'kube'), env: podEnv });
       stoppers.push(() => kube.stop());
       kubeconfigPath = kube.kubeconfigPath;
       localKube = kube;
@@ -343,10 +372,23 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
       if (!runtime) throw new Error('the local Lambda runtime is not started');
       return runtime;
     };
+    // Production is restored (below) while a run starts: the training phase's functions neither read nor
+    // change production, so only they go ahead of the restore; every other invocation (evaluation against
+    // production, the release, a rollback through the Lambda API) waits until it is over.
+    let restoring: Promise<void> = Promise.resolve();
+    const tasks = taskFunctions(stack);
+    const beforeRestore = new Set(TRAINING_PHASE_STATES.map((state) => tasks[state]?.logicalId));
+    const afterRestore = async (fn: string): Promise<void> => {
+      const f = stack.findFunction(fn);
+      if (!f || !beforeRestore.has(f.logicalId)) await restoring;
+    };
     const sfn = new LocalStepFunctions({
       definition: stack.definition,
       stateMachineArn: STATE_MACHINE_ARN,
-      taskHandlers: taskHandlersFor(stack, (arn, input) => lambda().invoke(arn, input)),
+      taskHandlers: taskHandlersFor(stack, async (arn, input) => {
+        await afterRestore(arn);
+        return lambda().invoke(arn, input);
+      }),
     });
     // A run cut short by the stop is interrupted, not failed: no step of it went wrong.
     closeRuns = () => sfn.close({ error: INTERRUPTED_ERROR, cause: `The local run was interrupted: ${interruption}.` });
@@ -357,7 +399,12 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
     const handlersLog = join(stateDir, 'handlers.log');
     const logStream = createWriteStream(handlersLog, { flags: 'a' });
     stoppers.push(() => new Promise<void>((r) => logStream.end(() => r())));
-    const lambdaApi = await startLocalLambdaEndpoint({ invokeRaw: (fn, payload) => lambda().invokeRaw(fn, payload) });
+    const lambdaApi = await startLocalLambdaEndpoint({
+      invokeRaw: async (fn, payload) => {
+        await afterRestore(fn);
+        return lambda().invokeRaw(fn, payload);
+      },
+    });
     stoppers.push(() => lambdaApi.stop());
     runtime = new LocalLambdaRuntime({
       stack,
@@ -380,7 +427,10 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
     stoppers.push(() => runtime!.stop());
 
     const approvalFn = approvalFunction(stack);
-    approvalHandler = async (event) => (await runtime!.invoke(approvalFn.arn, event)) as APIGatewayProxyResultV2;
+    approvalHandler = async (event) => {
+      await afterRestore(approvalFn.arn);
+      return (await runtime!.invoke(approvalFn.arn, event)) as APIGatewayProxyResultV2;
+    };
 
     const modelName = settingOf(stack, 'MODEL_NAME');
 
@@ -389,14 +439,25 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
       // the endpoint it records answers and `mlpipe rollback` has somewhere to go. Never fatal: a registry
       // that cannot be restored must not stop new runs. It runs in this process with the settings the
       // template gives the production functions (it builds the same Deployments as DeployProduction).
+      // With restoreInBackground it goes on while a run's training phase starts (its serving pods take a
+      // second or two), and whatever may touch production waits for it (afterRestore above).
       const from = stack.functions.filter((f) => ['PrepareRun', 'DeployProduction', 'SwitchProductionTraffic', 'Rollback'].some((id) => f.logicalId.includes(`Functions${id}`)));
       const env = Object.assign({}, ...from.map((f) => f.environment), { KUBECONFIG: kubeconfigPath }) as Record<string, string>;
-      try {
-        const restored = await withEnv(env, () => restoreProduction(modelName, log));
-        if (restored) log(`production ${restored.modelName} ${restored.version} restored at ${restored.endpoint}`);
-      } catch (err) {
-        log(`production ${modelName} not restored: ${(err as Error).message}`);
-      }
+      // During a run, its printer shows the outcome in place; a stop under it says nothing.
+      const say = (line: string) => {
+        if (stopping) return;
+        if (activePrinter) activePrinter.note(line);
+        else log(line);
+      };
+      restoring = withEnv(env, () => restoreProduction(modelName, say)).then(
+        (restored) => {
+          if (restored) say(`production ${restored.modelName} ${restored.version} restored at ${restored.endpoint}`);
+        },
+        (err: Error) => say(`production ${modelName} not restored: ${err.message}`),
+      );
+      // Stopped while restoring: the restore ends (or fails) before the cluster it writes to stops.
+      stoppers.push(() => restoring);
+      if (!opts.restoreInBackground) await restoring;
     }
 
     const localJson = join(stateDir, 'local.json');
@@ -425,7 +486,8 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
     stoppers.push(async () => rmSync(localJson, { force: true }));
     // Like provisioned concurrency: a warm container per task function, its cold start (loading a bundle
     // of a few MB) spent in the background once everything is up, rather than inside each first state.
-    runtime.prewarm([...new Set(Object.values(taskFunctions(stack)).map((f) => f.arn)), approvalFn.arn]);
+    // In the definition's order, which is the run's: the first state's bundle loads first.
+    void runtime.prewarm([...new Set(Object.values(tasks).map((f) => f.arn)), approvalFn.arn]);
 
     const decide = async (links: string[], mode: ApprovalMode) => {
       const action = mode === 'reject' ? 'reject' : 'approve';
@@ -466,8 +528,10 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
           if (open) open.exitedAt = now;
           const data = safeJson(e.event.stateExitedEventDetails?.output ?? '');
           if (data && typeof data === 'object' && 'run' in data) lastState = data as PipelineState;
+          // An analysis first shows its evidence (traffic), then what follows from it (printer: promoted).
+          if (e.stateName === 'AnalyzeCanary') traffic.exited(e.stateName, data as Partial<PipelineState> | undefined);
           printer.exited(e.stateName, data);
-          traffic.exited(e.stateName, data as Partial<PipelineState> | undefined);
+          if (e.stateName !== 'AnalyzeCanary') traffic.exited(e.stateName, data as Partial<PipelineState> | undefined);
         }
       };
       const onApprovalRequested = async () => {
@@ -576,7 +640,7 @@ class RolloutTrafficWatch {
     if (state === 'AnalyzeCanary' && open && open.until === undefined) {
       open.snapshot = g.snapshot({ since: open.since });
       open.verdict = c.last?.verdict;
-      this.printer.canary(c, s?.run?.version ?? '?', s?.run?.rollout?.steps.length ?? 0, open.snapshot);
+      this.printer.canary(c, open.step, s?.run?.version ?? '?', s?.run?.rollout?.steps.length ?? 0, open.snapshot);
       if (c.status !== 'baking') open.until = g.now();
     }
     if (state === 'AbortCanary' && this.rolledBackAt === undefined) {
@@ -672,13 +736,19 @@ class ProgressPrinter {
     }
   }
 
-  /** One canary analysis: the step, the servers' counts per version (the verdict's evidence) and the client's view. */
-  canary(c: CanaryState, version: string, stepCount: number, client: TrafficSnapshot): void {
-    const e = c.last;
+  /**
+   * One canary analysis: the step, the servers' counts per version (the verdict's evidence) and the client's
+   * view. `step` is the step analysed: the one that analysis ended when it passed it (then `c` is already at
+   * the next step or promoted, and the step's record holds the evidence), else `c`'s own.
+   */
+  canary(c: CanaryState, step: number, version: string, stepCount: number, client: TrafficSnapshot): void {
+    const ended = c.step !== step || c.status === 'promote' ? c.steps.at(-1) : undefined;
+    const e = ended ? ended.evidence : c.last;
     if (!e) return;
+    const at = ended ?? c;
     const served = e.servedShare === null ? 'n/a' : `${(e.servedShare * 100).toFixed(0)} %`;
     this.note(
-      `canary step ${c.step + 1}/${stepCount} ${c.weight} % (${c.canaryReplicas} of ${c.totalReplicas} pods = ${c.reachablePercent} % reachable), analysis ${c.analyses}: ${e.verdict.toUpperCase()}, served ${served}`,
+      `canary step ${step + 1}/${stepCount} ${at.weight} % (${at.canaryReplicas} of ${c.totalReplicas} pods = ${at.reachablePercent} % reachable), analysis ${at.analyses}: ${e.verdict.toUpperCase()}, served ${served}`,
     );
     this.note(`  canary ${version}: ${statsText(e.canary)}`);
     this.note(`  stable ${c.stableVersion}: ${e.stable ? statsText(e.stable) : 'n/a'}`);

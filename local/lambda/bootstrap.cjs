@@ -34,6 +34,11 @@ async function load() {
 const handlerPromise = load();
 // Reported at the first invocation, as Lambda reports an init error; not an unhandled rejection.
 handlerPromise.catch(() => undefined);
+// Init is over (either way): the runtime's prewarm then loads the next bundle (runtime.ts prewarm).
+handlerPromise.then(
+  () => parentPort.postMessage({ initDone: true }),
+  () => parentPort.postMessage({ initDone: true }),
+);
 
 parentPort.on('message', async (msg) => {
   const { id, payload, deadlineMs, requestId } = msg;

@@ -53,8 +53,12 @@ class Container {
   private readonly pending = new Map<string, Pending>();
   busy = false;
   dead = false;
+  /** Resolves once the bundle's init is over (loaded or failed) or the worker has gone. */
+  readonly initialized: Promise<void>;
+  private initDone!: () => void;
 
   constructor(readonly fn: TemplateFunction, env: Record<string, string>, onLog: LocalLambdaOptions['onLog']) {
+    this.initialized = new Promise<void>((r) => (this.initDone = r));
     const { file, exportName } = handlerFile(fn);
     this.worker = new Worker(BOOTSTRAP, {
       env,
@@ -70,7 +74,8 @@ class Container {
     for (const stream of ['stdout', 'stderr'] as const) {
       createInterface({ input: this.worker[stream] }).on('line', (line) => onLog?.(fn, line, stream));
     }
-    this.worker.on('message', (msg: { id: string; payload?: string; error?: LambdaErrorPayload; init?: boolean }) => {
+    this.worker.on('message', (msg: { id: string; payload?: string; error?: LambdaErrorPayload; init?: boolean; initDone?: boolean }) => {
+      if (msg.initDone) return this.initDone();
       const p = this.pending.get(msg.id);
       if (!p) return;
       this.pending.delete(msg.id);
@@ -80,6 +85,7 @@ class Container {
     });
     const fail = (payload: LambdaErrorPayload) => {
       this.dead = true;
+      this.initDone();
       for (const p of this.pending.values()) p.reject(new LambdaInvocationError(payload));
       this.pending.clear();
     };
@@ -179,11 +185,21 @@ export class LocalLambdaRuntime {
     void container.worker.terminate();
   }
 
-  /** Starts a container for each of these functions now, so their cold starts overlap other work. */
-  prewarm(nameOrArns: string[]): void {
+  /**
+   * Starts a container for each of these functions, in this order (put the first needed first), so their
+   * cold starts are spent ahead of their first invocations. One bundle loads at a time: loading them all at
+   * once made every one of them, the first state's included, wait for all (measured: Prepare took 4.7 s
+   * of a repeat local run, its own work well under 0.5 s), and took the CPU the run itself needed.
+   * Resolves when all are loaded (or the runtime stopped).
+   */
+  async prewarm(nameOrArns: string[]): Promise<void> {
     for (const n of nameOrArns) {
+      if (this.stopped) return;
       const fn = this.opts.stack.findFunction(n);
-      if (fn && !(this.containers.get(fn.logicalId)?.length)) this.acquire(fn).busy = false;
+      if (!fn || this.containers.get(fn.logicalId)?.length) continue;
+      const container = this.acquire(fn);
+      container.busy = false;
+      await container.initialized;
     }
   }
 

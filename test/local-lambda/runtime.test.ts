@@ -24,6 +24,9 @@ const BUNDLES: Record<string, string> = {
   // Like a handler whose settings are read and validated when its module loads.
   init: "if (!process.env.REQUIRED_SETTING) { const e = new Error('Missing required setting: environment variable REQUIRED_SETTING is not set.'); e.name = 'ConfigurationError'; throw e; }\nexports.handler = async (event) => ({ echo: event });",
   logs: "exports.handler = async (event, context) => { console.log(JSON.stringify({ level: 'INFO', message: 'hello', requestId: context.awsRequestId })); console.error('plain line'); return context.getRemainingTimeInMillis() > 0; };",
+  // Prewarm order: `first` takes a while to load and says so when done; `second` records at load whether it had.
+  first: "let x = 0; for (let i = 0; i < 1e8; i++) x += i;\nrequire('node:fs').writeFileSync(process.env.MARKER, String(x));\nexports.handler = async () => 'first';",
+  second: "const sawFirstLoaded = require('node:fs').existsSync(process.env.MARKER);\nexports.handler = async () => ({ sawFirstLoaded });",
   throws: "class TrainingFailedError extends Error { name = 'TrainingFailedError' }\nexports.handler = async () => { throw new TrainingFailedError('the Job failed'); };",
 };
 
@@ -56,6 +59,8 @@ describe('local Lambda runtime', () => {
         Init: fnResource('init', {}),
         Logs: fnResource('logs', {}),
         Throws: fnResource('throws', {}),
+        First: fnResource('first', { MARKER: join(dir, 'first-loaded') }),
+        Second: fnResource('second', { MARKER: join(dir, 'first-loaded') }),
       },
       Outputs: { ArtifactBucketName: { Value: { Ref: 'Bucket' } } },
     };
@@ -106,6 +111,13 @@ describe('local Lambda runtime', () => {
       { fn: 'Logs', line: expect.stringMatching(/^\{"level":"INFO","message":"hello","requestId":"[0-9a-f-]{36}"\}$/), stream: 'stdout' },
       { fn: 'Logs', line: 'plain line', stream: 'stderr' },
     ]);
+  });
+
+  it('prewarms one bundle at a time, in the order given, and resolves when all are loaded', async () => {
+    // Loaded all at once (as before), `second` would load while `first` still computes.
+    await runtime.prewarm(['First', 'Second']);
+    expect(await runtime.invoke('Second', {})).toEqual({ sawFirstLoaded: true });
+    expect(await runtime.invoke('First', {})).toBe('first');
   });
 
   it('refuses a function the template does not have', async () => {
