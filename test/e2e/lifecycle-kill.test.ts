@@ -77,6 +77,8 @@ describeWithProc('npm start killed with SIGKILL', () => {
     return pids;
   };
   /** The node process itself, not npm's `sh -c` that runs it. */
+  /** A pod of the example's `train` or `serve` image: run from its bundle under the state dir (local/images.ts), or its source. */
+  const isPod = (pid: number, image: 'train' | 'serve') => new RegExp(`(/images|examples/fashion-mnist)/${image}\\.(cjs|ts)\\b`).test(commandLine(pid));
   const mainPid = (pids: number[]) => pids.find((p) => commandLine(p).includes('--import tsx local/main.ts') && !commandLine(p).startsWith('sh '));
 
   beforeAll(async () => {
@@ -103,7 +105,7 @@ describeWithProc('npm start killed with SIGKILL', () => {
     const run = npmStart();
     await run.line(/▶ AwaitTraining/);
     let pids: number[] = [];
-    const training = () => (pids = runProcesses(run)).some((p) => commandLine(p).includes('examples/fashion-mnist/train.ts'));
+    const training = () => (pids = runProcesses(run)).some((p) => isPod(p, 'train'));
     expect(await eventually(training, 60_000)).toBe(true);
     expect(mainPid(pids)).toBeDefined();
     // Everything it listens on is loopback.
@@ -128,7 +130,7 @@ describeWithProc('npm start killed with SIGKILL', () => {
     await run.line(/Production keeps serving until you press Ctrl-C/);
     const pids = runProcesses(run);
     const holder = mainPid(pids)!;
-    const serving = pids.filter((p) => commandLine(p).includes('examples/fashion-mnist/serve.ts'));
+    const serving = pids.filter((p) => isPod(p, 'serve'));
     expect(serving.length).toBeGreaterThan(0);
     const listening = listenersOf(pids);
     expect(listening.some((l) => serving.includes(l.pid))).toBe(true);
