@@ -35,6 +35,7 @@ import { getJson } from '../functions/shared/clients';
 import type { ProductionRecord } from '../functions/shared/registry';
 import { statsText } from '../functions/shared/canary';
 import { TrafficGenerator, type TrafficSnapshot } from './traffic';
+import { withEnv } from './process-env';
 import { liveLog, NOTE_INDENT, TrainingFollower, type LiveLog, type Tty } from './progress-display';
 
 export const REPO_ROOT = resolve(__dirname, '..');
@@ -235,20 +236,6 @@ function approvalFunction(stack: LocalStack): TemplateFunction {
     throw new Error(`the approval API's integration ${id} names no function of the template`);
   }
   throw new Error('the synthesized stack has no approval API integration');
-}
-
-/** Runs `fn` with these variables in this process's environment, then puts the environment back. */
-async function withEnv<T>(vars: Record<string, string>, fn: () => Promise<T>): Promise<T> {
-  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
-  Object.assign(process.env, vars);
-  try {
-    return await fn();
-  } finally {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
 }
 
 /** Non-JSON lines (a stack trace, a stray console.log) become JSON lines naming their function. */

@@ -9,11 +9,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLocalKube, type ImageCommand, type LocalKube } from '../../local/kube';
 import { LOCAL_AWS_ENV, startLocalS3 } from '../../local/s3';
+import { withEnv } from '../../local/process-env';
 import { resetClients } from '../../functions/shared/clients';
 import { kubeApis, resetKube } from '../../functions/shared/kube';
 import { handler as prepare } from '../../functions/prepare-run';
 import { reloadSettings } from '../../functions/shared/settings';
-import type { RunContext, RunRequest } from '../../functions/shared/types';
+import type { PipelineState, RunContext, RunRequest, TrainingResult } from '../../functions/shared/types';
+import { handler as awaitTraining } from '../../functions/await-training';
 
 const FIXTURES = join(__dirname, 'fixtures');
 const node = (script: string, ...args: string[]) => ({ command: process.execPath, args: [join(FIXTURES, script), ...args] });
@@ -116,16 +118,19 @@ export async function startTestEnv(settings: Record<string, string> = {}, images
 
 /** Runs `fn` with environment settings changed (the handlers re-read them), restoring them afterwards. */
 export async function withSettings<T>(settings: Record<string, string>, fn: () => Promise<T>): Promise<T> {
-  const saved = Object.fromEntries(Object.keys(settings).map((k) => [k, process.env[k]]));
-  Object.assign(process.env, settings);
-  reloadSettings(); // handlers read settings at load
   try {
-    return await fn();
+    return await withEnv(settings, () => {
+      reloadSettings(); // handlers read settings at load
+      return fn();
+    });
   } finally {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
     reloadSettings();
   }
+}
+
+/** Loops AwaitTraining as the state machine does until it stops answering `pending`. */
+export async function awaitTrainingDone(run: RunContext, training: TrainingResult, maxRounds = 6): Promise<TrainingResult> {
+  let result = training;
+  for (let i = 0; i < maxRounds && result.status === 'pending'; i++) result = await awaitTraining({ run, training: result } as PipelineState);
+  return result;
 }

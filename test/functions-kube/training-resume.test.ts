@@ -8,14 +8,12 @@
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { handler as submitTraining } from '../../functions/submit-training';
-import { handler as awaitTraining } from '../../functions/await-training';
 import { kubeApis, listObjects, podLogTail } from '../../functions/shared/kube';
 import { labelSelector, workloadLabels } from '../../functions/shared/names';
-import type { PipelineState, RunContext, TrainingResult } from '../../functions/shared/types';
 import { loadDataset } from '../../examples/fashion-mnist/stage-data';
 import { decodeIdx, encodeIdx } from '../../examples/fashion-mnist/idx';
 import { putBytes, s3 as exampleS3 } from '../../examples/fashion-mnist/s3';
-import { BUCKET, startTestEnv, type TestEnv } from './env';
+import { BUCKET, awaitTrainingDone, startTestEnv, type TestEnv } from './env';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 const TRAINER = 'test.local/fashion-mnist-trainer:1';
@@ -88,12 +86,6 @@ async function logLine(env: TestEnv, namespace: string, pod: string, pattern: Re
   throw new Error(`pod ${pod}'s log ended without ${pattern}:\n${text}`);
 }
 
-async function awaitDone(run: RunContext, training: TrainingResult, maxRounds = 6): Promise<TrainingResult> {
-  let result = training;
-  for (let i = 0; i < maxRounds && result.status === 'pending'; i++) result = await awaitTraining({ run, training: result } as PipelineState);
-  return result;
-}
-
 describe('a training pod killed mid-run', () => {
   it('is retried by the Job and resumes from its last checkpoint; the run trains the requested epochs in total', async () => {
     // Prepare: a small but real training.
@@ -109,7 +101,7 @@ describe('a training pod killed mid-run', () => {
     const pid = Number(/^local:\/\/(\d+)$/.exec(first.status!.containerStatuses![0]!.containerID ?? '')?.[1]);
     expect(pid).toBeGreaterThan(0);
     process.kill(-pid, 'SIGKILL');
-    const done = await awaitDone(run, submitted);
+    const done = await awaitTrainingDone(run, submitted);
 
     // Assess: one failure spent on the kill, then success.
     expect(done.status).toBe('succeeded');

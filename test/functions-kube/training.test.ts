@@ -7,8 +7,7 @@ import { handler as submitTraining } from '../../functions/submit-training';
 import { handler as awaitTraining } from '../../functions/await-training';
 import { listObjects } from '../../functions/shared/kube';
 import { labelSelector, workloadLabels } from '../../functions/shared/names';
-import type { PipelineState, RunContext, TrainingResult } from '../../functions/shared/types';
-import { IMAGES, startTestEnv, type TestEnv } from './env';
+import { IMAGES, awaitTrainingDone, startTestEnv, type TestEnv } from './env';
 import { reloadSettings } from '../../functions/shared/settings';
 
 let env: TestEnv;
@@ -20,13 +19,6 @@ afterAll(async () => {
   await env?.stop();
 });
 
-/** Loops AwaitTraining as the state machine does until it stops answering `pending`. */
-async function awaitDone(run: RunContext, training: TrainingResult, maxRounds = 4): Promise<TrainingResult> {
-  let result = training;
-  for (let i = 0; i < maxRounds && result.status === 'pending'; i++) result = await awaitTraining({ run, training: result } as PipelineState);
-  return result;
-}
-
 describe('training', () => {
   it('submits once even when retried: no 409, one Job, one pod; then succeeds with the trainer metrics', async () => {
     // Prepare
@@ -34,7 +26,7 @@ describe('training', () => {
     // Act
     const first = await submitTraining({ run });
     const retried = await submitTraining({ run });
-    const done = await awaitDone(run, retried);
+    const done = await awaitTrainingDone(run, retried);
     // Assess
     expect(first).toMatchObject({ jobName: run.names.trainingJob, namespace: 'mlpipe-staging', status: 'pending' });
     expect(retried.submittedAt).toBe(first.submittedAt);
@@ -56,7 +48,7 @@ describe('training', () => {
   it('fails with the Kubernetes reason and the failed pod log tail', async () => {
     const run = await env.prepare('2026-01-02T03:01:00Z', { image: IMAGES.trainerFail });
     const submitted = await submitTraining({ run });
-    const err = await awaitDone(run, submitted).catch((e: unknown) => e as Error);
+    const err = await awaitTrainingDone(run, submitted).catch((e: unknown) => e as Error);
     expect(err).toBeInstanceOf(Error);
     const e = err as Error;
     expect(e.name).toBe('TrainingFailedError');
@@ -69,7 +61,7 @@ describe('training', () => {
   it('fails fast on an image that cannot be pulled', async () => {
     const run = await env.prepare('2026-01-02T03:02:00Z', { image: IMAGES.unmapped });
     const submitted = await submitTraining({ run });
-    const err = (await awaitDone(run, submitted).catch((e: unknown) => e)) as Error;
+    const err = (await awaitTrainingDone(run, submitted).catch((e: unknown) => e)) as Error;
     expect(err.name).toBe('TrainingFailedError');
     expect(err.message).toMatch(/ErrImagePull|ImagePullBackOff/);
     expect(err.message).toContain(run.names.trainingJob);
