@@ -2,8 +2,8 @@
  * The example trainer's checkpoints under CHECKPOINT_URI (the container contract, docs/architecture.md):
  * after each epoch the whole training state (weights, Adam's moments and step, the epoch history) goes to
  * one of two objects, `checkpoint-a.bin` / `checkpoint-b.bin` by the epoch's parity, so the newest write
- * never replaces the checkpoint before it. Each object carries the SHA-256 of its payload: a torn or
- * truncated object (a pod killed mid-upload on a store without atomic writes) is never read as a
+ * never replaces the checkpoint before it. Each object carries the SHA-256 of its header and payload: a torn,
+ * truncated or damaged object (a pod killed mid-upload on a store without atomic writes) is never read as a
  * checkpoint, and the other slot, one epoch older, is used instead. A retried pod resumes from the newest
  * valid one that was made by the same run (same hyperparameters and data), else starts at epoch 1.
  *
@@ -25,15 +25,20 @@ export const CHECKPOINT_SLOTS = ['checkpoint-a.bin', 'checkpoint-b.bin'] as cons
 export type RunFingerprint = Record<string, string | number>;
 
 interface CheckpointHeader {
-  format: 1;
+  format: 2;
   epoch: number;
   fingerprint: RunFingerprint;
   shape: MlpShape;
   optimizerStep: number;
   history: EpochReport[];
   payloadBytes: number;
-  payloadSha256: string;
   savedAt: string;
+  /** SHA-256 of the header's JSON without this field, then the payload. */
+  sha256: string;
+}
+
+function digest(headerJson: string, payload: Uint8Array): string {
+  return createHash('sha256').update(headerJson, 'utf8').update(payload).digest('hex');
 }
 
 export function slotFor(epoch: number): (typeof CHECKPOINT_SLOTS)[number] {
@@ -48,17 +53,17 @@ export function encodeCheckpoint(state: TrainingState, shape: MlpShape, fingerpr
     payload.set(new Uint8Array(t.buffer, t.byteOffset, t.byteLength), offset);
     offset += t.byteLength;
   }
-  const header: CheckpointHeader = {
-    format: 1,
+  const base: Omit<CheckpointHeader, 'sha256'> = {
+    format: 2,
     epoch: state.epoch,
     fingerprint,
     shape,
     optimizerStep: state.optimizer.step,
     history: state.history,
     payloadBytes: payload.byteLength,
-    payloadSha256: createHash('sha256').update(payload).digest('hex'),
     savedAt: new Date().toISOString(),
   };
+  const header: CheckpointHeader = { ...base, sha256: digest(JSON.stringify(base), payload) };
   const headerBytes = Buffer.from(JSON.stringify(header), 'utf8');
   const out = new Uint8Array(MAGIC.length + 4 + headerBytes.byteLength + payload.byteLength);
   out.set(Buffer.from(MAGIC, 'latin1'), 0);
@@ -87,10 +92,14 @@ export function decodeCheckpoint(
   } catch {
     return { problem: 'unreadable header' };
   }
-  if (header.format !== 1) return { problem: `format ${String(header.format)} is not 1` };
+  if (typeof header !== 'object' || header === null) return { problem: 'unreadable header' };
+  if (header.format !== 2) return { problem: `format ${String(header.format)} is not 2` };
   const payload = bytes.subarray(payloadStart);
   if (payload.byteLength !== header.payloadBytes) return { problem: `truncated (${payload.byteLength} of ${header.payloadBytes} payload bytes)` };
-  if (createHash('sha256').update(payload).digest('hex') !== header.payloadSha256) return { problem: 'checksum mismatch (incomplete or corrupted write)' };
+  // The header's own fields are covered too: a damaged epoch or shape that still parses is not resumed from.
+  const { sha256, ...base } = header;
+  if (digest(JSON.stringify(base), payload) !== sha256) return { problem: 'checksum mismatch (incomplete or corrupted write)' };
+  if (typeof header.shape !== 'object' || header.shape === null) return { problem: 'header has no model shape' };
   for (const key of new Set([...Object.keys(fingerprint), ...Object.keys(header.fingerprint ?? {})])) {
     const was = header.fingerprint?.[key];
     if (was !== fingerprint[key]) return { problem: `made with ${key}=${String(was)}, this run has ${key}=${String(fingerprint[key])}` };

@@ -91,7 +91,8 @@ export function dns1123SubdomainProblem(name: string): string | undefined {
 /** A pod toleration (core/v1 Toleration). */
 export type Toleration = V1Toleration;
 
-const TAINT_EFFECTS = ['NoExecute', 'NoSchedule', 'PreferNoSchedule'];
+// In validateTaintEffect's order (field.NotSupported lists them as given, unsorted).
+const TAINT_EFFECTS = ['NoSchedule', 'PreferNoSchedule', 'NoExecute'];
 
 /**
  * What is wrong with a toleration, as kube-apiserver v1.32's ValidateTolerations says it (field, message),

@@ -193,9 +193,10 @@ export class PipelineFunctions extends Construct {
     super(scope, id);
     const { artifacts } = props;
     const models = `${artifacts.modelPrefix}*`;
-    // The Kubernetes tasks read training metrics and the registry and write nothing to S3; rollback
-    // rewrites production.json, with a role of its own (see cluster-access.ts).
-    artifacts.grantRead(props.kubernetesRole, models);
+    // The Kubernetes tasks read only what the trainer reports (CheckTraining and AwaitTraining: metrics.json
+    // and progress.json under a version's prefix), never the model files or the registry, and write nothing
+    // to S3; rollback rewrites production.json, with a role of its own (see cluster-access.ts).
+    artifacts.grantRead(props.kubernetesRole, `${models}/metrics.json`, `${models}/progress.json`);
     artifacts.grantRead(props.rollbackRole, models);
     artifacts.grantWrite(props.rollbackRole, `${artifacts.modelPrefix}production.json`);
 

@@ -314,7 +314,8 @@ function validateContainers(containers: unknown, field: string): StatusCause[] {
   return causes;
 }
 
-const TAINT_EFFECTS = ['NoExecute', 'NoSchedule', 'PreferNoSchedule'];
+// In validateTaintEffect's order (field.NotSupported lists them as given, unsorted).
+const TAINT_EFFECTS = ['NoSchedule', 'PreferNoSchedule', 'NoExecute'];
 
 /** pod.spec.tolerations as ValidateTolerations (v1.32) checks them. */
 function validateTolerations(tolerations: unknown, field: string): StatusCause[] {

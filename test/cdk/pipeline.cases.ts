@@ -275,6 +275,14 @@ describe('cluster access', () => {
     expect(JSON.stringify(others)).not.toContain('/checkpoints/');
   });
 
+  it('the Kubernetes tasks read only the trainer\'s reports (metrics.json, progress.json), never model files or the registry', () => {
+    const { template } = synthStack({ props: { modelName: 'shoes' } });
+    const reads = statementsOfRole(template, 'KubernetesTaskRole').filter((st) => JSON.stringify(st.Action).includes('s3:GetObject'));
+    expect(reads).toEqual([
+      expect.objectContaining({ Resource: [bucketObjects(template, '/models/shoes/*/metrics.json'), bucketObjects(template, '/models/shoes/*/progress.json')] }),
+    ]);
+  });
+
   it('the trainer (user code) may not write the registry records under its model prefix', () => {
     const { template } = synthStack({ props: { modelName: 'shoes' } });
     expect(statementsOfRole(template, 'TrainerRole')).toEqual(expect.arrayContaining([

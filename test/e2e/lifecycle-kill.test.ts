@@ -13,14 +13,13 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { REPO_ROOT } from '../../local/pipeline';
 import { LOCK_FILE } from '../../local/lock';
-import { E2E_CONTEXT, SHARED_SYNTH_CACHE, synthesizeE2eStack } from './shared-synth';
+import { E2E_CONTEXT, QUICK_HYPERPARAMETERS, SHARED_SYNTH_CACHE, synthesizeE2eStack } from './shared-synth';
 import { commandLine, describeWithProc, eventually, isLoopback, isRunning, listenersOf, processTree } from './lifecycle-procs';
 
 // The first run on a fresh clone synthesizes the stack first (shared with the other e2e suites).
 jest.setTimeout(600_000);
 
-/** A small quick model: the run reaches release in well under a minute (local-pipeline.test.ts's QUICK, which passes E2E_CONTEXT's gate). */
-const HYPERPARAMETERS = JSON.stringify({ epochs: 1, maxTrainSamples: 6000 });
+const HYPERPARAMETERS = JSON.stringify(QUICK_HYPERPARAMETERS);
 
 interface Started {
   child: ChildProcess;
@@ -76,9 +75,9 @@ describeWithProc('npm start killed with SIGKILL', () => {
     for (const pid of pids) seen.add(pid);
     return pids;
   };
-  /** The node process itself, not npm's `sh -c` that runs it. */
   /** A pod of the example's `train` or `serve` image: run from its bundle under the state dir (local/images.ts), or its source. */
   const isPod = (pid: number, image: 'train' | 'serve') => new RegExp(`(/images|examples/fashion-mnist)/${image}\\.(cjs|ts)\\b`).test(commandLine(pid));
+  /** The node process itself, not npm's `sh -c` that runs it. */
   const mainPid = (pids: number[]) => pids.find((p) => commandLine(p).includes('--import tsx local/main.ts') && !commandLine(p).startsWith('sh '));
 
   beforeAll(async () => {

@@ -18,7 +18,7 @@ import { parseSnsLog } from '../../local/sns';
 import { startLocalPipeline, type LocalPipeline, type LocalPipelineOptions, type RunOutcome } from '../../local/pipeline';
 import { main as mlpipe } from '../../cli/main';
 import { getJson } from '../../functions/shared/clients';
-import { E2E_CONTEXT, SHARED_SYNTH_CACHE } from './shared-synth';
+import { E2E_CONTEXT, QUICK_HYPERPARAMETERS, SHARED_SYNTH_CACHE } from './shared-synth';
 import { productionDeploymentName } from '../../functions/shared/names';
 import type { ProductionRecord, ReleaseManifest } from '../../functions/shared/registry';
 import { NO_ANSWER } from '../../local/traffic';
@@ -65,7 +65,7 @@ describe('local pipeline end to end', () => {
   const selected = async (): Promise<string | undefined> =>
     (await kc.makeApiClient(k8s.CoreV1Api).readNamespacedService({ name: 'fashion-mnist', namespace: 'mlpipe-production' })).spec?.selector?.['mlpipe.dev/version'];
   /** The cheap training that still passes the lowered gate (E2E_CONTEXT). */
-  const QUICK = { epochs: 1, maxTrainSamples: 6000 };
+  const QUICK = QUICK_HYPERPARAMETERS;
   /** What production is before a test acts: the record and the production Deployments. */
   const productionNow = async () => ({ record: await production(), deployments: (await names('deployments', 'mlpipe-production')).sort() });
 

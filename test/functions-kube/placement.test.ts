@@ -124,7 +124,7 @@ describe('placement on the local API', () => {
 
   it.each([
     ['an empty toleration key without Exists', { tolerations: [{ operator: 'Equal', value: 'x' }] }, 'spec.template.spec.tolerations[0].operator: Invalid value: "Equal": operator must be Exists when `key` is empty'],
-    ['an unknown taint effect', { tolerations: [{ key: 'gpu', operator: 'Exists', effect: 'NoRun' }] }, 'spec.template.spec.tolerations[0].effect: Unsupported value: "NoRun": supported values: "NoExecute", "NoSchedule", "PreferNoSchedule"'],
+    ['an unknown taint effect', { tolerations: [{ key: 'gpu', operator: 'Exists', effect: 'NoRun' }] }, 'spec.template.spec.tolerations[0].effect: Unsupported value: "NoRun": supported values: "NoSchedule", "PreferNoSchedule", "NoExecute"'],
     ['tolerationSeconds without NoExecute', { tolerations: [{ key: 'gpu', operator: 'Exists', effect: 'NoSchedule', tolerationSeconds: 5 }] }, "spec.template.spec.tolerations[0].effect: Invalid value: \"NoSchedule\": effect must be 'NoExecute' when `tolerationSeconds` is set"],
     ['a priority class that is not a subdomain', { priorityClassName: 'High_Priority' }, 'spec.template.spec.priorityClassName: Invalid value: "High_Priority": a lowercase RFC 1123 subdomain'],
     ['a node selector value that is not a label value', { nodeSelector: { pool: 'gpu nodes' } }, 'spec.template.spec.nodeSelector: Invalid value: "gpu nodes": a valid label must be an empty string'],

@@ -12,7 +12,7 @@ import './progress-display.cases';
 import { useLocalS3 } from '../local-s3-env';
 
 describe('local S3 and the shared S3 helpers', () => {
-  const env = useLocalS3(['artifacts'], 'mlpipe-s3-');
+  const env = useLocalS3(['artifacts']);
 
   /** An unsigned PUT (s3rver accepts anonymous requests), to see S3's own status and XML body. */
   async function put(key: string, body: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; etag: string | null }> {

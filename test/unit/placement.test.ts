@@ -35,7 +35,7 @@ describe('placement settings', () => {
     ['TRAINING_PLACEMENT', '{"tolerations":[{"operator":"Equal","value":"x"}]}', 'Setting TRAINING_PLACEMENT is invalid: tolerations.0.operator: operator must be Exists when `key` is empty'],
     ['TRAINING_PLACEMENT', '{"tolerations":[{"key":"gpu","operator":"Exists","value":"x"}]}', "tolerations.0.value: value must be empty when `operator` is 'Exists'"],
     ['TRAINING_PLACEMENT', '{"tolerations":[{"key":"gpu","operator":"Gt","value":"1"}]}', 'tolerations.0.operator: Unsupported value: "Gt": supported values: "Equal", "Exists"'],
-    ['SERVING_PLACEMENT', '{"tolerations":[{"key":"gpu","effect":"NoRun"}]}', 'Setting SERVING_PLACEMENT is invalid: tolerations.0.effect: Unsupported value: "NoRun": supported values: "NoExecute", "NoSchedule", "PreferNoSchedule"'],
+    ['SERVING_PLACEMENT', '{"tolerations":[{"key":"gpu","effect":"NoRun"}]}', 'Setting SERVING_PLACEMENT is invalid: tolerations.0.effect: Unsupported value: "NoRun": supported values: "NoSchedule", "PreferNoSchedule", "NoExecute"'],
     ['SERVING_PLACEMENT', '{"tolerations":[{"key":"gpu","operator":"Exists","effect":"NoSchedule","tolerationSeconds":30}]}', "tolerations.0.effect: effect must be 'NoExecute' when `tolerationSeconds` is set"],
     ['TRAINING_PLACEMENT', '{"tolerations":[{"key":"gpu","efect":"NoSchedule"}]}', 'Setting TRAINING_PLACEMENT is invalid: tolerations.0: Unrecognized key: "efect"'],
     ['TRAINING_PLACEMENT', '{"tolerations":{"key":"gpu"}}', 'tolerations: must be a list of tolerations'],

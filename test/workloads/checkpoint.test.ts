@@ -109,6 +109,8 @@ describe('checkpoints on S3', () => {
     ['cut short', (b: Uint8Array) => b.subarray(0, b.byteLength - 100), /truncated/],
     ['with a flipped byte', (b: Uint8Array) => { const c = b.slice(); c[c.byteLength - 5]! ^= 1; return c; }, /checksum mismatch/],
     ['not a checkpoint at all', () => Buffer.from('{"weights": []}'), /not a checkpoint of this trainer/],
+    // A header that still parses but says another epoch (same length: "epoch":2 → "epoch":9).
+    ['with a damaged header', (b: Uint8Array) => Buffer.from(Buffer.from(b).toString('latin1').replace('"epoch":2', '"epoch":9'), 'latin1'), /checksum mismatch/],
   ])('never reads a torn write as a checkpoint (%s): the older slot is used', async (name, damage, problem) => {
     const at = uri(`torn-${name.replace(/\W+/g, '-')}`);
     await saveCheckpoint(at, states[0]!, SHAPE, FINGERPRINT);
