@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { parseSnsLog } from '../../local/sns';
-import { startLocalPipeline, type LocalPipeline, type LocalPipelineOptions, type RunOutcome } from '../../local/pipeline';
+import { LOCAL_CONTEXT, startLocalPipeline, type LocalPipeline, type LocalPipelineOptions, type RunOutcome } from '../../local/pipeline';
 import { main as mlpipe } from '../../cli/main';
 import { getJson } from '../../functions/shared/clients';
 import { E2E_CONTEXT, QUICK_HYPERPARAMETERS, SHARED_SYNTH_CACHE } from './shared-synth';
@@ -297,7 +297,7 @@ describe('local pipeline end to end', () => {
     expect(after.record).toMatchObject({ version: stable, previousVersion: before.record!.previousVersion });
     expect(await selected()).toBe(stable);
     const stableDeployment = await kc.makeApiClient(k8s.AppsV1Api).readNamespacedDeployment({ name: productionDeploymentName('fashion-mnist', stable), namespace: 'mlpipe-production' });
-    expect(stableDeployment.spec?.replicas).toBe(E2E_CONTEXT.servingReplicas);
+    expect(stableDeployment.spec?.replicas).toBe({ ...LOCAL_CONTEXT, ...E2E_CONTEXT }.servingReplicas);
     // Recorded: production.json's history and the manifest carry the evidence; the email shows both versions' numbers.
     expect(after.record!.history.at(-1)).toMatchObject({ action: 'canary-rollback', version: stable, canary: { version, failure: { weight: 10, stable: { errors: 0 } } } });
     const manifest = (await getJson<ReleaseManifest>(pipeline.bucket, `models/fashion-mnist/${version}/manifest.json`))!;
