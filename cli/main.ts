@@ -15,6 +15,7 @@ import { approveCommand } from './commands/approve';
 import { rollbackCommand } from './commands/rollback';
 import { retryCommand } from './commands/retry';
 import { graphCommand } from './commands/graph';
+import { consoleCommand } from './commands/console';
 
 const COMMON: Options = {
   local: { type: 'boolean' },
@@ -34,7 +35,7 @@ const COMMON_HELP = [
 
 const reject: Command = { ...approveCommand, name: 'reject', usage: 'mlpipe reject <run> [--comment <text>]', summary: 'Reject a model waiting for approval' };
 
-export const COMMANDS: Command[] = [runCommand, statusCommand, listCommand, logsCommand, approveCommand, reject, retryCommand, rollbackCommand, graphCommand];
+export const COMMANDS: Command[] = [runCommand, statusCommand, listCommand, logsCommand, approveCommand, reject, retryCommand, rollbackCommand, graphCommand, consoleCommand];
 
 function usage(): string[] {
   return [

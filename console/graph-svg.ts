@@ -57,6 +57,7 @@ export function graphSvg(g: GraphModel, progress: Record<string, NodeProgress> =
   const parts: string[] = [];
   parts.push(
     `<svg xmlns="http://www.w3.org/2000/svg" class="graph" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="state machine">`,
+    `<style>${GRAPH_CSS}</style>`,
     '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#6c757d"/></marker>',
     '<marker id="arrow-fail" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#dc3545"/></marker></defs>',
   );
@@ -117,8 +118,8 @@ export function graphSvg(g: GraphModel, progress: Record<string, NodeProgress> =
   return parts.join('');
 }
 
-/** The style the SVG needs (the page includes it once). */
-export const GRAPH_CSS = `
+/** The SVG's own style (inside it, so the drawing stands alone). */
+const GRAPH_CSS = `
 svg.graph { font: 12px system-ui, sans-serif; }
 .state rect { fill: #fff; stroke: #adb5bd; stroke-width: 1.5; }
 .state.pending text { fill: #868e96; }

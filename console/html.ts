@@ -3,8 +3,6 @@
  * log line — user input), the page frame with its style, and small formatters. Plain strings: the pages
  * are server-rendered, no front-end build.
  */
-import { GRAPH_CSS } from './graph-svg';
-
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
 export function escapeHtml(value: unknown): string {
@@ -72,8 +70,7 @@ table.confusion td.diagonal { font-weight: 700; }
 pre.log { background: #212529; color: #e9ecef; padding: 8px; overflow: auto; max-height: 360px; font-size: 12px; }
 .columns { display: flex; gap: 16px; align-items: flex-start; } .columns > div { flex: 1; min-width: 0; }
 .graph-wrap { overflow: auto; } .muted { color: #868e96; } .error { color: #c82333; }
-progress { width: 240px; }
-${GRAPH_CSS}`;
+progress { width: 240px; }`;
 
 export interface Frame {
   title: string;

@@ -1,156 +1,86 @@
 /**
- * `mlpipe graph [run]`: the state machine as text (each state with its transitions; ⟲ marks a transition
- * back to an earlier state, i.e. a loop) or as a Mermaid flowchart, with a run's progress when given one:
- * ✓ done, ▶ current, ✗ failed.
+ * `mlpipe graph [run]`: the state machine (cli/graph-model.ts: catch edges folded into one failure path)
+ * as text (each state with its transitions; ⟲ marks a transition back to an earlier state, i.e. a loop),
+ * as a Mermaid flowchart, or as the graph model in JSON (`-o json`, with the layout the console draws),
+ * with a run's progress when given one: ✓ done, ▶ current, ✗ failed.
  */
 import { DescribeStateMachineCommand } from '@aws-sdk/client-sfn';
 import { UsageError } from '../io';
 import type { Command } from '../command';
+import { buildGraph, parseAsl, renderMermaid, type GraphModel, type NodeProgress } from '../graph-model';
+import { OUTPUT_HELP, OUTPUT_OPTION, outputFormat, printJson } from '../output';
 import { describeRun, progressOf, resolveRun, runHistory, type StateProgress } from '../runs';
 import { validateRunId } from '../validate';
 
-interface AslState {
-  Type: string;
-  Next?: string;
-  End?: boolean;
-  Default?: string;
-  Choices?: Array<Record<string, unknown> & { Next: string }>;
-  Catch?: Array<{ ErrorEquals: string[]; Next: string }>;
+/** The marks of `progressOf` as the graph model's per-state progress. */
+export function marksOf(progress: StateProgress, running: boolean): Record<string, NodeProgress> {
+  const marks: Record<string, NodeProgress> = {};
+  for (const name of progress.done) marks[name] = { mark: 'done' };
+  if (running && progress.current) marks[progress.current] = { mark: 'current' };
+  for (const name of progress.failed) marks[name] = { mark: 'failed' };
+  return marks;
 }
 
-interface Asl {
-  StartAt: string;
-  States: Record<string, AslState>;
-}
+const SYMBOL = { done: '✓ ', current: '▶ ', failed: '✗ ' } as const;
 
-interface Edge {
-  to: string;
-  label?: string;
-  kind: 'next' | 'choice' | 'default' | 'catch';
-}
-
-function condition(rule: Record<string, unknown>): string {
-  const variable = typeof rule.Variable === 'string' ? rule.Variable : '';
-  for (const [k, v] of Object.entries(rule)) {
-    if (k === 'Variable' || k === 'Next') continue;
-    const op = k.replace(/Path$/, '').replace(/^(String|Numeric|Boolean|Timestamp)/, '');
-    const sym = { Equals: '==', LessThan: '<', GreaterThan: '>', LessThanEquals: '<=', GreaterThanEquals: '>=', Matches: '~' }[op] ?? k;
-    if (k === 'And' || k === 'Or' || k === 'Not') return k.toLowerCase() + '(...)';
-    return `${variable} ${sym} ${JSON.stringify(v)}`;
-  }
-  return variable;
-}
-
-function edgesOf(s: AslState): Edge[] {
-  const edges: Edge[] = [];
-  if (s.Next) edges.push({ to: s.Next, kind: 'next' });
-  for (const c of s.Choices ?? []) edges.push({ to: c.Next, kind: 'choice', label: condition(c) });
-  if (s.Default) edges.push({ to: s.Default, kind: 'default', label: 'otherwise' });
-  for (const c of s.Catch ?? []) edges.push({ to: c.Next, kind: 'catch', label: c.ErrorEquals.join(', ') });
-  return edges;
-}
-
-/** States in the order a reader follows them: depth first along Next/Choices, error paths last. */
-function order(asl: Asl): string[] {
-  const seen: string[] = [];
-  const visit = (name: string, includeCatch: boolean): void => {
-    if (seen.includes(name) || !asl.States[name]) return;
-    seen.push(name);
-    for (const e of edgesOf(asl.States[name]!)) if (e.kind !== 'catch' || includeCatch) visit(e.to, includeCatch);
-  };
-  visit(asl.StartAt, false);
-  for (const name of [...seen]) for (const e of edgesOf(asl.States[name]!)) if (e.kind === 'catch') visit(e.to, true);
-  for (const name of Object.keys(asl.States)) visit(name, true);
-  return seen;
-}
-
-function mark(name: string, progress?: StateProgress, running = false): string {
-  if (!progress) return '';
-  if (progress.failed.has(name)) return '✗ ';
-  if (running && progress.current === name) return '▶ ';
-  if (progress.done.has(name)) return '✓ ';
-  return '  ';
-}
-
-/** A transition closes a loop when its target can come back to its source. */
-function loopsBack(asl: Asl, from: string, to: string): boolean {
-  const seen = new Set<string>();
-  const stack = [to];
-  while (stack.length) {
-    const n = stack.pop()!;
-    if (n === from) return true;
-    if (seen.has(n) || !asl.States[n]) continue;
-    seen.add(n);
-    for (const e of edgesOf(asl.States[n]!)) stack.push(e.to);
-  }
-  return false;
-}
-
-export function renderText(asl: Asl, progress?: StateProgress, running = false): string[] {
-  const names = order(asl);
-  const width = Math.max(...names.map((n) => n.length));
+export function renderText(g: GraphModel, progress?: Record<string, NodeProgress>): string[] {
+  const nodes = [...g.nodes].sort((a, b) => a.layer - b.layer || a.column - b.column);
+  const width = Math.max(...nodes.map((n) => n.name.length + (n.catchesToFailure ? 2 : 0)));
   const lines: string[] = [];
-  names.forEach((name) => {
-    const s = asl.States[name]!;
-    const edges = edgesOf(s);
-    const back = (e: Edge): string => (names.indexOf(e.to) <= names.indexOf(name) && loopsBack(asl, name, e.to) ? ' ⟲' : '');
-    const main = edges.filter((e) => e.kind !== 'catch');
+  for (const n of nodes) {
+    const out = g.edges.filter((e) => e.from === n.name);
+    const main = out.filter((e) => e.kind !== 'catch');
+    const back = (to: string): string => (g.edges.some((e) => e.from === n.name && e.to === to && e.back) ? ' ⟲' : '');
     const transitions = main.length
-      ? main.map((e) => (e.label ? `→ ${e.to}${back(e)} if ${e.label}` : `→ ${e.to}${back(e)}`)).join('; ').replace(' if otherwise', ' otherwise')
-      : s.Type === 'Succeed' || s.Type === 'Fail' || s.End ? '(end)' : '';
-    lines.push(`${mark(name, progress, running)}${name.padEnd(width)}  ${s.Type.padEnd(7)} ${transitions}`);
-    const catches = edges.filter((e) => e.kind === 'catch');
+      ? main.map((e) => (e.label ? `→ ${e.to}${back(e.to)} if ${e.label}` : `→ ${e.to}${back(e.to)}`)).join('; ').replace(' if otherwise', ' otherwise')
+      : n.type === 'Succeed' || n.type === 'Fail' ? '(end)' : '';
+    const mark = progress ? (SYMBOL[progress[n.name]?.mark as keyof typeof SYMBOL] ?? '  ') : '';
+    const name = `${n.name}${n.catchesToFailure ? ' ⚠' : ''}`;
+    lines.push(`${mark}${name.padEnd(width)}  ${n.type.padEnd(7)} ${transitions}`);
+    const catches = out.filter((e) => e.kind === 'catch');
     if (catches.length) lines.push(`${progress ? '  ' : ''}${''.padEnd(width)}          on error ${catches.map((e) => `${e.label} → ${e.to}`).join('; ')}`);
-  });
-  return lines;
-}
-
-export function renderMermaid(asl: Asl, progress?: StateProgress, running = false): string[] {
-  const id = (n: string): string => n.replace(/[^A-Za-z0-9_]/g, '_');
-  const lines = ['flowchart TD'];
-  for (const name of order(asl)) {
-    const s = asl.States[name]!;
-    lines.push(`  ${id(name)}${s.Type === 'Choice' ? `{"${name}"}` : s.Type === 'Succeed' || s.Type === 'Fail' ? `(["${name}"])` : `["${name}"]`}`);
   }
-  for (const name of order(asl)) {
-    for (const e of edgesOf(asl.States[name]!)) {
-      const label = e.label ? `|"${e.label.replace(/"/g, "'")}"|` : '';
-      lines.push(`  ${id(name)} ${e.kind === 'catch' ? '-.->' : '-->'}${label} ${id(e.to)}`);
-    }
-  }
-  if (progress) {
-    lines.push('  classDef done fill:#d4edda,stroke:#28a745', '  classDef current fill:#fff3cd,stroke:#ffc107', '  classDef failed fill:#f8d7da,stroke:#dc3545');
-    for (const name of order(asl)) {
-      const m = mark(name, progress, running).trim();
-      const cls = { '✓': 'done', '▶': 'current', '✗': 'failed' }[m];
-      if (cls) lines.push(`  class ${id(name)} ${cls}`);
-    }
-  }
+  if (g.failure) lines.push('', `⚠ on an error, each of these ${g.failure.from.length} states goes to ${g.failure.entry}.`);
   return lines;
 }
 
 export const graphCommand: Command = {
   name: 'graph',
-  usage: 'mlpipe graph [run] [--format text|mermaid]',
+  usage: 'mlpipe graph [run] [--format text|mermaid] [-o json]',
   summary: 'Draw the state machine, with a run\'s progress when given one',
-  help: ['[run] is the run name (`mlpipe list` shows them) or its execution ARN.', 'Marks: ✓ done, ▶ current, ✗ failed; ⟲ a transition back to an earlier state (a wait loop).', '  --format text|mermaid   (default text)'],
-  options: { format: { type: 'string' } },
+  help: [
+    '[run] is the run name (`mlpipe list` shows them) or its execution ARN.',
+    'Marks: ✓ done, ▶ current, ✗ failed; ⟲ a transition back to an earlier state (a wait loop);',
+    '⚠ a state whose errors go to the failure path (its catches drawn as one edge).',
+    '  --format text|mermaid   (default text)',
+    OUTPUT_HELP.replace('one JSON document', 'the graph model (states with layout, transitions, the folded failure path) and the run\'s marks'),
+  ],
+  options: { format: { type: 'string' }, ...OUTPUT_OPTION },
   positionals: [0, 1],
-  validate: (args) => validateRunId(args[0]),
+  validate: (args, values) => {
+    validateRunId(args[0]);
+    outputFormat(values);
+    if (values.format !== undefined && values.format !== 'text' && values.format !== 'mermaid') throw new UsageError('--format must be text or mermaid.');
+  },
   async run({ target, args, values, io }) {
-    const format = typeof values.format === 'string' ? values.format : 'text';
-    if (format !== 'text' && format !== 'mermaid') throw new UsageError('--format must be text or mermaid.');
+    const json = outputFormat(values) === 'json';
     const { definition } = await target.sfn.send(new DescribeStateMachineCommand({ stateMachineArn: target.stateMachineArn }));
-    const asl = JSON.parse(definition ?? '{}') as Asl;
-    let progress: StateProgress | undefined;
-    let running = false;
+    const graph = buildGraph(parseAsl(definition));
+    let progress: Record<string, NodeProgress> | undefined;
+    let run: { name: string; status: string } | undefined;
     if (args[0]) {
       const arn = await resolveRun(target, args[0]);
       const d = await describeRun(target, arn);
-      running = d.status === 'RUNNING';
-      progress = progressOf(await runHistory(target, arn));
-      io.out(format === 'mermaid' ? `%% run ${d.name}: ${d.status}` : `run ${d.name}: ${d.status}`);
+      run = { name: d.name ?? args[0], status: d.status ?? 'UNKNOWN' };
+      progress = marksOf(progressOf(await runHistory(target, arn)), d.status === 'RUNNING');
     }
-    for (const l of format === 'mermaid' ? renderMermaid(asl, progress, running) : renderText(asl, progress, running)) io.out(l);
+    if (json) return printJson(io, { ...graph, ...(run ? { run: { ...run, states: progress } } : {}) });
+    if (values.format === 'mermaid') {
+      if (run) io.out(`%% run ${run.name}: ${run.status}`);
+      for (const l of renderMermaid(graph, progress)) io.out(l);
+      return;
+    }
+    if (run) io.out(`run ${run.name}: ${run.status}`);
+    for (const l of renderText(graph, progress)) io.out(l);
   },
 };

@@ -18,6 +18,7 @@ import { resetClients } from '../../functions/shared/clients';
 import type { PipelineState, PrepareRunInput, RequestApprovalInput } from '../../functions/shared/types';
 import { main } from '../../cli/main';
 import { renderText } from '../../cli/commands/graph';
+import { buildGraph, parseAsl } from '../../cli/graph-model';
 import { taskSubmitted } from '../stepfunctions/history-events';
 import { jobSucceeded } from '../kube-watch';
 import './retry.cases';
@@ -216,10 +217,15 @@ describe('mlpipe CLI (local mode)', () => {
     expect(text.out).toMatch(/✓ Prepare\s+Task/);
     expect(text.out).toMatch(/▶ RequestApproval\s+Task/);
     expect(text.out).toMatch(/IsTrainingComplete\s+Choice\s+→ EvaluateModel if \$\.training\.status == "succeeded"; → AwaitTraining ⟲ otherwise/);
-    expect(text.out).toMatch(/on error States\.ALL → PipelineFailed/);
+    // Every catch leads to PipelineFailed: folded into one failure path, each catching state marked ⚠.
+    expect(text.out).toMatch(/✓ Prepare ⚠\s+Task/);
+    expect(text.out).toMatch(/⚠ on an error, each of these 7 states goes to PipelineFailed\./);
     const mermaid = await cli('graph', 'run-graph', '--format', 'mermaid');
     expect(mermaid.out).toContain('flowchart TD');
-    expect(mermaid.out).toContain('Prepare -.->|"States.ALL"| PipelineFailed');
+    expect(mermaid.out).toContain('anyError -.-> PipelineFailed');
+    expect(mermaid.out).not.toContain('-.->|"States.ALL"|');
+    const json = await cli('graph', 'run-graph', '-o', 'json');
+    expect(JSON.parse(json.out)).toMatchObject({ startAt: 'Prepare', failure: { entry: 'PipelineFailed' }, run: { name: 'run-graph', states: { Prepare: { mark: 'done' }, RequestApproval: { mark: 'current' } } } });
     expect(mermaid.out).toContain('class Prepare done');
     expect(mermaid.out).toContain('class RequestApproval current');
     expect((await cli('graph', '--format', 'svg')).code).toBe(2);
@@ -350,8 +356,7 @@ describe('mlpipe CLI (local mode)', () => {
   });
 
   it('graph marks the wait loops of the real pipeline definition', () => {
-    const asl = JSON.parse(readFileSync(resolve(__dirname, '../../statemachine/pipeline.asl.json'), 'utf8'));
-    const lines = renderText(asl);
+    const lines = renderText(buildGraph(parseAsl(readFileSync(resolve(__dirname, '../../statemachine/pipeline.asl.json'), 'utf8'))));
     expect(lines[0]).toMatch(/^Prepare\s+Task\s+→ ResumeRun/);
     expect(lines.find((l) => l.startsWith('ResumeRun'))).toMatch(/Choice\s+→ SubmitTraining if not\(\.\.\.\); → DeployStaging if/);
     // Training loops through a Wait (WaitForTraining → CheckTraining) or a watch (AwaitTraining → IsTrainingComplete).
