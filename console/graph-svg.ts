@@ -52,7 +52,9 @@ function edgePath(a: GraphNode, b: GraphNode, e: GraphEdge, lane: number): strin
  */
 export function graphSvg(g: GraphModel, progress: Record<string, NodeProgress> = {}, taken: ReadonlySet<string> = new Set()): string {
   const byName = new Map(g.nodes.map((n) => [n.name, n]));
-  const width = LEFT + g.columns * COL;
+  // One column more when the failure fold's note would fall outside.
+  const failureColumn = g.failure ? byName.get(g.failure.entry)!.column + 1 : 0;
+  const width = LEFT + Math.max(g.columns, failureColumn + 1) * COL;
   const height = TOP * 2 + g.layers * ROW;
   const parts: string[] = [];
   parts.push(
@@ -89,14 +91,15 @@ export function graphSvg(g: GraphModel, progress: Record<string, NodeProgress> =
     );
   }
   if (g.failure) {
+    // Beside the failure path's entry, in the column to its right (free on the failure path's rows).
     const entry = byName.get(g.failure.entry)!;
-    const lx = x(entry);
-    const ly = y(entry) - ROW;
-    const text = `error in a ⚠ state (${g.failure.from.length})`;
+    const lx = x(entry) + COL;
+    const ly = y(entry);
     parts.push(
       `<g class="failure-fold"><title>${escapeHtml(`On an error, each of these goes to ${g.failure.entry}: ${g.failure.from.join(', ')}`)}</title>`,
-      `<text x="${lx + W / 2}" y="${ly + H / 2 + 4}" text-anchor="middle">${escapeHtml(text)}</text>`,
-      `<path class="edge failure" d="M${lx + W / 2},${ly + H / 2 + 10} L${lx + W / 2},${y(entry)}" marker-end="url(#arrow-fail)"/></g>`,
+      `<text x="${lx + 4}" y="${ly + 14}">${escapeHtml(`⚠ an error in any of`)}</text>`,
+      `<text x="${lx + 4}" y="${ly + 29}">${escapeHtml(`the ${g.failure.from.length} marked states`)}</text>`,
+      `<path class="edge failure" d="M${lx},${ly + H / 2} L${x(entry) + W},${ly + H / 2}" marker-end="url(#arrow-fail)"/></g>`,
     );
   }
   for (const n of g.nodes) {

@@ -11,6 +11,7 @@ import { executionNameProblem } from '../functions/shared/execution-name';
 import { outcomeOf } from '../functions/shared/outcome';
 import { describePlan, resumePlan } from '../functions/shared/resume';
 import { localRetry, type LocalRetry } from './retry-run';
+import { spawnConsole } from '../console/process';
 import { startLocalPipeline, TRAINING_IMAGE, type ApprovalMode, type LocalPipeline, type RunOutcome } from './pipeline';
 import { StateDirLockedError } from './lock';
 import { watchLaunchers } from './parent-watch';
@@ -206,6 +207,11 @@ async function main(): Promise<number> {
     restoreInBackground: true,
   });
   console.log(`approvals ${pipeline.approvalUrl}`);
+  // The web console (`mlpipe console`, read-only) in a child process, starting while the run does.
+  const web = await spawnConsole(stateDir);
+  process.on('exit', web.stop);
+  web.ready.catch((err: Error) => console.error(`console   did not start: ${err.message}`));
+  console.log(`console   ${web.url}`);
   console.log(`logs      in ${stateDir}/: kube/pods/ (training and serving pods), handlers.log (task handlers), notifications.jsonl (emails)\n`);
   let retry: LocalRetry | undefined;
   if (args.retry) {

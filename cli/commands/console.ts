@@ -7,10 +7,9 @@
 import { reloadSettings } from '../../functions/shared/settings';
 import { isAlive } from '../../local/process-alive';
 import { startConsole } from '../../console/server';
+import { CONSOLE_PORT } from '../../console/process';
 import { UsageError } from '../io';
 import type { Command, Values } from '../command';
-
-export const CONSOLE_PORT = 8788;
 
 function port(values: Values): number | undefined {
   if (values.port === undefined) return undefined;
