@@ -7,6 +7,7 @@
 import type { NodeProgress } from '../cli/graph-model';
 import type { GraphModel } from '../cli/graph-model';
 import type { RunView } from '../cli/run-view';
+import type { EvaluationResult } from '../functions/shared/types';
 import { graphSvg, seconds } from './graph-svg';
 import { href, html, percent, raw, when, type Html } from './html';
 import type { ModelPage, PendingApproval, RunPage, RunSummary, RunsSnapshot } from './data';
@@ -146,15 +147,15 @@ ${kv([
  * `$.evaluation` with the optional per-class fields of the shared EVALUATION interface (functions/shared/
  * state.ts EvaluationSchema once the evaluation change is in; states made before it lack them).
  */
-type Evaluation = Omit<NonNullable<RunView['evaluation']>, 'production'> & {
+type Evaluation = Omit<EvaluationResult, 'production'> & {
   classes?: string[];
   perClassAccuracy?: number[];
   confusion?: number[][];
-  production: (NonNullable<NonNullable<RunView['evaluation']>['production']> & { perClassAccuracy?: number[]; latencyMsP50?: number; latencyMsP95?: number }) | null;
+  production: (NonNullable<EvaluationResult['production']> & { perClassAccuracy?: number[]; latencyMsP50?: number; latencyMsP95?: number }) | null;
 };
 
 function evaluationSection(page: RunPage): Html {
-  const e = page.view.evaluation as Evaluation | null;
+  const e = page.view.evaluation as unknown as Evaluation | null; // RunView passes $.evaluation through as is
   if (!e) return html`<section id="evaluation"><h2>Evaluation</h2><p class="muted">Not evaluated yet.</p></section>`;
   const prod = e.production;
   // Per class: the state's arrays when EvaluateModel wrote them, else evaluation.json's per-label map.

@@ -1,77 +1,110 @@
-/** `mlpipe status [run]`: where a run is, how long it has taken, and what it measured so far. */
+/** `mlpipe status [run]`: where a run is, how long it has taken, and what it measured so far (a RunView, as text or JSON). */
 import type { Command } from '../command';
-import { describeRun, duration, errorLine, progressOf, resolveRun, runHistory } from '../runs';
+import { duration, resolveRun } from '../runs';
 import { validateRunId } from '../validate';
-import { formatDuration, readProgress, type TrainingProgress } from '../../functions/shared/progress';
-import { secondsBetween } from '../../functions/shared/notifications';
+import { formatDuration } from '../../functions/shared/progress';
 import { trainingLine } from '../../local/progress-display';
-import type { TrainingResult } from '../../functions/shared/types';
+import { readRunView, type RunView, type StepView } from '../run-view';
+import { OUTPUT_HELP, OUTPUT_OPTION, outputFormat, printJson } from '../output';
 
 /**
- * A training not completed: the trainer's progress.json as it is now (readProgress), else the report the
- * last check put in `$.training.progress` (older by up to one wait, but it needs no S3 access). A run that
- * stopped while it trained shows how far it got, without an ETA.
+ * A training not completed: the trainer's latest report (progress.json while the run trains, else the one
+ * the last check kept). A run that stopped while it trained shows how far it got, without an ETA.
  */
-async function trainingProgressLine(training: Partial<TrainingResult>, modelUri: string | undefined, running: boolean, now: Date): Promise<string> {
-  let progress: TrainingProgress | undefined;
-  if (modelUri) progress = (await readProgress(modelUri).catch(() => undefined))?.progress;
-  progress ??= training.progress;
-  const elapsed = secondsBetween(training.submittedAt, now.toISOString());
+function trainingProgressLine(t: NonNullable<RunView['training']>, running: boolean, now: Date): string {
+  const progress = t.progress ?? undefined;
   if (!running) {
     return progress ? `${trainingLine({ ...progress, etaSeconds: undefined }, undefined, now)} (its last report)` : 'no progress was reported';
   }
-  const since = elapsed === undefined ? '' : ` (${formatDuration(elapsed)} since the Job was submitted)`;
-  return progress ? `${trainingLine(progress, training.submittedAt, now)}${since}` : `no progress reported yet${since}`;
+  const since = t.seconds === null ? '' : ` (${formatDuration(t.seconds)} since the Job was submitted)`;
+  return progress ? `${trainingLine(progress, t.submittedAt, now)}${since}` : `no progress reported yet${since}`;
+}
+
+const STEP_MARK: Record<StepView['status'], string> = { succeeded: '✓', failed: '✗', running: '▶', stopped: '■' };
+
+function stepTime(seconds: number): string {
+  return seconds < 10 ? `${seconds.toFixed(1)}s` : duration(seconds * 1000);
+}
+
+/** The steps, one line each; Choice states (instant decisions) are left out. */
+export function stepLines(steps: StepView[]): string[] {
+  const shown = steps.filter((s) => s.type !== 'Choice');
+  const width = Math.max(0, ...shown.map((s) => s.name.length));
+  return shown.map((s, i) => `${i === 0 ? 'steps    ' : '         '} ${STEP_MARK[s.status]} ${s.name.padEnd(width)}  ${stepTime(s.seconds)}${s.entries > 1 ? ` (${s.entries}×)` : ''}`);
+}
+
+/** A RunView as the lines of `mlpipe status`. */
+export function runViewLines(v: RunView, now: Date): string[] {
+  const out: string[] = [];
+  const running = v.status === 'RUNNING';
+  out.push(`run       ${v.name}`);
+  out.push(`status    ${v.status}${running && v.currentStep ? ` — in ${v.currentStep}` : ''}`);
+  if (!running && v.lastStep) out.push(`last step ${v.lastStep}`);
+  out.push(`started   ${v.startedAt} (${duration(v.seconds * 1000)}${running ? ' so far' : ''})`);
+  if (v.model && v.version) {
+    out.push(`model     ${v.model} ${v.version}`);
+    out.push(`image     ${v.image}`);
+  }
+  const t = v.training;
+  if (t?.status === 'succeeded') {
+    const m = t.metrics;
+    const accuracy = m?.accuracy !== undefined ? `accuracy ${m.accuracy.toFixed(4)}${m.loss !== undefined ? `, loss ${m.loss.toFixed(4)}` : ''}` : '';
+    const time = t.completedAt && t.seconds !== null ? `trained in ${formatDuration(t.seconds)}` : '';
+    if (accuracy || time) out.push(`training  ${accuracy}${accuracy && time ? ` (${time})` : time}`);
+  } else if (t) {
+    out.push(`training  ${trainingProgressLine(t, running, now)}`);
+  }
+  const ev = v.evaluation;
+  if (ev) out.push(`evaluated accuracy ${ev.accuracy.toFixed(4)}, p95 ${ev.latencyMsP95.toFixed(1)} ms, errors ${(ev.errorRate * 100).toFixed(2)} % — ${ev.passed ? 'passed' : 'FAILED'} the gate`);
+  if (v.staging) out.push(`staging   ${v.staging.endpoint}`);
+  const p = v.production;
+  if (p?.serving) out.push(`production ${p.endpoint ?? '(no endpoint recorded)'}`);
+  else if (p?.replacedBy) {
+    const r = p.replacedBy;
+    out.push(`production no longer serves: ${r.action === 'rollback' ? 'rolled back to' : 'replaced by'} ${r.version} at ${r.at}${r.by ? ` by ${r.by}` : ''}`);
+  }
+  const a = v.approval;
+  if (a?.status === 'decided') out.push(`approval  ${a.decision} by ${a.by} at ${a.at}`);
+  if (a?.status === 'pending') {
+    out.push(`waiting   for approval: ${a.commands.approve}  |  ${a.commands.reject}`);
+    if (a.links) {
+      out.push(`approve   ${a.links.approve}`);
+      out.push(`reject    ${a.links.reject}`);
+    }
+  }
+  if (v.error) out.push(`error     ${v.error}`);
+  out.push(...stepLines(v.steps));
+  if (v.consoleLink) out.push(`console   ${v.consoleLink}`);
+  return out;
+}
+
+/** Exit code of a run's status: 1 when it failed, timed out or was stopped, so scripts can wait on it. */
+export function statusExitCode(v: Pick<RunView, 'status'>): number {
+  return v.status === 'FAILED' || v.status === 'TIMED_OUT' || v.status === 'ABORTED' ? 1 : 0;
 }
 
 export const statusCommand: Command = {
   name: 'status',
-  usage: 'mlpipe status [run]',
+  usage: 'mlpipe status [run] [-o json|text]',
   summary: 'Show a run: current step, elapsed time, metrics, endpoint (default: the latest run)',
-  help: ['[run] is the run name (`mlpipe list` shows them) or its execution ARN; default the latest run.', 'Exits 1 when the run failed, timed out or was stopped, so scripts can wait on it.'],
-  options: {},
+  help: [
+    '[run] is the run name (`mlpipe list` shows them) or its execution ARN; default the latest run.',
+    'Exits 1 when the run failed, timed out or was stopped, so scripts can wait on it.',
+    OUTPUT_HELP,
+    '                      (-o json prints a RunView: the schema is docs/status.schema.json)',
+  ],
+  options: { ...OUTPUT_OPTION },
   positionals: [0, 1],
-  validate(args) {
+  validate(args, values) {
     validateRunId(args[0]);
+    outputFormat(values);
   },
-  async run({ target, args, io }) {
+  async run({ target, args, values, io }) {
     const arn = await resolveRun(target, args[0]);
-    const d = await describeRun(target, arn);
-    const events = await runHistory(target, arn);
-    const p = progressOf(events);
-    const started = d.startDate ?? new Date();
-    const elapsed = (d.stopDate ?? new Date()).getTime() - started.getTime();
-    const run = p.data?.run;
-    io.out(`run       ${d.name}`);
-    io.out(`status    ${d.status}${d.status === 'RUNNING' && p.current ? ` — in ${p.current}` : ''}`);
-    if (d.status !== 'RUNNING' && p.last) io.out(`last step ${p.last}`);
-    io.out(`started   ${started.toISOString()} (${duration(elapsed)}${d.status === 'RUNNING' ? ' so far' : ''})`);
-    if (run) {
-      io.out(`model     ${run.modelName} ${run.version}`);
-      io.out(`image     ${run.image}`);
-    }
-    const training = p.data?.training;
-    const metrics = training?.metrics;
-    if (training?.status === 'succeeded') {
-      const took = secondsBetween(training.submittedAt, training.completedAt);
-      const accuracy = metrics?.accuracy !== undefined ? `accuracy ${metrics.accuracy.toFixed(4)}${metrics.loss !== undefined ? `, loss ${metrics.loss.toFixed(4)}` : ''}` : '';
-      const time = took !== undefined ? `trained in ${formatDuration(took)}` : '';
-      if (accuracy || time) io.out(`training  ${accuracy}${accuracy && time ? ` (${time})` : time}`);
-    } else if (training?.submittedAt) {
-      io.out(`training  ${await trainingProgressLine(training, run?.modelUri, d.status === 'RUNNING', new Date())}`);
-    }
-    const ev = p.data?.evaluation;
-    if (ev) {
-      io.out(`evaluated accuracy ${ev.accuracy.toFixed(4)}, p95 ${ev.latencyMsP95.toFixed(1)} ms, errors ${(ev.errorRate * 100).toFixed(2)} % — ${ev.passed ? 'passed' : 'FAILED'} the gate`);
-    }
-    if (p.data?.staging?.endpoint) io.out(`staging   ${p.data.staging.endpoint}`);
-    if (p.data?.production?.endpoint) io.out(`production ${p.data.production.endpoint}`);
-    if (p.data?.approval) io.out(`approval  ${p.data.approval.decision} by ${p.data.approval.by} at ${p.data.approval.at}`);
-    if (d.status === 'RUNNING' && p.current === 'RequestApproval') io.out(`waiting   for approval: mlpipe approve ${d.name}  |  mlpipe reject ${d.name}`);
-    const error = errorLine(d.error, d.cause, d.name ?? '');
-    if (error) io.out(`error     ${error}`);
-    const link = target.consoleLink(arn);
-    if (link) io.out(`console   ${link}`);
-    return d.status === 'FAILED' || d.status === 'TIMED_OUT' || d.status === 'ABORTED' ? 1 : 0;
+    const now = new Date();
+    const view = await readRunView(target, arn, { now });
+    if (outputFormat(values) === 'json') printJson(io, view);
+    else for (const line of runViewLines(view, now)) io.out(line);
+    return statusExitCode(view);
   },
 };

@@ -14,9 +14,19 @@ import { LocalStepFunctions, startLocalSfnEndpoint, type LocalSfnEndpoint } from
 import { startLocalS3, LOCAL_AWS_ENV, type LocalS3 } from '../../local/s3';
 import { startLocalKube, type LocalKube } from '../../local/kube';
 import { openApproval } from '../../functions/shared/approvals';
+import { readProduction, recordProductionRelease } from '../../functions/shared/registry';
 import { resetClients } from '../../functions/shared/clients';
 import type { PipelineState, PrepareRunInput, RequestApprovalInput } from '../../functions/shared/types';
 import { main } from '../../cli/main';
+import { Ajv2020 } from 'ajv/dist/2020';
+import addFormats from 'ajv-formats';
+import { RETIRED_AT_ANNOTATION } from '../../functions/shared/retention';
+import { approvalId, signLink } from '../../functions/shared/approval-link';
+import { recordRollback } from '../../functions/shared/registry';
+import { RunViewSchema, type RunView } from '../../cli/run-view';
+import { readProductionView } from '../../cli/production-view';
+import { resolveTarget } from '../../cli/target';
+import { STATUS_SCHEMA_FILE, statusSchemaText } from '../../cli/status-schema';
 import { renderText } from '../../cli/commands/graph';
 import { buildGraph, parseAsl } from '../../cli/graph-model';
 import { taskSubmitted } from '../stepfunctions/history-events';
@@ -28,6 +38,8 @@ const EXEC = ARN.replace(':stateMachine:', ':execution:');
 const BUCKET = 'mlpipe-cli-test';
 const TRAINER = 'trainer:test';
 const FN = (n: string) => `arn:aws:lambda:us-east-1:000000000000:function:${n}`;
+const STAGING_ENDPOINT = 'http://127.0.0.1:18502';
+const PRODUCTION_ENDPOINT = 'http://127.0.0.1:18501';
 const retryless = { Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'PipelineFailed' }] };
 
 const definition = {
@@ -39,7 +51,8 @@ const definition = {
     },
     SubmitTraining: { Type: 'Task', Resource: FN('submit'), ResultPath: '$.training', Next: 'AwaitTraining', ...retryless },
     AwaitTraining: { Type: 'Task', Resource: FN('await'), ResultPath: '$.training', Next: 'IsTrainingComplete', ...retryless },
-    IsTrainingComplete: { Type: 'Choice', Choices: [{ Variable: '$.training.status', StringEquals: 'succeeded', Next: 'EvaluateModel' }], Default: 'AwaitTraining' },
+    IsTrainingComplete: { Type: 'Choice', Choices: [{ Variable: '$.training.status', StringEquals: 'succeeded', Next: 'DeployStaging' }], Default: 'AwaitTraining' },
+    DeployStaging: { Type: 'Task', Resource: FN('deploy-staging'), ResultPath: '$.staging', Next: 'EvaluateModel', ...retryless },
     EvaluateModel: { Type: 'Task', Resource: FN('evaluate'), ResultPath: '$.evaluation', Next: 'EvaluationGate', ...retryless },
     EvaluationGate: { Type: 'Choice', Choices: [{ Variable: '$.evaluation.passed', BooleanEquals: true, Next: 'RequestApproval' }], Default: 'FailEvaluationGate' },
     FailEvaluationGate: { Type: 'Pass', Parameters: { Error: 'EvaluationGateFailed', 'Cause.$': '$.evaluation.summary' }, ResultPath: '$.error', Next: 'PipelineFailed' },
@@ -48,7 +61,8 @@ const definition = {
       Parameters: { FunctionName: FN('request-approval'), Payload: { 'taskToken.$': '$$.Task.Token', 'state.$': '$' } },
       TimeoutSecondsPath: '$.run.approvalTimeoutSeconds',
     },
-    DeployProduction: { Type: 'Task', Resource: FN('deploy'), ResultPath: '$.production', Next: 'Succeeded', ...retryless },
+    DeployProduction: { Type: 'Task', Resource: FN('deploy'), ResultPath: '$.production', Next: 'CleanupStaging', ...retryless },
+    CleanupStaging: { Type: 'Task', Resource: FN('cleanup-staging'), ResultPath: '$.cleanup', Next: 'Succeeded', ...retryless },
     Succeeded: { Type: 'Succeed' },
     PipelineFailed: { Type: 'Fail', ErrorPath: '$.error.Error', CausePath: '$.error.Cause' },
   },
@@ -153,7 +167,18 @@ describe('mlpipe CLI (local mode)', () => {
           });
           return {};
         },
-        DeployProduction: async () => ({ stage: 'production', status: 'serving', endpoint: 'http://127.0.0.1:18501' }),
+        DeployStaging: async () => ({
+          stage: 'staging', namespace: 'mlpipe-staging', deploymentName: 'x', serviceName: 'x', deployedAt: new Date().toISOString(), status: 'serving', endpoint: STAGING_ENDPOINT,
+        }),
+        // Switches and records the release in the registry, as DeployProduction … RecordRelease do.
+        DeployProduction: async (input) => {
+          const { run } = input as PipelineState;
+          const switchedAt = new Date().toISOString();
+          const current = await readProduction(run.modelName);
+          await recordProductionRelease({ modelName: run.modelName, version: run.version, previousVersion: current?.version ?? null, endpoint: PRODUCTION_ENDPOINT, switchedAt, executionArn: run.executionArn });
+          return { stage: 'production', namespace: 'mlpipe-production', deploymentName: 'x', serviceName: run.modelName, deployedAt: switchedAt, switchedAt, status: 'serving', endpoint: PRODUCTION_ENDPOINT };
+        },
+        CleanupStaging: async () => ({ deleted: ['Deployment/mlpipe-staging/x'] }),
       },
     });
     endpoint = await startLocalSfnEndpoint(sfn);
@@ -210,16 +235,115 @@ describe('mlpipe CLI (local mode)', () => {
     }
   });
 
+  /** A run of `model` approved and SUCCEEDED; its version. */
+  async function releasedVersion(name: string, model: string): Promise<string> {
+    await runToApproval(name, '--model', model);
+    expect((await cli('approve', name)).code).toBe(0);
+    expect((await sfn.waitForExecution(`${EXEC}:${name}`)).status).toBe('SUCCEEDED');
+    return JSON.parse(sfn.describeExecution(`${EXEC}:${name}`).output!).run.version as string;
+  }
+
+  async function statusJson(name: string): Promise<RunView> {
+    const r = await cli('status', name, '-o', 'json');
+    expect(r.err).toBe('');
+    const json = JSON.parse(r.out) as unknown;
+    // The documented schema (an independent validator) and the zod schema it is generated from both accept it.
+    const validate = addFormats(new Ajv2020({ strict: true })).compile(JSON.parse(readFileSync(STATUS_SCHEMA_FILE, 'utf8')));
+    expect([validate(json), validate.errors ?? null]).toEqual([true, null]);
+    return RunViewSchema.parse(json);
+  }
+
+  it('status -o json prints a RunView the documented schema accepts: steps, live staging, the approval links', async () => {
+    await runToApproval('view-wait');
+    const arn = `${EXEC}:view-wait`;
+    // The local run's "email" (local/sns.ts appends each message to notifications.jsonl), with its links.
+    const expiresAt = Math.floor(Date.now() / 1000) + 3600;
+    const link = (action: 'approve' | 'reject') => signLink({ baseUrl: 'http://127.0.0.1:8787', id: approvalId(arn), action, expiresAt, secret: 'test-secret-0123456789' });
+    writeFileSync(join(dir, 'notifications.jsonl'), `${JSON.stringify({ messageId: 'm', topicArn: 't', subject: 'Approve?', message: `Approve: ${link('approve')}\nReject: ${link('reject')}\n`, timestamp: new Date().toISOString() })}\n`);
+    const view = await statusJson('view-wait');
+    expect(view).toMatchObject({
+      name: 'view-wait', status: 'RUNNING', currentStep: 'RequestApproval', model: 'fashion-mnist', image: TRAINER, trigger: { source: 'cli' },
+      staging: { endpoint: STAGING_ENDPOINT }, production: null, error: null,
+      approval: { status: 'pending', links: { approve: link('approve'), reject: link('reject') }, commands: { approve: 'mlpipe approve view-wait', reject: 'mlpipe reject view-wait' } },
+      training: { status: 'succeeded', metrics: { accuracy: 0.8123, loss: 0.52 } },
+      evaluation: { accuracy: 0.8101, passed: true },
+    });
+    expect(view.steps.map((s) => [s.name, s.status])).toEqual([
+      ['Prepare', 'succeeded'], ['SubmitTraining', 'succeeded'], ['AwaitTraining', 'succeeded'], ['IsTrainingComplete', 'succeeded'], ['DeployStaging', 'succeeded'],
+      ['EvaluateModel', 'succeeded'], ['EvaluationGate', 'succeeded'], ['RequestApproval', 'running'],
+    ]);
+    expect(view.steps.every((s) => s.seconds >= 0 && s.entries === 1)).toBe(true);
+    const text = await cli('status', 'view-wait');
+    expect(text.out).toContain(`approve   ${link('approve')}`);
+    expect(text.out).toContain(`staging   ${STAGING_ENDPOINT}`);
+    expect(text.out).toMatch(/steps +✓ Prepare +\d+\.\ds\n/);
+    expect(text.out).toMatch(/ +▶ RequestApproval +\d+\.\ds/);
+    expect(text.out).not.toContain('IsTrainingComplete'); // Choice states are decisions, not steps
+    expect((await cli('status', 'view-wait', '-o', 'yaml')).err).toContain('--output must be json or text, got "yaml".');
+  });
+
+  it('a finished run shows no staging endpoint, and a replaced or rolled-back version no longer claims production', async () => {
+    const v1 = await releasedVersion('view-one', 'view-model');
+    const v2 = await releasedVersion('view-two', 'view-model');
+    const one = await statusJson('view-one');
+    expect(one).toMatchObject({ status: 'SUCCEEDED', staging: null, production: { serving: false, replacedBy: { version: v2, action: 'release' } }, approval: { status: 'decided', decision: 'approve' } });
+    expect(await statusJson('view-two')).toMatchObject({ staging: null, production: { serving: true, endpoint: PRODUCTION_ENDPOINT } });
+    const oneText = (await cli('status', 'view-one')).out;
+    expect(oneText).not.toContain(STAGING_ENDPOINT);
+    expect(oneText).toMatch(new RegExp(`production no longer serves: replaced by ${v2} at `));
+    // `mlpipe rollback` records the switch back (functions/rollback.ts → recordRollback).
+    await recordRollback({ modelName: 'view-model', toVersion: v1, by: 'local:tester' });
+    expect(await statusJson('view-two')).toMatchObject({ production: { serving: false, replacedBy: { version: v1, action: 'rollback', by: 'local:tester' } } });
+    expect((await cli('status', 'view-two')).out).toMatch(new RegExp(`production no longer serves: rolled back to ${v1} at \\S+ by local:tester`));
+    expect(await statusJson('view-one')).toMatchObject({ production: { serving: true, endpoint: PRODUCTION_ENDPOINT } });
+  });
+
+  it('readProductionView: what serves, since when, the history newest first, the retained Deployments', async () => {
+    const v1 = await releasedVersion('prod-one', 'prod-model');
+    const v2 = await releasedVersion('prod-two', 'prod-model');
+    const rolledBack = await recordRollback({ modelName: 'prod-model', toVersion: v1, by: 'local:tester' });
+    // v2 was retired (0 replicas, retired-at) by the rollback, as functions/rollback.ts leaves it.
+    const kc = new k8s.KubeConfig();
+    kc.loadFromFile(kube.kubeconfigPath);
+    await kc.makeApiClient(k8s.AppsV1Api).createNamespacedDeployment({
+      namespace: 'mlpipe-production',
+      body: {
+        metadata: {
+          name: `prod-model-${v2}`.slice(0, 63),
+          labels: { 'app.kubernetes.io/name': 'prod-model', 'app.kubernetes.io/managed-by': 'mlpipe', 'mlpipe.dev/stage': 'production', 'mlpipe.dev/version': v2 },
+          annotations: { [RETIRED_AT_ANNOTATION]: rolledBack.switchedAt },
+        },
+        spec: { replicas: 0, selector: { matchLabels: { 'mlpipe.dev/version': v2 } }, template: { metadata: { labels: { 'mlpipe.dev/version': v2 } }, spec: { containers: [{ name: 'serve', image: 'serve:test' }] } } },
+      },
+    });
+    const view = await readProductionView(await resolveTarget({ stateDir: dir }), 'prod-model');
+    expect(view).toEqual({
+      model: 'prod-model',
+      serving: { version: v1, endpoint: PRODUCTION_ENDPOINT, since: rolledBack.switchedAt, how: 'rollback', by: 'local:tester', previousVersion: v2 },
+      history: [
+        { version: v1, action: 'rollback', at: rolledBack.switchedAt, by: 'local:tester', run: null, canary: null },
+        { version: v2, action: 'release', at: expect.any(String), by: null, run: 'prod-two', canary: null },
+        { version: v1, action: 'release', at: expect.any(String), by: null, run: 'prod-one', canary: null },
+      ],
+      retained: [{ version: v2, replicas: 0, retiredAt: rolledBack.switchedAt }],
+    });
+    expect((await readProductionView(await resolveTarget({ stateDir: dir }), 'never-released')).serving).toBeNull();
+  });
+
+  it('docs/status.schema.json is the JSON Schema generated from RunViewSchema (npx tsx cli/status-schema.ts --write)', () => {
+    expect(readFileSync(STATUS_SCHEMA_FILE, 'utf8')).toBe(statusSchemaText());
+  });
+
   it('graph draws the machine with the run\'s progress, as text and as Mermaid', async () => {
     await runToApproval('run-graph');
     const text = await cli('graph', 'run-graph');
     expect(text.code).toBe(0);
-    expect(text.out).toMatch(/✓ Prepare\s+Task/);
-    expect(text.out).toMatch(/▶ RequestApproval\s+Task/);
-    expect(text.out).toMatch(/IsTrainingComplete\s+Choice\s+→ EvaluateModel if \$\.training\.status == "succeeded"; → AwaitTraining ⟲ otherwise/);
-    // Every catch leads to PipelineFailed: folded into one failure path, each catching state marked ⚠.
     expect(text.out).toMatch(/✓ Prepare ⚠\s+Task/);
-    expect(text.out).toMatch(/⚠ on an error, each of these 7 states goes to PipelineFailed\./);
+    expect(text.out).toMatch(/▶ RequestApproval ⚠\s+Task/);
+    expect(text.out).toMatch(/IsTrainingComplete\s+Choice\s+→ DeployStaging if \$\.training\.status == "succeeded"; → AwaitTraining ⟲ otherwise/);
+    // Every catch leads to PipelineFailed: folded into one failure path, each catching state marked ⚠.
+    expect(text.out).toMatch(/⚠ on an error, each of these \d+ states goes to PipelineFailed\./);
+    expect(text.out).not.toContain('on error States.ALL');
     const mermaid = await cli('graph', 'run-graph', '--format', 'mermaid');
     expect(mermaid.out).toContain('flowchart TD');
     expect(mermaid.out).toContain('anyError -.-> PipelineFailed');
