@@ -348,6 +348,7 @@ export function championComparison(
         ...(measured.perClassAccuracy.length <= MAX_STATE_CLASSES ? { perClassAccuracy: measured.perClassAccuracy } : {}),
         latencyMsP50: measured.latencyMsP50,
         latencyMsP95: measured.latencyMsP95,
+        errorRate: measured.errorRate,
       },
     };
   }

@@ -262,6 +262,7 @@ export const EvaluationSchema = z.object({
       perClassAccuracy: z.array(z.number()).optional(),
       latencyMsP50: z.number().optional(),
       latencyMsP95: z.number().optional(),
+      errorRate: z.number().optional(),
     })
     .nullable(),
   evaluatedAt: z.string(),

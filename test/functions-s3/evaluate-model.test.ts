@@ -125,6 +125,7 @@ describe('EvaluateModel', () => {
       perClassAccuracy: [1, 1, 1, 0, 1, 1, 1, 1, 1, 1],
       latencyMsP50: expect.any(Number),
       latencyMsP95: expect.any(Number),
+      errorRate: 0,
     });
     expect(result.perClassAccuracy).toEqual([1, 1, 1, 1, 1, 0, 1, 1, 1, 1]);
     expect(result.production!.latencyMsP50).toBeGreaterThanOrEqual(60);
