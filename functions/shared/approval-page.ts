@@ -168,7 +168,7 @@ function confusion(e: EvaluationResult): string {
   return `<h2>Confusion matrix</h2>
 <div class="scroll"><table id="confusion" class="matrix">
 <caption>Rows: the true class; columns: the class this model predicted (counts of held-out images)</caption>
-<thead><tr><th scope="col">True \\ predicted</th>${head}</tr></thead>
+<thead><tr><th scope="col">True class ↓ · predicted →</th>${head}</tr></thead>
 <tbody>
 ${body}
 </tbody></table></div>`;

@@ -120,7 +120,7 @@ export function classTable(e: EvaluationResult): string {
     ...rows.map((r) => [
       r.name,
       fmt.accuracy(r.accuracy),
-      ...(p ? [fmt.accuracy(r.production), r.change === undefined ? '' : `${r.change > 0 ? '+' : r.change < 0 ? '-' : ''}${Math.abs(r.change).toFixed(4)}`] : []),
+      ...(p ? [fmt.accuracy(r.production), !r.change ? '' : `${r.change > 0 ? '+' : '-'}${Math.abs(r.change).toFixed(4)}`] : []),
       mark(r),
     ]),
   ]);
@@ -131,7 +131,7 @@ export function confusionTable(e: EvaluationResult): string {
   const m = e.confusion;
   if (!m || m.length === 0) return '';
   return textTable([
-    ['true \\ predicted', ...m.map((_, c) => String(c))],
+    ['true / predicted', ...m.map((_, c) => String(c))],
     ...m.map((row, t) => [`${t} ${className(e, t)}`, ...row.map(String)]),
   ]);
 }
