@@ -6,9 +6,9 @@
  * without a dataset.json still trains and evaluates: class names fall back to label numbers and the
  * approval page says the version and digest were not recorded.
  */
-import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import { getJson, parseS3Uri } from './clients';
+import { datasetDigest } from './dataset-digest';
 import { logger } from './logger';
 
 const SHA256 = /^[0-9a-f]{64}$/;
@@ -19,24 +19,11 @@ export const DatasetManifestSchema = z.object({
   version: z.string().optional(),
   /** Class names, index = label: the approval page and the console name classes with them. */
   classNames: z.array(z.string()).optional(),
-  /** The whole dataset's digest: datasetDigest(files). */
+  /** The whole dataset's digest: dataset-digest.ts datasetDigest(files). */
   sha256: z.string().regex(SHA256, 'must be 64 lowercase hex digits').optional(),
   files: z.record(z.string(), z.object({ bytes: z.number().optional(), sha256: z.string().regex(SHA256, 'must be 64 lowercase hex digits') })).optional(),
 });
 export type DatasetManifest = z.infer<typeof DatasetManifestSchema>;
-
-/**
- * One sha256 for a set of files: the sha256 of their `sha256sum` listing (`<hex>  <name>\n` per file,
- * names in byte order). Anyone can check it with standard tools — in the data's directory,
- * `sha256sum $(ls | grep -v dataset.json) | sha256sum` — and it changes when any file's bytes or name do.
- */
-export function datasetDigest(files: Record<string, { sha256: string }>): string {
-  const listing = Object.keys(files)
-    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
-    .map((name) => `${files[name]!.sha256}  ${name}\n`)
-    .join('');
-  return createHash('sha256').update(listing).digest('hex');
-}
 
 /** `<prefix>dataset.json` of a data URI (`s3://bucket/prefix/`). */
 export function datasetManifestKey(uri: string): { bucket: string; key: string } {
