@@ -2,10 +2,12 @@
  * EvaluateModel: measures the staging endpoint on the held-out set and decides the gate. Returns
  * EvaluationResult (`$.evaluation`); a model that fails the gate returns passed:false and the ASL routes it
  * to failure. Only an evaluation that cannot run at all (no data, endpoint unreachable) throws.
+ * When a version serves production, its endpoint gets the same images in the same evaluation, requests
+ * interleaved with the candidate's, so per-class accuracy and latency compare like with like.
  */
 import * as z from 'zod';
 import { FUNCTION_SETTINGS } from './shared/function-settings';
-import { judge, loadHeldOutSet, measureEndpoint, type Thresholds } from './shared/evaluation';
+import { championComparison, judge, loadHeldOutSet, measureEndpoints, perClassFields, type Thresholds } from './shared/evaluation';
 import { logger, withLogContext } from './shared/logger';
 import { readEvaluation, readProduction, registryKeys, s3Uri, writeEvaluation } from './shared/registry';
 import { loadSettings } from './shared/settings';
@@ -44,30 +46,31 @@ const Input = z.object({
 async function evaluateModel(event: unknown): Promise<EvaluationResult> {
   const { run, staging } = parseInput(Input, event, 'EvaluateModel input');
 
-  const data = await loadHeldOutSet(run.evalDataUri);
-  const m = await measureEndpoint({ endpoint: staging.endpoint, modelName: run.modelName, data, ...settings });
-
-  // Compare with what serves production now, unless that is this very version (a re-run).
+  // The champion: what serves production now, unless that is this very version (a re-run).
   const current = await readProduction(run.modelName);
-  const productionEval = current && current.version !== run.version ? await readEvaluation(run.modelName, current.version) : undefined;
-  const production = current && productionEval ? { version: current.version, accuracy: productionEval.accuracy } : null;
+  const champion = current && current.version !== run.version ? current : undefined;
+  const [data, stored] = await Promise.all([
+    loadHeldOutSet(run.evalDataUri),
+    champion ? readEvaluation(run.modelName, champion.version) : undefined,
+  ]);
+  const { candidate: m, champion: measured } = await measureEndpoints({
+    endpoint: staging.endpoint,
+    ...(champion?.endpoint ? { championEndpoint: champion.endpoint } : {}),
+    modelName: run.modelName,
+    data,
+    ...settings,
+  });
+  const { production, note } = championComparison(champion, measured, stored, thresholds.maxErrorRate);
 
-  const verdict = judge(
-    m,
-    thresholds,
-    production,
-    current && !production && current.version !== run.version
-      ? `production ${current.version} has no evaluation.json to compare with`
-      : undefined,
-  );
   const result: EvaluationResult = {
-    ...verdict,
+    ...judge(m, thresholds, production, note),
     accuracy: m.accuracy,
     latencyMsP50: m.latencyMsP50,
     latencyMsP95: m.latencyMsP95,
     errorRate: m.errorRate,
     samples: m.samples,
     thresholds,
+    ...perClassFields(m, data.classes),
     production,
     evaluatedAt: new Date().toISOString(),
     reportUri: s3Uri(registryKeys.evaluation(run.modelName, run.version)),
@@ -82,7 +85,10 @@ async function evaluateModel(event: unknown): Promise<EvaluationResult> {
       failedRequests: m.failedRequests,
       batchSize: settings.batchSize,
       errors: m.errors,
-      perLabelAccuracy: m.perLabelAccuracy,
+      // In full, whatever the class count (the state carries them only up to its limits).
+      perClassAccuracy: m.perClassAccuracy,
+      confusion: m.confusion,
+      ...(measured ? { production: 'unreachable' in measured ? { unreachable: measured.unreachable } : { requests: measured.requests, failedRequests: measured.failedRequests, errors: measured.errors, errorRate: measured.errorRate } } : {}),
     },
   });
   logger.info('evaluated', {
@@ -91,6 +97,7 @@ async function evaluateModel(event: unknown): Promise<EvaluationResult> {
     accuracy: result.accuracy,
     latencyMsP95: result.latencyMsP95,
     errorRate: result.errorRate,
+    productionLatencyMsP95: production?.latencyMsP95,
     reportUri: result.reportUri,
   });
   return result;

@@ -12,7 +12,8 @@ import { logger, withLogContext } from './shared/logger';
 import { approvalEmail, publish } from './shared/notifications';
 import { productionComparison } from './shared/registry';
 import { loadSettings } from './shared/settings';
-import { EvaluationSchema, parseInput } from './shared/state';
+import { runFacts } from './shared/approval-facts';
+import { EvaluationSchema, RunSchema, TrainingSchema, parseInput } from './shared/state';
 
 /** Read and validated once, at init: a bad value fails the Lambda's init naming the variable. */
 const settings = loadSettings(FUNCTION_SETTINGS.RequestApproval);
@@ -24,13 +25,20 @@ const PassedEvaluation = EvaluationSchema.extend({ passed: z.literal(true, 'must
 const Input = z.object({
   taskToken: z.string().min(1, 'is required').max(8192, 'is too long'),
   state: z.object({
-    run: z.object({
-      modelName: z.string().min(1),
-      version: z.string().min(1),
-      image: z.string().min(1),
-      executionArn: z.string().min(1),
-      approvalTimeoutSeconds: z.number().int().positive(),
-    }),
+    run: RunSchema.pick({
+      modelName: true,
+      version: true,
+      image: true,
+      imageDigest: true,
+      executionArn: true,
+      dataUri: true,
+      evalDataUri: true,
+      hyperparameters: true,
+      trigger: true,
+      retry: true,
+    }).extend({ approvalTimeoutSeconds: z.number().int().positive() }),
+    // Absent in a hand-made state; a retry resumed at RequestApproval carries the training it reuses.
+    training: TrainingSchema.pick({ submittedAt: true, completedAt: true }).optional(),
     evaluation: PassedEvaluation,
   }),
 });
@@ -41,6 +49,7 @@ async function requestApproval(event: unknown): Promise<void> {
   const { taskToken, state } = parseInput(Input, event, 'RequestApproval input');
   const { run, evaluation } = state;
   const now = new Date();
+  const facts = await runFacts(run, state.training);
   const expiresAtSeconds = Math.floor(now.getTime() / 1000) + run.approvalTimeoutSeconds;
 
   const { record, alreadyNotified } = await openApproval({
@@ -53,6 +62,7 @@ async function requestApproval(event: unknown): Promise<void> {
     expiresAt: new Date(expiresAtSeconds * 1000).toISOString(),
     evaluation,
     production: await productionComparison(run.modelName, run.version),
+    facts,
   });
   if (alreadyNotified) {
     logger.info('approval already requested', { approvalId: record.id });
@@ -69,6 +79,7 @@ async function requestApproval(event: unknown): Promise<void> {
     image: run.image,
     evaluation,
     production: record.production,
+    facts: record.facts ?? facts,
     approveUrl: link('approve'),
     rejectUrl: link('reject'),
     expiresAt: record.expiresAt,

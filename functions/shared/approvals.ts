@@ -19,6 +19,7 @@ import * as z from 'zod';
 import { approvalId } from './approval-link';
 import { putJson, s3Client, sfnClient } from './clients';
 import { ApprovalLinkError, InvalidInputError, S3UnavailableError } from './errors';
+import type { RunFacts } from './approval-facts';
 import { artifactBucket, type ProductionComparison } from './registry';
 import type { ApprovalDecision, EvaluationResult } from './types';
 
@@ -40,6 +41,8 @@ export interface ApprovalRecord {
   expiresAt: string;
   evaluation: EvaluationResult;
   production: ProductionComparison | null;
+  /** What else the approver weighs: trigger, data and its digest, hyperparameters, training time (absent on records made before). */
+  facts?: RunFacts;
   status: ApprovalStatus;
   decision?: ApprovalDecision;
   /** When the current `deciding` claim was taken; a claim older than CLAIM_TTL_MS may be taken over. */

@@ -6,6 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { getObjectBytes, parseS3Uri } from './clients';
+import { readDatasetManifest } from './dataset';
 import { EvaluationError } from './errors';
 import { decodeIdx } from './idx';
 import { seededRandom } from './random';
@@ -24,18 +25,24 @@ export interface HeldOutSet {
   labels: Uint8Array;
   count: number;
   features: number;
+  /** Class names, index = label: the held-out data's dataset.json `classNames`, when it has them. */
+  classes?: string[];
 }
 
 const IMAGES = 't10k-images-idx3-ubyte';
 const LABELS = 't10k-labels-idx1-ubyte';
 
-/** Reads the held-out IDX pair under `evalDataUri`; missing or malformed data is an EvaluationError. */
+/**
+ * Reads the held-out IDX pair under `evalDataUri`, and the class names of the dataset.json beside it if
+ * there is one (functions/shared/dataset.ts); missing or malformed data is an EvaluationError.
+ */
 export async function loadHeldOutSet(evalDataUri: string): Promise<HeldOutSet> {
   const { bucket, key } = parseS3Uri(evalDataUri, 'run.evalDataUri');
   const prefix = key === '' || key.endsWith('/') ? key : `${key}/`;
-  const [imageBytes, labelBytes] = await Promise.all([
+  const [imageBytes, labelBytes, manifest] = await Promise.all([
     getObjectBytes(bucket, `${prefix}${IMAGES}`),
     getObjectBytes(bucket, `${prefix}${LABELS}`),
+    readDatasetManifest(evalDataUri),
   ]);
   if (!imageBytes || !labelBytes) {
     const missing = [!imageBytes && IMAGES, !labelBytes && LABELS].filter(Boolean).join(' and ');
@@ -50,7 +57,8 @@ export async function loadHeldOutSet(evalDataUri: string): Promise<HeldOutSet> {
     const count = images.dims[0]!;
     if (labels.dims[0] !== count) throw new Error(`${count} images but ${labels.dims[0]} labels`);
     const features = images.dims.slice(1).reduce((a, b) => a * b, 1);
-    return { images: images.data, labels: labels.data, count, features };
+    const classes = manifest?.classNames;
+    return { images: images.data, labels: labels.data, count, features, ...(classes?.length ? { classes } : {}) };
   } catch (err) {
     throw new EvaluationError(`Held-out data under s3://${bucket}/${prefix} is unusable: ${(err as Error).message}`);
   }
@@ -178,7 +186,10 @@ async function pool<T>(count: number, limit: number, task: (i: number) => Promis
 }
 
 export interface EvaluationRun {
+  /** The candidate: the staging endpoint. */
   endpoint: string;
+  /** The champion: production's endpoint, measured in the same evaluation when something serves. */
+  championEndpoint?: string;
   modelName: string;
   data: HeldOutSet;
   samples: number;
@@ -196,55 +207,93 @@ export interface Measurements {
   requests: number;
   failedRequests: number;
   errors: string[];
-  perLabelAccuracy: Record<string, number>;
+  /** Index = label; over every selected image of that label (a failed request counts as wrong). */
+  perClassAccuracy: number[];
+  /** confusion[true][predicted]: counts of answered predictions (failed requests have none). */
+  confusion: number[][];
 }
 
-/** Sends the selected images in batches and measures. Throws EvaluationError if no request reached the server. */
-export async function measureEndpoint(run: EvaluationRun): Promise<Measurements> {
+export interface EndpointMeasurements {
+  candidate: Measurements;
+  /** The champion's numbers, or why it could not be measured (the candidate's evaluation goes on). */
+  champion?: Measurements | { unreachable: string };
+}
+
+/**
+ * Sends the selected images in batches to the candidate and, when given, to the champion, and measures
+ * both. Interleaved: each batch goes to both endpoints back to back, the first one alternating from batch
+ * to batch, so both see the same moments of a busy machine or network and a latency difference between
+ * them is the models', not the time of day (measuring production at its own release compared numbers
+ * hours or weeks apart). Throws EvaluationError if no request reached the candidate.
+ */
+export async function measureEndpoints(run: EvaluationRun): Promise<EndpointMeasurements> {
   const indices = selectIndices(run.data.count, run.samples);
   if (indices.length === 0) throw new EvaluationError('The held-out set is empty: nothing to evaluate.');
   const batches: number[][] = [];
   for (let i = 0; i < indices.length; i += run.batchSize) batches.push(indices.slice(i, i + run.batchSize));
-  const url = `${run.endpoint.replace(/\/+$/, '')}/v1/models/${encodeURIComponent(run.modelName)}:predict`;
-  const { images, labels, features } = run.data;
+  const predictUrl = (endpoint: string) => `${endpoint.replace(/\/+$/, '')}/v1/models/${encodeURIComponent(run.modelName)}:predict`;
+  const urls = [predictUrl(run.endpoint), ...(run.championEndpoint ? [predictUrl(run.championEndpoint)] : [])];
+  const { images, features } = run.data;
 
-  const outcomes = await pool(batches.length, run.concurrency, (b) => {
+  const outcomes = urls.map(() => new Array<RequestOutcome>(batches.length));
+  await pool(batches.length, run.concurrency, async (b) => {
     const instances = batches[b]!.map((idx) => Array.from(images.subarray(idx * features, (idx + 1) * features), (px) => px / 255));
-    return predict(url, instances, run.timeoutMs);
+    const order = b % 2 === 0 ? urls.map((_, t) => t) : urls.map((_, t) => urls.length - 1 - t);
+    for (const t of order) outcomes[t]![b] = await predict(urls[t]!, instances, run.timeoutMs);
   });
 
-  if (outcomes.every((o) => o.unreachable)) {
-    throw new EvaluationError(`The staging endpoint ${url} could not be reached by any of ${outcomes.length} requests: ${outcomes[0]!.error}.`);
+  const [candidate, champion] = outcomes;
+  if (candidate!.every((o) => o.unreachable)) {
+    throw new EvaluationError(`The staging endpoint ${urls[0]} could not be reached by any of ${batches.length} requests: ${candidate![0]!.error}.`);
   }
-  let correct = 0;
-  const perLabel = new Map<number, { seen: number; correct: number }>();
+  let classCount = run.data.classes?.length ?? 0;
+  for (const l of run.data.labels) if (l >= classCount) classCount = l + 1;
+  const result: EndpointMeasurements = { candidate: summarize(candidate!, batches, run.data.labels, classCount) };
+  if (champion) {
+    result.champion = champion.every((o) => o.unreachable)
+      ? { unreachable: `${urls[1]}: ${champion[0]!.error}` }
+      : summarize(champion, batches, run.data.labels, classCount);
+  }
+  return result;
+}
+
+/** Accuracy overall and per class, the confusion matrix, latency percentiles and failures of one endpoint. */
+function summarize(outcomes: RequestOutcome[], batches: number[][], labels: Uint8Array, minClasses: number): Measurements {
+  // A model may predict more classes than the held-out labels use: the matrix grows to its widest class.
+  let classCount = minClasses;
+  for (const o of outcomes) for (const p of o.predictions ?? []) if (p >= classCount) classCount = p + 1;
+  const confusion = Array.from({ length: classCount }, () => new Array<number>(classCount).fill(0));
+  const seen = new Array<number>(classCount).fill(0);
+  const right = new Array<number>(classCount).fill(0);
   const errors: string[] = [];
+  let samples = 0;
   outcomes.forEach((o, b) => {
-    const batch = batches[b]!;
     if (o.error !== undefined && errors.length < 5) errors.push(`batch ${b}: ${o.error}`);
-    batch.forEach((idx, j) => {
+    batches[b]!.forEach((idx, j) => {
       const label = labels[idx]!;
-      const stat = perLabel.get(label) ?? { seen: 0, correct: 0 };
-      stat.seen++;
-      if (o.predictions?.[j] === label) {
-        stat.correct++;
-        correct++;
-      }
-      perLabel.set(label, stat);
+      const predicted = o.predictions?.[j];
+      samples++;
+      seen[label]!++;
+      if (predicted === undefined) return;
+      confusion[label]![predicted]!++;
+      if (predicted === label) right[label]!++;
     });
   });
+  const correct = right.reduce((a, b) => a + b, 0);
   const failed = outcomes.filter((o) => o.error !== undefined).length;
   const latencies = outcomes.map((o) => o.latencyMs);
   return {
-    samples: indices.length,
-    accuracy: correct / indices.length,
+    samples,
+    accuracy: correct / samples,
     latencyMsP50: round(percentile(latencies, 50), 2),
     latencyMsP95: round(percentile(latencies, 95), 2),
     errorRate: failed / outcomes.length,
     requests: outcomes.length,
     failedRequests: failed,
     errors,
-    perLabelAccuracy: Object.fromEntries([...perLabel].sort((a, b) => a[0] - b[0]).map(([l, s]) => [String(l), s.correct / s.seen])),
+    // A class no selected image has gets 0: the table still lines up with the class names.
+    perClassAccuracy: seen.map((n, c) => (n === 0 ? 0 : round(right[c]! / n, 4))),
+    confusion,
   };
 }
 
@@ -256,13 +305,74 @@ function round(x: number, digits: number): number {
 const pct = (x: number) => `${round(x * 100, 2)}%`;
 const acc = (x: number) => x.toFixed(4);
 
+/** Beyond this many classes `$.evaluation` carries no per-class accuracy (evaluation.json does): the state must stay small. */
+export const MAX_STATE_CLASSES = 100;
+/** Beyond this many classes `$.evaluation` carries no confusion matrix (30 x 30 counts is a few KiB). */
+export const MAX_STATE_CONFUSION_CLASSES = 30;
+
+/** The candidate's per-class fields for `$.evaluation`, within the state's limits. */
+export function perClassFields(m: Pick<Measurements, 'perClassAccuracy' | 'confusion'>, classes: string[] | undefined): Pick<EvaluationResult, 'classes' | 'perClassAccuracy' | 'confusion'> {
+  const count = m.perClassAccuracy.length;
+  if (count > MAX_STATE_CLASSES) return {};
+  return {
+    ...(classes?.length ? { classes: classes.slice(0, count) } : {}),
+    perClassAccuracy: m.perClassAccuracy,
+    ...(count <= MAX_STATE_CONFUSION_CLASSES ? { confusion: m.confusion } : {}),
+  };
+}
+
+/** What the gate compares the candidate with: production's numbers, and what the summary says about them. */
+export interface ChampionComparison {
+  production: NonNullable<EvaluationResult['production']> | null;
+  /** Why there is no comparison, or where production's accuracy comes from when it was not measured now. */
+  note?: string;
+}
+
+/**
+ * Production's numbers for `$.evaluation`. Measured now (interleaved with the candidate) when its endpoint
+ * answered well enough to judge it; else its accuracy from its own evaluation.json, without latency (numbers
+ * measured at another time are not comparable), and the summary says so; else no comparison.
+ */
+export function championComparison(
+  champion: { version: string; endpoint: string | null } | undefined,
+  measured: EndpointMeasurements['champion'],
+  stored: { accuracy: number } | undefined,
+  maxErrorRate: number,
+): ChampionComparison {
+  if (!champion) return { production: null };
+  if (measured && !('unreachable' in measured) && measured.errorRate <= maxErrorRate) {
+    return {
+      production: {
+        version: champion.version,
+        accuracy: measured.accuracy,
+        ...(measured.perClassAccuracy.length <= MAX_STATE_CLASSES ? { perClassAccuracy: measured.perClassAccuracy } : {}),
+        latencyMsP50: measured.latencyMsP50,
+        latencyMsP95: measured.latencyMsP95,
+        errorRate: measured.errorRate,
+      },
+    };
+  }
+  const why = !champion.endpoint
+    ? 'production has no endpoint on record'
+    : !measured
+      ? 'production was not measured'
+      : 'unreachable' in measured
+        ? `production's endpoint could not be reached (${measured.unreachable})`
+        : `production answered ${pct(measured.errorRate)} of requests with errors${measured.errors[0] ? ` (${measured.errors[0]})` : ''}`;
+  if (!stored) return { production: null, note: `production ${champion.version} has no evaluation.json to compare with and ${why}` };
+  return { production: { version: champion.version, accuracy: stored.accuracy }, note: `accuracy from its own evaluation: ${why}` };
+}
+
 /** The gate: every reason to fail, and the one-line summary a human reads in the email and the console. */
 export function judge(
   m: Pick<Measurements, 'accuracy' | 'latencyMsP95' | 'errorRate' | 'samples' | 'errors'>,
   thresholds: Thresholds,
   production: { version: string; accuracy: number } | null,
-  /** Why there is no comparison, when production exists but cannot be compared (e.g. no evaluation.json). */
-  noComparison = 'no production model to compare with',
+  /**
+   * Without production: why there is no comparison (e.g. it has no evaluation.json). With it: where its
+   * accuracy comes from when it was not measured alongside the candidate.
+   */
+  note?: string,
 ): Pick<EvaluationResult, 'passed' | 'summary'> {
   const failures: string[] = [];
   if (m.errorRate > thresholds.maxErrorRate) {
@@ -272,12 +382,12 @@ export function judge(
   if (m.latencyMsP95 > thresholds.maxP95LatencyMs) failures.push(`p95 latency ${m.latencyMsP95} ms > ${thresholds.maxP95LatencyMs} ms`);
   if (production && m.accuracy < production.accuracy - thresholds.maxAccuracyDrop) {
     failures.push(
-      `accuracy ${acc(m.accuracy)} is more than ${acc(thresholds.maxAccuracyDrop)} below production ${production.version} (${acc(production.accuracy)})`,
+      `accuracy ${acc(m.accuracy)} is more than ${acc(thresholds.maxAccuracyDrop)} below production ${production.version} (${acc(production.accuracy)}${note ? `, ${note}` : ''})`,
     );
   }
   const vsProduction = production
-    ? `production ${production.version} ${acc(production.accuracy)}`
-    : noComparison;
+    ? `production ${production.version} ${acc(production.accuracy)}${note ? ` (${note})` : ''}`
+    : (note ?? 'no production model to compare with');
   if (failures.length > 0) {
     return { passed: false, summary: `Failed on ${m.samples} samples: ${failures.join('; ')}.` };
   }

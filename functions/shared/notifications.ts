@@ -10,6 +10,7 @@ import type { ProductionComparison } from './registry';
 import type { CanaryThresholds } from './canary-analysis';
 import { describeProgress, formatDuration } from './progress';
 import type { CanaryState, EvaluationResult, TrainingResult } from './types';
+import { championColumn, className, classRows, describeTrigger, hyperparameterList, trainingTime, type ClassRow, type RunFacts } from './approval-facts';
 
 const MAX_SUBJECT = 100;
 /** Below SNS's 256 KiB so headers and encoding overhead always fit. */
@@ -81,22 +82,58 @@ export function timeFromNow(iso: string, now = new Date()): string {
   return ms >= 0 ? `in ${text}` : `${text} ago`;
 }
 
+/** Rows of cells as aligned plain-text columns. Email clients may use a proportional font; the columns still read in order. */
+export function textTable(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => `  ${r.map((c, i) => c.padEnd(widths[i]!)).join('  ')}`.trimEnd()).join('\n');
+}
+
 /**
- * Candidate vs production (when something serves it) and the gate's limits, as aligned plain-text rows.
- * Email clients may use a proportional font; the columns still read in order.
+ * Candidate vs production (when something serves it) and the gate's limits. Production's latency is shown
+ * only when it was measured in the same evaluation (approval-facts.ts championColumn).
  */
 export function metricsTable(evaluation: EvaluationResult, production: ProductionComparison | null): string {
   const t = evaluation.thresholds;
-  const p = production;
-  const rows: string[][] = [
-    ['', 'this model', ...(p ? [`production (${p.version})`] : []), 'required'],
-    ['accuracy', fmt.accuracy(evaluation.accuracy), ...(p ? [fmt.accuracy(p.accuracy)] : []), `>= ${fmt.accuracy(t.minAccuracy)}`],
-    ['p95 latency', fmt.ms(evaluation.latencyMsP95), ...(p ? [fmt.ms(p.latencyMsP95)] : []), `<= ${t.maxP95LatencyMs} ms`],
-    ['error rate', fmt.rate(evaluation.errorRate), ...(p ? [fmt.rate(p.errorRate)] : []), `<= ${fmt.rate(t.maxErrorRate)}`],
-  ];
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  const table = rows.map((r) => `  ${r.map((c, i) => c.padEnd(widths[i]!)).join('  ')}`.trimEnd()).join('\n');
-  return p ? table : `${table}\n  (nothing serves production yet: this would be the first release)`;
+  const p = championColumn(evaluation, production);
+  const theirs = (v: string) => (p ? [v] : []);
+  const table = textTable([
+    ['', 'this model', ...theirs(`production (${p?.version})`), 'required'],
+    ['accuracy', fmt.accuracy(evaluation.accuracy), ...theirs(fmt.accuracy(p?.accuracy)), `>= ${fmt.accuracy(t.minAccuracy)}`],
+    ['p50 latency', fmt.ms(evaluation.latencyMsP50), ...theirs(fmt.ms(p?.latency?.p50)), ''],
+    ['p95 latency', fmt.ms(evaluation.latencyMsP95), ...theirs(fmt.ms(p?.latency?.p95)), `<= ${t.maxP95LatencyMs} ms`],
+    ['error rate', fmt.rate(evaluation.errorRate), ...theirs(fmt.rate(p?.errorRate)), `<= ${fmt.rate(t.maxErrorRate)}`],
+  ]);
+  if (!p) return `${table}\n  (nothing serves production yet: this would be the first release)`;
+  return p.latency
+    ? `${table}\n  (both measured in this evaluation, on the same images, requests interleaved)`
+    : `${table}\n  (production's latency was not measured alongside this model; numbers from another time are not compared)`;
+}
+
+/** Accuracy per class against production's, classes that got worse marked; empty when the evaluation has none. */
+export function classTable(e: EvaluationResult): string {
+  const rows = classRows(e);
+  if (rows.length === 0) return '';
+  const p = e.production?.perClassAccuracy ? e.production : undefined;
+  const mark = (r: ClassRow) => [r.worse ? 'WORSE' : '', r.belowMinimum ? `below ${fmt.accuracy(e.thresholds.minAccuracy)}` : ''].filter(Boolean).join(', ');
+  return textTable([
+    ['class', 'this model', ...(p ? [`production (${p.version})`, 'change'] : []), ''],
+    ...rows.map((r) => [
+      r.name,
+      fmt.accuracy(r.accuracy),
+      ...(p ? [fmt.accuracy(r.production), !r.change ? '' : `${r.change > 0 ? '+' : '-'}${Math.abs(r.change).toFixed(4)}`] : []),
+      mark(r),
+    ]),
+  ]);
+}
+
+/** The confusion matrix: a row per true class, a column per predicted class (numbered; the rows name them). */
+export function confusionTable(e: EvaluationResult): string {
+  const m = e.confusion;
+  if (!m || m.length === 0) return '';
+  return textTable([
+    ['true / predicted', ...m.map((_, c) => String(c))],
+    ...m.map((row, t) => [`${t} ${className(e, t)}`, ...row.map(String)]),
+  ]);
 }
 
 /**
@@ -117,8 +154,7 @@ export function canaryTable(c: CanaryState, canaryVersion: string, t: CanaryThre
     ['error rate', fmt.rate(e.canary.errorRate), s ? fmt.rate(s.errorRate) : 'n/a', `<= ${fmt.rate(t.maxErrorRate)}, at most +${fmt.rate(t.maxErrorRateIncrease)} over stable`],
     ['p95 latency', p95(e.canary.p95Ms), s ? p95(s.p95Ms) : 'n/a', `<= ${t.maxP95LatencyMs} ms, at most ${t.maxP95Ratio}x stable`],
   ];
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => `  ${r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ')}`.trimEnd()).join('\n');
+  return textTable(rows);
 }
 
 /** Seconds from `from` to `to` (ISO timestamps); undefined unless both parse and `to` is not earlier. */
@@ -163,7 +199,32 @@ export interface ApprovalEmail {
   expiresAt: string;
   /** The execution ARN, so the email can name the run for `mlpipe approve <run>`. */
   executionArn?: string;
+  /** Trigger, data, hyperparameters, training time (approval-facts.ts). */
+  facts?: RunFacts;
 }
+
+/** The run's facts as `Label: value` lines. */
+function factLines(image: string, run: string | undefined, f: RunFacts | undefined): string[] {
+  const lines: Array<[string, string]> = [
+    ...(run ? [['Run', run] as [string, string]] : []),
+    ...(f ? [['Trigger', describeTrigger(f.trigger)] as [string, string]] : []),
+    ['Image', image],
+    ...(f
+      ? ([
+          ['Image digest', f.imageDigest ?? 'not pinned (a tag)'],
+          ['Data', `${f.data.uri}${f.data.version ? ` (version ${f.data.version})` : ''}`],
+          ['Data sha256', f.data.sha256 ?? 'not recorded (no dataset.json next to the data)'],
+          ['Held-out data', f.data.evalUri],
+          ['Hyperparameters', hyperparameterList(f.hyperparameters)],
+          ['Training time', trainingTime(f)],
+        ] as Array<[string, string]>)
+      : []),
+  ];
+  const width = Math.max(...lines.map(([k]) => k.length)) + 2;
+  return lines.map(([k, v]) => `${`${k}:`.padEnd(width)}${v}`);
+}
+
+const section = (title: string, body: string): string[] => (body ? ['', `${title}:`, body] : []);
 
 export function approvalEmail(e: ApprovalEmail, now = new Date()): { subject: string; message: string } {
   const run = e.executionArn?.split(':').pop();
@@ -174,9 +235,11 @@ export function approvalEmail(e: ApprovalEmail, now = new Date()): { subject: st
       '',
       metricsTable(e.evaluation, e.production),
       '',
-      `Gate:  ${e.evaluation.summary}`,
-      `Image: ${e.image}`,
-      ...(run ? [`Run:   ${run}`] : []),
+      `Gate: ${e.evaluation.summary}`,
+      ...section('Accuracy per class (WORSE: lower than production on the same images)', classTable(e.evaluation)),
+      ...section('Confusion matrix (rows: true class; columns: predicted class; counts)', confusionTable(e.evaluation)),
+      '',
+      ...factLines(e.image, run, e.facts),
       '',
       `Approve: ${e.approveUrl}`,
       '',

@@ -101,8 +101,12 @@ export interface EvaluationReport extends EvaluationResult {
     batchSize: number;
     /** The first few request failures, e.g. `batch 3: HTTP 404`. */
     errors: string[];
-    /** Accuracy per label over the instances of that label (failed requests count as wrong). */
-    perLabelAccuracy: Record<string, number>;
+    /** Accuracy per class (index = label) over the instances of that label (failed requests count as wrong). */
+    perClassAccuracy: number[];
+    /** confusion[true][predicted], in full (`$.evaluation` carries it only for few classes). */
+    confusion: number[][];
+    /** Production's requests in the same evaluation, or why its endpoint could not be measured. */
+    production?: { requests: number; failedRequests: number; errors: string[]; errorRate: number } | { unreachable: string };
   };
 }
 

@@ -227,7 +227,12 @@ export const CanarySchema = z.object({
   rolledBackAt: z.string().optional(),
 });
 
-/** `$.evaluation` (EvaluateModel); also written to models/<model>/<version>/evaluation.json. */
+/**
+ * `$.evaluation` (EvaluateModel); also written to models/<model>/<version>/evaluation.json. The per-class
+ * fields are optional: states made before them lack them, and a model with more classes than
+ * evaluation.ts's MAX_STATE_CLASSES / MAX_STATE_CONFUSION_CLASSES keeps them in evaluation.json only, so
+ * the state stays far below Step Functions' 256 KiB.
+ */
 export const EvaluationSchema = z.object({
   passed: z.boolean(),
   /** One line a human can read: why it passed or failed. */
@@ -238,7 +243,28 @@ export const EvaluationSchema = z.object({
   errorRate: z.number(),
   samples: z.number(),
   thresholds: z.object({ minAccuracy: z.number(), maxP95LatencyMs: z.number(), maxErrorRate: z.number(), maxAccuracyDrop: z.number() }),
-  production: z.object({ version: z.string(), accuracy: z.number() }).nullable(),
+  /** Class names, index = label: the held-out data's dataset.json `classNames` (absent: label numbers). */
+  classes: z.array(z.string()).optional(),
+  /** Accuracy per class, index = label. */
+  perClassAccuracy: z.array(z.number()).optional(),
+  /** confusion[true label][predicted label]: counts of answered predictions. */
+  confusion: z.array(z.array(z.number())).optional(),
+  /**
+   * The champion: what served production when the candidate was evaluated. Its per-class accuracy and
+   * latency were measured in the same evaluation, on the same images, with requests interleaved with the
+   * candidate's; without them (its endpoint could not be measured, or an older state) `accuracy` is from
+   * its own evaluation.json.
+   */
+  production: z
+    .object({
+      version: z.string(),
+      accuracy: z.number(),
+      perClassAccuracy: z.array(z.number()).optional(),
+      latencyMsP50: z.number().optional(),
+      latencyMsP95: z.number().optional(),
+      errorRate: z.number().optional(),
+    })
+    .nullable(),
   evaluatedAt: z.string(),
   reportUri: z.string(),
 });

@@ -4,6 +4,7 @@
  * shows them without side effects and decides on POST, which reaches a loopback Step Functions endpoint
  * speaking the awsJson1_0 protocol.
  */
+import { createHash } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { approvalId, signLink } from '../../functions/shared/approval-link';
 import { decideApproval, getApproval } from '../../functions/shared/approvals';
@@ -49,7 +50,14 @@ describe('approval: request, page, decision', () => {
     const run = runContext({ version, image: 'registry.example/fashion@sha256:<b>&"' });
     sfn.live.add(token);
     const before = aws.messages().length;
-    const input: RequestApprovalInput = { taskToken: token, state: { run, evaluation: passedEvaluation({ accuracy: 0.9123, latencyMsP95: 11.5 }) } };
+    // Production measured alongside, as EvaluateModel does when a version serves.
+    const evaluation = passedEvaluation({
+      accuracy: 0.9123,
+      latencyMsP50: 5,
+      latencyMsP95: 11.5,
+      production: { version: 'v-old', accuracy: 0.8812, latencyMsP50: 3.5, latencyMsP95: 7.25, errorRate: 0.002 },
+    });
+    const input: RequestApprovalInput = { taskToken: token, state: { run, evaluation } };
     await requestApproval(input);
     const email = aws.messages()[before]!;
     const link = (action: string) => new RegExp(`(http://127\\.0\\.0\\.1:\\d+/approvals/[0-9a-f]{32}\\?action=${action}&exp=\\d+&sig=[0-9a-f]{64})`).exec(email.message)?.[1];
@@ -65,7 +73,9 @@ describe('approval: request, page, decision', () => {
     expect(r.email.topicArn).toBe('arn:aws:sns:us-east-1:000000000000:mlpipe-notifications');
     expect(r.email.message).toContain('registry.example/fashion@sha256:<b>&"');
     expect(r.email.message).toMatch(/accuracy\s+0\.9123\s+0\.8812/);
+    expect(r.email.message).toMatch(/p50 latency\s+5 ms\s+3\.5 ms/);
     expect(r.email.message).toMatch(/p95 latency\s+11\.5 ms\s+7\.25 ms/);
+    expect(r.email.message).toContain('(both measured in this evaluation, on the same images, requests interleaved)');
     expect(r.email.message).toMatch(/error rate\s+0%\s+0\.2%/);
     expect(r.email.message).toContain('nothing is decided until you press it');
     expect(r.email.message).toContain(`mlpipe approve ${r.run.executionArn.split(':').pop()}`);
@@ -255,6 +265,67 @@ describe('approval: request, page, decision', () => {
     expect(rejectPage.status).toBe(200);
     expect(await rejectPage.text()).toContain('<button type="submit" class="reject">Reject this model</button>');
     expect(sfn.calls).toHaveLength(0);
+  });
+
+  it('never compares latency measured at another time: an older state shows production\'s accuracy only', async () => {
+    const run = runContext({ version: 'v-older-state' });
+    const token = `token-v-older-${'w'.repeat(40)}`;
+    sfn.live.add(token);
+    const before = aws.messages().length;
+    // A state from before production was measured alongside: no `production` in the evaluation.
+    await requestApproval({ taskToken: token, state: { run, evaluation: passedEvaluation({ accuracy: 0.9123, latencyMsP95: 11.5 }) } });
+    const email = aws.messages()[before]!.message;
+    expect(email).toMatch(/accuracy\s+0\.9123\s+0\.8812/);
+    expect(email).toMatch(/p95 latency\s+11\.5 ms\s+n\/a/);
+    expect(email).not.toContain('7.25');
+    expect(email).toContain("production's latency was not measured alongside this model");
+    const html = await (await fetch(/(http:\/\/\S+action=approve\S+)/.exec(email)![1]!)).text();
+    expect(html).toMatch(/<th scope="row">p95 latency<\/th><td>11\.5 ms<\/td><td>n\/a<\/td>/);
+    expect(html).not.toContain('7.25 ms');
+  });
+
+  it('emails per-class accuracy with the worse classes marked, the confusion matrix, and the run\'s data, digest, trigger and training time', async () => {
+    const classNames = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
+    const files = { 't10k-images-idx3-ubyte': { bytes: 7840016, sha256: 'a'.repeat(64) }, 't10k-labels-idx1-ubyte': { bytes: 10008, sha256: 'b'.repeat(64) } };
+    await putObject('datasets/facts/v7/dataset.json', JSON.stringify({ name: 'fashion-mnist', version: 'v7', classNames, files }));
+    const run = runContext({
+      version: 'v-facts',
+      dataUri: `s3://${BUCKET}/datasets/facts/v7/`,
+      trigger: { source: 'cli', detail: { by: 'local:alice' } },
+      hyperparameters: { epochs: 5, learningRate: 0.001 },
+    });
+    const token = `token-v-facts-${'f'.repeat(40)}`;
+    sfn.live.add(token);
+    const before = aws.messages().length;
+    const evaluation = passedEvaluation({
+      classes: classNames,
+      perClassAccuracy: [0.85, 0.97, 0.8, 0.88, 0.82, 0.96, 0.64, 0.95, 0.97, 0.96],
+      confusion: Array.from({ length: 10 }, (_, t) => Array.from({ length: 10 }, (_, c) => (t === c ? 90 : t === 6 && c === 0 ? 7 : 0))),
+      production: { version: 'v-old', accuracy: 0.8812, perClassAccuracy: [0.86, 0.97, 0.79, 0.88, 0.82, 0.96, 0.66, 0.95, 0.97, 0.96], latencyMsP50: 3.5, latencyMsP95: 7.25, errorRate: 0 },
+    });
+    const training = { jobName: 'j', namespace: 'mlpipe-staging', status: 'succeeded' as const, submittedAt: '2026-01-01T12:00:00.000Z', completedAt: '2026-01-01T12:04:10.000Z' };
+    await requestApproval({ taskToken: token, state: { run, training, evaluation } });
+    const email = aws.messages()[before]!.message;
+    expect(email).toMatch(/T-shirt\/top\s+0\.8500\s+0\.8600\s+-0\.0100\s+WORSE/);
+    expect(email).toMatch(/Shirt\s+0\.6400\s+0\.6600\s+-0\.0200\s+WORSE, below 0\.8500/);
+    expect(email).toMatch(/Pullover\s+0\.8000\s+0\.7900\s+\+0\.0100\s+below 0\.8500\n/);
+    expect(email).toMatch(/Trouser\s+0\.9700\s+0\.9700\n/);
+    expect(email).toMatch(/6 Shirt\s+7\s+0\s+0\s+0\s+0\s+0\s+90\s+0\s+0\s+0\n/);
+    const sha = createHash('sha256').update(`${'a'.repeat(64)}  t10k-images-idx3-ubyte\n${'b'.repeat(64)}  t10k-labels-idx1-ubyte\n`).digest('hex');
+    expect(email).toContain(`Data:            s3://${BUCKET}/datasets/facts/v7/ (version v7)`);
+    expect(email).toContain(`Data sha256:     ${sha}`);
+    expect(email).toContain('Trigger:         mlpipe run, by local:alice');
+    expect(email).toContain('Hyperparameters: epochs=5, learningRate=0.001');
+    expect(email).toContain('Training time:   4 min 10 s');
+    expect(email).toContain(`Image digest:    sha256:${'a'.repeat(64)}`);
+    // The record keeps them for the page (approval-page tests in test/browser check what a person sees).
+    expect((await getApproval(approvalId(run.executionArn)))!.facts).toEqual({
+      imageDigest: run.imageDigest,
+      trigger: run.trigger,
+      data: { uri: run.dataUri, evalUri: run.evalDataUri, version: 'v7', sha256: sha },
+      hyperparameters: run.hyperparameters,
+      trainingSeconds: 250,
+    });
   });
 
   it('says so when nothing serves production yet, and the decided page shows who, when, from where and how to follow the run', async () => {

@@ -76,7 +76,76 @@ describe('EvaluateModel', () => {
     const report = await getJson<EvaluationReport>(BUCKET, `models/${MODEL}/20260101-120000-abc1234/evaluation.json`);
     expect(result.reportUri).toBe(`s3://${BUCKET}/models/${MODEL}/20260101-120000-abc1234/evaluation.json`);
     expect(report).toMatchObject({ ...result, details: { requests: 10, failedRequests: 0, batchSize: 100, errors: [] } });
-    expect(report!.details.perLabelAccuracy).toEqual({ '0': 0, '1': 1, '2': 1, '3': 1, '4': 1, '5': 1, '6': 1, '7': 1, '8': 1, '9': 1 });
+    // Per class: class 0 always answered as class 1; no dataset.json here, so no class names (label numbers).
+    expect(result.perClassAccuracy).toEqual([0, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
+    expect(result).not.toHaveProperty('classes');
+    expect(result.confusion).toHaveLength(10);
+    expect(result.confusion![0]).toEqual([0, 100, 0, 0, 0, 0, 0, 0, 0, 0]);
+    expect(result.confusion![3]).toEqual([0, 0, 0, 100, 0, 0, 0, 0, 0, 0]);
+    expect(report!.details).toMatchObject({ perClassAccuracy: result.perClassAccuracy, confusion: result.confusion });
+    expect(report!.details).not.toHaveProperty('production');
+  });
+
+  it('names the classes from the held-out data\'s dataset.json and counts the confusion matrix per true and predicted class', async () => {
+    const prefix = 'datasets/named/v2/';
+    await putHeldOutSet(prefix, 200);
+    const classNames = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
+    await putObject(`${prefix}dataset.json`, JSON.stringify({ name: 'fashion-mnist', version: 'v2', classNames }));
+    // Shirt (6) is taken for T-shirt/top (0) one time in two (odd image indices of class 6).
+    const server = await serve({ modelName: MODEL, correct: (i) => !(i % 10 === 6 && i % 20 === 16), wrongAs: (i) => (i % 10 === 6 ? 0 : undefined) });
+    const state = stateFor(server.endpoint, 'v-named');
+    state.run.evalDataUri = `s3://${BUCKET}/${prefix}`;
+    const result = await loadHandler({ EVAL_SAMPLES: '200', EVAL_BATCH_SIZE: '50' })(state);
+    expect(result.classes).toEqual(classNames);
+    expect(result.perClassAccuracy).toEqual([1, 1, 1, 1, 1, 1, 0.5, 1, 1, 1]);
+    expect(result.confusion![6]).toEqual([10, 0, 0, 0, 0, 0, 10, 0, 0, 0]);
+    expect(result.confusion![0]).toEqual([20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    expect(result.confusion!.flat().reduce((a, b) => a + b, 0)).toBe(200);
+  });
+
+  it('measures production in the same evaluation, interleaving requests, so per-class accuracy and latency compare like with like', async () => {
+    const MODEL = 'fashion-champion';
+    const arrivals: string[] = [];
+    // Production is right on everything but class 3, and slower: every answer takes 60 ms more.
+    const prod = await serve({ modelName: MODEL, correct: (i) => i % 10 !== 3, delayMs: 60, arrivals: { name: 'production', log: arrivals } });
+    const candidate = await serve({ modelName: MODEL, correct: (i) => i % 10 !== 5, arrivals: { name: 'candidate', log: arrivals } });
+    await putObject(`models/${MODEL}/production.json`, JSON.stringify({ modelName: MODEL, version: 'v-champ', previousVersion: null, endpoint: prod.endpoint, switchedAt: '', history: [] }));
+    // What production measured at its own release, long ago: not what the comparison uses.
+    await putObject(`models/${MODEL}/v-champ/evaluation.json`, JSON.stringify({ accuracy: 0.5, latencyMsP95: 1, errorRate: 0 }));
+
+    const result = await loadHandler({ EVAL_SAMPLES: '1000', EVAL_BATCH_SIZE: '250', EVAL_CONCURRENCY: '1' })(stateFor(candidate.endpoint, 'v-challenger', MODEL));
+
+    // Both got the very same four batches, one after the other, the first alternating from batch to batch.
+    const firsts = candidate.requests.map((r) => r.indices[0]);
+    expect(prod.requests.map((r) => r.indices[0])).toEqual(firsts);
+    expect(arrivals).toEqual(firsts.flatMap((f, b) => (b % 2 === 0 ? [`candidate ${f}`, `production ${f}`] : [`production ${f}`, `candidate ${f}`])));
+    expect(result.production).toEqual({
+      version: 'v-champ',
+      accuracy: 0.9,
+      perClassAccuracy: [1, 1, 1, 0, 1, 1, 1, 1, 1, 1],
+      latencyMsP50: expect.any(Number),
+      latencyMsP95: expect.any(Number),
+      errorRate: 0,
+    });
+    expect(result.perClassAccuracy).toEqual([1, 1, 1, 1, 1, 0, 1, 1, 1, 1]);
+    expect(result.production!.latencyMsP50).toBeGreaterThanOrEqual(60);
+    expect(result.latencyMsP50).toBeLessThan(result.production!.latencyMsP50!);
+    expect(result.summary).toMatch(/; production v-champ 0\.9000\.$/);
+    const report = await getJson<EvaluationReport>(BUCKET, `models/${MODEL}/v-challenger/evaluation.json`);
+    expect(report!.details.production).toEqual({ requests: 4, failedRequests: 0, errors: [], errorRate: 0 });
+  });
+
+  it('falls back to production\'s own evaluation, without latency, when its endpoint cannot be reached, and says so', async () => {
+    const MODEL = 'fashion-champion-down';
+    const prod = await serve({ modelName: MODEL });
+    await prod.stop();
+    await putObject(`models/${MODEL}/production.json`, JSON.stringify({ modelName: MODEL, version: 'v-gone', previousVersion: null, endpoint: prod.endpoint, switchedAt: '', history: [] }));
+    await putObject(`models/${MODEL}/v-gone/evaluation.json`, JSON.stringify({ accuracy: 0.88, latencyMsP95: 3, errorRate: 0 }));
+    const candidate = await serve({ modelName: MODEL });
+    const result = await loadHandler({ EVAL_SAMPLES: '200' })(stateFor(candidate.endpoint, 'v-alone', MODEL));
+    expect(result).toMatchObject({ passed: true, production: { version: 'v-gone', accuracy: 0.88 } });
+    expect(result.production).not.toHaveProperty('latencyMsP95');
+    expect(result.summary).toMatch(/production v-gone 0\.8800 \(accuracy from its own evaluation: production's endpoint could not be reached \(http:\/\/127\.0\.0\.1:\d+\/v1\/models\/fashion-champion-down:predict: ECONNREFUSED\)\)\.$/);
   });
 
   it('selects EVAL_SAMPLES images deterministically and representatively, whatever the file order', async () => {
@@ -152,19 +221,19 @@ describe('EvaluateModel', () => {
     const server = await serve({ modelName: MODEL, correct: (i) => i % 10 !== 0 });
     const result = await loadHandler()(stateFor(server.endpoint, 'v-worse', MODEL));
     expect(result).toMatchObject({ passed: false, accuracy: 0.9, production: { version: 'v-prod', accuracy: 0.95 } });
-    expect(result.summary).toBe('Failed on 1000 samples: accuracy 0.9000 is more than 0.0100 below production v-prod (0.9500).');
+    expect(result.summary).toBe('Failed on 1000 samples: accuracy 0.9000 is more than 0.0100 below production v-prod (0.9500, accuracy from its own evaluation: production has no endpoint on record).');
 
     // Production without an evaluation.json: no comparison, and the summary says why.
     await putObject(`models/${MODEL}/production.json`, JSON.stringify({ modelName: MODEL, version: 'v-unmeasured', previousVersion: null, endpoint: null, switchedAt: '', history: [] }));
     const unmeasured = await loadHandler()(stateFor(server.endpoint, 'v-vs-unmeasured', MODEL));
     expect(unmeasured).toMatchObject({ passed: true, production: null });
-    expect(unmeasured.summary).toMatch(/; production v-unmeasured has no evaluation\.json to compare with\.$/);
+    expect(unmeasured.summary).toMatch(/; production v-unmeasured has no evaluation\.json to compare with and production has no endpoint on record\.$/);
     await putObject(`models/${MODEL}/production.json`, JSON.stringify({ modelName: MODEL, version: 'v-prod', previousVersion: null, endpoint: null, switchedAt: '', history: [] }));
 
     const better = await serve({ modelName: MODEL });
     const ok = await loadHandler()(stateFor(better.endpoint, 'v-better', MODEL));
     expect(ok).toMatchObject({ passed: true, accuracy: 1 });
-    expect(ok.summary).toMatch(/production v-prod 0\.9500\.$/);
+    expect(ok.summary).toMatch(/production v-prod 0\.9500 \(accuracy from its own evaluation: production has no endpoint on record\)\.$/);
   });
 
   it('throws EvaluationError when no request reaches the endpoint', async () => {

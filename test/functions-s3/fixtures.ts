@@ -131,9 +131,13 @@ export interface ModelServer {
 export async function startModelServer(opts: {
   modelName: string;
   correct?: (index: number) => boolean;
+  /** The class a wrong answer names (default: the next class). */
+  wrongAs?: (index: number) => number | undefined;
   /** `drop-first` / `drop-all`: the connection closes after the request is read, with no answer (the first one only / every one). */
   mode?: 'ok' | 'not-found' | 'short' | 'not-json' | 'fail-first-batch' | 'drop-first' | 'drop-all';
   delayMs?: number;
+  /** Shared between servers: `<name> <first index of the batch>` per predict request, in arrival order. */
+  arrivals?: { name: string; log: string[] };
 }): Promise<ModelServer> {
   const requests: PredictRequestSeen[] = [];
   const paths: string[] = [];
@@ -150,6 +154,7 @@ export async function startModelServer(opts: {
       }
       const { instances } = JSON.parse(body) as { instances: number[][] };
       const indices = instances.map((row) => Math.round(row[0]! * 255) * 256 + Math.round(row[1]! * 255));
+      opts.arrivals?.log.push(`${opts.arrivals.name} ${indices[0]}`);
       requests.push({
         instances: instances.length,
         width: instances[0]?.length ?? 0,
@@ -169,7 +174,7 @@ export async function startModelServer(opts: {
         return res.end('<html>oops</html>');
       }
       const predictions = indices.map((i) => {
-        const cls = correct(i) ? labelOf(i) : (labelOf(i) + 1) % 10;
+        const cls = correct(i) ? labelOf(i) : (opts.wrongAs?.(i) ?? (labelOf(i) + 1) % 10);
         return Array.from({ length: 10 }, (_, c) => (c === cls ? 0.91 : 0.01));
       });
       if (opts.mode === 'short') predictions.pop();

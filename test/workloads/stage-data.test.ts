@@ -80,6 +80,11 @@ describe('stageFashionMnist', () => {
       bytes: 10008,
       sha256: createHash('sha256').update(files.testLabels).digest('hex'),
     });
+    // One digest for the whole dataset: the sha256 of its `sha256sum` listing, as the approval page shows it.
+    const listing = Object.entries({ 't10k-images-idx3-ubyte': files.testImages, 't10k-labels-idx1-ubyte': files.testLabels, 'train-images-idx3-ubyte': files.trainImages, 'train-labels-idx1-ubyte': files.trainLabels })
+      .map(([name, bytes]) => `${createHash('sha256').update(bytes).digest('hex')}  ${name}\n`)
+      .join('');
+    expect(manifest.sha256).toBe(createHash('sha256').update(listing).digest('hex'));
     expect(existsSync(path.join(cacheDir, 'fashion-mnist', 'v1', 'train-images-idx3-ubyte'))).toBe(true);
   });
 
