@@ -45,7 +45,7 @@ export interface RunPage {
   view: RunView;
   /** The registry's manifest.json: lineage and decisions, once RecordRelease or RecordFailure wrote it. */
   manifest: ReleaseManifest | undefined;
-  /** evaluation.json, for the per-label accuracy of states older than `$.evaluation.perClassAccuracy`. */
+  /** evaluation.json: the per-class numbers when the state leaves them out (a model with many classes). */
   report: EvaluationReport | undefined;
   log: TrainingLog | { error: string };
   /** What produced production.json's history entries about this run (rollbacks after it). */

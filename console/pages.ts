@@ -143,25 +143,15 @@ ${kv([
 ])}</section>`;
 }
 
-/**
- * `$.evaluation` with the optional per-class fields of the shared EVALUATION interface (functions/shared/
- * state.ts EvaluationSchema once the evaluation change is in; states made before it lack them).
- */
-type Evaluation = Omit<EvaluationResult, 'production'> & {
-  classes?: string[];
-  perClassAccuracy?: number[];
-  confusion?: number[][];
-  production: (NonNullable<EvaluationResult['production']> & { perClassAccuracy?: number[]; latencyMsP50?: number; latencyMsP95?: number }) | null;
-};
-
 function evaluationSection(page: RunPage): Html {
-  const e = page.view.evaluation as unknown as Evaluation | null; // RunView passes $.evaluation through as is
+  const e = page.view.evaluation as EvaluationResult | null; // RunView passes $.evaluation through (loose)
   if (!e) return html`<section id="evaluation"><h2>Evaluation</h2><p class="muted">Not evaluated yet.</p></section>`;
   const prod = e.production;
-  // Per class: the state's arrays when EvaluateModel wrote them, else evaluation.json's per-label map.
-  const perLabel = page.report?.details.perLabelAccuracy ?? {};
-  const accuracies = e.perClassAccuracy ?? Object.keys(perLabel).sort((a, b) => Number(a) - Number(b)).map((k) => perLabel[k]!);
-  const classes = e.classes ?? (e.perClassAccuracy ? e.perClassAccuracy.map((_, i) => String(i)) : Object.keys(perLabel).sort((a, b) => Number(a) - Number(b)));
+  // Per class: the state's arrays; evaluation.json's when the state left them out (too many classes for it).
+  const report = page.report;
+  const accuracies = e.perClassAccuracy ?? report?.details.perClassAccuracy ?? [];
+  const matrix = e.confusion ?? report?.details.confusion;
+  const classes = e.classes ?? report?.classes ?? accuracies.map((_, i) => String(i));
   const champion = prod?.perClassAccuracy;
   const delta = (a: number, b: number | undefined) => (b === undefined ? '' : `${a - b >= 0 ? '+' : '−'}${(Math.abs(a - b) * 100).toFixed(1)}`);
   const perClass = accuracies.length
@@ -172,9 +162,9 @@ ${accuracies.map((a, i) => {
   return html`<tr data-class="${classes[i] ?? i}"><td>${classes[i] ?? i}</td><td class="num accuracy">${percent(a)}</td>${champion ? html`<td class="num">${percent(c)}</td><td class="num ${cls}">${c === undefined ? '' : delta(a, c)}</td>` : ''}</tr>`;
 })}</tbody></table>`
     : '';
-  const confusion = e.confusion?.length
-    ? html`<h2>Confusion matrix</h2><p class="muted">Rows: true class; columns: predicted.</p><table class="grid confusion" id="confusion"><thead><tr><th></th>${e.confusion.map((_, j) => html`<th class="num" title="${classes[j] ?? j}">${abbreviate(classes[j] ?? String(j))}</th>`)}</tr></thead><tbody>
-${e.confusion.map((row, i) => {
+  const confusion = matrix?.length
+    ? html`<h2>Confusion matrix</h2><p class="muted">Rows: true class; columns: predicted.</p><table class="grid confusion" id="confusion"><thead><tr><th></th>${matrix.map((_, j) => html`<th class="num" title="${classes[j] ?? j}">${abbreviate(classes[j] ?? String(j))}</th>`)}</tr></thead><tbody>
+${matrix.map((row, i) => {
   const total = row.reduce((s, v) => s + v, 0) || 1;
   return html`<tr><th>${classes[i] ?? i}</th>${row.map((v, j) => html`<td class="${i === j ? 'diagonal' : ''}" style="background: rgba(${i === j ? '40,167,69' : '220,53,69'},${(Math.min(1, v / total) * 0.8).toFixed(2)})">${v}</td>`)}</tr>`;
 })}</tbody></table>`
