@@ -6,7 +6,7 @@
  *   /runs/<run>           a run: graph, training, evaluation, lineage, decisions, log tail (?part=run: its live part)
  *   /api/runs/<run>       the run's RunView (what `mlpipe status -o json` prints)
  *   /models/<model>       what serves production, releases and rollbacks, versions
- * Every AWS client it uses is read-only (console/read-only.ts).
+ * The AWS clients it reads through are read-only (console/read-only.ts).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { s3Client } from '../functions/shared/clients';
@@ -29,9 +29,14 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/;
 
 class NotFound extends Error {}
 
-export async function startConsole(target: Target, opts: { port?: number } = {}): Promise<ConsoleServer> {
+/**
+ * Serves the console for `target`; its Step Functions client becomes read-only. `guardS3`: the shared S3
+ * client (functions/shared/clients.ts, which the registry reads through) too — for a process that only
+ * serves the console (`mlpipe console`), not for one that also writes through it (a test, the local run).
+ */
+export async function startConsole(target: Target, opts: { port?: number; guardS3?: boolean } = {}): Promise<ConsoleServer> {
   readOnly(target.sfn, SFN_READS);
-  readOnly(s3Client(), S3_READS);
+  if (opts.guardS3) readOnly(s3Client(), S3_READS);
   const data = new ConsoleData(target);
   const where = target.mode === 'local' ? `local pipeline (${target.stateDir ?? '.mlpipe'})` : `AWS ${target.region}`;
   const models = (names: Array<string | null>) => [...new Set([target.modelName ?? null, ...names].filter((m): m is string => !!m))].sort();

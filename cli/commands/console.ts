@@ -49,8 +49,8 @@ export const consoleCommand: Command = {
       reloadSettings(); // Kubernetes access reads the loaded settings
     }
     const asked = port(values);
-    const server = await startConsole(target, { port: asked ?? CONSOLE_PORT }).catch((err: NodeJS.ErrnoException) => {
-      if (asked === undefined && err.code === 'EADDRINUSE') return startConsole(target, { port: 0 });
+    const server = await startConsole(target, { port: asked ?? CONSOLE_PORT, guardS3: true }).catch((err: NodeJS.ErrnoException) => {
+      if (asked === undefined && err.code === 'EADDRINUSE') return startConsole(target, { port: 0, guardS3: true });
       if (err.code === 'EADDRINUSE') throw new UsageError(`port ${asked} is taken; pass another --port (0: any free port).`);
       throw err;
     });

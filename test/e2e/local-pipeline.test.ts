@@ -22,6 +22,7 @@ import { E2E_CONTEXT, QUICK_HYPERPARAMETERS, SHARED_SYNTH_CACHE } from './shared
 import { productionDeploymentName } from '../../functions/shared/names';
 import type { ProductionRecord, ReleaseManifest } from '../../functions/shared/registry';
 import { NO_ANSWER } from '../../local/traffic';
+import { checkConsole } from '../browser/console-checks';
 
 // The first run on a fresh clone synthesizes the stack (esbuild bundles every function) before it starts.
 jest.setTimeout(600_000);
@@ -195,6 +196,24 @@ describe('local pipeline end to end', () => {
     for (const line of logLines) expect(() => JSON.parse(line)).not.toThrow();
     // Nothing of the template's settings was put into this process's environment for the handlers.
     expect(process.env.WATCH_BUDGET_SECONDS).toBeUndefined();
+  });
+
+  it('the web console shows the runs live, the release\'s graph, evaluation, lineage and log, and the model page', async () => {
+    const { run } = await defaultRelease();
+    const s = run.output!;
+    // The run that appears while the list is open: one Prepare refuses (its input is not a run request),
+    // so it is over in seconds and changes nothing the other tests look at.
+    let another: Promise<RunOutcome> | undefined;
+    await checkConsole({
+      stateDir: dir,
+      release: { name: s.run.executionName, model: s.run.modelName, version: s.run.version },
+      startAnotherRun: async () => {
+        const name = `console-live-${s.run.version}`;
+        another = pipeline.run({ hyperparameters: 'not an object' }, { name });
+        return name;
+      },
+    });
+    expect(await another).toMatchObject({ status: 'FAILED', lastStateName: 'PipelineFailed' });
   });
 
   it('a rejected run leaves production as it was, records the decision and cleans up staging', async () => {
