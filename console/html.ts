@@ -65,10 +65,12 @@ table.grid td, table.grid th { border-bottom: 1px solid #e9ecef; padding: 3px 8p
 .status { font-weight: 600; } .status.SUCCEEDED { color: #1e7e34; } .status.FAILED, .status.TIMED_OUT, .status.ABORTED { color: #c82333; }
 .status.RUNNING { color: #b8860b; }
 .worse { color: #c82333; } .better { color: #1e7e34; }
-table.confusion td { text-align: right; min-width: 34px; font-variant-numeric: tabular-nums; }
+table.kv td { overflow-wrap: anywhere; }
+table.grid.confusion td, table.grid.confusion th { padding: 2px 5px; font-size: 12px; }
+table.confusion td { text-align: right; min-width: 30px; font-variant-numeric: tabular-nums; }
 table.confusion td.diagonal { font-weight: 700; }
 pre.log { background: #212529; color: #e9ecef; padding: 8px; overflow: auto; max-height: 360px; font-size: 12px; }
-.columns { display: flex; gap: 16px; align-items: flex-start; } .columns > div { flex: 1; min-width: 0; }
+.columns { display: flex; gap: 16px; align-items: flex-start; } .columns > div { flex: 1; min-width: 0; } .columns > div.fixed { flex: 0 0 auto; }
 .graph-wrap { overflow: auto; } .muted { color: #868e96; } .error { color: #c82333; }
 progress { width: 240px; }`;
 

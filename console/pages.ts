@@ -178,7 +178,7 @@ ${kv([
   ['samples', e.samples],
   ['gate', `accuracy ≥ ${percent(e.thresholds.minAccuracy)}, p95 ≤ ${e.thresholds.maxP95LatencyMs} ms, errors ≤ ${percent(e.thresholds.maxErrorRate)}, drop ≤ ${percent(e.thresholds.maxAccuracyDrop)}`],
 ])}
-<div class="columns"><div>${perClass}</div><div>${confusion}</div></div></section>`;
+<div class="columns"><div class="fixed">${perClass}</div><div>${confusion}</div></div></section>`;
 }
 
 function abbreviate(name: string): string {
@@ -249,7 +249,7 @@ export function runBody(page: RunPage, graph: GraphModel): Html {
 <h1>${v.name} ${statusCell(v.status)}</h1>
 <p>${v.model ? html`<a href="${href('models', v.model)}">${v.model}</a> ${v.version} · ` : ''}started ${when(v.startedAt)} · ${seconds(v.seconds)}${v.currentStep ? html` · in <b>${v.currentStep}</b>` : v.lastStep ? html` · ended in ${v.lastStep}` : ''}${v.consoleLink ? html` · <a href="${v.consoleLink}">Step Functions console</a>` : ''}</p>
 ${v.error ? html`<p class="error" id="run-error">${v.error}</p>` : ''}
-<div class="columns"><div class="graph-wrap" style="flex: 0 0 auto">${raw(graphSvg(graph, stepMarks(v)))}</div>
+<div class="columns"><div class="graph-wrap fixed">${raw(graphSvg(graph, stepMarks(v)))}</div>
 <div>${trainingSection(v)}${lineageSection(page)}${decisionsSection(page)}</div></div>
 ${evaluationSection(page)}${logSection(page)}</div>`;
 }
