@@ -134,7 +134,7 @@ function trainingSection(view: RunView): Html {
   if (!t) return html`<section id="training"><h2>Training</h2><p class="muted">Not started.</p></section>`;
   const p = t.progress;
   return html`<section id="training"><h2>Training</h2>
-${p && t.status !== 'succeeded' ? html`<p><progress max="1" value="${p.fraction}"></progress> ${percent(p.fraction, 0)}${p.epoch !== undefined && p.epochs ? html`, epoch ${p.epoch}/${p.epochs}` : ''}${p.etaSeconds !== undefined ? html`, about ${seconds(p.etaSeconds)} left` : ''}</p>` : ''}
+${p && t.status !== 'succeeded' ? html`<p><progress max="1" value="${p.fraction}"></progress> ${percent(p.fraction, 0)}${p.epoch !== undefined && p.epochs ? html`, epoch ${p.epoch}/${p.epochs}` : ''}${p.etaSeconds ? html`, about ${seconds(p.etaSeconds)} left` : ''}</p>` : ''}
 ${kv([
   ['status', t.status],
   ['job', t.jobName],
