@@ -3,9 +3,12 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { getKubeConfig } from '../../functions/shared/kube';
-import { CliError, UsageError } from '../io';
-import type { Command } from '../command';
-import { progressOf, resolveRun, runHistory } from '../runs';
+import { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { CliError, UsageError, type Io } from '../io';
+import type { Clock, Command } from '../command';
+import { describeRun, progressOf, resolveRun, runHistory } from '../runs';
+import type { Target } from '../target';
 import { validateRunId } from '../validate';
 import { reloadSettings } from '../../functions/shared/settings';
 
@@ -26,21 +29,57 @@ function keptPodLog(stateDir: string, namespace: string, job: string): string | 
   return undefined;
 }
 
+const POLL_MS = 1000;
+
+/** Waits until the Job has a pod whose container started (or ended); undefined when the run ended without one. */
+async function startedPod(newest: () => Promise<k8s.V1Pod | undefined>, ended: () => Promise<boolean>, clock: Clock): Promise<k8s.V1Pod | undefined> {
+  for (;;) {
+    const pod = await newest();
+    if (pod && pod.status?.phase !== 'Pending') return pod;
+    if (!pod && (await ended())) return undefined;
+    await clock.sleep(POLL_MS);
+  }
+}
+
+async function runEnded(target: Target, arn: string): Promise<boolean> {
+  return (await describeRun(target, arn)).status !== 'RUNNING';
+}
+
+/** Streams the pod's log (follow=true) line by line until the API server ends it: the container stopped. */
+async function followPod(kc: k8s.KubeConfig, namespace: string, pod: k8s.V1Pod, tail: number | undefined, io: Io): Promise<void> {
+  const name = pod.metadata!.name!;
+  const container = pod.spec?.containers[0]?.name ?? '';
+  io.err(`── ${namespace}/${name} (following until it ends) ──`);
+  let partial = '';
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      const lines = (partial + chunk.toString('utf8')).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) io.out(line);
+      done();
+    },
+  });
+  await new k8s.Log(kc).log(namespace, name, container, sink, { follow: true, ...(tail ? { tailLines: tail } : {}) });
+  await finished(sink);
+  if (partial) io.out(partial);
+}
+
 export const logsCommand: Command = {
   name: 'logs',
-  usage: 'mlpipe logs <run> [--tail <lines>] [--cluster <eks cluster>]',
+  usage: 'mlpipe logs <run> [-f] [--tail <lines>] [--cluster <eks cluster>]',
   summary: "Print the training pod's log of a run",
   help: [
     '<run> is the run name (`mlpipe list` shows them) or its execution ARN.',
     'Reads the pods of the run\'s training Job (label job-name=<job>) through the Kubernetes API: the',
     'local pipeline\'s API in local mode, else KUBECONFIG if set, else the EKS cluster (--cluster or CLUSTER_NAME).',
+    '  -f, --follow        keep printing as the pod writes, until it ends (waits for the pod if it has not started)',
     '  --tail <lines>      only the last lines',
     '  --cluster <name>    EKS cluster (AWS mode)',
   ],
-  options: { tail: { type: 'string' }, cluster: { type: 'string' } },
+  options: { tail: { type: 'string' }, cluster: { type: 'string' }, follow: { type: 'boolean', short: 'f' } },
   positionals: [1, 1],
   validate: (args) => validateRunId(args[0]),
-  async run({ target, args, values, io }) {
+  async run({ target, args, values, io, clock }) {
     const tail = typeof values.tail === 'string' ? Number(values.tail) : undefined;
     if (tail !== undefined && (!Number.isInteger(tail) || tail < 1)) throw new UsageError('--tail must be a whole number >= 1.');
     if (typeof values.cluster === 'string') {
@@ -57,11 +96,17 @@ export const logsCommand: Command = {
     const job = run.names.trainingJob;
     const namespace = p.data?.training?.namespace ?? run.namespaces.staging;
 
-    const core = (await getKubeConfig()).makeApiClient(k8s.CoreV1Api);
-    const pods = await core.listNamespacedPod({ namespace, labelSelector: `job-name=${job}` });
-    const newest = [...pods.items].sort(
-      (a, b) => new Date(b.metadata?.creationTimestamp ?? 0).getTime() - new Date(a.metadata?.creationTimestamp ?? 0).getTime(),
-    )[0];
+    const kc = await getKubeConfig();
+    const core = kc.makeApiClient(k8s.CoreV1Api);
+    const newestPod = async () =>
+      [...(await core.listNamespacedPod({ namespace, labelSelector: `job-name=${job}` })).items].sort(
+        (a, b) => new Date(b.metadata?.creationTimestamp ?? 0).getTime() - new Date(a.metadata?.creationTimestamp ?? 0).getTime(),
+      )[0];
+    if (values.follow) {
+      const pod = await startedPod(newestPod, () => runEnded(target, arn), clock);
+      if (pod?.metadata?.name) return followPod(kc, namespace, pod, tail, io);
+    }
+    const newest = await newestPod();
     if (!newest?.metadata?.name) {
       // The local runner keeps every pod's log after the pod is gone; a real cluster does not.
       const kept = target.stateDir ? keptPodLog(target.stateDir, namespace, job) : undefined;

@@ -18,8 +18,6 @@ import { readProduction, recordProductionRelease } from '../../functions/shared/
 import { resetClients } from '../../functions/shared/clients';
 import type { PipelineState, PrepareRunInput, RequestApprovalInput } from '../../functions/shared/types';
 import { main } from '../../cli/main';
-import { Ajv2020 } from 'ajv/dist/2020';
-import addFormats from 'ajv-formats';
 import { RETIRED_AT_ANNOTATION } from '../../functions/shared/retention';
 import { approvalId, signLink } from '../../functions/shared/approval-link';
 import { recordRollback } from '../../functions/shared/registry';
@@ -27,6 +25,7 @@ import { RunViewSchema, type RunView } from '../../cli/run-view';
 import { readProductionView } from '../../cli/production-view';
 import { resolveTarget } from '../../cli/target';
 import { STATUS_SCHEMA_FILE, statusSchemaText } from '../../cli/status-schema';
+import { validateStatusJson } from './status-schema';
 import { renderText } from '../../cli/commands/graph';
 import { taskSubmitted } from '../stepfunctions/history-events';
 import { jobSucceeded } from '../kube-watch';
@@ -36,6 +35,7 @@ const ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:mlpipe-cli-test'
 const EXEC = ARN.replace(':stateMachine:', ':execution:');
 const BUCKET = 'mlpipe-cli-test';
 const TRAINER = 'trainer:test';
+const SLOW_TRAINER = 'trainer:slow';
 const FN = (n: string) => `arn:aws:lambda:us-east-1:000000000000:function:${n}`;
 const STAGING_ENDPOINT = 'http://127.0.0.1:18502';
 const PRODUCTION_ENDPOINT = 'http://127.0.0.1:18501';
@@ -76,9 +76,15 @@ describe('mlpipe CLI (local mode)', () => {
   const saved = { ...process.env };
 
   async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+    return cliWith({}, ...argv);
+  }
+
+  /** main() with an injected clock (commands that wait never sleep here) and a hook on each line printed. */
+  async function cliWith(opts: { sleep?: (ms: number) => Promise<void>; onOut?: (line: string) => void }, ...argv: string[]): Promise<{ code: number; out: string; err: string }> {
     const out: string[] = [];
     const err: string[] = [];
-    const code = await main([...argv, '--state-dir', dir], { out: (l) => out.push(l), err: (l) => err.push(l) });
+    const clock = { now: () => new Date(), sleep: opts.sleep ?? (() => new Promise<void>((r) => setImmediate(r))) };
+    const code = await main([...argv, '--state-dir', dir], { out: (l) => (out.push(l), opts.onOut?.(l)), err: (l) => err.push(l) }, clock);
     return { code, out: out.join('\n'), err: err.join('\n') };
   }
 
@@ -102,7 +108,14 @@ describe('mlpipe CLI (local mode)', () => {
     kube = await startLocalKube({
       stateDir: join(dir, 'kube'),
       namespaces: ['mlpipe-staging', 'mlpipe-production'],
-      images: { [TRAINER]: { command: process.execPath, args: ['-e', "console.log('epoch 1/1 accuracy=0.8123'); console.log('wrote metrics.json')"] } },
+      images: {
+        [TRAINER]: { command: process.execPath, args: ['-e', "console.log('epoch 1/1 accuracy=0.8123'); console.log('wrote metrics.json')"] },
+        // Writes one line, then the next once the test creates the file it looks for (no sleeping in the test).
+        [SLOW_TRAINER]: {
+          command: process.execPath,
+          args: ['-e', `console.log('epoch 1/2'); const t = setInterval(() => { if (require('fs').existsSync(${JSON.stringify(join(dir, 'go-on'))})) { console.log('epoch 2/2'); clearInterval(t); } }, 20);`],
+        },
+      },
     });
     Object.assign(process.env, LOCAL_AWS_ENV, { AWS_ENDPOINT_URL_S3: s3.endpoint, ARTIFACT_BUCKET: BUCKET });
     resetClients();
@@ -247,8 +260,7 @@ describe('mlpipe CLI (local mode)', () => {
     expect(r.err).toBe('');
     const json = JSON.parse(r.out) as unknown;
     // The documented schema (an independent validator) and the zod schema it is generated from both accept it.
-    const validate = addFormats(new Ajv2020({ strict: true })).compile(JSON.parse(readFileSync(STATUS_SCHEMA_FILE, 'utf8')));
-    expect([validate(json), validate.errors ?? null]).toEqual([true, null]);
+    validateStatusJson(json);
     return RunViewSchema.parse(json);
   }
 
@@ -327,6 +339,91 @@ describe('mlpipe CLI (local mode)', () => {
       retained: [{ version: v2, replicas: 0, retiredAt: rolledBack.switchedAt }],
     });
     expect((await readProductionView(await resolveTarget({ stateDir: dir }), 'never-released')).serving).toBeNull();
+  });
+
+  it('status --watch prints the run, then each change, until it ends; the exit code is the run\'s', async () => {
+    await runToApproval('watch-ok');
+    await runToApproval('watch-no');
+    // The injected clock's sleep is where the run moves on: approved on the first look, then until it ends.
+    const decideThenWait = (cmd: string, name: string) => {
+      let looks = 0;
+      return async () => {
+        if (looks++ === 0) expect((await cli(cmd, name)).code).toBe(0);
+        else await sfn.waitForExecution(`${EXEC}:${name}`);
+      };
+    };
+    const ok = await cliWith({ sleep: decideThenWait('approve', 'watch-ok') }, 'status', 'watch-ok', '--watch');
+    expect(ok.code).toBe(0);
+    const lines = ok.out.split('\n');
+    expect(lines[0]).toBe('run       watch-ok');
+    expect(lines).toContain('status    RUNNING — in RequestApproval');
+    const after = lines.slice(lines.findIndex((l) => l.startsWith('steps')));
+    expect(after).toEqual(expect.arrayContaining([expect.stringMatching(/^ +✓ RequestApproval +\d/), expect.stringMatching(/^ +✓ DeployProduction/), 'status    SUCCEEDED']));
+    expect(after.filter((l) => l.startsWith('status'))).toEqual(['status    SUCCEEDED']);
+    expect(after.find((l) => l.startsWith('approval'))).toMatch(/^approval  approve by /);
+    const no = await cliWith({ sleep: decideThenWait('reject', 'watch-no') }, 'status', 'watch-no', '--watch', '-o', 'json');
+    expect(no.code).toBe(1);
+    const views = no.out.split('\n').map((l) => JSON.parse(l) as RunView);
+    expect(views[0]).toMatchObject({ status: 'RUNNING', currentStep: 'RequestApproval' });
+    expect(views.at(-1)).toMatchObject({ status: 'FAILED', error: expect.stringMatching(/^ApprovalRejected/) });
+    for (const v of views) validateStatusJson(v);
+    expect((await cli('status', 'watch-no', '--interval', '5')).err).toContain('--interval goes with --watch.');
+  });
+
+  it('logs -f prints the pod log as it is written, until the pod ends', async () => {
+    const r = await cli('run', SLOW_TRAINER, '--name', 'logs-follow');
+    expect(r.code).toBe(0);
+    let wrote = false;
+    const followed = await cliWith(
+      {
+        // The first line was followed: let the trainer write its second and end.
+        onOut: (line) => {
+          if (line === 'epoch 1/2' && !wrote) {
+            wrote = true;
+            writeFileSync(join(dir, 'go-on'), '');
+          }
+        },
+      },
+      'logs', 'logs-follow', '-f',
+    );
+    expect([followed.code, followed.out]).toEqual([0, 'epoch 1/2\nepoch 2/2']);
+    expect(followed.err).toMatch(/following until it ends/);
+  });
+
+  it('list shows the model and version of each run, as text and -o json', async () => {
+    await runToApproval('list-model', '--model', 'list-model');
+    const text = await cli('list');
+    expect(text.out.split('\n')[0]).toMatch(/^RUN +STATUS +MODEL +VERSION +STARTED +DURATION$/);
+    expect(text.out).toMatch(/list-model +RUNNING +list-model +20260101-000000-t-model/);
+    const json = await cli('list', '-o', 'json');
+    const rows = JSON.parse(json.out) as Array<Record<string, unknown>>;
+    expect(rows.find((r) => r.name === 'list-model')).toEqual({
+      name: 'list-model', executionArn: `${EXEC}:list-model`, status: 'RUNNING', model: 'list-model', version: '20260101-000000-t-model',
+      startedAt: expect.any(String), stoppedAt: null, seconds: expect.any(Number),
+    });
+  });
+
+  it('production shows what serves, since when, the history and the retained versions; --version the package\'s', async () => {
+    const v1 = await releasedVersion('show-one', 'show-model');
+    const v2 = await releasedVersion('show-two', 'show-model');
+    const text = await cli('production', 'show-model');
+    expect(text.code).toBe(0);
+    expect(text.out.split('\n')).toEqual([
+      'model     show-model',
+      expect.stringMatching(new RegExp(`^serving   ${v2} since \\S+ \\(released\\)$`)),
+      `endpoint  ${PRODUCTION_ENDPOINT}`,
+      `previous  ${v1}`,
+      'history   (newest first)',
+      expect.stringMatching(new RegExp(`^  \\S+  release  ${v2}  run show-two$`)),
+      expect.stringMatching(new RegExp(`^  \\S+  release  ${v1}  run show-one$`)),
+      'retained  none: no earlier version is kept for rollback',
+    ]);
+    const json = JSON.parse((await cli('production', 'show-model', '-o', 'json')).out) as { serving: { version: string } };
+    expect(json.serving.version).toBe(v2);
+    expect((await cli('production', 'nothing-here')).out).toContain('serving   nothing: no version of this model was ever released');
+    expect((await cli('production', 'Bad_Name')).code).toBe(2);
+    const version = await cli('--version');
+    expect([version.code, version.out]).toEqual([0, `mlpipe ${JSON.parse(readFileSync(resolve(__dirname, '../../package.json'), 'utf8')).version}`]);
   });
 
   it('docs/status.schema.json is the JSON Schema generated from RunViewSchema (npx tsx cli/status-schema.ts --write)', () => {
@@ -444,7 +541,7 @@ describe('mlpipe CLI (local mode)', () => {
     expect(out.join('\n')).toContain('Usage: mlpipe <command> [options]');
   });
 
-  it.each(['run', 'status', 'list', 'logs', 'approve', 'reject', 'retry', 'rollback', 'graph'])('%s --help explains the command', async (name) => {
+  it.each(['run', 'status', 'list', 'logs', 'approve', 'reject', 'retry', 'rollback', 'production', 'graph'])('%s --help explains the command', async (name) => {
     const r = await cli(name, '--help');
     expect(r.code).toBe(0);
     expect(r.out).toMatch(new RegExp(`^Usage: mlpipe ${name}`));
