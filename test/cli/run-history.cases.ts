@@ -17,6 +17,8 @@ import { STATE_MACHINE_ARN } from '../../local/pipeline';
 import { main } from '../../cli/main';
 import { RunViewSchema } from '../../cli/run-view';
 import { validateStatusJson } from './status-schema';
+import { followExecutions } from '../../local/stepfunctions/follow';
+import { approvalId, signLink } from '../../functions/shared/approval-link';
 
 const ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:mlpipe-run-history';
 const EXEC = ARN.replace(':stateMachine:', ':execution:');
@@ -131,6 +133,35 @@ describe('the local run history outlives a restart', () => {
       ['cut-off', 'ABORTED'],
       ['finished', 'SUCCEEDED'],
     ]);
+  });
+
+  it('npm start follows every run it did not start: each step once, the approval links, how it ended', async () => {
+    const sfn = await engine(join(dir, 'follow.executions.jsonl'));
+    const notificationsFile = join(dir, 'follow-notifications.jsonl');
+    // The approval "email" of the run that will wait (local/sns.ts writes one JSON line per message).
+    const link = (action: 'approve' | 'reject') => signLink({ baseUrl: 'http://127.0.0.1:8787', id: approvalId(`${EXEC}:waits`), action, expiresAt: 1_900_000_000, secret: 'test-secret-0123456789' });
+    writeFileSync(notificationsFile, `${JSON.stringify({ messageId: 'm', topicArn: 't', message: `approve: ${link('approve')}\nreject: ${link('reject')}` })}\n`);
+    const lines: string[] = [];
+    const stop = followExecutions(sfn, { log: (l) => lines.push(l), skip: (name) => name === 'own-run', notificationsFile });
+    sfn.startExecution({ name: 'own-run', input: JSON.stringify({ approve: true }) });
+    sfn.startExecution({ name: 'approved', input: JSON.stringify({ approve: true, image: 'trainer:1', trigger: { source: 'cli', detail: { by: 'local:tester' } } }) });
+    sfn.startExecution({ name: 'waits', input: JSON.stringify({ approve: false }) });
+    await sfn.waitForExecution(`${EXEC}:approved`);
+    await sfn.waitForExecution(`${EXEC}:own-run`);
+    while (!lines.some((l) => l.includes('reject  '))) await new Promise((r) => setImmediate(r));
+    sfn.stopExecution(`${EXEC}:waits`, 'Interrupted', 'stopped by the test');
+    stop();
+    expect(lines.filter((l) => l.startsWith('[approved]'))).toEqual([
+      '[approved] started: trainer:1 (cli by local:tester)',
+      '[approved] ▶ Prepare',
+      '[approved] ▶ RequestApproval',
+      '[approved]   waits for approval: npm run mlpipe -- approve approved   (or: reject approved)',
+      '[approved] ▶ Done',
+      expect.stringMatching(/^\[approved\] ✓ SUCCEEDED in \d+\.\d s$/),
+    ]);
+    expect(lines.filter((l) => l.startsWith('[waits]'))).toEqual(expect.arrayContaining([`[waits]   approve  ${link('approve')}`, `[waits]   reject   ${link('reject')}`]));
+    expect(lines.filter((l) => l.startsWith('[waits]')).at(-1)).toMatch(/^\[waits\] ✗ ABORTED after \d+\.\d s — Interrupted: stopped by the test$/);
+    expect(lines.some((l) => l.includes('own-run'))).toBe(false);
   });
 
   it('status -o json of a real local run (its journal reloaded) validates against docs/status.schema.json', async () => {
