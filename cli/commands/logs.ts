@@ -45,22 +45,48 @@ async function runEnded(target: Target, arn: string): Promise<boolean> {
   return (await describeRun(target, arn)).status !== 'RUNNING';
 }
 
-/** Streams the pod's log (follow=true) line by line until the API server ends it: the container stopped. */
-async function followPod(kc: k8s.KubeConfig, namespace: string, pod: k8s.V1Pod, tail: number | undefined, io: Io): Promise<void> {
+/**
+ * Streams the pod's log (follow=true) until the container ends. The API server may end a follow early (a
+ * proxy's idle timeout) or just before the last lines reach the log (the container's exit seen first): while
+ * the pod still runs it follows again, and once it has ended one plain read prints what is left. Both skip
+ * the bytes already printed, so nothing shows twice (not with --tail, whose lines cannot be lined up).
+ */
+async function followPod(kc: k8s.KubeConfig, core: k8s.CoreV1Api, namespace: string, pod: k8s.V1Pod, tail: number | undefined, io: Io, clock: Clock): Promise<void> {
   const name = pod.metadata!.name!;
   const container = pod.spec?.containers[0]?.name ?? '';
   io.err(`── ${namespace}/${name} (following until it ends) ──`);
+  let printed = 0; // bytes of the log printed so far
   let partial = '';
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      const lines = (partial + chunk.toString('utf8')).split('\n');
-      partial = lines.pop() ?? '';
-      for (const line of lines) io.out(line);
-      done();
-    },
-  });
-  await new k8s.Log(kc).log(namespace, name, container, sink, { follow: true, ...(tail ? { tailLines: tail } : {}) });
-  await finished(sink);
+  /** Prints `text`, which starts at byte `from` of the log, skipping what was printed already. */
+  const print = (from: number, text: Buffer) => {
+    const fresh = text.subarray(Math.max(0, printed - from));
+    if (fresh.length === 0) return;
+    printed += fresh.length;
+    const lines = (partial + fresh.toString('utf8')).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) io.out(line);
+  };
+  for (;;) {
+    let at = 0;
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        if (tail) {
+          print(printed, chunk);
+        } else {
+          print(at, chunk);
+          at += chunk.length;
+        }
+        done();
+      },
+    });
+    await new k8s.Log(kc).log(namespace, name, container, sink, { follow: true, ...(tail ? { tailLines: tail } : {}) });
+    await finished(sink);
+    if (tail) break;
+    const phase = (await core.readNamespacedPod({ name, namespace })).status?.phase;
+    if (phase !== 'Running' && phase !== 'Pending') break;
+    await clock.sleep(POLL_MS);
+  }
+  if (!tail) print(0, Buffer.from(String(await core.readNamespacedPodLog({ name, namespace, container }))));
   if (partial) io.out(partial);
 }
 
@@ -104,7 +130,7 @@ export const logsCommand: Command = {
       )[0];
     if (values.follow) {
       const pod = await startedPod(newestPod, () => runEnded(target, arn), clock);
-      if (pod?.metadata?.name) return followPod(kc, namespace, pod, tail, io);
+      if (pod?.metadata?.name) return followPod(kc, core, namespace, pod, tail, io, clock);
     }
     const newest = await newestPod();
     if (!newest?.metadata?.name) {

@@ -344,13 +344,10 @@ describe('mlpipe CLI (local mode)', () => {
   it('status --watch prints the run, then each change, until it ends; the exit code is the run\'s', async () => {
     await runToApproval('watch-ok');
     await runToApproval('watch-no');
-    // The injected clock's sleep is where the run moves on: approved on the first look, then until it ends.
-    const decideThenWait = (cmd: string, name: string) => {
-      let looks = 0;
-      return async () => {
-        if (looks++ === 0) expect((await cli(cmd, name)).code).toBe(0);
-        else await sfn.waitForExecution(`${EXEC}:${name}`);
-      };
+    // The injected clock's sleep is where the run moves on: decided on the first look, and over by the next.
+    const decideThenWait = (cmd: string, name: string) => async () => {
+      expect((await cli(cmd, name)).code).toBe(0);
+      await sfn.waitForExecution(`${EXEC}:${name}`);
     };
     const ok = await cliWith({ sleep: decideThenWait('approve', 'watch-ok') }, 'status', 'watch-ok', '--watch');
     expect(ok.code).toBe(0);
@@ -360,6 +357,7 @@ describe('mlpipe CLI (local mode)', () => {
     const after = lines.slice(lines.findIndex((l) => l.startsWith('steps')));
     expect(after).toEqual(expect.arrayContaining([expect.stringMatching(/^ +✓ RequestApproval +\d/), expect.stringMatching(/^ +✓ DeployProduction/), 'status    SUCCEEDED']));
     expect(after.filter((l) => l.startsWith('status'))).toEqual(['status    SUCCEEDED']);
+    expect(after).not.toContain(`staging   ${STAGING_ENDPOINT}`);
     expect(after.find((l) => l.startsWith('approval'))).toMatch(/^approval  approve by /);
     const no = await cliWith({ sleep: decideThenWait('reject', 'watch-no') }, 'status', 'watch-no', '--watch', '-o', 'json');
     expect(no.code).toBe(1);
@@ -391,14 +389,14 @@ describe('mlpipe CLI (local mode)', () => {
   });
 
   it('list shows the model and version of each run, as text and -o json', async () => {
-    await runToApproval('list-model', '--model', 'list-model');
+    await runToApproval('models-listed', '--model', 'models-listed');
     const text = await cli('list');
     expect(text.out.split('\n')[0]).toMatch(/^RUN +STATUS +MODEL +VERSION +STARTED +DURATION$/);
-    expect(text.out).toMatch(/list-model +RUNNING +list-model +20260101-000000-t-model/);
+    expect(text.out).toMatch(/models-listed +RUNNING +models-listed +20260101-000000--listed/);
     const json = await cli('list', '-o', 'json');
     const rows = JSON.parse(json.out) as Array<Record<string, unknown>>;
-    expect(rows.find((r) => r.name === 'list-model')).toEqual({
-      name: 'list-model', executionArn: `${EXEC}:list-model`, status: 'RUNNING', model: 'list-model', version: '20260101-000000-t-model',
+    expect(rows.find((r) => r.name === 'models-listed')).toEqual({
+      name: 'models-listed', executionArn: `${EXEC}:models-listed`, status: 'RUNNING', model: 'models-listed', version: '20260101-000000--listed',
       startedAt: expect.any(String), stoppedAt: null, seconds: expect.any(Number),
     });
   });
