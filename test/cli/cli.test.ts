@@ -293,54 +293,6 @@ describe('mlpipe CLI (local mode)', () => {
     expect((await cli('status', 'view-wait', '-o', 'yaml')).err).toContain('--output must be json or text, got "yaml".');
   });
 
-  it('a finished run shows no staging endpoint, and a replaced or rolled-back version no longer claims production', async () => {
-    const v1 = await releasedVersion('view-one', 'view-model');
-    const v2 = await releasedVersion('view-two', 'view-model');
-    const one = await statusJson('view-one');
-    expect(one).toMatchObject({ status: 'SUCCEEDED', staging: null, production: { serving: false, replacedBy: { version: v2, action: 'release' } }, approval: { status: 'decided', decision: 'approve' } });
-    expect(await statusJson('view-two')).toMatchObject({ staging: null, production: { serving: true, endpoint: PRODUCTION_ENDPOINT } });
-    const oneText = (await cli('status', 'view-one')).out;
-    expect(oneText).not.toContain(STAGING_ENDPOINT);
-    expect(oneText).toMatch(new RegExp(`production no longer serves: replaced by ${v2} at `));
-    // `mlpipe rollback` records the switch back (functions/rollback.ts → recordRollback).
-    await recordRollback({ modelName: 'view-model', toVersion: v1, by: 'local:tester' });
-    expect(await statusJson('view-two')).toMatchObject({ production: { serving: false, replacedBy: { version: v1, action: 'rollback', by: 'local:tester' } } });
-    expect((await cli('status', 'view-two')).out).toMatch(new RegExp(`production no longer serves: rolled back to ${v1} at \\S+ by local:tester`));
-    expect(await statusJson('view-one')).toMatchObject({ production: { serving: true, endpoint: PRODUCTION_ENDPOINT } });
-  });
-
-  it('readProductionView: what serves, since when, the history newest first, the retained Deployments', async () => {
-    const v1 = await releasedVersion('prod-one', 'prod-model');
-    const v2 = await releasedVersion('prod-two', 'prod-model');
-    const rolledBack = await recordRollback({ modelName: 'prod-model', toVersion: v1, by: 'local:tester' });
-    // v2 was retired (0 replicas, retired-at) by the rollback, as functions/rollback.ts leaves it.
-    const kc = new k8s.KubeConfig();
-    kc.loadFromFile(kube.kubeconfigPath);
-    await kc.makeApiClient(k8s.AppsV1Api).createNamespacedDeployment({
-      namespace: 'mlpipe-production',
-      body: {
-        metadata: {
-          name: `prod-model-${v2}`.slice(0, 63),
-          labels: { 'app.kubernetes.io/name': 'prod-model', 'app.kubernetes.io/managed-by': 'mlpipe', 'mlpipe.dev/stage': 'production', 'mlpipe.dev/version': v2 },
-          annotations: { [RETIRED_AT_ANNOTATION]: rolledBack.switchedAt },
-        },
-        spec: { replicas: 0, selector: { matchLabels: { 'mlpipe.dev/version': v2 } }, template: { metadata: { labels: { 'mlpipe.dev/version': v2 } }, spec: { containers: [{ name: 'serve', image: 'serve:test' }] } } },
-      },
-    });
-    const view = await readProductionView(await resolveTarget({ stateDir: dir }), 'prod-model');
-    expect(view).toEqual({
-      model: 'prod-model',
-      serving: { version: v1, endpoint: PRODUCTION_ENDPOINT, since: rolledBack.switchedAt, how: 'rollback', by: 'local:tester', previousVersion: v2 },
-      history: [
-        { version: v1, action: 'rollback', at: rolledBack.switchedAt, by: 'local:tester', run: null, canary: null },
-        { version: v2, action: 'release', at: expect.any(String), by: null, run: 'prod-two', canary: null },
-        { version: v1, action: 'release', at: expect.any(String), by: null, run: 'prod-one', canary: null },
-      ],
-      retained: [{ version: v2, replicas: 0, retiredAt: rolledBack.switchedAt }],
-    });
-    expect((await readProductionView(await resolveTarget({ stateDir: dir }), 'never-released')).serving).toBeNull();
-  });
-
   it('status --watch prints the run, then each change, until it ends; the exit code is the run\'s', async () => {
     await runToApproval('watch-ok');
     await runToApproval('watch-no');
@@ -401,25 +353,68 @@ describe('mlpipe CLI (local mode)', () => {
     });
   });
 
-  it('production shows what serves, since when, the history and the retained versions; --version the package\'s', async () => {
-    const v1 = await releasedVersion('show-one', 'show-model');
-    const v2 = await releasedVersion('show-two', 'show-model');
-    const text = await cli('production', 'show-model');
+  it('production and status follow the registry: a replaced or rolled-back version no longer claims production, a finished run shows no staging', async () => {
+    // GIVEN two releases of a model
+    const v1 = await releasedVersion('view-one', 'view-model');
+    const v2 = await releasedVersion('view-two', 'view-model');
+
+    // THEN the first is replaced, the second serves; neither, finished, shows its staging endpoint
+    expect(await statusJson('view-one')).toMatchObject({ status: 'SUCCEEDED', staging: null, production: { serving: false, replacedBy: { version: v2, action: 'release' } }, approval: { status: 'decided', decision: 'approve' } });
+    expect(await statusJson('view-two')).toMatchObject({ staging: null, production: { serving: true, endpoint: PRODUCTION_ENDPOINT } });
+    const oneText = (await cli('status', 'view-one')).out;
+    expect(oneText).not.toContain(STAGING_ENDPOINT);
+    expect(oneText).toMatch(new RegExp(`production no longer serves: replaced by ${v2} at `));
+    const text = await cli('production', 'view-model');
     expect(text.code).toBe(0);
     expect(text.out.split('\n')).toEqual([
-      'model     show-model',
+      'model     view-model',
       expect.stringMatching(new RegExp(`^serving   ${v2} since \\S+ \\(released\\)$`)),
       `endpoint  ${PRODUCTION_ENDPOINT}`,
       `previous  ${v1}`,
       'history   (newest first)',
-      expect.stringMatching(new RegExp(`^  \\S+  release  ${v2}  run show-two$`)),
-      expect.stringMatching(new RegExp(`^  \\S+  release  ${v1}  run show-one$`)),
+      expect.stringMatching(new RegExp(`^  \\S+  release  ${v2}  run view-two$`)),
+      expect.stringMatching(new RegExp(`^  \\S+  release  ${v1}  run view-one$`)),
       'retained  none: no earlier version is kept for rollback',
     ]);
-    const json = JSON.parse((await cli('production', 'show-model', '-o', 'json')).out) as { serving: { version: string } };
-    expect(json.serving.version).toBe(v2);
+
+    // WHEN `mlpipe rollback` goes back to v1 (functions/rollback.ts switches, retires v2 and records it)
+    const rolledBack = await recordRollback({ modelName: 'view-model', toVersion: v1, by: 'local:tester' });
+    const kc = new k8s.KubeConfig();
+    kc.loadFromFile(kube.kubeconfigPath);
+    await kc.makeApiClient(k8s.AppsV1Api).createNamespacedDeployment({
+      namespace: 'mlpipe-production',
+      body: {
+        metadata: {
+          name: `view-model-${v2}`.slice(0, 63),
+          labels: { 'app.kubernetes.io/name': 'view-model', 'app.kubernetes.io/managed-by': 'mlpipe', 'mlpipe.dev/stage': 'production', 'mlpipe.dev/version': v2 },
+          annotations: { [RETIRED_AT_ANNOTATION]: rolledBack.switchedAt },
+        },
+        spec: { replicas: 0, selector: { matchLabels: { 'mlpipe.dev/version': v2 } }, template: { metadata: { labels: { 'mlpipe.dev/version': v2 } }, spec: { containers: [{ name: 'serve', image: 'serve:test' }] } } },
+      },
+    });
+
+    // THEN v2's run no longer claims production, v1's does again, and the production view says how
+    expect(await statusJson('view-two')).toMatchObject({ production: { serving: false, replacedBy: { version: v1, action: 'rollback', by: 'local:tester' } } });
+    expect((await cli('status', 'view-two')).out).toMatch(new RegExp(`production no longer serves: rolled back to ${v1} at \\S+ by local:tester`));
+    expect(await statusJson('view-one')).toMatchObject({ production: { serving: true, endpoint: PRODUCTION_ENDPOINT } });
+    const view = await readProductionView(await resolveTarget({ stateDir: dir }), 'view-model');
+    expect(view).toEqual({
+      model: 'view-model',
+      serving: { version: v1, endpoint: PRODUCTION_ENDPOINT, since: rolledBack.switchedAt, how: 'rollback', by: 'local:tester', previousVersion: v2 },
+      history: [
+        { version: v1, action: 'rollback', at: rolledBack.switchedAt, by: 'local:tester', run: null, canary: null },
+        { version: v2, action: 'release', at: expect.any(String), by: null, run: 'view-two', canary: null },
+        { version: v1, action: 'release', at: expect.any(String), by: null, run: 'view-one', canary: null },
+      ],
+      retained: [{ version: v2, replicas: 0, retiredAt: rolledBack.switchedAt }],
+    });
+    expect(JSON.parse((await cli('production', 'view-model', '-o', 'json')).out)).toEqual(JSON.parse(JSON.stringify(view)));
+    expect((await cli('production', 'view-model')).out).toContain(`retained  ${v2} (0 replicas, retired ${rolledBack.switchedAt}): mlpipe rollback view-model --to ${v2}`);
     expect((await cli('production', 'nothing-here')).out).toContain('serving   nothing: no version of this model was ever released');
     expect((await cli('production', 'Bad_Name')).code).toBe(2);
+  });
+
+  it('--version prints the package\'s version', async () => {
     const version = await cli('--version');
     expect([version.code, version.out]).toEqual([0, `mlpipe ${JSON.parse(readFileSync(resolve(__dirname, '../../package.json'), 'utf8')).version}`]);
   });
