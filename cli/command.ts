@@ -11,6 +11,17 @@ export type Options = NonNullable<ParseArgsConfig['options']>;
 /** Parsed option values, common and the command's own. */
 export type Values = Record<string, string | boolean | undefined>;
 
+/** Time for commands that wait (`status --watch`, `logs -f`): injected by tests, so they never sleep on the wall clock. */
+export interface Clock {
+  now(): Date;
+  sleep(ms: number): Promise<void>;
+}
+
+export const wallClock: Clock = {
+  now: () => new Date(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+
 export interface Command {
   name: string;
   usage: string;
@@ -25,5 +36,5 @@ export interface Command {
    * way with or without a reachable pipeline, and never starts or changes anything.
    */
   validate?(args: string[], values: Values): void;
-  run(ctx: { target: Target; args: string[]; values: Values; io: Io }): Promise<number | void>;
+  run(ctx: { target: Target; args: string[]; values: Values; io: Io; clock: Clock }): Promise<number | void>;
 }

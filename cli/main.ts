@@ -4,7 +4,7 @@
  * Exit codes: 0 done, 1 failed, 2 wrong usage.
  */
 import { parseArgs } from 'node:util';
-import type { Command, Options, Values } from './command';
+import { wallClock, type Clock, type Command, type Options, type Values } from './command';
 import { CliError, UsageError, processIo, type Io } from './io';
 import { resolveTarget } from './target';
 import { runCommand } from './commands/run';
@@ -15,7 +15,9 @@ import { approveCommand } from './commands/approve';
 import { rollbackCommand } from './commands/rollback';
 import { retryCommand } from './commands/retry';
 import { graphCommand } from './commands/graph';
+import { productionCommand } from './commands/production';
 import { consoleCommand } from './commands/console';
+import { version } from './version';
 
 const COMMON: Options = {
   local: { type: 'boolean' },
@@ -35,7 +37,7 @@ const COMMON_HELP = [
 
 const reject: Command = { ...approveCommand, name: 'reject', usage: 'mlpipe reject <run> [--comment <text>]', summary: 'Reject a model waiting for approval' };
 
-export const COMMANDS: Command[] = [runCommand, statusCommand, listCommand, logsCommand, approveCommand, reject, retryCommand, rollbackCommand, graphCommand, consoleCommand];
+export const COMMANDS: Command[] = [runCommand, statusCommand, listCommand, logsCommand, approveCommand, reject, retryCommand, rollbackCommand, productionCommand, graphCommand, consoleCommand];
 
 function usage(): string[] {
   return [
@@ -46,7 +48,7 @@ function usage(): string[] {
     'Commands:',
     ...COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`),
     '',
-    'Run `mlpipe <command> --help` for a command\'s options.',
+    'Run `mlpipe <command> --help` for a command\'s options; `mlpipe --version` for the version.',
   ];
 }
 
@@ -87,10 +89,14 @@ function countMessage(c: Command, got: string[]): string {
     : `takes at most ${max} argument${max === 1 ? '' : 's'} (${wanted}), got ${got.length}: "${got.join(' ')}".`;
 }
 
-export async function main(argv: string[], io: Io = processIo): Promise<number> {
+export async function main(argv: string[], io: Io = processIo, clock: Clock = wallClock): Promise<number> {
   const [name, ...rest] = argv;
   if (name === '--help' || name === '-h' || name === 'help') {
     for (const l of usage()) io.out(l);
+    return 0;
+  }
+  if (name === '--version' || name === '-v' || name === 'version') {
+    io.out(`mlpipe ${version()}`);
     return 0;
   }
   if (!name) {
@@ -127,7 +133,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       ...(typeof values.region === 'string' ? { region: values.region } : {}),
       ...(typeof values['state-dir'] === 'string' ? { stateDir: values['state-dir'] } : {}),
     });
-    const code = await command.run({ target, args: parsed.positionals, values, io });
+    const code = await command.run({ target, args: parsed.positionals, values, io, clock });
     return code ?? 0;
   } catch (err) {
     if (err instanceof UsageError) {

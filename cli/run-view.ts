@@ -6,7 +6,6 @@
  * serves (rolled back, replaced) does not claim production — production.json decides, not the run's state.
  * RunViewSchema is the documented contract: docs/status.schema.json is generated from it (cli/status-schema.ts).
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HistoryEvent } from '@aws-sdk/client-sfn';
 import { z } from 'zod';
@@ -16,6 +15,7 @@ import { readProgress, TrainingProgressSchema, type TrainingProgress } from '../
 import { readProduction } from '../functions/shared/registry';
 import { secondsBetween } from '../functions/shared/notifications';
 import type { PipelineState } from '../functions/shared/types';
+import { localApprovalLinks } from '../local/approval-links';
 import { describeRun, errorLine, progressOf, runHistory } from './runs';
 import type { Target } from './target';
 
@@ -133,32 +133,6 @@ export function stepsOf(events: HistoryEvent[], ended: { status: string; stopped
   });
 }
 
-/**
- * The approval links of the local run's "email" (notifications.jsonl in its state directory): the newest
- * message naming this approval. Undefined on AWS, where only the approvers' inboxes have them.
- */
-function localApprovalLinks(target: Target, id: string): { approve: string; reject: string } | undefined {
-  if (target.mode !== 'local' || !target.stateDir) return undefined;
-  const file = join(target.stateDir, 'notifications.jsonl');
-  if (!existsSync(file)) return undefined;
-  const links = /https?:\/\/[^\s"]+\/approvals\/([0-9a-f]{32})\?[^\s"]+/g;
-  let found: { approve: string; reject: string } | undefined;
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
-    if (!line.includes(id)) continue;
-    let message: string;
-    try {
-      message = String((JSON.parse(line) as { message?: unknown }).message ?? '');
-    } catch {
-      continue;
-    }
-    const mine = [...message.matchAll(links)].filter((m) => m[1] === id).map((m) => m[0]);
-    const approve = mine.find((l) => l.includes('action=approve'));
-    const reject = mine.find((l) => l.includes('action=reject'));
-    if (approve && reject) found = { approve, reject };
-  }
-  return found;
-}
-
 async function approvalOf(target: Target, name: string, arn: string, data: Partial<PipelineState> | undefined, waiting: boolean): Promise<RunView['approval']> {
   const a = data?.approval;
   if (a && (a.decision === 'approve' || a.decision === 'reject')) return { status: 'decided', decision: a.decision, by: a.by, at: a.at, comment: a.comment ?? null };
@@ -168,7 +142,7 @@ async function approvalOf(target: Target, name: string, arn: string, data: Parti
   return {
     status: 'pending',
     expiresAt: record?.expiresAt ?? null,
-    links: localApprovalLinks(target, id) ?? null,
+    links: (target.mode === 'local' && target.stateDir ? localApprovalLinks(join(target.stateDir, 'notifications.jsonl'), arn) : undefined) ?? null,
     commands: { approve: `mlpipe approve ${name}`, reject: `mlpipe reject ${name}` },
   };
 }

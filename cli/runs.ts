@@ -1,6 +1,7 @@
 /** Runs as the CLI shows them: finding one by name or ARN, reading its history, and summing it up. */
 import {
   DescribeExecutionCommand,
+  GetExecutionHistoryCommand,
   ListExecutionsCommand,
   paginateGetExecutionHistory,
   type DescribeExecutionOutput,
@@ -50,6 +51,21 @@ export async function runHistory(target: Target, executionArn: string): Promise<
     throw err;
   }
   return events;
+}
+
+/**
+ * The model and version a run trains, from the start of its history: Prepare's output names both (a
+ * dozen events in); before that, or when Prepare failed, the model the request asked for.
+ */
+export async function runModelOf(target: Target, executionArn: string): Promise<{ model: string | null; version: string | null }> {
+  const { events = [] } = await target.sfn.send(new GetExecutionHistoryCommand({ executionArn, maxResults: 20 }));
+  let model: string | null = null;
+  for (const e of events) {
+    if (e.executionStartedEventDetails) model = (parse(e.executionStartedEventDetails.input) as { modelName?: string } | undefined)?.modelName ?? null;
+    const out = e.stateExitedEventDetails?.name === 'Prepare' ? parse(e.stateExitedEventDetails.output)?.run : undefined;
+    if (out?.version) return { model: out.modelName ?? model, version: out.version };
+  }
+  return { model, version: null };
 }
 
 export interface StateProgress {

@@ -15,6 +15,7 @@ import { spawnConsole } from '../console/process';
 import { startLocalPipeline, TRAINING_IMAGE, type ApprovalMode, type LocalPipeline, type RunOutcome } from './pipeline';
 import { StateDirLockedError } from './lock';
 import { watchLaunchers } from './parent-watch';
+import { followExecutions, localRunName } from './stepfunctions/follow';
 
 const USAGE = `Usage: npm start -- [options]
 
@@ -230,7 +231,10 @@ async function main(): Promise<number> {
     ...(args.hyperparameters ? { hyperparameters: args.hyperparameters } : {}),
     ...(args.candidateFault ? { rollout: { candidateFault: args.candidateFault } } : {}),
   };
-  const outcome = await pipeline.run(retry ? retry.input : fresh, retry ? { name: retry.name } : {});
+  // Every other run of the state machine (`mlpipe run`, a retry link) is printed too, compactly.
+  const name = retry?.name ?? localRunName();
+  followExecutions(pipeline.sfn, { log: (l) => console.log(l), skip: (run) => run === name, notificationsFile: pipeline.notificationsFile });
+  const outcome = await pipeline.run(retry ? retry.input : fresh, { name });
   const wall = ((Date.now() - started) / 1000).toFixed(1);
   if (process.env.MLPIPE_TIMINGS_FILE) {
     // npm run bench reads this: where the wall time went.

@@ -173,6 +173,8 @@ export interface LocalPipeline {
   handlersLog: string;
   /** The synthesized stack the run executes. */
   stack: LocalStack;
+  /** The local Step Functions engine every run executes on (`npm start` follows the runs it did not start). */
+  sfn: LocalStepFunctions;
   /** Invokes one of the stack's functions (logical id, name or ARN) from its bundle, as Lambda Invoke does. */
   invoke(fn: string, event: unknown): Promise<unknown>;
   /** Starts one run and resolves when it ends. */
@@ -372,6 +374,8 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
     const sfn = new LocalStepFunctions({
       definition: stack.definition,
       stateMachineArn: STATE_MACHINE_ARN,
+      // The run history outlives this process: `mlpipe list/status` after a restart still show earlier runs.
+      journalFile: join(stateDir, 'executions.jsonl'),
       taskHandlers: taskHandlersFor(stack, async (arn, input) => {
         await afterRestore(arn);
         return lambda().invoke(arn, input);
@@ -574,6 +578,7 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
       notificationsFile,
       handlersLog,
       stack,
+      sfn,
       invoke: (fn, event) => lambda().invoke(fn, event),
       run,
       stop,

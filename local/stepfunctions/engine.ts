@@ -2,7 +2,8 @@
  * LocalStepFunctions: executions of one state machine on aws-local-stepfunctions, with what the library
  * lacks and the pipeline needs: execution names and ARNs, AWS StartExecution idempotency, task tokens for
  * `lambda:invoke.waitForTaskToken` (SendTaskSuccess/Failure, timeouts), StopExecution, and an execution
- * history in the shapes of the real GetExecutionHistory. Executions run in this process; nothing persists.
+ * history in the shapes of the real GetExecutionHistory. Executions run in this process; with `journalFile`
+ * their history is kept on disk and reloaded by the next engine (journal.ts), so the runs outlive a restart.
  */
 import { EventEmitter } from 'node:events';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -10,6 +11,7 @@ import { ExecutionAbortedError, ExecutionError, ExecutionTimeoutError, StateMach
 import { executionNameProblem } from '../../functions/shared/execution-name';
 import { MAX_ENGINE_INPUT_DEPTH, MAX_EXECUTION_INPUT_BYTES, nestingDepth } from '../../functions/shared/execution-input';
 import { prepareDefinition, TIMEOUT_FIELD, WAIT_FOR_TOKEN, LAMBDA_INVOKE } from './definition';
+import { ExecutionJournal, type JournalledExecution } from './journal';
 import {
   type ExecutionDescription,
   type ExecutionEvent,
@@ -38,6 +40,12 @@ export interface LocalStepFunctionsOptions {
    * @default MAX_ENGINE_INPUT_DEPTH (what the library runs without overflowing its stack)
    */
   maxInputDepth?: number;
+  /**
+   * Keep every execution's history in this file (JSON lines) and reload the ones it holds at start: runs of
+   * an earlier engine are listed, described and their history read as before; one that was running when
+   * that engine's process ended reads ABORTED (Interrupted). @default nothing is kept
+   */
+  journalFile?: string;
 }
 
 type TokenState = 'open' | 'succeeded' | 'failed' | 'timedOut';
@@ -116,6 +124,7 @@ export class LocalStepFunctions extends EventEmitter {
   private readonly region: string;
   private readonly executionArnPrefix: string;
   private readonly maxInputDepth: number;
+  private readonly journal: ExecutionJournal | undefined;
 
   constructor(opts: LocalStepFunctionsOptions) {
     super();
@@ -136,6 +145,24 @@ export class LocalStepFunctions extends EventEmitter {
       }
     }
     this.machine = new StateMachine(runnable, { validationOptions: { checkArn: false } });
+    this.journal = opts.journalFile ? new ExecutionJournal(opts.journalFile) : undefined;
+    for (const e of this.journal?.load() ?? []) {
+      if (e.arn.startsWith(this.executionArnPrefix)) this.executions.set(e.arn, this.restored(e));
+    }
+  }
+
+  /** An execution of an earlier engine, from the journal: ended, nothing left to run. */
+  private restored(e: JournalledExecution): Execution {
+    return {
+      ...e,
+      abort: () => undefined,
+      context: { Task: { Token: newToken() } },
+      attemptsSeen: 0,
+      attemptWaiters: [],
+      invocations: 0,
+      done: Promise.resolve(),
+      markDone: () => undefined,
+    };
   }
 
   startExecution(p: { name?: string; input?: string }): { executionArn: string; startDate: Date } {
@@ -183,6 +210,7 @@ export class LocalStepFunctions extends EventEmitter {
       markDone,
     };
     this.executions.set(arn, exec);
+    this.journal?.started(exec);
     const handlers: Record<string, (input: unknown) => Promise<never>> = {};
     for (const stateName of Object.keys(this.handlers)) {
       handlers[stateName] = (effective) => this.invokeTask(exec, stateName, effective) as Promise<never>;
@@ -401,6 +429,7 @@ export class LocalStepFunctions extends EventEmitter {
     const id = exec.history.length + 1;
     const event = { id, previousEventId: id - 1, timestamp: new Date(), type, ...details } as HistoryEvent;
     exec.history.push(event);
+    this.journal?.event(exec.arn, event);
     const emitted: ExecutionEvent = {
       executionArn: exec.arn,
       executionName: exec.name,
@@ -419,6 +448,7 @@ export class LocalStepFunctions extends EventEmitter {
     this.record(exec, type, details);
     exec.status = status;
     exec.stopDate = new Date();
+    this.journal?.ended(exec);
     this.closeTokens(exec);
     // Tasks still waiting for their entry to be recorded now end with stoppedError.
     for (const w of exec.attemptWaiters.splice(0)) w.resolve();

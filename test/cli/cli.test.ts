@@ -18,8 +18,6 @@ import { readProduction, recordProductionRelease } from '../../functions/shared/
 import { resetClients } from '../../functions/shared/clients';
 import type { PipelineState, PrepareRunInput, RequestApprovalInput } from '../../functions/shared/types';
 import { main } from '../../cli/main';
-import { Ajv2020 } from 'ajv/dist/2020';
-import addFormats from 'ajv-formats';
 import { RETIRED_AT_ANNOTATION } from '../../functions/shared/retention';
 import { approvalId, signLink } from '../../functions/shared/approval-link';
 import { recordRollback } from '../../functions/shared/registry';
@@ -27,6 +25,7 @@ import { RunViewSchema, type RunView } from '../../cli/run-view';
 import { readProductionView } from '../../cli/production-view';
 import { resolveTarget } from '../../cli/target';
 import { STATUS_SCHEMA_FILE, statusSchemaText } from '../../cli/status-schema';
+import { validateStatusJson } from './status-schema';
 import { renderText } from '../../cli/commands/graph';
 import { buildGraph, parseAsl } from '../../cli/graph-model';
 import { taskSubmitted } from '../stepfunctions/history-events';
@@ -37,6 +36,7 @@ const ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:mlpipe-cli-test'
 const EXEC = ARN.replace(':stateMachine:', ':execution:');
 const BUCKET = 'mlpipe-cli-test';
 const TRAINER = 'trainer:test';
+const SLOW_TRAINER = 'trainer:slow';
 const FN = (n: string) => `arn:aws:lambda:us-east-1:000000000000:function:${n}`;
 const STAGING_ENDPOINT = 'http://127.0.0.1:18502';
 const PRODUCTION_ENDPOINT = 'http://127.0.0.1:18501';
@@ -77,9 +77,15 @@ describe('mlpipe CLI (local mode)', () => {
   const saved = { ...process.env };
 
   async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+    return cliWith({}, ...argv);
+  }
+
+  /** main() with an injected clock (commands that wait never sleep here) and a hook on each line printed. */
+  async function cliWith(opts: { sleep?: (ms: number) => Promise<void>; onOut?: (line: string) => void }, ...argv: string[]): Promise<{ code: number; out: string; err: string }> {
     const out: string[] = [];
     const err: string[] = [];
-    const code = await main([...argv, '--state-dir', dir], { out: (l) => out.push(l), err: (l) => err.push(l) });
+    const clock = { now: () => new Date(), sleep: opts.sleep ?? (() => new Promise<void>((r) => setImmediate(r))) };
+    const code = await main([...argv, '--state-dir', dir], { out: (l) => (out.push(l), opts.onOut?.(l)), err: (l) => err.push(l) }, clock);
     return { code, out: out.join('\n'), err: err.join('\n') };
   }
 
@@ -103,7 +109,14 @@ describe('mlpipe CLI (local mode)', () => {
     kube = await startLocalKube({
       stateDir: join(dir, 'kube'),
       namespaces: ['mlpipe-staging', 'mlpipe-production'],
-      images: { [TRAINER]: { command: process.execPath, args: ['-e', "console.log('epoch 1/1 accuracy=0.8123'); console.log('wrote metrics.json')"] } },
+      images: {
+        [TRAINER]: { command: process.execPath, args: ['-e', "console.log('epoch 1/1 accuracy=0.8123'); console.log('wrote metrics.json')"] },
+        // Writes one line, then the next once the test creates the file it looks for (no sleeping in the test).
+        [SLOW_TRAINER]: {
+          command: process.execPath,
+          args: ['-e', `console.log('epoch 1/2'); const t = setInterval(() => { if (require('fs').existsSync(${JSON.stringify(join(dir, 'go-on'))})) { console.log('epoch 2/2'); clearInterval(t); } }, 20);`],
+        },
+      },
     });
     Object.assign(process.env, LOCAL_AWS_ENV, { AWS_ENDPOINT_URL_S3: s3.endpoint, ARTIFACT_BUCKET: BUCKET });
     resetClients();
@@ -248,8 +261,7 @@ describe('mlpipe CLI (local mode)', () => {
     expect(r.err).toBe('');
     const json = JSON.parse(r.out) as unknown;
     // The documented schema (an independent validator) and the zod schema it is generated from both accept it.
-    const validate = addFormats(new Ajv2020({ strict: true })).compile(JSON.parse(readFileSync(STATUS_SCHEMA_FILE, 'utf8')));
-    expect([validate(json), validate.errors ?? null]).toEqual([true, null]);
+    validateStatusJson(json);
     return RunViewSchema.parse(json);
   }
 
@@ -282,52 +294,130 @@ describe('mlpipe CLI (local mode)', () => {
     expect((await cli('status', 'view-wait', '-o', 'yaml')).err).toContain('--output must be json or text, got "yaml".');
   });
 
-  it('a finished run shows no staging endpoint, and a replaced or rolled-back version no longer claims production', async () => {
+  it('status --watch prints the run, then each change, until it ends; the exit code is the run\'s', async () => {
+    await runToApproval('watch-ok');
+    await runToApproval('watch-no');
+    // The injected clock's sleep is where the run moves on: decided on the first look, and over by the next.
+    const decideThenWait = (cmd: string, name: string) => async () => {
+      expect((await cli(cmd, name)).code).toBe(0);
+      await sfn.waitForExecution(`${EXEC}:${name}`);
+    };
+    const ok = await cliWith({ sleep: decideThenWait('approve', 'watch-ok') }, 'status', 'watch-ok', '--watch');
+    expect(ok.code).toBe(0);
+    const lines = ok.out.split('\n');
+    expect(lines[0]).toBe('run       watch-ok');
+    expect(lines).toContain('status    RUNNING — in RequestApproval');
+    const after = lines.slice(lines.findIndex((l) => l.startsWith('steps')));
+    expect(after).toEqual(expect.arrayContaining([expect.stringMatching(/^ +✓ RequestApproval +\d/), expect.stringMatching(/^ +✓ DeployProduction/), 'status    SUCCEEDED']));
+    expect(after.filter((l) => l.startsWith('status'))).toEqual(['status    SUCCEEDED']);
+    expect(after).not.toContain(`staging   ${STAGING_ENDPOINT}`);
+    expect(after.find((l) => l.startsWith('approval'))).toMatch(/^approval  approve by /);
+    const no = await cliWith({ sleep: decideThenWait('reject', 'watch-no') }, 'status', 'watch-no', '--watch', '-o', 'json');
+    expect(no.code).toBe(1);
+    const views = no.out.split('\n').map((l) => JSON.parse(l) as RunView);
+    expect(views[0]).toMatchObject({ status: 'RUNNING', currentStep: 'RequestApproval' });
+    expect(views.at(-1)).toMatchObject({ status: 'FAILED', error: expect.stringMatching(/^ApprovalRejected/) });
+    for (const v of views) validateStatusJson(v);
+    expect((await cli('status', 'watch-no', '--interval', '5')).err).toContain('--interval goes with --watch.');
+  });
+
+  it('logs -f prints the pod log as it is written, until the pod ends', async () => {
+    const r = await cli('run', SLOW_TRAINER, '--name', 'logs-follow');
+    expect(r.code).toBe(0);
+    let wrote = false;
+    const followed = await cliWith(
+      {
+        // The first line was followed: let the trainer write its second and end.
+        onOut: (line) => {
+          if (line === 'epoch 1/2' && !wrote) {
+            wrote = true;
+            writeFileSync(join(dir, 'go-on'), '');
+          }
+        },
+      },
+      'logs', 'logs-follow', '-f',
+    );
+    expect([followed.code, followed.out]).toEqual([0, 'epoch 1/2\nepoch 2/2']);
+    expect(followed.err).toMatch(/following until it ends/);
+  });
+
+  it('list shows the model and version of each run, as text and -o json', async () => {
+    await runToApproval('models-listed', '--model', 'models-listed');
+    const text = await cli('list');
+    expect(text.out.split('\n')[0]).toMatch(/^RUN +STATUS +MODEL +VERSION +STARTED +DURATION$/);
+    expect(text.out).toMatch(/models-listed +RUNNING +models-listed +20260101-000000--listed/);
+    const json = await cli('list', '-o', 'json');
+    const rows = JSON.parse(json.out) as Array<Record<string, unknown>>;
+    expect(rows.find((r) => r.name === 'models-listed')).toEqual({
+      name: 'models-listed', executionArn: `${EXEC}:models-listed`, status: 'RUNNING', model: 'models-listed', version: '20260101-000000--listed',
+      startedAt: expect.any(String), stoppedAt: null, seconds: expect.any(Number),
+    });
+  });
+
+  it('production and status follow the registry: a replaced or rolled-back version no longer claims production, a finished run shows no staging', async () => {
+    // GIVEN two releases of a model
     const v1 = await releasedVersion('view-one', 'view-model');
     const v2 = await releasedVersion('view-two', 'view-model');
-    const one = await statusJson('view-one');
-    expect(one).toMatchObject({ status: 'SUCCEEDED', staging: null, production: { serving: false, replacedBy: { version: v2, action: 'release' } }, approval: { status: 'decided', decision: 'approve' } });
+
+    // THEN the first is replaced, the second serves; neither, finished, shows its staging endpoint
+    expect(await statusJson('view-one')).toMatchObject({ status: 'SUCCEEDED', staging: null, production: { serving: false, replacedBy: { version: v2, action: 'release' } }, approval: { status: 'decided', decision: 'approve' } });
     expect(await statusJson('view-two')).toMatchObject({ staging: null, production: { serving: true, endpoint: PRODUCTION_ENDPOINT } });
     const oneText = (await cli('status', 'view-one')).out;
     expect(oneText).not.toContain(STAGING_ENDPOINT);
     expect(oneText).toMatch(new RegExp(`production no longer serves: replaced by ${v2} at `));
-    // `mlpipe rollback` records the switch back (functions/rollback.ts → recordRollback).
-    await recordRollback({ modelName: 'view-model', toVersion: v1, by: 'local:tester' });
-    expect(await statusJson('view-two')).toMatchObject({ production: { serving: false, replacedBy: { version: v1, action: 'rollback', by: 'local:tester' } } });
-    expect((await cli('status', 'view-two')).out).toMatch(new RegExp(`production no longer serves: rolled back to ${v1} at \\S+ by local:tester`));
-    expect(await statusJson('view-one')).toMatchObject({ production: { serving: true, endpoint: PRODUCTION_ENDPOINT } });
-  });
+    const text = await cli('production', 'view-model');
+    expect(text.code).toBe(0);
+    expect(text.out.split('\n')).toEqual([
+      'model     view-model',
+      expect.stringMatching(new RegExp(`^serving   ${v2} since \\S+ \\(released\\)$`)),
+      `endpoint  ${PRODUCTION_ENDPOINT}`,
+      `previous  ${v1}`,
+      'history   (newest first)',
+      expect.stringMatching(new RegExp(`^  \\S+  release  ${v2}  run view-two$`)),
+      expect.stringMatching(new RegExp(`^  \\S+  release  ${v1}  run view-one$`)),
+      'retained  none: no earlier version is kept for rollback',
+    ]);
 
-  it('readProductionView: what serves, since when, the history newest first, the retained Deployments', async () => {
-    const v1 = await releasedVersion('prod-one', 'prod-model');
-    const v2 = await releasedVersion('prod-two', 'prod-model');
-    const rolledBack = await recordRollback({ modelName: 'prod-model', toVersion: v1, by: 'local:tester' });
-    // v2 was retired (0 replicas, retired-at) by the rollback, as functions/rollback.ts leaves it.
+    // WHEN `mlpipe rollback` goes back to v1 (functions/rollback.ts switches, retires v2 and records it)
+    const rolledBack = await recordRollback({ modelName: 'view-model', toVersion: v1, by: 'local:tester' });
     const kc = new k8s.KubeConfig();
     kc.loadFromFile(kube.kubeconfigPath);
     await kc.makeApiClient(k8s.AppsV1Api).createNamespacedDeployment({
       namespace: 'mlpipe-production',
       body: {
         metadata: {
-          name: `prod-model-${v2}`.slice(0, 63),
-          labels: { 'app.kubernetes.io/name': 'prod-model', 'app.kubernetes.io/managed-by': 'mlpipe', 'mlpipe.dev/stage': 'production', 'mlpipe.dev/version': v2 },
+          name: `view-model-${v2}`.slice(0, 63),
+          labels: { 'app.kubernetes.io/name': 'view-model', 'app.kubernetes.io/managed-by': 'mlpipe', 'mlpipe.dev/stage': 'production', 'mlpipe.dev/version': v2 },
           annotations: { [RETIRED_AT_ANNOTATION]: rolledBack.switchedAt },
         },
         spec: { replicas: 0, selector: { matchLabels: { 'mlpipe.dev/version': v2 } }, template: { metadata: { labels: { 'mlpipe.dev/version': v2 } }, spec: { containers: [{ name: 'serve', image: 'serve:test' }] } } },
       },
     });
-    const view = await readProductionView(await resolveTarget({ stateDir: dir }), 'prod-model');
+
+    // THEN v2's run no longer claims production, v1's does again, and the production view says how
+    expect(await statusJson('view-two')).toMatchObject({ production: { serving: false, replacedBy: { version: v1, action: 'rollback', by: 'local:tester' } } });
+    expect((await cli('status', 'view-two')).out).toMatch(new RegExp(`production no longer serves: rolled back to ${v1} at \\S+ by local:tester`));
+    expect(await statusJson('view-one')).toMatchObject({ production: { serving: true, endpoint: PRODUCTION_ENDPOINT } });
+    const view = await readProductionView(await resolveTarget({ stateDir: dir }), 'view-model');
     expect(view).toEqual({
-      model: 'prod-model',
+      model: 'view-model',
       serving: { version: v1, endpoint: PRODUCTION_ENDPOINT, since: rolledBack.switchedAt, how: 'rollback', by: 'local:tester', previousVersion: v2 },
       history: [
         { version: v1, action: 'rollback', at: rolledBack.switchedAt, by: 'local:tester', run: null, canary: null },
-        { version: v2, action: 'release', at: expect.any(String), by: null, run: 'prod-two', canary: null },
-        { version: v1, action: 'release', at: expect.any(String), by: null, run: 'prod-one', canary: null },
+        { version: v2, action: 'release', at: expect.any(String), by: null, run: 'view-two', canary: null },
+        { version: v1, action: 'release', at: expect.any(String), by: null, run: 'view-one', canary: null },
       ],
       retained: [{ version: v2, replicas: 0, retiredAt: rolledBack.switchedAt }],
     });
-    expect((await readProductionView(await resolveTarget({ stateDir: dir }), 'never-released')).serving).toBeNull();
+    expect(JSON.parse((await cli('production', 'view-model', '-o', 'json')).out)).toEqual(JSON.parse(JSON.stringify(view)));
+    expect((await cli('production', 'view-model')).out).toContain(`retained  ${v2} (0 replicas, retired ${rolledBack.switchedAt}): mlpipe rollback view-model --to ${v2}`);
+    expect((await cli('production', 'nothing-here')).out).toContain('serving   nothing: no version of this model was ever released');
+    expect((await cli('production', 'Bad_Name')).code).toBe(2);
+  });
+
+  it('--version prints the package\'s version', async () => {
+    const version = await cli('--version');
+    expect([version.code, version.out]).toEqual([0, `mlpipe ${JSON.parse(readFileSync(resolve(__dirname, '../../package.json'), 'utf8')).version}`]);
   });
 
   it('docs/status.schema.json is the JSON Schema generated from RunViewSchema (npx tsx cli/status-schema.ts --write)', () => {
@@ -450,7 +540,7 @@ describe('mlpipe CLI (local mode)', () => {
     expect(out.join('\n')).toContain('Usage: mlpipe <command> [options]');
   });
 
-  it.each(['run', 'status', 'list', 'logs', 'approve', 'reject', 'retry', 'rollback', 'graph'])('%s --help explains the command', async (name) => {
+  it.each(['run', 'status', 'list', 'logs', 'approve', 'reject', 'retry', 'rollback', 'production', 'graph'])('%s --help explains the command', async (name) => {
     const r = await cli(name, '--help');
     expect(r.code).toBe(0);
     expect(r.out).toMatch(new RegExp(`^Usage: mlpipe ${name}`));

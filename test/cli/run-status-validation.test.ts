@@ -11,6 +11,7 @@ import { LocalStepFunctions, startLocalSfnEndpoint, type LocalSfnEndpoint } from
 import { resetClients } from '../../functions/shared/clients';
 import { main } from '../../cli/main';
 import './status-progress.cases';
+import './run-history.cases';
 
 const ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:mlpipe-cli-validation';
 const EXEC = ARN.replace(':stateMachine:', ':execution:');
