@@ -1,6 +1,7 @@
 /**
  * The HTML pages of the approval endpoint: the confirmation page a link opens (the model's metrics next to
- * production's and the gate's limits, and a form that POSTs the decision), the result page, and the error
+ * production's and the gate's limits, accuracy per class with the classes that got worse marked, the
+ * confusion matrix, the run's facts, and a form that POSTs the decision), the result page, and the error
  * pages. Dependency-free inline HTML/CSS that needs no JavaScript and reads on a phone. Every value is
  * HTML-escaped; no page ever contains the task token (ApprovalView has none).
  */
@@ -229,7 +230,7 @@ export function confirmationPage(record: ApprovalView, action: 'approve' | 'reje
   const verb = action === 'approve' ? 'Approve' : 'Reject';
   const consequence =
     action === 'approve'
-      ? 'Approving deploys this version to production next to the current one (blue/green), then switches all traffic to it. The version it replaces keeps running, so mlpipe rollback can switch back to it.'
+      ? 'Approving deploys this version to production next to the current one and moves traffic to it (step by step as a canary, rolled back by itself if it errs or slows down, when the stack rolls out that way). The version it replaces is kept, so mlpipe rollback can switch back to it.'
       : 'Rejecting ends this run: staging is cleaned up and production stays exactly as it is.';
   const other = action === 'approve' ? 'reject it instead' : 'approve it instead';
   return page(
