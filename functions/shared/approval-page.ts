@@ -97,7 +97,7 @@ function metrics(record: ApprovalView): string {
   const latencyNote = !p
     ? ''
     : p.latency
-      ? '<p class="note">Both models got the same images in this evaluation, their requests interleaved, so the load of the moment weighs on both alike: a latency difference comes from the two endpoints (the model, and how it is served), not from when each was measured.</p>'
+      ? '<p class="note">Both models got the same images in this evaluation, their requests interleaved, so the load of the moment weighs on both alike and a difference is not an artifact of measuring them at different times. It still includes chance: over about 100 requests, p95 moves by tens of milliseconds from one evaluation to the next on a busy machine.</p>'
       : '<p class="note">Production\'s latency was not measured alongside this model, and numbers measured at another time are not compared.</p>';
   return `<div class="scroll"><table id="metrics">
 <caption>Measured over HTTP on ${escapeHtml(e.samples.toLocaleString('en-US'))} held-out images at ${escapeHtml(formatTime(e.evaluatedAt))}</caption>
