@@ -1,5 +1,7 @@
 /**
- * RequestApproval (lambda:invoke.waitForTaskToken): stores the approval request with its task token,
+ * RequestApproval (lambda:invoke.waitForTaskToken): stores the approval request with its task token and
+ * what the approver weighs (the evaluation, and the run's facts: trigger, data and its sha256,
+ * hyperparameters, training time — approval-facts.ts),
  * signs approve/reject links that expire with the approval timeout, and emails them through SNS. The
  * execution then waits until the approval page or `mlpipe approve` calls decideApproval.
  * The task token is a bearer credential: it goes to S3 and nowhere else — no log, no error message.

@@ -1,6 +1,7 @@
 /**
  * The HTML pages of the approval endpoint: the confirmation page a link opens (the model's metrics next to
- * production's and the gate's limits, and a form that POSTs the decision), the result page, and the error
+ * production's and the gate's limits, accuracy per class with the classes that got worse marked, the
+ * confusion matrix, the run's facts, and a form that POSTs the decision), the result page, and the error
  * pages. Dependency-free inline HTML/CSS that needs no JavaScript and reads on a phone. Every value is
  * HTML-escaped; no page ever contains the task token (ApprovalView has none).
  */
@@ -96,7 +97,7 @@ function metrics(record: ApprovalView): string {
   const latencyNote = !p
     ? ''
     : p.latency
-      ? '<p class="note">Both models got the same images in this evaluation, their requests interleaved, so a latency difference shown is the models\', not the machine\'s.</p>'
+      ? '<p class="note">Both models got the same images in this evaluation, their requests interleaved, so the load of the moment weighs on both alike and a difference is not an artifact of measuring them at different times. It still includes chance: over about 100 requests, p95 moves by tens of milliseconds from one evaluation to the next on a busy machine.</p>'
       : '<p class="note">Production\'s latency was not measured alongside this model, and numbers measured at another time are not compared.</p>';
   return `<div class="scroll"><table id="metrics">
 <caption>Measured over HTTP on ${escapeHtml(e.samples.toLocaleString('en-US'))} held-out images at ${escapeHtml(formatTime(e.evaluatedAt))}</caption>
@@ -229,7 +230,7 @@ export function confirmationPage(record: ApprovalView, action: 'approve' | 'reje
   const verb = action === 'approve' ? 'Approve' : 'Reject';
   const consequence =
     action === 'approve'
-      ? 'Approving deploys this version to production next to the current one (blue/green), then switches all traffic to it. The version it replaces keeps running, so mlpipe rollback can switch back to it.'
+      ? 'Approving deploys this version to production next to the current one and moves traffic to it (step by step as a canary, rolled back by itself if it errs or slows down, when the stack rolls out that way). The version it replaces is kept, so mlpipe rollback can switch back to it.'
       : 'Rejecting ends this run: staging is cleaned up and production stays exactly as it is.';
   const other = action === 'approve' ? 'reject it instead' : 'approve it instead';
   return page(

@@ -242,7 +242,8 @@ export class PipelineFunctions extends Construct {
         artifacts.grantWrite(fn, `${model}*/evaluation.json`);
         return;
       case 'request-approval':
-        artifacts.grantRead(fn, `${PREFIX.approvals}*`, `${model}*`);
+        // datasets/: only the dataset.json manifests (data version and sha256 for the approval page), not the data.
+        artifacts.grantRead(fn, `${PREFIX.approvals}*`, `${model}*`, `${PREFIX.datasets}*/dataset.json`);
         artifacts.grantWrite(fn, `${PREFIX.approvals}*`);
         props.grantPublish(fn);
         props.grantReadSecret(fn);

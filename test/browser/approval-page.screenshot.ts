@@ -23,8 +23,10 @@ async function main(out: string): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'mlpipe-shot-'));
   const log = (line: string) => process.stderr.write(`${line}\n`);
   // A looser drop limit than the default 0.01: a 3-epoch candidate may trail the 4-epoch champion a little
-  // and must still reach the approval step to be pictured.
-  const pipeline = await startLocalPipeline({ stateDir: dir, approvalPort: 0, log, context: { maxAccuracyDrop: 0.03 }, synthCacheDir: join(REPO_ROOT, '.mlpipe', 'synth') });
+  // and must still reach the approval step to be pictured. Latency is not gated (as in the e2e tests): on a
+  // busy shared machine the absolute p95 measures the load; the side-by-side numbers are what the page shows.
+  const context = { maxAccuracyDrop: 0.03, maxP95LatencyMs: 10000 };
+  const pipeline = await startLocalPipeline({ stateDir: dir, approvalPort: 0, log, context, synthCacheDir: join(REPO_ROOT, '.mlpipe', 'synth') });
   const chromium = await launchChromium();
   try {
     const first = await pipeline.run({}, { approval: 'auto-approve' });

@@ -283,6 +283,13 @@ describe('cluster access', () => {
     ]);
   });
 
+  it('RequestApproval reads the datasets\' dataset.json (version and sha256 for the approver), never the data itself', () => {
+    const { template } = synthStack({ props: { modelName: 'shoes' } });
+    const reads = JSON.stringify(statementsOfRole(template, 'RequestApproval').filter((st) => JSON.stringify(st.Action).includes('s3:GetObject')));
+    expect(reads).toContain(JSON.stringify(bucketObjects(template, '/datasets/*/dataset.json')));
+    expect(reads).not.toContain(JSON.stringify(bucketObjects(template, '/datasets/*')));
+  });
+
   it('the trainer (user code) may not write the registry records under its model prefix', () => {
     const { template } = synthStack({ props: { modelName: 'shoes' } });
     expect(statementsOfRole(template, 'TrainerRole')).toEqual(expect.arrayContaining([

@@ -171,6 +171,11 @@ describe('local pipeline end to end', () => {
     expect(s.evaluation!.samples).toBe(E2E_CONTEXT.evalSamples);
     expect(s.evaluation!.accuracy).toBeGreaterThanOrEqual(0.85);
     expect(s.evaluation!.errorRate).toBe(0);
+    // Per class, named from the staged data's dataset.json, with the confusion matrix (approval page and email).
+    expect(s.evaluation!.classes).toHaveLength(10);
+    expect(s.evaluation!.classes![6]).toBe('Shirt');
+    expect(s.evaluation!.perClassAccuracy).toHaveLength(10);
+    expect(s.evaluation!.confusion!.flat().reduce((a, b) => a + b, 0)).toBe(E2E_CONTEXT.evalSamples);
     expect(s.approval!.decision).toBe('approve');
 
     // The production endpoint really served the model (right after the run: seen by defaultRelease).
@@ -253,6 +258,15 @@ describe('local pipeline end to end', () => {
     expect(deploymentsBefore).toContain(previousDeployment);
     const v2 = second.output!.run.version;
     expect(second.output!.production!.previousVersion).toBe(v1);
+    // Its evaluation measured the version serving production alongside it: per class and latency, same images.
+    expect(second.output!.evaluation!.production).toEqual({
+      version: v1,
+      accuracy: expect.any(Number),
+      perClassAccuracy: expect.arrayContaining([expect.any(Number)]),
+      latencyMsP50: expect.any(Number),
+      latencyMsP95: expect.any(Number),
+      errorRate: 0,
+    });
     // Production's record and Service right after the release (seen by quickSecondRelease).
     expect(record).toMatchObject({ version: v2, previousVersion: v1 });
     expect(selector).toBe(v2);
