@@ -153,10 +153,12 @@ async function productionOf(data: Partial<PipelineState> | undefined, arn: strin
   const state = data?.production;
   if (!run || !state?.endpoint) return null;
   const record = await readProduction(run.modelName).catch(() => undefined);
-  if (record?.version === run.version) return { serving: true, endpoint: record.endpoint ?? state.endpoint, since: record.switchedAt };
+  const released = record ? record.history.findIndex((h) => h.action === 'release' && h.executionArn === arn) : -1;
+  // A retry keeps its run's version: the version serves for the run whose release is recorded.
+  const releasedByAnother = record?.history.some((h) => h.action === 'release' && h.version === run.version && h.executionArn && h.executionArn !== arn) ?? false;
+  if (record?.version === run.version && (released >= 0 || !releasedByAnother)) return { serving: true, endpoint: record.endpoint ?? state.endpoint, since: record.switchedAt };
   // Switched, and not recorded yet (RecordRelease comes after the switch; the registry may be unreadable).
   if (running && state.status === 'serving') return { serving: true, endpoint: state.endpoint, since: state.switchedAt ?? null };
-  const released = record ? record.history.findIndex((h) => h.action === 'release' && h.executionArn === arn) : -1;
   if (!record || released < 0) return null; // never released (or switched back by its own Cleanup): nothing to claim
   // What took over: the first later entry that put another version in.
   const after = record.history.slice(released + 1).find((h) => h.version !== run.version) ?? record.history.at(-1)!;

@@ -14,6 +14,7 @@ import { startLocalSns } from './sns';
 import { startLocalSecretsManager } from './secrets';
 import { startApprovalServer, type HttpApiHandler } from './approval-server';
 import { taskHandlersFor } from './task-handlers';
+import { INTERRUPTED } from './stepfunctions/journal';
 import { LocalStepFunctions, startLocalSfnEndpoint, type ExecutionEvent } from './stepfunctions';
 import { startLocalKube, type ImageCommand, type LocalKube } from './kube';
 import { ensureNamespaces } from './namespaces';
@@ -217,7 +218,7 @@ export const LOCAL_IMAGE_LABELS: Record<string, LocalEcrImage> = {
 };
 
 /** The error of a run the local pipeline stopped under (status ABORTED, as StopExecution leaves it on AWS). */
-export const INTERRUPTED_ERROR = 'Interrupted';
+export const INTERRUPTED_ERROR = INTERRUPTED.error;
 
 const LINK = /(https?:\/\/127\.0\.0\.1:\d+\/(?:approvals|retries)\/[^\s?]+\?[^\s]+)/g;
 

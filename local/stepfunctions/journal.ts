@@ -28,7 +28,7 @@ type Line =
   | { t: 'event'; arn: string; event: HistoryEvent }
   | { t: 'end'; arn: string; status: ExecutionStatus; stopDate: string; output?: string; error?: string; cause?: string };
 
-/** The error of a run that was running when the local pipeline's process ended (local/pipeline.ts INTERRUPTED_ERROR). */
+/** The error of a run the local pipeline stopped under, or that was running when its process ended (local/pipeline.ts INTERRUPTED_ERROR is this one). */
 export const INTERRUPTED = { error: 'Interrupted', cause: 'The local pipeline ended while this run was running (its process stopped without stopping the run).' };
 
 /** `"taskToken":"<token>"` inside a (JSON-in-JSON) parameters string. */
