@@ -67,17 +67,8 @@ interface TaskAttempt {
   token?: string;
 }
 
-interface Execution {
-  arn: string;
-  name: string;
-  input: string;
-  status: ExecutionStatus;
-  startDate: Date;
-  stopDate?: Date;
-  output?: string;
-  error?: string;
-  cause?: string;
-  history: HistoryEvent[];
+/** An execution as the journal keeps it, plus what only a live one has. */
+interface Execution extends JournalledExecution {
   abort(): void;
   context: { Task: { Token: string } } & Record<string, unknown>;
   /** Task attempts the event consumer has seen start (StateEntered/StateRetried of a Task). */
