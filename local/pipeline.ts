@@ -372,6 +372,7 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
     const sfn = new LocalStepFunctions({
       definition: stack.definition,
       stateMachineArn: STATE_MACHINE_ARN,
+      validatedFile: join(stateDir, 'definition.validated'),
       taskHandlers: taskHandlersFor(stack, async (arn, input) => {
         await afterRestore(arn);
         return lambda().invoke(arn, input);
