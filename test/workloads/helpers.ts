@@ -63,7 +63,7 @@ export function removeScriptBundles(): void {
 }
 
 /** How the local run starts an image entry point (its bundle). */
-function scriptCommand(script: string): ImageCommand {
+export function scriptCommand(script: string): ImageCommand {
   const command = bundled?.commands[script];
   if (!command) throw new Error(`${script}: no bundle of it; call bundleScripts() in the test file's beforeAll (it bundles ${SCRIPTS.join(', ')})`);
   return command;
