@@ -101,8 +101,12 @@ async function bundle(dir) {
   const key = keyOf(inputs);
   const out = path.join(dir, key);
   if (!existsSync(path.join(out, 'main.cjs'))) {
-    rmSync(out, { recursive: true, force: true });
-    renameSync(tmp, out); // a concurrent start building the same key: the last rename wins, both are the same
+    try {
+      renameSync(tmp, out);
+    } catch (err) {
+      // A concurrent start built the same key first (the same bundle): use its.
+      if (!existsSync(path.join(out, 'main.cjs'))) throw err;
+    }
   }
   rmSync(tmp, { recursive: true, force: true });
   writeFileSync(path.join(dir, `manifest-${process.pid}.json`), JSON.stringify({ inputs }));
