@@ -70,7 +70,7 @@ export function runOnce(): E2eRun {
   const dir = mkdtempSync(join(tmpdir(), 'mlpipe-bench-'));
   const timingsFile = join(dir, 'timings.json');
   try {
-    const res = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'local/main.ts'), '--auto-approve', '--exit', '--state-dir', join(dir, 'state'), '--synth-cache', join(ROOT, '.mlpipe', 'synth')], {
+    const res = spawnSync(process.execPath, [join(ROOT, 'local/start.cjs'), '--auto-approve', '--exit', '--state-dir', join(dir, 'state'), '--synth-cache', join(ROOT, '.mlpipe', 'synth')], {
       cwd: ROOT,
       env: { ...process.env, MLPIPE_TIMINGS_FILE: timingsFile },
       encoding: 'utf8',

@@ -5,29 +5,10 @@
  * loader, which hooks every module tfjs loads: measured, importing @tensorflow/tfjs costs 2.4 s of CPU
  * through tsx against 1.0 s without, and a repeat local run starts about ten such pods.
  */
-import { createRequire } from 'node:module';
-import { basename, extname, isAbsolute, join } from 'node:path';
-import { build, type Plugin } from 'esbuild';
+import { basename, extname, join } from 'node:path';
+import { build } from 'esbuild';
+import { installedPackages } from './installed-packages.cjs';
 import type { ImageCommand } from './kube';
-
-/**
- * Bare imports (npm packages) stay outside the bundle, as `require`s of the absolute file they resolve to
- * from the importing source: the bundle then loads them from wherever it is written (a state directory
- * outside the repository included), and only the project's own TypeScript is compiled.
- */
-const installedPackages: Plugin = {
-  name: 'installed-packages',
-  setup(b) {
-    b.onResolve({ filter: /^[^./]/ }, (args) => {
-      if (args.path.startsWith('node:') || isAbsolute(args.path)) return { path: args.path, external: true };
-      try {
-        return { path: createRequire(join(args.resolveDir, 'x.js')).resolve(args.path), external: true };
-      } catch {
-        return undefined; // esbuild reports it, naming the import
-      }
-    });
-  },
-};
 
 /**
  * Bundles `entries` (image → TypeScript entry file) and `extra` (files an entry starts by path, next to

@@ -377,6 +377,7 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
       stateMachineArn: STATE_MACHINE_ARN,
       // The run history outlives this process: `mlpipe list/status` after a restart still show earlier runs.
       journalFile: join(stateDir, 'executions.jsonl'),
+      validatedFile: join(stateDir, 'definition.validated'),
       taskHandlers: taskHandlersFor(stack, async (arn, input) => {
         await afterRestore(arn);
         return lambda().invoke(arn, input);

@@ -78,7 +78,7 @@ describeWithProc('npm start killed with SIGKILL', () => {
   /** A pod of the example's `train` or `serve` image: run from its bundle under the state dir (local/images.ts), or its source. */
   const isPod = (pid: number, image: 'train' | 'serve') => new RegExp(`(/images|examples/fashion-mnist)/${image}\\.(cjs|ts)\\b`).test(commandLine(pid));
   /** The node process itself, not npm's `sh -c` that runs it. */
-  const mainPid = (pids: number[]) => pids.find((p) => commandLine(p).includes('--import tsx local/main.ts') && !commandLine(p).startsWith('sh '));
+  const mainPid = (pids: number[]) => pids.find((p) => commandLine(p).includes('local/start.cjs') && !commandLine(p).startsWith('sh '));
 
   beforeAll(async () => {
     stateDir = mkdtempSync(join(tmpdir(), 'mlpipe-lifecycle-'));

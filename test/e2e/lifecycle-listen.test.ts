@@ -4,7 +4,7 @@
  * local Kubernetes API gives every pod, keeps it on loopback. A bad HOST is refused, naming the variable.
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import { finished, startScript, waitForOutput } from '../workloads/helpers';
+import { bundleScripts, finished, removeScriptBundles, startScript, waitForOutput } from '../workloads/helpers';
 import { describeWithProc, listenersOf } from './lifecycle-procs';
 
 const SERVE = 'examples/fashion-mnist/serve.ts';
@@ -16,6 +16,7 @@ describeWithProc('serve.ts listen address', () => {
   let env: Record<string, string>;
 
   beforeAll(async () => {
+    await bundleScripts();
     silentS3 = createServer((s) => (sockets.add(s), s.on('error', () => undefined)));
     await new Promise<void>((r) => silentS3.listen(0, '127.0.0.1', r));
     const { port } = silentS3.address() as { port: number };
@@ -30,6 +31,7 @@ describeWithProc('serve.ts listen address', () => {
     };
   });
   afterAll(async () => {
+    removeScriptBundles();
     for (const s of sockets) s.destroy();
     await new Promise((r) => silentS3.close(r));
   });

@@ -1,4 +1,7 @@
 /** The local Step Functions engine on a small pipeline-shaped machine; each test runs executions of its own. */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { LocalStepFunctions, type ExecutionEvent } from '../../local/stepfunctions';
 import { taskSubmitted } from './history-events';
 
@@ -184,5 +187,33 @@ describe('LocalStepFunctions', () => {
     const page1 = sfn.listExecutions({ maxResults: 2 });
     const page2 = sfn.listExecutions({ maxResults: 2, nextToken: page1.nextToken! });
     expect([...page1.executions, ...page2.executions].map((e) => e.name)).toEqual(all.slice(0, 4));
+  });
+});
+
+describe('LocalStepFunctions definition validation (validatedFile)', () => {
+  const handlers = { Prepare: async () => ({}), RequestApproval: async () => ({}) };
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'mlpipe-validated-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('records a definition that passed, and still validates a different one', () => {
+    const validatedFile = join(dir, 'definition.validated');
+    // GIVEN a definition that passed validation once
+    new LocalStepFunctions({ definition, stateMachineArn: ARN, taskHandlers: handlers, validatedFile }).close();
+    expect(readFileSync(validatedFile, 'utf8')).toMatch(/^[0-9a-f]{64}$/);
+    // WHEN another one, invalid (a Choice without a Next or Default it can reach), starts with the record of the first
+    const invalid = { ...definition, States: { ...definition.States, Decision: { Type: 'Choice', Choices: [{ Variable: '$.x', StringEquals: 'y', Next: 'Nowhere' }] } } };
+    // THEN the library validates it and refuses it
+    expect(() => new LocalStepFunctions({ definition: invalid, stateMachineArn: ARN, taskHandlers: handlers, validatedFile })).toThrow();
+  });
+
+  it('an invalid definition is refused whatever a record from elsewhere says', () => {
+    const validatedFile = join(dir, 'definition.validated');
+    writeFileSync(validatedFile, 'not a hash of this definition');
+    const invalid = { ...definition, StartAt: 'Missing' };
+    expect(() => new LocalStepFunctions({ definition: invalid, stateMachineArn: ARN, taskHandlers: handlers, validatedFile })).toThrow();
+    expect(readFileSync(validatedFile, 'utf8')).toBe('not a hash of this definition');
   });
 });

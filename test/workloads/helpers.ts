@@ -1,12 +1,15 @@
 /**
  * Shared setup for the workload tests: a local S3 (s3rver) with the staged dataset, and the example
- * images run the way the local process runner runs them (Node 22 + tsx's loader, as child processes).
+ * images run the way the local run starts its pods: bundled by local/images.ts, on plain Node 22, as child
+ * processes. (Through tsx's loader each start cost ~1.5 s more CPU: tsx hooks every module tfjs loads.)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startLocalS3, LOCAL_AWS_ENV, type LocalS3 } from '../../local/s3';
+import { bundleImages } from '../../local/images';
+import type { ImageCommand } from '../../local/kube';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 export const BUCKET = 'mlpipe-workloads-test';
@@ -40,9 +43,30 @@ export async function startTestS3(): Promise<TestS3> {
   };
 }
 
-/** How the local process runner starts a TypeScript image entry point. */
-export function nodeTsCommand(script: string): { command: string; args: string[]; cwd: string } {
-  return { command: process.execPath, args: ['--import', 'tsx', path.join(REPO_ROOT, script)], cwd: REPO_ROOT };
+/** The example entry points a test file may start, and the trainer's worker script they start by path. */
+const SCRIPTS = ['examples/fashion-mnist/train.ts', 'examples/fashion-mnist/serve.ts'];
+const WORKER = 'examples/fashion-mnist/mlp-worker.ts';
+let bundled: { dir: string; commands: Record<string, ImageCommand> } | undefined;
+
+/** Bundles the entry points once for the test file (its beforeAll); startScript runs them from there. */
+export async function bundleScripts(): Promise<void> {
+  if (bundled) return;
+  const dir = mkdtempSync(path.join(tmpdir(), 'mlpipe-test-images-'));
+  const entries = Object.fromEntries(SCRIPTS.map((s) => [s, path.join(REPO_ROOT, s)]));
+  bundled = { dir, commands: await bundleImages(entries, [path.join(REPO_ROOT, WORKER)], dir, REPO_ROOT) };
+}
+
+/** Removes the bundles (the test file's afterAll). */
+export function removeScriptBundles(): void {
+  if (bundled) rmSync(bundled.dir, { recursive: true, force: true });
+  bundled = undefined;
+}
+
+/** How the local run starts an image entry point (its bundle). */
+export function scriptCommand(script: string): ImageCommand {
+  const command = bundled?.commands[script];
+  if (!command) throw new Error(`${script}: no bundle of it; call bundleScripts() in the test file's beforeAll (it bundles ${SCRIPTS.join(', ')})`);
+  return command;
 }
 
 export interface Finished {
@@ -59,7 +83,7 @@ export function runScript(script: string, env: Record<string, string>, timeoutMs
 }
 
 export function startScript(script: string, env: Record<string, string>): ChildProcess & { output: { stdout: string; stderr: string } } {
-  const { command, args, cwd } = nodeTsCommand(script);
+  const { command, args, cwd } = scriptCommand(script);
   const child = spawn(command, args, {
     cwd,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },

@@ -9,7 +9,7 @@ import { saveModelToS3, toTfjsModel } from '../../examples/fashion-mnist/model-i
 import { getBytes, s3 } from '../../examples/fashion-mnist/s3';
 import { stageFashionMnist } from '../../examples/fashion-mnist/stage-data';
 import { trainMlp } from '../../examples/fashion-mnist/trainer';
-import { BUCKET, finished, startScript, startTestS3, waitForOutput, type TestS3 } from './helpers';
+import { BUCKET, bundleScripts, finished, removeScriptBundles, startScript, startTestS3, waitForOutput, type TestS3 } from './helpers';
 
 const SERVE = 'examples/fashion-mnist/serve.ts';
 const MODEL_URI = `s3://${BUCKET}/models/fm/v1/`;
@@ -23,6 +23,7 @@ describe('serve.ts', () => {
 
   beforeAll(async () => {
     local = await startTestS3();
+    await bundleScripts();
     const { uri } = await stageFashionMnist({ bucket: BUCKET });
     const prefix = uri.replace(`s3://${BUCKET}/`, '');
     const images = decodeIdx(await getBytes(BUCKET, `${prefix}train-images-idx3-ubyte`));
@@ -50,6 +51,7 @@ describe('serve.ts', () => {
     }
     s3().destroy();
     await local.stop();
+    removeScriptBundles();
   });
 
   const post = (path: string, body: unknown): Promise<Response> =>

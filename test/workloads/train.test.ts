@@ -1,11 +1,11 @@
 /**
- * examples/fashion-mnist/train.ts run as the local process runner runs it (a Node 22 child process with
- * tsx's loader) against a real local S3: the container contract's outputs, exit codes and messages.
+ * examples/fashion-mnist/train.ts run as the local run starts its pod (its bundle, local/images.ts, in a
+ * Node 22 child process) against a real local S3: the container contract's outputs, exit codes and messages.
  */
 import { stageFashionMnist } from '../../examples/fashion-mnist/stage-data';
 import { getBytes, s3 } from '../../examples/fashion-mnist/s3';
 import { parseProgress } from '../../functions/shared/progress';
-import { BUCKET, runScript, startTestS3, type TestS3 } from './helpers';
+import { BUCKET, bundleScripts, removeScriptBundles, runScript, startTestS3, type TestS3 } from './helpers';
 
 const TRAIN = 'examples/fashion-mnist/train.ts';
 
@@ -15,12 +15,14 @@ describe('train.ts', () => {
 
   beforeAll(async () => {
     local = await startTestS3();
+    await bundleScripts();
     dataUri = (await stageFashionMnist({ bucket: BUCKET })).uri;
   });
 
   afterAll(async () => {
     s3().destroy();
     await local.stop();
+    removeScriptBundles();
   });
 
   const env = (extra: Record<string, string>): Record<string, string> => ({ ...local.env, ...extra });
