@@ -39,7 +39,7 @@ async function freePort(preferred: number): Promise<number> {
 /** Starts the console on the local run in `stateDir` (its local.json must exist). */
 export async function spawnConsole(stateDir: string, opts: { port?: number } = {}): Promise<ConsoleProcess> {
   const port = await freePort(opts.port ?? CONSOLE_PORT);
-  const args = ['--import', 'tsx', join(REPO_ROOT, 'cli', 'main.ts'), 'console', '--local', '--state-dir', stateDir, '--port', String(port), '--exit-with', String(process.pid)];
+  const args = [join(REPO_ROOT, 'cli', 'start.cjs'), 'console', '--local', '--state-dir', stateDir, '--port', String(port), '--exit-with', String(process.pid)];
   const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   const ready = new Promise<void>((resolve, reject) => {
     const errors: string[] = [];
