@@ -34,10 +34,12 @@ import type { APIGatewayProxyResultV2 } from 'aws-lambda';
 import type { CanaryState, PipelineState } from '../functions/shared/types';
 import { getJson } from '../functions/shared/clients';
 import type { ProductionRecord } from '../functions/shared/registry';
-import { statsText } from '../functions/shared/canary';
-import { TrafficGenerator, type TrafficSnapshot } from './traffic';
+import type { TrafficSnapshot } from './traffic';
+import { canaryLines, lineReporter, watchRolloutTraffic, type RolloutReporter, type RolloutTraffic } from './rollout-traffic';
 import { withEnv } from './process-env';
 import { liveLog, NOTE_INDENT, TrainingFollower, type LiveLog, type Tty } from './progress-display';
+
+export type { RolloutTraffic } from './rollout-traffic';
 
 export const REPO_ROOT = resolve(__dirname, '..');
 export const LOCAL_BUCKET = 'mlpipe-local';
@@ -140,18 +142,6 @@ export interface RunOutcome {
   states: StateTiming[];
   /** What the traffic generator saw during the production rollout (when a version served before it). */
   traffic?: RolloutTraffic;
-}
-
-/** The generator's view of a rollout: all of it, each canary step's window, and what came after a rollback. */
-export interface RolloutTraffic {
-  endpoint: string;
-  /** Every request sent during the rollout (from DeployProduction to the end of the run). */
-  total: TrafficSnapshot;
-  steps: Array<{ step: number; weight: number; canaryReplicas: number; totalReplicas: number; verdict?: string; snapshot: TrafficSnapshot }>;
-  /** Requests sent after AbortCanary put the stable version back (a failed canary only). */
-  afterRollback?: TrafficSnapshot;
-  /** A failed canary: from the first request that failed to the stable version back at 100 % (AbortCanary done), in ms. */
-  firstErrorToRollbackMs?: number;
 }
 
 /** Where the start's time went (npm run bench -- startup). */
@@ -386,6 +376,15 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
     // A run cut short by the stop is interrupted, not failed: no step of it went wrong.
     closeRuns = () => sfn.close({ error: INTERRUPTED_ERROR, cause: `The local run was interrupted: ${interruption}.` });
     stoppers.push(closeRuns);
+    // Every run's production rollout gets live traffic, whoever started it (this process, `mlpipe run`, a
+    // retry link); a run this process did not start reports it in lines prefixed with its name, as
+    // `npm start` follows it (local/stepfunctions/follow.ts). Its generators stop before the cluster does.
+    const rollouts = watchRolloutTraffic(sfn, {
+      ratePerSecond: opts.traffic === false ? undefined : (opts.traffic?.ratePerSecond ?? 20),
+      productionRecord: (model) => getJson<ProductionRecord>(LOCAL_BUCKET, `models/${model}/production.json`).catch(() => undefined),
+      reporterFor: (name) => lineReporter(log, `[${name}]   `),
+    });
+    stoppers.push(() => rollouts.stop());
     const sfnEndpoint = await startLocalSfnEndpoint(sfn);
     stoppers.push(() => sfnEndpoint.stop());
 
@@ -506,7 +505,8 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
       let lastStateName: string | undefined;
       const printer = new ProgressPrinter(liveLog(log, tty), started, mode, executionArn.split(':').pop()!);
       activePrinter = printer;
-      const traffic = new RolloutTrafficWatch(opts.traffic === false ? undefined : (opts.traffic?.ratePerSecond ?? 20), printer);
+      // Its rollout's traffic is reported by this printer (the watcher gives every run its traffic).
+      const rolloutTraffic = rollouts.track(executionArn, printer);
       const onEvent = (e: ExecutionEvent) => {
         if (e.executionArn !== executionArn) return;
         const now = Date.now();
@@ -515,16 +515,13 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
           lastStateName = e.stateName;
           printer.entered(e.stateName);
           if (e.stateName === 'RequestApproval') void onApprovalRequested();
-          if (e.stateName === 'DeployProduction') void traffic.start(lastState?.run.modelName ?? modelName);
         } else if (e.type.endsWith('StateExited') && e.stateName) {
           const open = [...states].reverse().find((s) => s.state === e.stateName && s.exitedAt === undefined);
           if (open) open.exitedAt = now;
           const data = safeJson(e.event.stateExitedEventDetails?.output ?? '');
           if (data && typeof data === 'object' && 'run' in data) lastState = data as PipelineState;
-          // An analysis first shows its evidence (traffic), then what follows from it (printer: promoted).
-          if (e.stateName === 'AnalyzeCanary') traffic.exited(e.stateName, data as Partial<PipelineState> | undefined);
+          // The watcher, listening since the start, has shown an analysis's evidence (traffic) before this says what follows from it (promoted).
           printer.exited(e.stateName, data);
-          if (e.stateName !== 'AnalyzeCanary') traffic.exited(e.stateName, data as Partial<PipelineState> | undefined);
         }
       };
       const onApprovalRequested = async () => {
@@ -547,7 +544,7 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
       sfn.on('event', onEvent);
       try {
         const result = await sfn.waitForExecution(executionArn);
-        const seen = await traffic.stop();
+        const seen = await rolloutTraffic();
         const output = result.output ? (JSON.parse(result.output) as PipelineState) : undefined;
         const interrupted = result.status === 'ABORTED' && result.error === INTERRUPTED_ERROR ? interruption : undefined;
         return {
@@ -564,7 +561,7 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
           ...(seen ? { traffic: seen } : {}),
         };
       } finally {
-        await traffic.stop();
+        await rolloutTraffic();
         printer.ended();
         sfn.off('event', onEvent);
         if (activePrinter === printer) activePrinter = undefined;
@@ -592,88 +589,12 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
 }
 
 /**
- * Live traffic during a production rollout, and the canary's steps as they happen: once DeployProduction
- * starts, if production.json names an endpoint (a version serves), a TrafficGenerator sends held-out
- * images there; each canary step's window of it is kept, and every analysis printed with what the
- * servers counted (share served, requests, error rate, p95 per version) next to what the client saw.
- */
-class RolloutTrafficWatch {
-  private generator: TrafficGenerator | undefined;
-  private endpoint: string | undefined;
-  private starting: Promise<void> | undefined;
-  private readonly steps: Array<RolloutTraffic['steps'][number] & { since: number; until?: number }> = [];
-  private rolledBackAt: number | undefined;
-  private result: RolloutTraffic | undefined;
-
-  constructor(
-    private readonly ratePerSecond: number | undefined,
-    private readonly printer: ProgressPrinter,
-  ) {}
-
-  start(modelName: string): Promise<void> {
-    if (this.ratePerSecond === undefined || this.starting) return this.starting ?? Promise.resolve();
-    this.starting = (async () => {
-      const record = await getJson<ProductionRecord>(LOCAL_BUCKET, `models/${modelName}/production.json`).catch(() => undefined);
-      if (!record?.endpoint) return; // a first release: nothing serves yet
-      this.endpoint = record.endpoint;
-      this.generator = new TrafficGenerator({ url: record.endpoint, modelName, ratePerSecond: this.ratePerSecond });
-      this.generator.start();
-      this.printer.note(`traffic   ${this.ratePerSecond} requests/s of held-out images to production ${record.endpoint} (serving ${record.version}) during the rollout`);
-    })().catch((err: Error) => this.printer.note(`traffic   not started: ${err.message}`));
-    return this.starting;
-  }
-
-  exited(state: string, s: Partial<PipelineState> | undefined): void {
-    const g = this.generator;
-    const c = s?.canary;
-    if (!g || !c) return;
-    const open = this.steps.at(-1);
-    if (state === 'ShiftCanaryTraffic' && c.status === 'baking' && (!open || open.step !== c.step || open.until !== undefined)) {
-      this.steps.push({ step: c.step, weight: c.weight, canaryReplicas: c.canaryReplicas, totalReplicas: c.totalReplicas, since: g.now(), snapshot: g.snapshot({ since: g.now() }) });
-    }
-    if (state === 'AnalyzeCanary' && open && open.until === undefined) {
-      open.snapshot = g.snapshot({ since: open.since });
-      open.verdict = c.last?.verdict;
-      this.printer.canary(c, open.step, s?.run?.version ?? '?', s?.run?.rollout?.steps.length ?? 0, open.snapshot);
-      if (c.status !== 'baking') open.until = g.now();
-    }
-    if (state === 'AbortCanary' && this.rolledBackAt === undefined) {
-      this.rolledBackAt = g.now();
-      const first = g.snapshot().failures[0];
-      if (first) this.printer.note(`stable at 100 % again ${((this.rolledBackAt - first.sentAt) / 1000).toFixed(1)} s after the canary's first failed request`);
-    }
-  }
-
-  /** Stops the generator (once) and returns what it saw; undefined when it never ran. */
-  async stop(): Promise<RolloutTraffic | undefined> {
-    await this.starting;
-    const g = this.generator;
-    if (!g || !this.endpoint) return this.result;
-    this.generator = undefined;
-    await g.stop();
-    // A step closed by its last analysis keeps the tally taken then; the one still open gets everything since it began.
-    for (const step of this.steps) if (step.until === undefined) step.snapshot = g.snapshot({ since: step.since });
-    const firstFailure = g.snapshot().failures[0];
-    this.result = {
-      ...(this.rolledBackAt !== undefined && firstFailure && firstFailure.sentAt < this.rolledBackAt
-        ? { firstErrorToRollbackMs: Math.round(this.rolledBackAt - firstFailure.sentAt) }
-        : {}),
-      endpoint: this.endpoint,
-      total: g.snapshot(),
-      steps: this.steps.map(({ since: _s, until: _u, ...step }) => step),
-      ...(this.rolledBackAt !== undefined ? { afterRollback: g.snapshot({ since: this.rolledBackAt }) } : {}),
-    };
-    return this.result;
-  }
-}
-
-/**
  * The run as it happens, for a person at the terminal: one line per state (loops collapsed), the facts worth
  * seeing as they appear, live training progress (local/progress-display.ts) while the Job runs, each email
  * by its subject (the text is in notifications.jsonl) and, when the run waits for a human, the links and
  * the command that decide it.
  */
-class ProgressPrinter {
+class ProgressPrinter implements RolloutReporter {
   private last = '';
   private readonly training: TrainingFollower;
   constructor(
@@ -730,25 +651,9 @@ class ProgressPrinter {
     }
   }
 
-  /**
-   * One canary analysis: the step, the servers' counts per version (the verdict's evidence) and the client's
-   * view. `step` is the step analysed: the one that analysis ended when it passed it (then `c` is already at
-   * the next step or promoted, and the step's record holds the evidence), else `c`'s own.
-   */
+  /** One canary analysis and the client's view of its step (rollout-traffic.ts canaryLines). */
   canary(c: CanaryState, step: number, version: string, stepCount: number, client: TrafficSnapshot): void {
-    const ended = c.step !== step || c.status === 'promote' ? c.steps.at(-1) : undefined;
-    const e = ended ? ended.evidence : c.last;
-    if (!e) return;
-    const at = ended ?? c;
-    const served = e.servedShare === null ? 'n/a' : `${(e.servedShare * 100).toFixed(0)} %`;
-    this.note(
-      `canary step ${step + 1}/${stepCount} ${at.weight} % (${at.canaryReplicas} of ${c.totalReplicas} pods = ${at.reachablePercent} % reachable), analysis ${at.analyses}: ${e.verdict.toUpperCase()}, served ${served}`,
-    );
-    this.note(`  canary ${version}: ${statsText(e.canary)}`);
-    this.note(`  stable ${c.stableVersion}: ${e.stable ? statsText(e.stable) : 'n/a'}`);
-    const seen = Object.entries(client.byVersion).map(([v, t]) => `${v} ${t.ok} ok/${t.failed} failed`).join(', ');
-    if (seen) this.note(`  client view this step: ${seen}`);
-    if (e.verdict !== 'pass') this.note(`  ${e.reasons.join('; ')}`);
+    for (const line of canaryLines(c, step, version, stepCount, client)) this.note(line);
   }
 
   /** An email went out. The approval request in interactive mode is the moment a person must act. */

@@ -3,6 +3,8 @@
  * `mlpipe run` (or a retry link) is printed compactly as it goes — each step once, its version, the
  * approval links when it waits for a decision, how it ended — one line each, prefixed with the run's name.
  * The run `npm start` itself started has its own, detailed printer (local/pipeline.ts), so it is skipped.
+ * A followed run's rollout traffic and canary analyses come from local/rollout-traffic.ts, in the same
+ * prefixed lines (the local pipeline gives every run its traffic, whether or not anything follows it).
  */
 import { randomBytes } from 'node:crypto';
 import { describeCause } from '../../functions/shared/outcome';
