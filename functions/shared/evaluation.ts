@@ -131,9 +131,11 @@ export function parsePredictions(body: unknown, expected: number): number[] {
  */
 const STALE_CONNECTION = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
 
-async function predict(url: string, instances: number[][], timeoutMs: number): Promise<RequestOutcome> {
-  // Serialise before the clock starts: latency is the server's, not the time spent building the request.
-  const body = JSON.stringify({ instances });
+/**
+ * `body` is the request for `count` images, serialised before the clock starts: latency is the server's,
+ * not the time spent building the request.
+ */
+async function predict(url: string, body: string, count: number, timeoutMs: number): Promise<RequestOutcome> {
   let started = performance.now();
   const elapsed = () => performance.now() - started;
   let response: Response | undefined;
@@ -165,7 +167,7 @@ async function predict(url: string, instances: number[][], timeoutMs: number): P
   const latencyMs = elapsed();
   if (response.status !== 200) return { latencyMs, error: `HTTP ${response.status}` };
   try {
-    return { latencyMs, predictions: parsePredictions(JSON.parse(text), instances.length) };
+    return { latencyMs, predictions: parsePredictions(JSON.parse(text), count) };
   } catch (err) {
     return { latencyMs, error: err instanceof SyntaxError ? 'response is not JSON' : (err as Error).message };
   }
@@ -238,8 +240,10 @@ export async function measureEndpoints(run: EvaluationRun): Promise<EndpointMeas
   const outcomes = urls.map(() => new Array<RequestOutcome>(batches.length));
   await pool(batches.length, run.concurrency, async (b) => {
     const instances = batches[b]!.map((idx) => Array.from(images.subarray(idx * features, (idx + 1) * features), (px) => px / 255));
+    // Serialised once for both endpoints: 100 images are ~1.5 MB of JSON, ~26 ms of CPU each time.
+    const body = JSON.stringify({ instances });
     const order = b % 2 === 0 ? urls.map((_, t) => t) : urls.map((_, t) => urls.length - 1 - t);
-    for (const t of order) outcomes[t]![b] = await predict(urls[t]!, instances, run.timeoutMs);
+    for (const t of order) outcomes[t]![b] = await predict(urls[t]!, body, instances.length, run.timeoutMs);
   });
 
   const [candidate, champion] = outcomes;
