@@ -59,7 +59,15 @@ export async function startConsole(target: Target, opts: { port?: number; guardS
     return decoded;
   };
 
+  const LOOPBACK_HOST = /^(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$/i;
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    // Loopback names only: a page on another site that points its own name at 127.0.0.1 (DNS rebinding)
+    // would otherwise read the console, approval links included, as if it were that site.
+    if (!LOOPBACK_HOST.test(req.headers.host ?? '')) {
+      res.writeHead(421, { 'content-type': 'text/plain', 'x-content-type-options': 'nosniff' });
+      res.end('The console answers only requests addressed to 127.0.0.1, localhost or [::1].\n');
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' });
       res.end('The console only reads: GET or HEAD.\n');
@@ -101,7 +109,7 @@ export async function startConsole(target: Target, opts: { port?: number; guardS
 
   const server = createServer((req, res) => {
     handle(req, res).catch((err: Error) => {
-      if (!res.headersSent) res.writeHead(500);
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain', 'x-content-type-options': 'nosniff' });
       res.end(String(err.message));
     });
   });

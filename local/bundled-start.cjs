@@ -41,7 +41,8 @@ function cacheDir() {
  * Undefined when an input is gone.
  */
 function keyOf(inputs) {
-  const hash = createHash('sha256').update(FORMAT).update(process.version).update(readFileSync(__filename));
+  // ROOT too: the bundle names this checkout's files by absolute path (a copy or the shared fallback cache must not reuse it).
+  const hash = createHash('sha256').update(FORMAT).update(process.version).update(ROOT).update(readFileSync(__filename));
   hash.update(readFileSync(require.resolve('esbuild/package.json')));
   for (const rel of ['package-lock.json', ...inputs]) {
     const file = path.join(ROOT, rel);

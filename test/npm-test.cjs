@@ -33,11 +33,15 @@ const typeCheck = tsc.done.then(({ code, error }) => {
 });
 
 const jest = run([require.resolve('jest/bin/jest'), ...process.argv.slice(2)], { stdio: 'inherit' });
-// Ctrl-C reaches both through the terminal's process group; a SIGTERM to this script is passed on.
-process.on('SIGTERM', () => {
-  tsc.child.kill('SIGTERM');
-  jest.child.kill('SIGTERM');
-});
+// Ctrl-C reaches both through the terminal's process group; a signal sent to this script alone (kill,
+// timeout, an IDE's stop, a closed terminal) is passed on, and the script ends as that signal would end it.
+for (const [signal, number] of [['SIGINT', 2], ['SIGTERM', 15], ['SIGHUP', 1]]) {
+  process.on(signal, () => {
+    tsc.child.kill(signal);
+    jest.child.kill(signal);
+    Promise.all([tsc.done, jest.done]).then(() => process.exit(128 + number));
+  });
+}
 
 Promise.all([typeCheck, jest.done]).then(([tscCode, { code: jestCode }]) => {
   if (tscCode !== 0) process.stderr.write('npm test: the type check failed (above).\n');

@@ -238,12 +238,20 @@ export async function measureEndpoints(run: EvaluationRun): Promise<EndpointMeas
   const { images, features } = run.data;
 
   const outcomes = urls.map(() => new Array<RequestOutcome>(batches.length));
+  // Production that stops answering (refused, or no answer within the timeout) is not asked again: every
+  // batch would otherwise wait the timeout for it, and the candidate's evaluation run out of time.
+  let championGone: string | undefined;
   await pool(batches.length, run.concurrency, async (b) => {
     const instances = batches[b]!.map((idx) => Array.from(images.subarray(idx * features, (idx + 1) * features), (px) => px / 255));
     // Serialised once for both endpoints: 100 images are ~1.5 MB of JSON, ~26 ms of CPU each time.
     const body = JSON.stringify({ instances });
     const order = b % 2 === 0 ? urls.map((_, t) => t) : urls.map((_, t) => urls.length - 1 - t);
-    for (const t of order) outcomes[t]![b] = await predict(urls[t]!, body, instances.length, run.timeoutMs);
+    for (const t of order) {
+      if (t === 1 && championGone !== undefined) continue;
+      const outcome = await predict(urls[t]!, body, instances.length, run.timeoutMs);
+      outcomes[t]![b] = outcome;
+      if (t === 1 && outcome.unreachable) championGone ??= outcome.error ?? 'unreachable';
+    }
   });
 
   const [candidate, champion] = outcomes;
@@ -254,8 +262,8 @@ export async function measureEndpoints(run: EvaluationRun): Promise<EndpointMeas
   for (const l of run.data.labels) if (l >= classCount) classCount = l + 1;
   const result: EndpointMeasurements = { candidate: summarize(candidate!, batches, run.data.labels, classCount) };
   if (champion) {
-    result.champion = champion.every((o) => o.unreachable)
-      ? { unreachable: `${urls[1]}: ${champion[0]!.error}` }
+    result.champion = championGone !== undefined
+      ? { unreachable: `${urls[1]}: ${championGone}` }
       : summarize(champion, batches, run.data.labels, classCount);
   }
   return result;

@@ -6,7 +6,7 @@
  * as a stopped run reads, never RUNNING forever. Task tokens are not written (a restarted engine cannot
  * resume a Task anyway, and the file is not a place for them).
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { ExecutionStatus, HistoryEvent } from './model';
 
@@ -34,13 +34,33 @@ export const INTERRUPTED = { error: 'Interrupted', cause: 'The local pipeline en
 /** `"taskToken":"<token>"` inside a (JSON-in-JSON) parameters string. */
 const TASK_TOKEN = /(taskToken\\*"\s*:\s*\\*")[A-Za-z0-9_-]{16,}/g;
 
+/** Executions kept at load (the newest): a full local run writes ~240 KB of history, read at every start. */
+export const KEPT_EXECUTIONS = 100;
+
 export class ExecutionJournal {
-  constructor(readonly file: string) {
+  /** Set when a write failed: the runs go on, without history on disk (said once). */
+  private broken: string | undefined;
+
+  constructor(
+    readonly file: string,
+    private readonly warn: (message: string) => void = (m) => console.error(m),
+  ) {
     mkdirSync(dirname(file), { recursive: true });
   }
 
+  private text(line: Line): string {
+    return `${JSON.stringify(line).replace(TASK_TOKEN, '$1(not kept)')}\n`;
+  }
+
+  /** A failed write (disk full, the directory gone) must never stop a run: the journal is a record, not the engine. */
   private append(line: Line): void {
-    appendFileSync(this.file, `${JSON.stringify(line).replace(TASK_TOKEN, '$1(not kept)')}\n`);
+    if (this.broken) return;
+    try {
+      appendFileSync(this.file, this.text(line));
+    } catch (err) {
+      this.broken = (err as Error).message;
+      this.warn(`run history is no longer kept in ${this.file}: ${this.broken}`);
+    }
   }
 
   started(e: { arn: string; name: string; input: string; startDate: Date }): void {
@@ -51,11 +71,8 @@ export class ExecutionJournal {
     this.append({ t: 'event', arn, event });
   }
 
-  ended(e: { arn: string; status: ExecutionStatus; stopDate?: Date; output?: string; error?: string; cause?: string }): void {
-    this.append({
-      t: 'end', arn: e.arn, status: e.status, stopDate: (e.stopDate ?? new Date()).toISOString(),
-      ...(e.output !== undefined ? { output: e.output } : {}), ...(e.error !== undefined ? { error: e.error } : {}), ...(e.cause !== undefined ? { cause: e.cause } : {}),
-    });
+  ended(e: EndedExecution): void {
+    this.append(endLine(e));
   }
 
   /**
@@ -83,7 +100,18 @@ export class ExecutionJournal {
       if (line.t === 'event') run.history.push({ ...line.event, timestamp: new Date(line.event.timestamp) });
       else Object.assign(run, { status: line.status, stopDate: new Date(line.stopDate) }, pick(line));
     }
-    for (const run of runs.values()) {
+    // The newest KEPT_EXECUTIONS, rewritten whole (which also drops a line cut by a crash, so the next
+    // append does not glue onto it); written beside and renamed, so a crash now leaves one file or the other.
+    const kept = [...runs.values()].slice(-KEPT_EXECUTIONS);
+    try {
+      const tmp = `${this.file}.${process.pid}.tmp`;
+      writeFileSync(tmp, kept.map((r) => this.lines(r)).join(''));
+      renameSync(tmp, this.file);
+    } catch (err) {
+      this.broken = (err as Error).message;
+      this.warn(`run history is no longer kept in ${this.file}: ${this.broken}`);
+    }
+    for (const run of kept) {
       if (run.status !== 'RUNNING') continue;
       const id = run.history.length + 1;
       const event: HistoryEvent = { id, previousEventId: id - 1, timestamp: now, type: 'ExecutionAborted', executionAbortedEventDetails: { ...INTERRUPTED } };
@@ -92,11 +120,25 @@ export class ExecutionJournal {
       this.event(run.arn, event);
       this.ended(run);
     }
-    return [...runs.values()];
+    return kept;
+  }
+
+  /** One execution as the lines that load() reads back. */
+  private lines(r: JournalledExecution): string {
+    let out = this.text({ t: 'start', arn: r.arn, name: r.name, input: r.input, startDate: r.startDate.toISOString() });
+    for (const event of r.history) out += this.text({ t: 'event', arn: r.arn, event });
+    if (r.status !== 'RUNNING') out += this.text(endLine(r));
+    return out;
   }
 }
 
-function pick(line: { output?: string; error?: string; cause?: string }): Partial<JournalledExecution> {
+type EndedExecution = { arn: string; status: ExecutionStatus; stopDate?: Date; output?: string; error?: string; cause?: string };
+
+function endLine(e: EndedExecution): Line {
+  return { t: 'end', arn: e.arn, status: e.status, stopDate: (e.stopDate ?? new Date()).toISOString(), ...pick(e) };
+}
+
+function pick(line: { output?: string; error?: string; cause?: string }): { output?: string; error?: string; cause?: string } {
   return {
     ...(line.output !== undefined ? { output: line.output } : {}),
     ...(line.error !== undefined ? { error: line.error } : {}),

@@ -5,6 +5,7 @@
  * shown (text in cells, the colours of the graph's states by computed style, links that lead somewhere),
  * not the HTML string.
  */
+import { request } from 'node:http';
 import type { Page } from 'puppeteer-core';
 import { resolveTarget } from '../../cli/target';
 import { startConsole, type ConsoleServer } from '../../console/server';
@@ -95,6 +96,16 @@ export async function checkConsole(c: ConsoleCheck): Promise<void> {
     expect(missing?.status()).toBe(404);
     expect(await text(page, 'main')).toContain('There is no run "no-such-run"');
     expect((await fetch(`${server.url}/`, { method: 'POST' })).status).toBe(405);
+    // A request addressed to another name (a rebinding page's) is refused before anything is read.
+    const foreign = await new Promise<number>((resolve, reject) => {
+      const req = request(`${server.url}/api/runs`, { headers: { host: 'attacker.example' } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(foreign).toBe(421);
   } finally {
     await chromium.close();
     await server.close();
