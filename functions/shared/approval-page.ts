@@ -67,14 +67,23 @@ function time(iso: string): string {
   return `<time datetime="${escapeHtml(iso)}">${escapeHtml(formatTime(iso))}</time>`;
 }
 
-/** A signed difference against production, marked better or worse for the reader. */
-function delta(mine: number, theirs: number | undefined, higherIsBetter: boolean, show: (x: number) => string): string {
+/**
+ * Latency differences smaller than this share of the larger value (or 1 ms) are not called better or worse:
+ * even measured interleaved, p50/p95 of ~100 requests move by that much between identical models (measured:
+ * p95 −40 to +34 ms of 150–346 ms across four local runs of two same-size models).
+ */
+const LATENCY_NOISE = { share: 0.15, minMs: 1 };
+
+/** A signed difference against production, marked better or worse for the reader; within `noise`, "same within noise". */
+function delta(mine: number, theirs: number | undefined, higherIsBetter: boolean, show: (x: number) => string, noise = 0): string {
   if (theirs === undefined || mine === theirs) return '';
+  if (Math.abs(mine - theirs) < noise) return ` <span class="same">(${mine > theirs ? '+' : '−'}${escapeHtml(show(Math.abs(mine - theirs)))}, same within noise)</span>`;
   const better = higherIsBetter ? mine > theirs : mine < theirs;
   return ` <span class="${better ? 'better' : 'worse'}">(${mine > theirs ? '+' : '−'}${escapeHtml(show(Math.abs(mine - theirs)))} ${better ? 'better' : 'worse'})</span>`;
 }
 
 const ms2 = (x: number) => `${Math.round(x * 100) / 100} ms`;
+const latencyNoise = (mine: number, theirs: number | undefined) => Math.max(LATENCY_NOISE.minMs, LATENCY_NOISE.share * Math.max(mine, theirs ?? 0));
 
 function metrics(record: ApprovalView): string {
   const e = record.evaluation;
@@ -84,8 +93,8 @@ function metrics(record: ApprovalView): string {
   // Cells are HTML: values escaped here, delta markup built from numbers only.
   const rows: [string, string, string, string][] = [
     ['Accuracy', escapeHtml(fmt.accuracy(e.accuracy)) + delta(e.accuracy, p?.accuracy, true, (x) => x.toFixed(4)), escapeHtml(fmt.accuracy(p?.accuracy)), accuracyGate],
-    ['p50 latency', escapeHtml(fmt.ms(e.latencyMsP50)) + delta(e.latencyMsP50, p?.latency?.p50, false, ms2), escapeHtml(fmt.ms(p?.latency?.p50)), ''],
-    ['p95 latency', escapeHtml(fmt.ms(e.latencyMsP95)) + delta(e.latencyMsP95, p?.latency?.p95, false, ms2), escapeHtml(fmt.ms(p?.latency?.p95)), `≤ ${escapeHtml(t.maxP95LatencyMs)} ms`],
+    ['p50 latency', escapeHtml(fmt.ms(e.latencyMsP50)) + delta(e.latencyMsP50, p?.latency?.p50, false, ms2, latencyNoise(e.latencyMsP50, p?.latency?.p50)), escapeHtml(fmt.ms(p?.latency?.p50)), ''],
+    ['p95 latency', escapeHtml(fmt.ms(e.latencyMsP95)) + delta(e.latencyMsP95, p?.latency?.p95, false, ms2, latencyNoise(e.latencyMsP95, p?.latency?.p95)), escapeHtml(fmt.ms(p?.latency?.p95)), `≤ ${escapeHtml(t.maxP95LatencyMs)} ms`],
     ['Error rate', escapeHtml(fmt.rate(e.errorRate)), escapeHtml(fmt.rate(p?.errorRate)), `≤ ${escapeHtml(fmt.rate(t.maxErrorRate))}`],
   ];
   const head = `<tr><th scope="col">Metric</th><th scope="col">This model<small>${escapeHtml(record.version)}</small></th>${
