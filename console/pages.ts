@@ -4,6 +4,7 @@
  * history, versions). Everything rendered goes through html`` (escaped). The little JS the pages carry
  * keeps them live without reloading: the runs list polls /api/runs, a running run's page its own body.
  */
+import { accuracyChange } from '../functions/shared/approval-facts';
 import type { NodeProgress } from '../cli/graph-model';
 import type { GraphModel } from '../cli/graph-model';
 import type { RunView } from '../cli/run-view';
@@ -158,7 +159,9 @@ function evaluationSection(page: RunPage): Html {
     ? html`<h2>Per class</h2><table class="grid" id="per-class"><thead><tr><th>Class</th><th class="num">Accuracy</th>${champion ? html`<th class="num">Production ${prod!.version}</th><th class="num">Δ points</th>` : ''}</tr></thead><tbody>
 ${accuracies.map((a, i) => {
   const c = champion?.[i];
-  const cls = c === undefined ? '' : a < c - 0.005 ? 'worse' : a > c + 0.005 ? 'better' : '';
+  // The approval page's rule (accuracyChange): any change at four decimals, measured on the same images.
+  const change = c === undefined ? 0 : accuracyChange(a, c);
+  const cls = change < 0 ? 'worse' : change > 0 ? 'better' : '';
   return html`<tr data-class="${classes[i] ?? i}"><td>${classes[i] ?? i}</td><td class="num accuracy">${percent(a)}</td>${champion ? html`<td class="num">${percent(c)}</td><td class="num ${cls}">${c === undefined ? '' : delta(a, c)}</td>` : ''}</tr>`;
 })}</tbody></table>`
     : '';

@@ -96,13 +96,17 @@ export interface ClassRow {
   belowMinimum: boolean;
 }
 
+/** Candidate minus production on one class, to four decimals as stored: a difference below that is no difference. */
+export function accuracyChange(accuracy: number, production: number): number {
+  return Math.round((accuracy - production) * 10_000) / 10_000;
+}
+
 /** Each class's accuracy against production's; empty for states made before per-class accuracy. */
 export function classRows(e: EvaluationResult): ClassRow[] {
   const theirs = e.production?.perClassAccuracy;
   return (e.perClassAccuracy ?? []).map((accuracy, label) => {
     const production = theirs?.[label];
-    // Four decimals, as stored: a difference below that is no difference.
-    const change = production === undefined ? undefined : Math.round((accuracy - production) * 10_000) / 10_000;
+    const change = production === undefined ? undefined : accuracyChange(accuracy, production);
     return {
       label,
       name: className(e, label),
