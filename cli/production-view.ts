@@ -2,7 +2,8 @@
  * The PRODUCTION VIEW of one model: what serves now and since when, how it got there (every release,
  * rollback and canary rollback, newest first) and the versions kept for `mlpipe rollback`. Read from the
  * registry (models/<model>/production.json); the retained versions from the production namespace's
- * Deployments when the cluster can be read (local mode), since retention lives there (retention.ts).
+ * Deployments when the cluster can be read (local mode; on AWS with the stack's ProductionNamespace output
+ * and the caller's access to the cluster, else null), since retention lives there (retention.ts).
  * `mlpipe production` prints it (text or `-o json`); the console's model page renders it.
  */
 import { z } from 'zod';
@@ -65,7 +66,7 @@ export async function readProductionView(target: Target, model: string): Promise
     .reverse();
   const switched = history.find((h) => h.action !== 'canary-rollback');
   let retained: ProductionView['retained'] = null;
-  if (target.mode === 'local' && target.namespaces) {
+  if (target.namespaces) {
     try {
       const versions = await listProductionVersions(target.namespaces.production, model);
       retained = versions
@@ -73,7 +74,10 @@ export async function readProductionView(target: Target, model: string): Promise
         .sort((a, b) => b.version.localeCompare(a.version))
         .map((v) => ({ version: v.version, replicas: v.replicas, retiredAt: v.retiredAt === undefined ? null : new Date(v.retiredAt).toISOString() }));
     } catch (err) {
-      throw new CliError(`Cannot read the production Deployments of ${model} in ${target.namespaces.production}: ${(err as Error).message}`);
+      // Locally the cluster is the run's own: failing to read it is an error. On AWS the caller may have
+      // no access to the cluster; what serves and the history still come from the registry.
+      if (target.mode === 'local') throw new CliError(`Cannot read the production Deployments of ${model} in ${target.namespaces.production}: ${(err as Error).message}`);
+      retained = null;
     }
   }
   return {

@@ -49,6 +49,7 @@ export interface Target {
   modelName?: string;
   /** Local mode: the runner's state directory (pod logs are kept under kube/pods/). */
   stateDir?: string;
+  /** The pipeline's namespaces: the local runner's, or the deployed stack's outputs (stacks deployed before they were output lack them). */
   namespaces?: { staging: string; production: string };
   sfn: SFNClient;
   /** The Step Functions console page of a run (AWS mode). */
@@ -133,6 +134,11 @@ export async function resolveTarget(opts: TargetOptions): Promise<Target> {
   process.env.ARTIFACT_BUCKET = need('ArtifactBucketName');
   process.env.AWS_REGION ??= smRegion;
   if (outputs.ClusterName) process.env.CLUSTER_NAME ??= outputs.ClusterName;
+  const namespaces = outputs.StagingNamespace && outputs.ProductionNamespace ? { staging: outputs.StagingNamespace, production: outputs.ProductionNamespace } : undefined;
+  if (namespaces) {
+    process.env.STAGING_NAMESPACE = namespaces.staging;
+    process.env.PRODUCTION_NAMESPACE = namespaces.production;
+  }
   loadSettings(CLI_SETTINGS);
   resetClients();
   return {
@@ -142,6 +148,7 @@ export async function resolveTarget(opts: TargetOptions): Promise<Target> {
     bucket: need('ArtifactBucketName'),
     ...(outputs.ApprovalUrl ? { approvalUrl: outputs.ApprovalUrl } : {}),
     ...(outputs.RollbackFunctionName ? { rollbackFunctionName: outputs.RollbackFunctionName } : {}),
+    ...(namespaces ? { namespaces } : {}),
     sfn: new SFNClient({ region: smRegion }),
     consoleLink: (arn) => `https://${smRegion}.console.aws.amazon.com/states/home?region=${smRegion}#/v2/executions/details/${arn}`,
   };

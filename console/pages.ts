@@ -275,7 +275,7 @@ export function modelPage(m: ModelPage): Html {
       )}</tbody></table>`
     : html`<p class="muted">No history.</p>`}</section>
 <section id="retained"><h2>Retained versions</h2>${p.retained === null
-    ? html`<p class="muted">Kept as scaled-down Deployments in the production namespace (the console reads the cluster only in local mode; <code>kubectl get deploy -n &lt;production namespace&gt;</code> shows them).</p>`
+    ? html`<p class="muted">Kept as scaled-down Deployments in the production namespace (the cluster could not be read with these credentials, or the stack predates its ProductionNamespace output; <code>kubectl get deploy -n &lt;production namespace&gt;</code> shows them).</p>`
     : p.retained.length
       ? html`<table class="grid"><thead><tr><th>Version</th><th class="num">Replicas</th><th>Retired (UTC)</th></tr></thead><tbody>${p.retained.map((r) => html`<tr><td>${r.version}</td><td class="num">${r.replicas}</td><td>${when(r.retiredAt)}</td></tr>`)}</tbody></table>`
       : html`<p class="muted">None: only the serving version is deployed.</p>`}</section>

@@ -215,10 +215,13 @@ export class MlPipeline extends Construct {
   readonly functions: Readonly<Record<string, lambda.IFunction>>;
   /** With `vpcId`: the security group of the endpoint-calling functions (admit it where they must connect). */
   readonly endpointSecurityGroup?: ec2.ISecurityGroup;
+  /** The namespaces the pipeline deploys to (as resolved: the props' or the defaults). */
+  readonly namespaces: { staging: string; production: string };
 
   constructor(scope: Construct, id: string, props: MlPipelineProps) {
     super(scope, id);
     const p = resolveProps(props);
+    this.namespaces = { staging: p.stagingNamespace, production: p.productionNamespace };
     validateProps(p);
     validateSettings(propSettings(p));
     const stack = Stack.of(this);

@@ -29,6 +29,8 @@ export class MlPipeStack extends Stack {
       RollbackFunctionName: [this.pipeline.rollbackFunction.functionName, 'Invoked by `mlpipe rollback`'],
       QueueUrl: [this.pipeline.queue.queueUrl, 'Trigger queue (ECR pushes, data, schedule) of the starter'],
       ClusterName: [pipelineProps.clusterName, 'The EKS cluster the pipeline drives (`mlpipe logs` reads pods there)'],
+      StagingNamespace: [this.pipeline.namespaces.staging, 'Namespace of the staging Deployments and Services'],
+      ProductionNamespace: [this.pipeline.namespaces.production, 'Namespace of production (`mlpipe production` and the console list the retained versions there)'],
     };
     if (this.pipeline.endpointSecurityGroup !== undefined) {
       outputs.EndpointSecurityGroupId = [

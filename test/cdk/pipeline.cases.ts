@@ -483,7 +483,7 @@ describe('monitoring and outputs', () => {
     expect(errorAlarms).toHaveLength(FUNCTION_SPECS.length + 2);
   });
 
-  it.each(['StateMachineArn', 'ArtifactBucketName', 'ApprovalUrl', 'NotificationTopicArn', 'RollbackFunctionName', 'QueueUrl', 'ClusterName'])(
+  it.each(['StateMachineArn', 'ArtifactBucketName', 'ApprovalUrl', 'NotificationTopicArn', 'RollbackFunctionName', 'QueueUrl', 'ClusterName', 'StagingNamespace', 'ProductionNamespace'])(
     'outputs %s (the CLI reads it)',
     (name) => {
       const { template } = synthStack();
