@@ -3,14 +3,13 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { getKubeConfig } from '../../functions/shared/kube';
-import { Writable } from 'node:stream';
-import { finished } from 'node:stream/promises';
 import { CliError, UsageError, type Io } from '../io';
 import type { Clock, Command } from '../command';
 import { describeRun, progressOf, resolveRun, runHistory } from '../runs';
 import type { Target } from '../target';
 import { validateRunId } from '../validate';
 import { reloadSettings } from '../../functions/shared/settings';
+import { followPodLogOnce } from '../pod-log-stream';
 
 /** <stateDir>/kube/pods/<namespace>_<pod>_<uid>/<container>.<restart>.log of the Job's newest pod, last restart. */
 function keptPodLog(stateDir: string, namespace: string, job: string): string | undefined {
@@ -48,10 +47,10 @@ async function runEnded(target: Target, arn: string): Promise<boolean> {
 /**
  * Streams the pod's log (follow=true) until the container ends. The API server may end a follow early (a
  * proxy's idle timeout) or just before the last lines reach the log (the container's exit seen first): while
- * the pod still runs it follows again, and once it has ended one plain read prints what is left. Both skip
+ * the pod still runs it follows again (after a dropped connection too), and once it has ended one plain read prints what is left. Both skip
  * the bytes already printed, so nothing shows twice (not with --tail, whose lines cannot be lined up).
  */
-async function followPod(kc: k8s.KubeConfig, core: k8s.CoreV1Api, namespace: string, pod: k8s.V1Pod, tail: number | undefined, io: Io, clock: Clock): Promise<void> {
+async function followPod(core: k8s.CoreV1Api, namespace: string, pod: k8s.V1Pod, tail: number | undefined, io: Io, clock: Clock): Promise<void> {
   const name = pod.metadata!.name!;
   const container = pod.spec?.containers[0]?.name ?? '';
   io.err(`── ${namespace}/${name} (following until it ends) ──`);
@@ -68,20 +67,18 @@ async function followPod(kc: k8s.KubeConfig, core: k8s.CoreV1Api, namespace: str
   };
   for (;;) {
     let at = 0;
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, done) {
-        if (tail) {
-          print(printed, chunk);
-        } else {
-          print(at, chunk);
-          at += chunk.length;
-        }
-        done();
-      },
+    const how = await followPodLogOnce({ namespace, pod: name, container, ...(tail ? { tailLines: tail } : {}) }, (chunk) => {
+      if (tail) {
+        print(printed, chunk);
+      } else {
+        print(at, chunk);
+        at += chunk.length;
+      }
     });
-    await new k8s.Log(kc).log(namespace, name, container, sink, { follow: true, ...(tail ? { tailLines: tail } : {}) });
-    await finished(sink);
-    if (tail) break;
+    if (tail) {
+      if (how === 'dropped') io.err('── the connection to the API server dropped; run again to see the rest ──');
+      break;
+    }
     const phase = (await core.readNamespacedPod({ name, namespace })).status?.phase;
     if (phase !== 'Running' && phase !== 'Pending') break;
     await clock.sleep(POLL_MS);
@@ -164,7 +161,7 @@ export const logsCommand: Command = {
       const kc = await getKubeConfig();
       const core = kc.makeApiClient(k8s.CoreV1Api);
       const pod = await startedPod(() => newestPod(core, namespace, job), () => runEnded(target, arn), clock);
-      if (pod?.metadata?.name) return followPod(kc, core, namespace, pod, tail, io, clock);
+      if (pod?.metadata?.name) return followPod(core, namespace, pod, tail, io, clock);
     }
     const log = await readTrainingLog(target, arn, tail);
     io.err(`── ${log.source} ──`);
