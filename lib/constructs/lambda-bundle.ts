@@ -1,8 +1,8 @@
 /**
  * How every Lambda is bundled: esbuild's JS API with one plugin that keeps @kubernetes/client-node from
  * dragging in what mlpipe never runs. CDK's NodejsFunction runs the esbuild CLI, which takes no plugins,
- * so lambda-defaults.ts calls `bundleLambdaSync` from a local bundling step, and bench/bundles.ts and
- * test/cdk/bundles.test.ts call `bundleLambda`: what they measure and test is what ships.
+ * so lambda-defaults.ts calls `bundleLambdaSync` from a local bundling step, and bench/bundles.ts calls
+ * `bundleLambda`: what it measures is what ships (test/cdk/bundles.test.ts loads the synthesized assets).
  *
  * The plugin (numbers: `npm run bench -- bundles`):
  * - marks client-node's modules side-effect free: it has no `exports` map or `sideEffects` flag, and its
