@@ -13,6 +13,8 @@ const { buildSync, transformSync } = require('esbuild');
 
 const ESM_SYNTAX = /^\s*(import\s|import\{|export\s|export\{)/m;
 const CLIENT_NODE_ENTRY = /[\\/]node_modules[\\/]@kubernetes[\\/]client-node[\\/]dist[\\/]index\.js$/;
+/** This file's content: a change to how files are transformed is a new cache key. */
+const SELF = readFileSync(__filename);
 
 function clientNodeVersion(entry) {
   return JSON.parse(readFileSync(path.join(path.dirname(entry), '..', 'package.json'), 'utf8')).version;
@@ -20,7 +22,7 @@ function clientNodeVersion(entry) {
 
 module.exports = {
   getCacheKey(source, filename, options) {
-    const hash = createHash('sha256').update(readFileSync(__filename)).update('\0').update(filename).update('\0').update(source).update('\0').update(options.configString);
+    const hash = createHash('sha256').update(SELF).update('\0').update(filename).update('\0').update(source).update('\0').update(options.configString);
     if (CLIENT_NODE_ENTRY.test(filename)) hash.update('\0').update(clientNodeVersion(filename));
     return hash.digest('hex');
   },
