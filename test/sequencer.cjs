@@ -7,13 +7,14 @@
 // refresh it from Jest's cache, /tmp/jest_<uid>/perf-cache-*, when the suite changes shape), and a file
 // not listed there is estimated from its size, with the *.cases.ts files it imports (test/cdk/stack.test.ts
 // is a few lines that run ~25 s of CDK tests), at the milliseconds per byte of the files with a duration.
-// The e2e files that run the synthesized local stack (they import test/e2e/shared-synth.ts) wait for one
+// The files that run the synthesized local stack (they import test/e2e/shared-synth.ts, themselves or
+// through a helper of theirs: test/cdk/bundles.test.ts loads its bundles via synth-once.ts) wait for one
 // synth, which a fresh clone does not have yet (a minute or more): started side by side, one worker sat
 // idle on the lock (measured: lifecycle-kill's worker waited while local-pipeline's synthesized). The
 // first of them keeps its place; the others start after other files that make up 15 % of the estimated
 // work have (on the other worker: ~90 s on a fresh clone, about a cold synth), and still early enough not
 // to finish last.
-const { readFileSync, statSync } = require('node:fs');
+const { existsSync, readFileSync, statSync } = require('node:fs');
 const path = require('node:path');
 const Sequencer = require('@jest/test-sequencer').default;
 
@@ -25,7 +26,17 @@ const hint = (file) => {
   const seconds = HINTS[path.relative(ROOT, file).split(path.sep).join('/')];
   return typeof seconds === 'number' ? seconds * 1000 : undefined;
 };
-const SHARED_SYNTH_IMPORT = /^import .* from '\.\/shared-synth';$/m;
+const SHARED_SYNTH_IMPORT = /^import [^;]* from '(?:\.\.?\/)+(?:e2e\/)?shared-synth';$/m;
+const RELATIVE_IMPORT = /^import [^;]* from '(\.\.?\/[\w./-]+)';$/gm;
+/** `file` imports the shared synth, itself or through a module it imports (one level). */
+function usesSharedSynth(file) {
+  const source = readFileSync(file, 'utf8');
+  if (SHARED_SYNTH_IMPORT.test(source)) return true;
+  return [...source.matchAll(RELATIVE_IMPORT)].some(([, rel]) => {
+    const helper = path.resolve(path.dirname(file), `${rel}.ts`);
+    return existsSync(helper) && SHARED_SYNTH_IMPORT.test(readFileSync(helper, 'utf8'));
+  });
+}
 /** Share of the estimated work, in files that do not wait on the synth, started before a second one that does. */
 const AFTER_SYNTH_SHARE = 0.15;
 
@@ -59,7 +70,7 @@ class CasesAwareSequencer extends Sequencer {
 
 /** `order` with each file that waits on the shared synth, but the first, started no earlier than AFTER_SYNTH_SHARE of the work. */
 function spreadSynthUsers(order, estimate) {
-  const users = order.filter((t) => SHARED_SYNTH_IMPORT.test(readFileSync(t.path, 'utf8')));
+  const users = order.filter((t) => usesSharedSynth(t.path));
   const later = new Set(users.slice(1));
   if (later.size === 0) return order;
   const rest = order.filter((t) => !later.has(t));

@@ -1,15 +1,14 @@
 /**
  * The contract between the construct and the handlers' code, derived from the code and not from a list:
- * every Lambda of the synthesized stack is loaded — its bundle, built with the CDK's own esbuild options
+ * every Lambda of the synthesized stack is loaded — its bundle, the asset `cdk synth` built
  * (synth-once.ts) — in a fresh Node process with exactly its template Environment (intrinsics resolved to
  * plausible values) plus what the Lambda runtime itself sets, under a process.env that records every key
  * read. Whatever the bundle reads
  * while it loads — its settings schema is parsed then — must be in its Environment, unless the runtime
  * or the local runner provides it (settings.ts says which). Also: each handler's declared schema
  * (function-settings.ts) is what it reads and what its Environment holds, and no module under functions/
- * reads process.env except the settings module. Run from bundles.test.ts, which builds the same bundles:
- * one build, one aws-cdk-lib load and one fresh-process load of each bundle (synth-once.ts loadedBundles)
- * for both.
+ * reads process.env except the settings module. Run from bundles.test.ts, which loads the same bundles:
+ * one aws-cdk-lib load and one fresh-process load of each bundle (synth-once.ts loadedBundles) for both.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
@@ -38,7 +37,7 @@ describe('every setting a function reads reaches it', () => {
   beforeAll(async () => {
     stack = await shippedStack();
     for (const [logicalId, result] of await loadedBundles()) loads.set(logicalId, result);
-  }, 300_000); // ~15 s on an idle machine; this shared one has run at load 20
+  }, 600_000); // ~15 s on an idle machine, once the e2e stack is synthesized; this shared one has run at load 20
 
   it.each(FUNCTIONS.map((f) => [f.name] as const))('%s loads with its template Environment and reads nothing it lacks', (name) => {
     const fn = byName(name);

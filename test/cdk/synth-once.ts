@@ -1,23 +1,26 @@
 /**
  * The stack as it ships, once per test file that loads its Lambdas: the template (its Environments, with
- * CloudFormation intrinsics resolved by the local run's resolver, local/lambda/template.ts) and each function's bundle,
- * built with the options the stack ships them with (lambda-bundle.ts, which lambda-defaults.ts bundles with)
- * in one esbuild call, shared by bundles.test.ts and settings.cases.ts (one file, one build). Why not `app.synth()` with bundling: it runs esbuild once per function, and on this
- * shared 2-core machine that measured 376 s for the 19 functions (load average 20); one call that parses
- * the shared modules once takes seconds.
+ * CloudFormation intrinsics resolved by the local run's resolver, local/lambda/template.ts) and each
+ * function's bundle, shared by bundles.test.ts and settings.cases.ts (one file). The bundles are the assets
+ * `cdk synth` built, read from the synthesized assembly the end-to-end tests use (test/e2e/shared-synth.ts,
+ * cached by content in .mlpipe/synth): the stack's own local bundling step (lambda-defaults.ts →
+ * lambda-bundle.ts) made them, so what is loaded here is what a deploy uploads, source maps included. Their
+ * code does not depend on the context (the assets are hashed by output). Building them again here cost
+ * ~25 s of esbuild CPU per `npm test`, for bundles the e2e synth builds anyway. The template is synthesized
+ * in process without bundling, with the stack's default configuration: the Environments deployed to AWS.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { App } from 'aws-cdk-lib';
-import type { Metafile } from 'esbuild';
 import type { FunctionName } from '../../functions/shared/function-settings';
 import { bundleLambdas } from '../../lib/constructs/lambda-bundle';
 import { FUNCTION_SPECS } from '../../lib/constructs/pipeline-functions';
 import { MlPipeStack } from '../../lib/mlpipe-stack';
-import { loadLocalStack, type CfnTemplate } from '../../local/lambda/template';
+import { loadLocalStack, type CfnTemplate, type LocalResources } from '../../local/lambda/template';
+import { synthesizeE2eStack } from '../e2e/shared-synth';
 
 export const REGION = 'eu-west-1';
 export const ACCOUNT = '123456789012';
@@ -29,14 +32,14 @@ export const SHIPPED_FUNCTIONS: ReadonlyArray<{ name: FunctionName; fragment: st
   { name: 'StartPipeline', fragment: 'TriggersStartPipeline', entry: 'functions/start-pipeline.ts' },
 ];
 
-/** Built alongside the handlers, with the same options: bundles.test.ts runs the Kubernetes access from it. */
+/** Built with the handlers' options (lambda-bundle.ts): bundles.test.ts runs the Kubernetes access from it. */
 export const KUBE_PROBE = { name: 'kube-probe', entry: 'test/cdk/fixtures/kube-probe.ts' };
 
 export interface ShippedFunction {
   logicalId: string;
   /** The handler file it is built from, relative to the repository root. */
   entry: string;
-  /** The bundle (index.js). */
+  /** The bundle (index.js) in the synthesized assembly, beside its source map (index.js.map). */
   bundle: string;
   /** The template's Environment.Variables, intrinsics resolved. */
   environment: Record<string, string>;
@@ -45,8 +48,8 @@ export interface ShippedFunction {
 export interface Shipped {
   template: CfnTemplate;
   functions: ShippedFunction[];
-  /** The esbuild metafile of the one build (every handler and the probe). */
-  metafile: Metafile;
+  /** The synthesized assembly the bundles are in. */
+  assembly: string;
   /** The kube probe's bundle (KUBE_PROBE). */
   probe: string;
 }
@@ -54,47 +57,62 @@ export interface Shipped {
 let shipped: Promise<Shipped> | undefined;
 let bundlesDir: string | undefined;
 
-/** Removes the bundles (the test file's last afterAll: every describe in it may read them). */
+/** Removes the probe's bundle (the test file's last afterAll: every describe in it may read it). */
 export function removeShippedBundles(): void {
   if (bundlesDir) rmSync(bundlesDir, { recursive: true, force: true });
 }
 
+const RESOURCES: Omit<LocalResources, 'stackName'> = {
+  region: REGION,
+  accountId: ACCOUNT,
+  artifactBucket: 'mlpipe-artifacts',
+  stateMachineArn: `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:MlPipeStack`,
+  approvalUrl: `https://abc123.execute-api.${REGION}.amazonaws.com`,
+};
+
 /**
  * The template and bundles (cached for the test file): every AWS::Lambda::Function must match exactly one
- * SHIPPED_FUNCTIONS fragment, so a Lambda nobody maps fails here rather than escaping the checks.
+ * SHIPPED_FUNCTIONS fragment, so a Lambda nobody maps fails here rather than escaping the checks; and each
+ * must have its bundle in the synthesized assembly, under the same logical id.
  */
 export function shippedStack(): Promise<Shipped> {
   shipped ??= (async () => {
+    // The e2e synth (a child process; cached on a repeat run) goes on while this process synthesizes the template.
+    const synth = synthesizeE2eStack();
     // Without bundling (context below): the template is the same, the assets are not built.
     const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
     const stack = new MlPipeStack(app, 'MlPipeStack', { env: { account: ACCOUNT, region: REGION }, pipeline: { clusterName: 'ml-cluster' } });
     const template = app.synth().getStackByName(stack.stackName).template as CfnTemplate;
     // Environments resolved by the local run's own resolver (intrinsics → plausible values of the right shape).
-    const local = loadLocalStack('(in memory)', {
-      region: REGION,
-      accountId: ACCOUNT,
-      artifactBucket: 'mlpipe-artifacts',
-      stateMachineArn: `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:MlPipeStack`,
-      approvalUrl: `https://abc123.execute-api.${REGION}.amazonaws.com`,
-    }, { template, stackName: stack.stackName, assetDirs: new Map() });
-    const dir = mkdtempSync(path.join(tmpdir(), 'mlpipe-shipped-'));
+    const local = loadLocalStack('(in memory)', RESOURCES, { template, stackName: stack.stackName, assetDirs: new Map() });
+    const probeDir = mkdtempSync(path.join(tmpdir(), 'mlpipe-kube-probe-'));
+    bundlesDir = probeDir;
+    const built = await bundleLambdas({ [KUBE_PROBE.name]: KUBE_PROBE.entry }, probeDir, { sourcemap: false });
+    if (built.errors.length > 0) throw new Error(`shippedStack: esbuild failed on ${KUBE_PROBE.entry}: ${built.errors.map((e) => e.text).join('; ')}`);
+    const { dir: assembly } = await synth;
+    const codeDirs = new Map(loadLocalStack(assembly, RESOURCES).functions.map((f) => [f.logicalId, f.codeDir]));
     const entries: Record<string, string> = Object.fromEntries(SHIPPED_FUNCTIONS.map((f) => [f.fragment, f.entry]));
     const names = Object.keys(entries);
-    // One esbuild call for all (shared modules parsed once); source maps change no code and cost seconds here.
-    const result = await bundleLambdas({ ...entries, [KUBE_PROBE.name]: KUBE_PROBE.entry }, dir, { sourcemap: false });
-    if (result.errors.length > 0) throw new Error(`shippedStack: esbuild failed: ${result.errors.map((e) => e.text).join('; ')}`);
-    const metafile = result.metafile;
-    if (!metafile) throw new Error('shippedStack: esbuild returned no metafile');
     const functions = local.functions.map((fn) => {
       const matches = names.filter((n) => fn.logicalId.includes(n));
       if (matches.length !== 1) throw new Error(`shippedStack: Lambda ${fn.logicalId} matches ${matches.length} entries (${matches.join(', ')}); map each Lambda to its handler`);
-      const name = matches[0] as string;
-      return { logicalId: fn.logicalId, entry: entries[name] as string, bundle: path.join(dir, name, 'index.js'), environment: fn.environment };
+      const codeDir = codeDirs.get(fn.logicalId);
+      if (!codeDir) throw new Error(`shippedStack: Lambda ${fn.logicalId} has no bundled asset in the synthesized assembly ${assembly}`);
+      return { logicalId: fn.logicalId, entry: entries[matches[0] as string] as string, bundle: path.join(codeDir, 'index.js'), environment: fn.environment };
     });
-    bundlesDir = dir;
-    return { template, functions, metafile, probe: path.join(dir, KUBE_PROBE.name, 'index.js') };
+    return { template, functions, assembly, probe: path.join(probeDir, KUBE_PROBE.name, 'index.js') };
   })();
   return shipped;
+}
+
+/**
+ * The files a bundle was built from that left code in it (absolute paths): its source map's sources, which
+ * esbuild lists only for inputs with bytes in the output (checked against the metafile's bytesInOutput),
+ * and through a package's own source map (client-node's dist/*.js appear as its src/*.ts).
+ */
+export function bundleSources(bundle: string): string[] {
+  const map = JSON.parse(readFileSync(`${bundle}.map`, 'utf8')) as { sources: string[] };
+  return map.sources.map((s) => path.resolve(path.dirname(bundle), s));
 }
 
 const run = promisify(execFile);
