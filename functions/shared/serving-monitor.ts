@@ -295,3 +295,25 @@ export const monitorKeys = {
   latest: (model: string) => `monitor/${model}/latest.json`,
   state: (model: string) => `monitor/${model}/state.json`,
 };
+
+/**
+ * The notification of an alarm's change, as CloudWatch words it for the topic's email subscribers (the
+ * local run publishes it to its outbox; on AWS CloudWatch itself publishes).
+ */
+export function alarmNotification(s: MonitorSnapshot, alarm: ServingAlarm, where: string): { subject: string; message: string } {
+  const name = `mlpipe ${s.model} ${alarm.metric}`;
+  const value = (n: number | null, unit = '') => (n === null ? 'n/a' : `${n}${unit}`);
+  return {
+    subject: `${alarm.state}: "${name}" in ${where}`.slice(0, 100),
+    message: [
+      `${alarm.state === 'ALARM' ? 'The alarm fired' : 'The alarm is OK again'}: "${name}" (production of ${s.model}${s.version ? `, version ${s.version}` : ''}).`,
+      '',
+      `Reason: ${alarm.reason}.`,
+      `Since: ${alarm.since}`,
+      '',
+      `Last window (${s.windowSeconds ?? 0} s, ${s.podsRead} of ${s.pods} pods read): ${s.requests} requests, error rate ${value(s.errorRate)}, ` +
+        `p50 ${value(s.latencyMsP50, ' ms')}, p95 ${value(s.latencyMsP95, ' ms')}, prediction drift (PSI) ${value(s.drift)} over ${s.predictions} predictions.`,
+      `Numbers: mlpipe status (the serving monitor's latest), or ${monitorKeys.latest(s.model)} in the artifact bucket.`,
+    ].join('\n'),
+  };
+}

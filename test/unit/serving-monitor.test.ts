@@ -1,10 +1,14 @@
 /**
  * The serving monitor's arithmetic (functions/shared/serving-monitor.ts), on /metrics text rendered by the
  * example server's own ServingMetrics: predicted-class counts, windows across scrapes (restarts, counter
- * resets, new pods), p50/p95 from histogram deltas, PSI, the EMF record and the alarm rule. No network:
- * the handler is tested against the local Kubernetes API and real servers in
+ * resets, new pods), p50/p95 from histogram deltas, PSI, the EMF record and the alarm rule; and the local
+ * run's monitor (local/serving-monitor.ts), which emails each alarm change through the local SNS (the
+ * outbox). The handler is tested against the local Kubernetes API and real servers in
  * test/functions-kube/serving-monitor.test.ts.
  */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ServingMetrics } from '../../examples/fashion-mnist/serving-metrics';
 import {
   emfRecord,
@@ -19,7 +23,12 @@ import {
   servingValues,
   windowSince,
   type MonitorPodCounters,
+  type MonitorSnapshot,
+  type ServingAlarm,
 } from '../../functions/shared/serving-monitor';
+import { startLocalMonitor } from '../../local/serving-monitor';
+import { parseSnsLog, startLocalSns, type LocalSns } from '../../local/sns';
+import type { LocalStack } from '../../local/lambda/template';
 
 /** A pod's counters after `requests` predictions of `seconds` each, one instance each, predicted as `classOf(i)`. */
 function served(metrics: ServingMetrics, requests: number, seconds: number, classOf: (i: number) => number, code = 200): void {
@@ -158,5 +167,75 @@ describe('alarm rules', () => {
     const result = evaluateAlarm(drift!, datapoints);
     expect(result.state).toBe(state);
     expect(result.reason).toMatch(/^PredictionDrift: \d of the last \d datapoints \[.*\] (was|were)( not)? greater than the threshold \(0\.2\)/);
+  });
+});
+
+const TOPIC = 'arn:aws:sns:us-east-1:000000000000:mlpipe-local-topic';
+const [, , DRIFT] = servingAlarmRules({ maxP95LatencyMs: 250, maxErrorRate: 0.01, maxPredictionDrift: 0.2 });
+
+/** The Monitor's answers for a series of drift datapoints, with alarm states as the Monitor sets them. */
+function snapshots(drifts: number[]): MonitorSnapshot[] {
+  let previous: ServingAlarm | undefined;
+  return drifts.map((drift, i) => {
+    const readAt = new Date(Date.UTC(2026, 10, 29, 22, 0, i * 10)).toISOString();
+    const { state, reason } = evaluateAlarm(DRIFT!, drifts.slice(0, i + 1));
+    const alarm: ServingAlarm = { metric: 'PredictionDrift', state, threshold: 0.2, reason, since: previous?.state === state ? previous.since : readAt };
+    previous = alarm;
+    return {
+      model: 'fashion-mnist', version: 'v1', readAt, windowSeconds: 10, pods: 2, podsRead: 2, restarts: 0, requests: 200, errors: 0, errorRate: 0,
+      latencyMsP50: 4, latencyMsP95: 9, predictions: 200, classCounts: [200], classNames: null, drift, alarms: [alarm], notes: [],
+    };
+  });
+}
+
+describe('local serving monitor', () => {
+  let dir: string;
+  let sns: LocalSns;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'mlpipe-local-monitor-'));
+    sns = await startLocalSns({ file: join(dir, 'notifications.jsonl') });
+  });
+  afterAll(async () => {
+    await sns.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('emails an alarm when it fires and when it is OK again, nothing while it stays', async () => {
+    // Prepare: skewed traffic from the 2nd scrape to the 4th, normal after
+    const answers = snapshots([0.01, 5.2, 6.1, 5.9, 0.02, 0.01]);
+    const invoked: string[] = [];
+    const stack = {
+      resources: { region: 'us-east-1' },
+      functions: [
+        { logicalId: 'PipelineServingMonitorFunction1234', environment: {} },
+        { logicalId: 'PipelineFunctionsNotify5678', environment: { NOTIFICATION_TOPIC_ARN: TOPIC } },
+      ],
+    } as unknown as LocalStack;
+    const monitor = startLocalMonitor({
+      stack,
+      snsEndpoint: sns.endpoint,
+      intervalMs: 3_600_000, // the test ticks itself
+      invoke: async (fn) => {
+        invoked.push(fn);
+        return answers[invoked.length - 1];
+      },
+    });
+
+    // Act
+    const states: string[] = [];
+    for (let i = 0; i < answers.length; i++) states.push((await monitor.tick())!.alarms[0]!.state);
+    monitor.stop();
+
+    // Assess
+    expect(invoked).toEqual(new Array(answers.length).fill('PipelineServingMonitorFunction1234'));
+    expect(states).toEqual(['OK', 'OK', 'ALARM', 'ALARM', 'ALARM', 'OK']);
+    const emails = parseSnsLog(readFileSync(join(dir, 'notifications.jsonl'), 'utf8'));
+    expect(emails.map((e) => [e.topicArn, e.subject])).toEqual([
+      [TOPIC, 'ALARM: "mlpipe fashion-mnist PredictionDrift" in local'],
+      [TOPIC, 'OK: "mlpipe fashion-mnist PredictionDrift" in local'],
+    ]);
+    expect(emails[0]!.message).toMatch(/The alarm fired.*\n\nReason: PredictionDrift: 2 of the last 3 datapoints \[0\.01, 5\.2, 6\.1\] were greater than the threshold \(0\.2\)/);
+    expect(emails[0]!.message).toContain('prediction drift (PSI) 6.1 over 200 predictions');
   });
 });
