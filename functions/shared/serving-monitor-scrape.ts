@@ -15,6 +15,7 @@ import {
   emfRecord,
   evaluateAlarm,
   monitorKeys,
+  MonitorSnapshotSchema,
   podCounters,
   predictedCounts,
   servingAlarmRules,
@@ -118,3 +119,11 @@ export async function scrapeServing(opts: ScrapeOptions): Promise<MonitorSnapsho
   });
   return snapshot;
 }
+
+/** The model's latest snapshot (`monitor/<model>/latest.json`), undefined before the first scrape or when it does not parse. */
+export async function readServingSnapshot(model: string): Promise<MonitorSnapshot | undefined> {
+  const raw = await getJson<unknown>(artifactBucket(), monitorKeys.latest(model));
+  const parsed = MonitorSnapshotSchema.safeParse(raw);
+  return parsed.success ? parsed.data : undefined;
+}
+

@@ -317,3 +317,15 @@ export function alarmNotification(s: MonitorSnapshot, alarm: ServingAlarm, where
     ].join('\n'),
   };
 }
+
+/** One line of a snapshot for people: the window's numbers and the alarms in ALARM. */
+export function snapshotLine(s: MonitorSnapshot): string {
+  const ms = (n: number | null) => (n === null ? 'n/a' : `${n < 10 ? n.toFixed(1) : n.toFixed(0)} ms`);
+  const firing = s.alarms.filter((a) => a.state === 'ALARM').map((a) => a.metric);
+  if (s.windowSeconds === null) return `${s.readAt}: a first scrape (baseline) of ${s.podsRead}/${s.pods} pods; numbers from the next one`;
+  return (
+    `${s.requests} requests in ${s.windowSeconds} s to ${s.readAt}, errors ${s.errorRate === null ? 'n/a' : `${(s.errorRate * 100).toFixed(2)} %`}, ` +
+    `p50 ${ms(s.latencyMsP50)}, p95 ${ms(s.latencyMsP95)}, drift ${s.drift === null ? 'n/a' : `${s.drift} PSI`} over ${s.predictions} predictions; ` +
+    (firing.length ? `ALARM: ${firing.join(', ')}` : 'alarms OK')
+  );
+}
