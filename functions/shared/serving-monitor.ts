@@ -9,7 +9,7 @@
  * Counters are kept per pod between scrapes (a pod whose container restarted, whose counters went down,
  * or that is new counts from its own zero: canary-analysis.ts `counterDelta`, the same rule).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { counterDelta, parseSample, parseServingMetrics, quantileMs, type PodCounters, type VersionCounters } from './canary-analysis';
 
 /** The CloudWatch namespace and dimension of the serving metrics (cost's dashboard and auth read the same names). */
