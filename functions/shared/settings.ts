@@ -205,8 +205,8 @@ export const TRAINING_PLACEMENT = setting('TRAINING_PLACEMENT', placement, { def
 export const SERVING_PLACEMENT = setting('SERVING_PLACEMENT', placement, { default: '{}', doc: 'JSON: where model servers run, as `TRAINING_PLACEMENT`', source: prop('servingPlacement') });
 
 export const MIN_ACCURACY = setting('MIN_ACCURACY', fraction, { default: '0.85', doc: 'gate: lowest accuracy on held-out data', source: prop('minAccuracy') });
-export const MAX_P95_LATENCY_MS = setting('MAX_P95_LATENCY_MS', number({ min: 0 }), { default: '250', doc: 'gate: highest p95 latency of a predict request (ms)', source: prop('maxP95LatencyMs') });
-export const MAX_ERROR_RATE = setting('MAX_ERROR_RATE', fraction, { default: '0.01', doc: 'gate: highest share of failed requests', source: prop('maxErrorRate') });
+export const MAX_P95_LATENCY_MS = setting('MAX_P95_LATENCY_MS', number({ min: 0 }), { default: '250', doc: "gate: highest p95 latency of a predict request (ms); also the serving monitor's p95 alarm", source: prop('maxP95LatencyMs') });
+export const MAX_ERROR_RATE = setting('MAX_ERROR_RATE', fraction, { default: '0.01', doc: "gate: highest share of failed requests; also the serving monitor's error-rate alarm", source: prop('maxErrorRate') });
 export const MAX_ACCURACY_DROP = setting('MAX_ACCURACY_DROP', fraction, { default: '0.01', doc: "gate: how far below production's accuracy a model may be", source: prop('maxAccuracyDrop') });
 export const EVAL_SAMPLES = setting('EVAL_SAMPLES', number({ min: 1, integer: true }), { default: '10000', doc: 'held-out samples sent to the staging endpoint', source: prop('evalSamples') });
 export const EVAL_BATCH_SIZE = setting('EVAL_BATCH_SIZE', number({ min: 1, max: 10_000, integer: true }), { default: '100', doc: 'samples per predict request', source: prop('evalBatchSize') });
