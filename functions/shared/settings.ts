@@ -205,13 +205,18 @@ export const TRAINING_PLACEMENT = setting('TRAINING_PLACEMENT', placement, { def
 export const SERVING_PLACEMENT = setting('SERVING_PLACEMENT', placement, { default: '{}', doc: 'JSON: where model servers run, as `TRAINING_PLACEMENT`', source: prop('servingPlacement') });
 
 export const MIN_ACCURACY = setting('MIN_ACCURACY', fraction, { default: '0.85', doc: 'gate: lowest accuracy on held-out data', source: prop('minAccuracy') });
-export const MAX_P95_LATENCY_MS = setting('MAX_P95_LATENCY_MS', number({ min: 0 }), { default: '250', doc: 'gate: highest p95 latency of a predict request (ms)', source: prop('maxP95LatencyMs') });
-export const MAX_ERROR_RATE = setting('MAX_ERROR_RATE', fraction, { default: '0.01', doc: 'gate: highest share of failed requests', source: prop('maxErrorRate') });
+export const MAX_P95_LATENCY_MS = setting('MAX_P95_LATENCY_MS', number({ min: 0 }), { default: '250', doc: "gate: highest p95 latency of a predict request (ms); also the serving monitor's p95 alarm", source: prop('maxP95LatencyMs') });
+export const MAX_ERROR_RATE = setting('MAX_ERROR_RATE', fraction, { default: '0.01', doc: "gate: highest share of failed requests; also the serving monitor's error-rate alarm", source: prop('maxErrorRate') });
 export const MAX_ACCURACY_DROP = setting('MAX_ACCURACY_DROP', fraction, { default: '0.01', doc: "gate: how far below production's accuracy a model may be", source: prop('maxAccuracyDrop') });
 export const EVAL_SAMPLES = setting('EVAL_SAMPLES', number({ min: 1, integer: true }), { default: '10000', doc: 'held-out samples sent to the staging endpoint', source: prop('evalSamples') });
 export const EVAL_BATCH_SIZE = setting('EVAL_BATCH_SIZE', number({ min: 1, max: 10_000, integer: true }), { default: '100', doc: 'samples per predict request', source: prop('evalBatchSize') });
 export const EVAL_CONCURRENCY = setting('EVAL_CONCURRENCY', number({ min: 1, max: 64, integer: true }), { default: '2', doc: 'predict requests in flight (more measures queueing, not the model)', source: prop('evalConcurrency') });
 export const EVAL_REQUEST_TIMEOUT_MS = setting('EVAL_REQUEST_TIMEOUT_MS', number({ min: 100, integer: true }), { default: '30000', doc: 'timeout of one predict request (ms)', source: prop('evalRequestTimeout') });
+
+/** `rate(<n> minute[s])`: the serving monitor's period, which is also its alarms' period (a whole number of minutes). */
+export const MONITOR_SCHEDULE_PATTERN = /^rate\(([1-9]\d{0,3}) minutes?\)$/;
+export const MONITOR_SCHEDULE = setting('MONITOR_SCHEDULE', z.string().regex(MONITOR_SCHEDULE_PATTERN, 'must be an EventBridge Scheduler rate of whole minutes like "rate(1 minute)" or "rate(5 minutes)" (it is also the alarms\' period)'), { default: 'rate(1 minute)', doc: "how often the serving monitor scrapes production's `/metrics` (also its alarms' period)", source: prop('monitorSchedule') });
+export const MAX_PREDICTION_DRIFT = setting('MAX_PREDICTION_DRIFT', number({ min: 0.01, max: 10 }), { default: '0.2', doc: "serving alarm: highest PSI of production's predicted-class distribution against its evaluation's (0.1-0.2 is some shift, above 0.2 a significant one)", source: prop('maxPredictionDrift') });
 
 export const NOTIFICATION_TOPIC_ARN = setting('NOTIFICATION_TOPIC_ARN', arn('sns'), { doc: 'the SNS topic of approval requests and notifications', source: construct('the notification topic') });
 export const APPROVAL_BASE_URL = setting('APPROVAL_BASE_URL', httpUrl, { doc: 'base URL of the approval links, e.g. `https://abc.execute-api.us-east-1.amazonaws.com`', source: construct('the approval API') });
@@ -235,7 +240,7 @@ export const ALL_SETTINGS: readonly SettingDefinition[] = [
   WATCH_BUDGET_SECONDS, TRAINING_TIMEOUT_SECONDS, TRAINING_CHECK_MAX_WAIT_SECONDS, TRAINING_WATCH_LEAD_SECONDS, ROLLOUT_TIMEOUT_SECONDS, ENDPOINT_TIMEOUT_SECONDS, TRAINING_CPU, TRAINING_MEMORY,
   TRAINING_BACKOFF_LIMIT, TRAINING_JOB_TTL_SECONDS, SERVING_CPU, SERVING_MEMORY, SERVING_REPLICAS, SERVICE_ANNOTATIONS,
   STAGING_SERVICE_ANNOTATIONS, ROLLOUT, RETENTION_HOURS, TRAINING_PLACEMENT, SERVING_PLACEMENT, MIN_ACCURACY, MAX_P95_LATENCY_MS, MAX_ERROR_RATE, MAX_ACCURACY_DROP,
-  EVAL_SAMPLES, EVAL_BATCH_SIZE, EVAL_CONCURRENCY, EVAL_REQUEST_TIMEOUT_MS, NOTIFICATION_TOPIC_ARN, APPROVAL_BASE_URL,
+  EVAL_SAMPLES, EVAL_BATCH_SIZE, EVAL_CONCURRENCY, EVAL_REQUEST_TIMEOUT_MS, MONITOR_SCHEDULE, MAX_PREDICTION_DRIFT, NOTIFICATION_TOPIC_ARN, APPROVAL_BASE_URL,
   APPROVAL_SECRET_ARN, APPROVAL_SECRET, STATE_MACHINE_ARN, PIPELINES, DEAD_LETTER_QUEUE_URL, STARTER_MAX_ATTEMPTS,
   STARTER_RETRY_BASE_MS, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_ECR, AWS_ENDPOINT_URL_SFN,
 ];
