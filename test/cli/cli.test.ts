@@ -275,7 +275,7 @@ describe('mlpipe CLI (local mode)', () => {
     const view = await statusJson('view-wait');
     expect(view).toMatchObject({
       name: 'view-wait', status: 'RUNNING', currentStep: 'RequestApproval', model: 'fashion-mnist', image: TRAINER, trigger: { source: 'cli' },
-      staging: { endpoint: STAGING_ENDPOINT }, production: null, error: null,
+      staging: { endpoint: STAGING_ENDPOINT }, production: null, error: null, cost: null, // no estimate before RecordRelease/RecordFailure
       approval: { status: 'pending', links: { approve: link('approve'), reject: link('reject') }, commands: { approve: 'mlpipe approve view-wait', reject: 'mlpipe reject view-wait' } },
       training: { status: 'succeeded', metrics: { accuracy: 0.8123, loss: 0.52 } },
       evaluation: { accuracy: 0.8101, passed: true },

@@ -204,6 +204,9 @@ describe('local pipeline end to end', () => {
     const email = notifications().find((n) => n.subject === `[mlpipe] Released ${s.run.modelName} ${version}`)!.message;
     const [total, ...components] = costLines(cost).map((l) => l.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
     expect(email).toMatch(new RegExp(`^Cost:\\s+${total}\\n${components.map((c) => `  ${c}`).join('\\n')}$`, 'm'));
+    const status: string[] = [];
+    expect(await mlpipe(['status', s.run.executionName, '-o', 'json', '--local', '--state-dir', dir], { out: (l) => status.push(l), err: () => undefined })).toBe(0);
+    expect((JSON.parse(status.join('\n')) as { cost: unknown }).cost).toEqual(cost);
 
     // The functions ran in workers of their own: their log lines went to handlers.log, not to this process.
     const logLines = readFileSync(pipeline.handlersLog, 'utf8').trim().split('\n');
