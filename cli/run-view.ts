@@ -15,6 +15,8 @@ import { readProgress, TrainingProgressSchema, type TrainingProgress } from '../
 import { readProduction } from '../functions/shared/registry';
 import { RunCostSchema } from '../functions/shared/run-cost';
 import { secondsBetween } from '../functions/shared/notifications';
+import { MonitorSnapshotSchema } from '../functions/shared/serving-monitor';
+import { readServingSnapshot } from '../functions/shared/serving-monitor-scrape';
 import type { PipelineState } from '../functions/shared/types';
 import { localApprovalLinks } from '../local/approval-links';
 import { describeRun, errorLine, progressOf, runHistory } from './runs';
@@ -77,6 +79,10 @@ export const RunViewSchema = z
         "This run's version in production: serving, with the endpoint production answers on now (the registry's production.json), or, " +
           'once another version took over (a rollback, a later release), serving false and what replaced it. Null when the run never released.',
       ),
+    monitor: MonitorSnapshotSchema.nullable().describe(
+      "The serving monitor's latest scrape of the model in production (monitor/<model>/latest.json: requests, error rate, p50/p95, " +
+        "predicted classes, drift as PSI, alarm states), while this run's version serves; null otherwise or before its first scrape.",
+    ),
     approval: z
       .discriminatedUnion('status', [
         z.object({
@@ -208,6 +214,7 @@ export async function readRunView(target: Target, executionArn: string, opts: { 
   const started = d.startDate ?? now;
   const data = p.data;
   const run = data?.run;
+  const production = await productionOf(data, executionArn, running);
   const stagingLive = running && data?.staging?.endpoint && !STAGING_GONE.some((s) => p.done.has(s) || p.current === s);
   return {
     name,
@@ -227,7 +234,8 @@ export async function readRunView(target: Target, executionArn: string, opts: { 
     training: await trainingOf(data, d.stopDate, now),
     evaluation: data?.evaluation ?? null,
     staging: stagingLive ? { endpoint: data!.staging!.endpoint! } : null,
-    production: await productionOf(data, executionArn, running),
+    production,
+    monitor: production?.serving && run ? ((await readServingSnapshot(run.modelName).catch(() => undefined)) ?? null) : null,
     approval: await approvalOf(target, name, executionArn, data, running && p.current === 'RequestApproval'),
     error: errorLine(d.error, d.cause, name) ?? null,
     cost: costOf(data),

@@ -7,6 +7,7 @@
 import { accuracyChange } from '../functions/shared/approval-facts';
 import type { NodeProgress } from '../cli/graph-model';
 import type { GraphModel } from '../cli/graph-model';
+import { snapshotLine } from '../functions/shared/serving-monitor';
 import type { RunView } from '../cli/run-view';
 import type { EvaluationResult } from '../functions/shared/types';
 import { graphSvg, seconds } from './graph-svg';
@@ -228,6 +229,10 @@ function decisionsSection(page: RunPage): Html {
     rows.push(html`<li class="approval">${v.approval.decision === 'approve' ? 'Approved' : 'Rejected'} by ${v.approval.by} at ${when(v.approval.at)}${a?.from ? html` from ${a.from}` : ''}${v.approval.comment ? html`: “${v.approval.comment}”` : ''}</li>`);
   }
   if (v.production?.serving) rows.push(html`<li>Serves production${v.production.since ? html` since ${when(v.production.since)}` : ''}${v.production.endpoint ? html` at <code>${v.production.endpoint}</code>` : ''}.</li>`);
+  if (v.monitor) {
+    const firing = v.monitor.alarms.filter((x) => x.state === 'ALARM');
+    rows.push(html`<li id="serving-monitor"${firing.length ? html` class="error"` : ''}>Serving monitor: ${snapshotLine(v.monitor)}${firing.map((x) => html`<br>${x.reason}`)}</li>`);
+  }
   else if (v.production && !v.production.serving && v.production.replacedBy) {
     const r = v.production.replacedBy;
     rows.push(html`<li>Served production; ${r.action === 'release' ? 'replaced by' : r.action === 'rollback' ? 'rolled back to' : 'canary rolled back to'} ${r.version} at ${when(r.at)}${r.by ? html` by ${r.by}` : ''}.</li>`);

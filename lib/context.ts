@@ -97,6 +97,8 @@ const CONTEXT_SCHEMA = {
   maxAccuracyDrop: number,
   evalSamples: number,
   evalBatchSize: number,
+  monitorSchedule: text,
+  maxPredictionDrift: number,
   approverEmails: list,
   approvalTimeout: duration,
   trainerServiceAccount: text,

@@ -20,6 +20,7 @@ import { Artifacts, PREFIX } from './constructs/artifacts';
 import { ClusterAccess } from './constructs/cluster-access';
 import { EndpointNetwork, INTERNAL_LOAD_BALANCER_ANNOTATIONS } from './constructs/endpoint-network';
 import { Monitoring } from './constructs/monitoring';
+import { ServingMonitor } from './constructs/serving-monitor';
 import { acknowledgeApprovalEndpoint, acknowledgeScopedWildcards } from './constructs/nag-suppressions';
 import { FUNCTION_SPECS, PipelineFunctions, taskMemoryByState, type SettingValues } from './constructs/pipeline-functions';
 import * as S from '../functions/shared/settings';
@@ -73,6 +74,17 @@ export interface MlPipelineProps {
   readonly evalSamples?: number;
   /** Samples per predict request. @default 100 */
   readonly evalBatchSize?: number;
+  /**
+   * How often the serving monitor scrapes production's `/metrics` (EventBridge Scheduler), a rate of whole
+   * minutes; it is also the serving alarms' period. @default 'rate(1 minute)'
+   */
+  readonly monitorSchedule?: string;
+  /**
+   * Serving alarm: the highest PSI of production's predicted-class distribution against the one its
+   * evaluation measured (0.1-0.2 is some shift, above 0.2 a significant one). The p95 latency and error rate
+   * alarms use the gate's `maxP95LatencyMs` and `maxErrorRate`. @default 0.2
+   */
+  readonly maxPredictionDrift?: number;
   /** Emails subscribed to approval requests and run notifications. @default [] (subscribe to the topic yourself) */
   readonly approverEmails?: readonly string[];
   /** How long a model waits for a human decision before it is rejected. 5 minutes to 7 days. @default 24 hours */
@@ -334,8 +346,17 @@ export class MlPipeline extends Construct {
       scheduleRepositoryName: p.trainingRepositoryName,
     });
 
+    const monitor = new ServingMonitor(this, 'ServingMonitor', {
+      settings,
+      modelName: p.modelName,
+      artifacts,
+      role: cluster.monitorRole,
+      topic: approval.topic,
+    });
+
     const allFunctions: Record<string, lambda.IFunction> = {
       ...fns.functions,
+      Monitor: monitor.function,
       ApprovalApi: approval.apiFunction,
       StartPipeline: triggers.starter,
     };
@@ -442,6 +463,8 @@ function resolveProps(props: MlPipelineProps): ResolvedProps {
     maxAccuracyDrop: props.maxAccuracyDrop ?? Number(defaultOf(S.MAX_ACCURACY_DROP)),
     evalSamples: props.evalSamples ?? Number(defaultOf(S.EVAL_SAMPLES)),
     evalBatchSize: props.evalBatchSize ?? Number(defaultOf(S.EVAL_BATCH_SIZE)),
+    monitorSchedule: props.monitorSchedule ?? defaultOf(S.MONITOR_SCHEDULE),
+    maxPredictionDrift: props.maxPredictionDrift ?? Number(defaultOf(S.MAX_PREDICTION_DRIFT)),
     approverEmails: props.approverEmails ?? [],
     approvalTimeout: props.approvalTimeout ?? Duration.seconds(Number(defaultOf(S.APPROVAL_TIMEOUT_SECONDS))),
     trainerServiceAccount: props.trainerServiceAccount ?? defaultOf(S.TRAINER_SERVICE_ACCOUNT),

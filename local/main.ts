@@ -16,6 +16,7 @@ import { startLocalPipeline, TRAINING_IMAGE, type ApprovalMode, type LocalPipeli
 import { StateDirLockedError } from './lock';
 import { watchLaunchers } from './parent-watch';
 import { followExecutions, localRunName } from './stepfunctions/follow';
+import { startLocalMonitor } from './serving-monitor';
 
 const USAGE = `Usage: npm start -- [options]
 
@@ -208,6 +209,8 @@ async function main(): Promise<number> {
     restoreInBackground: true,
   });
   console.log(`approvals ${pipeline.approvalUrl}`);
+  // The serving monitor, as its schedule would invoke it (a timer, off the run's path); alarms go to the outbox.
+  startLocalMonitor({ stack: pipeline.stack, invoke: pipeline.invoke, snsEndpoint: pipeline.snsEndpoint });
   // The web console (`mlpipe console`, read-only) in a child process, starting while the run does.
   const web = await spawnConsole(stateDir);
   process.on('exit', web.stop);

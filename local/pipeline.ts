@@ -160,6 +160,8 @@ export interface LocalPipeline {
   stagingSeconds: number;
   startup: StartupTimings;
   notificationsFile: string;
+  /** The local SNS: what the local serving monitor publishes its alarms to (local/serving-monitor.ts). */
+  snsEndpoint: string;
   /** Each function's stdout and stderr lines. */
   handlersLog: string;
   /** The synthesized stack the run executes. */
@@ -575,6 +577,7 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
       stagingSeconds: staging.skipped ? 0 : staging.seconds,
       startup: { synthMs: synth.ms, synthCached: synth.cached, stagingMs, totalMs: performance.now() - startedAt },
       notificationsFile,
+      snsEndpoint: sns.endpoint,
       handlersLog,
       stack,
       sfn,

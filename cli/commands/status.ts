@@ -7,6 +7,7 @@ import { formatDuration } from '../../functions/shared/progress';
 import { costLines } from '../../functions/shared/run-cost';
 import { trainingLine } from '../../local/progress-display';
 import { readRunView, type RunView, type StepView } from '../run-view';
+import { snapshotLine } from '../../functions/shared/serving-monitor';
 import { OUTPUT_HELP, OUTPUT_OPTION, outputFormat, printJson } from '../output';
 
 /**
@@ -65,6 +66,7 @@ export function runViewLines(v: RunView, now: Date): string[] {
     const r = p.replacedBy;
     out.push(`production no longer serves: ${r.action === 'rollback' ? 'rolled back to' : 'replaced by'} ${r.version} at ${r.at}${r.by ? ` by ${r.by}` : ''}`);
   }
+  if (v.monitor) out.push(`serving   ${snapshotLine(v.monitor)}`);
   const a = v.approval;
   if (a?.status === 'decided') out.push(`approval  ${a.decision} by ${a.by} at ${a.at}`);
   if (a?.status === 'pending') {

@@ -7,7 +7,8 @@
  *
  *   GET  /v1/models/<name>           model status; 503 + state LOADING until the model is loaded (readiness)
  *   POST /v1/models/<name>:predict   {"instances": [[784 floats 0..1], ...]} → {"predictions": [[10 probs], ...]}
- *   GET  /metrics                    Prometheus text: requests, errors, latency histogram, instances
+ *   GET  /metrics                    Prometheus text: requests, errors, latency histogram, instances,
+ *                                    predicted classes (mlpipe_predictions_total{class="<index>"})
  *   GET  /healthz                    liveness: 200 while the process runs
  *
  * Every answer carries `X-Model-Version: <MODEL_VERSION>` when that env is set (the pipeline sets it), so
@@ -154,6 +155,7 @@ async function main(): Promise<void> {
       predictions.push(Array.from(probabilities.subarray(i * classes, (i + 1) * classes)));
     }
     metrics.instancesPredicted(instances.length);
+    metrics.classesPredicted(predictions.map(argmax));
     return sendJson(res, 200, { predictions });
   }
 
@@ -282,6 +284,13 @@ function sendJson(res: ServerResponse, status: number, body: unknown): number {
 function methodNotAllowed(res: ServerResponse, allow: string): number {
   res.setHeader('allow', allow);
   return sendJson(res, 405, { error: `Method not allowed; use ${allow}.` });
+}
+
+/** Index of the highest value (the predicted class); the first on a tie. */
+function argmax(values: readonly number[]): number {
+  let best = 0;
+  for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
+  return best;
 }
 
 function formatPath(path: PropertyKey[]): string {

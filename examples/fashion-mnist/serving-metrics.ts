@@ -1,7 +1,9 @@
 /**
  * The serving image's Prometheus metrics, rendered in the text exposition format (0.0.4) without a client
  * library: request counts by route and status code, errors, a latency histogram per route, instances
- * predicted, and whether (and how fast) the model loaded.
+ * predicted, the predicted class of each (`mlpipe_predictions_total{class="<index>"}`: the serving
+ * monitor's drift check compares their distribution with the evaluation's), and whether (and how fast)
+ * the model loaded.
  */
 
 /** Seconds; spans a 1-instance request (~1 ms) to a 1,000-instance one on a busy node. */
@@ -18,6 +20,8 @@ export class ServingMetrics {
   private readonly errors = new Map<string, number>();
   private readonly latency = new Map<string, Histogram>();
   private instances = 0;
+  /** Predicted class index → instances given that class (the argmax of each prediction). */
+  private readonly predictedClasses = new Map<number, number>();
   private loadSeconds: number | undefined;
 
   observe(route: string, code: number, seconds: number): void {
@@ -38,6 +42,11 @@ export class ServingMetrics {
 
   instancesPredicted(n: number): void {
     this.instances += n;
+  }
+
+  /** Counts each instance's predicted class (index of its highest probability). */
+  classesPredicted(classes: readonly number[]): void {
+    for (const c of classes) this.predictedClasses.set(c, (this.predictedClasses.get(c) ?? 0) + 1);
   }
 
   modelLoaded(seconds: number): void {
@@ -64,6 +73,8 @@ export class ServingMetrics {
     }
     family('serving_instances_predicted_total', 'counter', 'Instances (images) classified.');
     lines.push(`serving_instances_predicted_total ${this.instances}`);
+    family('mlpipe_predictions_total', 'counter', 'Instances predicted, by predicted class (index of the highest probability).');
+    for (const [c, v] of [...this.predictedClasses].sort((a, b) => a[0] - b[0])) lines.push(`mlpipe_predictions_total{class="${c}"} ${v}`);
     family('serving_model_available', 'gauge', '1 once the model is loaded and serving, else 0.');
     lines.push(`serving_model_available ${available ? 1 : 0}`);
     if (this.loadSeconds !== undefined) {

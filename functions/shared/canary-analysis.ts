@@ -112,11 +112,31 @@ const PREDICT_ROUTE = 'predict';
  * (KubernetesRequestError: the role lacks `get pods/proxy`).
  */
 export async function readVersionCounters(namespace: string, labels: Record<string, string>, port: number): Promise<VersionCounters> {
+  const { pods, read } = await readPodMetrics(namespace, labels, port);
+  const byPod: Record<string, PodCounters> = {};
+  for (const r of read) byPod[r.name] = { ...parseServingMetrics(r.text, `pod ${namespace}/${r.name}`), restarts: r.restarts };
+  const total = sumCounters(Object.values(byPod));
+  return { ...total, pods, podsRead: read.length, byPod };
+}
+
+/** One running pod's /metrics text, as read through the pod proxy, with its containers' restart count. */
+export interface PodMetricsText {
+  name: string;
+  text: string;
+  restarts: number;
+}
+
+/**
+ * The /metrics text of every running (not terminating) pod carrying `labels`, through the pod proxy;
+ * `pods` counts them all, `read` holds those that answered (an unreachable one is skipped, see
+ * readVersionCounters). Shared with the serving monitor (serving-monitor-read.ts), which parses more of it.
+ */
+export async function readPodMetrics(namespace: string, labels: Record<string, string>, port: number): Promise<{ pods: number; read: PodMetricsText[] }> {
   const labelSelector = selectorOf(labels);
   const list = await listObjects<PodLike>('Pod', namespace, { labelSelector });
   const running = list.items.filter((p) => p.metadata?.deletionTimestamp === undefined && p.status?.phase === 'Running' && p.metadata?.name);
   const readings = await Promise.all(
-    running.map(async (pod): Promise<[string, PodCounters] | undefined> => {
+    running.map(async (pod): Promise<PodMetricsText | undefined> => {
       const name = pod.metadata!.name!;
       let text: string;
       try {
@@ -129,13 +149,10 @@ export async function readVersionCounters(namespace: string, labels: Record<stri
         throw err;
       }
       const restarts = (pod.status?.containerStatuses ?? []).reduce((n, c) => n + (c.restartCount ?? 0), 0);
-      return [name, { ...parseServingMetrics(text, `pod ${namespace}/${name}`), restarts }];
+      return { name, text, restarts };
     }),
   );
-  const byPod: Record<string, PodCounters> = {};
-  for (const r of readings) if (r) byPod[r[0]] = r[1];
-  const total = sumCounters(Object.values(byPod));
-  return { ...total, pods: running.length, podsRead: Object.keys(byPod).length, byPod };
+  return { pods: running.length, read: readings.filter((r): r is PodMetricsText => r !== undefined) };
 }
 
 interface PodLike extends KubernetesObject {
@@ -205,14 +222,14 @@ function toMs(seconds: number): number {
   return Number((seconds * 1000).toPrecision(12));
 }
 
-interface Sample {
+export interface Sample {
   name: string;
   labels: Record<string, string>;
   value: number;
 }
 
 /** `name{a="x",b="y\"z"} 1.5 [timestamp]` → sample; undefined when the line is not one. */
-function parseSample(line: string): Sample | undefined {
+export function parseSample(line: string): Sample | undefined {
   const nameMatch = /^[a-zA-Z_:][a-zA-Z0-9_:]*/.exec(line);
   if (!nameMatch) return undefined;
   const name = nameMatch[0];
@@ -342,7 +359,7 @@ export function statsOf(d: VersionCounters): VersionStats {
  * interpolation within the bucket holding the rank (from 0 for the first bucket); a rank beyond the
  * last finite bound gives that bound (the histogram cannot say more).
  */
-function quantileMs(d: Counts, q: number): number | null {
+export function quantileMs(d: Pick<VersionCounters, 'requests' | 'buckets'>, q: number): number | null {
   if (d.requests <= 0 || d.buckets.length === 0) return null;
   const rank = q * d.requests;
   let lowerBound = 0;

@@ -79,6 +79,8 @@ export const FUNCTION_SETTINGS = {
   // Rollback scales a retired (0-replica) version back up to SERVING_REPLICAS and waits at most ROLLOUT_TIMEOUT_SECONDS for it.
   Rollback: kube({ ...REGISTRY, ...PRODUCTION_SERVICE, ...group(S.PRODUCTION_NAMESPACE, S.SERVING_REPLICAS, S.ROLLOUT_TIMEOUT_SECONDS) }),
   ApprovalApi: defineSettings({ ...REGISTRY, ...APPROVAL_KEY, ...group(S.AWS_ENDPOINT_URL_SFN) }, approvalKeyCheck),
+  // The serving monitor scrapes the stack's model in production; the schedule and alarm thresholds go into its snapshot.
+  Monitor: kube({ ...REGISTRY, ...group(S.MODEL_NAME, S.PRODUCTION_NAMESPACE, S.MONITOR_SCHEDULE, S.MAX_P95_LATENCY_MS, S.MAX_ERROR_RATE, S.MAX_PREDICTION_DRIFT) }),
   StartPipeline: defineSettings(group(S.STATE_MACHINE_ARN, S.PIPELINES, S.DEAD_LETTER_QUEUE_URL, S.STARTER_MAX_ATTEMPTS, S.STARTER_RETRY_BASE_MS)),
 };
 

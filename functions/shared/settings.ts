@@ -213,6 +213,11 @@ export const EVAL_BATCH_SIZE = setting('EVAL_BATCH_SIZE', number({ min: 1, max: 
 export const EVAL_CONCURRENCY = setting('EVAL_CONCURRENCY', number({ min: 1, max: 64, integer: true }), { default: '2', doc: 'predict requests in flight (more measures queueing, not the model)', source: prop('evalConcurrency') });
 export const EVAL_REQUEST_TIMEOUT_MS = setting('EVAL_REQUEST_TIMEOUT_MS', number({ min: 100, integer: true }), { default: '30000', doc: 'timeout of one predict request (ms)', source: prop('evalRequestTimeout') });
 
+/** `rate(<n> minute[s])`: the serving monitor's period, which is also its alarms' period (a whole number of minutes). */
+export const MONITOR_SCHEDULE_PATTERN = /^rate\(([1-9]\d{0,3}) minutes?\)$/;
+export const MONITOR_SCHEDULE = setting('MONITOR_SCHEDULE', z.string().regex(MONITOR_SCHEDULE_PATTERN, 'must be an EventBridge Scheduler rate of whole minutes like "rate(1 minute)" or "rate(5 minutes)" (it is also the alarms\' period)'), { default: 'rate(1 minute)', doc: "how often the serving monitor scrapes production's `/metrics` (also its alarms' period)", source: prop('monitorSchedule') });
+export const MAX_PREDICTION_DRIFT = setting('MAX_PREDICTION_DRIFT', number({ min: 0.01, max: 10 }), { default: '0.2', doc: "serving alarm: highest PSI of production's predicted-class distribution against its evaluation's (0.1-0.2 is some shift, above 0.2 a significant one)", source: prop('maxPredictionDrift') });
+
 export const NOTIFICATION_TOPIC_ARN = setting('NOTIFICATION_TOPIC_ARN', arn('sns'), { doc: 'the SNS topic of approval requests and notifications', source: construct('the notification topic') });
 export const APPROVAL_BASE_URL = setting('APPROVAL_BASE_URL', httpUrl, { doc: 'base URL of the approval links, e.g. `https://abc.execute-api.us-east-1.amazonaws.com`', source: construct('the approval API') });
 export const APPROVAL_SECRET_ARN = optionalSetting('APPROVAL_SECRET_ARN', arn('secretsmanager'), { doc: 'the HMAC key of approval links, in Secrets Manager', source: construct('the approval secret') });
@@ -241,7 +246,7 @@ export const ALL_SETTINGS: readonly SettingDefinition[] = [
   WATCH_BUDGET_SECONDS, TRAINING_TIMEOUT_SECONDS, TRAINING_CHECK_MAX_WAIT_SECONDS, TRAINING_WATCH_LEAD_SECONDS, ROLLOUT_TIMEOUT_SECONDS, ENDPOINT_TIMEOUT_SECONDS, TRAINING_CPU, TRAINING_MEMORY,
   TRAINING_BACKOFF_LIMIT, TRAINING_JOB_TTL_SECONDS, SERVING_CPU, SERVING_MEMORY, SERVING_REPLICAS, SERVICE_ANNOTATIONS,
   STAGING_SERVICE_ANNOTATIONS, ROLLOUT, RETENTION_HOURS, TRAINING_PLACEMENT, SERVING_PLACEMENT, MIN_ACCURACY, MAX_P95_LATENCY_MS, MAX_ERROR_RATE, MAX_ACCURACY_DROP,
-  EVAL_SAMPLES, EVAL_BATCH_SIZE, EVAL_CONCURRENCY, EVAL_REQUEST_TIMEOUT_MS, NOTIFICATION_TOPIC_ARN, APPROVAL_BASE_URL,
+  EVAL_SAMPLES, EVAL_BATCH_SIZE, EVAL_CONCURRENCY, EVAL_REQUEST_TIMEOUT_MS, MONITOR_SCHEDULE, MAX_PREDICTION_DRIFT, NOTIFICATION_TOPIC_ARN, APPROVAL_BASE_URL,
   APPROVAL_SECRET_ARN, APPROVAL_SECRET, STATE_MACHINE_ARN, PIPELINES, DEAD_LETTER_QUEUE_URL, STARTER_MAX_ATTEMPTS,
   STARTER_RETRY_BASE_MS, TASK_MEMORY_MB, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_ECR, AWS_ENDPOINT_URL_SFN,
 ];

@@ -5,7 +5,9 @@
  *   One role rather than one per task: an access entry is per principal, all these tasks need exactly
  *   the same Kubernetes rights, and twelve access entries would be twelve things to audit for no gain.
  *   Rollback (run by people, outside the state machine) is the exception: it alone rewrites the
- *   registry's production.json, so it has its own role, with an entry scoped to production only.
+ *   registry's production.json, so it has its own role, with an entry scoped to production only. So does
+ *   the serving monitor (a schedule, not a run): it reads production's pods and their /metrics only, and
+ *   gets no access to staging, where untested images run.
  * - the pods reach S3 through EKS Pod Identity (decision 5): `mlpipe-trainer` (staging, where training
  *   Jobs run) writes its model's prefix but never the registry records in it; `mlpipe-server` (staging
  *   and production) only reads it.
@@ -48,6 +50,12 @@ export const TASK_SUBRESOURCE_NEEDS: readonly KubernetesPermission[] = [
   { verb: 'get', resource: 'pods/log' },
 ];
 
+/**
+ * What the serving monitor needs in the production namespace (and nothing in staging): list the model's
+ * pods, and `get pods/proxy` to read each one's /metrics (functions/shared/serving-monitor-scrape.ts).
+ */
+export const MONITOR_SUBRESOURCE_NEEDS: readonly KubernetesPermission[] = [{ verb: 'get', resource: 'pods/proxy' }];
+
 export interface ClusterAccessProps {
   readonly clusterName: string;
   /** @default derived from clusterName in this stack's account and region */
@@ -64,11 +72,14 @@ export class ClusterAccess extends Construct {
   readonly kubernetesRole: iam.Role;
   /** Role of the rollback function: Kubernetes access to the production namespace only. */
   readonly rollbackRole: iam.Role;
+  /** Role of the serving monitor: Kubernetes access to the production namespace only. */
+  readonly monitorRole: iam.Role;
   readonly trainerRole: iam.Role;
   readonly serverRole: iam.Role;
   readonly clusterArn: string;
   readonly accessEntry: eks.CfnAccessEntry;
   readonly rollbackAccessEntry: eks.CfnAccessEntry;
+  readonly monitorAccessEntry: eks.CfnAccessEntry;
 
   constructor(scope: Construct, id: string, props: ClusterAccessProps) {
     super(scope, id);
@@ -94,6 +105,15 @@ export class ClusterAccess extends Construct {
     );
     this.rollbackRole = rollback.role;
     this.rollbackAccessEntry = rollback.entry;
+    const monitor = this.kubernetesPrincipal(
+      'MonitorRole',
+      'MonitorAccessEntry',
+      `mlpipe serving monitor: reads production's /metrics through the pod proxy of ${props.clusterName} (namespace ${props.productionNamespace})`,
+      props.clusterName,
+      [props.productionNamespace],
+    );
+    this.monitorRole = monitor.role;
+    this.monitorAccessEntry = monitor.entry;
 
     const models = `${props.artifacts.modelPrefix}*`;
 

@@ -21,16 +21,7 @@ import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { PIPELINE_METRICS, PIPELINE_NAMESPACE } from '../../functions/shared/pipeline-metrics';
 import type { ReleaseStatus } from '../../functions/shared/registry';
-
-/** The serving metrics the Monitor function publishes (namespace, dimension Model), by name and unit. */
-export const SERVING_NAMESPACE = 'mlpipe/Serving';
-const SERVING = {
-  requests: 'Requests',
-  errorRate: 'ErrorRate',
-  latencyP50: 'LatencyP50',
-  latencyP95: 'LatencyP95',
-  drift: 'PredictionDrift',
-} as const;
+import { servingMetric } from './serving-monitor';
 
 /** Every way a run ends (registry.ts ReleaseStatus), for the outcome graph. */
 const OUTCOMES: readonly ReleaseStatus[] = ['released', 'failed', 'gate-failed', 'rejected', 'approval-timeout', 'canary-rolled-back'];
@@ -160,18 +151,14 @@ export class Monitoring extends Construct {
       }),
     );
     for (const model of props.models) {
-      const serving = (metricName: string, statistic: string, label: string) =>
-        new cloudwatch.Metric({ namespace: SERVING_NAMESPACE, metricName, dimensionsMap: { Model: model }, statistic, period: Duration.minutes(1), label });
+      // The Monitor function's metrics (serving-monitor.ts), each with the statistic its alarms use.
+      const serving = (name: Parameters<typeof servingMetric>[1], label: string) => servingMetric(model, name).with({ label });
       this.dashboard.addWidgets(new cloudwatch.TextWidget({ markdown: `## Serving: ${model}`, width: 24, height: 1 }));
       this.dashboard.addWidgets(
-        new cloudwatch.GraphWidget({ title: `${model}: requests per minute`, width: 6, left: [serving(SERVING.requests, 'Sum', 'requests')] }),
-        new cloudwatch.GraphWidget({ title: `${model}: error rate`, width: 6, left: [serving(SERVING.errorRate, 'Maximum', 'error rate')], leftYAxis: { min: 0, max: 1 } }),
-        new cloudwatch.GraphWidget({
-          title: `${model}: latency (ms)`,
-          width: 6,
-          left: [serving(SERVING.latencyP50, 'Maximum', 'p50'), serving(SERVING.latencyP95, 'Maximum', 'p95')],
-        }),
-        new cloudwatch.GraphWidget({ title: `${model}: prediction drift (PSI)`, width: 6, left: [serving(SERVING.drift, 'Maximum', 'PSI')] }),
+        new cloudwatch.GraphWidget({ title: `${model}: requests per minute`, width: 6, left: [serving('Requests', 'requests')] }),
+        new cloudwatch.GraphWidget({ title: `${model}: error rate`, width: 6, left: [serving('ErrorRate', 'error rate')], leftYAxis: { min: 0, max: 1 } }),
+        new cloudwatch.GraphWidget({ title: `${model}: latency (ms)`, width: 6, left: [serving('LatencyP50', 'p50'), serving('LatencyP95', 'p95')] }),
+        new cloudwatch.GraphWidget({ title: `${model}: prediction drift (PSI)`, width: 6, left: [serving('PredictionDrift', 'PSI')] }),
       );
     }
   }

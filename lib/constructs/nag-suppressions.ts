@@ -26,7 +26,7 @@ const RESOURCELESS: ReadonlyArray<{ pattern: RegExp; why: string }> = [
 ];
 
 /** Key prefixes of the S3 layout (docs/architecture.md) a grant may be scoped to. */
-const S3_PREFIX = /^\/((models|checkpoints)\/[a-z0-9-]+\/|datasets\/|approvals\/)/;
+const S3_PREFIX = /^\/((models|checkpoints|monitor)\/[a-z0-9-]+\/|datasets\/|approvals\/)/;
 
 interface Statement {
   Effect?: string;
@@ -75,7 +75,7 @@ function wildcardReasons(statement: Statement): Map<string, string> {
       continue;
     }
     if (/^<[A-Za-z0-9]+\.Arn>:\*$/.test(name) && actions.every((a) => a === 'lambda:InvokeFunction')) {
-      reasons.set(`Resource::${name}`, 'Versions and aliases of one pipeline task function (grantInvoke): the state machine invokes its own functions only.');
+      reasons.set(`Resource::${name}`, 'Versions and aliases of one pipeline function (grantInvoke): the state machine, and the serving monitor\'s schedule, invoke their own functions only.');
     }
   }
   for (const action of actions) {

@@ -51,6 +51,8 @@ const SAMPLES: Record<string, [unknown, string]> = {
   evalBatchSize: [50, '50'],
   evalConcurrency: [4, '4'],
   evalRequestTimeout: [Duration.seconds(10), '10000'],
+  monitorSchedule: ['rate(5 minutes)', 'rate(5 minutes)'],
+  maxPredictionDrift: [0.3, '0.3'],
 };
 
 const FED_BY_PROPS = ALL_SETTINGS.flatMap((d) => (d.source.kind === 'prop' ? [{ name: d.name, prop: d.source.prop }] : []));
@@ -66,7 +68,7 @@ describe('every prop-fed setting is settable', () => {
     const readers = Object.entries(FUNCTION_SETTINGS).filter(([, s]) => name in s.definitions).map(([fn]) => fn);
     expect(readers.length).toBeGreaterThan(0);
     for (const fn of readers) {
-      const fragment = fn === 'ApprovalApi' ? 'ApprovalApiFunction' : fn === 'StartPipeline' ? 'TriggersStartPipeline' : `Functions${fn}`;
+      const fragment = fn === 'ApprovalApi' ? 'ApprovalApiFunction' : fn === 'StartPipeline' ? 'TriggersStartPipeline' : fn === 'Monitor' ? 'ServingMonitorFunction' : `Functions${fn}`;
       expect({ function: fn, [name]: environmentOf(fragment)[name] }).toEqual({ function: fn, [name]: SAMPLES[prop]![1] });
     }
   });

@@ -27,6 +27,7 @@ export const SHIPPED_FUNCTIONS: ReadonlyArray<{ name: FunctionName; fragment: st
   ...FUNCTION_SPECS.map((s) => ({ name: s.id as FunctionName, fragment: `Functions${s.id}`, entry: s.entry })),
   { name: 'ApprovalApi', fragment: 'ApprovalApiFunction', entry: 'functions/approval-api.ts' },
   { name: 'StartPipeline', fragment: 'TriggersStartPipeline', entry: 'functions/start-pipeline.ts' },
+  { name: 'Monitor', fragment: 'ServingMonitorFunction', entry: 'functions/monitor.ts' },
 ];
 
 /** Built alongside the handlers, with the same options: bundles.test.ts runs the Kubernetes access from it. */

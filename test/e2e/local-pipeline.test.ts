@@ -22,7 +22,8 @@ import { costLines } from '../../functions/shared/run-cost';
 import { E2E_CONTEXT, QUICK_HYPERPARAMETERS, SHARED_SYNTH_CACHE } from './shared-synth';
 import { productionDeploymentName } from '../../functions/shared/names';
 import type { ProductionRecord, ReleaseManifest } from '../../functions/shared/registry';
-import { NO_ANSWER } from '../../local/traffic';
+import { NO_ANSWER, TrafficGenerator } from '../../local/traffic';
+import { startLocalMonitor } from '../../local/serving-monitor';
 import { checkConsole } from '../browser/console-checks';
 
 // The first run on a fresh clone synthesizes the stack (esbuild bundles every function) before it starts.
@@ -232,6 +233,39 @@ describe('local pipeline end to end', () => {
       },
     });
     expect(await another).toMatchObject({ status: 'FAILED', lastStateName: 'PipelineFailed' });
+  });
+
+  it('the serving monitor (the stack\'s Monitor bundle, on its local timer) reads production\'s traffic; mlpipe status shows its numbers', async () => {
+    // Prepare: whatever serves now (a release), and the run that released it
+    await defaultRelease();
+    const record = (await production())!;
+    const released = [...record.history].reverse().find((h) => h.action === 'release' && h.version === record.version)!;
+    const monitor = startLocalMonitor({ stack: pipeline.stack, invoke: pipeline.invoke, snsEndpoint: pipeline.snsEndpoint, intervalMs: 3_600_000 });
+    try {
+      await monitor.tick();
+      // Act: 150 held-out images, one per request, then a scrape
+      const traffic = new TrafficGenerator({ url: record.endpoint!, modelName: 'fashion-mnist', ratePerSecond: 100 });
+      const answered = new Promise<void>((resolve) => {
+        let n = 0;
+        traffic.onResult(() => ++n === 150 && resolve());
+      });
+      traffic.start();
+      await answered;
+      await traffic.stop();
+      const snapshot = (await monitor.tick())!;
+      // Assess: the window holds that traffic, its classes close to what the evaluation predicted
+      expect(snapshot).toMatchObject({ model: 'fashion-mnist', version: record.version, errors: 0, errorRate: 0 });
+      expect(snapshot.requests).toBeGreaterThanOrEqual(150);
+      expect(snapshot.predictions).toBeGreaterThanOrEqual(150);
+      expect(snapshot.drift).toBeLessThan(0.2);
+      expect(snapshot.alarms.map((a) => a.state)).toEqual(['OK', 'OK', 'OK']);
+      const out: string[] = [];
+      const code = await mlpipe(['status', released.executionArn!.split(':').pop()!, '--local', '--state-dir', dir, '-o', 'json'], { out: (l) => out.push(l), err: () => undefined });
+      expect(code).toBe(0);
+      expect((JSON.parse(out.join('\n')) as { monitor: unknown }).monitor).toEqual(snapshot);
+    } finally {
+      monitor.stop();
+    }
   });
 
   it('a rejected run leaves production as it was, records the decision and cleans up staging', async () => {

@@ -82,7 +82,7 @@ describe('mlpipe status', () => {
     const view = {
       name: 'r1', executionArn: 'arn:aws:states:us-east-1:000000000000:execution:mlpipe:r1', status: 'SUCCEEDED', currentStep: null, lastStep: 'Succeeded',
       startedAt: at(0).toISOString(), stoppedAt: at(120).toISOString(), seconds: 120, model: null, version: null, image: null, imageDigest: null, trigger: null,
-      steps: [], training: null, evaluation: null, staging: null, production: null, approval: null, error: null, consoleLink: null, cost,
+      steps: [], training: null, evaluation: null, staging: null, production: null, approval: null, error: null, consoleLink: null, cost, monitor: null,
     } satisfies RunView;
     const lines = runViewLines(view, at(200));
     const at0 = lines.findIndex((l) => l.startsWith('cost '));

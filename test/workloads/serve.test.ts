@@ -156,6 +156,25 @@ describe('serve.ts', () => {
     expect(metric(after, 'serving_model_available')).toBe(1);
   });
 
+  it('counts each instance under its predicted class (mlpipe_predictions_total{class})', async () => {
+    // Prepare
+    const instances = Array.from({ length: 20 }, (_, i) => image(i));
+    const before = await (await fetch(`${base}/metrics`)).text();
+
+    // Act
+    const { predictions } = (await (await post('/v1/models/fm:predict', { instances })).json()) as { predictions: number[][] };
+    const after = await (await fetch(`${base}/metrics`)).text();
+
+    // Assess: per class, exactly the instances whose highest probability is that class
+    expect(after).toMatch(/^# TYPE mlpipe_predictions_total counter$/m);
+    const expected = new Map<number, number>();
+    for (const p of predictions) expected.set(p.indexOf(Math.max(...p)), (expected.get(p.indexOf(Math.max(...p))) ?? 0) + 1);
+    for (let c = 0; c < 10; c++) {
+      const series = `mlpipe_predictions_total{class="${c}"}`;
+      expect([c, metric(after, series) - metric(before, series)]).toEqual([c, expected.get(c) ?? 0]);
+    }
+  });
+
   it('is not ready (503, LOADING) while the model is still loading', async () => {
     // An "S3" that accepts connections and never answers keeps the server in its loading phase.
     const sockets: Socket[] = [];
