@@ -1,6 +1,4 @@
 /** The run cost estimate (functions/shared/run-cost.ts) on histories in GetExecutionHistory's shapes, with exact numbers. */
-import { runViewLines } from '../../cli/commands/status';
-import type { RunView } from '../../cli/run-view';
 import { costLines, estimateRunCost, formatUsd, PRICES, secondsInState, type CostHistoryEvent } from '../../functions/shared/run-cost';
 
 const T0 = Date.parse('2026-01-01T12:00:00.000Z');
@@ -73,25 +71,5 @@ describe('estimateRunCost', () => {
     expect(formatUsd(1.234)).toBe('$1.23');
     expect(secondsInState(HISTORY, 'RequestApproval', at(200))).toBe(96);
     expect(secondsInState(HISTORY, 'Rollback', at(200))).toBeUndefined();
-  });
-});
-
-describe('mlpipe status', () => {
-  it('prints the recorded estimate under the run, a line per component', () => {
-    const cost = estimateRunCost({ events: HISTORY, memory: MEMORY, region: 'us-east-1', now: at(101.3) });
-    const view = {
-      name: 'r1', executionArn: 'arn:aws:states:us-east-1:000000000000:execution:mlpipe:r1', status: 'SUCCEEDED', currentStep: null, lastStep: 'Succeeded',
-      startedAt: at(0).toISOString(), stoppedAt: at(120).toISOString(), seconds: 120, model: null, version: null, image: null, imageDigest: null, trigger: null,
-      steps: [], training: null, evaluation: null, staging: null, production: null, approval: null, error: null, consoleLink: null, cost, monitor: null,
-    } satisfies RunView;
-    const lines = runViewLines(view, at(200));
-    const at0 = lines.findIndex((l) => l.startsWith('cost '));
-    expect(lines.slice(at0, at0 + 4)).toEqual([
-      'cost      $0.00018 at us-east-1 list prices (estimate)',
-      '            state transitions 6: $0.00015',
-      '            Lambda 2.251 GB-s, 4 requests: $0.000031',
-      '            training pod 0 CPU-s, 0 GPU-s: $0',
-    ]);
-    expect(runViewLines({ ...view, cost: null }, at(200)).some((l) => l.startsWith('cost'))).toBe(false);
   });
 });
