@@ -13,9 +13,9 @@
  * the time from the Job's completion to a task seeing it. A watch sees it as it happens (counted as 0 s:
  * the API server's watch event arrives in milliseconds); a check sees it when it next wakes.
  *
- * Prices (us-east-1, list, checked 2026-11): Step Functions Standard $0.025 per 1,000 state transitions
- * (https://aws.amazon.com/step-functions/pricing/); Lambda arm64 $0.0000133334 per GB-s (first 7.5 billion
- * GB-s a month) and $0.20 per 1M requests (https://aws.amazon.com/lambda/pricing/). Free tiers ignored.
+ * Prices: us-east-1 list prices from the pipeline's own table (functions/shared/run-cost.ts, which the
+ * per-run cost estimate uses too): Step Functions Standard $0.025 per 1,000 state transitions; Lambda arm64
+ * $0.0000133334 per GB-s and $0.20 per 1M requests. Free tiers ignored.
  *
  *   npm run bench -- cost
  */
@@ -26,6 +26,7 @@ import type { TrainingProgress } from '../functions/shared/progress';
 import type { TRAINING_WAIT } from '../functions/shared/function-settings';
 import { seededRandom } from '../functions/shared/random';
 import type { SettingsOf } from '../functions/shared/settings';
+import { pricesFor } from '../functions/shared/run-cost';
 import { planTrainingCheck } from '../functions/shared/training-wait';
 import { median } from './local-e2e';
 import { pollingLoopDefinition, watchLoopDefinition } from './transitions';
@@ -33,7 +34,7 @@ import { pollingLoopDefinition, watchLoopDefinition } from './transitions';
 type Definition = ConstructorParameters<typeof StateMachine>[0];
 type WaitSettings = SettingsOf<typeof TRAINING_WAIT>;
 
-export const PRICE = { perTransition: 0.025 / 1000, perGbSecond: 0.0000133334, perRequest: 0.2 / 1_000_000 };
+export const PRICE = pricesFor('us-east-1').prices;
 
 /**
  * Billed seconds of one check (CheckTraining, or a poll): a read of the Job, of its pods, of its

@@ -13,6 +13,7 @@ import { approvalId, getApproval } from '../functions/shared/approvals';
 import { EvaluationSchema } from '../functions/shared/state';
 import { readProgress, TrainingProgressSchema, type TrainingProgress } from '../functions/shared/progress';
 import { readProduction } from '../functions/shared/registry';
+import { RunCostSchema } from '../functions/shared/run-cost';
 import { secondsBetween } from '../functions/shared/notifications';
 import { MonitorSnapshotSchema } from '../functions/shared/serving-monitor';
 import { readServingSnapshot } from '../functions/shared/serving-monitor-scrape';
@@ -95,6 +96,10 @@ export const RunViewSchema = z
       .nullable()
       .describe('pending: the run waits for a decision (links and commands that decide it); decided: the decision. Null otherwise.'),
     error: z.string().nullable().describe('A failed run\'s error as one readable line.'),
+    cost: RunCostSchema.nullable().describe(
+      'What the run cost, estimated at list prices when RecordRelease/RecordFailure wrote its manifest (functions/shared/run-cost.ts): ' +
+        'state transitions, Lambda GB-s and requests, training pod CPU/GPU-seconds. Null until then (and for a run that never started).',
+    ),
     consoleLink: z.string().nullable().describe('The Step Functions console page (AWS).'),
   })
   .describe('One mlpipe run, as `mlpipe status -o json` prints it');
@@ -191,6 +196,12 @@ async function trainingOf(data: Partial<PipelineState> | undefined, stoppedAt: D
   };
 }
 
+/** The cost estimate the run recorded (`$.release.cost`), if it got that far; one that does not parse is left out. */
+function costOf(data: Partial<PipelineState> | undefined): RunView['cost'] {
+  const parsed = RunCostSchema.safeParse(data?.release?.cost);
+  return parsed.success ? parsed.data : null;
+}
+
 /** Reads one run as a RunView. `now` is injectable so tests get exact durations. */
 export async function readRunView(target: Target, executionArn: string, opts: { now?: Date } = {}): Promise<RunView> {
   const now = opts.now ?? new Date();
@@ -227,6 +238,7 @@ export async function readRunView(target: Target, executionArn: string, opts: { 
     monitor: production?.serving && run ? ((await readServingSnapshot(run.modelName).catch(() => undefined)) ?? null) : null,
     approval: await approvalOf(target, name, executionArn, data, running && p.current === 'RequestApproval'),
     error: errorLine(d.error, d.cause, name) ?? null,
+    cost: costOf(data),
     consoleLink: target.consoleLink(executionArn) ?? null,
   };
 }

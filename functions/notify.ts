@@ -3,14 +3,18 @@
  * it measured and who approved it. Failure: why (the error and its cause, keeping the end of a failed
  * pod's log), what was cleaned up, and, when the run can be resumed, how: the `mlpipe retry` command and
  * a signed retry link (retry-link.ts, signed with the approval links' key; the link is opened on the
- * approval endpoint, which asks before it starts anything). Works on any partial state, including a
- * failed Prepare.
+ * approval endpoint, which asks before it starts anything). Both show the run's cost estimate, each
+ * component on a line (RecordRelease/RecordFailure computed it: `$.release.cost`). Works on any partial
+ * state, including a failed Prepare. Once the message is out, it says how the run ended in the pipeline's
+ * metrics (pipeline-metrics.ts): the failure alarm counts only the unexpected failures.
  */
 import { approvalSecret } from './shared/approval-link';
 import { FUNCTION_SETTINGS } from './shared/function-settings';
 import { errorFields, logger, stateByPath, withLogContext } from './shared/logger';
 import { canaryTable, fmt, keepTail, MAX_MESSAGE_BYTES, publish, trainingTimeText } from './shared/notifications';
 import { outcomeOf, type Outcome } from './shared/outcome';
+import { emfDocument, isUnexpectedFailure, PIPELINE_METRICS, stateMachineNameOf, writeEmf } from './shared/pipeline-metrics';
+import { costLines, RunCostSchema } from './shared/run-cost';
 import { describePlan, resumePlan } from './shared/resume';
 import { RETRY_LINK_TTL_SECONDS, signRetryLink } from './shared/retry-link';
 import { NotResumableError } from './shared/errors';
@@ -47,6 +51,14 @@ function cleanupText(state: NotifyState): string {
   if (state.cleanupError) return `cleanup failed (${state.cleanupError.Error}): ${state.cleanupError.Cause}`;
   const deleted = state.cleanup?.deleted ?? [];
   return deleted.length ? deleted.join(', ') : 'nothing needed cleaning up';
+}
+
+/** The run's cost estimate, a line per component; null when the run has none (its record failed, or it never started). */
+function costText(state: NotifyState): string | null {
+  const parsed = RunCostSchema.safeParse(state.release?.cost);
+  if (!parsed.success) return null;
+  const [total, ...components] = costLines(parsed.data);
+  return [total, ...components.map((c) => `  ${c}`)].join('\n');
 }
 
 /** Where production traffic is after a failure: a run that failed after its switch may have moved it. */
@@ -95,6 +107,7 @@ function successMessage(state: NotifyState, now: Date): { subject: string; messa
         ['Rollout', rolloutText(state)],
         ['Image', run.image],
         ['Manifest', state.release?.manifestUri],
+        ['Cost', costText(state)],
         ['Staging cleanup', cleanupText(state)],
         ['Execution', run.executionArn],
       ]),
@@ -156,6 +169,7 @@ function failureMessage(state: NotifyState, outcome: Outcome, link: string | nul
       ['Comment', outcome.rejection?.comment],
       ['Cleaned up', cleanupText(state)],
       ['Manifest', state.release?.manifestUri],
+      ['Cost', costText(state)],
       ['Image', run?.image],
       ['Execution', run?.executionArn ?? (typeof state.executionArn === 'string' ? state.executionArn : null)],
       ['Retry', retryText(state, outcome)],
@@ -182,7 +196,35 @@ async function notify(event: unknown): Promise<{ messageId: string }> {
   const { subject, message } = released ? successMessage(state, now) : failureMessage(state, outcome, await retryLink(state, outcome), now);
   const messageId = await publish(subject, message);
   logger.info('notified', { status: outcome.status, subject, messageId });
+  recordOutcome(state, outcome, now);
   return { messageId };
+}
+
+/**
+ * How the run ended, in the pipeline's metrics, once its message is out: a failure that could not be
+ * notified is left to the alarms that do not rely on this one (monitoring.ts). A run that never started
+ * names its state machine only in `executionArn` (FailPrepare puts it there).
+ */
+function recordOutcome(state: NotifyState, outcome: Outcome, now: Date): void {
+  const arn = state.run?.executionArn ?? (typeof state.executionArn === 'string' ? state.executionArn : '');
+  const machine = stateMachineNameOf(arn);
+  if (!machine) {
+    logger.warn('outcome not in the metrics: no execution ARN in the state', { status: outcome.status });
+    return;
+  }
+  const failed = outcome.status !== 'released';
+  writeEmf(
+    emfDocument({ StateMachine: machine, Outcome: outcome.status }, [
+      {
+        dimensionSet: ['StateMachine'],
+        metrics: [
+          { name: PIPELINE_METRICS.unexpectedFailures, unit: 'Count', value: isUnexpectedFailure(outcome.status) ? 1 : 0 },
+          { name: PIPELINE_METRICS.failuresNotified, unit: 'Count', value: failed ? 1 : 0 },
+        ],
+      },
+      { dimensionSet: ['StateMachine', 'Outcome'], metrics: [{ name: PIPELINE_METRICS.runsEnded, unit: 'Count', value: 1 }] },
+    ], now),
+  );
 }
 
 export const handler = withLogContext(stateByPath('NotifySuccess', 'NotifyFailure'), notify);

@@ -2,15 +2,20 @@
  * RecordRelease and RecordFailure: writes models/<model>/<version>/manifest.json — the lineage of the run
  * (image, data, hyperparameters, execution), its measurements and decisions, and how it ended — and, on a
  * release, points models/<model>/production.json at the new version. Runs after Cleanup on failure, so it
- * must cope with any partial state, including none at all when Prepare failed.
+ * must cope with any partial state, including none at all when Prepare failed. It also estimates what the
+ * run cost (run-cost.ts, from the execution history) for the manifest and `$.release.cost`, where the
+ * emails and `mlpipe status` read it, and puts the cost and the approval wait in the pipeline's metrics.
  */
+import { paginateGetExecutionHistory, type HistoryEvent } from '@aws-sdk/client-sfn';
 import * as z from 'zod';
 import { expireApproval, getApproval } from './shared/approvals';
 import { approvalId } from './shared/approval-link';
-import { getJson, parseS3Uri } from './shared/clients';
+import { getJson, parseS3Uri, sfnClient } from './shared/clients';
 import { InvalidInputError } from './shared/errors';
 import { errorFields, logger, stateByPath, withLogContext } from './shared/logger';
 import { outcomeOf } from './shared/outcome';
+import { emfDocument, PIPELINE_METRICS, stateMachineNameOf, writeEmf, type MetricValue } from './shared/pipeline-metrics';
+import { estimateRunCost, secondsInState, trainingSeconds, type RunCost } from './shared/run-cost';
 import { canaryRecord, recordCanaryRollback, recordProductionRelease, writeManifest, type ReleaseManifest, type ReleaseStatus } from './shared/registry';
 import { FUNCTION_SETTINGS } from './shared/function-settings';
 import { loadSettings } from './shared/settings';
@@ -18,12 +23,14 @@ import { parseInput } from './shared/state';
 import type { ApprovalDecision, PipelineState, RunContext } from './shared/types';
 
 /** Read and validated once, at init: a bad value fails the Lambda's init naming the variable. */
-loadSettings(FUNCTION_SETTINGS.RecordRelease); // the registry reads ARTIFACT_BUCKET from them
+const settings = loadSettings(FUNCTION_SETTINGS.RecordRelease); // the registry reads ARTIFACT_BUCKET from them
 
 export interface RecordResult {
   status: ReleaseStatus;
   manifestUri: string;
   recordedAt: string;
+  /** The run's cost estimate; absent when its history could not be read. */
+  cost?: RunCost;
 }
 
 const Run = z.object({
@@ -70,6 +77,42 @@ async function approvalFromStore(executionArn: string, status: ReleaseStatus): P
   }
 }
 
+/** The run's history without inputs and outputs (only types, times and state names are needed). */
+async function executionHistory(executionArn: string): Promise<HistoryEvent[]> {
+  const events: HistoryEvent[] = [];
+  for await (const page of paginateGetExecutionHistory({ client: sfnClient() }, { executionArn, maxResults: 1000, includeExecutionData: false })) {
+    events.push(...(page.events ?? []));
+  }
+  return events;
+}
+
+/**
+ * What the run cost so far and how long it waited for approval, into the metrics too. Best effort: the
+ * manifest matters more than its cost (the history may be unreadable: throttled, or a permission missing).
+ */
+async function runCost(run: RunContext, training: PipelineState['training'], now: Date): Promise<RunCost | undefined> {
+  let events: HistoryEvent[];
+  try {
+    events = await executionHistory(run.executionArn);
+  } catch (err) {
+    logger.warn('execution history unreadable; no cost estimate', { error: errorFields(err) });
+    return undefined;
+  }
+  const trainingReused = run.retry !== undefined; // a retry continues after the training of the run it retries
+  const cost = estimateRunCost({ events, memory: settings.TASK_MEMORY_MB, training, trainingReused, region: settings.AWS_REGION, now });
+  const machine = stateMachineNameOf(run.executionArn);
+  if (machine) {
+    const metrics: MetricValue[] = [
+      { name: PIPELINE_METRICS.runCost, unit: 'None', value: cost.usd },
+      { name: PIPELINE_METRICS.trainingTime, unit: 'Seconds', value: trainingSeconds(training, events, now, trainingReused) },
+    ];
+    const approvalWait = secondsInState(events, 'RequestApproval', now);
+    if (approvalWait !== undefined) metrics.push({ name: PIPELINE_METRICS.approvalWait, unit: 'Seconds', value: approvalWait });
+    writeEmf(emfDocument({ StateMachine: machine }, [{ dimensionSet: ['StateMachine'], metrics }], now));
+  }
+  return cost;
+}
+
 async function recordRelease(event: unknown): Promise<RecordResult> {
   const state = (event ?? {}) as Partial<PipelineState>;
   const recordedAt = new Date().toISOString();
@@ -86,6 +129,7 @@ async function recordRelease(event: unknown): Promise<RecordResult> {
   }
 
   const approval = state.approval ?? outcome.rejection ?? (await approvalFromStore(run.executionArn, outcome.status));
+  const cost = await runCost(run, state.training, new Date(recordedAt));
 
   const manifest: ReleaseManifest = {
     schemaVersion: 1,
@@ -123,6 +167,7 @@ async function recordRelease(event: unknown): Promise<RecordResult> {
     // RecordRelease runs before CleanupStaging: only RecordFailure sees a cleanup result.
     cleanup: state.cleanup ?? null,
     error: outcome.error,
+    cost: cost ?? null,
     ...(run.retry ? { retryOf: { executionArn: run.retry.of, fromState: run.retry.from } } : {}),
   };
   const manifestUri = await writeManifest(manifest);
@@ -142,8 +187,8 @@ async function recordRelease(event: unknown): Promise<RecordResult> {
     // Production never left the stable version; its history still says a canary was tried, and why it failed.
     await recordCanaryRollback({ modelName: run.modelName, at: state.canary.rolledBackAt ?? recordedAt, executionArn: run.executionArn, canary: canaryRecord(run.version, state.canary) });
   }
-  logger.info('recorded', { status: outcome.status, manifestUri, productionUpdated: released });
-  return { status: outcome.status, manifestUri, recordedAt };
+  logger.info('recorded', { status: outcome.status, manifestUri, productionUpdated: released, costUsd: cost?.usd });
+  return { status: outcome.status, manifestUri, recordedAt, ...(cost ? { cost } : {}) };
 }
 
 export const handler = withLogContext(stateByPath('RecordRelease', 'RecordFailure'), recordRelease);

@@ -26,6 +26,8 @@ async function submitTrainingJob(event: PipelineState): Promise<TrainingResult> 
     namespace: run.namespaces.staging,
     submittedAt: created ? new Date(created).toISOString() : new Date().toISOString(),
     status: 'pending',
+    // What the pod asks for, as manifests.ts puts it in the Job: the run's cost estimate prices it.
+    request: { cpu: settings.TRAINING_CPU, gpus: settings.TRAINING_PLACEMENT.gpus ?? 0 },
   };
 }
 

@@ -4,7 +4,8 @@
  * per concern (artifacts, cluster access, functions, state machine, approval, triggers, monitoring) and
  * validates its props up front, with messages that say how to fix them.
  */
-import { ArnFormat, Aws, Duration, Stack, Token } from 'aws-cdk-lib';
+import { readFileSync } from 'node:fs';
+import { Arn, ArnFormat, Aws, Duration, Stack, Token } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -21,9 +22,9 @@ import { EndpointNetwork, INTERNAL_LOAD_BALANCER_ANNOTATIONS } from './construct
 import { Monitoring } from './constructs/monitoring';
 import { ServingMonitor } from './constructs/serving-monitor';
 import { acknowledgeApprovalEndpoint, acknowledgeScopedWildcards } from './constructs/nag-suppressions';
-import { FUNCTION_SPECS, PipelineFunctions, type SettingValues } from './constructs/pipeline-functions';
+import { FUNCTION_SPECS, PipelineFunctions, taskMemoryByState, type SettingValues } from './constructs/pipeline-functions';
 import * as S from '../functions/shared/settings';
-import { PipelineStateMachine } from './constructs/state-machine';
+import { DEFINITION_FILE, PipelineStateMachine } from './constructs/state-machine';
 import { Triggers } from './constructs/triggers';
 import { CONTEXT_PREFIX } from './context';
 import type { Rollout } from '../functions/shared/rollout';
@@ -303,6 +304,7 @@ export class MlPipeline extends Construct {
       NOTIFICATION_TOPIC_ARN: approval.topic.topicArn,
       APPROVAL_BASE_URL: approval.baseUrl,
       APPROVAL_SECRET_ARN: approval.secret.secretArn,
+      TASK_MEMORY_MB: JSON.stringify(taskMemoryByState(readFileSync(DEFINITION_FILE, 'utf8'))),
     };
 
     const repositoryArn = stack.formatArn({ service: 'ecr', resource: 'repository', resourceName: p.trainingRepositoryName });
@@ -324,6 +326,7 @@ export class MlPipeline extends Construct {
     const machine = new PipelineStateMachine(this, 'StateMachine', { functions: taskFunctions, logKey: key });
     approval.allowDecisionsOn(machine.stateMachine);
     approval.allowRetriesOf(machine.stateMachine);
+    allowReadingRunHistory(this, fns.get('RecordRelease'), machine.stateMachine);
 
     const triggers = new Triggers(this, 'Triggers', {
       stateMachine: machine.stateMachine,
@@ -361,6 +364,7 @@ export class MlPipeline extends Construct {
       topic: approval.topic,
       stateMachine: machine.stateMachine,
       functions: allFunctions,
+      models: [p.modelName],
       extraAlarms: [triggers.deadLetterAlarm],
     });
 
@@ -379,6 +383,25 @@ export class MlPipeline extends Construct {
     this.functions = allFunctions;
     this.endpointSecurityGroup = network?.securityGroup;
   }
+}
+
+/**
+ * RecordRelease/RecordFailure read their own run's history (GetExecutionHistory) for its cost estimate: on
+ * this state machine's executions only. In a Policy of its own, not the role's default policy, which the
+ * function depends on: the function would then depend on the state machine, which depends on the function.
+ */
+function allowReadingRunHistory(scope: Construct, fn: lambda.IFunction, machine: sfn.IStateMachine): void {
+  if (!fn.role) throw new Error('mlpipe: the RecordRelease function has no role (a bug in the construct).');
+  const executions = `${Stack.of(scope).formatArn({
+    service: 'states',
+    resource: 'execution',
+    resourceName: Arn.split(machine.stateMachineArn, ArnFormat.COLON_RESOURCE_NAME).resourceName,
+    arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+  })}:*`;
+  new iam.Policy(scope, 'ReadRunHistory', {
+    roles: [fn.role],
+    statements: [new iam.PolicyStatement({ actions: ['states:GetExecutionHistory'], resources: [executions] })],
+  });
 }
 
 /** A setting's default (settings.ts): the construct's defaults are the handlers' defaults. */

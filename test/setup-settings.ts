@@ -11,6 +11,7 @@ const TEST_ENV: Record<string, string> = {
   NOTIFICATION_TOPIC_ARN: 'arn:aws:sns:us-east-1:000000000000:mlpipe-test',
   APPROVAL_BASE_URL: 'http://127.0.0.1:9',
   APPROVAL_SECRET: 'test-approval-secret-0123456789abcdef',
+  TASK_MEMORY_MB: '{"*":256,"EvaluateModel":1024}',
 };
 
 for (const [name, value] of Object.entries(TEST_ENV)) process.env[name] ??= value;

@@ -4,6 +4,7 @@ import { UsageError } from '../io';
 import { duration, resolveRun } from '../runs';
 import { validateRunId } from '../validate';
 import { formatDuration } from '../../functions/shared/progress';
+import { costLines } from '../../functions/shared/run-cost';
 import { trainingLine } from '../../local/progress-display';
 import { readRunView, type RunView, type StepView } from '../run-view';
 import { snapshotLine } from '../../functions/shared/serving-monitor';
@@ -76,6 +77,10 @@ export function runViewLines(v: RunView, now: Date): string[] {
     }
   }
   if (v.error) out.push(`error     ${v.error}`);
+  if (v.cost) {
+    const [total, ...components] = costLines(v.cost);
+    out.push(`cost      ${total} (estimate)`, ...components.map((c) => `            ${c}`));
+  }
   out.push(...stepLines(v.steps));
   if (v.consoleLink) out.push(`console   ${v.consoleLink}`);
   return out;

@@ -69,7 +69,9 @@ export const FUNCTION_SETTINGS = {
   AbortCanary: kube(PRODUCTION_SERVICE),
   SwitchProductionTraffic: kube(PRODUCTION_SERVICE),
   AwaitProductionEndpoint: kube(ENDPOINT_WAIT),
-  RecordRelease: defineSettings(REGISTRY),
+  // The run's cost estimate (run-cost.ts): its execution history (a local Step Functions in local mode), the
+  // memory behind each Task state, the region's prices.
+  RecordRelease: defineSettings({ ...REGISTRY, ...group(S.TASK_MEMORY_MB, S.AWS_REGION, S.AWS_ENDPOINT_URL_SFN) }),
   // SERVING_REPLICAS: a failed canary's stable version goes back to all of them.
   Cleanup: kube({ ...PRODUCTION_SERVICE, ...group(S.RETENTION_HOURS, S.SERVING_REPLICAS) }),
   // The failure email's retry link is signed with the approval links' key and points at the approval endpoint.

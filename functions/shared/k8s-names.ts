@@ -153,6 +153,12 @@ function quantityValue(text: string): { num: bigint; den: bigint } | undefined {
   return { num, den };
 }
 
+/** A CPU quantity in cores (`500m` → 0.5, `2` → 2), for sums and prices; undefined if `text` is not a quantity. */
+export function cpuCores(text: string): number | undefined {
+  const v = quantityValue(text);
+  return v ? Number(v.num) / Number(v.den) : undefined;
+}
+
 /** Why `text` is not a Kubernetes quantity usable as a CPU request, or undefined. */
 export function cpuQuantityProblem(text: string): string | undefined {
   const v = quantityValue(text);

@@ -7,6 +7,7 @@ import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { getJson, getJsonVersioned, putJson, putJsonIf, s3Client } from './clients';
 import { ARTIFACT_BUCKET, currentSetting } from './settings';
 import { InvalidInputError, RegistryConflictError, RollbackError, S3UnavailableError } from './errors';
+import type { RunCost } from './run-cost';
 import type { ApprovalDecision, CanaryEvidence, CanaryState, CanaryStep, CleanupResult, EvaluationResult, PipelineError, TrainingResult } from './types';
 
 /** The bucket for models, datasets, registry and approvals: from the loaded settings (function-settings.ts REGISTRY). */
@@ -143,6 +144,8 @@ export interface ReleaseManifest {
   /** Failure path: what Cleanup deleted and, for a run that failed after its switch, where traffic went. */
   cleanup: CleanupResult | null;
   error: PipelineError | null;
+  /** What the run cost, estimated at list prices when this was written (run-cost.ts); null when its history was unreadable. */
+  cost?: RunCost | null;
   /**
    * A retry (`mlpipe retry`) rewrites its version's manifest: the run it continued and the state it resumed
    * at; its `training` (and a passed `evaluation`) are that run's, reused. Absent on a run that is not a retry.

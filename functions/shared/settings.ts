@@ -229,6 +229,12 @@ export const DEAD_LETTER_QUEUE_URL = setting('DEAD_LETTER_QUEUE_URL', httpUrl, {
 export const STARTER_MAX_ATTEMPTS = setting('STARTER_MAX_ATTEMPTS', number({ min: 1, max: 20, integer: true }), { default: '5', doc: 'StartExecution attempts before a message goes back to SQS', source: construct('its default') });
 export const STARTER_RETRY_BASE_MS = setting('STARTER_RETRY_BASE_MS', number({ min: 0, max: 2000, integer: true }), { default: '100', doc: 'first backoff ceiling of the starter (ms), doubled per attempt up to 2 s', source: construct('its default') });
 
+/** Memory (MB) per Task state, `*` for the rest: what the run-cost estimate multiplies each Lambda's time by. */
+const TaskMemorySchema = z
+  .record(z.string(), z.number('must be a number of MB').int('must be a whole number of MB').min(128, 'must be >= 128 (MB)').max(10_240, 'must be <= 10240 (MB)'))
+  .refine((m) => m['*'] !== undefined, 'must give "*", the memory of every state not named');
+export const TASK_MEMORY_MB = setting('TASK_MEMORY_MB', json(TaskMemorySchema, 'an object of Task state name to MB, e.g. {"*":256,"EvaluateModel":1024}'), { doc: "JSON: the memory (MB) of the function behind each Task state, `*` for the rest, for the run's cost estimate (run-cost.ts)", source: construct("each function's memorySize (FUNCTION_SPECS) and the state machine definition") });
+
 export const AWS_ENDPOINT_URL_S3 = optionalSetting('AWS_ENDPOINT_URL_S3', httpUrl, { doc: 'a local S3 (path-style addressing; local mode only)', source: LOCAL });
 export const AWS_ENDPOINT_URL_ECR = optionalSetting('AWS_ENDPOINT_URL_ECR', httpUrl, { doc: 'a local ECR (local mode only): training images named without a registry host are read from it', source: LOCAL });
 export const AWS_ENDPOINT_URL_SFN = optionalSetting('AWS_ENDPOINT_URL_SFN', httpUrl, { doc: 'a local Step Functions endpoint (local mode only: no console links)', source: LOCAL });
@@ -242,7 +248,7 @@ export const ALL_SETTINGS: readonly SettingDefinition[] = [
   STAGING_SERVICE_ANNOTATIONS, ROLLOUT, RETENTION_HOURS, TRAINING_PLACEMENT, SERVING_PLACEMENT, MIN_ACCURACY, MAX_P95_LATENCY_MS, MAX_ERROR_RATE, MAX_ACCURACY_DROP,
   EVAL_SAMPLES, EVAL_BATCH_SIZE, EVAL_CONCURRENCY, EVAL_REQUEST_TIMEOUT_MS, MONITOR_SCHEDULE, MAX_PREDICTION_DRIFT, NOTIFICATION_TOPIC_ARN, APPROVAL_BASE_URL,
   APPROVAL_SECRET_ARN, APPROVAL_SECRET, STATE_MACHINE_ARN, PIPELINES, DEAD_LETTER_QUEUE_URL, STARTER_MAX_ATTEMPTS,
-  STARTER_RETRY_BASE_MS, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_ECR, AWS_ENDPOINT_URL_SFN,
+  STARTER_RETRY_BASE_MS, TASK_MEMORY_MB, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_ECR, AWS_ENDPOINT_URL_SFN,
 ];
 
 /** The CDK never sets these: the runtime or the local runner does. */

@@ -10,6 +10,7 @@ import { MAX_RUN_REQUEST_DEPTH, jsonKind, nestingDepth } from './execution-input
 import { DNS1123_LABEL } from './names';
 import { TrainingProgressSchema } from './progress';
 import { RolloutOverrideSchema, RunRolloutSchema } from './rollout';
+import { RunCostSchema } from './run-cost';
 import { HyperparametersSchema, ModelNameSchema, S3_URI } from './settings';
 
 const dnsLabel = z.string().regex(DNS1123_LABEL, 'must be a DNS-1123 label (lowercase letters, digits, "-", at most 63)');
@@ -136,6 +137,8 @@ export const TrainingSchema = z.object({
   metrics: z.record(z.string(), z.number()).optional(),
   /** The latest progress.json the trainer wrote (progress.ts), if it writes one. */
   progress: TrainingProgressSchema.optional(),
+  /** What the pod requested (SubmitTraining): its CPU (a Kubernetes quantity) and GPUs, for the run's cost (run-cost.ts). */
+  request: z.object({ cpu: z.string(), gpus: z.number().int().nonnegative() }).optional(),
 });
 
 /** `$.staging` and `$.production` (Deploy*, Await*Rollout, ExposeStaging/SwitchProductionTraffic, Await*Endpoint). */
@@ -302,7 +305,7 @@ export const PipelineStateSchema = z.object({
   approval: ApprovalDecisionSchema.optional(),
   production: StageSchema.optional(),
   canary: CanarySchema.optional(),
-  release: z.object({ status: z.string(), manifestUri: z.string(), recordedAt: z.string() }).optional(),
+  release: z.object({ status: z.string(), manifestUri: z.string(), recordedAt: z.string(), cost: RunCostSchema.optional() }).optional(),
   cleanup: CleanupSchema.optional(),
   error: PipelineErrorSchema.optional(),
 });

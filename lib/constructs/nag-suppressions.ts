@@ -69,6 +69,11 @@ function wildcardReasons(statement: Statement): Map<string, string> {
       reasons.set(`Resource::${name}`, 'DescribeExecution on the executions of this pipeline\'s state machine only (retry links name a run known only at run time).');
       continue;
     }
+    // The same executions, for a run's cost estimate: RecordRelease reads the history of the run it records.
+    if (/:states:[^:]*:[^:]*:execution:.*PipelineStateMachine[^:]*:\*$/.test(name) && actions.every((a) => a === 'states:GetExecutionHistory')) {
+      reasons.set(`Resource::${name}`, 'GetExecutionHistory on the executions of this pipeline\'s state machine only: RecordRelease reads the run it records (known only at run time) for its cost estimate.');
+      continue;
+    }
     if (/^<[A-Za-z0-9]+\.Arn>:\*$/.test(name) && actions.every((a) => a === 'lambda:InvokeFunction')) {
       reasons.set(`Resource::${name}`, 'Versions and aliases of one pipeline function (grantInvoke): the state machine, and the serving monitor\'s schedule, invoke their own functions only.');
     }

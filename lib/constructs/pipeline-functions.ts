@@ -11,7 +11,7 @@ import { Construct } from 'constructs';
 import { Artifacts, PREFIX } from './artifacts';
 import { FUNCTION_SETTINGS } from '../../functions/shared/function-settings';
 import { setByCdk, type FunctionSettings } from '../../functions/shared/settings';
-import { PipelineFunction, type FunctionNetwork } from './lambda-defaults';
+import { DEFAULT_MEMORY_MB, PipelineFunction, type FunctionNetwork } from './lambda-defaults';
 
 /**
  * Setting values by variable name, as environment text (unset: the setting's default from its schema).
@@ -162,6 +162,29 @@ export const FUNCTION_SPECS: readonly FunctionSpec[] = [
     timeout: Duration.seconds(900), access: 'rollback', description: 'Scale a retained version up, wait until ready, switch production to it (mlpipe rollback)',
   },
 ];
+
+/**
+ * TASK_MEMORY_MB's value: the memory of the function behind each Task state of `definition` (an ASL text
+ * with `${XFunctionArn}` placeholders, in Resource or in Parameters.FunctionName), only where it is not
+ * DEFAULT_MEMORY_MB, which `*` gives. The run-cost estimate multiplies each Lambda attempt by it.
+ */
+export function taskMemoryByState(definition: string): Record<string, number> {
+  const memory: Record<string, number> = { '*': DEFAULT_MEMORY_MB };
+  const visit = (states: Record<string, { Type?: string; Resource?: string; Parameters?: Record<string, unknown> } & Record<string, unknown>>) => {
+    for (const [name, state] of Object.entries(states)) {
+      const nested = [state.Branches, [state.Iterator, state.ItemProcessor]].flat().filter((b): b is { States: typeof states } => typeof b === 'object' && b !== null && 'States' in b);
+      for (const branch of nested) visit(branch.States);
+      if (state.Type !== 'Task') continue;
+      const target = `${state.Resource ?? ''} ${String(state.Parameters?.FunctionName ?? state.Parameters?.['FunctionName.$'] ?? '')}`;
+      const spec = FUNCTION_SPECS.find((s) => s.placeholder !== undefined && target.includes(`\${${s.placeholder}}`));
+      if (!spec) throw new Error(`mlpipe: Task state ${name} calls no function of FUNCTION_SPECS; its cost cannot be estimated (lib/constructs/pipeline-functions.ts).`);
+      const mb = spec.memorySize ?? DEFAULT_MEMORY_MB;
+      if (mb !== DEFAULT_MEMORY_MB) memory[name] = mb;
+    }
+  };
+  visit((JSON.parse(definition) as { States: Parameters<typeof visit>[0] }).States);
+  return memory;
+}
 
 /** Every `${X}` the construct substitutes in statemachine/pipeline.asl.json. */
 export const DEFINITION_SUBSTITUTION_NAMES: readonly string[] = FUNCTION_SPECS.flatMap((s) =>

@@ -475,13 +475,51 @@ describe('triggers', () => {
 });
 
 describe('monitoring and outputs', () => {
-  it('alarms on failed executions and on errors of every function, to the topic', () => {
+  it('alarms on UNEXPECTED run failures (Notify\'s metric), timeouts, failures nobody notified and errors of every function, to the topic', () => {
     const { template } = synthStack();
+    const machine = logicalId(template, 'AWS::StepFunctions::StateMachine', 'StateMachine');
+    // The state machine's name, as the alarm's dimension: the one Notify gives its metric (pipeline-metrics.ts).
+    const machineName = { 'Fn::Select': [6, { 'Fn::Split': [':', { Ref: machine }] }] };
+    const alarms = Object.values(resourcesOf(template, 'AWS::CloudWatch::Alarm')).map((a) => a.Properties as Record<string, unknown>);
+    const topic = [{ Ref: Match.stringLikeRegexp('ApprovalTopic') }];
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      MetricName: 'ExecutionsFailed', Namespace: 'AWS/States', AlarmActions: [{ Ref: Match.stringLikeRegexp('ApprovalTopic') }],
+      Namespace: 'mlpipe/Pipeline', MetricName: 'UnexpectedFailures', Statistic: 'Sum', Dimensions: [{ Name: 'StateMachine', Value: machineName }], Threshold: 0, AlarmActions: topic,
     });
-    const errorAlarms = Object.values(resourcesOf(template, 'AWS::CloudWatch::Alarm')).filter((a) => a.Properties?.MetricName === 'Errors');
+    // A deliberate end (rejection, expiry, gate) fails the execution too: no alarm watches ExecutionsFailed alone.
+    expect(alarms.filter((a) => a.MetricName === 'ExecutionsFailed')).toEqual([]);
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ExecutionsTimedOut', Namespace: 'AWS/States', AlarmActions: topic });
+    // The backstop: failed executions minus the failures Notify reported (Notify failed, or States.Runtime).
+    const backstop = alarms.find((a) => JSON.stringify(a.Metrics ?? []).includes('FailuresNotified'));
+    expect(backstop).toMatchObject({ AlarmActions: [{ Ref: expect.stringMatching('ApprovalTopic') }], Metrics: expect.arrayContaining([expect.objectContaining({ Expression: 'FILL(failed, 0) - FILL(notified, 0)' })]) });
+    expect(JSON.stringify(backstop!.Metrics)).toContain('"MetricName":"ExecutionsFailed"');
+    const errorAlarms = alarms.filter((a) => a.MetricName === 'Errors');
     expect(errorAlarms).toHaveLength(FUNCTION_SPECS.length + 3);
+  });
+
+  it('has a dashboard of runs, step durations, approval wait, cost, and the serving metrics of its model', () => {
+    const { template } = synthStack();
+    const [dashboard] = Object.values(resourcesOf(template, 'AWS::CloudWatch::Dashboard'));
+    const body = JSON.stringify(dashboard?.Properties?.DashboardBody);
+    for (const metric of ['ExecutionsStarted', 'ExecutionsSucceeded', 'ExecutionsFailed', 'ExecutionTime', 'UnexpectedFailures', 'RunsEnded', 'ApprovalWaitSeconds', 'TrainingSeconds', 'RunCostUSD', 'Duration']) {
+      expect({ metric, onDashboard: body.includes(`\\"${metric}\\"`) }).toEqual({ metric, onDashboard: true });
+    }
+    // Serving (the Monitor function's metrics), for the configured model by its name.
+    for (const metric of ['Requests', 'ErrorRate', 'LatencyP50', 'LatencyP95', 'PredictionDrift']) {
+      expect(body).toContain(`[\\"mlpipe/Serving\\",\\"${metric}\\",\\"Model\\",\\"fashion-mnist\\"`);
+    }
+  });
+
+  it('gives RecordRelease the memory behind each Task state and its run\'s history, nothing more', () => {
+    const { template } = synthStack();
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('Write the manifest'),
+      Environment: { Variables: Match.objectLike({ TASK_MEMORY_MB: JSON.stringify({ '*': 256, CheckTraining: 192, EvaluateModel: 1024 }) }) },
+    });
+    const machine = logicalId(template, 'AWS::StepFunctions::StateMachine', 'StateMachine');
+    const history = statementsOfRole(template, 'RecordRelease').filter((st) => JSON.stringify(st.Action).includes('states:'));
+    expect(history).toEqual([expect.objectContaining({ Action: 'states:GetExecutionHistory' })]);
+    expect(JSON.stringify(history[0]!.Resource)).toContain(`{"Ref":"${machine}"}`);
+    expect(JSON.stringify(history[0]!.Resource)).toMatch(/:execution:.*:\*"\]\]\}$/);
   });
 
   it.each(['StateMachineArn', 'ArtifactBucketName', 'ApprovalUrl', 'NotificationTopicArn', 'RollbackFunctionName', 'QueueUrl', 'ClusterName', 'StagingNamespace', 'ProductionNamespace'])(

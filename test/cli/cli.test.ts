@@ -27,6 +27,8 @@ import { resolveTarget } from '../../cli/target';
 import { STATUS_SCHEMA_FILE, statusSchemaText } from '../../cli/status-schema';
 import { validateStatusJson } from './status-schema';
 import { renderText } from '../../cli/commands/graph';
+import { runViewLines } from '../../cli/commands/status';
+import { estimateRunCost } from '../../functions/shared/run-cost';
 import { buildGraph, parseAsl } from '../../cli/graph-model';
 import { taskSubmitted } from '../stepfunctions/history-events';
 import { jobSucceeded } from '../kube-watch';
@@ -275,7 +277,7 @@ describe('mlpipe CLI (local mode)', () => {
     const view = await statusJson('view-wait');
     expect(view).toMatchObject({
       name: 'view-wait', status: 'RUNNING', currentStep: 'RequestApproval', model: 'fashion-mnist', image: TRAINER, trigger: { source: 'cli' },
-      staging: { endpoint: STAGING_ENDPOINT }, production: null, error: null,
+      staging: { endpoint: STAGING_ENDPOINT }, production: null, error: null, cost: null, // no estimate before RecordRelease/RecordFailure
       approval: { status: 'pending', links: { approve: link('approve'), reject: link('reject') }, commands: { approve: 'mlpipe approve view-wait', reject: 'mlpipe reject view-wait' } },
       training: { status: 'succeeded', metrics: { accuracy: 0.8123, loss: 0.52 } },
       evaluation: { accuracy: 0.8101, passed: true },
@@ -292,6 +294,31 @@ describe('mlpipe CLI (local mode)', () => {
     expect(text.out).toMatch(/ +▶ RequestApproval +\d+\.\ds/);
     expect(text.out).not.toContain('IsTrainingComplete'); // Choice states are decisions, not steps
     expect((await cli('status', 'view-wait', '-o', 'yaml')).err).toContain('--output must be json or text, got "yaml".');
+  });
+
+  it('status prints a run\'s recorded cost estimate, a line per component (none before it is recorded)', () => {
+    const T0 = Date.parse('2026-01-01T12:00:00.000Z');
+    const at = (s: number) => new Date(T0 + s * 1000);
+    const events = [
+      { type: 'TaskStateEntered', timestamp: at(0), stateEnteredEventDetails: { name: 'Prepare' } },
+      { type: 'LambdaFunctionStarted', timestamp: at(0) },
+      { type: 'LambdaFunctionSucceeded', timestamp: at(2) },
+    ];
+    const cost = estimateRunCost({ events, memory: { '*': 512 }, region: 'us-east-1', now: at(3) });
+    const view = {
+      name: 'r1', executionArn: `${EXEC}:r1`, status: 'SUCCEEDED', currentStep: null, lastStep: 'Succeeded', startedAt: at(0).toISOString(), stoppedAt: at(3).toISOString(),
+      seconds: 3, model: null, version: null, image: null, imageDigest: null, trigger: null, steps: [], training: null, evaluation: null, staging: null, production: null,
+      approval: null, error: null, consoleLink: null, monitor: null, cost,
+    } satisfies RunView;
+    const lines = runViewLines(view, at(10));
+    const first = lines.findIndex((l) => l.startsWith('cost '));
+    expect(lines.slice(first, first + 4)).toEqual([
+      'cost      $0.000039 at us-east-1 list prices (estimate)',
+      '            state transitions 1: $0.000025',
+      '            Lambda 1 GB-s, 1 requests: $0.000014',
+      '            training pod 0 CPU-s, 0 GPU-s: $0',
+    ]);
+    expect(runViewLines({ ...view, cost: null }, at(10)).some((l) => l.startsWith('cost'))).toBe(false);
   });
 
   it('status --watch prints the run, then each change, until it ends; the exit code is the run\'s', async () => {

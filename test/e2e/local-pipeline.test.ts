@@ -18,6 +18,7 @@ import { parseSnsLog } from '../../local/sns';
 import { LOCAL_CONTEXT, startLocalPipeline, type LocalPipeline, type LocalPipelineOptions, type RunOutcome } from '../../local/pipeline';
 import { main as mlpipe } from '../../cli/main';
 import { getJson } from '../../functions/shared/clients';
+import { costLines } from '../../functions/shared/run-cost';
 import { E2E_CONTEXT, QUICK_HYPERPARAMETERS, SHARED_SYNTH_CACHE } from './shared-synth';
 import { productionDeploymentName } from '../../functions/shared/names';
 import type { ProductionRecord, ReleaseManifest } from '../../functions/shared/registry';
@@ -195,6 +196,18 @@ describe('local pipeline end to end', () => {
     expect(seen.objects.manifest).toEqual(expect.objectContaining({ status: 'released' }));
     expect(seen.objects.production).toEqual(expect.objectContaining({ version }));
     expect(notifications().some((n) => n.message.includes(version) && /succeeded|released/i.test(`${n.subject} ${n.message}`))).toBe(true);
+    // The success email shows the run's cost estimate (RecordRelease, from its history), a line per component, as the manifest records it.
+    const cost = s.release!.cost!;
+    expect(cost.transitions.count).toBeGreaterThan(15);
+    expect(cost.lambda.requests).toBeGreaterThan(10);
+    expect(cost.training.cpuSeconds).toBeGreaterThan(0);
+    expect((seen.objects.manifest as { cost?: unknown }).cost).toEqual(cost);
+    const email = notifications().find((n) => n.subject === `[mlpipe] Released ${s.run.modelName} ${version}`)!.message;
+    const [total, ...components] = costLines(cost).map((l) => l.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+    expect(email).toMatch(new RegExp(`^Cost:\\s+${total}\\n${components.map((c) => `  ${c}`).join('\\n')}$`, 'm'));
+    const status: string[] = [];
+    expect(await mlpipe(['status', s.run.executionName, '-o', 'json', '--local', '--state-dir', dir], { out: (l) => status.push(l), err: () => undefined })).toBe(0);
+    expect((JSON.parse(status.join('\n')) as { cost: unknown }).cost).toEqual(cost);
 
     // The functions ran in workers of their own: their log lines went to handlers.log, not to this process.
     const logLines = readFileSync(pipeline.handlersLog, 'utf8').trim().split('\n');

@@ -106,7 +106,9 @@ describe('placement', () => {
   describe('placement on the local API', () => {
     it('a GPU training pod is accepted and waits for a GPU node (the local node has none)', async () => {
       const run = await env.prepare('2026-03-01T10:02:00Z');
-      await withSettings({ TRAINING_PLACEMENT: '{"gpus":1}' }, () => submitTraining({ run }));
+      const submitted = await withSettings({ TRAINING_PLACEMENT: '{"gpus":1}' }, () => submitTraining({ run }));
+      // What the pod requests goes into $.training too: the run's cost estimate prices its CPU and GPU-seconds.
+      expect(submitted.request).toEqual({ cpu: '1', gpus: 1 });
       const [pod] = await waitFor(env.kube, () => trainingPods(run), (pods) => pods[0]?.status?.conditions?.some((c) => c.type === 'PodScheduled') ?? false);
       expect(pod!.spec?.containers[0]?.resources).toEqual({ requests: { cpu: '1', memory: '2Gi', 'nvidia.com/gpu': '1' }, limits: { memory: '2Gi', 'nvidia.com/gpu': '1' } });
       expect(pod!.status?.phase).toBe('Pending');

@@ -95,10 +95,21 @@ describe('approval on the local Step Functions engine', () => {
     const done = await sfn.waitForExecution(e.executionArn);
     expect(done.status).toBe('FAILED');
     expect([done.error, done.cause]).toEqual(['ApprovalRejected', expect.any(String)]);
-    expect(await readManifest('fashion', 'run-reject')).toMatchObject({
+    const manifest = await readManifest('fashion', 'run-reject');
+    expect(manifest).toMatchObject({
       status: 'rejected',
       approval: { decision: 'reject', by: 'carol', comment: 'not now' },
     });
+    // The cost estimate RecordFailure made from this execution's history: RequestApproval and itself entered,
+    // two Lambda requests (RequestApproval's invocation, not its wait; RecordFailure, 256 MB, up to then).
+    const history = sfn.getExecutionHistory(e.executionArn, { maxResults: 1000 }).events;
+    const entered = history.filter((h) => h.type.endsWith('StateEntered')).map((h) => h.stateEnteredEventDetails?.name);
+    expect(entered).toEqual(['RequestApproval', 'RecordFailure', 'Failed']); // Failed came after the estimate
+    expect(manifest!.cost).toMatchObject({ prices: 'us-east-1', transitions: { count: 2, usd: 0.00005 }, lambda: { requests: 2 }, training: { cpuSeconds: 0, gpuSeconds: 0, usd: 0 } });
+    const time = (type: string, last = false) => new Date((last ? history.findLast((h) => h.type === type) : history.find((h) => h.type === type))!.timestamp).getTime();
+    // Not the approval wait: RequestApproval's invocation (started to submitted), then RecordFailure up to the estimate.
+    const ms = time('TaskSubmitted') - time('TaskStarted') + (Date.parse(manifest!.cost!.asOf) - time('LambdaFunctionStarted', true));
+    expect(manifest!.cost!.lambda.gbSeconds).toBe(Math.round((ms / 1000) * 0.25 * 1000) / 1000);
   });
 
   it('answers 410 and marks the request expired once the execution stopped waiting', async () => {

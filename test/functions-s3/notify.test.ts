@@ -6,19 +6,23 @@ import { resetApprovalSecret } from '../../functions/shared/approval-link';
 import type { CanaryState, PipelineState } from '../../functions/shared/types';
 import { passedEvaluation, runContext, startLocalAws, type LocalAws } from './fixtures';
 import { captureLogs } from '../logging/capture';
+import { estimateRunCost } from '../../functions/shared/run-cost';
 
 type Handler = (e: unknown) => Promise<{ messageId: string }>;
 
 describe('Notify', () => {
   let aws: LocalAws;
   let handler: Handler;
+  let unquiet: () => void;
 
   beforeAll(async () => {
     aws = await startLocalAws();
     handler = (require('../../functions/notify') as { handler: Handler }).handler;
     captureLogs(); // handler log lines stay out of the test output
+    unquiet = keepEmfOut();
   });
   afterAll(async () => {
+    unquiet();
     jest.restoreAllMocks();
     await aws.stop();
   });
@@ -47,6 +51,70 @@ describe('Notify', () => {
     expect(m.message).toMatch(/Replaced:\s+v6/);
     expect(m.message).toMatch(/Manifest:\s+s3:\/\/artifacts\/models\/fashion\/v7\/manifest\.json/);
     expect(m.message).toContain('Deployment mlpipe-staging/fashion-v7-staging, Service mlpipe-staging/fashion-v7-staging');
+  });
+
+  type Emf = Record<string, unknown> & { _aws: { CloudWatchMetrics: Array<{ Namespace: string; Dimensions: string[][]; Metrics: Array<{ Name: string; Unit: string }> }> } };
+  /** Hands each EMF document (functions/shared/pipeline-metrics.ts) written to stdout to `take`; other writes go on. Returns the undo. */
+  function keepEmfOut(take: (doc: Emf) => void = () => undefined): () => void {
+    const write = process.stdout.write;
+    process.stdout.write = ((chunk: unknown, ...rest: unknown[]) => {
+      if (typeof chunk === 'string' && chunk.startsWith('{"_aws"')) {
+        take(JSON.parse(chunk) as Emf);
+        return true;
+      }
+      return (write as (...a: unknown[]) => boolean).call(process.stdout, chunk, ...rest);
+    }) as typeof process.stdout.write;
+    return () => {
+      process.stdout.write = write;
+    };
+  }
+  /** The EMF documents written while `act` runs. */
+  async function emfOf(act: () => Promise<unknown>): Promise<Emf[]> {
+    const docs: Emf[] = [];
+    const undo = keepEmfOut((doc) => docs.push(doc));
+    try {
+      await act();
+    } finally {
+      undo();
+    }
+    return docs;
+  }
+
+  it.each([
+    ['a rejection', 'rejected', 0, { Error: 'ApprovalRejected', Cause: JSON.stringify({ decision: 'reject', by: 'carol', at: '2026-01-01T13:00:00.000Z', from: 'cli' }) }],
+    ['a failed evaluation gate', 'gate-failed', 0, { Error: 'EvaluationGateFailed', Cause: 'accuracy 0.5 < 0.85' }],
+    ['an expired approval', 'approval-timeout', 0, { Error: 'ApprovalTimedOut', Cause: 'no decision within 3600 s' }],
+    ['a failed canary analysis', 'canary-rolled-back', 0, { Error: 'CanaryAnalysisFailed', Cause: 'Canary failed at 10 %' }],
+    ['a failed training', 'failed', 1, { Error: 'TrainingFailedError', Cause: 'BackoffLimitExceeded' }],
+    ['a timed-out Lambda', 'failed', 1, { Error: 'States.Timeout', Cause: '' }],
+  ] as const)('%s ends as %s and adds %s to UnexpectedFailures, the failure alarm\'s metric', async (_what, outcome, unexpected, error) => {
+    const [doc, ...more] = await emfOf(() => handler({ run: runContext({ version: 'v30' }), error, cleanup: { deleted: [] } }));
+    expect(more).toEqual([]);
+    expect(doc).toMatchObject({ StateMachine: 'mlpipe', Outcome: outcome, UnexpectedFailures: unexpected, FailuresNotified: 1, RunsEnded: 1 });
+    // The alarm's metric: mlpipe/Pipeline UnexpectedFailures by StateMachine (lib/constructs/monitoring.ts).
+    expect(doc!._aws.CloudWatchMetrics).toContainEqual({ Namespace: 'mlpipe/Pipeline', Dimensions: [['StateMachine']], Metrics: expect.arrayContaining([{ Name: 'UnexpectedFailures', Unit: 'Count' }]) });
+  });
+
+  it('shows the run\'s cost with each component in the success and the failure email, and a release counts no failure', async () => {
+    const t = (s: number) => new Date(Date.parse('2026-01-01T12:00:00Z') + s * 1000);
+    const events = [
+      { type: 'TaskStateEntered', timestamp: t(0), stateEnteredEventDetails: { name: 'Prepare' } },
+      { type: 'LambdaFunctionStarted', timestamp: t(0) },
+      { type: 'LambdaFunctionSucceeded', timestamp: t(2) },
+    ];
+    const training = { submittedAt: t(10).toISOString(), completedAt: t(3610).toISOString(), request: { cpu: '1', gpus: 0 } };
+    const cost = estimateRunCost({ events, memory: { '*': 1024 }, training, region: 'us-east-1', now: t(4000) });
+    const release = { status: 'released', manifestUri: 's3://artifacts/models/fashion/v31/manifest.json', recordedAt: '', cost };
+    const production = { stage: 'production' as const, namespace: 'p', deploymentName: 'fashion-v31', serviceName: 'fashion', deployedAt: '', status: 'serving' as const, endpoint: 'http://lb.example:80' };
+    const [released] = await emfOf(() => handler({ run: runContext({ version: 'v31' }), evaluation: passedEvaluation(), production, release }));
+    expect(last().message).toMatch(/Cost:\s+\$0\.04 at us-east-1 list prices\n {2}state transitions 1: \$0\.000025\n {2}Lambda 2 GB-s, 1 requests: \$0\.000027\n {2}training pod 3600 CPU-s, 0 GPU-s: \$0\.04\n/);
+    expect(released).toMatchObject({ Outcome: 'released', UnexpectedFailures: 0, FailuresNotified: 0 });
+
+    await handler({ run: runContext({ version: 'v32' }), error: { Error: 'EvaluationError', Cause: 'no endpoint' }, release: { ...release, status: 'failed' } });
+    expect(last().message).toMatch(/Cost:\s+\$0\.04 at us-east-1 list prices\n {2}state transitions 1/);
+    // No estimate (the record failed): no Cost line rather than a made-up one.
+    await handler({ run: runContext({ version: 'v33' }), error: { Error: 'EvaluationError', Cause: 'no endpoint' } });
+    expect(last().message).not.toContain('Cost:');
   });
 
   it('reports a training failure with the end of the pod log, trimmed to fit SNS', async () => {

@@ -30,7 +30,8 @@ describe('RecordRelease / RecordFailure', () => {
   let handler: Handler;
 
   beforeAll(async () => {
-    aws = await startLocalAws();
+    // Nothing answers on port 9: the run's history is unreadable, and the record is written without its cost.
+    aws = await startLocalAws({ AWS_ENDPOINT_URL_SFN: 'http://127.0.0.1:9' });
     handler = (require('../../functions/record-release') as { handler: Handler }).handler;
     await putObject('datasets/fashion-mnist/v1/dataset.json', JSON.stringify({ files: { 'train-images-idx3-ubyte': { sha256: 'ab'.repeat(32) } } }));
     captureLogs(); // handler log lines stay out of the test output
@@ -59,6 +60,7 @@ describe('RecordRelease / RecordFailure', () => {
       approval,
       production: { endpoint: 'http://127.0.0.1:30080', previousVersion: null, switchedAt: '2026-01-01T13:05:00.000Z', deploymentName: 'fashion-v1' },
       error: null,
+      cost: null, // the history was unreadable: the manifest still gets written (approval-local-sfn.test.ts has one with its cost)
     });
 
     // A retried RecordRelease does not append twice.
