@@ -12,7 +12,7 @@ import { z } from 'zod';
 import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
 import { applyObject, listObjects, sleep } from '../functions/shared/kube';
 import { KUBE, PRODUCTION_SERVICE, REGISTRY, SERVING_DEPLOYMENT } from '../functions/shared/function-settings';
-import { productionServiceTarget, servingDeployment, servingService } from '../functions/shared/manifests';
+import { productionExposure, productionServiceTarget, servingDeployment, servingService } from '../functions/shared/manifests';
 import { labelSelector, runNames, workloadLabels } from '../functions/shared/names';
 import { hasModelFiles, readManifest, readProduction, recordProductionEndpoint } from '../functions/shared/registry';
 import { RETIRED_AT_ANNOTATION } from '../functions/shared/retention';
@@ -104,7 +104,7 @@ export async function restoreProduction(modelName: string, note: (line: string) 
   await applyObject(servingDeployment(current, 'production', settings));
   const replacedAt = Number.isFinite(Date.parse(record.switchedAt)) ? new Date(record.switchedAt) : new Date();
   if (previousRun) await applyObject(retired(servingDeployment(previousRun, 'production', settings), replacedAt.toISOString()));
-  await applyObject(servingService(productionServiceTarget(current), settings.SERVICE_ANNOTATIONS, previousRun?.version ?? null));
+  await applyObject(servingService(productionServiceTarget(current), productionExposure(settings), previousRun?.version ?? null));
 
   const endpoint = await awaitServing(current, SERVE_TIMEOUT_MS);
   await recordProductionEndpoint(modelName, endpoint);
