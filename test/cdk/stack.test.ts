@@ -14,5 +14,6 @@ import './settings-props.cases';
 import './event-pattern.cases';
 import './validation.cases';
 import './nag.cases';
+import './endpoint-auth.cases';
 // The local run's reading of the same default template (DESIGN decision 13): it shares the synthesized stack.
 import '../asl/local-mapping.cases';

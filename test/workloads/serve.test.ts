@@ -297,9 +297,8 @@ describe('serve.ts', () => {
     const dir = mkdtempSync(join(tmpdir(), 'serve-auth-'));
     try {
       writeFileSync(join(dir, 'empty'), '\n \n');
-      const [missing, empty] = await Promise.all(
-        ['absent', 'empty'].map((f) => runScript(SERVE, { ...local.env, MODEL_URI, MODEL_NAME: 'fm', PORT: '0', AUTH_TOKEN_FILE: join(dir, f) })),
-      );
+      const run = (f: string) => runScript(SERVE, { ...local.env, MODEL_URI, MODEL_NAME: 'fm', PORT: '0', AUTH_TOKEN_FILE: join(dir, f) });
+      const [missing, empty] = await Promise.all([run('absent'), run('empty')]);
       expect([missing.code, empty.code]).toEqual([2, 2]);
       expect(missing.stderr).toMatch(/AUTH_TOKEN_FILE: AUTH_TOKEN_FILE .*absent cannot be read: ENOENT/);
       expect(empty.stderr).toMatch(/AUTH_TOKEN_FILE: AUTH_TOKEN_FILE .*empty holds no token/);
