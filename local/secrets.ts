@@ -69,3 +69,9 @@ export async function startLocalSecretsManager(opts: { secrets: LocalSecret[]; f
   const { endpoint, stop } = await listenOnLoopback(server, opts.port);
   return { endpoint, stop };
 }
+
+/** A secret's value in a local run's store (`file`), undefined when it holds none for `arn`. */
+export function readLocalSecret(file: string, arn: string): string | undefined {
+  if (!existsSync(file)) return undefined;
+  return (JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>)[arn];
+}
