@@ -250,6 +250,8 @@ export class MlPipeline extends Construct {
   readonly functions: Readonly<Record<string, lambda.IFunction>>;
   /** With `vpcId`: the security group of the endpoint-calling functions (admit it where they must connect). */
   readonly endpointSecurityGroup?: ec2.ISecurityGroup;
+  /** Model name → its endpoint token secret (none with `endpointAuth: false`). */
+  readonly endpointTokenSecrets: Readonly<Record<string, secretsmanager.ISecret>>;
   /** The namespaces the pipeline deploys to (as resolved: the props' or the defaults). */
   readonly namespaces: { staging: string; production: string };
 
@@ -414,6 +416,7 @@ export class MlPipeline extends Construct {
     this.kubernetesRole = cluster.kubernetesRole;
     this.functions = allFunctions;
     this.endpointSecurityGroup = network?.securityGroup;
+    this.endpointTokenSecrets = tokenSecrets;
   }
 }
 
