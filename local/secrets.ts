@@ -55,7 +55,11 @@ export async function startLocalSecretsManager(opts: { secrets: LocalSecret[]; f
       if (target !== 'secretsmanager.GetSecretValue') {
         return send(res, 400, { __type: 'UnknownOperationException', message: `${target || '(no X-Amz-Target)'} is not supported by the local Secrets Manager (only GetSecretValue).` }, 'UnknownOperationException');
       }
-      const { SecretId } = JSON.parse(body.toString('utf8') || '{}') as { SecretId?: string };
+      const { SecretId, VersionStage } = JSON.parse(body.toString('utf8') || '{}') as { SecretId?: string; VersionStage?: string };
+      // Only the current version is kept locally: another label (AWSPENDING: no rotation running) is not found, as on AWS.
+      if (VersionStage !== undefined && VersionStage !== 'AWSCURRENT') {
+        return send(res, 400, { __type: 'ResourceNotFoundException', message: `Secrets Manager can't find the specified secret value for staging label: ${VersionStage}` }, 'ResourceNotFoundException');
+      }
       const secret = opts.secrets.find((s) => s.arn === SecretId || s.name === SecretId);
       const value = secret ? values[secret.arn] : undefined;
       if (!secret || value === undefined) {

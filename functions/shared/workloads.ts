@@ -366,9 +366,11 @@ export async function probeModel(endpoint: string, modelName: string, timeoutMs 
     const { status, text } = await getFresh(url, timeoutMs, authorizationHeader(token));
     // Never the body of a 401: say what to check instead.
     if (status === 401) return `GET ${url}: HTTP 401: the endpoint refused ${token === undefined ? 'a request without a token (endpoint auth is on in the server but off in the pipeline?)' : "the model's token (is the Kubernetes Secret in sync with Secrets Manager?)"}`;
-    if (status !== 200) return `GET ${url}: HTTP ${status} ${text.slice(0, 200)}`;
+    // A server that echoes the request (headers included) in its error must not put the token into a log or an email.
+    const shown = token === undefined ? text : text.split(token).join('[redacted]');
+    if (status !== 200) return `GET ${url}: HTTP ${status} ${shown.slice(0, 200)}`;
     const parsed = ModelStatus.safeParse(JSON.parse(text));
-    if (!parsed.success) return `GET ${url}: not a TF Serving model status: ${text.slice(0, 200)}`;
+    if (!parsed.success) return `GET ${url}: not a TF Serving model status: ${shown.slice(0, 200)}`;
     if (!parsed.data.model_version_status.some((s) => s.state === 'AVAILABLE')) {
       return `GET ${url}: model state ${parsed.data.model_version_status.map((s) => s.state).join(',')}`;
     }
