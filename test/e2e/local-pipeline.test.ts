@@ -365,7 +365,7 @@ describe('local pipeline end to end', () => {
     const record = (await production())!;
     expect(record).toMatchObject({ version: v1, previousVersion: v2 });
     expect(record.history.at(-1)).toMatchObject({ version: v1, action: 'rollback', by: expect.stringMatching(/^local:/) });
-    const res = await fetch(`${record.endpoint}/v1/models/fashion-mnist`, { headers: { connection: 'close' } });
+    const res = await fetch(`${record.endpoint}/v1/models/fashion-mnist`, { headers: { connection: 'close', authorization: `Bearer ${endpointToken('fashion-mnist')}` } });
     expect(res.status).toBe(200);
   });
 
@@ -387,7 +387,7 @@ describe('local pipeline end to end', () => {
     expect(line).toBe(`production fashion-mnist ${v1} restored at ${record.endpoint}`);
     expect(record.endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(await selected()).toBe(v1);
-    const res = await fetch(`${record.endpoint}/v1/models/fashion-mnist`, { headers: { connection: 'close' } });
+    const res = await fetch(`${record.endpoint}/v1/models/fashion-mnist`, { headers: { connection: 'close', authorization: `Bearer ${endpointToken('fashion-mnist')}` } });
     expect(res.status).toBe(200);
     // The previous version is back too, retained at 0 replicas: rollback scales it up, waits, then switches.
     expect((await names('deployments', 'mlpipe-production')).sort()).toEqual([current, previous].sort());
