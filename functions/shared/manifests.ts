@@ -1,6 +1,6 @@
 /**
  * Builders for the Kubernetes objects a run owns: the training Job, the serving Deployments (staging and
- * versioned production) and the LoadBalancer Services. Pure functions of the run and the workload
+ * versioned production), the LoadBalancer Services and (endpoint auth) the model's token Secret. Pure functions of the run and the workload
  * settings, so a retried step applies exactly the same object. Pods run as non-root with a read-only root
  * filesystem, no privilege escalation and no capabilities; /tmp is an emptyDir for libraries that need
  * scratch space. AWS access comes from EKS Pod Identity on the ServiceAccount, never from keys. Placement
