@@ -17,6 +17,7 @@ import { retryCommand } from './commands/retry';
 import { graphCommand } from './commands/graph';
 import { productionCommand } from './commands/production';
 import { consoleCommand } from './commands/console';
+import { endpointCommand } from './commands/endpoint';
 import { version } from './version';
 
 const COMMON: Options = {
@@ -37,7 +38,7 @@ const COMMON_HELP = [
 
 const reject: Command = { ...approveCommand, name: 'reject', usage: 'mlpipe reject <run> [--comment <text>]', summary: 'Reject a model waiting for approval' };
 
-export const COMMANDS: Command[] = [runCommand, statusCommand, listCommand, logsCommand, approveCommand, reject, retryCommand, rollbackCommand, productionCommand, graphCommand, consoleCommand];
+export const COMMANDS: Command[] = [runCommand, statusCommand, listCommand, logsCommand, approveCommand, reject, retryCommand, rollbackCommand, productionCommand, endpointCommand, graphCommand, consoleCommand];
 
 function usage(): string[] {
   return [

@@ -34,6 +34,9 @@ const localFileSchema = z.object({
   approvalUrl: z.string(),
   modelName: z.string(),
   namespaces: z.object({ staging: z.string(), production: z.string() }),
+  /** The local Secrets Manager, and model → its endpoint token secret there (absent: endpoint auth off, or an older runner). */
+  secretsEndpoint: z.string().url().optional(),
+  endpointTokenSecrets: z.record(z.string(), z.string()).optional(),
 });
 
 export interface Target {
@@ -49,6 +52,8 @@ export interface Target {
   modelName?: string;
   /** Local mode: the runner's state directory (pod logs are kept under kube/pods/). */
   stateDir?: string;
+  /** Model → ARN of its endpoint token secret (the stack output EndpointTokenSecrets; locally, local.json). */
+  endpointTokenSecrets?: Record<string, string>;
   /** The pipeline's namespaces: the local runner's, or the deployed stack's outputs (stacks deployed before they were output lack them). */
   namespaces?: { staging: string; production: string };
   sfn: SFNClient;
@@ -89,6 +94,7 @@ export async function resolveTarget(opts: TargetOptions): Promise<Target> {
       AWS_ENDPOINT_URL_SFN: local.sfnEndpoint,
       AWS_ENDPOINT_URL_S3: local.s3Endpoint,
       ...(local.snsEndpoint ? { AWS_ENDPOINT_URL_SNS: local.snsEndpoint } : {}),
+      ...(local.secretsEndpoint ? { AWS_ENDPOINT_URL_SECRETS_MANAGER: local.secretsEndpoint } : {}),
       ARTIFACT_BUCKET: local.bucket,
       KUBECONFIG: local.kubeconfig,
       STAGING_NAMESPACE: local.namespaces.staging,
@@ -107,6 +113,7 @@ export async function resolveTarget(opts: TargetOptions): Promise<Target> {
       modelName: local.modelName,
       stateDir: dirname(file),
       namespaces: local.namespaces,
+      ...(local.endpointTokenSecrets ? { endpointTokenSecrets: local.endpointTokenSecrets } : {}),
       sfn: new SFNClient({ region: local.region, endpoint: local.sfnEndpoint, credentials: { accessKeyId: LOCAL_AWS_ENV.AWS_ACCESS_KEY_ID, secretAccessKey: LOCAL_AWS_ENV.AWS_SECRET_ACCESS_KEY } }),
       consoleLink: () => undefined,
     };
@@ -149,7 +156,16 @@ export async function resolveTarget(opts: TargetOptions): Promise<Target> {
     ...(outputs.ApprovalUrl ? { approvalUrl: outputs.ApprovalUrl } : {}),
     ...(outputs.RollbackFunctionName ? { rollbackFunctionName: outputs.RollbackFunctionName } : {}),
     ...(namespaces ? { namespaces } : {}),
+    ...(outputs.EndpointTokenSecrets ? { endpointTokenSecrets: parseTokenSecrets(outputs.EndpointTokenSecrets, stackName) } : {}),
     sfn: new SFNClient({ region: smRegion }),
     consoleLink: (arn) => `https://${smRegion}.console.aws.amazon.com/states/home?region=${smRegion}#/v2/executions/details/${arn}`,
   };
+}
+
+function parseTokenSecrets(text: string, stackName: string): Record<string, string> {
+  try {
+    return z.record(z.string(), z.string()).parse(JSON.parse(text));
+  } catch {
+    throw new CliError(`Stack ${stackName}'s output EndpointTokenSecrets is not a JSON object of model name to secret ARN.`);
+  }
 }

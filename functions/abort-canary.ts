@@ -8,6 +8,7 @@ import { restoreStable } from './shared/canary';
 import { CanaryError, InvalidInputError } from './shared/errors';
 import { FUNCTION_SETTINGS } from './shared/function-settings';
 import { logger, withLogContext } from './shared/logger';
+import { productionExposure } from './shared/manifests';
 import { phaseClock } from './shared/phase';
 import { loadSettings } from './shared/settings';
 import { CanarySchema, parseInput, stateWith } from './shared/state';
@@ -22,7 +23,7 @@ async function abortCanary(event: PipelineState): Promise<CanaryState> {
   if (canary.status !== 'rollback' && canary.status !== 'rolledBack') {
     throw new InvalidInputError(`AbortCanary input is invalid: canary.status must be "rollback" (got "${canary.status}").`);
   }
-  const restored = await restoreStable(run, canary.stableVersion, canary.totalReplicas, settings.SERVICE_ANNOTATIONS);
+  const restored = await restoreStable(run, canary.stableVersion, canary.totalReplicas, productionExposure(settings));
   if ('reason' in restored) throw new CanaryError(`The canary of ${run.version} failed and could not be rolled back: ${restored.reason}.`);
   const rolledBackAt = canary.rolledBackAt ?? new Date(phaseClock().now()).toISOString();
   logger.warn('canary rolled back', { from: run.version, to: canary.stableVersion, failure: canary.failure, failedAt: canary.failedAt, rolledBackAt });

@@ -22,7 +22,7 @@ import { FUNCTION_SETTINGS } from './shared/function-settings';
 import { applyObject, deleteObject, type ManagedKind } from './shared/kube';
 import { logger, stateByPath, withLogContext } from './shared/logger';
 import { restoreStable, scaleDeployment, splitOf } from './shared/canary';
-import { servingService } from './shared/manifests';
+import { productionExposure, servingService } from './shared/manifests';
 import { LABELS, PREVIOUS_VERSION_ANNOTATION, SWITCHED_BACK_FROM_ANNOTATION, productionDeploymentName } from './shared/names';
 import { listProductionVersions, planRetention, retireDeployment } from './shared/retention';
 import { loadSettings } from './shared/settings';
@@ -62,7 +62,7 @@ async function cleanup(event: unknown): Promise<CleanupResult> {
   const split = splitOf(service);
   if (failed && split?.canaryVersion === run.version) {
     // The run failed during its canary (the Service selects both versions): the stable version takes all traffic back.
-    const back = await restoreStable(run, split.stableVersion, settings.SERVING_REPLICAS, settings.SERVICE_ANNOTATIONS);
+    const back = await restoreStable(run, split.stableVersion, settings.SERVING_REPLICAS, productionExposure(settings));
     if ('service' in back) {
       service = back.service;
       selected = split.stableVersion;
@@ -112,7 +112,7 @@ async function switchBack(run: RunContext, previous: string | null): Promise<{ s
   if (unavailable) return { reason: `the previous version ${previous} cannot take traffic: ${unavailable}` };
   const svc = servingService(
     { modelName: run.modelName, version: previous, stage: 'production', namespace, name: run.names.productionService },
-    settings.SERVICE_ANNOTATIONS,
+    productionExposure(settings),
     null,
   );
   svc.metadata = { ...svc.metadata, annotations: { ...svc.metadata?.annotations, [SWITCHED_BACK_FROM_ANNOTATION]: run.version } };

@@ -6,6 +6,7 @@
  * interleaved with the candidate's, so per-class accuracy and latency compare like with like.
  */
 import * as z from 'zod';
+import { presentedToken } from './shared/endpoint-auth';
 import { FUNCTION_SETTINGS } from './shared/function-settings';
 import { championComparison, judge, loadHeldOutSet, measureEndpoints, perClassFields, type Thresholds } from './shared/evaluation';
 import { logger, withLogContext } from './shared/logger';
@@ -58,6 +59,7 @@ async function evaluateModel(event: unknown): Promise<EvaluationResult> {
     ...(champion?.endpoint ? { championEndpoint: champion.endpoint } : {}),
     modelName: run.modelName,
     data,
+    token: await presentedToken(run.modelName),
     ...settings,
   });
   const { production, note } = championComparison(champion, measured, stored, thresholds.maxErrorRate);

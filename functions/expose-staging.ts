@@ -5,7 +5,7 @@
 import { applyObject } from './shared/kube';
 import { FUNCTION_SETTINGS } from './shared/function-settings';
 import { logger, withLogContext } from './shared/logger';
-import { servingService, stagingServiceAnnotations, stagingServiceTarget } from './shared/manifests';
+import { servingService, stagingExposure, stagingServiceTarget } from './shared/manifests';
 import { loadSettings } from './shared/settings';
 import { StageSchema, parseInput, stateWith } from './shared/state';
 import type { PipelineState, StageResult } from './shared/types';
@@ -16,7 +16,7 @@ const Input = stateWith({ staging: StageSchema });
 
 async function exposeStaging(event: PipelineState): Promise<StageResult> {
   const { run, staging } = parseInput(Input, event, 'ExposeStaging input');
-  await applyObject(servingService(stagingServiceTarget(run), stagingServiceAnnotations(settings)));
+  await applyObject(servingService(stagingServiceTarget(run), stagingExposure(settings)));
   logger.info('staging Service applied', { service: staging.serviceName, namespace: staging.namespace });
   return { ...staging, status: 'exposed', switchedAt: staging.switchedAt ?? new Date().toISOString() };
 }

@@ -14,7 +14,7 @@ import { RollbackError } from './shared/errors';
 import type { V1Deployment } from '@kubernetes/client-node';
 import { applyObject, readObject } from './shared/kube';
 import { appendRunKeys, logger, withLogContext } from './shared/logger';
-import { servingService } from './shared/manifests';
+import { productionExposure, servingService } from './shared/manifests';
 import { LABELS, PREVIOUS_VERSION_ANNOTATION, productionDeploymentName, productionServiceName } from './shared/names';
 import { phaseClock } from './shared/phase';
 import { readProduction, recordRollback } from './shared/registry';
@@ -82,7 +82,7 @@ async function rollback(event: unknown): Promise<RollbackResult> {
     throw err instanceof RollbackError ? new RollbackError(`Version ${target} cannot take traffic: ${err.message}; production stays on ${fromVersion}.`) : err;
   });
 
-  await applyObject(servingService({ modelName, version: target, stage: 'production', namespace, name: serviceName }, settings.SERVICE_ANNOTATIONS, fromVersion));
+  await applyObject(servingService({ modelName, version: target, stage: 'production', namespace, name: serviceName }, productionExposure(settings), fromVersion));
   const tookSeconds = (clock.now() - started) / 1000;
   const switchedAt = new Date().toISOString();
   // What served until now stops costing pods, and stays a rollback target for the retention window.

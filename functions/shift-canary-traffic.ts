@@ -15,7 +15,7 @@ import { CanaryError, InvalidInputError, RolloutFailedError } from './shared/err
 import { FUNCTION_SETTINGS } from './shared/function-settings';
 import { applyObject } from './shared/kube';
 import { logger, withLogContext } from './shared/logger';
-import { SERVING_PORT } from './shared/manifests';
+import { productionExposure, SERVING_PORT } from './shared/manifests';
 import { PREVIOUS_VERSION_ANNOTATION, productionDeploymentName, workloadLabels } from './shared/names';
 import { phaseClock, rolloutTiming } from './shared/phase';
 import { describeSplit } from './shared/rollout';
@@ -57,7 +57,7 @@ async function shiftCanaryTraffic(event: PipelineState): Promise<CanaryState> {
   }
   const current = await readService(namespace, run.names.productionService);
   const previousOfStable = current?.metadata?.annotations?.[PREVIOUS_VERSION_ANNOTATION] ?? null;
-  await applyObject(splitService(run, c.stableVersion, settings.SERVICE_ANNOTATIONS, previousOfStable === run.version ? null : previousOfStable, c.weight >= 100));
+  await applyObject(splitService(run, c.stableVersion, productionExposure(settings), previousOfStable === run.version ? null : previousOfStable, c.weight >= 100));
   const [canaryCounters, stableCounters] = await Promise.all([
     readVersionCounters(namespace, workloadLabels(run.modelName, run.version, 'production'), SERVING_PORT),
     readVersionCounters(namespace, workloadLabels(run.modelName, c.stableVersion, 'production'), SERVING_PORT),

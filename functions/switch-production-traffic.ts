@@ -9,7 +9,7 @@ import { splitOf } from './shared/canary';
 import { applyObject } from './shared/kube';
 import { FUNCTION_SETTINGS } from './shared/function-settings';
 import { logger, withLogContext } from './shared/logger';
-import { productionServiceTarget, servingService } from './shared/manifests';
+import { productionExposure, productionServiceTarget, servingService } from './shared/manifests';
 import { LABELS, PREVIOUS_VERSION_ANNOTATION } from './shared/names';
 import { loadSettings } from './shared/settings';
 import { StageSchema, parseInput, stateWith } from './shared/state';
@@ -26,7 +26,7 @@ async function switchProductionTraffic(event: PipelineState): Promise<StageResul
   // After a canary (the Service still marked as one) what served before is the canary's stable version.
   const selected = splitOf(current)?.stableVersion ?? current?.spec?.selector?.[LABELS.version] ?? null;
   const previousVersion = selected === run.version ? (current?.metadata?.annotations?.[PREVIOUS_VERSION_ANNOTATION] ?? null) : selected;
-  await applyObject(servingService(productionServiceTarget(run), settings.SERVICE_ANNOTATIONS, previousVersion));
+  await applyObject(servingService(productionServiceTarget(run), productionExposure(settings), previousVersion));
   logger.info('production traffic switched', { from: previousVersion, to: run.version, service: run.names.productionService, namespace: run.namespaces.production });
   return { ...production, status: 'exposed', previousVersion, switchedAt: new Date().toISOString() };
 }

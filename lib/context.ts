@@ -133,6 +133,13 @@ const CONTEXT_SCHEMA = {
   vpcId: text,
   privateSubnetIds: list,
   securityGroupIds: list,
+  endpointAuth: boolean,
+  // Each range is checked at construction with the setting's CIDR rule, naming the bad value.
+  loadBalancerSourceRanges: list,
+  internalProduction: boolean,
+  productionServiceAnnotations: annotations,
+  nlb: boolean,
+  tlsCertificateArn: text,
 } satisfies { [K in keyof MlPipelineProps]-?: z.ZodType };
 
 export const CONTEXT_KEYS = Object.keys(CONTEXT_SCHEMA).map((k) => `${CONTEXT_PREFIX}${k}`);

@@ -9,6 +9,7 @@ import { Arn, ArnFormat, Aws, Duration, Stack, Token } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
@@ -21,7 +22,7 @@ import { ClusterAccess } from './constructs/cluster-access';
 import { EndpointNetwork, INTERNAL_LOAD_BALANCER_ANNOTATIONS } from './constructs/endpoint-network';
 import { Monitoring } from './constructs/monitoring';
 import { ServingMonitor } from './constructs/serving-monitor';
-import { acknowledgeApprovalEndpoint, acknowledgeScopedWildcards } from './constructs/nag-suppressions';
+import { acknowledgeApprovalEndpoint, acknowledgeEndpointTokens, acknowledgeScopedWildcards } from './constructs/nag-suppressions';
 import { FUNCTION_SPECS, PipelineFunctions, taskMemoryByState, type SettingValues } from './constructs/pipeline-functions';
 import * as S from '../functions/shared/settings';
 import { DEFINITION_FILE, PipelineStateMachine } from './constructs/state-machine';
@@ -201,6 +202,40 @@ export interface MlPipelineProps {
   readonly dataMarkerFile?: string;
   /** EventBridge Scheduler expression for scheduled retraining, e.g. 'rate(7 days)'. @default no schedule */
   readonly schedule?: string;
+  /**
+   * Model endpoints require `Authorization: Bearer <token>`. The stack keeps one token per configured model
+   * in Secrets Manager (KMS-encrypted with the stack's key); the Deploy steps copy it into a Kubernetes
+   * Secret the serving pods read (AUTH_TOKEN_FILE), and the pipeline's probes and evaluation present it.
+   * The serving image must honour AUTH_TOKEN_FILE and serve its probes and /metrics on ADMIN_PORT (the
+   * example server does; for a stock TF Serving image see docs/deploy.md, auth proxy sidecar).
+   * `mlpipe endpoint <model> --show-token` prints it for callers allowed to read the secret. @default true
+   */
+  readonly endpointAuth?: boolean;
+  /**
+   * CIDR ranges allowed to reach the staging and production load balancers (the Services'
+   * `loadBalancerSourceRanges`), e.g. `['203.0.113.0/24']`. The functions that call endpoints must be
+   * inside them (with `vpcId`: the VPC's CIDR; without: their public egress is not fixed, so leave staging
+   * open or use `vpcId`). @default [] (anyone who can route to them)
+   */
+  readonly loadBalancerSourceRanges?: readonly string[];
+  /** Give production an internal load balancer too (only the VPC reaches it). Requires `vpcId`. @default false */
+  readonly internalProduction?: boolean;
+  /**
+   * Annotations of production Services only, over `serviceAnnotations`. Keys must be Kubernetes qualified
+   * names. @default {}
+   */
+  readonly productionServiceAnnotations?: Record<string, string>;
+  /**
+   * Network Load Balancers from the AWS Load Balancer Controller (must be installed in the cluster):
+   * `type external`, `nlb-target-type ip`, and the scheme set explicitly per stage (the controller's default
+   * is internal). @default false (the cluster's default load balancer)
+   */
+  readonly nlb?: boolean;
+  /**
+   * An ACM certificate ARN: production's load balancer gets a TLS listener on 443 with it (port 80 stays,
+   * for the pipeline's own checks; restrict it with `loadBalancerSourceRanges`). Requires `nlb`. @default none
+   */
+  readonly tlsCertificateArn?: string;
 }
 
 const ECR_REPOSITORY = S.ECR_REPOSITORY;
@@ -210,7 +245,7 @@ const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const MAX_WATCH_BUDGET_SECONDS = 270;
 
 /** The props with every default filled in. */
-type OptionalProp = 'clusterArn' | 'dataPrefix' | 'schedule' | 'vpcId' | 'privateSubnetIds' | 'securityGroupIds';
+type OptionalProp = 'clusterArn' | 'dataPrefix' | 'schedule' | 'vpcId' | 'privateSubnetIds' | 'securityGroupIds' | 'tlsCertificateArn';
 type ResolvedProps = Required<Omit<MlPipelineProps, OptionalProp>> & Pick<MlPipelineProps, OptionalProp>;
 
 export class MlPipeline extends Construct {
@@ -228,6 +263,8 @@ export class MlPipeline extends Construct {
   readonly functions: Readonly<Record<string, lambda.IFunction>>;
   /** With `vpcId`: the security group of the endpoint-calling functions (admit it where they must connect). */
   readonly endpointSecurityGroup?: ec2.ISecurityGroup;
+  /** Model name → its endpoint token secret (none with `endpointAuth: false`). */
+  readonly endpointTokenSecrets: Readonly<Record<string, secretsmanager.ISecret>>;
   /** The namespaces the pipeline deploys to (as resolved: the props' or the defaults). */
   readonly namespaces: { staging: string; production: string };
 
@@ -291,16 +328,30 @@ export class MlPipeline extends Construct {
             securityGroupIds: p.securityGroupIds,
           });
 
+    // One endpoint token per configured model (docs/deploy.md, Endpoint authentication).
+    const tokenSecrets: Record<string, secretsmanager.Secret> = {};
+    if (p.endpointAuth) {
+      tokenSecrets[p.modelName] = new secretsmanager.Secret(this, 'EndpointToken', {
+        description: `mlpipe: bearer token of the ${p.modelName} model endpoints (staging and production)`,
+        encryptionKey: key,
+        generateSecretString: { passwordLength: 48, excludePunctuation: true, includeSpace: false },
+      });
+    }
+    const exposure = loadBalancerAnnotations(p, network !== undefined);
+
     // Every prop-fed setting as the text its schema parses, then what the construct itself makes.
     const settings: SettingValues = {
       ...propSettings(p),
+      SERVICE_ANNOTATIONS: JSON.stringify({ ...exposure.common, ...p.serviceAnnotations }),
+      PRODUCTION_SERVICE_ANNOTATIONS: JSON.stringify({ ...exposure.production, ...p.productionServiceAnnotations, ...(p.internalProduction ? INTERNAL_LOAD_BALANCER_ANNOTATIONS : {}) }),
+      ENDPOINT_TOKEN_SECRETS: JSON.stringify(Object.fromEntries(Object.entries(tokenSecrets).map(([model, secret]) => [model, secret.secretArn]))),
       ARTIFACT_BUCKET: bucketName,
       DATA_URI: dataUri,
       EVAL_DATA_URI: evalDataUri,
       SERVING_IMAGE:
         props.servingImage ?? `${Aws.ACCOUNT_ID}.dkr.ecr.${Aws.REGION}.${Aws.URL_SUFFIX}/mlpipe/fashion-mnist-serve:latest`,
       // Untested models behind an internal load balancer, reachable only from the functions in the VPC.
-      STAGING_SERVICE_ANNOTATIONS: JSON.stringify({ ...p.stagingServiceAnnotations, ...(network === undefined ? {} : INTERNAL_LOAD_BALANCER_ANNOTATIONS) }),
+      STAGING_SERVICE_ANNOTATIONS: JSON.stringify({ ...exposure.staging, ...p.stagingServiceAnnotations, ...(network === undefined ? {} : INTERNAL_LOAD_BALANCER_ANNOTATIONS) }),
       NOTIFICATION_TOPIC_ARN: approval.topic.topicArn,
       APPROVAL_BASE_URL: approval.baseUrl,
       APPROVAL_SECRET_ARN: approval.secret.secretArn,
@@ -318,6 +369,14 @@ export class MlPipeline extends Construct {
       grantReadSecret: (grantee) => approval.secret.grantRead(grantee),
       endpointNetwork: network,
     });
+
+    // Reading a model's token: the Deploy steps and endpoint probes (the shared Kubernetes role) and the
+    // evaluation, each only that model's own secret (and the key, through Secrets Manager only).
+    for (const secret of Object.values(tokenSecrets)) {
+      secret.grantRead(cluster.kubernetesRole);
+      secret.grantRead(fns.get('EvaluateModel'));
+    }
+    acknowledgeEndpointTokens(Object.values(tokenSecrets));
 
     const taskFunctions: Record<string, lambda.IFunction> = {};
     for (const spec of FUNCTION_SPECS) {
@@ -382,6 +441,7 @@ export class MlPipeline extends Construct {
     this.kubernetesRole = cluster.kubernetesRole;
     this.functions = allFunctions;
     this.endpointSecurityGroup = network?.securityGroup;
+    this.endpointTokenSecrets = tokenSecrets;
   }
 }
 
@@ -491,6 +551,12 @@ function resolveProps(props: MlPipelineProps): ResolvedProps {
     allowImageTags: props.allowImageTags ?? defaultOf(S.ALLOW_IMAGE_TAGS) === 'true',
     stagingServiceAnnotations: props.stagingServiceAnnotations ?? (JSON.parse(defaultOf(S.STAGING_SERVICE_ANNOTATIONS)) as Record<string, string>),
     serviceAnnotations: props.serviceAnnotations ?? (JSON.parse(defaultOf(S.SERVICE_ANNOTATIONS)) as Record<string, string>),
+    productionServiceAnnotations: props.productionServiceAnnotations ?? (JSON.parse(defaultOf(S.PRODUCTION_SERVICE_ANNOTATIONS)) as Record<string, string>),
+    loadBalancerSourceRanges: props.loadBalancerSourceRanges ?? (JSON.parse(defaultOf(S.LOAD_BALANCER_SOURCE_RANGES)) as string[]),
+    endpointAuth: props.endpointAuth ?? defaultOf(S.ENDPOINT_AUTH) === 'true',
+    internalProduction: props.internalProduction ?? false,
+    nlb: props.nlb ?? false,
+    tlsCertificateArn: props.tlsCertificateArn,
     dataPrefix: props.dataPrefix,
     dataMarkerFile: props.dataMarkerFile ?? 'dataset.json',
     schedule: props.schedule,
@@ -582,9 +648,38 @@ function validateProps(p: ResolvedProps): void {
     }
   }
   validateNetwork(p, fail);
+  if (p.internalProduction && p.vpcId === undefined) {
+    fail('The "internalProduction" property needs "vpcId" (and "privateSubnetIds"): the functions that check the production endpoint must run in the VPC to reach an internal load balancer.');
+  }
+  if (p.tlsCertificateArn !== undefined) {
+    if (!p.nlb) fail('The "tlsCertificateArn" property needs "nlb: true": the TLS listener is set up by the AWS Load Balancer Controller.');
+    if (known(p.tlsCertificateArn) && !/^arn:aws[\w-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[\w-]+$/.test(p.tlsCertificateArn)) {
+      fail(`The "tlsCertificateArn" property must be an ACM certificate ARN like arn:aws:acm:us-east-1:123456789012:certificate/<id>; got "${p.tlsCertificateArn}".`);
+    }
+  }
   if (p.schedule !== undefined && known(p.schedule) && !/^(rate\(.+\)|cron\(.+\)|at\(.+\))$/.test(p.schedule)) {
     fail(`The "schedule" property must be an EventBridge Scheduler expression like "rate(7 days)" or "cron(0 3 ? * MON *)"; got "${p.schedule}".`);
   }
+}
+
+const LB = 'service.beta.kubernetes.io/aws-load-balancer-';
+
+/**
+ * The AWS Load Balancer Controller's annotations the `nlb` and `tlsCertificateArn` props stand for. The
+ * controller makes internal load balancers unless told otherwise, so each stage's scheme is explicit:
+ * staging internal with a VPC (the functions reach it there), production unless `internalProduction`.
+ */
+function loadBalancerAnnotations(p: ResolvedProps, inVpc: boolean): { common: Record<string, string>; staging: Record<string, string>; production: Record<string, string> } {
+  if (!p.nlb) return { common: {}, staging: {}, production: {} };
+  const scheme = (internal: boolean) => ({ [`${LB}scheme`]: internal ? 'internal' : 'internet-facing' });
+  return {
+    common: { [`${LB}type`]: 'external', [`${LB}nlb-target-type`]: 'ip' },
+    staging: scheme(inVpc),
+    production: {
+      ...scheme(p.internalProduction),
+      ...(p.tlsCertificateArn !== undefined ? { [`${LB}ssl-cert`]: p.tlsCertificateArn, [`${LB}ssl-ports`]: 'https' } : {}),
+    },
+  };
 }
 
 /** vpcId, privateSubnetIds and securityGroupIds: all or nothing, and ids of the right kind. */

@@ -32,6 +32,12 @@ export class MlPipeStack extends Stack {
       StagingNamespace: [this.pipeline.namespaces.staging, 'Namespace of the staging Deployments and Services'],
       ProductionNamespace: [this.pipeline.namespaces.production, 'Namespace of production (`mlpipe production` and the console list the retained versions there)'],
     };
+    if (Object.keys(this.pipeline.endpointTokenSecrets).length > 0) {
+      outputs.EndpointTokenSecrets = [
+        Stack.of(this).toJsonString(Object.fromEntries(Object.entries(this.pipeline.endpointTokenSecrets).map(([model, s]) => [model, s.secretArn]))),
+        'Model name to the ARN of its endpoint token secret (`mlpipe endpoint <model> --show-token` reads it)',
+      ];
+    }
     if (this.pipeline.endpointSecurityGroup !== undefined) {
       outputs.EndpointSecurityGroupId = [
         this.pipeline.endpointSecurityGroup.securityGroupId,

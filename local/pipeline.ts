@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { startLocalS3, LOCAL_AWS_ENV } from './s3';
 import { startLocalEcr, type LocalEcrImage } from './ecr';
 import { startLocalSns } from './sns';
-import { startLocalSecretsManager } from './secrets';
+import { readLocalSecret, startLocalSecretsManager } from './secrets';
 import { startApprovalServer, type HttpApiHandler } from './approval-server';
 import { taskHandlersFor } from './task-handlers';
 import { INTERRUPTED } from './stepfunctions/journal';
@@ -339,6 +339,7 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
     // The functions get what the EKS access entry gives them: a token bound to the two namespaces.
     const functionsKubeconfig = localKube ? localKube.mintScopedKubeconfig(pipelineNamespaces).kubeconfigPath : kubeconfigPath;
 
+    const endpointTokenSecrets = settingOf(stack, 'ENDPOINT_AUTH') === 'true' ? (JSON.parse(settingOf(stack, 'ENDPOINT_TOKEN_SECRETS')) as Record<string, string>) : {};
     const secretArns = Object.keys(stack.template.Resources).filter((id) => stack.template.Resources[id]!.Type === 'AWS::SecretsManager::Secret');
     const secrets = await startLocalSecretsManager({
       secrets: secretArns.map((id) => ({ arn: `arn:aws:secretsmanager:${LOCAL_AWS_ENV.AWS_REGION}:${ACCOUNT_ID}:secret:${id}-local`, name: id })),
@@ -385,6 +386,11 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
       ratePerSecond: opts.traffic === false ? undefined : (opts.traffic?.ratePerSecond ?? 20),
       productionRecord: (model) => getJson<ProductionRecord>(LOCAL_BUCKET, `models/${model}/production.json`).catch(() => undefined),
       reporterFor: (name) => lineReporter(log, `[${name}]   `),
+      // The client presents the model's endpoint token, as a caller of the deployed endpoint would.
+      endpointToken: async (model) => {
+        const arn = endpointTokenSecrets[model];
+        return arn === undefined ? undefined : readLocalSecret(join(stateDir, 'secrets.json'), arn);
+      },
     });
     stoppers.push(() => rollouts.stop());
     const sfnEndpoint = await startLocalSfnEndpoint(sfn);
@@ -436,7 +442,7 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
       // With restoreInBackground it goes on while a run's training phase starts (its serving pods take a
       // second or two), and whatever may touch production waits for it (afterRestore above).
       const from = stack.functions.filter((f) => ['PrepareRun', 'DeployProduction', 'SwitchProductionTraffic', 'Rollback'].some((id) => f.logicalId.includes(`Functions${id}`)));
-      const env = Object.assign({}, ...from.map((f) => f.environment), { KUBECONFIG: kubeconfigPath }) as Record<string, string>;
+      const env = Object.assign({}, ...from.map((f) => f.environment), { KUBECONFIG: kubeconfigPath, AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint }) as Record<string, string>;
       // During a run, its printer shows the outcome in place; a stop under it says nothing.
       const say = (line: string) => {
         if (stopping) return;
@@ -472,6 +478,8 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
           approvalUrl: approval.url,
           modelName,
           namespaces,
+          secretsEndpoint: secrets.endpoint,
+          endpointTokenSecrets,
         },
         null,
         2,

@@ -11,15 +11,16 @@
 import { z } from 'zod';
 import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
 import { applyObject, listObjects, sleep } from '../functions/shared/kube';
-import { KUBE, PRODUCTION_SERVICE, REGISTRY, SERVING_DEPLOYMENT } from '../functions/shared/function-settings';
-import { productionServiceTarget, servingDeployment, servingService } from '../functions/shared/manifests';
+import { ENDPOINT_TOKENS, KUBE, PRODUCTION_SERVICE, REGISTRY, SERVING_DEPLOYMENT } from '../functions/shared/function-settings';
+import { presentedToken } from '../functions/shared/endpoint-auth';
+import { productionExposure, productionServiceTarget, servingDeployment, servingService } from '../functions/shared/manifests';
 import { labelSelector, runNames, workloadLabels } from '../functions/shared/names';
 import { hasModelFiles, readManifest, readProduction, recordProductionEndpoint } from '../functions/shared/registry';
 import { RETIRED_AT_ANNOTATION } from '../functions/shared/retention';
 import { APPROVAL_TIMEOUT_SECONDS, PRODUCTION_NAMESPACE, STAGING_NAMESPACE, defineSettings, group, loadSettings, type SettingsOf } from '../functions/shared/settings';
 import { RunSchema, parseInput } from '../functions/shared/state';
 import type { RunContext } from '../functions/shared/types';
-import { podProblem, probeModel, readService, serviceEndpoint } from '../functions/shared/workloads';
+import { podProblem, probeModel, readService, serviceEndpoint, syncTokenSecret } from '../functions/shared/workloads';
 
 /** Serving pods start in about a second locally; this leaves room for a busy machine. */
 const SERVE_TIMEOUT_MS = 30_000;
@@ -45,7 +46,7 @@ const ManifestRun = z.object({
 
 /** What a restore reads: what Prepare and DeployProduction/SwitchProductionTraffic would, from the local run's environment. */
 const RESTORE_SETTINGS = defineSettings({
-  ...KUBE, ...REGISTRY, ...SERVING_DEPLOYMENT, ...PRODUCTION_SERVICE,
+  ...KUBE, ...REGISTRY, ...SERVING_DEPLOYMENT, ...PRODUCTION_SERVICE, ...ENDPOINT_TOKENS,
   ...group(APPROVAL_TIMEOUT_SECONDS, STAGING_NAMESPACE, PRODUCTION_NAMESPACE),
 });
 type RestoreSettings = SettingsOf<typeof RESTORE_SETTINGS.definitions>;
@@ -101,10 +102,11 @@ export async function restoreProduction(modelName: string, note: (line: string) 
   if (typeof previous === 'string') note(`production ${modelName}: previous version not restored (no rollback target): ${previous}`);
   const previousRun = typeof previous === 'object' ? previous : undefined;
 
+  await syncTokenSecret(modelName, current.namespaces.production);
   await applyObject(servingDeployment(current, 'production', settings));
   const replacedAt = Number.isFinite(Date.parse(record.switchedAt)) ? new Date(record.switchedAt) : new Date();
   if (previousRun) await applyObject(retired(servingDeployment(previousRun, 'production', settings), replacedAt.toISOString()));
-  await applyObject(servingService(productionServiceTarget(current), settings.SERVICE_ANNOTATIONS, previousRun?.version ?? null));
+  await applyObject(servingService(productionServiceTarget(current), productionExposure(settings), previousRun?.version ?? null));
 
   const endpoint = await awaitServing(current, SERVE_TIMEOUT_MS);
   await recordProductionEndpoint(modelName, endpoint);
@@ -125,13 +127,14 @@ async function awaitServing(run: RunContext, timeoutMs: number): Promise<string>
   const deadline = Date.now() + timeoutMs;
   const pods = labelSelector(workloadLabels(run.modelName, run.version, 'production'));
   let problem = 'the Service has no LoadBalancer endpoint';
+  const token = await presentedToken(run.modelName);
   while (Date.now() < deadline) {
     const stuck = (await listObjects<V1Pod>('Pod', run.namespaces.production, { labelSelector: pods })).items.map(podProblem).find(Boolean);
     if (stuck) throw new Error(`pod ${stuck.pod} of ${run.modelName} ${run.version} cannot start: ${stuck.reason}${stuck.message ? `: ${stuck.message}` : ''}`);
     const svc = await readService(run.namespaces.production, run.names.productionService);
     const endpoint = svc && serviceEndpoint(svc);
     if (endpoint) {
-      const why = await probeModel(endpoint, run.modelName, 2000);
+      const why = await probeModel(endpoint, run.modelName, 2000, token);
       if (!why) return endpoint;
       problem = why;
     }

@@ -49,6 +49,8 @@ export interface RolloutTrafficOptions {
   reporterFor(executionName: string): RolloutReporter;
   /** The requests' images (784 bytes each); @default the held-out Fashion-MNIST test set (TrafficGenerator). */
   images?: Uint8Array;
+  /** The model's endpoint token (the local secrets store's), undefined when endpoints need none. */
+  endpointToken?(modelName: string): Promise<string | undefined>;
 }
 
 export interface RolloutTrafficWatcher {
@@ -188,7 +190,8 @@ class RolloutWatch {
       if (!record?.endpoint || this.result) return; // a first release (nothing serves yet), or the run already ended
       this.endpoint = record.endpoint;
       const { ratePerSecond, images } = opts;
-      this.generator = new TrafficGenerator({ url: record.endpoint, modelName, ratePerSecond, ...(images ? { images } : {}) });
+      const token = await opts.endpointToken?.(modelName);
+      this.generator = new TrafficGenerator({ url: record.endpoint, modelName, ratePerSecond, ...(images ? { images } : {}), ...(token === undefined ? {} : { token }) });
       this.generator.start();
       this.reporter.note(`traffic   ${ratePerSecond} requests/s of held-out images to production ${record.endpoint} (serving ${record.version}) during the rollout`);
     })().catch((err: Error) => this.reporter.note(`traffic   not started: ${err.message}`));

@@ -55,7 +55,11 @@ export async function startLocalSecretsManager(opts: { secrets: LocalSecret[]; f
       if (target !== 'secretsmanager.GetSecretValue') {
         return send(res, 400, { __type: 'UnknownOperationException', message: `${target || '(no X-Amz-Target)'} is not supported by the local Secrets Manager (only GetSecretValue).` }, 'UnknownOperationException');
       }
-      const { SecretId } = JSON.parse(body.toString('utf8') || '{}') as { SecretId?: string };
+      const { SecretId, VersionStage } = JSON.parse(body.toString('utf8') || '{}') as { SecretId?: string; VersionStage?: string };
+      // Only the current version is kept locally: another label (AWSPENDING: no rotation running) is not found, as on AWS.
+      if (VersionStage !== undefined && VersionStage !== 'AWSCURRENT') {
+        return send(res, 400, { __type: 'ResourceNotFoundException', message: `Secrets Manager can't find the specified secret value for staging label: ${VersionStage}` }, 'ResourceNotFoundException');
+      }
       const secret = opts.secrets.find((s) => s.arn === SecretId || s.name === SecretId);
       const value = secret ? values[secret.arn] : undefined;
       if (!secret || value === undefined) {
@@ -68,4 +72,10 @@ export async function startLocalSecretsManager(opts: { secrets: LocalSecret[]; f
   });
   const { endpoint, stop } = await listenOnLoopback(server, opts.port);
   return { endpoint, stop };
+}
+
+/** A secret's value in a local run's store (`file`), undefined when it holds none for `arn`. */
+export function readLocalSecret(file: string, arn: string): string | undefined {
+  if (!existsSync(file)) return undefined;
+  return (JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>)[arn];
 }

@@ -38,6 +38,8 @@ export interface TrafficOptions {
   images?: Uint8Array;
   /** A request without an answer by then counts as failed with NO_ANSWER. @default 5000 */
   timeoutMs?: number;
+  /** The model's endpoint token, sent as `Authorization: Bearer` (endpoint auth). @default none */
+  token?: string;
 }
 
 /** One request's outcome. */
@@ -198,7 +200,12 @@ export class TrafficGenerator {
           path: this.path,
           // A new connection per request (no keep-alive agent): the load balancer picks a pod per connection.
           agent: false,
-          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' },
+          headers: {
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(body),
+            connection: 'close',
+            ...(this.opts.token === undefined ? {} : { authorization: `Bearer ${this.opts.token}` }),
+          },
           timeout: this.timeoutMs,
         },
         (res: IncomingMessage) => {

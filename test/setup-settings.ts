@@ -12,6 +12,8 @@ const TEST_ENV: Record<string, string> = {
   APPROVAL_BASE_URL: 'http://127.0.0.1:9',
   APPROVAL_SECRET: 'test-approval-secret-0123456789abcdef',
   TASK_MEMORY_MB: '{"*":256,"EvaluateModel":1024}',
+  // Handler suites run their fixture servers without tokens; the auth suites (and the e2e run, from the template) turn it on.
+  ENDPOINT_AUTH: 'false',
 };
 
 for (const [name, value] of Object.entries(TEST_ENV)) process.env[name] ??= value;

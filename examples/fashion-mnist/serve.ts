@@ -11,6 +11,12 @@
  *                                    predicted classes (mlpipe_predictions_total{class="<index>"})
  *   GET  /healthz                    liveness: 200 while the process runs
  *
+ * AUTH_TOKEN_FILE (optional): every request on PORT must carry `Authorization: Bearer <token>`, a token
+ * listed in that file (one per line; auth.ts): else 401 with `WWW-Authenticate`. The probes (status,
+ * /healthz) and /metrics are then served without a token on ADMIN_PORT (default 8502), which the
+ * Service never exposes: the kubelet and the pipeline (through the API server's pod proxy, which drops
+ * the caller's Authorization header) reach it, clients of the load balancer cannot.
+ *
  * Every answer carries `X-Model-Version: <MODEL_VERSION>` when that env is set (the pipeline sets it), so
  * a client behind a Service that spans two versions (a canary step) can tell which one answered.
  *
@@ -22,7 +28,7 @@
  * that cannot be loaded ends the process with exit 1, which Kubernetes reports as CrashLoopBackOff.
  * SIGTERM/SIGINT: stop accepting connections, finish requests in flight, exit 0.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { z } from 'zod';
@@ -30,6 +36,7 @@ import { FaultInjector, FaultSpecError, formatFault, parseFault, type Fault } fr
 import { s3LoadHandler } from './model-io';
 import { S3_URI } from './s3';
 import { ServingMetrics } from './serving-metrics';
+import { renderAuthMetrics, TokenFile, wwwAuthenticate } from './auth';
 
 /** One request's instance limit: bounds memory per request (1,000 × 784 floats is ~16 MB of JSON). */
 export const MAX_INSTANCES = 1000;
@@ -45,6 +52,8 @@ const envSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'must be a version name (letters, digits, ".", "_", "-"; at most 128)')
     .optional(),
+  AUTH_TOKEN_FILE: z.string().min(1).optional(),
+  ADMIN_PORT: z.coerce.number().int().min(0).max(65535).default(8502),
   FAULT: z
     .string()
     .optional()
@@ -60,7 +69,7 @@ const envSchema = z.object({
 });
 
 /** OPTIONAL variables: absent is fine, so their problems are reported as the value's, never "is not set". */
-const OPTIONAL_VARIABLES = new Set(['PORT', 'HOST', 'MODEL_VERSION', 'FAULT']);
+const OPTIONAL_VARIABLES = new Set(['PORT', 'HOST', 'MODEL_VERSION', 'FAULT', 'AUTH_TOKEN_FILE', 'ADMIN_PORT']);
 
 /** A prediction failed on purpose (FAULT): answered 500 like a real failure, but not logged as one. */
 class InjectedFault extends Error {}
@@ -105,6 +114,7 @@ async function main(): Promise<void> {
   let model: ModelState = { state: 'LOADING' };
   const modelPath = `/v1/models/${env.MODEL_NAME}`;
   const faults = new FaultInjector(env.FAULT);
+  const tokens = readTokenFile(env.AUTH_TOKEN_FILE);
 
   function status(res: ServerResponse): number {
     const state = model.state === 'FAILED' ? 'END' : model.state;
@@ -169,7 +179,7 @@ async function main(): Promise<void> {
     if (path === '/metrics') {
       if (method !== 'GET') return { route: 'metrics', code: methodNotAllowed(res, 'GET') };
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
-      res.end(metrics.render(model.state === 'AVAILABLE'));
+      res.end(metrics.render(model.state === 'AVAILABLE') + (tokens ? renderAuthMetrics(tokens) : ''));
       return { route: 'metrics', code: 200 };
     }
     // TF Serving paths, with or without an explicit version (this server has only version 1).
@@ -191,10 +201,34 @@ async function main(): Promise<void> {
     return { route: routeName, code: status(res) };
   }
 
-  const server = createServer((req, res) => {
+  /**
+   * With a token file, the request must present a token, on every path: else 401, counted under its own
+   * route so that unauthenticated callers (scanners) never count as the model's predict errors.
+   */
+  function authorized(req: IncomingMessage, res: ServerResponse): boolean {
+    if (!tokens || tokens.accepts(req.headers.authorization)) return true;
+    req.resume();
+    res.setHeader('www-authenticate', wwwAuthenticate(req.headers.authorization !== undefined));
+    sendJson(res, 401, { error: 'Unauthorized: send Authorization: Bearer <token> (mlpipe endpoint --show-token prints it for those allowed to read it).' });
+    return false;
+  }
+
+  /** The admin port: probes and /metrics only (no predictions), no token. */
+  function adminRoute(req: IncomingMessage, res: ServerResponse): Promise<{ route: string; code: number }> {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (path === '/healthz' || path === '/metrics' || (path.startsWith('/v1/models/') && !path.includes(':'))) return route(req, res);
+    req.resume();
+    return Promise.resolve({ route: 'other', code: sendJson(res, 404, { error: `Not found on the admin port (probes and /metrics only): ${path}` }) });
+  }
+
+  const handle = (admin: boolean) => (req: IncomingMessage, res: ServerResponse) => {
     const started = process.hrtime.bigint();
     if (env.MODEL_VERSION) res.setHeader('x-model-version', env.MODEL_VERSION);
-    route(req, res)
+    if (!admin && !authorized(req, res)) {
+      metrics.observe('unauthorized', 401, Number(process.hrtime.bigint() - started) / 1e9);
+      return;
+    }
+    (admin ? adminRoute(req, res) : route(req, res))
       .catch((err: unknown) => {
         const status = err instanceof HttpError ? err.status : 500;
         if (status === 500 && !(err instanceof InjectedFault)) process.stderr.write(`serve: ${req.method} ${req.url}: ${(err as Error).stack ?? String(err)}\n`);
@@ -202,18 +236,17 @@ async function main(): Promise<void> {
         return { route: isPredict ? 'predict' : 'other', code: sendJson(res, status, { error: (err as Error).message }) };
       })
       .then(({ route: name, code }) => metrics.observe(name, code, Number(process.hrtime.bigint() - started) / 1e9));
-  });
+  };
+  const server = createServer(handle(false));
   server.keepAliveTimeout = 5000;
+  const adminServer = tokens ? createServer(handle(true)) : undefined;
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(env.PORT, env.HOST, () => resolve());
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : env.PORT;
+  const port = await listen(server, env.PORT, env.HOST);
+  const adminPort = adminServer ? await listen(adminServer, env.ADMIN_PORT, env.HOST) : undefined;
   process.stdout.write(
     `serving ${env.MODEL_NAME} on port ${port} of ${env.HOST} (${modelPath})${env.MODEL_VERSION ? `, version ${env.MODEL_VERSION}` : ''}; loading ${env.MODEL_URI}\n`,
   );
+  if (tokens) process.stdout.write(`endpoint auth on: ${tokens.count} token(s) accepted from AUTH_TOKEN_FILE; probes and /metrics without a token on admin port ${adminPort}\n`);
   if (faults.active) process.stdout.write(`FAULT ${formatFault(env.FAULT)}: prediction requests fail or slow down on purpose (a drill)\n`);
 
   let shuttingDown = false;
@@ -221,6 +254,8 @@ async function main(): Promise<void> {
     if (shuttingDown) return;
     shuttingDown = true;
     process.stdout.write(`${signal}: finishing requests in flight, then exiting\n`);
+    adminServer?.close();
+    adminServer?.closeIdleConnections();
     server.close(() => process.exit(0));
     server.closeIdleConnections();
     setTimeout(() => process.exit(0), SHUTDOWN_GRACE_MS).unref();
@@ -250,8 +285,30 @@ async function main(): Promise<void> {
     model = { state: 'FAILED', error: (err as Error).message };
     process.stderr.write(`serve: could not load the model from ${env.MODEL_URI}: ${(err as Error).message}\n`);
     server.close();
+    adminServer?.close();
     process.exit(1);
   }
+}
+
+/** The token file, or exit 2 (an invalid environment) naming why it cannot be used. */
+function readTokenFile(path: string | undefined): TokenFile | undefined {
+  if (path === undefined) return undefined;
+  try {
+    return new TokenFile(path);
+  } catch (err) {
+    process.stderr.write(`serve: Invalid environment:\n  AUTH_TOKEN_FILE: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+}
+
+function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      const address = server.address();
+      resolve(typeof address === 'object' && address ? address.port : port);
+    });
+  });
 }
 
 function readBody(req: IncomingMessage): Promise<string> {

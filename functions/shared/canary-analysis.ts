@@ -21,6 +21,7 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { InvalidInputError } from './errors';
 import { listObjects, PodProxyError, proxyGet } from './kube';
+import { ADMIN_PORT_NAME } from './manifests';
 
 /** One pod's counters, kept in a baseline so a later reading can tell a restarted pod from a busy one. */
 export interface PodCounters {
@@ -106,7 +107,9 @@ const PREDICT_ROUTE = 'predict';
 
 /**
  * Reads and sums the counters of every running pod carrying `labels` in `namespace`, each through the
- * API server's pod proxy on `port` (`GET …/pods/<name>:<port>/proxy/metrics`). A pod the API server
+ * API server's pod proxy on its metrics port (`GET …/pods/<name>:<port>/proxy/metrics`): the containerPort
+ * named `admin` where the pod declares one (endpoint auth: /metrics needs no token there, and the proxy
+ * drops the caller's Authorization header), else `port`. A pod the API server
  * cannot reach (503), that has no address yet or is gone is left out of `podsRead`; a pod that answers
  * something other than the serving metrics is an error (ServingMetricsError), as is a refused request
  * (KubernetesRequestError: the role lacks `get pods/proxy`).
@@ -140,7 +143,7 @@ export async function readPodMetrics(namespace: string, labels: Record<string, s
       const name = pod.metadata!.name!;
       let text: string;
       try {
-        text = await proxyGet(namespace, name, port, 'metrics');
+        text = await proxyGet(namespace, name, metricsPort(pod, port), 'metrics');
       } catch (err) {
         if (err instanceof PodProxyError && err.unreachable) return undefined;
         if (err instanceof PodProxyError) {
@@ -155,7 +158,17 @@ export async function readPodMetrics(namespace: string, labels: Record<string, s
   return { pods: running.length, read: readings.filter((r): r is PodMetricsText => r !== undefined) };
 }
 
+/** Where a pod serves /metrics without a token: its admin port (manifests.ts ADMIN_PORT_NAME), else `fallback`. */
+export function metricsPort(pod: PodLike, fallback: number): number {
+  for (const c of pod.spec?.containers ?? []) {
+    const admin = c.ports?.find((p) => p.name === ADMIN_PORT_NAME);
+    if (admin) return admin.containerPort;
+  }
+  return fallback;
+}
+
 interface PodLike extends KubernetesObject {
+  spec?: { containers?: Array<{ ports?: Array<{ name?: string; containerPort: number }> }> };
   metadata?: KubernetesObject['metadata'] & { deletionTimestamp?: string | Date };
   status?: { phase?: string; containerStatuses?: Array<{ restartCount?: number }> };
 }

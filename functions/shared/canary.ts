@@ -12,7 +12,7 @@ import type { CanaryVerdict } from './canary-analysis';
 import { CanaryError } from './errors';
 import { applyObject, isNotFound, toKubeError } from './kube';
 import { sendRequest } from './kube/transport';
-import { productionServiceTarget, servingService } from './manifests';
+import { productionServiceTarget, servingService, type ServiceExposure } from './manifests';
 import {
   CANARY_VERSION_ANNOTATION,
   LABELS,
@@ -51,12 +51,12 @@ export async function scaleDeployment(namespace: string, name: string, replicas:
 export function splitService(
   run: RunContext,
   stableVersion: string,
-  annotations: Record<string, string>,
+  exposure: ServiceExposure,
   previousOfStable: string | null,
   /** The 100 % step: the Service selects the canary alone, still marked as a canary over `stableVersion`. */
   canaryOnly = false,
 ): V1Service {
-  const svc = servingService(productionServiceTarget(run), annotations, previousOfStable);
+  const svc = servingService(productionServiceTarget(run), exposure, previousOfStable);
   const selector = { ...svc.spec!.selector };
   if (!canaryOnly) delete selector[LABELS.version];
   return {
@@ -89,7 +89,7 @@ export async function restoreStable(
   run: RunContext,
   stableVersion: string,
   totalReplicas: number,
-  annotations: Record<string, string>,
+  exposure: ServiceExposure,
 ): Promise<{ service: V1Service } | { reason: string }> {
   const namespace = run.namespaces.production;
   const stableName = productionDeploymentName(run.modelName, stableVersion);
@@ -98,7 +98,7 @@ export async function restoreStable(
   if (unavailable) return { reason: `the stable version ${stableVersion} cannot take traffic: ${unavailable}` };
   const current = await readService(namespace, run.names.productionService);
   const previous = current?.metadata?.annotations?.[PREVIOUS_VERSION_ANNOTATION] ?? null;
-  const svc = servingService({ ...productionServiceTarget(run), version: stableVersion }, annotations, previous === run.version ? null : previous);
+  const svc = servingService({ ...productionServiceTarget(run), version: stableVersion }, exposure, previous === run.version ? null : previous);
   svc.metadata = { ...svc.metadata, annotations: { ...svc.metadata?.annotations, [SWITCHED_BACK_FROM_ANNOTATION]: run.version } };
   const service = await applyObject(svc);
   await scaleDeployment(namespace, run.names.productionDeployment, 0);

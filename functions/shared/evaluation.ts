@@ -135,7 +135,7 @@ const STALE_CONNECTION = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_
  * `body` is the request for `count` images, serialised before the clock starts: latency is the server's,
  * not the time spent building the request.
  */
-async function predict(url: string, body: string, count: number, timeoutMs: number): Promise<RequestOutcome> {
+async function predict(url: string, body: string, count: number, timeoutMs: number, token?: string): Promise<RequestOutcome> {
   let started = performance.now();
   const elapsed = () => performance.now() - started;
   let response: Response | undefined;
@@ -143,7 +143,7 @@ async function predict(url: string, body: string, count: number, timeoutMs: numb
     try {
       response = await fetch(url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },
         body,
         signal: AbortSignal.timeout(timeoutMs),
       });
@@ -198,6 +198,8 @@ export interface EvaluationRun {
   batchSize: number;
   concurrency: number;
   timeoutMs: number;
+  /** The model's endpoint token (staging and production share it), when endpoint auth is on. */
+  token?: string;
 }
 
 export interface Measurements {
@@ -248,7 +250,7 @@ export async function measureEndpoints(run: EvaluationRun): Promise<EndpointMeas
     const order = b % 2 === 0 ? urls.map((_, t) => t) : urls.map((_, t) => urls.length - 1 - t);
     for (const t of order) {
       if (t === 1 && championGone !== undefined) continue;
-      const outcome = await predict(urls[t]!, body, instances.length, run.timeoutMs);
+      const outcome = await predict(urls[t]!, body, instances.length, run.timeoutMs, run.token);
       outcomes[t]![b] = outcome;
       if (t === 1 && outcome.unreachable) championGone ??= outcome.error ?? 'unreachable';
     }

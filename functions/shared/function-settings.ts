@@ -26,11 +26,13 @@ export const TRAINING_JOB = group(S.TRAINER_SERVICE_ACCOUNT, S.TRAINING_CPU, S.T
   S.TRAINING_PLACEMENT);
 /** A serving Deployment (manifests.ts servingDeployment): the rollout deadline caps its progress deadline. */
 export const SERVING_DEPLOYMENT = group(S.SERVER_SERVICE_ACCOUNT, S.SERVING_CPU, S.SERVING_MEMORY, S.SERVING_REPLICAS, S.ROLLOUT_TIMEOUT_SECONDS,
-  S.SERVING_PLACEMENT);
-/** The production Service (manifests.ts servingService). */
-export const PRODUCTION_SERVICE = group(S.SERVICE_ANNOTATIONS);
-/** A staging Service: its own annotations over the common ones. */
-export const STAGING_SERVICE = group(S.SERVICE_ANNOTATIONS, S.STAGING_SERVICE_ANNOTATIONS);
+  S.SERVING_PLACEMENT, S.ENDPOINT_AUTH);
+/** The production Service (manifests.ts servingService): its own annotations over the common ones, the source ranges. */
+export const PRODUCTION_SERVICE = group(S.SERVICE_ANNOTATIONS, S.PRODUCTION_SERVICE_ANNOTATIONS, S.LOAD_BALANCER_SOURCE_RANGES);
+/** A staging Service: its own annotations over the common ones, the source ranges. */
+export const STAGING_SERVICE = group(S.SERVICE_ANNOTATIONS, S.STAGING_SERVICE_ANNOTATIONS, S.LOAD_BALANCER_SOURCE_RANGES);
+/** Endpoint tokens (endpoint-auth.ts): whether endpoints require one, and where each model's is kept. */
+export const ENDPOINT_TOKENS = group(S.ENDPOINT_AUTH, S.ENDPOINT_TOKEN_SECRETS);
 /** The wait of each phase (phase.ts). */
 export const TRAINING_WAIT = group(S.WATCH_BUDGET_SECONDS, S.TRAINING_TIMEOUT_SECONDS, S.TRAINING_CHECK_MAX_WAIT_SECONDS, S.TRAINING_WATCH_LEAD_SECONDS);
 export const ROLLOUT_WAIT = group(S.WATCH_BUDGET_SECONDS, S.ROLLOUT_TIMEOUT_SECONDS);
@@ -51,24 +53,27 @@ export const FUNCTION_SETTINGS = {
   // Both plan the next wait (phase.ts planTrainingCheck) from the Job and progress.json.
   CheckTraining: kube({ ...S3, ...TRAINING_WAIT }),
   AwaitTraining: kube({ ...S3, ...TRAINING_WAIT }),
-  DeployStaging: kube(SERVING_DEPLOYMENT),
+  // The Deploy steps write the model's endpoint token into a Kubernetes Secret before the Deployment.
+  DeployStaging: kube({ ...SERVING_DEPLOYMENT, ...ENDPOINT_TOKENS }),
   AwaitStagingRollout: kube(ROLLOUT_WAIT),
   ExposeStaging: kube(STAGING_SERVICE),
-  AwaitStagingEndpoint: kube(ENDPOINT_WAIT),
+  // Endpoint probes, the evaluation and the canary present the token.
+  AwaitStagingEndpoint: kube({ ...ENDPOINT_WAIT, ...ENDPOINT_TOKENS }),
   EvaluateModel: defineSettings({
     ...REGISTRY,
+    ...ENDPOINT_TOKENS,
     ...group(S.MIN_ACCURACY, S.MAX_P95_LATENCY_MS, S.MAX_ERROR_RATE, S.MAX_ACCURACY_DROP, S.EVAL_SAMPLES, S.EVAL_BATCH_SIZE, S.EVAL_CONCURRENCY,
       S.EVAL_REQUEST_TIMEOUT_MS),
   }),
   RequestApproval: defineSettings({ ...REGISTRY, ...APPROVAL_KEY, ...group(S.NOTIFICATION_TOPIC_ARN, S.APPROVAL_BASE_URL) }, approvalKeyCheck),
-  DeployProduction: kube(SERVING_DEPLOYMENT),
+  DeployProduction: kube({ ...SERVING_DEPLOYMENT, ...ENDPOINT_TOKENS }),
   AwaitProductionRollout: kube(ROLLOUT_WAIT),
   // The canary (canary.ts): its Lambdas read the run's rollout from $.run, the cluster layout from here.
   ShiftCanaryTraffic: kube({ ...PRODUCTION_SERVICE, ...ROLLOUT_WAIT, ...group(S.SERVING_REPLICAS) }),
   AnalyzeCanary: kube({}),
   AbortCanary: kube(PRODUCTION_SERVICE),
   SwitchProductionTraffic: kube(PRODUCTION_SERVICE),
-  AwaitProductionEndpoint: kube(ENDPOINT_WAIT),
+  AwaitProductionEndpoint: kube({ ...ENDPOINT_WAIT, ...ENDPOINT_TOKENS }),
   // The run's cost estimate (run-cost.ts): its execution history (a local Step Functions in local mode), the
   // memory behind each Task state, the region's prices.
   RecordRelease: defineSettings({ ...REGISTRY, ...group(S.TASK_MEMORY_MB, S.AWS_REGION, S.AWS_ENDPOINT_URL_SFN) }),

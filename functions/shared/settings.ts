@@ -6,6 +6,7 @@
  * builds each Lambda's environment from the same composition, and docs/architecture.md's settings table
  * is generated from the definitions. Pure and free of side effects: the CDK app imports it too.
  */
+import { isIPv4, isIPv6 } from 'node:net';
 import * as z from 'zod';
 import { ConfigurationError } from './errors';
 import { RolloutSchema } from './rollout';
@@ -197,6 +198,28 @@ export const SERVING_MEMORY = setting('SERVING_MEMORY', MemorySchema, { default:
 export const SERVING_REPLICAS = setting('SERVING_REPLICAS', number({ min: 1, max: 50, integer: true }), { default: '2', doc: 'replicas of a production model server (staging always runs 1)', source: prop('servingReplicas') });
 export const SERVICE_ANNOTATIONS = setting('SERVICE_ANNOTATIONS', annotations, { default: '{}', doc: 'JSON object of LoadBalancer Service annotations (e.g. for the AWS Load Balancer Controller)', source: prop('serviceAnnotations') });
 export const STAGING_SERVICE_ANNOTATIONS = setting('STAGING_SERVICE_ANNOTATIONS', annotations, { default: '{}', doc: 'JSON object of annotations for staging Services only, over `SERVICE_ANNOTATIONS` (with `vpcId` the construct adds the internal load balancer scheme)', source: prop('stagingServiceAnnotations') });
+/** `a.b.c.d/n` or an IPv6 CIDR, as kube-apiserver parses loadBalancerSourceRanges (Go net.ParseCIDR). */
+export function cidrProblem(value: string): string | undefined {
+  const [ip, prefix, ...rest] = value.split('/');
+  const bits = isIPv4(ip ?? '') ? 32 : isIPv6(ip ?? '') ? 128 : 0;
+  const ok = bits > 0 && rest.length === 0 && prefix !== undefined && /^\d{1,3}$/.test(prefix) && Number(prefix) <= bits;
+  return ok ? undefined : `"${value}" is not a CIDR range (an IP address and a prefix length, e.g. 203.0.113.0/24 or 2001:db8::/32)`;
+}
+const cidrs = json(
+  z.array(z.string('must be strings')).superRefine((ranges, ctx) => {
+    ranges.forEach((r, i) => {
+      const problem = cidrProblem(r);
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', path: [i], message: problem });
+    });
+  }),
+  'an array of CIDR ranges, e.g. ["203.0.113.0/24"]',
+);
+/** Model name → the ARN of its endpoint token secret. */
+export const TokenSecretsSchema = z.record(ModelNameSchema, arn('secretsmanager'));
+export const ENDPOINT_AUTH = setting('ENDPOINT_AUTH', boolean, { default: 'true', doc: 'model endpoints require `Authorization: Bearer <token>`: the per-model token in Secrets Manager (`ENDPOINT_TOKEN_SECRETS`) is written to a Kubernetes Secret the serving pods read (`AUTH_TOKEN_FILE`), and the pipeline presents it (docs/deploy.md, Endpoint authentication)', source: prop('endpointAuth') });
+export const ENDPOINT_TOKEN_SECRETS = setting('ENDPOINT_TOKEN_SECRETS', json(TokenSecretsSchema, 'an object of model name to Secrets Manager secret ARN'), { default: '{}', doc: 'JSON: model name → ARN of its endpoint token secret (one per configured model; a model without one cannot be served while `ENDPOINT_AUTH` is on)', source: construct('one token secret per configured model') });
+export const LOAD_BALANCER_SOURCE_RANGES = setting('LOAD_BALANCER_SOURCE_RANGES', cidrs, { default: '[]', doc: 'JSON array of CIDR ranges allowed to reach the staging and production load balancers (`loadBalancerSourceRanges`); empty: anyone who can route to them', source: prop('loadBalancerSourceRanges') });
+export const PRODUCTION_SERVICE_ANNOTATIONS = setting('PRODUCTION_SERVICE_ANNOTATIONS', annotations, { default: '{}', doc: 'JSON object of annotations for production Services only, over `SERVICE_ANNOTATIONS` (`internalProduction`, `tlsCertificateArn` add theirs)', source: prop('productionServiceAnnotations') });
 export const ROLLOUT = setting('ROLLOUT', json(RolloutSchema, 'an object like {"strategy":"canary","steps":[10,50,100],"bakeSeconds":300}'), { default: '{}', doc: 'JSON: how production takes a new version (rollout.ts): `strategy` `canary` (default) or `blueGreen`; canary `steps` (default [10,50,100]), `bakeSeconds` per step (300), `analysisIntervalSeconds` (60), `maxInconclusive` (2) and thresholds `maxErrorRate` (0.05), `maxErrorRateIncrease` (0.02), `maxP95LatencyMs` (1000), `maxP95Ratio` (1.5), `minRequests` (50); a run may override any of them', source: prop('rollout') });
 export const RETENTION_HOURS = setting('RETENTION_HOURS', number({ min: 0, max: 8760 }), { default: '72', doc: 'hours a replaced production version is kept, scaled to 0 replicas, for `mlpipe rollback` (the newest retired one always)', source: prop('retentionHours') });
 // Placement (placement.ts): rendered into the pods only when set, so the default changes nothing.
@@ -245,7 +268,7 @@ export const ALL_SETTINGS: readonly SettingDefinition[] = [
   TRAINER_SERVICE_ACCOUNT, SERVER_SERVICE_ACCOUNT, APPROVAL_TIMEOUT_SECONDS, TRAINING_REPOSITORY, ALLOW_IMAGE_TAGS, CLUSTER_NAME, KUBECONFIG, AWS_REGION,
   WATCH_BUDGET_SECONDS, TRAINING_TIMEOUT_SECONDS, TRAINING_CHECK_MAX_WAIT_SECONDS, TRAINING_WATCH_LEAD_SECONDS, ROLLOUT_TIMEOUT_SECONDS, ENDPOINT_TIMEOUT_SECONDS, TRAINING_CPU, TRAINING_MEMORY,
   TRAINING_BACKOFF_LIMIT, TRAINING_JOB_TTL_SECONDS, SERVING_CPU, SERVING_MEMORY, SERVING_REPLICAS, SERVICE_ANNOTATIONS,
-  STAGING_SERVICE_ANNOTATIONS, ROLLOUT, RETENTION_HOURS, TRAINING_PLACEMENT, SERVING_PLACEMENT, MIN_ACCURACY, MAX_P95_LATENCY_MS, MAX_ERROR_RATE, MAX_ACCURACY_DROP,
+  STAGING_SERVICE_ANNOTATIONS, PRODUCTION_SERVICE_ANNOTATIONS, LOAD_BALANCER_SOURCE_RANGES, ENDPOINT_AUTH, ENDPOINT_TOKEN_SECRETS, ROLLOUT, RETENTION_HOURS, TRAINING_PLACEMENT, SERVING_PLACEMENT, MIN_ACCURACY, MAX_P95_LATENCY_MS, MAX_ERROR_RATE, MAX_ACCURACY_DROP,
   EVAL_SAMPLES, EVAL_BATCH_SIZE, EVAL_CONCURRENCY, EVAL_REQUEST_TIMEOUT_MS, MONITOR_SCHEDULE, MAX_PREDICTION_DRIFT, NOTIFICATION_TOPIC_ARN, APPROVAL_BASE_URL,
   APPROVAL_SECRET_ARN, APPROVAL_SECRET, STATE_MACHINE_ARN, PIPELINES, DEAD_LETTER_QUEUE_URL, STARTER_MAX_ATTEMPTS,
   STARTER_RETRY_BASE_MS, TASK_MEMORY_MB, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_ECR, AWS_ENDPOINT_URL_SFN,

@@ -9,7 +9,8 @@ import { constants as osConstants } from 'node:os';
 import * as z from 'zod';
 import { EndpointUnavailableError, PhaseTimeoutError, RolloutFailedError } from './errors';
 import { applyObject, collectionPath, firstOf, listObjects, podLogTail, readObject, watchUntil, type WatchEventType } from './kube';
-import { servingDeployment, type ServingDeploymentSettings, type ServingOverrides } from './manifests';
+import { endpointTokenSecret, servingDeployment, type ServingDeploymentSettings, type ServingOverrides } from './manifests';
+import { authorizationHeader, endpointAuthOn, endpointTokens, presentedToken } from './endpoint-auth';
 import { labelSelector } from './names';
 import { afterOutage, phaseClock, planWait, rideOutOutage, type PhaseTiming, type WaitPlan } from './phase';
 import type { RunContext, Stage, StageResult } from './types';
@@ -272,10 +273,24 @@ export function rolloutOutcome(d: V1Deployment, type: string): RolloutOutcome | 
 }
 
 /**
- * Applies a stage's serving Deployment (server-side apply, idempotent) → StageResult `pending`. deployedAt
+ * Writes `model`'s tokens (endpoint-auth.ts endpointTokens, unless given) into its Kubernetes Secret in
+ * `namespace` with server-side apply: it creates the Secret or updates it in place, so neither a first
+ * deploy (a PUT would be 404) nor a re-run (a POST would be 409) fails. A no-op when auth is off. The API's
+ * answer echoes the data, so it is dropped, never logged.
+ */
+export async function syncTokenSecret(model: string, namespace: string, tokens?: readonly string[]): Promise<void> {
+  if (!endpointAuthOn()) return;
+  await applyObject(endpointTokenSecret(model, namespace, tokens ?? (await endpointTokens(model))));
+}
+
+/**
+ * Applies a stage's endpoint token Secret (with auth on) and serving Deployment (server-side apply,
+ * idempotent) → StageResult `pending`. deployedAt
  * is the Deployment's creation time, so a retry keeps the rollout deadline where it was.
  */
 export async function deployServing(run: RunContext, stage: Stage, settings: ServingDeploymentSettings, overrides: ServingOverrides = {}): Promise<StageResult> {
+  // The token Secret first: a pod whose Secret volume is missing never starts (FailedMount).
+  await syncTokenSecret(run.modelName, run.namespaces[stage]);
   const applied = await applyObject<V1Deployment>(servingDeployment(run, stage, settings, overrides));
   const created = applied.metadata?.creationTimestamp;
   return {
@@ -345,13 +360,17 @@ const ModelStatus = z.object({
  * connection: load balancers route per connection, so a kept-alive socket would keep reaching whatever
  * pods it reached before a selector switch.
  */
-export async function probeModel(endpoint: string, modelName: string, timeoutMs = 5000): Promise<string | undefined> {
+export async function probeModel(endpoint: string, modelName: string, timeoutMs = 5000, token?: string): Promise<string | undefined> {
   const url = `${endpoint}/v1/models/${encodeURIComponent(modelName)}`;
   try {
-    const { status, text } = await getFresh(url, timeoutMs);
-    if (status !== 200) return `GET ${url}: HTTP ${status} ${text.slice(0, 200)}`;
+    const { status, text } = await getFresh(url, timeoutMs, authorizationHeader(token));
+    // Never the body of a 401: say what to check instead.
+    if (status === 401) return `GET ${url}: HTTP 401: the endpoint refused ${token === undefined ? 'a request without a token (endpoint auth is on in the server but off in the pipeline?)' : "the model's token (is the Kubernetes Secret in sync with Secrets Manager?)"}`;
+    // A server that echoes the request (headers included) in its error must not put the token into a log or an email.
+    const shown = token === undefined ? text : text.split(token).join('[redacted]');
+    if (status !== 200) return `GET ${url}: HTTP ${status} ${shown.slice(0, 200)}`;
     const parsed = ModelStatus.safeParse(JSON.parse(text));
-    if (!parsed.success) return `GET ${url}: not a TF Serving model status: ${text.slice(0, 200)}`;
+    if (!parsed.success) return `GET ${url}: not a TF Serving model status: ${shown.slice(0, 200)}`;
     if (!parsed.data.model_version_status.some((s) => s.state === 'AVAILABLE')) {
       return `GET ${url}: model state ${parsed.data.model_version_status.map((s) => s.state).join(',')}`;
     }
@@ -363,9 +382,9 @@ export async function probeModel(endpoint: string, modelName: string, timeoutMs 
 }
 
 /** GET on a new connection (no agent, `Connection: close`), with an overall timeout. */
-export function getFresh(url: string, timeoutMs: number): Promise<{ status: number; text: string }> {
+export function getFresh(url: string, timeoutMs: number, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = httpGet(url, { agent: false, headers: { connection: 'close', accept: 'application/json' }, signal: AbortSignal.timeout(timeoutMs) }, (res) => {
+    const req = httpGet(url, { agent: false, headers: { connection: 'close', accept: 'application/json', ...headers }, signal: AbortSignal.timeout(timeoutMs) }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (text += chunk));
@@ -456,9 +475,10 @@ async function checkEndpoint(stage: StageResult, what: string, modelName: string
   if (!svc) return { selector };
   check.checkService?.(svc);
   const endpoint = serviceEndpoint(svc)!;
+  const token = await presentedToken(modelName);
   let problem: string | undefined;
   do {
-    problem = await probeModel(endpoint, modelName, Math.max(100, Math.min(5000, endsAt - clock.now())));
+    problem = await probeModel(endpoint, modelName, Math.max(100, Math.min(5000, endsAt - clock.now())), token);
     if (!problem) return { selector: svc.spec?.selector ?? selector, endpoint, serving: { ...stage, status: 'serving', endpoint } };
     await clock.sleep(Math.min(2000, Math.max(0, endsAt - clock.now())));
   } while (clock.now() < endsAt);

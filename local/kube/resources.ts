@@ -228,6 +228,14 @@ export interface Container {
   readinessProbe?: Probe;
   livenessProbe?: Probe;
   workingDir?: string;
+  volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean; subPath?: string }>;
+}
+
+/** A pod volume; the local kubelet materializes `secret` volumes (others are left to the process). */
+export interface Volume {
+  name: string;
+  secret?: { secretName?: string; optional?: boolean; items?: Array<{ key: string; path: string }> };
+  emptyDir?: unknown;
 }
 
 export interface Toleration {
@@ -248,6 +256,7 @@ export interface PodSpec {
   tolerations?: Toleration[];
   priorityClassName?: string;
   terminationGracePeriodSeconds?: number;
+  volumes?: Volume[];
 }
 
 /** batch/v1 PodFailurePolicy. */

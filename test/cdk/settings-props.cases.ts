@@ -53,6 +53,9 @@ const SAMPLES: Record<string, [unknown, string]> = {
   evalRequestTimeout: [Duration.seconds(10), '10000'],
   monitorSchedule: ['rate(5 minutes)', 'rate(5 minutes)'],
   maxPredictionDrift: [0.3, '0.3'],
+  endpointAuth: [false, 'false'],
+  loadBalancerSourceRanges: [['203.0.113.0/24'], '["203.0.113.0/24"]'],
+  productionServiceAnnotations: [{ 'example.com/stage': 'production' }, '{"example.com/stage":"production"}'],
 };
 
 const FED_BY_PROPS = ALL_SETTINGS.flatMap((d) => (d.source.kind === 'prop' ? [{ name: d.name, prop: d.source.prop }] : []));

@@ -15,5 +15,6 @@ import './event-pattern.cases';
 import './validation.cases';
 import './nag.cases';
 import './serving-monitor.cases';
+import './endpoint-auth.cases';
 // The local run's reading of the same default template (DESIGN decision 13): it shares the synthesized stack.
 import '../asl/local-mapping.cases';

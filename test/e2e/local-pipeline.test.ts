@@ -62,6 +62,11 @@ describe('local pipeline end to end', () => {
     if (api === 'deployments') return (await kc.makeApiClient(k8s.AppsV1Api).listNamespacedDeployment({ namespace: ns })).items.map((o) => o.metadata!.name!);
     return (await kc.makeApiClient(k8s.CoreV1Api).listNamespacedService({ namespace: ns })).items.map((o) => o.metadata!.name!);
   };
+  /** The model's endpoint token from the local secrets store (what `mlpipe endpoint --show-token` prints). */
+  const endpointToken = (model: string): string => {
+    const local = JSON.parse(readFileSync(join(dir, 'local.json'), 'utf8')) as { endpointTokenSecrets: Record<string, string> };
+    return (JSON.parse(readFileSync(join(dir, 'secrets.json'), 'utf8')) as Record<string, string>)[local.endpointTokenSecrets[model]!]!;
+  };
   const notifications = () => parseSnsLog(readFileSync(pipeline.notificationsFile, 'utf8'));
 
   const production = () => getJson<ProductionRecord>(pipeline.bucket, 'models/fashion-mnist/production.json');
@@ -90,7 +95,9 @@ describe('local pipeline end to end', () => {
 
   interface FirstRelease {
     run: RunOutcome;
+    /** Status of a status read of production: with the model's token, without one, with a wrong one (endpoint auth). */
     productionStatus: number;
+    unauthenticated: number[];
     productionDeployments: string[];
     selector: string | undefined;
     staging: { deployments: string[]; services: string[]; jobs: string[] };
@@ -101,12 +108,16 @@ describe('local pipeline end to end', () => {
     firstRelease ??= (async () => {
       const run = await pipeline.run({}, { approval: 'auto-approve' });
       const s = run.output;
-      if (run.status !== 'SUCCEEDED' || !s) return { run, productionStatus: 0, productionDeployments: [], selector: undefined, staging: { deployments: [], services: [], jobs: [] }, objects: { metrics: undefined, evaluation: undefined, manifest: undefined, production: undefined } };
+      if (run.status !== 'SUCCEEDED' || !s) return { run, productionStatus: 0, unauthenticated: [], productionDeployments: [], selector: undefined, staging: { deployments: [], services: [], jobs: [] }, objects: { metrics: undefined, evaluation: undefined, manifest: undefined, production: undefined } };
       const { version, modelName } = s.run;
       const prefix = `models/${modelName}/${version}/`;
       return {
         run,
-        productionStatus: (await fetch(`${s.production!.endpoint}/v1/models/${modelName}`)).status,
+        productionStatus: (await fetch(`${s.production!.endpoint}/v1/models/${modelName}`, { headers: { authorization: `Bearer ${endpointToken(modelName)}` } })).status,
+        unauthenticated: [
+          (await fetch(`${s.production!.endpoint}/v1/models/${modelName}:predict`, { method: 'POST', body: '{"instances":[[0]]}' })).status,
+          (await fetch(`${s.production!.endpoint}/v1/models/${modelName}`, { headers: { authorization: 'Bearer wrong' } })).status,
+        ],
         productionDeployments: await names('deployments', 'mlpipe-production'),
         selector: (await kc.makeApiClient(k8s.CoreV1Api).readNamespacedService({ name: s.run.names.productionService, namespace: 'mlpipe-production' })).spec?.selector?.['mlpipe.dev/version'],
         staging: { deployments: await names('deployments', 'mlpipe-staging'), services: await names('services', 'mlpipe-staging'), jobs: await names('jobs', 'mlpipe-staging') },
@@ -182,6 +193,7 @@ describe('local pipeline end to end', () => {
 
     // The production endpoint really served the model (right after the run: seen by defaultRelease).
     expect(seen.productionStatus).toBe(200);
+    expect(seen.unauthenticated).toEqual([401, 401]); // endpoint auth is on by default
 
     // Kubernetes: production Deployment of this version + the stable Service; staging and the Job are gone.
     expect(seen.productionDeployments).toContain(s.run.names.productionDeployment);
@@ -400,7 +412,7 @@ describe('local pipeline end to end', () => {
     const record = (await production())!;
     expect(record).toMatchObject({ version: v1, previousVersion: v2 });
     expect(record.history.at(-1)).toMatchObject({ version: v1, action: 'rollback', by: expect.stringMatching(/^local:/) });
-    const res = await fetch(`${record.endpoint}/v1/models/fashion-mnist`, { headers: { connection: 'close' } });
+    const res = await fetch(`${record.endpoint}/v1/models/fashion-mnist`, { headers: { connection: 'close', authorization: `Bearer ${endpointToken('fashion-mnist')}` } });
     expect(res.status).toBe(200);
   });
 
@@ -422,7 +434,7 @@ describe('local pipeline end to end', () => {
     expect(line).toBe(`production fashion-mnist ${v1} restored at ${record.endpoint}`);
     expect(record.endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(await selected()).toBe(v1);
-    const res = await fetch(`${record.endpoint}/v1/models/fashion-mnist`, { headers: { connection: 'close' } });
+    const res = await fetch(`${record.endpoint}/v1/models/fashion-mnist`, { headers: { connection: 'close', authorization: `Bearer ${endpointToken('fashion-mnist')}` } });
     expect(res.status).toBe(200);
     // The previous version is back too, retained at 0 replicas: rollback scales it up, waits, then switches.
     expect((await names('deployments', 'mlpipe-production')).sort()).toEqual([current, previous].sort());

@@ -170,7 +170,7 @@ describe('cleanup', () => {
     expect(deployed.status).toBe('ready');
     // v1's own predecessor, which rollback from v1 would go back to: a canary over v1 must not lose it.
     const beforeV1 = '20260101-000000-0000000';
-    await applyObject(splitService(v2, v1.version, {}, beforeV1, canaryOnly));
+    await applyObject(splitService(v2, v1.version, { annotations: {}, sourceRanges: [] }, beforeV1, canaryOnly));
     expect(splitOf(await readService('mlpipe-production', model))).toEqual({ canaryVersion: v2.version, stableVersion: v1.version });
     const failure = { Error: 'KubernetesUnavailableError', Cause: 'AnalyzeCanary could not reach the API' };
     // Act

@@ -2,16 +2,28 @@
  * No secret reaches a log line, however verbose the logger is set: RequestApproval and the approval page
  * loaded at DEBUG with POWERTOOLS_LOGGER_LOG_EVENT=true, over local S3 and SNS and a loopback Step
  * Functions endpoint, through a decision, invalid input (zod) and Step Functions errors that quote the task
- * token. Searched: everything the handlers write to stdout, stderr and the console.
+ * token. Searched: everything the handlers write to stdout, stderr and the console. Endpoint tokens: read
+ * from a local Secrets Manager and presented to a server that echoes them in an error, which is quoted
+ * redacted; `mlpipe endpoint` shows a placeholder.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage } from 'node:http';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda';
 import { redact } from '../../functions/shared/logger';
 import { startApprovalServer, type ApprovalServer } from '../../local/approval-server';
 import { passedEvaluation, runContext, startLocalAws, type LocalAws } from '../functions-s3/fixtures';
 import { captureLogs, type CapturedLogs } from './capture';
+import { endpointLines } from '../../cli/commands/endpoint';
+import { presentedToken, resetEndpointAuth } from '../../functions/shared/endpoint-auth';
+import { ENDPOINT_TOKENS } from '../../functions/shared/function-settings';
+import { defineSettings, loadSettings, reloadSettings } from '../../functions/shared/settings';
+import { probeModel } from '../../functions/shared/workloads';
+import { LOCAL_AWS_ENV } from '../../local/s3';
+import { startLocalSecretsManager, type LocalSecretsManager } from '../../local/secrets';
 
 const SECRET = 'no-secrets-approval-hmac-0123456789';
 /** What a Step Functions task token looks like: ~1 KB of base64. */
@@ -175,6 +187,62 @@ describe('no token, secret or signature in any log line', () => {
     expect(logs.lines.length - since).toBeGreaterThanOrEqual(5);
     const written = `${logs.text()}\n${consoleOutput.join('\n')}`;
     for (const secret of [...tokens, SECRET, ...signatures]) expect(written).not.toContain(secret);
+  });
+});
+
+describe('endpoint tokens stay out of logs, messages and the CLI', () => {
+  const TOKEN = 'endpoint-token-no-secrets-0123456789abcdef';
+  const ARN = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:EndpointToken-local';
+  let dir: string;
+  let secrets: LocalSecretsManager;
+  let echo: Server;
+  let endpoint: string;
+  const saved = { ...process.env };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'mlpipe-token-'));
+    writeFileSync(join(dir, 'secrets.json'), JSON.stringify({ [ARN]: TOKEN }));
+    secrets = await startLocalSecretsManager({ secrets: [{ arn: ARN, name: 'EndpointToken' }], file: join(dir, 'secrets.json') });
+    Object.assign(process.env, { ...LOCAL_AWS_ENV, AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint, ENDPOINT_AUTH: 'true', ENDPOINT_TOKEN_SECRETS: JSON.stringify({ fashion: ARN }) });
+    // A careless server: its errors echo the request, Authorization header included.
+    echo = createServer((req, res) => {
+      res.writeHead(503, { 'content-type': 'text/plain' });
+      res.end(`upstream down; you sent ${JSON.stringify(req.headers)}`);
+    });
+    await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', () => resolve()));
+    endpoint = `http://127.0.0.1:${(echo.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    process.env = saved;
+    reloadSettings();
+    resetEndpointAuth();
+    await secrets?.stop();
+    await new Promise<void>((resolve) => (echo ? (echo.closeAllConnections(), echo.close(() => resolve())) : resolve()));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('an endpoint probe presents the token from Secrets Manager and never quotes it back, even from an echoing server', async () => {
+    loadSettings(defineSettings(ENDPOINT_TOKENS));
+    resetEndpointAuth();
+    const logs = captureLogs();
+    try {
+      const token = await presentedToken('fashion');
+      expect(token).toBe(TOKEN);
+      const problem = await probeModel(endpoint, 'fashion', 2000, token);
+      // The server did get it (it echoed it), and the message says so without it.
+      expect(problem).toMatch(/HTTP 503 upstream down; you sent .*"authorization":"Bearer \[redacted\]"/);
+      expect(problem).not.toContain(TOKEN);
+      expect(logs.text()).not.toContain(TOKEN);
+    } finally {
+      logs.restore();
+    }
+  });
+
+  it('`mlpipe endpoint` prints how to call, with a placeholder, never the token', () => {
+    const lines = endpointLines('fashion', 'http://lb.example:80', ARN).join('\n');
+    expect(lines).toContain('-H "Authorization: Bearer $TOKEN"');
+    expect(lines).toContain('http://lb.example:80/v1/models/fashion:predict');
+    expect(lines).not.toContain(TOKEN);
   });
 });
 

@@ -1,15 +1,19 @@
 /**
  * examples/fashion-mnist/serve.ts as a child process serving a small model trained here: TF Serving's REST
  * API (status, predict, errors), Prometheus metrics, X-Model-Version, the FAULT drill setting, readiness
- * while loading, load failure, SIGTERM.
+ * while loading, load failure, SIGTERM; bearer-token auth (AUTH_TOKEN_FILE, the admin port, rotation).
  */
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { tokenFingerprint } from '../../examples/fashion-mnist/auth';
 import { decodeIdx } from '../../examples/fashion-mnist/idx';
 import { saveModelToS3, toTfjsModel } from '../../examples/fashion-mnist/model-io';
 import { getBytes, s3 } from '../../examples/fashion-mnist/s3';
 import { stageFashionMnist } from '../../examples/fashion-mnist/stage-data';
 import { trainMlp } from '../../examples/fashion-mnist/trainer';
-import { BUCKET, bundleScripts, finished, removeScriptBundles, startScript, startTestS3, waitForOutput, type TestS3 } from './helpers';
+import { BUCKET, bundleScripts, finished, removeScriptBundles, runScript, startScript, startTestS3, waitForOutput, type TestS3 } from './helpers';
 
 const SERVE = 'examples/fashion-mnist/serve.ts';
 const MODEL_URI = `s3://${BUCKET}/models/fm/v1/`;
@@ -245,5 +249,80 @@ describe('serve.ts', () => {
     const end = await finished(own);
     expect(end.code).toBe(0);
     expect(end.stdout).toMatch(/SIGTERM: finishing requests in flight/);
+  });
+
+  it('with AUTH_TOKEN_FILE: 401 without or with a wrong token, 200 with it; probes and /metrics on the admin port only; a rotation keeps both tokens valid, then the old one stops', async () => {
+    // Arrange: the token file as a mounted Secret is updated (a new file renamed over the old one).
+    const dir = mkdtempSync(join(tmpdir(), 'serve-auth-'));
+    const file = join(dir, 'tokens');
+    const writeTokens = (...tokens: string[]): void => {
+      writeFileSync(`${file}.new`, `${tokens.join('\n')}\n`);
+      renameSync(`${file}.new`, file);
+    };
+    const [oldToken, newToken] = ['old-token-AbC123', 'new-token-that-is-longer-XyZ789'];
+    writeTokens(oldToken);
+    const own = startScript(SERVE, { ...local.env, MODEL_URI, MODEL_NAME: 'fm', PORT: '0', ADMIN_PORT: '0', AUTH_TOKEN_FILE: file });
+    try {
+      const [, port] = await waitForOutput(own, /serving fm on port (\d+)/);
+      const [, adminPort] = await waitForOutput(own, /endpoint auth on: 1 token\(s\) accepted from AUTH_TOKEN_FILE; probes and \/metrics without a token on admin port (\d+)/);
+      await waitForOutput(own, /model fm AVAILABLE/);
+      const at = `http://127.0.0.1:${port}`;
+      const admin = `http://127.0.0.1:${adminPort}`;
+      const predict = (token?: string, scheme = 'Bearer') =>
+        fetch(`${at}/v1/models/fm:predict`, { method: 'POST', body: JSON.stringify({ instances: [image(0)] }), headers: token === undefined ? {} : { authorization: `${scheme} ${token}` } });
+
+      // Act + Assess: the Service port wants the token, on every path.
+      const none = await predict();
+      expect(none.status).toBe(401);
+      expect(none.headers.get('www-authenticate')).toBe('Bearer realm="mlpipe"');
+      const wrong = await predict('not-the-token');
+      expect(wrong.status).toBe(401);
+      expect(wrong.headers.get('www-authenticate')).toBe('Bearer realm="mlpipe", error="invalid_token"');
+      expect((await predict(oldToken.slice(0, -1))).status).toBe(401); // a prefix is not the token
+      expect((await predict(oldToken, 'Basic')).status).toBe(401);
+      expect((await predict(oldToken)).status).toBe(200);
+      expect((await predict(oldToken, 'bearer')).status).toBe(200); // the scheme is case-insensitive (RFC 7235)
+      for (const path of ['/v1/models/fm', '/metrics', '/healthz']) expect((await fetch(`${at}${path}`)).status).toBe(401);
+      expect((await fetch(`${at}/v1/models/fm`, { headers: { authorization: `Bearer ${oldToken}` } })).status).toBe(200);
+
+      // The admin port: probes and /metrics without a token, never a prediction.
+      expect((await fetch(`${admin}/v1/models/fm`)).status).toBe(200);
+      expect((await fetch(`${admin}/healthz`)).status).toBe(200);
+      expect((await fetch(`${admin}/v1/models/fm:predict`, { method: 'POST', body: '{"instances":[[0]]}' })).status).toBe(404);
+      const metrics = await (await fetch(`${admin}/metrics`)).text();
+      expect(metric(metrics, 'serving_requests_total{route="unauthorized",code="401"}')).toBe(7);
+      expect(metric(metrics, 'serving_requests_total{route="predict",code="401"}')).toBe(0); // scanners are not the model's errors
+      expect(metric(metrics, `serving_auth_token_loaded{fingerprint="${tokenFingerprint(oldToken)}"}`)).toBe(1);
+      expect(metrics).not.toContain(oldToken);
+
+      // Rotation: the new token is added; both work, no restart.
+      writeTokens(newToken, oldToken);
+      expect((await predict(newToken)).status).toBe(200);
+      expect((await predict(oldToken)).status).toBe(200);
+      expect(metric(await (await fetch(`${admin}/metrics`)).text(), `serving_auth_token_loaded{fingerprint="${tokenFingerprint(newToken)}"}`)).toBe(1);
+      // Finished: only the new one.
+      writeTokens(newToken);
+      expect((await predict(oldToken)).status).toBe(401);
+      expect((await predict(newToken)).status).toBe(200);
+      expect(own.output.stdout + own.output.stderr).not.toMatch(new RegExp(`${oldToken}|${newToken}`));
+    } finally {
+      own.kill('SIGTERM');
+      await finished(own);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('exits 2 naming AUTH_TOKEN_FILE when it is missing or holds no token', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'serve-auth-'));
+    try {
+      writeFileSync(join(dir, 'empty'), '\n \n');
+      const run = (f: string) => runScript(SERVE, { ...local.env, MODEL_URI, MODEL_NAME: 'fm', PORT: '0', AUTH_TOKEN_FILE: join(dir, f) });
+      const [missing, empty] = await Promise.all([run('absent'), run('empty')]);
+      expect([missing.code, empty.code]).toEqual([2, 2]);
+      expect(missing.stderr).toMatch(/AUTH_TOKEN_FILE: AUTH_TOKEN_FILE .*absent cannot be read: ENOENT/);
+      expect(empty.stderr).toMatch(/AUTH_TOKEN_FILE: AUTH_TOKEN_FILE .*empty holds no token/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

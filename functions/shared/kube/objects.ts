@@ -10,7 +10,7 @@ import { FIELD_MANAGER } from '../names';
 import { call, isNotFound, toKubeError } from './errors';
 import { sendRequest } from './transport';
 
-export type ManagedKind = 'Job' | 'Deployment' | 'Service' | 'Pod' | 'ReplicaSet' | 'Event';
+export type ManagedKind = 'Job' | 'Deployment' | 'Service' | 'Pod' | 'ReplicaSet' | 'Event' | 'Secret';
 
 export interface ObjectRef {
   kind: ManagedKind;
@@ -34,6 +34,8 @@ export function collectionPath(kind: ManagedKind, namespace: string): string {
       return `/api/v1/namespaces/${ns}/pods`;
     case 'Event':
       return `/api/v1/namespaces/${ns}/events`;
+    case 'Secret':
+      return `/api/v1/namespaces/${ns}/secrets`;
   }
 }
 
@@ -42,7 +44,7 @@ function objectPath(ref: ObjectRef): string {
 }
 
 function isManagedKind(kind: string | undefined): kind is ManagedKind {
-  return kind === 'Job' || kind === 'Deployment' || kind === 'Service' || kind === 'Pod' || kind === 'ReplicaSet' || kind === 'Event';
+  return kind === 'Job' || kind === 'Deployment' || kind === 'Service' || kind === 'Pod' || kind === 'ReplicaSet' || kind === 'Event' || kind === 'Secret';
 }
 
 /**

@@ -5,14 +5,21 @@
  * past its memory limit (OOMKilled, as the cgroup's OOM killer would), writes pod status like the real
  * kubelet (a container's end as exit code, 128 + signal when killed, and reason Completed / Error /
  * OOMKilled), and finishes graceful deletions once the processes are gone.
+ *
+ * Local stand-ins for what a container sees: `PORT` is the local port of its first declared port and
+ * `<NAME>_PORT` that of each other named one (`admin` → ADMIN_PORT); a `secret` volume is written to a
+ * directory of the pod's and an env value under its mountPath points there instead. As the real kubelet,
+ * a container whose Secret is missing is not started (ContainerCreating, FailedMount), and a Secret's
+ * files are replaced in place (write and rename) when the Secret changes.
  */
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { now, type KubeApi } from '../api';
 import { freePort, startProcess, type RunningProcess } from '../process-runner';
-import { typeOf, type Container, type ContainerState, type ContainerStatus, type Pod, type PodStatus, type Probe } from '../resources';
+import { typeOf, type KubeObject, type Container, type ContainerState, type ContainerStatus, type Pod, type PodStatus, type Probe } from '../resources';
 import { canonical } from '../canonical';
 import { setCondition } from './conditions';
 import { qosClass } from '../schema';
@@ -126,6 +133,8 @@ interface PodRuntime {
   stopping: boolean;
   ready: boolean;
   logDir: string;
+  /** Secret volumes: name → the local directory and the resourceVersion last written there. */
+  secretVolumes: Map<string, { dir: string; secretName: string; optional: boolean; items?: Array<{ key: string; path: string }>; written?: string }>;
 }
 
 export class Kubelet {
@@ -177,6 +186,7 @@ export class Kubelet {
       if (!pod.spec.nodeName && !this.schedulable(pod)) return;
       rt = this.admit(pod);
     }
+    this.syncSecretVolumes(rt);
     this.writeStatus(pod, rt);
   }
 
@@ -236,7 +246,11 @@ export class Kubelet {
       stopping: false,
       ready: false,
       logDir: join(this.opts.stateDir, 'pods', `${ns}_${pod.metadata.name}_${pod.metadata.uid}`),
+      secretVolumes: new Map(),
     };
+    for (const v of pod.spec.volumes ?? []) {
+      if (v.secret) rt.secretVolumes.set(v.name, { dir: join(rt.logDir, 'volumes', v.name), secretName: v.secret.secretName ?? '', optional: v.secret.optional === true, items: v.secret.items });
+    }
     this.pods.set(rt.uid, rt);
     void this.prepare(rt).catch(() => undefined);
     return rt;
@@ -272,8 +286,51 @@ export class Kubelet {
     c.timers.add(t);
   }
 
+  /**
+   * Writes each Secret volume's keys as files when the Secret is new or changed (each file written aside
+   * and renamed over, as the kubelet's atomic writer swaps them). Whether every required Secret is there.
+   */
+  private syncSecretVolumes(rt: PodRuntime): boolean {
+    let ready = true;
+    for (const v of rt.secretVolumes.values()) {
+      const secret = this.api.store.get('secrets', rt.namespace, v.secretName) as (KubeObject & { data?: Record<string, string> }) | undefined;
+      if (!secret) {
+        if (!v.optional) ready = false;
+        continue;
+      }
+      if (v.written === secret.metadata.resourceVersion) continue;
+      mkdirSync(v.dir, { recursive: true, mode: 0o700 });
+      const files = v.items ?? Object.keys(secret.data ?? {}).map((key) => ({ key, path: key }));
+      for (const { key, path } of files) {
+        const value = secret.data?.[key];
+        if (value === undefined) continue;
+        const file = join(v.dir, path);
+        writeFileSync(`${file}.tmp`, Buffer.from(value, 'base64'), { mode: 0o400 });
+        renameSync(`${file}.tmp`, file);
+      }
+      v.written = secret.metadata.resourceVersion;
+    }
+    return ready;
+  }
+
+  /** An env value under a volume's mountPath, pointed at the volume's local directory. */
+  private localPath(rt: PodRuntime, c: Container, value: string): string {
+    for (const m of c.volumeMounts ?? []) {
+      const v = rt.secretVolumes.get(m.name);
+      const mount = m.mountPath.replace(/\/+$/, '');
+      if (v && (value === mount || value.startsWith(`${mount}/`))) return v.dir + value.slice(mount.length);
+    }
+    return value;
+  }
+
   private startContainer(rt: PodRuntime, c: ContainerRuntime): void {
     if (rt.stopping || this.stopped) return;
+    if (!this.syncSecretVolumes(rt)) {
+      // As the real kubelet: FailedMount, the container waits in ContainerCreating; tried again shortly.
+      c.state = { waiting: { reason: 'ContainerCreating' } };
+      this.timer(c, PULL_FAIL_MS, () => this.startContainer(rt, c));
+      return;
+    }
     const image = resolveImage(this.opts.images, c.spec.image);
     if (!image) {
       c.state = { waiting: { reason: 'ContainerCreating' } };
@@ -302,10 +359,11 @@ export class Kubelet {
       if (v !== undefined) env[k] = v;
     }
     Object.assign(env, { HOSTNAME: rt.name, KUBERNETES_NAMESPACE: rt.namespace }, this.opts.env, image.env ?? {});
-    for (const e of c.spec.env ?? []) if (e.value !== undefined) env[e.name] = e.value;
+    for (const e of c.spec.env ?? []) if (e.value !== undefined) env[e.name] = this.localPath(rt, c.spec, e.value);
     else if (e.valueFrom === undefined) env[e.name] = '';
-    const firstPort = c.spec.ports?.[0];
+    const [firstPort, ...otherPorts] = c.spec.ports ?? [];
     if (firstPort) env.PORT = String(rt.localPorts[String(firstPort.containerPort)]);
+    for (const p of otherPorts) if (p.name) env[`${p.name.toUpperCase().replace(/-/g, '_')}_PORT`] = String(rt.localPorts[String(p.containerPort)]);
     const startedAt = now();
     const proc = startProcess({
       command: command ?? image.command,

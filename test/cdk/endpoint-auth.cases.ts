@@ -1,0 +1,104 @@
+/**
+ * Endpoint auth and network scope in the template: one KMS-encrypted token secret per configured model,
+ * read only by the roles that need it (the Kubernetes tasks' role, EvaluateModel) and only that secret;
+ * the settings the functions get; the load balancer props (source ranges, internal production, NLB, TLS)
+ * and their validation messages.
+ */
+import { logicalId, resourcesOf, synthStack } from './helpers';
+
+type Template = ReturnType<typeof synthStack>['template'];
+type Fn = { Properties?: { Role?: { 'Fn::GetAtt'?: [string, string] }; Environment?: { Variables: Record<string, unknown> } } };
+interface Statement {
+  Effect: string;
+  Action: string | string[];
+  Resource?: unknown;
+}
+
+const env = (template: Template, fn: string): Record<string, unknown> =>
+  (resourcesOf(template, 'AWS::Lambda::Function')[logicalId(template, 'AWS::Lambda::Function', `Functions${fn}`)] as Fn).Properties?.Environment?.Variables ?? {};
+
+/** Every Allow statement naming secretsmanager:GetSecretValue, with the roles its policy is attached to. */
+function secretReads(template: Template): Array<{ roles: string[]; resources: unknown[] }> {
+  const out: Array<{ roles: string[]; resources: unknown[] }> = [];
+  for (const r of Object.values(resourcesOf(template, 'AWS::IAM::Policy'))) {
+    const roles = ((r.Properties?.Roles as Array<{ Ref: string }>) ?? []).map((x) => x.Ref);
+    for (const s of (r.Properties?.PolicyDocument as { Statement: Statement[] }).Statement) {
+      if (s.Effect === 'Allow' && [s.Action].flat().includes('secretsmanager:GetSecretValue')) out.push({ roles, resources: [s.Resource].flat() });
+    }
+  }
+  return out;
+}
+
+describe('endpoint auth', () => {
+  it('is on by default: one token secret for the model, encrypted with the stack key, named to the functions that present or deliver it', () => {
+    // GIVEN / WHEN
+    const { template } = synthStack();
+    const tokenId = logicalId(template, 'AWS::SecretsManager::Secret', 'EndpointToken');
+    const secret = resourcesOf(template, 'AWS::SecretsManager::Secret')[tokenId]!;
+    // THEN
+    expect(secret.Properties?.KmsKeyId).toEqual({ 'Fn::GetAtt': [logicalId(template, 'AWS::KMS::Key', 'Key'), 'Arn'] });
+    expect(secret.Properties?.GenerateSecretString).toMatchObject({ PasswordLength: 48, ExcludePunctuation: true });
+    for (const fn of ['DeployStaging', 'DeployProduction', 'AwaitStagingEndpoint', 'AwaitProductionEndpoint', 'EvaluateModel']) {
+      expect([fn, env(template, fn).ENDPOINT_AUTH]).toEqual([fn, 'true']);
+      expect(JSON.stringify(env(template, fn).ENDPOINT_TOKEN_SECRETS)).toContain(`{"Ref":"${tokenId}"}`);
+    }
+    // Functions that never call an endpoint are not told where the token is.
+    for (const fn of ['RequestApproval', 'Notify', 'SubmitTraining']) expect(env(template, fn).ENDPOINT_TOKEN_SECRETS).toBeUndefined();
+  });
+
+  it("grants GetSecretValue on the model's own secret only, to the Kubernetes tasks' role and EvaluateModel's", () => {
+    const { template } = synthStack();
+    const tokenId = logicalId(template, 'AWS::SecretsManager::Secret', 'EndpointToken');
+    const reads = secretReads(template).filter((r) => JSON.stringify(r.resources).includes(tokenId));
+    const evaluateRole = (resourcesOf(template, 'AWS::Lambda::Function')[logicalId(template, 'AWS::Lambda::Function', 'FunctionsEvaluateModel')] as Fn).Properties?.Role?.['Fn::GetAtt']?.[0];
+    expect(reads.flatMap((r) => r.roles).sort()).toEqual([logicalId(template, 'AWS::IAM::Role', 'KubernetesTaskRole'), evaluateRole].sort());
+    for (const r of reads) expect(r.resources).toEqual([{ Ref: tokenId }]);
+    // No GetSecretValue anywhere on a wildcard.
+    for (const r of secretReads(template)) for (const res of r.resources) expect(JSON.stringify(res)).not.toMatch(/^"\*"$|secret:\*/);
+  });
+
+  it('endpointAuth: false makes no token secret and tells the functions', () => {
+    const { template } = synthStack({ props: { endpointAuth: false } });
+    expect(Object.keys(resourcesOf(template, 'AWS::SecretsManager::Secret')).filter((id) => id.includes('EndpointToken'))).toEqual([]);
+    expect(env(template, 'DeployStaging')).toMatchObject({ ENDPOINT_AUTH: 'false', ENDPOINT_TOKEN_SECRETS: '{}' });
+  });
+});
+
+describe('load balancer scope', () => {
+  const annotations = (template: Template, fn: string, setting: string): unknown => JSON.parse(String(env(template, fn)[setting]));
+
+  it('source ranges, NLB, TLS and internal production reach the Service settings', () => {
+    const { template } = synthStack({
+      props: {
+        loadBalancerSourceRanges: ['203.0.113.0/24', '2001:db8::/32'],
+        nlb: true,
+        tlsCertificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-aaaa-bbbb-cccc-0123456789ab',
+        vpcId: 'vpc-0123456789abcdef0',
+        privateSubnetIds: ['subnet-0123456789abcdef0'],
+        internalProduction: true,
+      },
+    });
+    const lb = 'service.beta.kubernetes.io/aws-load-balancer-';
+    expect(JSON.parse(String(env(template, 'ExposeStaging').LOAD_BALANCER_SOURCE_RANGES))).toEqual(['203.0.113.0/24', '2001:db8::/32']);
+    expect(JSON.parse(String(env(template, 'SwitchProductionTraffic').LOAD_BALANCER_SOURCE_RANGES))).toEqual(['203.0.113.0/24', '2001:db8::/32']);
+    expect(annotations(template, 'SwitchProductionTraffic', 'SERVICE_ANNOTATIONS')).toEqual({ [`${lb}type`]: 'external', [`${lb}nlb-target-type`]: 'ip' });
+    expect(annotations(template, 'SwitchProductionTraffic', 'PRODUCTION_SERVICE_ANNOTATIONS')).toEqual({
+      [`${lb}scheme`]: 'internal',
+      [`${lb}internal`]: 'true',
+      [`${lb}ssl-cert`]: 'arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-aaaa-bbbb-cccc-0123456789ab',
+      [`${lb}ssl-ports`]: 'https',
+    });
+    expect(annotations(template, 'ExposeStaging', 'STAGING_SERVICE_ANNOTATIONS')).toMatchObject({ [`${lb}scheme`]: 'internal' });
+  });
+
+  it.each([
+    [{ loadBalancerSourceRanges: ['10.0.0.0/8', '10.0.0.300/8'] }, /"loadBalancerSourceRanges" property is not valid: 1: "10\.0\.0\.300\/8" is not a CIDR range/],
+    [{ loadBalancerSourceRanges: ['10.0.0.0'] }, /"10\.0\.0\.0" is not a CIDR range \(an IP address and a prefix length/],
+    [{ loadBalancerSourceRanges: ['10.0.0.0/33'] }, /"10\.0\.0\.0\/33" is not a CIDR range/],
+    [{ internalProduction: true }, /"internalProduction" property needs "vpcId"/],
+    [{ tlsCertificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/abc' }, /"tlsCertificateArn" property needs "nlb: true"/],
+    [{ nlb: true, tlsCertificateArn: 'my-cert' }, /"tlsCertificateArn" property must be an ACM certificate ARN/],
+  ])('refuses %j', (props, message) => {
+    expect(() => synthStack({ props })).toThrow(message);
+  });
+});
