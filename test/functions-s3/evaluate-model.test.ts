@@ -4,7 +4,7 @@
  * server that answers 404 can never pass.
  */
 import { getJson } from '../../functions/shared/clients';
-import { CHAMPION_LATENCY_BATCHES, knownAccuracy, percentile, selectIndices } from '../../functions/shared/evaluation';
+import { CHAMPION_LATENCY_BATCHES, knownAccuracy, percentile, predictBody, selectIndices } from '../../functions/shared/evaluation';
 import type { EvaluationReport } from '../../functions/shared/registry';
 import type { EvaluationResult } from '../../functions/shared/types';
 import { BUCKET, putObject, putHeldOutSet, runContext, startLocalAws, startModelServer, type LocalAws, type ModelServer } from './fixtures';
@@ -316,6 +316,14 @@ describe('EvaluateModel', () => {
   it('refuses a state without a serving staging endpoint, naming the field', async () => {
     const state = stateFor('not a url', 'v-bad');
     await expect(loadHandler()(state)).rejects.toMatchObject({ name: 'InvalidInputError', message: expect.stringMatching(/staging\.endpoint/) });
+  });
+
+  it('writes a predict request exactly as JSON.stringify would', () => {
+    const images = Uint8Array.from({ length: 4 * 784 }, (_, i) => (i * 7) % 256);
+    const indices = [3, 0, 2];
+    const expected = JSON.stringify({ instances: indices.map((i) => Array.from(images.subarray(i * 784, (i + 1) * 784), (px) => px / 255)) });
+    expect(predictBody(images, 784, indices)).toBe(expected);
+    expect(predictBody(images, 784, [])).toBe('{"instances":[]}');
   });
 
   it('computes nearest-rank percentiles', () => {
