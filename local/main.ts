@@ -205,7 +205,7 @@ async function main(): Promise<number> {
     synthCacheDir: args.synthCache,
     context: args.context,
     traffic: LOCAL_RUN_TRAFFIC,
-    // The run starts at once; its steps after training wait for production to be back (a second or two).
+    // The run starts at once; production is restored beside its staging, and evaluation waits for it.
     restoreInBackground: true,
   });
   console.log(`approvals ${pipeline.approvalUrl}`);

@@ -20,7 +20,7 @@ import { main as mlpipe } from '../../cli/main';
 import { getJson } from '../../functions/shared/clients';
 import { E2E_CONTEXT, QUICK_HYPERPARAMETERS, SHARED_SYNTH_CACHE } from './shared-synth';
 import { productionDeploymentName } from '../../functions/shared/names';
-import type { ProductionRecord, ReleaseManifest } from '../../functions/shared/registry';
+import type { EvaluationReport, ProductionRecord, ReleaseManifest } from '../../functions/shared/registry';
 import { NO_ANSWER } from '../../local/traffic';
 import { checkConsole } from '../browser/console-checks';
 
@@ -267,6 +267,9 @@ describe('local pipeline end to end', () => {
       latencyMsP95: expect.any(Number),
       errorRate: 0,
     });
+    // Its accuracy is production's own evaluation's, of the very same images (evaluation.json names it).
+    const report = await getJson<EvaluationReport>(pipeline.bucket, `models/fashion-mnist/${v2}/evaluation.json`);
+    expect(report!.details.production).toMatchObject({ failedRequests: 0, accuracyFrom: `models/fashion-mnist/${v1}/evaluation.json` });
     // Production's record and Service right after the release (seen by quickSecondRelease).
     expect(record).toMatchObject({ version: v2, previousVersion: v1 });
     expect(selector).toBe(v2);
