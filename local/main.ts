@@ -12,7 +12,7 @@ import { outcomeOf } from '../functions/shared/outcome';
 import { describePlan, resumePlan } from '../functions/shared/resume';
 import { localRetry, type LocalRetry } from './retry-run';
 import { spawnConsole } from '../console/process';
-import { LOCAL_RUN_TRAFFIC, startLocalPipeline, TRAINING_IMAGE, type ApprovalMode, type LocalPipeline, type RunOutcome } from './pipeline';
+import { startLocalPipeline, TRAINING_IMAGE, type ApprovalMode, type LocalPipeline, type RunOutcome } from './pipeline';
 import { StateDirLockedError } from './lock';
 import { watchLaunchers } from './parent-watch';
 import { followExecutions, localRunName } from './stepfunctions/follow';
@@ -204,7 +204,6 @@ async function main(): Promise<number> {
     stateDir: args.stateDir,
     synthCacheDir: args.synthCache,
     context: args.context,
-    traffic: LOCAL_RUN_TRAFFIC,
     // The run starts at once; production is restored beside its staging, and evaluation waits for it.
     restoreInBackground: true,
   });

@@ -72,20 +72,13 @@ export const LOCAL_CONTEXT: Readonly<Record<string, unknown>> = {
   // started costs about a second of CPU; four made a repeat run start ten of them.
   servingReplicas: 2,
   // A canary in seconds rather than minutes: one split step, 50 % (1 of 2 pods serves the candidate, so
-  // both versions answer about 20 of npm start's 40 requests/s (LOCAL_RUN_TRAFFIC), 20 each by the one
-  // analysis 1 s into the bake: minRequests 10 is reached with room), then 100 %, each baked 1 s (the
-  // least a Wait state takes) and analysed once: as many requests per analysis as 2 s bakes at 20/s had.
+  // both versions answer about 10 of the local generator's 20 requests/s, 20 each by the one analysis 2 s
+  // into the bake: minRequests 10 is reached with room), then 100 %, each baked 2 s and analysed once.
   // (10/50/100 on 4 pods baked 4 s each made the canary 17–21 s, the largest part of a repeat run's wall.)
   // Latency is judged only when gross: on one shared machine a p95 of a few ms measures the machine's load
   // and a freshly started pod's warm-up (a good canary once measured 1.6× stable's 9.8 ms), not the model.
-  rollout: { steps: [50, 100], bakeSeconds: 1, analysisIntervalSeconds: 1, minRequests: 10, maxP95Ratio: 10, maxP95LatencyMs: 5000 },
+  rollout: { steps: [50, 100], bakeSeconds: 2, analysisIntervalSeconds: 2, minRequests: 10, maxP95Ratio: 10, maxP95LatencyMs: 5000 },
 };
-
-/**
- * npm start's live traffic during a production rollout: LOCAL_CONTEXT's 1 s bakes need twice the rate
- * 2 s bakes had for the same requests per analysis (one held-out image a request, each ~1 ms of CPU).
- */
-export const LOCAL_RUN_TRAFFIC = { ratePerSecond: 40 };
 
 /** The states before the staging deployment: they neither read nor change production (see the restore). */
 const TRAINING_PHASE_STATES = ['Prepare', 'SubmitTraining', 'CheckTraining', 'AwaitTraining'];
