@@ -204,7 +204,7 @@ async function main(): Promise<number> {
     stateDir: args.stateDir,
     synthCacheDir: args.synthCache,
     context: args.context,
-    // The run starts at once; production is restored beside its staging, and evaluation waits for it.
+    // The run starts at once; its steps after training wait for production to be back (a second or two).
     restoreInBackground: true,
   });
   console.log(`approvals ${pipeline.approvalUrl}`);

@@ -82,13 +82,6 @@ export const LOCAL_CONTEXT: Readonly<Record<string, unknown>> = {
 
 /** The states before the staging deployment: they neither read nor change production (see the restore). */
 const TRAINING_PHASE_STATES = ['Prepare', 'SubmitTraining', 'CheckTraining', 'AwaitTraining'];
-/**
- * Staging's states, between training and evaluation: they neither read nor change production either. With
- * restoreInBackground the restore starts with the first of them rather than with the run: its serving pods
- * (~1 s of CPU each) then load beside staging's one pod instead of during training, whose threads keep
- * both cores busy and wait for each other every batch (a core taken from one stalls both).
- */
-const STAGING_PHASE_STATES = ['DeployStaging', 'AwaitStagingRollout', 'ExposeStaging', 'AwaitStagingEndpoint'];
 
 export type ApprovalMode = 'interactive' | 'auto-approve' | 'reject';
 
@@ -114,8 +107,8 @@ export interface LocalPipelineOptions {
    */
   traffic?: { ratePerSecond?: number } | false;
   /**
-   * Restore production (local cluster only) when a run's staging starts (or something else needs production
-   * first), instead of before this start resolves; functions that may touch production wait for it. `npm start` does; a caller that reads
+   * Restore production (local cluster only) while a run's training phase starts, instead of before this
+   * start resolves; functions that may touch production wait for it. `npm start` does; a caller that reads
    * production right after the start (tests) keeps the default. @default false
    */
   restoreInBackground?: boolean;
@@ -359,20 +352,15 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
       if (!runtime) throw new Error('the local Lambda runtime is not started');
       return runtime;
     };
-    // Production is restored (below) once a run is past training: the training and staging phases'
-    // functions neither read nor change production, so they go ahead of the restore (staging's start it);
-    // every other invocation (evaluation against production, the release, a rollback through the Lambda
-    // API) starts it if need be and waits until it is over.
-    let restore: () => Promise<void> = () => Promise.resolve();
+    // Production is restored (below) while a run starts: the training phase's functions neither read nor
+    // change production, so only they go ahead of the restore; every other invocation (evaluation against
+    // production, the release, a rollback through the Lambda API) waits until it is over.
+    let restoring: Promise<void> = Promise.resolve();
     const tasks = taskFunctions(stack);
-    const phase = (states: string[]) => new Set(states.map((state) => tasks[state]?.logicalId));
-    const beforeRestore = phase(TRAINING_PHASE_STATES);
-    const startsRestore = phase(STAGING_PHASE_STATES);
+    const beforeRestore = new Set(TRAINING_PHASE_STATES.map((state) => tasks[state]?.logicalId));
     const afterRestore = async (fn: string): Promise<void> => {
       const f = stack.findFunction(fn);
-      if (f && beforeRestore.has(f.logicalId)) return;
-      const restored = restore();
-      if (!f || !startsRestore.has(f.logicalId)) await restored;
+      if (!f || !beforeRestore.has(f.logicalId)) await restoring;
     };
     const sfn = new LocalStepFunctions({
       definition: stack.definition,
@@ -443,8 +431,8 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
       // the endpoint it records answers and `mlpipe rollback` has somewhere to go. Never fatal: a registry
       // that cannot be restored must not stop new runs. It runs in this process with the settings the
       // template gives the production functions (it builds the same Deployments as DeployProduction).
-      // With restoreInBackground it starts when a run's staging does (or when anything else needs
-      // production first), and whatever may touch production waits for it (afterRestore above).
+      // With restoreInBackground it goes on while a run's training phase starts (its serving pods take a
+      // second or two), and whatever may touch production waits for it (afterRestore above).
       const from = stack.functions.filter((f) => ['PrepareRun', 'DeployProduction', 'SwitchProductionTraffic', 'Rollback'].some((id) => f.logicalId.includes(`Functions${id}`)));
       const env = Object.assign({}, ...from.map((f) => f.environment), { KUBECONFIG: kubeconfigPath }) as Record<string, string>;
       // During a run, its printer shows the outcome in place; a stop under it says nothing.
@@ -453,17 +441,15 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
         if (activePrinter) activePrinter.note(line);
         else log(line);
       };
-      let restoring: Promise<void> | undefined;
-      restore = () =>
-        (restoring ??= withEnv(env, () => restoreProduction(modelName, say)).then(
-          (restored) => {
-            if (restored) say(`production ${restored.modelName} ${restored.version} restored at ${restored.endpoint}`);
-          },
-          (err: Error) => say(`production ${modelName} not restored: ${err.message}`),
-        ));
+      restoring = withEnv(env, () => restoreProduction(modelName, say)).then(
+        (restored) => {
+          if (restored) say(`production ${restored.modelName} ${restored.version} restored at ${restored.endpoint}`);
+        },
+        (err: Error) => say(`production ${modelName} not restored: ${err.message}`),
+      );
       // Stopped while restoring: the restore ends (or fails) before the cluster it writes to stops.
-      stoppers.push(() => restoring ?? Promise.resolve());
-      if (!opts.restoreInBackground) await restore();
+      stoppers.push(() => restoring);
+      if (!opts.restoreInBackground) await restoring;
     }
 
     const localJson = join(stateDir, 'local.json');
