@@ -3,12 +3,14 @@
  * EvaluationResult (`$.evaluation`); a model that fails the gate returns passed:false and the ASL routes it
  * to failure. Only an evaluation that cannot run at all (no data, endpoint unreachable) throws.
  * When a version serves production, its endpoint gets the same images in the same evaluation, requests
- * interleaved with the candidate's, so per-class accuracy and latency compare like with like.
+ * interleaved with the candidate's, so per-class accuracy and latency compare like with like. When its own
+ * evaluation.json measured these very images (same fingerprint), its accuracy is that one's and it gets
+ * only a few batches, for its latency and error rate now.
  */
 import * as z from 'zod';
 import { presentedToken } from './shared/endpoint-auth';
 import { FUNCTION_SETTINGS } from './shared/function-settings';
-import { championComparison, judge, loadHeldOutSet, measureEndpoints, perClassFields, type Thresholds } from './shared/evaluation';
+import { CHAMPION_LATENCY_BATCHES, championComparison, heldOutFingerprint, judge, knownAccuracy, loadHeldOutSet, measureEndpoints, perClassFields, type Thresholds } from './shared/evaluation';
 import { logger, withLogContext } from './shared/logger';
 import { readEvaluation, readProduction, registryKeys, s3Uri, writeEvaluation } from './shared/registry';
 import { loadSettings } from './shared/settings';
@@ -54,15 +56,18 @@ async function evaluateModel(event: unknown): Promise<EvaluationResult> {
     loadHeldOutSet(run.evalDataUri),
     champion ? readEvaluation(run.modelName, champion.version) : undefined,
   ]);
+  const fingerprint = heldOutFingerprint(data, settings.samples);
+  const known = knownAccuracy(stored, fingerprint);
   const { candidate: m, champion: measured } = await measureEndpoints({
     endpoint: staging.endpoint,
     ...(champion?.endpoint ? { championEndpoint: champion.endpoint } : {}),
+    ...(known ? { championBatches: CHAMPION_LATENCY_BATCHES } : {}),
     modelName: run.modelName,
     data,
     token: await presentedToken(run.modelName),
     ...settings,
   });
-  const { production, note } = championComparison(champion, measured, stored, thresholds.maxErrorRate);
+  const { production, note } = championComparison(champion, measured, stored, thresholds.maxErrorRate, known);
 
   const result: EvaluationResult = {
     ...judge(m, thresholds, production, note),
@@ -86,11 +91,19 @@ async function evaluateModel(event: unknown): Promise<EvaluationResult> {
       requests: m.requests,
       failedRequests: m.failedRequests,
       batchSize: settings.batchSize,
+      // Which images were sent: a later evaluation of the same images takes this version's accuracy from here.
+      heldOut: { sha256: fingerprint },
       errors: m.errors,
       // In full, whatever the class count (the state carries them only up to its limits).
       perClassAccuracy: m.perClassAccuracy,
       confusion: m.confusion,
-      ...(measured ? { production: 'unreachable' in measured ? { unreachable: measured.unreachable } : { requests: measured.requests, failedRequests: measured.failedRequests, errors: measured.errors, errorRate: measured.errorRate } } : {}),
+      ...(measured
+        ? {
+            production: 'unreachable' in measured
+              ? { unreachable: measured.unreachable }
+              : { requests: measured.requests, failedRequests: measured.failedRequests, errors: measured.errors, errorRate: measured.errorRate, ...(known && champion ? { accuracyFrom: registryKeys.evaluation(run.modelName, champion.version) } : {}) },
+          }
+        : {}),
     },
   });
   logger.info('evaluated', {

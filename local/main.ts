@@ -211,8 +211,10 @@ async function main(): Promise<number> {
   console.log(`approvals ${pipeline.approvalUrl}`);
   // The serving monitor, as its schedule would invoke it (a timer, off the run's path); alarms go to the outbox.
   startLocalMonitor({ stack: pipeline.stack, invoke: pipeline.invoke, snsEndpoint: pipeline.snsEndpoint });
-  // The web console (`mlpipe console`, read-only) in a child process, starting while the run does.
-  const web = await spawnConsole(stateDir);
+  // The web console (`mlpipe console`, read-only) in a child process: at once when a person decides the
+  // run; otherwise when someone opens it, or once the run is over and production keeps serving (its start
+  // is CPU an --auto-approve run on 2 cores would wait for).
+  const web = await spawnConsole(stateDir, { lazy: args.approval !== 'interactive' });
   process.on('exit', web.stop);
   web.ready.catch((err: Error) => console.error(`console   did not start: ${err.message}`));
   console.log(`console   ${web.url}`);
@@ -256,6 +258,7 @@ async function main(): Promise<number> {
     await pipeline.stop();
     return code;
   }
+  web.start();
   const s = outcome.output!;
   const endpoint = `${s.production?.endpoint}/v1/models/${s.run.modelName}`;
   console.log('\nProduction keeps serving until you press Ctrl-C (that stops every process this run started). Meanwhile:');

@@ -100,14 +100,19 @@ export interface EvaluationReport extends EvaluationResult {
     requests: number;
     failedRequests: number;
     batchSize: number;
+    /** Which images were sent (evaluation.ts heldOutFingerprint); absent in reports made before it. */
+    heldOut?: { sha256: string };
     /** The first few request failures, e.g. `batch 3: HTTP 404`. */
     errors: string[];
     /** Accuracy per class (index = label) over the instances of that label (failed requests count as wrong). */
     perClassAccuracy: number[];
     /** confusion[true][predicted], in full (`$.evaluation` carries it only for few classes). */
     confusion: number[][];
-    /** Production's requests in the same evaluation, or why its endpoint could not be measured. */
-    production?: { requests: number; failedRequests: number; errors: string[]; errorRate: number } | { unreachable: string };
+    /**
+     * Production's requests in the same evaluation, or why its endpoint could not be measured; `accuracyFrom`:
+     * the evaluation.json its accuracy came from (it had measured the same images), when it got only a few batches.
+     */
+    production?: { requests: number; failedRequests: number; errors: string[]; errorRate: number; accuracyFrom?: string } | { unreachable: string };
   };
 }
 

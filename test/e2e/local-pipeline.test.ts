@@ -21,7 +21,7 @@ import { getJson } from '../../functions/shared/clients';
 import { costLines } from '../../functions/shared/run-cost';
 import { E2E_CONTEXT, QUICK_HYPERPARAMETERS, SHARED_SYNTH_CACHE } from './shared-synth';
 import { productionDeploymentName } from '../../functions/shared/names';
-import type { ProductionRecord, ReleaseManifest } from '../../functions/shared/registry';
+import type { EvaluationReport, ProductionRecord, ReleaseManifest } from '../../functions/shared/registry';
 import { NO_ANSWER, TrafficGenerator } from '../../local/traffic';
 import { startLocalMonitor } from '../../local/serving-monitor';
 import { checkConsole } from '../browser/console-checks';
@@ -326,6 +326,9 @@ describe('local pipeline end to end', () => {
       latencyMsP95: expect.any(Number),
       errorRate: 0,
     });
+    // Its accuracy is production's own evaluation's, of the very same images (evaluation.json names it).
+    const report = await getJson<EvaluationReport>(pipeline.bucket, `models/fashion-mnist/${v2}/evaluation.json`);
+    expect(report!.details.production).toMatchObject({ failedRequests: 0, accuracyFrom: `models/fashion-mnist/${v1}/evaluation.json` });
     // Production's record and Service right after the release (seen by quickSecondRelease).
     expect(record).toMatchObject({ version: v2, previousVersion: v1 });
     expect(selector).toBe(v2);

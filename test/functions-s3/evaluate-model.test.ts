@@ -4,7 +4,7 @@
  * server that answers 404 can never pass.
  */
 import { getJson } from '../../functions/shared/clients';
-import { percentile, selectIndices } from '../../functions/shared/evaluation';
+import { CHAMPION_LATENCY_BATCHES, knownAccuracy, percentile, predictBody, selectIndices } from '../../functions/shared/evaluation';
 import type { EvaluationReport } from '../../functions/shared/registry';
 import type { EvaluationResult } from '../../functions/shared/types';
 import { BUCKET, putObject, putHeldOutSet, runContext, startLocalAws, startModelServer, type LocalAws, type ModelServer } from './fixtures';
@@ -135,6 +135,63 @@ describe('EvaluateModel', () => {
     expect(report!.details.production).toEqual({ requests: 4, failedRequests: 0, errors: [], errorRate: 0 });
   });
 
+  it('takes production\'s accuracy from its own evaluation of the very same images, and sends it only a few batches for its latency', async () => {
+    const MODEL = 'fashion-champion-known';
+    // The champion's own evaluation, when it was the candidate: wrong on class 3.
+    const before = await serve({ modelName: MODEL, correct: (i) => i % 10 !== 3 });
+    const env = { EVAL_SAMPLES: '400', EVAL_BATCH_SIZE: '10', EVAL_CONCURRENCY: '1' };
+    const own = await loadHandler(env)(stateFor(before.endpoint, 'v-known', MODEL));
+    expect(own).toMatchObject({ production: null, perClassAccuracy: [1, 1, 1, 0, 1, 1, 1, 1, 1, 1] });
+    const ownReport = await getJson<EvaluationReport>(BUCKET, `models/${MODEL}/v-known/evaluation.json`);
+    expect(ownReport!.details.heldOut).toEqual({ sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+
+    // Production now answers everything right: were it measured again on every image, it would score 1.
+    const arrivals: string[] = [];
+    const prod = await serve({ modelName: MODEL, arrivals: { name: 'production', log: arrivals } });
+    const candidate = await serve({ modelName: MODEL, correct: (i) => i % 10 !== 5, arrivals: { name: 'candidate', log: arrivals } });
+    await putObject(`models/${MODEL}/production.json`, JSON.stringify({ modelName: MODEL, version: 'v-known', previousVersion: null, endpoint: prod.endpoint, switchedAt: '', history: [] }));
+    const result = await loadHandler(env)(stateFor(candidate.endpoint, 'v-next', MODEL));
+
+    expect(result.production).toEqual({
+      version: 'v-known',
+      accuracy: own.accuracy,
+      perClassAccuracy: [1, 1, 1, 0, 1, 1, 1, 1, 1, 1],
+      latencyMsP50: expect.any(Number),
+      latencyMsP95: expect.any(Number),
+      errorRate: 0,
+    });
+    expect(own.accuracy).toBeLessThan(0.95);
+    expect(result.summary).toMatch(new RegExp(`; production v-known ${own.accuracy.toFixed(4).replace('.', '\\.')}\\.$`));
+    // 40 batches to the candidate; every second one, the same, to production, interleaved as before.
+    const firsts = candidate.requests.map((r) => r.indices[0]);
+    expect(firsts).toHaveLength(40);
+    expect(prod.requests.map((r) => r.indices[0])).toEqual(firsts.filter((_, b) => b % 2 === 0));
+    expect(arrivals.filter((a) => a.startsWith('production'))).toHaveLength(CHAMPION_LATENCY_BATCHES);
+    expect(arrivals.slice(0, 5)).toEqual([`candidate ${firsts[0]}`, `production ${firsts[0]}`, `candidate ${firsts[1]}`, `production ${firsts[2]}`, `candidate ${firsts[2]}`]);
+    const report = await getJson<EvaluationReport>(BUCKET, `models/${MODEL}/v-next/evaluation.json`);
+    expect(report!.details.production).toEqual({ requests: 20, failedRequests: 0, errors: [], errorRate: 0, accuracyFrom: `models/${MODEL}/v-known/evaluation.json` });
+    expect(report!.details.heldOut).toEqual(ownReport!.details.heldOut);
+
+    // Other images (another sample size): its evaluation does not say how it answers them, so it is measured on every batch.
+    prod.requests.length = 0;
+    const other = await loadHandler({ ...env, EVAL_SAMPLES: '320' })(stateFor(candidate.endpoint, 'v-other', MODEL));
+    expect(prod.requests).toHaveLength(32);
+    expect(other.production).toMatchObject({ version: 'v-known', accuracy: 1, perClassAccuracy: Array(10).fill(1) });
+    const otherReport = await getJson<EvaluationReport>(BUCKET, `models/${MODEL}/v-other/evaluation.json`);
+    expect(otherReport!.details.production).not.toHaveProperty('accuracyFrom');
+  });
+
+  it('does not take production\'s accuracy from an evaluation that failed requests or predates the fingerprint', () => {
+    const details = { failedRequests: 0, perClassAccuracy: [1, 0.5], heldOut: { sha256: 'abc' } };
+    expect(knownAccuracy({ accuracy: 0.75, details }, 'abc')).toEqual({ accuracy: 0.75, perClassAccuracy: [1, 0.5] });
+    expect(knownAccuracy({ accuracy: 0.75, details }, 'abd')).toBeUndefined();
+    // A failed request counted its images as wrong: that accuracy is not the model's answer to them.
+    expect(knownAccuracy({ accuracy: 0.75, details: { ...details, failedRequests: 1 } }, 'abc')).toBeUndefined();
+    expect(knownAccuracy({ accuracy: 0.75, details: { failedRequests: 0, perClassAccuracy: [1, 0.5] } }, 'abc')).toBeUndefined();
+    expect(knownAccuracy({ accuracy: 0.75 }, 'abc')).toBeUndefined();
+    expect(knownAccuracy(undefined, 'abc')).toBeUndefined();
+  });
+
   it('falls back to production\'s own evaluation, without latency, when its endpoint cannot be reached, and says so', async () => {
     const MODEL = 'fashion-champion-down';
     const prod = await serve({ modelName: MODEL });
@@ -259,6 +316,14 @@ describe('EvaluateModel', () => {
   it('refuses a state without a serving staging endpoint, naming the field', async () => {
     const state = stateFor('not a url', 'v-bad');
     await expect(loadHandler()(state)).rejects.toMatchObject({ name: 'InvalidInputError', message: expect.stringMatching(/staging\.endpoint/) });
+  });
+
+  it('writes a predict request exactly as JSON.stringify would', () => {
+    const images = Uint8Array.from({ length: 4 * 784 }, (_, i) => (i * 7) % 256);
+    const indices = [3, 0, 2];
+    const expected = JSON.stringify({ instances: indices.map((i) => Array.from(images.subarray(i * 784, (i + 1) * 784), (px) => px / 255)) });
+    expect(predictBody(images, 784, indices)).toBe(expected);
+    expect(predictBody(images, 784, [])).toBe('{"instances":[]}');
   });
 
   it('computes nearest-rank percentiles', () => {
