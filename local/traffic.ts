@@ -12,7 +12,8 @@
  *   const traffic = new TrafficGenerator({ url, modelName: 'fashion', ratePerSecond: 20 });
  *   traffic.start(); …; const s = traffic.snapshot({ since }); await traffic.stop();
  *
- * Also a command: `npx tsx local/traffic.ts <url> <model> [rate]` prints a tally every 2 s until Ctrl-C.
+ * Also a command: `npx tsx local/traffic.ts <url> <model> [rate]` prints a tally every 2 s until Ctrl-C; it
+ * sends the token in MLPIPE_ENDPOINT_TOKEN (an environment variable: `ps` shows a command's arguments).
  */
 import { request, type IncomingMessage } from 'node:http';
 import { decodeIdx } from '../examples/fashion-mnist/idx';
@@ -261,10 +262,15 @@ export function formatSnapshot(s: TrafficSnapshot): string {
 if (require.main === module) {
   const [url, modelName, rate] = process.argv.slice(2);
   if (!url || !modelName) {
-    process.stderr.write('usage: npx tsx local/traffic.ts <url> <model> [requests per second]\n');
+    process.stderr.write(
+      'usage: [MLPIPE_ENDPOINT_TOKEN=<token>] npx tsx local/traffic.ts <url> <model> [requests per second]\n' +
+        '  MLPIPE_ENDPOINT_TOKEN: the endpoint token (mlpipe endpoint --show-token), sent as Authorization: Bearer;\n' +
+        '  without it an endpoint with auth on answers every request 401. An environment variable, not an argument: ps shows arguments.\n',
+    );
     process.exit(2);
   }
-  const traffic = new TrafficGenerator({ url, modelName, ratePerSecond: rate ? Number(rate) : undefined });
+  const token = process.env.MLPIPE_ENDPOINT_TOKEN || undefined;
+  const traffic = new TrafficGenerator({ url, modelName, ratePerSecond: rate ? Number(rate) : undefined, token });
   traffic.start();
   const every = setInterval(() => process.stdout.write(`${formatSnapshot(traffic.snapshot())}\n--\n`), 2000);
   process.on('SIGINT', () => {

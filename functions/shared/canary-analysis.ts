@@ -131,10 +131,10 @@ export interface PodMetricsText {
 
 /**
  * The /metrics text of every running (not terminating) pod carrying `labels`, through the pod proxy;
- * `pods` counts them all, `read` holds those that answered (an unreachable one is skipped, see
- * readVersionCounters). Shared with the serving monitor (serving-monitor-read.ts), which parses more of it.
+ * `pods` counts them all and `running` names them, `read` holds those that answered (an unreachable one is
+ * skipped, see readVersionCounters). Shared with the serving monitor (serving-monitor-read.ts), which parses more of it.
  */
-export async function readPodMetrics(namespace: string, labels: Record<string, string>, port: number): Promise<{ pods: number; read: PodMetricsText[] }> {
+export async function readPodMetrics(namespace: string, labels: Record<string, string>, port: number): Promise<{ pods: number; read: PodMetricsText[]; running: string[] }> {
   const labelSelector = selectorOf(labels);
   const list = await listObjects<PodLike>('Pod', namespace, { labelSelector });
   const running = list.items.filter((p) => p.metadata?.deletionTimestamp === undefined && p.status?.phase === 'Running' && p.metadata?.name);
@@ -155,7 +155,7 @@ export async function readPodMetrics(namespace: string, labels: Record<string, s
       return { name, text, restarts };
     }),
   );
-  return { pods: running.length, read: readings.filter((r): r is PodMetricsText => r !== undefined) };
+  return { pods: running.length, read: readings.filter((r): r is PodMetricsText => r !== undefined), running: running.map((p) => p.metadata!.name!) };
 }
 
 /** Where a pod serves /metrics without a token: its admin port (manifests.ts ADMIN_PORT_NAME), else `fallback`. */

@@ -16,6 +16,7 @@ import {
   evaluateAlarm,
   monitorKeys,
   MonitorSnapshotSchema,
+  nextBaselines,
   podCounters,
   predictedCounts,
   servingAlarmRules,
@@ -104,7 +105,8 @@ export async function scrapeServing(opts: ScrapeOptions): Promise<MonitorSnapsho
     alarms,
     notes,
   };
-  const state: MonitorState = { readAt: now.toISOString(), byPod, history, alarms };
+  // A running pod not read this time keeps its old baseline: its traffic counts in the next window it is read.
+  const state: MonitorState = { readAt: now.toISOString(), byPod: nextBaselines(byPod, previous?.byPod, metrics.running), history, alarms };
   await Promise.all([putJson(bucket, monitorKeys.state(model), state), putJson(bucket, monitorKeys.latest(model), snapshot)]);
   if (window) (opts.emit ?? ((line: string) => process.stdout.write(`${line}\n`)))(emfRecord(model, values, now.getTime()));
   logger.info('serving monitored', {

@@ -30,9 +30,18 @@ export type ServingValues = Partial<Record<ServingMetricName, number>>;
 /**
  * Below this many predicted instances in a window the class distribution is too thin to compare: no
  * PredictionDrift datapoint (missing data never breaches). The sampling noise of PSI over 10 classes is
- * about (classes − 1) / n: 0.09 at 100, well under the 0.2 default threshold.
+ * about (classes − 1) / n on average, but its tail is what false alarms come from: at 100, uniform traffic
+ * still gives PSI > 0.2 in ~3 % of windows, which at one window a minute is ~4 false 2-of-3 alarms a day;
+ * at 200 the mean halves (0.045) and the tail above 0.2 is far rarer.
  */
-export const MIN_DRIFT_PREDICTIONS = 100;
+export const MIN_DRIFT_PREDICTIONS = 200;
+
+/**
+ * Below this many predict requests in a window no ErrorRate or LatencyP95 datapoint: one 5xx in 3 requests
+ * is a 33 % error rate, and a p95 of 5 requests is their slowest one; a quiet minute would breach on noise.
+ * Missing data is not breaching in the alarms (servingAlarmRules and the CloudWatch alarms alike).
+ */
+export const MIN_RATE_REQUESTS = 20;
 
 /** Shares under this are taken as this in PSI (a class never predicted would make it infinite). */
 export const PSI_FLOOR = 1e-4;
@@ -94,6 +103,24 @@ export function windowSince(now: Record<string, MonitorPodCounters>, before: Rec
     }
   }
   return { requests: served.requests, errors: served.errors, buckets: served.buckets, classes, restarts: served.restarts ?? 0 };
+}
+
+/**
+ * The per-pod baselines the next scrape compares with: the pods read now, plus the previous baseline of
+ * each pod still running but not read this time (503, no address yet): without it the next scrape would
+ * count that pod's whole lifetime as one window. Pods no longer running are dropped.
+ */
+export function nextBaselines(
+  read: Record<string, MonitorPodCounters>,
+  previous: Record<string, MonitorPodCounters> | undefined,
+  running: readonly string[],
+): Record<string, MonitorPodCounters> {
+  const next: Record<string, MonitorPodCounters> = {};
+  for (const name of running) {
+    const before = previous?.[name];
+    if (!(name in read) && before) next[name] = before;
+  }
+  return { ...next, ...read };
 }
 
 // ------------------------------------------------------------------------------------------ drift
@@ -164,12 +191,16 @@ export function servingStats(w: ServingWindow, expected: readonly number[] | nul
   };
 }
 
-/** The datapoints of one scrape: Requests always, the rest only when there is something to measure. */
+/**
+ * The datapoints of one scrape: Requests always, the rest only when there is something to measure
+ * (ErrorRate and LatencyP95, which alarm, from MIN_RATE_REQUESTS requests on).
+ */
 export function servingValues(s: ServingStats): ServingValues {
   const values: ServingValues = { Requests: s.requests };
-  if (s.errorRate !== null) values.ErrorRate = s.errorRate;
+  const enough = s.requests >= MIN_RATE_REQUESTS;
+  if (enough && s.errorRate !== null) values.ErrorRate = s.errorRate;
   if (s.latencyMsP50 !== null) values.LatencyP50 = s.latencyMsP50;
-  if (s.latencyMsP95 !== null) values.LatencyP95 = s.latencyMsP95;
+  if (enough && s.latencyMsP95 !== null) values.LatencyP95 = s.latencyMsP95;
   if (s.drift !== null) values.PredictionDrift = s.drift;
   return values;
 }

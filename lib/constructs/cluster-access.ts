@@ -6,8 +6,10 @@
  *   the same Kubernetes rights, and twelve access entries would be twelve things to audit for no gain.
  *   Rollback (run by people, outside the state machine) is the exception: it alone rewrites the
  *   registry's production.json, so it has its own role, with an entry scoped to production only. So does
- *   the serving monitor (a schedule, not a run): it reads production's pods and their /metrics only, and
- *   gets no access to staging, where untested images run.
+ *   the serving monitor (a schedule, not a run): it needs only to list production's pods and read their
+ *   /metrics, and gets no access to staging, where untested images run. Its entry is still
+ *   AmazonEKSEditPolicy on production (EKS's view policy lacks `get pods/proxy`), so the role CAN read
+ *   production's Secrets (the endpoint token) and write there: a known limitation, docs/deploy.md.
  * - the pods reach S3 through EKS Pod Identity (decision 5): `mlpipe-trainer` (staging, where training
  *   Jobs run) writes its model's prefix but never the registry records in it; `mlpipe-server` (staging
  *   and production) only reads it.
@@ -53,6 +55,9 @@ export const TASK_SUBRESOURCE_NEEDS: readonly KubernetesPermission[] = [
 /**
  * What the serving monitor needs in the production namespace (and nothing in staging): list the model's
  * pods, and `get pods/proxy` to read each one's /metrics (functions/shared/serving-monitor-scrape.ts).
+ * What it is GIVEN is more: AmazonEKSEditPolicy there (no EKS access policy grants pods/proxy without
+ * edit), which also reads Secrets and writes. The least-privilege fix is an access entry with a
+ * Kubernetes group bound to a namespaced Role of exactly these rules (docs/deploy.md, known limitation).
  */
 export const MONITOR_SUBRESOURCE_NEEDS: readonly KubernetesPermission[] = [{ verb: 'get', resource: 'pods/proxy' }];
 

@@ -24,6 +24,7 @@ import { productionDeploymentName } from '../../functions/shared/names';
 import type { EvaluationReport, ProductionRecord, ReleaseManifest } from '../../functions/shared/registry';
 import { NO_ANSWER, TrafficGenerator } from '../../local/traffic';
 import { startLocalMonitor } from '../../local/serving-monitor';
+import { MIN_DRIFT_PREDICTIONS } from '../../functions/shared/serving-monitor';
 import { checkConsole } from '../browser/console-checks';
 
 // The first run on a fresh clone synthesizes the stack (esbuild bundles every function) before it starts.
@@ -255,20 +256,24 @@ describe('local pipeline end to end', () => {
     const monitor = startLocalMonitor({ stack: pipeline.stack, invoke: pipeline.invoke, snsEndpoint: pipeline.snsEndpoint, intervalMs: 3_600_000 });
     try {
       await monitor.tick();
-      // Act: 150 held-out images, one per request, then a scrape
-      const traffic = new TrafficGenerator({ url: record.endpoint!, modelName: 'fashion-mnist', ratePerSecond: 100 });
+      // Act: MIN_DRIFT_PREDICTIONS held-out images, one per predict request, with the endpoint's token (auth is on), then a scrape
+      const sent = MIN_DRIFT_PREDICTIONS;
+      const traffic = new TrafficGenerator({ url: record.endpoint!, modelName: 'fashion-mnist', ratePerSecond: 100, token: endpointToken('fashion-mnist') });
       const answered = new Promise<void>((resolve) => {
         let n = 0;
-        traffic.onResult(() => ++n === 150 && resolve());
+        traffic.onResult(() => ++n === sent && resolve());
       });
       traffic.start();
       await answered;
       await traffic.stop();
       const snapshot = (await monitor.tick())!;
-      // Assess: the window holds that traffic, its classes close to what the evaluation predicted
+      // Assess: every request was a predict answered 200 (none refused 401), the window holds them, its classes close to what the evaluation predicted
+      const sentTally = traffic.snapshot();
+      expect(sentTally.failures).toEqual([]);
       expect(snapshot).toMatchObject({ model: 'fashion-mnist', version: record.version, errors: 0, errorRate: 0 });
-      expect(snapshot.requests).toBeGreaterThanOrEqual(150);
-      expect(snapshot.predictions).toBeGreaterThanOrEqual(150);
+      expect(snapshot.requests).toBeGreaterThanOrEqual(sent);
+      expect(snapshot.predictions).toBeGreaterThanOrEqual(sent);
+      expect(snapshot.drift).not.toBeNull();
       expect(snapshot.drift).toBeLessThan(0.2);
       expect(snapshot.alarms.map((a) => a.state)).toEqual(['OK', 'OK', 'OK']);
       const out: string[] = [];

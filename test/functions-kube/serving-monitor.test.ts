@@ -22,7 +22,7 @@ import { seededRandom } from '../../functions/shared/random';
 import { getJson, putJson, resetClients } from '../../functions/shared/clients';
 import { resetKube } from '../../functions/shared/kube';
 import { reloadSettings } from '../../functions/shared/settings';
-import { monitorKeys, type MonitorSnapshot } from '../../functions/shared/serving-monitor';
+import { MIN_RATE_REQUESTS, monitorKeys, type MonitorSnapshot } from '../../functions/shared/serving-monitor';
 import { handler } from '../../functions/monitor';
 
 const REPO_ROOT = join(__dirname, '..', '..');
@@ -213,14 +213,15 @@ describe('Monitor handler: production through the pod proxy', () => {
 
   it('a slow server fires the p95 alarm; its predictions are still counted', async () => {
     await scrape('slow');
-    await traffic('slow', 10, 1, (i) => i % CLASSES);
+    // MIN_RATE_REQUESTS per window: fewer give no LatencyP95 datapoint
+    await traffic('slow', MIN_RATE_REQUESTS, 1, (i) => i % CLASSES);
     await scrape('slow');
-    await traffic('slow', 10, 1, (i) => i % CLASSES);
+    await traffic('slow', MIN_RATE_REQUESTS, 1, (i) => i % CLASSES);
     const second = await scrape('slow');
 
     expect(second.latencyMsP95).toBeGreaterThan(400);
     expect(second.alarms.find((a) => a.metric === 'LatencyP95')).toMatchObject({ state: 'ALARM', threshold: 250 });
     expect(second.alarms.find((a) => a.metric === 'ErrorRate')?.state).toBe('OK');
-    expect(second.predictions).toBe(10);
+    expect(second.predictions).toBe(MIN_RATE_REQUESTS);
   }, 60_000);
 });

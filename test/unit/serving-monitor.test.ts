@@ -14,6 +14,8 @@ import {
   emfRecord,
   evaluateAlarm,
   MIN_DRIFT_PREDICTIONS,
+  MIN_RATE_REQUESTS,
+  nextBaselines,
   parsePredictionCounts,
   podCounters,
   predictedCounts,
@@ -84,6 +86,26 @@ describe('windowSince', () => {
     served(again, 3, 0.004, () => 6);
     expect(windowSince({ p: read(again) }, { p: read(busy) })).toMatchObject({ requests: 3, classes: { '6': 3 } });
   });
+
+  it('keeps the baseline of a running pod not read this scrape, so its next window is not its whole lifetime', () => {
+    // Prepare: a and b read at the first scrape; at the second, b is running but unreadable (a 503), c gone
+    const [a, b, c] = [new ServingMetrics(), new ServingMetrics(), new ServingMetrics()];
+    served(a, 10, 0.004, () => 1);
+    served(b, 40, 0.004, () => 2);
+    served(c, 1, 0.004, () => 3);
+    const first = { a: read(a), b: read(b), c: read(c) };
+    served(a, 5, 0.004, () => 1);
+
+    // Act
+    const second = nextBaselines({ a: read(a) }, first, ['a', 'b']);
+    served(b, 7, 0.004, () => 2);
+    const third = windowSince({ a: read(a), b: read(b) }, second);
+
+    // Assess: b counts the 7 since it was last read, not its 47; c is dropped
+    expect(Object.keys(second).sort()).toEqual(['a', 'b']);
+    expect(third).toMatchObject({ requests: 7, classes: { '2': 7 } });
+    expect(nextBaselines({ a: read(a) }, undefined, ['a', 'b'])).toEqual({ a: read(a) });
+  });
 });
 
 describe('psi', () => {
@@ -105,6 +127,8 @@ describe('psi', () => {
     expect(predictedCounts([[5, 1], [2, 7]])).toEqual([7, 8]);
     const few = servingStats({ requests: 10, errors: 0, buckets: [], classes: { '0': 10 }, restarts: 0 }, UNIFORM);
     expect(few.drift).toBeNull();
+    const short = servingStats({ requests: 10, errors: 0, buckets: [], classes: { '0': MIN_DRIFT_PREDICTIONS - 1 }, restarts: 0 }, UNIFORM);
+    expect(short.drift).toBeNull();
     const skewed = servingStats({ requests: 10, errors: 0, buckets: [], classes: { '0': MIN_DRIFT_PREDICTIONS }, restarts: 0 }, UNIFORM);
     expect(skewed.drift).toBeGreaterThan(8);
     expect(skewed.classCounts).toEqual([MIN_DRIFT_PREDICTIONS, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
@@ -113,8 +137,8 @@ describe('psi', () => {
 
 describe('EMF', () => {
   it('is one record in mlpipe/Serving with the Model dimension and only the metrics that have a value', () => {
-    // Prepare: a window with requests but too few predictions for a drift datapoint
-    const stats = servingStats({ requests: 4, errors: 1, buckets: [[5, 3], [10, 4]], classes: { '1': 3 }, restarts: 0 }, UNIFORM);
+    // Prepare: a window with enough requests for the rates but too few predictions for a drift datapoint
+    const stats = servingStats({ requests: MIN_RATE_REQUESTS, errors: 5, buckets: [[5, 13], [10, MIN_RATE_REQUESTS]], classes: { '1': 3 }, restarts: 0 }, UNIFORM);
 
     // Act
     const record = JSON.parse(emfRecord('fashion-mnist', servingValues(stats), 1_700_000_000_000)) as Record<string, unknown>;
@@ -137,11 +161,17 @@ describe('EMF', () => {
         ],
       },
       Model: 'fashion-mnist',
-      Requests: 4,
+      Requests: MIN_RATE_REQUESTS,
       ErrorRate: 0.25,
       LatencyP50: stats.latencyMsP50,
       LatencyP95: stats.latencyMsP95,
     });
+  });
+
+  it('has no ErrorRate or LatencyP95 datapoint below MIN_RATE_REQUESTS requests (a quiet window would breach on noise)', () => {
+    const quiet = servingStats({ requests: MIN_RATE_REQUESTS - 1, errors: 1, buckets: [[5, 3], [10, MIN_RATE_REQUESTS - 1]], classes: { '1': 3 }, restarts: 0 }, UNIFORM);
+    expect(quiet.errorRate).toBeGreaterThan(0); // the snapshot still shows it
+    expect(servingValues(quiet)).toEqual({ Requests: MIN_RATE_REQUESTS - 1, LatencyP50: quiet.latencyMsP50 });
   });
 });
 
