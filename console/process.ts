@@ -54,6 +54,7 @@ export async function spawnConsole(stateDir: string, opts: { port?: number; lazy
   ready.catch(() => undefined); // a caller that does not wait is not told
 
   const pass = (socket: Socket) => {
+    if (socket.destroyed) return; // its client went away while it was parked: no upstream to open for it
     if (failure) {
       socket.end(`HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nThe console is not running: ${failure.message}\n`);
       return;
@@ -68,10 +69,15 @@ export async function spawnConsole(stateDir: string, opts: { port?: number; lazy
     upstream.on('error', () => socket.destroy());
   };
   const server = createServer((socket) => {
+    // A client may reset while its socket is parked or being answered 503: without a listener that error
+    // would be uncaught and end the whole run.
+    socket.on('error', () => socket.destroy());
     start();
     pass(socket);
   });
   const port = await listenOn(server, opts.port ?? CONSOLE_PORT);
+  // After listening, an error of the server (accept failing: too many open files) costs the console, not the run.
+  server.on('error', (err) => console.error(`console: ${err.message}`));
 
   function start(): void {
     if (child) return;

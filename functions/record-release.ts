@@ -86,11 +86,20 @@ async function executionHistory(executionArn: string): Promise<HistoryEvent[]> {
   return events;
 }
 
+/** What the run cost so far, and the metrics to publish once the record is written. */
+interface RunCostResult {
+  cost: RunCost;
+  /** The EMF document (cost, training time, approval wait), or undefined when the ARN names no state machine. */
+  metrics?: Record<string, unknown>;
+}
+
 /**
- * What the run cost so far and how long it waited for approval, into the metrics too. Best effort: the
- * manifest matters more than its cost (the history may be unreadable: throttled, or a permission missing).
+ * What the run cost so far and how long it waited for approval. Best effort: the manifest matters more
+ * than its cost (the history may be unreadable: throttled, or a permission missing). The metrics are only
+ * returned, not written: RecordRelease and RecordFailure retry, so writing them before the record is
+ * stored would publish one run's cost once per attempt.
  */
-async function runCost(run: RunContext, training: PipelineState['training'], now: Date): Promise<RunCost | undefined> {
+async function runCost(run: RunContext, training: PipelineState['training'], now: Date): Promise<RunCostResult | undefined> {
   let events: HistoryEvent[];
   try {
     events = await executionHistory(run.executionArn);
@@ -101,16 +110,14 @@ async function runCost(run: RunContext, training: PipelineState['training'], now
   const trainingReused = run.retry !== undefined; // a retry continues after the training of the run it retries
   const cost = estimateRunCost({ events, memory: settings.TASK_MEMORY_MB, training, trainingReused, region: settings.AWS_REGION, now });
   const machine = stateMachineNameOf(run.executionArn);
-  if (machine) {
-    const metrics: MetricValue[] = [
-      { name: PIPELINE_METRICS.runCost, unit: 'None', value: cost.usd },
-      { name: PIPELINE_METRICS.trainingTime, unit: 'Seconds', value: trainingSeconds(training, events, now, trainingReused) },
-    ];
-    const approvalWait = secondsInState(events, 'RequestApproval', now);
-    if (approvalWait !== undefined) metrics.push({ name: PIPELINE_METRICS.approvalWait, unit: 'Seconds', value: approvalWait });
-    writeEmf(emfDocument({ StateMachine: machine }, [{ dimensionSet: ['StateMachine'], metrics }], now));
-  }
-  return cost;
+  if (!machine) return { cost };
+  const metrics: MetricValue[] = [
+    { name: PIPELINE_METRICS.runCost, unit: 'None', value: cost.usd },
+    { name: PIPELINE_METRICS.trainingTime, unit: 'Seconds', value: trainingSeconds(training, events, now, trainingReused) },
+  ];
+  const approvalWait = secondsInState(events, 'RequestApproval', now);
+  if (approvalWait !== undefined) metrics.push({ name: PIPELINE_METRICS.approvalWait, unit: 'Seconds', value: approvalWait });
+  return { cost, metrics: emfDocument({ StateMachine: machine }, [{ dimensionSet: ['StateMachine'], metrics }], now) };
 }
 
 async function recordRelease(event: unknown): Promise<RecordResult> {
@@ -129,7 +136,8 @@ async function recordRelease(event: unknown): Promise<RecordResult> {
   }
 
   const approval = state.approval ?? outcome.rejection ?? (await approvalFromStore(run.executionArn, outcome.status));
-  const cost = await runCost(run, state.training, new Date(recordedAt));
+  const costed = await runCost(run, state.training, new Date(recordedAt));
+  const cost = costed?.cost;
 
   const manifest: ReleaseManifest = {
     schemaVersion: 1,
@@ -187,6 +195,8 @@ async function recordRelease(event: unknown): Promise<RecordResult> {
     // Production never left the stable version; its history still says a canary was tried, and why it failed.
     await recordCanaryRollback({ modelName: run.modelName, at: state.canary.rolledBackAt ?? recordedAt, executionArn: run.executionArn, canary: canaryRecord(run.version, state.canary) });
   }
+  // Only now, with everything stored: an attempt that failed above published nothing, so a retried run counts once.
+  if (costed?.metrics) writeEmf(costed.metrics);
   logger.info('recorded', { status: outcome.status, manifestUri, productionUpdated: released, costUsd: cost?.usd });
   return { status: outcome.status, manifestUri, recordedAt, ...(cost ? { cost } : {}) };
 }

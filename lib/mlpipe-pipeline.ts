@@ -424,6 +424,7 @@ export class MlPipeline extends Construct {
       stateMachine: machine.stateMachine,
       functions: allFunctions,
       models: [p.modelName],
+      servingPeriod: monitor.period,
       extraAlarms: [triggers.deadLetterAlarm],
     });
 

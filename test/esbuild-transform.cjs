@@ -22,7 +22,7 @@ function clientNodeVersion(entry) {
 
 module.exports = {
   getCacheKey(source, filename, options) {
-    const hash = createHash('sha256').update(SELF).update('\0').update(filename).update('\0').update(source).update('\0').update(options.configString);
+    const hash = createHash('sha256').update(SELF).update('\0').update(filename).update('\0').update(source).update('\0').update(options.configString).update('\0').update(options.instrument ? 'instrument' : '');
     if (CLIENT_NODE_ENTRY.test(filename)) hash.update('\0').update(clientNodeVersion(filename));
     return hash.digest('hex');
   },

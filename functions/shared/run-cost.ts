@@ -6,7 +6,8 @@
  * and the CLI import it too.
  *
  * What is counted, from the execution history (GetExecutionHistory, the real one or the local engine's):
- * - a transition per state entered (AWS bills Standard workflows per state transition);
+ * - a transition per state entered, and per retry of a state (a second Scheduled event in it): AWS bills
+ *   Standard workflows per state transition, retries included;
  * - per Lambda attempt, Started → Succeeded/Failed/TimedOut (for `invoke.waitForTaskToken`, Started →
  *   Submitted: the invocation, not the wait for the token), rounded up to the millisecond as Lambda bills,
  *   times the memory of the function behind that state (TASK_MEMORY_MB, from the template), and one request;
@@ -99,6 +100,8 @@ export interface RunCostInput {
   now: Date;
 }
 
+/** A state's invocation scheduled: each after the first within one state is a retry, which AWS bills as a transition. */
+const SCHEDULED = new Set(['LambdaFunctionScheduled', 'TaskScheduled']);
 const ATTEMPT_START = new Set(['LambdaFunctionStarted', 'TaskStarted']);
 const ATTEMPT_END = new Set(['LambdaFunctionSucceeded', 'LambdaFunctionFailed', 'LambdaFunctionTimedOut', 'TaskSubmitted', 'TaskSucceeded', 'TaskFailed', 'TaskTimedOut']);
 
@@ -119,6 +122,7 @@ export function historyUsage(events: readonly CostHistoryEvent[], memory: TaskMe
   let requests = 0;
   let state: string | undefined;
   let open: number | undefined;
+  let scheduled = 0; // since the last StateEntered
   const close = (at: number) => {
     if (open === undefined || state === undefined) return;
     const billedSeconds = Math.ceil(Math.max(0, at - open)) / 1000;
@@ -131,6 +135,10 @@ export function historyUsage(events: readonly CostHistoryEvent[], memory: TaskMe
     if (type.endsWith('StateEntered')) {
       transitions += 1;
       state = e.stateEnteredEventDetails?.name;
+      scheduled = 0;
+    } else if (SCHEDULED.has(type)) {
+      scheduled += 1;
+      if (scheduled > 1) transitions += 1; // a Retry: no new StateEntered, but billed as a transition
     } else if (ATTEMPT_START.has(type)) {
       close(at); // never left open by a well-formed history; harmless if it were
       open = at;

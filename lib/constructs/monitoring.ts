@@ -33,6 +33,8 @@ export interface MonitoringProps {
   readonly functions: Readonly<Record<string, lambda.IFunction>>;
   /** The models the pipeline serves: a row of serving graphs each. */
   readonly models: readonly string[];
+  /** The serving monitor's period (ServingMonitor.period, from MONITOR_SCHEDULE): one datapoint per scrape. @default 1 minute */
+  readonly servingPeriod?: Duration;
   /** Other alarms (e.g. the DLQ's) that should notify the topic too. */
   readonly extraAlarms?: readonly cloudwatch.Alarm[];
 }
@@ -150,12 +152,14 @@ export class Monitoring extends Construct {
         left: Object.entries(props.functions).map(([name, fn]) => fn.metricDuration({ period, statistic: 'Maximum', label: name })),
       }),
     );
+    const servingPeriod = props.servingPeriod ?? Duration.minutes(1);
+    const perScrape = servingPeriod.toMinutes() === 1 ? 'minute' : servingPeriod.toHumanString();
     for (const model of props.models) {
       // The Monitor function's metrics (serving-monitor.ts), each with the statistic its alarms use.
-      const serving = (name: Parameters<typeof servingMetric>[1], label: string) => servingMetric(model, name).with({ label });
+      const serving = (name: Parameters<typeof servingMetric>[1], label: string) => servingMetric(model, name, servingPeriod).with({ label });
       this.dashboard.addWidgets(new cloudwatch.TextWidget({ markdown: `## Serving: ${model}`, width: 24, height: 1 }));
       this.dashboard.addWidgets(
-        new cloudwatch.GraphWidget({ title: `${model}: requests per minute`, width: 6, left: [serving('Requests', 'requests')] }),
+        new cloudwatch.GraphWidget({ title: `${model}: requests per ${perScrape}`, width: 6, left: [serving('Requests', 'requests')] }),
         new cloudwatch.GraphWidget({ title: `${model}: error rate`, width: 6, left: [serving('ErrorRate', 'error rate')], leftYAxis: { min: 0, max: 1 } }),
         new cloudwatch.GraphWidget({ title: `${model}: latency (ms)`, width: 6, left: [serving('LatencyP50', 'p50'), serving('LatencyP95', 'p95')] }),
         new cloudwatch.GraphWidget({ title: `${model}: prediction drift (PSI)`, width: 6, left: [serving('PredictionDrift', 'PSI')] }),

@@ -66,6 +66,8 @@ export interface ServingMonitorProps {
 export class ServingMonitor extends Construct {
   readonly function: PipelineFunction;
   readonly schedule: scheduler.Schedule;
+  /** The schedule's period: one datapoint of each serving metric per period (the dashboard graphs them so). */
+  readonly period: Duration;
   readonly alarms: cloudwatch.Alarm[] = [];
 
   constructor(scope: Construct, id: string, props: ServingMonitorProps) {
@@ -73,6 +75,7 @@ export class ServingMonitor extends Construct {
     const setting = <T,>(def: Parameters<typeof parseSetting<T>>[0]): T => parseSetting(def, props.settings[def.name]) as T;
     const schedule = setting(MONITOR_SCHEDULE);
     const period = schedulePeriod(schedule);
+    this.period = period;
 
     this.function = new PipelineFunction(this, 'Function', {
       entry: 'functions/monitor.ts',

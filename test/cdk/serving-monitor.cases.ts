@@ -42,6 +42,12 @@ describe('serving monitor', () => {
       expect(a.OKActions).toEqual([{ Ref: topic }]);
     }
     template.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'rate(5 minutes)' });
+    // The dashboard graphs the serving metrics at the schedule's period too (5 minutes is a graph's default,
+    // so no 60 s period is left anywhere), and says so.
+    const body = JSON.stringify(Object.values(resourcesOf(template, 'AWS::CloudWatch::Dashboard'))[0]?.Properties?.DashboardBody);
+    expect(body).toContain('fashion-mnist: requests per 5 minutes');
+    expect(body).toContain('mlpipe/Serving');
+    expect(body).not.toMatch(/period[^0-9]{1,6}60[^0-9]/);
   });
 
   it('has a role of its own: Kubernetes access to production only, no staging; reads what serves and its evaluation, writes only monitor/<model>/', () => {

@@ -4,6 +4,9 @@ import { getApproval } from '../../functions/shared/approvals';
 import { listVersions, readManifest, readProduction, recordRollback, type ProductionRecord, type ReleaseManifest } from '../../functions/shared/registry';
 import type { ApprovalDecision, PipelineState, StageResult } from '../../functions/shared/types';
 import { BUCKET, passedEvaluation, putObject, runContext, startLocalAws, type LocalAws } from './fixtures';
+import { createServer, type Server } from 'node:http';
+import { reloadSettings } from '../../functions/shared/settings';
+import { resetClients } from '../../functions/shared/clients';
 import { captureLogs } from '../logging/capture';
 
 type Handler = (e: unknown) => Promise<{ status: string; manifestUri: string; recordedAt: string }>;
@@ -162,5 +165,43 @@ describe('RecordRelease / RecordFailure', () => {
 
   it('refuses a release without a production endpoint', async () => {
     await expect(handler({ run: runContext({ version: 'v-bad' }) })).rejects.toMatchObject({ name: 'InvalidInputError', message: expect.stringMatching(/production\.endpoint/) });
+  });
+  it('publishes the cost metrics once the record is stored, and none from an attempt that failed', async () => {
+    // A readable history this time: a loopback GetExecutionHistory answering a short run.
+    const history = { events: [
+      { id: 1, type: 'ExecutionStarted', timestamp: Date.parse('2026-01-01T12:00:00Z') / 1000 },
+      { id: 2, type: 'TaskStateEntered', timestamp: Date.parse('2026-01-01T12:00:01Z') / 1000, stateEnteredEventDetails: { name: 'Prepare' } },
+    ] };
+    const sfn: Server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' }).end(JSON.stringify(history)));
+    });
+    await new Promise<void>((resolve) => sfn.listen(0, '127.0.0.1', resolve));
+    const saved = process.env.AWS_ENDPOINT_URL_SFN;
+    process.env.AWS_ENDPOINT_URL_SFN = `http://127.0.0.1:${(sfn.address() as { port: number }).port}`;
+    reloadSettings();
+    resetClients();
+    // captureLogs spies on stdout (and passes the EMF lines through): its calls from here on are what was written.
+    const written = process.stdout.write as unknown as jest.Mock;
+    const from = written.mock.calls.length;
+    const costLines = () => written.mock.calls.slice(from).map(([chunk]) => String(chunk)).filter((line) => line.includes('"RunCostUSD"'));
+    try {
+      // production.json is unreadable: the release's second write fails, after the manifest was written.
+      await putObject('models/fashion-emf/production.json', 'not json');
+      const run = runContext({ modelName: 'fashion-emf', version: 'v1' });
+      const state: PipelineState = { run, training, evaluation: passedEvaluation(), approval, production: production('v1', null) };
+      await expect(handler(state)).rejects.toThrow();
+      expect(costLines()).toEqual([]);
+
+      await putObject('models/fashion-emf/production.json', JSON.stringify({ modelName: 'fashion-emf', version: 'v0', history: [] }));
+      const out = (await handler(state)) as { cost?: { usd: number } };
+      expect(out.cost?.usd).toEqual(expect.any(Number));
+      expect(costLines()).toHaveLength(1);
+    } finally {
+      process.env.AWS_ENDPOINT_URL_SFN = saved;
+      reloadSettings();
+      resetClients();
+      await new Promise((resolve) => sfn.close(resolve));
+    }
   });
 });

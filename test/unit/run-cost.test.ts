@@ -56,6 +56,31 @@ describe('estimateRunCost', () => {
     expect(PRICES['us-west-2']).toBeDefined();
   });
 
+  it('counts each retry of a state as a transition, as AWS bills it', () => {
+    // GIVEN Prepare invoked, failed, and retried twice within the one state (no new StateEntered)
+    const retried: CostHistoryEvent[] = [
+      event('ExecutionStarted', 0),
+      entered('Task', 'Prepare', 0),
+      event('LambdaFunctionScheduled', 0),
+      event('LambdaFunctionStarted', 0),
+      event('LambdaFunctionFailed', 1),
+      event('LambdaFunctionScheduled', 2),
+      event('LambdaFunctionStarted', 2),
+      event('LambdaFunctionFailed', 3),
+      event('LambdaFunctionScheduled', 5),
+      event('LambdaFunctionStarted', 5),
+      event('LambdaFunctionSucceeded', 6),
+      entered('Task', 'RequestApproval', 7),
+      event('TaskScheduled', 7),
+      event('TaskStarted', 7),
+      event('TaskSubmitted', 8),
+    ];
+    const cost = estimateRunCost({ events: retried, memory: MEMORY, region: 'us-east-1', now: at(10) });
+    // THEN 2 states entered + 2 retries of Prepare (RequestApproval's one invocation is no retry)
+    expect(cost.transitions.count).toBe(4);
+    expect(cost.lambda.requests).toBe(4);
+  });
+
   it('refuses a memory table without "*" for a state it does not name', () => {
     expect(() => estimateRunCost({ events: HISTORY, memory: { EvaluateModel: 1024 }, region: 'us-east-1', now: at(102) })).toThrow(/no memory for state Prepare/);
   });
