@@ -21,7 +21,13 @@ function run(args, opts) {
 }
 
 const started = Date.now();
-const tsc = run([require.resolve('typescript/bin/tsc'), '--noEmit'], { stdio: ['ignore', 'pipe', 'pipe'] });
+// Incremental, its state in .mlpipe (git-ignored): a fresh clone checks everything (no slower than plain
+// --noEmit), a later run rechecks only what changed and reuses the rest (about half the CPU, which the
+// two jest workers share), and still reports the errors of files it did not recheck.
+const tsc = run(
+  [require.resolve('typescript/bin/tsc'), '--noEmit', '--incremental', '--tsBuildInfoFile', path.join(ROOT, '.mlpipe', 'tsc', 'tsconfig.tsbuildinfo')],
+  { stdio: ['ignore', 'pipe', 'pipe'] },
+);
 const output = [];
 tsc.child.stdout.on('data', (b) => output.push(b));
 tsc.child.stderr.on('data', (b) => output.push(b));
