@@ -183,7 +183,9 @@ export function generateIdxFiles(): Record<FileKey, Uint8Array> {
   const testLabels = new Uint8Array(TEST_PER_CLASS * CLASSES);
   for (let label = 0; label < CLASSES; label++) {
     const file = path.join(packageDir, 'src', 'clothes', `${label}.json`);
-    const raw = JSON.parse(readFileSync(file, 'utf8')) as { data?: unknown };
+    // latin1, not utf8: the file is ASCII digits and punctuation, and skipping UTF-8 validation of its 15 MB
+    // halves the read (any other byte would fail JSON.parse or the pixel check below, never pass silently).
+    const raw = JSON.parse(readFileSync(file, 'latin1')) as { data?: unknown };
     if (!Array.isArray(raw.data)) throw new Error(`${file}: expected {"data": [[784 pixels], ...]}.`);
     // The package's class-0 file has two empty arrays among its images; only full 28x28 images count.
     const images = (raw.data as unknown[]).filter((img): img is number[] => Array.isArray(img) && img.length === PIXELS);
