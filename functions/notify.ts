@@ -13,7 +13,8 @@ import { FUNCTION_SETTINGS } from './shared/function-settings';
 import { errorFields, logger, stateByPath, withLogContext } from './shared/logger';
 import { canaryTable, fmt, keepTail, MAX_MESSAGE_BYTES, publish, trainingTimeText } from './shared/notifications';
 import { outcomeOf, type Outcome } from './shared/outcome';
-import { emfDocument, isUnexpectedFailure, PIPELINE_METRICS, stateMachineNameOf, writeEmf } from './shared/pipeline-metrics';
+import { emfDocument, writeEmf } from './shared/emf';
+import { isUnexpectedFailure, PIPELINE_METRICS, PIPELINE_NAMESPACE, stateMachineNameOf } from './shared/pipeline-metrics';
 import { costLines, RunCostSchema } from './shared/run-cost';
 import { describePlan, resumePlan } from './shared/resume';
 import { RETRY_LINK_TTL_SECONDS, signRetryLink } from './shared/retry-link';
@@ -214,7 +215,7 @@ function recordOutcome(state: NotifyState, outcome: Outcome, now: Date): void {
   }
   const failed = outcome.status !== 'released';
   writeEmf(
-    emfDocument({ StateMachine: machine, Outcome: outcome.status }, [
+    emfDocument(PIPELINE_NAMESPACE, { StateMachine: machine, Outcome: outcome.status }, [
       {
         dimensionSet: ['StateMachine'],
         metrics: [

@@ -14,7 +14,8 @@ import { getJson, parseS3Uri, sfnClient } from './shared/clients';
 import { InvalidInputError } from './shared/errors';
 import { errorFields, logger, stateByPath, withLogContext } from './shared/logger';
 import { outcomeOf } from './shared/outcome';
-import { emfDocument, PIPELINE_METRICS, stateMachineNameOf, writeEmf, type MetricValue } from './shared/pipeline-metrics';
+import { emfDocument, writeEmf, type MetricValue } from './shared/emf';
+import { PIPELINE_METRICS, PIPELINE_NAMESPACE, stateMachineNameOf } from './shared/pipeline-metrics';
 import { estimateRunCost, secondsInState, trainingSeconds, type RunCost } from './shared/run-cost';
 import { canaryRecord, recordCanaryRollback, recordProductionRelease, writeManifest, type ReleaseManifest, type ReleaseStatus } from './shared/registry';
 import { FUNCTION_SETTINGS } from './shared/function-settings';
@@ -117,7 +118,7 @@ async function runCost(run: RunContext, training: PipelineState['training'], now
   ];
   const approvalWait = secondsInState(events, 'RequestApproval', now);
   if (approvalWait !== undefined) metrics.push({ name: PIPELINE_METRICS.approvalWait, unit: 'Seconds', value: approvalWait });
-  return { cost, metrics: emfDocument({ StateMachine: machine }, [{ dimensionSet: ['StateMachine'], metrics }], now) };
+  return { cost, metrics: emfDocument(PIPELINE_NAMESPACE, { StateMachine: machine }, [{ dimensionSet: ['StateMachine'], metrics }], now) };
 }
 
 async function recordRelease(event: unknown): Promise<RecordResult> {

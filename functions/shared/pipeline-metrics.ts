@@ -5,7 +5,7 @@
  * the one kind the failure alarm is for (a rejection, an expired approval, a failed evaluation gate or
  * canary analysis is the pipeline doing its job). RecordRelease/RecordFailure say what the run cost and how
  * long it waited for approval. The names are defined here once: lib/constructs/monitoring.ts builds its
- * alarms and dashboard from them. Pure apart from writeEmf.
+ * alarms and dashboard from them; emf.ts writes them.
  */
 import type { ReleaseStatus } from './registry';
 
@@ -38,41 +38,4 @@ export function isUnexpectedFailure(status: ReleaseStatus): boolean {
 export function stateMachineNameOf(executionArn: string): string | undefined {
   const parts = executionArn.split(':');
   return parts[5] === 'execution' && parts[6] ? parts[6] : undefined;
-}
-
-export type MetricUnit = 'Count' | 'Seconds' | 'None';
-
-export interface MetricValue {
-  name: string;
-  unit: MetricUnit;
-  value: number;
-}
-
-/** One EMF document: `metrics` under each set of dimension names in `dimensionSets`, values from `dimensions`. */
-export function emfDocument(
-  dimensions: Record<string, string>,
-  groups: ReadonlyArray<{ dimensionSet: string[]; metrics: MetricValue[] }>,
-  now: Date,
-): Record<string, unknown> {
-  const doc: Record<string, unknown> = {
-    _aws: {
-      Timestamp: now.getTime(),
-      CloudWatchMetrics: groups.map((g) => ({
-        Namespace: PIPELINE_NAMESPACE,
-        Dimensions: [g.dimensionSet],
-        Metrics: g.metrics.map((m) => ({ Name: m.name, Unit: m.unit })),
-      })),
-    },
-    ...dimensions,
-  };
-  for (const g of groups) for (const m of g.metrics) doc[m.name] = m.value;
-  return doc;
-}
-
-/**
- * Writes one EMF line straight to stdout: with Lambda's JSON log format, console.log would wrap it in a
- * log record and CloudWatch would not extract the metrics (the EMF client libraries do the same).
- */
-export function writeEmf(doc: Record<string, unknown>): void {
-  process.stdout.write(`${JSON.stringify(doc)}\n`);
 }

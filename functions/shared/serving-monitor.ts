@@ -11,6 +11,7 @@
  */
 import * as z from 'zod';
 import { counterDelta, parseSample, parseServingMetrics, quantileMs, type PodCounters, type VersionCounters } from './canary-analysis';
+import { emfDocument } from './emf';
 
 /** The CloudWatch namespace and dimension of the serving metrics (cost's dashboard and auth read the same names). */
 export const SERVING_NAMESPACE = 'mlpipe/Serving';
@@ -205,20 +206,11 @@ export function servingValues(s: ServingStats): ServingValues {
   return values;
 }
 
-/**
- * One EMF record (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html):
- * a log line CloudWatch Logs turns into metrics, so the monitor needs no CloudWatch permission.
- */
+/** One EMF line (emf.ts) of the scrape's datapoints, dimension Model. */
 export function emfRecord(model: string, values: ServingValues, timestampMs: number): string {
   const names = (Object.keys(SERVING_METRICS) as ServingMetricName[]).filter((n) => values[n] !== undefined);
-  return JSON.stringify({
-    _aws: {
-      Timestamp: timestampMs,
-      CloudWatchMetrics: [{ Namespace: SERVING_NAMESPACE, Dimensions: [[SERVING_DIMENSION]], Metrics: names.map((n) => ({ Name: n, Unit: SERVING_METRICS[n] })) }],
-    },
-    [SERVING_DIMENSION]: model,
-    ...Object.fromEntries(names.map((n) => [n, values[n]])),
-  });
+  const metrics = names.map((n) => ({ name: n, unit: SERVING_METRICS[n], value: values[n]! }));
+  return JSON.stringify(emfDocument(SERVING_NAMESPACE, { [SERVING_DIMENSION]: model }, [{ dimensionSet: [SERVING_DIMENSION], metrics }], new Date(timestampMs)));
 }
 
 // ------------------------------------------------------------------------------------------ alarms
