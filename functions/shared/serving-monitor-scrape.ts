@@ -37,6 +37,25 @@ interface MonitorState {
   /** The datapoints of the last scrapes, oldest first (the alarm rules look at the newest few). */
   history: ServingValues[];
   alarms: ServingAlarm[];
+  /** What the serving version's evaluation predicted (read once per version, not every scrape). */
+  expected?: ExpectedClasses;
+}
+
+interface ExpectedClasses {
+  version: string;
+  counts: number[] | null;
+  classNames: string[] | null;
+}
+
+/** The version's predicted-class counts from its evaluation.json; the state's copy when it is of that version. */
+async function expectedClasses(model: string, version: string, kept: ExpectedClasses | undefined): Promise<ExpectedClasses> {
+  if (kept?.version === version) return kept;
+  const evaluation = await readEvaluation(model, version);
+  return {
+    version,
+    counts: evaluation?.details?.confusion ? predictedCounts(evaluation.details.confusion) : null,
+    classNames: evaluation?.classes ?? null,
+  };
 }
 
 /** Enough datapoints for every rule's evaluationPeriods. */
@@ -63,8 +82,8 @@ export async function scrapeServing(opts: ScrapeOptions): Promise<MonitorSnapsho
     readPodMetrics(namespace, labels, opts.port),
   ]);
   const version = production?.version ?? null;
-  const evaluation = version ? await readEvaluation(model, version) : undefined;
-  const expected = evaluation?.details?.confusion ? predictedCounts(evaluation.details.confusion) : null;
+  const known = version ? await expectedClasses(model, version, previous?.expected) : undefined;
+  const expected = known?.counts ?? null;
   if (version && !expected) notes.push(`no evaluation.json with a confusion matrix for ${version}: no drift to compute`);
 
   const byPod: Record<string, MonitorPodCounters> = {};
@@ -100,13 +119,13 @@ export async function scrapeServing(opts: ScrapeOptions): Promise<MonitorSnapsho
     latencyMsP95: stats.latencyMsP95,
     predictions: stats.predictions,
     classCounts: stats.classCounts,
-    classNames: evaluation?.classes ?? null,
+    classNames: known?.classNames ?? null,
     drift: stats.drift,
     alarms,
     notes,
   };
   // A running pod not read this time keeps its old baseline: its traffic counts in the next window it is read.
-  const state: MonitorState = { readAt: now.toISOString(), byPod: nextBaselines(byPod, previous?.byPod, metrics.running), history, alarms };
+  const state: MonitorState = { readAt: now.toISOString(), byPod: nextBaselines(byPod, previous?.byPod, metrics.running), history, alarms, ...(known ? { expected: known } : {}) };
   await Promise.all([putJson(bucket, monitorKeys.state(model), state), putJson(bucket, monitorKeys.latest(model), snapshot)]);
   if (window) (opts.emit ?? ((line: string) => process.stdout.write(`${line}\n`)))(emfRecord(model, values, now.getTime()));
   logger.info('serving monitored', {

@@ -194,6 +194,9 @@ describe('Monitor handler: production through the pod proxy', () => {
       ['PredictionDrift', 'OK'],
     ]);
     expect(await getJson<MonitorSnapshot>(BUCKET, monitorKeys.latest('fm'))).toEqual(windows[1]);
+    // v1's predicted classes are kept in the state: later scrapes do not read evaluation.json again.
+    await putJson(BUCKET, 'models/fm/v1/evaluation.json', { modelName: 'fm', version: 'v1' });
+    expect(await getJson<{ expected?: unknown }>(BUCKET, monitorKeys.state('fm'))).toMatchObject({ expected: { version: 'v1', counts: Array(CLASSES).fill(99) } });
 
     // Act: now every instance is of class 3, two windows
     await traffic('fm', 20, 10, () => 3);
