@@ -9,7 +9,7 @@ import path from 'node:path';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { decodeIdx } from '../../examples/fashion-mnist/idx';
 import { getBytes, s3 } from '../../examples/fashion-mnist/s3';
-import { stageFashionMnist, CLASS_NAMES, type DatasetManifest } from '../../examples/fashion-mnist/stage-data';
+import { scanClassFile, stageFashionMnist, CLASS_NAMES, type DatasetManifest } from '../../examples/fashion-mnist/stage-data';
 import { BUCKET, startTestS3, type TestS3 } from './helpers';
 
 const PREFIX = 'datasets/fashion-mnist/v1/';
@@ -109,5 +109,29 @@ describe('stageFashionMnist', () => {
     const result = await stageFashionMnist({ bucket: BUCKET, prefix: 'datasets/fm/test/' });
     expect(result.uri).toBe(`s3://${BUCKET}/datasets/fm/test/`);
     await expect(stageFashionMnist({ bucket: BUCKET, prefix: '/abs' })).rejects.toThrow(/prefix: prefix must be empty or a key prefix ending in "\/"/);
+  });
+});
+
+describe('scanClassFile (the npm package\'s per-class JSON, read without JSON.parse)', () => {
+  const scan = (text: string): number[][] => {
+    const images: number[][] = [];
+    scanClassFile(Buffer.from(text, 'latin1'), 'x.json', (pixels) => images.push(Array.from(pixels)));
+    return images;
+  };
+
+  it('reads each image, empty ones included, with JSON whitespace anywhere between tokens', () => {
+    expect(scan('{"data":[[0,1,255],[],[7]]}')).toEqual([[0, 1, 255], [], [7]]);
+    expect(scan(' {\n "data" : [ [ 10 , 200 ] ,\t[ ] ] }\n')).toEqual([[10, 200], []]);
+    expect(scan('{"data":[]}')).toEqual([]);
+  });
+
+  it('refuses anything else, naming the file and the byte', () => {
+    expect(() => scan('{"data":[[0,256]]}')).toThrow('x.json: expected a pixel value, an integer 0-255 at byte 12, found "2"');
+    expect(() => scan('{"data":[[0,1.5]]}')).toThrow('x.json: expected \',\' or \']\' at byte 13, found "."');
+    expect(() => scan('{"data":[[-1]]}')).toThrow('expected a pixel value, an integer 0-255 at byte 10, found "-"');
+    expect(() => scan('{"data":[[01]]}')).toThrow('expected a pixel value, an integer 0-255 at byte 10');
+    expect(() => scan('{"labels":[]}')).toThrow('x.json: expected \'"data"\' at byte 2, found "l"');
+    expect(() => scan('{"data":[[1,2]')).toThrow("expected ',' or ']' at byte 14, found the end of the file");
+    expect(() => scan('{"data":[[1]]}x')).toThrow('expected the end of the file at byte 14, found "x"');
   });
 });
