@@ -35,8 +35,11 @@ module.exports = {
         platform: 'node',
         format: 'cjs',
         target: 'node22',
-        // No source map: 15 MB of code (the generated API classes and models) and a map Jest would carry
-        // for each test file; a stack trace into client-node names the bundled module's lines.
+        // Whitespace minified (names kept): the bundle is 5.4 MB instead of 15.5 MB of indentation, and every
+        // test file that loads client-node compiles it again in its own context (measured, one load: 246 ->
+        // 115 ms of CPU; esbuild's build 5.1 -> 1.1 s, once per worker on a cold cache). No source map: a map
+        // Jest would carry for each test file; a stack frame into client-node still names its function.
+        minifyWhitespace: true,
         write: false,
         logLevel: 'silent',
       });
