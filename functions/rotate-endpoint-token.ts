@@ -19,5 +19,6 @@ export const handler = withLogContext(
       tokenSecrets: settings.ENDPOINT_TOKEN_SECRETS,
       namespaces: { staging: settings.STAGING_NAMESPACE, production: settings.PRODUCTION_NAMESPACE },
       loadWaitSeconds: settings.ENDPOINT_TOKEN_LOAD_WAIT_SECONDS,
+      rotationDays: settings.ENDPOINT_TOKEN_ROTATION_DAYS,
     }),
 );

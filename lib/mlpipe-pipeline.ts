@@ -22,7 +22,8 @@ import { ClusterAccess } from './constructs/cluster-access';
 import { EndpointNetwork, INTERNAL_LOAD_BALANCER_ANNOTATIONS } from './constructs/endpoint-network';
 import { Monitoring } from './constructs/monitoring';
 import { ServingMonitor } from './constructs/serving-monitor';
-import { acknowledgeApprovalEndpoint, acknowledgeEndpointTokens, acknowledgeScopedWildcards } from './constructs/nag-suppressions';
+import { acknowledgeApprovalEndpoint, acknowledgeScopedWildcards } from './constructs/nag-suppressions';
+import { EndpointTokenRotation } from './constructs/endpoint-token-rotation';
 import { FUNCTION_SPECS, PipelineFunctions, taskMemoryByState, type SettingValues } from './constructs/pipeline-functions';
 import * as S from '../functions/shared/settings';
 import { DEFINITION_FILE, PipelineStateMachine } from './constructs/state-machine';
@@ -212,6 +213,14 @@ export interface MlPipelineProps {
    */
   readonly endpointAuth?: boolean;
   /**
+   * Days between automatic rotations of each endpoint token (a Secrets Manager rotation schedule and
+   * function), 1 to 365. A rotation keeps every serving pod answering: the Kubernetes Secret holds the
+   * current, the pending and the previous token, and the new one becomes current only once every pod has
+   * loaded it; the replaced token stays valid until the next rotation (docs/deploy.md). Only with
+   * `endpointAuth`. @default 30
+   */
+  readonly endpointTokenRotationDays?: number;
+  /**
    * CIDR ranges allowed to reach the staging and production load balancers (the Services'
    * `loadBalancerSourceRanges`), e.g. `['203.0.113.0/24']`. The functions that call endpoints must be
    * inside them (with `vpcId`: the VPC's CIDR; without: their public egress is not fixed, so leave staging
@@ -315,6 +324,7 @@ export class MlPipeline extends Construct {
       trainerServiceAccount: p.trainerServiceAccount,
       serverServiceAccount: p.serverServiceAccount,
       artifacts,
+      tokenRotation: p.endpointAuth,
     });
 
     const approval = new Approval(this, 'Approval', { artifacts, approverEmails: p.approverEmails, key });
@@ -376,7 +386,8 @@ export class MlPipeline extends Construct {
       secret.grantRead(cluster.kubernetesRole);
       secret.grantRead(fns.get('EvaluateModel'));
     }
-    acknowledgeEndpointTokens(Object.values(tokenSecrets));
+    // Rotated on a schedule, without downtime (docs/deploy.md, Endpoint authentication): no SMG4 finding to acknowledge.
+    const rotation = cluster.rotationRole ? new EndpointTokenRotation(this, 'EndpointTokenRotation', { settings, secrets: tokenSecrets, role: cluster.rotationRole }) : undefined;
 
     const taskFunctions: Record<string, lambda.IFunction> = {};
     for (const spec of FUNCTION_SPECS) {
@@ -418,6 +429,7 @@ export class MlPipeline extends Construct {
       Monitor: monitor.function,
       ApprovalApi: approval.apiFunction,
       StartPipeline: triggers.starter,
+      ...(rotation ? { RotateEndpointToken: rotation.function } : {}),
     };
     new Monitoring(this, 'Monitoring', {
       topic: approval.topic,
@@ -555,6 +567,7 @@ function resolveProps(props: MlPipelineProps): ResolvedProps {
     productionServiceAnnotations: props.productionServiceAnnotations ?? (JSON.parse(defaultOf(S.PRODUCTION_SERVICE_ANNOTATIONS)) as Record<string, string>),
     loadBalancerSourceRanges: props.loadBalancerSourceRanges ?? (JSON.parse(defaultOf(S.LOAD_BALANCER_SOURCE_RANGES)) as string[]),
     endpointAuth: props.endpointAuth ?? defaultOf(S.ENDPOINT_AUTH) === 'true',
+    endpointTokenRotationDays: props.endpointTokenRotationDays ?? Number(defaultOf(S.ENDPOINT_TOKEN_ROTATION_DAYS)),
     internalProduction: props.internalProduction ?? false,
     nlb: props.nlb ?? false,
     tlsCertificateArn: props.tlsCertificateArn,

@@ -3,9 +3,11 @@
  * placeholder for the token). `--show-token` prints the token alone (for `TOKEN=$(mlpipe endpoint
  * --show-token)`), and only to a caller allowed to read its secret: on AWS, GetSecretValue must succeed
  * with the caller's credentials; locally, the local run's Secrets Manager answers. The token is never
- * printed otherwise.
+ * printed otherwise. `--rotate` starts a rotation now (RotateSecret, RotateImmediately) and waits until the
+ * new token is current: on AWS Secrets Manager runs the stack's rotation function; locally the local
+ * Secrets Manager runs the synthesized bundle of the same function through the same four steps.
  */
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { DescribeSecretCommand, GetSecretValueCommand, RotateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { readProduction } from '../../functions/shared/registry';
 import { DNS1123_LABEL } from '../../functions/shared/names';
 import type { Command } from '../command';
@@ -28,37 +30,86 @@ export function endpointLines(model: string, endpoint: string | undefined, secre
   ];
 }
 
+/** How long `--rotate` waits for the new token to become current (the function's testSecret waits up to 3 min per try). */
+const ROTATION_WAIT_MS = 10 * 60_000;
+const ROTATION_POLL_MS = 5000;
+
+const denied = (e: Error): boolean => /AccessDenied|not authorized|KMS/i.test(`${e.name} ${e.message}`);
+
+/** RotateSecret now, then waits until the new version is AWSCURRENT; the lines to print (no token in them). */
+export async function rotateToken(client: SecretsManagerClient, model: string, secretArn: string, sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))): Promise<string[]> {
+  let versionId: string | undefined;
+  try {
+    versionId = (await client.send(new RotateSecretCommand({ SecretId: secretArn, RotateImmediately: true }))).VersionId;
+  } catch (err) {
+    const e = err as Error;
+    throw new CliError(
+      denied(e)
+        ? `You may not rotate the endpoint token of ${model}: RotateSecret on ${secretArn} was denied (${e.name}). Ask for secretsmanager:RotateSecret on that secret.`
+        : `Cannot rotate the endpoint token of ${model} (${secretArn}): ${e.name}: ${e.message}`,
+    );
+  }
+  if (!versionId) throw new CliError(`RotateSecret on ${secretArn} returned no version id.`);
+  const until = Date.now() + ROTATION_WAIT_MS;
+  for (;;) {
+    const stages = (await client.send(new DescribeSecretCommand({ SecretId: secretArn }))).VersionIdsToStages ?? {};
+    if (stages[versionId]?.includes('AWSCURRENT')) {
+      const previous = Object.entries(stages).find(([, s]) => s.includes('AWSPREVIOUS'))?.[0];
+      return [
+        `rotated   the endpoint token of ${model}: version ${versionId} is current, and every serving pod (staging and production) accepts it`,
+        `still ok  the replaced token${previous ? ` (version ${previous}, AWSPREVIOUS)` : ''} keeps working until the next rotation; older tokens no longer do`,
+        `callers   fetch the new one: TOKEN=$(mlpipe endpoint ${model} --show-token)`,
+      ];
+    }
+    if (!stages[versionId]?.includes('AWSPENDING')) throw new CliError(`The rotation of ${model}'s token to version ${versionId} was replaced or abandoned (the version is neither pending nor current); run --rotate again.`);
+    if (Date.now() >= until) {
+      throw new CliError(
+        `The rotation of ${model}'s token (version ${versionId}) is not finished after ${ROTATION_WAIT_MS / 60_000} minutes: the current token stays current. ` +
+          'Its rotation function\'s log says why (a serving pod that has not loaded the new token: Secrets Manager retries later).',
+      );
+    }
+    await sleep(ROTATION_POLL_MS);
+  }
+}
+
 export const endpointCommand: Command = {
   name: 'endpoint',
-  usage: 'mlpipe endpoint [model] [--show-token]',
-  summary: "Show a model's production endpoint and how to call it; --show-token prints its bearer token (if you may read it)",
+  usage: 'mlpipe endpoint [model] [--show-token | --rotate]',
+  summary: "Show a model's production endpoint and how to call it; --show-token prints its bearer token (if you may read it); --rotate rotates it now",
   help: [
     "[model] is the model name (default: the local pipeline's model). The endpoint is what production.json records.",
     '--show-token prints only the token, for TOKEN=$(mlpipe endpoint <model> --show-token). On AWS it needs',
     'secretsmanager:GetSecretValue on the model\'s token secret (and kms:Decrypt through Secrets Manager); locally it reads',
     "the local run's secrets store.",
+    '--rotate rotates the token now, without downtime, and waits until the new one is current (RotateSecret; it needs',
+    "secretsmanager:RotateSecret on the secret). The replaced token keeps working until the next rotation. Locally the local",
+    "run's Secrets Manager runs the stack's rotation function from its bundle (docs/deploy.md, Endpoint authentication).",
   ],
-  options: { 'show-token': { type: 'boolean' } },
+  options: { 'show-token': { type: 'boolean' }, rotate: { type: 'boolean' } },
   positionals: [0, 1],
-  validate(args) {
+  validate(args, values) {
+    if (values['show-token'] === true && values.rotate === true) throw new UsageError('--show-token and --rotate go separately: rotate first, then print the new token.');
     if (args[0] !== undefined && !DNS1123_LABEL.test(args[0])) throw new UsageError(`"${args[0].slice(0, 80)}" is not a model name: use lower-case letters, digits and "-", e.g. fashion-mnist.`);
   },
   async run({ target, args, values, io }) {
     const model = args[0] ?? target.modelName;
     if (!model) throw new UsageError('which model? Name it: mlpipe endpoint <model>.');
     const secretArn = target.endpointTokenSecrets?.[model];
-    if (values['show-token'] === true) {
+    if (values['show-token'] === true || values.rotate === true) {
       if (secretArn === undefined) {
         throw new CliError(`Model ${model} has no endpoint token${target.endpointTokenSecrets ? ` (the stack has tokens for: ${Object.keys(target.endpointTokenSecrets).join(', ') || 'none'})` : ': endpoint auth is off, or the stack predates it'}.`);
+      }
+      if (values.rotate === true) {
+        for (const line of await rotateToken(new SecretsManagerClient({ region: target.region }), model, secretArn)) io.out(line);
+        return;
       }
       let token: string | undefined;
       try {
         token = (await new SecretsManagerClient({ region: target.region }).send(new GetSecretValueCommand({ SecretId: secretArn }))).SecretString;
       } catch (err) {
         const e = err as Error;
-        const denied = /AccessDenied|not authorized|KMS/i.test(`${e.name} ${e.message}`);
         throw new CliError(
-          denied
+          denied(e)
             ? `You may not read the endpoint token of ${model}: GetSecretValue on ${secretArn} was denied (${e.name}). Ask for secretsmanager:GetSecretValue on that secret.`
             : `Cannot read the endpoint token of ${model} from ${secretArn}: ${e.name}: ${e.message}`,
         );

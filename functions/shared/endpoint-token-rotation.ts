@@ -50,6 +50,8 @@ export interface RotationSettings {
   namespaces: { staging: string; production: string };
   /** How long testSecret waits for the pods (ENDPOINT_TOKEN_LOAD_WAIT_SECONDS). */
   loadWaitSeconds: number;
+  /** Days between scheduled rotations (ENDPOINT_TOKEN_ROTATION_DAYS): how long the replaced token stays valid. */
+  rotationDays?: number;
   /** Between two reads of the pods' /metrics. @default 5000 */
   pollMs?: number;
 }
@@ -232,4 +234,5 @@ async function finishSecret(model: string, secretId: string, token: string, stag
   const [now, previous] = await Promise.all([valueOf(secretId, { VersionId: token }), valueOf(secretId, { VersionStage: 'AWSPREVIOUS' })]);
   if (now === undefined) throw new RotationStateError(`Version ${token} of secret ${secretId} has no value.`);
   await writeKubernetesSecrets(model, settings, acceptedTokens(now, undefined, previous), log);
+  log('rotation finished: the replaced token stays valid until the next rotation', { nextRotationInDays: settings.rotationDays });
 }

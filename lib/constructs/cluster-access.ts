@@ -70,6 +70,8 @@ export interface ClusterAccessProps {
   readonly trainerServiceAccount: string;
   readonly serverServiceAccount: string;
   readonly artifacts: Artifacts;
+  /** A role for the endpoint token rotation function (endpoint auth on). @default false */
+  readonly tokenRotation?: boolean;
 }
 
 export class ClusterAccess extends Construct {
@@ -85,6 +87,13 @@ export class ClusterAccess extends Construct {
   readonly accessEntry: eks.CfnAccessEntry;
   readonly rollbackAccessEntry: eks.CfnAccessEntry;
   readonly monitorAccessEntry: eks.CfnAccessEntry;
+  /**
+   * Role of the endpoint token rotation function (with `tokenRotation`): it writes the token Secret and
+   * reads the serving pods' /metrics in both namespaces, so its entry is the tasks' (edit, both namespaces);
+   * its IAM rights (the token secrets) are its own, not the tasks'.
+   */
+  readonly rotationRole?: iam.Role;
+  readonly rotationAccessEntry?: eks.CfnAccessEntry;
 
   constructor(scope: Construct, id: string, props: ClusterAccessProps) {
     super(scope, id);
@@ -119,6 +128,17 @@ export class ClusterAccess extends Construct {
     );
     this.monitorRole = monitor.role;
     this.monitorAccessEntry = monitor.entry;
+    if (props.tokenRotation) {
+      const rotation = this.kubernetesPrincipal(
+        'TokenRotationRole',
+        'TokenRotationAccessEntry',
+        `mlpipe endpoint token rotation: writes the token Secrets and reads the serving pods' /metrics of ${props.clusterName} (namespaces ${props.stagingNamespace}, ${props.productionNamespace})`,
+        props.clusterName,
+        [props.stagingNamespace, props.productionNamespace],
+      );
+      this.rotationRole = rotation.role;
+      this.rotationAccessEntry = rotation.entry;
+    }
 
     const models = `${props.artifacts.modelPrefix}*`;
 
