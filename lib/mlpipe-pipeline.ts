@@ -24,6 +24,7 @@ import { Monitoring } from './constructs/monitoring';
 import { ServingMonitor } from './constructs/serving-monitor';
 import { acknowledgeApprovalEndpoint, acknowledgeScopedWildcards } from './constructs/nag-suppressions';
 import { EndpointTokenRotation } from './constructs/endpoint-token-rotation';
+import { MONITOR_GROUP } from './monitor-rbac';
 import { FUNCTION_SPECS, PipelineFunctions, taskMemoryByState, type SettingValues } from './constructs/pipeline-functions';
 import * as S from '../functions/shared/settings';
 import { DEFINITION_FILE, PipelineStateMachine } from './constructs/state-machine';
@@ -221,6 +222,13 @@ export interface MlPipelineProps {
    */
   readonly endpointTokenRotationDays?: number;
   /**
+   * Least privilege for the serving monitor: its EKS access entry gets this Kubernetes group and NO access
+   * policy, instead of the edit policy on production (which also reads Secrets, the endpoint token among
+   * them). Bind the group before the first scrape: `mlpipe monitor-rbac --group <name> | kubectl apply -f -`
+   * (a Role of list pods + get pods/proxy in production). Not `system:…`. @default the edit policy on production
+   */
+  readonly monitorKubernetesGroup?: string;
+  /**
    * CIDR ranges allowed to reach the staging and production load balancers (the Services'
    * `loadBalancerSourceRanges`), e.g. `['203.0.113.0/24']`. The functions that call endpoints must be
    * inside them (with `vpcId`: the VPC's CIDR; without: their public egress is not fixed, so leave staging
@@ -254,7 +262,7 @@ const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const MAX_WATCH_BUDGET_SECONDS = 270;
 
 /** The props with every default filled in. */
-type OptionalProp = 'clusterArn' | 'dataPrefix' | 'schedule' | 'vpcId' | 'privateSubnetIds' | 'securityGroupIds' | 'tlsCertificateArn';
+type OptionalProp = 'clusterArn' | 'dataPrefix' | 'schedule' | 'vpcId' | 'privateSubnetIds' | 'securityGroupIds' | 'tlsCertificateArn' | 'monitorKubernetesGroup';
 type ResolvedProps = Required<Omit<MlPipelineProps, OptionalProp>> & Pick<MlPipelineProps, OptionalProp>;
 
 export class MlPipeline extends Construct {
@@ -325,6 +333,7 @@ export class MlPipeline extends Construct {
       serverServiceAccount: p.serverServiceAccount,
       artifacts,
       tokenRotation: p.endpointAuth,
+      monitorKubernetesGroup: p.monitorKubernetesGroup,
     });
 
     const approval = new Approval(this, 'Approval', { artifacts, approverEmails: p.approverEmails, key });
@@ -571,6 +580,7 @@ function resolveProps(props: MlPipelineProps): ResolvedProps {
     internalProduction: props.internalProduction ?? false,
     nlb: props.nlb ?? false,
     tlsCertificateArn: props.tlsCertificateArn,
+    monitorKubernetesGroup: props.monitorKubernetesGroup,
     dataPrefix: props.dataPrefix,
     dataMarkerFile: props.dataMarkerFile ?? 'dataset.json',
     schedule: props.schedule,
@@ -670,6 +680,9 @@ function validateProps(p: ResolvedProps): void {
     if (known(p.tlsCertificateArn) && !/^arn:aws[\w-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[\w-]+$/.test(p.tlsCertificateArn)) {
       fail(`The "tlsCertificateArn" property must be an ACM certificate ARN like arn:aws:acm:us-east-1:123456789012:certificate/<id>; got "${p.tlsCertificateArn}".`);
     }
+  }
+  if (p.monitorKubernetesGroup !== undefined && known(p.monitorKubernetesGroup) && !MONITOR_GROUP.test(p.monitorKubernetesGroup)) {
+    fail(`The "monitorKubernetesGroup" property must be a Kubernetes group name (letters, digits, ":", ".", "_", "-", at most 63 characters, not starting with "system:"), e.g. "mlpipe-monitor"; got "${p.monitorKubernetesGroup}".`);
   }
   if (p.schedule !== undefined && known(p.schedule) && !/^(rate\(.+\)|cron\(.+\)|at\(.+\))$/.test(p.schedule)) {
     fail(`The "schedule" property must be an EventBridge Scheduler expression like "rate(7 days)" or "cron(0 3 ? * MON *)"; got "${p.schedule}".`);

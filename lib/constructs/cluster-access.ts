@@ -7,9 +7,11 @@
  *   Rollback (run by people, outside the state machine) is the exception: it alone rewrites the
  *   registry's production.json, so it has its own role, with an entry scoped to production only. So does
  *   the serving monitor (a schedule, not a run): it needs only to list production's pods and read their
- *   /metrics, and gets no access to staging, where untested images run. Its entry is still
+ *   /metrics, and gets no access to staging, where untested images run. By default its entry is
  *   AmazonEKSEditPolicy on production (EKS's view policy lacks `get pods/proxy`), so the role CAN read
- *   production's Secrets (the endpoint token) and write there: a known limitation, docs/deploy.md.
+ *   production's Secrets (the endpoint token) and write there. With `monitorKubernetesGroup` its entry
+ *   carries that Kubernetes group and no access policy at all: the operator binds the group to a Role of
+ *   exactly list pods + get pods/proxy (lib/monitor-rbac.ts, `mlpipe monitor-rbac`; docs/deploy.md).
  * - the pods reach S3 through EKS Pod Identity (decision 5): `mlpipe-trainer` (staging, where training
  *   Jobs run) writes its model's prefix but never the registry records in it; `mlpipe-server` (staging
  *   and production) only reads it.
@@ -70,6 +72,11 @@ export interface ClusterAccessProps {
   readonly trainerServiceAccount: string;
   readonly serverServiceAccount: string;
   readonly artifacts: Artifacts;
+  /**
+   * The serving monitor's Kubernetes group: its access entry gets this group and NO access policy (the
+   * operator binds the group to lib/monitor-rbac.ts's Role). @default the edit policy on production
+   */
+  readonly monitorKubernetesGroup?: string;
   /** A role for the endpoint token rotation function (endpoint auth on). @default false */
   readonly tokenRotation?: boolean;
 }
@@ -125,6 +132,7 @@ export class ClusterAccess extends Construct {
       `mlpipe serving monitor: reads production's /metrics through the pod proxy of ${props.clusterName} (namespace ${props.productionNamespace})`,
       props.clusterName,
       [props.productionNamespace],
+      props.monitorKubernetesGroup,
     );
     this.monitorRole = monitor.role;
     this.monitorAccessEntry = monitor.entry;
@@ -176,7 +184,8 @@ export class ClusterAccess extends Construct {
   }
 
   /**
-   * A Lambda role with an access entry whose edit policy is scoped to `namespaces`. The endpoint and CA
+   * A Lambda role with an access entry whose edit policy is scoped to `namespaces`, or, with `group`, that
+   * Kubernetes group and no policy (RBAC bound in the cluster decides). The endpoint and CA
    * come from DescribeCluster; the bearer token is a presigned sts:GetCallerIdentity, which needs no
    * permission.
    */
@@ -186,6 +195,7 @@ export class ClusterAccess extends Construct {
     description: string,
     clusterName: string,
     namespaces: string[],
+    group?: string,
   ): { role: iam.Role; entry: eks.CfnAccessEntry } {
     const role = new iam.Role(this, roleId, { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'), description });
     role.addToPolicy(new iam.PolicyStatement({ actions: ['eks:DescribeCluster'], resources: [this.clusterArn] }));
@@ -193,12 +203,16 @@ export class ClusterAccess extends Construct {
       clusterName,
       principalArn: role.roleArn,
       type: 'STANDARD',
-      accessPolicies: [
-        {
-          policyArn: `arn:${Aws.PARTITION}:eks::aws:cluster-access-policy/${EDIT_POLICY_NAME}`,
-          accessScope: { type: 'namespace', namespaces },
-        },
-      ],
+      ...(group !== undefined
+        ? { kubernetesGroups: [group] }
+        : {
+            accessPolicies: [
+              {
+                policyArn: `arn:${Aws.PARTITION}:eks::aws:cluster-access-policy/${EDIT_POLICY_NAME}`,
+                accessScope: { type: 'namespace', namespaces },
+              },
+            ],
+          }),
     });
     return { role, entry };
   }

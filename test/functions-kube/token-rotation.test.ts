@@ -25,6 +25,7 @@ import { resetKube } from '../../functions/shared/kube';
 import { setPhaseClock } from '../../functions/shared/phase';
 import { reloadSettings } from '../../functions/shared/settings';
 import { rotateToken } from '../../cli/commands/endpoint';
+import { syncTokenSecret } from '../../functions/shared/workloads';
 
 const REPO_ROOT = join(__dirname, '..', '..');
 const NAMESPACES = { staging: 'mlpipe-staging', production: 'mlpipe-production' } as const;
@@ -137,14 +138,13 @@ beforeAll(async () => {
   resetEndpointAuth();
   sm = new SecretsManagerClient({ endpoint: store.endpoint, region: LOCAL_AWS_ENV.AWS_REGION });
   // Loaded now: the handler reads its settings when its module loads.
-  handler = (await import('../../functions/rotate-endpoint-token')).handler;
-  const { syncTokenSecret } = await import('../../functions/shared/workloads');
+  handler = (require('../../functions/rotate-endpoint-token') as typeof import('../../functions/rotate-endpoint-token')).handler; // eslint-disable-line @typescript-eslint/no-require-imports
   for (const [stage, namespace] of Object.entries(NAMESPACES) as Array<[keyof typeof NAMESPACES, string]>) {
     await syncTokenSecret(MODEL, namespace);
     await apps.createNamespacedDeployment({ namespace, body: deployment(stage) });
     await core.createNamespacedService({
       namespace,
-      body: { metadata: { name: MODEL }, spec: { type: 'LoadBalancer', selector: { 'app.kubernetes.io/name': MODEL, 'mlpipe.dev/stage': stage }, ports: [{ port: 80, targetPort: 'http' as never }] } },
+      body: { metadata: { name: MODEL }, spec: { type: 'LoadBalancer', selector: { 'app.kubernetes.io/name': MODEL, 'mlpipe.dev/stage': stage, 'mlpipe.dev/version': `${MODEL}-${stage}-v1` }, ports: [{ port: 80, targetPort: 'http' as never }] } },
     });
   }
   for (const [stage, namespace] of Object.entries(NAMESPACES)) {
@@ -185,8 +185,10 @@ it('a rotation under continuous traffic: zero 401s for callers with the cached o
   const traffic = Promise.all([caller('staging', async () => old), caller('production', async () => old), caller('staging', current), caller('production', current)]);
   await until(async () => (sent >= 20 ? true : undefined), 'traffic before the rotation');
 
-  // Act: `mlpipe endpoint fm --rotate` (RotateSecret; the local store runs the four steps), traffic on throughout
-  const lines = await rotateToken(sm, MODEL, ARN, async () => undefined);
+  // Act: `mlpipe endpoint fm --rotate` (RotateSecret; the local store runs the four steps), traffic on throughout;
+  // testSecret polls the pods' /metrics every 50 ms instead of 5 s (the wait stays bounded by the real clock)
+  const restore = setPhaseClock({ now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 50))) });
+  const lines = await rotateToken(sm, MODEL, ARN, async () => undefined).finally(restore);
   const during = sent;
   await until(async () => (sent >= during + 20 ? true : undefined), 'traffic after the rotation');
   stop = true;
@@ -209,7 +211,8 @@ it('a rotation under continuous traffic: zero 401s for callers with the cached o
   }
 
   // Act: the next rotation
-  await rotateToken(sm, MODEL, ARN, async () => undefined);
+  const restoreAgain = setPhaseClock({ now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 50))) });
+  await rotateToken(sm, MODEL, ARN, async () => undefined).finally(restoreAgain);
   const newest = await current();
   // Assess: the newest and the one it replaced work; the oldest is refused once the pods have reread the file
   for (const ns of Object.values(NAMESPACES)) expect(await secretLines(ns)).toEqual([newest, next]);
@@ -233,7 +236,7 @@ it('the steps one by one: createSecret is idempotent; testSecret fails naming a 
   const admin = new k8s.KubeConfig();
   admin.loadFromFile(kube.kubeconfigPath);
   const adminApps = admin.makeApiClient(k8s.AppsV1Api);
-  await core.createNamespacedSecret({ namespace: NAMESPACES.production, body: { metadata: { name: 'stale-token' }, stringData: { tokens: `${before}\n` } } });
+  await core.createNamespacedSecret({ namespace: NAMESPACES.production, body: { metadata: { name: 'stale-token' }, data: { tokens: Buffer.from(`${before}\n`).toString('base64') } } });
   await adminApps.createNamespacedDeployment({ namespace: NAMESPACES.production, body: deployment('production', 'stale-token', `${MODEL}-stale`) });
   const stalePod = await until(async () => {
     const pods = await core.listNamespacedPod({ namespace: NAMESPACES.production, labelSelector: `mlpipe.dev/version=${MODEL}-stale` });
@@ -272,7 +275,8 @@ it('the steps one by one: createSecret is idempotent; testSecret fails naming a 
     // Act: the stale pod goes; testSecret passes; finishSecret (twice) makes it current
     await adminApps.deleteNamespacedDeployment({ namespace: NAMESPACES.production, name: `${MODEL}-stale` });
     await until(async () => ((await core.listNamespacedPod({ namespace: NAMESPACES.production, labelSelector: `mlpipe.dev/version=${MODEL}-stale` })).items.length === 0 ? true : undefined), 'the stale pod gone');
-    await step('testSecret');
+    const restoreFast = setPhaseClock({ now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 50))) });
+    await step('testSecret').finally(restoreFast);
     await step('finishSecret');
     await step('finishSecret');
     // Assess
@@ -284,5 +288,6 @@ it('the steps one by one: createSecret is idempotent; testSecret fails naming a 
   } finally {
     rotationHook = (e) => handler(e);
     await adminApps.deleteNamespacedDeployment({ namespace: NAMESPACES.production, name: `${MODEL}-stale` }).catch(() => undefined);
+    await until(async () => ((await core.listNamespacedPod({ namespace: NAMESPACES.production, labelSelector: `mlpipe.dev/version=${MODEL}-stale` })).items.length === 0 ? true : undefined), 'the stale pod gone');
   }
 }, 90_000);
