@@ -2,8 +2,11 @@
  * Endpoint auth and network scope in the template: one KMS-encrypted token secret per configured model,
  * read only by the roles that need it (the Kubernetes tasks' role, EvaluateModel) and only that secret;
  * the settings the functions get; the load balancer props (source ranges, internal production, NLB, TLS)
- * and their validation messages.
+ * and their validation messages; the tokens' rotation (schedule, function, its IAM and access entry); the
+ * serving monitor's least-privilege option (monitorKubernetesGroup).
  */
+import { MONITOR_SUBRESOURCE_NEEDS } from '../../lib/constructs/cluster-access';
+import { MONITOR_RULES, monitorRbacYaml } from '../../lib/monitor-rbac';
 import { logicalId, resourcesOf, synthStack } from './helpers';
 
 type Template = ReturnType<typeof synthStack>['template'];
@@ -165,5 +168,43 @@ describe('endpoint token rotation', () => {
 
   it.each([0, 400, 2.5])('refuses endpointTokenRotationDays %p, naming the property', (days) => {
     expect(() => synthStack({ props: { endpointTokenRotationDays: days } })).toThrow(/The "endpointTokenRotationDays" property is not valid: /);
+  });
+});
+
+describe('serving monitor least privilege (monitorKubernetesGroup)', () => {
+  const monitorEntry = (template: Template) => {
+    const role = logicalId(template, 'AWS::IAM::Role', 'MonitorRole');
+    const entries = Object.values(resourcesOf(template, 'AWS::EKS::AccessEntry')).filter((e) => JSON.stringify(e.Properties?.PrincipalArn).includes(role));
+    expect(entries).toHaveLength(1);
+    return entries[0]!.Properties ?? {};
+  };
+
+  it('by default the monitor keeps the edit policy on production (no group)', () => {
+    const entry = monitorEntry(synthStack().template);
+    expect(entry.KubernetesGroups).toBeUndefined();
+    expect(JSON.stringify(entry.AccessPolicies)).toContain('AmazonEKSEditPolicy');
+  });
+
+  it('with a group, its access entry carries the group and NO access policy; the other entries keep theirs', () => {
+    const { template } = synthStack({ props: { monitorKubernetesGroup: 'mlpipe-monitor' } });
+    const entry = monitorEntry(template);
+    expect(entry.KubernetesGroups).toEqual(['mlpipe-monitor']);
+    expect(entry.AccessPolicies).toBeUndefined();
+    const others = Object.values(resourcesOf(template, 'AWS::EKS::AccessEntry')).filter((e) => e.Properties !== entry);
+    for (const e of others) expect(JSON.stringify(e.Properties?.AccessPolicies)).toContain('AmazonEKSEditPolicy');
+  });
+
+  it('the Role mlpipe monitor-rbac prints grants exactly what the monitor needs in production: list pods, get pods/proxy, no Secrets', () => {
+    const yaml = monitorRbacYaml('ml-prod', 'mlpipe-monitor');
+    const rules = [...yaml.matchAll(/resources: \[([^\]]*)\]\n\s+verbs: \[([^\]]*)\]/g)].map((m) => ({ resources: m[1]!.split(', '), verbs: m[2]!.split(', ') }));
+    expect(rules).toEqual(MONITOR_RULES.map((r) => ({ resources: [...r.resources], verbs: [...r.verbs] })));
+    for (const need of MONITOR_SUBRESOURCE_NEEDS) expect(rules.some((r) => r.resources.includes(need.resource) && r.verbs.includes(need.verb))).toBe(true);
+    expect(yaml).not.toMatch(/secrets|\*/);
+    expect(yaml).toMatch(/kind: Role\nmetadata: \{ name: mlpipe-monitor, namespace: ml-prod \}/);
+    expect(yaml).toContain('subjects: [{ apiGroup: rbac.authorization.k8s.io, kind: Group, name: "mlpipe-monitor" }]');
+  });
+
+  it.each(['system:masters', 'has space', ''])('refuses monitorKubernetesGroup %p, naming the property', (group) => {
+    expect(() => synthStack({ props: { monitorKubernetesGroup: group } })).toThrow(/The "monitorKubernetesGroup" property must be a Kubernetes group name/);
   });
 });
