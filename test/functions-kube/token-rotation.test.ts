@@ -88,6 +88,9 @@ async function until<T>(check: () => Promise<T | undefined>, what: string, tries
   throw new Error(`never: ${what}`);
 }
 
+/** testSecret polls the pods' /metrics every 50 ms instead of 5 s; its wait stays bounded by the real clock. → restore */
+const fastPolls = () => setPhaseClock({ now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 50))) });
+
 /** A predict request to `stage`'s load balancer with `token` → HTTP status. */
 async function predict(stage: keyof typeof NAMESPACES, token: string | undefined): Promise<number> {
   const res = await fetch(`${endpoints[stage]}/v1/models/${MODEL}:predict`, {
@@ -185,9 +188,8 @@ it('a rotation under continuous traffic: zero 401s for callers with the cached o
   const traffic = Promise.all([caller('staging', async () => old), caller('production', async () => old), caller('staging', current), caller('production', current)]);
   await until(async () => (sent >= 20 ? true : undefined), 'traffic before the rotation');
 
-  // Act: `mlpipe endpoint fm --rotate` (RotateSecret; the local store runs the four steps), traffic on throughout;
-  // testSecret polls the pods' /metrics every 50 ms instead of 5 s (the wait stays bounded by the real clock)
-  const restore = setPhaseClock({ now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 50))) });
+  // Act: `mlpipe endpoint fm --rotate` (RotateSecret; the local store runs the four steps), traffic on throughout
+  const restore = fastPolls();
   const lines = await rotateToken(sm, MODEL, ARN, async () => undefined).finally(restore);
   const during = sent;
   await until(async () => (sent >= during + 20 ? true : undefined), 'traffic after the rotation');
@@ -211,7 +213,7 @@ it('a rotation under continuous traffic: zero 401s for callers with the cached o
   }
 
   // Act: the next rotation
-  const restoreAgain = setPhaseClock({ now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 50))) });
+  const restoreAgain = fastPolls();
   await rotateToken(sm, MODEL, ARN, async () => undefined).finally(restoreAgain);
   const newest = await current();
   // Assess: the newest and the one it replaced work; the oldest is refused once the pods have reread the file
@@ -275,7 +277,7 @@ it('the steps one by one: createSecret is idempotent; testSecret fails naming a 
     // Act: the stale pod goes; testSecret passes; finishSecret (twice) makes it current
     await adminApps.deleteNamespacedDeployment({ namespace: NAMESPACES.production, name: `${MODEL}-stale` });
     await until(async () => ((await core.listNamespacedPod({ namespace: NAMESPACES.production, labelSelector: `mlpipe.dev/version=${MODEL}-stale` })).items.length === 0 ? true : undefined), 'the stale pod gone');
-    const restoreFast = setPhaseClock({ now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 50))) });
+    const restoreFast = fastPolls();
     await step('testSecret').finally(restoreFast);
     await step('finishSecret');
     await step('finishSecret');
