@@ -57,7 +57,7 @@ export async function rotateToken(client: SecretsManagerClient, model: string, s
       const previous = Object.entries(stages).find(([, s]) => s.includes('AWSPREVIOUS'))?.[0];
       return [
         `rotated   the endpoint token of ${model}: version ${versionId} is current, and every serving pod (staging and production) accepts it`,
-        `still ok  the replaced token${previous ? ` (version ${previous}, AWSPREVIOUS)` : ''} keeps working until the next rotation; older tokens no longer do`,
+        `still ok  the replaced token${previous ? ` (version ${previous}, AWSPREVIOUS)` : ''} keeps working until the next rotation; older ones stop once the pods reread the Secret (about a minute)`,
         `callers   fetch the new one: TOKEN=$(mlpipe endpoint ${model} --show-token)`,
       ];
     }
