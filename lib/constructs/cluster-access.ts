@@ -12,6 +12,9 @@
  *   production's Secrets (the endpoint token) and write there. With `monitorKubernetesGroup` its entry
  *   carries that Kubernetes group and no access policy at all: the operator binds the group to a Role of
  *   exactly list pods + get pods/proxy (lib/monitor-rbac.ts, `mlpipe monitor-rbac`; docs/deploy.md).
+ *   The endpoint token rotation (with endpoint auth) has a role of its own too, its entry the tasks' (edit on
+ *   both namespaces: it writes the token Secret and reads the serving pods' /metrics), so that its
+ *   Secrets Manager writes are not the tasks'.
  * - the pods reach S3 through EKS Pod Identity (decision 5): `mlpipe-trainer` (staging, where training
  *   Jobs run) writes its model's prefix but never the registry records in it; `mlpipe-server` (staging
  *   and production) only reads it.

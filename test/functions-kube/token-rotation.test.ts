@@ -26,6 +26,7 @@ import { setPhaseClock } from '../../functions/shared/phase';
 import { reloadSettings } from '../../functions/shared/settings';
 import { rotateToken } from '../../cli/commands/endpoint';
 import { syncTokenSecret } from '../../functions/shared/workloads';
+import { captureLogs, type CapturedLogs } from '../logging/capture';
 
 const REPO_ROOT = join(__dirname, '..', '..');
 const NAMESPACES = { staging: 'mlpipe-staging', production: 'mlpipe-production' } as const;
@@ -43,6 +44,7 @@ let core: k8s.CoreV1Api;
 let sm: SecretsManagerClient;
 let handler: (event: RotationInvocation) => Promise<void>;
 /** What RotateSecret on the local store invokes: the handler, unless a test stops it at a step. */
+let logs: CapturedLogs;
 let rotationHook: (event: RotationInvocation) => Promise<unknown> = (e) => handler(e);
 const endpoints: Record<string, string> = {};
 const savedEnv = { ...process.env };
@@ -110,6 +112,7 @@ const secretLines = async (namespace: string): Promise<string[]> => {
 };
 
 beforeAll(async () => {
+  logs = captureLogs(); // the handler's lines stay out of the output; the tests search them for tokens
   dir = mkdtempSync(join(tmpdir(), 'mlpipe-rotation-'));
   s3 = await startLocalS3({ dir: join(dir, 's3'), buckets: [BUCKET] });
   Object.assign(process.env, LOCAL_AWS_ENV, { AWS_ENDPOINT_URL_S3: s3.endpoint });
@@ -162,6 +165,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  logs?.restore();
   await kube?.stop();
   await store?.stop();
   await s3?.stop();
@@ -202,6 +206,8 @@ it('a rotation under continuous traffic: zero 401s for callers with the cached o
   expect(next).not.toBe(old);
   expect(lines.join('\n')).toMatch(/is current, and every serving pod/);
   expect(lines.join('\n')).not.toContain(next);
+  expect(logs.lines.filter((l) => l.message === 'pending token created')).not.toHaveLength(0);
+  for (const token of [old, next]) expect(logs.text()).not.toContain(token); // fingerprints and version ids only
   const stages = await stagesOf();
   expect(Object.values(stages).map((s) => [...s].sort()).sort()).toEqual([['AWSCURRENT'], ['AWSPREVIOUS']]);
   for (const ns of Object.values(NAMESPACES)) expect(await secretLines(ns)).toEqual([next, old]);
