@@ -194,8 +194,10 @@ it('a rotation under continuous traffic: zero 401s for callers with the cached o
 
   // Act: `mlpipe endpoint fm --rotate` (RotateSecret; the local store runs the four steps), traffic on throughout
   const restore = fastPolls();
+  const atStart = sent;
   const lines = await rotateToken(sm, MODEL, ARN, async () => undefined).finally(restore);
   const during = sent;
+  expect(during).toBeGreaterThan(atStart); // requests were answered while the four steps ran
   await until(async () => (sent >= during + 20 ? true : undefined), 'traffic after the rotation');
   stop = true;
   await traffic;
