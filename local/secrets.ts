@@ -10,9 +10,13 @@
  * RotateSecret runs a rotation the way Secrets Manager does: a version `ClientRequestToken` labelled
  * AWSPENDING, then the rotation function (`rotation[arn]`, the template's RotationSchedule: the synthesized
  * bundle in the local run) invoked with createSecret, setSecret, testSecret, finishSecret, then AWSPENDING
- * removed. Unlike AWS, the call answers when the rotation is over, with its failure if a step failed (the
- * pending version is then kept, as on AWS, and a new RotateSecret replaces it). Functions find the store
- * through AWS_ENDPOINT_URL_SECRETS_MANAGER.
+ * removed. Unlike AWS, the call answers when the rotation is over, with its failure if a step failed (and
+ * does not retry it). As on AWS, a failed rotation leaves AWSPENDING on its version, and while AWSPENDING is
+ * on a version other than AWSCURRENT a new RotateSecret is refused (InvalidRequestException) until someone
+ * removes the label (UpdateSecretVersionStage). RotateImmediately: false is AWS's configuration test: only
+ * testSecret runs, on a throwaway AWSPENDING version that is then removed. DescribeSecret has no
+ * RotationEnabled for a secret without rotation (AWS returns none for a secret never configured for it).
+ * Functions find the store through AWS_ENDPOINT_URL_SECRETS_MANAGER.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -131,7 +135,7 @@ export async function startLocalSecretsManager(opts: {
       return {
         ARN: secret.arn,
         Name: secret.name,
-        RotationEnabled: opts.rotation?.[secret.arn] !== undefined,
+        ...(opts.rotation?.[secret.arn] !== undefined ? { RotationEnabled: true } : {}),
         VersionIdsToStages: Object.fromEntries(Object.entries(versions).map(([id, v]) => [id, v.stages])),
       };
     },
@@ -173,12 +177,33 @@ export async function startLocalSecretsManager(opts: {
       if (!Number.isInteger(length) || length < 1 || length > 4096) throw new ApiError('InvalidParameterException', 'PasswordLength must be between 1 and 4096.');
       return { RandomPassword: generate(length, ALPHANUMERIC + (ExcludePunctuation === true ? '' : PUNCTUATION) + (IncludeSpace === true ? ' ' : '')) };
     },
-    async RotateSecret({ SecretId, ClientRequestToken }) {
+    async RotateSecret({ SecretId, ClientRequestToken, RotateImmediately }) {
       const { secret, versions } = find(SecretId);
       const rotate = opts.rotation?.[secret.arn];
       if (!rotate) throw new ApiError('InvalidRequestException', `Secret ${secret.name} has no rotation function (the template gives it no RotationSchedule).`);
-      if (rotating.has(secret.arn)) throw new ApiError('InvalidRequestException', `A previous rotation of ${secret.name} isn't complete. That rotation will be reattempted.`);
+      // AWS's words: AWSPENDING on a version other than AWSCURRENT means a rotation still in progress.
+      const stuck = Object.entries(versions).find(([, v]) => v.stages.includes('AWSPENDING') && !v.stages.includes('AWSCURRENT'));
+      if (rotating.has(secret.arn) || stuck) throw new ApiError('InvalidRequestException', "A previous rotation isn't complete. That rotation will be reattempted.");
       const id = typeof ClientRequestToken === 'string' && ClientRequestToken !== '' ? ClientRequestToken : randomUUID();
+      if (RotateImmediately === false) {
+        // The configuration test: testSecret alone on an AWSPENDING version that is removed afterwards.
+        const holder = Object.entries(versions).find(([, v]) => v.stages.includes('AWSPENDING'))?.[0];
+        versions[id] ??= { stages: [], created: Date.now() / 1000 };
+        label(versions, 'AWSPENDING', id);
+        rotating.add(secret.arn);
+        try {
+          await rotate({ Step: 'testSecret', SecretId: secret.arn, ClientRequestToken: id });
+        } catch (err) {
+          throw new ApiError('InvalidRequestException', `The rotation configuration test of ${secret.name} failed at testSecret: ${(err as Error).message}`);
+        } finally {
+          rotating.delete(secret.arn);
+          for (const v of Object.values(versions)) v.stages = v.stages.filter((s) => s !== 'AWSPENDING');
+          if (holder !== undefined && versions[holder]) versions[holder].stages.push('AWSPENDING');
+          prune(versions);
+          save();
+        }
+        return { ARN: secret.arn, Name: secret.name };
+      }
       versions[id] ??= { stages: [], created: Date.now() / 1000 };
       label(versions, 'AWSPENDING', id);
       prune(versions);

@@ -36,6 +36,36 @@ const ROTATION_POLL_MS = 5000;
 
 const denied = (e: Error): boolean => /AccessDenied|not authorized|KMS/i.test(`${e.name} ${e.message}`);
 
+/** The secret's versions by staging label (DescribeSecret), or a CliError saying what failed. */
+async function stagesOf(client: SecretsManagerClient, model: string, secretArn: string): Promise<Record<string, string[]>> {
+  try {
+    return (await client.send(new DescribeSecretCommand({ SecretId: secretArn }))).VersionIdsToStages ?? {};
+  } catch (err) {
+    const e = err as Error;
+    throw new CliError(
+      denied(e)
+        ? `You may not read the rotation state of ${model}'s endpoint token: DescribeSecret on ${secretArn} was denied (${e.name}). Ask for secretsmanager:DescribeSecret on that secret.`
+        : `Cannot read the rotation state of ${model}'s endpoint token (DescribeSecret on ${secretArn}): ${e.name}: ${e.message}`,
+    );
+  }
+}
+
+/**
+ * A failed rotation leaves AWSPENDING on its version, and Secrets Manager then refuses every RotateSecret
+ * ("A previous rotation isn't complete") until the label is removed: the message with the command that does it.
+ */
+async function stuckRotation(client: SecretsManagerClient, model: string, secretArn: string): Promise<string> {
+  const stages = await stagesOf(client, model, secretArn);
+  const pending = Object.entries(stages).find(([, s]) => s.includes('AWSPENDING') && !s.includes('AWSCURRENT'))?.[0];
+  if (pending === undefined) return `A rotation of ${model}'s endpoint token is still running: wait for it (Secrets Manager retries a failed one a few times), then run --rotate again if you still need to.`;
+  return [
+    `A previous rotation of ${model}'s endpoint token did not finish: version ${pending} still carries AWSPENDING, so Secrets Manager refuses a new rotation.`,
+    "The current token is unchanged. Read the rotation function's log for why (usually a serving pod that never loaded the new token), fix that, then remove the label and rotate again:",
+    `  aws secretsmanager update-secret-version-stage --secret-id ${secretArn} --version-stage AWSPENDING --remove-from-version-id ${pending}`,
+    `  mlpipe endpoint ${model} --rotate`,
+  ].join('\n');
+}
+
 /** RotateSecret now, then waits until the new version is AWSCURRENT; the lines to print (no token in them). */
 export async function rotateToken(client: SecretsManagerClient, model: string, secretArn: string, sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))): Promise<string[]> {
   let versionId: string | undefined;
@@ -43,16 +73,17 @@ export async function rotateToken(client: SecretsManagerClient, model: string, s
     versionId = (await client.send(new RotateSecretCommand({ SecretId: secretArn, RotateImmediately: true }))).VersionId;
   } catch (err) {
     const e = err as Error;
+    if (e.name === 'InvalidRequestException' && /previous rotation isn't complete/i.test(e.message)) throw new CliError(await stuckRotation(client, model, secretArn));
     throw new CliError(
       denied(e)
-        ? `You may not rotate the endpoint token of ${model}: RotateSecret on ${secretArn} was denied (${e.name}). Ask for secretsmanager:RotateSecret on that secret.`
+        ? `You may not rotate the endpoint token of ${model}: RotateSecret on ${secretArn} was denied (${e.name}). Ask for secretsmanager:RotateSecret on that secret and lambda:InvokeFunction on its rotation function.`
         : `Cannot rotate the endpoint token of ${model} (${secretArn}): ${e.name}: ${e.message}`,
     );
   }
   if (!versionId) throw new CliError(`RotateSecret on ${secretArn} returned no version id.`);
   const until = Date.now() + ROTATION_WAIT_MS;
   for (;;) {
-    const stages = (await client.send(new DescribeSecretCommand({ SecretId: secretArn }))).VersionIdsToStages ?? {};
+    const stages = await stagesOf(client, model, secretArn);
     if (stages[versionId]?.includes('AWSCURRENT')) {
       const previous = Object.entries(stages).find(([, s]) => s.includes('AWSPREVIOUS'))?.[0];
       return [

@@ -7,8 +7,12 @@
  * - setSecret: the model's Kubernetes Secret in BOTH namespaces gets AWSCURRENT, AWSPENDING, AWSPREVIOUS.
  * - testSecret: waits (bounded, ENDPOINT_TOKEN_LOAD_WAIT_SECONDS) until every serving pod of the model in
  *   both namespaces lists the pending token's fingerprint in `serving_auth_token_loaded` (its /metrics on
- *   the admin port, through the pod proxy); else it fails, naming the pods, and Secrets Manager retries the
- *   rotation later. Only then may callers get the new token.
+ *   the admin port, through the pod proxy); else it fails, naming the pods (the rotation fails; Secrets
+ *   Manager retries the whole rotation a few times, then AWSPENDING stays until removed: docs/deploy.md).
+ *   Only then may callers get the new token. Pods whose server never started are not waited for (they
+ *   mount the Secret, which already holds the pending token, when they start). A pending version that no
+ *   Kubernetes Secret holds is Secrets Manager's configuration test (testSecret alone, at deploy): it checks
+ *   the function's Kubernetes access and returns.
  * - finishSecret: AWSCURRENT moves to the new version (Secrets Manager moves AWSPREVIOUS to the old one),
  *   and the Kubernetes Secrets are written again: new, old. The token of two rotations ago stops working.
  * So a caller that cached a token keeps working until the next rotation (docs/deploy.md, Endpoint
@@ -25,10 +29,10 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { acceptedTokens, secrets, type TokenStage } from './endpoint-auth';
-import { ConfigurationError } from './errors';
-import { listObjects, PodProxyError, proxyGet } from './kube';
+import { ConfigurationError, KubernetesRequestError } from './errors';
+import { listObjects, PodProxyError, proxyGet, readObject } from './kube';
 import { logger } from './logger';
-import { ADMIN_PORT_NAME } from './manifests';
+import { ADMIN_PORT_NAME, AUTH_TOKEN_KEY, endpointTokenSecretName } from './manifests';
 import { LABELS } from './names';
 import { phaseClock } from './phase';
 import { syncTokenSecret } from './workloads';
@@ -56,7 +60,7 @@ export interface RotationSettings {
   pollMs?: number;
 }
 
-/** The step cannot go on now (a pod has not loaded the token): Secrets Manager retries the rotation later. */
+/** The step cannot go on now (a pod has not loaded the token): the rotation fails (Secrets Manager retries it a few times). */
 export class TokenNotLoadedError extends Error {
   override readonly name = 'TokenNotLoadedError';
 }
@@ -96,7 +100,7 @@ function modelOf(secretId: string, tokenSecrets: Record<string, string>): string
 /** The secret's versions by staging label, checked as Secrets Manager's own rotation templates check them. */
 async function versions(secretId: string, token: string): Promise<{ stages: Record<string, string[]>; alreadyCurrent: boolean }> {
   const described = await secrets().send(new DescribeSecretCommand({ SecretId: secretId }));
-  if (described.RotationEnabled === false) throw new RotationStateError(`Secret ${secretId} does not have rotation enabled.`);
+  if (described.RotationEnabled !== true) throw new RotationStateError(`Secret ${secretId} does not have rotation enabled.`);
   const stages = described.VersionIdsToStages ?? {};
   const ofToken = stages[token];
   if (ofToken === undefined) throw new RotationStateError(`Secret ${secretId} has no version ${token} to rotate to.`);
@@ -168,8 +172,16 @@ async function writeKubernetesSecrets(model: string, settings: RotationSettings,
 
 interface PodLike extends KubernetesObject {
   metadata?: KubernetesObject['metadata'] & { deletionTimestamp?: unknown };
-  spec?: { containers?: Array<{ env?: Array<{ name: string; value?: string }>; ports?: Array<{ name?: string; containerPort: number }> }> };
-  status?: { phase?: string };
+  spec?: { containers?: Array<{ name: string; env?: Array<{ name: string; value?: string }>; ports?: Array<{ name?: string; containerPort: number }> }> };
+  status?: { phase?: string; containerStatuses?: Array<{ name: string; restartCount?: number; state?: Record<string, unknown>; lastState?: Record<string, unknown> }> };
+}
+
+/** Whether the pod's container `name` has never started (Pending, ErrImagePull/ImagePullBackOff, not scheduled). */
+function neverStarted(pod: PodLike, name: string): boolean {
+  const status = pod.status?.containerStatuses?.find((c) => c.name === name);
+  if (!status) return true;
+  const ran = (s: Record<string, unknown> | undefined) => s?.running !== undefined || s?.terminated !== undefined;
+  return !ran(status.state) && !ran(status.lastState) && (status.restartCount ?? 0) === 0;
 }
 
 /** Pods that enforce a token (AUTH_TOKEN_FILE) and have no fingerprint `fingerprint` loaded yet, as `namespace/pod (why)`. */
@@ -182,6 +194,9 @@ async function podsWithout(model: string, namespace: string, stage: 'staging' | 
       const container = pod.spec?.containers?.find((c) => c.env?.some((e) => e.name === 'AUTH_TOKEN_FILE'));
       // A pod going away, or one that takes no token (deployed with auth off), cannot refuse the new token.
       if (!name || !container || pod.metadata?.deletionTimestamp !== undefined || ['Succeeded', 'Failed'].includes(pod.status?.phase ?? '')) return;
+      // A server that has never started (Pending, ErrImagePull, ImagePullBackOff) cannot be waited for, and
+      // need not be: when it starts it mounts the Secret as it is then, which holds the pending token since setSecret.
+      if (neverStarted(pod, container.name)) return;
       if (pod.status?.phase !== 'Running') return void missing.push(`${namespace}/${name} (${pod.status?.phase ?? 'no phase'})`);
       const admin = container.ports?.find((p) => p.name === ADMIN_PORT_NAME)?.containerPort;
       if (admin === undefined) return void missing.push(`${namespace}/${name} (no admin port to read /metrics on)`);
@@ -197,9 +212,42 @@ async function podsWithout(model: string, namespace: string, stage: 'staging' | 
   return missing.sort();
 }
 
+/** Whether `token` is a line of the model's Kubernetes Secret in `namespace` (what setSecret writes). */
+async function inKubernetesSecret(model: string, namespace: string, token: string): Promise<boolean> {
+  const secret = await readObject<KubernetesObject & { data?: Record<string, string> }>({ kind: 'Secret', namespace, name: endpointTokenSecretName(model) });
+  const lines = Buffer.from(secret?.data?.[AUTH_TOKEN_KEY] ?? '', 'base64').toString('utf8').split('\n');
+  return lines.some((l) => l.trim() === token);
+}
+
+/**
+ * Secrets Manager's configuration test: when a rotation schedule is created or changed without rotating
+ * (rotateImmediatelyOnUpdate: false, as the stack sets it), it runs testSecret alone on an AWSPENDING
+ * version it then removes; createSecret and setSecret never ran, so no pod can have that token. What can
+ * be tested is the function's Kubernetes access: it lists the pods of both namespaces (a refusal fails the
+ * deploy with the reason), and waits for nothing.
+ */
+async function configurationTest(model: string, settings: RotationSettings, log: Log): Promise<void> {
+  for (const namespace of [settings.namespaces.staging, settings.namespaces.production]) {
+    try {
+      await listObjects('Pod', namespace, { labelSelector: `${LABELS.name}=${model}` });
+    } catch (err) {
+      if (!(err instanceof KubernetesRequestError)) throw err;
+      throw new ConfigurationError(
+        `Rotation configuration test: the rotation function may not list the pods of ${model} in namespace ${namespace} (${err.message}). ` +
+          'Its role needs the Kubernetes access entry of the stack (cluster-access.ts, the rotation role) on both serving namespaces.',
+      );
+    }
+  }
+  log('configuration test: the pending version was never set (no Kubernetes Secret holds it); Kubernetes access checked in both namespaces');
+}
+
 async function testSecret(model: string, secretId: string, token: string, settings: RotationSettings, log: Log): Promise<void> {
-  const pending = await valueOf(secretId, { VersionId: token, VersionStage: 'AWSPENDING' });
-  if (pending === undefined) throw new RotationStateError(`Version ${token} of secret ${secretId} has no value: createSecret has not run.`);
+  const [pending, current] = await Promise.all([valueOf(secretId, { VersionId: token, VersionStage: 'AWSPENDING' }), valueOf(secretId, { VersionStage: 'AWSCURRENT' })]);
+  const { staging, production } = settings.namespaces;
+  // A pending version setSecret never wrote: Secrets Manager testing the configuration, not a rotation.
+  if (pending === undefined || pending === current || !(await inKubernetesSecret(model, staging, pending)) || !(await inKubernetesSecret(model, production, pending))) {
+    return configurationTest(model, settings, log);
+  }
   const fingerprint = tokenFingerprint(pending);
   const clock = phaseClock();
   const deadline = clock.now() + settings.loadWaitSeconds * 1000;
@@ -215,7 +263,8 @@ async function testSecret(model: string, secretId: string, token: string, settin
     if (left <= 0) {
       throw new TokenNotLoadedError(
         `The new endpoint token of ${model} (fingerprint ${fingerprint}) is not loaded yet by ${missing.length} serving pod(s) after ${settings.loadWaitSeconds} s: ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ', ...' : ''}. ` +
-          'Nothing changed for callers (the current token stays current); Secrets Manager retries the rotation later. A pod that never loads it: check that it mounts the Secret ' +
+          'Nothing changed for callers (the current token stays current). The rotation fails (Secrets Manager retries it a few times); if it keeps failing, AWSPENDING stays on its version ' +
+          'and the next rotation is refused until it is removed (mlpipe endpoint --rotate prints the command; docs/deploy.md). A pod that never loads it: check that it mounts the Secret ' +
           `${model}-endpoint-token and reports serving_auth_token_loaded on its admin port.`,
       );
     }

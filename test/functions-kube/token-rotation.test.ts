@@ -11,7 +11,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DescribeSecretCommand, GetSecretValueCommand, RotateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { DescribeSecretCommand, GetSecretValueCommand, RotateSecretCommand, SecretsManagerClient, UpdateSecretVersionStageCommand } from '@aws-sdk/client-secrets-manager';
 import * as k8s from '@kubernetes/client-node';
 import { startLocalKube, type LocalKube } from '../../local/kube';
 import { LOCAL_AWS_ENV, startLocalS3, type LocalS3 } from '../../local/s3';
@@ -275,7 +275,7 @@ it('the steps one by one: createSecret is idempotent; testSecret fails naming a 
       const failure = (await step('testSecret').catch((e: unknown) => e)) as Error;
       expect(failure.name).toBe('TokenNotLoadedError');
       expect(failure.message).toContain(`(fingerprint ${tokenFingerprint(pending)}) is not loaded yet by 1 serving pod(s) after 30 s: ${NAMESPACES.production}/${stalePod}.`);
-      expect(failure.message).toMatch(/Secrets Manager retries the rotation later/);
+      expect(failure.message).toMatch(/The rotation fails \(Secrets Manager retries it a few times\); if it keeps failing, AWSPENDING stays/);
       expect(failure.message).not.toContain(pending);
     } finally {
       restore();
@@ -297,7 +297,124 @@ it('the steps one by one: createSecret is idempotent; testSecret fails naming a 
     for (const ns of Object.values(NAMESPACES)) expect(await secretLines(ns)).toEqual([pending, before]);
   } finally {
     rotationHook = (e) => handler(e);
+    // A failure above must not leave AWSPENDING behind for the other tests (the store would refuse them).
+    if (!(await stagesOf())['v-by-hand-0001-0001-000000000001']?.includes('AWSCURRENT')) {
+      await sm.send(new UpdateSecretVersionStageCommand({ SecretId: ARN, VersionStage: 'AWSPENDING', RemoveFromVersionId: 'v-by-hand-0001-0001-000000000001' })).catch(() => undefined);
+    }
     await adminApps.deleteNamespacedDeployment({ namespace: NAMESPACES.production, name: `${MODEL}-stale` }).catch(() => undefined);
     await until(async () => ((await core.listNamespacedPod({ namespace: NAMESPACES.production, labelSelector: `mlpipe.dev/version=${MODEL}-stale` })).items.length === 0 ? true : undefined), 'the stale pod gone');
   }
 }, 90_000);
+
+it('RotateSecret without rotating (the configuration test Secrets Manager runs at deploy) runs testSecret alone: no wait, nothing changes, the throwaway AWSPENDING is gone; without Kubernetes access to a namespace it fails naming it', async () => {
+  // Arrange
+  const before = await current();
+  const stagesBefore = await stagesOf();
+  const secretsBefore = await Promise.all(Object.values(NAMESPACES).map(secretLines));
+  let now = 0;
+  const restore = setPhaseClock({ now: () => now, sleep: async (ms) => void (now += ms) });
+  try {
+    // Act
+    await sm.send(new RotateSecretCommand({ SecretId: ARN, RotateImmediately: false }));
+  } finally {
+    restore();
+  }
+  // Assess: testSecret waited for no pod, and nothing moved
+  expect(now).toBe(0);
+  expect(await current()).toBe(before);
+  expect(await stagesOf()).toEqual(stagesBefore);
+  expect(await Promise.all(Object.values(NAMESPACES).map(secretLines))).toEqual(secretsBefore);
+  expect(logs.lines.some((l) => /^configuration test/.test(l.message))).toBe(true);
+
+  // Act: the function's Kubernetes access covers staging only
+  const saved = process.env.KUBECONFIG;
+  process.env.KUBECONFIG = kube.mintScopedKubeconfig([NAMESPACES.staging], { username: 'mlpipe:token-rotation-staging-only' }).kubeconfigPath;
+  reloadSettings();
+  resetKube();
+  try {
+    // Assess: a clear failure naming the namespace, and the throwaway version gone again
+    await expect(sm.send(new RotateSecretCommand({ SecretId: ARN, RotateImmediately: false }))).rejects.toThrow(
+      /configuration test of EndpointToken failed at testSecret: Rotation configuration test: the rotation function may not list the pods of fm in namespace mlpipe-production/,
+    );
+  } finally {
+    process.env.KUBECONFIG = saved;
+    reloadSettings();
+    resetKube();
+  }
+  expect(await stagesOf()).toEqual(stagesBefore);
+}, 30_000);
+
+it('a failed rotation leaves AWSPENDING: RotateSecret is refused as on AWS, and --rotate prints the command that clears it, with the real ids', async () => {
+  // Arrange: a rotation that fails at createSecret
+  const before = await current();
+  rotationHook = async () => {
+    throw new Error('held by the test');
+  };
+  try {
+    await expect(sm.send(new RotateSecretCommand({ SecretId: ARN, ClientRequestToken: 'v-stuck-0001-0001-0001-000000000001' }))).rejects.toThrow(/failed at createSecret/);
+    rotationHook = (e) => handler(e);
+    // Act
+    const refused = (await sm.send(new RotateSecretCommand({ SecretId: ARN })).catch((e: unknown) => e)) as Error;
+    const cli = (await rotateToken(sm, MODEL, ARN, async () => undefined).catch((e: unknown) => e)) as Error;
+    // Assess
+    expect(refused.name).toBe('InvalidRequestException');
+    expect(refused.message).toBe("A previous rotation isn't complete. That rotation will be reattempted.");
+    expect(cli.name).toBe('CliError');
+    expect(cli.message).toContain('version v-stuck-0001-0001-0001-000000000001 still carries AWSPENDING');
+    expect(cli.message).toContain(`aws secretsmanager update-secret-version-stage --secret-id ${ARN} --version-stage AWSPENDING --remove-from-version-id v-stuck-0001-0001-0001-000000000001`);
+    expect(await current()).toBe(before);
+  } finally {
+    rotationHook = (e) => handler(e);
+    await sm.send(new UpdateSecretVersionStageCommand({ SecretId: ARN, VersionStage: 'AWSPENDING', RemoveFromVersionId: 'v-stuck-0001-0001-0001-000000000001' }));
+  }
+  // Assess: once cleared, a rotation runs
+  const restore = fastPolls();
+  await rotateToken(sm, MODEL, ARN, async () => undefined).finally(restore);
+  expect(await current()).not.toBe(before);
+}, 60_000);
+
+it('testSecret does not wait for a serving pod that never started (ImagePullBackOff): it will mount the Secret, pending token included, when it starts', async () => {
+  // Arrange: a production pod of the model whose image cannot be pulled
+  const admin = new k8s.KubeConfig();
+  admin.loadFromFile(kube.kubeconfigPath);
+  const adminApps = admin.makeApiClient(k8s.AppsV1Api);
+  const broken = deployment('production', `${MODEL}-endpoint-token`, `${MODEL}-unpullable`);
+  broken.spec!.template.spec!.containers[0]!.image = 'mlpipe/no-such-image:0';
+  await adminApps.createNamespacedDeployment({ namespace: NAMESPACES.production, body: broken });
+  const selector = `mlpipe.dev/version=${MODEL}-unpullable`;
+  try {
+    await until(async () => {
+      const pods = await core.listNamespacedPod({ namespace: NAMESPACES.production, labelSelector: selector });
+      return pods.items.some((p) => /ErrImagePull|ImagePullBackOff/.test(p.status?.containerStatuses?.[0]?.state?.waiting?.reason ?? '')) ? true : undefined;
+    }, 'the unpullable pod waiting for its image');
+    const before = await current();
+    // Act
+    const restore = fastPolls();
+    await rotateToken(sm, MODEL, ARN, async () => undefined).finally(restore);
+    // Assess: rotated, and the Secret the pod will mount holds the new token
+    const now = await current();
+    expect(now).not.toBe(before);
+    expect((await secretLines(NAMESPACES.production))[0]).toBe(now);
+  } finally {
+    await adminApps.deleteNamespacedDeployment({ namespace: NAMESPACES.production, name: `${MODEL}-unpullable` }).catch(() => undefined);
+    await until(async () => ((await core.listNamespacedPod({ namespace: NAMESPACES.production, labelSelector: selector })).items.length === 0 ? true : undefined), 'the unpullable pod gone');
+  }
+}, 60_000);
+
+it('a secret whose DescribeSecret has no RotationEnabled (never configured for rotation) is refused, as AWS templates refuse it', async () => {
+  // Arrange: a store that knows the secret but has no rotation for it (DescribeSecret omits RotationEnabled)
+  const plain = await startLocalSecretsManager({ secrets: [{ arn: ARN, name: 'EndpointToken' }], file: join(dir, 'plain-secrets.json') });
+  const saved = process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER;
+  process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER = plain.endpoint;
+  resetEndpointAuth();
+  try {
+    expect((await new SecretsManagerClient({ endpoint: plain.endpoint, region: LOCAL_AWS_ENV.AWS_REGION }).send(new DescribeSecretCommand({ SecretId: ARN }))).RotationEnabled).toBeUndefined();
+    const versionId = Object.keys((await new SecretsManagerClient({ endpoint: plain.endpoint, region: LOCAL_AWS_ENV.AWS_REGION }).send(new DescribeSecretCommand({ SecretId: ARN }))).VersionIdsToStages ?? {})[0]!;
+    // Act + Assess
+    await expect(handler({ Step: 'createSecret', SecretId: ARN, ClientRequestToken: versionId })).rejects.toThrow(`Secret ${ARN} does not have rotation enabled.`);
+  } finally {
+    process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER = saved;
+    resetEndpointAuth();
+    await plain.stop();
+  }
+});
