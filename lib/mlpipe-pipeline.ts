@@ -396,7 +396,7 @@ export class MlPipeline extends Construct {
       secret.grantRead(fns.get('EvaluateModel'));
     }
     // Rotated on a schedule, without downtime (docs/deploy.md, Endpoint authentication): no SMG4 finding to acknowledge.
-    const rotation = cluster.rotationRole ? new EndpointTokenRotation(this, 'EndpointTokenRotation', { settings, secrets: tokenSecrets, role: cluster.rotationRole }) : undefined;
+    const rotation = cluster.rotationRole ? new EndpointTokenRotation(this, 'EndpointTokenRotation', { settings, secrets: tokenSecrets, role: cluster.rotationRole, accessEntry: cluster.rotationAccessEntry }) : undefined;
 
     const taskFunctions: Record<string, lambda.IFunction> = {};
     for (const spec of FUNCTION_SPECS) {

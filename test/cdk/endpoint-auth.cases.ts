@@ -121,6 +121,8 @@ describe('endpoint token rotation', () => {
     expect(schedules.map((s) => s.Properties)).toEqual([
       { SecretId: { Ref: tokenId }, RotationLambdaARN: { 'Fn::GetAtt': [fnId, 'Arn'] }, RotationRules: { ScheduleExpression: 'rate(30 days)' }, RotateImmediatelyOnUpdate: false },
     ]);
+    // Creating the schedule runs testSecret (the configuration test), which lists pods: after the access entry.
+    for (const s of schedules) expect((s as { DependsOn?: string[] }).DependsOn).toContain(logicalId(template, 'AWS::EKS::AccessEntry', 'TokenRotationAccessEntry'));
     const role = logicalId(template, 'AWS::IAM::Role', 'TokenRotationRole');
     expect((resourcesOf(template, 'AWS::Lambda::Function')[fnId] as Fn).Properties?.Role?.['Fn::GetAtt']?.[0]).toBe(role);
     // Writes of the token secret: the rotation role alone, on that secret alone.
