@@ -452,7 +452,8 @@ export function championComparison(
       ...(reused ? { accuracyFromEvaluation: true } : {}),
       ...(other !== undefined && known ? { note: `production answered as ${other}, not ${champion.version}: its accuracy is measured now, on the ${measured.samples} images it was sent` } : {}),
       production: {
-        version: champion.version,
+        // The answers all naming one other version: that is what was measured (status and the console show it).
+        version: measured.versions.length === 1 && other !== undefined ? other : champion.version,
         accuracy: reused?.accuracy ?? measured.accuracy,
         ...(perClassAccuracy.length <= MAX_STATE_CLASSES ? { perClassAccuracy } : {}),
         latencyMsP50: measured.latencyMsP50,

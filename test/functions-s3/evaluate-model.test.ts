@@ -192,7 +192,7 @@ describe('EvaluateModel', () => {
     await putObject(`models/${MODEL}/production.json`, JSON.stringify({ modelName: MODEL, version: 'v-recorded', previousVersion: null, endpoint: prod.endpoint, switchedAt: '', history: [] }));
     const result = await loadHandler(env)(stateFor(candidate.endpoint, 'v-next', MODEL));
     expect(own.accuracy).toBeLessThan(0.95);
-    expect(result.production).toMatchObject({ version: 'v-recorded', accuracy: 1 });
+    expect(result.production).toMatchObject({ version: 'v-newer', accuracy: 1 }); // what answered, not what production.json names
     expect(result.summary).toContain(`production answered as v-newer, not v-recorded: its accuracy is measured now, on the ${CHAMPION_LATENCY_BATCHES * 10} images it was sent`);
     const report = await getJson<EvaluationReport>(BUCKET, `models/${MODEL}/v-next/evaluation.json`);
     expect(report!.details.production).not.toHaveProperty('accuracyFrom');
