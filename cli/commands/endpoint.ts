@@ -30,7 +30,13 @@ export function endpointLines(model: string, endpoint: string | undefined, secre
   ];
 }
 
-/** How long `--rotate` waits for the new token to become current (the function's testSecret waits up to 3 min per try). */
+/**
+ * How long `--rotate` waits for the new token to become current. Secrets Manager's API reports no failed
+ * rotation: a failure shows only as AWSPENDING staying on the new version while Secrets Manager retries the
+ * whole rotation (a few times; testSecret alone waits up to ENDPOINT_TOKEN_LOAD_WAIT_SECONDS, 3 min by
+ * default, per try). So the wait covers a few tries, then names where the reason is (the function's log, its
+ * Errors alarm); the next --rotate says whether the label is stuck.
+ */
 const ROTATION_WAIT_MS = 10 * 60_000;
 const ROTATION_POLL_MS = 5000;
 
@@ -96,7 +102,8 @@ export async function rotateToken(client: SecretsManagerClient, model: string, s
     if (Date.now() >= until) {
       throw new CliError(
         `The rotation of ${model}'s token (version ${versionId}) is not finished after ${ROTATION_WAIT_MS / 60_000} minutes: the current token stays current. ` +
-          'Its rotation function\'s log says why (a serving pod that has not loaded the new token: Secrets Manager retries later).',
+          "Secrets Manager's API does not say whether a rotation failed: the rotation function's log (and its Errors alarm) says why, usually a serving pod that has not loaded the new token. " +
+          `Secrets Manager retries a failed rotation a few times; if it keeps failing, version ${versionId} keeps AWSPENDING and mlpipe endpoint ${model} --rotate prints the command that clears it.`,
       );
     }
     await sleep(ROTATION_POLL_MS);
@@ -112,9 +119,11 @@ export const endpointCommand: Command = {
     '--show-token prints only the token, for TOKEN=$(mlpipe endpoint <model> --show-token). On AWS it needs',
     'secretsmanager:GetSecretValue on the model\'s token secret (and kms:Decrypt through Secrets Manager); locally it reads',
     "the local run's secrets store.",
-    '--rotate rotates the token now, without downtime, and waits until the new one is current (RotateSecret; it needs',
-    "secretsmanager:RotateSecret on the secret). The replaced token keeps working until the next rotation. Locally the local",
-    "run's Secrets Manager runs the stack's rotation function from its bundle (docs/deploy.md, Endpoint authentication).",
+    '--rotate rotates the token now, without downtime, and waits (up to 10 minutes) until the new one is current. On AWS it',
+    'needs secretsmanager:RotateSecret and secretsmanager:DescribeSecret on the secret and lambda:InvokeFunction on its',
+    'rotation function. The replaced token keeps working until the next rotation. A failed earlier rotation blocks new ones',
+    'until its AWSPENDING label is removed: --rotate then prints the exact command. Locally the local run\'s Secrets Manager',
+    "runs the stack's rotation function from its bundle (docs/deploy.md, Endpoint authentication).",
   ],
   options: { 'show-token': { type: 'boolean' }, rotate: { type: 'boolean' } },
   positionals: [0, 1],

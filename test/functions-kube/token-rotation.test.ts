@@ -418,3 +418,21 @@ it('a secret whose DescribeSecret has no RotationEnabled (never configured for r
     await plain.stop();
   }
 });
+
+it('--rotate: a DescribeSecret the caller may not send fails with a message naming the permission', async () => {
+  // Arrange: a client whose DescribeSecret is denied, as IAM would deny it
+  const client = new SecretsManagerClient({ endpoint: store.endpoint, region: LOCAL_AWS_ENV.AWS_REGION });
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName === 'DescribeSecretCommand') throw Object.assign(new Error('User: arn:aws:iam::000000000000:user/dev is not authorized to perform: secretsmanager:DescribeSecret'), { name: 'AccessDeniedException' });
+      return next(args);
+    },
+    { step: 'initialize' },
+  );
+  // Act
+  const restore = fastPolls();
+  const failure = (await rotateToken(client, MODEL, ARN, async () => undefined).finally(restore).catch((e: unknown) => e)) as Error;
+  // Assess
+  expect(failure.name).toBe('CliError');
+  expect(failure.message).toBe(`You may not read the rotation state of fm's endpoint token: DescribeSecret on ${ARN} was denied (AccessDeniedException). Ask for secretsmanager:DescribeSecret on that secret.`);
+}, 30_000);
