@@ -9,7 +9,7 @@
  * the secret's ARN, never its value. No Kubernetes client here (the evaluation bundles this): the Secret
  * is written by workloads.ts syncTokenSecret.
  */
-import { GetSecretValueCommand, ResourceNotFoundException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { DescribeSecretCommand, GetSecretValueCommand, ResourceNotFoundException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ConfigurationError } from './errors';
 import { ENDPOINT_AUTH, ENDPOINT_TOKEN_SECRETS, currentSetting } from './settings';
 
@@ -63,6 +63,12 @@ export async function endpointTokens(model: string): Promise<string[]> {
   const arn = tokenSecretArn(model);
   const [current, pending, previous] = await Promise.all((['AWSCURRENT', 'AWSPENDING', 'AWSPREVIOUS'] as const).map((stage) => versionValue(arn, stage)));
   return acceptedTokens(current!, pending, previous);
+}
+
+/** Which version carries which staging label, as one comparable string: a rotation step that moves a label changes it. */
+export async function tokenLabels(model: string): Promise<string> {
+  const out = await secrets().send(new DescribeSecretCommand({ SecretId: tokenSecretArn(model) }));
+  return JSON.stringify(Object.entries(out.VersionIdsToStages ?? {}).map(([id, stages]) => [id, [...stages].sort()]).sort());
 }
 
 /** The Kubernetes Secret's lines: current first, then pending and previous when there are, without repeats. */

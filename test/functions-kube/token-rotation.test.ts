@@ -19,7 +19,7 @@ import { bundleImages } from '../../local/images';
 import { startLocalSecretsManager, type LocalSecretsManager, type RotationInvocation } from '../../local/secrets';
 import { saveModelToS3, toTfjsModel } from '../../examples/fashion-mnist/model-io';
 import { resetClients } from '../../functions/shared/clients';
-import { resetEndpointAuth } from '../../functions/shared/endpoint-auth';
+import { resetEndpointAuth, secrets } from '../../functions/shared/endpoint-auth';
 import { tokenFingerprint } from '../../functions/shared/endpoint-token-rotation';
 import { resetKube } from '../../functions/shared/kube';
 import { setPhaseClock } from '../../functions/shared/phase';
@@ -435,4 +435,43 @@ it('--rotate: a DescribeSecret the caller may not send fails with a message nami
   // Assess
   expect(failure.name).toBe('CliError');
   expect(failure.message).toBe(`You may not read the rotation state of fm's endpoint token: DescribeSecret on ${ARN} was denied (AccessDeniedException). Ask for secretsmanager:DescribeSecret on that secret.`);
+}, 30_000);
+
+it('a release writing the token Secret while a rotation step moves the labels writes again: the pending token is not lost', async () => {
+  // Arrange: the release's reads of the token values, the first held until createSecret and setSecret of a rotation have run
+  const versionId = 'v-race-0001-0001-0001-000000000001';
+  const step = (Step: RotationInvocation['Step']) => handler({ Step, SecretId: ARN, ClientRequestToken: versionId });
+  let armed = true;
+  const client = secrets();
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (armed && context.commandName === 'GetSecretValueCommand') {
+        armed = false;
+        // A rotation started (RotateSecret, held before its steps), then its first two steps
+        rotationHook = async () => {
+          throw new Error('held by the test');
+        };
+        await sm.send(new RotateSecretCommand({ SecretId: ARN, ClientRequestToken: versionId })).catch(() => undefined);
+        rotationHook = (e) => handler(e);
+        await step('createSecret');
+        await step('setSecret');
+      }
+      return next(args);
+    },
+    { step: 'initialize', name: 'raceWithRotation' },
+  );
+  try {
+    // Act: the release's write of the production Secret
+    await syncTokenSecret(MODEL, NAMESPACES.production);
+    // Assess: the Secret holds the pending token (testSecret would wait for it in vain otherwise)
+    const pending = (await sm.send(new GetSecretValueCommand({ SecretId: ARN, VersionId: versionId }))).SecretString!;
+    expect(armed).toBe(false);
+    expect(await secretLines(NAMESPACES.production)).toContain(pending);
+  } finally {
+    client.middlewareStack.remove('raceWithRotation');
+    if (!(await stagesOf())[versionId]?.includes('AWSCURRENT')) {
+      await sm.send(new UpdateSecretVersionStageCommand({ SecretId: ARN, VersionStage: 'AWSPENDING', RemoveFromVersionId: versionId })).catch(() => undefined);
+    }
+    await syncTokenSecret(MODEL, NAMESPACES.production);
+  }
 }, 30_000);
