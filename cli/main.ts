@@ -18,6 +18,7 @@ import { graphCommand } from './commands/graph';
 import { productionCommand } from './commands/production';
 import { consoleCommand } from './commands/console';
 import { endpointCommand } from './commands/endpoint';
+import { monitorRbacCommand } from './commands/monitor-rbac';
 import { version } from './version';
 
 const COMMON: Options = {
@@ -38,7 +39,7 @@ const COMMON_HELP = [
 
 const reject: Command = { ...approveCommand, name: 'reject', usage: 'mlpipe reject <run> [--comment <text>]', summary: 'Reject a model waiting for approval' };
 
-export const COMMANDS: Command[] = [runCommand, statusCommand, listCommand, logsCommand, approveCommand, reject, retryCommand, rollbackCommand, productionCommand, endpointCommand, graphCommand, consoleCommand];
+export const COMMANDS: Command[] = [runCommand, statusCommand, listCommand, logsCommand, approveCommand, reject, retryCommand, rollbackCommand, productionCommand, endpointCommand, monitorRbacCommand, graphCommand, consoleCommand];
 
 function usage(): string[] {
   return [

@@ -67,7 +67,7 @@ async function evaluateModel(event: unknown): Promise<EvaluationResult> {
     token: await presentedToken(run.modelName),
     ...settings,
   });
-  const { production, note } = championComparison(champion, measured, stored, thresholds.maxErrorRate, known);
+  const { production, note, accuracyFromEvaluation } = championComparison(champion, measured, stored, thresholds.maxErrorRate, known);
 
   const result: EvaluationResult = {
     ...judge(m, thresholds, production, note),
@@ -101,7 +101,7 @@ async function evaluateModel(event: unknown): Promise<EvaluationResult> {
         ? {
             production: 'unreachable' in measured
               ? { unreachable: measured.unreachable }
-              : { requests: measured.requests, failedRequests: measured.failedRequests, errors: measured.errors, errorRate: measured.errorRate, ...(known && champion ? { accuracyFrom: registryKeys.evaluation(run.modelName, champion.version) } : {}) },
+              : { requests: measured.requests, failedRequests: measured.failedRequests, errors: measured.errors, errorRate: measured.errorRate, ...(accuracyFromEvaluation && champion ? { accuracyFrom: registryKeys.evaluation(run.modelName, champion.version) } : {}) },
           }
         : {}),
     },

@@ -134,6 +134,8 @@ const CONTEXT_SCHEMA = {
   privateSubnetIds: list,
   securityGroupIds: list,
   endpointAuth: boolean,
+  endpointTokenRotationDays: number,
+  monitorKubernetesGroup: text,
   // Each range is checked at construction with the setting's CIDR rule, naming the bad value.
   loadBalancerSourceRanges: list,
   internalProduction: boolean,

@@ -22,7 +22,9 @@ import { ClusterAccess } from './constructs/cluster-access';
 import { EndpointNetwork, INTERNAL_LOAD_BALANCER_ANNOTATIONS } from './constructs/endpoint-network';
 import { Monitoring } from './constructs/monitoring';
 import { ServingMonitor } from './constructs/serving-monitor';
-import { acknowledgeApprovalEndpoint, acknowledgeEndpointTokens, acknowledgeScopedWildcards } from './constructs/nag-suppressions';
+import { acknowledgeApprovalEndpoint, acknowledgeScopedWildcards } from './constructs/nag-suppressions';
+import { EndpointTokenRotation } from './constructs/endpoint-token-rotation';
+import { MONITOR_GROUP } from './monitor-rbac';
 import { FUNCTION_SPECS, PipelineFunctions, taskMemoryByState, type SettingValues } from './constructs/pipeline-functions';
 import * as S from '../functions/shared/settings';
 import { DEFINITION_FILE, PipelineStateMachine } from './constructs/state-machine';
@@ -212,6 +214,21 @@ export interface MlPipelineProps {
    */
   readonly endpointAuth?: boolean;
   /**
+   * Days between automatic rotations of each endpoint token (a Secrets Manager rotation schedule and
+   * function), 1 to 365. A rotation keeps every serving pod answering: the Kubernetes Secret holds the
+   * current, the pending and the previous token, and the new one becomes current only once every pod has
+   * loaded it; the replaced token stays valid until the next rotation (docs/deploy.md). Only with
+   * `endpointAuth`. @default 30
+   */
+  readonly endpointTokenRotationDays?: number;
+  /**
+   * Least privilege for the serving monitor: its EKS access entry gets this Kubernetes group and NO access
+   * policy, instead of the edit policy on production (which also reads Secrets, the endpoint token among
+   * them). Bind the group before the first scrape: `mlpipe monitor-rbac --group <name> | kubectl apply -f -`
+   * (a Role of list pods + get pods/proxy in production). Not `system:…`. @default the edit policy on production
+   */
+  readonly monitorKubernetesGroup?: string;
+  /**
    * CIDR ranges allowed to reach the staging and production load balancers (the Services'
    * `loadBalancerSourceRanges`), e.g. `['203.0.113.0/24']`. The functions that call endpoints must be
    * inside them (with `vpcId`: the VPC's CIDR; without: their public egress is not fixed, so leave staging
@@ -245,7 +262,7 @@ const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const MAX_WATCH_BUDGET_SECONDS = 270;
 
 /** The props with every default filled in. */
-type OptionalProp = 'clusterArn' | 'dataPrefix' | 'schedule' | 'vpcId' | 'privateSubnetIds' | 'securityGroupIds' | 'tlsCertificateArn';
+type OptionalProp = 'clusterArn' | 'dataPrefix' | 'schedule' | 'vpcId' | 'privateSubnetIds' | 'securityGroupIds' | 'tlsCertificateArn' | 'monitorKubernetesGroup';
 type ResolvedProps = Required<Omit<MlPipelineProps, OptionalProp>> & Pick<MlPipelineProps, OptionalProp>;
 
 export class MlPipeline extends Construct {
@@ -315,6 +332,8 @@ export class MlPipeline extends Construct {
       trainerServiceAccount: p.trainerServiceAccount,
       serverServiceAccount: p.serverServiceAccount,
       artifacts,
+      tokenRotation: p.endpointAuth,
+      monitorKubernetesGroup: p.monitorKubernetesGroup,
     });
 
     const approval = new Approval(this, 'Approval', { artifacts, approverEmails: p.approverEmails, key });
@@ -376,7 +395,8 @@ export class MlPipeline extends Construct {
       secret.grantRead(cluster.kubernetesRole);
       secret.grantRead(fns.get('EvaluateModel'));
     }
-    acknowledgeEndpointTokens(Object.values(tokenSecrets));
+    // Rotated on a schedule, without downtime (docs/deploy.md, Endpoint authentication): no SMG4 finding to acknowledge.
+    const rotation = cluster.rotationRole ? new EndpointTokenRotation(this, 'EndpointTokenRotation', { settings, secrets: tokenSecrets, role: cluster.rotationRole, accessEntry: cluster.rotationAccessEntry }) : undefined;
 
     const taskFunctions: Record<string, lambda.IFunction> = {};
     for (const spec of FUNCTION_SPECS) {
@@ -418,6 +438,7 @@ export class MlPipeline extends Construct {
       Monitor: monitor.function,
       ApprovalApi: approval.apiFunction,
       StartPipeline: triggers.starter,
+      ...(rotation ? { RotateEndpointToken: rotation.function } : {}),
     };
     new Monitoring(this, 'Monitoring', {
       topic: approval.topic,
@@ -555,9 +576,11 @@ function resolveProps(props: MlPipelineProps): ResolvedProps {
     productionServiceAnnotations: props.productionServiceAnnotations ?? (JSON.parse(defaultOf(S.PRODUCTION_SERVICE_ANNOTATIONS)) as Record<string, string>),
     loadBalancerSourceRanges: props.loadBalancerSourceRanges ?? (JSON.parse(defaultOf(S.LOAD_BALANCER_SOURCE_RANGES)) as string[]),
     endpointAuth: props.endpointAuth ?? defaultOf(S.ENDPOINT_AUTH) === 'true',
+    endpointTokenRotationDays: props.endpointTokenRotationDays ?? Number(defaultOf(S.ENDPOINT_TOKEN_ROTATION_DAYS)),
     internalProduction: props.internalProduction ?? false,
     nlb: props.nlb ?? false,
     tlsCertificateArn: props.tlsCertificateArn,
+    monitorKubernetesGroup: props.monitorKubernetesGroup,
     dataPrefix: props.dataPrefix,
     dataMarkerFile: props.dataMarkerFile ?? 'dataset.json',
     schedule: props.schedule,
@@ -657,6 +680,9 @@ function validateProps(p: ResolvedProps): void {
     if (known(p.tlsCertificateArn) && !/^arn:aws[\w-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[\w-]+$/.test(p.tlsCertificateArn)) {
       fail(`The "tlsCertificateArn" property must be an ACM certificate ARN like arn:aws:acm:us-east-1:123456789012:certificate/<id>; got "${p.tlsCertificateArn}".`);
     }
+  }
+  if (p.monitorKubernetesGroup !== undefined && known(p.monitorKubernetesGroup) && !MONITOR_GROUP.test(p.monitorKubernetesGroup)) {
+    fail(`The "monitorKubernetesGroup" property must be a Kubernetes group name (letters, digits, ":", ".", "_", "-", at most 63 characters, not starting with "system:"), e.g. "mlpipe-monitor"; got "${p.monitorKubernetesGroup}".`);
   }
   if (p.schedule !== undefined && known(p.schedule) && !/^(rate\(.+\)|cron\(.+\)|at\(.+\))$/.test(p.schedule)) {
     fail(`The "schedule" property must be an EventBridge Scheduler expression like "rate(7 days)" or "cron(0 3 ? * MON *)"; got "${p.schedule}".`);

@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { startLocalS3, LOCAL_AWS_ENV } from './s3';
 import { startLocalEcr, type LocalEcrImage } from './ecr';
 import { startLocalSns } from './sns';
-import { readLocalSecret, startLocalSecretsManager } from './secrets';
+import { readLocalSecret, rotationFunctions, startLocalSecretsManager } from './secrets';
 import { startApprovalServer, type HttpApiHandler } from './approval-server';
 import { taskHandlersFor } from './task-handlers';
 import { INTERRUPTED } from './stepfunctions/journal';
@@ -341,9 +341,12 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
 
     const endpointTokenSecrets = settingOf(stack, 'ENDPOINT_AUTH') === 'true' ? (JSON.parse(settingOf(stack, 'ENDPOINT_TOKEN_SECRETS')) as Record<string, string>) : {};
     const secretArns = Object.keys(stack.template.Resources).filter((id) => stack.template.Resources[id]!.Type === 'AWS::SecretsManager::Secret');
+    const secretArnOf = (id: string) => `arn:aws:secretsmanager:${LOCAL_AWS_ENV.AWS_REGION}:${ACCOUNT_ID}:secret:${id}-local`;
     const secrets = await startLocalSecretsManager({
-      secrets: secretArns.map((id) => ({ arn: `arn:aws:secretsmanager:${LOCAL_AWS_ENV.AWS_REGION}:${ACCOUNT_ID}:secret:${id}-local`, name: id })),
+      secrets: secretArns.map((id) => ({ arn: secretArnOf(id), name: id })),
       file: join(stateDir, 'secrets.json'),
+      // RotateSecret (`mlpipe endpoint --rotate`) runs the template's rotation function from its bundle.
+      rotation: rotationFunctions(stack, secretArnOf, (arn, event) => lambda().invoke(arn, event)),
     });
     stoppers.push(() => secrets.stop());
 

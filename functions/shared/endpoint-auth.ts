@@ -2,18 +2,23 @@
  * Endpoint tokens: each model's bearer token lives in Secrets Manager (one secret per configured model,
  * ENDPOINT_TOKEN_SECRETS); the Deploy steps copy it into a Kubernetes Secret in the serving namespace, which
  * the pods mount as the file AUTH_TOKEN_FILE (no AWS credentials in the pods for it), and the pipeline's own
- * callers (endpoint probes, the evaluation) present it. During a rotation the secret has an AWSPENDING
- * version too: both tokens go into the Kubernetes Secret, so both are accepted until the rotation ends
- * (docs/deploy.md, Endpoint authentication). Tokens are never logged: nothing here logs, and errors name
+ * callers (endpoint probes, the evaluation) present it. The Kubernetes Secret holds the versions labelled
+ * AWSCURRENT (first: callers present it), AWSPENDING (while a rotation runs) and AWSPREVIOUS (the token the
+ * last rotation replaced), so a caller that cached the old token keeps working until the NEXT rotation
+ * (endpoint-token-rotation.ts; docs/deploy.md, Endpoint authentication). Tokens are never logged: nothing here logs, and errors name
  * the secret's ARN, never its value. No Kubernetes client here (the evaluation bundles this): the Secret
  * is written by workloads.ts syncTokenSecret.
  */
-import { GetSecretValueCommand, ResourceNotFoundException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { DescribeSecretCommand, GetSecretValueCommand, ResourceNotFoundException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ConfigurationError } from './errors';
 import { ENDPOINT_AUTH, ENDPOINT_TOKEN_SECRETS, currentSetting } from './settings';
 
 let client: SecretsManagerClient | undefined;
-const secrets = (): SecretsManagerClient => (client ??= new SecretsManagerClient({}));
+/** One Secrets Manager client per container (the local run's store when AWS_ENDPOINT_URL_SECRETS_MANAGER is set). */
+export const secrets = (): SecretsManagerClient => (client ??= new SecretsManagerClient({}));
+
+/** The staging labels of a token secret's versions that the servers accept. */
+export type TokenStage = 'AWSCURRENT' | 'AWSPENDING' | 'AWSPREVIOUS';
 
 /** Forget the client (tests change endpoints between suites). */
 export function resetEndpointAuth(): void {
@@ -38,26 +43,37 @@ export function tokenSecretArn(model: string): string {
 }
 
 /** A version of the secret by its staging label; undefined when no version has that label. */
-async function versionValue(arn: string, stage: 'AWSCURRENT' | 'AWSPENDING'): Promise<string | undefined> {
+async function versionValue(arn: string, stage: TokenStage): Promise<string | undefined> {
   try {
     const out = await secrets().send(new GetSecretValueCommand({ SecretId: arn, VersionStage: stage }));
     const value = out.SecretString?.trim();
     if (stage === 'AWSCURRENT' && !value) throw new ConfigurationError(`Endpoint token secret ${arn} has no string value.`);
     return value || undefined;
   } catch (err) {
-    if (stage === 'AWSPENDING' && (err instanceof ResourceNotFoundException || (err as Error).name === 'ResourceNotFoundException')) return undefined;
+    if (stage !== 'AWSCURRENT' && (err instanceof ResourceNotFoundException || (err as Error).name === 'ResourceNotFoundException')) return undefined;
     throw err;
   }
 }
 
 /**
- * The tokens a server of `model` must accept now: the current one first, then the pending one while a
- * rotation runs. Callers present the first.
+ * The tokens a server of `model` must accept now: the current one first (callers present the first), the
+ * pending one while a rotation runs, and the previous one (what the last rotation replaced).
  */
 export async function endpointTokens(model: string): Promise<string[]> {
   const arn = tokenSecretArn(model);
-  const [current, pending] = await Promise.all([versionValue(arn, 'AWSCURRENT'), versionValue(arn, 'AWSPENDING')]);
-  return [...new Set([current!, ...(pending ? [pending] : [])])];
+  const [current, pending, previous] = await Promise.all((['AWSCURRENT', 'AWSPENDING', 'AWSPREVIOUS'] as const).map((stage) => versionValue(arn, stage)));
+  return acceptedTokens(current!, pending, previous);
+}
+
+/** Which version carries which staging label, as one comparable string: a rotation step that moves a label changes it. */
+export async function tokenLabels(model: string): Promise<string> {
+  const out = await secrets().send(new DescribeSecretCommand({ SecretId: tokenSecretArn(model) }));
+  return JSON.stringify(Object.entries(out.VersionIdsToStages ?? {}).map(([id, stages]) => [id, [...stages].sort()]).sort());
+}
+
+/** The Kubernetes Secret's lines: current first, then pending and previous when there are, without repeats. */
+export function acceptedTokens(current: string, pending: string | undefined, previous: string | undefined): string[] {
+  return [...new Set([current, pending, previous].filter((t): t is string => t !== undefined && t !== ''))];
 }
 
 /** The token the pipeline presents to `model`'s endpoints, or undefined when auth is off. */

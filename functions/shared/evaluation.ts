@@ -121,6 +121,8 @@ export interface RequestOutcome {
   error?: string;
   /** The server was never reached (connection refused, DNS, timeout): distinguishes "down" from "wrong". */
   unreachable?: boolean;
+  /** The `X-Model-Version` the answer carried (container contract, optional). */
+  version?: string;
 }
 
 /** Checks a predict response: a `predictions` array with one row of finite numbers per instance. */
@@ -182,8 +184,9 @@ async function predict(url: string, body: string, count: number, timeoutMs: numb
   }
   const latencyMs = elapsed();
   if (response.status !== 200) return { latencyMs, error: `HTTP ${response.status}` };
+  const version = response.headers.get('x-model-version') ?? undefined;
   try {
-    return { latencyMs, predictions: parsePredictions(JSON.parse(text), count) };
+    return { latencyMs, predictions: parsePredictions(JSON.parse(text), count), ...(version ? { version } : {}) };
   } catch (err) {
     return { latencyMs, error: err instanceof SyntaxError ? 'response is not JSON' : (err as Error).message };
   }
@@ -256,6 +259,8 @@ export interface Measurements {
   perClassAccuracy: number[];
   /** confusion[true][predicted]: counts of answered predictions (failed requests have none). */
   confusion: number[][];
+  /** The versions the answers named (`X-Model-Version`), each once; empty when the server sends none. */
+  versions: string[];
 }
 
 export interface EndpointMeasurements {
@@ -354,6 +359,7 @@ function summarize(outcomes: RequestOutcome[], batches: number[][], labels: Uint
     // A class no selected image has gets 0: the table still lines up with the class names.
     perClassAccuracy: seen.map((n, c) => (n === 0 ? 0 : round(right[c]! / n, 4))),
     confusion,
+    versions: [...new Set(outcomes.flatMap((o) => (o.version === undefined ? [] : [o.version])))].sort(),
   };
 }
 
@@ -386,6 +392,8 @@ export interface ChampionComparison {
   production: NonNullable<EvaluationResult['production']> | null;
   /** Why there is no comparison, or where production's accuracy comes from when it was not measured now. */
   note?: string;
+  /** Production's accuracy is its own evaluation's (`known`), not measured now. */
+  accuracyFromEvaluation?: boolean;
 }
 
 /**
@@ -435,11 +443,18 @@ export function championComparison(
 ): ChampionComparison {
   if (!champion) return { production: null };
   if (measured && !('unreachable' in measured) && measured.errorRate <= maxErrorRate) {
-    const perClassAccuracy = known?.perClassAccuracy ?? measured.perClassAccuracy;
+    // Its evaluation speaks for it only if the endpoint serves that version: an answer naming another
+    // (production switched since production.json was read) makes the accuracy measured now count.
+    const other = measured.versions.find((v) => v !== champion.version);
+    const reused = other === undefined ? known : undefined;
+    const perClassAccuracy = reused?.perClassAccuracy ?? measured.perClassAccuracy;
     return {
+      ...(reused ? { accuracyFromEvaluation: true } : {}),
+      ...(other !== undefined && known ? { note: `production answered as ${other}, not ${champion.version}: its accuracy is measured now, on the ${measured.samples} images it was sent` } : {}),
       production: {
-        version: champion.version,
-        accuracy: known?.accuracy ?? measured.accuracy,
+        // The answers all naming one other version: that is what was measured (status and the console show it).
+        version: measured.versions.length === 1 && other !== undefined ? other : champion.version,
+        accuracy: reused?.accuracy ?? measured.accuracy,
         ...(perClassAccuracy.length <= MAX_STATE_CLASSES ? { perClassAccuracy } : {}),
         latencyMsP50: measured.latencyMsP50,
         latencyMsP95: measured.latencyMsP95,

@@ -86,6 +86,8 @@ export const FUNCTION_SETTINGS = {
   ApprovalApi: defineSettings({ ...REGISTRY, ...APPROVAL_KEY, ...group(S.AWS_ENDPOINT_URL_SFN) }, approvalKeyCheck),
   // The serving monitor scrapes the stack's model in production; the schedule and alarm thresholds go into its snapshot.
   Monitor: kube({ ...REGISTRY, ...group(S.MODEL_NAME, S.PRODUCTION_NAMESPACE, S.MONITOR_SCHEDULE, S.MAX_P95_LATENCY_MS, S.MAX_ERROR_RATE, S.MAX_PREDICTION_DRIFT) }),
+  // The endpoint token's rotation (Secrets Manager calls it): both namespaces' token Secrets, the pods' /metrics.
+  RotateEndpointToken: kube({ ...ENDPOINT_TOKENS, ...group(S.STAGING_NAMESPACE, S.PRODUCTION_NAMESPACE, S.ENDPOINT_TOKEN_LOAD_WAIT_SECONDS, S.ENDPOINT_TOKEN_ROTATION_DAYS) }),
   StartPipeline: defineSettings(group(S.STATE_MACHINE_ARN, S.PIPELINES, S.DEAD_LETTER_QUEUE_URL, S.STARTER_MAX_ATTEMPTS, S.STARTER_RETRY_BASE_MS)),
 };
 

@@ -10,7 +10,7 @@ import * as z from 'zod';
 import { EndpointUnavailableError, PhaseTimeoutError, RolloutFailedError } from './errors';
 import { applyObject, collectionPath, firstOf, listObjects, podLogTail, readObject, watchUntil, type WatchEventType } from './kube';
 import { endpointTokenSecret, servingDeployment, type ServingDeploymentSettings, type ServingOverrides } from './manifests';
-import { authorizationHeader, endpointAuthOn, endpointTokens, presentedToken } from './endpoint-auth';
+import { authorizationHeader, endpointAuthOn, endpointTokens, presentedToken, tokenLabels } from './endpoint-auth';
 import { labelSelector } from './names';
 import { afterOutage, phaseClock, planWait, rideOutOutage, type PhaseTiming, type WaitPlan } from './phase';
 import type { RunContext, Stage, StageResult } from './types';
@@ -276,11 +276,20 @@ export function rolloutOutcome(d: V1Deployment, type: string): RolloutOutcome | 
  * Writes `model`'s tokens (endpoint-auth.ts endpointTokens, unless given) into its Kubernetes Secret in
  * `namespace` with server-side apply: it creates the Secret or updates it in place, so neither a first
  * deploy (a PUT would be 404) nor a re-run (a POST would be 409) fails. A no-op when auth is off. The API's
- * answer echoes the data, so it is dropped, never logged.
+ * answer echoes the data, so it is dropped, never logged. Read from Secrets Manager (a release), the set can
+ * go stale while it is written: a rotation step (setSecret, finishSecret) may move a label and write its
+ * own set just before this apply lands. So the labels are read before and after, and a change means the
+ * set is read and written again (the rotation's own write then either came first and is redone here, or
+ * comes after and wins).
  */
 export async function syncTokenSecret(model: string, namespace: string, tokens?: readonly string[]): Promise<void> {
   if (!endpointAuthOn()) return;
-  await applyObject(endpointTokenSecret(model, namespace, tokens ?? (await endpointTokens(model))));
+  if (tokens) return void (await applyObject(endpointTokenSecret(model, namespace, tokens)));
+  for (let attempt = 1; ; attempt++) {
+    const before = await tokenLabels(model);
+    await applyObject(endpointTokenSecret(model, namespace, await endpointTokens(model)));
+    if ((await tokenLabels(model)) === before || attempt === 3) return;
+  }
 }
 
 /**

@@ -7,9 +7,14 @@
  *   Rollback (run by people, outside the state machine) is the exception: it alone rewrites the
  *   registry's production.json, so it has its own role, with an entry scoped to production only. So does
  *   the serving monitor (a schedule, not a run): it needs only to list production's pods and read their
- *   /metrics, and gets no access to staging, where untested images run. Its entry is still
+ *   /metrics, and gets no access to staging, where untested images run. By default its entry is
  *   AmazonEKSEditPolicy on production (EKS's view policy lacks `get pods/proxy`), so the role CAN read
- *   production's Secrets (the endpoint token) and write there: a known limitation, docs/deploy.md.
+ *   production's Secrets (the endpoint token) and write there. With `monitorKubernetesGroup` its entry
+ *   carries that Kubernetes group and no access policy at all: the operator binds the group to a Role of
+ *   exactly list pods + get pods/proxy (lib/monitor-rbac.ts, `mlpipe monitor-rbac`; docs/deploy.md).
+ *   The endpoint token rotation (with endpoint auth) has a role of its own too, its entry the tasks' (edit on
+ *   both namespaces: it writes the token Secret and reads the serving pods' /metrics), so that its
+ *   Secrets Manager writes are not the tasks'.
  * - the pods reach S3 through EKS Pod Identity (decision 5): `mlpipe-trainer` (staging, where training
  *   Jobs run) writes its model's prefix but never the registry records in it; `mlpipe-server` (staging
  *   and production) only reads it.
@@ -70,6 +75,13 @@ export interface ClusterAccessProps {
   readonly trainerServiceAccount: string;
   readonly serverServiceAccount: string;
   readonly artifacts: Artifacts;
+  /**
+   * The serving monitor's Kubernetes group: its access entry gets this group and NO access policy (the
+   * operator binds the group to lib/monitor-rbac.ts's Role). @default the edit policy on production
+   */
+  readonly monitorKubernetesGroup?: string;
+  /** A role for the endpoint token rotation function (endpoint auth on). @default false */
+  readonly tokenRotation?: boolean;
 }
 
 export class ClusterAccess extends Construct {
@@ -85,6 +97,13 @@ export class ClusterAccess extends Construct {
   readonly accessEntry: eks.CfnAccessEntry;
   readonly rollbackAccessEntry: eks.CfnAccessEntry;
   readonly monitorAccessEntry: eks.CfnAccessEntry;
+  /**
+   * Role of the endpoint token rotation function (with `tokenRotation`): it writes the token Secret and
+   * reads the serving pods' /metrics in both namespaces, so its entry is the tasks' (edit, both namespaces);
+   * its IAM rights (the token secrets) are its own, not the tasks'.
+   */
+  readonly rotationRole?: iam.Role;
+  readonly rotationAccessEntry?: eks.CfnAccessEntry;
 
   constructor(scope: Construct, id: string, props: ClusterAccessProps) {
     super(scope, id);
@@ -116,9 +135,21 @@ export class ClusterAccess extends Construct {
       `mlpipe serving monitor: reads production's /metrics through the pod proxy of ${props.clusterName} (namespace ${props.productionNamespace})`,
       props.clusterName,
       [props.productionNamespace],
+      props.monitorKubernetesGroup,
     );
     this.monitorRole = monitor.role;
     this.monitorAccessEntry = monitor.entry;
+    if (props.tokenRotation) {
+      const rotation = this.kubernetesPrincipal(
+        'TokenRotationRole',
+        'TokenRotationAccessEntry',
+        `mlpipe endpoint token rotation: writes the token Secrets and reads the serving pods' /metrics of ${props.clusterName} (namespaces ${props.stagingNamespace}, ${props.productionNamespace})`,
+        props.clusterName,
+        [props.stagingNamespace, props.productionNamespace],
+      );
+      this.rotationRole = rotation.role;
+      this.rotationAccessEntry = rotation.entry;
+    }
 
     const models = `${props.artifacts.modelPrefix}*`;
 
@@ -156,7 +187,8 @@ export class ClusterAccess extends Construct {
   }
 
   /**
-   * A Lambda role with an access entry whose edit policy is scoped to `namespaces`. The endpoint and CA
+   * A Lambda role with an access entry whose edit policy is scoped to `namespaces`, or, with `group`, that
+   * Kubernetes group and no policy (RBAC bound in the cluster decides). The endpoint and CA
    * come from DescribeCluster; the bearer token is a presigned sts:GetCallerIdentity, which needs no
    * permission.
    */
@@ -166,6 +198,7 @@ export class ClusterAccess extends Construct {
     description: string,
     clusterName: string,
     namespaces: string[],
+    group?: string,
   ): { role: iam.Role; entry: eks.CfnAccessEntry } {
     const role = new iam.Role(this, roleId, { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'), description });
     role.addToPolicy(new iam.PolicyStatement({ actions: ['eks:DescribeCluster'], resources: [this.clusterArn] }));
@@ -173,12 +206,16 @@ export class ClusterAccess extends Construct {
       clusterName,
       principalArn: role.roleArn,
       type: 'STANDARD',
-      accessPolicies: [
-        {
-          policyArn: `arn:${Aws.PARTITION}:eks::aws:cluster-access-policy/${EDIT_POLICY_NAME}`,
-          accessScope: { type: 'namespace', namespaces },
-        },
-      ],
+      ...(group !== undefined
+        ? { kubernetesGroups: [group] }
+        : {
+            accessPolicies: [
+              {
+                policyArn: `arn:${Aws.PARTITION}:eks::aws:cluster-access-policy/${EDIT_POLICY_NAME}`,
+                accessScope: { type: 'namespace', namespaces },
+              },
+            ],
+          }),
     });
     return { role, entry };
   }

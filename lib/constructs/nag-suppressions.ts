@@ -23,6 +23,7 @@ const RESOURCELESS: ReadonlyArray<{ pattern: RegExp; why: string }> = [
     pattern: /^logs:(CreateLogDelivery|GetLogDelivery|UpdateLogDelivery|DeleteLogDelivery|ListLogDeliveries|PutResourcePolicy|DescribeResourcePolicies|DescribeLogGroups)$/,
     why: 'Step Functions execution logging (vended log delivery)',
   },
+  { pattern: /^secretsmanager:GetRandomPassword$/, why: 'the endpoint token rotation draws the new token from Secrets Manager (a generator, not a secret)' },
 ];
 
 /** Key prefixes of the S3 layout (docs/architecture.md) a grant may be scoped to. */
@@ -126,18 +127,4 @@ export function acknowledgeApprovalEndpoint(api: apigwv2.HttpApi, secret: secret
         'would invalidate every outstanding link. Rotate it by hand when no approval is waiting (docs/deploy.md).',
     },
   ]);
-}
-
-/** The endpoint tokens: rotated by a documented procedure that keeps both tokens valid (docs/deploy.md). */
-export function acknowledgeEndpointTokens(secrets: readonly secretsmanager.Secret[]): void {
-  for (const secret of secrets) {
-    NagSuppressions.addResourceSuppressions(secret, [
-      {
-        id: 'AwsSolutions-SMG4',
-        reason:
-          'A rotation must keep the old token valid until every serving pod has read the new one from its Kubernetes Secret; ' +
-          'docs/deploy.md (Endpoint authentication) gives the procedure. A rotation schedule would have to run it unattended.',
-      },
-    ]);
-  }
 }

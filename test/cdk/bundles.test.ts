@@ -98,7 +98,7 @@ describe('Lambda bundles', () => {
     const loads = await loadedBundles();
     const types = Object.fromEntries(shipped.functions.map((f) => [f.entry, loads.get(f.logicalId)?.handler]));
     expect(types).toEqual(Object.fromEntries(shipped.functions.map((f) => [f.entry, 'function'])));
-    expect(Object.keys(types)).toHaveLength(24);
+    expect(Object.keys(types)).toHaveLength(25);
   }, 300_000);
 
   describe('Kubernetes access from a bundle', () => {

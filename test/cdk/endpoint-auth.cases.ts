@@ -2,8 +2,11 @@
  * Endpoint auth and network scope in the template: one KMS-encrypted token secret per configured model,
  * read only by the roles that need it (the Kubernetes tasks' role, EvaluateModel) and only that secret;
  * the settings the functions get; the load balancer props (source ranges, internal production, NLB, TLS)
- * and their validation messages.
+ * and their validation messages; the tokens' rotation (schedule, function, its IAM and access entry); the
+ * serving monitor's least-privilege option (monitorKubernetesGroup).
  */
+import { MONITOR_SUBRESOURCE_NEEDS } from '../../lib/constructs/cluster-access';
+import { MONITOR_RULES, monitorRbacYaml } from '../../lib/monitor-rbac';
 import { logicalId, resourcesOf, synthStack } from './helpers';
 
 type Template = ReturnType<typeof synthStack>['template'];
@@ -46,12 +49,12 @@ describe('endpoint auth', () => {
     for (const fn of ['RequestApproval', 'Notify', 'SubmitTraining']) expect(env(template, fn).ENDPOINT_TOKEN_SECRETS).toBeUndefined();
   });
 
-  it("grants GetSecretValue on the model's own secret only, to the Kubernetes tasks' role and EvaluateModel's", () => {
+  it("grants GetSecretValue on the model's own secret only, to the Kubernetes tasks' role, EvaluateModel's and the token rotation's", () => {
     const { template } = synthStack();
     const tokenId = logicalId(template, 'AWS::SecretsManager::Secret', 'EndpointToken');
     const reads = secretReads(template).filter((r) => JSON.stringify(r.resources).includes(tokenId));
     const evaluateRole = (resourcesOf(template, 'AWS::Lambda::Function')[logicalId(template, 'AWS::Lambda::Function', 'FunctionsEvaluateModel')] as Fn).Properties?.Role?.['Fn::GetAtt']?.[0];
-    expect(reads.flatMap((r) => r.roles).sort()).toEqual([logicalId(template, 'AWS::IAM::Role', 'KubernetesTaskRole'), evaluateRole].sort());
+    expect(reads.flatMap((r) => r.roles).sort()).toEqual([logicalId(template, 'AWS::IAM::Role', 'KubernetesTaskRole'), evaluateRole, logicalId(template, 'AWS::IAM::Role', 'TokenRotationRole')].sort());
     for (const r of reads) expect(r.resources).toEqual([{ Ref: tokenId }]);
     // No GetSecretValue anywhere on a wildcard.
     for (const r of secretReads(template)) for (const res of r.resources) expect(JSON.stringify(res)).not.toMatch(/^"\*"$|secret:\*/);
@@ -100,5 +103,110 @@ describe('load balancer scope', () => {
     [{ nlb: true, tlsCertificateArn: 'my-cert' }, /"tlsCertificateArn" property must be an ACM certificate ARN/],
   ])('refuses %j', (props, message) => {
     expect(() => synthStack({ props })).toThrow(message);
+  });
+});
+
+describe('endpoint token rotation', () => {
+  /** Every Allow statement of the policies attached to `role` (a logical id). */
+  const statementsOf = (template: Template, role: string): Statement[] =>
+    Object.values(resourcesOf(template, 'AWS::IAM::Policy'))
+      .filter((r) => ((r.Properties?.Roles as Array<{ Ref: string }>) ?? []).some((x) => x.Ref === role))
+      .flatMap((r) => (r.Properties?.PolicyDocument as { Statement: Statement[] }).Statement);
+
+  it('rotates each token secret on a schedule (30 days by default, not at deploy) with the rotation function, whose IAM writes that secret only', () => {
+    const { template } = synthStack();
+    const tokenId = logicalId(template, 'AWS::SecretsManager::Secret', 'EndpointToken');
+    const fnId = logicalId(template, 'AWS::Lambda::Function', 'EndpointTokenRotationFunction');
+    const schedules = Object.values(resourcesOf(template, 'AWS::SecretsManager::RotationSchedule'));
+    expect(schedules.map((s) => s.Properties)).toEqual([
+      { SecretId: { Ref: tokenId }, RotationLambdaARN: { 'Fn::GetAtt': [fnId, 'Arn'] }, RotationRules: { ScheduleExpression: 'rate(30 days)' }, RotateImmediatelyOnUpdate: false },
+    ]);
+    // Creating the schedule runs testSecret (the configuration test), which lists pods: after the access entry.
+    for (const s of schedules) expect((s as { DependsOn?: string[] }).DependsOn).toContain(logicalId(template, 'AWS::EKS::AccessEntry', 'TokenRotationAccessEntry'));
+    const role = logicalId(template, 'AWS::IAM::Role', 'TokenRotationRole');
+    expect((resourcesOf(template, 'AWS::Lambda::Function')[fnId] as Fn).Properties?.Role?.['Fn::GetAtt']?.[0]).toBe(role);
+    // Writes of the token secret: the rotation role alone, on that secret alone.
+    const writes = Object.values(resourcesOf(template, 'AWS::IAM::Policy')).flatMap((r) =>
+      (r.Properties?.PolicyDocument as { Statement: Statement[] }).Statement.filter((s) => [s.Action].flat().some((a) => /^secretsmanager:(PutSecretValue|UpdateSecretVersionStage)$/.test(a))).map((s) => ({
+        roles: ((r.Properties?.Roles as Array<{ Ref: string }>) ?? []).map((x) => x.Ref),
+        resources: [s.Resource].flat(),
+      })),
+    );
+    expect(writes).toEqual([{ roles: [role], resources: [{ Ref: tokenId }] }]);
+    for (const s of statementsOf(template, role)) {
+      for (const res of [s.Resource].flat()) if (res === '*') expect([s.Action].flat().join()).toMatch(/^secretsmanager:GetRandomPassword$|^xray:/);
+      // Not the approval key nor any other secret.
+      if ([s.Action].flat().some((a) => a.startsWith('secretsmanager:')) && s.Resource !== '*') expect([s.Resource].flat()).toEqual([{ Ref: tokenId }]);
+    }
+    // Secrets Manager may invoke it.
+    expect(Object.values(resourcesOf(template, 'AWS::Lambda::Permission')).some((p) => p.Properties?.Principal === 'secretsmanager.amazonaws.com' && JSON.stringify(p.Properties?.FunctionName).includes(fnId))).toBe(true);
+  });
+
+  it('gives the rotation role an access entry scoped to the two namespaces, and its function the settings it needs', () => {
+    const { template } = synthStack();
+    const role = logicalId(template, 'AWS::IAM::Role', 'TokenRotationRole');
+    const entries = Object.values(resourcesOf(template, 'AWS::EKS::AccessEntry')).filter((e) => JSON.stringify(e.Properties?.PrincipalArn).includes(role));
+    expect(entries).toHaveLength(1);
+    const policies = entries[0]!.Properties?.AccessPolicies as Array<{ PolicyArn: unknown; AccessScope: unknown }>;
+    expect(policies.map((p) => p.AccessScope)).toEqual([{ Type: 'namespace', Namespaces: ['mlpipe-staging', 'mlpipe-production'] }]);
+    expect(JSON.stringify(policies[0]!.PolicyArn)).toContain('AmazonEKSEditPolicy');
+    const fn = resourcesOf(template, 'AWS::Lambda::Function')[logicalId(template, 'AWS::Lambda::Function', 'EndpointTokenRotationFunction')] as Fn;
+    expect(fn.Properties?.Environment?.Variables).toMatchObject({ ENDPOINT_AUTH: 'true', STAGING_NAMESPACE: 'mlpipe-staging', PRODUCTION_NAMESPACE: 'mlpipe-production', ENDPOINT_TOKEN_LOAD_WAIT_SECONDS: '180' });
+  });
+
+  it('no longer acknowledges SMG4 (no rotation) on the token secret', () => {
+    const { template } = synthStack();
+    const secret = resourcesOf(template, 'AWS::SecretsManager::Secret')[logicalId(template, 'AWS::SecretsManager::Secret', 'EndpointToken')] as { Metadata?: unknown };
+    expect(JSON.stringify(secret.Metadata ?? {})).not.toContain('SMG4');
+  });
+
+  it('endpointTokenRotationDays sets the interval; endpointAuth: false makes no rotation', () => {
+    const weekly = synthStack({ props: { endpointTokenRotationDays: 7 } }).template;
+    expect(Object.values(resourcesOf(weekly, 'AWS::SecretsManager::RotationSchedule')).map((s) => s.Properties?.RotationRules)).toEqual([{ ScheduleExpression: 'rate(7 days)' }]);
+    const off = synthStack({ props: { endpointAuth: false } }).template;
+    expect(resourcesOf(off, 'AWS::SecretsManager::RotationSchedule')).toEqual({});
+    expect(Object.keys(resourcesOf(off, 'AWS::IAM::Role')).filter((id) => id.includes('TokenRotationRole'))).toEqual([]);
+  });
+
+  it.each([0, 400, 2.5])('refuses endpointTokenRotationDays %p, naming the property', (days) => {
+    expect(() => synthStack({ props: { endpointTokenRotationDays: days } })).toThrow(/The "endpointTokenRotationDays" property is not valid: /);
+  });
+});
+
+describe('serving monitor least privilege (monitorKubernetesGroup)', () => {
+  const monitorEntry = (template: Template) => {
+    const role = logicalId(template, 'AWS::IAM::Role', 'MonitorRole');
+    const entries = Object.values(resourcesOf(template, 'AWS::EKS::AccessEntry')).filter((e) => JSON.stringify(e.Properties?.PrincipalArn).includes(role));
+    expect(entries).toHaveLength(1);
+    return entries[0]!.Properties ?? {};
+  };
+
+  it('by default the monitor keeps the edit policy on production (no group)', () => {
+    const entry = monitorEntry(synthStack().template);
+    expect(entry.KubernetesGroups).toBeUndefined();
+    expect(JSON.stringify(entry.AccessPolicies)).toContain('AmazonEKSEditPolicy');
+  });
+
+  it('with a group, its access entry carries the group and NO access policy; the other entries keep theirs', () => {
+    const { template } = synthStack({ props: { monitorKubernetesGroup: 'mlpipe-monitor' } });
+    const entry = monitorEntry(template);
+    expect(entry.KubernetesGroups).toEqual(['mlpipe-monitor']);
+    expect(entry.AccessPolicies).toBeUndefined();
+    const others = Object.values(resourcesOf(template, 'AWS::EKS::AccessEntry')).filter((e) => e.Properties !== entry);
+    for (const e of others) expect(JSON.stringify(e.Properties?.AccessPolicies)).toContain('AmazonEKSEditPolicy');
+  });
+
+  it('the Role mlpipe monitor-rbac prints grants exactly what the monitor needs in production: list pods, get pods/proxy, no Secrets', () => {
+    const yaml = monitorRbacYaml('ml-prod', 'mlpipe-monitor');
+    const rules = [...yaml.matchAll(/resources: \[([^\]]*)\]\n\s+verbs: \[([^\]]*)\]/g)].map((m) => ({ resources: m[1]!.split(', '), verbs: m[2]!.split(', ') }));
+    expect(rules).toEqual(MONITOR_RULES.map((r) => ({ resources: [...r.resources], verbs: [...r.verbs] })));
+    for (const need of MONITOR_SUBRESOURCE_NEEDS) expect(rules.some((r) => r.resources.includes(need.resource) && r.verbs.includes(need.verb))).toBe(true);
+    expect(yaml).not.toMatch(/secrets|\*/);
+    expect(yaml).toMatch(/kind: Role\nmetadata: \{ name: mlpipe-monitor, namespace: ml-prod \}/);
+    expect(yaml).toContain('subjects: [{ apiGroup: rbac.authorization.k8s.io, kind: Group, name: "mlpipe-monitor" }]');
+  });
+
+  it.each(['system:masters', 'has space', ''])('refuses monitorKubernetesGroup %p, naming the property', (group) => {
+    expect(() => synthStack({ props: { monitorKubernetesGroup: group } })).toThrow(/The "monitorKubernetesGroup" property must be a Kubernetes group name/);
   });
 });

@@ -69,8 +69,8 @@ describe('Lambda functions', () => {
   it('every function: Node 24 runtime, arm64, active tracing, JSON logs at one level (Lambda and Powertools) to its own retained log group, explicit timeout', () => {
     const { template } = synthStack();
     const functions = resourcesOf(template, 'AWS::Lambda::Function');
-    // the task/rollback functions + approval-api + start-pipeline + the serving monitor
-    expect(Object.keys(functions)).toHaveLength(FUNCTION_SPECS.length + 3);
+    // the task/rollback functions + approval-api + start-pipeline + the serving monitor + the token rotation
+    expect(Object.keys(functions)).toHaveLength(FUNCTION_SPECS.length + 4);
     for (const [id, fn] of Object.entries(functions)) {
       expect({ id, ...fn.Properties }).toMatchObject({
         id,
@@ -163,7 +163,7 @@ describe('cluster access', () => {
 
   it('an access entry (STANDARD) for the tasks role, edit policy scoped to the two namespaces', () => {
     const { template } = synthStack({ props: { stagingNamespace: 'ml-stage', productionNamespace: 'ml-prod' } });
-    template.resourceCountIs('AWS::EKS::AccessEntry', 3); // tasks, rollback, the serving monitor
+    template.resourceCountIs('AWS::EKS::AccessEntry', 4); // tasks, rollback, the serving monitor, the token rotation
     template.hasResourceProperties('AWS::EKS::AccessEntry', {
       ClusterName: CLUSTER,
       Type: 'STANDARD',
@@ -495,7 +495,7 @@ describe('monitoring and outputs', () => {
     expect(backstop).toMatchObject({ AlarmActions: [{ Ref: expect.stringMatching('ApprovalTopic') }], Metrics: expect.arrayContaining([expect.objectContaining({ Expression: 'FILL(failed, 0) - FILL(notified, 0)' })]) });
     expect(JSON.stringify(backstop!.Metrics)).toContain('"MetricName":"ExecutionsFailed"');
     const errorAlarms = alarms.filter((a) => a.MetricName === 'Errors');
-    expect(errorAlarms).toHaveLength(FUNCTION_SPECS.length + 3);
+    expect(errorAlarms).toHaveLength(FUNCTION_SPECS.length + 4);
   });
 
   it('has a dashboard of runs, step durations, approval wait, cost, and the serving metrics of its model', () => {

@@ -54,6 +54,7 @@ const SAMPLES: Record<string, [unknown, string]> = {
   monitorSchedule: ['rate(5 minutes)', 'rate(5 minutes)'],
   maxPredictionDrift: [0.3, '0.3'],
   endpointAuth: [false, 'false'],
+  endpointTokenRotationDays: [7, '7'],
   loadBalancerSourceRanges: [['203.0.113.0/24'], '["203.0.113.0/24"]'],
   productionServiceAnnotations: [{ 'example.com/stage': 'production' }, '{"example.com/stage":"production"}'],
 };
@@ -63,15 +64,18 @@ const FED_BY_PROPS = ALL_SETTINGS.flatMap((d) => (d.source.kind === 'prop' ? [{ 
 describe('every prop-fed setting is settable', () => {
   const props = Object.fromEntries(Object.entries(SAMPLES).map(([prop, [value]]) => [prop, value])) as Partial<MlPipelineProps>;
   const { template } = synthStack({ props });
+  // The token rotation exists only with endpoint auth on (the samples turn it off).
+  const withAuth = synthStack({ props: { ...props, endpointAuth: true } }).template;
   const environmentOf = (fragment: string) =>
-    (resourcesOf(template, 'AWS::Lambda::Function')[logicalId(template, 'AWS::Lambda::Function', fragment)]?.Properties?.Environment as { Variables: Record<string, unknown> }).Variables;
+    (resourcesOf(fragment === 'EndpointTokenRotationFunction' ? withAuth : template, 'AWS::Lambda::Function')[logicalId(fragment === 'EndpointTokenRotationFunction' ? withAuth : template, 'AWS::Lambda::Function', fragment)]?.Properties?.Environment as { Variables: Record<string, unknown> }).Variables;
 
   it.each(FED_BY_PROPS.map((s) => [s.name, s.prop] as const))('%s from the "%s" prop', (name, prop) => {
     expect(SAMPLES[prop]).toBeDefined();
     const readers = Object.entries(FUNCTION_SETTINGS).filter(([, s]) => name in s.definitions).map(([fn]) => fn);
     expect(readers.length).toBeGreaterThan(0);
     for (const fn of readers) {
-      const fragment = fn === 'ApprovalApi' ? 'ApprovalApiFunction' : fn === 'StartPipeline' ? 'TriggersStartPipeline' : fn === 'Monitor' ? 'ServingMonitorFunction' : `Functions${fn}`;
+      const fragment = fn === 'ApprovalApi' ? 'ApprovalApiFunction' : fn === 'StartPipeline' ? 'TriggersStartPipeline' : fn === 'Monitor' ? 'ServingMonitorFunction' : fn === 'RotateEndpointToken' ? 'EndpointTokenRotationFunction' : `Functions${fn}`;
+      if (fn === 'RotateEndpointToken' && name === 'ENDPOINT_AUTH') continue; // it exists only with 'true'
       expect({ function: fn, [name]: environmentOf(fragment)[name] }).toEqual({ function: fn, [name]: SAMPLES[prop]![1] });
     }
   });

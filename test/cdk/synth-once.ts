@@ -31,6 +31,7 @@ export const SHIPPED_FUNCTIONS: ReadonlyArray<{ name: FunctionName; fragment: st
   { name: 'ApprovalApi', fragment: 'ApprovalApiFunction', entry: 'functions/approval-api.ts' },
   { name: 'StartPipeline', fragment: 'TriggersStartPipeline', entry: 'functions/start-pipeline.ts' },
   { name: 'Monitor', fragment: 'ServingMonitorFunction', entry: 'functions/monitor.ts' },
+  { name: 'RotateEndpointToken', fragment: 'EndpointTokenRotationFunction', entry: 'functions/rotate-endpoint-token.ts' },
 ];
 
 /** Built with the handlers' options (lambda-bundle.ts): bundles.test.ts runs the Kubernetes access from it. */

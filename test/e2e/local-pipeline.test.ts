@@ -26,6 +26,7 @@ import { NO_ANSWER, TrafficGenerator } from '../../local/traffic';
 import { startLocalMonitor } from '../../local/serving-monitor';
 import { MIN_DRIFT_PREDICTIONS } from '../../functions/shared/serving-monitor';
 import { checkConsole } from '../browser/console-checks';
+import { readLocalSecret } from '../../local/secrets';
 
 // The first run on a fresh clone synthesizes the stack (esbuild bundles every function) before it starts.
 jest.setTimeout(600_000);
@@ -66,7 +67,7 @@ describe('local pipeline end to end', () => {
   /** The model's endpoint token from the local secrets store (what `mlpipe endpoint --show-token` prints). */
   const endpointToken = (model: string): string => {
     const local = JSON.parse(readFileSync(join(dir, 'local.json'), 'utf8')) as { endpointTokenSecrets: Record<string, string> };
-    return (JSON.parse(readFileSync(join(dir, 'secrets.json'), 'utf8')) as Record<string, string>)[local.endpointTokenSecrets[model]!]!;
+    return readLocalSecret(join(dir, 'secrets.json'), local.endpointTokenSecrets[model]!)!;
   };
   const notifications = () => parseSnsLog(readFileSync(pipeline.notificationsFile, 'utf8'));
 

@@ -181,6 +181,30 @@ describe('EvaluateModel', () => {
     expect(otherReport!.details.production).not.toHaveProperty('accuracyFrom');
   });
 
+  it('measures production\'s accuracy when its endpoint answers as another version than production.json names, and takes it from the evaluation when it answers as that version', async () => {
+    const MODEL = 'fashion-champion-switched';
+    const env = { EVAL_SAMPLES: '400', EVAL_BATCH_SIZE: '10', EVAL_CONCURRENCY: '1' };
+    const before = await serve({ modelName: MODEL, correct: (i) => i % 10 !== 3 });
+    const own = await loadHandler(env)(stateFor(before.endpoint, 'v-recorded', MODEL));
+    // production.json still names v-recorded, but the endpoint now serves v-newer, which answers everything right.
+    const prod = await serve({ modelName: MODEL, version: 'v-newer' });
+    const candidate = await serve({ modelName: MODEL });
+    await putObject(`models/${MODEL}/production.json`, JSON.stringify({ modelName: MODEL, version: 'v-recorded', previousVersion: null, endpoint: prod.endpoint, switchedAt: '', history: [] }));
+    const result = await loadHandler(env)(stateFor(candidate.endpoint, 'v-next', MODEL));
+    expect(own.accuracy).toBeLessThan(0.95);
+    expect(result.production).toMatchObject({ version: 'v-newer', accuracy: 1 }); // what answered, not what production.json names
+    expect(result.summary).toContain(`production answered as v-newer, not v-recorded: its accuracy is measured now, on the ${CHAMPION_LATENCY_BATCHES * 10} images it was sent`);
+    const report = await getJson<EvaluationReport>(BUCKET, `models/${MODEL}/v-next/evaluation.json`);
+    expect(report!.details.production).not.toHaveProperty('accuracyFrom');
+
+    // The endpoint answering as the recorded version: its evaluation speaks for it.
+    const same = await serve({ modelName: MODEL, version: 'v-recorded' });
+    await putObject(`models/${MODEL}/production.json`, JSON.stringify({ modelName: MODEL, version: 'v-recorded', previousVersion: null, endpoint: same.endpoint, switchedAt: '', history: [] }));
+    const reused = await loadHandler(env)(stateFor(candidate.endpoint, 'v-again', MODEL));
+    expect(reused.production).toMatchObject({ version: 'v-recorded', accuracy: own.accuracy });
+    expect((await getJson<EvaluationReport>(BUCKET, `models/${MODEL}/v-again/evaluation.json`))!.details.production).toHaveProperty('accuracyFrom', `models/${MODEL}/v-recorded/evaluation.json`);
+  });
+
   it('does not take production\'s accuracy from an evaluation that failed requests or predates the fingerprint', () => {
     const details = { failedRequests: 0, perClassAccuracy: [1, 0.5], heldOut: { sha256: 'abc' } };
     expect(knownAccuracy({ accuracy: 0.75, details }, 'abc')).toEqual({ accuracy: 0.75, perClassAccuracy: [1, 0.5] });

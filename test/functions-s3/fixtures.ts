@@ -138,6 +138,8 @@ export async function startModelServer(opts: {
   delayMs?: number;
   /** Shared between servers: `<name> <first index of the batch>` per predict request, in arrival order. */
   arrivals?: { name: string; log: string[] };
+  /** Sent as `X-Model-Version` with every answer (the container contract's optional header). */
+  version?: string;
 }): Promise<ModelServer> {
   const requests: PredictRequestSeen[] = [];
   const paths: string[] = [];
@@ -178,7 +180,7 @@ export async function startModelServer(opts: {
         return Array.from({ length: 10 }, (_, c) => (c === cls ? 0.91 : 0.01));
       });
       if (opts.mode === 'short') predictions.pop();
-      res.writeHead(200, { 'content-type': 'application/json' });
+      res.writeHead(200, { 'content-type': 'application/json', ...(opts.version ? { 'x-model-version': opts.version } : {}) });
       res.end(JSON.stringify({ predictions }));
     })();
   });

@@ -1,0 +1,477 @@
+/**
+ * Endpoint token rotation (functions/rotate-endpoint-token.ts) against the local Kubernetes API, a local S3
+ * and the local Secrets Manager, with real example servers (examples/fashion-mnist/serve.ts) in staging
+ * and production that mount the model's token Secret: RotateSecret on the local store runs the handler
+ * through the four steps as Secrets Manager does, while callers keep sending predictions, one with the
+ * token it cached before the rotation and one that fetches the current token for every request: not one
+ * 401. Then the new and the replaced token work, an unknown one gets 401, and the next rotation retires
+ * the oldest. The steps one by one: createSecret is idempotent, testSecret fails clearly (naming the pod)
+ * while a serving pod has not loaded the new token, finishSecret moves the labels.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DescribeSecretCommand, GetSecretValueCommand, RotateSecretCommand, SecretsManagerClient, UpdateSecretVersionStageCommand } from '@aws-sdk/client-secrets-manager';
+import * as k8s from '@kubernetes/client-node';
+import { startLocalKube, type LocalKube } from '../../local/kube';
+import { LOCAL_AWS_ENV, startLocalS3, type LocalS3 } from '../../local/s3';
+import { bundleImages } from '../../local/images';
+import { startLocalSecretsManager, type LocalSecretsManager, type RotationInvocation } from '../../local/secrets';
+import { saveModelToS3, toTfjsModel } from '../../examples/fashion-mnist/model-io';
+import { resetClients } from '../../functions/shared/clients';
+import { resetEndpointAuth, secrets } from '../../functions/shared/endpoint-auth';
+import { tokenFingerprint } from '../../functions/shared/endpoint-token-rotation';
+import { resetKube } from '../../functions/shared/kube';
+import { setPhaseClock } from '../../functions/shared/phase';
+import { reloadSettings } from '../../functions/shared/settings';
+import { rotateToken } from '../../cli/commands/endpoint';
+import { syncTokenSecret } from '../../functions/shared/workloads';
+import { captureLogs, type CapturedLogs } from '../logging/capture';
+
+const REPO_ROOT = join(__dirname, '..', '..');
+const NAMESPACES = { staging: 'mlpipe-staging', production: 'mlpipe-production' } as const;
+const BUCKET = 'mlpipe-rotation-test';
+const IMAGE = 'mlpipe/fashion-mnist-serve:rotation-test';
+const MODEL = 'fm';
+const ARN = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:EndpointToken-local';
+const FIRST = 'tok-first-0123456789abcdefghijklmnopqrstuvwxyzAB';
+
+let dir: string;
+let kube: LocalKube;
+let s3: LocalS3;
+let store: LocalSecretsManager;
+let core: k8s.CoreV1Api;
+let sm: SecretsManagerClient;
+let handler: (event: RotationInvocation) => Promise<void>;
+/** What RotateSecret on the local store invokes: the handler, unless a test stops it at a step. */
+let logs: CapturedLogs;
+let rotationHook: (event: RotationInvocation) => Promise<unknown> = (e) => handler(e);
+const endpoints: Record<string, string> = {};
+const savedEnv = { ...process.env };
+
+/** A production or staging Deployment of the example server, as DeployStaging/DeployProduction write it (auth on). */
+function deployment(stage: 'staging' | 'production', secretName = `${MODEL}-endpoint-token`, name = `${MODEL}-${stage}-v1`): k8s.V1Deployment {
+  const labels = { 'app.kubernetes.io/name': MODEL, 'app.kubernetes.io/managed-by': 'mlpipe', 'mlpipe.dev/version': name, 'mlpipe.dev/stage': stage };
+  return {
+    metadata: { name },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: labels },
+      template: {
+        metadata: { labels },
+        spec: {
+          volumes: [{ name: 'auth-token', secret: { secretName, defaultMode: 0o440 } }],
+          containers: [
+            {
+              name: 'server',
+              image: IMAGE,
+              env: Object.entries({ MODEL_NAME: MODEL, MODEL_VERSION: 'v1', MODEL_URI: `s3://${BUCKET}/models/${MODEL}/v1/`, AUTH_TOKEN_FILE: '/var/run/mlpipe/auth/tokens', ADMIN_PORT: '8502' }).map(([n, value]) => ({ name: n, value })),
+              ports: [
+                { containerPort: 8501, name: 'http' },
+                { containerPort: 8502, name: 'admin' },
+              ],
+              volumeMounts: [{ name: 'auth-token', mountPath: '/var/run/mlpipe/auth', readOnly: true }],
+              readinessProbe: { httpGet: { path: `/v1/models/${MODEL}`, port: 'admin' }, periodSeconds: 1 },
+            },
+          ],
+        },
+      },
+    },
+  };
+}
+
+/** Polls (on the event loop and the API, not a sleep-and-hope) until `check` gives a value. */
+async function until<T>(check: () => Promise<T | undefined>, what: string, tries = 600): Promise<T> {
+  for (let i = 0; i < tries; i++) {
+    const v = await check().catch(() => undefined);
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`never: ${what}`);
+}
+
+/** testSecret polls the pods' /metrics every 50 ms instead of 5 s; its wait stays bounded by the real clock. → restore */
+const fastPolls = () => setPhaseClock({ now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 50))) });
+
+/** A predict request to `stage`'s load balancer with `token` → HTTP status. */
+async function predict(stage: keyof typeof NAMESPACES, token: string | undefined): Promise<number> {
+  const res = await fetch(`${endpoints[stage]}/v1/models/${MODEL}:predict`, {
+    method: 'POST',
+    body: JSON.stringify({ instances: [new Array(784).fill(0.5)] }),
+    headers: { 'content-type': 'application/json', ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },
+  });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+const current = async (): Promise<string> => (await sm.send(new GetSecretValueCommand({ SecretId: ARN }))).SecretString!;
+const stagesOf = async (): Promise<Record<string, string[]>> => (await sm.send(new DescribeSecretCommand({ SecretId: ARN }))).VersionIdsToStages ?? {};
+const secretLines = async (namespace: string): Promise<string[]> => {
+  const s = await core.readNamespacedSecret({ name: `${MODEL}-endpoint-token`, namespace });
+  return Buffer.from(s.data!.tokens!, 'base64').toString('utf8').split('\n').filter(Boolean);
+};
+
+beforeAll(async () => {
+  logs = captureLogs(); // the handler's lines stay out of the output; the tests search them for tokens
+  dir = mkdtempSync(join(tmpdir(), 'mlpipe-rotation-'));
+  s3 = await startLocalS3({ dir: join(dir, 's3'), buckets: [BUCKET] });
+  Object.assign(process.env, LOCAL_AWS_ENV, { AWS_ENDPOINT_URL_S3: s3.endpoint });
+  resetClients();
+  const shape = { inputs: 784, hidden: 10, classes: 10 };
+  const [images] = await Promise.all([
+    bundleImages({ [IMAGE]: join(REPO_ROOT, 'examples/fashion-mnist/serve.ts') }, [], join(dir, 'images'), REPO_ROOT),
+    saveModelToS3(toTfjsModel(shape, { w1: new Float32Array(7840), b1: new Float32Array(10), w2: new Float32Array(100), b2: new Float32Array(10) }), `s3://${BUCKET}/models/${MODEL}/v1/`),
+  ]);
+  writeFileSync(join(dir, 'secrets.json'), JSON.stringify({ [ARN]: FIRST }));
+  store = await startLocalSecretsManager({ secrets: [{ arn: ARN, name: 'EndpointToken' }], file: join(dir, 'secrets.json'), rotation: { [ARN]: (e) => rotationHook(e) } });
+  kube = await startLocalKube({ stateDir: join(dir, 'kube'), images, namespaces: Object.values(NAMESPACES), env: { ...LOCAL_AWS_ENV, AWS_ENDPOINT_URL_S3: s3.endpoint } });
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(kube.kubeconfigPath);
+  core = kc.makeApiClient(k8s.CoreV1Api);
+  const apps = kc.makeApiClient(k8s.AppsV1Api);
+  // The rotation function's access: its entry covers the two namespaces only.
+  Object.assign(process.env, {
+    KUBECONFIG: kube.mintScopedKubeconfig(Object.values(NAMESPACES), { username: 'mlpipe:token-rotation' }).kubeconfigPath,
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: store.endpoint,
+    ENDPOINT_AUTH: 'true',
+    ENDPOINT_TOKEN_SECRETS: JSON.stringify({ [MODEL]: ARN }),
+    STAGING_NAMESPACE: NAMESPACES.staging,
+    PRODUCTION_NAMESPACE: NAMESPACES.production,
+    ENDPOINT_TOKEN_LOAD_WAIT_SECONDS: '30',
+  });
+  reloadSettings();
+  resetKube();
+  resetEndpointAuth();
+  sm = new SecretsManagerClient({ endpoint: store.endpoint, region: LOCAL_AWS_ENV.AWS_REGION });
+  // Loaded now: the handler reads its settings when its module loads.
+  handler = (require('../../functions/rotate-endpoint-token') as typeof import('../../functions/rotate-endpoint-token')).handler; // eslint-disable-line @typescript-eslint/no-require-imports
+  for (const [stage, namespace] of Object.entries(NAMESPACES) as Array<[keyof typeof NAMESPACES, string]>) {
+    await syncTokenSecret(MODEL, namespace);
+    await apps.createNamespacedDeployment({ namespace, body: deployment(stage) });
+    await core.createNamespacedService({
+      namespace,
+      body: { metadata: { name: MODEL }, spec: { type: 'LoadBalancer', selector: { 'app.kubernetes.io/name': MODEL, 'mlpipe.dev/stage': stage, 'mlpipe.dev/version': `${MODEL}-${stage}-v1` }, ports: [{ port: 80, targetPort: 'http' as never }] } },
+    });
+  }
+  for (const [stage, namespace] of Object.entries(NAMESPACES)) {
+    const svc = await until(async () => {
+      const s = await core.readNamespacedService({ name: MODEL, namespace });
+      const ingress = s.status?.loadBalancer?.ingress?.[0];
+      return ingress ? `http://${ingress.ip ?? ingress.hostname}:${ingress.ports?.[0]?.port ?? 80}` : undefined;
+    }, `a load balancer for ${stage}`);
+    endpoints[stage] = svc;
+    await until(async () => ((await predict(stage as keyof typeof NAMESPACES, FIRST)) === 200 ? true : undefined), `${stage} serving`);
+  }
+}, 120_000);
+
+afterAll(async () => {
+  logs?.restore();
+  await kube?.stop();
+  await store?.stop();
+  await s3?.stop();
+  process.env = savedEnv;
+  reloadSettings();
+  resetClients();
+  resetKube();
+  resetEndpointAuth();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+it('a rotation under continuous traffic: zero 401s for callers with the cached old token and with the fetched current one; then new and old work, unknown is 401, and the next rotation retires the oldest', async () => {
+  // Arrange: callers in both stages, one holding the token it had before the rotation, one fetching the current one per request
+  const old = await current();
+  const statuses: number[] = [];
+  let stop = false;
+  let sent = 0;
+  const caller = async (stage: keyof typeof NAMESPACES, token: () => Promise<string>) => {
+    while (!stop) {
+      statuses.push(await predict(stage, await token()));
+      sent++;
+    }
+  };
+  const traffic = Promise.all([caller('staging', async () => old), caller('production', async () => old), caller('staging', current), caller('production', current)]);
+  await until(async () => (sent >= 20 ? true : undefined), 'traffic before the rotation');
+
+  // Act: `mlpipe endpoint fm --rotate` (RotateSecret; the local store runs the four steps), traffic on throughout
+  const restore = fastPolls();
+  const atStart = sent;
+  const lines = await rotateToken(sm, MODEL, ARN, async () => undefined).finally(restore);
+  const during = sent;
+  expect(during).toBeGreaterThan(atStart); // requests were answered while the four steps ran
+  await until(async () => (sent >= during + 20 ? true : undefined), 'traffic after the rotation');
+  stop = true;
+  await traffic;
+
+  // Assess: not one refusal, from either caller
+  expect(statuses.filter((s) => s !== 200)).toEqual([]);
+  const next = await current();
+  expect(next).not.toBe(old);
+  expect(lines.join('\n')).toMatch(/is current, and every serving pod/);
+  expect(lines.join('\n')).not.toContain(next);
+  expect(logs.lines.filter((l) => l.message === 'pending token created')).not.toHaveLength(0);
+  for (const token of [old, next]) expect(logs.text()).not.toContain(token); // fingerprints and version ids only
+  const stages = await stagesOf();
+  expect(Object.values(stages).map((s) => [...s].sort()).sort()).toEqual([['AWSCURRENT'], ['AWSPREVIOUS']]);
+  for (const ns of Object.values(NAMESPACES)) expect(await secretLines(ns)).toEqual([next, old]);
+  for (const stage of ['staging', 'production'] as const) {
+    expect(await predict(stage, next)).toBe(200);
+    expect(await predict(stage, old)).toBe(200); // the replaced token stays valid until the next rotation
+    expect(await predict(stage, 'tok-unknown-0123456789abcdefghijklmnopqrstuvwxyz')).toBe(401);
+    expect(await predict(stage, undefined)).toBe(401);
+  }
+
+  // Act: the next rotation
+  const restoreAgain = fastPolls();
+  await rotateToken(sm, MODEL, ARN, async () => undefined).finally(restoreAgain);
+  const newest = await current();
+  // Assess: the newest and the one it replaced work; the oldest is refused once the pods have reread the file
+  for (const ns of Object.values(NAMESPACES)) expect(await secretLines(ns)).toEqual([newest, next]);
+  for (const stage of ['staging', 'production'] as const) {
+    await until(async () => ((await predict(stage, old)) === 401 ? true : undefined), `${stage} refusing the oldest token`);
+    expect(await predict(stage, newest)).toBe(200);
+    expect(await predict(stage, next)).toBe(200);
+  }
+}, 90_000);
+
+it('the steps one by one: createSecret is idempotent; testSecret fails naming a pod that has not loaded the new token, then passes; finishSecret moves AWSCURRENT', async () => {
+  // Arrange: a rotation Secrets Manager started (AWSPENDING on a version without a value): stop it before createSecret
+  const before = await current();
+  rotationHook = async () => {
+    throw new Error('held by the test');
+  };
+  await expect(sm.send(new RotateSecretCommand({ SecretId: ARN, ClientRequestToken: 'v-by-hand-0001-0001-000000000001', RotateImmediately: true }))).rejects.toThrow(/failed at createSecret: held by the test/);
+  rotationHook = (e) => handler(e);
+  const step = (Step: RotationInvocation['Step']) => handler({ Step, SecretId: ARN, ClientRequestToken: 'v-by-hand-0001-0001-000000000001' });
+  // A production pod of the model whose Secret never changes (a kubelet that has not synced it yet)
+  const admin = new k8s.KubeConfig();
+  admin.loadFromFile(kube.kubeconfigPath);
+  const adminApps = admin.makeApiClient(k8s.AppsV1Api);
+  await core.createNamespacedSecret({ namespace: NAMESPACES.production, body: { metadata: { name: 'stale-token' }, data: { tokens: Buffer.from(`${before}\n`).toString('base64') } } });
+  await adminApps.createNamespacedDeployment({ namespace: NAMESPACES.production, body: deployment('production', 'stale-token', `${MODEL}-stale`) });
+  const stalePod = await until(async () => {
+    const pods = await core.listNamespacedPod({ namespace: NAMESPACES.production, labelSelector: `mlpipe.dev/version=${MODEL}-stale` });
+    return pods.items.find((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))?.metadata?.name;
+  }, 'the stale pod ready');
+
+  try {
+    // Act: createSecret twice (a retried step)
+    await step('createSecret');
+    const pending = (await sm.send(new GetSecretValueCommand({ SecretId: ARN, VersionStage: 'AWSPENDING' }))).SecretString!;
+    await step('createSecret');
+    // Assess: one pending token, the same; current unchanged
+    expect((await sm.send(new GetSecretValueCommand({ SecretId: ARN, VersionId: 'v-by-hand-0001-0001-000000000001' }))).SecretString).toBe(pending);
+    expect(Object.entries(await stagesOf()).filter(([, s]) => s.includes('AWSPENDING')).map(([id]) => id)).toEqual(['v-by-hand-0001-0001-000000000001']);
+    expect(await current()).toBe(before);
+    expect(pending).toMatch(/^[A-Za-z0-9]{48}$/);
+
+    // Act: setSecret writes current, pending (and previous) to both namespaces
+    await step('setSecret');
+    for (const ns of Object.values(NAMESPACES)) expect((await secretLines(ns)).slice(0, 2)).toEqual([before, pending]);
+
+    // Act: testSecret while the stale pod lacks the token, on a clock that runs the 30 s wait at once
+    let now = 0;
+    const restore = setPhaseClock({ now: () => now, sleep: async (ms) => void (now += ms) });
+    try {
+      const failure = (await step('testSecret').catch((e: unknown) => e)) as Error;
+      expect(failure.name).toBe('TokenNotLoadedError');
+      expect(failure.message).toContain(`(fingerprint ${tokenFingerprint(pending)}) is not loaded yet by 1 serving pod(s) after 30 s: ${NAMESPACES.production}/${stalePod}.`);
+      expect(failure.message).toMatch(/The rotation fails \(Secrets Manager retries it a few times\); if it keeps failing, AWSPENDING stays/);
+      expect(failure.message).not.toContain(pending);
+    } finally {
+      restore();
+    }
+    expect(await current()).toBe(before); // nothing changed for callers
+
+    // Act: the stale pod goes; testSecret passes; finishSecret (twice) makes it current
+    await adminApps.deleteNamespacedDeployment({ namespace: NAMESPACES.production, name: `${MODEL}-stale` });
+    await until(async () => ((await core.listNamespacedPod({ namespace: NAMESPACES.production, labelSelector: `mlpipe.dev/version=${MODEL}-stale` })).items.length === 0 ? true : undefined), 'the stale pod gone');
+    const restoreFast = fastPolls();
+    await step('testSecret').finally(restoreFast);
+    await step('finishSecret');
+    await step('finishSecret');
+    // Assess
+    expect(await current()).toBe(pending);
+    const stages = await stagesOf();
+    expect(stages['v-by-hand-0001-0001-000000000001']).toContain('AWSCURRENT');
+    expect(Object.entries(stages).find(([, s]) => s.includes('AWSPREVIOUS'))).toBeDefined();
+    for (const ns of Object.values(NAMESPACES)) expect(await secretLines(ns)).toEqual([pending, before]);
+  } finally {
+    rotationHook = (e) => handler(e);
+    // A failure above must not leave AWSPENDING behind for the other tests (the store would refuse them).
+    if (!(await stagesOf())['v-by-hand-0001-0001-000000000001']?.includes('AWSCURRENT')) {
+      await sm.send(new UpdateSecretVersionStageCommand({ SecretId: ARN, VersionStage: 'AWSPENDING', RemoveFromVersionId: 'v-by-hand-0001-0001-000000000001' })).catch(() => undefined);
+    }
+    await adminApps.deleteNamespacedDeployment({ namespace: NAMESPACES.production, name: `${MODEL}-stale` }).catch(() => undefined);
+    await until(async () => ((await core.listNamespacedPod({ namespace: NAMESPACES.production, labelSelector: `mlpipe.dev/version=${MODEL}-stale` })).items.length === 0 ? true : undefined), 'the stale pod gone');
+  }
+}, 90_000);
+
+it('RotateSecret without rotating (the configuration test Secrets Manager runs at deploy) runs testSecret alone: no wait, nothing changes, the throwaway AWSPENDING is gone; without Kubernetes access to a namespace it fails naming it', async () => {
+  // Arrange
+  const before = await current();
+  const stagesBefore = await stagesOf();
+  const secretsBefore = await Promise.all(Object.values(NAMESPACES).map(secretLines));
+  let now = 0;
+  const restore = setPhaseClock({ now: () => now, sleep: async (ms) => void (now += ms) });
+  try {
+    // Act
+    await sm.send(new RotateSecretCommand({ SecretId: ARN, RotateImmediately: false }));
+  } finally {
+    restore();
+  }
+  // Assess: testSecret waited for no pod, and nothing moved
+  expect(now).toBe(0);
+  expect(await current()).toBe(before);
+  expect(await stagesOf()).toEqual(stagesBefore);
+  expect(await Promise.all(Object.values(NAMESPACES).map(secretLines))).toEqual(secretsBefore);
+  expect(logs.lines.some((l) => /^configuration test/.test(l.message))).toBe(true);
+
+  // Act: the function's Kubernetes access covers staging only
+  const saved = process.env.KUBECONFIG;
+  process.env.KUBECONFIG = kube.mintScopedKubeconfig([NAMESPACES.staging], { username: 'mlpipe:token-rotation-staging-only' }).kubeconfigPath;
+  reloadSettings();
+  resetKube();
+  try {
+    // Assess: a clear failure naming the namespace, and the throwaway version gone again
+    await expect(sm.send(new RotateSecretCommand({ SecretId: ARN, RotateImmediately: false }))).rejects.toThrow(
+      /configuration test of EndpointToken failed at testSecret: Rotation configuration test: the rotation function may not list the pods of fm in namespace mlpipe-production/,
+    );
+  } finally {
+    process.env.KUBECONFIG = saved;
+    reloadSettings();
+    resetKube();
+  }
+  expect(await stagesOf()).toEqual(stagesBefore);
+}, 30_000);
+
+it('a failed rotation leaves AWSPENDING: RotateSecret is refused as on AWS, and --rotate prints the command that clears it, with the real ids', async () => {
+  // Arrange: a rotation that fails at createSecret
+  const before = await current();
+  rotationHook = async () => {
+    throw new Error('held by the test');
+  };
+  try {
+    await expect(sm.send(new RotateSecretCommand({ SecretId: ARN, ClientRequestToken: 'v-stuck-0001-0001-0001-000000000001' }))).rejects.toThrow(/failed at createSecret/);
+    rotationHook = (e) => handler(e);
+    // Act
+    const refused = (await sm.send(new RotateSecretCommand({ SecretId: ARN })).catch((e: unknown) => e)) as Error;
+    const cli = (await rotateToken(sm, MODEL, ARN, async () => undefined).catch((e: unknown) => e)) as Error;
+    // Assess
+    expect(refused.name).toBe('InvalidRequestException');
+    expect(refused.message).toBe("A previous rotation isn't complete. That rotation will be reattempted.");
+    expect(cli.name).toBe('CliError');
+    expect(cli.message).toContain('version v-stuck-0001-0001-0001-000000000001 still carries AWSPENDING');
+    expect(cli.message).toContain(`aws secretsmanager update-secret-version-stage --secret-id ${ARN} --version-stage AWSPENDING --remove-from-version-id v-stuck-0001-0001-0001-000000000001`);
+    expect(await current()).toBe(before);
+  } finally {
+    rotationHook = (e) => handler(e);
+    await sm.send(new UpdateSecretVersionStageCommand({ SecretId: ARN, VersionStage: 'AWSPENDING', RemoveFromVersionId: 'v-stuck-0001-0001-0001-000000000001' }));
+  }
+  // Assess: once cleared, a rotation runs
+  const restore = fastPolls();
+  await rotateToken(sm, MODEL, ARN, async () => undefined).finally(restore);
+  expect(await current()).not.toBe(before);
+}, 60_000);
+
+it('testSecret does not wait for a serving pod that never started (ImagePullBackOff): it will mount the Secret, pending token included, when it starts', async () => {
+  // Arrange: a production pod of the model whose image cannot be pulled
+  const admin = new k8s.KubeConfig();
+  admin.loadFromFile(kube.kubeconfigPath);
+  const adminApps = admin.makeApiClient(k8s.AppsV1Api);
+  const broken = deployment('production', `${MODEL}-endpoint-token`, `${MODEL}-unpullable`);
+  broken.spec!.template.spec!.containers[0]!.image = 'mlpipe/no-such-image:0';
+  await adminApps.createNamespacedDeployment({ namespace: NAMESPACES.production, body: broken });
+  const selector = `mlpipe.dev/version=${MODEL}-unpullable`;
+  try {
+    await until(async () => {
+      const pods = await core.listNamespacedPod({ namespace: NAMESPACES.production, labelSelector: selector });
+      return pods.items.some((p) => /ErrImagePull|ImagePullBackOff/.test(p.status?.containerStatuses?.[0]?.state?.waiting?.reason ?? '')) ? true : undefined;
+    }, 'the unpullable pod waiting for its image');
+    const before = await current();
+    // Act
+    const restore = fastPolls();
+    await rotateToken(sm, MODEL, ARN, async () => undefined).finally(restore);
+    // Assess: rotated, and the Secret the pod will mount holds the new token
+    const now = await current();
+    expect(now).not.toBe(before);
+    expect((await secretLines(NAMESPACES.production))[0]).toBe(now);
+  } finally {
+    await adminApps.deleteNamespacedDeployment({ namespace: NAMESPACES.production, name: `${MODEL}-unpullable` }).catch(() => undefined);
+    await until(async () => ((await core.listNamespacedPod({ namespace: NAMESPACES.production, labelSelector: selector })).items.length === 0 ? true : undefined), 'the unpullable pod gone');
+  }
+}, 60_000);
+
+it('a secret whose DescribeSecret has no RotationEnabled (never configured for rotation) is refused, as AWS templates refuse it', async () => {
+  // Arrange: a store that knows the secret but has no rotation for it (DescribeSecret omits RotationEnabled)
+  const plain = await startLocalSecretsManager({ secrets: [{ arn: ARN, name: 'EndpointToken' }], file: join(dir, 'plain-secrets.json') });
+  const saved = process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER;
+  process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER = plain.endpoint;
+  resetEndpointAuth();
+  try {
+    expect((await new SecretsManagerClient({ endpoint: plain.endpoint, region: LOCAL_AWS_ENV.AWS_REGION }).send(new DescribeSecretCommand({ SecretId: ARN }))).RotationEnabled).toBeUndefined();
+    const versionId = Object.keys((await new SecretsManagerClient({ endpoint: plain.endpoint, region: LOCAL_AWS_ENV.AWS_REGION }).send(new DescribeSecretCommand({ SecretId: ARN }))).VersionIdsToStages ?? {})[0]!;
+    // Act + Assess
+    await expect(handler({ Step: 'createSecret', SecretId: ARN, ClientRequestToken: versionId })).rejects.toThrow(`Secret ${ARN} does not have rotation enabled.`);
+  } finally {
+    process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER = saved;
+    resetEndpointAuth();
+    await plain.stop();
+  }
+});
+
+it('--rotate: a DescribeSecret the caller may not send fails with a message naming the permission', async () => {
+  // Arrange: a client whose DescribeSecret is denied, as IAM would deny it
+  const client = new SecretsManagerClient({ endpoint: store.endpoint, region: LOCAL_AWS_ENV.AWS_REGION });
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName === 'DescribeSecretCommand') throw Object.assign(new Error('User: arn:aws:iam::000000000000:user/dev is not authorized to perform: secretsmanager:DescribeSecret'), { name: 'AccessDeniedException' });
+      return next(args);
+    },
+    { step: 'initialize' },
+  );
+  // Act
+  const restore = fastPolls();
+  const failure = (await rotateToken(client, MODEL, ARN, async () => undefined).finally(restore).catch((e: unknown) => e)) as Error;
+  // Assess
+  expect(failure.name).toBe('CliError');
+  expect(failure.message).toBe(`You may not read the rotation state of fm's endpoint token: DescribeSecret on ${ARN} was denied (AccessDeniedException). Ask for secretsmanager:DescribeSecret on that secret.`);
+}, 30_000);
+
+it('a release writing the token Secret while a rotation step moves the labels writes again: the pending token is not lost', async () => {
+  // Arrange: the release's reads of the token values, the first held until createSecret and setSecret of a rotation have run
+  const versionId = 'v-race-0001-0001-0001-000000000001';
+  const step = (Step: RotationInvocation['Step']) => handler({ Step, SecretId: ARN, ClientRequestToken: versionId });
+  let armed = true;
+  const client = secrets();
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (armed && context.commandName === 'GetSecretValueCommand') {
+        armed = false;
+        // A rotation started (RotateSecret, held before its steps), then its first two steps
+        rotationHook = async () => {
+          throw new Error('held by the test');
+        };
+        await sm.send(new RotateSecretCommand({ SecretId: ARN, ClientRequestToken: versionId })).catch(() => undefined);
+        rotationHook = (e) => handler(e);
+        await step('createSecret');
+        await step('setSecret');
+      }
+      return next(args);
+    },
+    { step: 'initialize', name: 'raceWithRotation' },
+  );
+  try {
+    // Act: the release's write of the production Secret
+    await syncTokenSecret(MODEL, NAMESPACES.production);
+    // Assess: the Secret holds the pending token (testSecret would wait for it in vain otherwise)
+    const pending = (await sm.send(new GetSecretValueCommand({ SecretId: ARN, VersionId: versionId }))).SecretString!;
+    expect(armed).toBe(false);
+    expect(await secretLines(NAMESPACES.production)).toContain(pending);
+  } finally {
+    client.middlewareStack.remove('raceWithRotation');
+    if (!(await stagesOf())[versionId]?.includes('AWSCURRENT')) {
+      await sm.send(new UpdateSecretVersionStageCommand({ SecretId: ARN, VersionStage: 'AWSPENDING', RemoveFromVersionId: versionId })).catch(() => undefined);
+    }
+    await syncTokenSecret(MODEL, NAMESPACES.production);
+  }
+}, 30_000);
