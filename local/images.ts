@@ -8,6 +8,8 @@
 import { basename, extname, join } from 'node:path';
 import { build } from 'esbuild';
 import { installedPackages } from './installed-packages.cjs';
+
+const LAZY_SOURCE_MAPS = join(__dirname, 'lazy-source-maps.cjs');
 import type { ImageCommand } from './kube';
 
 /**
@@ -30,6 +32,7 @@ export async function bundleImages(entries: Record<string, string>, extra: strin
     plugins: [installedPackages],
   });
   const out = (file: string) => join(outDir, `${basename(file, extname(file))}.cjs`);
-  // Source maps on: a pod's stack trace names the TypeScript lines, as it did through tsx.
-  return Object.fromEntries(Object.entries(entries).map(([image, file]) => [image, { command: process.execPath, args: ['--enable-source-maps', out(file)], cwd }]));
+  // A pod's stack trace names the TypeScript lines, as it did through tsx: mapped when written
+  // (lazy-source-maps.cjs), not with --enable-source-maps, which parsed tfjs's maps in every pod.
+  return Object.fromEntries(Object.entries(entries).map(([image, file]) => [image, { command: process.execPath, args: ['--require', LAZY_SOURCE_MAPS, out(file)], cwd }]));
 }

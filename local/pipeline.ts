@@ -426,6 +426,7 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
       // The EKS cluster's stand-in, for the functions that reach it (functions/shared/kube reads KUBECONFIG first).
       clusterEnv: { KUBECONFIG: functionsKubeconfig },
       onLog: (fn, line, stream) => logStream.write(`${logLine(fn, line, stream)}\n`),
+      compileCacheDir: join(stateDir, 'cache', 'compile'),
     });
     stoppers.push(() => runtime!.stop());
 

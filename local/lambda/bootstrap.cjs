@@ -8,7 +8,11 @@
 const { parentPort, workerData } = require('node:worker_threads');
 const { pathToFileURL } = require('node:url');
 
-if (/--enable-source-maps/.test(process.env.NODE_OPTIONS || '')) process.setSourceMapsEnabled(true);
+// The runtime's compile cache (runtime.ts compileCacheDir): a bundle compiled by an earlier run loads from it.
+if (workerData.compileCacheDir) require('node:module').enableCompileCache(workerData.compileCacheDir);
+// The template's NODE_OPTIONS=--enable-source-maps, as traces mapped when one is written (lazy-source-maps.cjs
+// says why not at load); the function still sees NODE_OPTIONS in its environment.
+if (/--enable-source-maps/.test(process.env.NODE_OPTIONS || '')) require('../lazy-source-maps.cjs').mapStackTraces(require('node:path').dirname(workerData.file));
 
 function serialize(err) {
   const e = err instanceof Error ? err : new Error(String(err));

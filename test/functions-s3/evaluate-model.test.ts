@@ -4,7 +4,7 @@
  * server that answers 404 can never pass.
  */
 import { getJson } from '../../functions/shared/clients';
-import { CHAMPION_LATENCY_BATCHES, knownAccuracy, percentile, predictBody, selectIndices } from '../../functions/shared/evaluation';
+import { CHAMPION_LATENCY_BATCHES, knownAccuracy, percentile, PIXEL_JSON, predictBody, selectIndices } from '../../functions/shared/evaluation';
 import type { EvaluationReport } from '../../functions/shared/registry';
 import type { EvaluationResult } from '../../functions/shared/types';
 import { BUCKET, putObject, putHeldOutSet, runContext, startLocalAws, startModelServer, type LocalAws, type ModelServer } from './fixtures';
@@ -342,11 +342,20 @@ describe('EvaluateModel', () => {
     await expect(loadHandler()(state)).rejects.toMatchObject({ name: 'InvalidInputError', message: expect.stringMatching(/staging\.endpoint/) });
   });
 
-  it('writes a predict request exactly as JSON.stringify would', () => {
+  it('writes a predict request whose pixels are the very float32 values of byte / 255, in the fewest digits', () => {
     const images = Uint8Array.from({ length: 4 * 784 }, (_, i) => (i * 7) % 256);
     const indices = [3, 0, 2];
-    const expected = JSON.stringify({ instances: indices.map((i) => Array.from(images.subarray(i * 784, (i + 1) * 784), (px) => px / 255)) });
-    expect(predictBody(images, 784, indices)).toBe(expected);
+    const body = predictBody(images, 784, indices);
+    // The server reads the numbers into a Float32Array: the model's input is exactly byte / 255 as float32.
+    const sent = (JSON.parse(body) as { instances: number[][] }).instances;
+    expect(sent.map((row) => Array.from(Float32Array.from(row)))).toEqual(indices.map((i) => Array.from(Float32Array.from(images.subarray(i * 784, (i + 1) * 784), (px) => px / 255))));
+    // Every byte value: the same float32, and never longer than the double's text (1/255: 0.003921569 instead of 0.00392156862745098).
+    for (let v = 0; v < 256; v++) {
+      expect(Math.fround(Number(PIXEL_JSON[v]))).toBe(Math.fround(v / 255));
+      expect(PIXEL_JSON[v]!.length).toBeLessThanOrEqual(JSON.stringify(v / 255).length);
+    }
+    expect(PIXEL_JSON[1]).toBe('0.003921569');
+    expect(body.length).toBeLessThan(0.7 * JSON.stringify({ instances: sent.map((row) => row.map((x) => Math.round(x * 255) / 255)) }).length);
     expect(predictBody(images, 784, [])).toBe('{"instances":[]}');
   });
 

@@ -4,9 +4,10 @@
  * errors reported as the function's error, output lines handed to the log sink. Tiny handcrafted bundles
  * keep this fast; test/e2e runs the pipeline's real bundles.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { transformSync } from 'esbuild';
 import { LambdaInvocationError, LocalLambdaRuntime } from '../../local/lambda/runtime';
 import { loadLocalStack, type CfnTemplate } from '../../local/lambda/template';
 
@@ -30,6 +31,13 @@ const BUNDLES: Record<string, string> = {
   throws: "class TrainingFailedError extends Error { name = 'TrainingFailedError' }\nexports.handler = async () => { throw new TrainingFailedError('the Job failed'); };",
 };
 
+const MAPPED_SOURCE = `interface Event { n: number }
+export const handler = async (event: Event): Promise<number> => {
+  if (event.n > 1) throw new RangeError('n is too large');
+  return event.n;
+};
+`;
+
 function fnResource(asset: string, env: Record<string, unknown>, timeout = 30): CfnTemplate['Resources'][string] {
   return {
     Type: 'AWS::Lambda::Function',
@@ -40,16 +48,20 @@ function fnResource(asset: string, env: Record<string, unknown>, timeout = 30): 
 describe('local Lambda runtime', () => {
   let dir: string;
   let runtime: LocalLambdaRuntime;
+  let stack: ReturnType<typeof loadLocalStack>;
   const logs: Array<{ fn: string; line: string; stream: string }> = [];
 
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'mlpipe-lambda-'));
     const assetDirs = new Map<string, string>();
-    for (const [name, code] of Object.entries(BUNDLES)) {
+    // A bundle with its source map beside it, as the stack's are: its error trace names handler.ts's line.
+    const mapped = transformSync(MAPPED_SOURCE, { loader: 'ts', format: 'cjs', sourcemap: 'external', sourcefile: 'handler.ts' });
+    for (const [name, code] of Object.entries({ ...BUNDLES, mapped: `${mapped.code}//# sourceMappingURL=index.js.map\n` })) {
       mkdirSync(join(dir, name));
       writeFileSync(join(dir, name, 'index.js'), code);
       assetDirs.set(`${name}.zip`, join(dir, name));
     }
+    writeFileSync(join(dir, 'mapped', 'index.js.map'), mapped.map);
     const template: CfnTemplate = {
       Resources: {
         Bucket: { Type: 'AWS::S3::Bucket' },
@@ -59,12 +71,14 @@ describe('local Lambda runtime', () => {
         Init: fnResource('init', {}),
         Logs: fnResource('logs', {}),
         Throws: fnResource('throws', {}),
+        Mapped: fnResource('mapped', { NODE_OPTIONS: '--enable-source-maps' }),
+        Unmapped: fnResource('mapped', {}),
         First: fnResource('first', { MARKER: join(dir, 'first-loaded') }),
         Second: fnResource('second', { MARKER: join(dir, 'first-loaded') }),
       },
       Outputs: { ArtifactBucketName: { Value: { Ref: 'Bucket' } } },
     };
-    const stack = loadLocalStack(dir, LOCAL, { template, stackName: 'T', assetDirs });
+    stack = loadLocalStack(dir, LOCAL, { template, stackName: 'T', assetDirs });
     process.env.MLPIPE_PARENT_ONLY = 'must not leak';
     runtime = new LocalLambdaRuntime({
       stack,
@@ -118,6 +132,27 @@ describe('local Lambda runtime', () => {
     await runtime.prewarm(['First', 'Second']);
     expect(await runtime.invoke('Second', {})).toEqual({ sawFirstLoaded: true });
     expect(await runtime.invoke('First', {})).toBe('first');
+  });
+
+  it("maps a function's error trace to its TypeScript lines when its template asks for source maps", async () => {
+    const failure = await runtime.invoke('Mapped', { n: 2 }).catch((err: LambdaInvocationError) => err);
+    expect(failure).toMatchObject({ name: 'RangeError', message: 'n is too large' });
+    expect((failure as LambdaInvocationError).payload.trace.join('\n')).toContain(`${join(dir, 'mapped', 'handler.ts')}:3:`);
+    // Without NODE_OPTIONS=--enable-source-maps the trace names the bundle, as on Lambda.
+    const plain = (await runtime.invoke('Unmapped', { n: 2 }).catch((err: LambdaInvocationError) => err)) as LambdaInvocationError;
+    expect(plain.payload.trace.join('\n')).toContain(`${join(dir, 'mapped', 'index.js')}:`);
+    expect(plain.payload.trace.join('\n')).not.toContain('handler.ts');
+  });
+
+  it('keeps the bundles\' compiled code in the compile cache directory, for the next run', async () => {
+    const cacheDir = join(dir, 'compile-cache');
+    const own = new LocalLambdaRuntime({ stack, runtimeEnv: {}, compileCacheDir: cacheDir });
+    try {
+      expect(await own.invoke('Second', {})).toEqual({ sawFirstLoaded: expect.any(Boolean) });
+    } finally {
+      await own.stop();
+    }
+    expect(readdirSync(cacheDir, { recursive: true }).length).toBeGreaterThan(0);
   });
 
   it('refuses a function the template does not have', async () => {
