@@ -2,12 +2,28 @@
  * Synthesizes MlPipeStack for tests: no bundling (context `aws:cdk:bundling-stacks: []` makes
  * NodejsFunction skip esbuild), a fresh App and Stack per call.
  */
-import { App } from 'aws-cdk-lib';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { App, type AppProps } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { MlPipeStack } from '../../lib/mlpipe-stack';
 import type { MlPipelineProps } from '../../lib/mlpipe-pipeline';
 
 export const CLUSTER = 'ml-cluster';
+
+/**
+ * Without an `outdir` every App synthesizes into a new `cdk.outXXXXXX` under the system temp directory that
+ * nothing removes: a full test run left ~100 of them (~70 MB). Test Apps write under one directory per test
+ * file instead, removed after it (this module is loaded afresh for each test file, while jest collects it).
+ */
+const OUT_ROOT = mkdtempSync(path.join(tmpdir(), 'mlpipe-cdk-test-'));
+afterAll(() => rmSync(OUT_ROOT, { recursive: true, force: true }));
+
+/** A test App, synthesizing under this test file's temporary directory. */
+export function testApp(props: Omit<AppProps, 'outdir'> = {}): App {
+  return new App({ ...props, outdir: mkdtempSync(path.join(OUT_ROOT, 'app-')) });
+}
 
 export interface StackOptions {
   props?: Partial<MlPipelineProps>;
@@ -17,7 +33,7 @@ export interface StackOptions {
 
 /** A fresh App and MlPipeStack, not yet synthesized (so a test can still add to it). */
 export function buildStack(opts: StackOptions = {}): MlPipeStack {
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [], ...(opts.context ?? {}) } });
+  const app = testApp({ context: { 'aws:cdk:bundling-stacks': [], ...(opts.context ?? {}) } });
   return new MlPipeStack(app, 'MlPipeStack', {
     env: { account: '123456789012', region: 'eu-west-1' },
     pipeline: opts.context === undefined ? { clusterName: CLUSTER, ...opts.props } : undefined,

@@ -14,13 +14,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { App } from 'aws-cdk-lib';
 import type { FunctionName } from '../../functions/shared/function-settings';
 import { bundleLambdas } from '../../lib/constructs/lambda-bundle';
 import { FUNCTION_SPECS } from '../../lib/constructs/pipeline-functions';
 import { MlPipeStack } from '../../lib/mlpipe-stack';
 import { loadLocalStack, type CfnTemplate, type LocalResources } from '../../local/lambda/template';
 import { synthesizeE2eStack } from '../e2e/shared-synth';
+import { testApp } from './helpers';
 
 export const REGION = 'eu-west-1';
 export const ACCOUNT = '123456789012';
@@ -82,7 +82,7 @@ export function shippedStack(): Promise<Shipped> {
     // The e2e synth (a child process; cached on a repeat run) goes on while this process synthesizes the template.
     const synth = synthesizeE2eStack();
     // Without bundling (context below): the template is the same, the assets are not built.
-    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const app = testApp({ context: { 'aws:cdk:bundling-stacks': [] } });
     const stack = new MlPipeStack(app, 'MlPipeStack', { env: { account: ACCOUNT, region: REGION }, pipeline: { clusterName: 'ml-cluster' } });
     const template = app.synth().getStackByName(stack.stackName).template as CfnTemplate;
     // Environments resolved by the local run's own resolver (intrinsics → plausible values of the right shape).

@@ -2,13 +2,13 @@
  * MlPipeline props validation and MlPipeStack's context parsing: bad input fails at synth with a
  * message that names the setting and says how to fix it.
  */
-import { App, Duration, Stack } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import { MlPipeline, type MlPipelineProps } from '../../lib/mlpipe-pipeline';
 import { propsFromContext } from '../../lib/context';
-import { buildStack, synthStack } from './helpers';
+import { buildStack, synthStack, testApp } from './helpers';
 
 function construct(props: Partial<MlPipelineProps>): void {
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const app = testApp({ context: { 'aws:cdk:bundling-stacks': [] } });
   new MlPipeline(new Stack(app, 'S'), 'Pipeline', { clusterName: 'ml-cluster', ...props });
 }
 
