@@ -286,7 +286,9 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
     const synth = await synthesized;
     log(`stack     ${synth.cached ? 'synthesized earlier (sources unchanged)' : `synthesized in ${(synth.ms / 1000).toFixed(1)} s`}: ${synth.dir}`);
 
-    const podEnv = { ...LOCAL_AWS_ENV, AWS_ENDPOINT_URL_S3: s3.endpoint };
+    // DATA_CACHE_DIR: the trainer keeps the training set by ETag in the state dir, as a node-local cache
+    // would on a cluster, instead of downloading 47 MB from the local S3 in every run (~1 s of a repeat run).
+    const podEnv = { ...LOCAL_AWS_ENV, AWS_ENDPOINT_URL_S3: s3.endpoint, DATA_CACHE_DIR: join(stateDir, 'cache', 'data') };
     let kubeconfigPath: string;
     let localKube: LocalKube | undefined;
     if (opts.kubeconfig) {

@@ -13,6 +13,10 @@ import {
   NotFound,
 } from '@aws-sdk/client-s3';
 
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
 let client: S3Client | undefined;
 let clientEndpoint: string | undefined;
 
@@ -58,13 +62,57 @@ export async function getBytes(bucket: string, key: string): Promise<Uint8Array>
 
 /** Reads an object, or `undefined` when it does not exist (e.g. no checkpoint yet). */
 export async function getBytesIfExists(bucket: string, key: string): Promise<Uint8Array | undefined> {
+  return (await readObject(bucket, key))?.bytes;
+}
+
+/** An object's bytes and the ETag the GET answered, or `undefined` when it does not exist. */
+async function readObject(bucket: string, key: string): Promise<{ bytes: Uint8Array; etag: string | undefined } | undefined> {
   try {
     const out = await s3().send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    return out.Body ? await out.Body.transformToByteArray() : new Uint8Array();
+    return { bytes: out.Body ? await out.Body.transformToByteArray() : new Uint8Array(), etag: out.ETag };
   } catch (err) {
     if (err instanceof NoSuchKey || (err as { name?: string }).name === 'NoSuchKey') return undefined;
     throw new Error(`Reading s3://${bucket}/${key} failed: ${(err as Error).message}`);
   }
+}
+
+/**
+ * Reads an object through a local cache directory (the optional DATA_CACHE_DIR of the training contract):
+ * a node-local cache of the training set, so a pod that runs where an earlier one ran does not download it
+ * again. Entries are keyed by bucket, key and ETag: a HEAD (no body) tells whether the cached copy is the
+ * object as it is now; a changed object has a new ETag and is downloaded again, stored under the ETag the
+ * GET itself answered. A cache that cannot be read or written is skipped (a warning through `warn`), never
+ * an error: the object is then read as without a cache.
+ */
+export async function getBytesCached(bucket: string, key: string, cacheDir: string, warn: (message: string) => void): Promise<Uint8Array> {
+  const file = (etag: string) => join(cacheDir, createHash('sha256').update(`${bucket}/${key}\n${etag}`).digest('hex'));
+  let etag: string | undefined;
+  try {
+    etag = (await s3().send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).ETag;
+  } catch (err) {
+    if (!(err instanceof NotFound || (err as { name?: string }).name === 'NotFound')) warn(`data cache: HEAD s3://${bucket}/${key} failed (${(err as Error).message}); reading it without the cache`);
+  }
+  if (etag && existsSync(file(etag))) {
+    try {
+      return new Uint8Array(readFileSync(file(etag)));
+    } catch (err) {
+      warn(`data cache: could not read ${file(etag)} (${(err as Error).message}); downloading s3://${bucket}/${key}`);
+    }
+  }
+  const object = await readObject(bucket, key);
+  if (!object) throw new Error(`s3://${bucket}/${key} does not exist.`);
+  if (object.etag) {
+    try {
+      mkdirSync(cacheDir, { recursive: true });
+      // Written aside and renamed: a pod killed mid-write, or two pods writing at once, never leave a torn entry.
+      const tmp = `${file(object.etag)}.${process.pid}.tmp`;
+      writeFileSync(tmp, object.bytes);
+      renameSync(tmp, file(object.etag));
+    } catch (err) {
+      warn(`data cache: could not keep s3://${bucket}/${key} in ${cacheDir} (${(err as Error).message})`);
+    }
+  }
+  return object.bytes;
 }
 
 export async function putBytes(bucket: string, key: string, body: Uint8Array | string, contentType: string): Promise<void> {

@@ -4,6 +4,7 @@
  *   MODEL_OUTPUT_URI  s3://…/ prefix to write model.json, weights.bin and metrics.json to
  *   HYPERPARAMETERS   JSON object, see hyperparameters.ts (all optional)
  *   CHECKPOINT_URI    optional s3://…/ prefix for checkpoints: saved after each epoch, resumed from on start
+ *   DATA_CACHE_DIR    optional node-local directory caching DATA_URI's objects by ETag (the local run sets it)
  * Prints one line per epoch and overwrites MODEL_OUTPUT_URI's progress.json each epoch (fraction, epoch,
  * metrics, ETA: functions/shared/progress.ts). Exits 0 when the model and metrics.json are written, 1 on
  * a failure (message on stderr), 2 on invalid environment.
@@ -14,7 +15,7 @@ import { loadLatestCheckpoint, saveCheckpoint, type RunFingerprint } from './che
 import { hyperparametersSchema, type Hyperparameters } from './hyperparameters';
 import { decodeIdx } from './idx';
 import type { MlpShape } from './mlp';
-import { getBytes, parseS3Prefix, putBytes, S3_URI } from './s3';
+import { getBytes, getBytesCached, parseS3Prefix, putBytes, S3_URI } from './s3';
 import { trainMlp, type EpochReport, type TrainingState } from './trainer';
 
 const IMAGE_FILE = 'train-images-idx3-ubyte';
@@ -30,6 +31,8 @@ const envSchema = z.object({
   DATA_URI: s3UriSchema,
   MODEL_OUTPUT_URI: s3UriSchema,
   CHECKPOINT_URI: s3UriSchema.optional(),
+  /** Optional node-local cache of the training data, keyed by each object's ETag (s3.ts getBytesCached). */
+  DATA_CACHE_DIR: z.string().min(1).optional(),
   HYPERPARAMETERS: z
     .string()
     .optional()
@@ -70,10 +73,9 @@ async function main(): Promise<void> {
 
   const started = performance.now();
   const data = parseS3Prefix(env.DATA_URI, 'DATA_URI');
-  const [imageBytes, labelBytes] = await Promise.all([
-    getBytes(data.bucket, data.prefix + IMAGE_FILE),
-    getBytes(data.bucket, data.prefix + LABEL_FILE),
-  ]);
+  const cacheDir = env.DATA_CACHE_DIR;
+  const read = (key: string) => (cacheDir ? getBytesCached(data.bucket, key, cacheDir, (m) => log(`warning: ${m}`)) : getBytes(data.bucket, key));
+  const [imageBytes, labelBytes] = await Promise.all([read(data.prefix + IMAGE_FILE), read(data.prefix + LABEL_FILE)]);
   const images = decodeIdx(imageBytes, IMAGE_FILE);
   const labels = decodeIdx(labelBytes, LABEL_FILE);
   if (images.dims.length !== 3 || labels.dims.length !== 1 || images.dims[0] !== labels.dims[0]) {

@@ -3,7 +3,10 @@
  * Node 22 child process) against a real local S3: the container contract's outputs, exit codes and messages.
  */
 import { stageFashionMnist } from '../../examples/fashion-mnist/stage-data';
-import { getBytes, s3 } from '../../examples/fashion-mnist/s3';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { getBytes, getBytesCached, putBytes, s3 } from '../../examples/fashion-mnist/s3';
 import { parseProgress } from '../../functions/shared/progress';
 import { BUCKET, bundleScripts, removeScriptBundles, runScript, startTestS3, type TestS3 } from './helpers';
 
@@ -28,6 +31,36 @@ describe('train.ts', () => {
   const env = (extra: Record<string, string>): Record<string, string> => ({ ...local.env, ...extra });
   const readJson = async (key: string): Promise<Record<string, unknown>> =>
     JSON.parse(Buffer.from(await getBytes(BUCKET, key)).toString('utf8')) as Record<string, unknown>;
+
+  it('DATA_CACHE_DIR: an object is kept by its ETag, read from the cache while unchanged, downloaded again once changed', async () => {
+    // Arrange
+    const dir = mkdtempSync(join(tmpdir(), 'mlpipe-data-cache-'));
+    const warnings: string[] = [];
+    const get = (cacheDir = dir) => getBytesCached(BUCKET, 'cache-test/object', cacheDir, (m) => warnings.push(m)).then((b) => Buffer.from(b).toString('utf8'));
+    try {
+      await putBytes(BUCKET, 'cache-test/object', 'first', 'application/octet-stream');
+
+      // Act + Assert: the first read downloads and keeps one entry
+      expect(await get()).toBe('first');
+      const entries = readdirSync(dir);
+      expect(entries).toHaveLength(1);
+      // A second read comes from the entry (changed here behind the cache's back, so only a cache hit returns it).
+      writeFileSync(join(dir, entries[0]!), 'from the cache');
+      expect(await get()).toBe('from the cache');
+      // A changed object has a new ETag: downloaded again, a second entry.
+      await putBytes(BUCKET, 'cache-test/object', 'second', 'application/octet-stream');
+      expect(await get()).toBe('second');
+      expect(readdirSync(dir)).toHaveLength(2);
+      // A cache that cannot be written (its directory is a file) is a warning, not a failure.
+      const notADir = join(dir, entries[0]!);
+      expect(await get(notADir)).toBe('second');
+      expect(warnings.join('\n')).toMatch(/could not keep s3:\/\/.*cache-test\/object/);
+      // A missing object is still an error naming it.
+      await expect(getBytesCached(BUCKET, 'cache-test/missing', dir, () => undefined)).rejects.toThrow(/cache-test\/missing does not exist/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   it('trains on a subset with two threads, writes model.json, weights.bin, metrics.json, progress.json and checkpoints, exits 0', async () => {
     // Act
