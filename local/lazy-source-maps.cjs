@@ -50,10 +50,13 @@ function mapStackTraces(dir) {
     const mapped = `${source}:${entry.originalLine + 1}:${entry.originalColumn + 1}`;
     return text.includes(where) ? text.replace(where, mapped) : text;
   };
+  // Node's own formatter, called with no frames, writes the first line as Node does (`TypeError
+  // [ERR_INVALID_ARG_VALUE]: …`, with the code Error.prototype.toString leaves out).
+  const nodeFormat = Error.prepareStackTrace;
   Error.prepareStackTrace = (error, frames) => {
     let head;
     try {
-      head = Error.prototype.toString.call(error);
+      head = nodeFormat ? nodeFormat(error, []) : Error.prototype.toString.call(error);
     } catch {
       head = '<error>';
     }
@@ -64,6 +67,13 @@ function mapStackTraces(dir) {
 module.exports = { mapStackTraces };
 
 // `node --require local/lazy-source-maps.cjs <bundle>` (no main module yet): the bundles beside the program.
+// A worker thread the program starts runs this preload too, before its argv names anything: it maps the
+// directory its main thread chose, passed on in the environment workers inherit.
+const DIR_ENV = 'MLPIPE_SOURCE_MAP_DIR';
 if (require.main === undefined && process.argv[1]) {
-  mapStackTraces(path.dirname(path.resolve(process.argv[1])));
+  const dir = path.dirname(path.resolve(process.argv[1]));
+  process.env[DIR_ENV] = dir;
+  mapStackTraces(dir);
+} else if (!require('node:worker_threads').isMainThread && process.env[DIR_ENV]) {
+  mapStackTraces(process.env[DIR_ENV]);
 }

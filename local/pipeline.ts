@@ -5,9 +5,9 @@
  * function's own bundle with exactly the template's environment (local/lambda). The local configuration
  * reaches the functions the way a deployment's does: as `mlpipe:*` context of the CDK app.
  */
-import { createWriteStream, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { startLocalS3, LOCAL_AWS_ENV } from './s3';
 import { startLocalEcr, type LocalEcrImage } from './ecr';
 import { startLocalSns } from './sns';
@@ -428,7 +428,7 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
       // The EKS cluster's stand-in, for the functions that reach it (functions/shared/kube reads KUBECONFIG first).
       clusterEnv: { KUBECONFIG: functionsKubeconfig },
       onLog: (fn, line, stream) => logStream.write(`${logLine(fn, line, stream)}\n`),
-      compileCacheDir: join(stateDir, 'cache', 'compile'),
+      compileCacheDir: compileCacheFor(stateDir, synth.dir),
     });
     stoppers.push(() => runtime!.stop());
 
@@ -701,4 +701,20 @@ function safeJson(text: string): unknown {
 
 function firstLine(text: string | undefined): string {
   return (text ?? '').split('\n')[0]!.slice(0, 200);
+}
+
+/**
+ * The bundles' V8 compile cache for this synthesized stack: one directory per synth, and those of synths no
+ * longer kept (local/lambda/synth.ts prunes them) removed. V8 names its entries by the bundle's path, which
+ * changes with every synth, so a single directory would grow by ~10 MB with each edit of the sources.
+ */
+function compileCacheFor(stateDir: string, synthDir: string): string {
+  const root = join(stateDir, 'cache', 'compile');
+  const synthRoot = dirname(resolve(synthDir));
+  if (existsSync(root)) {
+    for (const entry of readdirSync(root)) {
+      if (!existsSync(join(synthRoot, entry))) rmSync(join(root, entry), { recursive: true, force: true });
+    }
+  }
+  return join(root, basename(resolve(synthDir)));
 }

@@ -152,7 +152,9 @@ describe('local Lambda runtime', () => {
     } finally {
       await own.stop();
     }
-    expect(readdirSync(cacheDir, { recursive: true }).length).toBeGreaterThan(0);
+    // Files, not just the versioned directory enableCompileCache makes before anything is cached.
+    const files = readdirSync(cacheDir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+    expect(files.length).toBeGreaterThan(0);
   });
 
   it('refuses a function the template does not have', async () => {
