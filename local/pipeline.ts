@@ -345,7 +345,10 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
     const secretArns = Object.keys(stack.template.Resources).filter((id) => stack.template.Resources[id]!.Type === 'AWS::SecretsManager::Secret');
     const secretArnOf = (id: string) => `arn:aws:secretsmanager:${LOCAL_AWS_ENV.AWS_REGION}:${ACCOUNT_ID}:secret:${id}-local`;
     const secrets = await startLocalSecretsManager({
-      secrets: secretArns.map((id) => ({ arn: secretArnOf(id), name: id })),
+      secrets: secretArns.map((id) => {
+        const length = (stack.template.Resources[id]!.Properties?.GenerateSecretString as { PasswordLength?: unknown } | undefined)?.PasswordLength;
+        return { arn: secretArnOf(id), name: id, ...(typeof length === 'number' ? { length } : {}) };
+      }),
       file: join(stateDir, 'secrets.json'),
       // RotateSecret (`mlpipe endpoint --rotate`) runs the template's rotation function from its bundle.
       rotation: rotationFunctions(stack, secretArnOf, (arn, event) => lambda().invoke(arn, event)),

@@ -4,7 +4,7 @@
  * GetSecretValue (by VersionId and/or VersionStage), DescribeSecret, PutSecretValue (ClientRequestToken,
  * VersionStages), UpdateSecretVersionStage, GetRandomPassword and RotateSecret. Versions carry staging
  * labels as on AWS: moving AWSCURRENT moves AWSPREVIOUS to the version that loses it. A secret the
- * template generates (GenerateSecretString) gets a random value once; every version is kept in `file` (mode
+ * template generates (GenerateSecretString) gets a random value once, of its PasswordLength (AWS's default 32); every version is kept in `file` (mode
  * 0600) so approval links and endpoint tokens stay valid across restarts, as the deployed secret's do.
  *
  * RotateSecret runs a rotation the way Secrets Manager does: a version `ClientRequestToken` labelled
@@ -28,6 +28,8 @@ import type { LocalStack } from './lambda/template';
 export interface LocalSecret {
   arn: string;
   name: string;
+  /** GenerateSecretString's PasswordLength in the template (AWS's default, 32, when it names none). */
+  length?: number;
 }
 
 /** One step of a rotation: what Secrets Manager sends the rotation function. */
@@ -97,7 +99,7 @@ export async function startLocalSecretsManager(opts: {
 }): Promise<LocalSecretsManager> {
   mkdirSync(dirname(opts.file), { recursive: true });
   const all = load(opts.file);
-  for (const s of opts.secrets) all[s.arn] ??= { [randomUUID()]: { value: generate(64), stages: ['AWSCURRENT'], created: Date.now() / 1000 } };
+  for (const s of opts.secrets) all[s.arn] ??= { [randomUUID()]: { value: generate(s.length ?? 32), stages: ['AWSCURRENT'], created: Date.now() / 1000 } };
   const save = () => writeFileSync(opts.file, JSON.stringify(Object.fromEntries(Object.entries(all).map(([arn, versions]) => [arn, { versions }])), null, 2), { mode: 0o600 });
   save();
 

@@ -196,6 +196,11 @@ describe('local pipeline end to end', () => {
     // The production endpoint really served the model (right after the run: seen by defaultRelease).
     expect(seen.productionStatus).toBe(200);
     expect(seen.unauthenticated).toEqual([401, 401]); // endpoint auth is on by default
+    // The local secrets store generates the token as the template asks Secrets Manager to (its PasswordLength).
+    const local = JSON.parse(readFileSync(join(dir, 'local.json'), 'utf8')) as { endpointTokenSecrets: Record<string, string> };
+    const tokenSecretId = /:secret:(.+)-local$/.exec(local.endpointTokenSecrets['fashion-mnist']!)![1]!;
+    const generated = pipeline.stack.template.Resources[tokenSecretId]!.Properties?.GenerateSecretString as { PasswordLength: number };
+    expect(endpointToken('fashion-mnist')).toHaveLength(generated.PasswordLength);
 
     // Kubernetes: production Deployment of this version + the stable Service; staging and the Job are gone.
     expect(seen.productionDeployments).toContain(s.run.names.productionDeployment);
