@@ -136,6 +136,7 @@ const CONTEXT_SCHEMA = {
   endpointAuth: boolean,
   endpointTokenRotationDays: number,
   monitorKubernetesGroup: text,
+  rotationKubernetesGroup: text,
   // Each range is checked at construction with the setting's CIDR rule, naming the bad value.
   loadBalancerSourceRanges: list,
   internalProduction: boolean,

@@ -229,6 +229,14 @@ export interface MlPipelineProps {
    */
   readonly monitorKubernetesGroup?: string;
   /**
+   * Least privilege for the endpoint token rotation function (with `endpointAuth`): its EKS access entry
+   * gets this Kubernetes group and NO access policy, instead of the edit policy on both serving namespaces.
+   * Bind the group before the first rotation (the deploy's configuration test lists pods with it):
+   * `mlpipe monitor-rbac --rotation --group <name> | kubectl apply -f -` (in staging and production: get/patch
+   * the token Secret, create Secrets, list pods, get pods/proxy). Not `system:…`. @default the edit policy on both
+   */
+  readonly rotationKubernetesGroup?: string;
+  /**
    * CIDR ranges allowed to reach the staging and production load balancers (the Services'
    * `loadBalancerSourceRanges`), e.g. `['203.0.113.0/24']`. The functions that call endpoints must be
    * inside them (with `vpcId`: the VPC's CIDR; without: their public egress is not fixed, so leave staging
@@ -262,7 +270,7 @@ const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const MAX_WATCH_BUDGET_SECONDS = 270;
 
 /** The props with every default filled in. */
-type OptionalProp = 'clusterArn' | 'dataPrefix' | 'schedule' | 'vpcId' | 'privateSubnetIds' | 'securityGroupIds' | 'tlsCertificateArn' | 'monitorKubernetesGroup';
+type OptionalProp = 'clusterArn' | 'dataPrefix' | 'schedule' | 'vpcId' | 'privateSubnetIds' | 'securityGroupIds' | 'tlsCertificateArn' | 'monitorKubernetesGroup' | 'rotationKubernetesGroup';
 type ResolvedProps = Required<Omit<MlPipelineProps, OptionalProp>> & Pick<MlPipelineProps, OptionalProp>;
 
 export class MlPipeline extends Construct {
@@ -334,6 +342,7 @@ export class MlPipeline extends Construct {
       artifacts,
       tokenRotation: p.endpointAuth,
       monitorKubernetesGroup: p.monitorKubernetesGroup,
+      rotationKubernetesGroup: p.rotationKubernetesGroup,
     });
 
     const approval = new Approval(this, 'Approval', { artifacts, approverEmails: p.approverEmails, key });
@@ -581,6 +590,7 @@ function resolveProps(props: MlPipelineProps): ResolvedProps {
     nlb: props.nlb ?? false,
     tlsCertificateArn: props.tlsCertificateArn,
     monitorKubernetesGroup: props.monitorKubernetesGroup,
+    rotationKubernetesGroup: props.rotationKubernetesGroup,
     dataPrefix: props.dataPrefix,
     dataMarkerFile: props.dataMarkerFile ?? 'dataset.json',
     schedule: props.schedule,
@@ -681,8 +691,14 @@ function validateProps(p: ResolvedProps): void {
       fail(`The "tlsCertificateArn" property must be an ACM certificate ARN like arn:aws:acm:us-east-1:123456789012:certificate/<id>; got "${p.tlsCertificateArn}".`);
     }
   }
-  if (p.monitorKubernetesGroup !== undefined && known(p.monitorKubernetesGroup) && !MONITOR_GROUP.test(p.monitorKubernetesGroup)) {
-    fail(`The "monitorKubernetesGroup" property must be a Kubernetes group name (letters, digits, ":", ".", "_", "-", at most 63 characters, not starting with "system:"), e.g. "mlpipe-monitor"; got "${p.monitorKubernetesGroup}".`);
+  for (const [prop, example] of [['monitorKubernetesGroup', 'mlpipe-monitor'], ['rotationKubernetesGroup', 'mlpipe-token-rotation']] as const) {
+    const group = p[prop];
+    if (group !== undefined && known(group) && !MONITOR_GROUP.test(group)) {
+      fail(`The "${prop}" property must be a Kubernetes group name (letters, digits, ":", ".", "_", "-", at most 63 characters, not starting with "system:"), e.g. "${example}"; got "${group}".`);
+    }
+  }
+  if (p.rotationKubernetesGroup !== undefined && !p.endpointAuth) {
+    fail('The "rotationKubernetesGroup" property needs "endpointAuth: true": without endpoint auth there is no token rotation function to give a group.');
   }
   if (p.schedule !== undefined && known(p.schedule) && !/^(rate\(.+\)|cron\(.+\)|at\(.+\))$/.test(p.schedule)) {
     fail(`The "schedule" property must be an EventBridge Scheduler expression like "rate(7 days)" or "cron(0 3 ? * MON *)"; got "${p.schedule}".`);

@@ -6,10 +6,36 @@
  * pods/proxy in production, nothing else. The stack creates no Kubernetes objects (it runs against an
  * existing cluster and asks for no cluster-admin), so `mlpipe monitor-rbac` prints these for
  * `kubectl apply -f -`. Pure: the CLI and the CDK app both import it.
+ * The endpoint token rotation function has the same option (`rotationKubernetesGroup`): ROTATION_RULES,
+ * bound in BOTH serving namespaces (rotationRbacYaml, `mlpipe monitor-rbac --rotation`).
  */
 
+/** A namespaced RBAC rule of the core API group; `namedSecret` narrows it to the model's token Secret (resourceNames). */
+export interface RbacRule {
+  readonly resources: readonly string[];
+  readonly verbs: readonly string[];
+  /** Narrowed to `<model>-endpoint-token` when a model is given. */
+  readonly namedSecret?: true;
+}
+
 /** What the monitor does in production (functions/shared/serving-monitor-scrape.ts): list the model's pods, read each one's /metrics through the pod proxy. */
-export const MONITOR_RULES: ReadonlyArray<{ readonly resources: readonly string[]; readonly verbs: readonly string[] }> = [
+export const MONITOR_RULES: readonly RbacRule[] = [
+  { resources: ['pods'], verbs: ['list'] },
+  { resources: ['pods/proxy'], verbs: ['get'] },
+];
+
+/**
+ * What the endpoint token rotation does in EACH serving namespace (functions/shared/endpoint-token-rotation.ts;
+ * test/cdk checks its Kubernetes calls against ROTATION_KUBERNETES_NEEDS and these): read the model's token
+ * Secret (testSecret), server-side apply it (setSecret, finishSecret: a PATCH, which creates the Secret when
+ * it is missing, and for that the API server asks for `create` too), list the model's pods and read each
+ * one's /metrics through the pod proxy (testSecret). RBAC cannot narrow `create` by resourceNames (the name
+ * is not known when it authorizes a create), so `create` is on all Secrets of the namespace; get and patch
+ * are narrowed to the model's token Secret when the model is known.
+ */
+export const ROTATION_RULES: readonly RbacRule[] = [
+  { resources: ['secrets'], verbs: ['get', 'patch'], namedSecret: true },
+  { resources: ['secrets'], verbs: ['create'] },
   { resources: ['pods'], verbs: ['list'] },
   { resources: ['pods/proxy'], verbs: ['get'] },
 ];
@@ -19,19 +45,40 @@ export const MONITOR_GROUP = /^(?!system:)[A-Za-z0-9][A-Za-z0-9:._-]{0,62}$/;
 
 /** The Role and RoleBinding (YAML, two documents) that give `group` exactly MONITOR_RULES in `namespace`. */
 export function monitorRbacYaml(namespace: string, group: string): string {
-  const rules = MONITOR_RULES.map((r) => `  - apiGroups: [""]\n    resources: [${r.resources.join(', ')}]\n    verbs: [${r.verbs.join(', ')}]`).join('\n');
+  return roleYaml('mlpipe-monitor', namespace, group, MONITOR_RULES, [], '# mlpipe serving monitor: list pods and read their /metrics through the pod proxy, in production only.');
+}
+
+/**
+ * The Role and RoleBinding of ROTATION_RULES for `group` in each of `namespaces` (staging and production:
+ * the rotation writes the token Secret of both). With `models`, get/patch name their token Secrets only.
+ */
+export function rotationRbacYaml(namespaces: readonly string[], group: string, models: readonly string[] = []): string {
+  const names = models.map((m) => `${m}-endpoint-token`);
+  const head = [
+    "# mlpipe endpoint token rotation: read and server-side apply the model's token Secret, list pods and read their /metrics",
+    '# through the pod proxy. RBAC cannot narrow `create` by resourceNames (a create is authorized before the object has a',
+    `# name), so it covers every Secret of the namespace; get and patch ${names.length ? `name ${names.join(', ')} only` : 'cover every Secret: pass --model to narrow them'}.`,
+  ].join('\n');
+  return namespaces.map((ns) => roleYaml('mlpipe-token-rotation', ns, group, ROTATION_RULES, names, head).trimEnd()).join('\n---\n') + '\n';
+}
+
+function roleYaml(name: string, namespace: string, group: string, rules: readonly RbacRule[], secretNames: readonly string[], comment: string): string {
+  const lines = rules.map((r) => {
+    const named = r.namedSecret && secretNames.length ? `\n    resourceNames: [${secretNames.join(', ')}]` : '';
+    return `  - apiGroups: [""]\n    resources: [${r.resources.join(', ')}]\n    verbs: [${r.verbs.join(', ')}]${named}`;
+  });
   return [
-    '# mlpipe serving monitor: list pods and read their /metrics through the pod proxy, in production only.',
+    comment,
     'apiVersion: rbac.authorization.k8s.io/v1',
     'kind: Role',
-    `metadata: { name: mlpipe-monitor, namespace: ${namespace} }`,
+    `metadata: { name: ${name}, namespace: ${namespace} }`,
     'rules:',
-    rules,
+    ...lines,
     '---',
     'apiVersion: rbac.authorization.k8s.io/v1',
     'kind: RoleBinding',
-    `metadata: { name: mlpipe-monitor, namespace: ${namespace} }`,
-    'roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: mlpipe-monitor }',
+    `metadata: { name: ${name}, namespace: ${namespace} }`,
+    `roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: ${name} }`,
     `subjects: [{ apiGroup: rbac.authorization.k8s.io, kind: Group, name: "${group}" }]`,
     '',
   ].join('\n');

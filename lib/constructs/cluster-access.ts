@@ -14,7 +14,9 @@
  *   exactly list pods + get pods/proxy (lib/monitor-rbac.ts, `mlpipe monitor-rbac`; docs/deploy.md).
  *   The endpoint token rotation (with endpoint auth) has a role of its own too, its entry the tasks' (edit on
  *   both namespaces: it writes the token Secret and reads the serving pods' /metrics), so that its
- *   Secrets Manager writes are not the tasks'.
+ *   Secrets Manager writes are not the tasks'. With `rotationKubernetesGroup` its entry carries that group
+ *   and no access policy: the operator binds it in both namespaces to a Role of exactly ROTATION_RULES
+ *   (`mlpipe monitor-rbac --rotation`).
  * - the pods reach S3 through EKS Pod Identity (decision 5): `mlpipe-trainer` (staging, where training
  *   Jobs run) writes its model's prefix but never the registry records in it; `mlpipe-server` (staging
  *   and production) only reads it.
@@ -66,6 +68,24 @@ export const TASK_SUBRESOURCE_NEEDS: readonly KubernetesPermission[] = [
  */
 export const MONITOR_SUBRESOURCE_NEEDS: readonly KubernetesPermission[] = [{ verb: 'get', resource: 'pods/proxy' }];
 
+/**
+ * Every Kubernetes call of the endpoint token rotation (functions/shared/endpoint-token-rotation.ts and the
+ * syncTokenSecret it writes with), by the kube helper it goes through, and the permissions each needs in
+ * both serving namespaces. test/cdk reads the module's calls and checks each is listed here and each
+ * permission is in ROTATION_RULES (lib/monitor-rbac.ts), so a new call cannot slip past the Role.
+ * `applyObject` is a server-side apply: a PATCH, which the API server also authorizes as `create` when
+ * the object does not exist yet.
+ */
+export const ROTATION_KUBERNETES_NEEDS: Readonly<Record<string, readonly KubernetesPermission[]>> = {
+  'readObject Secret': [{ verb: 'get', resource: 'secrets' }],
+  'applyObject Secret': [
+    { verb: 'patch', resource: 'secrets' },
+    { verb: 'create', resource: 'secrets' },
+  ],
+  'listObjects Pod': [{ verb: 'list', resource: 'pods' }],
+  proxyGet: [{ verb: 'get', resource: 'pods/proxy' }],
+};
+
 export interface ClusterAccessProps {
   readonly clusterName: string;
   /** @default derived from clusterName in this stack's account and region */
@@ -82,6 +102,11 @@ export interface ClusterAccessProps {
   readonly monitorKubernetesGroup?: string;
   /** A role for the endpoint token rotation function (endpoint auth on). @default false */
   readonly tokenRotation?: boolean;
+  /**
+   * The rotation function's Kubernetes group (with `tokenRotation`): its access entry gets this group and
+   * NO access policy (the operator binds it to ROTATION_RULES in both namespaces). @default the edit policy on both
+   */
+  readonly rotationKubernetesGroup?: string;
 }
 
 export class ClusterAccess extends Construct {
@@ -99,8 +124,8 @@ export class ClusterAccess extends Construct {
   readonly monitorAccessEntry: eks.CfnAccessEntry;
   /**
    * Role of the endpoint token rotation function (with `tokenRotation`): it writes the token Secret and
-   * reads the serving pods' /metrics in both namespaces, so its entry is the tasks' (edit, both namespaces);
-   * its IAM rights (the token secrets) are its own, not the tasks'.
+   * reads the serving pods' /metrics in both namespaces, so its entry is the tasks' (edit, both namespaces),
+   * or with `rotationKubernetesGroup` that group and no policy; its IAM rights (the token secrets) are its own, not the tasks'.
    */
   readonly rotationRole?: iam.Role;
   readonly rotationAccessEntry?: eks.CfnAccessEntry;
@@ -146,6 +171,7 @@ export class ClusterAccess extends Construct {
         `mlpipe endpoint token rotation: writes the token Secrets and reads the serving pods' /metrics of ${props.clusterName} (namespaces ${props.stagingNamespace}, ${props.productionNamespace})`,
         props.clusterName,
         [props.stagingNamespace, props.productionNamespace],
+        props.rotationKubernetesGroup,
       );
       this.rotationRole = rotation.role;
       this.rotationAccessEntry = rotation.entry;

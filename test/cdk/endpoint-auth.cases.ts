@@ -3,10 +3,13 @@
  * read only by the roles that need it (the Kubernetes tasks' role, EvaluateModel) and only that secret;
  * the settings the functions get; the load balancer props (source ranges, internal production, NLB, TLS)
  * and their validation messages; the tokens' rotation (schedule, function, its IAM and access entry); the
- * serving monitor's least-privilege option (monitorKubernetesGroup).
+ * serving monitor's and the rotation function's least-privilege options (monitorKubernetesGroup,
+ * rotationKubernetesGroup), and the Roles `mlpipe monitor-rbac` prints for them checked against the code.
  */
-import { MONITOR_SUBRESOURCE_NEEDS } from '../../lib/constructs/cluster-access';
-import { MONITOR_RULES, monitorRbacYaml } from '../../lib/monitor-rbac';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { MONITOR_SUBRESOURCE_NEEDS, ROTATION_KUBERNETES_NEEDS } from '../../lib/constructs/cluster-access';
+import { MONITOR_RULES, ROTATION_RULES, monitorRbacYaml, rotationRbacYaml } from '../../lib/monitor-rbac';
 import { logicalId, resourcesOf, synthStack } from './helpers';
 
 type Template = ReturnType<typeof synthStack>['template'];
@@ -208,5 +211,94 @@ describe('serving monitor least privilege (monitorKubernetesGroup)', () => {
 
   it.each(['system:masters', 'has space', ''])('refuses monitorKubernetesGroup %p, naming the property', (group) => {
     expect(() => synthStack({ props: { monitorKubernetesGroup: group } })).toThrow(/The "monitorKubernetesGroup" property must be a Kubernetes group name/);
+  });
+});
+
+describe('token rotation least privilege (rotationKubernetesGroup)', () => {
+  const rotationEntry = (template: Template) => {
+    const role = logicalId(template, 'AWS::IAM::Role', 'TokenRotationRole');
+    const entries = Object.values(resourcesOf(template, 'AWS::EKS::AccessEntry')).filter((e) => JSON.stringify(e.Properties?.PrincipalArn).includes(role));
+    expect(entries).toHaveLength(1);
+    return entries[0]!.Properties ?? {};
+  };
+
+  it('by default the rotation keeps the edit policy on both namespaces (no group)', () => {
+    const entry = rotationEntry(synthStack().template);
+    expect(entry.KubernetesGroups).toBeUndefined();
+    expect(JSON.stringify(entry.AccessPolicies)).toContain('AmazonEKSEditPolicy');
+  });
+
+  it('with a group, its access entry carries the group and NO access policy; the other entries keep theirs', () => {
+    const { template } = synthStack({ props: { rotationKubernetesGroup: 'mlpipe-token-rotation' } });
+    const entry = rotationEntry(template);
+    expect(entry.KubernetesGroups).toEqual(['mlpipe-token-rotation']);
+    expect(entry.AccessPolicies).toBeUndefined();
+    const others = Object.values(resourcesOf(template, 'AWS::EKS::AccessEntry')).filter((e) => e.Properties !== entry);
+    expect(others.length).toBeGreaterThan(0);
+    for (const e of others) expect(JSON.stringify(e.Properties?.AccessPolicies)).toContain('AmazonEKSEditPolicy');
+  });
+
+  it.each(['system:masters', 'has space', ''])('refuses rotationKubernetesGroup %p, naming the property', (group) => {
+    expect(() => synthStack({ props: { rotationKubernetesGroup: group } })).toThrow(/The "rotationKubernetesGroup" property must be a Kubernetes group name/);
+  });
+
+  it('refuses rotationKubernetesGroup without endpoint auth (there is no rotation function)', () => {
+    expect(() => synthStack({ props: { rotationKubernetesGroup: 'mlpipe-token-rotation', endpointAuth: false } })).toThrow(/The "rotationKubernetesGroup" property needs "endpointAuth: true"/);
+  });
+
+  /** Rules as the YAML states them, per Role (namespace), resourceNames included. */
+  const rolesOf = (yaml: string) =>
+    [...yaml.matchAll(/kind: Role\nmetadata: \{ name: mlpipe-token-rotation, namespace: ([\w-]+) \}\nrules:\n((?:  - [^\n]*\n(?:    [^\n]*\n)*)+)/g)].map((m) => ({
+      namespace: m[1],
+      rules: [...m[2]!.matchAll(/resources: \[([^\]]*)\]\n\s+verbs: \[([^\]]*)\](?:\n\s+resourceNames: \[([^\]]*)\])?/g)].map((r) => ({ resources: r[1]!.split(', '), verbs: r[2]!.split(', '), names: r[3]?.split(', ') })),
+    }));
+
+  it('mlpipe monitor-rbac --rotation prints a Role and RoleBinding per serving namespace, exactly ROTATION_RULES; --model narrows get/patch, never create', () => {
+    const yaml = rotationRbacYaml(['ml-staging', 'ml-prod'], 'mlpipe-token-rotation', ['fm']);
+    const roles = rolesOf(yaml);
+    expect(roles.map((r) => r.namespace)).toEqual(['ml-staging', 'ml-prod']);
+    for (const role of roles) {
+      expect(role.rules.map((r) => ({ resources: r.resources, verbs: r.verbs }))).toEqual(ROTATION_RULES.map((r) => ({ resources: [...r.resources], verbs: [...r.verbs] })));
+      expect(role.rules.find((r) => r.verbs.includes('patch'))?.names).toEqual(['fm-endpoint-token']);
+      expect(role.rules.find((r) => r.verbs.includes('create'))?.names).toBeUndefined();
+    }
+    expect(yaml.match(/kind: RoleBinding\nmetadata: \{ name: mlpipe-token-rotation, namespace: (ml-staging|ml-prod) \}/g)).toHaveLength(2);
+    expect(yaml.match(/subjects: \[\{ apiGroup: rbac.authorization.k8s.io, kind: Group, name: "mlpipe-token-rotation" \}\]/g)).toHaveLength(2);
+    expect(yaml).toMatch(/RBAC cannot narrow `create` by resourceNames/);
+    expect(yaml).not.toMatch(/\*|delete|deployments|services/);
+    // Without a model, nothing is narrowed (the rotation function serves every model's token secret).
+    expect(rolesOf(rotationRbacYaml(['a', 'b'], 'g')).flatMap((r) => r.rules).every((r) => r.names === undefined)).toBe(true);
+  });
+
+  it("ROTATION_RULES cover every Kubernetes call the rotation module makes (read from its source), and grant nothing beyond them", () => {
+    const root = join(__dirname, '..', '..');
+    const rotation = readFileSync(join(root, 'functions/shared/endpoint-token-rotation.ts'), 'utf8');
+    const workloads = readFileSync(join(root, 'functions/shared/workloads.ts'), 'utf8');
+    const manifests = readFileSync(join(root, 'functions/shared/manifests.ts'), 'utf8');
+    const kubeImports = (source: string) => (/import \{([^}]*)\} from '\.\/kube';/.exec(source)?.[1] ?? '').split(',').map((n) => n.trim()).filter((n) => n && !n.startsWith('type ') && /^[a-z]/.test(n));
+    // The rotation's own calls, and syncTokenSecret's (the only function of workloads.ts it uses).
+    expect(rotation.match(/import \{([^}]*)\} from '\.\/workloads';/)?.[1]?.trim()).toBe('syncTokenSecret');
+    const sync = /export async function syncTokenSecret[^]*?\n\}\n/.exec(workloads)?.[0] ?? '';
+    expect(sync).not.toBe('');
+    const calls: string[] = [];
+    for (const [source, helpers] of [
+      [rotation, kubeImports(rotation)],
+      [sync, kubeImports(workloads)],
+    ] as const) {
+      for (const helper of helpers) {
+        for (const m of source.matchAll(new RegExp(`\\b${helper}(?:<[^(]*?>)?\\(([^)]{0,80})`, 'g'))) {
+          const arg = m[1]!;
+          // The object's kind: a literal ('Pod', { kind: 'Secret' }) or the manifest builder that makes it.
+          const kind = /^'(\w+)'/.exec(arg)?.[1] ?? /kind: '(\w+)'/.exec(arg)?.[1] ?? (/^(\w+)\(/.exec(arg) ? new RegExp(`export function ${/^(\w+)\(/.exec(arg)![1]}\\([^]*?kind: '(\\w+)'`).exec(manifests)?.[1] : undefined);
+          calls.push(helper === 'proxyGet' ? helper : `${helper} ${kind}`);
+        }
+      }
+    }
+    const seen = [...new Set(calls)].sort();
+    // Every call is one the needs list; every need is a call (no stale grant).
+    expect(seen).toEqual(Object.keys(ROTATION_KUBERNETES_NEEDS).sort());
+    const granted = ROTATION_RULES.flatMap((r) => r.resources.flatMap((resource) => r.verbs.map((verb) => `${verb} ${resource}`))).sort();
+    const needed = [...new Set(Object.values(ROTATION_KUBERNETES_NEEDS).flat().map((n) => `${n.verb} ${n.resource}`))].sort();
+    expect(granted).toEqual(needed);
   });
 });
