@@ -238,6 +238,12 @@ describe('token rotation least privilege (rotationKubernetesGroup)', () => {
     for (const e of others) expect(JSON.stringify(e.Properties?.AccessPolicies)).toContain('AmazonEKSEditPolicy');
   });
 
+  it('reads the group from context (mlpipe:rotationKubernetesGroup), as cdk deploy -c gives it', () => {
+    const { template } = synthStack({ context: { 'mlpipe:clusterName': 'c', 'mlpipe:rotationKubernetesGroup': 'rotators' } });
+    expect(rotationEntry(template).KubernetesGroups).toEqual(['rotators']);
+    expect(rotationEntry(template).AccessPolicies).toBeUndefined();
+  });
+
   it.each(['system:masters', 'has space', ''])('refuses rotationKubernetesGroup %p, naming the property', (group) => {
     expect(() => synthStack({ props: { rotationKubernetesGroup: group } })).toThrow(/The "rotationKubernetesGroup" property must be a Kubernetes group name/);
   });

@@ -574,6 +574,22 @@ describe('mlpipe CLI (local mode)', () => {
     expect(r.out).toContain('--local');
   });
 
+  it('monitor-rbac --rotation prints the token rotation\'s Role and RoleBinding in the staging and the production namespace; its options without --rotation are refused', async () => {
+    const r = await cli('monitor-rbac', '--rotation', '--model', 'fm', '--local');
+    expect(r.code).toBe(0);
+    const roles = [...r.out.matchAll(/kind: (Role|RoleBinding)\nmetadata: \{ name: mlpipe-token-rotation, namespace: ([\w-]+) \}/g)].map((m) => `${m[1]} ${m[2]}`);
+    expect(roles).toEqual(['Role mlpipe-staging', 'RoleBinding mlpipe-staging', 'Role mlpipe-production', 'RoleBinding mlpipe-production']);
+    expect(r.out).toContain('resourceNames: [fm-endpoint-token]');
+    expect(r.out).toContain('name: "mlpipe-token-rotation" }]');
+    const monitor = await cli('monitor-rbac', '--local');
+    expect(monitor.code).toBe(0);
+    expect(monitor.out).not.toMatch(/secrets|mlpipe-staging/);
+    const stray = await cli('monitor-rbac', '--model', 'fm', '--local');
+    expect(stray.code).toBe(2);
+    expect(stray.err).toContain('--staging-namespace and --model go with --rotation');
+    expect((await cli('monitor-rbac', '--rotation', '--model', 'Bad_Model', '--local')).err).toContain('--model: "Bad_Model" is not a model name');
+  });
+
   it('says what to do when there is no local pipeline, and on unknown commands', async () => {
     const out: string[] = [];
     const code = await main(['list', '--local', '--state-dir', join(dir, 'nothing-here')], { out: (l) => out.push(l), err: (l) => out.push(l) });
