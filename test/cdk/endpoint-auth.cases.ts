@@ -176,29 +176,40 @@ describe('endpoint token rotation', () => {
   });
 });
 
-describe('serving monitor least privilege (monitorKubernetesGroup)', () => {
-  const monitorEntry = (template: Template) => {
-    const role = logicalId(template, 'AWS::IAM::Role', 'MonitorRole');
-    const entries = Object.values(resourcesOf(template, 'AWS::EKS::AccessEntry')).filter((e) => JSON.stringify(e.Properties?.PrincipalArn).includes(role));
-    expect(entries).toHaveLength(1);
-    return entries[0]!.Properties ?? {};
-  };
+/** The access entry of the role `roleId` (exactly one). */
+function accessEntryOf(template: Template, roleId: string): Record<string, unknown> {
+  const role = logicalId(template, 'AWS::IAM::Role', roleId);
+  const entries = Object.values(resourcesOf(template, 'AWS::EKS::AccessEntry')).filter((e) => JSON.stringify(e.Properties?.PrincipalArn).includes(role));
+  expect(entries).toHaveLength(1);
+  return entries[0]!.Properties ?? {};
+}
 
-  it('by default the monitor keeps the edit policy on production (no group)', () => {
-    const entry = monitorEntry(synthStack().template);
+describe.each([
+  { prop: 'monitorKubernetesGroup', roleId: 'MonitorRole', group: 'mlpipe-monitor', scope: 'production' },
+  { prop: 'rotationKubernetesGroup', roleId: 'TokenRotationRole', group: 'mlpipe-token-rotation', scope: 'both namespaces' },
+] as const)('least privilege by Kubernetes group: $prop', ({ prop, roleId, group, scope }) => {
+  it(`by default the entry keeps the edit policy on ${scope} (no group)`, () => {
+    const entry = accessEntryOf(synthStack().template, roleId);
     expect(entry.KubernetesGroups).toBeUndefined();
     expect(JSON.stringify(entry.AccessPolicies)).toContain('AmazonEKSEditPolicy');
   });
 
   it('with a group, its access entry carries the group and NO access policy; the other entries keep theirs', () => {
-    const { template } = synthStack({ props: { monitorKubernetesGroup: 'mlpipe-monitor' } });
-    const entry = monitorEntry(template);
-    expect(entry.KubernetesGroups).toEqual(['mlpipe-monitor']);
+    const { template } = synthStack({ props: { [prop]: group } });
+    const entry = accessEntryOf(template, roleId);
+    expect(entry.KubernetesGroups).toEqual([group]);
     expect(entry.AccessPolicies).toBeUndefined();
     const others = Object.values(resourcesOf(template, 'AWS::EKS::AccessEntry')).filter((e) => e.Properties !== entry);
+    expect(others.length).toBeGreaterThan(0);
     for (const e of others) expect(JSON.stringify(e.Properties?.AccessPolicies)).toContain('AmazonEKSEditPolicy');
   });
 
+  it.each(['system:masters', 'has space', ''])(`refuses ${prop} %p, naming the property`, (value) => {
+    expect(() => synthStack({ props: { [prop]: value } })).toThrow(new RegExp(`The "${prop}" property must be a Kubernetes group name`));
+  });
+});
+
+describe('serving monitor least privilege (monitorKubernetesGroup)', () => {
   it('the Role mlpipe monitor-rbac prints grants exactly what the monitor needs in production: list pods, get pods/proxy, no Secrets', () => {
     const yaml = monitorRbacYaml('ml-prod', 'mlpipe-monitor');
     const rules = [...yaml.matchAll(/resources: \[([^\]]*)\]\n\s+verbs: \[([^\]]*)\]/g)].map((m) => ({ resources: m[1]!.split(', '), verbs: m[2]!.split(', ') }));
@@ -208,44 +219,13 @@ describe('serving monitor least privilege (monitorKubernetesGroup)', () => {
     expect(yaml).toMatch(/kind: Role\nmetadata: \{ name: mlpipe-monitor, namespace: ml-prod \}/);
     expect(yaml).toContain('subjects: [{ apiGroup: rbac.authorization.k8s.io, kind: Group, name: "mlpipe-monitor" }]');
   });
-
-  it.each(['system:masters', 'has space', ''])('refuses monitorKubernetesGroup %p, naming the property', (group) => {
-    expect(() => synthStack({ props: { monitorKubernetesGroup: group } })).toThrow(/The "monitorKubernetesGroup" property must be a Kubernetes group name/);
-  });
 });
 
 describe('token rotation least privilege (rotationKubernetesGroup)', () => {
-  const rotationEntry = (template: Template) => {
-    const role = logicalId(template, 'AWS::IAM::Role', 'TokenRotationRole');
-    const entries = Object.values(resourcesOf(template, 'AWS::EKS::AccessEntry')).filter((e) => JSON.stringify(e.Properties?.PrincipalArn).includes(role));
-    expect(entries).toHaveLength(1);
-    return entries[0]!.Properties ?? {};
-  };
-
-  it('by default the rotation keeps the edit policy on both namespaces (no group)', () => {
-    const entry = rotationEntry(synthStack().template);
-    expect(entry.KubernetesGroups).toBeUndefined();
-    expect(JSON.stringify(entry.AccessPolicies)).toContain('AmazonEKSEditPolicy');
-  });
-
-  it('with a group, its access entry carries the group and NO access policy; the other entries keep theirs', () => {
-    const { template } = synthStack({ props: { rotationKubernetesGroup: 'mlpipe-token-rotation' } });
-    const entry = rotationEntry(template);
-    expect(entry.KubernetesGroups).toEqual(['mlpipe-token-rotation']);
-    expect(entry.AccessPolicies).toBeUndefined();
-    const others = Object.values(resourcesOf(template, 'AWS::EKS::AccessEntry')).filter((e) => e.Properties !== entry);
-    expect(others.length).toBeGreaterThan(0);
-    for (const e of others) expect(JSON.stringify(e.Properties?.AccessPolicies)).toContain('AmazonEKSEditPolicy');
-  });
-
   it('reads the group from context (mlpipe:rotationKubernetesGroup), as cdk deploy -c gives it', () => {
     const { template } = synthStack({ context: { 'mlpipe:clusterName': 'c', 'mlpipe:rotationKubernetesGroup': 'rotators' } });
-    expect(rotationEntry(template).KubernetesGroups).toEqual(['rotators']);
-    expect(rotationEntry(template).AccessPolicies).toBeUndefined();
-  });
-
-  it.each(['system:masters', 'has space', ''])('refuses rotationKubernetesGroup %p, naming the property', (group) => {
-    expect(() => synthStack({ props: { rotationKubernetesGroup: group } })).toThrow(/The "rotationKubernetesGroup" property must be a Kubernetes group name/);
+    expect(accessEntryOf(template, 'TokenRotationRole').KubernetesGroups).toEqual(['rotators']);
+    expect(accessEntryOf(template, 'TokenRotationRole').AccessPolicies).toBeUndefined();
   });
 
   it('refuses rotationKubernetesGroup without endpoint auth (there is no rotation function)', () => {
