@@ -234,7 +234,8 @@ async function configurationTest(model: string, settings: RotationSettings, log:
       if (!(err instanceof KubernetesRequestError)) throw err;
       throw new ConfigurationError(
         `Rotation configuration test: the rotation function may not list the pods of ${model} in namespace ${namespace} (${err.message}). ` +
-          'Its role needs the Kubernetes access entry of the stack (cluster-access.ts, the rotation role) on both serving namespaces.',
+          'Its role needs the Kubernetes access entry of the stack (cluster-access.ts, the rotation role) on both serving namespaces; ' +
+          'with rotationKubernetesGroup, its group bound in both to the Role `mlpipe monitor-rbac --rotation` prints (docs/deploy.md).',
       );
     }
   }
