@@ -3,7 +3,7 @@
  * REST paths for core/v1, apps/v1 and batch/v1 (get, list, create, update, patch, delete, status),
  * list/watch with label and field selectors, pods/log, pods/eviction, and the services/pods proxy subresources.
  */
-import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { listenOnLoopback, readBody as readCappedBody, type LoopbackListener } from '../http';
 import type { KubeApi } from './api';
@@ -487,7 +487,10 @@ export class ApiServer {
       res.end();
       return;
     }
-    let text = readFileSync(found.file, 'utf8');
+    // The bytes sent (before tailLines/limitBytes) are where a follow goes on from: a size read later would
+    // skip whatever the container wrote in between (a log line written then was never streamed).
+    const initial = readFileSync(found.file);
+    let text = initial.toString('utf8');
     const tail = q.get('tailLines');
     if (tail !== null) {
       const n = Number(tail);
@@ -505,14 +508,22 @@ export class ApiServer {
       return;
     }
     // follow: stream what is appended until the container stops or the client goes away.
-    let offset = statSync(found.file).size;
+    let offset = initial.length;
     const file = found.file;
     const uid = pod.metadata.uid;
     const timer = setInterval(() => {
       const size = existsSync(file) ? statSync(file).size : offset;
       if (size > offset) {
-        createReadStream(file, { start: offset, end: size - 1 }).on('data', (chunk) => res.write(chunk));
-        offset = size;
+        // Read here and now, in order: a stream per tick could deliver two ticks' bytes out of order.
+        const fd = openSync(file, 'r');
+        try {
+          const appended = Buffer.alloc(size - offset);
+          const n = readSync(fd, appended, 0, appended.length, offset);
+          res.write(appended.subarray(0, n));
+          offset += n;
+        } finally {
+          closeSync(fd);
+        }
       } else if (!this.deps.controllers.kubelet.logFor(uid, container, false).running) {
         done();
       }
