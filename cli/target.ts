@@ -38,6 +38,8 @@ const localFileSchema = z.object({
   secretsEndpoint: z.string().url().optional(),
   endpointTokenSecrets: z.record(z.string(), z.string()).optional(),
 });
+/** What `npm start` writes to .mlpipe/local.json (local/pipeline.ts) and the CLI reads. */
+export type LocalFile = z.infer<typeof localFileSchema>;
 
 export interface Target {
   mode: 'aws' | 'local';

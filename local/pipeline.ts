@@ -11,6 +11,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { startLocalS3, LOCAL_AWS_ENV } from './s3';
 import { startLocalEcr, type LocalEcrImage } from './ecr';
 import { startLocalSns } from './sns';
+import type { LocalFile } from '../cli/target';
 import { readLocalSecret, rotationFunctions, startLocalSecretsManager } from './secrets';
 import { startApprovalServer, type HttpApiHandler } from './approval-server';
 import { taskHandlersFor } from './task-handlers';
@@ -489,7 +490,7 @@ export async function startLocalPipeline(opts: LocalPipelineOptions = {}): Promi
           namespaces,
           secretsEndpoint: secrets.endpoint,
           endpointTokenSecrets,
-        },
+        } satisfies LocalFile,
         null,
         2,
       ),

@@ -42,17 +42,22 @@ export function tokenSecretArn(model: string): string {
   return arn;
 }
 
-/** A version of the secret by its staging label; undefined when no version has that label. */
-async function versionValue(arn: string, stage: TokenStage): Promise<string | undefined> {
+/** A version of the secret (by id and/or staging label), trimmed; undefined when there is no such version or it is empty. */
+export async function secretVersionValue(secretId: string, version: { VersionId?: string; VersionStage?: TokenStage }): Promise<string | undefined> {
   try {
-    const out = await secrets().send(new GetSecretValueCommand({ SecretId: arn, VersionStage: stage }));
-    const value = out.SecretString?.trim();
-    if (stage === 'AWSCURRENT' && !value) throw new ConfigurationError(`Endpoint token secret ${arn} has no string value.`);
-    return value || undefined;
+    const out = await secrets().send(new GetSecretValueCommand({ SecretId: secretId, ...version }));
+    return out.SecretString?.trim() || undefined;
   } catch (err) {
-    if (stage !== 'AWSCURRENT' && (err instanceof ResourceNotFoundException || (err as Error).name === 'ResourceNotFoundException')) return undefined;
+    if (err instanceof ResourceNotFoundException || (err as Error).name === 'ResourceNotFoundException') return undefined;
     throw err;
   }
+}
+
+/** The current token: a ConfigurationError naming the secret when it has none. */
+async function currentToken(arn: string): Promise<string> {
+  const value = await secretVersionValue(arn, { VersionStage: 'AWSCURRENT' });
+  if (!value) throw new ConfigurationError(`Endpoint token secret ${arn} has no string value.`);
+  return value;
 }
 
 /**
@@ -61,8 +66,12 @@ async function versionValue(arn: string, stage: TokenStage): Promise<string | un
  */
 export async function endpointTokens(model: string): Promise<string[]> {
   const arn = tokenSecretArn(model);
-  const [current, pending, previous] = await Promise.all((['AWSCURRENT', 'AWSPENDING', 'AWSPREVIOUS'] as const).map((stage) => versionValue(arn, stage)));
-  return acceptedTokens(current!, pending, previous);
+  const [current, pending, previous] = await Promise.all([
+    currentToken(arn),
+    secretVersionValue(arn, { VersionStage: 'AWSPENDING' }),
+    secretVersionValue(arn, { VersionStage: 'AWSPREVIOUS' }),
+  ]);
+  return acceptedTokens(current, pending, previous);
 }
 
 /** Which version carries which staging label, as one comparable string: a rotation step that moves a label changes it. */
@@ -79,7 +88,8 @@ export function acceptedTokens(current: string, pending: string | undefined, pre
 /** The token the pipeline presents to `model`'s endpoints, or undefined when auth is off. */
 export async function presentedToken(model: string): Promise<string | undefined> {
   if (!endpointAuthOn()) return undefined;
-  return (await endpointTokens(model))[0];
+  // Only the current one: callers present it (one read, not the three the Secret's contents take).
+  return currentToken(tokenSecretArn(model));
 }
 
 /** `Authorization: Bearer <token>` when there is a token. */

@@ -22,13 +22,11 @@ import { createHash } from 'node:crypto';
 import {
   DescribeSecretCommand,
   GetRandomPasswordCommand,
-  GetSecretValueCommand,
   PutSecretValueCommand,
-  ResourceNotFoundException,
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { acceptedTokens, secrets, type TokenStage } from './endpoint-auth';
+import { acceptedTokens, secrets, secretVersionValue, type TokenStage } from './endpoint-auth';
 import { ConfigurationError, KubernetesRequestError } from './errors';
 import { listObjects, PodProxyError, proxyGet, readObject } from './kube';
 import { logger } from './logger';
@@ -77,18 +75,6 @@ export function tokenFingerprint(token: string): string {
 
 /** Length and alphabet of a token: as the stack's GenerateSecretString (48 alphanumerics). */
 const TOKEN_LENGTH = 48;
-
-const isNotFound = (err: unknown): boolean => err instanceof ResourceNotFoundException || (err as Error).name === 'ResourceNotFoundException';
-
-async function valueOf(secretId: string, version: { VersionId?: string; VersionStage?: TokenStage }): Promise<string | undefined> {
-  try {
-    const out = await secrets().send(new GetSecretValueCommand({ SecretId: secretId, ...version }));
-    return out.SecretString?.trim() || undefined;
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
-}
 
 /** The model whose token secret `secretId` is; a ConfigurationError when the stack rotates no such secret. */
 function modelOf(secretId: string, tokenSecrets: Record<string, string>): string {
@@ -139,9 +125,9 @@ export async function rotateStep(event: RotationEvent, settings: RotationSetting
 type Log = (message: string, fields?: Record<string, unknown>) => void;
 
 async function createSecret(secretId: string, token: string, rotationToken: string | undefined, log: Log): Promise<void> {
-  if ((await valueOf(secretId, { VersionStage: 'AWSCURRENT' })) === undefined) throw new RotationStateError(`Secret ${secretId} has no current token to rotate from.`);
+  if ((await secretVersionValue(secretId, { VersionStage: 'AWSCURRENT' })) === undefined) throw new RotationStateError(`Secret ${secretId} has no current token to rotate from.`);
   // Idempotent: a retried step (same ClientRequestToken) finds the token it made.
-  if ((await valueOf(secretId, { VersionId: token, VersionStage: 'AWSPENDING' })) !== undefined) {
+  if ((await secretVersionValue(secretId, { VersionId: token, VersionStage: 'AWSPENDING' })) !== undefined) {
     log('pending token already created');
     return;
   }
@@ -156,9 +142,9 @@ async function createSecret(secretId: string, token: string, rotationToken: stri
 /** AWSCURRENT first (what callers get until finishSecret), then the pending token, then AWSPREVIOUS. */
 async function tokensDuringRotation(secretId: string, token: string): Promise<string[]> {
   const [current, pending, previous] = await Promise.all([
-    valueOf(secretId, { VersionStage: 'AWSCURRENT' }),
-    valueOf(secretId, { VersionId: token, VersionStage: 'AWSPENDING' }),
-    valueOf(secretId, { VersionStage: 'AWSPREVIOUS' }),
+    secretVersionValue(secretId, { VersionStage: 'AWSCURRENT' }),
+    secretVersionValue(secretId, { VersionId: token, VersionStage: 'AWSPENDING' }),
+    secretVersionValue(secretId, { VersionStage: 'AWSPREVIOUS' }),
   ]);
   if (current === undefined) throw new RotationStateError(`Secret ${secretId} has no current token.`);
   if (pending === undefined) throw new RotationStateError(`Version ${token} of secret ${secretId} has no value: createSecret has not run.`);
@@ -243,7 +229,7 @@ async function configurationTest(model: string, settings: RotationSettings, log:
 }
 
 async function testSecret(model: string, secretId: string, token: string, settings: RotationSettings, log: Log): Promise<void> {
-  const [pending, current] = await Promise.all([valueOf(secretId, { VersionId: token, VersionStage: 'AWSPENDING' }), valueOf(secretId, { VersionStage: 'AWSCURRENT' })]);
+  const [pending, current] = await Promise.all([secretVersionValue(secretId, { VersionId: token, VersionStage: 'AWSPENDING' }), secretVersionValue(secretId, { VersionStage: 'AWSCURRENT' })]);
   const { staging, production } = settings.namespaces;
   // A pending version setSecret never wrote: Secrets Manager testing the configuration, not a rotation.
   if (pending === undefined || pending === current || !(await inKubernetesSecret(model, staging, pending)) || !(await inKubernetesSecret(model, production, pending))) {
@@ -266,7 +252,7 @@ async function testSecret(model: string, secretId: string, token: string, settin
         `The new endpoint token of ${model} (fingerprint ${fingerprint}) is not loaded yet by ${missing.length} serving pod(s) after ${settings.loadWaitSeconds} s: ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ', ...' : ''}. ` +
           'Nothing changed for callers (the current token stays current). The rotation fails (Secrets Manager retries it a few times); if it keeps failing, AWSPENDING stays on its version ' +
           'and the next rotation is refused until it is removed (mlpipe endpoint --rotate prints the command; docs/deploy.md). A pod that never loads it: check that it mounts the Secret ' +
-          `${model}-endpoint-token and reports serving_auth_token_loaded on its admin port.`,
+          `${endpointTokenSecretName(model)} and reports serving_auth_token_loaded on its admin port.`,
       );
     }
     await clock.sleep(Math.min(settings.pollMs ?? 5000, left));
@@ -281,7 +267,7 @@ async function finishSecret(model: string, secretId: string, token: string, stag
     log('AWSCURRENT moved to the new token', { previousVersionId: current });
   }
   // Always (a retried finish too): the new token and the one it replaced, nothing older.
-  const [now, previous] = await Promise.all([valueOf(secretId, { VersionId: token }), valueOf(secretId, { VersionStage: 'AWSPREVIOUS' })]);
+  const [now, previous] = await Promise.all([secretVersionValue(secretId, { VersionId: token }), secretVersionValue(secretId, { VersionStage: 'AWSPREVIOUS' })]);
   if (now === undefined) throw new RotationStateError(`Version ${token} of secret ${secretId} has no value.`);
   await writeKubernetesSecrets(model, settings, acceptedTokens(now, undefined, previous), log);
   log('rotation finished: the replaced token stays valid until the next rotation', { nextRotationInDays: settings.rotationDays });

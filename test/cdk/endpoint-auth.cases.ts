@@ -213,7 +213,11 @@ describe('serving monitor least privilege (monitorKubernetesGroup)', () => {
   it('the Role mlpipe monitor-rbac prints grants exactly what the monitor needs in production: list pods, get pods/proxy, no Secrets', () => {
     const yaml = monitorRbacYaml('ml-prod', 'mlpipe-monitor');
     const rules = [...yaml.matchAll(/resources: \[([^\]]*)\]\n\s+verbs: \[([^\]]*)\]/g)].map((m) => ({ resources: m[1]!.split(', '), verbs: m[2]!.split(', ') }));
-    expect(rules).toEqual(MONITOR_RULES.map((r) => ({ resources: [...r.resources], verbs: [...r.verbs] })));
+    // Written out, not derived from MONITOR_RULES (which the YAML is generated from): widening the rules fails here.
+    expect(rules).toEqual([
+      { resources: ['pods'], verbs: ['list'] },
+      { resources: ['pods/proxy'], verbs: ['get'] },
+    ]);
     for (const need of MONITOR_SUBRESOURCE_NEEDS) expect(rules.some((r) => r.resources.includes(need.resource) && r.verbs.includes(need.verb))).toBe(true);
     expect(yaml).not.toMatch(/secrets|\*/);
     expect(yaml).toMatch(/kind: Role\nmetadata: \{ name: mlpipe-monitor, namespace: ml-prod \}/);

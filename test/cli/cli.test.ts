@@ -33,6 +33,7 @@ import { buildGraph, parseAsl } from '../../cli/graph-model';
 import { taskSubmitted } from '../stepfunctions/history-events';
 import { jobSucceeded } from '../kube-watch';
 import './retry.cases';
+import { writeLocalFile } from './local-file';
 
 const ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:mlpipe-cli-test';
 const EXEC = ARN.replace(':stateMachine:', ':execution:');
@@ -197,14 +198,7 @@ describe('mlpipe CLI (local mode)', () => {
       },
     });
     endpoint = await startLocalSfnEndpoint(sfn);
-    writeFileSync(
-      join(dir, 'local.json'),
-      JSON.stringify({
-        pid: process.pid, region: 'us-east-1', sfnEndpoint: endpoint.endpoint, s3Endpoint: s3.endpoint, kubeconfig: kube.kubeconfigPath,
-        bucket: BUCKET, stateMachineArn: ARN, approvalUrl: 'http://127.0.0.1:8787', modelName: 'fashion-mnist',
-        namespaces: { staging: 'mlpipe-staging', production: 'mlpipe-production' },
-      }),
-    );
+    writeLocalFile(dir, { sfnEndpoint: endpoint.endpoint, s3Endpoint: s3.endpoint, kubeconfig: kube.kubeconfigPath, bucket: BUCKET, stateMachineArn: ARN, approvalUrl: 'http://127.0.0.1:8787' });
   });
 
   afterAll(async () => {

@@ -10,7 +10,7 @@
  * which starts the retry through the same engine. Run from test/cli/cli.test.ts, which loads the
  * same CLI modules (about 9 s of module loading on this machine, paid once per test file).
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
@@ -31,6 +31,7 @@ import { BUCKET, startLocalAws, type LocalAws } from '../functions-s3/fixtures';
 import { captureLogs, type CapturedLogs } from '../logging/capture';
 import { taskSubmitted } from '../stepfunctions/history-events';
 import { jobSucceeded } from '../kube-watch';
+import { writeLocalFile } from './local-file';
 
 const ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:mlpipe-retry-test';
 const EXEC = ARN.replace(':stateMachine:', ':execution:');
@@ -171,14 +172,7 @@ describe('mlpipe retry: resuming a failed run', () => {
     endpoint = await startLocalSfnEndpoint(sfn);
     process.env.AWS_ENDPOINT_URL_SFN = endpoint.endpoint;
     approvalHandler = (require('../../functions/approval-api') as { handler: HttpApiHandler }).handler; // eslint-disable-line @typescript-eslint/no-require-imports
-    writeFileSync(
-      join(dir, 'local.json'),
-      JSON.stringify({
-        pid: process.pid, region: 'us-east-1', sfnEndpoint: endpoint.endpoint, s3Endpoint: aws.s3.endpoint, kubeconfig: kube.kubeconfigPath,
-        bucket: BUCKET, stateMachineArn: ARN, approvalUrl: 'http://127.0.0.1:1', modelName: 'fashion-mnist',
-        namespaces: { staging: STAGING, production: 'mlpipe-production' },
-      }),
-    );
+    writeLocalFile(dir, { sfnEndpoint: endpoint.endpoint, s3Endpoint: aws.s3.endpoint, kubeconfig: kube.kubeconfigPath, bucket: BUCKET, stateMachineArn: ARN, approvalUrl: 'http://127.0.0.1:1', namespaces: { staging: STAGING, production: 'mlpipe-production' } });
   });
 
   afterAll(async () => {

@@ -19,6 +19,7 @@ import { RunViewSchema } from '../../cli/run-view';
 import { validateStatusJson } from './status-schema';
 import { followExecutions } from '../../local/stepfunctions/follow';
 import { approvalId, signLink } from '../../functions/shared/approval-link';
+import { writeLocalFile } from './local-file';
 
 const ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:mlpipe-run-history';
 const EXEC = ARN.replace(':stateMachine:', ':execution:');
@@ -62,14 +63,7 @@ describe('the local run history outlives a restart', () => {
     });
     const endpoint = await startLocalSfnEndpoint(sfn);
     engines.push({ sfn, endpoint });
-    writeFileSync(
-      join(dir, 'local.json'),
-      JSON.stringify({
-        pid: process.pid, region: 'us-east-1', sfnEndpoint: endpoint.endpoint, s3Endpoint: 'http://127.0.0.1:9', kubeconfig: join(dir, 'kubeconfig'),
-        bucket: 'mlpipe-run-history', stateMachineArn: opts.stateMachineArn ?? ARN, approvalUrl: 'http://127.0.0.1:9', modelName: 'fashion-mnist',
-        namespaces: { staging: 'mlpipe-staging', production: 'mlpipe-production' },
-      }),
-    );
+    writeLocalFile(dir, { sfnEndpoint: endpoint.endpoint, bucket: 'mlpipe-run-history', stateMachineArn: opts.stateMachineArn ?? ARN });
     return sfn;
   }
 

@@ -4,7 +4,7 @@
  * reference above all — with exit code 2 before anything is started or even contacted. Against a local Step
  * Functions engine and its endpoint, main() in-process.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalStepFunctions, startLocalSfnEndpoint, type LocalSfnEndpoint } from '../../local/stepfunctions';
@@ -12,6 +12,7 @@ import { resetClients } from '../../functions/shared/clients';
 import { main } from '../../cli/main';
 import './status-progress.cases';
 import './run-history.cases';
+import { writeLocalFile } from './local-file';
 
 const ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:mlpipe-cli-validation';
 const EXEC = ARN.replace(':stateMachine:', ':execution:');
@@ -69,14 +70,7 @@ describe('mlpipe run / status: bad input and failed runs', () => {
     });
     endpoint = await startLocalSfnEndpoint(sfn);
     // What `npm start` writes; only the Step Functions endpoint is used by these commands.
-    writeFileSync(
-      join(dir, 'local.json'),
-      JSON.stringify({
-        pid: process.pid, region: 'us-east-1', sfnEndpoint: endpoint.endpoint, s3Endpoint: 'http://127.0.0.1:9', kubeconfig: join(dir, 'kubeconfig'),
-        bucket: 'unused', stateMachineArn: ARN, approvalUrl: 'http://127.0.0.1:9', modelName: 'fashion-mnist',
-        namespaces: { staging: 'mlpipe-staging', production: 'mlpipe-production' },
-      }),
-    );
+    writeLocalFile(dir, { sfnEndpoint: endpoint.endpoint, stateMachineArn: ARN });
   });
 
   afterAll(async () => {

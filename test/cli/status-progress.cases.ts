@@ -6,7 +6,7 @@
  * test/cli/run-status-validation.test.ts, which loads the same CLI modules (their loading is paid once per
  * test file).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalStepFunctions, startLocalSfnEndpoint, type LocalSfnEndpoint } from '../../local/stepfunctions';
@@ -17,6 +17,7 @@ import { reloadSettings } from '../../functions/shared/settings';
 import { progressBar } from '../../local/progress-display';
 import type { PipelineState, TrainingResult } from '../../functions/shared/types';
 import { main } from '../../cli/main';
+import { writeLocalFile } from './local-file';
 
 const ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:mlpipe-status-progress';
 const EXEC = ARN.replace(':stateMachine:', ':execution:');
@@ -108,14 +109,7 @@ describe('mlpipe status while a run trains', () => {
       },
     });
     endpoint = await startLocalSfnEndpoint(sfn);
-    writeFileSync(
-      join(dir, 'local.json'),
-      JSON.stringify({
-        pid: process.pid, region: 'us-east-1', sfnEndpoint: endpoint.endpoint, s3Endpoint: s3.endpoint, kubeconfig: join(dir, 'kubeconfig'),
-        bucket: BUCKET, stateMachineArn: ARN, approvalUrl: 'http://127.0.0.1:9', modelName: 'fashion-mnist',
-        namespaces: { staging: 'mlpipe-staging', production: 'mlpipe-production' },
-      }),
-    );
+    writeLocalFile(dir, { sfnEndpoint: endpoint.endpoint, s3Endpoint: s3.endpoint, bucket: BUCKET, stateMachineArn: ARN });
     // This process writes progress.json as the trainer would.
     Object.assign(process.env, LOCAL_AWS_ENV, { AWS_ENDPOINT_URL_S3: s3.endpoint });
     reloadSettings();

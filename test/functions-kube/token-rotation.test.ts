@@ -293,7 +293,10 @@ it('the steps one by one: createSecret is idempotent; testSecret fails naming a 
     expect(await current()).toBe(pending);
     const stages = await stagesOf();
     expect(stages['v-by-hand-0001-0001-000000000001']).toContain('AWSCURRENT');
-    expect(Object.entries(stages).find(([, s]) => s.includes('AWSPREVIOUS'))).toBeDefined();
+    // AWSPREVIOUS is on the version that was current: the token it replaced.
+    const previousIds = Object.entries(stages).filter(([, s]) => s.includes('AWSPREVIOUS')).map(([id]) => id);
+    expect(previousIds).toHaveLength(1);
+    expect((await sm.send(new GetSecretValueCommand({ SecretId: ARN, VersionId: previousIds[0] }))).SecretString).toBe(before);
     for (const ns of Object.values(NAMESPACES)) expect(await secretLines(ns)).toEqual([pending, before]);
   } finally {
     rotationHook = (e) => handler(e);

@@ -3,12 +3,13 @@
  * on demand (the first connection) and serves through it (a client resetting while it starts does no harm);
  * a child that cannot start answers 503 with why.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { spawnConsole, type ConsoleProcess } from '../../console/process';
 import { LocalStepFunctions, startLocalSfnEndpoint, type LocalSfnEndpoint } from '../../local/stepfunctions';
+import { writeLocalFile } from '../cli/local-file';
 
 const ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:mlpipe-console-process';
 
@@ -22,14 +23,7 @@ describe('the console child of npm start', () => {
     dir = mkdtempSync(join(tmpdir(), 'mlpipe-console-process-'));
     sfn = new LocalStepFunctions({ definition: { StartAt: 'Done', States: { Done: { Type: 'Succeed' } } }, stateMachineArn: ARN, taskHandlers: {} });
     endpoint = await startLocalSfnEndpoint(sfn);
-    writeFileSync(
-      join(dir, 'local.json'),
-      JSON.stringify({
-        pid: process.pid, region: 'us-east-1', sfnEndpoint: endpoint.endpoint, s3Endpoint: 'http://127.0.0.1:9', kubeconfig: join(dir, 'kubeconfig'),
-        bucket: 'mlpipe-console-process', stateMachineArn: ARN, approvalUrl: 'http://127.0.0.1:9', modelName: 'fashion-mnist',
-        namespaces: { staging: 'mlpipe-staging', production: 'mlpipe-production' },
-      }),
-    );
+    writeLocalFile(dir, { sfnEndpoint: endpoint.endpoint, bucket: 'mlpipe-console-process', stateMachineArn: ARN });
   });
 
   afterAll(async () => {

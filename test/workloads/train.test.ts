@@ -32,7 +32,7 @@ describe('train.ts', () => {
   const readJson = async (key: string): Promise<Record<string, unknown>> =>
     JSON.parse(Buffer.from(await getBytes(BUCKET, key)).toString('utf8')) as Record<string, unknown>;
 
-  it('DATA_CACHE_DIR: an object is kept by its ETag, read from the cache while unchanged, downloaded again once changed', async () => {
+  it('getBytesCached (DATA_CACHE_DIR): an object is kept by its ETag, read from the cache while unchanged, downloaded again once changed', async () => {
     // Arrange
     const dir = mkdtempSync(join(tmpdir(), 'mlpipe-data-cache-'));
     const warnings: string[] = [];
@@ -63,8 +63,9 @@ describe('train.ts', () => {
   });
 
   it('trains on a subset with two threads, writes model.json, weights.bin, metrics.json, progress.json and checkpoints, exits 0', async () => {
-    // Act
+    // Act (with DATA_CACHE_DIR, as the local run starts it)
     const started = Date.now();
+    const cacheDir = mkdtempSync(join(tmpdir(), 'mlpipe-train-cache-'));
     const run = await runScript(
       TRAIN,
       env({
@@ -72,12 +73,16 @@ describe('train.ts', () => {
         MODEL_OUTPUT_URI: `s3://${BUCKET}/models/fm/v1/`,
         CHECKPOINT_URI: `s3://${BUCKET}/checkpoints/fm/v1/`,
         HYPERPARAMETERS: JSON.stringify({ epochs: 2, maxTrainSamples: 3000, hiddenUnits: 32, threads: 2, seed: 7 }),
+        DATA_CACHE_DIR: cacheDir,
       }),
     );
 
     // Assess
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
+    // The trainer kept both data objects (images, labels) in its cache.
+    expect(readdirSync(cacheDir)).toHaveLength(2);
+    rmSync(cacheDir, { recursive: true, force: true });
     expect(run.stdout).toMatch(/^epoch 1\/2 loss=\d+\.\d+ acc=0\.\d+ val_loss=\d+\.\d+ val_acc=0\.\d+ seconds=\d/m);
     expect(run.stdout).toMatch(/^epoch 2\/2 /m);
     expect(run.stdout).toMatch(/threads=2/);
