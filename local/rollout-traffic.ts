@@ -77,7 +77,10 @@ export function canaryLines(c: CanaryState, step: number, version: string, stepC
     `  canary ${version}: ${statsText(e.canary)}`,
     `  stable ${c.stableVersion}: ${e.stable ? statsText(e.stable) : 'n/a'}`,
   ];
-  const seen = Object.entries(client.byVersion).map(([v, t]) => `${v} ${t.ok} ok/${t.failed} failed`).join(', ');
+  const seen = [
+    ...Object.entries(client.byVersion).map(([v, t]) => `${v} ${t.ok} ok/${t.failed} failed`),
+    ...(client.inFlight ? [`${client.inFlight} in flight`] : []),
+  ].join(', ');
   if (seen) lines.push(`  client view this step: ${seen}`);
   if (e.verdict !== 'pass') lines.push(`  ${e.reasons.join('; ')}`);
   return lines;
@@ -228,8 +231,9 @@ class RolloutWatch {
       if (!g || !this.endpoint) return undefined;
       this.generator = undefined;
       await g.stop();
-      // A step closed by its last analysis keeps the tally taken then; the one still open gets everything since it began.
-      for (const step of this.steps) if (step.until === undefined) step.snapshot = g.snapshot({ since: step.since });
+      // Every step's window, now that each request sent in it is answered (at its analysis some were still
+      // in flight): a step closed by its last analysis ends there; the one still open runs to the end.
+      for (const step of this.steps) step.snapshot = g.snapshot({ since: step.since, ...(step.until === undefined ? {} : { until: step.until }) });
       const firstFailure = g.snapshot().failures[0];
       return {
         ...(this.rolledBackAt !== undefined && firstFailure && firstFailure.sentAt < this.rolledBackAt

@@ -136,10 +136,14 @@ export class TrafficGenerator {
     return performance.now();
   }
 
-  /** The tally of the requests sent at or after `since` (performance.now() ms; default: all). */
-  snapshot(opts: { since?: number } = {}): TrafficSnapshot {
+  /**
+   * The tally of the requests sent at or after `since` and before `until` (performance.now() ms; default:
+   * all), as far as they are answered now: after stop(), every one sent in the window is.
+   */
+  snapshot(opts: { since?: number; until?: number } = {}): TrafficSnapshot {
     const since = opts.since ?? Number.NEGATIVE_INFINITY;
-    const window = this.results.filter((r) => r.sentAt >= since);
+    const until = opts.until ?? Number.POSITIVE_INFINITY;
+    const window = this.results.filter((r) => r.sentAt >= since && r.sentAt < until);
     const byVersion: Record<string, VersionTally> = {};
     const latencies = new Map<string, number[]>();
     for (const r of window) {

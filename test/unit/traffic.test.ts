@@ -132,13 +132,19 @@ describe('TrafficGenerator', () => {
     const first = await results(traffic, 3);
     const since = traffic.now();
     await results(traffic, 3, since);
+    const until = traffic.now();
+    await results(traffic, 3, until);
     await traffic.stop();
     expect(first.every((r) => r.version === NO_ANSWER && r.status === 0 && !r.ok && r.error === 'ECONNREFUSED')).toBe(true);
     const all = traffic.snapshot();
     const later = traffic.snapshot({ since });
     expect(all.byVersion[NO_ANSWER]).toMatchObject({ ok: 0, failed: all.done, share: 1, p95Ms: null });
     expect(later.done).toBeLessThan(all.done);
-    expect(later.done).toBeGreaterThanOrEqual(3);
+    expect(later.done).toBeGreaterThanOrEqual(6);
+    const between = traffic.snapshot({ since, until });
+    expect(between.done).toBeGreaterThanOrEqual(3);
+    expect(between.done).toBeLessThan(later.done);
+    expect(between.done).toBe(traffic.snapshot({ since }).done - traffic.snapshot({ since: until }).done);
   });
 
   it('refuses options that cannot work, naming them', () => {
