@@ -36,7 +36,7 @@ async function awaitProductionEndpoint(event: PipelineState): Promise<StageResul
       }
     },
   });
-  return logWait(result, 'production endpoint', { service: production.serviceName, namespace: production.namespace, endpoint: result.endpoint });
+  return logWait(result, 'production endpoint', { serviceName: production.serviceName, namespace: production.namespace, endpoint: result.endpoint });
 }
 
 export const handler = withLogContext('AwaitProductionEndpoint', awaitProductionEndpoint);

@@ -18,7 +18,7 @@ const Input = stateWith({ staging: StageSchema });
 async function awaitStagingEndpoint(event: PipelineState): Promise<StageResult> {
   const { run, staging } = parseInput(Input, event, 'AwaitStagingEndpoint input');
   const result = await awaitEndpoint(staging, run.modelName, endpointTiming(settings));
-  return logWait(result, 'staging endpoint', { service: staging.serviceName, namespace: staging.namespace, endpoint: result.endpoint });
+  return logWait(result, 'staging endpoint', { serviceName: staging.serviceName, namespace: staging.namespace, endpoint: result.endpoint });
 }
 
 export const handler = withLogContext('AwaitStagingEndpoint', awaitStagingEndpoint);

@@ -17,7 +17,7 @@ const Input = stateWith({ staging: StageSchema });
 async function exposeStaging(event: PipelineState): Promise<StageResult> {
   const { run, staging } = parseInput(Input, event, 'ExposeStaging input');
   await applyObject(servingService(stagingServiceTarget(run), stagingExposure(settings)));
-  logger.info('staging Service applied', { service: staging.serviceName, namespace: staging.namespace });
+  logger.info('staging Service applied', { serviceName: staging.serviceName, namespace: staging.namespace });
   return { ...staging, status: 'exposed', switchedAt: staging.switchedAt ?? new Date().toISOString() };
 }
 

@@ -27,7 +27,7 @@ async function switchProductionTraffic(event: PipelineState): Promise<StageResul
   const selected = splitOf(current)?.stableVersion ?? current?.spec?.selector?.[LABELS.version] ?? null;
   const previousVersion = selected === run.version ? (current?.metadata?.annotations?.[PREVIOUS_VERSION_ANNOTATION] ?? null) : selected;
   await applyObject(servingService(productionServiceTarget(run), productionExposure(settings), previousVersion));
-  logger.info('production traffic switched', { from: previousVersion, to: run.version, service: run.names.productionService, namespace: run.namespaces.production });
+  logger.info('production traffic switched', { from: previousVersion, to: run.version, serviceName: run.names.productionService, namespace: run.namespaces.production });
   return { ...production, status: 'exposed', previousVersion, switchedAt: new Date().toISOString() };
 }
 

@@ -232,6 +232,8 @@ describe('local pipeline end to end', () => {
     const logLines = readFileSync(pipeline.handlersLog, 'utf8').trim().split('\n');
     expect(logLines.filter((l) => l.includes(version)).length).toBeGreaterThan(0);
     for (const line of logLines) expect(() => JSON.parse(line)).not.toThrow();
+    // No field a handler logged was dropped (Powertools drops its own keys: service, level, message…, with a warning).
+    expect(logLines.filter((l) => /is a reserved key/.test(l))).toEqual([]);
     // Nothing of the template's settings was put into this process's environment for the handlers.
     expect(process.env.WATCH_BUDGET_SECONDS).toBeUndefined();
   });
