@@ -8,7 +8,9 @@
  * the oldest. The steps one by one: createSecret is idempotent, testSecret fails clearly (naming the pod)
  * while a serving pod has not loaded the new token, finishSecret moves the labels.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DescribeSecretCommand, GetSecretValueCommand, RotateSecretCommand, SecretsManagerClient, UpdateSecretVersionStageCommand } from '@aws-sdk/client-secrets-manager';
@@ -93,6 +95,56 @@ async function until<T>(check: () => Promise<T | undefined>, what: string, tries
 /** testSecret polls the pods' /metrics every 50 ms instead of 5 s; its wait stays bounded by the real clock. → restore */
 const fastPolls = () => setPhaseClock({ now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 50))) });
 
+/**
+ * The CLI's clock (cli/command.ts Clock) in virtual time: it starts at 0 and moves only when `--rotate` pauses
+ * between polls, by the pause; `onSleep` runs at each pause. Nothing waits for real.
+ */
+function cliClock(onSleep: (sleeps: number) => Promise<void> = async () => undefined) {
+  const clock = {
+    t: 0,
+    sleeps: 0,
+    now: () => new Date(clock.t),
+    async sleep(ms: number) {
+      clock.t += ms;
+      await onSleep(++clock.sleeps);
+    },
+  };
+  return clock;
+}
+
+/** A promise and what settles it. */
+function deferred<T = void>() {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)));
+  return { promise, resolve, reject };
+}
+
+/**
+ * A client of the local store whose RotateSecret answers as AWS's does: with the new version id as soon as the
+ * rotation has started (AWSPENDING on it, the rotation function invoked), not when it is over as the local
+ * store answers. The rotation itself goes on in `rotation` (its failure there, not in the caller). The
+ * test's rotationHook must call `started` at its first step.
+ */
+function awsLikeRotateClient() {
+  const client = new SecretsManagerClient({ endpoint: store.endpoint, region: LOCAL_AWS_ENV.AWS_REGION });
+  const started = deferred();
+  const state: { rotation?: Promise<unknown>; versionId?: string; started: () => void } = { started: () => started.resolve() };
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName !== 'RotateSecretCommand') return next(args);
+      const input = args.input as { SecretId: string; RotateImmediately?: boolean };
+      state.versionId = `v-async-${randomUUID()}`;
+      state.rotation = sm.send(new RotateSecretCommand({ ...input, ClientRequestToken: state.versionId }));
+      state.rotation.catch(() => undefined); // awaited by the test
+      await Promise.race([started.promise, state.rotation]);
+      return { output: { $metadata: {}, ARN: input.SecretId, VersionId: state.versionId }, response: {} } as never;
+    },
+    { step: 'initialize' },
+  );
+  return { client, state };
+}
+
 /** A predict request to `stage`'s load balancer with `token` → HTTP status. */
 async function predict(stage: keyof typeof NAMESPACES, token: string | undefined): Promise<number> {
   const res = await fetch(`${endpoints[stage]}/v1/models/${MODEL}:predict`, {
@@ -106,6 +158,8 @@ async function predict(stage: keyof typeof NAMESPACES, token: string | undefined
 
 const current = async (): Promise<string> => (await sm.send(new GetSecretValueCommand({ SecretId: ARN }))).SecretString!;
 const stagesOf = async (): Promise<Record<string, string[]>> => (await sm.send(new DescribeSecretCommand({ SecretId: ARN }))).VersionIdsToStages ?? {};
+/** The versions' labels, each version's sorted: the store may list a version's labels in another order after the configuration test puts one back. */
+const labelsOf = async (): Promise<Record<string, string[]>> => Object.fromEntries(Object.entries(await stagesOf()).map(([id, s]) => [id, [...s].sort()]));
 const secretLines = async (namespace: string): Promise<string[]> => {
   const s = await core.readNamespacedSecret({ name: `${MODEL}-endpoint-token`, namespace });
   return Buffer.from(s.data!.tokens!, 'base64').toString('utf8').split('\n').filter(Boolean);
@@ -195,7 +249,7 @@ it('a rotation under continuous traffic: zero 401s for callers with the cached o
   // Act: `mlpipe endpoint fm --rotate` (RotateSecret; the local store runs the four steps), traffic on throughout
   const restore = fastPolls();
   const atStart = sent;
-  const lines = await rotateToken(sm, MODEL, ARN, async () => undefined).finally(restore);
+  const lines = await rotateToken(sm, MODEL, ARN, cliClock()).finally(restore);
   const during = sent;
   expect(during).toBeGreaterThan(atStart); // requests were answered while the four steps ran
   await until(async () => (sent >= during + 20 ? true : undefined), 'traffic after the rotation');
@@ -222,7 +276,7 @@ it('a rotation under continuous traffic: zero 401s for callers with the cached o
 
   // Act: the next rotation
   const restoreAgain = fastPolls();
-  await rotateToken(sm, MODEL, ARN, async () => undefined).finally(restoreAgain);
+  await rotateToken(sm, MODEL, ARN, cliClock()).finally(restoreAgain);
   const newest = await current();
   // Assess: the newest and the one it replaced work; the oldest is refused once the pods have reread the file
   for (const ns of Object.values(NAMESPACES)) expect(await secretLines(ns)).toEqual([newest, next]);
@@ -312,7 +366,7 @@ it('the steps one by one: createSecret is idempotent; testSecret fails naming a 
 it('RotateSecret without rotating (the configuration test Secrets Manager runs at deploy) runs testSecret alone: no wait, nothing changes, the throwaway AWSPENDING is gone; without Kubernetes access to a namespace it fails naming it', async () => {
   // Arrange
   const before = await current();
-  const stagesBefore = await stagesOf();
+  const stagesBefore = await labelsOf();
   const secretsBefore = await Promise.all(Object.values(NAMESPACES).map(secretLines));
   let now = 0;
   const restore = setPhaseClock({ now: () => now, sleep: async (ms) => void (now += ms) });
@@ -325,7 +379,7 @@ it('RotateSecret without rotating (the configuration test Secrets Manager runs a
   // Assess: testSecret waited for no pod, and nothing moved
   expect(now).toBe(0);
   expect(await current()).toBe(before);
-  expect(await stagesOf()).toEqual(stagesBefore);
+  expect(await labelsOf()).toEqual(stagesBefore);
   expect(await Promise.all(Object.values(NAMESPACES).map(secretLines))).toEqual(secretsBefore);
   expect(logs.lines.some((l) => /^configuration test/.test(l.message))).toBe(true);
 
@@ -344,7 +398,7 @@ it('RotateSecret without rotating (the configuration test Secrets Manager runs a
     reloadSettings();
     resetKube();
   }
-  expect(await stagesOf()).toEqual(stagesBefore);
+  expect(await labelsOf()).toEqual(stagesBefore);
 }, 30_000);
 
 it('a failed rotation leaves AWSPENDING: RotateSecret is refused as on AWS, and --rotate prints the command that clears it, with the real ids', async () => {
@@ -358,7 +412,7 @@ it('a failed rotation leaves AWSPENDING: RotateSecret is refused as on AWS, and 
     rotationHook = (e) => handler(e);
     // Act
     const refused = (await sm.send(new RotateSecretCommand({ SecretId: ARN })).catch((e: unknown) => e)) as Error;
-    const cli = (await rotateToken(sm, MODEL, ARN, async () => undefined).catch((e: unknown) => e)) as Error;
+    const cli = (await rotateToken(sm, MODEL, ARN, cliClock()).catch((e: unknown) => e)) as Error;
     // Assess
     expect(refused.name).toBe('InvalidRequestException');
     expect(refused.message).toBe("A previous rotation isn't complete. That rotation will be reattempted.");
@@ -372,7 +426,7 @@ it('a failed rotation leaves AWSPENDING: RotateSecret is refused as on AWS, and 
   }
   // Assess: once cleared, a rotation runs
   const restore = fastPolls();
-  await rotateToken(sm, MODEL, ARN, async () => undefined).finally(restore);
+  await rotateToken(sm, MODEL, ARN, cliClock()).finally(restore);
   expect(await current()).not.toBe(before);
 }, 60_000);
 
@@ -393,7 +447,7 @@ it('testSecret does not wait for a serving pod that never started (ImagePullBack
     const before = await current();
     // Act
     const restore = fastPolls();
-    await rotateToken(sm, MODEL, ARN, async () => undefined).finally(restore);
+    await rotateToken(sm, MODEL, ARN, cliClock()).finally(restore);
     // Assess: rotated, and the Secret the pod will mount holds the new token
     const now = await current();
     expect(now).not.toBe(before);
@@ -434,7 +488,7 @@ it('--rotate: a DescribeSecret the caller may not send fails with a message nami
   );
   // Act
   const restore = fastPolls();
-  const failure = (await rotateToken(client, MODEL, ARN, async () => undefined).finally(restore).catch((e: unknown) => e)) as Error;
+  const failure = (await rotateToken(client, MODEL, ARN, cliClock()).finally(restore).catch((e: unknown) => e)) as Error;
   // Assess
   expect(failure.name).toBe('CliError');
   expect(failure.message).toBe(`You may not read the rotation state of fm's endpoint token: DescribeSecret on ${ARN} was denied (AccessDeniedException). Ask for secretsmanager:DescribeSecret on that secret.`);
@@ -477,4 +531,141 @@ it('a release writing the token Secret while a rotation step moves the labels wr
     }
     await syncTokenSecret(MODEL, NAMESPACES.production);
   }
+}, 30_000);
+
+it('--rotate waits on the CLI clock it is given: it polls while the rotation runs, then names the new current version and the replaced one (AWSPREVIOUS)', async () => {
+  // Arrange: RotateSecret answers at once (as on AWS); the rotation's steps wait until --rotate has paused once
+  const before = await current();
+  const beforeId = Object.entries(await stagesOf()).find(([, s]) => s.includes('AWSCURRENT'))![0];
+  const { client, state } = awsLikeRotateClient();
+  const go = deferred();
+  rotationHook = async (e) => {
+    state.started();
+    await go.promise;
+    return handler(e);
+  };
+  const clock = cliClock(async () => {
+    go.resolve();
+    await state.rotation; // the steps have run: the next poll finds the version current
+  });
+  const restore = fastPolls();
+  try {
+    // Act
+    const lines = await rotateToken(client, MODEL, ARN, clock);
+    // Assess: one pause of 5 s on the given clock, then the new version is current and the replaced one named
+    expect(clock.sleeps).toBe(1);
+    expect(clock.t).toBe(5000);
+    expect(await current()).not.toBe(before);
+    expect(lines[0]).toContain(`version ${state.versionId} is current`);
+    expect(lines[1]).toContain(`(version ${beforeId}, AWSPREVIOUS)`);
+  } finally {
+    restore();
+    rotationHook = (e) => handler(e);
+    go.resolve();
+    await state.rotation?.catch(() => undefined);
+  }
+}, 30_000);
+
+it('--rotate gives up after 10 minutes of the CLI clock while the new version stays AWSPENDING, saying where the reason is; the current token stays', async () => {
+  // Arrange: a rotation whose first step never ends while --rotate waits
+  const before = await current();
+  const { client, state } = awsLikeRotateClient();
+  const hold = deferred();
+  rotationHook = async () => {
+    state.started();
+    await hold.promise;
+  };
+  const clock = cliClock();
+  try {
+    // Act
+    const failure = (await rotateToken(client, MODEL, ARN, clock).catch((e: unknown) => e)) as Error;
+    // Assess: 10 minutes of polls every 5 s on the given clock, none on the wall clock
+    expect(failure.name).toBe('CliError');
+    expect(failure.message).toContain(`The rotation of fm's token (version ${state.versionId}) is not finished after 10 minutes: the current token stays current.`);
+    expect(failure.message).toContain("the rotation function's log (and its Errors alarm) says why");
+    expect(clock.sleeps).toBe(120);
+    expect(clock.t).toBe(600_000);
+    expect((await stagesOf())[state.versionId!]).toEqual(['AWSPENDING']);
+    expect(await current()).toBe(before);
+  } finally {
+    // The held rotation fails; its AWSPENDING must not block the other tests.
+    hold.reject(new Error('released by the test'));
+    await state.rotation?.catch(() => undefined);
+    rotationHook = (e) => handler(e);
+    if (state.versionId !== undefined && !(await stagesOf())[state.versionId]?.includes('AWSCURRENT')) {
+      await sm.send(new UpdateSecretVersionStageCommand({ SecretId: ARN, VersionStage: 'AWSPENDING', RemoveFromVersionId: state.versionId })).catch(() => undefined);
+    }
+  }
+}, 30_000);
+
+it('testSecret reads the token Secrets of staging and production together: the second read is sent while the first is unanswered', async () => {
+  // Arrange: a rotation stopped before its steps, then createSecret and setSecret (both Secrets hold the pending token)
+  const versionId = 'v-together-0001-0001-0001-000000000001';
+  const step = (Step: RotationInvocation['Step']) => handler({ Step, SecretId: ARN, ClientRequestToken: versionId });
+  rotationHook = async () => {
+    throw new Error('held by the test');
+  };
+  await sm.send(new RotateSecretCommand({ SecretId: ARN, ClientRequestToken: versionId })).catch(() => undefined);
+  rotationHook = (e) => handler(e);
+  // The rotation function's API traffic through a proxy that holds a read of the token Secret until a second
+  // one arrives. Sequential reads would wait forever for each other: a timer lets them through after 20 s
+  // then, so that case fails on the assertion below instead of hanging; the passing case never waits for it.
+  const held: Array<() => void> = [];
+  const reads: Array<{ namespace: string; whileHeld: number }> = [];
+  let fallback: NodeJS.Timeout | undefined;
+  const releaseAll = () => {
+    clearTimeout(fallback);
+    for (const forward of held.splice(0)) forward();
+  };
+  const target = new URL(kube.url);
+  const proxy = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const forward = () => {
+      const upstream = request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      });
+      upstream.on('error', (err) => res.destroy(err));
+      req.pipe(upstream);
+    };
+    const secretRead = req.method === 'GET' ? /^\/api\/v1\/namespaces\/([^/]+)\/secrets\/fm-endpoint-token(\?|$)/.exec(req.url ?? '') : null;
+    if (!secretRead || reads.length >= 2) return forward();
+    reads.push({ namespace: secretRead[1]!, whileHeld: held.length });
+    held.push(forward);
+    if (held.length === 2) releaseAll();
+    else fallback ??= setTimeout(releaseAll, 20_000);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const kubeconfig = JSON.parse(readFileSync(process.env.KUBECONFIG!, 'utf8')) as { clusters: Array<{ cluster: { server: string } }> };
+  kubeconfig.clusters[0]!.cluster.server = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
+  writeFileSync(join(dir, 'kubeconfig-through-proxy.yaml'), JSON.stringify(kubeconfig), { mode: 0o600 });
+  const saved = process.env.KUBECONFIG;
+  const restore = fastPolls();
+  try {
+    await step('createSecret');
+    await step('setSecret');
+    process.env.KUBECONFIG = join(dir, 'kubeconfig-through-proxy.yaml');
+    reloadSettings();
+    resetKube();
+    // Act
+    await step('testSecret');
+    // Assess: both namespaces read, the second while the first was held; the step then waited for the pods and passed
+    expect(reads.map((r) => r.namespace).sort()).toEqual(Object.values(NAMESPACES).sort());
+    expect(reads.map((r) => r.whileHeld)).toEqual([0, 1]);
+    expect(logs.lines.some((l) => l.message === 'every serving pod accepts the pending token' && l.versionId === versionId)).toBe(true);
+  } finally {
+    restore();
+    releaseAll();
+    process.env.KUBECONFIG = saved;
+    reloadSettings();
+    resetKube();
+    const closed = new Promise((resolve) => proxy.close(resolve));
+    proxy.closeAllConnections();
+    await closed;
+    // No AWSPENDING left for the other tests: the rotation completes, or its label goes.
+    await step('finishSecret').catch(() => undefined);
+    if (!(await stagesOf())[versionId]?.includes('AWSCURRENT')) {
+      await sm.send(new UpdateSecretVersionStageCommand({ SecretId: ARN, VersionStage: 'AWSPENDING', RemoveFromVersionId: versionId })).catch(() => undefined);
+    }
+  }
+  expect(await current()).toBe((await sm.send(new GetSecretValueCommand({ SecretId: ARN, VersionId: versionId }))).SecretString);
 }, 30_000);
