@@ -575,11 +575,15 @@ it('--rotate gives up after 10 minutes of the CLI clock while the new version st
     state.started();
     await hold.promise;
   };
-  const clock = cliClock();
+  // Past 10 minutes of polls (every 5 s) it should have given up: a CLI that reads another clock fails here, not after 10 real minutes.
+  const clock = cliClock(async (sleeps) => {
+    if (sleeps > 120) throw new Error(`--rotate paused ${sleeps} times (5 s each) on the clock it was given and has not given up`);
+  });
   try {
     // Act
     const failure = (await rotateToken(client, MODEL, ARN, clock).catch((e: unknown) => e)) as Error;
     // Assess: 10 minutes of polls every 5 s on the given clock, none on the wall clock
+    expect(failure.message).not.toMatch(/has not given up/);
     expect(failure.name).toBe('CliError');
     expect(failure.message).toContain(`The rotation of fm's token (version ${state.versionId}) is not finished after 10 minutes: the current token stays current.`);
     expect(failure.message).toContain("the rotation function's log (and its Errors alarm) says why");
@@ -608,12 +612,15 @@ it('testSecret reads the token Secrets of staging and production together: the s
   await sm.send(new RotateSecretCommand({ SecretId: ARN, ClientRequestToken: versionId })).catch(() => undefined);
   rotationHook = (e) => handler(e);
   // The rotation function's API traffic through a proxy that holds a read of the token Secret until a second
-  // one arrives. Sequential reads would wait forever for each other: a timer lets them through after 20 s
-  // then, so that case fails on the assertion below instead of hanging; the passing case never waits for it.
+  // one arrives. Sequential reads would wait forever for each other: a timer lets them through after 10 s
+  // then (under the client's 20 s answer timeout), so that case fails on the assertion below instead of
+  // hanging; the passing case never waits for it (the second read is sent in the same turn as the first).
   const held: Array<() => void> = [];
   const reads: Array<{ namespace: string; whileHeld: number }> = [];
   let fallback: NodeJS.Timeout | undefined;
+  let holding = true;
   const releaseAll = () => {
+    holding = false;
     clearTimeout(fallback);
     for (const forward of held.splice(0)) forward();
   };
@@ -628,11 +635,12 @@ it('testSecret reads the token Secrets of staging and production together: the s
       req.pipe(upstream);
     };
     const secretRead = req.method === 'GET' ? /^\/api\/v1\/namespaces\/([^/]+)\/secrets\/fm-endpoint-token(\?|$)/.exec(req.url ?? '') : null;
-    if (!secretRead || reads.length >= 2) return forward();
+    if (!secretRead) return forward();
     reads.push({ namespace: secretRead[1]!, whileHeld: held.length });
+    if (!holding) return forward();
     held.push(forward);
     if (held.length === 2) releaseAll();
-    else fallback ??= setTimeout(releaseAll, 20_000);
+    else fallback ??= setTimeout(releaseAll, 10_000);
   });
   await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
   const kubeconfig = JSON.parse(readFileSync(process.env.KUBECONFIG!, 'utf8')) as { clusters: Array<{ cluster: { server: string } }> };
