@@ -6,7 +6,9 @@
  * token it cached before the rotation and one that fetches the current token for every request: not one
  * 401. Then the new and the replaced token work, an unknown one gets 401, and the next rotation retires
  * the oldest. The steps one by one: createSecret is idempotent, testSecret fails clearly (naming the pod)
- * while a serving pod has not loaded the new token, finishSecret moves the labels.
+ * while a serving pod has not loaded the new token, finishSecret moves the labels, and testSecret reads the
+ * two namespaces' Secrets together. `mlpipe endpoint --rotate` (rotateToken) waits on the CLI's clock, in
+ * virtual time here, against a RotateSecret that answers at once as AWS's does.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -160,6 +162,11 @@ const current = async (): Promise<string> => (await sm.send(new GetSecretValueCo
 const stagesOf = async (): Promise<Record<string, string[]>> => (await sm.send(new DescribeSecretCommand({ SecretId: ARN }))).VersionIdsToStages ?? {};
 /** The versions' labels, each version's sorted: the store may list a version's labels in another order after the configuration test puts one back. */
 const labelsOf = async (): Promise<Record<string, string[]>> => Object.fromEntries(Object.entries(await stagesOf()).map(([id, s]) => [id, [...s].sort()]));
+/** Removes AWSPENDING from `versionId` unless the rotation to it finished: a stuck label makes the store refuse the other tests' rotations. */
+async function dropUnfinished(versionId: string): Promise<void> {
+  if ((await stagesOf())[versionId]?.includes('AWSCURRENT')) return;
+  await sm.send(new UpdateSecretVersionStageCommand({ SecretId: ARN, VersionStage: 'AWSPENDING', RemoveFromVersionId: versionId })).catch(() => undefined);
+}
 const secretLines = async (namespace: string): Promise<string[]> => {
   const s = await core.readNamespacedSecret({ name: `${MODEL}-endpoint-token`, namespace });
   return Buffer.from(s.data!.tokens!, 'base64').toString('utf8').split('\n').filter(Boolean);
@@ -355,9 +362,7 @@ it('the steps one by one: createSecret is idempotent; testSecret fails naming a 
   } finally {
     rotationHook = (e) => handler(e);
     // A failure above must not leave AWSPENDING behind for the other tests (the store would refuse them).
-    if (!(await stagesOf())['v-by-hand-0001-0001-000000000001']?.includes('AWSCURRENT')) {
-      await sm.send(new UpdateSecretVersionStageCommand({ SecretId: ARN, VersionStage: 'AWSPENDING', RemoveFromVersionId: 'v-by-hand-0001-0001-000000000001' })).catch(() => undefined);
-    }
+    await dropUnfinished('v-by-hand-0001-0001-000000000001');
     await adminApps.deleteNamespacedDeployment({ namespace: NAMESPACES.production, name: `${MODEL}-stale` }).catch(() => undefined);
     await until(async () => ((await core.listNamespacedPod({ namespace: NAMESPACES.production, labelSelector: `mlpipe.dev/version=${MODEL}-stale` })).items.length === 0 ? true : undefined), 'the stale pod gone');
   }
@@ -526,9 +531,7 @@ it('a release writing the token Secret while a rotation step moves the labels wr
     expect(await secretLines(NAMESPACES.production)).toContain(pending);
   } finally {
     client.middlewareStack.remove('raceWithRotation');
-    if (!(await stagesOf())[versionId]?.includes('AWSCURRENT')) {
-      await sm.send(new UpdateSecretVersionStageCommand({ SecretId: ARN, VersionStage: 'AWSPENDING', RemoveFromVersionId: versionId })).catch(() => undefined);
-    }
+    await dropUnfinished(versionId);
     await syncTokenSecret(MODEL, NAMESPACES.production);
   }
 }, 30_000);
@@ -596,9 +599,7 @@ it('--rotate gives up after 10 minutes of the CLI clock while the new version st
     hold.reject(new Error('released by the test'));
     await state.rotation?.catch(() => undefined);
     rotationHook = (e) => handler(e);
-    if (state.versionId !== undefined && !(await stagesOf())[state.versionId]?.includes('AWSCURRENT')) {
-      await sm.send(new UpdateSecretVersionStageCommand({ SecretId: ARN, VersionStage: 'AWSPENDING', RemoveFromVersionId: state.versionId })).catch(() => undefined);
-    }
+    if (state.versionId !== undefined) await dropUnfinished(state.versionId);
   }
 }, 30_000);
 
@@ -671,9 +672,7 @@ it('testSecret reads the token Secrets of staging and production together: the s
     await closed;
     // No AWSPENDING left for the other tests: the rotation completes, or its label goes.
     await step('finishSecret').catch(() => undefined);
-    if (!(await stagesOf())[versionId]?.includes('AWSCURRENT')) {
-      await sm.send(new UpdateSecretVersionStageCommand({ SecretId: ARN, VersionStage: 'AWSPENDING', RemoveFromVersionId: versionId })).catch(() => undefined);
-    }
+    await dropUnfinished(versionId);
   }
   expect(await current()).toBe((await sm.send(new GetSecretValueCommand({ SecretId: ARN, VersionId: versionId }))).SecretString);
 }, 30_000);
