@@ -11,7 +11,7 @@
  * virtual time here, against a RotateSecret that answers at once as AWS's does.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +29,8 @@ import { resetKube } from '../../functions/shared/kube';
 import { setPhaseClock } from '../../functions/shared/phase';
 import { reloadSettings } from '../../functions/shared/settings';
 import { rotateToken } from '../../cli/commands/endpoint';
+import { main } from '../../cli/main';
+import { writeLocalFile } from '../cli/local-file';
 import { syncTokenSecret } from '../../functions/shared/workloads';
 import { captureLogs, type CapturedLogs } from '../logging/capture';
 
@@ -675,4 +677,49 @@ it('testSecret reads the token Secrets of staging and production together: the s
     await dropUnfinished(versionId);
   }
   expect(await current()).toBe((await sm.send(new GetSecretValueCommand({ SecretId: ARN, VersionId: versionId }))).SecretString);
+}, 30_000);
+
+it('mlpipe endpoint fm --rotate, then --show-token, against the local run: exit 0, the rotate lines without the token, then the new current token alone', async () => {
+  // Arrange: the local.json `npm start` leaves, naming this store and the model's token secret
+  const stateDir = join(dir, 'cli-state');
+  mkdirSync(stateDir, { recursive: true });
+  writeLocalFile(stateDir, {
+    sfnEndpoint: 'http://127.0.0.1:9',
+    stateMachineArn: 'arn:aws:states:us-east-1:000000000000:stateMachine:unused',
+    region: LOCAL_AWS_ENV.AWS_REGION,
+    kubeconfig: process.env.KUBECONFIG!,
+    namespaces: NAMESPACES,
+    modelName: MODEL,
+    secretsEndpoint: store.endpoint,
+    endpointTokenSecrets: { [MODEL]: ARN },
+  });
+  const before = await current();
+  const env = { ...process.env };
+  const clock = cliClock();
+  const run = async (...argv: string[]) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await main([...argv, '--local', '--state-dir', stateDir], { out: (l) => out.push(l), err: (l) => err.push(l) }, clock);
+    return { code, out, err };
+  };
+  const restore = fastPolls();
+  let rotated, shown;
+  try {
+    // Act
+    rotated = await run('endpoint', MODEL, '--rotate');
+    shown = await run('endpoint', MODEL, '--show-token');
+  } finally {
+    restore();
+    // The CLI points process.env at the local run it resolved: back to the suite's.
+    process.env = env;
+    reloadSettings();
+    resetClients();
+    resetKube();
+  }
+  // Assess
+  const now = await current();
+  expect(now).not.toBe(before);
+  expect(rotated).toEqual({ code: 0, out: [expect.stringMatching(/^rotated {3}the endpoint token of fm: version \S+ is current/), expect.stringMatching(/^still ok/), expect.stringMatching(/^callers/)], err: [] });
+  expect(rotated.out.join('\n')).not.toContain(now);
+  expect(shown).toEqual({ code: 0, out: [now], err: [] });
 }, 30_000);
