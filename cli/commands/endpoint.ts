@@ -8,9 +8,10 @@
  * Secrets Manager runs the synthesized bundle of the same function through the same four steps.
  */
 import { DescribeSecretCommand, GetSecretValueCommand, RotateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { versionWith, type VersionStages } from '../../functions/shared/endpoint-auth';
 import { readProduction } from '../../functions/shared/registry';
 import { DNS1123_LABEL } from '../../functions/shared/names';
-import type { Command } from '../command';
+import type { Clock, Command } from '../command';
 import { CliError, UsageError } from '../io';
 
 /** The lines `mlpipe endpoint` prints (no token in them). */
@@ -43,7 +44,7 @@ const ROTATION_POLL_MS = 5000;
 const denied = (e: Error): boolean => /AccessDenied|not authorized|KMS/i.test(`${e.name} ${e.message}`);
 
 /** The secret's versions by staging label (DescribeSecret), or a CliError saying what failed. */
-async function stagesOf(client: SecretsManagerClient, model: string, secretArn: string): Promise<Record<string, string[]>> {
+async function stagesOf(client: SecretsManagerClient, model: string, secretArn: string): Promise<VersionStages> {
   try {
     return (await client.send(new DescribeSecretCommand({ SecretId: secretArn }))).VersionIdsToStages ?? {};
   } catch (err) {
@@ -62,7 +63,7 @@ async function stagesOf(client: SecretsManagerClient, model: string, secretArn: 
  */
 async function stuckRotation(client: SecretsManagerClient, model: string, secretArn: string): Promise<string> {
   const stages = await stagesOf(client, model, secretArn);
-  const pending = Object.entries(stages).find(([, s]) => s.includes('AWSPENDING') && !s.includes('AWSCURRENT'))?.[0];
+  const pending = versionWith(stages, 'AWSPENDING', 'AWSCURRENT');
   if (pending === undefined) return `A rotation of ${model}'s endpoint token is still running: wait for it (Secrets Manager retries a failed one a few times), then run --rotate again if you still need to.`;
   return [
     `A previous rotation of ${model}'s endpoint token did not finish: version ${pending} still carries AWSPENDING, so Secrets Manager refuses a new rotation.`,
@@ -72,8 +73,8 @@ async function stuckRotation(client: SecretsManagerClient, model: string, secret
   ].join('\n');
 }
 
-/** RotateSecret now, then waits until the new version is AWSCURRENT; the lines to print (no token in them). */
-export async function rotateToken(client: SecretsManagerClient, model: string, secretArn: string, sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))): Promise<string[]> {
+/** RotateSecret now, then waits (on `clock`, the CLI's) until the new version is AWSCURRENT; the lines to print (no token in them). */
+export async function rotateToken(client: SecretsManagerClient, model: string, secretArn: string, clock: Clock): Promise<string[]> {
   let versionId: string | undefined;
   try {
     versionId = (await client.send(new RotateSecretCommand({ SecretId: secretArn, RotateImmediately: true }))).VersionId;
@@ -87,11 +88,11 @@ export async function rotateToken(client: SecretsManagerClient, model: string, s
     );
   }
   if (!versionId) throw new CliError(`RotateSecret on ${secretArn} returned no version id.`);
-  const until = Date.now() + ROTATION_WAIT_MS;
+  const until = clock.now().getTime() + ROTATION_WAIT_MS;
   for (;;) {
     const stages = await stagesOf(client, model, secretArn);
     if (stages[versionId]?.includes('AWSCURRENT')) {
-      const previous = Object.entries(stages).find(([, s]) => s.includes('AWSPREVIOUS'))?.[0];
+      const previous = versionWith(stages, 'AWSPREVIOUS');
       return [
         `rotated   the endpoint token of ${model}: version ${versionId} is current, and every serving pod (staging and production) accepts it`,
         `still ok  the replaced token${previous ? ` (version ${previous}, AWSPREVIOUS)` : ''} keeps working until the next rotation; older ones stop once the pods reread the Secret (about a minute)`,
@@ -99,14 +100,14 @@ export async function rotateToken(client: SecretsManagerClient, model: string, s
       ];
     }
     if (!stages[versionId]?.includes('AWSPENDING')) throw new CliError(`The rotation of ${model}'s token to version ${versionId} was replaced or abandoned (the version is neither pending nor current); run --rotate again.`);
-    if (Date.now() >= until) {
+    if (clock.now().getTime() >= until) {
       throw new CliError(
         `The rotation of ${model}'s token (version ${versionId}) is not finished after ${ROTATION_WAIT_MS / 60_000} minutes: the current token stays current. ` +
           "Secrets Manager's API does not say whether a rotation failed: the rotation function's log (and its Errors alarm) says why, usually a serving pod that has not loaded the new token. " +
           `Secrets Manager retries a failed rotation a few times; if it keeps failing, version ${versionId} keeps AWSPENDING and mlpipe endpoint ${model} --rotate prints the command that clears it.`,
       );
     }
-    await sleep(ROTATION_POLL_MS);
+    await clock.sleep(ROTATION_POLL_MS);
   }
 }
 
@@ -131,7 +132,7 @@ export const endpointCommand: Command = {
     if (values['show-token'] === true && values.rotate === true) throw new UsageError('--show-token and --rotate go separately: rotate first, then print the new token.');
     if (args[0] !== undefined && !DNS1123_LABEL.test(args[0])) throw new UsageError(`"${args[0].slice(0, 80)}" is not a model name: use lower-case letters, digits and "-", e.g. fashion-mnist.`);
   },
-  async run({ target, args, values, io }) {
+  async run({ target, args, values, io, clock }) {
     const model = args[0] ?? target.modelName;
     if (!model) throw new UsageError('which model? Name it: mlpipe endpoint <model>.');
     const secretArn = target.endpointTokenSecrets?.[model];
@@ -139,13 +140,14 @@ export const endpointCommand: Command = {
       if (secretArn === undefined) {
         throw new CliError(`Model ${model} has no endpoint token${target.endpointTokenSecrets ? ` (the stack has tokens for: ${Object.keys(target.endpointTokenSecrets).join(', ') || 'none'})` : ': endpoint auth is off, or the stack predates it'}.`);
       }
+      const client = new SecretsManagerClient({ region: target.region });
       if (values.rotate === true) {
-        for (const line of await rotateToken(new SecretsManagerClient({ region: target.region }), model, secretArn)) io.out(line);
+        for (const line of await rotateToken(client, model, secretArn, clock)) io.out(line);
         return;
       }
       let token: string | undefined;
       try {
-        token = (await new SecretsManagerClient({ region: target.region }).send(new GetSecretValueCommand({ SecretId: secretArn }))).SecretString;
+        token = (await client.send(new GetSecretValueCommand({ SecretId: secretArn }))).SecretString;
       } catch (err) {
         const e = err as Error;
         throw new CliError(

@@ -20,6 +20,17 @@ export const secrets = (): SecretsManagerClient => (client ??= new SecretsManage
 /** The staging labels of a token secret's versions that the servers accept. */
 export type TokenStage = 'AWSCURRENT' | 'AWSPENDING' | 'AWSPREVIOUS';
 
+/** A secret's versions by id, each with its staging labels: DescribeSecret's VersionIdsToStages. */
+export type VersionStages = Record<string, string[]>;
+
+/**
+ * The id of the version labelled `stage`, if any (a label is on one version at most); with `unless`, only a
+ * version not also labelled that: AWSPENDING unless AWSCURRENT is a rotation that has not finished.
+ */
+export function versionWith(stages: VersionStages, stage: TokenStage, unless?: TokenStage): string | undefined {
+  return Object.entries(stages).find(([, s]) => s.includes(stage) && (unless === undefined || !s.includes(unless)))?.[0];
+}
+
 /** Forget the client (tests change endpoints between suites). */
 export function resetEndpointAuth(): void {
   client = undefined;

@@ -26,7 +26,7 @@ import {
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { acceptedTokens, secrets, secretVersionValue, type TokenStage } from './endpoint-auth';
+import { acceptedTokens, secrets, secretVersionValue, versionWith, type VersionStages } from './endpoint-auth';
 import { ConfigurationError, KubernetesRequestError } from './errors';
 import { listObjects, PodProxyError, proxyGet, readObject } from './kube';
 import { logger } from './logger';
@@ -84,7 +84,7 @@ function modelOf(secretId: string, tokenSecrets: Record<string, string>): string
 }
 
 /** The secret's versions by staging label, checked as Secrets Manager's own rotation templates check them. */
-async function versions(secretId: string, token: string): Promise<{ stages: Record<string, string[]>; alreadyCurrent: boolean }> {
+async function versions(secretId: string, token: string): Promise<{ stages: VersionStages; alreadyCurrent: boolean }> {
   const described = await secrets().send(new DescribeSecretCommand({ SecretId: secretId }));
   if (described.RotationEnabled !== true) throw new RotationStateError(`Secret ${secretId} does not have rotation enabled.`);
   const stages = described.VersionIdsToStages ?? {};
@@ -93,11 +93,6 @@ async function versions(secretId: string, token: string): Promise<{ stages: Reco
   if (ofToken.includes('AWSCURRENT')) return { stages, alreadyCurrent: true };
   if (!ofToken.includes('AWSPENDING')) throw new RotationStateError(`Version ${token} of secret ${secretId} is not labelled AWSPENDING: this rotation was replaced by another.`);
   return { stages, alreadyCurrent: false };
-}
-
-/** The version id carrying `stage`, if any. */
-function versionWith(stages: Record<string, string[]>, stage: TokenStage): string | undefined {
-  return Object.entries(stages).find(([, s]) => s.includes(stage))?.[0];
 }
 
 export async function rotateStep(event: RotationEvent, settings: RotationSettings): Promise<void> {
@@ -232,9 +227,9 @@ async function testSecret(model: string, secretId: string, token: string, settin
   const [pending, current] = await Promise.all([secretVersionValue(secretId, { VersionId: token, VersionStage: 'AWSPENDING' }), secretVersionValue(secretId, { VersionStage: 'AWSCURRENT' })]);
   const { staging, production } = settings.namespaces;
   // A pending version setSecret never wrote: Secrets Manager testing the configuration, not a rotation.
-  if (pending === undefined || pending === current || !(await inKubernetesSecret(model, staging, pending)) || !(await inKubernetesSecret(model, production, pending))) {
-    return configurationTest(model, settings, log);
-  }
+  // The two namespaces' Secrets are read together (one round trip of waiting, not two).
+  const written = pending !== undefined && pending !== current && (await Promise.all([staging, production].map((ns) => inKubernetesSecret(model, ns, pending)))).every(Boolean);
+  if (!written) return configurationTest(model, settings, log);
   const fingerprint = tokenFingerprint(pending);
   const clock = phaseClock();
   const deadline = clock.now() + settings.loadWaitSeconds * 1000;
@@ -259,7 +254,7 @@ async function testSecret(model: string, secretId: string, token: string, settin
   }
 }
 
-async function finishSecret(model: string, secretId: string, token: string, stages: Record<string, string[]>, settings: RotationSettings, log: Log): Promise<void> {
+async function finishSecret(model: string, secretId: string, token: string, stages: VersionStages, settings: RotationSettings, log: Log): Promise<void> {
   const current = versionWith(stages, 'AWSCURRENT');
   if (current !== token) {
     // Secrets Manager moves AWSPREVIOUS to the version that loses AWSCURRENT.

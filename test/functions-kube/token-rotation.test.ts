@@ -6,9 +6,13 @@
  * token it cached before the rotation and one that fetches the current token for every request: not one
  * 401. Then the new and the replaced token work, an unknown one gets 401, and the next rotation retires
  * the oldest. The steps one by one: createSecret is idempotent, testSecret fails clearly (naming the pod)
- * while a serving pod has not loaded the new token, finishSecret moves the labels.
+ * while a serving pod has not loaded the new token, finishSecret moves the labels, and testSecret reads the
+ * two namespaces' Secrets together. `mlpipe endpoint --rotate` (rotateToken) waits on the CLI's clock, in
+ * virtual time here, against a RotateSecret that answers at once as AWS's does.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DescribeSecretCommand, GetSecretValueCommand, RotateSecretCommand, SecretsManagerClient, UpdateSecretVersionStageCommand } from '@aws-sdk/client-secrets-manager';
@@ -25,6 +29,8 @@ import { resetKube } from '../../functions/shared/kube';
 import { setPhaseClock } from '../../functions/shared/phase';
 import { reloadSettings } from '../../functions/shared/settings';
 import { rotateToken } from '../../cli/commands/endpoint';
+import { main } from '../../cli/main';
+import { writeLocalFile } from '../cli/local-file';
 import { syncTokenSecret } from '../../functions/shared/workloads';
 import { captureLogs, type CapturedLogs } from '../logging/capture';
 
@@ -93,6 +99,56 @@ async function until<T>(check: () => Promise<T | undefined>, what: string, tries
 /** testSecret polls the pods' /metrics every 50 ms instead of 5 s; its wait stays bounded by the real clock. → restore */
 const fastPolls = () => setPhaseClock({ now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 50))) });
 
+/**
+ * The CLI's clock (cli/command.ts Clock) in virtual time: it starts at 0 and moves only when `--rotate` pauses
+ * between polls, by the pause; `onSleep` runs at each pause. Nothing waits for real.
+ */
+function cliClock(onSleep: (sleeps: number) => Promise<void> = async () => undefined) {
+  const clock = {
+    t: 0,
+    sleeps: 0,
+    now: () => new Date(clock.t),
+    async sleep(ms: number) {
+      clock.t += ms;
+      await onSleep(++clock.sleeps);
+    },
+  };
+  return clock;
+}
+
+/** A promise and what settles it. */
+function deferred<T = void>() {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)));
+  return { promise, resolve, reject };
+}
+
+/**
+ * A client of the local store whose RotateSecret answers as AWS's does: with the new version id as soon as the
+ * rotation has started (AWSPENDING on it, the rotation function invoked), not when it is over as the local
+ * store answers. The rotation itself goes on in `rotation` (its failure there, not in the caller). The
+ * test's rotationHook must call `started` at its first step.
+ */
+function awsLikeRotateClient() {
+  const client = new SecretsManagerClient({ endpoint: store.endpoint, region: LOCAL_AWS_ENV.AWS_REGION });
+  const started = deferred();
+  const state: { rotation?: Promise<unknown>; versionId?: string; started: () => void } = { started: () => started.resolve() };
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName !== 'RotateSecretCommand') return next(args);
+      const input = args.input as { SecretId: string; RotateImmediately?: boolean };
+      state.versionId = `v-async-${randomUUID()}`;
+      state.rotation = sm.send(new RotateSecretCommand({ ...input, ClientRequestToken: state.versionId }));
+      state.rotation.catch(() => undefined); // awaited by the test
+      await Promise.race([started.promise, state.rotation]);
+      return { output: { $metadata: {}, ARN: input.SecretId, VersionId: state.versionId }, response: {} } as never;
+    },
+    { step: 'initialize' },
+  );
+  return { client, state };
+}
+
 /** A predict request to `stage`'s load balancer with `token` → HTTP status. */
 async function predict(stage: keyof typeof NAMESPACES, token: string | undefined): Promise<number> {
   const res = await fetch(`${endpoints[stage]}/v1/models/${MODEL}:predict`, {
@@ -106,6 +162,13 @@ async function predict(stage: keyof typeof NAMESPACES, token: string | undefined
 
 const current = async (): Promise<string> => (await sm.send(new GetSecretValueCommand({ SecretId: ARN }))).SecretString!;
 const stagesOf = async (): Promise<Record<string, string[]>> => (await sm.send(new DescribeSecretCommand({ SecretId: ARN }))).VersionIdsToStages ?? {};
+/** The versions' labels, each version's sorted: the store may list a version's labels in another order after the configuration test puts one back. */
+const labelsOf = async (): Promise<Record<string, string[]>> => Object.fromEntries(Object.entries(await stagesOf()).map(([id, s]) => [id, [...s].sort()]));
+/** Removes AWSPENDING from `versionId` unless the rotation to it finished: a stuck label makes the store refuse the other tests' rotations. */
+async function dropUnfinished(versionId: string): Promise<void> {
+  if ((await stagesOf())[versionId]?.includes('AWSCURRENT')) return;
+  await sm.send(new UpdateSecretVersionStageCommand({ SecretId: ARN, VersionStage: 'AWSPENDING', RemoveFromVersionId: versionId })).catch(() => undefined);
+}
 const secretLines = async (namespace: string): Promise<string[]> => {
   const s = await core.readNamespacedSecret({ name: `${MODEL}-endpoint-token`, namespace });
   return Buffer.from(s.data!.tokens!, 'base64').toString('utf8').split('\n').filter(Boolean);
@@ -195,7 +258,7 @@ it('a rotation under continuous traffic: zero 401s for callers with the cached o
   // Act: `mlpipe endpoint fm --rotate` (RotateSecret; the local store runs the four steps), traffic on throughout
   const restore = fastPolls();
   const atStart = sent;
-  const lines = await rotateToken(sm, MODEL, ARN, async () => undefined).finally(restore);
+  const lines = await rotateToken(sm, MODEL, ARN, cliClock()).finally(restore);
   const during = sent;
   expect(during).toBeGreaterThan(atStart); // requests were answered while the four steps ran
   await until(async () => (sent >= during + 20 ? true : undefined), 'traffic after the rotation');
@@ -222,7 +285,7 @@ it('a rotation under continuous traffic: zero 401s for callers with the cached o
 
   // Act: the next rotation
   const restoreAgain = fastPolls();
-  await rotateToken(sm, MODEL, ARN, async () => undefined).finally(restoreAgain);
+  await rotateToken(sm, MODEL, ARN, cliClock()).finally(restoreAgain);
   const newest = await current();
   // Assess: the newest and the one it replaced work; the oldest is refused once the pods have reread the file
   for (const ns of Object.values(NAMESPACES)) expect(await secretLines(ns)).toEqual([newest, next]);
@@ -301,9 +364,7 @@ it('the steps one by one: createSecret is idempotent; testSecret fails naming a 
   } finally {
     rotationHook = (e) => handler(e);
     // A failure above must not leave AWSPENDING behind for the other tests (the store would refuse them).
-    if (!(await stagesOf())['v-by-hand-0001-0001-000000000001']?.includes('AWSCURRENT')) {
-      await sm.send(new UpdateSecretVersionStageCommand({ SecretId: ARN, VersionStage: 'AWSPENDING', RemoveFromVersionId: 'v-by-hand-0001-0001-000000000001' })).catch(() => undefined);
-    }
+    await dropUnfinished('v-by-hand-0001-0001-000000000001');
     await adminApps.deleteNamespacedDeployment({ namespace: NAMESPACES.production, name: `${MODEL}-stale` }).catch(() => undefined);
     await until(async () => ((await core.listNamespacedPod({ namespace: NAMESPACES.production, labelSelector: `mlpipe.dev/version=${MODEL}-stale` })).items.length === 0 ? true : undefined), 'the stale pod gone');
   }
@@ -312,7 +373,7 @@ it('the steps one by one: createSecret is idempotent; testSecret fails naming a 
 it('RotateSecret without rotating (the configuration test Secrets Manager runs at deploy) runs testSecret alone: no wait, nothing changes, the throwaway AWSPENDING is gone; without Kubernetes access to a namespace it fails naming it', async () => {
   // Arrange
   const before = await current();
-  const stagesBefore = await stagesOf();
+  const stagesBefore = await labelsOf();
   const secretsBefore = await Promise.all(Object.values(NAMESPACES).map(secretLines));
   let now = 0;
   const restore = setPhaseClock({ now: () => now, sleep: async (ms) => void (now += ms) });
@@ -325,7 +386,7 @@ it('RotateSecret without rotating (the configuration test Secrets Manager runs a
   // Assess: testSecret waited for no pod, and nothing moved
   expect(now).toBe(0);
   expect(await current()).toBe(before);
-  expect(await stagesOf()).toEqual(stagesBefore);
+  expect(await labelsOf()).toEqual(stagesBefore);
   expect(await Promise.all(Object.values(NAMESPACES).map(secretLines))).toEqual(secretsBefore);
   expect(logs.lines.some((l) => /^configuration test/.test(l.message))).toBe(true);
 
@@ -344,7 +405,7 @@ it('RotateSecret without rotating (the configuration test Secrets Manager runs a
     reloadSettings();
     resetKube();
   }
-  expect(await stagesOf()).toEqual(stagesBefore);
+  expect(await labelsOf()).toEqual(stagesBefore);
 }, 30_000);
 
 it('a failed rotation leaves AWSPENDING: RotateSecret is refused as on AWS, and --rotate prints the command that clears it, with the real ids', async () => {
@@ -358,7 +419,7 @@ it('a failed rotation leaves AWSPENDING: RotateSecret is refused as on AWS, and 
     rotationHook = (e) => handler(e);
     // Act
     const refused = (await sm.send(new RotateSecretCommand({ SecretId: ARN })).catch((e: unknown) => e)) as Error;
-    const cli = (await rotateToken(sm, MODEL, ARN, async () => undefined).catch((e: unknown) => e)) as Error;
+    const cli = (await rotateToken(sm, MODEL, ARN, cliClock()).catch((e: unknown) => e)) as Error;
     // Assess
     expect(refused.name).toBe('InvalidRequestException');
     expect(refused.message).toBe("A previous rotation isn't complete. That rotation will be reattempted.");
@@ -372,7 +433,7 @@ it('a failed rotation leaves AWSPENDING: RotateSecret is refused as on AWS, and 
   }
   // Assess: once cleared, a rotation runs
   const restore = fastPolls();
-  await rotateToken(sm, MODEL, ARN, async () => undefined).finally(restore);
+  await rotateToken(sm, MODEL, ARN, cliClock()).finally(restore);
   expect(await current()).not.toBe(before);
 }, 60_000);
 
@@ -393,7 +454,7 @@ it('testSecret does not wait for a serving pod that never started (ImagePullBack
     const before = await current();
     // Act
     const restore = fastPolls();
-    await rotateToken(sm, MODEL, ARN, async () => undefined).finally(restore);
+    await rotateToken(sm, MODEL, ARN, cliClock()).finally(restore);
     // Assess: rotated, and the Secret the pod will mount holds the new token
     const now = await current();
     expect(now).not.toBe(before);
@@ -434,7 +495,7 @@ it('--rotate: a DescribeSecret the caller may not send fails with a message nami
   );
   // Act
   const restore = fastPolls();
-  const failure = (await rotateToken(client, MODEL, ARN, async () => undefined).finally(restore).catch((e: unknown) => e)) as Error;
+  const failure = (await rotateToken(client, MODEL, ARN, cliClock()).finally(restore).catch((e: unknown) => e)) as Error;
   // Assess
   expect(failure.name).toBe('CliError');
   expect(failure.message).toBe(`You may not read the rotation state of fm's endpoint token: DescribeSecret on ${ARN} was denied (AccessDeniedException). Ask for secretsmanager:DescribeSecret on that secret.`);
@@ -472,9 +533,193 @@ it('a release writing the token Secret while a rotation step moves the labels wr
     expect(await secretLines(NAMESPACES.production)).toContain(pending);
   } finally {
     client.middlewareStack.remove('raceWithRotation');
-    if (!(await stagesOf())[versionId]?.includes('AWSCURRENT')) {
-      await sm.send(new UpdateSecretVersionStageCommand({ SecretId: ARN, VersionStage: 'AWSPENDING', RemoveFromVersionId: versionId })).catch(() => undefined);
-    }
+    await dropUnfinished(versionId);
     await syncTokenSecret(MODEL, NAMESPACES.production);
   }
+}, 30_000);
+
+it('--rotate waits on the CLI clock it is given: it polls while the rotation runs, then names the new current version and the replaced one (AWSPREVIOUS)', async () => {
+  // Arrange: RotateSecret answers at once (as on AWS); the rotation's steps wait until --rotate has paused once
+  const before = await current();
+  const beforeId = Object.entries(await stagesOf()).find(([, s]) => s.includes('AWSCURRENT'))![0];
+  const { client, state } = awsLikeRotateClient();
+  const go = deferred();
+  rotationHook = async (e) => {
+    state.started();
+    await go.promise;
+    return handler(e);
+  };
+  const clock = cliClock(async () => {
+    go.resolve();
+    await state.rotation; // the steps have run: the next poll finds the version current
+  });
+  const restore = fastPolls();
+  try {
+    // Act
+    const lines = await rotateToken(client, MODEL, ARN, clock);
+    // Assess: one pause of 5 s on the given clock, then the new version is current and the replaced one named
+    expect(clock.sleeps).toBe(1);
+    expect(clock.t).toBe(5000);
+    expect(await current()).not.toBe(before);
+    expect(lines[0]).toContain(`version ${state.versionId} is current`);
+    expect(lines[1]).toContain(`(version ${beforeId}, AWSPREVIOUS)`);
+  } finally {
+    restore();
+    rotationHook = (e) => handler(e);
+    go.resolve();
+    await state.rotation?.catch(() => undefined);
+  }
+}, 30_000);
+
+it('--rotate gives up after 10 minutes of the CLI clock while the new version stays AWSPENDING, saying where the reason is; the current token stays', async () => {
+  // Arrange: a rotation whose first step never ends while --rotate waits
+  const before = await current();
+  const { client, state } = awsLikeRotateClient();
+  const hold = deferred();
+  rotationHook = async () => {
+    state.started();
+    await hold.promise;
+  };
+  // Past 10 minutes of polls (every 5 s) it should have given up: a CLI that reads another clock fails here, not after 10 real minutes.
+  const clock = cliClock(async (sleeps) => {
+    if (sleeps > 120) throw new Error(`--rotate paused ${sleeps} times (5 s each) on the clock it was given and has not given up`);
+  });
+  try {
+    // Act
+    const failure = (await rotateToken(client, MODEL, ARN, clock).catch((e: unknown) => e)) as Error;
+    // Assess: 10 minutes of polls every 5 s on the given clock, none on the wall clock
+    expect(failure.message).not.toMatch(/has not given up/);
+    expect(failure.name).toBe('CliError');
+    expect(failure.message).toContain(`The rotation of fm's token (version ${state.versionId}) is not finished after 10 minutes: the current token stays current.`);
+    expect(failure.message).toContain("the rotation function's log (and its Errors alarm) says why");
+    expect(clock.sleeps).toBe(120);
+    expect(clock.t).toBe(600_000);
+    expect((await stagesOf())[state.versionId!]).toEqual(['AWSPENDING']);
+    expect(await current()).toBe(before);
+  } finally {
+    // The held rotation fails; its AWSPENDING must not block the other tests.
+    hold.reject(new Error('released by the test'));
+    await state.rotation?.catch(() => undefined);
+    rotationHook = (e) => handler(e);
+    if (state.versionId !== undefined) await dropUnfinished(state.versionId);
+  }
+}, 30_000);
+
+it('testSecret reads the token Secrets of staging and production together: the second read is sent while the first is unanswered', async () => {
+  // Arrange: a rotation stopped before its steps, then createSecret and setSecret (both Secrets hold the pending token)
+  const versionId = 'v-together-0001-0001-0001-000000000001';
+  const step = (Step: RotationInvocation['Step']) => handler({ Step, SecretId: ARN, ClientRequestToken: versionId });
+  rotationHook = async () => {
+    throw new Error('held by the test');
+  };
+  await sm.send(new RotateSecretCommand({ SecretId: ARN, ClientRequestToken: versionId })).catch(() => undefined);
+  rotationHook = (e) => handler(e);
+  // The rotation function's API traffic through a proxy that holds a read of the token Secret until a second
+  // one arrives. Sequential reads would wait forever for each other: a timer lets them through after 10 s
+  // then (under the client's 20 s answer timeout), so that case fails on the assertion below instead of
+  // hanging; the passing case never waits for it (the second read is sent in the same turn as the first).
+  const held: Array<() => void> = [];
+  const reads: Array<{ namespace: string; whileHeld: number }> = [];
+  let fallback: NodeJS.Timeout | undefined;
+  let holding = true;
+  const releaseAll = () => {
+    holding = false;
+    clearTimeout(fallback);
+    for (const forward of held.splice(0)) forward();
+  };
+  const target = new URL(kube.url);
+  const proxy = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const forward = () => {
+      const upstream = request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      });
+      upstream.on('error', (err) => res.destroy(err));
+      req.pipe(upstream);
+    };
+    const secretRead = req.method === 'GET' ? /^\/api\/v1\/namespaces\/([^/]+)\/secrets\/fm-endpoint-token(\?|$)/.exec(req.url ?? '') : null;
+    if (!secretRead) return forward();
+    reads.push({ namespace: secretRead[1]!, whileHeld: held.length });
+    if (!holding) return forward();
+    held.push(forward);
+    if (held.length === 2) releaseAll();
+    else fallback ??= setTimeout(releaseAll, 10_000);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const kubeconfig = JSON.parse(readFileSync(process.env.KUBECONFIG!, 'utf8')) as { clusters: Array<{ cluster: { server: string } }> };
+  kubeconfig.clusters[0]!.cluster.server = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
+  writeFileSync(join(dir, 'kubeconfig-through-proxy.yaml'), JSON.stringify(kubeconfig), { mode: 0o600 });
+  const saved = process.env.KUBECONFIG;
+  const restore = fastPolls();
+  try {
+    await step('createSecret');
+    await step('setSecret');
+    process.env.KUBECONFIG = join(dir, 'kubeconfig-through-proxy.yaml');
+    reloadSettings();
+    resetKube();
+    // Act
+    await step('testSecret');
+    // Assess: both namespaces read, the second while the first was held; the step then waited for the pods and passed
+    expect(reads.map((r) => r.namespace).sort()).toEqual(Object.values(NAMESPACES).sort());
+    expect(reads.map((r) => r.whileHeld)).toEqual([0, 1]);
+    expect(logs.lines.some((l) => l.message === 'every serving pod accepts the pending token' && l.versionId === versionId)).toBe(true);
+  } finally {
+    restore();
+    releaseAll();
+    process.env.KUBECONFIG = saved;
+    reloadSettings();
+    resetKube();
+    const closed = new Promise((resolve) => proxy.close(resolve));
+    proxy.closeAllConnections();
+    await closed;
+    // No AWSPENDING left for the other tests: the rotation completes, or its label goes.
+    await step('finishSecret').catch(() => undefined);
+    await dropUnfinished(versionId);
+  }
+  expect(await current()).toBe((await sm.send(new GetSecretValueCommand({ SecretId: ARN, VersionId: versionId }))).SecretString);
+}, 30_000);
+
+it('mlpipe endpoint fm --rotate, then --show-token, against the local run: exit 0, the rotate lines without the token, then the new current token alone', async () => {
+  // Arrange: the local.json `npm start` leaves, naming this store and the model's token secret
+  const stateDir = join(dir, 'cli-state');
+  mkdirSync(stateDir, { recursive: true });
+  writeLocalFile(stateDir, {
+    sfnEndpoint: 'http://127.0.0.1:9',
+    stateMachineArn: 'arn:aws:states:us-east-1:000000000000:stateMachine:unused',
+    region: LOCAL_AWS_ENV.AWS_REGION,
+    kubeconfig: process.env.KUBECONFIG!,
+    namespaces: NAMESPACES,
+    modelName: MODEL,
+    secretsEndpoint: store.endpoint,
+    endpointTokenSecrets: { [MODEL]: ARN },
+  });
+  const before = await current();
+  const env = { ...process.env };
+  const clock = cliClock();
+  const run = async (...argv: string[]) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await main([...argv, '--local', '--state-dir', stateDir], { out: (l) => out.push(l), err: (l) => err.push(l) }, clock);
+    return { code, out, err };
+  };
+  const restore = fastPolls();
+  let rotated, shown;
+  try {
+    // Act
+    rotated = await run('endpoint', MODEL, '--rotate');
+    shown = await run('endpoint', MODEL, '--show-token');
+  } finally {
+    restore();
+    // The CLI points process.env at the local run it resolved: back to the suite's.
+    process.env = env;
+    reloadSettings();
+    resetClients();
+    resetKube();
+  }
+  // Assess
+  const now = await current();
+  expect(now).not.toBe(before);
+  expect(rotated).toEqual({ code: 0, out: [expect.stringMatching(/^rotated {3}the endpoint token of fm: version \S+ is current/), expect.stringMatching(/^still ok/), expect.stringMatching(/^callers/)], err: [] });
+  expect(rotated.out.join('\n')).not.toContain(now);
+  expect(shown).toEqual({ code: 0, out: [now], err: [] });
 }, 30_000);
