@@ -29,13 +29,13 @@ export const MONITOR_RULES: readonly RbacRule[] = [
  * test/cdk checks its Kubernetes calls against ROTATION_KUBERNETES_NEEDS and these): read the model's token
  * Secret (testSecret), server-side apply it (setSecret, finishSecret: a PATCH, which creates the Secret when
  * it is missing, and for that the API server asks for `create` too), list the model's pods and read each
- * one's /metrics through the pod proxy (testSecret). RBAC cannot narrow `create` by resourceNames (the name
- * is not known when it authorizes a create), so `create` is on all Secrets of the namespace; get and patch
- * are narrowed to the model's token Secret when the model is known.
+ * one's /metrics through the pod proxy (testSecret). All three Secret verbs are narrowed to the model's token
+ * Secret when the model is known: RBAC cannot narrow a POST create by name (its URL has none), but the
+ * create of a server-side apply is authorized WITH the name of its URL (apiserver's patch handler), and
+ * the rotation creates only that way. test/local-kube/rbac.test.ts checks both against the local API server.
  */
 export const ROTATION_RULES: readonly RbacRule[] = [
-  { resources: ['secrets'], verbs: ['get', 'patch'], namedSecret: true },
-  { resources: ['secrets'], verbs: ['create'] },
+  { resources: ['secrets'], verbs: ['get', 'patch', 'create'], namedSecret: true },
   { resources: ['pods'], verbs: ['list'] },
   { resources: ['pods/proxy'], verbs: ['get'] },
 ];
@@ -50,14 +50,14 @@ export function monitorRbacYaml(namespace: string, group: string): string {
 
 /**
  * The Role and RoleBinding of ROTATION_RULES for `group` in each of `namespaces` (staging and production:
- * the rotation writes the token Secret of both). With `models`, get/patch name their token Secrets only.
+ * the rotation writes the token Secret of both). With `models`, get/patch/create name their token Secrets only.
  */
 export function rotationRbacYaml(namespaces: readonly string[], group: string, models: readonly string[] = []): string {
   const names = models.map((m) => `${m}-endpoint-token`);
   const head = [
     "# mlpipe endpoint token rotation: read and server-side apply the model's token Secret, list pods and read their /metrics",
-    '# through the pod proxy. RBAC cannot narrow `create` by resourceNames (a create is authorized before the object has a',
-    `# name), so it covers every Secret of the namespace; get and patch ${names.length ? `name ${names.join(', ')} only` : 'cover every Secret: pass --model to narrow them'}.`,
+    `# through the pod proxy. get, patch and create ${names.length ? `name ${names.join(', ')} only` : 'cover every Secret: pass --model to narrow them'} (the rotation creates the`,
+    '# Secret by server-side apply, which the API server authorizes as create WITH the name; a POST create would not be).',
   ].join('\n');
   return namespaces.map((ns) => roleYaml('mlpipe-token-rotation', ns, group, ROTATION_RULES, names, head).trimEnd()).join('\n---\n') + '\n';
 }

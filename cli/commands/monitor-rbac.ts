@@ -21,8 +21,8 @@ export const monitorRbacCommand: Command = {
   help: [
     '--group is the stack\'s monitorKubernetesGroup (default mlpipe-monitor), or with --rotation its rotationKubernetesGroup (default mlpipe-token-rotation);',
     '--namespace the production namespace, --staging-namespace the staging one (default: the target\'s).',
-    '--rotation: a Role and RoleBinding in staging AND production for the endpoint token rotation function: get/patch the token Secret, create Secrets',
-    '(RBAC cannot narrow create by name), list pods, get pods/proxy. --model narrows get/patch to those models\' <model>-endpoint-token Secrets.',
+    '--rotation: a Role and RoleBinding in staging AND production for the endpoint token rotation function: get/patch/create the token Secret,',
+    'list pods, get pods/proxy. --model narrows get/patch/create to those models\' <model>-endpoint-token Secrets (the rotation creates by server-side apply).',
     'Apply as a cluster admin BEFORE deploying the stack with the group, or the monitor (the rotation) is refused until you do',
     '(docs/deploy.md, Endpoint authentication).',
   ],

@@ -73,7 +73,7 @@ export const MONITOR_SUBRESOURCE_NEEDS: readonly KubernetesPermission[] = [{ ver
  * syncTokenSecret it writes with), by the kube helper it goes through, and the permissions each needs in
  * both serving namespaces. test/cdk reads the module's calls and checks each is listed here and each
  * permission is in ROTATION_RULES (lib/monitor-rbac.ts), so a new call cannot slip past the Role.
- * `applyObject` is a server-side apply: a PATCH, which the API server also authorizes as `create` when
+ * `applyObject` is a server-side apply: a PATCH, which the API server also authorizes as `create` (with the name) when
  * the object does not exist yet.
  */
 export const ROTATION_KUBERNETES_NEEDS: Readonly<Record<string, readonly KubernetesPermission[]>> = {

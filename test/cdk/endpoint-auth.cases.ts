@@ -243,18 +243,17 @@ describe('token rotation least privilege (rotationKubernetesGroup)', () => {
       rules: [...m[2]!.matchAll(/resources: \[([^\]]*)\]\n\s+verbs: \[([^\]]*)\](?:\n\s+resourceNames: \[([^\]]*)\])?/g)].map((r) => ({ resources: r[1]!.split(', '), verbs: r[2]!.split(', '), names: r[3]?.split(', ') })),
     }));
 
-  it('mlpipe monitor-rbac --rotation prints a Role and RoleBinding per serving namespace, exactly ROTATION_RULES; --model narrows get/patch, never create', () => {
+  it('mlpipe monitor-rbac --rotation prints a Role and RoleBinding per serving namespace, exactly ROTATION_RULES; --model narrows get/patch/create', () => {
     const yaml = rotationRbacYaml(['ml-staging', 'ml-prod'], 'mlpipe-token-rotation', ['fm']);
     const roles = rolesOf(yaml);
     expect(roles.map((r) => r.namespace)).toEqual(['ml-staging', 'ml-prod']);
     for (const role of roles) {
       expect(role.rules.map((r) => ({ resources: r.resources, verbs: r.verbs }))).toEqual(ROTATION_RULES.map((r) => ({ resources: [...r.resources], verbs: [...r.verbs] })));
-      expect(role.rules.find((r) => r.verbs.includes('patch'))?.names).toEqual(['fm-endpoint-token']);
-      expect(role.rules.find((r) => r.verbs.includes('create'))?.names).toBeUndefined();
+      // Every Secret rule is named: the rotation creates by server-side apply, authorized with the name.
+      for (const rule of role.rules.filter((r) => r.resources.includes('secrets'))) expect(rule.names).toEqual(['fm-endpoint-token']);
     }
     expect(yaml.match(/kind: RoleBinding\nmetadata: \{ name: mlpipe-token-rotation, namespace: (ml-staging|ml-prod) \}/g)).toHaveLength(2);
     expect(yaml.match(/subjects: \[\{ apiGroup: rbac.authorization.k8s.io, kind: Group, name: "mlpipe-token-rotation" \}\]/g)).toHaveLength(2);
-    expect(yaml).toMatch(/RBAC cannot narrow `create` by resourceNames/);
     expect(yaml).not.toMatch(/\*|delete|deployments|services/);
     // Without a model, nothing is narrowed (the rotation function serves every model's token secret).
     expect(rolesOf(rotationRbacYaml(['a', 'b'], 'g')).flatMap((r) => r.rules).every((r) => r.names === undefined)).toBe(true);

@@ -90,11 +90,11 @@ it("the printed monitor Role: list pods and get pods/proxy in production; the re
   }
 });
 
-it('the printed rotation Role (--model fm): get/apply fm-endpoint-token in both namespaces, no other Secret; list pods, get pods/proxy', async () => {
+it('the printed rotation Role (--model fm): get/apply (create included) fm-endpoint-token in both namespaces, no other Secret, no POST; list pods, get pods/proxy', async () => {
   for (const ns of [STAGING, PRODUCTION]) {
     const secret = `/api/v1/namespaces/${ns}/secrets/fm-endpoint-token`;
     expect((await call(rotationToken, 'GET', secret)).status).toBe(404); // allowed, not there yet
-    // A server-side apply that creates needs patch (named) AND create (unnamed rule): 201, then 200.
+    // A server-side apply that creates needs patch AND create, both authorized with the name: 201, then 200.
     expect((await call(rotationToken, 'PATCH', `${secret}?fieldManager=mlpipe&force=true`, secretApply('fm-endpoint-token'), SSA)).status).toBe(201);
     expect((await call(rotationToken, 'PATCH', `${secret}?fieldManager=mlpipe&force=true`, secretApply('fm-endpoint-token'), SSA)).status).toBe(200);
     expect((await call(rotationToken, 'GET', secret)).status).toBe(200);
@@ -106,6 +106,10 @@ it('the printed rotation Role (--model fm): get/apply fm-endpoint-token in both 
   expect((await call(rotationToken, 'GET', other)).body.message).toBe(`secrets "other-endpoint-token" is forbidden: User "${ROTATION_USER}" cannot get resource "secrets" in API group "" in the namespace "${PRODUCTION}"`);
   expect((await call(rotationToken, 'PATCH', `${other}?fieldManager=mlpipe&force=true`, secretApply('other-endpoint-token'), SSA)).status).toBe(403);
   expect((await call(rotationToken, 'GET', `/api/v1/namespaces/${PRODUCTION}/secrets`)).status).toBe(403);
+  // A POST create has no name in its URL, so the named create does not cover it (the rotation never POSTs).
+  expect((await call(rotationToken, 'POST', `/api/v1/namespaces/${PRODUCTION}/secrets`, secretApply('fm-endpoint-token'))).body.message).toBe(
+    `secrets is forbidden: User "${ROTATION_USER}" cannot create resource "secrets" in API group "" in the namespace "${PRODUCTION}"`,
+  );
   // A Secret of another namespace, and deleting its own: refused.
   expect((await call(rotationToken, 'GET', '/api/v1/namespaces/default/secrets/fm-endpoint-token')).status).toBe(403);
   expect((await call(rotationToken, 'DELETE', `/api/v1/namespaces/${PRODUCTION}/secrets/fm-endpoint-token`)).status).toBe(403);
