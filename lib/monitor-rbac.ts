@@ -7,11 +7,14 @@
  * existing cluster and asks for no cluster-admin), so `mlpipe monitor-rbac` prints these for
  * `kubectl apply -f -`. Pure: the CLI and the CDK app both import it.
  * The endpoint token rotation function has the same option (`rotationKubernetesGroup`): ROTATION_RULES,
- * bound in BOTH serving namespaces (rotationRbacYaml, `mlpipe monitor-rbac --rotation`).
+ * bound in BOTH serving namespaces (rotationRbacYaml, `mlpipe monitor-rbac --rotation`), and so do the
+ * Kubernetes tasks (`tasksKubernetesGroup`): TASK_RULES, both namespaces (`mlpipe monitor-rbac --tasks`).
  */
 
-/** A namespaced RBAC rule of the core API group; `namedSecret` narrows it to the model's token Secret (resourceNames). */
+/** A namespaced RBAC rule; `namedSecret` narrows it to the model's token Secret (resourceNames). */
 export interface RbacRule {
+  /** The API group: core ("") unless given. */
+  readonly apiGroup?: 'apps' | 'batch';
   readonly resources: readonly string[];
   readonly verbs: readonly string[];
   /** Narrowed to `<model>-endpoint-token` when a model is given. */
@@ -40,6 +43,26 @@ export const ROTATION_RULES: readonly RbacRule[] = [
   { resources: ['pods/proxy'], verbs: ['get'] },
 ];
 
+/**
+ * What the pipeline's Kubernetes tasks do in EACH serving namespace (the state machine's Lambdas on the
+ * tasks role; the rollback, the monitor and the rotation have roles of their own): server-side apply,
+ * read, watch and delete the training Job, the serving Deployments and the Services (applyObject,
+ * readObject, watchUntil: list + watch, deleteObject, and patchObject for retention's scale-down); list and
+ * watch pods and Job events for progress and failure reasons (training.ts, workloads.ts), read pod logs
+ * for failure messages, read /metrics through the pod proxy (canary analysis); server-side apply the
+ * model's token Secret (DeployStaging/DeployProduction, endpoint auth), narrowed to it with --model. What
+ * AmazonEKSEditPolicy gives beyond this (other kinds, exec, port-forward, reading Secrets, pods' writes)
+ * the tasks never use. test/cdk checks these against the handlers' Kubernetes calls.
+ */
+export const TASK_RULES: readonly RbacRule[] = [
+  { apiGroup: 'batch', resources: ['jobs'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
+  { apiGroup: 'apps', resources: ['deployments'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
+  { resources: ['services'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
+  { resources: ['pods', 'events'], verbs: ['list', 'watch'] },
+  { resources: ['pods/log', 'pods/proxy'], verbs: ['get'] },
+  { resources: ['secrets'], verbs: ['create', 'patch'], namedSecret: true },
+];
+
 /** A group name EKS accepts in an access entry: not `system:…`, which is Kubernetes' own. */
 export const MONITOR_GROUP = /^(?!system:)[A-Za-z0-9][A-Za-z0-9:._-]{0,62}$/;
 
@@ -59,13 +82,31 @@ export function rotationRbacYaml(namespaces: readonly string[], group: string, m
     `# through the pod proxy. get, patch and create ${names.length ? `name ${names.join(', ')} only` : 'cover every Secret: pass --model to narrow them'} (the rotation creates the`,
     '# Secret by server-side apply, which the API server authorizes as create WITH the name; a POST create would not be).',
   ].join('\n');
-  return namespaces.map((ns) => roleYaml('mlpipe-token-rotation', ns, group, ROTATION_RULES, names, head).trimEnd()).join('\n---\n') + '\n';
+  return rolesYaml('mlpipe-token-rotation', namespaces, group, ROTATION_RULES, names, head);
+}
+
+/**
+ * The Role and RoleBinding of TASK_RULES for `group` in each of `namespaces` (staging and production).
+ * With `models`, the Secret rule names their token Secrets only.
+ */
+export function tasksRbacYaml(namespaces: readonly string[], group: string, models: readonly string[] = []): string {
+  const names = models.map((m) => `${m}-endpoint-token`);
+  const head = [
+    "# mlpipe Kubernetes tasks: apply, read, watch and delete the training Job, the serving Deployments and Services; list and watch",
+    '# pods and events; read pod logs and /metrics through the pod proxy; server-side apply the endpoint token Secret',
+    `# (${names.length ? `${names.join(', ')} only` : 'every Secret: pass --model to narrow it'}; it is never read).`,
+  ].join('\n');
+  return rolesYaml('mlpipe-tasks', namespaces, group, TASK_RULES, names, head);
+}
+
+function rolesYaml(name: string, namespaces: readonly string[], group: string, rules: readonly RbacRule[], secretNames: readonly string[], comment: string): string {
+  return namespaces.map((ns) => roleYaml(name, ns, group, rules, secretNames, comment).trimEnd()).join('\n---\n') + '\n';
 }
 
 function roleYaml(name: string, namespace: string, group: string, rules: readonly RbacRule[], secretNames: readonly string[], comment: string): string {
   const lines = rules.map((r) => {
     const named = r.namedSecret && secretNames.length ? `\n    resourceNames: [${secretNames.join(', ')}]` : '';
-    return `  - apiGroups: [""]\n    resources: [${r.resources.join(', ')}]\n    verbs: [${r.verbs.join(', ')}]${named}`;
+    return `  - apiGroups: ["${r.apiGroup ?? ''}"]\n    resources: [${r.resources.join(', ')}]\n    verbs: [${r.verbs.join(', ')}]${named}`;
   });
   return [
     comment,
