@@ -47,7 +47,8 @@ export const ROTATION_RULES: readonly RbacRule[] = [
  * What the pipeline's Kubernetes tasks do in EACH serving namespace (the state machine's Lambdas on the
  * tasks role; the rollback, the monitor and the rotation have roles of their own): server-side apply,
  * read, watch and delete the training Job, the serving Deployments and the Services (applyObject,
- * readObject, watchUntil: list + watch, deleteObject, and patchObject for retention's scale-down); list and
+ * readObject, watchUntil: list + watch, deleteObject, patchObject for retention's scale-down, and the
+ * canary's `deployments/scale` patch); list and
  * watch pods and Job events for progress and failure reasons (training.ts, workloads.ts), read pod logs
  * for failure messages, read /metrics through the pod proxy (canary analysis); server-side apply the
  * model's token Secret (DeployStaging/DeployProduction, endpoint auth), narrowed to it with --model. What
@@ -57,6 +58,7 @@ export const ROTATION_RULES: readonly RbacRule[] = [
 export const TASK_RULES: readonly RbacRule[] = [
   { apiGroup: 'batch', resources: ['jobs'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
   { apiGroup: 'apps', resources: ['deployments'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
+  { apiGroup: 'apps', resources: ['deployments/scale'], verbs: ['patch'] },
   { resources: ['services'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
   { resources: ['pods', 'events'], verbs: ['list', 'watch'] },
   { resources: ['pods/log', 'pods/proxy'], verbs: ['get'] },
