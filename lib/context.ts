@@ -137,6 +137,7 @@ const CONTEXT_SCHEMA = {
   endpointTokenRotationDays: number,
   monitorKubernetesGroup: text,
   rotationKubernetesGroup: text,
+  tasksKubernetesGroup: text,
   // Each range is checked at construction with the setting's CIDR rule, naming the bad value.
   loadBalancerSourceRanges: list,
   internalProduction: boolean,

@@ -232,10 +232,18 @@ export interface MlPipelineProps {
    * Least privilege for the endpoint token rotation function (with `endpointAuth`): its EKS access entry
    * gets this Kubernetes group and NO access policy, instead of the edit policy on both serving namespaces.
    * Bind the group before the first rotation (the deploy's configuration test lists pods with it):
-   * `mlpipe monitor-rbac --rotation --group <name> | kubectl apply -f -` (in staging and production: get/patch
-   * the token Secret, create Secrets, list pods, get pods/proxy). Not `system:…`. @default the edit policy on both
+   * `mlpipe monitor-rbac --rotation --group <name> | kubectl apply -f -` (in staging and production:
+   * get/patch/create the token Secret, list pods, get pods/proxy). Not `system:…`. @default the edit policy on both
    */
   readonly rotationKubernetesGroup?: string;
+  /**
+   * Least privilege for the pipeline's Kubernetes tasks (the state machine's Lambdas): their EKS access entry
+   * gets this Kubernetes group and NO access policy, instead of the edit policy on both serving namespaces.
+   * Bind the group before the first run: `mlpipe monitor-rbac --tasks --group <name> | kubectl apply -f -`
+   * (in staging and production: Jobs, Deployments, Services; list/watch pods and events; pods/log, pods/proxy;
+   * create/patch the token Secret). Not `system:…`. @default the edit policy on both
+   */
+  readonly tasksKubernetesGroup?: string;
   /**
    * CIDR ranges allowed to reach the staging and production load balancers (the Services'
    * `loadBalancerSourceRanges`), e.g. `['203.0.113.0/24']`. The functions that call endpoints must be
@@ -270,7 +278,7 @@ const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const MAX_WATCH_BUDGET_SECONDS = 270;
 
 /** The props with every default filled in. */
-type OptionalProp = 'clusterArn' | 'dataPrefix' | 'schedule' | 'vpcId' | 'privateSubnetIds' | 'securityGroupIds' | 'tlsCertificateArn' | 'monitorKubernetesGroup' | 'rotationKubernetesGroup';
+type OptionalProp = 'clusterArn' | 'dataPrefix' | 'schedule' | 'vpcId' | 'privateSubnetIds' | 'securityGroupIds' | 'tlsCertificateArn' | 'monitorKubernetesGroup' | 'rotationKubernetesGroup' | 'tasksKubernetesGroup';
 type ResolvedProps = Required<Omit<MlPipelineProps, OptionalProp>> & Pick<MlPipelineProps, OptionalProp>;
 
 export class MlPipeline extends Construct {
@@ -343,6 +351,7 @@ export class MlPipeline extends Construct {
       tokenRotation: p.endpointAuth,
       monitorKubernetesGroup: p.monitorKubernetesGroup,
       rotationKubernetesGroup: p.rotationKubernetesGroup,
+      tasksKubernetesGroup: p.tasksKubernetesGroup,
     });
 
     const approval = new Approval(this, 'Approval', { artifacts, approverEmails: p.approverEmails, key });
@@ -591,6 +600,7 @@ function resolveProps(props: MlPipelineProps): ResolvedProps {
     tlsCertificateArn: props.tlsCertificateArn,
     monitorKubernetesGroup: props.monitorKubernetesGroup,
     rotationKubernetesGroup: props.rotationKubernetesGroup,
+    tasksKubernetesGroup: props.tasksKubernetesGroup,
     dataPrefix: props.dataPrefix,
     dataMarkerFile: props.dataMarkerFile ?? 'dataset.json',
     schedule: props.schedule,
@@ -691,7 +701,7 @@ function validateProps(p: ResolvedProps): void {
       fail(`The "tlsCertificateArn" property must be an ACM certificate ARN like arn:aws:acm:us-east-1:123456789012:certificate/<id>; got "${p.tlsCertificateArn}".`);
     }
   }
-  for (const [prop, example] of [['monitorKubernetesGroup', 'mlpipe-monitor'], ['rotationKubernetesGroup', 'mlpipe-token-rotation']] as const) {
+  for (const [prop, example] of [['monitorKubernetesGroup', 'mlpipe-monitor'], ['rotationKubernetesGroup', 'mlpipe-token-rotation'], ['tasksKubernetesGroup', 'mlpipe-tasks']] as const) {
     const group = p[prop];
     if (group !== undefined && known(group) && !MONITOR_GROUP.test(group)) {
       fail(`The "${prop}" property must be a Kubernetes group name (letters, digits, ":", ".", "_", "-", at most 63 characters, not starting with "system:"), e.g. "${example}"; got "${group}".`);

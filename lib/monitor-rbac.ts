@@ -7,11 +7,14 @@
  * existing cluster and asks for no cluster-admin), so `mlpipe monitor-rbac` prints these for
  * `kubectl apply -f -`. Pure: the CLI and the CDK app both import it.
  * The endpoint token rotation function has the same option (`rotationKubernetesGroup`): ROTATION_RULES,
- * bound in BOTH serving namespaces (rotationRbacYaml, `mlpipe monitor-rbac --rotation`).
+ * bound in BOTH serving namespaces (rotationRbacYaml, `mlpipe monitor-rbac --rotation`), and so do the
+ * Kubernetes tasks (`tasksKubernetesGroup`): TASK_RULES, both namespaces (`mlpipe monitor-rbac --tasks`).
  */
 
-/** A namespaced RBAC rule of the core API group; `namedSecret` narrows it to the model's token Secret (resourceNames). */
+/** A namespaced RBAC rule; `namedSecret` narrows it to the model's token Secret (resourceNames). */
 export interface RbacRule {
+  /** The API group: core ("") unless given. */
+  readonly apiGroup?: 'apps' | 'batch';
   readonly resources: readonly string[];
   readonly verbs: readonly string[];
   /** Narrowed to `<model>-endpoint-token` when a model is given. */
@@ -29,15 +32,37 @@ export const MONITOR_RULES: readonly RbacRule[] = [
  * test/cdk checks its Kubernetes calls against ROTATION_KUBERNETES_NEEDS and these): read the model's token
  * Secret (testSecret), server-side apply it (setSecret, finishSecret: a PATCH, which creates the Secret when
  * it is missing, and for that the API server asks for `create` too), list the model's pods and read each
- * one's /metrics through the pod proxy (testSecret). RBAC cannot narrow `create` by resourceNames (the name
- * is not known when it authorizes a create), so `create` is on all Secrets of the namespace; get and patch
- * are narrowed to the model's token Secret when the model is known.
+ * one's /metrics through the pod proxy (testSecret). All three Secret verbs are narrowed to the model's token
+ * Secret when the model is known: RBAC cannot narrow a POST create by name (its URL has none), but the
+ * create of a server-side apply is authorized WITH the name of its URL (apiserver's patch handler), and
+ * the rotation creates only that way. test/local-kube/rbac.test.ts checks both against the local API server.
  */
 export const ROTATION_RULES: readonly RbacRule[] = [
-  { resources: ['secrets'], verbs: ['get', 'patch'], namedSecret: true },
-  { resources: ['secrets'], verbs: ['create'] },
+  { resources: ['secrets'], verbs: ['get', 'patch', 'create'], namedSecret: true },
   { resources: ['pods'], verbs: ['list'] },
   { resources: ['pods/proxy'], verbs: ['get'] },
+];
+
+/**
+ * What the pipeline's Kubernetes tasks do in EACH serving namespace (the state machine's Lambdas on the
+ * tasks role; the rollback, the monitor and the rotation have roles of their own): server-side apply,
+ * read, watch and delete the training Job, the serving Deployments and the Services (applyObject,
+ * readObject, watchUntil: list + watch, deleteObject, patchObject for retention's scale-down, and the
+ * canary's `deployments/scale` patch); list and
+ * watch pods and Job events for progress and failure reasons (training.ts, workloads.ts), read pod logs
+ * for failure messages, read /metrics through the pod proxy (canary analysis); server-side apply the
+ * model's token Secret (DeployStaging/DeployProduction, endpoint auth), narrowed to it with --model. What
+ * AmazonEKSEditPolicy gives beyond this (other kinds, exec, port-forward, reading Secrets, pods' writes)
+ * the tasks never use. test/cdk checks these against the handlers' Kubernetes calls.
+ */
+export const TASK_RULES: readonly RbacRule[] = [
+  { apiGroup: 'batch', resources: ['jobs'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
+  { apiGroup: 'apps', resources: ['deployments'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
+  { apiGroup: 'apps', resources: ['deployments/scale'], verbs: ['patch'] },
+  { resources: ['services'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
+  { resources: ['pods', 'events'], verbs: ['list', 'watch'] },
+  { resources: ['pods/log', 'pods/proxy'], verbs: ['get'] },
+  { resources: ['secrets'], verbs: ['create', 'patch'], namedSecret: true },
 ];
 
 /** A group name EKS accepts in an access entry: not `system:…`, which is Kubernetes' own. */
@@ -50,22 +75,40 @@ export function monitorRbacYaml(namespace: string, group: string): string {
 
 /**
  * The Role and RoleBinding of ROTATION_RULES for `group` in each of `namespaces` (staging and production:
- * the rotation writes the token Secret of both). With `models`, get/patch name their token Secrets only.
+ * the rotation writes the token Secret of both). With `models`, get/patch/create name their token Secrets only.
  */
 export function rotationRbacYaml(namespaces: readonly string[], group: string, models: readonly string[] = []): string {
   const names = models.map((m) => `${m}-endpoint-token`);
   const head = [
     "# mlpipe endpoint token rotation: read and server-side apply the model's token Secret, list pods and read their /metrics",
-    '# through the pod proxy. RBAC cannot narrow `create` by resourceNames (a create is authorized before the object has a',
-    `# name), so it covers every Secret of the namespace; get and patch ${names.length ? `name ${names.join(', ')} only` : 'cover every Secret: pass --model to narrow them'}.`,
+    `# through the pod proxy. get, patch and create ${names.length ? `name ${names.join(', ')} only` : 'cover every Secret: pass --model to narrow them'} (the rotation creates the`,
+    '# Secret by server-side apply, which the API server authorizes as create WITH the name; a POST create would not be).',
   ].join('\n');
-  return namespaces.map((ns) => roleYaml('mlpipe-token-rotation', ns, group, ROTATION_RULES, names, head).trimEnd()).join('\n---\n') + '\n';
+  return rolesYaml('mlpipe-token-rotation', namespaces, group, ROTATION_RULES, names, head);
+}
+
+/**
+ * The Role and RoleBinding of TASK_RULES for `group` in each of `namespaces` (staging and production).
+ * With `models`, the Secret rule names their token Secrets only.
+ */
+export function tasksRbacYaml(namespaces: readonly string[], group: string, models: readonly string[] = []): string {
+  const names = models.map((m) => `${m}-endpoint-token`);
+  const head = [
+    "# mlpipe Kubernetes tasks: apply, read, watch and delete the training Job, the serving Deployments and Services; list and watch",
+    '# pods and events; read pod logs and /metrics through the pod proxy; server-side apply the endpoint token Secret',
+    `# (${names.length ? `${names.join(', ')} only` : 'every Secret: pass --model to narrow it'}; it is never read).`,
+  ].join('\n');
+  return rolesYaml('mlpipe-tasks', namespaces, group, TASK_RULES, names, head);
+}
+
+function rolesYaml(name: string, namespaces: readonly string[], group: string, rules: readonly RbacRule[], secretNames: readonly string[], comment: string): string {
+  return namespaces.map((ns) => roleYaml(name, ns, group, rules, secretNames, comment).trimEnd()).join('\n---\n') + '\n';
 }
 
 function roleYaml(name: string, namespace: string, group: string, rules: readonly RbacRule[], secretNames: readonly string[], comment: string): string {
   const lines = rules.map((r) => {
     const named = r.namedSecret && secretNames.length ? `\n    resourceNames: [${secretNames.join(', ')}]` : '';
-    return `  - apiGroups: [""]\n    resources: [${r.resources.join(', ')}]\n    verbs: [${r.verbs.join(', ')}]${named}`;
+    return `  - apiGroups: ["${r.apiGroup ?? ''}"]\n    resources: [${r.resources.join(', ')}]\n    verbs: [${r.verbs.join(', ')}]${named}`;
   });
   return [
     comment,

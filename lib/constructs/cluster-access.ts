@@ -16,7 +16,8 @@
  *   both namespaces: it writes the token Secret and reads the serving pods' /metrics), so that its
  *   Secrets Manager writes are not the tasks'. With `rotationKubernetesGroup` its entry carries that group
  *   and no access policy: the operator binds it in both namespaces to a Role of exactly ROTATION_RULES
- *   (`mlpipe monitor-rbac --rotation`).
+ *   (`mlpipe monitor-rbac --rotation`). The tasks' entry has the same option, `tasksKubernetesGroup`: that
+ *   group and no policy, bound in both namespaces to a Role of TASK_RULES (`mlpipe monitor-rbac --tasks`).
  * - the pods reach S3 through EKS Pod Identity (decision 5): `mlpipe-trainer` (staging, where training
  *   Jobs run) writes its model's prefix but never the registry records in it; `mlpipe-server` (staging
  *   and production) only reads it.
@@ -73,7 +74,7 @@ export const MONITOR_SUBRESOURCE_NEEDS: readonly KubernetesPermission[] = [{ ver
  * syncTokenSecret it writes with), by the kube helper it goes through, and the permissions each needs in
  * both serving namespaces. test/cdk reads the module's calls and checks each is listed here and each
  * permission is in ROTATION_RULES (lib/monitor-rbac.ts), so a new call cannot slip past the Role.
- * `applyObject` is a server-side apply: a PATCH, which the API server also authorizes as `create` when
+ * `applyObject` is a server-side apply: a PATCH, which the API server also authorizes as `create` (with the name) when
  * the object does not exist yet.
  */
 export const ROTATION_KUBERNETES_NEEDS: Readonly<Record<string, readonly KubernetesPermission[]>> = {
@@ -107,6 +108,11 @@ export interface ClusterAccessProps {
    * NO access policy (the operator binds it to ROTATION_RULES in both namespaces). @default the edit policy on both
    */
   readonly rotationKubernetesGroup?: string;
+  /**
+   * The Kubernetes tasks' group: their access entry gets this group and NO access policy (the operator
+   * binds it to TASK_RULES in both namespaces). @default the edit policy on both
+   */
+  readonly tasksKubernetesGroup?: string;
 }
 
 export class ClusterAccess extends Construct {
@@ -142,6 +148,7 @@ export class ClusterAccess extends Construct {
       `mlpipe Lambda tasks that call the Kubernetes API of ${props.clusterName} (namespaces ${props.stagingNamespace}, ${props.productionNamespace})`,
       props.clusterName,
       [props.stagingNamespace, props.productionNamespace],
+      props.tasksKubernetesGroup,
     );
     this.kubernetesRole = tasks.role;
     this.accessEntry = tasks.entry;

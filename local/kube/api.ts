@@ -19,6 +19,8 @@ export interface WriteOptions {
   subresource?: 'status';
   /** Collects the Warning headers the write earns (only a write that stores something earns any). */
   warnings?: string[];
+  /** A server-side apply that creates its object calls this first: the API server authorizes `create` then too. */
+  authorizeCreate?: () => void;
 }
 
 export interface DeleteOptions {
@@ -295,6 +297,7 @@ export class KubeApi {
     const existing = type.namespaced ? this.store.get(type.plural, namespace, name) : this.store.get(type.plural, undefined, name);
     if (!existing) {
       if (opts.subresource === 'status') throw errors.notFound(type, name);
+      opts.authorizeCreate?.();
       const stored = this.create(type, namespace, { ...config, metadata: { ...meta, name } }, { fieldManager: manager, operation: 'Apply', warnings: opts.warnings });
       this.applied.set(`${stored.metadata.uid}/${manager}/`, config);
       return { object: stored, created: true };
@@ -365,7 +368,7 @@ export class KubeApi {
       return this.store.replace('pods', pod);
     }
     if (type.plural === 'namespaces') {
-      for (const t of ['pods', 'services', 'jobs', 'deployments', 'replicasets', 'configmaps', 'secrets', 'serviceaccounts', 'events']) {
+      for (const t of ['pods', 'services', 'jobs', 'deployments', 'replicasets', 'configmaps', 'secrets', 'serviceaccounts', 'events', 'roles', 'rolebindings']) {
         for (const child of this.store.list(t, name)) this.store.remove(t, name, child.metadata.name);
       }
     }

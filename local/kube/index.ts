@@ -46,10 +46,12 @@ export interface LocalKube {
   store?: unknown;
   /**
    * Mints a token limited to `namespaces` (edit-like access there, nothing at the cluster scope: what
-   * mlpipe's EKS access entry gives the pipeline's Lambdas) and writes a kubeconfig for it. `kubeconfigPath`
-   * above stays the cluster-admin one, for setup.
+   * mlpipe's EKS access entry gives the pipeline's Lambdas) and writes a kubeconfig for it. With `groups`
+   * (an access entry's kubernetesGroups), the user also gets what RoleBindings to those groups give: with
+   * no namespaces, ONLY that (an access entry with a group and no access policy). `kubeconfigPath` above
+   * stays the cluster-admin one, for setup.
    */
-  mintScopedKubeconfig(namespaces: string[], opts?: { username?: string; file?: string }): { token: string; kubeconfigPath: string };
+  mintScopedKubeconfig(namespaces: string[], opts?: { username?: string; groups?: string[]; file?: string }): { token: string; kubeconfigPath: string };
   /** Process ids of containers still running (tests check stop() leaves none). */
   runningPids(): number[];
   /**
@@ -112,7 +114,7 @@ export async function startLocalKube(opts: LocalKubeOptions): Promise<LocalKube>
     mintScopedKubeconfig(namespaces, mint = {}) {
       const scoped = randomBytes(24).toString('hex');
       const username = mint.username ?? 'mlpipe:pipeline-handlers';
-      auth.add(scoped, { name: username, namespaces: new Set(namespaces) });
+      auth.add(scoped, { name: username, namespaces: new Set(namespaces), groups: mint.groups ?? [] });
       const file = mint.file ?? join(opts.stateDir, `kubeconfig-${username.replace(/[^a-z0-9-]+/gi, '-')}.yaml`);
       return { token: scoped, kubeconfigPath: writeKubeconfig(file, url, scoped) };
     },

@@ -1,10 +1,11 @@
 /**
- * The resource types the local API server serves (core/v1, apps/v1, batch/v1), their REST names and
- * discovery data, plus the minimal object shapes the store and controllers work with.
+ * The resource types the local API server serves (core/v1, apps/v1, batch/v1, and the namespaced RBAC
+ * objects of rbac.authorization.k8s.io/v1), their REST names and discovery data, plus the minimal object
+ * shapes the store and controllers work with.
  */
 
 export interface ResourceType {
-  group: '' | 'apps' | 'batch' | 'events.k8s.io';
+  group: '' | 'apps' | 'batch' | 'events.k8s.io' | typeof RBAC_GROUP;
   version: 'v1';
   plural: string;
   singular: string;
@@ -17,8 +18,8 @@ export interface ResourceType {
   hasStatus: boolean;
   /** Fields the fieldSelector accepts besides metadata.name and metadata.namespace. */
   selectableFields: string[];
-  /** Name rule: RFC 1123 subdomain (most), RFC 1123 label (namespaces), RFC 1035 label (services). */
-  nameRule: 'subdomain' | 'label' | 'dns1035';
+  /** Name rule: RFC 1123 subdomain (most), RFC 1123 label (namespaces), RFC 1035 label (services), a path segment (RBAC). */
+  nameRule: 'subdomain' | 'label' | 'dns1035' | 'path';
 }
 
 /** The field selectors kube-apiserver accepts on events (pkg/registry/core/event), plus the events.k8s.io names. */
@@ -30,6 +31,12 @@ const EVENT_FIELDS = [
   'source',
   'type',
 ];
+
+/** The API group of Roles and RoleBindings (and of a RoleBinding's roleRef and Group/User subjects). */
+export const RBAC_GROUP = 'rbac.authorization.k8s.io';
+
+/** The API groups served besides core/v1, in discovery order. */
+export const API_GROUPS = ['apps', 'batch', 'events.k8s.io', RBAC_GROUP] as const;
 
 const VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
 
@@ -90,6 +97,10 @@ export const RESOURCE_TYPES: ResourceType[] = [
   // Events are stored once, as core/v1; events.k8s.io/v1 is a read-only view of the same objects.
   type('', 'events', 'Event', { shortNames: ['ev'], selectableFields: EVENT_FIELDS }),
   type('events.k8s.io', 'events', 'Event', { shortNames: ['ev'], selectableFields: EVENT_FIELDS }),
+  // Namespaced RBAC only (no ClusterRoles): what a cluster admin applies for a Kubernetes group, and what the
+  // authorizer (rbac.ts) reads. Names are path segments, as kube-apiserver's RBAC validation allows.
+  type(RBAC_GROUP, 'roles', 'Role', { nameRule: 'path' }),
+  type(RBAC_GROUP, 'rolebindings', 'RoleBinding', { nameRule: 'path' }),
 ];
 
 export function apiVersionOf(type: ResourceType): string {
@@ -141,7 +152,7 @@ export function apiGroupList(): Record<string, unknown> {
   return {
     kind: 'APIGroupList',
     apiVersion: 'v1',
-    groups: ['apps', 'batch', 'events.k8s.io'].map((g) => {
+    groups: API_GROUPS.map((g) => {
       const { kind: _k, apiVersion: _a, ...rest } = apiGroup(g);
       return rest;
     }),

@@ -2,10 +2,10 @@
  * Defaulting and validation of objects, as the real API server's registry strategies do them for the
  * fields the pipeline and its tests touch: name rules, required fields, pod template checks (placement:
  * tolerations, nodeSelector, priorityClassName, extended resources), a Job's podFailurePolicy, workload
- * selectors, service ports, and immutable fields on update. Errors become 422 Invalid with causes.
+ * selectors, service ports, Role rules and RoleBinding references, and immutable fields on update. Errors become 422 Invalid with causes.
  */
 import { randomInt } from 'node:crypto';
-import type { Container, Deployment, Job, KubeObject, Pod, PodFailurePolicy, PodSpec, PodTemplate, ReplicaSet, ResourceType, Service, Toleration } from './resources';
+import { RBAC_GROUP, type Container, type Deployment, type Job, type KubeObject, type Pod, type PodFailurePolicy, type PodSpec, type PodTemplate, type ReplicaSet, type ResourceType, type Service, type Toleration } from './resources';
 import { matchesLabelSelector } from './selectors';
 import { canonical } from './canonical';
 import { invalidValue, required, type StatusCause } from './status';
@@ -16,6 +16,11 @@ const DNS1035 = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 
 export function validateName(rule: ResourceType['nameRule'], name: string, field = 'metadata.name'): StatusCause[] {
+  if (rule === 'path') {
+    // apimachinery's IsValidPathSegmentName: RBAC names only need to be one URL path segment.
+    if (name === '.' || name === '..') return [invalidValue(field, name, `may not be '${name}'`)];
+    return ['/', '%'].filter((c) => name.includes(c)).map((c) => invalidValue(field, name, `may not contain '${c}'`));
+  }
   if (rule === 'subdomain') {
     if (name.length > 253 || !SUBDOMAIN.test(name)) {
       return [invalidValue(field, name, "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")];
@@ -495,6 +500,12 @@ export function validateObject(type: ResourceType, obj: KubeObject): StatusCause
       if (s.activeDeadlineSeconds !== undefined && !(s.activeDeadlineSeconds > 0)) causes.push(invalidValue('spec.activeDeadlineSeconds', s.activeDeadlineSeconds, 'must be greater than 0'));
       break;
     }
+    case 'roles':
+      causes.push(...validateRules(obj.rules));
+      break;
+    case 'rolebindings':
+      causes.push(...validateRoleBinding(obj));
+      break;
     case 'services': {
       if (!spec) return [...causes, required('spec')];
       const s = spec as Service['spec'];
@@ -511,6 +522,44 @@ export function validateObject(type: ResourceType, obj: KubeObject): StatusCause
     }
   }
   return causes;
+}
+
+/** A Role's rules as pkg/apis/rbac/validation checks them (resource rules only: a Role has no nonResourceURLs). */
+function validateRules(rules: unknown): StatusCause[] {
+  if (rules === undefined || rules === null) return [];
+  if (!Array.isArray(rules)) return [invalidValue('rules', rules, 'must be a list of PolicyRules')];
+  return rules.flatMap((rule: { verbs?: unknown; apiGroups?: unknown; resources?: unknown; nonResourceURLs?: unknown }, i) => {
+    const field = `rules[${i}]`;
+    const empty = (v: unknown) => !Array.isArray(v) || v.length === 0;
+    const out: StatusCause[] = [];
+    if (empty(rule.verbs)) out.push({ reason: 'FieldValueRequired', message: 'Required value: verbs must contain at least one value', field: `${field}.verbs` });
+    if (!empty(rule.nonResourceURLs)) out.push(invalidValue(`${field}.nonResourceURLs`, rule.nonResourceURLs, 'namespaced rules cannot apply to non-resource URLs'));
+    if (empty(rule.apiGroups)) out.push({ reason: 'FieldValueRequired', message: 'Required value: resource rules must supply at least one api group', field: `${field}.apiGroups` });
+    if (empty(rule.resources)) out.push({ reason: 'FieldValueRequired', message: 'Required value: resource rules must supply at least one resource', field: `${field}.resources` });
+    return out;
+  });
+}
+
+/** A RoleBinding's roleRef and subjects, as pkg/apis/rbac/validation checks them. */
+function validateRoleBinding(obj: KubeObject): StatusCause[] {
+  const out: StatusCause[] = [];
+  const ref = (obj.roleRef ?? {}) as { apiGroup?: string; kind?: string; name?: string };
+  if (ref.apiGroup !== RBAC_GROUP) out.push(notSupported('roleRef.apiGroup', ref.apiGroup ?? '', [RBAC_GROUP]));
+  if (ref.kind !== 'Role' && ref.kind !== 'ClusterRole') out.push(notSupported('roleRef.kind', ref.kind ?? '', ['Role', 'ClusterRole']));
+  if (!ref.name) out.push(required('roleRef.name'));
+  else out.push(...validateName('path', ref.name, 'roleRef.name'));
+  const subjects = Array.isArray(obj.subjects) ? (obj.subjects as Array<{ kind?: string; name?: string; apiGroup?: string; namespace?: string }>) : [];
+  subjects.forEach((subject, i) => {
+    const field = `subjects[${i}]`;
+    if (!subject.name) out.push(required(`${field}.name`));
+    if (subject.kind === 'ServiceAccount') {
+      if (subject.apiGroup) out.push(notSupported(`${field}.apiGroup`, subject.apiGroup, ['']));
+      if (!subject.namespace) out.push(required(`${field}.namespace`));
+    } else if (subject.kind === 'User' || subject.kind === 'Group') {
+      if (subject.apiGroup !== RBAC_GROUP) out.push(notSupported(`${field}.apiGroup`, subject.apiGroup ?? '', [RBAC_GROUP]));
+    } else out.push(notSupported(`${field}.kind`, subject.kind ?? '', ['ServiceAccount', 'User', 'Group']));
+  });
+  return out;
 }
 
 function same(a: unknown, b: unknown): boolean {
@@ -541,6 +590,10 @@ export function validateUpdate(type: ResourceType, obj: KubeObject, old: KubeObj
     case 'deployments':
     case 'replicasets':
       immutable('spec.selector', spec?.selector, oldSpec?.selector);
+      break;
+    case 'rolebindings':
+      // A binding's role is fixed: to bind another, delete and recreate it (kubectl auth reconcile does).
+      if (!same(obj.roleRef, old.roleRef)) causes.push(invalidValue('roleRef', obj.roleRef ?? null, 'cannot change roleRef'));
       break;
     case 'jobs':
       immutable('spec.selector', spec?.selector, oldSpec?.selector);

@@ -1,19 +1,20 @@
 /**
  * The HTTP front of the local Kubernetes API: bearer-token auth, discovery (/version, /api, /apis),
- * REST paths for core/v1, apps/v1 and batch/v1 (get, list, create, update, patch, delete, status),
+ * REST paths for core/v1, apps/v1, batch/v1 and namespaced rbac.authorization.k8s.io/v1 (get, list,
+ * create, update, patch, delete, status), authorized by rbac.ts,
  * list/watch with label and field selectors, pods/log, pods/eviction, and the services/pods proxy subresources.
  */
 import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { listenOnLoopback, readBody as readCappedBody, type LoopbackListener } from '../http';
 import type { KubeApi } from './api';
-import { authorize, authorizePath, type Authenticator } from './rbac';
+import { authorize, authorizeCreateOnPatch, authorizePath, type Authenticator } from './rbac';
 import type { ControllerManager } from './controllers';
 import { LOCAL_PORTS_ANNOTATION, NODE_NAME } from './controllers/kubelet';
 import { serviceEndpoints } from './controllers/service';
 import { toEventsV1 } from './controllers/events';
 import { setCondition } from './controllers/conditions';
-import { apiGroup, apiGroupList, apiResourceList, apiVersionOf, findType, typeOf, type KubeObject, type Pod, type ResourceType, type Service } from './resources';
+import { API_GROUPS, apiGroup, apiGroupList, apiResourceList, apiVersionOf, findType, typeOf, type KubeObject, type Pod, type ResourceType, type Service } from './resources';
 import { matchesFields, matchesRequirements, parseFieldSelector, parseLabelSelector } from './selectors';
 import { errors, invalidValue, KubeApiError, type StatusBody, type StatusCause } from './status';
 import type { StoreEvent } from './store';
@@ -196,10 +197,8 @@ export class ApiServer {
     }
     if (path === '/apis') return send(res, 200, apiGroupList());
     if (path === '/api/v1') return send(res, 200, apiResourceList(''));
-    const g = /^\/apis\/(apps|batch|events\.k8s\.io)$/.exec(path);
-    if (g) return send(res, 200, apiGroup(g[1]!));
-    const gv = /^\/apis\/(apps|batch|events\.k8s\.io)\/v1$/.exec(path);
-    if (gv) return send(res, 200, apiResourceList(gv[1]!));
+    const g = /^\/apis\/([^/]+)(\/v1)?$/.exec(path);
+    if (g && (API_GROUPS as readonly string[]).includes(g[1]!)) return send(res, 200, g[2] ? apiResourceList(g[1]!) : apiGroup(g[1]!));
 
     const segments = path.split('/').filter(Boolean).map(decodeURIComponent);
     const r = route(segments);
@@ -215,13 +214,15 @@ export class ApiServer {
     const q = url.searchParams;
     const warnings: string[] = [];
     requestWarnings.set(res, warnings);
-    authorize(user, {
+    const access = {
       verb: verbOf(method, r, q),
       type: r.as ?? type,
       namespace: type.plural === 'namespaces' ? r.name : r.namespace,
       name: r.name,
       subresource: r.subresource,
-    });
+    };
+    const rbacObjects = this.deps.api.store;
+    authorize(user, access, rbacObjects);
     const fieldManager = q.get('fieldManager') ?? (req.headers['user-agent'] ?? 'unknown').split('/')[0];
     const dryRun = q.get('dryRun') === 'All';
     if (dryRun) throw errors.badRequest('dryRun is not supported by the local API server');
@@ -276,6 +277,7 @@ export class ApiServer {
           force,
           subresource: sub,
           warnings,
+          authorizeCreate: () => authorizeCreateOnPatch(user, { ...access, name: r.name! }, rbacObjects),
         });
         return send(res, created ? 201 : 200, object);
       }

@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MONITOR_SUBRESOURCE_NEEDS, ROTATION_KUBERNETES_NEEDS } from '../../lib/constructs/cluster-access';
-import { MONITOR_RULES, ROTATION_RULES, monitorRbacYaml, rotationRbacYaml } from '../../lib/monitor-rbac';
+import { MONITOR_RULES, ROTATION_RULES, TASK_RULES, monitorRbacYaml, rotationRbacYaml, tasksRbacYaml } from '../../lib/monitor-rbac';
 import { logicalId, resourcesOf, synthStack } from './helpers';
 
 type Template = ReturnType<typeof synthStack>['template'];
@@ -187,6 +187,7 @@ function accessEntryOf(template: Template, roleId: string): Record<string, unkno
 describe.each([
   { prop: 'monitorKubernetesGroup', roleId: 'MonitorRole', group: 'mlpipe-monitor', scope: 'production' },
   { prop: 'rotationKubernetesGroup', roleId: 'TokenRotationRole', group: 'mlpipe-token-rotation', scope: 'both namespaces' },
+  { prop: 'tasksKubernetesGroup', roleId: 'KubernetesTaskRole', group: 'mlpipe-tasks', scope: 'both namespaces' },
 ] as const)('least privilege by Kubernetes group: $prop', ({ prop, roleId, group, scope }) => {
   it(`by default the entry keeps the edit policy on ${scope} (no group)`, () => {
     const entry = accessEntryOf(synthStack().template, roleId);
@@ -243,18 +244,17 @@ describe('token rotation least privilege (rotationKubernetesGroup)', () => {
       rules: [...m[2]!.matchAll(/resources: \[([^\]]*)\]\n\s+verbs: \[([^\]]*)\](?:\n\s+resourceNames: \[([^\]]*)\])?/g)].map((r) => ({ resources: r[1]!.split(', '), verbs: r[2]!.split(', '), names: r[3]?.split(', ') })),
     }));
 
-  it('mlpipe monitor-rbac --rotation prints a Role and RoleBinding per serving namespace, exactly ROTATION_RULES; --model narrows get/patch, never create', () => {
+  it('mlpipe monitor-rbac --rotation prints a Role and RoleBinding per serving namespace, exactly ROTATION_RULES; --model narrows get/patch/create', () => {
     const yaml = rotationRbacYaml(['ml-staging', 'ml-prod'], 'mlpipe-token-rotation', ['fm']);
     const roles = rolesOf(yaml);
     expect(roles.map((r) => r.namespace)).toEqual(['ml-staging', 'ml-prod']);
     for (const role of roles) {
       expect(role.rules.map((r) => ({ resources: r.resources, verbs: r.verbs }))).toEqual(ROTATION_RULES.map((r) => ({ resources: [...r.resources], verbs: [...r.verbs] })));
-      expect(role.rules.find((r) => r.verbs.includes('patch'))?.names).toEqual(['fm-endpoint-token']);
-      expect(role.rules.find((r) => r.verbs.includes('create'))?.names).toBeUndefined();
+      // Every Secret rule is named: the rotation creates by server-side apply, authorized with the name.
+      for (const rule of role.rules.filter((r) => r.resources.includes('secrets'))) expect(rule.names).toEqual(['fm-endpoint-token']);
     }
     expect(yaml.match(/kind: RoleBinding\nmetadata: \{ name: mlpipe-token-rotation, namespace: (ml-staging|ml-prod) \}/g)).toHaveLength(2);
     expect(yaml.match(/subjects: \[\{ apiGroup: rbac.authorization.k8s.io, kind: Group, name: "mlpipe-token-rotation" \}\]/g)).toHaveLength(2);
-    expect(yaml).toMatch(/RBAC cannot narrow `create` by resourceNames/);
     expect(yaml).not.toMatch(/\*|delete|deployments|services/);
     // Without a model, nothing is narrowed (the rotation function serves every model's token secret).
     expect(rolesOf(rotationRbacYaml(['a', 'b'], 'g')).flatMap((r) => r.rules).every((r) => r.names === undefined)).toBe(true);
@@ -292,3 +292,70 @@ describe('token rotation least privilege (rotationKubernetesGroup)', () => {
     expect(granted).toEqual(needed);
   });
 });
+
+describe('Kubernetes tasks least privilege (tasksKubernetesGroup)', () => {
+  it('mlpipe monitor-rbac --tasks prints a Role and RoleBinding per serving namespace, exactly TASK_RULES with their API groups; --model names the token Secret', () => {
+    const yaml = tasksRbacYaml(['ml-staging', 'ml-prod'], 'mlpipe-tasks', ['fm']);
+    const roles = [...yaml.matchAll(/kind: Role\nmetadata: \{ name: mlpipe-tasks, namespace: ([\w-]+) \}\nrules:\n((?:  - [^\n]*\n(?:    [^\n]*\n)*)+)/g)];
+    expect(roles.map((m) => m[1])).toEqual(['ml-staging', 'ml-prod']);
+    for (const role of roles) {
+      const rules = [...role[2]!.matchAll(/apiGroups: \["([^"]*)"\]\n\s+resources: \[([^\]]*)\]\n\s+verbs: \[([^\]]*)\](?:\n\s+resourceNames: \[([^\]]*)\])?/g)].map((r) => ({ group: r[1], resources: r[2]!.split(', '), verbs: r[3]!.split(', '), names: r[4] }));
+      expect(rules.map(({ group, resources, verbs }) => ({ group, resources, verbs }))).toEqual(TASK_RULES.map((r) => ({ group: r.apiGroup ?? '', resources: [...r.resources], verbs: [...r.verbs] })));
+      expect(rules.filter((r) => r.resources.includes('secrets')).map((r) => r.names)).toEqual(['fm-endpoint-token']);
+    }
+    expect(yaml.match(/subjects: \[\{ apiGroup: rbac.authorization.k8s.io, kind: Group, name: "mlpipe-tasks" \}\]/g)).toHaveLength(2);
+    expect(yaml).not.toMatch(/\*|exec|portforward|replicasets/);
+  });
+
+  it("TASK_RULES cover every Kubernetes call of the tasks' modules (read from their source), and grant nothing beyond them", () => {
+    const root = join(__dirname, '..', '..');
+    const read = (f: string) => readFileSync(join(root, f), 'utf8');
+    const manifests = read('functions/shared/manifests.ts');
+    // Every module of the state machine's Lambdas that imports the kube helpers (the rollback, the monitor and the rotation have roles of their own).
+    const modules = ['functions/shared/retention.ts', 'functions/shared/training.ts', 'functions/shared/canary-analysis.ts', 'functions/shared/canary.ts', 'functions/shared/workloads.ts', 'functions/cleanup.ts', 'functions/submit-training.ts', 'functions/await-training.ts', 'functions/switch-production-traffic.ts', 'functions/expose-staging.ts', 'functions/shift-canary-traffic.ts'];
+    const VERBS: Record<string, string[]> = { applyObject: ['patch', 'create'], patchObject: ['patch'], deleteObject: ['delete'], readObject: ['get'], listObjects: ['list'], watchUntil: ['list', 'watch'] };
+    const RESOURCE: Record<string, string> = { Job: 'batch/jobs', Deployment: 'apps/deployments', Service: 'services', Pod: 'pods', Event: 'events', Secret: 'secrets' };
+    /** The kind a manifest builder makes: its `kind:` literal (manifests.ts), or its declared V1 return type (a builder in the module). */
+    const builtKind = (builder: string, source: string) => {
+      const m = new RegExp(`export function ${builder}\\([^]*?kind: '(\\w+)'`).exec(manifests) ?? new RegExp(`function ${builder}\\([^{]*?\\): V1(\\w+) \\{`).exec(source);
+      return m?.[1];
+    };
+    const needed = new Set<string>();
+    const everything = modules.map(read).join('\n');
+    for (const file of modules) {
+      const source = read(file);
+      for (const m of source.matchAll(/\b(applyObject|patchObject|deleteObject|readObject|listObjects|watchUntil|podLogTail|proxyGet)(?:<[^(]*?>)?\(\s*([^)]{0,120})/g)) {
+        const [, helper, arg] = m as unknown as [string, string, string];
+        if (helper === 'podLogTail' || helper === 'proxyGet') {
+          needed.add(`get ${helper === 'podLogTail' ? 'pods/log' : 'pods/proxy'}`);
+          continue;
+        }
+        // The kind: a literal, a collection path, the manifest builder (directly or through a variable), or a kind parameter.
+        const variable = /^(\w+)\s*(?:,|$)/.exec(arg)?.[1];
+        const builder = /^(\w+)\(/.exec(arg)?.[1] ?? (variable ? new RegExp(`const ${variable} = (\\w+)\\(`).exec(source)?.[1] : undefined);
+        const kinds =
+          /^`\/api\/v1\/namespaces\/\$\{encodeURIComponent\(\w+\)\}\/events`/.test(source.slice(m.index! + m[0].length - arg.length, m.index! + m[0].length + 40)) ? ['Event']
+          : /kind: '(\w+)'|^'(\w+)'|collectionPath\('(\w+)'/.test(arg) ? [/kind: '(\w+)'|^'(\w+)'|collectionPath\('(\w+)'/.exec(arg)!.slice(1).find(Boolean)!]
+          : builder && builtKind(builder, everything) ? [builtKind(builder, everything)!]
+          : /^kind\b|collectionPath\(kind/.test(arg) ? [...new Set([...source.matchAll(/remove\('(\w+)'|kind: ('[A-Z]\w+'(?: \| '[A-Z]\w+')*),/g)].flatMap((k) => (k[1] ? [k[1]] : k[2]!.split(' | ').map((q) => q.slice(1, -1)))))]
+          : [];
+        expect({ file, call: `${helper}(${arg.slice(0, 60)}`, kinds }).toEqual({ file, call: `${helper}(${arg.slice(0, 60)}`, kinds: expect.arrayContaining([expect.any(String)]) });
+        for (const kind of kinds) {
+          expect(RESOURCE).toHaveProperty(kind);
+          for (const verb of VERBS[helper]!) needed.add(`${verb} ${RESOURCE[kind]}`);
+        }
+      }
+    }
+    // Raw requests (the canary's scale subresource): the verb of the method, the resource of the path built just before.
+    for (const file of modules) {
+      const source = read(file);
+      for (const m of source.matchAll(/const path = `\/apis\/(\w+)\/v1\/namespaces\/\$\{[^}]+\}\/(\w+)\/\$\{[^}]+\}\/(\w+)`;[^]*?sendRequest\(\{ method: '(\w+)'/g)) {
+        needed.add(`${m[4]!.toLowerCase()} ${m[1]}/${m[2]}/${m[3]}`);
+      }
+      expect(source.match(/sendRequest\(/g)?.length ?? 0).toBe([...source.matchAll(/const path = `[^`]*`;[^]*?sendRequest\(/g)].length);
+    }
+    const granted = TASK_RULES.flatMap((r) => r.resources.flatMap((resource) => r.verbs.map((verb) => `${verb} ${r.apiGroup ? `${r.apiGroup}/` : ''}${resource}`)));
+    expect(granted.sort()).toEqual([...needed].sort());
+  });
+});
+

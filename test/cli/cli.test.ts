@@ -582,6 +582,14 @@ describe('mlpipe CLI (local mode)', () => {
     expect(stray.code).toBe(2);
     expect(stray.err).toContain('--staging-namespace and --model go with --rotation');
     expect((await cli('monitor-rbac', '--rotation', '--model', 'Bad_Model', '--local')).err).toContain('--model: "Bad_Model" is not a model name');
+    // --tasks: the Kubernetes tasks' Roles in both namespaces, group mlpipe-tasks by default; not with --rotation
+    const tasks = await cli('monitor-rbac', '--tasks', '--model', 'fm', '--local');
+    expect(tasks.code).toBe(0);
+    expect([...tasks.out.matchAll(/kind: Role\nmetadata: \{ name: mlpipe-tasks, namespace: ([\w-]+) \}/g)].map((m) => m[1])).toEqual(['mlpipe-staging', 'mlpipe-production']);
+    expect(tasks.out).toContain('name: "mlpipe-tasks" }]');
+    const both = await cli('monitor-rbac', '--tasks', '--rotation', '--local');
+    expect(both.code).toBe(2);
+    expect(both.err).toContain('--rotation and --tasks print different Roles: choose one.');
   });
 
   it('says what to do when there is no local pipeline, and on unknown commands', async () => {

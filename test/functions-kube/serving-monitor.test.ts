@@ -24,10 +24,13 @@ import { resetKube } from '../../functions/shared/kube';
 import { reloadSettings } from '../../functions/shared/settings';
 import { MIN_RATE_REQUESTS, monitorKeys, type MonitorSnapshot } from '../../functions/shared/serving-monitor';
 import { handler } from '../../functions/monitor';
+import { monitorRbacYaml } from '../../lib/monitor-rbac';
 
 const REPO_ROOT = join(__dirname, '..', '..');
 const NS = 'mlpipe-production';
 const BUCKET = 'mlpipe-monitor-test';
+/** The least-privilege case's artifact bucket: its scrapes leave the other tests' monitor state alone. */
+const RBAC_BUCKET = 'mlpipe-monitor-rbac-test';
 const IMAGE = 'mlpipe/fashion-mnist-serve:test';
 const PIXELS = 784;
 const CLASSES = 10;
@@ -59,6 +62,7 @@ describe('Monitor handler: production through the pod proxy', () => {
   let s3: LocalS3;
   let apps: k8s.AppsV1Api;
   let core: k8s.CoreV1Api;
+  let objects: k8s.KubernetesObjectApi;
   const savedEnv = { ...process.env };
 
   /** A production Deployment of `model` v1 (the labels DeployProduction gives it), one pod of the example server. */
@@ -123,15 +127,15 @@ describe('Monitor handler: production through the pod proxy', () => {
   }
 
   /** The model serves v1 in production, and v1's evaluation predicted each class equally often. */
-  async function register(model: string): Promise<void> {
-    await putJson(BUCKET, `models/${model}/production.json`, { modelName: model, version: 'v1', endpoint: 'http://127.0.0.1:1', history: [] });
+  async function register(model: string, bucket = BUCKET): Promise<void> {
+    await putJson(bucket, `models/${model}/production.json`, { modelName: model, version: 'v1', endpoint: 'http://127.0.0.1:1', history: [] });
     const confusion = Array.from({ length: CLASSES }, (_, t) => Array.from({ length: CLASSES }, (_, p) => (t === p ? 90 : 1)));
-    await putJson(BUCKET, `models/${model}/v1/evaluation.json`, { modelName: model, version: 'v1', details: { confusion } });
+    await putJson(bucket, `models/${model}/v1/evaluation.json`, { modelName: model, version: 'v1', details: { confusion } });
   }
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'mlpipe-monitor-'));
-    s3 = await startLocalS3({ dir: join(dir, 's3'), buckets: [BUCKET] });
+    s3 = await startLocalS3({ dir: join(dir, 's3'), buckets: [BUCKET, RBAC_BUCKET] });
     Object.assign(process.env, LOCAL_AWS_ENV, { AWS_ENDPOINT_URL_S3: s3.endpoint });
     resetClients();
     const [images] = await Promise.all([
@@ -143,6 +147,7 @@ describe('Monitor handler: production through the pod proxy', () => {
     kc.loadFromFile(kube.kubeconfigPath);
     apps = kc.makeApiClient(k8s.AppsV1Api);
     core = kc.makeApiClient(k8s.CoreV1Api);
+    objects = k8s.KubernetesObjectApi.makeApiClient(kc);
     await Promise.all([register('fm'), deploy('fm')]);
     // A slow server: every prediction 400 ms late (the drill knob), against the default 250 ms p95 threshold.
     await Promise.all([register('slow'), deploy('slow', { FAULT: 'latency-ms=400' })]);
@@ -227,4 +232,37 @@ describe('Monitor handler: production through the pod proxy', () => {
     expect(second.alarms.find((a) => a.metric === 'ErrorRate')?.state).toBe('OK');
     expect(second.predictions).toBe(MIN_RATE_REQUESTS);
   }, 60_000);
+
+  it('monitorKubernetesGroup: with only the Role `mlpipe monitor-rbac` prints bound to its group (no access policy) it scrapes; without the binding, or without pods/proxy, it fails naming what RBAC refused', async () => {
+    // An EKS access entry with kubernetesGroups [mlpipe-monitor] and no access policy: the group is all it has.
+    const user = 'arn:aws:sts::123456789012:assumed-role/mlpipe-ServingMonitorRole/monitor';
+    const saved = { KUBECONFIG: process.env.KUBECONFIG, ARTIFACT_BUCKET: process.env.ARTIFACT_BUCKET };
+    const role = k8s.loadAllYaml(monitorRbacYaml(NS, 'mlpipe-monitor')) as k8s.KubernetesObject[];
+    process.env.KUBECONFIG = kube.mintScopedKubeconfig([], { username: user, groups: ['mlpipe-monitor'] }).kubeconfigPath;
+    process.env.ARTIFACT_BUCKET = RBAC_BUCKET;
+    resetKube();
+    try {
+      await register('fm', RBAC_BUCKET);
+      // Before the cluster admin applies the Role: the pod list is refused, and the error says so.
+      await expect(scrape('fm')).rejects.toThrow(`HTTP 403 Forbidden: pods is forbidden: User "${user}" cannot list resource "pods" in API group "" in the namespace "${NS}"`);
+
+      // The Role without its pods/proxy rule: the list passes, the /metrics read is refused.
+      const [fullRole, binding] = role as [k8s.KubernetesObject & { rules: unknown[] }, k8s.KubernetesObject];
+      await objects.create({ ...fullRole, rules: fullRole.rules.slice(0, 1) });
+      await objects.create(binding);
+      const refused = await scrape('fm').then(() => '', (err: Error) => err.message);
+      const pod = await readyPod('fm');
+      expect(refused).toBe(`Kubernetes GET pods/proxy ${NS}/${pod}:8501/metrics failed: HTTP 403 Forbidden: pods "${pod}:8501" is forbidden: User "${user}" cannot get resource "pods/proxy" in API group "" in the namespace "${NS}"`);
+
+      // As printed: the scrape reads the pod.
+      await objects.replace(fullRole);
+      const snapshot = await scrape('fm');
+      expect(snapshot).toMatchObject({ model: 'fm', version: 'v1', pods: 1, podsRead: 1 });
+    } finally {
+      Object.assign(process.env, saved);
+      reloadSettings();
+      resetKube();
+      await Promise.all(role.map((o) => objects.delete(o).catch(() => undefined)));
+    }
+  }, 30_000);
 });

@@ -4,7 +4,7 @@
  * HTTP. Blue/green: v1 then v2 behind the stable production Service, v1 retired (0 replicas) by the
  * success path's Cleanup, then a rollback that scales v1 back up, waits until ready and switches to it.
  */
-import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
+import { loadAllYaml, type KubernetesObject, type V1Deployment, type V1Pod } from '@kubernetes/client-node';
 import { handler as deployStaging } from '../../functions/deploy-staging';
 import { handler as awaitStagingRollout } from '../../functions/await-staging-rollout';
 import { handler as exposeStaging } from '../../functions/expose-staging';
@@ -23,6 +23,8 @@ import { readProduction, recordProductionRelease } from '../../functions/shared/
 import type { PipelineState, RunContext, StageResult } from '../../functions/shared/types';
 import { IMAGES, startTestEnv, type TestEnv } from './env';
 import { reloadSettings } from '../../functions/shared/settings';
+import { resetKube } from '../../functions/shared/kube';
+import { tasksRbacYaml } from '../../lib/monitor-rbac';
 
 let env: TestEnv;
 
@@ -83,6 +85,44 @@ describe('staging', () => {
     expect(deployments.items[0]?.spec?.template.spec?.containers[0]?.resources).toEqual({ requests: { cpu: '250m', memory: '512Mi' }, limits: { memory: '512Mi' } });
     const pods = await listObjects<V1Pod>('Pod', 'mlpipe-staging', { labelSelector: labelSelector(workloadLabels(run.modelName, run.version, 'staging')) });
     expect(pods.items).toHaveLength(1);
+  });
+
+  it('tasksKubernetesGroup: with only the Roles `mlpipe monitor-rbac --tasks` prints bound to its group (no access policy), it deploys, rolls out, exposes, serves and cleans up; unbound, the deploy fails naming what RBAC refused', async () => {
+    // Arrange: the tasks' access entry with kubernetesGroups [mlpipe-tasks] and no access policy
+    const user = 'arn:aws:sts::123456789012:assumed-role/mlpipe-KubernetesTaskRole/tasks';
+    const admin = process.env.KUBECONFIG!;
+    const run = await env.prepare('2026-01-03T10:05:00Z');
+    process.env.KUBECONFIG = env.kube.mintScopedKubeconfig([], { username: user, groups: ['mlpipe-tasks'] }).kubeconfigPath;
+    reloadSettings();
+    resetKube();
+    const roles = loadAllYaml(tasksRbacYaml(['mlpipe-staging', 'mlpipe-production'], 'mlpipe-tasks')) as KubernetesObject[];
+    /** As a cluster admin (kubectl apply -f -, kubectl delete -f -). */
+    const apply = (method: 'POST' | 'DELETE', doc: KubernetesObject) =>
+      fetch(`${env.kube.url}/apis/rbac.authorization.k8s.io/v1/namespaces/${doc.metadata!.namespace}/${doc.kind === 'Role' ? 'roles' : 'rolebindings'}${method === 'DELETE' ? `/${doc.metadata!.name}` : ''}`, {
+        method,
+        headers: { authorization: `Bearer ${env.kube.token}`, 'content-type': 'application/json' },
+        ...(method === 'POST' ? { body: JSON.stringify(doc) } : {}),
+      });
+    try {
+      await expect(deployStaging({ run })).rejects.toThrow(`HTTP 403 Forbidden: deployments.apps "${run.names.stagingDeployment}" is forbidden: User "${user}" cannot patch resource "deployments" in API group "apps" in the namespace "mlpipe-staging"`);
+      for (const doc of roles) expect((await apply('POST', doc)).status).toBe(201);
+      // Act: the staging steps, then the failure path's Cleanup (deletes the Deployment and the Service)
+      const deployed = await deployStaging({ run });
+      const ready = await loop(awaitStagingRollout, { run, staging: deployed }, 'staging');
+      const exposed = await exposeStaging({ run, staging: ready });
+      const serving = await loop(awaitStagingEndpoint, { run, staging: exposed }, 'staging');
+      const answered = await modelStatus(serving.endpoint!, run.modelName);
+      const cleaned = await cleanup({ run, error: { Error: 'Test' } });
+      // Assess
+      expect(serving.status).toBe('serving');
+      expect(answered).toEqual({ status: 200, version: '1' });
+      expect(cleaned.deleted).toEqual(expect.arrayContaining([`Deployment/mlpipe-staging/${run.names.stagingDeployment}`, `Service/mlpipe-staging/${run.names.stagingService}`]));
+    } finally {
+      process.env.KUBECONFIG = admin;
+      reloadSettings();
+      resetKube();
+      await Promise.all(roles.map((doc) => apply('DELETE', doc)));
+    }
   });
 
   it('fails the rollout on CrashLoopBackOff with the crashed container log tail', async () => {

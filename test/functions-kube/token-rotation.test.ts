@@ -33,6 +33,7 @@ import { main } from '../../cli/main';
 import { writeLocalFile } from '../cli/local-file';
 import { syncTokenSecret } from '../../functions/shared/workloads';
 import { captureLogs, type CapturedLogs } from '../logging/capture';
+import { rotationRbacYaml } from '../../lib/monitor-rbac';
 
 const REPO_ROOT = join(__dirname, '..', '..');
 const NAMESPACES = { staging: 'mlpipe-staging', production: 'mlpipe-production' } as const;
@@ -722,4 +723,40 @@ it('mlpipe endpoint fm --rotate, then --show-token, against the local run: exit 
   expect(rotated).toEqual({ code: 0, out: [expect.stringMatching(/^rotated {3}the endpoint token of fm: version \S+ is current/), expect.stringMatching(/^still ok/), expect.stringMatching(/^callers/)], err: [] });
   expect(rotated.out.join('\n')).not.toContain(now);
   expect(shown).toEqual({ code: 0, out: [now], err: [] });
+}, 30_000);
+
+it('rotationKubernetesGroup: with only the Roles `mlpipe monitor-rbac --rotation --model fm` prints, bound to its group (no access policy), a rotation completes; before they are applied its configuration test fails naming what RBAC refused', async () => {
+  // Arrange: an access entry with kubernetesGroups [mlpipe-token-rotation] and no access policy
+  const user = 'arn:aws:sts::000000000000:assumed-role/mlpipe-TokenRotationRole/rotation';
+  const admin = new k8s.KubeConfig();
+  admin.loadFromFile(kube.kubeconfigPath);
+  const objects = k8s.KubernetesObjectApi.makeApiClient(admin);
+  const roles = k8s.loadAllYaml(rotationRbacYaml(Object.values(NAMESPACES), 'mlpipe-token-rotation', [MODEL])) as k8s.KubernetesObject[];
+  const saved = process.env.KUBECONFIG;
+  process.env.KUBECONFIG = kube.mintScopedKubeconfig([], { username: user, groups: ['mlpipe-token-rotation'] }).kubeconfigPath;
+  reloadSettings();
+  resetKube();
+  const before = await current();
+  try {
+    // Act + assess: before the cluster admin applies the Roles, the deploy-time configuration test fails
+    // naming the namespace and the API server's refusal (either namespace: the two may be read together)
+    const refused = await sm.send(new RotateSecretCommand({ SecretId: ARN, RotateImmediately: false })).then(() => '', (e: Error) => e.message);
+    const ns = /may not list the pods of fm in namespace (\S+) /.exec(refused)?.[1];
+    expect(Object.values(NAMESPACES)).toContain(ns);
+    expect(refused).toContain(`HTTP 403 Forbidden: pods is forbidden: User "${user}" cannot list resource "pods" in API group "" in the namespace "${ns}"`);
+    // Act: the Roles as printed, then `mlpipe endpoint fm --rotate`
+    for (const doc of roles) await objects.create(doc);
+    const restore = fastPolls();
+    const lines = await rotateToken(sm, MODEL, ARN, cliClock()).finally(restore);
+    // Assess: rotated with those rules alone, both namespaces' Secrets written
+    expect(lines.join('\n')).toMatch(/is current, and every serving pod/);
+    const next = await current();
+    expect(next).not.toBe(before);
+    for (const ns of Object.values(NAMESPACES)) expect(await secretLines(ns)).toEqual([next, before]);
+  } finally {
+    process.env.KUBECONFIG = saved;
+    reloadSettings();
+    resetKube();
+    await Promise.all(roles.map((o) => objects.delete(o).catch(() => undefined)));
+  }
 }, 30_000);

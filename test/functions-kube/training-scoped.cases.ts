@@ -7,6 +7,9 @@
 import { handler as submitTraining } from '../../functions/submit-training';
 import { handler as awaitTraining } from '../../functions/await-training';
 import { resetKube } from '../../functions/shared/kube';
+import { reloadSettings } from '../../functions/shared/settings';
+import { KubeConfig, KubernetesObjectApi, loadAllYaml, type KubernetesObject } from '@kubernetes/client-node';
+import { tasksRbacYaml } from '../../lib/monitor-rbac';
 import { ensureNamespaces, NamespaceSetupError } from '../../local/namespaces';
 import { startTestEnv, type TestEnv } from './env';
 
@@ -39,6 +42,28 @@ describe('training-scoped', () => {
     } finally {
       process.env.KUBECONFIG = adminKubeconfig;
       resetKube();
+    }
+  }, 60_000);
+
+  it('tasksKubernetesGroup: with only the Roles `mlpipe monitor-rbac --tasks` prints bound to its group (no access policy), it trains', async () => {
+    const roles = loadAllYaml(tasksRbacYaml(['mlpipe-staging', 'mlpipe-production'], 'mlpipe-tasks')) as KubernetesObject[];
+    const admin = new KubeConfig();
+    admin.loadFromFile(adminKubeconfig);
+    const client = KubernetesObjectApi.makeApiClient(admin);
+    for (const doc of roles) await client.create(doc);
+    process.env.KUBECONFIG = env.kube.mintScopedKubeconfig([], { username: 'arn:aws:sts::123456789012:assumed-role/mlpipe-KubernetesTaskRole/tasks', groups: ['mlpipe-tasks'] }).kubeconfigPath;
+    reloadSettings();
+    resetKube();
+    try {
+      const run = await env.prepare('2026-04-01T00:05:00Z');
+      let training = await submitTraining({ run });
+      for (let i = 0; i < 4 && training.status === 'pending'; i++) training = await awaitTraining({ run, training });
+      expect(training.status).toBe('succeeded');
+    } finally {
+      process.env.KUBECONFIG = adminKubeconfig;
+      reloadSettings();
+      resetKube();
+      await Promise.all(roles.map((doc) => client.delete(doc).catch(() => undefined)));
     }
   }, 60_000);
 
