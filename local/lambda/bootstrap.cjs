@@ -10,8 +10,10 @@ const { pathToFileURL } = require('node:url');
 
 // The runtime's compile cache (runtime.ts compileCacheDir): a bundle compiled by an earlier run loads from it.
 if (workerData.compileCacheDir) require('node:module').enableCompileCache(workerData.compileCacheDir);
-// The template's NODE_OPTIONS=--enable-source-maps, as traces mapped when one is written (lazy-source-maps.cjs
-// says why not at load); the function still sees NODE_OPTIONS in its environment.
+// The template's NODE_OPTIONS (kept out of the worker's env, where Node would apply it: runtime.ts), in the
+// function's environment; its --enable-source-maps as traces mapped when one is written (lazy-source-maps.cjs
+// says why not at load).
+if (workerData.nodeOptions !== undefined) process.env.NODE_OPTIONS = workerData.nodeOptions;
 if (/--enable-source-maps/.test(process.env.NODE_OPTIONS || '')) require('../lazy-source-maps.cjs').mapStackTraces(require('node:path').dirname(workerData.file));
 
 function serialize(err) {

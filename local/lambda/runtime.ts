@@ -66,9 +66,13 @@ class Container {
   constructor(readonly fn: TemplateFunction, env: Record<string, string>, onLog: LocalLambdaOptions['onLog'], compileCacheDir?: string) {
     this.initialized = new Promise<void>((r) => (this.initDone = r));
     const { file, exportName } = handlerFile(fn);
+    // NODE_OPTIONS in a worker's env is applied as the worker's own options: with the template's
+    // --enable-source-maps Node read every bundle's map at load and mapped its traces itself, so
+    // lazy-source-maps.cjs (bootstrap.cjs) went unused. bootstrap.cjs puts it back into the function's process.env.
+    const { NODE_OPTIONS: nodeOptions, ...workerEnv } = env;
     this.worker = new Worker(BOOTSTRAP, {
-      env,
-      workerData: { file, exportName, arn: fn.arn, compileCacheDir },
+      env: workerEnv,
+      workerData: { file, exportName, arn: fn.arn, compileCacheDir, nodeOptions },
       // No loader from the parent (tsx, jest): a bundle runs on plain Node, as on Lambda.
       execArgv: [],
       stdout: true,

@@ -5,7 +5,8 @@
  * settings and exporting `handler`. The CDK tests skip bundling for speed; this is where a bundle that
  * breaks (an ESM-only dependency, a missing module, a top-level error, a stub that is reached) is caught.
  * The Kubernetes access is run from a bundle on both of its paths: a KUBECONFIG file against the local
- * Kubernetes API, and EKS (DescribeCluster + presigned-STS token) against loopback stand-ins over TLS.
+ * Kubernetes API, and EKS (DescribeCluster + presigned-STS token) against loopback stand-ins over TLS. A
+ * shipped bundle's error, thrown in the local Lambda runtime as `npm start` runs it, names our TypeScript lines.
  * settings.cases.ts (what each bundle reads at load) runs from this file: it loads the same bundles, and
  * one file builds them once (measured: the two files each built all 19 and loaded aws-cdk-lib).
  */
@@ -21,8 +22,10 @@ import type { Metafile } from 'esbuild';
 import { BUNDLE_LIMIT_BYTES, bundleLambda } from '../../lib/constructs/lambda-bundle';
 import { PROJECT_ROOT } from '../../lib/constructs/lambda-defaults';
 import { startLocalKube, type LocalKube } from '../../local/kube';
+import { LocalLambdaRuntime, type LambdaInvocationError } from '../../local/lambda/runtime';
+import { loadLocalStack } from '../../local/lambda/template';
 import { EKS_TOKEN_PREFIX } from '../../functions/shared/eks-token';
-import { bundleSources, loadedBundles, removeShippedBundles, shippedStack, type Shipped } from './synth-once';
+import { bundleSources, loadedBundles, removeShippedBundles, RESOURCES, shippedStack, type Shipped } from './synth-once';
 import './settings.cases';
 
 const run = promisify(execFile);
@@ -32,6 +35,13 @@ async function invoke(bundle: string, event: unknown, env: Record<string, string
   const script = `require(${JSON.stringify(bundle)}).handler(JSON.parse(process.argv[1])).then((r) => console.log(JSON.stringify(r)), (e) => { console.error(e.name + ': ' + e.message); process.exit(1); })`;
   const { stdout } = await run(process.execPath, ['-e', script, JSON.stringify(event)], { env: { PATH: process.env.PATH ?? '', ...env } });
   return JSON.parse(stdout.trim().split('\n').at(-1) as string);
+}
+
+/** The 1-based line of `file` (relative to the repository) that contains `text`; fails when there is none. */
+function lineOf(file: string, text: string): number {
+  const index = readFileSync(path.join(PROJECT_ROOT, file), 'utf8').split('\n').findIndex((line) => line.includes(text));
+  if (index < 0) throw new Error(`lineOf: ${file} has no line containing ${JSON.stringify(text)}`);
+  return index + 1;
 }
 
 /** The biggest packages of a bundle, for a failure message that says what to cut. */
@@ -100,6 +110,29 @@ describe('Lambda bundles', () => {
     expect(types).toEqual(Object.fromEntries(shipped.functions.map((f) => [f.entry, 'function'])));
     expect(Object.keys(types)).toHaveLength(25);
   }, 300_000);
+
+  it("maps a shipped bundle's error trace to its TypeScript lines in the local Lambda runtime, as npm start runs it", async () => {
+    // GIVEN the synthesized stack as the local run loads it (its template sets NODE_OPTIONS=--enable-source-maps:
+    // the runtime's bootstrap then maps traces with local/lazy-source-maps.cjs, from the map beside the bundle)
+    const stack = loadLocalStack(shipped.assembly, RESOURCES);
+    const prepare = stack.functions.find((f) => f.logicalId.includes('FunctionsPrepareRun'));
+    expect(prepare?.environment.NODE_OPTIONS).toBe('--enable-source-maps');
+    const runtime = new LocalLambdaRuntime({ stack, runtimeEnv: {} });
+    try {
+      // WHEN PrepareRun is given an execution input that is not an object
+      const event = { input: 'not an object', executionArn: 'arn:aws:states:eu-west-1:123456789012:execution:m:r', executionName: 'r', startTime: '2026-01-01T00:00:00Z' };
+      const failure = (await runtime.invoke(prepare!.logicalId, event).catch((err: unknown) => err)) as LambdaInvocationError;
+
+      // THEN its trace names where it was thrown and the handler's line that called it, in our sources
+      expect(failure).toMatchObject({ name: 'InvalidInputError', message: expect.stringContaining('Execution input is invalid') });
+      const trace = failure.payload.trace.join('\n');
+      expect(trace).toContain(`${path.join(PROJECT_ROOT, 'functions', 'shared', 'state.ts')}:${lineOf('functions/shared/state.ts', 'must be a JSON object like')}:`);
+      expect(trace).toContain(`${path.join(PROJECT_ROOT, 'functions', 'prepare-run.ts')}:${lineOf('functions/prepare-run.ts', 'parseRunRequest(ctx.input)')}:`);
+      expect(trace).not.toContain('index.js');
+    } finally {
+      await runtime.stop();
+    }
+  }, 30_000);
 
   describe('Kubernetes access from a bundle', () => {
     let kube: LocalKube;

@@ -64,7 +64,8 @@ export function removeShippedBundles(): void {
   if (bundlesDir) rmSync(bundlesDir, { recursive: true, force: true });
 }
 
-const RESOURCES: Omit<LocalResources, 'stackName'> = {
+/** What the local resolver stands in for the stack's own resources (bucket, state machine, approval URL). */
+export const RESOURCES: Omit<LocalResources, 'stackName'> = {
   region: REGION,
   accountId: ACCOUNT,
   artifactBucket: 'mlpipe-artifacts',

@@ -4,9 +4,9 @@
  * errors reported as the function's error, output lines handed to the log sink. Tiny handcrafted bundles
  * keep this fast; test/e2e runs the pipeline's real bundles.
  */
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { transformSync } from 'esbuild';
 import { LambdaInvocationError, LocalLambdaRuntime } from '../../local/lambda/runtime';
 import { loadLocalStack, type CfnTemplate } from '../../local/lambda/template';
@@ -28,6 +28,10 @@ const BUNDLES: Record<string, string> = {
   // Prewarm order: `first` takes a while to load and says so when done; `second` records at load whether it had.
   first: "let x = 0; for (let i = 0; i < 1e8; i++) x += i;\nrequire('node:fs').writeFileSync(process.env.MARKER, String(x));\nexports.handler = async () => 'first';",
   second: "const sawFirstLoaded = require('node:fs').existsSync(process.env.MARKER);\nexports.handler = async () => ({ sawFirstLoaded });",
+  // What a function sees of NODE_OPTIONS, and whether Node itself maps its traces (reading maps at load).
+  options: 'exports.handler = async () => ({ nodeOptions: process.env.NODE_OPTIONS, nodeMapsTraces: process.sourceMapsEnabled });',
+  // Where its container's compile cache is (node:module getCompileCacheDir: undefined when none is enabled).
+  cached: "exports.handler = async () => ({ dir: require('node:module').getCompileCacheDir() ?? null });",
   throws: "class TrainingFailedError extends Error { name = 'TrainingFailedError' }\nexports.handler = async () => { throw new TrainingFailedError('the Job failed'); };",
 };
 
@@ -75,6 +79,8 @@ describe('local Lambda runtime', () => {
         Unmapped: fnResource('mapped', {}),
         First: fnResource('first', { MARKER: join(dir, 'first-loaded') }),
         Second: fnResource('second', { MARKER: join(dir, 'first-loaded') }),
+        Cached: fnResource('cached', {}),
+        Options: fnResource('options', { NODE_OPTIONS: '--enable-source-maps' }),
       },
       Outputs: { ArtifactBucketName: { Value: { Ref: 'Bucket' } } },
     };
@@ -142,19 +148,52 @@ describe('local Lambda runtime', () => {
     const plain = (await runtime.invoke('Unmapped', { n: 2 }).catch((err: LambdaInvocationError) => err)) as LambdaInvocationError;
     expect(plain.payload.trace.join('\n')).toContain(`${join(dir, 'mapped', 'index.js')}:`);
     expect(plain.payload.trace.join('\n')).not.toContain('handler.ts');
+    // Mapped by lazy-source-maps.cjs, not by Node reading NODE_OPTIONS (every map parsed at load), which the
+    // function still sees in its environment.
+    expect(await runtime.invoke('Options', {})).toEqual({ nodeOptions: '--enable-source-maps', nodeMapsTraces: false });
   });
 
-  it('keeps the bundles\' compiled code in the compile cache directory, for the next run', async () => {
+  it("keeps the bundles' compiled code in the compile cache directory, and the next run's containers load from it", async () => {
     const cacheDir = join(dir, 'compile-cache');
-    const own = new LocalLambdaRuntime({ stack, runtimeEnv: {}, compileCacheDir: cacheDir });
-    try {
-      expect(await own.invoke('Second', {})).toEqual({ sawFirstLoaded: expect.any(Boolean) });
-    } finally {
-      await own.stop();
-    }
-    // Files, not just the versioned directory enableCompileCache makes before anything is cached.
-    const files = readdirSync(cacheDir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
-    expect(files.length).toBeGreaterThan(0);
+    /** The cache's files: path → inode and mtime (a rewrite is a new file renamed over the old one). */
+    const cacheFiles = () =>
+      Object.fromEntries(
+        readdirSync(cacheDir, { recursive: true, withFileTypes: true })
+          .filter((e) => e.isFile())
+          .map((e) => join(e.parentPath, e.name))
+          .map((f) => [f, { ino: statSync(f).ino, mtimeMs: statSync(f).mtimeMs }]),
+      );
+    /** Loads the bundle in a container of a fresh runtime on `cacheDir`; the cache is written when it stops. */
+    const loadInFreshRuntime = async () => {
+      const own = new LocalLambdaRuntime({ stack, runtimeEnv: {}, compileCacheDir: cacheDir });
+      try {
+        return (await own.invoke('Cached', {})) as { dir: string | null };
+      } finally {
+        await own.stop();
+      }
+    };
+
+    // GIVEN a run whose container compiled the bundle into the cache (files, not just the versioned
+    // directory enableCompileCache makes before anything is cached), aged so that a rewrite shows
+    const first = await loadInFreshRuntime();
+    expect(first.dir && dirname(first.dir)).toBe(cacheDir); // its versioned directory (Node's version, V8's flags)
+    const written = cacheFiles();
+    expect(Object.keys(written).length).toBeGreaterThan(0);
+    const aged = new Date('2000-01-01T00:00:00Z');
+    for (const file of Object.keys(written)) utimesSync(file, aged, aged);
+    const before = cacheFiles();
+
+    // WHEN the next run's container loads the same bundle
+    const second = await loadInFreshRuntime();
+
+    // THEN its cache is on and the entry was accepted: Node writes an entry again only when it compiled the
+    // module itself (none found, or one rejected), and here not one file changed
+    expect(second.dir).toBe(first.dir);
+    expect(cacheFiles()).toEqual(before);
+    // (Control: a changed bundle's entry is rejected, and then rewritten: what the check above would see.)
+    appendFileSync(join(dir, 'cached', 'index.js'), '// changed\n');
+    await loadInFreshRuntime();
+    expect(cacheFiles()).not.toEqual(before);
   });
 
   it('refuses a function the template does not have', async () => {

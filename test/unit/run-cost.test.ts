@@ -1,4 +1,12 @@
-/** The run cost estimate (functions/shared/run-cost.ts) on histories in GetExecutionHistory's shapes, with exact numbers. */
+/**
+ * The run cost estimate (functions/shared/run-cost.ts) on histories in GetExecutionHistory's shapes, with exact
+ * numbers: written out, and recorded by the local Step Functions engine for retries (the shapes it makes).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { LocalStepFunctions } from '../../local/stepfunctions';
+import { WAIT_FOR_TOKEN } from '../../local/stepfunctions/definition';
+import { taskSubmitted } from '../stepfunctions/history-events';
 import { costLines, estimateRunCost, formatUsd, PRICES, secondsInState, type CostHistoryEvent } from '../../functions/shared/run-cost';
 
 const T0 = Date.parse('2026-01-01T12:00:00.000Z');
@@ -56,31 +64,6 @@ describe('estimateRunCost', () => {
     expect(PRICES['us-west-2']).toBeDefined();
   });
 
-  it('counts each retry of a state as a transition, as AWS bills it', () => {
-    // GIVEN Prepare invoked, failed, and retried twice within the one state (no new StateEntered)
-    const retried: CostHistoryEvent[] = [
-      event('ExecutionStarted', 0),
-      entered('Task', 'Prepare', 0),
-      event('LambdaFunctionScheduled', 0),
-      event('LambdaFunctionStarted', 0),
-      event('LambdaFunctionFailed', 1),
-      event('LambdaFunctionScheduled', 2),
-      event('LambdaFunctionStarted', 2),
-      event('LambdaFunctionFailed', 3),
-      event('LambdaFunctionScheduled', 5),
-      event('LambdaFunctionStarted', 5),
-      event('LambdaFunctionSucceeded', 6),
-      entered('Task', 'RequestApproval', 7),
-      event('TaskScheduled', 7),
-      event('TaskStarted', 7),
-      event('TaskSubmitted', 8),
-    ];
-    const cost = estimateRunCost({ events: retried, memory: MEMORY, region: 'us-east-1', now: at(10) });
-    // THEN 2 states entered + 2 retries of Prepare (RequestApproval's one invocation is no retry)
-    expect(cost.transitions.count).toBe(4);
-    expect(cost.lambda.requests).toBe(4);
-  });
-
   it('refuses a memory table without "*" for a state it does not name', () => {
     expect(() => estimateRunCost({ events: HISTORY, memory: { EvaluateModel: 1024 }, region: 'us-east-1', now: at(102) })).toThrow(/no memory for state Prepare/);
   });
@@ -96,5 +79,95 @@ describe('estimateRunCost', () => {
     expect(formatUsd(1.234)).toBe('$1.23');
     expect(secondsInState(HISTORY, 'RequestApproval', at(200))).toBe(96);
     expect(secondsInState(HISTORY, 'Rollback', at(200))).toBeUndefined();
+  });
+});
+
+describe('estimateRunCost on a history the local engine recorded', () => {
+  /** The pipeline's own Retry clauses (2 s, FULL jitter), as deployed. */
+  const PIPELINE = JSON.parse(readFileSync(join(__dirname, '..', '..', 'statemachine', 'pipeline.asl.json'), 'utf8')) as { States: Record<string, { Retry: unknown[] }> };
+  const ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:run-cost';
+  let sfn: LocalStepFunctions | undefined;
+
+  beforeEach(() => {
+    // The engine stamps its events with `new Date()`: a clock that moves only when a task says it spent time.
+    // FULL jitter draws the wait before a retry from [0, interval]: it draws 0, so no test time is spent waiting.
+    jest.useFakeTimers({ now: T0, doNotFake: ['hrtime', 'nextTick', 'performance', 'queueMicrotask', 'setImmediate', 'clearImmediate', 'setInterval', 'clearInterval', 'setTimeout', 'clearTimeout'] });
+    jest.spyOn(Math, 'random').mockReturnValue(0);
+  });
+  afterEach(async () => {
+    await sfn?.close();
+    jest.restoreAllMocks();
+    jest.useRealTimers();
+  });
+
+  it('counts each retry of a state as a transition (repeated LambdaFunctionScheduled and TaskScheduled), each attempt as a request', async () => {
+    // GIVEN Prepare throttled once (0.1 s) then done (0.3 s), and RequestApproval's invocation failing once
+    // (0.05 s) then submitted (0.15 s), approved a minute later: each retried by the pipeline's Retry clause
+    const spend = (ms: number) => jest.setSystemTime(Date.now() + ms);
+    /** An error as the Lambda service reports it, which the Retry clauses name. */
+    const lambdaError = (name: string) => Object.assign(new Error('Rate exceeded'), { name });
+    let prepareCalls = 0;
+    let approvalCalls = 0;
+    let token: string | undefined;
+    const engine = new LocalStepFunctions({
+      stateMachineArn: ARN,
+      definition: {
+        StartAt: 'Prepare',
+        States: {
+          Prepare: { Type: 'Task', Resource: 'arn:aws:lambda:us-east-1:000000000000:function:prepare', Retry: PIPELINE.States.Prepare!.Retry, Next: 'RequestApproval' },
+          RequestApproval: {
+            Type: 'Task',
+            Resource: WAIT_FOR_TOKEN,
+            Parameters: { FunctionName: 'arn:aws:lambda:us-east-1:000000000000:function:approve', Payload: { 'taskToken.$': '$$.Task.Token' } },
+            Retry: PIPELINE.States.RequestApproval!.Retry,
+            ResultPath: '$.approval',
+            Next: 'Released',
+          },
+          Released: { Type: 'Succeed' },
+        },
+      },
+      taskHandlers: {
+        Prepare: async () => {
+          prepareCalls += 1;
+          spend(prepareCalls === 1 ? 100 : 300);
+          if (prepareCalls === 1) throw lambdaError('Lambda.TooManyRequestsException');
+          return { run: 'r' };
+        },
+        RequestApproval: async (_payload, ctx) => {
+          approvalCalls += 1;
+          spend(approvalCalls === 1 ? 50 : 150);
+          if (approvalCalls === 1) throw lambdaError('Lambda.ServiceException');
+          token = ctx.taskToken;
+          return { published: true };
+        },
+      },
+    });
+    sfn = engine; // closed after the test, whatever its outcome
+    const { executionArn } = engine.startExecution({ name: 'retried', input: '{}' });
+    await taskSubmitted(engine, executionArn, 'RequestApproval');
+    spend(60_000);
+    engine.sendTaskSuccess(token!, '{"decision":"approve"}');
+    expect((await engine.waitForExecution(executionArn)).status).toBe('SUCCEEDED');
+    const { events } = engine.getExecutionHistory(executionArn, { maxResults: 1000 });
+    expect(events.map((e) => e.type)).toEqual([
+      'ExecutionStarted',
+      // Prepare: an attempt failed, a second one scheduled in the same state
+      ...['TaskStateEntered', 'LambdaFunctionScheduled', 'LambdaFunctionStarted', 'LambdaFunctionFailed'],
+      ...['LambdaFunctionScheduled', 'LambdaFunctionStarted', 'LambdaFunctionSucceeded', 'TaskStateExited'],
+      // RequestApproval: the invocation failed, a second one scheduled, submitted, then the token came back
+      ...['TaskStateEntered', 'TaskScheduled', 'TaskStarted', 'TaskFailed'],
+      ...['TaskScheduled', 'TaskStarted', 'TaskSubmitted', 'TaskSucceeded', 'TaskStateExited'],
+      ...['SucceedStateEntered', 'SucceedStateExited', 'ExecutionSucceeded'],
+    ]);
+
+    // WHEN
+    const now = new Date();
+    const cost = estimateRunCost({ events, memory: { '*': 256, RequestApproval: 128 }, region: 'us-east-1', now });
+
+    // THEN 3 states entered + a retry in each; 4 attempts: (0.1 + 0.3) s at 256 MB + (0.05 + 0.15) s at 128 MB
+    expect(cost.transitions).toEqual({ count: 5, usd: 0.000125 });
+    expect(cost.lambda).toEqual({ gbSeconds: 0.125, requests: 4, usd: 0.000002 });
+    // The approval wait is the state's time, both attempts and the minute for the token included
+    expect(secondsInState(events, 'RequestApproval', now)).toBe(60.2);
   });
 });
