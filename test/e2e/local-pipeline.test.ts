@@ -360,8 +360,9 @@ describe('local pipeline end to end', () => {
     expect(at100!.evidence.servedShare).toBe(1);
     // Live traffic ran through the rollout: both versions answered it, and not one request failed.
     const traffic = second.traffic!;
-    expect(Object.keys(traffic.total.byVersion).sort()).toEqual([v1, v2].sort());
+    // (failures first: a failed request shows its error, a refusal, a reset or a timeout)
     expect(traffic.total.failures).toEqual([]);
+    expect(Object.keys(traffic.total.byVersion).sort()).toEqual([v1, v2].sort());
     expect(traffic.steps.map((st) => st.weight)).toEqual([10, 50, 100]);
     // production.json's history keeps how the release went.
     expect(record!.history.at(-1)).toMatchObject({ action: 'release', version: v2, canary: { version: v2, stableVersion: v1, steps: [{ weight: 10, verdict: 'pass' }, { weight: 50, verdict: 'pass' }, { weight: 100, verdict: 'pass' }] } });
