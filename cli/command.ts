@@ -36,5 +36,19 @@ export interface Command {
    * way with or without a reachable pipeline, and never starts or changes anything.
    */
   validate?(args: string[], values: Values): void;
+  /**
+   * false: these arguments say all the command needs, so no target is resolved (no stack read, no local
+   * pipeline required) and `target` must not be read. Default: the target is resolved first.
+   */
+  needsTarget?(args: string[], values: Values): boolean;
   run(ctx: { target: Target; args: string[]; values: Values; io: Io; clock: Clock }): Promise<number | void>;
+}
+
+/** The `target` of a command run without one (needsTarget false): reading it is a bug, said as such. */
+export function noTarget(command: string): Target {
+  return new Proxy({} as Target, {
+    get(_t, key) {
+      throw new Error(`mlpipe ${command} ran without a target (needsTarget said none was needed) but read target.${String(key)}`);
+    },
+  });
 }

@@ -4,7 +4,7 @@
  * Exit codes: 0 done, 1 failed, 2 wrong usage.
  */
 import { parseArgs } from 'node:util';
-import { wallClock, type Clock, type Command, type Options, type Values } from './command';
+import { noTarget, wallClock, type Clock, type Command, type Options, type Values } from './command';
 import { CliError, UsageError, processIo, type Io } from './io';
 import { resolveTarget } from './target';
 import { runCommand } from './commands/run';
@@ -129,12 +129,15 @@ export async function main(argv: string[], io: Io = processIo, clock: Clock = wa
     const [min, max] = command.positionals;
     if (parsed.positionals.length < min || parsed.positionals.length > max) throw new UsageError(countMessage(command, parsed.positionals));
     command.validate?.(parsed.positionals, values);
-    const target = await resolveTarget({
-      ...(values.local ? { local: true } : {}),
-      ...(typeof values.stack === 'string' ? { stack: values.stack } : {}),
-      ...(typeof values.region === 'string' ? { region: values.region } : {}),
-      ...(typeof values['state-dir'] === 'string' ? { stateDir: values['state-dir'] } : {}),
-    });
+    const target =
+      command.needsTarget?.(parsed.positionals, values) === false
+        ? noTarget(command.name)
+        : await resolveTarget({
+            ...(values.local ? { local: true } : {}),
+            ...(typeof values.stack === 'string' ? { stack: values.stack } : {}),
+            ...(typeof values.region === 'string' ? { region: values.region } : {}),
+            ...(typeof values['state-dir'] === 'string' ? { stateDir: values['state-dir'] } : {}),
+          });
     const code = await command.run({ target, args: parsed.positionals, values, io, clock });
     return code ?? 0;
   } catch (err) {

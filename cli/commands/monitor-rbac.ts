@@ -22,7 +22,8 @@ export const monitorRbacCommand: Command = {
   help: [
     '--group is the stack\'s monitorKubernetesGroup (default mlpipe-monitor), with --rotation its rotationKubernetesGroup (default mlpipe-token-rotation),',
     'with --tasks its tasksKubernetesGroup (default mlpipe-tasks);',
-    '--namespace the production namespace, --staging-namespace the staging one (default: the target\'s).',
+    '--namespace the production namespace, --staging-namespace the staging one (default: the target\'s; with both given, no stack is read,',
+    'so the Roles can be printed before the stack is deployed).',
     '--rotation: a Role and RoleBinding in staging AND production for the endpoint token rotation function: get/patch/create the token Secret,',
     'list pods, get pods/proxy. --model narrows get/patch/create to those models\' <model>-endpoint-token Secrets (the rotation creates by server-side apply).',
     '--tasks: a Role and RoleBinding in staging AND production for the pipeline\'s Kubernetes tasks: apply/get/list/watch/delete Jobs,',
@@ -42,6 +43,9 @@ export const monitorRbacCommand: Command = {
     if (!values.rotation && !values.tasks && (values['staging-namespace'] !== undefined || values.model !== undefined)) throw new UsageError('--staging-namespace and --model go with --rotation or --tasks: the serving monitor has no access to staging and reads no Secret.');
     for (const model of modelsOf(values.model)) if (!DNS1123_LABEL.test(model)) throw new UsageError(`--model: "${model.slice(0, 80)}" is not a model name (lowercase letters, digits and "-").`);
   },
+  // Everything named on the command line (the namespaces, before the stack is deployed as the help says):
+  // nothing to read from a stack or a local pipeline.
+  needsTarget: (_args, values) => typeof values.namespace !== 'string' || ((values.rotation === true || values.tasks === true) && typeof values['staging-namespace'] !== 'string'),
   async run({ target, values, io }) {
     const production = typeof values.namespace === 'string' ? values.namespace : target.namespaces?.production;
     if (!production) throw new CliError('Which production namespace? The stack predates its namespace outputs: pass --namespace <name>.');

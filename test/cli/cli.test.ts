@@ -592,6 +592,37 @@ describe('mlpipe CLI (local mode)', () => {
     expect(both.err).toContain('--rotation and --tasks print different Roles: choose one.');
   });
 
+  it('monitor-rbac with the namespaces named prints the Roles before any stack exists: no stack is read, no pipeline needed', async () => {
+    // No local pipeline in this state dir, and no AWS region: a target could not be resolved.
+    const empty = mkdtempSync(join(tmpdir(), 'mlpipe-no-target-'));
+    const saved = { AWS_REGION: process.env.AWS_REGION, AWS_DEFAULT_REGION: process.env.AWS_DEFAULT_REGION };
+    delete process.env.AWS_REGION;
+    delete process.env.AWS_DEFAULT_REGION;
+    const run = async (...argv: string[]) => {
+      const out: string[] = [];
+      const err: string[] = [];
+      const code = await main([...argv, '--state-dir', empty], { out: (l) => out.push(l), err: (l) => err.push(l) });
+      return { code, out: out.join('\n'), err: err.join('\n') };
+    };
+    try {
+      const tasks = await run('monitor-rbac', '--tasks', '--namespace', 'ml-prod', '--staging-namespace', 'ml-stage', '--model', 'fm');
+      expect([tasks.code, tasks.err]).toEqual([0, '']);
+      expect([...tasks.out.matchAll(/kind: Role\nmetadata: \{ name: mlpipe-tasks, namespace: ([\w-]+) \}/g)].map((m) => m[1])).toEqual(['ml-stage', 'ml-prod']);
+      const monitor = await run('monitor-rbac', '--namespace', 'ml-prod');
+      expect([monitor.code, monitor.err]).toEqual([0, '']);
+      expect(monitor.out).toMatch(/kind: Role\nmetadata: \{ name: mlpipe-monitor, namespace: ml-prod \}/);
+      // Without the staging namespace, --rotation still needs the target's, and says why it has none.
+      const rotation = await run('monitor-rbac', '--rotation', '--namespace', 'ml-prod');
+      expect(rotation.code).not.toBe(0);
+      expect(rotation.out).toBe('');
+      expect(rotation.err).toMatch(/^mlpipe monitor-rbac: /);
+    } finally {
+      Object.assign(process.env, saved);
+      for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k];
+      rmSync(empty, { recursive: true, force: true });
+    }
+  });
+
   it('says what to do when there is no local pipeline, and on unknown commands', async () => {
     const out: string[] = [];
     const code = await main(['list', '--local', '--state-dir', join(dir, 'nothing-here')], { out: (l) => out.push(l), err: (l) => out.push(l) });
