@@ -141,6 +141,16 @@ export function applyDefaults(type: ResourceType, obj: KubeObject, existing?: Ku
     case 'secrets':
       obj.type ??= 'Opaque';
       break;
+    case 'rolebindings': {
+      // rbac/v1's SetDefaults_RoleBinding and SetDefaults_Subject: an omitted apiGroup is RBAC's for the
+      // roleRef and for User and Group subjects (kubectl users often leave it out; the real server accepts that).
+      const ref = obj.roleRef as { apiGroup?: string } | undefined;
+      if (ref && typeof ref === 'object' && !ref.apiGroup) ref.apiGroup = RBAC_GROUP;
+      for (const subject of Array.isArray(obj.subjects) ? (obj.subjects as Array<{ kind?: string; apiGroup?: string }>) : []) {
+        if (subject && typeof subject === 'object' && !subject.apiGroup && (subject.kind === 'User' || subject.kind === 'Group')) subject.apiGroup = RBAC_GROUP;
+      }
+      break;
+    }
     case 'pods': {
       const pod = obj as Pod;
       if (pod.spec && typeof pod.spec === 'object' && pod.spec.serviceAccountName === undefined) pod.spec.serviceAccountName = pod.spec.serviceAccount ?? 'default';

@@ -110,6 +110,21 @@ function podLogOptionCauses(q: URLSearchParams): StatusCause[] {
 }
 
 /** The RBAC verb of a request, as kube-apiserver's RequestInfo derives it. */
+/**
+ * The name a list or watch is authorized with, as kube-apiserver's requestinfo.go sets it: a field selector
+ * that requires `metadata.name` to equal one valid path segment (`metadata.name=x`, alone or AND-ed with
+ * other terms) makes a collection request a named one for RBAC (so a rule with resourceNames allows it).
+ */
+function selectedName(verb: string, q: URLSearchParams): string | undefined {
+  if (verb !== 'list' && verb !== 'watch') return undefined;
+  const names = (q.get('fieldSelector') ?? '')
+    .split(',')
+    .map((term) => /^metadata\.name==?(.*)$/.exec(term.trim())?.[1])
+    .filter((n): n is string => n !== undefined);
+  const name = names.length === 1 ? names[0]! : undefined;
+  return name && name !== '.' && name !== '..' && !/[/%]/.test(name) ? name : undefined;
+}
+
 function verbOf(method: string, r: Route, q: URLSearchParams): string {
   const watch = q.get('watch') === 'true' || q.get('watch') === '1';
   switch (method) {
@@ -214,11 +229,12 @@ export class ApiServer {
     const q = url.searchParams;
     const warnings: string[] = [];
     requestWarnings.set(res, warnings);
+    const verb = verbOf(method, r, q);
     const access = {
-      verb: verbOf(method, r, q),
+      verb,
       type: r.as ?? type,
       namespace: type.plural === 'namespaces' ? r.name : r.namespace,
-      name: r.name,
+      name: r.name ?? selectedName(verb, q),
       subresource: r.subresource,
     };
     const rbacObjects = this.deps.api.store;

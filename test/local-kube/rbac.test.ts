@@ -106,6 +106,8 @@ it('the printed rotation Role (--model fm): get/apply (create included) fm-endpo
   expect((await call(rotationToken, 'GET', other)).body.message).toBe(`secrets "other-endpoint-token" is forbidden: User "${ROTATION_USER}" cannot get resource "secrets" in API group "" in the namespace "${PRODUCTION}"`);
   expect((await call(rotationToken, 'PATCH', `${other}?fieldManager=mlpipe&force=true`, secretApply('other-endpoint-token'), SSA)).status).toBe(403);
   expect((await call(rotationToken, 'GET', `/api/v1/namespaces/${PRODUCTION}/secrets`)).status).toBe(403);
+  // (a list whose field selector pins metadata.name is a named request: the next test; this Role has no list)
+  expect((await call(rotationToken, 'GET', `/api/v1/namespaces/${PRODUCTION}/secrets?fieldSelector=metadata.name%3Dfm-endpoint-token`)).status).toBe(403);
   // A POST create has no name in its URL, so the named create does not cover it (the rotation never POSTs).
   expect((await call(rotationToken, 'POST', `/api/v1/namespaces/${PRODUCTION}/secrets`, secretApply('fm-endpoint-token'))).body.message).toBe(
     `secrets is forbidden: User "${ROTATION_USER}" cannot create resource "secrets" in API group "" in the namespace "${PRODUCTION}"`,
@@ -152,6 +154,31 @@ it('an apply that would create is also authorized for create (with its name); a 
   );
 });
 
+it('a list whose field selector pins metadata.name is authorized with that name (requestinfo.go), so resourceNames rules allow it', async () => {
+  const ns = STAGING;
+  await applyAsAdmin(
+    [
+      'apiVersion: rbac.authorization.k8s.io/v1',
+      'kind: Role',
+      `metadata: { name: lister, namespace: ${ns} }`,
+      'rules: [{ apiGroups: [""], resources: [secrets], verbs: [list, watch], resourceNames: [watched] }]',
+      '---',
+      'apiVersion: rbac.authorization.k8s.io/v1',
+      'kind: RoleBinding',
+      `metadata: { name: lister, namespace: ${ns} }`,
+      'roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: lister }',
+      'subjects: [{ apiGroup: rbac.authorization.k8s.io, kind: Group, name: lister }]',
+    ].join('\n'),
+  );
+  const token = h.kube.mintScopedKubeconfig([], { username: 'lister', groups: ['lister'] }).token;
+  const list = (selector?: string) => call(token, 'GET', `/api/v1/namespaces/${ns}/secrets${selector === undefined ? '' : `?fieldSelector=${encodeURIComponent(selector)}`}`);
+  expect((await list('metadata.name=watched')).status).toBe(200);
+  expect((await list('metadata.name==watched,type=Opaque')).status).toBe(200); // AND-ed with another term: still pinned
+  expect((await list()).body.message).toBe(`secrets is forbidden: User "lister" cannot list resource "secrets" in API group "" in the namespace "${ns}"`);
+  expect((await list('metadata.name!=watched')).status).toBe(403); // not an exact match
+  expect((await list('metadata.name=other')).body.message).toBe(`secrets "other" is forbidden: User "lister" cannot list resource "secrets" in API group "" in the namespace "${ns}"`);
+});
+
 it('validates Roles and RoleBindings as the real registry does: rules need verbs, groups and resources; roleRef is fixed', async () => {
   const base = `/apis/rbac.authorization.k8s.io/v1/namespaces/${STAGING}`;
   const bad = await call(h.kube.token, 'POST', `${base}/roles`, { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'bad' }, rules: [{ resources: ['pods'] }] });
@@ -161,6 +188,12 @@ it('validates Roles and RoleBindings as the real registry does: rules need verbs
   expect(badRef.status).toBe(422);
   expect(badRef.body.message).toContain('roleRef.kind: Unsupported value: "Secret": supported values: "Role", "ClusterRole"');
   expect(badRef.body.message).toContain('subjects[0].kind: Unsupported value: "Robot"');
+
+  // apiGroup left out of roleRef and of User/Group subjects: defaulted to RBAC's (rbac/v1 defaults), as kubectl users write them.
+  const terse = await call(h.kube.token, 'POST', `${base}/rolebindings`, { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'terse' }, roleRef: { kind: 'Role', name: 'a' }, subjects: [{ kind: 'Group', name: 'g' }, { kind: 'ServiceAccount', name: 'sa', namespace: STAGING }] });
+  expect(terse.status).toBe(201);
+  expect(terse.body).toMatchObject({ roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'a' }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'g' }, { kind: 'ServiceAccount', name: 'sa' }] });
+  expect((terse.body.subjects as Array<{ apiGroup?: string }>)[1]!.apiGroup).toBeUndefined();
 
   const binding = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'fixed' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'a' }, subjects: [] };
   expect((await call(h.kube.token, 'POST', `${base}/rolebindings`, binding)).status).toBe(201);
