@@ -68,8 +68,11 @@ class Container {
     const { file, exportName } = handlerFile(fn);
     // NODE_OPTIONS in a worker's env is applied as the worker's own options: with the template's
     // --enable-source-maps Node read every bundle's map at load and mapped its traces itself, so
-    // lazy-source-maps.cjs (bootstrap.cjs) went unused. bootstrap.cjs puts it back into the function's process.env.
+    // lazy-source-maps.cjs (bootstrap.cjs) went unused. That flag alone is kept from the worker (its other
+    // flags still apply, as on Lambda); bootstrap.cjs puts the whole value back into the function's process.env.
     const { NODE_OPTIONS: nodeOptions, ...workerEnv } = env;
+    const otherOptions = nodeOptions?.split(/\s+/).filter((flag) => flag && flag !== '--enable-source-maps').join(' ');
+    if (otherOptions) workerEnv.NODE_OPTIONS = otherOptions;
     this.worker = new Worker(BOOTSTRAP, {
       env: workerEnv,
       workerData: { file, exportName, arn: fn.arn, compileCacheDir, nodeOptions },

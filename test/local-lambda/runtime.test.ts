@@ -29,7 +29,7 @@ const BUNDLES: Record<string, string> = {
   first: "let x = 0; for (let i = 0; i < 1e8; i++) x += i;\nrequire('node:fs').writeFileSync(process.env.MARKER, String(x));\nexports.handler = async () => 'first';",
   second: "const sawFirstLoaded = require('node:fs').existsSync(process.env.MARKER);\nexports.handler = async () => ({ sawFirstLoaded });",
   // What a function sees of NODE_OPTIONS, and whether Node itself maps its traces (reading maps at load).
-  options: 'exports.handler = async () => ({ nodeOptions: process.env.NODE_OPTIONS, nodeMapsTraces: process.sourceMapsEnabled });',
+  options: 'exports.handler = async () => ({ nodeOptions: process.env.NODE_OPTIONS, nodeMapsTraces: process.sourceMapsEnabled, noDeprecation: process.noDeprecation === true });',
   // Where its container's compile cache is (node:module getCompileCacheDir: undefined when none is enabled).
   cached: "exports.handler = async () => ({ dir: require('node:module').getCompileCacheDir() ?? null });",
   throws: "class TrainingFailedError extends Error { name = 'TrainingFailedError' }\nexports.handler = async () => { throw new TrainingFailedError('the Job failed'); };",
@@ -80,7 +80,7 @@ describe('local Lambda runtime', () => {
         First: fnResource('first', { MARKER: join(dir, 'first-loaded') }),
         Second: fnResource('second', { MARKER: join(dir, 'first-loaded') }),
         Cached: fnResource('cached', {}),
-        Options: fnResource('options', { NODE_OPTIONS: '--enable-source-maps' }),
+        Options: fnResource('options', { NODE_OPTIONS: '--enable-source-maps --no-deprecation' }),
       },
       Outputs: { ArtifactBucketName: { Value: { Ref: 'Bucket' } } },
     };
@@ -149,8 +149,8 @@ describe('local Lambda runtime', () => {
     expect(plain.payload.trace.join('\n')).toContain(`${join(dir, 'mapped', 'index.js')}:`);
     expect(plain.payload.trace.join('\n')).not.toContain('handler.ts');
     // Mapped by lazy-source-maps.cjs, not by Node reading NODE_OPTIONS (every map parsed at load), which the
-    // function still sees in its environment.
-    expect(await runtime.invoke('Options', {})).toEqual({ nodeOptions: '--enable-source-maps', nodeMapsTraces: false });
+    // function still sees in its environment; its other flags still apply, as they would on Lambda.
+    expect(await runtime.invoke('Options', {})).toEqual({ nodeOptions: '--enable-source-maps --no-deprecation', nodeMapsTraces: false, noDeprecation: true });
   });
 
   it("keeps the bundles' compiled code in the compile cache directory, and the next run's containers load from it", async () => {
