@@ -229,12 +229,15 @@ describe('production blue/green', () => {
     });
   });
 
-  it('rollbackKubernetesGroup: with only the Role `mlpipe monitor-rbac --rollback` prints bound to its group (no access policy, nothing in staging), a rollback scales the retired version up, switches and retires the other; unbound, it fails naming what RBAC refused', async () => {
-    // Arrange, as the tasks: v2 serves production, v1's Deployment is retired (0 replicas), as Cleanup leaves it
+  it('rollbackKubernetesGroup: with only the Role `mlpipe monitor-rbac --rollback` prints bound to its group (no access policy, nothing in staging), a rollback scales the retired version up, switches and retires the other, and a crashing target is refused with its log; unbound, it fails naming what RBAC refused', async () => {
+    // Arrange, as the tasks: v2 serves production; v1's Deployment and a crashing v0's are retired (0 replicas), as Cleanup leaves them
+    const v0 = await env.prepare('2026-01-07T21:00:00Z', { modelName: 'rbac-rollback', servingImage: IMAGES.serverCrash });
     const v1 = await env.prepare('2026-01-08T09:00:00Z', { modelName: 'rbac-rollback' });
     const v2 = await env.prepare('2026-01-09T09:00:00Z', { modelName: 'rbac-rollback', servingImage: IMAGES.serverV2 });
-    await deployProduction({ run: v1 });
-    await patchObject({ kind: 'Deployment', namespace: 'mlpipe-production', name: v1.names.productionDeployment }, { metadata: { annotations: { [RETIRED_AT_ANNOTATION]: new Date().toISOString() } }, spec: { replicas: 0 } });
+    for (const run of [v0, v1]) {
+      await deployProduction({ run });
+      await patchObject({ kind: 'Deployment', namespace: 'mlpipe-production', name: run.names.productionDeployment }, { metadata: { annotations: { [RETIRED_AT_ANNOTATION]: new Date().toISOString() } }, spec: { replicas: 0 } });
+    }
     const served = await release(v2);
     // The rollback's access entry with kubernetesGroups [mlpipe-rollback] and no access policy: the group is all it has.
     const user = 'arn:aws:sts::123456789012:assumed-role/mlpipe-RollbackRole/rollback';
@@ -247,6 +250,9 @@ describe('production blue/green', () => {
       // Before the cluster admin applies the Role: the first read is refused, and the error says so.
       await expect(rollback({ modelName: 'rbac-rollback', toVersion: v1.version })).rejects.toThrow(`HTTP 403 Forbidden: services "rbac-rollback" is forbidden: User "${user}" cannot get resource "services" in API group "" in the namespace "mlpipe-production"`);
       for (const doc of roles) expect((await rbacAsAdmin('POST', doc)).status).toBe(201);
+      // A target that crashes: its pods are watched and its log read (pods/log), then it is retired again.
+      const crashed = (await rollback({ modelName: 'rbac-rollback', toVersion: v0.version }).catch((e: unknown) => e)) as Error;
+      expect(crashed).toMatchObject({ name: 'RollbackError', message: expect.stringMatching(/did not become ready: CrashLoopBackOff[^]*model\.json not found \(test server --crash\)[^]*scaled back to 0 replicas/) });
       // Act
       const rolledBack = await rollback({ modelName: 'rbac-rollback', toVersion: v1.version, by: 'test' });
       // Assess: scaled up from 0 (patch, then the rollout watched), switched (the Service applied), v2 retired (patch)
@@ -260,6 +266,7 @@ describe('production blue/green', () => {
     }
     expect((await readService('mlpipe-production', 'rbac-rollback'))?.spec?.selector?.[LABELS.version]).toBe(v1.version);
     expect((await deployment(v2))?.spec?.replicas).toBe(0);
+    expect((await deployment(v0))?.spec?.replicas).toBe(0);
   });
 
   it('refuses a rollback to a version that cannot become ready, scales it back to 0 and leaves traffic alone', async () => {
