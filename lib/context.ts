@@ -138,6 +138,7 @@ const CONTEXT_SCHEMA = {
   monitorKubernetesGroup: text,
   rotationKubernetesGroup: text,
   tasksKubernetesGroup: text,
+  rollbackKubernetesGroup: text,
   // Each range is checked at construction with the setting's CIDR rule, naming the bad value.
   loadBalancerSourceRanges: list,
   internalProduction: boolean,

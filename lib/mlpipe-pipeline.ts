@@ -245,6 +245,14 @@ export interface MlPipelineProps {
    */
   readonly tasksKubernetesGroup?: string;
   /**
+   * Least privilege for the rollback function (`mlpipe rollback`): its EKS access entry gets this Kubernetes
+   * group and NO access policy, instead of the edit policy on production. Bind the group before the next
+   * rollback: `mlpipe monitor-rbac --rollback --group <name> | kubectl apply -f -` (in production only:
+   * get/patch the Service; get/list/watch/patch Deployments; list/watch pods; get pods/log). Not `system:…`.
+   * @default the edit policy on production
+   */
+  readonly rollbackKubernetesGroup?: string;
+  /**
    * CIDR ranges allowed to reach the staging and production load balancers (the Services'
    * `loadBalancerSourceRanges`), e.g. `['203.0.113.0/24']`. The functions that call endpoints must be
    * inside them (with `vpcId`: the VPC's CIDR; without: their public egress is not fixed, so leave staging
@@ -278,7 +286,7 @@ const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const MAX_WATCH_BUDGET_SECONDS = 270;
 
 /** The props with every default filled in. */
-type OptionalProp = 'clusterArn' | 'dataPrefix' | 'schedule' | 'vpcId' | 'privateSubnetIds' | 'securityGroupIds' | 'tlsCertificateArn' | 'monitorKubernetesGroup' | 'rotationKubernetesGroup' | 'tasksKubernetesGroup';
+type OptionalProp = 'clusterArn' | 'dataPrefix' | 'schedule' | 'vpcId' | 'privateSubnetIds' | 'securityGroupIds' | 'tlsCertificateArn' | 'monitorKubernetesGroup' | 'rotationKubernetesGroup' | 'tasksKubernetesGroup' | 'rollbackKubernetesGroup';
 type ResolvedProps = Required<Omit<MlPipelineProps, OptionalProp>> & Pick<MlPipelineProps, OptionalProp>;
 
 export class MlPipeline extends Construct {
@@ -352,6 +360,7 @@ export class MlPipeline extends Construct {
       monitorKubernetesGroup: p.monitorKubernetesGroup,
       rotationKubernetesGroup: p.rotationKubernetesGroup,
       tasksKubernetesGroup: p.tasksKubernetesGroup,
+      rollbackKubernetesGroup: p.rollbackKubernetesGroup,
     });
 
     const approval = new Approval(this, 'Approval', { artifacts, approverEmails: p.approverEmails, key });
@@ -601,6 +610,7 @@ function resolveProps(props: MlPipelineProps): ResolvedProps {
     monitorKubernetesGroup: props.monitorKubernetesGroup,
     rotationKubernetesGroup: props.rotationKubernetesGroup,
     tasksKubernetesGroup: props.tasksKubernetesGroup,
+    rollbackKubernetesGroup: props.rollbackKubernetesGroup,
     dataPrefix: props.dataPrefix,
     dataMarkerFile: props.dataMarkerFile ?? 'dataset.json',
     schedule: props.schedule,
@@ -701,7 +711,7 @@ function validateProps(p: ResolvedProps): void {
       fail(`The "tlsCertificateArn" property must be an ACM certificate ARN like arn:aws:acm:us-east-1:123456789012:certificate/<id>; got "${p.tlsCertificateArn}".`);
     }
   }
-  for (const [prop, example] of [['monitorKubernetesGroup', 'mlpipe-monitor'], ['rotationKubernetesGroup', 'mlpipe-token-rotation'], ['tasksKubernetesGroup', 'mlpipe-tasks']] as const) {
+  for (const [prop, example] of [['monitorKubernetesGroup', 'mlpipe-monitor'], ['rotationKubernetesGroup', 'mlpipe-token-rotation'], ['tasksKubernetesGroup', 'mlpipe-tasks'], ['rollbackKubernetesGroup', 'mlpipe-rollback']] as const) {
     const group = p[prop];
     if (group !== undefined && known(group) && !MONITOR_GROUP.test(group)) {
       fail(`The "${prop}" property must be a Kubernetes group name (letters, digits, ":", ".", "_", "-", at most 63 characters, not starting with "system:"), e.g. "${example}"; got "${group}".`);

@@ -8,7 +8,8 @@
  * `kubectl apply -f -`. Pure: the CLI and the CDK app both import it.
  * The endpoint token rotation function has the same option (`rotationKubernetesGroup`): ROTATION_RULES,
  * bound in BOTH serving namespaces (rotationRbacYaml, `mlpipe monitor-rbac --rotation`), and so do the
- * Kubernetes tasks (`tasksKubernetesGroup`): TASK_RULES, both namespaces (`mlpipe monitor-rbac --tasks`).
+ * Kubernetes tasks (`tasksKubernetesGroup`): TASK_RULES, both namespaces (`mlpipe monitor-rbac --tasks`), and
+ * the rollback (`rollbackKubernetesGroup`): ROLLBACK_RULES, production only (`mlpipe monitor-rbac --rollback`).
  */
 
 /** A namespaced RBAC rule; `namedSecret` narrows it to the model's token Secret (resourceNames). */
@@ -65,12 +66,37 @@ export const TASK_RULES: readonly RbacRule[] = [
   { resources: ['secrets'], verbs: ['create', 'patch'], namedSecret: true },
 ];
 
+/**
+ * What the rollback does in production (functions/rollback.ts, retention.ts's reactivateDeployment and
+ * retireDeployment, and the workloads.ts readers they use; test/cdk reads those calls and checks them
+ * against ROLLBACK_KUBERNETES_NEEDS and these): read the production Service and the target's Deployment,
+ * patch the Deployments' replicas (scale the target up, the replaced version down), watch the target's
+ * rollout and its pods (list + watch), list its pods and read a failed one's log for the error, and
+ * server-side apply the Service's new selector. The Service always exists by then (the rollback refuses
+ * without one), so its apply is an update: no `create`, no Secrets, no deletes, nothing in staging.
+ */
+export const ROLLBACK_RULES: readonly RbacRule[] = [
+  { resources: ['services'], verbs: ['get', 'patch'] },
+  { apiGroup: 'apps', resources: ['deployments'], verbs: ['get', 'list', 'watch', 'patch'] },
+  { resources: ['pods'], verbs: ['list', 'watch'] },
+  { resources: ['pods/log'], verbs: ['get'] },
+];
+
 /** A group name EKS accepts in an access entry: not `system:…`, which is Kubernetes' own. */
 export const MONITOR_GROUP = /^(?!system:)[A-Za-z0-9][A-Za-z0-9:._-]{0,62}$/;
 
 /** The Role and RoleBinding (YAML, two documents) that give `group` exactly MONITOR_RULES in `namespace`. */
 export function monitorRbacYaml(namespace: string, group: string): string {
   return roleYaml('mlpipe-monitor', namespace, group, MONITOR_RULES, [], '# mlpipe serving monitor: list pods and read their /metrics through the pod proxy, in production only.');
+}
+
+/** The Role and RoleBinding (YAML, two documents) that give `group` exactly ROLLBACK_RULES in `namespace` (production). */
+export function rollbackRbacYaml(namespace: string, group: string): string {
+  const head = [
+    '# mlpipe rollback: read and re-apply the production Service, scale Deployments (get, patch, list and watch them),',
+    "# list and watch pods and read their logs, in production only (the Service exists already: no create).",
+  ].join('\n');
+  return roleYaml('mlpipe-rollback', namespace, group, ROLLBACK_RULES, [], head);
 }
 
 /**

@@ -17,7 +17,8 @@
  *   Secrets Manager writes are not the tasks'. With `rotationKubernetesGroup` its entry carries that group
  *   and no access policy: the operator binds it in both namespaces to a Role of exactly ROTATION_RULES
  *   (`mlpipe monitor-rbac --rotation`). The tasks' entry has the same option, `tasksKubernetesGroup`: that
- *   group and no policy, bound in both namespaces to a Role of TASK_RULES (`mlpipe monitor-rbac --tasks`).
+ *   group and no policy, bound in both namespaces to a Role of TASK_RULES (`mlpipe monitor-rbac --tasks`),
+ *   and so has the rollback's, `rollbackKubernetesGroup`: bound in production to ROLLBACK_RULES (`--rollback`).
  * - the pods reach S3 through EKS Pod Identity (decision 5): `mlpipe-trainer` (staging, where training
  *   Jobs run) writes its model's prefix but never the registry records in it; `mlpipe-server` (staging
  *   and production) only reads it.
@@ -33,6 +34,8 @@ export const EDIT_POLICY_NAME = 'AmazonEKSEditPolicy';
 /** A Kubernetes permission: a verb on a resource (with its subresource) of the core API group. */
 export interface KubernetesPermission {
   readonly verb: string;
+  /** The API group: core ("") unless given. */
+  readonly apiGroup?: 'apps' | 'batch';
   /** `resource` or `resource/subresource`, e.g. `pods/proxy`. */
   readonly resource: string;
 }
@@ -87,6 +90,31 @@ export const ROTATION_KUBERNETES_NEEDS: Readonly<Record<string, readonly Kuberne
   proxyGet: [{ verb: 'get', resource: 'pods/proxy' }],
 };
 
+/**
+ * Every Kubernetes call of the rollback (functions/rollback.ts and the retention.ts/workloads.ts functions it
+ * reaches), by the kube helper it goes through and the kind, and the permissions each needs in production.
+ * test/cdk follows the rollback's calls through those modules and checks each is listed here and each
+ * permission is in ROLLBACK_RULES (lib/monitor-rbac.ts). Its one `applyObject` re-applies the Service it
+ * has just read (it refuses when there is none): an update, authorized as `patch` alone; were the Service
+ * deleted in between, the missing `create` refuses to bring it back, which is the rollback's business neither.
+ */
+export const ROLLBACK_KUBERNETES_NEEDS: Readonly<Record<string, readonly KubernetesPermission[]>> = {
+  'readObject Service': [{ verb: 'get', resource: 'services' }],
+  'applyObject Service': [{ verb: 'patch', resource: 'services' }],
+  'readObject Deployment': [{ verb: 'get', apiGroup: 'apps', resource: 'deployments' }],
+  'patchObject Deployment': [{ verb: 'patch', apiGroup: 'apps', resource: 'deployments' }],
+  'watchUntil Deployment': [
+    { verb: 'list', apiGroup: 'apps', resource: 'deployments' },
+    { verb: 'watch', apiGroup: 'apps', resource: 'deployments' },
+  ],
+  'watchUntil Pod': [
+    { verb: 'list', resource: 'pods' },
+    { verb: 'watch', resource: 'pods' },
+  ],
+  'listObjects Pod': [{ verb: 'list', resource: 'pods' }],
+  podLogTail: [{ verb: 'get', resource: 'pods/log' }],
+};
+
 export interface ClusterAccessProps {
   readonly clusterName: string;
   /** @default derived from clusterName in this stack's account and region */
@@ -113,6 +141,11 @@ export interface ClusterAccessProps {
    * binds it to TASK_RULES in both namespaces). @default the edit policy on both
    */
   readonly tasksKubernetesGroup?: string;
+  /**
+   * The rollback's Kubernetes group: its access entry gets this group and NO access policy (the operator
+   * binds it to ROLLBACK_RULES in production). @default the edit policy on production
+   */
+  readonly rollbackKubernetesGroup?: string;
 }
 
 export class ClusterAccess extends Construct {
@@ -158,6 +191,7 @@ export class ClusterAccess extends Construct {
       `mlpipe rollback: switches the production Service of ${props.clusterName} (namespace ${props.productionNamespace})`,
       props.clusterName,
       [props.productionNamespace],
+      props.rollbackKubernetesGroup,
     );
     this.rollbackRole = rollback.role;
     this.rollbackAccessEntry = rollback.entry;

@@ -3,13 +3,14 @@
  * read only by the roles that need it (the Kubernetes tasks' role, EvaluateModel) and only that secret;
  * the settings the functions get; the load balancer props (source ranges, internal production, NLB, TLS)
  * and their validation messages; the tokens' rotation (schedule, function, its IAM and access entry); the
- * serving monitor's and the rotation function's least-privilege options (monitorKubernetesGroup,
- * rotationKubernetesGroup), and the Roles `mlpipe monitor-rbac` prints for them checked against the code.
+ * serving monitor's, the rotation function's, the tasks' and the rollback's least-privilege options
+ * (monitorKubernetesGroup, rotationKubernetesGroup, tasksKubernetesGroup, rollbackKubernetesGroup), and the
+ * Roles `mlpipe monitor-rbac` prints for them checked against the code.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MONITOR_SUBRESOURCE_NEEDS, ROTATION_KUBERNETES_NEEDS } from '../../lib/constructs/cluster-access';
-import { MONITOR_RULES, ROTATION_RULES, TASK_RULES, monitorRbacYaml, rotationRbacYaml, tasksRbacYaml } from '../../lib/monitor-rbac';
+import { MONITOR_SUBRESOURCE_NEEDS, ROLLBACK_KUBERNETES_NEEDS, ROTATION_KUBERNETES_NEEDS } from '../../lib/constructs/cluster-access';
+import { MONITOR_RULES, ROLLBACK_RULES, ROTATION_RULES, TASK_RULES, monitorRbacYaml, rollbackRbacYaml, rotationRbacYaml, tasksRbacYaml } from '../../lib/monitor-rbac';
 import { logicalId, resourcesOf, synthStack } from './helpers';
 
 type Template = ReturnType<typeof synthStack>['template'];
@@ -188,6 +189,7 @@ describe.each([
   { prop: 'monitorKubernetesGroup', roleId: 'MonitorRole', group: 'mlpipe-monitor', scope: 'production' },
   { prop: 'rotationKubernetesGroup', roleId: 'TokenRotationRole', group: 'mlpipe-token-rotation', scope: 'both namespaces' },
   { prop: 'tasksKubernetesGroup', roleId: 'KubernetesTaskRole', group: 'mlpipe-tasks', scope: 'both namespaces' },
+  { prop: 'rollbackKubernetesGroup', roleId: 'RollbackRole', group: 'mlpipe-rollback', scope: 'production' },
 ] as const)('least privilege by Kubernetes group: $prop', ({ prop, roleId, group, scope }) => {
   it(`by default the entry keeps the edit policy on ${scope} (no group)`, () => {
     const entry = accessEntryOf(synthStack().template, roleId);
@@ -359,3 +361,99 @@ describe('Kubernetes tasks least privilege (tasksKubernetesGroup)', () => {
   });
 });
 
+
+describe('rollback least privilege (rollbackKubernetesGroup)', () => {
+  it('reads the group from context (mlpipe:rollbackKubernetesGroup), as cdk deploy -c gives it; refuses a bad one naming the property', () => {
+    const { template } = synthStack({ context: { 'mlpipe:clusterName': 'c', 'mlpipe:rollbackKubernetesGroup': 'rollers' } });
+    expect(accessEntryOf(template, 'RollbackRole').KubernetesGroups).toEqual(['rollers']);
+    expect(accessEntryOf(template, 'RollbackRole').AccessPolicies).toBeUndefined();
+    expect(() => synthStack({ context: { 'mlpipe:clusterName': 'c', 'mlpipe:rollbackKubernetesGroup': 'system:masters' } })).toThrow(/The "rollbackKubernetesGroup" property must be a Kubernetes group name/);
+  });
+
+  it('mlpipe monitor-rbac --rollback prints one Role and RoleBinding, in production, exactly ROLLBACK_RULES with their API groups', () => {
+    const yaml = rollbackRbacYaml('ml-prod', 'mlpipe-rollback');
+    const roles = [...yaml.matchAll(/kind: Role\nmetadata: \{ name: mlpipe-rollback, namespace: ([\w-]+) \}\nrules:\n((?:  - [^\n]*\n(?:    [^\n]*\n)*)+)/g)];
+    expect(roles.map((m) => m[1])).toEqual(['ml-prod']);
+    const rules = [...roles[0]![2]!.matchAll(/apiGroups: \["([^"]*)"\]\n\s+resources: \[([^\]]*)\]\n\s+verbs: \[([^\]]*)\]/g)].map((r) => ({ group: r[1], resources: r[2]!.split(', '), verbs: r[3]!.split(', ') }));
+    // Written out, not derived from ROLLBACK_RULES (which the YAML is generated from): widening the rules fails here.
+    expect(rules).toEqual([
+      { group: '', resources: ['services'], verbs: ['get', 'patch'] },
+      { group: 'apps', resources: ['deployments'], verbs: ['get', 'list', 'watch', 'patch'] },
+      { group: '', resources: ['pods'], verbs: ['list', 'watch'] },
+      { group: '', resources: ['pods/log'], verbs: ['get'] },
+    ]);
+    expect(yaml.match(/kind: RoleBinding\nmetadata: \{ name: mlpipe-rollback, namespace: ml-prod \}/g)).toHaveLength(1);
+    expect(yaml).toContain('subjects: [{ apiGroup: rbac.authorization.k8s.io, kind: Group, name: "mlpipe-rollback" }]');
+    expect(yaml.replace(/^#.*\n/gm, '')).not.toMatch(/\*|secrets|create|delete|proxy|exec/);
+  });
+
+  it('ROLLBACK_RULES cover every Kubernetes call the rollback reaches (followed through its modules\' source), and grant nothing beyond them', () => {
+    const root = join(__dirname, '..', '..');
+    const read = (f: string) => readFileSync(join(root, f), 'utf8');
+    const manifests = read('functions/shared/manifests.ts');
+    const entry = 'functions/rollback.ts';
+    // The modules whose functions the rollback reaches and that call the Kubernetes API.
+    const modules = [entry, 'functions/shared/retention.ts', 'functions/shared/workloads.ts'];
+    const importsKube = (source: string) => /from '\.{1,2}\/(?:shared\/)?kube'/.test(source);
+    // Every module the rollback's modules import that calls the Kubernetes API is followed (a new one fails here).
+    for (const file of modules) {
+      for (const m of read(file).matchAll(/^import [^;]*? from '(\.[^']+)';/gm)) {
+        const path = join(file, '..', m[1]!).replace(/\\/g, '/');
+        if (path.endsWith('/kube') || path.startsWith('lib/')) continue;
+        if (importsKube(read(`${path}.ts`))) expect(modules).toContain(`${path}.ts`);
+      }
+    }
+    // Top-level functions by name: their source, their module.
+    const functions = new Map<string, { file: string; body: string }>();
+    for (const file of modules) for (const m of read(file).matchAll(/^(?:export )?(?:async )?function (\w+)[^]*?\n\}\n/gm)) functions.set(m[1]!, { file, body: m[0] });
+    // From the handler's function, every function it calls or passes on, transitively.
+    const reached = new Set(['rollback']);
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (const name of [...reached]) {
+        for (const other of functions.keys()) {
+          if (!reached.has(other) && new RegExp(`\\b${other}\\b`).test(functions.get(name)!.body.replace(/^.*\n/, ''))) reached.add(other), (grew = true);
+        }
+      }
+    }
+    expect([...reached]).toEqual(expect.arrayContaining(['reactivateDeployment', 'retireDeployment', 'readService', 'watchWorkload', 'describePodProblem', 'describeTimeout']));
+    /** The kinds a function with a `kind` parameter is called with, by the reached functions. */
+    const kindArgs = (fn: string) => [...reached].flatMap((n) => [...functions.get(n)!.body.matchAll(new RegExp(`\\b${fn}(?:<[^(]*?>)?\\(\\s*'(\\w+)'`, 'g'))].map((m) => m[1]!));
+    const calls = new Set<string>();
+    for (const name of reached) {
+      const { body } = functions.get(name)!;
+      for (const m of body.matchAll(/\b(applyObject|patchObject|deleteObject|readObject|listObjects|watchUntil|podLogTail|proxyGet)(?:<[^(]*?>)?\(\s*([^)]{0,120})/g)) {
+        const [, helper, arg] = m as unknown as [string, string, string];
+        if (helper === 'podLogTail' || helper === 'proxyGet') {
+          calls.add(helper);
+          continue;
+        }
+        // A call inside `kind === 'X' ? [...]` runs only when the function is called with kind X.
+        const guard = [...body.slice(0, m.index).matchAll(/kind === '(\w+)'\s*\?/g)].at(-1);
+        if (guard) {
+          const open = guard.index! + guard[0].length;
+          let depth = 0;
+          let end = open;
+          for (; end < body.length; end++) {
+            const c = body[end]!;
+            if ('[({'.includes(c)) depth++;
+            else if (')]}'.includes(c) && --depth === 0) break;
+          }
+          if (m.index! < end && !kindArgs(name).includes(guard[1]!)) continue;
+        }
+        const kinds = /kind: '(\w+)'|^'(\w+)'|collectionPath\('(\w+)'/.test(arg) ? [/kind: '(\w+)'|^'(\w+)'|collectionPath\('(\w+)'/.exec(arg)!.slice(1).find(Boolean)!]
+          : /^collectionPath\(kind\b/.test(arg) ? kindArgs(name)
+          : /^(\w+)\(/.test(arg) ? [new RegExp(`export function ${/^(\w+)\(/.exec(arg)![1]}\\([^]*?kind: '(\\w+)'`).exec(manifests)?.[1]]
+          : [];
+        expect({ name, call: `${helper}(${arg.slice(0, 60)}`, kinds }).toEqual({ name, call: `${helper}(${arg.slice(0, 60)}`, kinds: [expect.any(String), ...kinds.slice(1).map(() => expect.any(String))] });
+        for (const kind of kinds) calls.add(`${helper} ${kind}`);
+      }
+    }
+    // Every call is in the needs list; every need is a call (no stale grant).
+    expect([...calls].sort()).toEqual(Object.keys(ROLLBACK_KUBERNETES_NEEDS).sort());
+    const permission = (p: { apiGroup?: string }, resource: string, verb: string) => `${verb} ${p.apiGroup ? `${p.apiGroup}/` : ''}${resource}`;
+    const granted = ROLLBACK_RULES.flatMap((r) => r.resources.flatMap((resource) => r.verbs.map((verb) => permission(r, resource, verb)))).sort();
+    const needed = [...new Set(Object.values(ROLLBACK_KUBERNETES_NEEDS).flat().map((n) => permission(n, n.resource, n.verb)))].sort();
+    expect(granted).toEqual(needed);
+  });
+});

@@ -590,6 +590,14 @@ describe('mlpipe CLI (local mode)', () => {
     const both = await cli('monitor-rbac', '--tasks', '--rotation', '--local');
     expect(both.code).toBe(2);
     expect(both.err).toContain('--rotation and --tasks print different Roles: choose one.');
+    // --rollback: the rollback's Role in production only, group mlpipe-rollback by default; no staging, no Secret, no other Role
+    const rollback = await cli('monitor-rbac', '--rollback', '--local');
+    expect(rollback.code).toBe(0);
+    expect([...rollback.out.matchAll(/kind: (Role|RoleBinding)\nmetadata: \{ name: ([\w-]+), namespace: ([\w-]+) \}/g)].map((m) => `${m[1]} ${m[2]} ${m[3]}`)).toEqual(['Role mlpipe-rollback mlpipe-production', 'RoleBinding mlpipe-rollback mlpipe-production']);
+    expect(rollback.out).toContain('name: "mlpipe-rollback" }]');
+    expect((await cli('monitor-rbac', '--rollback', '--tasks', '--local')).err).toContain('--tasks and --rollback print different Roles: choose one.');
+    const rollbackModel = await cli('monitor-rbac', '--rollback', '--model', 'fm', '--local');
+    expect([rollbackModel.code, rollbackModel.err]).toEqual([2, expect.stringContaining('the rollback has no access to staging and reads no Secret')]);
   });
 
   it('monitor-rbac with the namespaces named prints the Roles before any stack exists: no stack is read, no pipeline needed', async () => {
@@ -611,6 +619,9 @@ describe('mlpipe CLI (local mode)', () => {
       const monitor = await run('monitor-rbac', '--namespace', 'ml-prod');
       expect([monitor.code, monitor.err]).toEqual([0, '']);
       expect(monitor.out).toMatch(/kind: Role\nmetadata: \{ name: mlpipe-monitor, namespace: ml-prod \}/);
+      const rollback = await run('monitor-rbac', '--rollback', '--namespace', 'ml-prod', '--group', 'rollers');
+      expect([rollback.code, rollback.err]).toEqual([0, '']);
+      expect(rollback.out).toMatch(/kind: Role\nmetadata: \{ name: mlpipe-rollback, namespace: ml-prod \}[^]*name: "rollers" \}\]$/);
       // Without the staging namespace, --rotation still needs the target's, and says why it has none.
       const rotation = await run('monitor-rbac', '--rotation', '--namespace', 'ml-prod');
       expect(rotation.code).not.toBe(0);

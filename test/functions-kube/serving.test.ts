@@ -24,7 +24,7 @@ import type { PipelineState, RunContext, StageResult } from '../../functions/sha
 import { IMAGES, startTestEnv, type TestEnv } from './env';
 import { reloadSettings } from '../../functions/shared/settings';
 import { resetKube } from '../../functions/shared/kube';
-import { tasksRbacYaml } from '../../lib/monitor-rbac';
+import { rollbackRbacYaml, tasksRbacYaml } from '../../lib/monitor-rbac';
 
 let env: TestEnv;
 
@@ -62,6 +62,14 @@ async function release(run: RunContext): Promise<StageResult> {
   return loop(awaitProductionEndpoint, { run, production: switched }, 'production');
 }
 
+/** A printed Role or RoleBinding created or deleted as a cluster admin (kubectl apply -f -, kubectl delete -f -). */
+const rbacAsAdmin = (method: 'POST' | 'DELETE', doc: KubernetesObject) =>
+  fetch(`${env.kube.url}/apis/rbac.authorization.k8s.io/v1/namespaces/${doc.metadata!.namespace}/${doc.kind === 'Role' ? 'roles' : 'rolebindings'}${method === 'DELETE' ? `/${doc.metadata!.name}` : ''}`, {
+    method,
+    headers: { authorization: `Bearer ${env.kube.token}`, 'content-type': 'application/json' },
+    ...(method === 'POST' ? { body: JSON.stringify(doc) } : {}),
+  });
+
 describe('staging', () => {
   it('deploys (idempotently), rolls out, exposes and serves over the LoadBalancer endpoint', async () => {
     // Prepare
@@ -96,16 +104,9 @@ describe('staging', () => {
     reloadSettings();
     resetKube();
     const roles = loadAllYaml(tasksRbacYaml(['mlpipe-staging', 'mlpipe-production'], 'mlpipe-tasks')) as KubernetesObject[];
-    /** As a cluster admin (kubectl apply -f -, kubectl delete -f -). */
-    const apply = (method: 'POST' | 'DELETE', doc: KubernetesObject) =>
-      fetch(`${env.kube.url}/apis/rbac.authorization.k8s.io/v1/namespaces/${doc.metadata!.namespace}/${doc.kind === 'Role' ? 'roles' : 'rolebindings'}${method === 'DELETE' ? `/${doc.metadata!.name}` : ''}`, {
-        method,
-        headers: { authorization: `Bearer ${env.kube.token}`, 'content-type': 'application/json' },
-        ...(method === 'POST' ? { body: JSON.stringify(doc) } : {}),
-      });
     try {
       await expect(deployStaging({ run })).rejects.toThrow(`HTTP 403 Forbidden: deployments.apps "${run.names.stagingDeployment}" is forbidden: User "${user}" cannot patch resource "deployments" in API group "apps" in the namespace "mlpipe-staging"`);
-      for (const doc of roles) expect((await apply('POST', doc)).status).toBe(201);
+      for (const doc of roles) expect((await rbacAsAdmin('POST', doc)).status).toBe(201);
       // Act: the staging steps, then the failure path's Cleanup (deletes the Deployment and the Service)
       const deployed = await deployStaging({ run });
       const ready = await loop(awaitStagingRollout, { run, staging: deployed }, 'staging');
@@ -121,7 +122,7 @@ describe('staging', () => {
       process.env.KUBECONFIG = admin;
       reloadSettings();
       resetKube();
-      await Promise.all(roles.map((doc) => apply('DELETE', doc)));
+      await Promise.all(roles.map((doc) => rbacAsAdmin('DELETE', doc)));
     }
   });
 
@@ -226,6 +227,46 @@ describe('production blue/green', () => {
       name: 'EndpointUnavailableError',
       message: expect.stringMatching(/has no available replicas, so nothing of version/),
     });
+  });
+
+  it('rollbackKubernetesGroup: with only the Role `mlpipe monitor-rbac --rollback` prints bound to its group (no access policy, nothing in staging), a rollback scales the retired version up, switches and retires the other, and a crashing target is refused with its log; unbound, it fails naming what RBAC refused', async () => {
+    // Arrange, as the tasks: v2 serves production; v1's Deployment and a crashing v0's are retired (0 replicas), as Cleanup leaves them
+    const v0 = await env.prepare('2026-01-07T21:00:00Z', { modelName: 'rbac-rollback', servingImage: IMAGES.serverCrash });
+    const v1 = await env.prepare('2026-01-08T09:00:00Z', { modelName: 'rbac-rollback' });
+    const v2 = await env.prepare('2026-01-09T09:00:00Z', { modelName: 'rbac-rollback', servingImage: IMAGES.serverV2 });
+    for (const run of [v0, v1]) {
+      await deployProduction({ run });
+      await patchObject({ kind: 'Deployment', namespace: 'mlpipe-production', name: run.names.productionDeployment }, { metadata: { annotations: { [RETIRED_AT_ANNOTATION]: new Date().toISOString() } }, spec: { replicas: 0 } });
+    }
+    const served = await release(v2);
+    // The rollback's access entry with kubernetesGroups [mlpipe-rollback] and no access policy: the group is all it has.
+    const user = 'arn:aws:sts::123456789012:assumed-role/mlpipe-RollbackRole/rollback';
+    const admin = process.env.KUBECONFIG!;
+    const roles = loadAllYaml(rollbackRbacYaml('mlpipe-production', 'mlpipe-rollback')) as KubernetesObject[];
+    process.env.KUBECONFIG = env.kube.mintScopedKubeconfig([], { username: user, groups: ['mlpipe-rollback'] }).kubeconfigPath;
+    reloadSettings();
+    resetKube();
+    try {
+      // Before the cluster admin applies the Role: the first read is refused, and the error says so.
+      await expect(rollback({ modelName: 'rbac-rollback', toVersion: v1.version })).rejects.toThrow(`HTTP 403 Forbidden: services "rbac-rollback" is forbidden: User "${user}" cannot get resource "services" in API group "" in the namespace "mlpipe-production"`);
+      for (const doc of roles) expect((await rbacAsAdmin('POST', doc)).status).toBe(201);
+      // A target that crashes: its pods are watched and its log read (pods/log), then it is retired again.
+      const crashed = (await rollback({ modelName: 'rbac-rollback', toVersion: v0.version }).catch((e: unknown) => e)) as Error;
+      expect(crashed).toMatchObject({ name: 'RollbackError', message: expect.stringMatching(/did not become ready: CrashLoopBackOff[^]*model\.json not found \(test server --crash\)[^]*scaled back to 0 replicas/) });
+      // Act
+      const rolledBack = await rollback({ modelName: 'rbac-rollback', toVersion: v1.version, by: 'test' });
+      // Assess: scaled up from 0 (patch, then the rollout watched), switched (the Service applied), v2 retired (patch)
+      expect(rolledBack).toMatchObject({ fromVersion: v2.version, toVersion: v1.version, endpoint: served.endpoint, scaledFrom: 0, replicas: 1, retired: v2.version });
+      expect(await modelStatus(served.endpoint!, 'rbac-rollback')).toEqual({ status: 200, version: '1' });
+    } finally {
+      process.env.KUBECONFIG = admin;
+      reloadSettings();
+      resetKube();
+      await Promise.all(roles.map((doc) => rbacAsAdmin('DELETE', doc)));
+    }
+    expect((await readService('mlpipe-production', 'rbac-rollback'))?.spec?.selector?.[LABELS.version]).toBe(v1.version);
+    expect((await deployment(v2))?.spec?.replicas).toBe(0);
+    expect((await deployment(v0))?.spec?.replicas).toBe(0);
   });
 
   it('refuses a rollback to a version that cannot become ready, scales it back to 0 and leaves traffic alone', async () => {
