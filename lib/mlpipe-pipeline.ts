@@ -717,6 +717,13 @@ function validateProps(p: ResolvedProps): void {
       fail(`The "${prop}" property must be a Kubernetes group name (letters, digits, ":", ".", "_", "-", at most 63 characters, not starting with "system:"), e.g. "${example}"; got "${group}".`);
     }
   }
+  // One group per principal: two options naming the same group would give each principal the other's
+  // Roles too (the monitor would get the tasks' writes in production), which is what the options avoid.
+  const groups = (['monitorKubernetesGroup', 'rotationKubernetesGroup', 'tasksKubernetesGroup', 'rollbackKubernetesGroup'] as const).filter((prop) => p[prop] !== undefined && known(p[prop]));
+  for (const [i, a] of groups.entries()) {
+    const b = groups.slice(i + 1).find((other) => p[other] === p[a]);
+    if (b) fail(`The "${a}" and "${b}" properties name the same Kubernetes group "${p[a]}": each principal needs a group of its own, or it gets the other's Roles too.`);
+  }
   if (p.rotationKubernetesGroup !== undefined && !p.endpointAuth) {
     fail('The "rotationKubernetesGroup" property needs "endpointAuth: true": without endpoint auth there is no token rotation function to give a group.');
   }

@@ -212,6 +212,14 @@ describe.each([
   });
 });
 
+it('refuses two group options naming the same group (each principal would get the other\'s Roles), naming both', () => {
+  expect(() => synthStack({ props: { monitorKubernetesGroup: 'mlpipe', tasksKubernetesGroup: 'mlpipe' } })).toThrow(
+    'The "monitorKubernetesGroup" and "tasksKubernetesGroup" properties name the same Kubernetes group "mlpipe"',
+  );
+  expect(() => synthStack({ props: { tasksKubernetesGroup: 'mlpipe-tasks', rollbackKubernetesGroup: 'mlpipe-tasks' } })).toThrow(/"tasksKubernetesGroup" and "rollbackKubernetesGroup"/);
+  expect(() => synthStack({ props: { monitorKubernetesGroup: 'mlpipe-monitor', tasksKubernetesGroup: 'mlpipe-tasks', rollbackKubernetesGroup: 'mlpipe-rollback' } })).not.toThrow();
+});
+
 describe('serving monitor least privilege (monitorKubernetesGroup)', () => {
   it('the Role mlpipe monitor-rbac prints grants exactly what the monitor needs in production: list pods, get pods/proxy, no Secrets', () => {
     const yaml = monitorRbacYaml('ml-prod', 'mlpipe-monitor');
