@@ -23,10 +23,11 @@ export const monitorRbacCommand: Command = {
   help: [
     '--group is the stack\'s monitorKubernetesGroup (default mlpipe-monitor), with --rotation its rotationKubernetesGroup (default mlpipe-token-rotation),',
     'with --tasks its tasksKubernetesGroup (default mlpipe-tasks), with --rollback its rollbackKubernetesGroup (default mlpipe-rollback);',
-    '--namespace the production namespace, --staging-namespace the staging one (default: the target\'s; with both given, no stack is read,',
-    'so the Roles can be printed before the stack is deployed).',
+    '--namespace the production namespace, --staging-namespace the staging one (default: the target\'s; with both given (and --model',
+    'for --rotation and --tasks), no stack is read, so the Roles can be printed before the stack is deployed).',
     '--rotation: a Role and RoleBinding in staging AND production for the endpoint token rotation function: get/patch/create the token Secret,',
-    'list pods, get pods/proxy. --model narrows get/patch/create to those models\' <model>-endpoint-token Secrets (the rotation creates by server-side apply).',
+    'list pods, get pods/proxy. --model narrows get/patch/create to those models\' <model>-endpoint-token Secrets (the rotation creates by server-side apply);',
+    'without it, the target\'s models (the stack\'s token Secrets) narrow them, and a --model is needed when both namespaces are given.',
     '--tasks: a Role and RoleBinding in staging AND production for the pipeline\'s Kubernetes tasks: apply/get/list/watch/delete Jobs,',
     'Deployments and Services; list/watch pods and events; get pods/log and pods/proxy; create/patch the token Secret (--model narrows it).',
     '--rollback: a Role and RoleBinding in production only for the rollback function (mlpipe rollback): get/patch the Service,',
@@ -51,7 +52,9 @@ export const monitorRbacCommand: Command = {
   },
   // Everything named on the command line (the namespaces, before the stack is deployed as the help says):
   // nothing to read from a stack or a local pipeline.
-  needsTarget: (_args, values) => typeof values.namespace !== 'string' || ((values.rotation === true || values.tasks === true) && typeof values['staging-namespace'] !== 'string'),
+  // With --rotation or --tasks and no --model, the target's models (its token Secrets) narrow the Secret rule.
+  needsTarget: (_args, values) =>
+    typeof values.namespace !== 'string' || ((values.rotation === true || values.tasks === true) && (typeof values['staging-namespace'] !== 'string' || typeof values.model !== 'string')),
   async run({ target, values, io }) {
     const production = typeof values.namespace === 'string' ? values.namespace : target.namespaces?.production;
     if (!production) throw new CliError('Which production namespace? The stack predates its namespace outputs: pass --namespace <name>.');
@@ -62,6 +65,9 @@ export const monitorRbacCommand: Command = {
     const staging = typeof values['staging-namespace'] === 'string' ? values['staging-namespace'] : target.namespaces?.staging;
     if (!staging) throw new CliError('Which staging namespace? The stack predates its namespace outputs: pass --staging-namespace <name>.');
     const [print, group] = values.tasks ? [tasksRbacYaml, 'mlpipe-tasks'] : [rotationRbacYaml, 'mlpipe-token-rotation'];
-    io.out(print([staging, production], typeof values.group === 'string' ? values.group : group, modelsOf(values.model)).trimEnd());
+    // The Secret rule names the models' token Secrets: --model's, else the target's (the stack's token
+    // Secrets output). Only a target without endpoint tokens leaves it wide, which the printed comment says.
+    const models = typeof values.model === 'string' ? modelsOf(values.model) : Object.keys(target.endpointTokenSecrets ?? {}).sort();
+    io.out(print([staging, production], typeof values.group === 'string' ? values.group : group, models).trimEnd());
   },
 };

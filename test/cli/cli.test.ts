@@ -583,6 +583,8 @@ describe('mlpipe CLI (local mode)', () => {
     expect(stray.err).toContain('--staging-namespace and --model go with --rotation');
     expect((await cli('monitor-rbac', '--rotation', '--model', 'Bad_Model', '--local')).err).toContain('--model: "Bad_Model" is not a model name');
     // --tasks: the Kubernetes tasks' Roles in both namespaces, group mlpipe-tasks by default; not with --rotation
+    // (a target without endpoint tokens leaves the Secret rule wide, and the Role's comment says so)
+    expect((await cli('monitor-rbac', '--tasks', '--local')).out).toContain('every Secret: pass --model to narrow it');
     const tasks = await cli('monitor-rbac', '--tasks', '--model', 'fm', '--local');
     expect(tasks.code).toBe(0);
     expect([...tasks.out.matchAll(/kind: Role\nmetadata: \{ name: mlpipe-tasks, namespace: ([\w-]+) \}/g)].map((m) => m[1])).toEqual(['mlpipe-staging', 'mlpipe-production']);
@@ -622,6 +624,20 @@ describe('mlpipe CLI (local mode)', () => {
       const rollback = await run('monitor-rbac', '--rollback', '--namespace', 'ml-prod', '--group', 'rollers');
       expect([rollback.code, rollback.err]).toEqual([0, '']);
       expect(rollback.out).toMatch(/kind: Role\nmetadata: \{ name: mlpipe-rollback, namespace: ml-prod \}[^]*name: "rollers" \}\]$/);
+      // --tasks without --model: the target's models narrow the Secret rule (its token Secrets), so a
+      // target is read even with both namespaces named; without one, that is the error
+      const noModel = await run('monitor-rbac', '--tasks', '--namespace', 'ml-prod', '--staging-namespace', 'ml-stage');
+      expect([noModel.code === 0, noModel.out]).toEqual([false, '']);
+      const withTokens = mkdtempSync(join(tmpdir(), 'mlpipe-tokens-'));
+      try {
+        const secret = (m: string) => `arn:aws:secretsmanager:us-east-1:000000000000:secret:mlpipe/${m}-endpoint-token-AbCdEf`;
+        writeLocalFile(withTokens, { sfnEndpoint: 'http://127.0.0.1:9', stateMachineArn: ARN, endpointTokenSecrets: { other: secret('other'), fm: secret('fm') } });
+        const out: string[] = [];
+        expect(await main(['monitor-rbac', '--tasks', '--state-dir', withTokens], { out: (l) => out.push(l), err: () => undefined })).toBe(0);
+        expect(out.join('\n').match(/resourceNames: \[.*\]/g)).toEqual(['resourceNames: [fm-endpoint-token, other-endpoint-token]', 'resourceNames: [fm-endpoint-token, other-endpoint-token]']);
+      } finally {
+        rmSync(withTokens, { recursive: true, force: true });
+      }
       // Without the staging namespace, --rotation still needs the target's, and says why it has none.
       const rotation = await run('monitor-rbac', '--rotation', '--namespace', 'ml-prod');
       expect(rotation.code).not.toBe(0);
