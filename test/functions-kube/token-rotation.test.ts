@@ -33,7 +33,7 @@ import { main } from '../../cli/main';
 import { writeLocalFile } from '../cli/local-file';
 import { syncTokenSecret } from '../../functions/shared/workloads';
 import { captureLogs, type CapturedLogs } from '../logging/capture';
-import { rotationRbacYaml } from '../../lib/monitor-rbac';
+import { rotationRbacYaml, tasksRbacYaml } from '../../lib/monitor-rbac';
 
 const REPO_ROOT = join(__dirname, '..', '..');
 const NAMESPACES = { staging: 'mlpipe-staging', production: 'mlpipe-production' } as const;
@@ -758,5 +758,36 @@ it('rotationKubernetesGroup: with only the Roles `mlpipe monitor-rbac --rotation
     reloadSettings();
     resetKube();
     await Promise.all(roles.map((o) => objects.delete(o).catch(() => undefined)));
+  }
+}, 30_000);
+
+it('tasksKubernetesGroup: with only the Roles `mlpipe monitor-rbac --tasks --model fm` prints, the Deploy steps\' token Secret write (server-side apply, creating it) works in both namespaces; another model\'s Secret is refused', async () => {
+  // Arrange: the tasks' access entry with kubernetesGroups [mlpipe-tasks] and no access policy; fm's Secrets gone
+  const user = 'arn:aws:sts::000000000000:assumed-role/mlpipe-KubernetesTaskRole/tasks';
+  const admin = new k8s.KubeConfig();
+  admin.loadFromFile(kube.kubeconfigPath);
+  const objects = k8s.KubernetesObjectApi.makeApiClient(admin);
+  const roles = k8s.loadAllYaml(tasksRbacYaml(Object.values(NAMESPACES), 'mlpipe-tasks', [MODEL])) as k8s.KubernetesObject[];
+  for (const namespace of Object.values(NAMESPACES)) await core.deleteNamespacedSecret({ name: `${MODEL}-endpoint-token`, namespace });
+  const saved = process.env.KUBECONFIG;
+  process.env.KUBECONFIG = kube.mintScopedKubeconfig([], { username: user, groups: ['mlpipe-tasks'] }).kubeconfigPath;
+  reloadSettings();
+  resetKube();
+  try {
+    for (const doc of roles) await objects.create(doc);
+    // Act: what DeployStaging and DeployProduction do first (workloads.ts deployServing)
+    for (const namespace of Object.values(NAMESPACES)) await syncTokenSecret(MODEL, namespace);
+    // Assess: written with the current token, in both; another model's token Secret is refused
+    const token = await current();
+    for (const namespace of Object.values(NAMESPACES)) expect(await secretLines(namespace)).toContain(token);
+    await expect(syncTokenSecret('other', NAMESPACES.production, ['x'])).rejects.toThrow(
+      `secrets "other-endpoint-token" is forbidden: User "${user}" cannot patch resource "secrets" in API group "" in the namespace "${NAMESPACES.production}"`,
+    );
+  } finally {
+    process.env.KUBECONFIG = saved;
+    reloadSettings();
+    resetKube();
+    await Promise.all(roles.map((o) => objects.delete(o).catch(() => undefined)));
+    for (const namespace of Object.values(NAMESPACES)) await syncTokenSecret(MODEL, namespace);
   }
 }, 30_000);
