@@ -79,7 +79,7 @@ async function rollback(event: unknown): Promise<RollbackResult> {
   const waitSeconds = Math.min(settings.ROLLOUT_TIMEOUT_SECONDS, MAX_READY_WAIT_SECONDS);
   logger.info('scaling the rollback target up', { version: target, replicas: settings.SERVING_REPLICAS, from: deployment.spec?.replicas ?? 1, waitSeconds });
   const ready = await reactivateDeployment(namespace, deployment, settings.SERVING_REPLICAS, waitSeconds * 1000).catch((err: Error) => {
-    throw err instanceof RollbackError ? new RollbackError(`Version ${target} cannot take traffic: ${err.message}; production stays on ${fromVersion}.`) : err;
+    throw err instanceof RollbackError ? new RollbackError(`Version ${target} cannot take traffic: ${err.message.replace(/\.$/, '')}. Production stays on ${fromVersion}.`) : err;
   });
 
   await applyObject(servingService({ modelName, version: target, stage: 'production', namespace, name: serviceName }, productionExposure(settings), fromVersion));

@@ -151,5 +151,6 @@ export async function reactivateDeployment(
       (err: Error) => ` It could not be scaled back to 0 replicas (${err.message}): scale it down by hand.`,
     );
   }
-  throw new RollbackError(`${what} did not become ready: ${problem}${after}`);
+  // The problem may end with a pod's log tail: what was done about it goes on a line of its own.
+  throw new RollbackError(`${what} did not become ready: ${problem}${after ? `\n${after.trim()}` : ''}`);
 }
