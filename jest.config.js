@@ -3,7 +3,8 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
-  transform: { '\\.(ts|js|mjs)$': '<rootDir>/test/esbuild-transform.cjs' },
+  // zod's CommonJS entry is bundled into one module there (as client-node's is): .cjs files are otherwise not transformed.
+  transform: { '[\\\\/]node_modules[\\\\/]zod[\\\\/]index\\.cjs$': '<rootDir>/test/esbuild-transform.cjs', '\\.(ts|js|mjs)$': '<rootDir>/test/esbuild-transform.cjs' },
   // Big CommonJS trees are left alone; the rest goes through the transformer, which only rewrites ESM.
   transformIgnorePatterns: ['/node_modules/(aws-cdk-lib|@aws-sdk|@smithy|@tensorflow|@aws-crypto|typescript|constructs)/'],
   moduleFileExtensions: ['ts', 'js', 'mjs', 'cjs', 'json'],

@@ -11,6 +11,7 @@ import { LocalStepFunctions, type TaskHandler } from '../../local/stepfunctions'
 import { MAX_RUN_REQUEST_DEPTH } from '../../functions/shared/execution-input';
 import { startLocalAws, type LocalAws } from '../functions-s3/fixtures';
 import { captureLogs, type CapturedLogs } from '../logging/capture';
+import { validatedFileFor } from '../sfn-validated';
 
 const ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:mlpipe-inputs';
 const EXECUTION_PREFIX = ARN.replace(':stateMachine:', ':execution:') + ':';
@@ -64,7 +65,7 @@ describe('pipeline.asl.json: invalid execution input', () => {
         return handler(input);
       };
     }
-    sfn = new LocalStepFunctions({ definition, stateMachineArn: ARN, taskHandlers });
+    sfn = new LocalStepFunctions({ definition, validatedFile: validatedFileFor(definition), stateMachineArn: ARN, taskHandlers });
   });
   afterAll(async () => {
     await sfn?.close();

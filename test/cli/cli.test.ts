@@ -34,6 +34,7 @@ import { taskSubmitted } from '../stepfunctions/history-events';
 import { jobSucceeded } from '../kube-watch';
 import './retry.cases';
 import { writeLocalFile } from './local-file';
+import { validatedFileFor } from '../sfn-validated';
 
 const ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:mlpipe-cli-test';
 const EXEC = ARN.replace(':stateMachine:', ':execution:');
@@ -129,6 +130,7 @@ describe('mlpipe CLI (local mode)', () => {
 
     sfn = new LocalStepFunctions({
       definition,
+      validatedFile: validatedFileFor(definition),
       stateMachineArn: ARN,
       taskHandlers: {
         Prepare: async (input) => {

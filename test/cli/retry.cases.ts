@@ -32,6 +32,7 @@ import { captureLogs, type CapturedLogs } from '../logging/capture';
 import { taskSubmitted } from '../stepfunctions/history-events';
 import { jobSucceeded } from '../kube-watch';
 import { writeLocalFile } from './local-file';
+import { validatedFileFor } from '../sfn-validated';
 
 const ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:mlpipe-retry-test';
 const EXEC = ARN.replace(':stateMachine:', ':execution:');
@@ -168,7 +169,7 @@ describe('mlpipe retry: resuming a failed run', () => {
         return handler(input);
       };
     }
-    sfn = new LocalStepFunctions({ definition, stateMachineArn: ARN, taskHandlers });
+    sfn = new LocalStepFunctions({ definition, validatedFile: validatedFileFor(definition), stateMachineArn: ARN, taskHandlers });
     endpoint = await startLocalSfnEndpoint(sfn);
     process.env.AWS_ENDPOINT_URL_SFN = endpoint.endpoint;
     approvalHandler = (require('../../functions/approval-api') as { handler: HttpApiHandler }).handler; // eslint-disable-line @typescript-eslint/no-require-imports

@@ -20,6 +20,7 @@ import { validateStatusJson } from './status-schema';
 import { followExecutions } from '../../local/stepfunctions/follow';
 import { approvalId, signLink } from '../../functions/shared/approval-link';
 import { writeLocalFile } from './local-file';
+import { validatedFileFor } from '../sfn-validated';
 
 const ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:mlpipe-run-history';
 const EXEC = ARN.replace(':stateMachine:', ':execution:');
@@ -59,7 +60,7 @@ describe('the local run history outlives a restart', () => {
   /** An engine on `journalFile`, its endpoint, and local.json pointing the CLI at it. */
   async function engine(journalFile: string, opts: { definition?: object; stateMachineArn?: string; taskHandlers?: Record<string, TaskHandler> } = {}) {
     const sfn: LocalStepFunctions = new LocalStepFunctions({
-      definition: opts.definition ?? definition, stateMachineArn: opts.stateMachineArn ?? ARN, taskHandlers: opts.taskHandlers ?? handlersOf(() => sfn), journalFile,
+      definition: opts.definition ?? definition, validatedFile: validatedFileFor(opts.definition ?? definition), stateMachineArn: opts.stateMachineArn ?? ARN, taskHandlers: opts.taskHandlers ?? handlersOf(() => sfn), journalFile,
     });
     const endpoint = await startLocalSfnEndpoint(sfn);
     engines.push({ sfn, endpoint });

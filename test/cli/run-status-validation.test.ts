@@ -13,6 +13,7 @@ import { main } from '../../cli/main';
 import './status-progress.cases';
 import './run-history.cases';
 import { writeLocalFile } from './local-file';
+import { validatedFileFor } from '../sfn-validated';
 
 const ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:mlpipe-cli-validation';
 const EXEC = ARN.replace(':stateMachine:', ':execution:');
@@ -56,6 +57,7 @@ describe('mlpipe run / status: bad input and failed runs', () => {
     empty = mkdtempSync(join(tmpdir(), 'mlpipe-cli-nothing-'));
     sfn = new LocalStepFunctions({
       definition,
+      validatedFile: validatedFileFor(definition),
       stateMachineArn: ARN,
       taskHandlers: {
         AwaitTraining: async (input) => {

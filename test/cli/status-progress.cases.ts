@@ -18,6 +18,7 @@ import { progressBar } from '../../local/progress-display';
 import type { PipelineState, TrainingResult } from '../../functions/shared/types';
 import { main } from '../../cli/main';
 import { writeLocalFile } from './local-file';
+import { validatedFileFor } from '../sfn-validated';
 
 const ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:mlpipe-status-progress';
 const EXEC = ARN.replace(':stateMachine:', ':execution:');
@@ -88,6 +89,7 @@ describe('mlpipe status while a run trains', () => {
     s3 = await startLocalS3({ dir: join(dir, 's3'), buckets: [BUCKET] });
     sfn = new LocalStepFunctions({
       definition,
+      validatedFile: validatedFileFor(definition),
       stateMachineArn: ARN,
       taskHandlers: {
         Prepare: async (input) => {

@@ -4,6 +4,7 @@
  * the history, as StopExecution does on AWS — never `failed (LocalStepFunctions.Closed)` (issue 8).
  */
 import { LocalStepFunctions, type ExecutionEvent } from '../../local/stepfunctions';
+import { validatedFileFor } from '../sfn-validated';
 
 const ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:lifecycle-test';
 
@@ -30,6 +31,7 @@ describe('closing the local engine under a running execution', () => {
     const task = new Promise((r) => (finishTask = r));
     const sfn = new LocalStepFunctions({
       definition,
+      validatedFile: validatedFileFor(definition),
       stateMachineArn: ARN,
       taskHandlers: { AwaitTraining: () => (entered(), task) },
     });

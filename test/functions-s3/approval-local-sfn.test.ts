@@ -12,6 +12,7 @@ import { LocalStepFunctions, startLocalSfnEndpoint, type LocalSfnEndpoint } from
 import { passedEvaluation, runContext, startLocalAws, type LocalAws } from './fixtures';
 import { captureLogs } from '../logging/capture';
 import { taskSubmitted } from '../stepfunctions/history-events';
+import { validatedFileFor } from '../sfn-validated';
 
 type Fn = (e: unknown) => Promise<unknown>;
 
@@ -49,6 +50,7 @@ describe('approval on the local Step Functions engine', () => {
     const recordRelease = (require('../../functions/record-release') as { handler: Fn }).handler;
     sfn = new LocalStepFunctions({
       definition,
+      validatedFile: validatedFileFor(definition),
       stateMachineArn: 'arn:aws:states:us-east-1:000000000000:stateMachine:approval-test',
       taskHandlers: { RequestApproval: (input) => requestApproval(input), RecordFailure: (input) => recordRelease(input) },
     });

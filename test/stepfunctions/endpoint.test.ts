@@ -17,6 +17,7 @@ import {
 import { LocalStepFunctions, startLocalSfnEndpoint, type LocalSfnEndpoint } from '../../local/stepfunctions';
 import { LOCAL_AWS_ENV } from '../../local/s3';
 import { taskSubmitted } from './history-events';
+import { validatedFileFor } from '../sfn-validated';
 
 const ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:endpoint-test';
 const definition = {
@@ -41,6 +42,7 @@ describe('local Step Functions endpoint', () => {
   beforeAll(async () => {
     sfn = new LocalStepFunctions({
       definition,
+      validatedFile: validatedFileFor(definition),
       stateMachineArn: ARN,
       taskHandlers: {
         Wait: async (payload, ctx) => {

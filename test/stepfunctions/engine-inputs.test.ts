@@ -7,6 +7,7 @@ import { InvalidExecutionInput, SFNClient, StartExecutionCommand } from '@aws-sd
 import { LocalStepFunctions, startLocalSfnEndpoint, type LocalSfnEndpoint } from '../../local/stepfunctions';
 import { LOCAL_AWS_ENV } from '../../local/s3';
 import { MAX_ENGINE_INPUT_DEPTH, MAX_EXECUTION_INPUT_BYTES, nestingDepth } from '../../functions/shared/execution-input';
+import { validatedFileFor } from '../sfn-validated';
 
 const ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:engine-inputs';
 /** A Task that passes its input on: the library queries and copies the whole input, as the pipeline's first state does. */
@@ -37,7 +38,7 @@ describe('local Step Functions: execution input limits', () => {
   let client: SFNClient;
 
   beforeAll(async () => {
-    sfn = new LocalStepFunctions({ definition, stateMachineArn: ARN, taskHandlers });
+    sfn = new LocalStepFunctions({ definition, validatedFile: validatedFileFor(definition), stateMachineArn: ARN, taskHandlers });
     endpoint = await startLocalSfnEndpoint(sfn);
     client = new SFNClient({
       region: 'us-east-1',
@@ -88,7 +89,7 @@ describe('local Step Functions: execution input limits', () => {
 describe('local Step Functions: a crash inside the engine', () => {
   it('fails the execution with the reason (States.Runtime) instead of leaving it RUNNING', async () => {
     // GIVEN an engine told to accept any depth, and input deeper than the library can copy (its stack overflows)
-    const sfn = new LocalStepFunctions({ definition, stateMachineArn: ARN, taskHandlers, maxInputDepth: Number.POSITIVE_INFINITY });
+    const sfn = new LocalStepFunctions({ definition, validatedFile: validatedFileFor(definition), stateMachineArn: ARN, taskHandlers, maxInputDepth: Number.POSITIVE_INFINITY });
     const types: string[] = [];
     sfn.on('event', (e: { type: string }) => types.push(e.type));
     try {

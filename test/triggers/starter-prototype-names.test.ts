@@ -14,6 +14,7 @@ import { createStarter, loadStarterSettings } from '../../functions/shared/start
 import { pushExecutionName, scheduleExecutionName } from '../../functions/shared/execution-name';
 import { captureLogs, type CapturedLogs } from '../logging/capture';
 import { ACCOUNT, PASS_MACHINE, REGION, STATE_MACHINE_ARN, digestOf, ecrPush, record, startEcrStandIn } from './fixtures';
+import { validatedFileFor } from '../sfn-validated';
 
 const PROTOTYPE_NAMES = ['constructor', '__proto__', 'hasOwnProperty', 'toString'] as const;
 const EXECUTION_PREFIX = STATE_MACHINE_ARN.replace(':stateMachine:', ':execution:') + ':';
@@ -27,7 +28,7 @@ describe('starter: repository names that are Object.prototype members', () => {
   const saved = { ...process.env };
 
   beforeAll(async () => {
-    sfn = new LocalStepFunctions({ definition: PASS_MACHINE, stateMachineArn: STATE_MACHINE_ARN, taskHandlers: {} });
+    sfn = new LocalStepFunctions({ definition: PASS_MACHINE, validatedFile: validatedFileFor(PASS_MACHINE), stateMachineArn: STATE_MACHINE_ARN, taskHandlers: {} });
     endpoint = await startLocalSfnEndpoint(sfn);
     sqs = await startLocalSqs({ queues: ['dlq-unmapped', 'dlq-mapped'] });
     // No repository has images: a starter that wrongly maps a name asks ECR and is told it does not exist.

@@ -12,6 +12,7 @@ import { createStarter, loadStarterSettings, type StarterSettings } from '../../
 import { pushExecutionName } from '../../functions/shared/execution-name';
 import { captureLogs, type CapturedLogs } from '../logging/capture';
 import { ACCOUNT, PASS_MACHINE, REGION, STATE_MACHINE_ARN, batches, digestOf, ecrPush, record, s3Created, shuffle, startEcrStandIn } from './fixtures';
+import { validatedFileFor } from '../sfn-validated';
 
 const PIPELINES = {
   'fashion-mnist-trainer': { modelName: 'fashion-mnist', dataUri: 's3://mlpipe-data/datasets/fashion-mnist/', hyperparameters: { epochs: 2 } },
@@ -31,7 +32,7 @@ describe('start-pipeline (starter)', () => {
   let logs: CapturedLogs;
 
   beforeAll(async () => {
-    sfn = new LocalStepFunctions({ definition: PASS_MACHINE, stateMachineArn: STATE_MACHINE_ARN, taskHandlers: {} });
+    sfn = new LocalStepFunctions({ definition: PASS_MACHINE, validatedFile: validatedFileFor(PASS_MACHINE), stateMachineArn: STATE_MACHINE_ARN, taskHandlers: {} });
     endpoint = await startLocalSfnEndpoint(sfn);
     sqs = await startLocalSqs({ queues: ['mlpipe-dlq'] });
     ecr = await startEcrStandIn({

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { spawnConsole, type ConsoleProcess } from '../../console/process';
 import { LocalStepFunctions, startLocalSfnEndpoint, type LocalSfnEndpoint } from '../../local/stepfunctions';
 import { writeLocalFile } from '../cli/local-file';
+import { validatedFileFor } from '../sfn-validated';
 
 const ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:mlpipe-console-process';
 
@@ -36,7 +37,8 @@ describe('the console child of npm start', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'mlpipe-console-process-'));
-    sfn = new LocalStepFunctions({ definition: { StartAt: 'Done', States: { Done: { Type: 'Succeed' } } }, stateMachineArn: ARN, taskHandlers: {} });
+    const definition = { StartAt: 'Done', States: { Done: { Type: 'Succeed' } } };
+    sfn = new LocalStepFunctions({ definition, validatedFile: validatedFileFor(definition), stateMachineArn: ARN, taskHandlers: {} });
     endpoint = await startLocalSfnEndpoint(sfn);
     writeLocalFile(dir, { sfnEndpoint: endpoint.endpoint, bucket: 'mlpipe-console-process', stateMachineArn: ARN });
   });

@@ -10,6 +10,7 @@ import { judge, statsOf } from '../../functions/shared/canary-analysis';
 import type { CanaryState } from '../../functions/shared/types';
 import { lineReporter, watchRolloutTraffic, type RolloutTrafficWatcher } from '../../local/rollout-traffic';
 import { LocalStepFunctions, type TaskHandler } from '../../local/stepfunctions';
+import { validatedFileFor } from '../sfn-validated';
 
 const ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:mlpipe-rollout-traffic';
 const EXEC = ARN.replace(':stateMachine:', ':execution:');
@@ -119,7 +120,7 @@ describe('rollout traffic for every run of the local state machine', () => {
 
   beforeAll(async () => {
     production = await startProduction();
-    sfn = new LocalStepFunctions({ definition, stateMachineArn: ARN, taskHandlers: handlers });
+    sfn = new LocalStepFunctions({ definition, validatedFile: validatedFileFor(definition), stateMachineArn: ARN, taskHandlers: handlers });
     rollouts = watchRolloutTraffic(sfn, {
       ratePerSecond: 100,
       images: IMAGES,

@@ -83,7 +83,7 @@ export class DeploymentController {
 
   private syncDeployment(d: Deployment): void {
     const ns = d.metadata.namespace!;
-    const owned = (this.api.store.list('replicasets', ns) as ReplicaSet[]).filter((rs) => isControlledBy(rs, d));
+    const owned = this.api.store.list('replicasets', ns, (rs) => isControlledBy(rs, d)) as ReplicaSet[];
     const desired = d.spec.replicas ?? 1;
     const templateKey = canonical(d.spec.template);
     let newRs = owned.find((rs) => canonical(withoutHash(rs.spec.template)) === templateKey);
@@ -166,7 +166,7 @@ export class DeploymentController {
     const from = current.spec.replicas ?? 0;
     if (from === replicas && sameRevision) return;
     current.spec.replicas = replicas;
-    const owner = this.api.store.list('deployments', current.metadata.namespace).find((d) => isControlledBy(current, d));
+    const owner = this.api.store.list('deployments', current.metadata.namespace, (d) => isControlledBy(current, d))[0];
     if (owner && from !== replicas) {
       this.events.record(owner, 'Normal', 'ScalingReplicaSet', `Scaled ${replicas > from ? 'up' : 'down'} replica set ${current.metadata.name} from ${from} to ${replicas}`, 'deployment-controller');
     }
@@ -191,7 +191,7 @@ export class DeploymentController {
 
   private writeDeploymentStatus(d: Deployment, newRs: ReplicaSet | undefined, createdNew: boolean): void {
     const ns = d.metadata.namespace!;
-    const all = (this.api.store.list('replicasets', ns) as ReplicaSet[]).filter((rs) => isControlledBy(rs, d));
+    const all = this.api.store.list('replicasets', ns, (rs) => isControlledBy(rs, d)) as ReplicaSet[];
     const fresh = newRs ? all.find((rs) => rs.metadata.uid === newRs.metadata.uid) : undefined;
     const desired = d.spec.replicas ?? 1;
     const replicas = all.reduce((n, rs) => n + (rs.status?.replicas ?? 0), 0);
@@ -279,7 +279,7 @@ export class DeploymentController {
 
   private syncReplicaSet(rs: ReplicaSet): void {
     const ns = rs.metadata.namespace!;
-    const pods = (this.api.store.list('pods', ns) as Pod[]).filter((p) => isControlledBy(p, rs));
+    const pods = this.api.store.list('pods', ns, (p) => isControlledBy(p, rs)) as Pod[];
     const active = pods.filter((p) => !p.metadata.deletionTimestamp && !isPodFinished(p));
     // Finished pods of a ReplicaSet are replaced (and removed, as the real controller does).
     for (const p of pods.filter((x) => isPodFinished(x) && !x.metadata.deletionTimestamp)) deletePod(this.api, p);

@@ -92,7 +92,7 @@ export class JobController {
       this.memory.set(uid, mem);
     }
     const status = structuredClone(job.status ?? {});
-    const pods = (this.api.store.list('pods', ns) as Pod[]).filter((p) => isControlledBy(p, job));
+    const pods = this.api.store.list('pods', ns, (p) => isControlledBy(p, job)) as Pod[];
     const conditions = status.conditions;
     const finished = ['Complete', 'Failed'].some((t) => getCondition(conditions, t)?.status === 'True');
 
