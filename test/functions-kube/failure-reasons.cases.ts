@@ -103,7 +103,7 @@ describe('failure-reasons', () => {
 
     it('a Job past its activeDeadlineSeconds: DeadlineExceeded with how its pod was stopped and its log tail', async () => {
       const run = await env.prepare('2026-04-01T00:02:00Z', { image: IMAGES.trainerSlow });
-      const submitted = await submitWith(run, { TRAINING_TIMEOUT_SECONDS: '2' });
+      const submitted = await submitWith(run, { TRAINING_TIMEOUT_SECONDS: '3' });
       const err = await trainingFailure(run, submitted);
       expect(err.name).toBe('TrainingFailedError');
       expect(err.message).toMatch(/DeadlineExceeded: Job was active longer than specified deadline/);
