@@ -114,6 +114,7 @@ const CONTEXT_SCHEMA = {
   servingCpu: text,
   servingMemory: text,
   servingReplicas: number,
+  servingDrainSeconds: number,
   trainingBackoffLimit: number,
   trainingJobTtl: duration,
   // Their fields are checked at construction with the settings' schema (placement.ts), naming the field.

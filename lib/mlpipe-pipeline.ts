@@ -122,6 +122,11 @@ export interface MlPipelineProps {
   readonly servingMemory?: string;
   /** Replicas of a model server. @default 2 */
   readonly servingReplicas?: number;
+  /**
+   * Seconds a model server being stopped keeps serving before SIGTERM (a preStop sleep, Kubernetes 1.30+),
+   * while kube-proxy and the load balancer stop sending it new connections; 0 to 300, 0 for none. @default 10
+   */
+  readonly servingDrainSeconds?: number;
   /** Retries of a failed training pod (the Job's backoffLimit), 0 to 10. @default 1 */
   readonly trainingBackoffLimit?: number;
   /** How long a finished training Job is kept before Kubernetes deletes it (ttlSecondsAfterFinished). @default 1 day */
@@ -589,6 +594,7 @@ function resolveProps(props: MlPipelineProps): ResolvedProps {
     servingCpu: props.servingCpu ?? defaultOf(S.SERVING_CPU),
     servingMemory: props.servingMemory ?? defaultOf(S.SERVING_MEMORY),
     servingReplicas: props.servingReplicas ?? Number(defaultOf(S.SERVING_REPLICAS)),
+    servingDrainSeconds: props.servingDrainSeconds ?? Number(defaultOf(S.SERVING_DRAIN_SECONDS)),
     trainingBackoffLimit: props.trainingBackoffLimit ?? Number(defaultOf(S.TRAINING_BACKOFF_LIMIT)),
     trainingJobTtl: props.trainingJobTtl ?? Duration.seconds(Number(defaultOf(S.TRAINING_JOB_TTL_SECONDS))),
     trainingPlacement: props.trainingPlacement ?? {},

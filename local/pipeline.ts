@@ -72,6 +72,9 @@ export const LOCAL_CONTEXT: Readonly<Record<string, unknown>> = {
   // Two production pods: the least a canary can split (the split is by pods: 50 % → 1 of 2). Each pod
   // started costs about a second of CPU; four made a repeat run start ten of them.
   servingReplicas: 2,
+  // A stopped pod serves on for 1 s (not 10): the local load balancer reads endpoints per connection, so
+  // a pod is out of rotation the moment it is deleted; the second covers connections already being made.
+  servingDrainSeconds: 1,
   // A canary in seconds rather than minutes: one split step, 50 % (1 of 2 pods serves the candidate, so
   // both versions answer about 10 of the local generator's 20 requests/s, 20 each by the one analysis 2 s
   // into the bake: minRequests 10 is reached with room), then 100 %, each baked 2 s and analysed once.

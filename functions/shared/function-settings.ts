@@ -26,7 +26,7 @@ export const TRAINING_JOB = group(S.TRAINER_SERVICE_ACCOUNT, S.TRAINING_CPU, S.T
   S.TRAINING_PLACEMENT);
 /** A serving Deployment (manifests.ts servingDeployment): the rollout deadline caps its progress deadline. */
 export const SERVING_DEPLOYMENT = group(S.SERVER_SERVICE_ACCOUNT, S.SERVING_CPU, S.SERVING_MEMORY, S.SERVING_REPLICAS, S.ROLLOUT_TIMEOUT_SECONDS,
-  S.SERVING_PLACEMENT, S.ENDPOINT_AUTH);
+  S.SERVING_PLACEMENT, S.ENDPOINT_AUTH, S.SERVING_DRAIN_SECONDS);
 /** The production Service (manifests.ts servingService): its own annotations over the common ones, the source ranges. */
 export const PRODUCTION_SERVICE = group(S.SERVICE_ANNOTATIONS, S.PRODUCTION_SERVICE_ANNOTATIONS, S.LOAD_BALANCER_SOURCE_RANGES);
 /** A staging Service: its own annotations over the common ones, the source ranges. */

@@ -214,7 +214,17 @@ export function servingDeployment(run: RunContext, stage: Stage, settings: Servi
       failureThreshold: 6,
     },
   }, size, placement);
-  const pod = hardenedPod(settings.SERVER_SERVICE_ACCOUNT, [server], podPlacement(placement));
+  // Deleting a pod takes it out of the Service's endpoints and starts its shutdown at the same moment, but
+  // kube-proxy and the load balancer (an NLB deregisters its targets) keep sending it new connections for a
+  // few seconds more: the kubelet's own sleep (no binary in the image needed) keeps it serving meanwhile.
+  const drain = settings.SERVING_DRAIN_SECONDS;
+  if (drain > 0) server.lifecycle = { preStop: { sleep: { seconds: drain } } };
+  const pod = hardenedPod(settings.SERVER_SERVICE_ACCOUNT, [server], {
+    ...podPlacement(placement),
+    // The grace period counts from the deletion, preStop included: the drain, then the server's own 10 s
+    // to finish requests in flight after SIGTERM (serve.ts), with room.
+    ...(drain > 0 ? { terminationGracePeriodSeconds: drain + 30 } : {}),
+  });
   if (auth) {
     // Mounted as a directory (no subPath): the kubelet then updates the file in place when the Secret changes, so a rotation needs no restart.
     pod.volumes = [...(pod.volumes ?? []), { name: 'auth-token', secret: { secretName: endpointTokenSecretName(run.modelName), defaultMode: 0o440 } }];

@@ -196,6 +196,11 @@ export const TRAINING_JOB_TTL_SECONDS = setting('TRAINING_JOB_TTL_SECONDS', numb
 export const SERVING_CPU = setting('SERVING_CPU', CpuSchema, { default: '250m', doc: 'CPU request of a model server', source: prop('servingCpu') });
 export const SERVING_MEMORY = setting('SERVING_MEMORY', MemorySchema, { default: '512Mi', doc: 'memory request and limit of a model server', source: prop('servingMemory') });
 export const SERVING_REPLICAS = setting('SERVING_REPLICAS', number({ min: 1, max: 50, integer: true }), { default: '2', doc: 'replicas of a production model server (staging always runs 1)', source: prop('servingReplicas') });
+export const SERVING_DRAIN_SECONDS = setting('SERVING_DRAIN_SECONDS', number({ min: 0, max: 300, integer: true }), {
+  default: '10',
+  doc: "how long a model server that is being stopped (a canary's scale-down, a retired version) keeps serving before it gets SIGTERM: a `preStop` sleep (Kubernetes 1.30+) while kube-proxy and the load balancer stop sending it new connections; 0: none",
+  source: prop('servingDrainSeconds'),
+});
 export const SERVICE_ANNOTATIONS = setting('SERVICE_ANNOTATIONS', annotations, { default: '{}', doc: 'JSON object of LoadBalancer Service annotations (e.g. for the AWS Load Balancer Controller)', source: prop('serviceAnnotations') });
 export const STAGING_SERVICE_ANNOTATIONS = setting('STAGING_SERVICE_ANNOTATIONS', annotations, { default: '{}', doc: 'JSON object of annotations for staging Services only, over `SERVICE_ANNOTATIONS` (with `vpcId` the construct adds the internal load balancer scheme)', source: prop('stagingServiceAnnotations') });
 /** `a.b.c.d/n` or an IPv6 CIDR, as kube-apiserver parses loadBalancerSourceRanges (Go net.ParseCIDR). */
@@ -269,7 +274,7 @@ export const ALL_SETTINGS: readonly SettingDefinition[] = [
   ARTIFACT_BUCKET, MODEL_NAME, DATA_URI, EVAL_DATA_URI, SERVING_IMAGE, DEFAULT_HYPERPARAMETERS, STAGING_NAMESPACE, PRODUCTION_NAMESPACE,
   TRAINER_SERVICE_ACCOUNT, SERVER_SERVICE_ACCOUNT, APPROVAL_TIMEOUT_SECONDS, TRAINING_REPOSITORY, ALLOW_IMAGE_TAGS, CLUSTER_NAME, KUBECONFIG, AWS_REGION,
   WATCH_BUDGET_SECONDS, TRAINING_TIMEOUT_SECONDS, TRAINING_CHECK_MAX_WAIT_SECONDS, TRAINING_WATCH_LEAD_SECONDS, ROLLOUT_TIMEOUT_SECONDS, ENDPOINT_TIMEOUT_SECONDS, TRAINING_CPU, TRAINING_MEMORY,
-  TRAINING_BACKOFF_LIMIT, TRAINING_JOB_TTL_SECONDS, SERVING_CPU, SERVING_MEMORY, SERVING_REPLICAS, SERVICE_ANNOTATIONS,
+  TRAINING_BACKOFF_LIMIT, TRAINING_JOB_TTL_SECONDS, SERVING_CPU, SERVING_MEMORY, SERVING_REPLICAS, SERVING_DRAIN_SECONDS, SERVICE_ANNOTATIONS,
   STAGING_SERVICE_ANNOTATIONS, PRODUCTION_SERVICE_ANNOTATIONS, LOAD_BALANCER_SOURCE_RANGES, ENDPOINT_AUTH, ENDPOINT_TOKEN_SECRETS, ENDPOINT_TOKEN_ROTATION_DAYS, ENDPOINT_TOKEN_LOAD_WAIT_SECONDS, ROLLOUT, RETENTION_HOURS, TRAINING_PLACEMENT, SERVING_PLACEMENT, MIN_ACCURACY, MAX_P95_LATENCY_MS, MAX_ERROR_RATE, MAX_ACCURACY_DROP,
   EVAL_SAMPLES, EVAL_BATCH_SIZE, EVAL_CONCURRENCY, EVAL_REQUEST_TIMEOUT_MS, MONITOR_SCHEDULE, MAX_PREDICTION_DRIFT, NOTIFICATION_TOPIC_ARN, APPROVAL_BASE_URL,
   APPROVAL_SECRET_ARN, APPROVAL_SECRET, STATE_MACHINE_ARN, PIPELINES, DEAD_LETTER_QUEUE_URL, STARTER_MAX_ATTEMPTS,

@@ -39,6 +39,7 @@ const SAMPLES: Record<string, [unknown, string]> = {
   servingCpu: ['500m', '500m'],
   servingMemory: ['1Gi', '1Gi'],
   servingReplicas: [3, '3'],
+  servingDrainSeconds: [20, '20'],
   serviceAnnotations: [{ 'example.com/team': 'ml' }, '{"example.com/team":"ml"}'],
   stagingServiceAnnotations: [{ 'example.com/stage': 'staging' }, '{"example.com/stage":"staging"}'],
   retentionHours: [24, '24'],

@@ -50,6 +50,7 @@ describe('MlPipeline props validation', () => {
     ['an unknown rollout strategy', { rollout: { strategy: 'linear' as never } }, /"rollout" property is not valid: strategy: must be "canary" or "blueGreen"/],
     ['a predict timeout under 100 ms', { evalRequestTimeout: Duration.millis(50) }, /"evalRequestTimeout" property is not valid: must be a whole number >= 100; got "50"/],
     ['zero replicas', { servingReplicas: 0 }, /"servingReplicas" property must be a whole number of at least 1/],
+    ['a drain past 300 s', { servingDrainSeconds: 301 }, /servingDrainSeconds|SERVING_DRAIN_SECONDS/],
     ['data prefix outside datasets/', { dataPrefix: 'uploads/' }, /"dataPrefix" property must be a key prefix under "datasets\/"/],
     ['data prefix beside the training data', { dataPrefix: 'datasets/fashion-mnist/v2/' }, /"dataPrefix" property \("datasets\/fashion-mnist\/v2\/"\) must lie under the training data "datasets\/fashion-mnist\/v1\/"/],
     ['subnets without a VPC', { privateSubnetIds: ['subnet-0123456789abcdef0'] }, /"privateSubnetIds" property needs "vpcId" too/],

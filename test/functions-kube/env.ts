@@ -78,6 +78,8 @@ export async function startTestEnv(settings: Record<string, string> = {}, images
     PRODUCTION_NAMESPACE: 'mlpipe-production',
     WATCH_BUDGET_SECONDS: '15',
     SERVING_REPLICAS: '1',
+    // Deleted serving pods stop at once here, as before the drain existed (the e2e runs the local run's 1 s).
+    SERVING_DRAIN_SECONDS: '0',
     // The test images are tags (test.local/trainer:ok), as in the local run.
     ALLOW_IMAGE_TAGS: 'true',
     ...settings,

@@ -186,6 +186,31 @@ describe('local Kubernetes API: controllers and local processes', () => {
     expect(await proxied.text()).toBe('green /hello');
   });
 
+  it('a pod stopped by a scale-down leaves the Service at once but serves through its preStop sleep, then gets SIGTERM', async () => {
+    // Arrange: one pod whose container sleeps 3 s before stopping (as servingDeployment's drain), behind a Service
+    const body = deployment('drained', 'drained');
+    body.spec!.template.spec!.containers[0]!.lifecycle = { preStop: { sleep: { seconds: 3 } } };
+    body.spec!.template.spec!.terminationGracePeriodSeconds = 33;
+    await h.apps.createNamespacedDeployment({ namespace: NS, body });
+    await h.core.createNamespacedService({ namespace: NS, body: { metadata: { name: 'drained' }, spec: { selector: { app: 'drained' }, ports: [{ name: 'http', port: 80, targetPort: 8501 }] } } });
+    await waitFor(h.kube, () => h.apps.readNamespacedDeployment({ namespace: NS, name: 'drained' }), (d) => d.status?.availableReplicas === 1);
+    const [pod] = (await h.core.listNamespacedPod({ namespace: NS, labelSelector: 'app=drained' })).items;
+    const auth = { headers: { Authorization: `Bearer ${h.kube.token}` } };
+    const viaService = () => fetch(`${h.kube.url}/api/v1/namespaces/${NS}/services/drained:http/proxy/x`, auth);
+    const viaPod = () => fetch(`${h.kube.url}/api/v1/namespaces/${NS}/pods/${pod!.metadata!.name}:8501/proxy/x`, auth);
+    expect((await viaService()).status).toBe(200);
+    // Act: the canary's scale-down
+    const deleted = performance.now();
+    await h.apps.patchNamespacedDeployment({ namespace: NS, name: 'drained', body: { spec: { replicas: 0 } } }, MERGE);
+    await waitFor(h.kube, () => h.core.readNamespacedPod({ namespace: NS, name: pod!.metadata!.name! }), (p) => p.metadata?.deletionTimestamp !== undefined);
+    // Assess: out of the Service's endpoints, yet its process still answers; it is gone only after the sleep
+    expect((await viaService()).status).toBe(503);
+    const during = await viaPod();
+    expect([during.status, await during.text()]).toEqual([200, 'drained /x']);
+    await waitFor(h.kube, () => h.core.listNamespacedPod({ namespace: NS, labelSelector: 'app=drained' }), (l) => l.items.length === 0);
+    expect(performance.now() - deleted).toBeGreaterThanOrEqual(3000);
+  });
+
   it('deleting a Deployment deletes its ReplicaSets and pods and stops their processes', async () => {
     await h.apps.createNamespacedDeployment({ namespace: NS, body: deployment('doomed', 'doomed') });
     await waitFor(h.kube, () => h.apps.readNamespacedDeployment({ namespace: NS, name: 'doomed' }), (d) => d.status?.availableReplicas === 1);

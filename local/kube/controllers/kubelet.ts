@@ -135,6 +135,8 @@ interface PodRuntime {
   localPorts: Record<string, number>;
   startTime: string;
   stopping: boolean;
+  /** A deleted pod's preStop sleep, before its containers get SIGTERM. */
+  preStop?: NodeJS.Timeout;
   ready: boolean;
   logDir: string;
   /** Secret volumes: name → the local directory and the resourceVersion last written there. */
@@ -180,7 +182,15 @@ export class Kubelet {
       }
       if (!rt.stopping) {
         const grace = Math.min((pod.metadata.deletionGracePeriodSeconds ?? 30) * 1000, MAX_GRACE_MS);
-        void this.terminate(rt, grace).then(() => this.opts.kick());
+        // As the kubelet: a container's `lifecycle.preStop.sleep` (1.30+) runs first, inside the grace
+        // period; the pod keeps serving meanwhile (it is already out of the Service's endpoints), then
+        // SIGTERM, with what is left of the grace period (2 s at least, as the kubelet gives an overrun hook).
+        const sleepMs = Math.min(Math.max(0, ...pod.spec.containers.map((c) => (c as Container & { lifecycle?: { preStop?: { sleep?: { seconds?: number } } } }).lifecycle?.preStop?.sleep?.seconds ?? 0)) * 1000, grace);
+        const stop = () => void this.terminate(rt!, Math.max(grace - sleepMs, 2000)).then(() => this.opts.kick());
+        if (sleepMs > 0) {
+          rt.stopping = true;
+          rt.preStop = setTimeout(stop, sleepMs);
+        } else stop();
       }
       return;
     }
@@ -598,12 +608,14 @@ export class Kubelet {
   /** Stops a pod's processes (SIGTERM, SIGKILL after graceMs) and forgets its runtime. */
   private async terminate(rt: PodRuntime, graceMs: number): Promise<void> {
     rt.stopping = true;
+    clearTimeout(rt.preStop);
     for (const c of rt.containers) for (const t of c.timers) clearTimeout(t);
     await Promise.all(rt.containers.map((c) => c.process?.stop(graceMs)));
     for (const c of rt.containers) c.process = undefined;
   }
 
   private forget(rt: PodRuntime): void {
+    clearTimeout(rt.preStop);
     for (const c of rt.containers) for (const t of c.timers) clearTimeout(t);
     this.pods.delete(rt.uid);
   }
