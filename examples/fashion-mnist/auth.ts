@@ -7,10 +7,11 @@
  * crypto.timingSafeEqual: equal-length inputs, so neither the token's content nor its length leaks through
  * timing. Tokens are never logged.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
+import { digestFingerprint, tokenDigest as digest } from '../../functions/shared/token-fingerprint';
 
-const digest = (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest();
+export { tokenFingerprint } from '../../functions/shared/token-fingerprint';
 
 /** What a 401 carries (RFC 6750): the scheme, and `invalid_token` when a token was given but is wrong. */
 export function wwwAuthenticate(tokenGiven: boolean): string {
@@ -54,7 +55,7 @@ export class TokenFile {
   /** Short SHA-256 fingerprints of the accepted tokens, so a rotation can see that a pod has read the new file. */
   fingerprints(): string[] {
     this.reload();
-    return this.digests.map((d) => d.subarray(0, 6).toString('hex'));
+    return this.digests.map(digestFingerprint);
   }
 
   /** Whether `authorization` is `Bearer <an accepted token>`; every accepted token is compared (no early exit). */
@@ -67,11 +68,6 @@ export class TokenFile {
     for (const d of this.digests) ok = timingSafeEqual(d, given) || ok;
     return ok;
   }
-}
-
-/** The fingerprint of a token as TokenFile.fingerprints() reports it (for the rotation's check). */
-export function tokenFingerprint(token: string): string {
-  return digest(token.trim()).subarray(0, 6).toString('hex');
 }
 
 /** Prometheus lines about the accepted tokens (no token, only 48-bit fingerprints of their SHA-256). */

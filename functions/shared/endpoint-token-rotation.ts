@@ -18,7 +18,6 @@
  * So a caller that cached a token keeps working until the next rotation (docs/deploy.md, Endpoint
  * authentication). Tokens never reach a log: only version ids and 48-bit fingerprints do.
  */
-import { createHash } from 'node:crypto';
 import {
   DescribeSecretCommand,
   GetRandomPasswordCommand,
@@ -33,6 +32,7 @@ import { logger } from './logger';
 import { ADMIN_PORT_NAME, AUTH_TOKEN_KEY, endpointTokenSecretName } from './manifests';
 import { LABELS } from './names';
 import { phaseClock } from './phase';
+import { tokenFingerprint } from './token-fingerprint';
 import { syncTokenSecret } from './workloads';
 
 export const ROTATION_STEPS = ['createSecret', 'setSecret', 'testSecret', 'finishSecret'] as const;
@@ -66,11 +66,6 @@ export class TokenNotLoadedError extends Error {
 /** The event does not fit the secret's versions (a rotation Secrets Manager did not start, or one already replaced). */
 export class RotationStateError extends Error {
   override readonly name = 'RotationStateError';
-}
-
-/** A token's fingerprint as the example server reports it (examples/fashion-mnist/auth.ts tokenFingerprint). */
-export function tokenFingerprint(token: string): string {
-  return createHash('sha256').update(token.trim(), 'utf8').digest().subarray(0, 6).toString('hex');
 }
 
 /** Length and alphabet of a token: as the stack's GenerateSecretString (48 alphanumerics). */

@@ -24,7 +24,7 @@ import { startLocalSecretsManager, type LocalSecretsManager, type RotationInvoca
 import { saveModelToS3, toTfjsModel } from '../../examples/fashion-mnist/model-io';
 import { resetClients } from '../../functions/shared/clients';
 import { resetEndpointAuth, secrets } from '../../functions/shared/endpoint-auth';
-import { tokenFingerprint } from '../../functions/shared/endpoint-token-rotation';
+import { tokenFingerprint } from '../../functions/shared/token-fingerprint';
 import { resetKube } from '../../functions/shared/kube';
 import { setPhaseClock } from '../../functions/shared/phase';
 import { reloadSettings } from '../../functions/shared/settings';
