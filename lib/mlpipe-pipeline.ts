@@ -24,7 +24,7 @@ import { Monitoring } from './constructs/monitoring';
 import { ServingMonitor } from './constructs/serving-monitor';
 import { acknowledgeApprovalEndpoint, acknowledgeScopedWildcards } from './constructs/nag-suppressions';
 import { EndpointTokenRotation } from './constructs/endpoint-token-rotation';
-import { MONITOR_GROUP } from './monitor-rbac';
+import { KUBERNETES_GROUP, RBAC_NAMES } from './monitor-rbac';
 import { FUNCTION_SPECS, PipelineFunctions, taskMemoryByState, type SettingValues } from './constructs/pipeline-functions';
 import * as S from '../functions/shared/settings';
 import { DEFINITION_FILE, PipelineStateMachine } from './constructs/state-machine';
@@ -717,9 +717,9 @@ function validateProps(p: ResolvedProps): void {
       fail(`The "tlsCertificateArn" property must be an ACM certificate ARN like arn:aws:acm:us-east-1:123456789012:certificate/<id>; got "${p.tlsCertificateArn}".`);
     }
   }
-  for (const [prop, example] of [['monitorKubernetesGroup', 'mlpipe-monitor'], ['rotationKubernetesGroup', 'mlpipe-token-rotation'], ['tasksKubernetesGroup', 'mlpipe-tasks'], ['rollbackKubernetesGroup', 'mlpipe-rollback']] as const) {
+  for (const [prop, example] of [['monitorKubernetesGroup', RBAC_NAMES.monitor], ['rotationKubernetesGroup', RBAC_NAMES.rotation], ['tasksKubernetesGroup', RBAC_NAMES.tasks], ['rollbackKubernetesGroup', RBAC_NAMES.rollback]] as const) {
     const group = p[prop];
-    if (group !== undefined && known(group) && !MONITOR_GROUP.test(group)) {
+    if (group !== undefined && known(group) && !KUBERNETES_GROUP.test(group)) {
       fail(`The "${prop}" property must be a Kubernetes group name (letters, digits, ":", ".", "_", "-", at most 63 characters, not starting with "system:"), e.g. "${example}"; got "${group}".`);
     }
   }

@@ -11,6 +11,7 @@
  * Kubernetes tasks (`tasksKubernetesGroup`): TASK_RULES, both namespaces (`mlpipe monitor-rbac --tasks`), and
  * the rollback (`rollbackKubernetesGroup`): ROLLBACK_RULES, production only (`mlpipe monitor-rbac --rollback`).
  */
+import { endpointTokenSecretName } from '../functions/shared/manifests';
 
 /** A namespaced RBAC rule; `namedSecret` narrows it to the model's token Secret (resourceNames). */
 export interface RbacRule {
@@ -83,11 +84,14 @@ export const ROLLBACK_RULES: readonly RbacRule[] = [
 ];
 
 /** A group name EKS accepts in an access entry: not `system:…`, which is Kubernetes' own. */
-export const MONITOR_GROUP = /^(?!system:)[A-Za-z0-9][A-Za-z0-9:._-]{0,62}$/;
+export const KUBERNETES_GROUP = /^(?!system:)[A-Za-z0-9][A-Za-z0-9:._-]{0,62}$/;
+
+/** Each principal's Role name, and its group's name unless the stack names another (the …KubernetesGroup props). */
+export const RBAC_NAMES = { monitor: 'mlpipe-monitor', rotation: 'mlpipe-token-rotation', tasks: 'mlpipe-tasks', rollback: 'mlpipe-rollback' } as const;
 
 /** The Role and RoleBinding (YAML, two documents) that give `group` exactly MONITOR_RULES in `namespace`. */
 export function monitorRbacYaml(namespace: string, group: string): string {
-  return roleYaml('mlpipe-monitor', namespace, group, MONITOR_RULES, [], '# mlpipe serving monitor: list pods and read their /metrics through the pod proxy, in production only.');
+  return roleYaml(RBAC_NAMES.monitor, namespace, group, MONITOR_RULES, [], '# mlpipe serving monitor: list pods and read their /metrics through the pod proxy, in production only.');
 }
 
 /** The Role and RoleBinding (YAML, two documents) that give `group` exactly ROLLBACK_RULES in `namespace` (production). */
@@ -96,7 +100,7 @@ export function rollbackRbacYaml(namespace: string, group: string): string {
     '# mlpipe rollback: read and re-apply the production Service, scale Deployments (get, patch, list and watch them),',
     "# list and watch pods and read their logs, in production only (the Service exists already: no create).",
   ].join('\n');
-  return roleYaml('mlpipe-rollback', namespace, group, ROLLBACK_RULES, [], head);
+  return roleYaml(RBAC_NAMES.rollback, namespace, group, ROLLBACK_RULES, [], head);
 }
 
 /**
@@ -104,13 +108,13 @@ export function rollbackRbacYaml(namespace: string, group: string): string {
  * the rotation writes the token Secret of both). With `models`, get/patch/create name their token Secrets only.
  */
 export function rotationRbacYaml(namespaces: readonly string[], group: string, models: readonly string[] = []): string {
-  const names = models.map((m) => `${m}-endpoint-token`);
+  const names = models.map(endpointTokenSecretName);
   const head = [
     "# mlpipe endpoint token rotation: read and server-side apply the model's token Secret, list pods and read their /metrics",
     `# through the pod proxy. get, patch and create ${names.length ? `name ${names.join(', ')} only` : 'cover every Secret: pass --model to narrow them'} (the rotation creates the`,
     '# Secret by server-side apply, which the API server authorizes as create WITH the name; a POST create would not be).',
   ].join('\n');
-  return rolesYaml('mlpipe-token-rotation', namespaces, group, ROTATION_RULES, names, head);
+  return rolesYaml(RBAC_NAMES.rotation, namespaces, group, ROTATION_RULES, names, head);
 }
 
 /**
@@ -118,13 +122,13 @@ export function rotationRbacYaml(namespaces: readonly string[], group: string, m
  * With `models`, the Secret rule names their token Secrets only.
  */
 export function tasksRbacYaml(namespaces: readonly string[], group: string, models: readonly string[] = []): string {
-  const names = models.map((m) => `${m}-endpoint-token`);
+  const names = models.map(endpointTokenSecretName);
   const head = [
     "# mlpipe Kubernetes tasks: apply, read, watch and delete the training Job, the serving Deployments and Services; list and watch",
     '# pods and events; read pod logs and /metrics through the pod proxy; server-side apply the endpoint token Secret',
     `# (${names.length ? `${names.join(', ')} only` : 'every Secret: pass --model to narrow it'}; it is never read).`,
   ].join('\n');
-  return rolesYaml('mlpipe-tasks', namespaces, group, TASK_RULES, names, head);
+  return rolesYaml(RBAC_NAMES.tasks, namespaces, group, TASK_RULES, names, head);
 }
 
 function rolesYaml(name: string, namespaces: readonly string[], group: string, rules: readonly RbacRule[], secretNames: readonly string[], comment: string): string {

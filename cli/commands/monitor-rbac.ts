@@ -9,7 +9,7 @@
  * mlpipe creates no Kubernetes RBAC itself (it asks for no cluster-admin), so a cluster admin applies it:
  * `mlpipe monitor-rbac --group mlpipe-monitor | kubectl apply -f -`. Prints only; contacts nothing.
  */
-import { MONITOR_GROUP, monitorRbacYaml, rollbackRbacYaml, rotationRbacYaml, tasksRbacYaml } from '../../lib/monitor-rbac';
+import { KUBERNETES_GROUP, RBAC_NAMES, monitorRbacYaml, rollbackRbacYaml, rotationRbacYaml, tasksRbacYaml } from '../../lib/monitor-rbac';
 import { DNS1123_LABEL } from '../../functions/shared/names';
 import type { Command } from '../command';
 import { CliError, UsageError } from '../io';
@@ -38,7 +38,7 @@ export const monitorRbacCommand: Command = {
   options: { group: { type: 'string' }, namespace: { type: 'string' }, rotation: { type: 'boolean' }, tasks: { type: 'boolean' }, rollback: { type: 'boolean' }, 'staging-namespace': { type: 'string' }, model: { type: 'string' } },
   positionals: [0, 0],
   validate(_args, values) {
-    if (typeof values.group === 'string' && !MONITOR_GROUP.test(values.group)) throw new UsageError(`"${values.group.slice(0, 80)}" is not a Kubernetes group name for an access entry: letters, digits, ":", ".", "_", "-", not "system:...".`);
+    if (typeof values.group === 'string' && !KUBERNETES_GROUP.test(values.group)) throw new UsageError(`"${values.group.slice(0, 80)}" is not a Kubernetes group name for an access entry: letters, digits, ":", ".", "_", "-", not "system:...".`);
     for (const option of ['namespace', 'staging-namespace'] as const) {
       const value = values[option];
       if (typeof value === 'string' && !DNS1123_LABEL.test(value)) throw new UsageError(`--${option}: "${value.slice(0, 80)}" is not a namespace name.`);
@@ -59,12 +59,12 @@ export const monitorRbacCommand: Command = {
     const production = typeof values.namespace === 'string' ? values.namespace : target.namespaces?.production;
     if (!production) throw new CliError('Which production namespace? The stack predates its namespace outputs: pass --namespace <name>.');
     if (!values.rotation && !values.tasks) {
-      const [print, group] = values.rollback ? [rollbackRbacYaml, 'mlpipe-rollback'] : [monitorRbacYaml, 'mlpipe-monitor'];
+      const [print, group] = values.rollback ? [rollbackRbacYaml, RBAC_NAMES.rollback] : [monitorRbacYaml, RBAC_NAMES.monitor];
       return void io.out(print(production, typeof values.group === 'string' ? values.group : group).trimEnd());
     }
     const staging = typeof values['staging-namespace'] === 'string' ? values['staging-namespace'] : target.namespaces?.staging;
     if (!staging) throw new CliError('Which staging namespace? The stack predates its namespace outputs: pass --staging-namespace <name>.');
-    const [print, group] = values.tasks ? [tasksRbacYaml, 'mlpipe-tasks'] : [rotationRbacYaml, 'mlpipe-token-rotation'];
+    const [print, group] = values.tasks ? [tasksRbacYaml, RBAC_NAMES.tasks] : [rotationRbacYaml, RBAC_NAMES.rotation];
     // The Secret rule names the models' token Secrets: --model's, else the target's (the stack's token
     // Secrets output). Only a target without endpoint tokens leaves it wide, which the printed comment says.
     const models = typeof values.model === 'string' ? modelsOf(values.model) : Object.keys(target.endpointTokenSecrets ?? {}).sort();

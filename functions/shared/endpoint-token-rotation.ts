@@ -142,8 +142,9 @@ async function tokensDuringRotation(secretId: string, token: string): Promise<st
 }
 
 async function writeKubernetesSecrets(model: string, settings: RotationSettings, tokens: string[], log: Log): Promise<void> {
-  for (const namespace of [settings.namespaces.staging, settings.namespaces.production]) await syncTokenSecret(model, namespace, tokens);
-  log('token Secrets written', { namespaces: [settings.namespaces.staging, settings.namespaces.production], fingerprints: tokens.map(tokenFingerprint) });
+  const namespaces = [settings.namespaces.staging, settings.namespaces.production];
+  await Promise.all(namespaces.map((namespace) => syncTokenSecret(model, namespace, tokens)));
+  log('token Secrets written', { namespaces, fingerprints: tokens.map(tokenFingerprint) });
 }
 
 interface PodLike extends KubernetesObject {
@@ -229,9 +230,7 @@ async function testSecret(model: string, secretId: string, token: string, settin
   const clock = phaseClock();
   const deadline = clock.now() + settings.loadWaitSeconds * 1000;
   for (;;) {
-    const missing = (
-      await Promise.all([podsWithout(model, settings.namespaces.staging, 'staging', fingerprint), podsWithout(model, settings.namespaces.production, 'production', fingerprint)])
-    ).flat();
+    const missing = (await Promise.all([podsWithout(model, staging, 'staging', fingerprint), podsWithout(model, production, 'production', fingerprint)])).flat();
     if (missing.length === 0) {
       log('every serving pod accepts the pending token', { fingerprint });
       return;
