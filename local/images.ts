@@ -8,9 +8,9 @@
 import { basename, extname, join } from 'node:path';
 import { build } from 'esbuild';
 import { installedPackages } from './installed-packages.cjs';
+import type { ImageCommand } from './kube';
 
 const LAZY_SOURCE_MAPS = join(__dirname, 'lazy-source-maps.cjs');
-import type { ImageCommand } from './kube';
 
 /**
  * Bundles `entries` (image → TypeScript entry file) and `extra` (files an entry starts by path, next to

@@ -149,6 +149,8 @@ export async function startLocalSecretsManager(opts: {
       if (existing?.value !== undefined && existing.value !== SecretString) {
         throw new ApiError('ResourceExistsException', `A version with VersionId ${id} already exists with a different value.`);
       }
+      // The same request again (a retried step): AWS "succeeds but does nothing", labels included.
+      if (existing?.value === SecretString) return { ARN: secret.arn, Name: secret.name, VersionId: id, VersionStages: existing.stages };
       versions[id] ??= { stages: [], created: Date.now() / 1000 };
       versions[id].value = SecretString;
       for (const stage of (VersionStages as string[] | undefined) ?? ['AWSCURRENT']) label(versions, stage, id);
@@ -254,7 +256,6 @@ export async function startLocalSecretsManager(opts: {
 
 /** A secret's current value in a local run's store (`file`), undefined when it holds none for `arn`. */
 export function readLocalSecret(file: string, arn: string): string | undefined {
-  if (!existsSync(file)) return undefined;
   const versions = load(file)[arn];
   return versions ? Object.values(versions).find((v) => v.stages.includes('AWSCURRENT'))?.value : undefined;
 }

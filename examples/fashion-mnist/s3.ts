@@ -14,7 +14,7 @@ import {
 } from '@aws-sdk/client-s3';
 
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 let client: S3Client | undefined;
@@ -92,11 +92,13 @@ export async function getBytesCached(bucket: string, key: string, cacheDir: stri
   } catch (err) {
     if (!(err instanceof NotFound || (err as { name?: string }).name === 'NotFound')) warn(`data cache: HEAD s3://${bucket}/${key} failed (${(err as Error).message}); reading it without the cache`);
   }
-  if (etag && existsSync(file(etag))) {
+  const cached = etag === undefined ? undefined : file(etag);
+  if (cached) {
     try {
-      return new Uint8Array(readFileSync(file(etag)));
+      return new Uint8Array(readFileSync(cached));
     } catch (err) {
-      warn(`data cache: could not read ${file(etag)} (${(err as Error).message}); downloading s3://${bucket}/${key}`);
+      // Not there yet (the first read of this object and version) is the usual miss; anything else is said.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') warn(`data cache: could not read ${cached} (${(err as Error).message}); downloading s3://${bucket}/${key}`);
     }
   }
   const object = await readObject(bucket, key);

@@ -9,7 +9,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { loadYaml } from '@kubernetes/client-node';
 import { canonical } from './canonical';
 import { jsonPatch, mergePatch, pruneDropped, type JsonValue } from './patch';
-import { apiVersionOf, typeOf, type KubeObject, type Pod, type ResourceType } from './resources';
+import { apiVersionOf, RESOURCE_TYPES, typeOf, type KubeObject, type Pod, type ResourceType } from './resources';
 import { applyDefaults, validateObject, validateUpdate, writeWarnings } from './schema';
 import { deletedStatus, errors, type StatusBody } from './status';
 import type { ObjectStore } from './store';
@@ -368,7 +368,8 @@ export class KubeApi {
       return this.store.replace('pods', pod);
     }
     if (type.plural === 'namespaces') {
-      for (const t of ['pods', 'services', 'jobs', 'deployments', 'replicasets', 'configmaps', 'secrets', 'serviceaccounts', 'events', 'roles', 'rolebindings']) {
+      // Every namespaced kind the server stores (events.k8s.io's events are the core ones, stored once).
+      for (const t of [...new Set(RESOURCE_TYPES.filter((r) => r.namespaced && r.plural !== 'namespaces').map((r) => r.plural))]) {
         for (const child of this.store.list(t, name)) this.store.remove(t, name, child.metadata.name);
       }
     }

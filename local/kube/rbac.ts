@@ -94,14 +94,15 @@ export interface PolicyRule {
 }
 
 /** Whether a RoleBinding's subject is the user, as rbac's appliesToUser decides it. */
-function isSubject(user: User, s: Subject): boolean {
+function isSubject(user: User, s: Subject, bindingNamespace: string): boolean {
   switch (s.kind) {
     case 'User':
       return s.name === user.name;
     case 'Group':
       return (user.groups ?? []).includes(s.name ?? '') || s.name === (user === ANONYMOUS ? 'system:unauthenticated' : 'system:authenticated');
     case 'ServiceAccount':
-      return user.name === `system:serviceaccount:${s.namespace}:${s.name}`;
+      // A ServiceAccount subject without a namespace is the binding's own namespace's.
+      return user.name === `system:serviceaccount:${s.namespace || bindingNamespace}:${s.name}`;
     default:
       return false;
   }
@@ -127,7 +128,7 @@ function rbacAllows(user: User, a: Access, objects: RbacObjects, problems: strin
   if (!a.namespace) return false; // only namespaced Roles are served: nothing at the cluster scope
   for (const binding of objects.list('rolebindings', a.namespace)) {
     const subjects = (binding.subjects ?? []) as Subject[];
-    if (!subjects.some((s) => isSubject(user, s))) continue;
+    if (!subjects.some((s) => isSubject(user, s, a.namespace!))) continue;
     const ref = binding.roleRef as { kind?: string; name?: string };
     if (ref.kind !== 'Role') continue; // ClusterRoles are not served (see the file comment)
     const role = objects.get('roles', a.namespace, ref.name ?? '');

@@ -543,7 +543,8 @@ function validateRules(rules: unknown): StatusCause[] {
     const empty = (v: unknown) => !Array.isArray(v) || v.length === 0;
     const out: StatusCause[] = [];
     if (empty(rule.verbs)) out.push({ reason: 'FieldValueRequired', message: 'Required value: verbs must contain at least one value', field: `${field}.verbs` });
-    if (!empty(rule.nonResourceURLs)) out.push(invalidValue(`${field}.nonResourceURLs`, rule.nonResourceURLs, 'namespaced rules cannot apply to non-resource URLs'));
+    // As ValidatePolicyRule: a rule with nonResourceURLs is refused for that alone in a namespaced Role.
+    if (!empty(rule.nonResourceURLs)) return [...out, invalidValue(`${field}.nonResourceURLs`, rule.nonResourceURLs, 'namespaced rules cannot apply to non-resource URLs')];
     if (empty(rule.apiGroups)) out.push({ reason: 'FieldValueRequired', message: 'Required value: resource rules must supply at least one api group', field: `${field}.apiGroups` });
     if (empty(rule.resources)) out.push({ reason: 'FieldValueRequired', message: 'Required value: resource rules must supply at least one resource', field: `${field}.resources` });
     return out;
@@ -564,7 +565,6 @@ function validateRoleBinding(obj: KubeObject): StatusCause[] {
     if (!subject.name) out.push(required(`${field}.name`));
     if (subject.kind === 'ServiceAccount') {
       if (subject.apiGroup) out.push(notSupported(`${field}.apiGroup`, subject.apiGroup, ['']));
-      if (!subject.namespace) out.push(required(`${field}.namespace`));
     } else if (subject.kind === 'User' || subject.kind === 'Group') {
       if (subject.apiGroup !== RBAC_GROUP) out.push(notSupported(`${field}.apiGroup`, subject.apiGroup ?? '', [RBAC_GROUP]));
     } else out.push(notSupported(`${field}.kind`, subject.kind ?? '', ['ServiceAccount', 'User', 'Group']));

@@ -16,6 +16,7 @@ import { toEventsV1 } from './controllers/events';
 import { setCondition } from './controllers/conditions';
 import { API_GROUPS, apiGroup, apiGroupList, apiResourceList, apiVersionOf, findType, typeOf, type KubeObject, type Pod, type ResourceType, type Service } from './resources';
 import { matchesFields, matchesRequirements, parseFieldSelector, parseLabelSelector } from './selectors';
+import { validateName } from './schema';
 import { errors, invalidValue, KubeApiError, type StatusBody, type StatusCause } from './status';
 import type { StoreEvent } from './store';
 
@@ -109,22 +110,23 @@ function podLogOptionCauses(q: URLSearchParams): StatusCause[] {
   return causes;
 }
 
-/** The RBAC verb of a request, as kube-apiserver's RequestInfo derives it. */
 /**
  * The name a list or watch is authorized with, as kube-apiserver's requestinfo.go sets it: a field selector
- * that requires `metadata.name` to equal one valid path segment (`metadata.name=x`, alone or AND-ed with
- * other terms) makes a collection request a named one for RBAC (so a rule with resourceNames allows it).
+ * that requires `metadata.name` to equal a valid path segment (`metadata.name=x`, alone or AND-ed with
+ * other terms; the first such term) makes a collection request a named one for RBAC (so a rule with
+ * resourceNames allows it). A selector that does not parse names nothing (the list then answers its 400).
  */
-function selectedName(verb: string, q: URLSearchParams): string | undefined {
+function selectedName(verb: string, q: URLSearchParams, type: ResourceType): string | undefined {
   if (verb !== 'list' && verb !== 'watch') return undefined;
-  const names = (q.get('fieldSelector') ?? '')
-    .split(',')
-    .map((term) => /^metadata\.name==?(.*)$/.exec(term.trim())?.[1])
-    .filter((n): n is string => n !== undefined);
-  const name = names.length === 1 ? names[0]! : undefined;
-  return name && name !== '.' && name !== '..' && !/[/%]/.test(name) ? name : undefined;
+  try {
+    const term = parseFieldSelector(q.get('fieldSelector'), type.selectableFields).find((r) => r.field === 'metadata.name' && !r.negate);
+    return term?.value && validateName('path', term.value).length === 0 ? term.value : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
+/** The RBAC verb of a request, as kube-apiserver's RequestInfo derives it. */
 function verbOf(method: string, r: Route, q: URLSearchParams): string {
   const watch = q.get('watch') === 'true' || q.get('watch') === '1';
   switch (method) {
@@ -234,7 +236,7 @@ export class ApiServer {
       verb,
       type: r.as ?? type,
       namespace: type.plural === 'namespaces' ? r.name : r.namespace,
-      name: r.name ?? selectedName(verb, q),
+      name: r.name ?? selectedName(verb, q, type),
       subresource: r.subresource,
     };
     const rbacObjects = this.deps.api.store;

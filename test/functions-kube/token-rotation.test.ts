@@ -15,7 +15,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DescribeSecretCommand, GetSecretValueCommand, RotateSecretCommand, SecretsManagerClient, UpdateSecretVersionStageCommand } from '@aws-sdk/client-secrets-manager';
+import { DescribeSecretCommand, GetSecretValueCommand, PutSecretValueCommand, RotateSecretCommand, SecretsManagerClient, UpdateSecretVersionStageCommand } from '@aws-sdk/client-secrets-manager';
 import * as k8s from '@kubernetes/client-node';
 import { startLocalKube, type LocalKube } from '../../local/kube';
 import { LOCAL_AWS_ENV, startLocalS3, type LocalS3 } from '../../local/s3';
@@ -23,7 +23,7 @@ import { bundleImages } from '../../local/images';
 import { startLocalSecretsManager, type LocalSecretsManager, type RotationInvocation } from '../../local/secrets';
 import { saveModelToS3, toTfjsModel } from '../../examples/fashion-mnist/model-io';
 import { resetClients } from '../../functions/shared/clients';
-import { resetEndpointAuth, secrets } from '../../functions/shared/endpoint-auth';
+import { resetEndpointAuth, secrets, versionWith } from '../../functions/shared/endpoint-auth';
 import { tokenFingerprint } from '../../functions/shared/token-fingerprint';
 import { resetKube } from '../../functions/shared/kube';
 import { setPhaseClock } from '../../functions/shared/phase';
@@ -175,6 +175,14 @@ const secretLines = async (namespace: string): Promise<string[]> => {
   return Buffer.from(s.data!.tokens!, 'base64').toString('utf8').split('\n').filter(Boolean);
 };
 
+// A test that failed mid-rotation leaves AWSPENDING, which makes the store refuse every later rotation
+// (as AWS does): each test starts from a store with no unfinished rotation and the real rotation function.
+afterEach(async () => {
+  rotationHook = (e) => handler(e);
+  const unfinished = versionWith(await stagesOf(), 'AWSPENDING', 'AWSCURRENT');
+  if (unfinished !== undefined) await dropUnfinished(unfinished);
+});
+
 beforeAll(async () => {
   logs = captureLogs(); // the handler's lines stay out of the output; the tests search them for tokens
   dir = mkdtempSync(join(tmpdir(), 'mlpipe-rotation-'));
@@ -258,13 +266,18 @@ it('a rotation under continuous traffic: zero 401s for callers with the cached o
 
   // Act: `mlpipe endpoint fm --rotate` (RotateSecret; the local store runs the four steps), traffic on throughout
   const restore = fastPolls();
-  const atStart = sent;
-  const lines = await rotateToken(sm, MODEL, ARN, cliClock()).finally(restore);
-  const during = sent;
-  expect(during).toBeGreaterThan(atStart); // requests were answered while the four steps ran
-  await until(async () => (sent >= during + 20 ? true : undefined), 'traffic after the rotation');
-  stop = true;
-  await traffic;
+  let lines: string[];
+  try {
+    const atStart = sent;
+    lines = await rotateToken(sm, MODEL, ARN, cliClock()).finally(restore);
+    const during = sent;
+    expect(during).toBeGreaterThan(atStart); // requests were answered while the four steps ran
+    await until(async () => (sent >= during + 20 ? true : undefined), 'traffic after the rotation');
+  } finally {
+    // The callers stop whatever happened, so a failure here is reported here and not by the suite's end.
+    stop = true;
+    await traffic;
+  }
 
   // Assess: not one refusal, from either caller
   expect(statuses.filter((s) => s !== 200)).toEqual([]);
@@ -791,3 +804,17 @@ it('tasksKubernetesGroup: with only the Roles `mlpipe monitor-rbac --tasks --mod
     for (const namespace of Object.values(NAMESPACES)) await syncTokenSecret(MODEL, namespace);
   }
 }, 30_000);
+
+it('the local store answers a repeated PutSecretValue (same ClientRequestToken, same value) as AWS does: it succeeds and changes nothing, labels included', async () => {
+  const before = await current();
+  const versionId = randomUUID();
+  await sm.send(new PutSecretValueCommand({ SecretId: ARN, ClientRequestToken: versionId, SecretString: 'a-retried-put-0001', VersionStages: ['MLPIPE_TEST'] }));
+  try {
+    // Retried without VersionStages (which would mean AWSCURRENT on a new request)
+    const again = await sm.send(new PutSecretValueCommand({ SecretId: ARN, ClientRequestToken: versionId, SecretString: 'a-retried-put-0001' }));
+    expect(again.VersionStages).toEqual(['MLPIPE_TEST']);
+    expect(await current()).toBe(before);
+  } finally {
+    await sm.send(new UpdateSecretVersionStageCommand({ SecretId: ARN, VersionStage: 'MLPIPE_TEST', RemoveFromVersionId: versionId }));
+  }
+});

@@ -27,6 +27,14 @@ describe('training-scoped', () => {
 
   const failure = (p: Promise<unknown>) => p.then(() => { throw new Error('expected a failure'); }, (e: unknown) => e as Error);
 
+  /** A run's training, submitted and awaited with the handlers' current Kubernetes identity: its last status. */
+  const trainedStatus = async (at: string): Promise<string> => {
+    const run = await env.prepare(at);
+    let training = await submitTraining({ run });
+    for (let i = 0; i < 4 && training.status === 'pending'; i++) training = await awaitTraining({ run, training });
+    return training.status;
+  };
+
   it('uses existing namespaces with a namespace-bound token, and trains with it', async () => {
     const scoped = env.kube.mintScopedKubeconfig(['mlpipe-staging', 'mlpipe-production']).kubeconfigPath;
     const setup = await ensureNamespaces(scoped, ['mlpipe-staging', 'mlpipe-production'], ['mlpipe-trainer', 'mlpipe-server']);
@@ -35,10 +43,7 @@ describe('training-scoped', () => {
     process.env.KUBECONFIG = scoped;
     resetKube();
     try {
-      const run = await env.prepare('2026-04-01T00:00:00Z');
-      let training = await submitTraining({ run });
-      for (let i = 0; i < 4 && training.status === 'pending'; i++) training = await awaitTraining({ run, training });
-      expect(training.status).toBe('succeeded');
+      expect(await trainedStatus('2026-04-01T00:00:00Z')).toBe('succeeded');
     } finally {
       process.env.KUBECONFIG = adminKubeconfig;
       resetKube();
@@ -50,15 +55,12 @@ describe('training-scoped', () => {
     const admin = new KubeConfig();
     admin.loadFromFile(adminKubeconfig);
     const client = KubernetesObjectApi.makeApiClient(admin);
-    for (const doc of roles) await client.create(doc);
     process.env.KUBECONFIG = env.kube.mintScopedKubeconfig([], { username: 'arn:aws:sts::123456789012:assumed-role/mlpipe-KubernetesTaskRole/tasks', groups: ['mlpipe-tasks'] }).kubeconfigPath;
     reloadSettings();
     resetKube();
     try {
-      const run = await env.prepare('2026-04-01T00:05:00Z');
-      let training = await submitTraining({ run });
-      for (let i = 0; i < 4 && training.status === 'pending'; i++) training = await awaitTraining({ run, training });
-      expect(training.status).toBe('succeeded');
+      for (const doc of roles) await client.create(doc);
+      expect(await trainedStatus('2026-04-01T00:05:00Z')).toBe('succeeded');
     } finally {
       process.env.KUBECONFIG = adminKubeconfig;
       reloadSettings();

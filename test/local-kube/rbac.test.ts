@@ -174,6 +174,7 @@ it('a list whose field selector pins metadata.name is authorized with that name 
   const list = (selector?: string) => call(token, 'GET', `/api/v1/namespaces/${ns}/secrets${selector === undefined ? '' : `?fieldSelector=${encodeURIComponent(selector)}`}`);
   expect((await list('metadata.name=watched')).status).toBe(200);
   expect((await list('metadata.name==watched,type=Opaque')).status).toBe(200); // AND-ed with another term: still pinned
+  expect((await list('metadata.name = watched')).status).toBe(200); // spaces, as the list itself parses them
   expect((await list()).body.message).toBe(`secrets is forbidden: User "lister" cannot list resource "secrets" in API group "" in the namespace "${ns}"`);
   expect((await list('metadata.name!=watched')).status).toBe(403); // not an exact match
   expect((await list('metadata.name=other')).body.message).toBe(`secrets "other" is forbidden: User "lister" cannot list resource "secrets" in API group "" in the namespace "${ns}"`);
@@ -190,7 +191,8 @@ it('validates Roles and RoleBindings as the real registry does: rules need verbs
   expect(badRef.body.message).toContain('subjects[0].kind: Unsupported value: "Robot"');
 
   // apiGroup left out of roleRef and of User/Group subjects: defaulted to RBAC's (rbac/v1 defaults), as kubectl users write them.
-  const terse = await call(h.kube.token, 'POST', `${base}/rolebindings`, { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'terse' }, roleRef: { kind: 'Role', name: 'a' }, subjects: [{ kind: 'Group', name: 'g' }, { kind: 'ServiceAccount', name: 'sa', namespace: STAGING }] });
+  // A ServiceAccount subject without a namespace is accepted too: it is the binding's namespace's (appliesToUser).
+  const terse = await call(h.kube.token, 'POST', `${base}/rolebindings`, { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'terse' }, roleRef: { kind: 'Role', name: 'a' }, subjects: [{ kind: 'Group', name: 'g' }, { kind: 'ServiceAccount', name: 'sa' }] });
   expect(terse.status).toBe(201);
   expect(terse.body).toMatchObject({ roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'a' }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'g' }, { kind: 'ServiceAccount', name: 'sa' }] });
   expect((terse.body.subjects as Array<{ apiGroup?: string }>)[1]!.apiGroup).toBeUndefined();

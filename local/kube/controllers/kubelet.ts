@@ -158,8 +158,8 @@ export class Kubelet {
     const stored = this.api.store.list('pods');
     const uids = new Set(stored.map((p) => p.metadata.uid));
     for (const rt of this.pods.values()) {
-      // Removed without grace (gracePeriodSeconds=0, namespace deletion): stop at once.
-      if (!uids.has(rt.uid) && !rt.stopping) void this.terminate(rt, 0).then(() => this.forget(rt));
+      // Removed without grace (gracePeriodSeconds=0, namespace deletion): stop at once, a preStop sleep included.
+      if (!uids.has(rt.uid) && (!rt.stopping || rt.preStop)) void this.terminate(rt, 0).then(() => this.forget(rt));
     }
     for (const obj of stored) this.syncPod(obj as Pod);
   }
@@ -185,6 +185,8 @@ export class Kubelet {
         // As the kubelet: a container's `lifecycle.preStop.sleep` (1.30+) runs first, inside the grace
         // period; the pod keeps serving meanwhile (it is already out of the Service's endpoints), then
         // SIGTERM, with what is left of the grace period (2 s at least, as the kubelet gives an overrun hook).
+        // Simplified: the longest sleep of the pod's containers, then SIGTERM to all (the kubelet times each
+        // container on its own; serving pods have one); and the grace is capped locally (MAX_GRACE_MS).
         const sleepMs = Math.min(Math.max(0, ...pod.spec.containers.map((c) => (c as Container & { lifecycle?: { preStop?: { sleep?: { seconds?: number } } } }).lifecycle?.preStop?.sleep?.seconds ?? 0)) * 1000, grace);
         const stop = () => void this.terminate(rt!, Math.max(grace - sleepMs, 2000)).then(() => this.opts.kick());
         if (sleepMs > 0) {
@@ -609,6 +611,7 @@ export class Kubelet {
   private async terminate(rt: PodRuntime, graceMs: number): Promise<void> {
     rt.stopping = true;
     clearTimeout(rt.preStop);
+    rt.preStop = undefined;
     for (const c of rt.containers) for (const t of c.timers) clearTimeout(t);
     await Promise.all(rt.containers.map((c) => c.process?.stop(graceMs)));
     for (const c of rt.containers) c.process = undefined;
