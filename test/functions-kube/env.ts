@@ -130,6 +130,23 @@ export async function withSettings<T>(settings: Record<string, string>, fn: () =
   }
 }
 
+/**
+ * Runs `fn` as an EKS access entry with a Kubernetes group and no access policy gives the handlers: a token
+ * of `user` whose only rights are `group`'s RoleBindings (no namespaces of edit-like access), with
+ * `settings` too; the handlers' settings and Kubernetes client follow, and everything is restored after.
+ */
+export function asKubernetesGroup<T>(kube: LocalKube, who: { user: string; group: string }, fn: () => Promise<T>, settings: Record<string, string> = {}): Promise<T> {
+  const kubeconfig = kube.mintScopedKubeconfig([], { username: who.user, groups: [who.group] }).kubeconfigPath;
+  return withSettings({ ...settings, KUBECONFIG: kubeconfig }, async () => {
+    resetKube();
+    try {
+      return await fn();
+    } finally {
+      resetKube(); // the next client is made from the restored settings
+    }
+  });
+}
+
 /** Loops AwaitTraining as the state machine does until it stops answering `pending`. */
 export async function awaitTrainingDone(run: RunContext, training: TrainingResult, maxRounds = 6): Promise<TrainingResult> {
   let result = training;

@@ -25,6 +25,7 @@ import { reloadSettings } from '../../functions/shared/settings';
 import { MIN_RATE_REQUESTS, monitorKeys, type MonitorSnapshot } from '../../functions/shared/serving-monitor';
 import { handler } from '../../functions/monitor';
 import { monitorRbacYaml } from '../../lib/monitor-rbac';
+import { asKubernetesGroup } from './env';
 
 const REPO_ROOT = join(__dirname, '..', '..');
 const NS = 'mlpipe-production';
@@ -236,32 +237,27 @@ describe('Monitor handler: production through the pod proxy', () => {
   it('monitorKubernetesGroup: with only the Role `mlpipe monitor-rbac` prints bound to its group (no access policy) it scrapes; without the binding, or without pods/proxy, it fails naming what RBAC refused', async () => {
     // An EKS access entry with kubernetesGroups [mlpipe-monitor] and no access policy: the group is all it has.
     const user = 'arn:aws:sts::123456789012:assumed-role/mlpipe-ServingMonitorRole/monitor';
-    const saved = { KUBECONFIG: process.env.KUBECONFIG, ARTIFACT_BUCKET: process.env.ARTIFACT_BUCKET };
     const role = k8s.loadAllYaml(monitorRbacYaml(NS, 'mlpipe-monitor')) as k8s.KubernetesObject[];
-    process.env.KUBECONFIG = kube.mintScopedKubeconfig([], { username: user, groups: ['mlpipe-monitor'] }).kubeconfigPath;
-    process.env.ARTIFACT_BUCKET = RBAC_BUCKET;
-    resetKube();
     try {
-      await register('fm', RBAC_BUCKET);
-      // Before the cluster admin applies the Role: the pod list is refused, and the error says so.
-      await expect(scrape('fm')).rejects.toThrow(`HTTP 403 Forbidden: pods is forbidden: User "${user}" cannot list resource "pods" in API group "" in the namespace "${NS}"`);
+      await asKubernetesGroup(kube, { user, group: 'mlpipe-monitor' }, async () => {
+        await register('fm', RBAC_BUCKET);
+        // Before the cluster admin applies the Role: the pod list is refused, and the error says so.
+        await expect(scrape('fm')).rejects.toThrow(`HTTP 403 Forbidden: pods is forbidden: User "${user}" cannot list resource "pods" in API group "" in the namespace "${NS}"`);
 
-      // The Role without its pods/proxy rule: the list passes, the /metrics read is refused.
-      const [fullRole, binding] = role as [k8s.KubernetesObject & { rules: unknown[] }, k8s.KubernetesObject];
-      await objects.create({ ...fullRole, rules: fullRole.rules.slice(0, 1) });
-      await objects.create(binding);
-      const refused = await scrape('fm').then(() => '', (err: Error) => err.message);
-      const pod = await readyPod('fm');
-      expect(refused).toBe(`Kubernetes GET pods/proxy ${NS}/${pod}:8501/metrics failed: HTTP 403 Forbidden: pods "${pod}:8501" is forbidden: User "${user}" cannot get resource "pods/proxy" in API group "" in the namespace "${NS}"`);
+        // The Role without its pods/proxy rule: the list passes, the /metrics read is refused.
+        const [fullRole, binding] = role as [k8s.KubernetesObject & { rules: unknown[] }, k8s.KubernetesObject];
+        await objects.create({ ...fullRole, rules: fullRole.rules.slice(0, 1) });
+        await objects.create(binding);
+        const refused = await scrape('fm').then(() => '', (err: Error) => err.message);
+        const pod = await readyPod('fm');
+        expect(refused).toBe(`Kubernetes GET pods/proxy ${NS}/${pod}:8501/metrics failed: HTTP 403 Forbidden: pods "${pod}:8501" is forbidden: User "${user}" cannot get resource "pods/proxy" in API group "" in the namespace "${NS}"`);
 
-      // As printed: the scrape reads the pod.
-      await objects.replace(fullRole);
-      const snapshot = await scrape('fm');
-      expect(snapshot).toMatchObject({ model: 'fm', version: 'v1', pods: 1, podsRead: 1 });
+        // As printed: the scrape reads the pod.
+        await objects.replace(fullRole);
+        const snapshot = await scrape('fm');
+        expect(snapshot).toMatchObject({ model: 'fm', version: 'v1', pods: 1, podsRead: 1 });
+      }, { ARTIFACT_BUCKET: RBAC_BUCKET });
     } finally {
-      Object.assign(process.env, saved);
-      reloadSettings();
-      resetKube();
       await Promise.all(role.map((o) => objects.delete(o).catch(() => undefined)));
     }
   }, 30_000);

@@ -21,9 +21,8 @@ import { LABELS, PREVIOUS_VERSION_ANNOTATION, labelSelector, workloadLabels } fr
 import { getFresh, readService } from '../../functions/shared/workloads';
 import { readProduction, recordProductionRelease } from '../../functions/shared/registry';
 import type { PipelineState, RunContext, StageResult } from '../../functions/shared/types';
-import { IMAGES, startTestEnv, type TestEnv } from './env';
+import { asKubernetesGroup, IMAGES, startTestEnv, type TestEnv } from './env';
 import { reloadSettings } from '../../functions/shared/settings';
-import { resetKube } from '../../functions/shared/kube';
 import { rollbackRbacYaml, tasksRbacYaml } from '../../lib/monitor-rbac';
 
 let env: TestEnv;
@@ -98,30 +97,25 @@ describe('staging', () => {
   it('tasksKubernetesGroup: with only the Roles `mlpipe monitor-rbac --tasks` prints bound to its group (no access policy), it deploys, rolls out, exposes, serves and cleans up; unbound, the deploy fails naming what RBAC refused', async () => {
     // Arrange: the tasks' access entry with kubernetesGroups [mlpipe-tasks] and no access policy
     const user = 'arn:aws:sts::123456789012:assumed-role/mlpipe-KubernetesTaskRole/tasks';
-    const admin = process.env.KUBECONFIG!;
     const run = await env.prepare('2026-01-03T10:05:00Z');
-    process.env.KUBECONFIG = env.kube.mintScopedKubeconfig([], { username: user, groups: ['mlpipe-tasks'] }).kubeconfigPath;
-    reloadSettings();
-    resetKube();
     const roles = loadAllYaml(tasksRbacYaml(['mlpipe-staging', 'mlpipe-production'], 'mlpipe-tasks')) as KubernetesObject[];
     try {
-      await expect(deployStaging({ run })).rejects.toThrow(`HTTP 403 Forbidden: deployments.apps "${run.names.stagingDeployment}" is forbidden: User "${user}" cannot patch resource "deployments" in API group "apps" in the namespace "mlpipe-staging"`);
-      for (const doc of roles) expect((await rbacAsAdmin('POST', doc)).status).toBe(201);
-      // Act: the staging steps, then the failure path's Cleanup (deletes the Deployment and the Service)
-      const deployed = await deployStaging({ run });
-      const ready = await loop(awaitStagingRollout, { run, staging: deployed }, 'staging');
-      const exposed = await exposeStaging({ run, staging: ready });
-      const serving = await loop(awaitStagingEndpoint, { run, staging: exposed }, 'staging');
-      const answered = await modelStatus(serving.endpoint!, run.modelName);
-      const cleaned = await cleanup({ run, error: { Error: 'Test' } });
-      // Assess
-      expect(serving.status).toBe('serving');
-      expect(answered).toEqual({ status: 200, version: '1' });
-      expect(cleaned.deleted).toEqual(expect.arrayContaining([`Deployment/mlpipe-staging/${run.names.stagingDeployment}`, `Service/mlpipe-staging/${run.names.stagingService}`]));
+      await asKubernetesGroup(env.kube, { user, group: 'mlpipe-tasks' }, async () => {
+        await expect(deployStaging({ run })).rejects.toThrow(`HTTP 403 Forbidden: deployments.apps "${run.names.stagingDeployment}" is forbidden: User "${user}" cannot patch resource "deployments" in API group "apps" in the namespace "mlpipe-staging"`);
+        for (const doc of roles) expect((await rbacAsAdmin('POST', doc)).status).toBe(201);
+        // Act: the staging steps, then the failure path's Cleanup (deletes the Deployment and the Service)
+        const deployed = await deployStaging({ run });
+        const ready = await loop(awaitStagingRollout, { run, staging: deployed }, 'staging');
+        const exposed = await exposeStaging({ run, staging: ready });
+        const serving = await loop(awaitStagingEndpoint, { run, staging: exposed }, 'staging');
+        const answered = await modelStatus(serving.endpoint!, run.modelName);
+        const cleaned = await cleanup({ run, error: { Error: 'Test' } });
+        // Assess
+        expect(serving.status).toBe('serving');
+        expect(answered).toEqual({ status: 200, version: '1' });
+        expect(cleaned.deleted).toEqual(expect.arrayContaining([`Deployment/mlpipe-staging/${run.names.stagingDeployment}`, `Service/mlpipe-staging/${run.names.stagingService}`]));
+      });
     } finally {
-      process.env.KUBECONFIG = admin;
-      reloadSettings();
-      resetKube();
       await Promise.all(roles.map((doc) => rbacAsAdmin('DELETE', doc)));
     }
   });
@@ -241,27 +235,22 @@ describe('production blue/green', () => {
     const served = await release(v2);
     // The rollback's access entry with kubernetesGroups [mlpipe-rollback] and no access policy: the group is all it has.
     const user = 'arn:aws:sts::123456789012:assumed-role/mlpipe-RollbackRole/rollback';
-    const admin = process.env.KUBECONFIG!;
     const roles = loadAllYaml(rollbackRbacYaml('mlpipe-production', 'mlpipe-rollback')) as KubernetesObject[];
-    process.env.KUBECONFIG = env.kube.mintScopedKubeconfig([], { username: user, groups: ['mlpipe-rollback'] }).kubeconfigPath;
-    reloadSettings();
-    resetKube();
     try {
-      // Before the cluster admin applies the Role: the first read is refused, and the error says so.
-      await expect(rollback({ modelName: 'rbac-rollback', toVersion: v1.version })).rejects.toThrow(`HTTP 403 Forbidden: services "rbac-rollback" is forbidden: User "${user}" cannot get resource "services" in API group "" in the namespace "mlpipe-production"`);
-      for (const doc of roles) expect((await rbacAsAdmin('POST', doc)).status).toBe(201);
-      // A target that crashes: its pods are watched and its log read (pods/log), then it is retired again.
-      const crashed = (await rollback({ modelName: 'rbac-rollback', toVersion: v0.version }).catch((e: unknown) => e)) as Error;
-      expect(crashed).toMatchObject({ name: 'RollbackError', message: expect.stringMatching(/did not become ready: CrashLoopBackOff[^]*model\.json not found \(test server --crash\)[^]*scaled back to 0 replicas/) });
-      // Act
-      const rolledBack = await rollback({ modelName: 'rbac-rollback', toVersion: v1.version, by: 'test' });
-      // Assess: scaled up from 0 (patch, then the rollout watched), switched (the Service applied), v2 retired (patch)
-      expect(rolledBack).toMatchObject({ fromVersion: v2.version, toVersion: v1.version, endpoint: served.endpoint, scaledFrom: 0, replicas: 1, retired: v2.version });
-      expect(await modelStatus(served.endpoint!, 'rbac-rollback')).toEqual({ status: 200, version: '1' });
+      await asKubernetesGroup(env.kube, { user, group: 'mlpipe-rollback' }, async () => {
+        // Before the cluster admin applies the Role: the first read is refused, and the error says so.
+        await expect(rollback({ modelName: 'rbac-rollback', toVersion: v1.version })).rejects.toThrow(`HTTP 403 Forbidden: services "rbac-rollback" is forbidden: User "${user}" cannot get resource "services" in API group "" in the namespace "mlpipe-production"`);
+        for (const doc of roles) expect((await rbacAsAdmin('POST', doc)).status).toBe(201);
+        // A target that crashes: its pods are watched and its log read (pods/log), then it is retired again.
+        const crashed = (await rollback({ modelName: 'rbac-rollback', toVersion: v0.version }).catch((e: unknown) => e)) as Error;
+        expect(crashed).toMatchObject({ name: 'RollbackError', message: expect.stringMatching(/did not become ready: CrashLoopBackOff[^]*model\.json not found \(test server --crash\)[^]*scaled back to 0 replicas/) });
+        // Act
+        const rolledBack = await rollback({ modelName: 'rbac-rollback', toVersion: v1.version, by: 'test' });
+        // Assess: scaled up from 0 (patch, then the rollout watched), switched (the Service applied), v2 retired (patch)
+        expect(rolledBack).toMatchObject({ fromVersion: v2.version, toVersion: v1.version, endpoint: served.endpoint, scaledFrom: 0, replicas: 1, retired: v2.version });
+        expect(await modelStatus(served.endpoint!, 'rbac-rollback')).toEqual({ status: 200, version: '1' });
+      });
     } finally {
-      process.env.KUBECONFIG = admin;
-      reloadSettings();
-      resetKube();
       await Promise.all(roles.map((doc) => rbacAsAdmin('DELETE', doc)));
     }
     expect((await readService('mlpipe-production', 'rbac-rollback'))?.spec?.selector?.[LABELS.version]).toBe(v1.version);

@@ -34,6 +34,7 @@ import { writeLocalFile } from '../cli/local-file';
 import { syncTokenSecret } from '../../functions/shared/workloads';
 import { captureLogs, type CapturedLogs } from '../logging/capture';
 import { rotationRbacYaml, tasksRbacYaml } from '../../lib/monitor-rbac';
+import { asKubernetesGroup } from './env';
 
 const REPO_ROOT = join(__dirname, '..', '..');
 const NAMESPACES = { staging: 'mlpipe-staging', production: 'mlpipe-production' } as const;
@@ -745,31 +746,26 @@ it('rotationKubernetesGroup: with only the Roles `mlpipe monitor-rbac --rotation
   admin.loadFromFile(kube.kubeconfigPath);
   const objects = k8s.KubernetesObjectApi.makeApiClient(admin);
   const roles = k8s.loadAllYaml(rotationRbacYaml(Object.values(NAMESPACES), 'mlpipe-token-rotation', [MODEL])) as k8s.KubernetesObject[];
-  const saved = process.env.KUBECONFIG;
-  process.env.KUBECONFIG = kube.mintScopedKubeconfig([], { username: user, groups: ['mlpipe-token-rotation'] }).kubeconfigPath;
-  reloadSettings();
-  resetKube();
   const before = await current();
   try {
-    // Act + assess: before the cluster admin applies the Roles, the deploy-time configuration test fails
-    // naming the namespace and the API server's refusal (staging: the configuration test checks it first)
-    const refused = await sm.send(new RotateSecretCommand({ SecretId: ARN, RotateImmediately: false })).then(() => '', (e: Error) => e.message);
-    const ns = /may not list the pods of fm in namespace (\S+) /.exec(refused)?.[1];
-    expect(ns).toBe(NAMESPACES.staging);
-    expect(refused).toContain(`HTTP 403 Forbidden: pods is forbidden: User "${user}" cannot list resource "pods" in API group "" in the namespace "${ns}"`);
-    // Act: the Roles as printed, then `mlpipe endpoint fm --rotate`
-    for (const doc of roles) await objects.create(doc);
-    const restore = fastPolls();
-    const lines = await rotateToken(sm, MODEL, ARN, cliClock()).finally(restore);
-    // Assess: rotated with those rules alone, both namespaces' Secrets written
-    expect(lines.join('\n')).toMatch(/is current, and every serving pod/);
-    const next = await current();
-    expect(next).not.toBe(before);
-    for (const ns of Object.values(NAMESPACES)) expect(await secretLines(ns)).toEqual([next, before]);
+    await asKubernetesGroup(kube, { user, group: 'mlpipe-token-rotation' }, async () => {
+      // Act + assess: before the cluster admin applies the Roles, the deploy-time configuration test fails
+      // naming the namespace and the API server's refusal (staging: the configuration test checks it first)
+      const refused = await sm.send(new RotateSecretCommand({ SecretId: ARN, RotateImmediately: false })).then(() => '', (e: Error) => e.message);
+      const ns = /may not list the pods of fm in namespace (\S+) /.exec(refused)?.[1];
+      expect(ns).toBe(NAMESPACES.staging);
+      expect(refused).toContain(`HTTP 403 Forbidden: pods is forbidden: User "${user}" cannot list resource "pods" in API group "" in the namespace "${ns}"`);
+      // Act: the Roles as printed, then `mlpipe endpoint fm --rotate`
+      for (const doc of roles) await objects.create(doc);
+      const restore = fastPolls();
+      const lines = await rotateToken(sm, MODEL, ARN, cliClock()).finally(restore);
+      // Assess: rotated with those rules alone, both namespaces' Secrets written
+      expect(lines.join('\n')).toMatch(/is current, and every serving pod/);
+      const next = await current();
+      expect(next).not.toBe(before);
+      for (const ns of Object.values(NAMESPACES)) expect(await secretLines(ns)).toEqual([next, before]);
+    });
   } finally {
-    process.env.KUBECONFIG = saved;
-    reloadSettings();
-    resetKube();
     await Promise.all(roles.map((o) => objects.delete(o).catch(() => undefined)));
   }
 }, 30_000);
@@ -781,25 +777,20 @@ it('tasksKubernetesGroup: with only the Roles `mlpipe monitor-rbac --tasks --mod
   admin.loadFromFile(kube.kubeconfigPath);
   const objects = k8s.KubernetesObjectApi.makeApiClient(admin);
   const roles = k8s.loadAllYaml(tasksRbacYaml(Object.values(NAMESPACES), 'mlpipe-tasks', [MODEL])) as k8s.KubernetesObject[];
-  for (const namespace of Object.values(NAMESPACES)) await core.deleteNamespacedSecret({ name: `${MODEL}-endpoint-token`, namespace });
-  const saved = process.env.KUBECONFIG;
-  process.env.KUBECONFIG = kube.mintScopedKubeconfig([], { username: user, groups: ['mlpipe-tasks'] }).kubeconfigPath;
-  reloadSettings();
-  resetKube();
   try {
+    for (const namespace of Object.values(NAMESPACES)) await core.deleteNamespacedSecret({ name: `${MODEL}-endpoint-token`, namespace });
     for (const doc of roles) await objects.create(doc);
-    // Act: what DeployStaging and DeployProduction do first (workloads.ts deployServing)
-    for (const namespace of Object.values(NAMESPACES)) await syncTokenSecret(MODEL, namespace);
-    // Assess: written with the current token, in both; another model's token Secret is refused
-    const token = await current();
-    for (const namespace of Object.values(NAMESPACES)) expect(await secretLines(namespace)).toContain(token);
-    await expect(syncTokenSecret('other', NAMESPACES.production, ['x'])).rejects.toThrow(
-      `secrets "other-endpoint-token" is forbidden: User "${user}" cannot patch resource "secrets" in API group "" in the namespace "${NAMESPACES.production}"`,
-    );
+    await asKubernetesGroup(kube, { user, group: 'mlpipe-tasks' }, async () => {
+      // Act: what DeployStaging and DeployProduction do first (workloads.ts deployServing)
+      for (const namespace of Object.values(NAMESPACES)) await syncTokenSecret(MODEL, namespace);
+      // Assess: written with the current token, in both; another model's token Secret is refused
+      const token = await current();
+      for (const namespace of Object.values(NAMESPACES)) expect(await secretLines(namespace)).toContain(token);
+      await expect(syncTokenSecret('other', NAMESPACES.production, ['x'])).rejects.toThrow(
+        `secrets "other-endpoint-token" is forbidden: User "${user}" cannot patch resource "secrets" in API group "" in the namespace "${NAMESPACES.production}"`,
+      );
+    });
   } finally {
-    process.env.KUBECONFIG = saved;
-    reloadSettings();
-    resetKube();
     await Promise.all(roles.map((o) => objects.delete(o).catch(() => undefined)));
     for (const namespace of Object.values(NAMESPACES)) await syncTokenSecret(MODEL, namespace);
   }

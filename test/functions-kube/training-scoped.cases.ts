@@ -7,11 +7,10 @@
 import { handler as submitTraining } from '../../functions/submit-training';
 import { handler as awaitTraining } from '../../functions/await-training';
 import { resetKube } from '../../functions/shared/kube';
-import { reloadSettings } from '../../functions/shared/settings';
 import { KubeConfig, KubernetesObjectApi, loadAllYaml, type KubernetesObject } from '@kubernetes/client-node';
 import { tasksRbacYaml } from '../../lib/monitor-rbac';
 import { ensureNamespaces, NamespaceSetupError } from '../../local/namespaces';
-import { startTestEnv, type TestEnv } from './env';
+import { asKubernetesGroup, startTestEnv, type TestEnv } from './env';
 
 describe('training-scoped', () => {
   let env: TestEnv;
@@ -55,16 +54,11 @@ describe('training-scoped', () => {
     const admin = new KubeConfig();
     admin.loadFromFile(adminKubeconfig);
     const client = KubernetesObjectApi.makeApiClient(admin);
-    process.env.KUBECONFIG = env.kube.mintScopedKubeconfig([], { username: 'arn:aws:sts::123456789012:assumed-role/mlpipe-KubernetesTaskRole/tasks', groups: ['mlpipe-tasks'] }).kubeconfigPath;
-    reloadSettings();
-    resetKube();
     try {
       for (const doc of roles) await client.create(doc);
-      expect(await trainedStatus('2026-04-01T00:05:00Z')).toBe('succeeded');
+      const user = 'arn:aws:sts::123456789012:assumed-role/mlpipe-KubernetesTaskRole/tasks';
+      expect(await asKubernetesGroup(env.kube, { user, group: 'mlpipe-tasks' }, () => trainedStatus('2026-04-01T00:05:00Z'))).toBe('succeeded');
     } finally {
-      process.env.KUBECONFIG = adminKubeconfig;
-      reloadSettings();
-      resetKube();
       await Promise.all(roles.map((doc) => client.delete(doc).catch(() => undefined)));
     }
   }, 60_000);
